@@ -1,0 +1,1 @@
+"""unleak remediation: the only package that changes files or vaults."""

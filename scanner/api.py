@@ -1,0 +1,83 @@
+"""One entry point for every front end (CLI, MCP server, hooks, the GitHub Action): a request in, a result out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+from scanner import git, sources
+from scanner.baseline import Baseline
+from scanner.chunk import Chunk
+from scanner.engine import Engine, EngineOptions, ScanResult, Stats
+from scanner.errors import UsageError
+from scanner.finding import Confidence
+from scanner.rules import Rule
+
+MODES = ("files", "staged", "changes", "range", "history", "diff", "agent-logs")
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    root: Path
+    modes: tuple[str, ...] = ("files",)
+    paths: tuple[str, ...] = ()
+    range: str | None = None
+    diff: str | None = None
+    exclude: tuple[str, ...] = ()
+    disabled: frozenset[str] = frozenset()
+    extra_rules: tuple[Rule, ...] = ()
+    min_confidence: Confidence = Confidence.LOW
+    explain: bool = False
+    max_file_size: int = sources.DEFAULT_MAX_FILE_SIZE
+    baseline: Baseline | None = None
+    text: str | None = None  # scan this text instead (hooks and MCP check content before it is written)
+    text_path: str = "<stdin>"
+    workers: int = 0  # 0: decide by size
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _chunks(req: ScanRequest, stats: Stats, notes: list[str]) -> Iterator[Chunk]:
+    exclude = sources.PathFilter(req.exclude)
+    parts: list[Iterator[Chunk]] = []
+    if req.text is not None:
+        parts.append(iter([Chunk(path=req.text_path, text=req.text, source="text")]))
+    for mode in req.modes:
+        if mode == "files":
+            parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size))
+        elif mode == "staged":
+            parts.append(sources.staged(req.root, stats, exclude))
+        elif mode == "changes":
+            parts.append(sources.changes(req.root, stats, exclude, req.max_file_size))
+        elif mode in ("range", "history"):
+            top = git.require_repo(req.root, f"--{mode}")
+            if git.is_shallow(top):
+                notes.append("shallow clone: commits before the shallow boundary were not scanned "
+                             "(git fetch --unshallow to scan all history)")
+            revs = sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
+            parts.append(sources.commits(top, revs, stats, exclude))
+        elif mode == "diff":
+            if req.diff is None:
+                raise UsageError("--diff needs a file name or - for stdin")
+            parts.append(sources.unified_diff(req.diff, stats, exclude))
+        elif mode == "agent-logs":
+            parts.append(sources.agent_logs(list(req.paths), stats))
+        else:
+            raise UsageError(f"unknown scan mode {mode!r}")
+    return chain.from_iterable(parts)
+
+
+def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> ScanResult:
+    engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
+                                  min_confidence=req.min_confidence, explain=req.explain))
+    result = ScanResult()
+    result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)
+    if req.baseline is not None:
+        kept = [f for f in result.findings if not req.baseline.contains(f)]
+        result.baselined = len(result.findings) - len(kept)
+        result.all_findings = list(result.findings)
+        result.findings = kept
+    else:
+        result.all_findings = list(result.findings)
+    return result

@@ -1,0 +1,242 @@
+"""prefilter → rules/detectors → filters → Finding.
+
+One Aho-Corasick automaton over every rule's keywords finds, in one pass over the lower-cased text, which rules can
+possibly match and on which lines; only those (rule, line) pairs run a regular expression. Structural detectors run
+once per chunk when their path pattern or keywords say so.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.chunk import Chunk
+from scanner.filters import Context, Filter, applicable
+from scanner.finding import Confidence, Finding, Secret, fingerprint, redacted_preview, sha1_hex
+from scanner.rules import Candidate, Rule, all_rules
+from scanner.rules._util import shannon_entropy
+
+# Families whose candidates yield to a specific provider/format match on the same span.
+_LOW_PRECEDENCE = {"generic", "detect-secrets", "custom-generic"}
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    chunks: int = 0
+    commits: int = 0
+    binary_skipped: int = 0
+    unreadable: int = 0
+    too_large: int = 0
+    symlinks_skipped: int = 0
+    submodules_skipped: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a candidate was dropped: rule, place and the filter's *name*; never the value."""
+
+    rule_id: str
+    path: str
+    line: int
+    filter: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    dropped: Counter[str] = field(default_factory=Counter)
+    explanations: list[Explanation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    baselined: int = 0
+    rules: dict[str, Rule] = field(default_factory=dict)
+    # Everything found, baselined or not (for `baseline update` and stale-entry reports).
+    all_findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    disabled: frozenset[str] = frozenset()
+    extra_rules: tuple[Rule, ...] = ()
+    min_confidence: Confidence = Confidence.LOW
+    explain: bool = False
+
+
+class Engine:
+    """Compiled once per scan; :meth:`scan_chunk` is pure and safe to call from worker processes."""
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        import ahocorasick  # C extension; imported here so `import scanner` stays light
+
+        self.options = options or EngineOptions()
+        rules = [r for r in all_rules().values() if r.id not in self.options.disabled]
+        rules += [r for r in self.options.extra_rules if r.id not in self.options.disabled]
+        self.rules: dict[str, Rule] = {r.id: r for r in rules}
+        self._always: list[Rule] = [r for r in rules if not r.keywords]
+        auto = ahocorasick.Automaton()
+        by_kw: dict[str, list[str]] = {}
+        for r in rules:
+            for kw in r.keywords:
+                by_kw.setdefault(kw.lower(), []).append(r.id)
+        for kw, ids in by_kw.items():
+            auto.add_word(kw, tuple(ids))
+        self._auto: Any = auto if by_kw else None
+        if by_kw:
+            auto.make_automaton()
+        self._filters: dict[str, tuple[Filter, ...]] = {r.id: applicable(r) for r in rules}
+
+    # ------------------------------------------------------------------------------------------ candidates
+    def _candidates(self, chunk: Chunk) -> Iterator[Candidate]:
+        text = chunk.text
+        hit_lines: dict[str, set[int]] = {}  # rule id -> start offsets of lines with a keyword hit
+        if self._auto is not None:
+            lower = text.lower() if text.isascii() else _ascii_lower(text)
+            for end, ids in self._auto.iter(lower):
+                ls = text.rfind("\n", 0, end) + 1
+                for rid in ids:
+                    hit_lines.setdefault(rid, set()).add(ls)
+        for rule in self._always:
+            hit_lines.setdefault(rule.id, set()).add(-1)
+        for rid, starts in hit_lines.items():
+            rule = self.rules[rid]
+            prx = rule.path_regex
+            if prx is not None and not prx.search(chunk.path):
+                continue
+            if rule.detect is not None:
+                yield from rule.detect(chunk)
+                continue
+            rx = rule.regex
+            if -1 in starts:  # a rule without keywords scans the whole chunk
+                spans: Iterable[tuple[int, int]] = [(0, len(text))]
+            else:
+                spans = ((s, _line_end(text, s)) for s in sorted(starts))
+            for s, e in spans:
+                for m in rx.finditer(text, s, e):
+                    grp = _secret_group(m)
+                    if grp is None:
+                        continue
+                    yield Candidate(rid, m.group(grp), m.start(grp), m.end(grp))
+
+    # ------------------------------------------------------------------------------------------ scanning
+    def scan_chunk(self, chunk: Chunk, explain: list[Explanation] | None = None,
+                   dropped: Counter[str] | None = None) -> list[Finding]:
+        text = chunk.text
+        if not text:
+            return []
+        accepted: list[tuple[Candidate, Rule]] = []
+        newlines: list[int] | None = None
+
+        def line_index(offset: int) -> int:
+            nonlocal newlines
+            if newlines is None:
+                newlines = _newline_offsets(text)
+            return bisect.bisect_right(newlines, offset - 1) if offset else 0
+
+        def drop(cand: Candidate, name: str) -> None:
+            if dropped is not None:
+                dropped[name] += 1
+            if explain is not None:
+                explain.append(Explanation(cand.rule_id, chunk.path, chunk.file_line(line_index(cand.start)), name))
+
+        for cand in self._candidates(chunk):
+            rule = self.rules[cand.rule_id]
+            if not cand.value:
+                continue
+            if rule.validate is not None and not rule.validate(cand.value):
+                drop(cand, "failed-checksum")
+                continue
+            if rule.min_entropy and shannon_entropy(cand.value) < rule.min_entropy:
+                drop(cand, "low-entropy")
+                continue
+            ls = text.rfind("\n", 0, cand.start) + 1
+            le = _line_end(text, cand.start)
+            pls = text.rfind("\n", 0, max(ls - 1, 0)) + 1 if ls else 0
+            ctx = Context(rule=rule, value=cand.value, line=text[ls:le], prev_line=text[pls:ls] if ls else "",
+                          path=chunk.path)
+            why = next((f.name for f in self._filters[rule.id] if f.drop(ctx)), None)
+            if why is not None:
+                drop(cand, why)
+                continue
+            conf = cand.confidence or rule.confidence
+            if conf.rank < self.options.min_confidence.rank:
+                drop(cand, "min-confidence")
+                continue
+            accepted.append((cand, rule))
+
+        findings: list[Finding] = []
+        # Specific rules beat generic ones on the same span, so one secret yields one finding.
+        accepted.sort(key=lambda cr: (cr[1].family in _LOW_PRECEDENCE, -(cr[0].confidence or cr[1].confidence).rank))
+        taken: list[tuple[int, int]] = []
+        for cand, rule in accepted:
+            if any(cand.start < e and s < cand.end for s, e in taken):
+                drop(cand, "overlaps-specific-rule")
+                continue
+            taken.append((cand.start, cand.end))
+            idx = line_index(cand.start)
+            ls = text.rfind("\n", 0, cand.start) + 1
+            first_line_len = len(cand.value.split("\n", 1)[0])
+            fp = fingerprint(rule.id, cand.value)
+            findings.append(Finding(
+                rule_id=rule.id, title=rule.title, confidence=cand.confidence or rule.confidence,
+                path=chunk.path, line=chunk.file_line(idx), column=cand.start - ls + 1,
+                end_column=cand.start - ls + 1 + first_line_len, fingerprint=fp,
+                preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
+                secret=Secret(cand.value), sha1=sha1_hex(cand.value),
+            ))
+        findings.sort(key=lambda f: (f.line, f.column, f.rule_id))
+        return findings
+
+    def scan(self, chunks: Iterable[Chunk], result: ScanResult | None = None,
+             progress: Callable[[Chunk], None] | None = None) -> ScanResult:
+        result = result or ScanResult()
+        result.rules.update(self.rules)
+        explain = result.explanations if self.options.explain else None
+        for chunk in chunks:
+            result.stats.chunks += 1
+            result.findings.extend(self.scan_chunk(chunk, explain, result.dropped))
+            if progress is not None:
+                progress(chunk)
+        return result
+
+
+def _ascii_lower(text: str) -> str:
+    # str.lower() can change length for a few non-ASCII characters (e.g. 'İ'); offsets must stay aligned.
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def _line_end(text: str, pos: int) -> int:
+    e = text.find("\n", pos)
+    return len(text) if e < 0 else e
+
+
+def _newline_offsets(text: str) -> list[int]:
+    out: list[int] = []
+    i = text.find("\n")
+    while i >= 0:
+        out.append(i)
+        i = text.find("\n", i + 1)
+    return out
+
+
+def _secret_group(m: Any) -> str | int | None:
+    gd = m.re.groupindex
+    for name in ("secret", "bare"):
+        if name in gd and m.group(name) is not None:
+            return name
+    if "secret" in gd or "bare" in gd:
+        return None
+    return 1 if m.re.groups >= 1 else 0

@@ -1,0 +1,133 @@
+"""Findings: frozen, hashable, redacted records.
+
+A finding's identity is (path, rule id, fingerprint), never the line number, so baselines survive code moving and
+rebases. The secret value travels only inside a :class:`Secret`, whose ``repr``/``str`` are redacted and which no
+report serialises; ``remediate`` unwraps it with :meth:`Secret.reveal` to move the value into a vault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+FINGERPRINT_VERSION = "v1"
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "medium": 2, "low": 1}[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> Confidence:
+        try:
+            return cls(text.lower())
+        except ValueError:
+            raise ValueError(f"unknown confidence {text!r}; use high, medium or low") from None
+
+
+class Secret:
+    """A secret value that refuses to show itself: redacted in ``repr``, ``str`` and f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The plaintext. Only the vault write and the runtime masker may call this."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Worker processes return findings to the parent; pickling stays in memory/pipes, never in a file.
+        return (Secret, (self._value,))
+
+
+def fingerprint(rule_id: str, value: str) -> str:
+    """A stable id for (rule, secret): survives rebases, squashes and moved lines; reveals nothing useful."""
+    digest = hashlib.sha256(f"unleak:{FINGERPRINT_VERSION}:{rule_id}:{value}".encode()).hexdigest()
+    return digest[:20]
+
+
+def sha1_hex(value: str) -> str:
+    """detect-secrets' ``hashed_secret`` form, used only to honour imported detect-secrets baselines."""
+    return hashlib.sha1(value.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    author: str
+    email: str
+    date: str  # ISO 8601 as git prints it
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sha": self.sha, "author": self.author, "email": self.email, "date": self.date}
+
+
+def redacted_preview(prefix: str, fp: str) -> str:
+    """What people see instead of the value: the format's public prefix (e.g. ``ghp_``) and the fingerprint."""
+    return f"{prefix}…[{fp[:8]}]" if prefix else f"…[{fp[:8]}]"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    title: str
+    confidence: Confidence
+    path: str
+    line: int
+    column: int  # 1-based, first character of the secret
+    end_column: int  # 1-based, one past the last character (SARIF endColumn convention)
+    fingerprint: str
+    preview: str
+    source: str  # file | staged | changes | commit | diff | agent-log
+    commit: CommitInfo | None = None
+    secret: Secret = field(default_factory=lambda: Secret(""), compare=False, repr=False)
+    sha1: str = field(default="", compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The identity used by baselines: content-keyed, no line numbers."""
+        return (self.path, self.rule_id, self.fingerprint)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialisable form. Never includes the value (invariant 1)."""
+        d: dict[str, Any] = {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "confidence": self.confidence.value,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_column": self.end_column,
+            "fingerprint": self.fingerprint,
+            "preview": self.preview,
+            "source": self.source,
+        }
+        if self.commit is not None:
+            d["commit"] = self.commit.to_dict()
+        return d

@@ -1,0 +1,272 @@
+"""Sources: iterators of :class:`Chunk`. Each reads one place secrets live and counts what it skipped."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from scanner import git
+from scanner.chunk import Chunk
+from scanner.engine import Stats
+from scanner.errors import UsageError
+from scanner.finding import CommitInfo
+
+DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
+_BINARY_SNIFF = 8192
+
+
+class PathFilter:
+    """Config ``exclude`` globs, matched against repository-relative POSIX paths."""
+
+    def __init__(self, globs: Iterable[str] = ()) -> None:
+        self.globs = tuple(globs)
+
+    def excluded(self, rel: str) -> bool:
+        for g in self.globs:
+            if fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(rel, g.rstrip("/") + "/*"):
+                return True
+            if g.endswith("/**") and (rel == g[:-3] or rel.startswith(g[:-2])):
+                return True
+        return False
+
+
+def decode(data: bytes) -> str:
+    """Text as far as it decodes: undecodable bytes become U+FFFD, so offsets and lines stay meaningful."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    return data.decode("utf-8", "replace")
+
+
+def is_binary(data: bytes) -> bool:
+    head = data[:_BINARY_SNIFF]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return b"\0" in head
+
+
+def _read_file(path: Path, rel: str, stats: Stats, max_size: int) -> Chunk | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        stats.unreadable += 1
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        # Never followed: a link may point outside the repository (the target is scanned on its own if inside).
+        stats.symlinks_skipped += 1
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        stats.submodules_skipped += 1
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_size > max_size:
+        stats.too_large += 1
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        stats.unreadable += 1
+        return None
+    if is_binary(data):
+        stats.binary_skipped += 1
+        return None
+    stats.files += 1
+    stats.bytes += len(data)
+    return Chunk(path=rel, text=decode(data), source="file")
+
+
+def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
+                 max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
+    """Files of the working tree: tracked plus untracked-not-ignored inside a repository, every file elsewhere."""
+    targets = [Path(p) for p in paths] or [cwd]
+    for t in targets:
+        target = t if t.is_absolute() else cwd / t
+        if not target.exists() and not target.is_symlink():
+            raise UsageError(f"{t}: no such file or directory")
+    for t in targets:
+        target = t if t.is_absolute() else cwd / t
+        top = git.toplevel(target)
+        if top is not None:
+            top = top.resolve()
+            rel_target = os.path.relpath(target.resolve() if not target.is_symlink() else target.absolute(), top)
+            if target.is_symlink():
+                stats.symlinks_skipped += 1
+                continue
+            files = git.ls_files(top, [] if rel_target == "." else [rel_target])
+            for rel in files:
+                if exclude.excluded(rel):
+                    continue
+                chunk = _read_file(top / rel, rel, stats, max_size)
+                if chunk is not None:
+                    yield chunk
+            continue
+        base = target if target.is_dir() else target.parent
+        if target.is_file() or target.is_symlink():
+            rel = target.name if not t.is_absolute() else str(t)
+            chunk = _read_file(target, str(t), stats, max_size)
+            if chunk is not None and not exclude.excluded(rel):
+                yield chunk
+            continue
+        for root, dirs, names in os.walk(base, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            for name in sorted(names):
+                full = Path(root) / name
+                rel = full.relative_to(base).as_posix()
+                if exclude.excluded(rel):
+                    continue
+                shown = rel if not paths else (Path(t) / rel).as_posix()
+                chunk = _read_file(full, shown, stats, max_size)
+                if chunk is not None:
+                    yield chunk
+
+
+def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: PathFilter,
+                  count_commits: bool = False) -> Iterator[Chunk]:
+    def on_commit(_: CommitInfo) -> None:
+        stats.commits += 1
+
+    for _commit, fp in git.parse_patch(lines, on_commit if count_commits else None):
+        commit = _commit
+        if fp.binary:
+            stats.binary_skipped += 1
+            continue
+        if not fp.path or exclude.excluded(fp.path):
+            continue
+        text = "\n".join(t for _, t in fp.added)
+        stats.bytes += len(text)
+        yield Chunk(path=fp.path, text=text, source=source,
+                    line_numbers=tuple(n for n, _ in fp.added), commit=commit)
+
+
+def staged(repo: Path, stats: Stats, exclude: PathFilter) -> Iterator[Chunk]:
+    """Added lines of ``git diff --cached``: what the next commit would add."""
+    top = git.require_repo(repo, "--staged")
+    yield from _patch_chunks(git.diff_lines(top, ["--cached", "--diff-filter=d"]), "staged", stats, exclude)
+
+
+def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAULT_MAX_FILE_SIZE
+            ) -> Iterator[Chunk]:
+    """Added lines of staged and unstaged changes against HEAD, plus new untracked files: what an agent wrote."""
+    top = git.require_repo(repo, "--changes")
+    args = ["HEAD"] if git.has_head(top) else ["--cached"]
+    yield from _patch_chunks(git.diff_lines(top, [*args, "--diff-filter=d"]), "changes", stats, exclude)
+    if not git.has_head(top):
+        yield from _patch_chunks(git.diff_lines(top, ["--diff-filter=d"]), "changes", stats, exclude)
+    untracked = git.run(["ls-files", "-z", "--others", "--exclude-standard", "--full-name"], top)
+    for rel in filter(None, untracked.split("\0")):
+        if exclude.excluded(rel):
+            continue
+        chunk = _read_file(top / rel, rel, stats, max_size)
+        if chunk is not None:
+            yield Chunk(path=rel, text=chunk.text, source="changes")
+
+
+def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
+            ) -> Iterator[Chunk]:
+    """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
+    top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range")
+    if not git.has_head(top) and revs == ["--all"]:
+        return
+    yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
+
+
+def parse_range(repo: Path, spec: str) -> list[str]:
+    """``BASE..HEAD`` (or ``BASE...HEAD``) checked against the repository; returns git log arguments."""
+    top = git.require_repo(repo, "--range")
+    sep = "..." if "..." in spec else ".."
+    if sep not in spec:
+        raise UsageError(f"--range expects BASE..HEAD, got {spec!r}")
+    base, head = spec.split(sep, 1)
+    git.verify_commit(top, base or "HEAD")
+    git.verify_commit(top, head or "HEAD")
+    return [f"{base}{sep}{head}"]
+
+
+def unified_diff(path: str, stats: Stats, exclude: PathFilter) -> Iterator[Chunk]:
+    """A unified diff from a file or ``-`` (stdin), before it is applied: only its added lines."""
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read diff {path}: {exc.strerror}") from None
+    text = decode(data)
+    if text.strip() and "@@" not in text:
+        raise UsageError(f"{path}: not a unified diff (no @@ hunk headers found)")
+    yield from _patch_chunks(iter(text.splitlines(keepends=True)), "diff", stats, exclude)
+
+
+def default_agent_logs(home: Path | None = None) -> list[Path]:
+    h = home or Path.home()
+    found: list[Path] = []
+    for base, pattern in ((h / ".claude" / "projects", "**/*.jsonl"), (h / ".codex" / "sessions", "**/*.jsonl")):
+        if base.is_dir():
+            found.extend(sorted(base.glob(pattern)))
+    for name in (".bash_history", ".zsh_history"):
+        if (h / name).is_file():
+            found.append(h / name)
+    return found
+
+
+def _strings(obj: object) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def agent_logs(paths: list[str], stats: Stats, max_size: int = DEFAULT_MAX_FILE_SIZE * 8) -> Iterator[Chunk]:
+    """Coding-agent transcripts (JSON lines: every string field is scanned, mapped to its line) and shell
+    histories. A finding here means the secret has already entered an agent's context or a history file."""
+    files = [Path(p).expanduser() for p in paths] if paths else default_agent_logs()
+    for f in files:
+        if f.is_dir():
+            expanded = sorted(p for p in f.rglob("*") if (p.is_file() and p.suffix in (".jsonl", ".json", ""))
+                              or p.name.endswith("_history"))
+        else:
+            expanded = [f]
+        for p in expanded:
+            chunk = _read_file(p, str(p), stats, max_size)
+            if chunk is None:
+                continue
+            if p.suffix != ".jsonl":
+                yield Chunk(path=chunk.path, text=chunk.text, source="agent-log")
+                continue
+            texts: list[str] = []
+            numbers: list[int] = []
+            for i, line in enumerate(chunk.text.splitlines(), start=1):
+                try:
+                    parts = list(_strings(json.loads(line)))
+                except (ValueError, RecursionError):
+                    parts = [line]
+                for s in parts:
+                    for sub in s.split("\n"):
+                        texts.append(sub)
+                        numbers.append(i)
+            yield Chunk(path=chunk.path, text="\n".join(texts), source="agent-log", line_numbers=tuple(numbers))
+
+
+def repo_info(repo: Path) -> tuple[Path | None, bool]:
+    """(repository root or None, shallow?)"""
+    top = git.toplevel(repo)
+    if top is None:
+        return None, False
+    return top, git.is_shallow(top)
+
+
+__all__ = ["CommitInfo", "PathFilter", "agent_logs", "changes", "commits", "parse_range", "staged",
+           "unified_diff", "working_tree"]

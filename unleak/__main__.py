@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from unleak.cli import main
+
+main()

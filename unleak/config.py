@@ -1,0 +1,123 @@
+"""Configuration from one place: ``.unleak.toml`` or ``[tool.unleak]`` in ``pyproject.toml``, validated on load.
+
+Errors name the file and the key. Flags beat config beat defaults (the CLI applies flags on top of this).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import ConfigError
+from scanner.finding import Confidence
+from scanner.rules import Rule, all_rules, custom_rule
+
+# Tables other features read; validated by their own code.
+_SECTIONS = {"fix", "run", "vault", "action"}
+_KEYS = {"exclude", "disable", "rules", "baseline", "min-confidence", "max-file-size"} | _SECTIONS
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str | None = None
+    exclude: tuple[str, ...] = ()
+    disable: frozenset[str] = frozenset()
+    rules: tuple[Rule, ...] = ()
+    baseline: str | None = None
+    min_confidence: Confidence | None = None
+    max_file_size: int | None = None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def find_config(root: Path) -> tuple[Path, bool] | None:
+    """(path, is_pyproject) of the config that applies to ``root``, or None."""
+    for d in (root, *root.parents):
+        dot = d / ".unleak.toml"
+        if dot.is_file():
+            return dot, False
+        py = d / "pyproject.toml"
+        if py.is_file():
+            try:
+                if "tool" in (doc := tomllib.loads(py.read_text(encoding="utf-8"))) and "unleak" in doc["tool"]:
+                    return py, True
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+                return py, True  # let load() report the parse error with the file name
+        if (d / ".git").exists():
+            break
+    return None
+
+
+def load(root: Path, explicit: Path | None = None) -> Config:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        found: tuple[Path, bool] | None = (explicit, explicit.name == "pyproject.toml")
+    else:
+        found = find_config(root)
+    if found is None:
+        return Config()
+    path, is_pyproject = found
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    if is_pyproject:
+        table = doc.get("tool", {}).get("unleak", {})
+        prefix = "tool.unleak."
+    else:
+        table = doc.get("tool", {}).get("unleak", doc) if "tool" in doc else doc
+        prefix = ""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: '{prefix.rstrip('.') or 'tool.unleak'}' must be a table")
+    return parse(table, str(path), prefix)
+
+
+def parse(table: dict[str, Any], source: str, prefix: str = "") -> Config:
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}' (known: {', '.join(sorted(_KEYS))})")
+
+    def str_list(key: str) -> tuple[str, ...]:
+        val = table.get(key, [])
+        if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+            raise ConfigError(f"{source}: '{prefix}{key}' must be a list of strings")
+        return tuple(val)
+
+    exclude = str_list("exclude")
+    disable = str_list("disable")
+    known = set(all_rules())
+    rules_raw = table.get("rules", [])
+    if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
+        raise ConfigError(f"{source}: '{prefix}rules' must be an array of tables ([[{prefix}rules]])")
+    rules = tuple(custom_rule(f"{source}: {prefix}rules", r) for r in rules_raw)
+    ids = [r.id for r in rules]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"{source}: '{prefix}rules' has duplicate ids")
+    for rid in disable:
+        if rid not in known and rid not in ids:
+            raise ConfigError(f"{source}: '{prefix}disable' names unknown rule {rid!r} (see `unleak rules`)")
+    baseline = table.get("baseline")
+    if baseline is not None and not isinstance(baseline, str):
+        raise ConfigError(f"{source}: '{prefix}baseline' must be a path string")
+    mc = table.get("min-confidence")
+    min_conf = None
+    if mc is not None:
+        try:
+            min_conf = Confidence.parse(str(mc))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: '{prefix}min-confidence': {exc}") from None
+    mfs = table.get("max-file-size")
+    if mfs is not None and (not isinstance(mfs, int) or isinstance(mfs, bool) or mfs <= 0):
+        raise ConfigError(f"{source}: '{prefix}max-file-size' must be a positive integer (bytes)")
+    sections: dict[str, dict[str, Any]] = {}
+    for sec in _SECTIONS:
+        if sec in table:
+            if not isinstance(table[sec], dict):
+                raise ConfigError(f"{source}: '{prefix}{sec}' must be a table")
+            sections[sec] = table[sec]
+    return Config(source=source, exclude=exclude, disable=frozenset(disable), rules=rules, baseline=baseline,
+                  min_confidence=min_conf, max_file_size=mfs, sections=sections)
