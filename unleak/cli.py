@@ -1,0 +1,388 @@
+"""The command line. The only module that imports click; it maps library results and errors to output and exit codes.
+
+Exit codes (every command): 0 clean, 1 findings or changes needed, 2 usage or configuration error,
+3 unexpected internal error, 130 interrupted. ``unleak run`` returns the child's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from scanner.errors import UnleakError
+from unleak import __version__
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"unleak: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Maps every error to one line on stderr and a defined exit code; never a traceback.
+
+    Internal errors print only the exception *type*: an exception message could carry a value that a
+    library put there by mistake, and stderr is a channel a log or an agent reads (invariant 1).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UnleakError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except BrokenPipeError:
+            sys.exit(EXIT_CLEAN)
+        except Exception as exc:
+            _fail(
+                f"internal error ({type(exc).__name__}); run with UNLEAK_DEBUG=1 is not supported on purpose "
+                "because tracebacks can carry values — please report the command you ran",
+                EXIT_INTERNAL,
+            )
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="unleak")
+def cli() -> None:
+    """Keep plaintext secrets out of repositories and out of the hands of coding agents."""
+
+
+# ---------------------------------------------------------------------------------------------- commands
+# Each command group lives in its own section below; keep sections independent.
+
+
+# --- scan ---
+
+
+def _scan_request(
+    root: Path, modes: tuple[str, ...], paths: tuple[str, ...], *, range_: str | None = None,
+    diff: str | None = None, config_path: str | None = None, baseline_path: str | None = None,
+    use_baseline: bool = True, min_confidence: str | None = None, explain: bool = False,
+) -> tuple[Any, Any]:
+    """Flags beat config beat defaults. Returns (ScanRequest, Config)."""
+    from scanner import git
+    from scanner.api import ScanRequest
+    from scanner.baseline import DEFAULT_BASELINE
+    from scanner.baseline import load as load_baseline
+    from scanner.finding import Confidence
+    from unleak import config as config_mod
+
+    top = git.toplevel(root)
+    base_dir = top or root
+    cfg = config_mod.load(base_dir, Path(config_path) if config_path else None)
+    baseline = None
+    if use_baseline:
+        bpath = baseline_path or cfg.baseline
+        if bpath:
+            p = Path(bpath)
+            baseline = load_baseline(p if p.is_absolute() else (base_dir / p if not baseline_path else root / p))
+        elif (base_dir / DEFAULT_BASELINE).is_file():
+            baseline = load_baseline(base_dir / DEFAULT_BASELINE)
+    conf = Confidence.LOW
+    if min_confidence:
+        conf = Confidence.parse(min_confidence)
+    elif cfg.min_confidence is not None:
+        conf = cfg.min_confidence
+    req = ScanRequest(
+        root=root, modes=modes, paths=paths, range=range_, diff=diff, exclude=cfg.exclude,
+        disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf, explain=explain,
+        max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
+    )
+    return req, cfg
+
+
+def _progress_scan(req: Any, enabled: bool) -> Any:
+    """Run the scan, with a progress bar on stderr for history-sized scans when stderr is a terminal."""
+    from scanner.api import scan
+
+    if not enabled:
+        return scan(req)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scanner import git
+
+    total = None
+    if "history" in req.modes or "range" in req.modes:
+        top = git.toplevel(req.root)
+        if top is not None:
+            revs = ["--all"] if "history" in req.modes else [req.range or "HEAD"]
+            total = git.count_commits(top, revs) or None
+    seen: set[str] = set()
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("commits" if total else "files", total=total)
+
+        def tick(chunk: Any) -> None:
+            if chunk.commit is not None:
+                if chunk.commit.sha not in seen:
+                    seen.add(chunk.commit.sha)
+                    bar.advance(task)
+            else:
+                bar.advance(task)
+
+        return scan(req, progress=tick)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--staged", is_flag=True, help="Only added lines of staged changes (the pre-commit case).")
+@click.option("--changes", is_flag=True, help="Added lines of staged + unstaged changes against HEAD, plus new files.")
+@click.option("--range", "range_", metavar="BASE..HEAD", help="Every commit in the range, not only the final diff.")
+@click.option("--history", is_flag=True, help="Every commit reachable from any ref, merges included.")
+@click.option("--diff", "diff", metavar="FILE|-", help="A unified diff before it is applied: added lines only.")
+@click.option("--agent-logs", is_flag=True,
+              help="Coding-agent transcripts and shell histories (PATHS, or the default locations).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="Baseline of known findings (default: .unleak-baseline.json if present).")
+@click.option("--no-baseline", is_flag=True, help="Ignore any baseline.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
+@click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), help="Report only at or above.")
+@click.option("--explain", is_flag=True, help="Show which filter dropped each candidate (never the value).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Run as if started in DIR.")
+def scan(paths: tuple[str, ...], staged: bool, changes: bool, range_: str | None, history: bool,
+         diff: str | None, agent_logs: bool, fmt: str, output: str | None, baseline_path: str | None,
+         no_baseline: bool, config_path: str | None, min_confidence: str | None, explain: bool,
+         exit_zero: bool, repo_dir: str) -> None:
+    """Find secrets. Exit 1 when any are found, 0 when clean."""
+    root = Path(repo_dir).resolve()
+    if not root.is_dir():
+        raise click.UsageError(f"{repo_dir}: not a directory")
+    modes: list[str] = []
+    for flag, mode in ((staged, "staged"), (changes, "changes"), (range_ is not None, "range"),
+                       (history, "history"), (diff is not None, "diff"), (agent_logs, "agent-logs")):
+        if flag:
+            modes.append(mode)
+    if paths and modes and modes != ["agent-logs"]:
+        raise click.UsageError("PATHS apply to a working-tree scan or --agent-logs, not to "
+                               + ", ".join("--" + m for m in modes))
+    if not modes:
+        modes = ["files"]
+    req, _ = _scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
+                           baseline_path=baseline_path, use_baseline=not no_baseline,
+                           min_confidence=min_confidence, explain=explain)
+    big = any(m in modes for m in ("history", "range")) or (modes == ["files"] and not paths)
+    result = _progress_scan(req, enabled=big and sys.stderr.isatty() and fmt != "github")
+    from scanner.report import render
+
+    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    text = render(fmt, result, color=color, root=str(root))
+    if explain and fmt == "text" and result.explanations:
+        lines = ["dropped candidates (rule, place, filter):"]
+        lines += [f"  {e.rule_id}  {e.path}:{e.line}  {e.filter}" for e in result.explanations]
+        text += "\n".join(lines) + "\n"
+    if output:
+        from scanner.fileio import atomic_write_text
+
+        atomic_write_text(Path(output), text)
+        click.echo(_summary_line(result), err=True)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _summary_line(result: Any) -> str:
+    from scanner.report.text import summary
+
+    return summary(result)
+
+
+# --- baseline ---
+
+
+@cli.group()
+def baseline() -> None:
+    """Create, update and audit the baseline of known findings (.unleak-baseline.json)."""
+
+
+def _baseline_target(root: Path, file: str | None) -> Path:
+    from scanner import git
+    from scanner.baseline import DEFAULT_BASELINE
+
+    base = git.toplevel(root) or root
+    return Path(file) if file else base / DEFAULT_BASELINE
+
+
+@baseline.command("create")
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="Baseline path.")
+@click.option("--from-detect-secrets", "ds", type=click.Path(dir_okay=False, exists=True),
+              help="Import a detect-secrets .secrets.baseline into the new baseline.")
+@click.option("--force", is_flag=True, help="Overwrite an existing baseline.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".")
+def baseline_create(file: str | None, ds: str | None, force: bool, repo_dir: str) -> None:
+    """Record every current finding in the working tree as known."""
+    from scanner import baseline as bl
+    from scanner.api import scan as do_scan
+
+    root = Path(repo_dir).resolve()
+    target = _baseline_target(root, file)
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; use `unleak baseline update` or --force")
+    req, _ = _scan_request(root, ("files",), (), use_baseline=False)
+    result = do_scan(req)
+    previous = bl.load(Path(ds)) if ds else None
+    new = bl.Baseline.from_findings(result.findings, previous)
+    bl.write(target, new)
+    click.echo(f"wrote {target}: {len(new.entries)} entries"
+               + (f", {len(new.imported)} imported from detect-secrets" if new.imported else ""), err=True)
+
+
+@baseline.command("update")
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="Baseline path.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".")
+def baseline_update(file: str | None, repo_dir: str) -> None:
+    """Add new findings, drop stale entries, keep audit statuses."""
+    from scanner import baseline as bl
+    from scanner.api import scan as do_scan
+
+    root = Path(repo_dir).resolve()
+    target = _baseline_target(root, file)
+    old = bl.load(target)
+    req, _ = _scan_request(root, ("files",), (), use_baseline=False)
+    result = do_scan(req)
+    stale = old.stale(result.findings)
+    new = bl.Baseline.from_findings(result.findings, old)
+    added = len(set(new.entries) - set(old.entries))
+    bl.write(target, new)
+    click.echo(f"updated {target}: {added} added, {len(stale)} stale removed, {len(new.entries)} entries",
+               err=True)
+
+
+@baseline.command("audit")
+@click.option("--file", "file", type=click.Path(dir_okay=False), help="Baseline path.")
+@click.option("--mark", "marks", multiple=True, metavar="FINGERPRINT=STATUS",
+              help="Set an entry's status: false-positive, accepted-risk, rotated or unaudited.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".")
+def baseline_audit(file: str | None, marks: tuple[str, ...], as_json: bool, repo_dir: str) -> None:
+    """List entries with their status and whether they are still present; exit 1 if any are stale or unaudited."""
+    import dataclasses
+    import json
+
+    from scanner import baseline as bl
+    from scanner.api import scan as do_scan
+
+    root = Path(repo_dir).resolve()
+    target = _baseline_target(root, file)
+    b = bl.load(target)
+    if marks:
+        for m in marks:
+            fp, _, status = m.partition("=")
+            if status not in bl.STATUSES:
+                raise click.UsageError(f"--mark {m!r}: status must be one of {', '.join(bl.STATUSES)}")
+            hits = [k for k in b.entries if k[2].startswith(fp) and fp]
+            if len(hits) != 1:
+                raise click.UsageError(f"--mark {m!r}: fingerprint prefix matches {len(hits)} entries")
+            b.entries[hits[0]] = dataclasses.replace(b.entries[hits[0]], status=status)
+        bl.write(target, b)
+    req, _ = _scan_request(root, ("files",), (), use_baseline=False)
+    result = do_scan(req)
+    stale = {getattr(e, "fingerprint", getattr(e, "hashed_secret", "")) for e in b.stale(result.findings)}
+    rows: list[dict[str, Any]] = [
+        {"path": e.path, "rule_id": e.rule_id, "fingerprint": e.fingerprint, "status": e.status,
+         "present": e.fingerprint not in stale} for e in sorted(b.entries.values())]
+    rows += [{"path": e.path, "rule_id": f"detect-secrets:{e.type}", "fingerprint": e.hashed_secret[:20],
+              "status": e.status, "present": e.hashed_secret not in stale} for e in sorted(b.imported.values())]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            state = "present" if r["present"] else "STALE"
+            click.echo(f"{str(r['fingerprint'])[:12]}  {r['status']:<14}  {state:<7}  {r['rule_id']}  {r['path']}")
+        n_stale = sum(1 for r in rows if not r["present"])
+        n_un = sum(1 for r in rows if r["status"] == "unaudited")
+        click.echo(f"{len(rows)} entries · {n_un} unaudited · {n_stale} stale"
+                   + (" (run `unleak baseline update` to drop stale entries)" if n_stale else ""), err=True)
+    sys.exit(EXIT_FINDINGS if any(not r["present"] or r["status"] == "unaudited" for r in rows) else EXIT_CLEAN)
+
+
+# --- rules ---
+
+
+@cli.command("rules")
+@click.option("--json", "as_json", is_flag=True)
+def rules_cmd(as_json: bool) -> None:
+    """List the detection rules: id, what it finds, confidence."""
+    import json
+
+    from scanner.rules import all_rules
+
+    rules = all_rules()
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "title": r.title, "confidence": r.confidence.value,
+                                "family": r.family, "description": r.description} for r in rules.values()],
+                              indent=2))
+        return
+    for r in rules.values():
+        click.echo(f"{r.id}  {r.confidence.value:<6}  {r.title}")
+
+# --- run ---
+
+
+@cli.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--env-file",
+    "env_files",
+    multiple=True,
+    metavar="FILE",
+    help="Reference file (.env whose values are unleak:// or op:// references); repeatable, later files win. "
+    "Default: .env here or at the repository root.",
+)
+@click.option("--no-masking", is_flag=True, help="Do not mask values in the output (the command is exec'd).")
+@click.option("--no-override", is_flag=True, help="Variables already set in the environment win.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(
+    env_files: tuple[str, ...], no_masking: bool, no_override: bool, command: tuple[str, ...]
+) -> None:
+    """Run COMMAND with the secrets of a reference file in its environment, masked in its output.
+
+    Every reference is resolved before COMMAND starts; values reach it through its environment only (never its
+    command line), and UNLEAK_RUN=1 is set. The exit status is COMMAND's (128+N when killed by signal N).
+
+    \b
+    Example:  unleak run -- python manage.py runserver
+    """
+    from pathlib import Path
+
+    from unleak import run as runner
+
+    plan = runner.prepare([Path(f) for f in env_files], override=not no_override)
+    if no_masking:
+        click.echo("unleak: masking is off; the command's output is not filtered", err=True)
+        runner.exec_child(command, plan)
+    for name in plan.unmasked:
+        click.echo(
+            f"unleak: warning: {name} is shorter than 4 characters and is not masked in the output", err=True
+        )
+    sys.exit(runner.run_child(command, plan))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="unleak", standalone_mode=True)
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
