@@ -1,0 +1,516 @@
+"""The embedded default vault: ``unleak://<namespace>/<NAME>``.
+
+Layout, under the user data directory (``$XDG_DATA_HOME/unleak`` on Linux; never inside a repository)::
+
+    unleak/               0700
+      vault.key           0600  the master key, only when no OS keyring is usable
+      vault.key.lock            serialises key creation between processes
+      vaults/             0700
+        <namespace>.vault 0600  one JSON file per namespace
+        <namespace>.lock        flock()ed around every read-modify-write
+
+Encryption: a 256-bit master key (in the OS keyring via ``keyring`` when a real backend is available, otherwise
+in the 0600 key file) is expanded with HKDF into an entry key and an index key. Each value is sealed with
+AES-256-GCM under a fresh 96-bit nonce, with its own reference as associated data, so a ciphertext moved to
+another name fails to open. The whole file carries an HMAC-SHA256 under the index key, so added, removed or
+swapped entries are detected too. The file records a key id (derived from the key, revealing nothing about it),
+which tells "this machine has a different key" apart from "the file was modified".
+
+Durability: a write goes to a temporary file in the same directory, is fsync()ed, renamed over the vault with
+os.replace() (atomic on POSIX) and the directory is fsync()ed; a crash at any point leaves either the old or the
+new file, never a torn one. Two writers are serialised by flock() on the lock file, so neither loses the other's
+entries. Readers need no lock: they always see a complete file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import errno
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remediate.vault import SecretEntry, find_repo_root
+from remediate.vault.refs import NAME_RE, NAMESPACE_RE, UNLEAK_SCHEME, format_reference, parse_reference
+from scanner.errors import BadReferenceError, UsageError, VaultError
+
+FORMAT = "unleak-vault"
+VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+MAX_VALUE_BYTES = 1 << 20
+KEYRING_SERVICE = "unleak"
+KEYRING_USERNAME = "vault-key"
+_KEY_FILE_PREFIX = "unleak-vault-key-v1:"
+
+
+def user_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
+
+
+# ------------------------------------------------------------------------------------------------ file helpers
+
+
+def _ensure_private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode is filtered by the umask and ignored for an existing directory; these are our directories.
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` (must not exist) with mode 0600 from the first byte, write and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask may only have removed bits, but be explicit
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        _write_new_private(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _flocked(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _b64e(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _b64d(s: object) -> bytes:
+    if not isinstance(s, str):
+        raise ValueError("not a string")
+    return base64.b64decode(s.encode("ascii"), validate=True)
+
+
+# ------------------------------------------------------------------------------------------------ keys
+
+
+def _derive(master: bytes, purpose: bytes, length: int = 32) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=b"unleak-vault/v1/" + purpose).derive(
+        master
+    )
+
+
+def key_id(master: bytes) -> str:
+    return _derive(master, b"key-id", 8).hex()
+
+
+def _usable_keyring() -> Any | None:
+    """The active keyring backend, or None when there is no real one (the ``fail`` backend, a chainer with no
+    backends, or any error importing or probing it). Imported lazily: keyring's entry-point scan is slow."""
+    if os.environ.get("UNLEAK_VAULT_KEYRING", "").lower() in ("0", "no", "false", "off"):
+        return None
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+
+        kr = keyring.get_keyring()
+        if isinstance(kr, fail.Keyring):
+            return None
+        if isinstance(kr, chainer.ChainerBackend) and not kr.backends:
+            return None
+        return kr
+    except Exception:  # any keyring failure means "no keyring", and we fall back to the key file
+        return None
+
+
+class KeyStore:
+    """Finds the master key(s) this machine holds and creates one when none exists."""
+
+    def __init__(self, data_dir: Path, use_keyring: bool | None = None) -> None:
+        self.data_dir = data_dir
+        self.key_file = data_dir / "vault.key"
+        self.lock_file = data_dir / "vault.key.lock"
+        self.use_keyring = use_keyring
+        self._cache: dict[str, bytes] | None = None
+
+    def _keyring(self) -> Any | None:
+        return None if self.use_keyring is False else _usable_keyring()
+
+    def _read_key_file(self) -> bytes | None:
+        try:
+            st = os.stat(self.key_file)
+        except FileNotFoundError:
+            return None
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise VaultError(
+                f"the vault key file {self.key_file} is accessible by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {self.key_file}"
+            )
+        text = self.key_file.read_text(encoding="ascii", errors="replace").strip()
+        return self._decode_key(text, str(self.key_file))
+
+    @staticmethod
+    def _decode_key(text: str, where: str) -> bytes:
+        try:
+            if not text.startswith(_KEY_FILE_PREFIX):
+                raise ValueError
+            key = _b64d(text[len(_KEY_FILE_PREFIX):])
+            if len(key) != KEY_BYTES:
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise VaultError(f"the vault key in {where} is damaged; restore it from a backup") from None
+        return key
+
+    def _read_keyring(self) -> bytes | None:
+        kr = self._keyring()
+        if kr is None:
+            return None
+        try:
+            text = kr.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
+        except Exception:  # a locked or broken keyring is an absent keyring
+            return None
+        if not text:
+            return None
+        return self._decode_key(str(text), f"the OS keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME}")
+
+    def available(self) -> dict[str, bytes]:
+        """Every key this machine holds, by key id. The key file wins ties: it was created deliberately."""
+        if self._cache is None:
+            found: dict[str, bytes] = {}
+            for key in (self._read_key_file(), self._read_keyring()):
+                if key is not None:
+                    found.setdefault(key_id(key), key)
+            self._cache = found
+        return self._cache
+
+    def primary(self) -> bytes:
+        """The key new vault files are sealed with, created on first use."""
+        keys = self.available()
+        if keys:
+            return next(iter(keys.values()))
+        _ensure_private_dir(self.data_dir)
+        with _flocked(self.lock_file):
+            self._cache = None  # another process may have created one while we waited
+            keys = self.available()
+            if keys:
+                return next(iter(keys.values()))
+            key = secrets.token_bytes(KEY_BYTES)
+            text = _KEY_FILE_PREFIX + _b64e(key)
+            if not self._store_in_keyring(text):
+                self._store_in_key_file(text)
+            self._cache = None
+            keys = self.available()
+            if key_id(key) not in keys:
+                raise VaultError("the new vault key could not be read back from where it was stored")
+            return keys[key_id(key)]
+
+    def _store_in_keyring(self, text: str) -> bool:
+        kr = self._keyring()
+        if kr is None:
+            return False
+        try:
+            kr.set_password(KEYRING_SERVICE, KEYRING_USERNAME, text)
+            # Some backends accept a write and keep nothing (null keyrings); only trust a read-back.
+            return bool(kr.get_password(KEYRING_SERVICE, KEYRING_USERNAME) == text)
+        except Exception:
+            return False
+
+    def _store_in_key_file(self, text: str) -> None:
+        # Write the whole key to a private temp file, then link() it into place: link fails if the name exists,
+        # so the key file appears atomically, complete, and is never overwritten (O_EXCL semantics).
+        tmp = self.key_file.with_name(f".{self.key_file.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            _write_new_private(tmp, (text + "\n").encode("ascii"))
+            try:
+                os.link(tmp, self.key_file)
+            except FileExistsError:
+                pass  # someone else's complete key won; available() will pick it up
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # file systems without hard links: exclusive create of the final name, content written in one go
+                _write_new_private(self.key_file, (text + "\n").encode("ascii"))
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        _fsync_dir(self.data_dir)
+
+
+# ------------------------------------------------------------------------------------------------ vault file
+
+
+@dataclass
+class _VaultFile:
+    namespace: str
+    key_id: str
+    entries: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "namespace": self.namespace,
+            "key_id": self.key_id,
+            "entries": {k: self.entries[k] for k in sorted(self.entries)},
+        }
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+class LocalVault:
+    """The embedded vault for one namespace. See the module docstring for the storage design."""
+
+    scheme = UNLEAK_SCHEME
+
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        repo_path: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        use_keyring: bool | None = None,
+    ) -> None:
+        if not NAMESPACE_RE.fullmatch(namespace):
+            raise UsageError(
+                f"invalid namespace {namespace!r}: use 1-64 characters of a-z, 0-9, '.', '_', '-' starting with "
+                "a letter or digit"
+            )
+        self.namespace = namespace
+        self.data_dir = Path(data_dir) if data_dir is not None else user_data_dir()
+        self._refuse_inside_repository(Path(repo_path) if repo_path is not None else Path.cwd())
+        self.vault_dir = self.data_dir / "vaults"
+        self.path = self.vault_dir / f"{namespace}.vault"
+        self.lock_path = self.vault_dir / f"{namespace}.lock"
+        self.keys = KeyStore(self.data_dir, use_keyring)
+
+    def __repr__(self) -> str:
+        return f"LocalVault(namespace={self.namespace!r}, path={str(self.path)!r})"
+
+    def _refuse_inside_repository(self, start: Path) -> None:
+        with contextlib.suppress(OSError):
+            root = find_repo_root(start)
+            data = self.data_dir.resolve()
+            if root is not None and (data == root or root in data.parents):
+                raise VaultError(
+                    f"the vault directory {data} is inside the repository {root}; a vault must live outside "
+                    "any repository — point XDG_DATA_HOME somewhere else"
+                )
+
+    # -------------------------------------------------------------------------------------------- protocol
+
+    def reference_for(self, name: str) -> str:
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise UsageError(
+                f"invalid secret name {name!r}: use 1-128 characters of A-Z, a-z, 0-9, '_', '.', '-' starting "
+                "with a letter or '_' (for example STRIPE_API_KEY)"
+            )
+        return format_reference(UNLEAK_SCHEME, self.namespace, name)
+
+    def put(self, name: str, value: str, *, overwrite: bool = True) -> str:
+        reference = self.reference_for(name)
+        plaintext = self._encode_value(value, name)
+        _ensure_private_dir(self.data_dir)
+        _ensure_private_dir(self.vault_dir)
+        with _flocked(self.lock_path):
+            self._remove_stale_temp_files()
+            loaded = self._load()
+            if loaded is None:
+                master = self.keys.primary()
+                vf = _VaultFile(self.namespace, key_id(master))
+            else:
+                vf, master = loaded
+                if name in vf.entries:
+                    current = self._open_entry(vf, master, name)
+                    if hmac.compare_digest(current, plaintext):
+                        return reference  # idempotent: same name, same value, nothing to write
+                    if not overwrite:
+                        raise VaultError(
+                            f"{reference} already holds a different value; choose another name or remove it "
+                            f"first with: unleak secrets rm {name} --namespace {self.namespace}"
+                        )
+            vf.entries[name] = self._seal(master, reference, plaintext)
+            self._store(vf, master)
+            # Invariant 2: nothing is rewritten on the strength of a write we have not read back.
+            reread = self._load()
+            if reread is None or name not in reread[0].entries or not hmac.compare_digest(
+                self._open_entry(reread[0], reread[1], name), plaintext
+            ):
+                raise VaultError(f"{reference} was written but did not read back equal; the vault at {self.path} "
+                                 "may be on a failing disk")
+        return reference
+
+    def get(self, reference: str) -> str:
+        ref = parse_reference(reference)
+        if ref.scheme != UNLEAK_SCHEME or ref.namespace != self.namespace:
+            raise BadReferenceError(f"{reference!r} does not belong to the unleak vault namespace {self.namespace!r}")
+        loaded = self._load()
+        if loaded is None or ref.name not in loaded[0].entries:
+            raise VaultError(self._missing(ref.name))
+        vf, master = loaded
+        return self._open_entry(vf, master, ref.name).decode("utf-8")
+
+    def names(self) -> list[SecretEntry]:
+        loaded = self._load()
+        if loaded is None:
+            return []
+        return [SecretEntry(n, format_reference(UNLEAK_SCHEME, self.namespace, n)) for n in sorted(loaded[0].entries)]
+
+    def delete(self, name: str) -> None:
+        self.reference_for(name)
+        if not self.path.exists():
+            raise VaultError(self._missing(name))
+        with _flocked(self.lock_path):
+            self._remove_stale_temp_files()
+            loaded = self._load()
+            if loaded is None or name not in loaded[0].entries:
+                raise VaultError(self._missing(name))
+            vf, master = loaded
+            del vf.entries[name]
+            self._store(vf, master)
+
+    def verify(self) -> int:
+        """Open every entry (integrity check of the whole vault); returns how many there are."""
+        loaded = self._load()
+        if loaded is None:
+            return 0
+        vf, master = loaded
+        for n in vf.entries:
+            self._open_entry(vf, master, n)
+        return len(vf.entries)
+
+    # -------------------------------------------------------------------------------------------- internals
+
+    def _missing(self, name: str) -> str:
+        return (f"no secret named {name!r} in the unleak vault namespace {self.namespace!r}; "
+                f"list what is stored with: unleak secrets list --namespace {self.namespace}")
+
+    @staticmethod
+    def _encode_value(value: str, name: str) -> bytes:
+        if not isinstance(value, str):
+            raise UsageError(f"the value for {name} must be text")
+        if not value:
+            raise UsageError(f"refusing to store an empty value for {name}")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"the value for {name} is not valid Unicode text") from None
+        if len(data) > MAX_VALUE_BYTES:
+            raise UsageError(f"the value for {name} is larger than {MAX_VALUE_BYTES} bytes")
+        return data
+
+    def _seal(self, master: bytes, reference: str, plaintext: bytes) -> dict[str, str]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        ct = AESGCM(_derive(master, b"entry")).encrypt(nonce, plaintext, reference.encode("utf-8"))
+        return {"nonce": _b64e(nonce), "ciphertext": _b64e(ct)}
+
+    def _open_entry(self, vf: _VaultFile, master: bytes, name: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        reference = format_reference(UNLEAK_SCHEME, self.namespace, name)
+        entry = vf.entries[name]
+        try:
+            nonce = _b64d(entry.get("nonce"))
+            ct = _b64d(entry.get("ciphertext"))
+            if len(nonce) != NONCE_BYTES:
+                raise ValueError
+            return AESGCM(_derive(master, b"entry")).decrypt(nonce, ct, reference.encode("utf-8"))
+        except (InvalidTag, ValueError, binascii.Error):
+            raise VaultError(f"{reference} failed authentication: the vault file {self.path} was modified "
+                             "outside unleak or is damaged") from None
+
+    def _mac(self, master: bytes, vf: _VaultFile) -> str:
+        return hmac.new(_derive(master, b"index"), _canonical(vf.body()), hashlib.sha256).hexdigest()
+
+    def _store(self, vf: _VaultFile, master: bytes) -> None:
+        doc = vf.body()
+        doc["mac"] = self._mac(master, vf)
+        _atomic_write(self.path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("ascii"))
+
+    def _remove_stale_temp_files(self) -> None:
+        # Called under the lock: any temp file left now belongs to a writer that died mid-write.
+        for tmp in self.vault_dir.glob(f".{self.path.name}.tmp.*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def _damaged(self, why: str) -> VaultError:
+        return VaultError(f"the vault file {self.path} is damaged ({why}); restore it from a backup or move it "
+                          "aside to start an empty vault")
+
+    def _load(self) -> tuple[_VaultFile, bytes] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise VaultError(f"cannot read the vault file {self.path}: {exc.strerror}") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise self._damaged("not valid JSON") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise self._damaged("not an unleak vault")
+        if doc.get("version") != VERSION:
+            raise VaultError(f"the vault file {self.path} has format version {doc.get('version')!r}; this unleak "
+                             f"reads version {VERSION} — upgrade unleak")
+        entries = doc.get("entries")
+        kid, mac, ns = doc.get("key_id"), doc.get("mac"), doc.get("namespace")
+        if (not isinstance(entries, dict) or not isinstance(kid, str) or not isinstance(mac, str)
+                or not isinstance(ns, str)
+                or not all(isinstance(k, str) and isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+                           for k, v in entries.items())):
+            raise self._damaged("unexpected structure")
+        master = self.keys.available().get(kid)
+        if master is None:
+            raise VaultError(
+                f"the vault file {self.path} was sealed with a key this machine does not have (looked in "
+                f"{self.keys.key_file} and the OS keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME}); restore "
+                "that key, or move the vault file aside to start an empty vault"
+            )
+        vf = _VaultFile(ns, kid, entries)
+        if not hmac.compare_digest(self._mac(master, vf), mac):
+            raise VaultError(f"the vault file {self.path} failed its integrity check: it was modified outside "
+                             "unleak or is damaged; no entry was read")
+        if ns != self.namespace:
+            raise self._damaged(f"it belongs to namespace {ns!r}")
+        return vf, master
