@@ -1,0 +1,560 @@
+"""``unleak run``: resolve a reference file, start one child with the values in its environment, mask
+its output.
+
+Capability without possession: the child gets the real values (through its environment only, never argv and
+never a file), while whatever it prints passes through :class:`unleak.masking.Masker` first, so a terminal, a
+CI log or a coding agent reading the output sees ``<unleak:NAME>`` instead of a value.
+
+Shape of a run:
+
+1. :func:`prepare` reads the reference files (python-dotenv) and resolves *every* reference through the vault
+   before anything starts (an unknown reference raises :class:`~scanner.errors.BadReferenceError` naming the
+   variable and the reference, never a value), then builds the child's environment.
+2. :func:`run_child` starts the command in its own session (so signals reach its whole process group and
+   nothing else), streams stdout and stderr through separate maskers, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT,
+   and returns the child's exit status the way a shell reports it (``128 + N`` when signal ``N`` killed it).
+   When our stdout is a terminal the child gets a pseudo-terminal, so it still behaves interactively
+   (colours, line buffering, prompts) while its output is masked.
+3. :func:`exec_child` is the ``--no-masking`` path: the process replaces itself with the command, so exit
+   codes, signals and the terminal pass through untouched and nothing sits in the middle.
+
+The child also gets ``UNLEAK_RUN=1``. A program that calls python-dotenv's ``load_dotenv()`` keeps the
+injected values, because ``load_dotenv`` does not override variables that are already set (``override=False``
+is its default); the reference strings in its ``.env`` never replace the real values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+import tty
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from scanner.errors import BadReferenceError, UnleakError, UsageError
+from unleak.masking import Masker, names_too_short
+
+#: set in the child's environment so programs (and nested ``unleak run``) know the values are injected
+MARKER = "UNLEAK_RUN"
+
+#: schemes of the supported vault backends (see ARCHITECTURE.md, "Reference syntax")
+REFERENCE_PREFIXES = ("unleak://", "op://")
+
+Resolver = Callable[[str], str]
+IsReference = Callable[[str], bool]
+
+# Signals a user or a supervisor sends to "the program"; they go to the child's whole process group.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+_CHUNK = 1 << 16
+# A stream that has been quiet this long gets everything written that cannot begin a value (prompts appear).
+_IDLE_FLUSH = 0.02
+# After the child exits, grandchildren that still hold the pipe are read until they have been quiet this long.
+_LINGER = 2.0
+
+
+class CommandNotFoundError(UsageError):
+    """The command to run does not exist or is not executable (exit 127, as a shell reports it)."""
+
+    exit_code = 127
+
+
+@dataclass(frozen=True)
+class InjectionPlan:
+    """What a child gets. ``repr`` shows names only: values never appear in a log or a traceback."""
+
+    env: Mapping[str, str] = field(repr=False)
+    secrets: Mapping[str, str] = field(repr=False)
+    plain: tuple[str, ...] = ()
+    sources: tuple[Path, ...] = ()
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.secrets))
+
+    @property
+    def unmasked(self) -> tuple[str, ...]:
+        """Names whose values are too short to mask; the caller warns the user about them."""
+        return names_too_short(self.secrets)
+
+    def __repr__(self) -> str:
+        return (
+            f"InjectionPlan(secrets={list(self.secret_names)!r}, plain={list(self.plain)!r}, "
+            f"sources={[str(p) for p in self.sources]!r})"
+        )
+
+
+# ------------------------------------------------------------------------------------------ reference files
+
+
+def default_env_file(cwd: Path) -> Path | None:
+    """``.env`` in ``cwd``, else ``.env`` at the root of the git work tree that contains ``cwd``."""
+    candidate = cwd / ".env"
+    if candidate.is_file():
+        return candidate
+    for parent in (cwd, *cwd.parents):
+        if (parent / ".git").exists():
+            root_env = parent / ".env"
+            return root_env if root_env.is_file() else None
+    return None
+
+
+def read_reference_files(paths: Sequence[Path]) -> dict[str, str]:
+    """Variables of all files in order (a later file wins); keys without ``=`` carry nothing, so skip them."""
+    from dotenv import dotenv_values
+
+    merged: dict[str, str] = {}
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"reference file not found: {path}; pass an existing file with --env-file")
+        try:
+            values = dotenv_values(path, interpolate=False)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"cannot read reference file {path} ({type(exc).__name__}); is it a text .env file?"
+            ) from None
+        for key, value in values.items():
+            if value is not None:
+                merged[key] = value
+    return merged
+
+
+def _default_resolver() -> tuple[Resolver, IsReference]:
+    # Imported here so `unleak run --help` and the scanner never pay for the vault's crypto imports.
+    from remediate.vault import resolve_reference
+    from remediate.vault.refs import is_reference
+
+    return resolve_reference, is_reference
+
+
+def resolve_values(
+    variables: Mapping[str, str],
+    resolver: Resolver | None = None,
+    is_reference: IsReference | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split variables into (resolved secrets, plain values).
+
+    Every reference is resolved here, before any child starts; failures are collected so one run names every
+    bad reference at once (by variable and reference, never by value).
+    """
+    if resolver is None or is_reference is None:
+        default_resolve, default_is_ref = _default_resolver()
+        resolver = resolver or default_resolve
+        is_reference = is_reference or default_is_ref
+    secrets: dict[str, str] = {}
+    plain: dict[str, str] = {}
+    problems: list[str] = []
+    for name, value in variables.items():
+        # A value that starts like a reference but does not parse is a broken reference, not a plain value:
+        # passing "unleak://typo" to the program would fail much later and much less clearly.
+        if not (is_reference(value) or value.startswith(REFERENCE_PREFIXES)):
+            plain[name] = value
+            continue
+        try:
+            secrets[name] = resolver(value)
+        except UnleakError as exc:
+            problems.append(f"{name}={value} ({exc})")
+    if problems:
+        raise BadReferenceError(
+            "cannot resolve " + "; ".join(problems) + ". The command was not started; store the value with "
+            "`unleak fix` or correct the reference."
+        )
+    return secrets, plain
+
+
+def build_env(
+    base: Mapping[str, str], injected: Mapping[str, str], *, override: bool = True
+) -> dict[str, str]:
+    """The child's environment: ``base``, then ``injected`` (winning unless ``override`` is false), then the
+    marker."""
+    env = dict(base)
+    for name, value in injected.items():
+        if override or name not in env:
+            env[name] = value
+    env[MARKER] = "1"
+    return env
+
+
+def prepare(
+    env_files: Sequence[Path] = (),
+    *,
+    cwd: Path | None = None,
+    base_env: Mapping[str, str] | None = None,
+    override: bool = True,
+    resolver: Resolver | None = None,
+    is_reference: IsReference | None = None,
+) -> InjectionPlan:
+    """Read, resolve and merge: everything that can fail happens here, before a child exists."""
+    cwd = cwd or Path.cwd()
+    if env_files:
+        sources = tuple(p if p.is_absolute() else cwd / p for p in env_files)
+    else:
+        found = default_env_file(cwd)
+        if found is None:
+            raise UsageError(
+                "no reference file: there is no .env in this directory or at the repository root; "
+                "pass one with --env-file FILE"
+            )
+        sources = (found,)
+    variables = read_reference_files(sources)
+    secrets, plain = resolve_values(variables, resolver, is_reference)
+    env = build_env(os.environ if base_env is None else base_env, {**plain, **secrets}, override=override)
+    return InjectionPlan(env=env, secrets=secrets, plain=tuple(sorted(plain)), sources=sources)
+
+
+# -------------------------------------------------------------------------------------------------- running
+
+
+def exit_status(returncode: int) -> int:
+    """A child's status as a shell reports it: its exit code, or 128 + N when signal N killed it."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def exec_child(cmd: Sequence[str], plan: InjectionPlan) -> NoReturn:
+    """Replace this process with ``cmd`` (``--no-masking``): nothing stays in between, so everything passes
+    through."""
+    _check_command(cmd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(cmd[0], list(cmd), dict(plan.env))
+    except OSError as exc:
+        raise CommandNotFoundError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
+
+
+def _check_command(cmd: Sequence[str]) -> None:
+    if not cmd:
+        raise UsageError("no command given: use `unleak run -- COMMAND [ARGS...]`")
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    """Write everything; False when the reader has gone (EPIPE), so the caller stops writing there."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        except BrokenPipeError:
+            return False
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        view = view[n:]
+    return True
+
+
+def _copy_winsize(src_fd: int, dst_fd: int) -> None:
+    with contextlib.suppress(OSError):
+        size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+        fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
+
+
+def _become_tty_owner() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # The child is a new session leader (start_new_session); its stdout is the pty slave. Making that
+    # terminal the
+    # session's controlling terminal lets /dev/tty, job control and Ctrl-C work inside the child.
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(1, termios.TIOCSCTTY, 0)
+
+
+@dataclass
+class _Stream:
+    """One output of the child: where we read it, its masker and where it goes."""
+
+    read_fd: int
+    out_fd: int
+    masker: Masker
+    last_data: float = 0.0
+    open: bool = True
+    out_ok: bool = True
+
+    def emit(self, data: bytes) -> None:
+        if data and self.out_ok:
+            self.out_ok = _write_all(self.out_fd, data)
+
+
+def _call_action(action: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        action()
+
+    return handler
+
+
+@contextlib.contextmanager
+def _forward_signals(pgid: int, extra: Mapping[int, Callable[[], None]]) -> Iterator[None]:
+    """While the child runs, signals sent to us go to its process group (it is in its own session, so a
+    terminal's Ctrl-C reaches only us). Outside the main thread signals cannot be handled, so nothing is
+    installed
+    there."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signum)
+
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in FORWARDED_SIGNALS:
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, forward)
+    for sig_num, action in extra.items():
+        previous[sig_num] = signal.getsignal(sig_num)
+        signal.signal(sig_num, _call_action(action))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def run_child(
+    cmd: Sequence[str],
+    plan: InjectionPlan,
+    *,
+    masking: bool = True,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+    use_pty: bool | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Run ``cmd`` with the plan's environment and its output masked; returns its exit status (128 + N when
+    signal N killed it).
+
+    ``stdin``/``stdout``/``stderr`` are file descriptors (default: ours). ``use_pty`` defaults to "our stdout
+    is a terminal"; with a pty the child sees a terminal on stdout (and on stdin/stderr where ours are
+    terminals).
+    """
+    _check_command(cmd)
+    in_fd = 0 if stdin is None else stdin
+    out_fd = 1 if stdout is None else stdout
+    err_fd = 2 if stderr is None else stderr
+    if not masking:
+        return _spawn_unmasked(cmd, plan, in_fd, out_fd, err_fd, cwd)
+    if use_pty is None:
+        use_pty = os.isatty(out_fd)
+    return _spawn_masked(cmd, plan, in_fd, out_fd, err_fd, use_pty, cwd)
+
+
+def _popen(
+    cmd: Sequence[str], plan: InjectionPlan, cwd: Path | None, **kwargs: object
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+            list(cmd), env=dict(plan.env), cwd=cwd, start_new_session=True, close_fds=True, **kwargs
+        )
+    except FileNotFoundError:
+        raise CommandNotFoundError(f"command not found: {cmd[0]!r}") from None
+    except PermissionError:
+        raise CommandNotFoundError(f"command is not executable: {cmd[0]!r}") from None
+    except OSError as exc:
+        raise CommandNotFoundError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
+
+
+def _spawn_unmasked(
+    cmd: Sequence[str], plan: InjectionPlan, in_fd: int, out_fd: int, err_fd: int, cwd: Path | None
+) -> int:
+    proc = _popen(cmd, plan, cwd, stdin=in_fd, stdout=out_fd, stderr=err_fd)
+    with _forward_signals(proc.pid, {}):
+        while True:
+            try:
+                return exit_status(proc.wait())
+            except InterruptedError:
+                continue
+
+
+def _spawn_masked(
+    cmd: Sequence[str],
+    plan: InjectionPlan,
+    in_fd: int,
+    out_fd: int,
+    err_fd: int,
+    use_pty: bool,
+    cwd: Path | None,
+) -> int:
+    to_close: list[int] = []  # child-side ends, closed in the parent once the child has them
+    relay_stdin = False
+    if use_pty:
+        out_master, out_slave = os.openpty()
+        _copy_winsize(out_fd, out_slave)
+        to_close.append(out_slave)
+        if os.isatty(err_fd):
+            err_master, err_slave = os.openpty()
+            _copy_winsize(err_fd, err_slave)
+        else:
+            err_master, err_slave = os.pipe()
+        to_close.append(err_slave)
+        # With a terminal on both sides the child reads its input from the pty too (so /dev/tty, getpass and
+        # line editing work); our terminal goes raw and we copy keystrokes across, as `script` does.
+        relay_stdin = os.isatty(in_fd)
+        child_in = out_slave if relay_stdin else in_fd
+        preexec: Callable[[], None] | None = _become_tty_owner
+    else:
+        out_master, out_slave = os.pipe()
+        err_master, err_slave = os.pipe()
+        to_close += [out_slave, err_slave]
+        child_in = in_fd
+        preexec = None
+    streams = [
+        _Stream(out_master, out_fd, Masker(plan.secrets)),
+        _Stream(err_master, err_fd, Masker(plan.secrets)),
+    ]
+    try:
+        proc = _popen(
+            cmd, plan, cwd, stdin=child_in, stdout=out_slave, stderr=err_slave, preexec_fn=preexec
+        )
+    except BaseException:
+        for fd in (*to_close, out_master, err_master):
+            os.close(fd)
+        raise
+    for fd in to_close:
+        os.close(fd)
+
+    saved_tty: list[Any] | None = None
+    if relay_stdin:
+        with contextlib.suppress(termios.error):
+            saved_tty = termios.tcgetattr(in_fd)
+            tty.setraw(in_fd)
+    extra: dict[int, Callable[[], None]] = {}
+    if use_pty:
+        extra[signal.SIGWINCH] = lambda: _copy_winsize(out_fd, out_master)
+    try:
+        with _forward_signals(proc.pid, extra):
+            _pump(proc, streams, in_fd if relay_stdin else None, out_master)
+            while True:
+                try:
+                    returncode = proc.wait()
+                    break
+                except InterruptedError:
+                    continue
+    finally:
+        if saved_tty is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(in_fd, termios.TCSAFLUSH, saved_tty)
+        for stream in streams:
+            if stream.read_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(stream.read_fd)
+    return exit_status(returncode)
+
+
+def _pump(
+    proc: subprocess.Popen[bytes], streams: list[_Stream], relay_from: int | None, relay_to: int
+) -> None:
+    """Copy the child's outputs through their maskers until both are closed (or, once the child has exited,
+    quiet for a while: a daemonised grandchild holding the pipe must not keep us alive forever)."""
+    selector = selectors.DefaultSelector()
+    by_fd = {s.read_fd: s for s in streams}
+    for s in streams:
+        selector.register(s.read_fd, selectors.EVENT_READ)
+    if relay_from is not None:
+        selector.register(relay_from, selectors.EVENT_READ)
+    exited_at: float | None = None
+    last_activity = time.monotonic()
+    try:
+        while any(s.open for s in streams):
+            pending = any(s.masker.pending for s in streams if s.open)
+            timeout = _IDLE_FLUSH if pending else 0.1
+            try:
+                events = selector.select(timeout)
+            except InterruptedError:
+                continue
+            now = time.monotonic()
+            for key, _mask in events:
+                fd = key.fd
+                if fd == relay_from:
+                    _relay(selector, relay_from, relay_to)
+                    continue
+                stream = by_fd[fd]
+                try:
+                    data = os.read(fd, _CHUNK)
+                except OSError as exc:
+                    # A pty whose last writer has gone reports EIO instead of end of file.
+                    if exc.errno not in (errno.EIO, errno.EBADF):
+                        raise
+                    data = b""
+                if not data:
+                    _close_stream(selector, stream)
+                    continue
+                stream.last_data = now
+                last_activity = now
+                stream.emit(stream.masker.feed(data))
+            for stream in streams:
+                if stream.open and stream.masker.pending and now - stream.last_data >= _IDLE_FLUSH:
+                    stream.emit(stream.masker.flush_idle())
+                if stream.open and not stream.out_ok:
+                    # Our reader went away (`unleak run -- yes | head`): stop reading so the child gets EPIPE
+                    # /
+                    # SIGPIPE as it would have without us, instead of running forever.
+                    _close_stream(selector, stream)
+                    os.close(stream.read_fd)
+                    stream.read_fd = -1
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - max(exited_at, last_activity) >= _LINGER:
+                break
+    finally:
+        for stream in streams:
+            if stream.open:
+                _close_stream(selector, stream)
+        selector.close()
+
+
+def _close_stream(selector: selectors.BaseSelector, stream: _Stream) -> None:
+    stream.emit(stream.masker.close())
+    stream.open = False
+    with contextlib.suppress(KeyError, ValueError):
+        selector.unregister(stream.read_fd)
+
+
+def _relay(selector: selectors.BaseSelector, src: int, dst: int) -> None:
+    """Copy what the user typed into the child's terminal; on end of input stop listening."""
+    try:
+        data = os.read(src, _CHUNK)
+    except OSError:
+        data = b""
+    if not data:
+        selector.unregister(src)
+        return
+    with contextlib.suppress(OSError):
+        _write_all(dst, data)
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    env_files: Sequence[Path] = (),
+    masking: bool = True,
+    override: bool = True,
+    cwd: Path | None = None,
+    resolver: Resolver | None = None,
+    is_reference: IsReference | None = None,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+    use_pty: bool | None = None,
+) -> int:
+    """Prepare and run in one call (the library form of ``unleak run``); returns the child's exit status."""
+    _check_command(cmd)
+    plan = prepare(
+        env_files, cwd=cwd, override=override, resolver=resolver, is_reference=is_reference
+    )
+    return run_child(
+        cmd, plan, masking=masking, stdin=stdin, stdout=stdout, stderr=stderr, use_pty=use_pty, cwd=cwd
+    )
