@@ -10,8 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fakes_op import FakeOp
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -110,3 +114,14 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | None = None,
         cwd=cwd, input=input, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture
+def fake_op(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOp:
+    """A FAKE 1Password ``op`` CLI first on PATH (vaults "Private" and "dev"), recording every argv it gets."""
+    from tests.fakes_op import FakeOp
+
+    fake = FakeOp(tmp_path / "fake-op", vaults=("Private", "dev"))
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    return fake
