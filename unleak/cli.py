@@ -381,6 +381,108 @@ def run_command(
     sys.exit(runner.run_child(command, plan))
 
 
+# --- secrets ---
+
+_MAX_STDIN_VALUE = 1 << 20
+
+
+def _secrets_options(f: F) -> F:
+    f = click.option("--op-vault", metavar="VAULT",
+                     help="1Password vault for --backend op (default: the namespace).")(f)
+    f = click.option("--backend", type=click.Choice(["unleak", "op"]), default="unleak", show_default=True,
+                     help="unleak: the local encrypted vault; op: 1Password through the op CLI.")(f)
+    f = click.option("--namespace", metavar="NS",
+                     help="Vault namespace (default: this repository's directory name).")(f)
+    return f
+
+
+def _secrets_vault(backend: str, namespace: str | None, op_vault: str | None) -> Any:
+    from remediate.vault import open_vault
+    from scanner.errors import UsageError
+
+    if op_vault and backend != "op":
+        raise UsageError("--op-vault only applies with --backend op")
+    opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
+    return open_vault(backend, namespace=namespace, repo_path=Path.cwd(), **opts)
+
+
+def _read_secret_value(name: str) -> str:
+    """The value from a hidden, confirmed prompt on a terminal, else all of stdin (one trailing newline dropped,
+    so `printf '%s\\n' "$V" | unleak secrets set NAME` stores exactly $V). Never from argv (invariant 3)."""
+    from scanner.errors import UsageError
+
+    if sys.stdin.isatty():
+        value = str(click.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True, err=True))
+    else:
+        raw = sys.stdin.buffer.read(_MAX_STDIN_VALUE + 1)
+        if len(raw) > _MAX_STDIN_VALUE:
+            raise UsageError(f"the value on stdin is larger than {_MAX_STDIN_VALUE} bytes")
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("the value on stdin is not UTF-8 text") from None
+        value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if not value:
+        raise UsageError(f"no value given for {name}: type it at the prompt or pipe it on stdin")
+    return value
+
+
+@cli.group("secrets")
+def secrets_group() -> None:
+    """Store, list and remove vault entries. Shows names and references only; no command prints a value."""
+
+
+@secrets_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_secrets_options
+def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """List the secrets of a namespace: NAME and reference."""
+    import json
+
+    vault = _secrets_vault(backend, namespace, op_vault)
+    entries = vault.names()
+    if as_json:
+        click.echo(json.dumps({"backend": backend, "namespace": vault.namespace,
+                               "secrets": [{"name": e.name, "reference": e.reference} for e in entries]}, indent=2))
+        return
+    if not entries:
+        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend})", err=True)
+        return
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        click.echo(f"{e.name:<{width}}  {e.reference}")
+
+
+@secrets_group.command("set")
+@click.argument("name")
+@click.option("--no-overwrite", is_flag=True, help="Fail if NAME already holds a different value.")
+@_secrets_options
+def secrets_set(name: str, no_overwrite: bool, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Store a value under NAME and print its reference.
+
+    The value comes from a hidden prompt on a terminal, otherwise from stdin — never from the command line.
+
+    \b
+    Example:  unleak secrets set STRIPE_API_KEY
+              pbpaste | unleak secrets set STRIPE_API_KEY
+    """
+    vault = _secrets_vault(backend, namespace, op_vault)
+    vault.reference_for(name)  # reject a bad name before asking for the value
+    reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
+    click.echo(reference)
+
+
+@secrets_group.command("rm")
+@click.argument("name")
+@_secrets_options
+def secrets_rm(name: str, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Remove NAME from the vault."""
+    vault = _secrets_vault(backend, namespace, op_vault)
+    reference = vault.reference_for(name)
+    vault.delete(name)
+    click.echo(f"removed {reference}", err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="unleak", standalone_mode=True)

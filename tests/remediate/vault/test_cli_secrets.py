@@ -1,0 +1,154 @@
+"""`unleak secrets list|set|rm` through the real command (a subprocess), grepping every channel for the canary."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat
+from tests.fakes_op import FakeOp
+
+
+def _data_dir() -> Path:
+    return Path(os.environ["XDG_DATA_HOME"]) / "unleak"
+
+
+def _all_vault_bytes() -> bytes:
+    return b"".join(p.read_bytes() for p in _data_dir().rglob("*") if p.is_file())
+
+
+def _no_leak(canary: str, *procs: subprocess.CompletedProcess[str]) -> None:
+    for p in procs:
+        assert canary not in p.stdout and canary not in p.stderr
+    assert canary.encode() not in _all_vault_bytes()
+
+
+def test_set_list_rm_never_show_the_value(repo: GitRepo, canary: str) -> None:
+    set_ = run_cli("secrets", "set", "GITHUB_TOKEN", cwd=repo.path, input=canary + "\n")
+    assert set_.returncode == 0, set_.stderr
+    assert set_.stdout == "unleak://repo/GITHUB_TOKEN\n"  # only the reference; the namespace is the repo's name
+    listed = run_cli("secrets", "list", cwd=repo.path)
+    assert listed.returncode == 0 and listed.stdout.split() == ["GITHUB_TOKEN", "unleak://repo/GITHUB_TOKEN"]
+    as_json = run_cli("secrets", "list", "--json", cwd=repo.path)
+    assert json.loads(as_json.stdout) == {"backend": "unleak", "namespace": "repo", "secrets": [
+        {"name": "GITHUB_TOKEN", "reference": "unleak://repo/GITHUB_TOKEN"}]}
+    # the stored value is exactly what was piped, minus the one trailing newline
+    from remediate.vault import resolve_reference
+
+    assert resolve_reference("unleak://repo/GITHUB_TOKEN") == canary
+    again = run_cli("secrets", "set", "GITHUB_TOKEN", cwd=repo.path, input=canary)
+    assert again.returncode == 0 and again.stdout == "unleak://repo/GITHUB_TOKEN\n"
+    refuse = run_cli("secrets", "set", "GITHUB_TOKEN", "--no-overwrite", cwd=repo.path, input=github_pat())
+    assert refuse.returncode == 2 and "different value" in refuse.stderr
+    rm = run_cli("secrets", "rm", "GITHUB_TOKEN", cwd=repo.path)
+    assert rm.returncode == 0 and "unleak://repo/GITHUB_TOKEN" in rm.stderr
+    empty = run_cli("secrets", "list", cwd=repo.path)
+    assert empty.returncode == 0 and empty.stdout == "" and "no secrets" in empty.stderr
+    _no_leak(canary, set_, listed, as_json, again, refuse, rm, empty)
+    assert canary not in repo.git("status", "--porcelain") and list(repo.path.rglob("*.vault")) == []
+
+
+def test_namespace_option(tmp_path: Path, canary: str) -> None:
+    r = run_cli("secrets", "set", "K", "--namespace", "shop-api", cwd=tmp_path, input=canary)
+    assert r.returncode == 0 and r.stdout == "unleak://shop-api/K\n"
+    assert run_cli("secrets", "list", "--namespace", "shop-api", cwd=tmp_path).stdout.split() == [
+        "K", "unleak://shop-api/K"]
+    _no_leak(canary, r)
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (("secrets", "set", "1BAD"), "v", "invalid secret name"),
+    (("secrets", "set", "OK"), "", "no value given"),
+    (("secrets", "set", "OK"), "\n", "no value given"),
+    (("secrets", "set", "OK", "--namespace", "Bad NS"), "v", "invalid namespace"),
+    (("secrets", "rm", "NOPE"), None, "no secret named 'NOPE'"),
+    (("secrets", "list", "--op-vault", "dev"), None, "--op-vault only applies"),
+    (("secrets", "list", "--backend", "vault"), None, "Invalid value"),
+])
+def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], stdin: str | None, message: str) -> None:
+    r = run_cli(*args, cwd=tmp_path, input=stdin)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_invalid_utf8_on_stdin(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "unleak", "secrets", "set", "K"], cwd=tmp_path, input=b"\xff\xfe",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 2 and b"not UTF-8" in r.stderr
+
+
+def test_tampered_vault_is_exit_2_without_leak(tmp_path: Path, canary: str) -> None:
+    assert run_cli("secrets", "set", "K", "--namespace", "t", cwd=tmp_path, input=canary).returncode == 0
+    vault_file = _data_dir() / "vaults" / "t.vault"
+    doc = json.loads(vault_file.read_text())
+    doc["mac"] = "0" * 64
+    vault_file.write_text(json.dumps(doc))
+    r = run_cli("secrets", "list", "--namespace", "t", cwd=tmp_path)
+    assert r.returncode == 2 and "modified outside unleak" in r.stderr
+    _no_leak(canary, r)
+
+
+def test_hidden_prompt_on_a_terminal(tmp_path: Path, canary: str) -> None:
+    """On a TTY the value is asked twice with echo off: the terminal never shows it."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "unleak", "secrets", "set", "K", "--namespace", "tty"],
+                            cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(token: bytes, timeout: float = 30) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while token not in seen and time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    return
+
+    read_until(b"Value for K")
+    os.write(master, canary.encode() + b"\r")
+    read_until(b"Repeat")
+    os.write(master, canary.encode() + b"\r")
+    read_until(b"unleak://tty/K")
+    assert proc.wait(timeout=30) == 0
+    read_until(b"\n", timeout=0.5)
+    os.close(master)
+    assert b"unleak://tty/K" in seen
+    assert canary.encode() not in seen
+    from remediate.vault import resolve_reference
+
+    assert resolve_reference("unleak://tty/K") == canary
+
+
+def test_op_backend_through_the_cli(fake_op: FakeOp, tmp_path: Path, canary: str) -> None:
+    s = run_cli("secrets", "set", "TOKEN", "--backend", "op", "--op-vault", "dev", "--namespace", "proj",
+                cwd=tmp_path, input=canary)
+    assert s.returncode == 0, s.stderr
+    assert s.stdout == "op://dev/TOKEN/credential\n"
+    ls = run_cli("secrets", "list", "--backend", "op", "--op-vault", "dev", "--namespace", "proj", cwd=tmp_path)
+    assert ls.stdout.split() == ["TOKEN", "op://dev/TOKEN/credential"]
+    rm = run_cli("secrets", "rm", "TOKEN", "--backend", "op", "--op-vault", "dev", "--namespace", "proj",
+                 cwd=tmp_path)
+    assert rm.returncode == 0 and fake_op.items() == []
+    for p in (s, ls, rm):
+        assert canary not in p.stdout and canary not in p.stderr
+    for argv in fake_op.argvs():
+        assert canary not in " ".join(argv)
+
+
+def test_op_signed_out_is_exit_2(fake_op: FakeOp, tmp_path: Path, canary: str) -> None:
+    r = run_cli("secrets", "set", "TOKEN", "--backend", "op", "--op-vault", "dev", cwd=tmp_path, input=canary,
+                env={"FAKE_OP_SIGNED_OUT": "1"})
+    assert r.returncode == 2 and "not currently signed in" in r.stderr
+    assert canary not in r.stdout + r.stderr
