@@ -251,3 +251,138 @@ def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:
 def count_commits(repo: Path, revs: list[str]) -> int:
     out = run(["rev-list", "--count", *revs, "--"], repo, check=False).strip()
     return int(out) if out.isdigit() else 0
+
+
+# --------------------------------------------------------------------------- exposure and purge (history objects)
+# Small helpers for `unleak exposure` / `unleak purge`: a raw-diff walk of history (which blob sits at which path in
+# every commit), ref targets, and a persistent `git cat-file --batch` reader so reading thousands of objects costs
+# one process, not thousands.
+
+ZERO_OID = "0" * 40
+
+
+@dataclass
+class RawChange:
+    path: str
+    new_mode: str
+    new_oid: str  # ZERO_OID when the path was deleted
+
+
+@dataclass
+class RawCommit:
+    sha: str
+    parents: list[str]
+    info: CommitInfo
+    timestamp: int  # committer time, for ordering across branches
+    changes: list[RawChange] = field(default_factory=list)
+
+
+def raw_history(repo: Path, revs: list[str]) -> Iterator[RawCommit]:
+    """Every commit of ``revs``, parents before children, with its changes against its *first* parent (root
+    commits against the empty tree). Renames are off so a moved file is a delete plus an add of the same blob."""
+    fmt = f"--format={COMMIT_MARK}%H\x01%P\x01%an\x01%ae\x01%aI\x01%ct"
+    current: RawCommit | None = None
+    for raw in _stream(["log", "--topo-order", "--reverse", "--raw", "--no-abbrev", "--no-renames", "--root",
+                        "--diff-merges=first-parent", fmt, *revs, "--"], repo):
+        line = raw.rstrip("\n")
+        if line.startswith(COMMIT_MARK):
+            if current is not None:
+                yield current
+            parts = line[len(COMMIT_MARK):].split("\x01")
+            parts += [""] * (6 - len(parts))
+            current = RawCommit(sha=parts[0], parents=parts[1].split(), timestamp=int(parts[5] or 0),
+                                info=CommitInfo(sha=parts[0], author=parts[2], email=parts[3], date=parts[4]))
+        elif line.startswith(":") and current is not None and "\t" in line:
+            meta, path = line[1:].split("\t", 1)
+            fields = meta.split()
+            if len(fields) >= 5:
+                current.changes.append(RawChange(path=path, new_mode=fields[1], new_oid=fields[3]))
+    if current is not None:
+        yield current
+
+
+def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/remotes", "refs/tags")
+                ) -> list[tuple[str, str]]:
+    """(refname, commit sha) for every ref under ``patterns``; annotated tags peeled; non-commit targets skipped."""
+    out = run(["for-each-ref", "--format=%(refname)\x01%(objecttype)\x01%(objectname)\x01%(*objecttype)\x01"
+               "%(*objectname)", *patterns], repo)
+    refs: list[tuple[str, str]] = []
+    for line in out.splitlines():
+        name, otype, oid, ptype, poid = (line.split("\x01") + [""] * 5)[:5]
+        if name.endswith("/HEAD") and name.startswith("refs/remotes/"):
+            continue  # origin/HEAD is an alias of a real remote-tracking ref
+        if otype == "commit":
+            refs.append((name, oid))
+        elif otype == "tag" and ptype == "commit":
+            refs.append((name, poid))
+    return refs
+
+
+def head_sha(repo: Path) -> str | None:
+    out = run(["rev-parse", "--verify", "-q", "HEAD^{commit}"], repo, check=False).strip()
+    return out or None
+
+
+def common_git_dir(repo: Path) -> Path:
+    """The repository's .git directory (shared by all worktrees), absolute."""
+    out = run(["rev-parse", "--git-common-dir"], repo).strip()
+    p = Path(out)
+    return (p if p.is_absolute() else repo / p).resolve()
+
+
+def dirty_tracked(repo: Path) -> list[str]:
+    """Tracked files with uncommitted changes (staged or not); untracked files do not count."""
+    out = run(["status", "--porcelain", "-z", "--untracked-files=no"], repo)
+    return [e[3:] for e in out.split("\0") if len(e) > 3]
+
+
+def clone_mirror(src: Path, dest: Path) -> None:
+    """A fresh, fully packed mirror clone (every ref of ``src``), so history can be rewritten away from it."""
+    run(["clone", "--quiet", "--mirror", "--no-local", "--", str(src), str(dest)], src.parent)
+
+
+def remote_names(repo: Path) -> list[str]:
+    return run(["remote"], repo, check=False).split()
+
+
+def all_object_ids(repo: Path) -> Iterator[tuple[str, str, int]]:
+    """(oid, type, size) of every object in the repository's object store, reachable or not."""
+    out = run(["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype) %(objectsize)"], repo)
+    for line in out.splitlines():
+        oid, otype, size = line.split()
+        yield oid, otype, int(size)
+
+
+class CatFile:
+    """One ``git cat-file --batch`` process answering object reads in order. Close it (or use ``with``)."""
+
+    def __init__(self, repo: Path) -> None:
+        if not git_available():
+            raise GitError("git is not installed or not on PATH")
+        self._proc = subprocess.Popen([*_BASE, "cat-file", "--batch"], cwd=repo, env=_env(),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def read(self, oid: str) -> tuple[str, bytes] | None:
+        """(type, content) of ``oid``, or None if the object is missing."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(oid.encode() + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().decode().split()
+        if len(header) != 3:
+            return None  # "<oid> missing"
+        data = self._proc.stdout.read(int(header[2]))
+        self._proc.stdout.read(1)  # the newline after the content
+        return header[1], data
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._proc.wait()
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

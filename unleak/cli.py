@@ -483,6 +483,41 @@ def secrets_rm(name: str, namespace: str | None, backend: str, op_vault: str | N
     click.echo(f"removed {reference}", err=True)
 
 
+# --- exposure ---
+
+
+@cli.command("exposure")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--agent-logs", "agent_logs", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="Also look for each secret in coding-agent transcripts (PATH, or the default locations).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Run as if started in DIR.")
+def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | None, config_path: str | None,
+                 repo_dir: str) -> None:
+    """Every secret ever committed: since when, where it still is, whether it was pushed, how to rotate it.
+
+    Exit 1 when history holds any secret, 0 when it is clean. Values are never shown.
+    """
+    from scanner import exposure
+
+    root = Path(repo_dir).resolve()
+    req, _ = _scan_request(root, ("history",), (), config_path=config_path)
+    logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
+    report = exposure.analyze(root, req, agent_logs=logs)
+    text = exposure.render(report, "json" if as_json else fmt)
+    if output:
+        from scanner.fileio import atomic_write_text
+
+        atomic_write_text(Path(output), text)
+        click.echo(f"wrote {output}: {len(report.exposures)} secret(s) in history", err=True)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="unleak", standalone_mode=True)

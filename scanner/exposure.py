@@ -1,0 +1,384 @@
+"""Exposure: for every distinct secret ever committed, where and since when it is exposed, and how to rotate it.
+
+A secret that was committed once must be treated as compromised, even after the line was deleted: every clone,
+fork and pushed ref keeps it. This module answers, per fingerprint, which commits' trees hold it, whether HEAD still
+does, which branches and tags have it in their history, whether a remote-tracking ref has it (it was pushed) and
+whether an agent transcript carries it. Read-only, like the rest of ``scanner``.
+
+How presence is computed: one ``git log --raw`` walk of all refs (parents first) gives, per commit, the blobs that
+changed against the first parent; every changed blob is checked once for the known values; a commit's set of
+secret-bearing paths is its first parent's set updated by its changes. Reachability (which refs contain a commit
+that holds the secret) is a bitset per commit, OR-ed over parents in the same walk, so no ``--contains`` query per
+secret is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner import git
+from scanner.chunk import Chunk
+from scanner.errors import UsageError
+from scanner.finding import CommitInfo, Finding, Secret
+
+# Blobs larger than this are not opened for the presence check (the history scan reads them in diffs anyway).
+MAX_BLOB = 25 * 1024 * 1024
+_SUBMODULE_MODE = "160000"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One distinct secret (by fingerprint) and everything known about where it is exposed. Never the value."""
+
+    fingerprint: str
+    rule_id: str
+    title: str
+    preview: str
+    paths: tuple[str, ...]  # paths where it was added
+    first: CommitInfo  # earliest commit whose tree holds it
+    last: CommitInfo  # latest commit whose tree holds it
+    commits: int  # how many commits' trees hold it
+    in_head: bool
+    branches: tuple[str, ...]  # local branches whose history holds it
+    tags: tuple[str, ...]
+    remote_refs: tuple[str, ...]  # remote-tracking refs whose history holds it: it was pushed
+    other_refs: tuple[str, ...]  # stash, notes, pull-request refs ...
+    tips: tuple[str, ...]  # refs whose *current* tree still holds it
+    agent_logs: tuple[str, ...]  # transcript / history files where it was seen
+    secret: Secret = field(default_factory=lambda: Secret(""), compare=False, repr=False)
+
+    @property
+    def pushed(self) -> bool:
+        return bool(self.remote_refs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint, "rule_id": self.rule_id, "title": self.title, "preview": self.preview,
+            "paths": list(self.paths), "first_commit": self.first.to_dict(), "last_commit": self.last.to_dict(),
+            "commits": self.commits, "in_head": self.in_head, "branches": list(self.branches),
+            "tags": list(self.tags), "pushed": self.pushed, "remote_refs": list(self.remote_refs),
+            "other_refs": list(self.other_refs), "tips": list(self.tips), "agent_logs": list(self.agent_logs),
+        }
+
+
+@dataclass(frozen=True)
+class RotationItem:
+    rule_id: str
+    title: str
+    revoke: str  # URL or console path; "" when the rule does not say
+    fingerprints: tuple[str, ...]
+    previews: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "title": self.title, "revoke": self.revoke,
+                "fingerprints": list(self.fingerprints), "previews": list(self.previews)}
+
+
+@dataclass
+class ExposureReport:
+    exposures: list[Exposure] = field(default_factory=list)
+    rotation: list[RotationItem] = field(default_factory=list)
+    commits_scanned: int = 0
+    notes: list[str] = field(default_factory=list)
+    agent_logs_scanned: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exposures": [e.to_dict() for e in self.exposures],
+                "rotation": [r.to_dict() for r in self.rotation],
+                "commits_scanned": self.commits_scanned, "agent_logs_scanned": self.agent_logs_scanned,
+                "notes": list(self.notes)}
+
+
+@dataclass
+class _Seen:
+    rule_id: str
+    title: str
+    preview: str
+    secret: Secret
+    paths: dict[str, None] = field(default_factory=dict)
+    commits: list[CommitInfo] = field(default_factory=list)
+
+
+def _group(findings: Iterable[Finding]) -> dict[str, _Seen]:
+    seen: dict[str, _Seen] = {}
+    for f in findings:
+        if not f.secret.reveal():
+            continue
+        s = seen.get(f.fingerprint)
+        if s is None:
+            s = seen[f.fingerprint] = _Seen(f.rule_id, f.title, f.preview, f.secret)
+        s.paths.setdefault(f.path, None)
+        if f.commit is not None:
+            s.commits.append(f.commit)
+    return seen
+
+
+class _Presence:
+    """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``)."""
+
+    def __init__(self, repo: Path, values: list[bytes]) -> None:
+        self.values = values
+        self.present: dict[str, int] = {}
+        self.reach: dict[str, int] = {}
+        self.order: dict[str, int] = {}  # topological position, parents first
+        self.info: dict[str, git.RawCommit] = {}
+        self._blob_bits: dict[str, int] = {}
+        if values:
+            self._walk(repo)
+
+    def _bits_of(self, cat: git.CatFile, oid: str) -> int:
+        bits = self._blob_bits.get(oid)
+        if bits is None:
+            bits = 0
+            obj = cat.read(oid)
+            if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB:
+                data = obj[1]
+                for i, v in enumerate(self.values):
+                    if v in data:
+                        bits |= 1 << i
+            self._blob_bits[oid] = bits
+        return bits
+
+    def _walk(self, repo: Path) -> None:
+        # Per commit: {path: bits} of the paths whose blob holds a secret. Shared with the parent when unchanged.
+        states: dict[str, dict[str, int]] = {}
+        empty: dict[str, int] = {}
+        with git.CatFile(repo) as cat:
+            for n, rc in enumerate(git.raw_history(repo, ["--all"])):
+                self.order[rc.sha] = n
+                self.info[rc.sha] = rc
+                state = states.get(rc.parents[0], empty) if rc.parents else empty
+                new: dict[str, int] | None = None
+                for ch in rc.changes:
+                    bits = 0
+                    if ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE:
+                        bits = self._bits_of(cat, ch.new_oid)
+                    if bits or ch.path in state:
+                        if new is None:
+                            new = dict(state)
+                        if bits:
+                            new[ch.path] = bits
+                        else:
+                            new.pop(ch.path, None)
+                state = new if new is not None else state
+                states[rc.sha] = state
+                present = 0
+                for bits in state.values():
+                    present |= bits
+                self.present[rc.sha] = present
+                reach = present
+                for p in rc.parents:
+                    reach |= self.reach.get(p, 0)
+                self.reach[rc.sha] = reach
+
+
+def _ref_kind(name: str) -> tuple[str, str]:
+    for prefix, kind in (("refs/heads/", "branch"), ("refs/tags/", "tag"), ("refs/remotes/", "remote")):
+        if name.startswith(prefix):
+            return kind, name[len(prefix):]
+    return "other", name
+
+
+def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None) -> ExposureReport:
+    """Exposure of every secret in the history of the repository at ``root``.
+
+    ``request`` is a :class:`scanner.api.ScanRequest` carrying config (exclusions, disabled rules, baseline); its
+    modes are replaced by a history scan. ``agent_logs``: None skips transcripts, [] scans the default locations.
+    """
+    from scanner.api import ScanRequest, scan
+
+    top = git.require_repo(root, "exposure")
+    req = request if request is not None else ScanRequest(root=top)
+    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None)
+    result = scan(req)
+    report = ExposureReport(notes=list(result.notes))
+    seen = _group(result.findings)
+    fps = list(seen)
+    values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
+    pres = _Presence(top, values)
+    report.commits_scanned = len(pres.order) or result.stats.commits
+
+    head = git.head_sha(top)
+    head_bits = pres.present.get(head, 0) if head else 0
+    refs = [(name, sha) for name, sha in git.ref_targets(top, ("refs/",)) if sha in pres.reach]
+
+    in_logs: dict[str, dict[str, None]] = {fp: {} for fp in fps}
+    if agent_logs is not None:
+        report.agent_logs_scanned = True
+        _match_agent_logs(req, agent_logs, seen, in_logs)
+
+    def commit_of(sha: str) -> CommitInfo:
+        return pres.info[sha].info
+
+    nonzero = [(sha, bits) for sha, bits in pres.present.items() if bits]
+    for i, fp in enumerate(fps):
+        s = seen[fp]
+        bit = 1 << i
+        holding = [sha for sha, bits in nonzero if bits & bit]
+        if holding:
+            first = min(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
+            last = max(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
+            first_ci, last_ci = commit_of(first), commit_of(last)
+        else:
+            # Only in a blob too large to open: fall back to the commits whose added lines held it.
+            first_ci, last_ci = s.commits[0], s.commits[-1]
+            report.notes.append(f"{s.preview}: presence in trees not checked (file larger than "
+                                f"{MAX_BLOB // (1024 * 1024)} MB); first/last are the commits that added it")
+        kinds: dict[str, list[str]] = {"branch": [], "tag": [], "remote": [], "other": []}
+        tips: list[str] = []
+        for name, sha in refs:
+            kind, short = _ref_kind(name)
+            if pres.reach[sha] & bit:
+                kinds[kind].append(short)
+            if pres.present.get(sha, 0) & bit:
+                tips.append(short if kind != "other" else name)
+        report.exposures.append(Exposure(
+            fingerprint=fp, rule_id=s.rule_id, title=s.title, preview=s.preview, paths=tuple(s.paths),
+            first=first_ci, last=last_ci, commits=len(holding), in_head=bool(head_bits & bit),
+            branches=tuple(kinds["branch"]), tags=tuple(kinds["tag"]), remote_refs=tuple(kinds["remote"]),
+            other_refs=tuple(kinds["other"]), tips=tuple(tips), agent_logs=tuple(in_logs[fp]), secret=s.secret,
+        ))
+    report.exposures.sort(key=lambda e: (e.first.date, e.rule_id, e.fingerprint))
+    report.rotation = _rotation(report.exposures, result.rules)
+    return report
+
+
+def _match_agent_logs(req: Any, paths: list[str], seen: dict[str, _Seen], out: dict[str, dict[str, None]]) -> None:
+    """Transcripts are scanned with the same rules (fingerprint match) and searched for the literal values: a
+    value pasted into a prompt or echoed by a tool may sit where no rule's context fires (escaped JSON, a log)."""
+    from scanner.api import scan
+
+    by_value = {s.secret.reveal(): fp for fp, s in seen.items()}
+
+    def look(chunk: Chunk) -> None:
+        for value, fp in by_value.items():
+            if value in chunk.text:
+                out[fp].setdefault(chunk.path, None)
+
+    logs = scan(dataclasses.replace(req, modes=("agent-logs",), paths=tuple(paths), baseline=None), progress=look)
+    for f in logs.findings:
+        if f.fingerprint in out:
+            out[f.fingerprint].setdefault(f.path, None)
+
+
+def _rotation(exposures: list[Exposure], rules: dict[str, Any]) -> list[RotationItem]:
+    by_rule: dict[str, list[Exposure]] = {}
+    for e in exposures:
+        by_rule.setdefault(e.rule_id, []).append(e)
+    items = []
+    for rule_id, group in sorted(by_rule.items()):
+        rule = rules.get(rule_id)
+        revoke = str(getattr(rule, "revoke", "") or "")
+        items.append(RotationItem(rule_id=rule_id, title=group[0].title, revoke=revoke,
+                                  fingerprints=tuple(e.fingerprint for e in group),
+                                  previews=tuple(e.preview for e in group)))
+    return items
+
+
+def select(report: ExposureReport, prefixes: Iterable[str]) -> list[Exposure]:
+    """Exposures chosen by fingerprint (or a unique prefix of at least 6 characters); all when none given."""
+    wanted = list(prefixes)
+    if not wanted:
+        return list(report.exposures)
+    chosen: dict[str, Exposure] = {}
+    for p in wanted:
+        if len(p) < 6:
+            raise UsageError(f"fingerprint {p!r} is too short; give at least 6 characters (see `unleak exposure`)")
+        hits = [e for e in report.exposures if e.fingerprint.startswith(p)]
+        if len(hits) != 1:
+            what = "no secret in history" if not hits else f"{len(hits)} secrets"
+            raise UsageError(f"fingerprint {p!r} matches {what}; run `unleak exposure` to list fingerprints")
+        chosen[hits[0].fingerprint] = hits[0]
+    return list(chosen.values())
+
+
+# ----------------------------------------------------------------------------------------------------- rendering
+
+_NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
+
+
+def _refs_line(e: Exposure) -> str:
+    parts = []
+    if e.branches:
+        parts.append("branches " + ", ".join(e.branches))
+    if e.tags:
+        parts.append("tags " + ", ".join(e.tags))
+    if e.remote_refs:
+        parts.append("remote " + ", ".join(e.remote_refs))
+    if e.other_refs:
+        parts.append("other " + ", ".join(e.other_refs))
+    return "; ".join(parts) or "no ref (unreachable)"
+
+
+def _short(c: CommitInfo) -> str:
+    return f"{c.sha[:10]} {c.author} {c.date}"
+
+
+def render_text(report: ExposureReport) -> str:
+    if not report.exposures:
+        return f"no secrets in history ({report.commits_scanned} commits)\n"
+    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", ""]
+    for e in report.exposures:
+        flags = ["IN HEAD" if e.in_head else "not in HEAD", "PUSHED" if e.pushed else "not pushed"]
+        if report.agent_logs_scanned:
+            flags.append("IN AGENT LOGS" if e.agent_logs else "not in agent logs")
+        out.append(f"{e.preview}  {e.rule_id} {e.title}  [{', '.join(flags)}]")
+        out.append(f"  fingerprint  {e.fingerprint}")
+        out.append(f"  paths        {', '.join(e.paths)}")
+        out.append(f"  first        {_short(e.first)}")
+        out.append(f"  last present {_short(e.last)}  ({e.commits} commit(s) hold it)")
+        out.append(f"  reachable    {_refs_line(e)}")
+        if e.tips:
+            out.append(f"  still in tip {', '.join(e.tips)}")
+        if e.agent_logs:
+            out.append(f"  agent logs   {', '.join(e.agent_logs)}")
+        out.append("")
+    out.append("rotation checklist (rotate before purging history; a purge does not un-leak a pushed secret):")
+    for r in report.rotation:
+        out.append(f"  [ ] {r.rule_id} {r.title}: {len(r.fingerprints)} secret(s) "
+                   f"({', '.join(r.previews)})")
+        out.append(f"      revoke: {r.revoke or _NO_REVOKE}")
+    out.extend(f"note: {n}" for n in report.notes)
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: ExposureReport) -> str:
+    out = ["# Secret exposure report", ""]
+    if not report.exposures:
+        return "\n".join([*out, f"No secrets in history ({report.commits_scanned} commits scanned).", ""])
+    out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).", "",
+            "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for e in report.exposures:
+        logs = ("yes" if e.agent_logs else "no") if report.agent_logs_scanned else "not scanned"
+        out.append("| " + " | ".join(_md(x) for x in (
+            f"`{e.preview}`", f"{e.rule_id} {e.title}", f"`{e.first.sha[:10]}` {e.first.author} {e.first.date}",
+            f"`{e.last.sha[:10]}` {e.last.date}", "**yes**" if e.in_head else "no", "**yes**" if e.pushed else "no",
+            logs, ", ".join(e.branches) or "-", ", ".join(e.tags) or "-")) + " |")
+    out += ["", "## Rotation checklist", "", "Rotate first: once pushed, a secret is compromised even if history is "
+            "rewritten.", ""]
+    for r in report.rotation:
+        where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or _NO_REVOKE)
+        out.append(f"- [ ] **{r.rule_id} {_md(r.title)}** ({', '.join(f'`{p}`' for p in r.previews)}): {where}")
+    if report.notes:
+        out += ["", *[f"> note: {_md(n)}" for n in report.notes]]
+    return "\n".join(out) + "\n"
+
+
+def render(report: ExposureReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if fmt == "markdown":
+        return render_markdown(report)
+    if fmt == "text":
+        return render_text(report)
+    raise UsageError(f"unknown exposure format {fmt!r}; use text, markdown or json")

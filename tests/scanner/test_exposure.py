@@ -1,0 +1,179 @@
+"""Exposure report on real repositories: secrets added then removed, only on a side branch, tagged, still in HEAD,
+pushed to a local bare "remote" (so remote-tracking refs exist), and pasted into an agent transcript."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scanner.errors import UsageError
+from scanner.exposure import analyze, render, select
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat, slack_bot_token, stripe_live_key
+
+
+@dataclass
+class Story:
+    """A repository with a known history of leaks. Commit shas by role, values by name."""
+
+    repo: GitRepo
+    remote: Path
+    values: dict[str, str]  # removed, side, head
+    shas: dict[str, str]
+
+
+def build_story(repo: GitRepo, tmp_path: Path, head_secret: bool = True) -> Story:
+    """
+    main:  c1 (clean) ─ c2 (adds `removed` in config.py; tag v0.1; pushed) ─ c3 (removes it) ─ c4 (adds `head` in
+           settings.py, pushed) [only when head_secret]
+    side:  from c3 ─ s1 (adds `side` in side.py; never pushed)
+    """
+    remote = tmp_path / "remote.git"
+    repo.git("init", "-q", "--bare", str(remote))
+    repo.git("remote", "add", "origin", str(remote))
+    values = {"removed": github_pat(), "side": stripe_live_key(), "head": slack_bot_token()}
+    shas: dict[str, str] = {}
+    shas["c1"] = repo.commit("start", {"app.py": "import os\n\nprint('hello')\n", "README.md": "# demo\n"})
+    shas["c2"] = repo.commit("add config", {"config.py": f'GITHUB_TOKEN = "{values["removed"]}"\nDEBUG = True\n'})
+    repo.git("tag", "-a", "v0.1", "-m", "first release")
+    repo.git("push", "-q", "origin", "main", "--tags")
+    shas["c3"] = repo.commit("read token from env",
+                             {"config.py": 'import os\nGITHUB_TOKEN = os.environ["GITHUB_TOKEN"]\nDEBUG = True\n'})
+    repo.git("checkout", "-q", "-b", "side")
+    shas["s1"] = repo.commit("side experiment", {"side.py": f'STRIPE = "{values["side"]}"\n'})
+    repo.git("checkout", "-q", "main")
+    if head_secret:
+        shas["c4"] = repo.commit("settings", {"settings.py": f'SLACK = "{values["head"]}"\n'})
+    else:
+        shas["c4"] = repo.commit("docs", {"README.md": "# demo\n\nmore docs\n"})
+    repo.git("push", "-q", "origin", "main")
+    return Story(repo, remote, values, shas)
+
+
+def _by_value(report_exposures: list, story: Story) -> dict[str, object]:  # type: ignore[type-arg]
+    out = {}
+    for e in report_exposures:
+        for name, v in story.values.items():
+            if e.secret.reveal() == v:
+                out[name] = e
+    return out
+
+
+def test_exposure_story(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path)
+    report = analyze(repo.path)
+    ex = _by_value(report.exposures, story)
+    assert set(ex) == {"removed", "side", "head"}
+    removed, side, head = ex["removed"], ex["side"], ex["head"]
+    # added then removed: present only in c2's tree; history of main and side holds it; tagged; pushed
+    assert removed.first.sha == story.shas["c2"] and removed.last.sha == story.shas["c2"]  # type: ignore[attr-defined]
+    assert removed.commits == 1 and not removed.in_head and removed.tips == ("v0.1",)  # type: ignore[attr-defined]
+    assert set(removed.branches) == {"main", "side"} and removed.tags == ("v0.1",)  # type: ignore[attr-defined]
+    assert removed.pushed and "origin/main" in removed.remote_refs  # type: ignore[attr-defined]
+    # only on a side branch, never pushed
+    assert side.first.sha == story.shas["s1"] and side.branches == ("side",)  # type: ignore[attr-defined]
+    assert not side.pushed and not side.in_head and side.tips == ("side",)  # type: ignore[attr-defined]
+    assert side.tags == ()  # type: ignore[attr-defined]
+    # still in HEAD and pushed
+    assert head.in_head and head.pushed and head.first.sha == story.shas["c4"]  # type: ignore[attr-defined]
+    assert set(head.tips) == {"main", "origin/main"}  # type: ignore[attr-defined]
+    assert head.paths == ("settings.py",)  # type: ignore[attr-defined]
+    # checklist: one entry per rule, each with the rule's revoke metadata
+    assert {r.rule_id for r in report.rotation} == {e.rule_id for e in report.exposures}
+    assert len(report.rotation) == 3
+    assert all(r.revoke for r in report.rotation)
+
+
+def test_secret_kept_across_later_commits(repo: GitRepo, tmp_path: Path) -> None:
+    """A secret untouched by later commits is present in all of them: last = newest commit, count = all."""
+    token = github_pat()
+    repo.commit("one", {"a.py": f'T = "{token}"\n'})
+    repo.commit("two", {"b.py": "x = 1\n"})
+    last = repo.commit("three", {"a.py": f'T = "{token}"\nY = 2\n'})  # edits the file, keeps the secret line
+    repo.git("mv", "a.py", "moved.py")
+    moved = repo.commit("move it")
+    (e,) = analyze(repo.path).exposures
+    assert e.commits == 4 and e.in_head and e.last.sha == moved and last != moved
+    assert e.tips == ("main",)
+
+
+def test_moved_and_edited_file_still_counts(repo: GitRepo) -> None:
+    token = github_pat()
+    repo.commit("one", {"a.py": f'T = "{token}"\n'})
+    (repo.path / "a.py").unlink()
+    repo.commit("rename and edit", {"b.py": f'# header\nT = "{token}"\n'})
+    (e,) = analyze(repo.path).exposures
+    assert e.commits == 2 and e.in_head
+
+
+def test_clean_history(repo: GitRepo) -> None:
+    repo.commit("one", {"a.py": "x = 1\n"})
+    report = analyze(repo.path)
+    assert report.exposures == [] and report.commits_scanned == 1
+
+
+def test_agent_logs_match(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # the value as a tool result, inside escaped JSON: no rule context around it
+    (logs / "session.jsonl").write_text(json.dumps({"type": "tool_result", "content": "cat said: " +
+                                                     story.values["side"] + " ok"}) + "\n")
+    report = analyze(repo.path, agent_logs=[str(logs)])
+    ex = _by_value(report.exposures, story)
+    assert ex["side"].agent_logs == (str(logs / "session.jsonl"),)  # type: ignore[attr-defined]
+    assert ex["removed"].agent_logs == () and report.agent_logs_scanned  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("prefix", "ok"), [("", True), ("abc", False), ("zzzzzzzz", False)])
+def test_select(repo: GitRepo, tmp_path: Path, prefix: str, ok: bool) -> None:
+    build_story(repo, tmp_path)
+    report = analyze(repo.path)
+    if prefix == "":
+        assert len(select(report, [])) == 3
+        fp = report.exposures[0].fingerprint
+        assert select(report, [fp[:8]]) == [report.exposures[0]]
+        return
+    with pytest.raises(UsageError):
+        select(report, [prefix])
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_render_never_shows_values(repo: GitRepo, tmp_path: Path, fmt: str) -> None:
+    story = build_story(repo, tmp_path)
+    report = analyze(repo.path)
+    out = render(report, fmt)
+    for v in story.values.values():
+        assert v not in out
+    shown = json.dumps(json.loads(out), ensure_ascii=False) if fmt == "json" else out
+    for e in report.exposures:
+        assert e.preview in shown and e.fingerprint[:8] in shown
+
+
+@pytest.mark.parametrize(("args", "check"), [
+    (["--json"], lambda out: json.loads(out)["exposures"]),
+    (["--format", "markdown"], lambda out: "## Rotation checklist" in out),
+    ([], lambda out: "rotation checklist" in out and "IN HEAD" in out and "PUSHED" in out),
+])
+def test_cli_exposure(repo: GitRepo, tmp_path: Path, args: list[str], check: object) -> None:
+    story = build_story(repo, tmp_path)
+    logs = tmp_path / "t.jsonl"
+    logs.write_text(json.dumps({"text": story.values["removed"]}) + "\n")
+    proc = run_cli("exposure", *args, "--agent-logs", str(logs), cwd=repo.path)
+    assert proc.returncode == 1, proc.stderr
+    assert check(proc.stdout)  # type: ignore[operator]
+    for v in story.values.values():
+        assert v not in proc.stdout and v not in proc.stderr
+
+
+def test_cli_exposure_clean_and_not_a_repo(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit("one", {"a.py": "x = 1\n"})
+    proc = run_cli("exposure", cwd=repo.path)
+    assert proc.returncode == 0 and "no secrets in history" in proc.stdout
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    proc = run_cli("exposure", cwd=plain)
+    assert proc.returncode == 2 and "not inside" in proc.stderr and "Traceback" not in proc.stderr
