@@ -483,6 +483,105 @@ def secrets_rm(name: str, namespace: str | None, backend: str, op_vault: str | N
     click.echo(f"removed {reference}", err=True)
 
 
+# --- integrations ---
+
+
+@cli.command("install-hook")
+@click.option("--force", is_flag=True, help="Replace an existing pre-commit hook that unleak did not write.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Run as if started in DIR.")
+def install_hook(force: bool, repo_dir: str) -> None:
+    """Write a plain git pre-commit hook that runs `unleak scan --staged` (no pre-commit framework needed).
+
+    Honours core.hooksPath. Refuses to replace a hook that unleak did not write unless --force.
+    """
+    from unleak import hooks
+
+    res = hooks.install_git_hook(Path(repo_dir).resolve(), force=force)
+    click.echo(f"{'wrote' if res.changed else 'already installed:'} {res.path}", err=True)
+
+
+@cli.group("hook")
+def hook_group() -> None:
+    """Hooks for coding agents: block secrets before they are written, printed or sent."""
+
+
+@hook_group.command("claude-code")
+@click.option("--json", "as_json", is_flag=True,
+              help="Answer with a JSON decision on stdout (exit 0) instead of exit code 2 and a reason on stderr.")
+def hook_claude_code(as_json: bool) -> None:
+    """Claude Code hook: reads the hook payload (JSON) on stdin.
+
+    \b
+    PreToolUse Write/Edit/MultiEdit: blocks content that carries a secret.
+    PreToolUse Bash/Read: blocks commands and reads that would print secrets (printenv, cat .env, key files).
+    UserPromptSubmit: blocks a prompt that contains a secret.
+    Blocking exits 2 with the reason on stderr, as Claude Code's hook protocol defines; reasons never carry values.
+    """
+    import json
+
+    from unleak import hooks
+
+    decision = hooks.decide(hooks.parse_payload(sys.stdin.read()))
+    if not decision.block:
+        sys.exit(EXIT_CLEAN)
+    if as_json:
+        click.echo(json.dumps(decision.claude_json()))
+        sys.exit(EXIT_CLEAN)
+    click.echo(decision.reason, err=True)
+    sys.exit(2)  # Claude Code's "blocking error": the tool call or prompt does not proceed
+
+
+@hook_group.command("check")
+@click.option("--path", "path", default="<stdin>", show_default=True,
+              help="File name the content is destined for (path-specific rules use it).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def hook_check(path: str, fmt: str) -> None:
+    """Scan content on stdin (for any agent's hook system). Exit 1 with redacted findings when it carries a secret."""
+    import json
+
+    from unleak import hooks
+
+    hits = hooks.scan_text(sys.stdin.read(), path, hooks._root(Path.cwd()))
+    if fmt == "json":
+        click.echo(json.dumps([{"rule_id": h.rule_id, "title": h.title, "line": h.line, "preview": h.preview}
+                               for h in hits], indent=2))
+    else:
+        for h in hits:
+            click.echo(f"{path}:{h.line}: {h.rule_id} {h.title} {h.preview}")
+        if hits:
+            click.echo(f"unleak: {len(hits)} secret(s) in the content; keep values in the vault "
+                       "(`unleak secrets set NAME`) and write references instead", err=True)
+    sys.exit(EXIT_FINDINGS if hits else EXIT_CLEAN)
+
+
+@hook_group.group("install")
+def hook_install() -> None:
+    """Install unleak's hooks into a coding agent's settings."""
+
+
+@hook_install.command("claude-code")
+@click.option("--scope", type=click.Choice(["project", "local", "user"]), default="project", show_default=True,
+              help="project: .claude/settings.json (commit it); local: .claude/settings.local.json; "
+                   "user: ~/.claude/settings.json.")
+@click.option("--command", "command", default="unleak hook claude-code", show_default=True,
+              help="The hook command Claude Code runs.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Project directory.")
+def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
+    """Add unleak's PreToolUse and UserPromptSubmit hooks to Claude Code's settings (merging; idempotent)."""
+    from scanner import git
+    from unleak import hooks
+
+    root = Path(repo_dir).resolve()
+    project = git.toplevel(root) or root
+    res = hooks.install_claude_code(hooks.claude_settings_path(scope, project), command=command)
+    if res.changed:
+        click.echo(f"updated {res.path}: added {', '.join(res.added)} hook(s)", err=True)
+    else:
+        click.echo(f"already installed in {res.path}", err=True)
+
+
 # --- exposure ---
 
 

@@ -1,0 +1,346 @@
+"""Claude Code hook protocol, the generic `hook check`, and the installers (Claude Code settings, git pre-commit).
+
+Payloads follow the shapes Claude Code documents for each event (common fields session_id, transcript_path, cwd,
+permission_mode, hook_event_name; tool events add tool_name, tool_input, tool_use_id; UserPromptSubmit adds prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import stripe_live_key
+from unleak import hooks
+
+
+def payload(cwd: Path, event: str, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "session_id": "3f1c2a9e-0000-4000-8000-000000000001",
+        "transcript_path": str(cwd / ".claude-transcript.jsonl"),
+        "cwd": str(cwd),
+        "permission_mode": "default",
+        "hook_event_name": event,
+    }
+    if event in ("PreToolUse", "PostToolUse"):
+        base["tool_use_id"] = "toolu_01ABCDEF"
+    base.update(fields)
+    return base
+
+
+def tool(cwd: Path, name: str, **tool_input: Any) -> dict[str, Any]:
+    return payload(cwd, "PreToolUse", tool_name=name, tool_input=tool_input)
+
+
+def hook(data: dict[str, Any] | str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    raw = data if isinstance(data, str) else json.dumps(data)
+    return run_cli("hook", "claude-code", *args, input=raw, cwd=cwd)
+
+
+# ------------------------------------------------------------------------------------- write/edit content
+
+WRITE_CASES = [
+    # (id, tool, tool_input builder taking (path, secret), blocked?)
+    ("write-secret", "Write", lambda p, s: {"file_path": p, "content": f'TOKEN = "{s}"\n'}, True),
+    ("write-clean", "Write", lambda p, s: {"file_path": p, "content": 'TOKEN = os.environ["TOKEN"]\n'}, False),
+    ("write-reference", "Write", lambda p, s: {"file_path": p, "content": "TOKEN=unleak://app/TOKEN\n"}, False),
+    ("edit-secret", "Edit", lambda p, s: {"file_path": p, "old_string": "TOKEN = None",
+                                          "new_string": f"TOKEN = '{s}'", "replace_all": False}, True),
+    ("edit-removes-secret", "Edit", lambda p, s: {"file_path": p, "old_string": f"TOKEN = '{s}'",
+                                                  "new_string": "TOKEN = os.environ['TOKEN']"}, False),
+    ("multiedit-second-edit", "MultiEdit", lambda p, s: {"file_path": p, "edits": [
+        {"old_string": "a = 1", "new_string": "a = 2"},
+        {"old_string": "b = None", "new_string": f"b = '{s}'", "replace_all": False}]}, True),
+    ("multiedit-clean", "MultiEdit", lambda p, s: {"file_path": p, "edits": [
+        {"old_string": "a = 1", "new_string": "a = 2"}]}, False),
+]
+
+
+@pytest.mark.parametrize(("case", "tool_name", "build", "blocked"), WRITE_CASES, ids=[c[0] for c in WRITE_CASES])
+def test_write_tools(tmp_path: Path, canary: str, case: str, tool_name: str, build: Any, blocked: bool) -> None:
+    d = hooks.decide(tool(tmp_path, tool_name, **build(str(tmp_path / "settings.py"), canary)))
+    assert d.block is blocked
+    assert canary not in d.reason
+    if blocked:
+        assert "unleak fix" in d.reason and "settings.py" in d.reason and "UL" in d.reason
+
+
+def test_other_provider_format_blocked(tmp_path: Path) -> None:
+    key = stripe_live_key()
+    d = hooks.decide(tool(tmp_path, "Write", file_path=str(tmp_path / "pay.py"), content=f"stripe.api_key = '{key}'"))
+    assert d.block and key not in d.reason
+
+
+def test_write_respects_repo_config_disabled_rule(repo: GitRepo, canary: str) -> None:
+    """The repository's config applies (a rule disabled there does not block), as in `unleak scan`."""
+    p = tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content=f"T = '{canary}'\n")
+    first = hooks.decide(p)
+    assert first.block
+    rule_id = first.reason.split("(")[1].split()[0]
+    repo.write(".unleak.toml", f'disable = ["{rule_id}"]\n')
+    assert not hooks.decide(p).block
+
+
+# -------------------------------------------------------------------------------------------- Bash commands
+
+BASH_CASES = [
+    ("cat .env", True),
+    ("cat ./.env | grep STRIPE", True),
+    ("grep -r KEY .env.local", True),
+    ("head -n 3 config/.env.production", True),
+    ("sort < .env", True),
+    ("printenv", True),
+    ("printenv STRIPE_KEY", True),
+    ("env", True),
+    ("env | sort", True),
+    ("env -0", True),
+    ("FOO=1 env", True),
+    ("export -p", True),
+    ("declare -p", True),
+    ("set", True),
+    ("echo $STRIPE_SECRET_KEY", True),
+    ("cat ~/.ssh/id_ed25519", True),
+    ("cat certs/server.pem", True),
+    ("cat ~/.aws/credentials", True),
+    ("base64 secrets/deploy.key", True),
+    ("cat $XDG_DATA_HOME/unleak/vault.key", True),
+    ("ls $XDG_DATA_HOME/unleak/vaults && cat $XDG_DATA_HOME/unleak/vaults/app.vault", True),
+    ("python -c 'print(1)' && cat .env", True),
+    ("cat 'unbalanced .env", True),
+    # allowed
+    ("ls -la", False),
+    ("cat README.md", False),
+    ("cat .env.example", False),
+    ("cat refs/.env", False),  # references only: safe to read
+    ("env FOO=1 python app.py", False),
+    ("echo $HOME", False),
+    ("cat ~/.ssh/id_ed25519.pub", False),
+    ("pytest -q", False),
+    ("unleak run -- python app.py", False),
+    ("git diff .env", False),  # git shows the diff of a tracked file; scanning history is unleak scan's job
+    ("set -euo pipefail", False),
+    ("source .venv/bin/activate", False),
+]
+
+
+@pytest.mark.parametrize(("command", "blocked"), BASH_CASES)
+def test_bash_commands(tmp_path: Path, canary: str, command: str, blocked: bool) -> None:
+    (tmp_path / ".env").write_text(f"GITHUB_TOKEN={canary}\n")
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / ".env").write_text("# references\nGITHUB_TOKEN=unleak://app/GITHUB_TOKEN\nEMPTY=\n"
+                                            "OP='op://dev/stripe/credential'\n")
+    (tmp_path / ".env.example").write_text("GITHUB_TOKEN=\n")
+    (tmp_path / ".env.local").write_text("KEY=plain-value-here\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / ".env.production").write_text("KEY=plain-value-here\n")
+    d = hooks.decide(tool(tmp_path, "Bash", command=command, description="run it"))
+    assert d.block is blocked, d.reason
+    assert canary not in d.reason
+    if blocked:
+        assert "unleak run" in d.reason
+
+
+def test_bash_command_carrying_a_secret_literal(tmp_path: Path, canary: str) -> None:
+    d = hooks.decide(tool(tmp_path, "Bash", command=f"curl -H 'Authorization: token {canary}' https://api.example"))
+    assert d.block and canary not in d.reason and "command line" in d.reason
+
+
+@pytest.mark.parametrize(("name", "blocked"), [(".env", True), ("app.py", False), ("id_rsa", True),
+                                               ("refs/.env", False)])
+def test_read_tool(tmp_path: Path, canary: str, name: str, blocked: bool) -> None:
+    (tmp_path / ".env").write_text(f"T={canary}\n")
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / ".env").write_text("T=unleak://app/T\n")
+    d = hooks.decide(tool(tmp_path, "Read", file_path=str(tmp_path / name)))
+    assert d.block is blocked
+    assert canary not in d.reason
+
+
+# ------------------------------------------------------------------------------------------- prompts, misc
+
+
+def test_user_prompt_with_secret_blocked(tmp_path: Path, canary: str) -> None:
+    d = hooks.decide(payload(tmp_path, "UserPromptSubmit", prompt=f"deploy with token {canary} please"))
+    assert d.block and "unleak secrets set" in d.reason and canary not in d.reason
+
+
+def test_user_prompt_clean_allowed(tmp_path: Path) -> None:
+    assert not hooks.decide(payload(tmp_path, "UserPromptSubmit", prompt="add a test for the login view")).block
+
+
+@pytest.mark.parametrize("event", ["PostToolUse", "Stop", "SessionStart", "Notification"])
+def test_other_events_allowed(tmp_path: Path, canary: str, event: str) -> None:
+    assert not hooks.decide(payload(tmp_path, event, tool_name="Write", tool_input={"content": canary},
+                                    message=canary)).block
+
+
+def test_unknown_tool_allowed(tmp_path: Path, canary: str) -> None:
+    assert not hooks.decide(tool(tmp_path, "WebFetch", url="https://example.com", prompt=canary)).block
+
+
+# ------------------------------------------------------------------------------ the protocol, end to end
+
+
+def test_cli_blocks_with_exit_2_and_reason_on_stderr(tmp_path: Path, canary: str) -> None:
+    p = hook(tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content=f"X = '{canary}'"))
+    assert p.returncode == 2
+    assert "unleak blocked this Write" in p.stderr and p.stdout == ""
+    assert canary not in p.stdout + p.stderr
+
+
+def test_cli_allows_with_exit_0_and_no_output(tmp_path: Path) -> None:
+    p = hook(tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="X = 1\n"))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+
+
+def test_cli_json_decisions(tmp_path: Path, canary: str) -> None:
+    p = hook(tool(tmp_path, "Bash", command="printenv"), "--json")
+    assert p.returncode == 0
+    out = json.loads(p.stdout)["hookSpecificOutput"]
+    assert out["hookEventName"] == "PreToolUse" and out["permissionDecision"] == "deny"
+    assert "printenv" in out["permissionDecisionReason"]
+    p = hook(payload(tmp_path, "UserPromptSubmit", prompt=f"key {canary}"), "--json")
+    assert p.returncode == 0
+    d = json.loads(p.stdout)
+    assert d["decision"] == "block" and canary not in p.stdout
+
+
+@pytest.mark.parametrize("raw", ["", "not json", "[1, 2]", '{"hook_event_name": "PreToolUse", "tool_input": 3}'])
+def test_cli_malformed_payload(raw: str) -> None:
+    p = hook(raw)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr and p.stderr.startswith("unleak:")
+
+
+# ------------------------------------------------------------------------------------------- hook check
+
+
+def test_hook_check_finds_and_redacts(tmp_path: Path, canary: str) -> None:
+    p = run_cli("hook", "check", "--path", "config.py", input=f"a = 1\nTOKEN = '{canary}'\n", cwd=tmp_path)
+    assert p.returncode == 1
+    assert "config.py:2:" in p.stdout and canary not in p.stdout + p.stderr
+    p = run_cli("hook", "check", "--format", "json", input=f"T={canary}", cwd=tmp_path)
+    rows = json.loads(p.stdout)
+    assert p.returncode == 1 and rows[0]["line"] == 1 and rows[0]["rule_id"].startswith("UL")
+    assert canary not in p.stdout
+
+
+def test_hook_check_clean(tmp_path: Path) -> None:
+    p = run_cli("hook", "check", input="print('hello')\n", cwd=tmp_path)
+    assert (p.returncode, p.stdout) == (0, "")
+
+
+# -------------------------------------------------------------------------------------------- installers
+
+
+def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
+    settings = repo.path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    existing = {"permissions": {"allow": ["Bash(npm test)"]},
+                "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "mine.sh"}]}]}}
+    settings.write_text(json.dumps(existing))
+    sub = repo.path / "src"
+    sub.mkdir()
+    p = run_cli("hook", "install", "claude-code", cwd=sub)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(settings.read_text())
+    assert doc["permissions"] == existing["permissions"]
+    pre = doc["hooks"]["PreToolUse"]
+    assert pre[0] == existing["hooks"]["PreToolUse"][0]
+    ours = pre[1]
+    assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
+    assert ours["hooks"] == [{"type": "command", "command": "unleak hook claude-code", "timeout": 10}]
+    assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
+    before = settings.read_text()
+    p = run_cli("hook", "install", "claude-code", cwd=repo.path)
+    assert p.returncode == 0 and "already installed" in p.stderr
+    assert settings.read_text() == before
+
+
+def test_install_claude_code_user_scope_and_bad_json(tmp_path: Path, isolated_home: Path) -> None:
+    p = run_cli("hook", "install", "claude-code", "--scope", "user", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "UserPromptSubmit" in json.loads((isolated_home / ".claude" / "settings.json").read_text())["hooks"]
+    bad = tmp_path / ".claude" / "settings.json"
+    bad.parent.mkdir()
+    bad.write_text("{not json")
+    p = run_cli("hook", "install", "claude-code", cwd=tmp_path)
+    assert p.returncode == 2 and "settings.json" in p.stderr and "Traceback" not in p.stderr
+    assert bad.read_text() == "{not json"
+
+
+def test_install_git_hook_blocks_a_commit(repo: GitRepo, canary: str) -> None:
+    repo.commit("init", {"README.md": "hi\n"})
+    p = run_cli("install-hook", cwd=repo.path)
+    assert p.returncode == 0, p.stderr
+    hook_file = repo.path / ".git" / "hooks" / "pre-commit"
+    assert os.access(hook_file, os.X_OK)
+    repo.write("app.py", f"TOKEN = '{canary}'\n")
+    repo.git("add", "app.py")
+    proc = subprocess.run(["git", "commit", "-m", "add"], cwd=repo.path, capture_output=True, text=True,
+                          env={**os.environ, "PATH": os.environ.get("PATH", "")})
+    assert proc.returncode != 0
+    assert "app.py" in proc.stdout + proc.stderr and canary not in proc.stdout + proc.stderr
+    repo.write("app.py", "TOKEN = os.environ['TOKEN']\n")
+    repo.git("add", "app.py")
+    repo.git("commit", "-q", "-m", "clean")
+
+
+def test_install_git_hook_refuses_foreign_hook_and_honours_hooks_path(repo: GitRepo) -> None:
+    repo.commit("init")
+    custom = repo.path / "githooks"
+    custom.mkdir()
+    repo.git("config", "core.hooksPath", "githooks")
+    (custom / "pre-commit").write_text("#!/bin/sh\necho mine\n")
+    p = run_cli("install-hook", cwd=repo.path)
+    assert p.returncode == 2 and "--force" in p.stderr
+    assert (custom / "pre-commit").read_text() == "#!/bin/sh\necho mine\n"
+    p = run_cli("install-hook", "--force", cwd=repo.path)
+    assert p.returncode == 0
+    assert hooks.GIT_HOOK_MARKER in (custom / "pre-commit").read_text()
+    assert not (repo.path / ".git" / "hooks" / "pre-commit").exists()
+    p = run_cli("install-hook", cwd=repo.path)  # ours: rewriting is fine
+    assert p.returncode == 0 and "already installed" in p.stderr
+
+
+def test_install_git_hook_outside_repo(tmp_path: Path) -> None:
+    p = run_cli("install-hook", cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+def test_hook_latency(tmp_path: Path, canary: str, record_property: Any) -> None:
+    """Process wall time of `unleak hook claude-code` (it runs on every edit). Measured with bytecode caching on,
+    as in an installed package; the median of 10 runs per event is printed and recorded. The budget asserted is
+    generous (a loaded 2-core CI machine); the target is 0.25 s."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    cases = {
+        "Write": tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="x = 1\n" * 50),
+        "Bash": tool(tmp_path, "Bash", command="pytest -q tests/"),
+        "UserPromptSubmit": payload(tmp_path, "UserPromptSubmit", prompt=f"use {canary}"),
+    }
+    medians = {}
+    for name, data in cases.items():
+        raw = json.dumps(data)
+        times = []
+        for i in range(11):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "unleak", "hook", "claude-code"], input=raw, text=True,
+                           capture_output=True, env=env, check=False)
+            if i:  # the first run writes the bytecode cache
+                times.append(time.perf_counter() - t0)
+        medians[name] = statistics.median(times)
+        record_property(f"hook_latency_{name}", round(medians[name], 3))
+    print("hook latency (median of 10, s):", {k: round(v, 3) for k, v in medians.items()})
+    assert max(medians.values()) < 1.5

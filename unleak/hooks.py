@@ -1,0 +1,499 @@
+"""Hooks: Claude Code's hook protocol, a generic content check for other agents' hook systems, and the installers
+for the Claude Code settings entry and a plain git pre-commit hook.
+
+Claude Code runs a hook command with a JSON payload on stdin (``hook_event_name``, ``tool_name``, ``tool_input``,
+``prompt``, ``cwd`` …). A hook blocks by exiting with code 2 and a reason on stderr (the reason goes to the model
+for PreToolUse, to the user for UserPromptSubmit), or by printing a JSON decision and exiting 0. :func:`decide` turns
+a payload into a :class:`Decision`; the CLI renders it either way.
+
+Everything here runs on every edit the agent makes, so imports of the scanner are lazy and only happen when there
+is content to scan. No message ever carries a value: findings are described by rule, line and redacted preview.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import ConfigError, UsageError
+
+# --------------------------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a hook answers: allow, or block with a reason written for whoever reads it (model or user)."""
+
+    block: bool
+    reason: str = ""
+    event: str = ""
+
+    def claude_json(self) -> dict[str, Any]:
+        """Claude Code's JSON decision form (printed on stdout with exit code 0)."""
+        if not self.block:
+            return {}
+        if self.event == "PreToolUse":
+            return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                           "permissionDecisionReason": self.reason}}
+        return {"decision": "block", "reason": self.reason}
+
+
+ALLOW = Decision(block=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A redacted finding as hooks describe it: never the value."""
+
+    rule_id: str
+    title: str
+    line: int
+    preview: str
+
+    def describe(self) -> str:
+        return f"{self.rule_id} {self.title} {self.preview} (line {self.line})"
+
+
+# ------------------------------------------------------------------------------------------------ scanning
+
+
+def scan_text(text: str, path: str = "<stdin>", root: Path | None = None) -> list[Hit]:
+    """Secrets in ``text`` (hooks check content before it is written). The scanner is imported here, not at the
+    top, so a hook that has nothing to scan (most Bash commands, unknown events) stays at interpreter start-up cost.
+    Configuration (disabled rules, custom rules, minimum confidence) of the repository at ``root`` applies."""
+    if not text:
+        return []
+    from scanner.api import ScanRequest, scan
+
+    kwargs: dict[str, Any] = {}
+    if root is not None:
+        from unleak import config as config_mod
+
+        try:
+            cfg = config_mod.load(root)
+        except ConfigError:
+            cfg = None  # a broken config must not switch the guard off: scan with the defaults
+        if cfg is not None:
+            kwargs = {"disabled": cfg.disable, "extra_rules": cfg.rules}
+            if cfg.min_confidence is not None:
+                kwargs["min_confidence"] = cfg.min_confidence
+    result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1, **kwargs))
+    return [Hit(f.rule_id, f.title, f.line, f.preview) for f in result.findings]
+
+
+def _hits_text(hits: Sequence[Hit], limit: int = 5) -> str:
+    shown = "; ".join(h.describe() for h in hits[:limit])
+    more = f" and {len(hits) - limit} more" if len(hits) > limit else ""
+    return shown + more
+
+
+# ---------------------------------------------------------------------------------- secret-bearing files
+
+# Files whose whole purpose is to hold secrets. Reading one hands its values to whoever reads the output.
+_KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk", ".netrc", "_netrc",
+              ".pgpass", ".git-credentials", "credentials.json", "service-account.json", ".htpasswd",
+              "vault.key"}
+_KEY_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx", ".vault")
+_DOTENV_SAFE = (".example", ".sample", ".template", ".dist", ".defaults", ".schema")
+_REF_VALUE = re.compile(r"^(unleak|op)://\S+$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def unleak_data_dir() -> Path:
+    """Where the embedded vault and its key file live (never inside a repository)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
+
+
+def _is_dotenv(name: str) -> bool:
+    if name == ".env" or name.endswith(".env"):
+        return True
+    return name.startswith(".env.") and not name.endswith(_DOTENV_SAFE)
+
+
+def _dotenv_is_references_only(path: Path) -> bool:
+    """True when every assignment in a dotenv file is empty or a reference: such a file is safe to read (it is the
+    file `unleak fix` writes). Unreadable or missing files count as unsafe only if they exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return True  # nothing to leak; the command fails on its own
+    except (OSError, UnicodeDecodeError):
+        return False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        if "=" not in line:
+            continue
+        value = line.split("=", 1)[1].strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value and not _REF_VALUE.match(value):
+            return False
+    return True
+
+
+def secret_file_reason(path_text: str, cwd: Path) -> str | None:
+    """Why reading ``path_text`` would expose secrets, or None when it would not."""
+    if not path_text:
+        return None
+    expanded = os.path.expanduser(os.path.expandvars(path_text))
+    p = Path(expanded)
+    if not p.is_absolute():
+        p = cwd / p
+    name = p.name
+    try:
+        resolved = p.resolve()
+    except OSError:
+        resolved = p
+    data = unleak_data_dir()
+    try:
+        data_resolved = data.resolve()
+    except OSError:
+        data_resolved = data
+    if resolved == data_resolved or data_resolved in resolved.parents:
+        return "it is unleak's vault directory (encrypted values and the key that opens them)"
+    if _is_dotenv(name):
+        if _dotenv_is_references_only(p):
+            return None
+        return f"{name} holds plaintext secret values"
+    if name in _KEY_NAMES or (name.endswith(_KEY_SUFFIXES) and not name.endswith(".pub")):
+        return f"{name} is a key or credential file"
+    if p.parent.name == ".aws" and name in {"credentials", "config"}:
+        return "it is the AWS credentials file"
+    if p.parent.name in {".docker"} and name == "config.json":
+        return "it holds registry credentials"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ Bash commands
+
+# Commands that print the whole environment (which is where `unleak run` puts secret values).
+_ENV_DUMPERS = {"printenv", "env", "export", "set", "declare", "typeset"}
+# Commands that print (or copy out) the contents of the files they are given.
+_READERS = {"cat", "tac", "less", "more", "head", "tail", "bat", "batcat", "nl", "grep", "egrep", "fgrep", "rg",
+            "ag", "awk", "gawk", "sed", "cut", "sort", "uniq", "strings", "xxd", "od", "hexdump", "base64",
+            "base32", "view", "vi", "vim", "nano", "emacs", "jq", "yq", "openssl", "diff", "cmp", "source", "cp",
+            "mv", "scp", "rsync", "curl", "tar", "zip", "gzip", "python", "python3", "node", "ruby", "perl",
+            "dd", "tee", "paste", "column", "fold", "rev", "iconv", "xargs", "sh", "bash", "zsh", "."}
+_SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")", "|&", ";;", "\n"}
+_REDIRECTS = {"<", "<<<", "<(", "<&"}
+
+
+def _split_commands(command: str) -> list[list[str]]:
+    """Split a shell command line into simple commands (argv lists). Falls back to whitespace splitting when the
+    line does not tokenize (unbalanced quotes): a guard must still look at it."""
+    try:
+        lex = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lex.whitespace_split = True
+        tokens = list(lex)
+    except ValueError:
+        tokens = command.split()
+    out: list[list[str]] = [[]]
+    for tok in tokens:
+        if tok in _SEPARATORS or set(tok) <= set("|&;()"):
+            out.append([])
+        else:
+            out[-1].append(tok)
+    return [c for c in out if c]
+
+
+def _program(argv: list[str]) -> tuple[str, list[str]]:
+    """The program a simple command runs and its arguments, skipping ``VAR=x`` prefixes and wrappers."""
+    i = 0
+    while i < len(argv) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", argv[i]):
+        i += 1
+    while i < len(argv) and argv[i] in {"sudo", "command", "exec", "nohup", "time", "builtin", "doas"}:
+        i += 1
+    if i >= len(argv):
+        return "", []
+    return os.path.basename(argv[i]), argv[i + 1:]
+
+
+def _env_dump_reason(prog: str, args: list[str]) -> str | None:
+    if prog not in _ENV_DUMPERS:
+        return None
+    if prog == "printenv":
+        return "`printenv` prints environment variables, which is where secrets are injected"
+    if prog == "env":
+        # `env VAR=x cmd` runs cmd; `env` alone (or with only options) prints the environment.
+        rest = [a for a in args if not a.startswith("-")]
+        if all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", a) for a in rest):
+            return "`env` without a command prints every environment variable, which is where secrets are injected"
+        return None
+    if prog == "export" and (not args or args == ["-p"]):
+        return "`export -p` prints every exported variable"
+    if prog == "set" and not args:
+        return "`set` without arguments prints every shell variable"
+    if prog in {"declare", "typeset"} and (not args or any(a in {"-p", "-x", "-px", "-xp"} for a in args)):
+        return f"`{prog} -p` prints variables and their values"
+    return None
+
+
+def _file_args(argv: list[str]) -> Iterable[str]:
+    """Arguments that could name a file, including redirection targets and ``--opt=FILE`` values."""
+    for i, a in enumerate(argv):
+        if a in _REDIRECTS:
+            continue
+        if i and argv[i - 1] in _REDIRECTS:
+            yield a
+            continue
+        if a.startswith("-") and "=" in a:
+            yield a.split("=", 1)[1]
+        elif a.startswith("@"):
+            yield a[1:]  # curl -d @file
+        elif not a.startswith("-"):
+            yield a
+
+
+_ECHO_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_KEY)", re.I)
+
+
+def bash_reason(command: str, cwd: Path) -> str | None:
+    """Why running ``command`` would print a secret, or None when it would not (as far as a guard can tell)."""
+    for argv in _split_commands(command):
+        prog, args = _program(argv)
+        # Redirections like `< .env` apply whatever the program is.
+        for i, tok in enumerate(argv):
+            if tok in _REDIRECTS and i + 1 < len(argv):
+                why = secret_file_reason(argv[i + 1], cwd)
+                if why:
+                    return f"it reads {argv[i + 1]} ({why})"
+        if not prog:
+            continue
+        why = _env_dump_reason(prog, args)
+        if why:
+            return why
+        if prog in {"echo", "printf"}:
+            for name in _ECHO_VAR.findall(" ".join(args)):
+                if _SECRET_NAME.search(name):
+                    return f"it prints ${name}, which looks like a secret's variable"
+        if prog in _READERS or prog.startswith("python"):
+            for a in _file_args(args):
+                why = secret_file_reason(a, cwd)
+                if why:
+                    return f"`{prog}` would read {a} ({why})"
+    return None
+
+
+# ------------------------------------------------------------------------------------- Claude Code events
+
+_WRITE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
+
+_FIX_ADVICE = ("Do not put secret values in files. Write code that reads the value from the environment "
+               "(e.g. os.environ[\"NAME\"]) and keep a reference such as unleak://<namespace>/NAME in .env; run "
+               "`unleak fix <file>` to move an existing secret into the vault, and `unleak run -- <command>` to run "
+               "with it.")
+_BASH_ADVICE = ("Secrets must not be printed where an agent or a log can read them. Use `unleak secrets list` to see "
+                "names and references, and `unleak run -- <command>` to run a program with the values injected.")
+_PROMPT_ADVICE = ("It was not sent. Store the value with `unleak secrets set NAME` (it asks with a hidden prompt) "
+                  "and refer to it by name, e.g. \"use NAME from the vault\". If it was real, consider it exposed "
+                  "wherever you pasted it and rotate it.")
+
+
+def _written_content(tool: str, tool_input: dict[str, Any]) -> list[str]:
+    if tool == "Write":
+        return [str(tool_input.get("content") or "")]
+    if tool == "Edit":
+        return [str(tool_input.get("new_string") or "")]
+    if tool == "MultiEdit":
+        edits = tool_input.get("edits") or []
+        return [str(e.get("new_string") or "") for e in edits if isinstance(e, dict)]
+    if tool == "NotebookEdit":
+        return [str(tool_input.get("new_source") or "")]
+    return []
+
+
+def _cwd(payload: dict[str, Any]) -> Path:
+    cwd = payload.get("cwd")
+    return Path(cwd) if isinstance(cwd, str) and cwd else Path.cwd()
+
+
+def _root(cwd: Path) -> Path | None:
+    """The repository root for configuration, found without running git (this runs on every edit)."""
+    for d in (cwd, *cwd.parents):
+        if (d / ".git").exists():
+            return d
+    return cwd if cwd.is_dir() else None
+
+
+def decide(payload: dict[str, Any]) -> Decision:
+    """Claude Code's decision for one hook payload. Unknown events and tools are allowed: the hook only guards
+    what it understands, and Claude Code's own permission flow still applies."""
+    event = str(payload.get("hook_event_name") or "")
+    cwd = _cwd(payload)
+    if event == "PreToolUse":
+        tool = str(payload.get("tool_name") or "")
+        tool_input = payload.get("tool_input") or {}
+        if not isinstance(tool_input, dict):
+            raise UsageError("hook payload: tool_input is not an object")
+        if tool in _WRITE_TOOLS:
+            path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "<content>")
+            rel = _relative(path, cwd)
+            hits: list[Hit] = []
+            for text in _written_content(tool, tool_input):
+                hits.extend(scan_text(text, rel, _root(cwd)))
+            if hits:
+                return Decision(True, f"unleak blocked this {tool} to {rel}: the new content carries a secret "
+                                      f"({_hits_text(hits)}). {_FIX_ADVICE}", event)
+            return ALLOW
+        if tool == "Bash":
+            command = str(tool_input.get("command") or "")
+            why = bash_reason(command, cwd)
+            if why:
+                return Decision(True, f"unleak blocked this command: {why}. {_BASH_ADVICE}", event)
+            hits = scan_text(command, "<command>", _root(cwd))
+            if hits:
+                return Decision(True, "unleak blocked this command: it carries a secret literal on its command line "
+                                      f"({_hits_text(hits)}), where every process listing and log can read it. "
+                                      f"{_BASH_ADVICE}", event)
+            return ALLOW
+        if tool == "Read":
+            why = secret_file_reason(str(tool_input.get("file_path") or ""), cwd)
+            if why:
+                return Decision(True, f"unleak blocked reading {tool_input.get('file_path')}: {why}. "
+                                      f"{_BASH_ADVICE}", event)
+            return ALLOW
+        return ALLOW
+    if event == "UserPromptSubmit":
+        hits = scan_text(str(payload.get("prompt") or ""), "<prompt>", _root(cwd))
+        if hits:
+            return Decision(True, f"unleak: your prompt contains a secret ({_hits_text(hits)}). {_PROMPT_ADVICE}",
+                            event)
+        return ALLOW
+    return ALLOW
+
+
+def _relative(path: str, cwd: Path) -> str:
+    try:
+        return str(Path(path).relative_to(cwd))
+    except ValueError:
+        return path
+
+
+def parse_payload(raw: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"stdin is not a Claude Code hook payload: invalid JSON at line {exc.lineno} column "
+                         f"{exc.colno}") from None
+    if not isinstance(data, dict):
+        raise UsageError("stdin is not a Claude Code hook payload: expected a JSON object with hook_event_name")
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ installers
+
+HOOK_COMMAND = "unleak hook claude-code"
+PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read"
+
+
+@dataclass
+class InstallResult:
+    path: Path
+    changed: bool
+    added: list[str] = field(default_factory=list)
+
+
+def claude_settings_path(scope: str, project_dir: Path, home: Path | None = None) -> Path:
+    if scope == "user":
+        return (home or Path.home()) / ".claude" / "settings.json"
+    if scope == "local":
+        return project_dir / ".claude" / "settings.local.json"
+    if scope == "project":
+        return project_dir / ".claude" / "settings.json"
+    raise UsageError(f"unknown scope {scope!r}; use project, local or user")
+
+
+def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: int = 10) -> InstallResult:
+    """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent."""
+    from scanner.fileio import atomic_write_text
+
+    doc: dict[str, Any] = {}
+    if settings.exists():
+        try:
+            loaded = json.loads(settings.read_text(encoding="utf-8") or "{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{settings}: not valid JSON ({exc}); fix or move it, then run the install again") \
+                from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{settings}: expected a JSON object at the top level")
+        doc = loaded
+    hooks = doc.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise ConfigError(f"{settings}: key 'hooks' must be an object")
+    added: list[str] = []
+    for event, matcher in (("PreToolUse", PRE_TOOL_MATCHER), ("UserPromptSubmit", None)):
+        groups = hooks.setdefault(event, [])
+        if not isinstance(groups, list):
+            raise ConfigError(f"{settings}: key 'hooks.{event}' must be a list")
+        present = any(isinstance(g, dict) and any(isinstance(h, dict) and h.get("command") == command
+                                                  for h in g.get("hooks") or [])
+                      for g in groups)
+        if present:
+            continue
+        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        if matcher is not None:
+            group = {"matcher": matcher, **group}
+        groups.append(group)
+        added.append(event)
+    if not added:
+        return InstallResult(settings, False)
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(settings, json.dumps(doc, indent=2) + "\n")
+    return InstallResult(settings, True, added)
+
+
+GIT_HOOK_MARKER = "# installed by `unleak install-hook`"
+
+
+def git_hook_script(python: str) -> str:
+    # Prefer `unleak` on PATH (a virtualenv the user activates); fall back to the interpreter that installed the
+    # hook, so the hook keeps working from GUI git clients that do not see the user's PATH.
+    return f"""#!/bin/sh
+{GIT_HOOK_MARKER}
+# Blocks a commit whose staged changes add a secret. Bypass once with: git commit --no-verify
+if command -v unleak >/dev/null 2>&1; then
+    exec unleak scan --staged
+fi
+exec {shlex.quote(python)} -m unleak scan --staged
+"""
+
+
+def install_git_hook(repo: Path, force: bool = False, python: str | None = None) -> InstallResult:
+    """Write the pre-commit hook where git looks for it (honours core.hooksPath). Refuses to replace a hook that
+    unleak did not write unless ``force``."""
+    import sys
+
+    from scanner import git
+    from scanner.fileio import atomic_write_text
+
+    top = git.require_repo(repo, "install-hook")
+    hooks_dir = Path(git.run(["rev-parse", "--git-path", "hooks"], top).strip())
+    if not hooks_dir.is_absolute():
+        hooks_dir = top / hooks_dir
+    target = hooks_dir / "pre-commit"
+    script = git_hook_script(python or sys.executable)
+    if target.exists():
+        try:
+            current = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = ""
+        if current == script:
+            return InstallResult(target, False)
+        if GIT_HOOK_MARKER not in current and not force:
+            raise UsageError(f"{target} already exists and was not written by unleak; add `unleak scan --staged` "
+                             "to it yourself, or replace it with `unleak install-hook --force`")
+    hooks_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, script, mode=0o755)
+    return InstallResult(target, True)
