@@ -15,6 +15,9 @@ from scanner.errors import UsageError
 from scanner.finding import Confidence
 from scanner.rules import Rule
 
+# Baseline files hold fingerprints and hashes of known findings, never values; scanning them only finds hashes.
+DEFAULT_EXCLUDES = (".unleak-baseline.json", "**/.unleak-baseline.json", ".secrets.baseline", "**/.secrets.baseline")
+
 MODES = ("files", "staged", "changes", "range", "history", "diff", "agent-logs")
 
 
@@ -39,7 +42,7 @@ class ScanRequest:
 
 
 def _chunks(req: ScanRequest, stats: Stats, notes: list[str]) -> Iterator[Chunk]:
-    exclude = sources.PathFilter(req.exclude)
+    exclude = sources.PathFilter((*req.exclude, *DEFAULT_EXCLUDES))
     parts: list[Iterator[Chunk]] = []
     if req.text is not None:
         parts.append(iter([Chunk(path=req.text_path, text=req.text, source="text")]))

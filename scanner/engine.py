@@ -21,6 +21,8 @@ from scanner.rules._util import shannon_entropy
 
 # Families whose candidates yield to a specific provider/format match on the same span.
 _LOW_PRECEDENCE = {"generic", "detect-secrets", "custom-generic"}
+# How far before a keyword hit a match may start (a variable name before "password", say).
+_BEFORE = 160
 
 
 @dataclass
@@ -99,16 +101,28 @@ class Engine:
     # ------------------------------------------------------------------------------------------ candidates
     def _candidates(self, chunk: Chunk) -> Iterator[Candidate]:
         text = chunk.text
-        hit_lines: dict[str, set[int]] = {}  # rule id -> start offsets of lines with a keyword hit
+        # rule id -> merged windows (start, end) around keyword hits, clipped to the hit's line. Windows, not
+        # whole lines, keep a 10 MB single-line file linear: each regex only runs near its keywords.
+        spans: dict[str, list[list[int]]] = {}
         if self._auto is not None:
             lower = text.lower() if text.isascii() else _ascii_lower(text)
+            ls = le = -1
             for end, ids in self._auto.iter(lower):
-                ls = text.rfind("\n", 0, end) + 1
+                if end >= le:  # hits arrive in order: compute the line once per line, not per hit
+                    ls = text.rfind("\n", 0, end) + 1
+                    le = _line_end(text, end)
                 for rid in ids:
-                    hit_lines.setdefault(rid, set()).add(ls)
+                    rule = self.rules[rid]
+                    ws = max(ls, end - _BEFORE)
+                    we = min(le, end + rule.window)
+                    lst = spans.setdefault(rid, [])
+                    if lst and ws <= lst[-1][1]:
+                        lst[-1][1] = max(lst[-1][1], we)
+                    else:
+                        lst.append([ws, we])
         for rule in self._always:
-            hit_lines.setdefault(rule.id, set()).add(-1)
-        for rid, starts in hit_lines.items():
+            spans[rule.id] = [[0, len(text)]]
+        for rid, windows in spans.items():
             rule = self.rules[rid]
             prx = rule.path_regex
             if prx is not None and not prx.search(chunk.path):
@@ -117,11 +131,7 @@ class Engine:
                 yield from rule.detect(chunk)
                 continue
             rx = rule.regex
-            if -1 in starts:  # a rule without keywords scans the whole chunk
-                spans: Iterable[tuple[int, int]] = [(0, len(text))]
-            else:
-                spans = ((s, _line_end(text, s)) for s in sorted(starts))
-            for s, e in spans:
+            for s, e in windows:
                 for m in rx.finditer(text, s, e):
                     grp = _secret_group(m)
                     if grp is None:

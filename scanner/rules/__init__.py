@@ -39,6 +39,7 @@ class Rule:
     # Regex rules: the value is the named group ``secret`` if present, else group 1, else the whole match.
     pattern: str | None = None
     keywords: tuple[str, ...] = ()  # lowercase literals; a chunk without any of them skips the rule
+    window: int = 1024  # how far after a keyword hit the regex may match (raise it for long tokens like JWTs)
     flags: int = 0
     # Structural rules: a detector over the whole chunk; ``path_pattern`` or ``keywords`` gate it.
     detect: DetectFn | None = None
