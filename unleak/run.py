@@ -59,6 +59,8 @@ IsReference = Callable[[str], bool]
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 _CHUNK = 1 << 16
+# Bigger pipes mean fewer wake-ups per megabyte (Linux; silently skipped elsewhere).
+_PIPE_SIZE = 1 << 20
 # A stream that has been quiet this long gets everything written that cannot begin a value (prompts appear).
 _IDLE_FLUSH = 0.02
 # After the child exits, grandchildren that still hold the pipe are read until they have been quiet this long.
@@ -278,6 +280,7 @@ class _Stream:
     out_fd: int
     masker: Masker
     last_data: float = 0.0
+    idle_flushed: bool = True  # nothing new since the last idle flush: do not rescan the held tail
     open: bool = True
     out_ok: bool = True
 
@@ -408,6 +411,9 @@ def _spawn_masked(
     else:
         out_master, out_slave = os.pipe()
         err_master, err_slave = os.pipe()
+        for fd in (out_master, err_master):
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         to_close += [out_slave, err_slave]
         child_in = in_fd
         preexec = None
@@ -469,7 +475,7 @@ def _pump(
     last_activity = time.monotonic()
     try:
         while any(s.open for s in streams):
-            pending = any(s.masker.pending for s in streams if s.open)
+            pending = any(s.masker.pending and not s.idle_flushed for s in streams if s.open)
             timeout = _IDLE_FLUSH if pending else 0.1
             try:
                 events = selector.select(timeout)
@@ -493,15 +499,16 @@ def _pump(
                     _close_stream(selector, stream)
                     continue
                 stream.last_data = now
+                stream.idle_flushed = False
                 last_activity = now
                 stream.emit(stream.masker.feed(data))
             for stream in streams:
-                if stream.open and stream.masker.pending and now - stream.last_data >= _IDLE_FLUSH:
+                if stream.open and not stream.idle_flushed and now - stream.last_data >= _IDLE_FLUSH:
                     stream.emit(stream.masker.flush_idle())
+                    stream.idle_flushed = True
                 if stream.open and not stream.out_ok:
-                    # Our reader went away (`unleak run -- yes | head`): stop reading so the child gets EPIPE
-                    # /
-                    # SIGPIPE as it would have without us, instead of running forever.
+                    # Our reader went away (`unleak run -- yes | head`): stop reading so the child gets
+                    # EPIPE / SIGPIPE as it would have without us, instead of running forever.
                     _close_stream(selector, stream)
                     os.close(stream.read_fd)
                     stream.read_fd = -1

@@ -426,6 +426,15 @@ print("env-has-values" if all(v for v in values) else "env-missing")
 """
 
 
+def test_cli_reader_going_away_stops_the_child(vault_env: tuple[Path, dict[str, str]]) -> None:
+    # `unleak run -- yes | head`: without us yes dies of SIGPIPE; with us it must not run forever.
+    project, _ = vault_env
+    proc = subprocess.run(
+        f"'{PY}' -m unleak run -- yes | head -n 3", shell=True, cwd=project, capture_output=True, timeout=30,
+    )
+    assert proc.stdout == b"y\ny\ny\n"
+
+
 def test_cli_values_never_on_a_command_line(vault_env: tuple[Path, dict[str, str]]) -> None:
     project, _ = vault_env
     proc = run_cli("run", "--", PY, "-c", ARGV_CHECK, cwd=project)
