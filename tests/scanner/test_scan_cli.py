@@ -54,9 +54,11 @@ def test_config_excludes_disables_and_adds_rules(tmp_path: Path) -> None:
     )
     (tmp_path / "vendor").mkdir()
     (tmp_path / "vendor" / "v.txt").write_text(github_pat() + "\n")
-    (tmp_path / "a.txt").write_text(aws_access_key_id() + "\nacme_0123456789abcdefghij\n")
+    (tmp_path / "a.txt").write_text(aws_access_key_id() + "\nacme_k3j9x0qmz7w2b8v5n1cr\n")
     proc = run_cli("scan", "--format", "json", cwd=tmp_path)
-    assert [(f["path"], f["rule_id"]) for f in json.loads(proc.stdout)["findings"]] == [("a.txt", "acme-token")]
+    found = {(f["path"], f["rule_id"]) for f in json.loads(proc.stdout)["findings"]}
+    assert ("a.txt", "acme-token") in found
+    assert not any(p.startswith("vendor/") or r == "UL010" for p, r in found)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_flags_beat_config(tmp_path: Path) -> None:
         "min-confidence = 'medium'\n[[rules]]\nid = 'weak'\nregex = 'weak_[0-9]{8}'\nkeywords = ['weak_']\n"
         "confidence = 'low'\n"
     )
-    (tmp_path / "a.txt").write_text("weak_12345678\n")
+    (tmp_path / "a.txt").write_text("weak_73918246\n")
     assert json.loads(run_cli("scan", "--format", "json", cwd=tmp_path).stdout)["findings"] == []
     proc = run_cli("scan", "--format", "json", "--min-confidence", "low", cwd=tmp_path)
     assert json.loads(proc.stdout)["findings"]
