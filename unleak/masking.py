@@ -111,7 +111,7 @@ class Masker:
     secrets: Mapping[str, str]
     _automaton: ahocorasick.Automaton | None = field(init=False, default=None)
     _maxlen: int = field(init=False, default=0)
-    _pending: str = field(init=False, default="")
+    _pending: bytes = field(init=False, default=b"")
     skipped: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -130,7 +130,7 @@ class Masker:
             return
         automaton = ahocorasick.Automaton()
         for form, mask in patterns.items():
-            automaton.add_word(form, (len(form), mask))
+            automaton.add_word(form, (len(form), mask.encode("utf-8")))
         automaton.make_automaton()
         self._automaton = automaton
         self._maxlen = max(len(p) for p in patterns)
@@ -147,8 +147,8 @@ class Masker:
         """Mask one chunk; returns what can be written now (possibly less or more than ``data``)."""
         if self._automaton is None:
             return data
-        buf = self._pending + data.decode("latin-1")
-        last_break = max(buf.rfind("\n"), buf.rfind("\r"))
+        buf = self._pending + data if self._pending else data
+        last_break = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
         hold = max(len(buf) - (self._maxlen - 1), last_break + 1, 0)
         return self._emit(buf, hold)
 
@@ -168,54 +168,58 @@ class Masker:
             out = self._emit(buf[:start], start) + mask_for("partial").encode("ascii")
         else:
             out = self._emit(buf, len(buf))
-        self._pending = ""
+        self._pending = b""
         return out
 
-    def _prefix_start(self, buf: str) -> int:
+    def _prefix_start(self, buf: bytes) -> int:
         """Start of the longest suffix of ``buf`` that begins some pattern (``len(buf)`` if there is none)."""
         assert self._automaton is not None
         match = self._automaton.match
-        for i in range(len(buf)):
-            if match(buf[i:]):
+        text = buf.decode("latin-1")
+        for i in range(len(text)):
+            if match(text[i:]):
                 return i
-        return len(buf)
+        return len(text)
 
     def mask_all(self, data: bytes) -> bytes:
         """Mask a complete buffer in one go (the stream API fed once and closed)."""
         return self.feed(data) + self.close()
 
-    def _emit(self, buf: str, hold: int) -> bytes:
+    def _emit(self, buf: bytes, hold: int) -> bytes:
         """Mask ``buf[:hold]`` and return it; keep the rest pending. Spans that cross ``hold`` wait whole."""
         assert self._automaton is not None
-        spans: list[tuple[int, int, str]] = []
-        for end, (length, mask) in self._automaton.iter(buf):
+        spans: list[tuple[int, int, bytes]] = []
+        # Output is cut from the original bytes; the latin-1 text exists only for the automaton to scan.
+        for end, (length, mask) in self._automaton.iter(buf.decode("latin-1")):
             start = end - length + 1
             if start < hold:
                 spans.append((start, end + 1, mask))
-        out: list[str] = []
+        if not spans:
+            self._pending = buf[hold:]
+            return buf[:hold]
+        spans.sort()
+        merged: list[tuple[int, int, bytes]] = []
+        for start, stop, mask in spans:
+            if merged and start < merged[-1][1]:
+                first, last, first_mask = merged[-1]
+                merged[-1] = (first, max(last, stop), first_mask)
+            else:
+                merged.append((start, stop, mask))
+        out: list[bytes] = []
         pos = 0
         emit_to = hold
-        if spans:
-            spans.sort()
-            merged: list[tuple[int, int, str]] = []
-            for start, stop, mask in spans:
-                if merged and start < merged[-1][1]:
-                    first, last, first_mask = merged[-1]
-                    merged[-1] = (first, max(last, stop), first_mask)
-                else:
-                    merged.append((start, stop, mask))
-            for start, stop, mask in merged:
-                if stop > hold and len(buf) <= _MAX_HOLD:
-                    # The span runs past what is decided: a longer or overlapping value may still complete it.
-                    emit_to = start
-                    break
-                out.append(buf[pos:start])
-                out.append(mask)
-                pos = stop
-                emit_to = max(hold, stop)
+        for start, stop, mask in merged:
+            if stop > hold and len(buf) <= _MAX_HOLD:
+                # The span runs past what is decided: a longer or overlapping value may still complete it.
+                emit_to = start
+                break
+            out.append(buf[pos:start])
+            out.append(mask)
+            pos = stop
+            emit_to = max(hold, stop)
         out.append(buf[pos:emit_to])
         self._pending = buf[emit_to:]
-        return "".join(out).encode("latin-1")
+        return b"".join(out)
 
 
 def names_too_short(secrets: Mapping[str, str]) -> tuple[str, ...]:
