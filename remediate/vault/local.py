@@ -328,7 +328,11 @@ class LocalVault:
         with contextlib.suppress(OSError):
             root = find_repo_root(start)
             data = self.data_dir.resolve()
-            if root is not None and (data == root or root in data.parents):
+            home = Path.home().resolve()
+            # A home directory kept under git (dotfiles) contains every user data dir; that is not a project.
+            if root is None or root == home or root in home.parents:
+                return
+            if data == root or root in data.parents:
                 raise VaultError(
                     f"the vault directory {data} is inside the repository {root}; a vault must live outside "
                     "any repository — point XDG_DATA_HOME somewhere else"
