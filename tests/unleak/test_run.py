@@ -481,3 +481,47 @@ def test_cli_child_on_a_terminal_stays_a_terminal_and_is_masked(vault_env: tuple
     assert b"True <unleak:TOKEN>" in seen
     assert seen.count(b"<unleak:TOKEN>") == 2
     assert_no_leak(seen, values)
+
+
+def test_cli_interactive_terminal_input_reaches_the_child(vault_env: tuple[Path, dict[str, str]]) -> None:
+    """With a terminal on stdin and stdout the child gets a full pty: /dev/tty works (getpass), keystrokes are
+    relayed, prompts appear before the input, and the echo of a typed value is masked too."""
+    import pty
+
+    project, values = vault_env
+    script = (
+        "import getpass, os, sys; name = input('Name: '); pin = getpass.getpass('PIN: '); "
+        "print('got', name, pin, sys.stdin.isatty(), os.environ['TOKEN'])"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [PY, "-m", "unleak", "run", "--", PY, "-c", script], cwd=project, stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(token: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 20
+        while token not in seen:
+            assert time.monotonic() < deadline, f"never saw {token!r}: {seen!r}"
+            seen += os.read(master, 4096)
+
+    read_until(b"Name: ")
+    os.write(master, values["TOKEN"].encode() + b"\r")
+    read_until(b"PIN: ")
+    os.write(master, b"4321\r")
+    read_until(b"got ")
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=20) == 0
+    assert b"got <unleak:TOKEN> 4321 True <unleak:TOKEN>" in seen
+    assert_no_leak(seen, values)
