@@ -1,0 +1,274 @@
+"""The audit log: which process used which credential, approved by whom, for how long, for which task.
+
+Append-only JSON lines in the user's state directory (``$XDG_STATE_HOME/unleak/audit.jsonl``), never in the
+repository. Every record carries the SHA-256 of the record before it (``prev``) and its own hash over its canonical
+JSON (``hash``), so editing, deleting or reordering any record breaks the chain, and ``audit.head`` (the last
+sequence number and hash, rewritten on every append) exposes a cut-off tail. ``unleak audit verify`` checks all of
+it.
+
+Records hold secret *names*, never values: the callers only ever pass names, and every string field goes through
+the caller's scrubber (the MCP server masks every vault value in every form) before it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import UsageError
+
+GENESIS = "0" * 64
+LOG_NAME = "audit.jsonl"
+HEAD_NAME = "audit.head"
+
+Scrubber = Callable[[str], str]
+
+#: every action the log knows, so a typo in a caller is caught by the tests
+ACTIONS = (
+    "scan", "check_diff", "fix", "list_secrets", "grant", "grant.refused", "approve", "deny", "revoke",
+    "run.request", "run.refused", "run.start", "run.end", "secret.request", "secret.stored", "secret.refused",
+    "tool.error",
+)
+
+
+def default_dir() -> Path:
+    from unleak.policy import state_dir
+
+    return state_dir()
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _digest(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _scrub_any(value: Any, scrub: Scrubber | None) -> Any:
+    if scrub is None:
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list | tuple):
+        return [_scrub_any(v, scrub) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_any(v, scrub) for k, v in value.items()}
+    return value
+
+
+def process_info(argv: Sequence[str] | None = None, *, pid: int | None = None, cwd: str | None = None,
+                 repo: str | None = None, branch: str | None = None) -> dict[str, Any]:
+    return {"argv": list(argv) if argv is not None else None, "pid": pid, "cwd": cwd, "repo": repo,
+            "branch": branch}
+
+
+class AuditLog:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.dir = directory or default_dir()
+        self.path = self.dir / LOG_NAME
+        self.head_path = self.dir / HEAD_NAME
+        self.lock_path = self.dir / "audit.lock"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        from unleak.policy import ensure_private_dir
+
+        ensure_private_dir(self.dir)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _last(self) -> tuple[int, str]:
+        """(sequence number, hash) of the last record, read from the end of the file."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return -1, GENESIS
+        with open(self.path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            block = min(size, 1 << 16)
+            while True:
+                fh.seek(size - block)
+                tail = fh.read(block)
+                lines = tail.rstrip(b"\n").split(b"\n")
+                if len(lines) > 1 or block == size:
+                    break
+                block = min(size, block * 4)
+        try:
+            last = json.loads(lines[-1])
+            return int(last["seq"]), str(last["hash"])
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"{self.path}: the last record is damaged; run `unleak audit verify`") from None
+
+    def append(
+        self, action: str, *, actor: str, secrets: Sequence[str] = (), process: dict[str, Any] | None = None,
+        grant: str | None = None, task: str | None = None, request: str | None = None, result: str | None = None,
+        detail: dict[str, Any] | None = None, scrub: Scrubber | None = None,
+    ) -> dict[str, Any]:
+        """Write one record and return it. Never raises for a value: it is handed names, and scrubbed anyway."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        with self._locked():
+            seq, prev = self._last()
+            record: dict[str, Any] = {
+                "seq": seq + 1,
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "actor": actor,
+                "action": action,
+                "secrets": sorted(set(secrets)),
+                "process": process,
+                "grant": grant,
+                "task": task,
+                "request": request,
+                "result": result,
+                "detail": detail or {},
+                "prev": prev,
+            }
+            record = _scrub_any(record, scrub) if scrub is not None else record
+            record["prev"] = prev  # never let a scrubber touch the chain
+            record["seq"] = seq + 1
+            record["hash"] = _digest(record)
+            line = _canonical(record) + b"\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            from scanner.fileio import atomic_write_text
+
+            atomic_write_text(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}) + "\n",
+                              mode=0o600)
+        return record
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        if not self.path.is_file():
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict):
+                    yield rec
+
+    def verify(self) -> VerifyResult:
+        res = VerifyResult()
+        prev = GENESIS
+        expected_seq = 0
+        if not self.path.is_file():
+            if self.head_path.is_file():
+                res.problems.append(f"{self.path} is missing but {self.head_path.name} records entries")
+            return res
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                raw = raw.rstrip("\n")
+                if not raw:
+                    res.problems.append(f"line {lineno}: empty line")
+                    continue
+                try:
+                    rec = json.loads(raw)
+                    if not isinstance(rec, dict):
+                        raise ValueError
+                except ValueError:
+                    res.problems.append(f"line {lineno}: not a JSON record")
+                    continue
+                res.count += 1
+                if rec.get("seq") != expected_seq:
+                    res.problems.append(f"line {lineno}: sequence {rec.get('seq')} where {expected_seq} was "
+                                        "expected (a record was deleted, inserted or moved)")
+                if rec.get("prev") != prev:
+                    res.problems.append(f"line {lineno}: does not follow the record before it (chain broken)")
+                if rec.get("hash") != _digest(rec):
+                    res.problems.append(f"line {lineno}: content does not match its hash (record edited)")
+                prev = str(rec.get("hash"))
+                expected_seq = (rec["seq"] if isinstance(rec.get("seq"), int) else expected_seq) + 1
+        if self.head_path.is_file():
+            try:
+                head = json.loads(self.head_path.read_text(encoding="utf-8"))
+                if head.get("hash") != prev or head.get("seq") != expected_seq - 1:
+                    res.problems.append(f"the log ends at record {expected_seq - 1} but {self.head_path.name} says "
+                                        f"{head.get('seq')} (records were removed from the end, or the head was "
+                                        "edited)")
+            except (OSError, ValueError, AttributeError):
+                res.problems.append(f"{self.head_path.name} is damaged")
+        elif res.count:
+            res.problems.append(f"{self.head_path.name} is missing")
+        return res
+
+    def query(self, *, task: str | None = None, secret: str | None = None, since: float | None = None,
+              action: str | None = None, grant: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for rec in self.records():
+            if task is not None and rec.get("task") != task:
+                continue
+            if grant is not None and rec.get("grant") != grant:
+                continue
+            if action is not None and not fnmatch.fnmatchcase(str(rec.get("action")), action):
+                continue
+            if secret is not None and not any(fnmatch.fnmatchcase(str(s), secret) for s in rec.get("secrets") or ()):
+                continue
+            if since is not None and _parse_time(str(rec.get("time", ""))) < since:
+                continue
+            out.append(rec)
+        return out
+
+    def exposed_secrets(self, grant_ids: Sequence[str]) -> list[str]:
+        """Secret names that processes started under these grants received: the credentials to rotate."""
+        ids = set(grant_ids)
+        names: set[str] = set()
+        for rec in self.records():
+            if rec.get("action") == "run.start" and rec.get("grant") in ids:
+                names.update(str(s) for s in rec.get("secrets") or ())
+        return sorted(names)
+
+
+@dataclass
+class VerifyResult:
+    count: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _parse_time(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def parse_since(text: str) -> float:
+    """``2h`` (ago), ``2026-01-31`` or an ISO timestamp → epoch seconds."""
+    from unleak.policy import parse_duration
+
+    with contextlib.suppress(UsageError):
+        return time.time() - parse_duration(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r}: use a duration ago (30m, 2h, 7d) or a date (2026-01-31)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

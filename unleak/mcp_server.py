@@ -1,0 +1,680 @@
+"""``unleak mcp``: the Model Context Protocol server a coding agent talks to over stdio.
+
+Capability without possession: the agent can scan, check a diff, fix, list secret *names*, run a command with
+secrets injected and ask the human for a new secret, and no answer ever carries a value.
+
+Layers, from the inside out:
+
+1. Library calls return only redacted data (findings carry fingerprints, the vault lists names and references).
+2. ``run`` needs a grant from the human (policy, grants and approval requests live outside the repository, see
+   :mod:`unleak.policy`); commands that dump the environment or run inline code need an explicit one.
+3. A run's output passes through :class:`unleak.masking.Masker` (every value, base64/hex/url/JSON forms) and is
+   capped in size.
+4. Every answer, whatever the tool, is scrubbed once more against *every* value in the local vault in all those
+   forms, and then checked: if any form survives, the answer is replaced by an error. Defence in depth: a bug in
+   one tool must not become a leak.
+5. Everything is appended to the hash-chained audit log (:mod:`unleak.audit`).
+
+Built on the official ``mcp`` SDK's low-level server so each tool's input schema is exactly what we write
+(``additionalProperties: false``) and arguments are validated before any handler runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import PolicyError, UnleakError, UsageError
+from unleak import __version__
+from unleak.audit import AuditLog, process_info
+from unleak.policy import GrantStore, Policy, RunContext, dangerous_reason, load_policy, tier_of
+
+SERVER_NAME = "unleak"
+MAX_DIFF = 5 * 1024 * 1024
+
+INSTRUCTIONS = (
+    "unleak keeps secrets out of the repository and out of your context. Use `scan` before committing and "
+    "`check_diff` before applying a diff; `fix` moves found secrets into the user's vault and rewrites the code to "
+    "read them from the environment. `list_secrets` shows names and references, never values. To run a command "
+    "that needs secrets (tests, a dev server), call `run` with an argv list; the first time, the human must "
+    "approve it (the answer says how). Output is masked: you will see <unleak:NAME> where a value was. To get a "
+    "new secret from the human, call `request_secret`: they type it into a local page, you get the reference."
+)
+
+# ------------------------------------------------------------------------------------------------ schemas
+
+_STR = {"type": "string", "minLength": 1, "maxLength": 4096}
+_TASK = {"type": "string", "pattern": r"^[A-Za-z0-9._:/#-]{1,128}$",
+         "description": "Your task or ticket id; grants and the audit log are grouped by it."}
+_PATHS = {"type": "array", "items": _STR, "maxItems": 1000,
+          "description": "Paths relative to the repository root (default: everything)."}
+
+
+def _schema(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required), "additionalProperties": False}
+
+
+TOOLS: dict[str, dict[str, Any]] = {
+    "scan": {
+        "title": "Scan for secrets",
+        "description": "Find secrets in the repository: working-tree files, staged changes, uncommitted changes or "
+                       "every commit of a range. Returns redacted findings (rule, path, line, fingerprint, preview); "
+                       "never a value.",
+        "schema": _schema({
+            "mode": {"type": "string", "enum": ["files", "staged", "changes", "range"], "default": "files"},
+            "paths": _PATHS,
+            "range": {"type": "string", "pattern": r"^[^\s-][^\s]{0,255}$",
+                      "description": "BASE..HEAD, for mode=range"},
+            "min_confidence": {"type": "string", "enum": ["high", "medium", "low"]},
+            "task_id": _TASK,
+        }),
+        "annotations": {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True,
+                        "open_world_hint": False},
+    },
+    "check_diff": {
+        "title": "Check a diff for secrets",
+        "description": "Scan a unified diff you are about to apply; says which added lines carry a secret so you "
+                       "can use an environment variable instead.",
+        "schema": _schema({"diff": {"type": "string", "minLength": 1, "maxLength": MAX_DIFF}, "task_id": _TASK},
+                          ("diff",)),
+        "annotations": {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True,
+                        "open_world_hint": False},
+    },
+    "fix": {
+        "title": "Move secrets into the vault",
+        "description": "Plan (apply=false, the default) or apply `unleak fix` on the given paths: each secret "
+                       "moves into the user's vault and the code is rewritten to read a reference. You get the "
+                       "redacted patch.",
+        "schema": _schema({"paths": _PATHS, "apply": {"type": "boolean", "default": False}, "task_id": _TASK}),
+        "annotations": {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": True,
+                        "open_world_hint": False},
+    },
+    "list_secrets": {
+        "title": "List secret names",
+        "description": "Names and references of the secrets this repository can use (vault entries and the "
+                       "references in its .env files). Never values.",
+        "schema": _schema({}),
+        "annotations": {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True,
+                        "open_world_hint": False},
+    },
+    "run": {
+        "title": "Run a command with secrets",
+        "description": "Run an argv (a list, no shell) with the secrets of the repository's reference file "
+                       "(.env) in its environment. Allowed only under a grant the human gave; otherwise returns an "
+                       "approval request id and what the human must do. Returns the exit code and the masked, "
+                       "size-capped output. Commands that print the environment or run inline code (sh -c, "
+                       "python -c, env, printenv, cat .env …) are refused unless the human allowed exactly that.",
+        "schema": _schema({
+            "argv": {"type": "array", "items": {"type": "string", "maxLength": 8192}, "minItems": 1,
+                     "maxItems": 512},
+            "cwd": {"type": "string", "maxLength": 4096,
+                    "description": "Directory inside the repository (default: its root)."},
+            "env_file": {"type": "string", "maxLength": 4096,
+                         "description": "Reference file, relative to cwd (default: .env)."},
+            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 3600},
+            "task_id": _TASK,
+        }, ("argv",)),
+        "annotations": {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False,
+                        "open_world_hint": True},
+    },
+    "request_secret": {
+        "title": "Ask the human for a new secret",
+        "description": "Ask the human to enter a secret you need (e.g. an API key). They type it into a local "
+                       "page that stores it in the vault; you get back the reference to put in .env, never the "
+                       "value.",
+        "schema": _schema({
+            "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"},
+            "reason": {"type": "string", "maxLength": 500},
+            "task_id": _TASK,
+        }, ("name",)),
+        "annotations": {"read_only_hint": False, "destructive_hint": False, "idempotent_hint": False,
+                        "open_world_hint": False},
+    },
+}
+
+
+# ------------------------------------------------------------------------------------------------- scrubbing
+
+
+def vault_values(repo: Path | None = None) -> dict[str, str]:
+    """Every value in every namespace of the local vault, keyed by ``namespace/NAME``. Only the scrubber uses
+    this; the values never leave this process except into a child's environment."""
+    from remediate.vault import open_vault
+    from remediate.vault.local import user_data_dir
+
+    out: dict[str, str] = {}
+    vaults = user_data_dir() / "vaults"
+    if not vaults.is_dir():
+        return out
+    for f in sorted(vaults.glob("*.vault")):
+        with contextlib.suppress(UnleakError, OSError, ValueError):
+            vault = open_vault(namespace=f.stem, repo_path=Path(tempfile.gettempdir()))
+            for entry in vault.names():
+                with contextlib.suppress(UnleakError, OSError, ValueError):
+                    out[f"{f.stem}/{entry.name}"] = vault.get(entry.reference)
+    return out
+
+
+class Scrubber:
+    """Masks every known value (raw, base64, hex, url and JSON forms) in text and nested data."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        from unleak.masking import Masker
+
+        # Keys are ``namespace/NAME``: the mask shows the name, which the agent may know; never the value.
+        self.values = dict(values)
+        # One masker for every call: mask_all() feeds and closes, so no state carries from one text to the next.
+        self._masker = Masker(self.values) if self.values else None
+
+    def text(self, s: str) -> str:
+        if self._masker is None or not s:
+            return s
+        data = s.encode("utf-8", errors="surrogatepass")
+        masked = self._masker.mask_all(data)
+        return masked.decode("utf-8", errors="replace") if masked != data else s
+
+    def obj(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list | tuple):
+            return [self.obj(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.obj(v) for k, v in value.items()}
+        return value
+
+    def leaks(self, s: str) -> bool:
+        """True when any form of any value is still in ``s``."""
+        return bool(self.values) and self.text(s) != s
+
+
+# ---------------------------------------------------------------------------------------------------- server
+
+
+@dataclass
+class ToolOutcome:
+    data: dict[str, Any]
+    is_error: bool = False
+    #: values this call handled that may not be in the local vault (e.g. resolved op:// references)
+    extra_values: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class UnleakMCP:
+    """The tools, independent of the transport (the stdio server below wires them to the SDK)."""
+
+    root: Path
+    policy: Policy = field(default_factory=load_policy)
+    store: GrantStore | None = None
+    audit: AuditLog = field(default_factory=AuditLog)
+    approvals: Any = None  # ApprovalServer, started on first use
+
+    def __post_init__(self) -> None:
+        from scanner import git
+
+        self.root = (git.toplevel(self.root) or self.root).resolve()
+        if self.store is None:
+            self.store = GrantStore(policy=self.policy)
+        _refuse_state_in_repo(self.root, [self.store.dir, self.audit.dir])
+
+    # -- helpers
+
+    def _approvals(self) -> Any:
+        if self.approvals is None:
+            from unleak.approval import ApprovalServer, store_in_local_vault
+
+            self.approvals = ApprovalServer(self._store(), audit=self._audit_from_page,
+                                            store_secret=store_in_local_vault)
+            self.approvals.start()
+        return self.approvals
+
+    def _store(self) -> GrantStore:
+        assert self.store is not None
+        return self.store
+
+    def _audit_from_page(self, action: str, **kw: Any) -> None:
+        self.audit.append(action, scrub=Scrubber(vault_values()).text, **kw)
+
+    def record(self, action: str, client: str, scrub: Scrubber, **kw: Any) -> None:
+        self.audit.append(action, actor=f"mcp:{client}", scrub=scrub.text, **kw)
+
+    def _inside(self, rel: str, what: str) -> Path:
+        p = (self.root / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
+        if p != self.root and self.root not in p.parents:
+            raise UsageError(f"{what} {rel!r} is outside the repository {self.root}")
+        return p
+
+    def _branch(self) -> str:
+        from scanner import git
+
+        return git.current_branch(self.root) if git.has_head(self.root) else "HEAD"
+
+    # -- tools
+
+    def tool_scan(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from scanner.api import ScanRequest, scan
+        from scanner.finding import Confidence
+        from unleak import config as config_mod
+
+        mode = args.get("mode", "files")
+        paths = tuple(str(self._inside(p, "path").relative_to(self.root)) for p in args.get("paths", ()))
+        if mode != "files" and paths:
+            raise UsageError("paths apply to mode=files only")
+        if mode == "range" and not args.get("range"):
+            raise UsageError("mode=range needs range, e.g. main..HEAD")
+        cfg = config_mod.load(self.root, None)
+        conf = Confidence.parse(args["min_confidence"]) if args.get("min_confidence") else (
+            cfg.min_confidence or Confidence.LOW)
+        req = ScanRequest(root=self.root, modes=(mode,), paths=paths, range=args.get("range"),
+                          exclude=cfg.exclude, disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf)
+        result = scan(req)
+        findings = [f.to_dict() for f in result.findings]
+        self.record("scan", client, scrub, task=args.get("task_id"),
+                    process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
+                    detail={"mode": mode, "findings": len(findings)}, result="findings" if findings else "clean")
+        return ToolOutcome({"findings": findings, "count": len(findings),
+                            "next": "call fix to move these into the vault" if findings else "clean"})
+
+    def tool_check_diff(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from scanner.api import ScanRequest, scan
+
+        with tempfile.TemporaryDirectory(prefix="unleak-diff-") as tmp:
+            path = Path(tmp) / "change.diff"
+            path.write_text(args["diff"], encoding="utf-8")
+            result = scan(ScanRequest(root=self.root, modes=("diff",), diff=str(path)))
+        findings = [f.to_dict() for f in result.findings]
+        self.record("check_diff", client, scrub, task=args.get("task_id"),
+                    process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
+                    detail={"findings": len(findings)}, result="findings" if findings else "clean")
+        lines = [{"path": f["path"], "line": f["line"], "rule_id": f["rule_id"], "preview": f["preview"]}
+                 for f in findings]
+        return ToolOutcome({"clean": not findings, "secret_lines": lines, "findings": findings,
+                            "advice": "replace each value with an environment variable read; store the value "
+                                      "with request_secret" if findings else "no secrets in the added lines"})
+
+    def tool_fix(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        try:
+            from remediate import fix as fix_mod  # type: ignore[attr-defined, unused-ignore]
+        except ImportError:
+            raise UsageError("fix is not available in this build of unleak (remediate.fix is missing)") from None
+        paths = [self._inside(p, "path") for p in args.get("paths", ())]
+        apply = bool(args.get("apply", False))
+        data = _call_fix(fix_mod, self.root, paths, apply)
+        names = sorted({str(n) for n in data.get("names", [])})
+        self.record("fix", client, scrub, task=args.get("task_id"), secrets=names,
+                    process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
+                    detail={"apply": apply, "files": len(data.get("files", []))},
+                    result="applied" if apply else "planned")
+        return ToolOutcome(data)
+
+    def tool_list_secrets(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from remediate.vault import default_namespace, open_vault
+        from unleak.run import REFERENCE_PREFIXES, read_reference_files
+
+        ns = default_namespace(self.root)
+        entries: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(UnleakError):
+            for e in open_vault(namespace=ns, repo_path=self.root).names():
+                entries[e.name] = {"name": e.name, "reference": e.reference, "in_vault": True, "used_in": []}
+        for env in sorted(self.root.glob(".env*")):
+            if not env.is_file():
+                continue
+            with contextlib.suppress(UnleakError):
+                for var, val in read_reference_files([env]).items():
+                    if val.startswith(REFERENCE_PREFIXES):
+                        ent = entries.setdefault(var, {"name": var, "reference": val, "in_vault": False,
+                                                       "used_in": []})
+                        ent["used_in"].append(env.name)
+                        if ent["reference"] != val:
+                            ent.setdefault("other_references", []).append(val)
+        rows = sorted(entries.values(), key=lambda e: e["name"])
+        self.record("list_secrets", client, scrub, secrets=[r["name"] for r in rows],
+                    process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()))
+        return ToolOutcome({"namespace": ns, "secrets": rows})
+
+    def tool_run(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from unleak import run as runner
+
+        argv = tuple(args["argv"])
+        task = args.get("task_id")
+        cwd = self._inside(args.get("cwd", "."), "cwd")
+        if not cwd.is_dir():
+            raise UsageError(f"cwd {args.get('cwd')!r} is not a directory")
+        if args.get("env_file"):
+            env_file: Path | None = self._inside(str(cwd / args["env_file"]), "env_file")
+        else:
+            env_file = runner.default_env_file(cwd)
+        if env_file is None or not env_file.is_file():
+            raise UsageError("no reference file: there is no .env here or at the repository root; run fix first "
+                             "or pass env_file")
+        variables = runner.read_reference_files([env_file])
+        names = tuple(sorted(k for k, v in variables.items() if v.startswith(runner.REFERENCE_PREFIXES)))
+        branch = self._branch()
+        tier = tier_of([env_file], names, self.policy)
+        ctx = RunContext(argv=argv, secrets=names, repo=str(self.root), branch=branch, tier=tier, task=task,
+                         client=client, cwd=str(cwd), env_file=str(env_file))
+        proc = process_info(argv, cwd=str(cwd), repo=str(self.root), branch=branch)
+        base = {"secrets": names, "process": proc, "task": task}
+
+        if tier not in self.policy.mcp_tiers:
+            reason = (f"{tier}-tier secrets are not reachable through MCP under the user's policy "
+                      f"(mcp_tiers = {list(self.policy.mcp_tiers)} in the user's policy.toml)")
+            self.record("run.refused", client, scrub, result="refused", detail={"reason": reason, "tier": tier},
+                        **base)
+            return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
+
+        grant = self._store().find_grant(ctx)
+        if grant is None:
+            danger = dangerous_reason(argv)
+            if danger is not None:
+                reason = (f"refused: {danger}. Such commands could print the secrets, so they run only under a "
+                          "grant a human makes for exactly that command with `unleak grant --allow-dangerous`. "
+                          "Run the program itself instead (e.g. the test runner).")
+                self.record("run.refused", client, scrub, result="refused",
+                            detail={"reason": danger, "tier": tier}, **base)
+                return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
+            req = self._store().create_request(ctx)
+            url = self._approvals().approval_url(req)
+            print(f"unleak: approval needed for request {req.id}: {url}", file=sys.stderr, flush=True)
+            self.record("run.request", client, scrub, request=req.id, result="approval_required",
+                        detail={"tier": tier, "ttl": req.ttl}, **base)
+            out: dict[str, Any] = {
+                "status": "approval_required",
+                "request_id": req.id,
+                "message": (f"No grant covers this run. Ask the human to approve it: in a terminal, "
+                            f"`unleak approve {req.id}` (optionally --ttl 30m), or on the approval page. Then call "
+                            "run again with the same arguments."),
+                "approve_command": f"unleak approve {req.id}",
+                "secrets": list(names),
+                "expires_in_seconds": int(req.expires - time.time()),
+            }
+            if self.policy.approval_url_in_answer:
+                out["approval_url"] = url
+            return ToolOutcome(out)
+
+        # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
+        plan = runner.prepare([env_file], cwd=cwd)
+        extra = dict(plan.secrets)
+        timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), 3600)
+        started = time.time()
+        pid_box: dict[str, int] = {}
+
+        def on_start(pid: int) -> None:
+            pid_box["pid"] = pid
+            self.record("run.start", client, scrub, grant=grant.id, result="started",
+                        secrets=names, process={**proc, "pid": pid}, task=task,
+                        detail={"tier": tier, "grant_expires": grant.expires})
+
+        try:
+            res = execute_masked(list(argv), plan.env, extra, cwd=cwd, timeout=timeout,
+                                 cap=self.policy.output_cap, on_start=on_start)
+        except runner.CommandNotFoundError as exc:
+            self.record("run.end", client, scrub, grant=grant.id, secrets=names, process=proc, task=task,
+                        result="not-started", detail={"error": str(exc)})
+            raise
+        self.record("run.end", client, scrub, grant=grant.id, secrets=names,
+                    process={**proc, "pid": pid_box.get("pid")}, task=task, result=f"exit {res.exit_code}",
+                    detail={"duration_s": round(time.time() - started, 3), "output_bytes": res.total,
+                            "timed_out": res.timed_out, "truncated": res.truncated})
+        return ToolOutcome({
+            "status": "ran", "exit_code": res.exit_code, "output": res.output, "truncated": res.truncated,
+            "output_bytes": res.total, "timed_out": res.timed_out, "grant": grant.id,
+            "grant_expires_in_seconds": int(grant.expires - time.time()), "secrets": list(names),
+        }, extra_values=extra)
+
+    def tool_request_secret(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from remediate.vault import default_namespace, open_vault
+
+        name = args["name"]
+        ns = default_namespace(self.root)
+        vault = open_vault(namespace=ns, repo_path=self.root)
+        if any(e.name == name for e in vault.names()):
+            self.record("secret.refused", client, scrub, secrets=[name], task=args.get("task_id"),
+                        detail={"reason": "exists"})
+            raise PolicyError(f"{name} already exists in the vault ({vault.reference_for(name)}); use that "
+                              "reference. Replacing a value is for the human: `unleak secrets set`.")
+        sr, url = self._approvals().add_secret_request(
+            name, ns, str(self.root), self.policy.request_ttl, reason=args.get("reason", ""), client=client,
+            task=args.get("task_id"))
+        print(f"unleak: secret entry page for {name}: {url}", file=sys.stderr, flush=True)
+        self.record("secret.request", client, scrub, secrets=[name], task=args.get("task_id"),
+                    detail={"reference": vault.reference_for(name)})
+        return ToolOutcome({
+            "status": "waiting_for_human", "name": name, "reference": vault.reference_for(name),
+            "url": url, "expires_in_seconds": int(sr.expires - time.time()),
+            "message": (f"Ask the human to open {url} and enter the value of {name}; it goes straight into the "
+                        f"vault. Meanwhile put {name}={vault.reference_for(name)} in .env. The value will never "
+                        "be shown to you."),
+        })
+
+    # -- dispatch
+
+    def call(self, name: str, args: dict[str, Any], client: str) -> tuple[dict[str, Any], bool]:
+        """Validate, run, scrub and check one tool call. Returns (answer, is_error)."""
+        scrub = Scrubber(vault_values())
+        extra: dict[str, str] = {}
+        try:
+            _validate(name, args)
+            handler: Callable[[dict[str, Any], str, Scrubber], ToolOutcome] = getattr(self, f"tool_{name}")
+            outcome = handler(args, client, scrub)
+            data, is_error = outcome.data, outcome.is_error
+            extra = outcome.extra_values
+        except UnleakError as exc:
+            data, is_error = {"error": str(exc), "kind": type(exc).__name__}, True
+            with contextlib.suppress(Exception):
+                self.record("tool.error", client, scrub, detail={"tool": name, "error": str(exc)})
+        except Exception as exc:  # never a traceback: it could carry a value
+            data, is_error = {"error": f"internal error in {name} ({type(exc).__name__})"}, True
+            with contextlib.suppress(Exception):
+                self.record("tool.error", client, scrub, detail={"tool": name, "error": type(exc).__name__})
+        # Values may have entered the vault during the call (fix, request_secret): scrub with the current set.
+        scrub = Scrubber({**vault_values(), **{f"run/{k}": v for k, v in extra.items()}})
+        clean = scrub.obj(data)
+        if scrub.leaks(json.dumps(clean)) or scrub.leaks(json.dumps(clean, ensure_ascii=False)):
+            clean, is_error = {"error": f"the answer of {name} was withheld: it still contained a secret value "
+                                        "after masking"}, True
+        return clean, is_error
+
+
+class _ExecResult:
+    def __init__(self, exit_code: int, output: str, total: int, truncated: bool, timed_out: bool) -> None:
+        self.exit_code, self.output, self.total = exit_code, output, total
+        self.truncated, self.timed_out = truncated, timed_out
+
+
+def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str, str], *, cwd: Path,
+                   timeout: float, cap: int, on_start: Callable[[int], None] | None = None) -> _ExecResult:
+    """Run ``argv`` with ``env``; stdout and stderr (merged) pass through the masker, the first ``cap`` masked
+    bytes are kept and the rest is counted and dropped. The child is in its own session with no stdin; at
+    ``timeout`` its whole process group is killed."""
+    from unleak.masking import Masker
+    from unleak.run import CommandNotFoundError, exit_status
+
+    try:
+        proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    except FileNotFoundError:
+        raise CommandNotFoundError(f"command not found: {argv[0]!r}") from None
+    except PermissionError:
+        raise CommandNotFoundError(f"command is not executable: {argv[0]!r}") from None
+    except OSError as exc:
+        raise CommandNotFoundError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+    if on_start is not None:
+        on_start(proc.pid)
+    assert proc.stdout is not None
+    masker = Masker(dict(secrets))
+    kept = bytearray()
+    total = 0
+    timed_out = False
+    deadline = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+
+    def keep(data: bytes) -> None:
+        room = cap - len(kept)
+        if room > 0:
+            kept.extend(data[:room])
+
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                break
+            if not sel.select(timeout=min(left, 0.5)):
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                break
+            total += len(data)
+            keep(masker.feed(data))
+        keep(masker.close())
+    finally:
+        sel.close()
+        proc.stdout.close()
+    try:
+        code = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+    text = kept.decode("utf-8", errors="replace")
+    truncated = total > len(kept) and len(kept) >= cap
+    if truncated:
+        text += f"\n[unleak: output cut at {cap} bytes of {total}]"
+    if timed_out:
+        text += f"\n[unleak: killed after {timeout:g} s]"
+    return _ExecResult(exit_status(code), text, total, truncated, timed_out)
+
+
+def _call_fix(fix_mod: Any, root: Path, paths: list[Path], apply: bool) -> dict[str, Any]:
+    """Adapter to ``remediate.fix`` (see its docstring); returns only redacted data."""
+    fn = getattr(fix_mod, "mcp_fix", None) or getattr(fix_mod, "run_fix", None)
+    if fn is None:
+        raise UsageError("remediate.fix has no entry point this server knows; fix is unavailable")
+    result = fn(root, paths, apply=apply)
+    if isinstance(result, dict):
+        return result
+    to_dict = getattr(result, "to_dict", None)
+    if callable(to_dict):
+        out = to_dict()
+        if isinstance(out, dict):
+            return out
+    raise UsageError("remediate.fix returned an unexpected result; fix is unavailable")
+
+
+def _validate(name: str, args: dict[str, Any]) -> None:
+    import jsonschema  # type: ignore[import-untyped, unused-ignore]
+
+    spec = TOOLS.get(name)
+    if spec is None:
+        raise UsageError(f"unknown tool {name!r}; tools: {', '.join(TOOLS)}")
+    validator = jsonschema.Draft202012Validator(spec["schema"])
+    errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.path) or "arguments"
+        # The message names the rule, not the offending value (an argument could hold anything).
+        raise UsageError(f"invalid arguments for {name}: {where}: {e.validator} {_short(e.validator_value)}")
+
+
+def _short(v: Any) -> str:
+    s = json.dumps(v) if not isinstance(v, str) else v
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _refuse_state_in_repo(root: Path, dirs: list[Path]) -> None:
+    from unleak.policy import config_dir
+
+    for d in [*dirs, config_dir()]:
+        with contextlib.suppress(OSError):
+            r = d.resolve()
+            if r == root or root in r.parents:
+                raise PolicyError(f"unleak's state directory {r} is inside the repository {root}: the agent could "
+                                  "edit its own grants. Point XDG_STATE_HOME/XDG_CONFIG_HOME outside it.")
+
+
+def _client_label(ctx: Any) -> str:
+    params = getattr(getattr(ctx, "session", None), "client_params", None)
+    info = getattr(params, "client_info", None)
+    if info is None:
+        return "unknown-client"
+    name = "".join(ch if ch.isalnum() or ch in "-_.@/" else "-" for ch in str(info.name))[:64] or "client"
+    version = "".join(ch for ch in str(info.version) if ch.isalnum() or ch in "-_.+")[:32]
+    return f"{name} {version}".strip()
+
+
+def _supports_url_elicitation(ctx: Any) -> bool:
+    caps = getattr(getattr(ctx, "session", None), "client_capabilities", None)
+    elicitation = getattr(caps, "elicitation", None)
+    return getattr(elicitation, "url", None) is not None
+
+
+def build_server(app: UnleakMCP) -> Any:
+    import anyio
+    import mcp.types as types
+    from mcp.server.lowlevel import Server
+
+    tools = [
+        types.Tool(name=name, title=spec["title"], description=spec["description"], input_schema=spec["schema"],
+                   annotations=types.ToolAnnotations(title=spec["title"], **spec["annotations"]))
+        for name, spec in TOOLS.items()
+    ]
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=tools)
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        client = _client_label(ctx)
+        args = dict(params.arguments or {})
+        data, is_error = await anyio.to_thread.run_sync(app.call, params.name, args, client)
+        if (params.name == "request_secret" and not is_error and "url" in data
+                and _supports_url_elicitation(ctx)):
+            # URL-mode elicitation: the client shows the link to the human; the model never needs it.
+            with contextlib.suppress(Exception):
+                elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
+                res = await ctx.session.elicit_url(
+                    f"Enter the value of {data['name']} for unleak (stored in your vault, never shown to the "
+                    "agent).", data["url"], elicitation_id, related_request_id=ctx.request_id)
+                data["elicitation"] = str(getattr(res, "action", "sent"))
+        text = json.dumps(data, indent=1, ensure_ascii=False)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
+                                    structured_content=data, is_error=is_error)
+
+    return Server(SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, on_list_tools=list_tools,
+                  on_call_tool=call_tool)
+
+
+def serve(root: Path) -> None:
+    """Serve over stdio until the client closes stdin."""
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    # Children of this server (runs) inherit this; `unleak approve`/`grant` refuse to work from inside them.
+    os.environ["UNLEAK_MCP"] = "1"
+    app = UnleakMCP(root=root)
+    server = build_server(app)
+
+    async def main() -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    try:
+        anyio.run(main)
+    finally:
+        if app.approvals is not None:
+            app.approvals.stop()
