@@ -617,6 +617,323 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
 
 
+def _echo_plan(p: Any) -> None:
+    click.echo(f"{len(p.targets)} secret(s) selected for purging:")
+    for e in p.targets:
+        click.echo(f"  {e.fingerprint}  {e.preview}  {e.rule_id}  {', '.join(e.paths)}")
+    click.echo(f"replacement expressions: {p.replacements_file} (mode 0600; holds the values: never share it)")
+    click.echo("warnings:")
+    for w in p.warnings:
+        click.echo(f"  ! {w}")
+    click.echo("commands (run on a fresh mirror clone, never on this working clone):")
+    for c in p.commands:
+        click.echo(f"  {c}")
+
+
+@cli.command("purge-plan")
+@click.option("--fingerprint", "fingerprints", multiple=True, metavar="FP",
+              help="Purge only this secret (fingerprint or a unique prefix of 6+ characters); repeatable. "
+              "Default: every secret in history.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Run as if started in DIR.")
+def purge_plan_cmd(fingerprints: tuple[str, ...], repo_dir: str) -> None:
+    """Write git-filter-repo --replace-text expressions into .git/unleak/ and print the commands and warnings."""
+    from remediate import purge
+
+    p = purge.plan(Path(repo_dir).resolve(), list(fingerprints))
+    _echo_plan(p)
+
+
+@cli.command("purge")
+@click.option("--execute", is_flag=True, help="Actually rewrite history (on a fresh mirror clone) and prove it.")
+@click.option("--fingerprint", "fingerprints", multiple=True, metavar="FP",
+              help="Purge only this secret (fingerprint or unique prefix); repeatable. Default: all.")
+@click.option("--workdir", type=click.Path(file_okay=False), help="Where to put the mirror (default .git/unleak/).")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
+              help="Run as if started in DIR.")
+def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None, repo_dir: str) -> None:
+    """Remove secrets from all history with git-filter-repo, on a fresh mirror clone, then prove the result.
+
+    Without --execute, only shows the plan (exit 1). Your working clone is never rewritten; you push the mirror.
+    """
+    from remediate import purge
+
+    root = Path(repo_dir).resolve()
+    if not execute:
+        _echo_plan(purge.plan(root, list(fingerprints)))
+        click.echo("nothing was changed; add --execute to rewrite a mirror clone", err=True)
+        sys.exit(EXIT_FINDINGS)
+    res = purge.execute(root, list(fingerprints), Path(workdir) if workdir else None)
+    pr = res.proof
+    click.echo(f"rewrote {pr.commits} commit(s) in {res.mirror}: {pr.blobs_changed} file version(s) and "
+               f"{pr.messages_changed} message(s) had values replaced; {pr.refs} ref(s)")
+    if not pr.ok:
+        click.echo("PROOF FAILED, do not push this mirror:", err=True)
+        for problem in pr.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"proof: {pr.objects_searched} objects searched, no purged value left; a history scan finds none "
+               "of the purged secrets; every other file, commit message, author and parent is unchanged")
+    click.echo("warnings:")
+    for w in res.plan.warnings:
+        click.echo(f"  ! {w}")
+    click.echo("to publish the rewritten history:")
+    for c in res.push:
+        click.echo(f"  {c}")
+
+
+# --- agent access ---
+
+
+def _human_action(action: str) -> str:
+    """The acting human, after refusing to act from inside a coding agent's shell (see unleak.policy)."""
+    from unleak.policy import human_actor, refuse_agent_environment
+
+    refuse_agent_environment(action)
+    return human_actor()
+
+
+def _when(ts: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _describe_request(req: Any) -> str:
+    import shlex
+
+    from unleak.policy import format_duration
+
+    lines = [
+        f"request {req.id} from {req.client or 'an unknown program'}:",
+        f"  command     {shlex.join(list(req.argv))}",
+        f"  secrets     {', '.join(req.secrets) or '(none)'}",
+        f"  repository  {req.repo}",
+        f"  branch      {req.branch}",
+        f"  tier        {req.tier}",
+        f"  duration    {format_duration(req.ttl)} after approval",
+    ]
+    if req.task:
+        lines.append(f"  task        {req.task}")
+    if req.dangerous:
+        lines.append(f"  WARNING     {req.dangerous}: this command could reveal the secrets")
+    return "\n".join(lines)
+
+
+@cli.command("mcp")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False, exists=True), default=".",
+              help="Repository the agent works in (default: the current directory).")
+def mcp_cmd(repo_dir: str) -> None:
+    """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio."""
+    try:
+        import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
+    except ImportError:
+        raise click.UsageError("the MCP server needs the mcp package: pip install 'unleak[mcp]'") from None
+    from unleak.mcp_server import serve
+
+    serve(Path(repo_dir).resolve())
+
+
+@cli.command("grant")
+@click.option("--secrets", "secret_globs", required=True, multiple=True, metavar="GLOB",
+              help="Secret names the command may receive (globs, repeatable or comma-separated), e.g. 'STRIPE_*'.")
+@click.option("--command", "command", required=True, metavar="PATTERN",
+              help="Command pattern, one glob per argument; a final * matches any further arguments: 'pytest *'.")
+@click.option("--ttl", default=None, metavar="DURATION", help="How long (default 15m; max set by policy).")
+@click.option("--repo", "repo", default=None, metavar="DIR|any",
+              help="Repository (default: the one you are in; 'any' for every repository).")
+@click.option("--branch", default=None, metavar="GLOB", help="Branch (glob; default: any).")
+@click.option("--tier", type=click.Choice(["dev", "staging", "prod"]), default="dev", show_default=True,
+              help="Highest environment tier covered.")
+@click.option("--task", default=None, metavar="ID", help="Only for runs that name this task id.")
+@click.option("--allow-dangerous", is_flag=True,
+              help="Also cover commands that can print secrets or run inline code (sh -c, python -c, env, ...).")
+def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo: str | None, branch: str | None,
+              tier: str, task: str | None, allow_dangerous: bool) -> None:
+    """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
+    from scanner import git
+    from unleak.audit import AuditLog
+    from unleak.policy import GrantStore, format_duration, parse_command_pattern, parse_duration
+
+    actor = _human_action("grant")
+    globs = [g.strip() for s in secret_globs for g in s.split(",") if g.strip()]
+    pattern = parse_command_pattern(command)
+    if repo is None:
+        top = git.toplevel(Path.cwd())
+        repo_path: str | None = str(top) if top else None
+    elif repo == "any":
+        repo_path = None
+    else:
+        if not Path(repo).is_dir():
+            raise click.UsageError(f"--repo {repo}: not a directory")
+        repo_path = str(git.toplevel(Path(repo)) or Path(repo).resolve())
+    store = GrantStore()
+    g = store.add_grant(secrets=globs, command=pattern, created_by=actor,
+                        ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
+                        task=task, dangerous=allow_dangerous)
+    AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
+                      process={"argv": list(pattern), "pid": None, "cwd": None, "repo": repo_path, "branch": branch},
+                      detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous})
+    click.echo(f"{g.id}: {', '.join(globs)} for `{g.command_text()}` in {repo_path or 'any repository'}"
+               f"{f' on {branch}' if branch else ''} until {_when(g.expires)} "
+               f"({format_duration(g.expires - g.created)})")
+
+
+@cli.command("grants")
+@click.option("--all", "show_all", is_flag=True, help="Also expired and revoked grants.")
+@click.option("--pending", is_flag=True, help="Only pending approval requests.")
+@click.option("--json", "as_json", is_flag=True)
+def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
+    """List grants and pending approval requests."""
+    import json
+
+    from unleak.policy import GrantStore
+
+    store = GrantStore()
+    grants = [] if pending else [g for g in store.grants() if show_all or g.active()]
+    reqs = [r for r in store.requests() if r.state() == "pending" or (show_all and not pending)]
+    if as_json:
+        click.echo(json.dumps({"grants": [{**g.to_dict(), "state": g.state()} for g in grants],
+                               "requests": [r.public_dict() for r in reqs]}, indent=2))
+        return
+    for g in grants:
+        click.echo(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  `{g.command_text()}`"
+                   f"  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}  tier<={g.tier}"
+                   f"{'  task ' + g.task if g.task else ''}{'  DANGEROUS' if g.dangerous else ''}")
+    for r in reqs:
+        click.echo(_describe_request(r) + f"\n  state       {r.state()} (approve: unleak approve {r.id})")
+    if not grants and not reqs:
+        click.echo("no grants" + ("" if show_all else " in force") + " and no pending requests", err=True)
+
+
+@cli.command("approve")
+@click.argument("request_id")
+@click.option("--ttl", default=None, metavar="DURATION", help="How long the grant lasts (default: as requested).")
+@click.option("--allow-dangerous", is_flag=True, help="Approve a command that could reveal the secrets.")
+def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None:
+    """Approve a pending request from a coding agent: that exact command may run with those secrets."""
+    from unleak.audit import AuditLog
+    from unleak.policy import GrantStore, parse_duration
+
+    actor = _human_action("approve")
+    store = GrantStore()
+    click.echo(_describe_request(store.get_request(request_id)), err=True)
+    req, g = store.decide(request_id, approve=True, by=actor, ttl=parse_duration(ttl) if ttl else None,
+                          allow_dangerous=allow_dangerous)
+    assert g is not None
+    AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
+                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
+                               "branch": req.branch},
+                      detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous)})
+    click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
+
+
+@cli.command("deny")
+@click.argument("request_id")
+def deny_cmd(request_id: str) -> None:
+    """Deny a pending request from a coding agent."""
+    from unleak.audit import AuditLog
+    from unleak.policy import GrantStore, human_actor
+
+    actor = human_actor()  # denying only ever narrows access, so it works from anywhere
+    req, _ = GrantStore().decide(request_id, approve=False, by=actor)
+    AuditLog().append("deny", actor=actor, secrets=req.secrets, task=req.task, request=req.id,
+                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
+                               "branch": req.branch}, detail={"via": "terminal"})
+    click.echo(f"denied {req.id}")
+
+
+@cli.command("revoke")
+@click.option("--task", default=None, metavar="ID", help="Every grant for this task.")
+@click.option("--grant", "grant_id", default=None, metavar="ID", help="One grant.")
+@click.option("--client", default=None, metavar="NAME", help="Every grant made for this MCP client.")
+@click.option("--all", "everything", is_flag=True, help="Every grant in force.")
+@click.option("--json", "as_json", is_flag=True)
+def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, everything: bool,
+               as_json: bool) -> None:
+    """End grants now and list the secrets they exposed to processes (the credentials to rotate)."""
+    import json
+
+    from unleak.audit import AuditLog
+    from unleak.policy import GrantStore, human_actor
+
+    if sum(x is not None for x in (task, grant_id, client)) + everything != 1:
+        raise click.UsageError("give exactly one of --task ID, --grant ID, --client NAME, --all")
+    actor = human_actor()  # revoking only narrows access, so it works from anywhere
+    ended = GrantStore().revoke(by=actor, grant=grant_id, task=task, client=client, everything=everything)
+    log = AuditLog()
+    exposed = log.exposed_secrets([g.id for g in ended])
+    log.append("revoke", actor=actor, secrets=exposed, task=task, grant=grant_id,
+               detail={"grants": [g.id for g in ended], "client": client, "all": everything})
+    if as_json:
+        click.echo(json.dumps({"revoked": [g.id for g in ended], "exposed": exposed}, indent=2))
+        return
+    click.echo(f"revoked {len(ended)} grant(s){': ' + ', '.join(g.id for g in ended) if ended else ''}", err=True)
+    if exposed:
+        click.echo("secrets these grants exposed to processes (rotate them):", err=True)
+        for name in exposed:
+            click.echo(name)
+    else:
+        click.echo("no process received a secret under these grants", err=True)
+
+
+@cli.group("audit", invoke_without_command=True)
+@click.option("--task", default=None, metavar="ID")
+@click.option("--secret", default=None, metavar="NAME", help="Secret name (glob).")
+@click.option("--since", default=None, metavar="WHEN", help="30m, 2h, 7d ago, or a date/time.")
+@click.option("--action", default=None, metavar="GLOB", help="e.g. 'run.*'.")
+@click.option("--grant", "grant_id", default=None, metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, as stored.")
+@click.pass_context
+def audit_group(ctx: click.Context, task: str | None, secret: str | None, since: str | None, action: str | None,
+                grant_id: str | None, as_json: bool) -> None:
+    """Which process used which credential, approved by whom, for how long, for which task."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+    import shlex
+
+    from unleak.audit import AuditLog, parse_since
+
+    recs = AuditLog().query(task=task, secret=secret, since=parse_since(since) if since else None, action=action,
+                            grant=grant_id)
+    for r in recs:
+        if as_json:
+            click.echo(json.dumps(r, sort_keys=True))
+            continue
+        proc = r.get("process") or {}
+        argv = proc.get("argv")
+        parts = [r.get("time", "?"), r.get("action", "?"), r.get("actor", "?")]
+        if r.get("secrets"):
+            parts.append("secrets=" + ",".join(r["secrets"]))
+        if argv:
+            parts.append("cmd=" + shlex.join([str(a) for a in argv]))
+        if proc.get("pid"):
+            parts.append(f"pid={proc['pid']}")
+        for key in ("grant", "task", "request", "result"):
+            if r.get(key):
+                parts.append(f"{key}={r[key]}")
+        click.echo("  ".join(str(p) for p in parts))
+    if not recs and not as_json:
+        click.echo("no matching audit records", err=True)
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain: exit 1 if any record was edited, deleted, inserted or reordered."""
+    from unleak.audit import AuditLog
+
+    log = AuditLog()
+    res = log.verify()
+    if res.ok:
+        click.echo(f"audit log intact: {res.count} records ({log.path})")
+        return
+    for p in res.problems:
+        click.echo(f"{log.path}: {p}")
+    click.echo(f"audit log damaged: {len(res.problems)} problem(s) in {res.count} records", err=True)
+    sys.exit(EXIT_FINDINGS)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="unleak", standalone_mode=True)
