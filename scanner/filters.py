@@ -1,10 +1,14 @@
 """Named false-positive predicates. Each returns True when a candidate should be *dropped*.
 
-The engine reports which filter dropped a candidate by name (``--explain``), never by value.
+Every filter is a pure function of the candidate's context with a one-line docstring; the engine reports which
+filter dropped a candidate by name (``--explain``), never by value. Provider rules opt out of filters that make no
+sense for them through ``Rule.skip_filters``; the filters below also check the rule family where a predicate only
+makes sense for name-based (generic) matches.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +32,15 @@ class Filter:
     drop: Callable[[Context], bool]
 
 
+# Families whose candidates come from a secret-like *name* rather than a token format: the filters about code,
+# types and UI text only apply to them.
+NAME_BASED = frozenset({"generic", "detect-secrets", "xml", "custom-generic"})
+
+
+def _name_based(ctx: Context) -> bool:
+    return ctx.rule.family in NAME_BASED
+
+
 ALLOW_MARKERS = ("pragma: allowlist secret", "gitleaks:allow", "unleak:allow")
 _NEXTLINE_MARKER = "pragma: allowlist nextline secret"
 
@@ -41,48 +54,345 @@ def allow_comment(ctx: Context) -> bool:
     return _NEXTLINE_MARKER in prev or "unleak:allow-next-line" in prev
 
 
+# ---------------------------------------------------------------------------------------------- placeholders
 _PLACEHOLDER_WORDS = re.compile(
-    r"(?i)(?:changeme|change_me|placeholder|your[_-]?[a-z_-]*(?:key|token|secret|password|here)|example|dummy|"
-    r"sample|redacted|notasecret|not_a_secret|fake|xxxx|\*\*\*\*|replace[_-]?me|insert[_-]?here|todo|fixme|"
-    r"lorem|test123|password123|secret123|^password$|^secret$|^token$|^null$|^none$|^true$|^false$)"
+    r"(?i)(?:changeme|change_me|change-me|placeholder|your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|"
+    r"id|value|name)|example|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|xxxx|\*\*\*|"
+    r"replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your|lorem|"
+    r"test123|password123|secret123|123456|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
+    r"^(?:my)?secret$|^token$|^null$|^none$|^nil$|^true$|^false$|^undefined$|^empty$|^required$|^optional$|"
+    r"^string$|^unknown$|^default$|^pass(?:wd)?$|^pwd$|^admin$|^root$|^test$|^secret[_-]?key$|^api[_-]?key$|"
+    r"put your unique phrase here)"
 )
-_TEMPLATE = re.compile(r"^(?:\$\{[^}]*\}|\$[A-Z_][A-Z0-9_]*|\{\{.*\}\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]|%[sd])$")
+_TEMPLATE = re.compile(
+    r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
+    r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|\*+|\.+|-+|_+)$"
+)
 
 
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
-    v = ctx.value.strip()
-    if _TEMPLATE.match(v) or "${" in v or "{{" in v:
+    v = ctx.value.strip().strip("\"'")
+    if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
-    if len(set(v)) <= 2:  # "xxxxxxxx", "00000000", "********"
+    if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
     return bool(_PLACEHOLDER_WORDS.search(v))
 
 
-_REFERENCE = re.compile(r"^(?:op|unleak|vault|secret|secrets|aws-sm|gcp-sm|azure-kv|sm|ssm)://", re.IGNORECASE)
+# Vendor-documented example credentials (AWS's documentation keys and similar) and values ending in EXAMPLE.
+_EXAMPLE_KEYS = frozenset({
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+    "AKIAI44QH8DHBEXAMPLE",
+    "ASIAIOSFODNN7EXAMPLE",
+})
+
+
+def example_key(ctx: Context) -> bool:
+    """Vendor-documented example keys (``AKIAIOSFODNN7EXAMPLE``) and values that end in EXAMPLE/EXAMPLEKEY."""
+    v = ctx.value.strip()
+    return v in _EXAMPLE_KEYS or v.upper().endswith(("EXAMPLE", "EXAMPLEKEY"))
+
+
+# ---------------------------------------------------------------------------------------------- references
+_REFERENCE = re.compile(
+    r"^(?:op|unleak|vault|secret|secrets|aws-sm|gcp-sm|azure-kv|sm|ssm|doppler|infisical|bws|akv|gcpsm|awssm|"
+    r"arn:aws:secretsmanager|arn:aws:ssm|projects/[^/]{1,100}/secrets)(?:://|:|/)",
+    re.IGNORECASE,
+)
 
 
 def reference(ctx: Context) -> bool:
-    """Secret references (``op://``, ``unleak://``, vault paths): safe to commit by design."""
-    return bool(_REFERENCE.match(ctx.value.strip()))
+    """Secret references (``op://``, ``unleak://``, vault paths, secret manager ARNs): safe to commit by design."""
+    v = ctx.value.strip()
+    if _REFERENCE.match(v):
+        return True
+    # `password: !vault |` (Ansible vault) and `ENC[...]` (sops) are encrypted, not plaintext.
+    return v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED
 
 
 _ENV_READ = re.compile(
-    r"(?:os\.environ|os\.getenv|getenv\(|process\.env|ENV\[|System\.getenv|env\(|config\(|settings\.)"
+    r"(?:os\.environ|os\.getenv|getenv\(|process\.env|ENV\[|ENV\.fetch|System\.getenv|\benv\(|\bconfig\(|"
+    r"settings\.|import\.meta\.env|Deno\.env|Environment\.GetEnvironmentVariable|os\.Getenv|os\.LookupEnv|"
+    r"viper\.Get|\$_ENV|\$_SERVER|getenv\b|secrets\.[A-Z_]+|vars\.[A-Z_]+|\benv\.[A-Z_]+|"
+    r"Rails\.application\.credentials|credentials\.dig|keyring\.get_password|\.get_secret_value\(|"
+    r"lookup\(|var\.[a-z_]+|data\.[a-z_]+\.|module\.[a-z_]+\.)"
 )
 
 
 def env_read(ctx: Context) -> bool:
-    """The value is code that reads the environment or config, not a literal."""
+    """The value is code that reads the environment, a config or a secret store, not a literal."""
     return bool(_ENV_READ.search(ctx.value))
+
+
+# ---------------------------------------------------------------------------------------------- hashes and ids
+_LOCKFILES = re.compile(
+    r"(?:^|/)(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|bun\.lock|poetry\.lock|"
+    r"Pipfile\.lock|uv\.lock|pdm\.lock|Cargo\.lock|go\.sum|composer\.lock|Gemfile\.lock|packages\.lock\.json|"
+    r"flake\.lock|requirements[^/]*\.txt|mix\.lock|pubspec\.lock|Podfile\.lock|gradle\.lockfile|\.terraform\.lock\.hcl)$"
+)
+_INTEGRITY = re.compile(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
+
+
+def lockfile_hash(ctx: Context) -> bool:
+    """Integrity hashes in lockfiles and SRI strings (``sha512-…``, ``h1:…``)."""
+    if _INTEGRITY.match(ctx.value.strip()):
+        return True
+    return bool(_LOCKFILES.search(ctx.path)) and ctx.rule.family in NAME_BASED | {"connection-string"}
+
+
+_HEX = re.compile(r"^[0-9a-f]{7,40}$|^[0-9A-F]{40}$")
+_SHA_CONTEXT = re.compile(r"(?i)(?:commit|sha|rev|revision|ref|hash|checkout|cherry-pick|merge|tag|git)")
+
+
+def git_sha(ctx: Context) -> bool:
+    """Git object ids (40 hex, or 7–40 hex next to commit/sha/rev words) matched by a name-based rule."""
+    v = ctx.value.strip()
+    if not _name_based(ctx) or not _HEX.match(v):
+        return False
+    return len(v) == 40 or bool(_SHA_CONTEXT.search(ctx.line))
+
+
+_UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
+
+
+def uuid(ctx: Context) -> bool:
+    """UUIDs matched by a name-based rule (ids of things, not secrets; Heroku's UUID keys opt out)."""
+    return _name_based(ctx) and bool(_UUID.match(ctx.value.strip()))
+
+
+_CHECKSUM_NAME = re.compile(
+    r"(?i)(?:checksum|check_sum|sha1|sha256|sha512|sha-256|md5|digest|integrity|etag|fingerprint|hash(?!ed_pass)"
+    r"|crc32|content[_-]?md5|nonce_?hash|commit|revision)[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
+)
+
+
+def checksum_named(ctx: Context) -> bool:
+    """Checksums named as such (``sha256 = "…"``, ``integrity:``, ``etag``) found by a name-based rule."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    idx = ctx.line.find(v)
+    before = ctx.line[:idx] if idx >= 0 else ctx.line
+    m = _CHECKSUM_NAME.search(before[-80:])
+    return bool(m) and bool(re.fullmatch(r"[0-9a-fA-F]{16,128}|[A-Za-z0-9+/]{20,90}={0,2}", v))
+
+
+# ---------------------------------------------------------------------------------------------- public material
+_PUBLIC_MARKERS = re.compile(
+    r"(?:-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP )?PUBLIC KEY|-----BEGIN CERTIFICATE|"
+    r"^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-ssh-ed25519@openssh\.com) AAAA)"
+)
+_PUBLIC_NAME = re.compile(r"(?i)(?:public[_.-]?key|pub[_.-]?key|publishable|(?<![a-z])pk_(?:live|test)_|"
+                          r"cert(?:ificate)?s?\b|ca[_.-]?bundle|\.pub\b|[_.-]pub\b|known_hosts|authorized_keys)")
+
+
+def public_material(ctx: Context) -> bool:
+    """Public keys, certificates and publishable keys (``pk_live_``), which are meant to be shared."""
+    v = ctx.value.strip()
+    if _PUBLIC_MARKERS.search(v) or v.startswith(("pk_live_", "pk_test_", "ssh-rsa AAAA", "ssh-ed25519 AAAA")):
+        return True
+    if not _name_based(ctx):
+        return False
+    idx = ctx.line.find(v)
+    before = ctx.line[:idx] if idx >= 0 else ctx.line
+    return bool(_PUBLIC_NAME.search(before)) or bool(re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
+
+
+def data_uri(ctx: Context) -> bool:
+    """``data:`` URIs (inline images and fonts) whose base64 looks random but is content."""
+    v = ctx.value.strip()
+    if v.startswith("data:"):
+        return True
+    idx = ctx.line.find(v)
+    window = ctx.line[max(0, idx - 80):idx]
+    return idx > 0 and bool(re.search(r"data:[a-z]{1,20}/[A-Za-z0-9.+-]{1,40};base64,$", window))
+
+
+# ---------------------------------------------------------------------------------------------- code and UI
+_UI_CONTEXT = re.compile(
+    r"(?i)(?:label|placeholder|title|message|msg|text|hint|prompt|description|tooltip|caption|error|"
+    r"i18n|translate|gettext|aria-|help|heading|button|field|input|form|route|url|path|endpoint|uri|href|"
+    r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
+    r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
+)
+_WORDY = re.compile(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
+_SECRET_WORD = re.compile(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
+
+
+def ui_string(ctx: Context) -> bool:
+    """Labels and messages about passwords (``"Enter your password"``, ``forgot-password``, ``password_reset``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if " " in v:
+        return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
+    if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
+        return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
+        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
+    idx = ctx.line.find(v)
+    before = ctx.line[:idx] if idx >= 0 else ctx.line
+    m = _UI_CONTEXT.search(before[-60:])
+    return bool(m) and bool(_WORDY.match(v) or re.fullmatch(r"[a-z][a-zA-Z0-9]*(?:[_.:/-][a-zA-Z0-9]+){0,8}", v))
+
+
+_CODE_EXT = re.compile(
+    r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|rb|php|go|java|kt|kts|scala|groovy|cs|swift|rs|c|cc|cpp|h|hpp|m|dart|"
+    r"lua|ex|exs|erl|clj|vue|svelte|pl|pm|r|jl|sh|bash|zsh|ps1|tf|hcl|gradle|sql)$",
+    re.IGNORECASE,
+)
+_TYPE_NAMES = re.compile(
+    r"^(?:\??(?:str|string|String|bytes|int|bool|boolean|Boolean|Any|any|object|Object|SecretStr|SecretBytes|"
+    r"Secret|Optional|Union|Sequence|Mapping|Iterable|Callable|dict|list|tuple|set|Dict|List|Tuple|Set|None|"
+    r"null|number|char|byte|Integer|Long|char\[\]|byte\[\]|\[\]byte|\*string|&str|&'static str|Option<[^>]*>|"
+    r"Vec<[^>]*>|Buffer|Uint8Array|unknown|never|void|ReadonlyArray<[^>]*>|Record<[^>]*>|Promise<[^>]*>)"
+    r"(?:\[[^\]]{0,80}\]|<[^>]{0,80}>)?[,;)]*\??)$"
+)
+
+
+def type_annotation(ctx: Context) -> bool:
+    """Type annotations and declarations of parameters named like secrets (``password: str``, ``token?: string``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip().rstrip(",;)")
+    if _TYPE_NAMES.match(v) or _TYPE_NAMES.match(v.split("|")[0].strip()):
+        return True
+    # `secret: Sequence[str] | None`, `password: Optional[str] = None`
+    return bool(re.fullmatch(r"[A-Z][A-Za-z0-9_]*(?:\[[^\]]{0,120}\]|<[^>]{0,120}>)[,;)=]*", v))
+
+
+# An identifier, dotted attribute access, call, subscript, or a chain of them (``self._secret``,
+# ``get_token()``, ``settings["key"]``, ``cfg.get('x')``): code, not a literal. Bounded to keep it linear.
+_CODE_VALUE = re.compile(
+    r"^[&*!]?(?:new\s+)?[A-Za-z_$][A-Za-z0-9_$]{0,80}(?:(?:\.|::|->|\?\.)[A-Za-z_$][A-Za-z0-9_$]{0,80}){0,10}"
+    r"(?:\([^\n]{0,300}\)?|\[[^\n]{0,200}\]?)?(?:(?:\.|::|->|\?\.)[A-Za-z_$][A-Za-z0-9_$]{0,80}"
+    r"(?:\([^\n]{0,300}\)?|\[[^\n]{0,200}\]?)?){0,10}[,;)\]}]*$"
+)
+
+
+_SHELL_EXT = re.compile(r"\.(?:sh|bash|zsh|ps1)$", re.IGNORECASE)
+
+
+def _quoted(ctx: Context) -> bool:
+    """Whether the value sits in quotes on its line (first occurrence)."""
+    idx = ctx.line.find(ctx.value)
+    if idx <= 0:
+        return False
+    return ctx.line[idx - 1] in "\"'`"
+
+
+def code_expression(ctx: Context) -> bool:
+    """An unquoted value in source code that is an identifier, attribute access, call or subscript."""
+    if not _name_based(ctx) or _quoted(ctx):
+        return False
+    v = ctx.value.strip()
+    if "(" in v and v.rstrip(",;)").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v):
+        return True  # a call, in any file type (YAML/templating too)
+    if not _CODE_EXT.search(ctx.path):
+        return False
+    if not _SHELL_EXT.search(ctx.path):
+        # Outside shell scripts a literal secret in code is quoted; an unquoted value is an expression.
+        return True
+    if not _CODE_VALUE.match(v.lstrip("[({")):
+        return False
+    # A bare identifier in code is a variable unless it looks like a random literal (mixed case + digits, long).
+    bare = re.fullmatch(r"[A-Za-z0-9_]+", v) is not None
+    return not (bare and len(v) >= 20 and _mixed(v))
+
+
+def _mixed(v: str) -> bool:
+    return any(c.isdigit() for c in v) and any(c.islower() for c in v) and any(c.isupper() for c in v)
+
+
+def name_as_value(ctx: Context) -> bool:
+    """The value repeats the name (``password: password``, ``PASSWORD=PASSWORD``, ``token = "TOKEN"``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip().lower().replace("-", "_")
+    idx = ctx.line.find(ctx.value)
+    before = ctx.line[:idx].lower().replace("-", "_") if idx > 0 else ""
+    m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
+    if m is None:
+        return False
+    return v == m.group(1) or v == m.group(1).rsplit(".", 1)[-1]
+
+
+_PATH_OR_URL = re.compile(
+    r"^(?:(?:[a-z][a-z0-9+.-]{1,20}://[^\s:@/]{1,253}(?:/[^\s]*)?)|(?:\.{0,2}/[A-Za-z0-9_.@%+~-]{1,80}){2,}/?|"
+    r"~/[^\s]{1,200}|[A-Za-z]:\\[^\s]{1,200}|[A-Za-z0-9_.-]{1,80}\.(?:pem|key|crt|json|txt|yaml|yml|env|p12|pfx|"
+    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5})$"
+)
+
+
+def path_or_url(ctx: Context) -> bool:
+    """A file path or a URL without credentials (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
+    return _name_based(ctx) and bool(_PATH_OR_URL.match(ctx.value.strip()))
+
+
+def same_as_user(ctx: Context) -> bool:
+    """A connection URL whose password equals its user (``postgres:postgres@localhost`` local defaults)."""
+    if ctx.rule.family != "connection-string":
+        return False
+    v = ctx.value
+    return bool(re.search(r"://" + re.escape(v) + ":" + re.escape(v) + "@", ctx.line))
+
+
+
+
+def test_path(ctx: Context) -> bool:
+    """Weak values in test fixtures: name-based matches under tests/ whose value is short or a plain word."""
+    if not _name_based(ctx):
+        return False
+    if not re.search(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
+                     r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$", ctx.path):
+        return False
+    v = ctx.value.strip()
+    return len(v) < 12 or re.fullmatch(r"[a-z]+(?:[_-][a-z]+){0,4}[0-9]{0,4}", v) is not None
+
+
+def version_or_number(ctx: Context) -> bool:
+    """Numbers, versions, booleans, dates and sizes (``token_ttl: 3600``, ``key_version: 1.2.3``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    return bool(re.fullmatch(r"[0-9][0-9_.,:/ -]*(?:[smhdkKMG]|ms|px|em|%|KB|MB|GB)?|v?[0-9]+(?:\.[0-9]+){1,3}"
+                             r"(?:[-+][A-Za-z0-9.]{1,20})?", v))
+
+
+def character_set(ctx: Context) -> bool:
+    """Alphabets and character sets (``"abcdefghjkmnpq…23456789"``): mostly ascending runs, not random."""
+    v = ctx.value.strip()
+    if len(v) < 10:
+        return False
+    ascending = sum(1 for a, b in itertools.pairwise(v) if 0 < ord(b) - ord(a) <= 3)
+    return ascending >= 0.7 * (len(v) - 1)
 
 
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
     Filter("reference", "secret references such as op:// and unleak://", reference),
+    Filter("example-key", "vendor-documented example keys such as AKIAIOSFODNN7EXAMPLE", example_key),
     Filter("placeholder", "template variables and placeholder words", placeholder),
     Filter("env-read", "reads from the environment or configuration", env_read),
+    Filter("lockfile-hash", "integrity hashes in lockfiles and SRI strings", lockfile_hash),
+    Filter("git-sha", "git object ids", git_sha),
+    Filter("uuid", "UUIDs (identifiers, not secrets)", uuid),
+    Filter("checksum", "checksums and digests named as such", checksum_named),
+    Filter("public-material", "public keys, certificates and publishable keys", public_material),
+    Filter("data-uri", "data: URIs", data_uri),
+    Filter("ui-string", "labels and messages about passwords", ui_string),
+    Filter("type-annotation", "type annotations of parameters named like secrets", type_annotation),
+    Filter("code-expression", "identifiers, attribute access and calls in source code", code_expression),
+    Filter("name-as-value", "the value repeats the variable name", name_as_value),
+    Filter("path-or-url", "file paths and URLs without credentials", path_or_url),
+    Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
+    Filter("test-fixture", "short or word-like values of secret-like names in test files", test_path),
+    Filter("character-set", "alphabets and ascending character runs", character_set),
+    Filter("number-or-version", "numbers, versions and durations", version_or_number),
 )
 
 

@@ -93,7 +93,7 @@ def all_rules() -> dict[str, Rule]:
     global _LOADED
     if not _LOADED:
         # Importing a family module registers its rules.
-        from scanner.rules import credential_files, generic, providers  # noqa: F401
+        from scanner.rules import credential_files, detect_secrets_rules, generic, providers  # noqa: F401
 
         _LOADED = True
     return dict(sorted(_REGISTRY.items()))

@@ -6,6 +6,7 @@ import math
 import string
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 
 _B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -32,3 +33,39 @@ def github_checksum_ok(token: str) -> bool:
     if len(body) != 36:
         return False
     return base62(zlib.crc32(body[:30].encode()) & 0xFFFFFFFF, 6) == body[30:]
+
+
+def line_bounds(text: str, pos: int) -> tuple[int, int]:
+    """Start and end offsets of the line holding ``pos``."""
+    s = text.rfind("\n", 0, pos) + 1
+    e = text.find("\n", pos)
+    return s, len(text) if e < 0 else e
+
+
+def iter_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) for every line, without the newline."""
+    pos = 0
+    for line in text.split("\n"):
+        yield pos, line
+        pos += len(line) + 1
+
+
+def b64decode_text(value: str) -> str | None:
+    """The UTF-8 text behind a base64 value, or None when it is not base64 of printable text."""
+    import base64
+    import binascii
+
+    v = value.strip()
+    if not v or len(v) > 65536:
+        return None
+    try:
+        raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        out = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not out or any(ord(c) < 32 and c not in "\t\r\n" for c in out):
+        return None
+    return out

@@ -1,4 +1,10 @@
-"""Credential-bearing formats: private keys and files whose structure says where the secret is."""
+"""Credential-bearing formats: private keys and files whose structure says where the secret is.
+
+Detectors read the format (netrc tokens, pgpass fields, Docker ``auths``, Kubernetes ``Secret`` data, connection
+strings) instead of guessing from names, so they find passwords a name-based rule cannot see and skip the parts of
+the file that are not secret. Every detector works line by line with bounded patterns, so it also copes with the
+partial text of a diff (only the added lines).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +14,385 @@ from collections.abc import Iterator
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.rules import Candidate, Rule, register
+from scanner.rules._util import b64decode_text, iter_lines, shannon_entropy
 
+H = Confidence.HIGH
+M = Confidence.MEDIUM
+L = Confidence.LOW
+
+# --------------------------------------------------------------------------------------------- private keys
 _PEM = re.compile(
-    r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
+    r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----"
     r"(?P<body>[\s\S]{20,16384}?)-----END (?P=kind)-----"
 )
 
 
 def _private_keys(chunk: Chunk) -> Iterator[Candidate]:
     for m in _PEM.finditer(chunk.text):
+        body = m.group("body")
+        # A key body is base64 (possibly with headers, escaped newlines or quotes): mostly base64 characters.
+        b64 = sum(c.isalnum() or c in "+/=" for c in body)
+        if b64 < 40:
+            continue
         yield Candidate("UL100", m.group(0), m.start(), m.end())
 
 
+_PPK = re.compile(
+    r"PuTTY-User-Key-File-[0-9]: [^\n]{1,80}\n(?:[^\n]{0,2000}\n){0,40}?Private-Lines: (?P<n>[0-9]{1,3})\r?\n"
+)
+
+
+def _putty_keys(chunk: Chunk) -> Iterator[Candidate]:
+    text = chunk.text
+    for m in _PPK.finditer(text):
+        start = m.end()
+        end = start
+        for _ in range(int(m.group("n"))):
+            nl = text.find("\n", end)
+            end = len(text) if nl < 0 else nl + 1
+        value = text[start:end].rstrip("\r\n")
+        if value:
+            yield Candidate("UL101", value, start, start + len(value))
+
+
+# --------------------------------------------------------------------------------------------- AWS pairing
+_AWS_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Z0-9])")
+_AWS_SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
+
+
+def _aws_paired(chunk: Chunk) -> Iterator[Candidate]:
+    """A 40-character secret key within three lines of an access key id: the pair is what an attacker needs."""
+    text = chunk.text
+    lines = list(iter_lines(text))
+    id_lines = [i for i, (_, line) in enumerate(lines) if _AWS_ID.search(line)]
+    seen: set[int] = set()
+    for i in id_lines:
+        for j in range(max(0, i - 3), min(len(lines), i + 4)):
+            if j in seen:
+                continue
+            seen.add(j)
+            off, line = lines[j]
+            for m in _AWS_SECRET_SHAPE.finditer(line):
+                v = m.group("secret")
+                if _looks_random_b64(v):
+                    yield Candidate("UL012", v, off + m.start(), off + m.end())
+
+
+def _looks_random_b64(v: str) -> bool:
+    return (any(c.islower() for c in v) and any(c.isupper() for c in v) and any(c.isdigit() for c in v)
+            and shannon_entropy(v) >= 4.2)
+
+
+# --------------------------------------------------------------------------------------------- netrc, pgpass
+_NETRC_PW = re.compile(r"(?:^|[ \t])password[ \t]+(?P<secret>[^\s]{1,200})")
+_NETRC_INLINE = re.compile(r"\bmachine[ \t]+[^\s]{1,253}[ \t]+login[ \t]+[^\s]{1,200}[ \t]+password[ \t]+"
+                           r"(?P<secret>[^\s\"'`]{1,200})")
+_NETRC_PATH = re.compile(r"(?:^|/)[._]?netrc$")
+
+
+def _netrc(chunk: Chunk) -> Iterator[Candidate]:
+    is_netrc = bool(_NETRC_PATH.search(chunk.path))
+    for off, line in iter_lines(chunk.text):
+        # Outside a netrc file (a Dockerfile or script writing one), the machine/login context must be on the line.
+        rx = _NETRC_PW if is_netrc else _NETRC_INLINE
+        for m in rx.finditer(line):
+            yield Candidate("UL200", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
+
+
+def _pgpass(chunk: Chunk) -> Iterator[Candidate]:
+    for off, line in iter_lines(chunk.text):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        # host:port:database:username:password, where \: and \\ escape; the password is the rest of the line.
+        fields: list[int] = []  # offsets of the unescaped colons
+        i = 0
+        while i < len(line) and len(fields) < 4:
+            if line[i] == "\\":
+                i += 2
+                continue
+            if line[i] == ":":
+                fields.append(i)
+            i += 1
+        if len(fields) == 4:
+            value = line[fields[3] + 1:].rstrip("\r")
+            if value:
+                s = off + fields[3] + 1
+                yield Candidate("UL201", value, s, s + len(value))
+
+
+# --------------------------------------------------------------------------------------------- URLs and DSNs
+# scheme://user:password@host — any scheme (postgres, mysql, mongodb+srv, redis, amqp, jdbc:…, http, ftp…).
+_URL_USERINFO = re.compile(
+    r"(?i)(?<![A-Za-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{1,30})://(?P<user>[^\s:@/?#'\"<>`]{0,128})"
+    r":(?P<secret>[^\s@/?#'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
+)
+
+
+def _url_userinfo(chunk: Chunk, rule_id: str = "UL220") -> Iterator[Candidate]:
+    for m in _URL_USERINFO.finditer(chunk.text):
+        yield Candidate(rule_id, m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+def _git_credentials(chunk: Chunk) -> Iterator[Candidate]:
+    yield from _url_userinfo(chunk, "UL202")
+
+
+def _url_not_git_credentials(chunk: Chunk) -> Iterator[Candidate]:
+    if _GIT_CRED_PATH.search(chunk.path):
+        return  # UL202 owns these lines
+    yield from _url_userinfo(chunk)
+
+
+_GIT_CRED_PATH = re.compile(r"(?:^|/)\.?git-credentials$")
+
+# --------------------------------------------------------------------------------------------- Docker config
+_DOCKER_AUTH = re.compile(
+    r"\"(?P<key>auth|identitytoken|registrytoken)\"\s{0,4}:\s{0,4}\"(?P<secret>[^\"\s]{4,4096})\""
+)
+
+
+def _docker_auths(chunk: Chunk) -> Iterator[Candidate]:
+    for m in _DOCKER_AUTH.finditer(chunk.text):
+        v = m.group("secret")
+        if m.group("key") == "auth":
+            decoded = b64decode_text(v)
+            # auth is base64("user:password"); only a non-empty password is a secret.
+            if decoded is None or ":" not in decoded or not decoded.split(":", 1)[1].strip():
+                continue
+        yield Candidate("UL203", v, m.start("secret"), m.end("secret"))
+
+
+# --------------------------------------------------------------------------------------------- kubeconfig
+_KUBE_KEY_DATA = re.compile(r"client-key-data:\s{0,4}[\"']?(?P<secret>[A-Za-z0-9+/=]{40,20000})")
+_KUBE_TOKEN = re.compile(r"^[ \t-]{0,40}(?:token|password):[ \t]{0,4}[\"']?(?P<secret>[^\s\"'#]{8,4096})",
+                         re.MULTILINE)
+
+
+def _kubeconfig(chunk: Chunk) -> Iterator[Candidate]:
+    text = chunk.text
+    for m in _KUBE_KEY_DATA.finditer(text):
+        decoded = b64decode_text(m.group("secret"))
+        if decoded is not None and "PRIVATE KEY" in decoded:
+            yield Candidate("UL208", m.group("secret"), m.start("secret"), m.end("secret"))
+    if "kind: Config" in text or re.search(r"(?:^|/)(?:\.kube/config|kubeconfig[^/]*)$", chunk.path):
+        for m in _KUBE_TOKEN.finditer(text):
+            yield Candidate("UL208", m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+# --------------------------------------------------------------------------------------------- Kubernetes Secret
+_K8S_BLOCK = re.compile(r"^(?P<indent>[ \t]{0,20})(?P<kind>data|stringData):[ \t]*$")
+_K8S_ITEM = re.compile(r"^(?P<indent>[ \t]{1,40})(?P<key>[A-Za-z0-9_.-]{1,253}):[ \t]{0,4}(?P<q>[\"']?)"
+                       r"(?P<secret>[^\s\"'#]{1,20000})(?P=q)[ \t]*$")
+
+
+def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
+    """``data:`` values are base64: decode and keep the ones that hold text; ``stringData:`` values are plain."""
+    lines = list(iter_lines(chunk.text))
+    block: str | None = None
+    block_indent = -1
+    for off, line in lines:
+        m = _K8S_BLOCK.match(line)
+        if m:
+            block, block_indent = m.group("kind"), len(m.group("indent"))
+            continue
+        if block is None:
+            continue
+        im = _K8S_ITEM.match(line)
+        if not im or len(im.group("indent")) <= block_indent:
+            if line.strip() and (len(line) - len(line.lstrip())) <= block_indent:
+                block = None
+            continue
+        v = im.group("secret")
+        if block == "data":
+            decoded = b64decode_text(v)
+            if decoded is None or not decoded.strip() or decoded.startswith("-----BEGIN CERTIFICATE"):
+                continue
+        yield Candidate("UL210", v, off + im.start("secret"), off + im.end("secret"))
+
+
+# --------------------------------------------------------------------------------------------- Terraform state
+_TF_ATTR = re.compile(
+    r"\"(?P<name>[a-z0-9_]{0,40}(?:password|secret|token|private_key|access_key|api_key|connection_string"
+    r"|primary_key|secondary_key|master_key|key_material)[a-z0-9_]{0,40})\"\s{0,4}:\s{0,4}\"(?P<secret>[^\"]{6,8192})\""
+)
+
+
+def _tfstate(chunk: Chunk) -> Iterator[Candidate]:
+    for m in _TF_ATTR.finditer(chunk.text):
+        name = m.group("name")
+        if name.endswith(("_id", "_arn", "_name", "_version", "_type", "_hash", "_fingerprint")):
+            continue
+        yield Candidate("UL240", m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+# --------------------------------------------------------------------------------------------- rails master.key
+def _rails_master_key(chunk: Chunk) -> Iterator[Candidate]:
+    m = re.match(r"\s*(?P<secret>[0-9a-f]{32})\s*$", chunk.text)
+    if m:
+        yield Candidate("UL232", m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+_V = r"(?P<secret>[^\s\"'`]{1,400})"  # an unquoted or quoted value
+_NAME_SEP = r"[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
+
 register(
     Rule(
-        id="UL100",
-        title="Private key",
-        confidence=Confidence.HIGH,
-        detect=_private_keys,
-        keywords=("private key",),
-        preview_prefix="-----BEGIN",
-        family="private-key",
-        description="PEM private keys (RSA, EC, DSA, OpenSSH, PKCS#8, PGP)",
+        id="UL012", title="AWS secret access key (next to its key id)", confidence=H,
+        detect=_aws_paired, keywords=("akia", "asia"), family="aws",
+        revoke="https://console.aws.amazon.com/iam/home#/security_credentials",
+        description="A 40-character secret key within three lines of an AWS access key id",
+    ),
+    Rule(
+        id="UL013", title="AWS session token", confidence=M,
+        pattern=r"(?i)aws_?session_?token[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?(?P<secret>[A-Za-z0-9/+=]{100,2000})",
+        keywords=("aws_session_token", "awssessiontoken"), family="aws",
+        revoke="temporary credentials expire; revoke the role session in IAM",
+        description="Temporary session tokens in credentials files and env",
+    ),
+    Rule(
+        id="UL100", title="Private key", confidence=H,
+        detect=_private_keys, keywords=("private key",), preview_prefix="-----BEGIN", family="private-key",
+        revoke="replace the key pair and remove the public key wherever it is trusted",
+        description="PEM private keys (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted, PGP), also inside JSON "
+        "such as Google service-account files",
+    ),
+    Rule(
+        id="UL101", title="PuTTY private key", confidence=H,
+        detect=_putty_keys, keywords=("putty-user-key-file-",), preview_prefix="PuTTY-User-Key-File",
+        family="private-key", revoke="replace the key pair and remove the public key wherever it is trusted",
+        description="The Private-Lines block of a .ppk file",
+    ),
+    Rule(
+        id="UL200", title=".netrc password", confidence=H,
+        detect=_netrc, keywords=("password",), family="credential-file",
+        revoke="change the password of that login on that machine",
+        description="password tokens in .netrc / _netrc files, and complete machine/login/password entries elsewhere",
+    ),
+    Rule(
+        id="UL201", title=".pgpass password", confidence=H,
+        detect=_pgpass, path_pattern=r"(?:^|/)\.?pgpass(?:\.conf)?$", family="credential-file",
+        revoke="ALTER ROLE … PASSWORD on the database",
+        description="The password field of host:port:db:user:password lines",
+    ),
+    Rule(
+        id="UL202", title=".git-credentials password", confidence=H,
+        detect=_git_credentials, path_pattern=r"(?:^|/)\.?git-credentials$", family="credential-file",
+        revoke="revoke the token at the git host",
+        description="Credentials stored by git's store helper",
+    ),
+    Rule(
+        id="UL203", title="Docker registry credentials", confidence=H,
+        detect=_docker_auths, keywords=('"auth"', '"identitytoken"', '"registrytoken"'), family="credential-file",
+        revoke="revoke the registry token or change the password; docker logout",
+        description="config.json auths (base64 user:password decoded and checked) and identity tokens",
+    ),
+    Rule(
+        id="UL204", title="npm / Yarn registry token", confidence=H,
+        pattern=r"(?im)(?:(?:^|:)(?:_authToken|_auth|_password)|^[ \t]{0,40}[\"']?(?:npmAuthToken|npmAuthIdent))"
+                r"[\"']?[ \t]{0,4}(?:=|:)[ \t]{0,4}[\"']?"
+                r"(?P<secret>[^\s\"'#]{8,2000})",
+        keywords=("_authtoken", "_auth", "_password", "npmauthtoken", "npmauthident"), family="credential-file",
+        revoke="https://www.npmjs.com/settings/~/tokens",
+        description=".npmrc _authToken/_auth/_password and .yarnrc.yml npmAuthToken/npmAuthIdent",
+    ),
+    Rule(
+        id="UL205", title=".pypirc password", confidence=H,
+        pattern=r"(?im)^[ \t]{0,8}password[ \t]{0,4}[=:][ \t]{0,4}(?P<secret>[^\s]{1,2000})",
+        keywords=("password",), path_pattern=r"(?:^|/)\.?pypirc$", family="credential-file",
+        revoke="https://pypi.org/manage/account/token/", description="Upload passwords and tokens in .pypirc",
+    ),
+    Rule(
+        id="UL207", title=".s3cfg secret key", confidence=H,
+        pattern=r"(?im)^[ \t]{0,8}(?:secret_key|access_token|gpg_passphrase)[ \t]{0,4}=[ \t]{0,4}"
+                r"(?P<secret>[^\s]{8,2000})",
+        keywords=("secret_key", "access_token", "gpg_passphrase"), path_pattern=r"(?:^|/)\.?s3cfg$",
+        family="credential-file", revoke="rotate the key at the S3 provider",
+        description="secret_key and passphrases in s3cmd configuration",
+    ),
+    Rule(
+        id="UL208", title="Kubernetes kubeconfig credential", confidence=H,
+        detect=_kubeconfig, keywords=("client-key-data", "token:", "password:"), family="credential-file",
+        revoke="rotate the client certificate or service-account token in the cluster",
+        description="client-key-data (decoded, must be a private key), user tokens and passwords in kubeconfig",
+    ),
+    Rule(
+        id="UL209", title="Password hash", confidence=M,
+        pattern=r"(?m)^[A-Za-z0-9_.@-]{1,64}:(?P<secret>\$(?:apr1|1|2[abxy]?|5|6|y|gy|7|argon2id?|argon2i|"
+                r"scrypt|pbkdf2[a-z0-9-]{0,10})\$[./A-Za-z0-9$=,+-]{16,300}|\{SSHA?\}[A-Za-z0-9+/]{20,80}={0,2})"
+                r"(?=[:\s]|$)",
+        keywords=("$apr1$", "$1$", "$2a$", "$2b$", "$2x$", "$2y$", "$5$", "$6$", "$y$", "$gy$", "$7$", "$argon2",
+                  "$scrypt$", "$pbkdf2", "{sha}", "{ssha}"),
+        family="credential-file", revoke="change the password (hashes can be cracked offline)",
+        description=".htpasswd and shadow-style user:hash lines",
+    ),
+    Rule(
+        id="UL210", title="Kubernetes Secret value", confidence=H,
+        detect=_k8s_secret, keywords=("kind: secret",), family="credential-file",
+        revoke="rotate the credential and re-create the Secret (or use an external secrets operator)",
+        description="data: values (base64-decoded and checked) and stringData: values of Secret manifests",
+    ),
+    Rule(
+        id="UL220", title="Password in a connection URL", confidence=H,
+        detect=_url_not_git_credentials, keywords=("://",), family="connection-string",
+        revoke="change the password of that database/service user",
+        description="scheme://user:password@host for any scheme (postgres, mysql, mongodb+srv, redis, amqp, "
+        "jdbc, http(s), ftp…)",
+    ),
+    Rule(
+        id="UL221", title="Password in a connection string", confidence=H,
+        pattern=r"(?i)(?:server|data source|host|hostname|address|addr|uid|user id|username|initial catalog)"
+                r"[ \t]{0,4}=[^;\n]{1,200};[^\n]{0,400}?(?<![A-Za-z0-9_])(?:password|pwd)[ \t]{0,4}=[ \t]{0,4}"
+                r"(?P<q>['\"]?)(?P<secret>[^;\"'\s]{1,200})",
+        keywords=("password", "pwd"), family="connection-string",
+        revoke="change the password of that database user",
+        description="ADO.NET / ODBC / OLE DB strings (Server=…;Password=…)",
+    ),
+    Rule(
+        id="UL222", title="Password in a URL query or JDBC property", confidence=M,
+        pattern=r"(?i)(?:[?&;])(?:password|passwd|pwd|pass|sharedaccesskey|access_token|apikey|api_key)="
+                r"(?P<secret>[^&;\s\"'#<>`]{4,400})",
+        keywords=("password=", "passwd=", "pwd=", "pass=", "sharedaccesskey=", "access_token=", "apikey=",
+                  "api_key="),
+        family="connection-string", revoke="change the password / rotate the key",
+        description="?password=… / ;password=… in URLs and JDBC strings, Azure SharedAccessKey=",
+    ),
+    Rule(
+        id="UL230", title="WordPress wp-config secret", confidence=H,
+        pattern=r"(?i)define\(\s{0,4}['\"](?:DB_PASSWORD|(?:SECURE_)?AUTH_(?:KEY|SALT)|LOGGED_IN_(?:KEY|SALT)"
+                r"|NONCE_(?:KEY|SALT))['\"]\s{0,4},\s{0,4}(?P<q>['\"])(?P<secret>(?:(?!(?P=q)).){1,200})(?P=q)",
+        keywords=("define(", "define ("), family="framework",
+        revoke="change the database password; regenerate salts at https://api.wordpress.org/secret-key/1.1/salt/",
+        description="DB_PASSWORD and the authentication keys/salts in wp-config.php",
+    ),
+    Rule(
+        id="UL231", title="Framework secret key", confidence=H,
+        pattern=r"(?:\bSECRET_KEY|\bsecret_key_base|\bapp\.secret_key|\[['\"]SECRET_KEY['\"]\]|\bSECRET_KEY_BASE)"
+                + _NAME_SEP + r"(?P<secret>[^\s\"'`]{16,400})",
+        keywords=("secret_key",), family="framework", min_entropy=3.0,
+        revoke="generate a new key (sessions and signed data become invalid)",
+        description="Django/Flask SECRET_KEY, Rails secret_key_base",
+    ),
+    Rule(
+        id="UL232", title="Rails master key", confidence=H,
+        detect=_rails_master_key, path_pattern=r"(?:^|/)config/(?:master|credentials/[A-Za-z0-9_-]{1,40})\.key$",
+        family="framework", revoke="rotate every credential in credentials.yml.enc and generate a new key",
+        description="config/master.key and per-environment credential keys",
+    ),
+    Rule(
+        id="UL240", title="Terraform state secret", confidence=H,
+        detect=_tfstate, path_pattern=r"\.tfstate(?:\.backup)?$", family="terraform",
+        revoke="rotate the resource's credential; move state to an encrypted remote backend",
+        description="Passwords, tokens and keys stored in .tfstate attributes",
+    ),
+    Rule(
+        id="UL250", title="Password in XML", confidence=M,
+        pattern=r"(?i)(?:<(?P<tag>[A-Za-z_:.-]{0,40}(?:password|passwd|pwd|secret|token|apikey|api_key|"
+                r"accesskey|access_key|privatekey)[A-Za-z_:.-]{0,40})(?:\s[^<>]{0,200})?>(?P<secret>[^<\s]{1,400})"
+                r"</(?P=tag)>|\bkey=\"[^\"]{0,80}(?:password|passwd|pwd|secret|token|apikey|api_key)[^\"]{0,80}\"\s{1,8}"
+                r"value=\"(?P<bare>[^\"]{1,400})\")",
+        keywords=("password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key",
+                  "privatekey"),
+        family="xml", revoke="change the password / rotate the key",
+        description="<password>…</password> elements and <add key=\"…Password\" value=\"…\"/> settings",
     ),
 )

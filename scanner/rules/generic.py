@@ -1,15 +1,26 @@
-"""Generic rules: values assigned to password-, secret-, token- or key-like names in any language."""
+"""Generic rules: values assigned to password-, secret-, token- or key-like names in any language.
+
+One pattern covers ``NAME=value`` (.env, shell, INI, .properties, .tfvars), ``name: value`` (YAML, Ruby hashes),
+``"name": "value"`` (JSON, also JSON-escaped inside notebooks), ``name = "value"`` (TOML, Python, Go ``:=``, JS/TS,
+Java, PHP ``=>``) and XML/HTML attributes. The value is a literal; code (identifiers, calls, attribute access), type
+annotations, placeholders and references are removed by the named filters in :mod:`scanner.filters`.
+"""
 
 from __future__ import annotations
 
 from scanner.finding import Confidence
 from scanner.rules import Rule, register
 
-# name [quote] (= | : | => | :=) [quote] value [quote]
-_NAME = (
-    r"[A-Za-z0-9_.-]{0,40}(?:passw(?:or)?d|passwd|pwd|secret|token|api[_.-]?key|apikey|access[_.-]?key"
-    r"|private[_.-]?key|auth[_.-]?key|credential)[A-Za-z0-9_.-]{0,40}"
+# The secret-like word inside a longer name (``DB_PASSWORD``, ``stripeApiKey``, ``client.secret``). ``pass`` only
+# counts when no lowercase letter follows, so ``passenger`` and ``passthrough`` are not names of secrets.
+_WORD = (
+    r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase|secret|token|api[_.-]?key|apikey|access[_.-]?key"
+    r"|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|secret[_.-]?key"
+    r"|client[_.-]?secret|credentials?|auth(?![a-z])|bearer)"
 )
+# The name starts at a boundary (so a match attempt only begins at the start of an identifier, keeping long lines
+# linear) and may carry a sigil ($password, @token, --password).
+_NAME = r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?" + _WORD + r"[A-Za-z0-9_.-]{0,40}"
 
 register(
     Rule(
@@ -17,12 +28,14 @@ register(
         title="Secret assigned to a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=(
-            r"(?i)(?P<name>" + _NAME + r")[\"']?\s{0,8}(?::=|=>|=|:)\s{0,8}"
-            r"(?:[\"'](?P<secret>[^\"'\s]{6,200})[\"']|(?P<bare>[^\"'\s,;#`]{8,200}))"
+            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
+            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>[^\"'\s,;#`\\]{8,400}))"
         ),
-        keywords=("pass", "pwd", "secret", "token", "key", "credential"),
+        keywords=("pass", "pwd", "secret", "token", "key", "credential", "auth", "bearer"),
         min_entropy=2.5,
         family="generic",
-        description="Assignments in .env, YAML, JSON, TOML, INI, properties and source code",
+        revoke="rotate the credential at its issuer",
+        description="Assignments in .env, YAML, JSON, TOML, INI, .properties, .tfvars, notebooks and source code "
+        "(Python, JS/TS, Ruby, PHP, Go, Java, shell)",
     ),
 )

@@ -1,0 +1,80 @@
+"""The one place that talks to detect-secrets.
+
+detect-secrets keeps its configuration in process-global settings and caches; this module configures them once
+(every built-in plugin, detect-secrets' default filters) and is the only module that imports the library, so no
+other code can disturb those globals. It is imported lazily by the UL95x detectors and only sees *candidate*
+lines: lines short enough to be code or config that hold a long token-like run or a secret-like word. Everything
+it reports still goes through unleak's own filters, so unleak finds at least what detect-secrets finds without
+inheriting its false alarms.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+_LOCK = threading.Lock()
+_READY = False
+
+# detect-secrets plugins grouped into unleak rule ids: entropy, keyword, and every format-specific plugin.
+ENTROPY_TYPES = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
+KEYWORD_TYPES = frozenset({"Secret Keyword"})
+# Lines longer than this are minified bundles or data; detect-secrets would be slow there and unleak's own rules
+# still scan them.
+MAX_LINE = 1000
+_CANDIDATE_LINE = re.compile(
+    r"[A-Za-z0-9+/=_-]{16}|(?i:pass|pwd|secret|token|key|auth|credential|private)"
+)
+
+
+@dataclass(frozen=True)
+class DSHit:
+    """One detect-secrets result: 0-based line index in the chunk, the secret's offset in that line, its type."""
+
+    line_index: int
+    column: int
+    value: str
+    type: str
+
+
+def _configure() -> None:
+    global _READY
+    with _LOCK:
+        if _READY:
+            return
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+
+        cache_bust()
+        plugin_classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+        configure_settings_from_baseline({"plugins_used": [{"name": cls.__name__} for cls in plugin_classes]})
+        _READY = True
+
+
+def scan_lines(path: str, text: str) -> Iterator[DSHit]:
+    """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``."""
+    lines = text.split("\n")
+    numbered = [(i + 1, line) for i, line in enumerate(lines)
+                if len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)]
+    if not numbered:
+        return
+    _configure()
+    from detect_secrets.core import scan as ds_scan
+
+    # The file name only selects detect-secrets' per-language keyword regexes and filename filters; the file is not
+    # read again (the text is what unleak already decoded, possibly a diff's added lines).
+    secrets: Any = ds_scan._process_line_based_plugins(lines=numbered, filename=path or "input.txt")
+    for s in secrets:
+        value = s.secret_value
+        if not value:
+            continue
+        idx = int(s.line_number) - 1
+        if not 0 <= idx < len(lines):
+            continue
+        col = lines[idx].find(value)
+        if col < 0:
+            continue
+        yield DSHit(idx, col, value, str(s.type))
