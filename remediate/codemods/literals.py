@@ -1,0 +1,323 @@
+"""Secret string literals -> environment reads (issue cases 1, 2, 3 and 5).
+
+``STRIPE_KEY = "sk_live_…"`` becomes ``STRIPE_KEY = os.environ["STRIPE_KEY"]``; a secret inside a larger literal
+becomes an f-string (or, where the literal is itself a format template, a parenthesised concatenation) that
+produces the same string when the variable holds the value. Comments that quote a secret get a marker instead.
+
+The codemod runs in two modes. Without ``names`` it only records where each secret sits and what the code calls
+it there (the planner turns those hints into names); with ``names`` (raw secret text -> variable name) it rewrites.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.metadata import ParentNodeProvider, PositionProvider
+
+from remediate.codemods._common import Bindings, dotted_name, env_read, gather, is_docstring, string_value
+from remediate.codemods.sites import PySite
+
+# Wrappers the secret may sit inside while the *target* (variable, keyword, dict key) is further up.
+_PASS_THROUGH = (
+    cst.ConcatenatedString, cst.FormattedString, cst.FormattedStringExpression, cst.BinaryOperation,
+    cst.IfExp, cst.BooleanOperation, cst.Element, cst.List, cst.Tuple, cst.Set, cst.StarredElement,
+)
+
+
+def env_expr(name: str, quote: str = '"') -> cst.BaseExpression:
+    return cst.parse_expression(f"os.environ[{quote}{name}{quote}]")
+
+
+def comment_marker(name: str) -> str:
+    """What replaces a secret quoted in a comment: the variable that now holds it (a name is not a secret)."""
+    return f"<unleak:{name}>"
+
+
+def _hint_before(text_before: str) -> str | None:
+    """What the text just before a secret embedded in a larger string calls it."""
+    if re.search(r"://[^/@\s]*:$", text_before):
+        return "password"  # scheme://user:SECRET@host
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_-]*)\s*[=:]\s*$", text_before)
+    if m:
+        return m.group(1)
+    if re.search(r"(?i)(?:bearer|token|basic)\s+$", text_before):
+        return "token"
+    return None
+
+
+class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
+    DESCRIPTION = "Replace secret string literals with os.environ reads."
+    METADATA_DEPENDENCIES = (ParentNodeProvider, PositionProvider)
+
+    def __init__(self, context: CodemodContext, secrets: Collection[str],
+                 names: Mapping[str, str] | None = None) -> None:
+        super().__init__(context)
+        # Longest first: a secret that contains another must be matched whole.
+        self.raws = sorted(set(s for s in secrets if s), key=len, reverse=True)
+        self._rx = re.compile("|".join(re.escape(r) for r in self.raws)) if self.raws else None
+        self.names = names
+        self.sites: list[PySite] = []
+        self._bindings = Bindings()
+        self._env_defaults: set[int] = set()
+        self._rewrote = False  # an os.environ read was written, so the module needs `import os`
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._bindings = gather(tree)
+        return super().transform_module_impl(tree)
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    def _parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        try:
+            parent: cst.CSTNode = self.get_metadata(ParentNodeProvider, node)
+        except KeyError:
+            return None
+        return parent
+
+    def _line(self, node: cst.CSTNode) -> int:
+        try:
+            return int(self.get_metadata(PositionProvider, node).start.line)
+        except KeyError:
+            return 0
+
+    def _hits(self, text: str) -> list[str]:
+        if self._rx is None:
+            return []
+        return list(dict.fromkeys(m.group(0) for m in self._rx.finditer(text)))
+
+    def _enclosing_class(self, node: cst.CSTNode) -> str | None:
+        cur: cst.CSTNode | None = node
+        while cur is not None:
+            cur = self._parent(cur)
+            if isinstance(cur, cst.ClassDef):
+                return cur.name.value
+        return None
+
+    def _target_name(self, target: cst.BaseExpression) -> str | None:
+        if isinstance(target, cst.Name):
+            return target.value
+        if isinstance(target, cst.Attribute):
+            return target.attr.value
+        if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            s = target.slice[0].slice
+            if isinstance(s, cst.Index):
+                return string_value(s.value)
+        return None
+
+    def _dict_scope(self, node: cst.CSTNode) -> str | None:
+        """The name a dict literal is known by: its key in an outer dict, its variable, its keyword."""
+        cur = node
+        while True:
+            parent = self._parent(cur)
+            if parent is None:
+                return None
+            if isinstance(parent, cst.DictElement) and parent.value is cur:
+                key = string_value(parent.key)
+                if key and key.lower() != "default":
+                    return key
+                cur = self._parent(parent) or parent
+                continue
+            if isinstance(parent, (cst.Assign, cst.AnnAssign)):
+                targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
+                return self._target_name(targets[0].target)
+            if isinstance(parent, cst.Arg):
+                if parent.keyword is not None:
+                    return parent.keyword.value
+                call = self._parent(parent)
+                if isinstance(call, cst.Call):
+                    name = dotted_name(call.func)
+                    return name.rsplit(".", 1)[-1] if name else None
+                return None
+            if isinstance(parent, _PASS_THROUGH):
+                cur = parent
+                continue
+            return None
+
+    def _context(self, node: cst.CSTNode) -> tuple[str, str | None, str | None]:
+        """(kind, hint, scope): what the code calls the value at this place."""
+        cur = node
+        while True:
+            parent = self._parent(cur)
+            if parent is None:
+                return ("other", None, None)
+            if isinstance(parent, _PASS_THROUGH) or (isinstance(parent, cst.Attribute) and parent.value is cur) or (
+                    isinstance(parent, cst.Call) and parent.func is cur):
+                cur = parent  # "…".format(…): the target is further up
+                continue
+            if isinstance(parent, cst.Arg):
+                call = self._parent(parent)
+                callee = dotted_name(call.func) if isinstance(call, cst.Call) else None
+                short = callee.rsplit(".", 1)[-1] if callee else None
+                if parent.keyword is not None:
+                    return ("keyword", parent.keyword.value, short)
+                return ("call-arg", None, short)
+            if isinstance(parent, cst.DictElement):
+                if parent.value is cur:
+                    key = string_value(parent.key) or (dotted_name(parent.key) if parent.key else None)
+                    dict_node = self._parent(parent)
+                    return ("dict", key, self._dict_scope(dict_node) if dict_node is not None else None)
+                return ("other", None, None)
+            if isinstance(parent, cst.Assign):
+                return ("assign", self._target_name(parent.targets[0].target), self._enclosing_class(parent))
+            if isinstance(parent, (cst.AnnAssign, cst.AugAssign)):
+                return ("assign", self._target_name(parent.target), self._enclosing_class(parent))
+            if isinstance(parent, cst.Param):
+                return ("assign", parent.name.value, None)
+            return ("other", None, None)
+
+    def _record(self, node: cst.CSTNode, kind: str, raw: str, value: str, hint: str | None, scope: str | None,
+                manual: str | None = None) -> None:
+        self.sites.append(PySite(line=self._line(node), kind=kind, raw=raw, value=value, hint=hint, scope=scope,
+                                 manual=manual))
+
+    def _manual(self, node: cst.CSTNode, hits: list[str], why: str) -> None:
+        for h in hits:
+            self._record(node, "manual", h, h, None, None, manual=why)
+
+    def _partial_sites(self, node: cst.CSTNode, text: str, hits: list[str]) -> None:
+        _kind, hint, scope = self._context(node)
+        for h in hits:
+            before = text[: text.index(h)]
+            self._record(node, "partial", h, h, _hint_before(before), hint or scope)
+
+    # ------------------------------------------------------------------------------------------- visitors
+
+    def visit_Call(self, node: cst.Call) -> None:
+        read = env_read(node, self._bindings)
+        if read is not None and read.default is not None:
+            # Literal defaults of environment reads belong to FixEnvReads (it drops them rather than wrapping them).
+            self._env_defaults.add(id(read.default.value))
+
+    def leave_SimpleString(self, original_node: cst.SimpleString,
+                           updated_node: cst.SimpleString) -> cst.BaseExpression:
+        hits = self._hits(original_node.value)
+        if not hits or id(original_node) in self._env_defaults:
+            return updated_node
+        parent = self._parent(original_node)
+        prefix = original_node.prefix.lower()
+        if "b" in prefix:
+            self._manual(original_node, hits, "bytes literal: move it by hand (read os.environb or encode)")
+            return updated_node
+        if is_docstring(original_node, parent):
+            self._manual(original_node, hits, "in a docstring: remove the value from the documentation")
+            return updated_node
+        content = original_node.raw_value
+        if content in hits and not isinstance(parent, cst.ConcatenatedString):
+            value = original_node.evaluated_value
+            assert isinstance(value, str)
+            kind, hint, scope = self._context(original_node)
+            self._record(original_node, kind, content, value, hint, scope)
+            if self.names is not None and content in self.names:
+                self._rewrote = True
+                quote = original_node.quote[0]
+                return env_expr(self.names[content], quote).with_changes(
+                    lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return updated_node
+        if "\\" in content and "r" not in prefix:
+            # Source text and runtime value differ around escapes; splitting there could change the string.
+            self._manual(original_node, hits, "inside a string with escape sequences: split it by hand")
+            return updated_node
+        self._partial_sites(original_node, content, hits)
+        if self.names is None or any(h not in self.names for h in hits):
+            return updated_node
+        self._rewrote = True
+        return self._split_simple(original_node, updated_node, parent, hits)
+
+    def _split_simple(self, node: cst.SimpleString, updated: cst.SimpleString, parent: cst.CSTNode | None,
+                      hits: list[str]) -> cst.BaseExpression:
+        assert self.names is not None and self._rx is not None
+        content, quote, prefix = node.raw_value, node.quote, node.prefix
+        pieces = self._rx.split(content)
+        found = self._rx.findall(content)
+        template = (isinstance(parent, cst.Attribute) and parent.value is node) or (
+            isinstance(parent, cst.BinaryOperation) and parent.left is node
+            and isinstance(parent.operator, cst.Modulo))
+        inner_q = "'" if quote[0] == '"' else '"'
+        if template:
+            # "…{}".format(x) / "…%s" % x: the literal is a template, so keep every piece a plain literal and join.
+            parts: list[str] = []
+            for i, piece in enumerate(pieces):
+                if piece:
+                    parts.append(f"{prefix}{quote}{piece}{quote}")
+                if i < len(found):
+                    parts.append(f"os.environ[{inner_q}{self.names[found[i]]}{inner_q}]")
+            expr = cst.parse_expression("(" + " + ".join(parts) + ")")
+            return expr.with_changes(lpar=[cst.LeftParen(), *updated.lpar], rpar=[*updated.rpar, cst.RightParen()]) \
+                if updated.lpar else expr
+        fprefix = "".join(c for c in prefix if c.lower() != "u") + "f"
+        body = ""
+        for i, piece in enumerate(pieces):
+            body += piece.replace("{", "{{").replace("}", "}}")
+            if i < len(found):
+                body += "{os.environ[" + inner_q + self.names[found[i]] + inner_q + "]}"
+        return cst.parse_expression(f"{fprefix}{quote}{body}{quote}").with_changes(
+            lpar=updated.lpar, rpar=updated.rpar)
+
+    def leave_FormattedString(self, original_node: cst.FormattedString,
+                              updated_node: cst.FormattedString) -> cst.BaseExpression:
+        texts = [p for p in original_node.parts if isinstance(p, cst.FormattedStringText)]
+        hits = [h for t in texts for h in self._hits(t.value)]
+        if not hits:
+            return updated_node
+        if "b" in original_node.start.lower():
+            self._manual(original_node, hits, "bytes literal: move it by hand")
+            return updated_node
+        if any(c in h for h in hits for c in "{}\\"):
+            self._manual(original_node, hits, "inside an f-string next to braces or escapes: split it by hand")
+            return updated_node
+        if len(original_node.parts) == 1 and texts[0].value in hits:
+            kind, hint, scope = self._context(original_node)
+            raw = texts[0].value
+            self._record(original_node, kind, raw, raw, hint, scope)
+            if self.names is not None and raw in self.names:
+                self._rewrote = True
+                quote = original_node.start.lstrip("fFrRbBuU")[0]
+                return env_expr(self.names[raw], quote).with_changes(
+                    lpar=updated_node.lpar, rpar=updated_node.rpar)
+            return updated_node
+        kind, hint, scope = self._context(original_node)
+        for t in texts:
+            for h in self._hits(t.value):
+                self._record(original_node, "partial", h, h, _hint_before(t.value[: t.value.index(h)]),
+                             hint or scope)
+        if self.names is None or any(h not in self.names for h in hits):
+            return updated_node
+        assert self._rx is not None
+        self._rewrote = True
+        quote = original_node.start.lstrip("fFrRbBuU")
+        inner_q = "'" if quote[0] == '"' else '"'
+        new_parts: list[cst.BaseFormattedStringContent] = []
+        for part in updated_node.parts:
+            if not isinstance(part, cst.FormattedStringText) or not self._hits(part.value):
+                new_parts.append(part)
+                continue
+            pieces = self._rx.split(part.value)
+            found = self._rx.findall(part.value)
+            for i, piece in enumerate(pieces):
+                if piece:
+                    new_parts.append(cst.FormattedStringText(piece))
+                if i < len(found):
+                    new_parts.append(cst.FormattedStringExpression(
+                        expression=env_expr(self.names[found[i]], inner_q)))
+        return updated_node.with_changes(parts=new_parts)
+
+    def leave_Comment(self, original_node: cst.Comment, updated_node: cst.Comment) -> cst.Comment:
+        hits = self._hits(original_node.value)
+        if not hits:
+            return updated_node
+        for h in hits:
+            self._record(original_node, "comment", h, h, None, None)
+        if self.names is None or any(h not in self.names for h in hits):
+            return updated_node
+        assert self._rx is not None
+        names = self.names
+        return updated_node.with_changes(
+            value=self._rx.sub(lambda m: comment_marker(names[m.group(0)]), updated_node.value))
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if self._rewrote:
+            self.add_needed_import("os")
+        return updated_node
