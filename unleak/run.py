@@ -122,7 +122,9 @@ def read_reference_files(paths: Sequence[Path]) -> dict[str, str]:
         if not path.is_file():
             raise UsageError(f"reference file not found: {path}; pass an existing file with --env-file")
         try:
-            values = dotenv_values(path, interpolate=False)
+            # Interpolate ${VAR} like load_dotenv() does, so the program sees the same plain values it saw
+            # when it read the file itself (the injected ones win, so its own load_dotenv cannot redo this).
+            values = dotenv_values(path, interpolate=True)
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"cannot read reference file {path} ({type(exc).__name__}); is it a text .env file?"

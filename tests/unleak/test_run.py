@@ -22,6 +22,7 @@ import pytest
 from scanner.errors import BadReferenceError, UsageError
 from tests.conftest import run_cli
 from tests.fakes import github_pat, password
+from tests.fakes_op import FakeOp
 from tests.unleak.test_masking import fake_pem, secret_fragments
 from unleak import run as runner
 
@@ -416,6 +417,18 @@ def test_cli_later_env_file_wins_and_plain_values_pass(vault_env: tuple[Path, di
     assert proc.returncode == 0 and proc.stdout == "second 1\n"
 
 
+def test_cli_plain_values_are_interpolated_like_load_dotenv(tmp_path: Path) -> None:
+    # Plain values reach the program exactly as its own load_dotenv() would have read them.
+    (tmp_path / ".env").write_text("DATA_DIR=${HOME}/data\nQUOTED='single ${HOME}'\nRAW=a$b\n")
+    show = "import os; print(os.environ['DATA_DIR'], os.environ['QUOTED'], os.environ['RAW'])"
+    proc = run_cli("run", "--", PY, "-c", show, cwd=tmp_path)
+    own = subprocess.run([PY, "-c", "from dotenv import load_dotenv; load_dotenv('.env'); " + show],
+                         cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == own.stdout
+    assert proc.stdout.startswith(f"{os.environ['HOME']}/data ")
+
+
 ARGV_CHECK = r"""
 import os
 values = [os.environ[n].encode() for n in ("TOKEN", "DB_PASSWORD")]
@@ -525,3 +538,21 @@ def test_cli_interactive_terminal_input_reaches_the_child(vault_env: tuple[Path,
     assert proc.wait(timeout=20) == 0
     assert b"got <unleak:TOKEN> 4321 True <unleak:TOKEN>" in seen
     assert_no_leak(seen, values)
+
+
+def test_cli_op_references_resolve_through_the_fake_op_cli(tmp_path: Path, fake_op: FakeOp) -> None:
+    """op:// references (1Password syntax) resolve through `op` — here the FAKE op CLI — and are masked too."""
+    from remediate.vault import open_vault
+
+    op_value, local_value = github_pat(), password(24)
+    op_ref = open_vault("op", namespace="shop", op_vault="dev").put("STRIPE_KEY", op_value)
+    local_ref = open_vault(namespace="shop").put("DB_PASSWORD", local_value)
+    assert op_ref.startswith("op://")
+    (tmp_path / ".env").write_text(f"STRIPE_KEY={op_ref}\nDB_PASSWORD={local_ref}\n")
+    script = "import os; print(os.environ['STRIPE_KEY'], os.environ['DB_PASSWORD'])"
+    proc = run_cli("run", "--", PY, "-c", script, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "<unleak:STRIPE_KEY> <unleak:DB_PASSWORD>\n"
+    assert any(argv[:1] == ["read"] for argv in fake_op.argvs())
+    for argv in fake_op.argvs():
+        assert op_value not in "\0".join(argv)
