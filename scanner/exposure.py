@@ -139,7 +139,8 @@ class _Presence:
             if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB:
                 data = obj[1]
                 for i, v in enumerate(self.values):
-                    if v in data:
+                    # A multi-line value (a private key) committed with CRLF endings counts too.
+                    if v in data or (b"\n" in v and v.replace(b"\n", b"\r\n") in data):
                         bits |= 1 << i
             self._blob_bits[oid] = bits
         return bits
@@ -201,7 +202,7 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     fps = list(seen)
     values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
     pres = _Presence(top, values)
-    report.commits_scanned = len(pres.order) or result.stats.commits
+    report.commits_scanned = len(pres.order) or git.count_commits(top, ["--all"])
 
     head = git.head_sha(top)
     head_bits = pres.present.get(head, 0) if head else 0

@@ -386,3 +386,23 @@ class CatFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def move_refs(repo: Path, old_prefix: str, new_prefix: str) -> int:
+    """Rename every ref under ``old_prefix`` to ``new_prefix`` in one transaction; returns how many moved."""
+    out = run(["for-each-ref", "--format=%(refname) %(objectname) %(symref)", old_prefix], repo)
+    lines: list[str] = []
+    for row in out.splitlines():
+        name, oid, symref = [*row.split(" "), "", ""][:3]
+        if symref:  # origin/HEAD: an alias, dropped
+            lines.append(f"delete {name}")
+            continue
+        lines.append(f"create {new_prefix}{name[len(old_prefix):]} {oid}")
+        lines.append(f"delete {name} {oid}")
+    if lines:
+        proc = subprocess.run([*_BASE, "update-ref", "--no-deref", "--stdin"], cwd=repo, env=_env(),
+                              input="\n".join(lines).encode() + b"\n", capture_output=True, check=False)
+        if proc.returncode != 0:
+            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git update-ref failed in {repo}: {msg[-1] if msg else proc.returncode}")
+    return sum(1 for x in lines if x.startswith("create "))

@@ -32,7 +32,7 @@ def build_story(repo: GitRepo, tmp_path: Path, head_secret: bool = True) -> Stor
     side:  from c3 ─ s1 (adds `side` in side.py; never pushed)
     """
     remote = tmp_path / "remote.git"
-    repo.git("init", "-q", "--bare", str(remote))
+    repo.git("init", "-q", "--bare", "-b", "main", str(remote))
     repo.git("remote", "add", "origin", str(remote))
     values = {"removed": github_pat(), "side": stripe_live_key(), "head": slack_bot_token()}
     shas: dict[str, str] = {}

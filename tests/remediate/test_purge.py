@@ -1,0 +1,227 @@
+"""History purge on real repositories with real git-filter-repo: the plan file, refusals, the rewrite on a fresh
+mirror, the proof (including proofs that must fail), and pushing the result to a local bare "remote"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from remediate import purge
+from scanner import git
+from scanner.exposure import analyze
+from tests.conftest import GitRepo, run_cli
+from tests.scanner.test_exposure import Story, build_story
+from tests.unleak.test_masking import fake_pem
+
+needs_filter_repo = pytest.mark.skipif(purge.find_filter_repo() is None, reason="git-filter-repo not installed")
+
+
+def _all_output(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def _assert_no_values(text: str, story: Story) -> None:
+    for name, v in story.values.items():
+        assert v not in text, f"value {name} leaked"
+
+
+def _refs(repo: GitRepo) -> str:
+    return repo.git("for-each-ref", "--format=%(refname) %(objectname)")
+
+
+def test_purge_plan_writes_private_file_inside_git_dir(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path)
+    proc = run_cli("purge-plan", cwd=repo.path)
+    assert proc.returncode == 0, proc.stderr
+    _assert_no_values(_all_output(proc), story)
+    file = repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700
+    lines = file.read_bytes().splitlines()
+    assert len(lines) == 3 and all(line.startswith(b"literal:") and b"==>UNLEAK-REDACTED-" in line for line in lines)
+    assert {line[len(b"literal:"):line.index(b"==>")].decode() for line in lines} == set(story.values.values())
+    assert repo.git("status", "--porcelain", "--ignored") == ""  # nothing landed in the work tree
+    out = proc.stdout
+    for needle in ("Rotate every selected secret FIRST", "pull-request refs", "must re-clone", "filter-repo",
+                   "--replace-text", "git clone --mirror", "Still in the current tree"):
+        assert needle in out
+    assert str(file) in out
+
+
+def test_purge_plan_selects_by_fingerprint_prefix(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path)
+    side = next(e for e in analyze(repo.path).exposures if e.secret.reveal() == story.values["side"])
+    proc = run_cli("purge-plan", "--fingerprint", side.fingerprint[:8], cwd=repo.path)
+    assert proc.returncode == 0, proc.stderr
+    data = (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).read_bytes()
+    assert story.values["side"].encode() in data and story.values["removed"].encode() not in data
+    bad = run_cli("purge-plan", "--fingerprint", "ffffffffff", cwd=repo.path)
+    assert bad.returncode == 2 and "matches no secret" in bad.stderr
+
+
+@needs_filter_repo
+def test_purge_execute_end_to_end_and_push(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path, head_secret=False)
+    before = _refs(repo)
+    proc = run_cli("purge", "--execute", cwd=repo.path)
+    assert proc.returncode == 0, proc.stderr
+    out = _all_output(proc)
+    _assert_no_values(out, story)
+    assert "proof:" in out and "PROOF FAILED" not in out
+    assert "rewrote 5 commit(s)" in out and "2 file version(s)" in out
+    # the working clone is untouched and the values file is gone
+    assert _refs(repo) == before
+    assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()
+    # run the printed push instructions exactly as shown
+    lines = proc.stdout.split("to publish the rewritten history:\n", 1)[1].splitlines()
+    script = "set -e\n" + "\n".join(line.strip() for line in lines if line.startswith("  "))
+    push = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert push.returncode == 0, push.stderr
+    _assert_no_values(push.stdout + push.stderr, story)
+    fresh = GitRepo(tmp_path / "fresh")
+    subprocess.run(["git", "clone", "-q", str(story.remote), str(fresh.path)], check=True)
+    again = run_cli("exposure", "--json", cwd=fresh.path)
+    assert again.returncode == 0 and '"exposures": []' in again.stdout, again.stdout
+    assert "UNLEAK-REDACTED-" in fresh.git("show", "v0.1:config.py")
+    # every other line and every message survived
+    assert fresh.git("show", "v0.1:config.py").endswith("DEBUG = True")
+    assert fresh.git("log", "--format=%s", "main") == repo.git("log", "--format=%s", "main")
+    # the side branch was never pushed, so it is not pushed now either (it is in the mirror, rewritten)
+    assert "side" not in fresh.git("branch", "-a")
+
+
+@needs_filter_repo
+def test_purge_only_selected(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path, head_secret=False)
+    side = next(e for e in analyze(repo.path).exposures if e.secret.reveal() == story.values["side"])
+    work = tmp_path / "work"
+    res = purge.execute(repo.path, [side.fingerprint], work)
+    assert res.proof.ok, res.proof.problems
+    assert res.mirror == work.resolve() / "repo.git"
+    blobs = git.run(["log", "--all", "-p", "--format=%H"], res.mirror)
+    assert story.values["side"] not in blobs and story.values["removed"] in blobs
+    assert "UNLEAK-REDACTED-" + side.fingerprint[:12] in git.run(["show", "side:side.py"], res.mirror)
+
+
+@needs_filter_repo
+def test_purge_multiline_private_key_with_crlf(repo: GitRepo) -> None:
+    key = fake_pem().replace("FAKE TEST KEY", "RSA PRIVATE KEY")
+    (repo.path / "id_rsa").write_bytes(key.replace("\n", "\r\n").encode())
+    repo.commit("oops", {"notes.txt": "keep me\r\n"})
+    repo.commit("remove key")  # nothing staged yet: an empty commit keeps the key in HEAD
+    (repo.path / "id_rsa").unlink()
+    repo.commit("really remove key")
+    report = analyze(repo.path)
+    (e,) = report.exposures
+    assert e.rule_id == "UL100" and e.commits == 2 and not e.in_head
+    res = purge.execute(repo.path, [], None)
+    assert res.proof.ok, res.proof.problems
+    assert res.proof.blobs_changed == 1
+    body = key.splitlines()[1]
+    assert body not in git.run(["log", "--all", "-p"], res.mirror)
+
+
+@pytest.mark.parametrize("case", ["no-filter-repo-on-path", "env-points-nowhere", "dirty", "in-head", "clean"])
+def test_purge_refuses_bad_input(repo: GitRepo, tmp_path: Path, case: str) -> None:
+    story = build_story(repo, tmp_path, head_secret=(case == "in-head"))
+    env: dict[str, str] = {}
+    if case == "no-filter-repo-on-path":
+        git_dir = str(Path(shutil.which("git") or "/usr/bin/git").parent)
+        assert not (Path(git_dir) / "git-filter-repo").exists()
+        env = {"PATH": git_dir}
+        os.environ.pop(purge.FILTER_REPO_ENV, None)
+    elif case == "env-points-nowhere":
+        env = {purge.FILTER_REPO_ENV: str(tmp_path / "no-such-git-filter-repo")}
+    elif case == "dirty":
+        repo.write("app.py", "print('edited')\n")
+    elif case == "clean":
+        other = GitRepo(tmp_path / "clean")
+        other.path.mkdir()
+        other.git("init", "-q", "-b", "main")
+        other.commit("one", {"a.py": "x = 1\n"})
+        proc = run_cli("purge", "--execute", cwd=other.path, env=env)
+        assert proc.returncode == 2 and "no secrets to purge" in proc.stderr
+        return
+    proc = run_cli("purge", "--execute", cwd=repo.path, env=env)
+    assert proc.returncode == 2, proc.stderr
+    _assert_no_values(_all_output(proc), story)
+    assert "Traceback" not in proc.stderr
+    expected = {"no-filter-repo-on-path": "git-filter-repo is not installed",
+                "env-points-nowhere": "git-filter-repo is not installed",
+                "dirty": "uncommitted changes", "in-head": "still in HEAD"}[case]
+    assert expected in proc.stderr
+    assert not list((repo.path / ".git").glob("unleak/mirror-*"))  # nothing was cloned
+    assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()
+
+
+def test_purge_without_execute_changes_nothing(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path, head_secret=False)
+    before = _refs(repo)
+    proc = run_cli("purge", cwd=repo.path)
+    assert proc.returncode == 1 and "--execute" in proc.stderr
+    _assert_no_values(_all_output(proc), story)
+    assert _refs(repo) == before and not list((repo.path / ".git").glob("unleak/mirror-*"))
+
+
+def _rewrite(repo: GitRepo, dest: Path, expressions: bytes) -> tuple[Path, set[str]]:
+    """A mirror rewritten by git-filter-repo with ``expressions`` (the steps `purge --execute` takes), and the
+    original's refs as they are named in the mirror."""
+    dest.mkdir()
+    mirror = dest / "m.git"
+    git.clone_mirror(repo.path, mirror)
+    git.run(["config", "--remove-section", "remote.origin"], mirror)
+    git.move_refs(mirror, "refs/remotes/", purge.REMOTES_NS)
+    refs = {purge.REMOTES_NS + n[len("refs/remotes/"):] if n.startswith("refs/remotes/") else n
+            for n, _ in git.ref_targets(repo.path, ("refs/",))}
+    file = dest / "expr.txt"
+    file.write_bytes(expressions)
+    cmd = purge.find_filter_repo()
+    assert cmd is not None
+    subprocess.run([*cmd, "--force", "--replace-text", str(file), "--replace-message", str(file),
+                    *purge.FILTER_REPO_FLAGS], cwd=mirror, check=True, capture_output=True)
+    return mirror, refs
+
+
+@needs_filter_repo
+@pytest.mark.parametrize(("extra", "problem"), [
+    (b"", None),
+    (b"literal:DEBUG = True==>DEBUG = False\n", "content differs beyond the replaced values"),
+    (b"literal:read token==>fetch token\n", "message differs beyond the replaced values"),
+])
+def test_proof_catches_collateral_changes(repo: GitRepo, tmp_path: Path, extra: bytes, problem: str | None) -> None:
+    build_story(repo, tmp_path, head_secret=False)
+    p = purge.plan(repo.path, [])
+    mirror, refs = _rewrite(repo, tmp_path / "rw", p.replacements_file.read_bytes() + extra)
+    proof = purge.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
+    if problem is None:
+        assert proof.ok, proof.problems
+        assert proof.commits == 5 and proof.blobs_changed == 2
+    else:
+        assert any(problem in x for x in proof.problems), proof.problems
+
+
+@needs_filter_repo
+def test_proof_catches_value_left_behind(repo: GitRepo, tmp_path: Path) -> None:
+    story = build_story(repo, tmp_path, head_secret=False)
+    p = purge.plan(repo.path, [])
+    # the rewrite "forgets" one value; the proof is told it was purged
+    kept = b"".join(r.expression() + b"\n" for r in p.reps if r.value != story.values["removed"].encode())
+    mirror, refs = _rewrite(repo, tmp_path / "rw", kept)
+    proof = purge.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
+    assert any("still hold a purged value" in x for x in proof.problems), proof.problems
+    assert any("history scan of the mirror still finds 1" in x for x in proof.problems), proof.problems
+    assert all(story.values["removed"] not in x for x in proof.problems)
+
+
+def test_replacement_expressions() -> None:
+    one = purge.Replacement("a" * 20, b"tok==>en", b"R1", regex=False)
+    multi = purge.Replacement("b" * 20, b"line1\nline.2", b"R2", regex=True)
+    assert one.expression() == b"literal:tok==>en==>R1"  # git-filter-repo splits on the LAST ==>
+    assert multi.expression() == b"regex:line1\\r?\\nline\\.2==>R2"
+    assert purge.apply([one, multi], b"x tok==>en line1\r\nline.2 line1\nline.2 line1\nlineX2") == \
+        b"x R1 R2 R2 line1\nlineX2"
