@@ -219,6 +219,9 @@ class KeyStore:
             self._cache = found
         return self._cache
 
+    def forget(self) -> None:
+        self._cache = None
+
     def primary(self) -> bytes:
         """The key new vault files are sealed with, created on first use."""
         keys = self.available()
@@ -505,6 +508,9 @@ class LocalVault:
                            for k, v in entries.items())):
             raise self._damaged("unexpected structure")
         master = self.keys.available().get(kid)
+        if master is None:
+            self.keys.forget()  # another process may have created the key after we last looked
+            master = self.keys.available().get(kid)
         if master is None:
             raise VaultError(
                 f"the vault file {self.path} was sealed with a key this machine does not have (looked in "

@@ -139,6 +139,13 @@ def test_key_goes_to_the_keyring_when_one_is_usable(memory_keyring: Any) -> None
         LocalVault("kr", use_keyring=False).get(ref)
 
 
+def test_a_key_created_by_another_process_is_found() -> None:
+    early = LocalVault("late")
+    assert early.keys.available() == {}  # looked before any key existed
+    ref = LocalVault("late").put("A", "value-a")  # "another process" creates the key and the vault
+    assert early.get(ref) == "value-a"
+
+
 def test_idempotent_put_does_not_rewrite(tmp_path: Path) -> None:
     v = open_vault(namespace="idem")
     ref = v.put("A", "same-value")
@@ -349,12 +356,15 @@ def _writer(namespace: str, prefix: str, count: int, seed: str) -> subprocess.Po
 
 
 def test_two_concurrent_writers_lose_nothing() -> None:
+    # No key exists yet, so the two processes also race to create it: exactly one key must win and serve both.
+    assert not (user_data_dir() / "vault.key").exists()
     seed = secrets.token_hex(8)
     n = 150
     procs = [_writer("conc", p, n, seed) for p in ("A", "B")]
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
+    assert sorted(p.name for p in user_data_dir().iterdir() if p.is_file()) == ["vault.key", "vault.key.lock"]
     v = LocalVault("conc")
     assert v.verify() == 2 * n
     for prefix in ("A", "B"):
