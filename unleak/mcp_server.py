@@ -305,18 +305,38 @@ class UnleakMCP:
 
     def tool_fix(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
         try:
-            from remediate import fix as fix_mod  # type: ignore[attr-defined, unused-ignore]
+            from remediate.fix import apply_fix, plan_fix
+            from remediate.patch import unified_diff
         except ImportError:
             raise UsageError("fix is not available in this build of unleak (remediate.fix is missing)") from None
-        paths = [self._inside(p, "path") for p in args.get("paths", ())]
+        from remediate.vault import open_vault
+        from scanner.api import ScanRequest
+        from scanner.finding import Confidence
+        from unleak import config as config_mod
+
+        paths = tuple(str(self._inside(p, "path").relative_to(self.root)) for p in args.get("paths", ()))
         apply = bool(args.get("apply", False))
-        data = _call_fix(fix_mod, self.root, paths, apply)
-        names = sorted({str(n) for n in data.get("names", [])})
+        cfg = config_mod.load(self.root, None)
+        req = ScanRequest(root=self.root, modes=("files",), paths=paths, exclude=cfg.exclude, disabled=cfg.disable,
+                          extra_rules=cfg.rules, min_confidence=cfg.min_confidence or Confidence.LOW)
+        vault = open_vault(repo_path=self.root)
+        plan, _ = plan_fix(req, vault)
+        data: dict[str, Any] = plan.to_dict()
+        # The patch is rendered with every moved value replaced by [REDACTED:NAME]; the final scrub of the answer
+        # catches anything the redaction missed.
+        data["patch"] = unified_diff(plan.changes, plan.redactions())
+        names = sorted(s.name for s in plan.secrets)
+        extra = {f"fix/{s.name}": s.value for s in plan.secrets}
+        if apply and not plan.empty:
+            res = apply_fix(plan, vault)
+            data["applied"] = res.to_dict()
+        data["status"] = ("nothing to fix" if plan.empty else "applied" if apply else
+                          "planned: call fix with apply=true to move the values and rewrite the files")
         self.record("fix", client, scrub, task=args.get("task_id"), secrets=names,
                     process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
-                    detail={"apply": apply, "files": len(data.get("files", []))},
-                    result="applied" if apply else "planned")
-        return ToolOutcome(data)
+                    detail={"apply": apply, "files": [c.path for c in plan.changes]},
+                    result=data["status"].split(":")[0])
+        return ToolOutcome(data, extra_values=extra)
 
     def tool_list_secrets(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
         from remediate.vault import default_namespace, open_vault
@@ -559,22 +579,6 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
     if timed_out:
         text += f"\n[unleak: killed after {timeout:g} s]"
     return _ExecResult(exit_status(code), text, total, truncated, timed_out)
-
-
-def _call_fix(fix_mod: Any, root: Path, paths: list[Path], apply: bool) -> dict[str, Any]:
-    """Adapter to ``remediate.fix`` (see its docstring); returns only redacted data."""
-    fn = getattr(fix_mod, "mcp_fix", None) or getattr(fix_mod, "run_fix", None)
-    if fn is None:
-        raise UsageError("remediate.fix has no entry point this server knows; fix is unavailable")
-    result = fn(root, paths, apply=apply)
-    if isinstance(result, dict):
-        return result
-    to_dict = getattr(result, "to_dict", None)
-    if callable(to_dict):
-        out = to_dict()
-        if isinstance(out, dict):
-            return out
-    raise UsageError("remediate.fix returned an unexpected result; fix is unavailable")
 
 
 def _validate(name: str, args: dict[str, Any]) -> None:

@@ -343,6 +343,8 @@ def command_matches(pattern: Sequence[str], argv: Sequence[str], *, exact: bool 
     pat = list(pattern)
     if not argv:
         return False
+    if pat == ["*"]:
+        return True  # any command (dangerous ones still need allow_dangerous, checked by the caller)
     # The program is matched on its base name unless the pattern names a path.
     prog_pat, prog = pat[0], argv[0]
     if "/" not in prog_pat:

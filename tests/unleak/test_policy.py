@@ -42,6 +42,7 @@ def test_parse_duration_rejects(text: str) -> None:
     ("python3* manage.py runserver", ["python3.11", "manage.py", "runserver"], False, True),
     ("npm test", ["npm", "test", "--", "x"], False, False),
     ("/opt/bin/tool *", ["tool"], False, False),
+    ("*", ["anything", "at", "all"], False, True),
 ])
 def test_command_matches(pattern: str, argv: list[str], exact: bool, ok: bool) -> None:
     assert pol.command_matches(pol.parse_command_pattern(pattern), argv, exact=exact) is ok
