@@ -136,6 +136,9 @@ class OnePasswordVault:
                              f"{self.timeout:g}s; is 1Password waiting for you to unlock or sign in?") from None
         if proc.returncode != 0:
             detail = scrub(proc.stderr or proc.stdout or "", secrets) or f"exit code {proc.returncode}"
+            if "isn't a vault" in detail:
+                detail += (f" (unleak uses the 1Password vault {self.op_vault!r} for this project: create it with "
+                           f"`op vault create {self.op_vault}` or choose one with --op-vault)")
             raise _OpFailed(f"1Password CLI: {detail}")
         return proc.stdout
 

@@ -359,7 +359,7 @@ def test_two_concurrent_writers_lose_nothing() -> None:
     # No key exists yet, so the two processes also race to create it: exactly one key must win and serve both.
     assert not (user_data_dir() / "vault.key").exists()
     seed = secrets.token_hex(8)
-    n = 150
+    n = 100
     procs = [_writer("conc", p, n, seed) for p in ("A", "B")]
     for p in procs:
         _out, err = p.communicate(timeout=120)

@@ -107,8 +107,9 @@ def test_default_op_vault_is_the_namespace(fake_op: FakeOp) -> None:
 
 def test_errors_from_op_are_vault_errors_scrubbed_of_values(fake_op: FakeOp, monkeypatch: pytest.MonkeyPatch) -> None:
     v = OnePasswordVault("proj", op_vault="nope")
-    with pytest.raises(VaultError, match="isn't a vault"):
+    with pytest.raises(VaultError, match="isn't a vault") as missing:
         v.put("KEY", "value-1")
+    assert "op vault create nope" in str(missing.value)
     monkeypatch.setenv("FAKE_OP_SIGNED_OUT", "1")
     value = github_pat()
     with pytest.raises(VaultError, match="not currently signed in") as info:
