@@ -225,3 +225,33 @@ def test_replacement_expressions() -> None:
     assert multi.expression() == b"regex:line1\\r?\\nline\\.2==>R2"
     assert purge.apply([one, multi], b"x tok==>en line1\r\nline.2 line1\nline.2 line1\nlineX2") == \
         b"x R1 R2 R2 line1\nlineX2"
+
+
+@needs_filter_repo
+def test_canary_never_in_any_purge_channel(repo: GitRepo, canary: str) -> None:
+    repo.commit("leak", {"deploy.sh": f"export GH_TOKEN={canary}\n", "keep.txt": "unchanged\n"})
+    repo.commit("fix", {"deploy.sh": "export GH_TOKEN=$GH_TOKEN\n"})
+    plan_proc = run_cli("purge-plan", cwd=repo.path)
+    dry = run_cli("purge", cwd=repo.path)
+    run = run_cli("purge", "--execute", cwd=repo.path)
+    assert plan_proc.returncode == 0 and dry.returncode == 1 and run.returncode == 0, run.stderr
+    for proc in (plan_proc, dry, run):
+        assert canary not in proc.stdout + proc.stderr
+    # nothing the purge leaves behind holds the value: mirror metadata, refs, config, filter-repo's own files
+    (mirror_dir,) = (repo.path / ".git" / "unleak").glob("mirror-*")
+    for f in mirror_dir.rglob("*"):
+        if f.is_file() and "objects" not in f.parts:
+            assert canary.encode() not in f.read_bytes(), f
+    assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()
+
+
+def test_purge_refuses_shallow_clone(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit("one", {"a.py": f'T = "{fake_pem()}"\n'})
+    repo.commit("two", {"a.py": "T = None\n"})
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow)], check=True)
+    proc = run_cli("purge", "--execute", cwd=shallow)
+    if purge.find_filter_repo() is None:
+        assert proc.returncode == 2 and "not installed" in proc.stderr
+    else:
+        assert proc.returncode == 2 and "shallow" in proc.stderr, proc.stderr

@@ -4,6 +4,7 @@ pushed to a local bare "remote" (so remote-tracking refs exist), and pasted into
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,3 +178,49 @@ def test_cli_exposure_clean_and_not_a_repo(repo: GitRepo, tmp_path: Path) -> Non
     plain.mkdir()
     proc = run_cli("exposure", cwd=plain)
     assert proc.returncode == 2 and "not inside" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agent_logs_default_locations(repo: GitRepo, tmp_path: Path, isolated_home: Path) -> None:
+    """`--agent-logs` without a PATH reads the default transcript locations under $HOME."""
+    story = build_story(repo, tmp_path)
+    session = isolated_home / ".claude" / "projects" / "demo" / "s.jsonl"
+    session.parent.mkdir(parents=True)
+    session.write_text(json.dumps({"message": {"content": "export SLACK=" + story.values["head"]}}) + "\n")
+    proc = run_cli("exposure", "--json", "--agent-logs", cwd=repo.path)
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    seen = {e["paths"][0]: e["agent_logs"] for e in data["exposures"]}
+    assert seen == {"config.py": [], "side.py": [], "settings.py": [str(session)]}
+    assert data["agent_logs_scanned"] is True
+
+
+def test_canary_never_in_any_channel(repo: GitRepo, tmp_path: Path, canary: str) -> None:
+    repo.commit("leak", {"deploy.sh": f"export GH_TOKEN={canary}\n"})
+    repo.commit("unleak", {"deploy.sh": "export GH_TOKEN=$GH_TOKEN\n"})
+    log = tmp_path / "t.jsonl"
+    log.write_text(json.dumps({"tool_output": canary}) + "\n")
+    report_file = tmp_path / "report.md"
+    runs = [run_cli("exposure", "--agent-logs", str(log), cwd=repo.path),
+            run_cli("exposure", "--json", cwd=repo.path),
+            run_cli("exposure", "--format", "markdown", "-o", str(report_file), cwd=repo.path)]
+    for proc in runs:
+        assert proc.returncode == 1, proc.stderr
+        assert canary not in proc.stdout + proc.stderr
+    assert "IN AGENT LOGS" in runs[0].stdout
+    assert report_file.is_file() and canary not in report_file.read_text()
+    report = analyze(repo.path)
+    assert canary not in repr(report) and canary not in str(report.to_dict())
+
+
+def test_empty_and_shallow(repo: GitRepo, tmp_path: Path) -> None:
+    assert analyze(repo.path).exposures == []  # no commits at all
+    token = github_pat()
+    repo.commit("one", {"a.py": f'T = "{token}"\n'})
+    for i in range(3):
+        repo.commit(f"c{i}", {"b.py": f"x = {i}\n"})
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow)], check=True)
+    report = analyze(shallow)
+    assert any("shallow" in n for n in report.notes)
+    (e,) = report.exposures  # the boundary commit's tree still holds it: found as added there
+    assert e.in_head and e.commits == 1
