@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scanner import git
 from scanner.errors import GitError, UnleakError, UsageError
@@ -165,10 +166,13 @@ def _warnings(report: ExposureReport, targets: list[Exposure]) -> list[str]:
     return w
 
 
-def plan(root: Path, fingerprints: list[str], report: ExposureReport | None = None) -> PurgePlan:
-    """Select secrets, write the 0600 replacements file into .git/unleak/ and describe the commands."""
+def plan(root: Path, fingerprints: list[str], report: ExposureReport | None = None, request: Any = None
+         ) -> PurgePlan:
+    """Select secrets, write the 0600 replacements file into .git/unleak/ and describe the commands.
+
+    ``request``: a :class:`scanner.api.ScanRequest` carrying config (exclusions, disabled rules, baseline)."""
     top = git.require_repo(root, "purge")
-    report = report if report is not None else analyze(top)
+    report = report if report is not None else analyze(top, request)
     targets = select(report, fingerprints)
     if not targets:
         raise UsageError("history holds no secrets to purge (`unleak exposure` lists none)")
@@ -217,7 +221,7 @@ class PurgeResult:
     push: list[str]
 
 
-def execute(root: Path, fingerprints: list[str], workdir: Path | None = None) -> PurgeResult:
+def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, request: Any = None) -> PurgeResult:
     top = git.require_repo(root, "purge")
     cmd = find_filter_repo()
     if cmd is None:
@@ -230,7 +234,7 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None) ->
                          "or stash them first: after the purge every clone is replaced")
     if git.is_shallow(top):
         raise UsageError("this is a shallow clone; the purge needs all history (git fetch --unshallow)")
-    report = analyze(top)
+    report = analyze(top, request)
     targets = select(report, fingerprints)
     in_head = [e for e in targets if e.in_head]
     if in_head:

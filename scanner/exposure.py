@@ -195,10 +195,20 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
 
     top = git.require_repo(root, "exposure")
     req = request if request is not None else ScanRequest(root=top)
-    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None)
+    baseline = req.baseline
+    # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
+    # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
+    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
     result = scan(req)
     report = ExposureReport(notes=list(result.notes))
-    seen = _group(result.findings)
+    findings = result.findings
+    if baseline is not None:
+        kept = [f for f in findings if not _false_positive(baseline, f)]
+        if len(kept) != len(findings):
+            report.notes.append(f"{len(findings) - len(kept)} finding(s) marked false-positive in the baseline "
+                                "were left out")
+        findings = kept
+    seen = _group(findings)
     fps = list(seen)
     values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
     pres = _Presence(top, values)
@@ -247,6 +257,14 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     report.exposures.sort(key=lambda e: (e.first.date, e.rule_id, e.fingerprint))
     report.rotation = _rotation(report.exposures, result.rules)
     return report
+
+
+def _false_positive(baseline: Any, f: Finding) -> bool:
+    entry = baseline.entries.get(f.key)
+    if entry is not None and entry.status == "false-positive":
+        return True
+    imported = baseline.imported.get((f.path, f.sha1))
+    return imported is not None and imported.status == "false-positive"
 
 
 def _match_agent_logs(req: Any, paths: list[str], seen: dict[str, _Seen], out: dict[str, dict[str, None]]) -> None:

@@ -640,8 +640,9 @@ def purge_plan_cmd(fingerprints: tuple[str, ...], repo_dir: str) -> None:
     """Write git-filter-repo --replace-text expressions into .git/unleak/ and print the commands and warnings."""
     from remediate import purge
 
-    p = purge.plan(Path(repo_dir).resolve(), list(fingerprints))
-    _echo_plan(p)
+    root = Path(repo_dir).resolve()
+    req, _ = _scan_request(root, ("history",), ())
+    _echo_plan(purge.plan(root, list(fingerprints), request=req))
 
 
 @cli.command("purge")
@@ -659,11 +660,12 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
     from remediate import purge
 
     root = Path(repo_dir).resolve()
+    req, _ = _scan_request(root, ("history",), ())
     if not execute:
-        _echo_plan(purge.plan(root, list(fingerprints)))
+        _echo_plan(purge.plan(root, list(fingerprints), request=req))
         click.echo("nothing was changed; add --execute to rewrite a mirror clone", err=True)
         sys.exit(EXIT_FINDINGS)
-    res = purge.execute(root, list(fingerprints), Path(workdir) if workdir else None)
+    res = purge.execute(root, list(fingerprints), Path(workdir) if workdir else None, request=req)
     pr = res.proof
     click.echo(f"rewrote {pr.commits} commit(s) in {res.mirror}: {pr.blobs_changed} file version(s) and "
                f"{pr.messages_changed} message(s) had values replaced; {pr.refs} ref(s)")

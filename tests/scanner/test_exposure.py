@@ -224,3 +224,29 @@ def test_empty_and_shallow(repo: GitRepo, tmp_path: Path) -> None:
     assert any("shallow" in n for n in report.notes)
     (e,) = report.exposures  # the boundary commit's tree still holds it: found as added there
     assert e.in_head and e.commits == 1
+
+
+@pytest.mark.parametrize(("status", "listed"), [("false-positive", False), ("accepted-risk", True),
+                                                ("rotated", True)])
+def test_baseline_only_drops_false_positives(repo: GitRepo, status: str, listed: bool) -> None:
+    """A baseline entry silences a finding in the tree; in history only a false positive is not an exposure."""
+    token = github_pat()
+    repo.commit("one", {"a.py": f'T = "{token}"\n'})
+    assert run_cli("baseline", "create", cwd=repo.path).returncode == 0
+    (fp,) = [e.fingerprint for e in analyze(repo.path).exposures]
+    assert run_cli("baseline", "audit", "--mark", f"{fp[:10]}={status}", cwd=repo.path).returncode in (0, 1)
+    repo.commit("baseline", {})
+    proc = run_cli("exposure", "--json", cwd=repo.path)
+    data = json.loads(proc.stdout)
+    assert [e["fingerprint"] for e in data["exposures"]] == ([fp] if listed else [])
+    assert proc.returncode == (1 if listed else 0)
+
+
+def test_refs_agree_with_git_contains(repo: GitRepo, tmp_path: Path) -> None:
+    """The bitset walk gives what `git branch -a --contains` / `git tag --contains` say for the introducing commit."""
+    build_story(repo, tmp_path)
+    for e in analyze(repo.path).exposures:
+        branches = {b.strip("* ").strip() for b in repo.git("branch", "-a", "--contains", e.first.sha).splitlines()}
+        tags = set(repo.git("tag", "--contains", e.first.sha).split())
+        assert set(e.branches) | {"remotes/" + r for r in e.remote_refs} == branches
+        assert set(e.tags) == tags
