@@ -179,7 +179,8 @@ ENV_CASES = [
     ("decouple-last-default", 'from decouple import config\nK = config("SECRET_KEY", "S1_PLACE")\n',
      'from decouple import config\nK = config("SECRET_KEY")\n', {S1: "SECRET_KEY"}, (), False),
     ("django-environ-default",
-     'import environ\nenv = environ.Env()\nK = env("API_TOKEN", default="S1_PLACE")\nP = env.str("DB_PASSWORD", "S2_PLACE")\n',
+     'import environ\nenv = environ.Env()\nK = env("API_TOKEN", default="S1_PLACE")\n'
+     'P = env.str("DB_PASSWORD", "S2_PLACE")\n',
      'import environ\nenv = environ.Env()\nK = env("API_TOKEN")\nP = env.str("DB_PASSWORD")\n',
      {S1: "API_TOKEN", S2: "DB_PASSWORD"}, (), False),
     ("dotenv-values-subscript",

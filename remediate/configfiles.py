@@ -1,0 +1,59 @@
+"""Structured config files (YAML, JSON, TOML, INI, properties, …).
+
+Only where the consumer interpolates environment variables is a value replaced, by ``${NAME}``: Docker Compose
+files (``docker compose`` substitutes ``${NAME}`` from the environment ``unleak run`` provides) and Spring Boot
+``application*.properties|yml`` (``${NAME}`` placeholders resolve from the environment). Anywhere else the consumer
+reads the value verbatim, so the secret is listed as a manual step: it is never left behind silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+
+from remediate.codemods.sites import Site
+
+_COMPOSE = re.compile(r"^(?:docker-)?compose(?:\.[\w.-]+)?\.ya?ml$")
+_SPRING = re.compile(r"^application(?:-[\w.-]+)?\.(?:properties|ya?ml)$")
+_KEY_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*)[\"']?\s*[:=]\s*[\"']?[^\"'\s]*$")
+
+_KIND = {
+    ".yaml": "YAML", ".yml": "YAML", ".json": "JSON", ".toml": "TOML", ".ini": "INI", ".cfg": "INI",
+    ".conf": "config", ".properties": "properties", ".xml": "XML",
+}
+
+
+def interpolates(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return bool(_COMPOSE.match(name) or _SPRING.match(name))
+
+
+def manual_reason(path: str) -> str:
+    suffix = PurePosixPath(path).suffix.lower()
+    what = _KIND.get(suffix, "this file type")
+    return (f"{what} is read verbatim by its consumer: move the value by hand (store it with `unleak secrets set "
+            "NAME` and make the program read NAME from its environment)")
+
+
+def analyze(path: str, text: str, raws: list[str]) -> list[Site]:
+    """Sites for an interpolating config file; a value that interpolation would alter is a manual step."""
+    sites: list[Site] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        for raw in raws:
+            if raw not in line:
+                continue
+            if any(c in raw for c in "$\\\"'{}"):
+                sites.append(Site(line=n, kind="manual", raw=raw, value=raw,
+                                  manual="the value has characters interpolation would change: move it by hand"))
+                continue
+            m = _KEY_BEFORE.search(line[: line.index(raw)])
+            sites.append(Site(line=n, kind="interpolate", raw=raw, value=raw, hint=m.group(1) if m else None))
+    return sites
+
+
+def rewrite(text: str, names: Mapping[str, str]) -> str:
+    """Each raw secret -> ``${NAME}``."""
+    for raw in sorted(names, key=len, reverse=True):
+        text = text.replace(raw, "${" + names[raw] + "}")
+    return text

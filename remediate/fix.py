@@ -1,0 +1,165 @@
+"""``unleak fix`` as a library: scan -> plan -> (on apply) vault, files, confirmation, reference file.
+
+Order and safety (ARCHITECTURE.md, invariant 2):
+
+1. every value is put into the vault and read back equal, before any file changes;
+2. the rewritten files are written atomically, all or nothing;
+3. the touched files are read again and scanned: the moved values must be gone;
+4. the reference file (a ``.env`` whose values are references, safe to commit) is written last.
+
+If any step fails, the files written so far are restored, vault entries this run created are removed again, and
+:class:`FixError` says what happened and that nothing changed. Running ``fix`` again on the fixed tree finds nothing
+to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from remediate import patch
+from remediate.plan import Plan, build
+from remediate.vault import Vault
+from scanner import git
+from scanner.api import ScanRequest, scan
+from scanner.engine import ScanResult
+from scanner.errors import UnleakError
+from scanner.finding import Confidence
+
+DEFAULT_REFERENCE_FILE = ".env"
+
+
+class FixError(UnleakError):
+    """The fix could not be applied; the files are as they were (the message says so, or says what to check)."""
+
+
+@dataclass
+class FixResult:
+    stored: list[str] = field(default_factory=lambda: [])  # names put into (or confirmed in) the vault
+    written: list[str] = field(default_factory=lambda: [])  # files rewritten, the reference file last
+    confirmed: bool = False  # touched files re-read and re-scanned: the values are gone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stored": self.stored, "written": self.written, "confirmed": self.confirmed}
+
+
+def project_root(start: Path) -> Path:
+    return (git.toplevel(start) or start).resolve()
+
+
+def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAULT_REFERENCE_FILE,
+             min_confidence: Confidence = Confidence.MEDIUM) -> tuple[Plan, ScanResult]:
+    """Scan the working tree (``request.paths`` or everything) and plan the fix. Reads only.
+
+    Findings below ``min_confidence`` (by default the low-confidence entropy guesses, which are mostly hashes and
+    ids) are not moved; the plan's notes say how many were left and how to include them.
+    """
+    root = project_root(request.root)
+    request = replace(request, modes=("files",), root=request.root)
+    result = scan(request)
+    kept = [f for f in result.findings if f.confidence.rank >= min_confidence.rank]
+    left = [f for f in result.findings if f.confidence.rank < min_confidence.rank]
+    files: list[str] = []
+    if git.toplevel(root) is not None:
+        scope = [str((request.root / p).resolve().relative_to(root)) for p in request.paths] if request.paths else []
+        files = git.ls_files(root, scope)
+    python_files = [p for p in files if p.endswith((".py", ".pyi"))]
+    dotenv_files = [p for p in files if Path(p).name.startswith(".env") or p.endswith(".env")]
+    plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
+                 reference_file=reference_file)
+    if left:
+        first = left[0]
+        lowest = min((f.confidence for f in left), key=lambda c: c.rank)
+        plan.notes.append(f"{len(left)} finding(s) below {min_confidence.value} confidence left alone (first: "
+                          f"{first.path}:{first.line} {first.rule_id}); run `unleak fix --min-confidence "
+                          f"{lowest.value}` to move them too")
+    return plan, result
+
+
+def _values_left(plan: Plan, path: str, text: str) -> bool:
+    change = next(c for c in plan.changes if c.path == path)
+    return any(v and v in text for v in change.removes)
+
+
+def _scan_finds_moved(plan: Plan, path: str, text: str) -> bool:
+    moved = {form for s in plan.secrets for form in (s.value, *s.raws)}
+    result = scan(ScanRequest(root=plan.root, modes=(), text=text, text_path=path))
+    return any(f.secret.reveal() in moved for f in result.findings)
+
+
+def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
+              confirm: Callable[[Plan, str, str], bool] | None = None) -> FixResult:
+    """Perform ``plan``. ``write`` replaces the atomic file writer and ``confirm`` the post-write check (tests
+    inject failures through them)."""
+    res = FixResult()
+    root = plan.root
+    # 0. Nothing changed under us since planning.
+    for c in plan.changes:
+        target = root / c.path
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != c.before:
+            raise FixError(f"{c.path} changed since the plan was made; nothing was changed — run `unleak fix` again")
+
+    # 1. Vault: put, read back, compare. No file is touched until every value is safe.
+    created: list[str] = []
+    try:
+        before = {e.name for e in vault.names()}
+        for s in plan.secrets:
+            ref = vault.put(s.name, s.value, overwrite=False)
+            if s.name not in before:
+                created.append(s.name)
+            if ref != s.reference:
+                raise FixError(f"the vault returned {ref} for {s.name}, expected {s.reference}")
+            back = vault.get(ref)
+            if not hmac.compare_digest(back.encode("utf-8"), s.value.encode("utf-8")):
+                raise FixError(f"{s.name} did not read back equal from the vault")
+            res.stored.append(s.name)
+    except UnleakError as exc:
+        _forget(vault, created)
+        raise FixError(f"storing the values failed: {exc}. No file was changed"
+                       + (f"; the {len(created)} new vault entries were removed again" if created else "")) from None
+
+    # 2-4. Files, confirmation, reference file last.
+    body = [c for c in plan.changes if not c.reference_file]
+    ref_changes = [c for c in plan.changes if c.reference_file]
+    check = confirm or _confirm
+    done: list[tuple[Any, int | None]] = []
+    try:
+        done += patch.apply(root, body, write)
+        for c in body:
+            text = (root / c.path).read_text(encoding="utf-8")
+            if not check(plan, c.path, text):
+                raise FixError(f"after rewriting, a moved value is still found in {c.path}")
+        for c in ref_changes:
+            if not check(plan, c.path, c.after):
+                raise FixError(f"the reference file {c.path} would still hold a moved value")
+        done += patch.apply(root, ref_changes, write)
+        for c in ref_changes:
+            if not check(plan, c.path, (root / c.path).read_text(encoding="utf-8")):
+                raise FixError(f"after writing, a moved value is still found in {c.path}")
+    except (UnleakError, OSError) as exc:
+        not_restored = patch.rollback(root, done, write) if done else []
+        _forget(vault, created)
+        what = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} while checking the files"
+        if not_restored:
+            raise FixError(f"{what}; could NOT restore {', '.join(not_restored)} — check them with `git diff` "
+                           "(the values are still in the vault)") from None
+        raise FixError(f"{what}; every file was restored as it was, nothing changed"
+                       + (" and the new vault entries were removed" if created else "")) from None
+    res.written = [c.path for c in body + ref_changes]
+    res.confirmed = True
+    return res
+
+
+def _confirm(plan: Plan, path: str, text: str) -> bool:
+    return not _values_left(plan, path, text) and not _scan_finds_moved(plan, path, text)
+
+
+def _forget(vault: Vault, names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(UnleakError):
+            vault.delete(name)

@@ -1,0 +1,99 @@
+"""The patch: a unified diff for review in which every secret value is redacted, and the atomic apply.
+
+The diff is safe to paste into a pull request or an agent's context: each value (and each form it is written in)
+is replaced by ``[REDACTED:NAME]`` on every line, removed, added or context.
+
+Applying writes each file atomically (temp file + rename, :mod:`scanner.fileio`); when one write fails, the files
+already written are put back as they were, so a failed apply leaves the tree unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from remediate.plan import FileChange
+from scanner.errors import UnleakError
+from scanner.fileio import atomic_write_bytes
+
+Writer = Callable[[Path, bytes], None]
+
+
+def redact(text: str, redactions: Mapping[str, str]) -> str:
+    """``text`` with every key of ``redactions`` replaced by its label, longest first (a value that contains
+    another is redacted whole)."""
+    for value in sorted(redactions, key=len, reverse=True):
+        if value and value in text:
+            text = text.replace(value, redactions[value])
+    return text
+
+
+def unified_diff(changes: Iterable[FileChange], redactions: Mapping[str, str]) -> str:
+    """One ``git apply``-style unified diff over all changes, values redacted."""
+    out: list[str] = []
+    for c in changes:
+        before = redact(c.before or "", redactions).splitlines(keepends=True)
+        after = redact(c.after, redactions).splitlines(keepends=True)
+        old_label = "/dev/null" if c.before is None else f"a/{c.path}"
+        lines = list(difflib.unified_diff(before, after, old_label, f"b/{c.path}", n=2))
+        if not lines:
+            continue
+        out.append(f"diff --git a/{c.path} b/{c.path}\n")
+        if c.before is None:
+            out.append("new file mode 100644\n")
+        for line in lines:
+            out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+class ApplyError(UnleakError):
+    """Writing the rewritten files failed; every file was put back as it was."""
+
+
+def _restore(root: Path, done: Sequence[tuple[FileChange, int | None]], write: Writer) -> list[str]:
+    """Put ``done`` back; returns the paths that could not be restored (reported, never hidden)."""
+    failed: list[str] = []
+    for change, _mode in reversed(done):
+        target = root / change.path
+        try:
+            if change.before is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
+            else:
+                write(target, change.before.encode("utf-8"))
+        except OSError:
+            failed.append(change.path)
+    return failed
+
+
+def apply(root: Path, changes: Sequence[FileChange],
+          write: Writer | None = None) -> list[tuple[FileChange, int | None]]:
+    """Write every change, atomically per file, all-or-nothing over the set. Returns what was written (for
+    :func:`rollback`). Raises :class:`ApplyError` after restoring the files when a write fails."""
+    writer: Writer = write or atomic_write_bytes
+    done: list[tuple[FileChange, int | None]] = []
+    for change in changes:
+        target = root / change.path
+        try:
+            mode = target.stat().st_mode & 0o7777 if target.exists() else None
+            if change.before is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            writer(target, change.after.encode("utf-8"))
+        except OSError as exc:
+            not_restored = _restore(root, done, writer)
+            msg = (f"could not write {change.path} ({type(exc).__name__}: {exc.strerror or 'write failed'}); "
+                   f"the {len(done)} file(s) already written were restored, nothing changed")
+            if not_restored:
+                msg = (f"could not write {change.path} ({type(exc).__name__}) and could not restore "
+                       f"{', '.join(not_restored)}: check them with `git diff` (the values are in the vault)")
+            raise ApplyError(msg) from None
+        done.append((change, mode))
+    return done
+
+
+def rollback(root: Path, done: Sequence[tuple[FileChange, int | None]], write: Writer | None = None) -> list[str]:
+    """Undo :func:`apply`; returns paths that could not be restored."""
+    return _restore(root, done, write or atomic_write_bytes)

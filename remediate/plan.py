@@ -1,0 +1,439 @@
+"""Findings -> a plan: which values go to the vault under which names, which files change, what is left by hand.
+
+Planning reads files and the vault's names, and never writes. The plan holds values (it must, to store them)
+but nothing in it prints one: values live in fields excluded from ``repr`` and :meth:`Plan.to_dict`.
+
+Names come from the place the value sits (the ``.env`` key or the variable an environment read names, then the
+variable it is assigned to, then the keyword or dict key, qualified by the callee, class or outer dict when the key
+alone is generic, e.g. ``OpenAI(api_key=…)`` -> ``OPENAI_API_KEY``), in UPPER_SNAKE_CASE. The same value found in
+several places becomes one vault entry with one name; two different values never share a name (``_2``, ``_3``…).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from remediate import codemods, configfiles, dotenv
+from remediate.codemods.sites import Site
+from remediate.vault import Vault
+from remediate.vault.refs import NAME_RE, is_reference
+from scanner.finding import Finding
+
+# What a provider's token is usually called, for values nothing in the code names.
+RULE_NAMES = {
+    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN",
+    "UL100": "PRIVATE_KEY",
+}
+# A target called only this says nothing about whose secret it is: qualify it by its scope.
+GENERIC = {
+    "password", "passwd", "pwd", "pass", "secret", "token", "key", "api_key", "apikey", "access_token",
+    "auth_token", "secret_key", "auth", "credential", "credentials", "client_secret", "private_key", "access_key",
+    "value", "bearer", "authorization",
+}
+# Callees whose name says nothing useful as a prefix, or says "database".
+_DB_CALLEES = {"connect", "create_engine", "create_async_engine", "create_connection", "connection", "database"}
+_BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", "__init__", "setup", "configure",
+                  "dict", "get", "post", "put", "request", "config", "settings", "update", "set", "from_env", "build"}
+_STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
+
+CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # rewritten to os.environ["NAME"]
+_RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2, "partial": 3,
+         "call-arg": 4, "other": 4, "comment": 5}
+_PY = (".py", ".pyi")
+
+
+def upper_snake(text: str) -> str:
+    """``apiKey`` -> ``API_KEY``, ``db-password`` -> ``DB_PASSWORD``; '' if nothing usable is left."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    s = re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").upper()
+    s = re.sub(r"_+", "_", s)
+    if s and s[0].isdigit():
+        s = "_" + s
+    return s if s and NAME_RE.fullmatch(s) else ""
+
+
+def _scope_prefix(scope: str | None) -> str:
+    if not scope:
+        return ""
+    low = scope.lower()
+    if low in _DB_CALLEES:
+        return "DB"
+    if low in _BLAND_CALLEES:
+        return ""
+    if scope[:1].isupper() and "_" not in scope:
+        # A class: OpenAI -> OPENAI, StripeClient -> STRIPE (its generic suffix says nothing).
+        trimmed = re.sub(r"(?:Client|Api|API|Session|Connection|Config|Settings|Service)$", "", scope) or scope
+        return re.sub(r"[^A-Za-z0-9]+", "", trimmed).upper()
+    return _STEM_SUFFIX.sub("", upper_snake(scope))
+
+
+def suggest_name(site: Site) -> str:
+    """The name a site suggests for its value ('' when it suggests none)."""
+    if site.env_key and upper_snake(site.env_key) == site.env_key:
+        return site.env_key
+    if site.env_key and NAME_RE.fullmatch(site.env_key):
+        return site.env_key
+    hint = upper_snake(site.hint or "")
+    prefix = _scope_prefix(site.scope)
+    if site.kind == "partial":
+        if hint and prefix:
+            return hint if hint.startswith(prefix) else f"{prefix}_{hint}"
+        return hint or (f"{prefix}_SECRET" if prefix else "")
+    if not hint:
+        return ""
+    if hint.lower() in GENERIC and prefix and not hint.startswith(prefix):
+        return f"{prefix}_{hint}"
+    return hint
+
+
+def _fp(value: str) -> str:
+    return hashlib.sha256(b"unleak-plan:" + value.encode()).hexdigest()[:8]
+
+
+@dataclass
+class Place:
+    """Where a planned secret sits. ``kind`` as in :class:`~remediate.codemods.sites.Site`."""
+
+    path: str
+    line: int
+    kind: str
+    env_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "line": self.line, "kind": self.kind}
+        if self.env_key:
+            d["env_key"] = self.env_key
+        return d
+
+
+@dataclass
+class PlannedSecret:
+    name: str
+    reference: str
+    value: str = field(repr=False)
+    raws: set[str] = field(repr=False, default_factory=lambda: set())
+    places: list[Place] = field(default_factory=lambda: [])
+    rule_ids: list[str] = field(default_factory=lambda: [])
+    preview: str = ""
+    in_vault: bool = False  # the vault already holds this name with this value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
+                "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
+
+
+@dataclass
+class FileChange:
+    path: str  # relative to the root, '/'-separated
+    before: str | None = field(repr=False)  # None: the file does not exist yet
+    after: str = field(repr=False)
+    # Values (raw and runtime forms) that must be gone from the file once rewritten.
+    removes: set[str] = field(repr=False, default_factory=lambda: set())
+    reference_file: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "created": self.before is None, "reference_file": self.reference_file}
+
+
+@dataclass
+class ManualStep:
+    path: str
+    line: int
+    reason: str
+    rule_id: str = ""
+    preview: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "rule_id": self.rule_id, "preview": self.preview,
+                "reason": self.reason}
+
+
+@dataclass
+class Plan:
+    root: Path
+    namespace: str
+    scheme: str
+    reference_file: str
+    secrets: list[PlannedSecret] = field(default_factory=lambda: [])
+    changes: list[FileChange] = field(default_factory=lambda: [])
+    manual: list[ManualStep] = field(default_factory=lambda: [])
+    notes: list[str] = field(default_factory=lambda: [])
+    reference_entries: dict[str, str] = field(default_factory=lambda: {})  # variable -> reference (new ones)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.secrets
+
+    def redactions(self) -> dict[str, str]:
+        """Every secret text (raw and runtime forms) -> the label shown instead of it."""
+        out: dict[str, str] = {}
+        for s in self.secrets:
+            for form in {s.value, *s.raws}:
+                if form:
+                    out[form] = f"[REDACTED:{s.name}]"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": str(self.root), "namespace": self.namespace, "vault": self.scheme,
+                "reference_file": self.reference_file,
+                "secrets": [s.to_dict() for s in self.secrets],
+                "files": [c.to_dict() for c in self.changes],
+                "reference_entries": dict(self.reference_entries),
+                "manual": [m.to_dict() for m in self.manual], "notes": list(self.notes)}
+
+
+# ------------------------------------------------------------------------------------------------- building
+
+
+@dataclass
+class _Found:
+    path: str
+    site: Site
+    rule_id: str = ""
+    preview: str = ""
+
+
+def _read(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _placeholder(value: str) -> bool:
+    from scanner.filters import Context, placeholder
+    from scanner.rules import all_rules
+
+    rule = all_rules().get("UL900") or next(iter(all_rules().values()))
+    return placeholder(Context(rule=rule, value=value, line="", prev_line="", path=""))
+
+
+def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
+          dotenv_files: Iterable[str] = (), reference_file: str = ".env") -> Plan:
+    """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
+
+    ``python_files`` are further Python files to check for environment reads that need a change (secret defaults,
+    ``dotenv_values`` reads, ``load_dotenv(override=True)``); ``dotenv_files`` further ``.env`` files whose
+    reference values tell which keys are secrets.
+    """
+    root = root.resolve()
+    plan = Plan(root=root, namespace=vault.namespace, scheme=vault.scheme, reference_file=reference_file)
+    by_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.source in ("file", "text") and f.secret.reveal():
+            by_path.setdefault(f.path, []).append(f)
+    rule_of: dict[str, Finding] = {}
+    found: list[_Found] = []
+    texts: dict[str, str] = {}
+
+    # 1. Where does each value sit, and what is it called there?
+    for path in sorted(by_path):
+        fs = by_path[path]
+        for f in fs:
+            rule_of.setdefault(f.secret.reveal(), f)
+        raws = sorted({f.secret.reveal() for f in fs}, key=len, reverse=True)
+        text = _read(root, path)
+        if text is None:
+            plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
+                                       f.preview) for f in fs]
+            continue
+        texts[path] = text
+        sites: list[Site]
+        if path.endswith(_PY):
+            outcome = codemods.analyze(text, raws)
+            if not outcome.ok:
+                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview) for f in fs]
+                continue
+            sites = outcome.sites
+        elif dotenv.is_dotenv_path(path):
+            sites = dotenv.analyze(text, raws)
+        elif configfiles.interpolates(path):
+            sites = configfiles.analyze(path, text, raws)
+        else:
+            sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
+                          manual=configfiles.manual_reason(path)) for f in fs]
+        covered = {s.raw for s in sites}
+        # Environment reads are planned in step 2, for every Python file alike.
+        sites = [s for s in sites if s.kind not in ("env-default", "dotenv-read", "override")]
+        for f in fs:
+            if f.secret.reveal() not in covered:
+                sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
+                                  manual="not inside a string literal, value or comment the fix can rewrite (a "
+                                  "false positive? allow it with an `unleak:allow` comment); check it by hand"))
+        for s in sites:
+            f0 = rule_of.get(s.raw)
+            found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
+
+    # 2. Environment reads in other Python files: secret defaults, .env reads, override=True.
+    env_sites: dict[str, list[Site]] = {}
+    for path in sorted(set(python_files) | {p for p in by_path if p.endswith(_PY)}):
+        text = texts.get(path) if path in texts else _read(root, path)
+        if text is None or not any(w in text for w in ("environ", "getenv", "dotenv", "decouple", "config(")):
+            continue
+        texts[path] = text
+        outcome = codemods.analyze(text, [])
+        if not outcome.ok:
+            continue
+        env_sites[path] = outcome.sites
+        for s in outcome.sites:
+            if s.kind == "env-default" and (s.raw in rule_of or not _placeholder(s.value)):
+                if s.manual:
+                    plan.manual.append(ManualStep(path, s.line, s.manual, "", "…[" + _fp(s.value) + "]"))
+                else:
+                    f0 = rule_of.get(s.raw)
+                    found.append(_Found(path, s, f0.rule_id if f0 else "",
+                                        f0.preview if f0 else "…[" + _fp(s.value) + "]"))
+
+    # Manual steps are reported, never dropped.
+    for x in found:
+        if x.site.kind == "manual":
+            plan.manual.append(ManualStep(x.path, x.site.line, x.site.manual or "fix it by hand", x.rule_id,
+                                          x.preview))
+    auto = [x for x in found if x.site.kind != "manual"]
+
+    # 3. One name per value.
+    ref_path = reference_file
+    ref_text = texts.get(ref_path) if ref_path in texts else _read(root, ref_path)
+    ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
+    existing = {e.name for e in vault.names()}
+    by_value: dict[str, list[_Found]] = {}
+    for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
+        by_value.setdefault(x.site.value, []).append(x)
+    taken: dict[str, str] = {}  # name -> value
+    env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
+    for value, xs in by_value.items():
+        ranked = sorted(xs, key=lambda x: _RANK.get(x.site.kind, 9))
+        candidates = [n for n in (suggest_name(x.site) for x in ranked) if n]
+        f0 = rule_of.get(xs[0].site.raw)
+        base = candidates[0] if candidates else RULE_NAMES.get(f0.rule_id if f0 else "", "SECRET")
+        name = _free_name(base, value, taken, existing, vault, ref_entries)
+        taken[name] = value
+        ps = PlannedSecret(name=name, reference=vault.reference_for(name), value=value,
+                           raws={x.site.raw for x in xs} | {value},
+                           places=[Place(x.path, x.site.line, x.site.kind, x.site.env_key) for x in xs],
+                           rule_ids=sorted({x.rule_id for x in xs if x.rule_id}),
+                           preview=(f0.preview if f0 else xs[0].preview), in_vault=name in existing)
+        plan.secrets.append(ps)
+
+    # 4. Which environment variables must the reference file define, and can it?
+    secret_of_value = {s.value: s for s in plan.secrets}
+    needed: dict[str, PlannedSecret] = {}
+    dropped: list[_Found] = []
+    for x in auto:
+        ps = secret_of_value[x.site.value]
+        var = x.site.env_key if x.site.kind == "env-default" else (
+            ps.name if x.site.kind in CODE_KINDS or x.site.kind == "interpolate" else None)
+        if var is None:
+            continue
+        other = env_var_owner.get(var)
+        current = ref_entries.get(var)
+        dotenv_here = any(y.site.kind == "dotenv" and y.path == ref_path and y.site.env_key == var
+                          for y in by_value.get(x.site.value, []))
+        conflict = (other is not None and other != x.site.value) or (
+            current is not None and current != ps.reference and not dotenv_here and current != x.site.value)
+        if conflict:
+            dropped.append(x)
+            plan.manual.append(ManualStep(x.path, x.site.line, f"{var} is already defined with another value in "
+                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview))
+            continue
+        env_var_owner[var] = x.site.value
+        needed[var] = ps
+    auto = [x for x in auto if x not in dropped]
+
+    # 5. The new file contents.
+    dotenv_keys = set()
+    for path in set(texts) | set(dotenv_files):
+        if dotenv.is_dotenv_path(path):
+            t = texts.get(path) if path in texts else _read(root, path)
+            for e in dotenv.entries(t or ""):
+                if e.value and is_reference(e.value):
+                    dotenv_keys.add(e.key)
+    dotenv_keys |= {x.site.env_key for x in auto if x.site.kind == "dotenv" and x.site.env_key}
+    flip = bool(plan.secrets) or bool(dotenv_keys)
+    files = sorted({x.path for x in auto} | set(env_sites))
+    for path in files:
+        xs = [x for x in auto if x.path == path]
+        text = texts[path]
+        manual_raws = {m.site.raw for m in found if m.path == path and m.site.kind == "manual"}
+        removes = {form for x in xs for form in (x.site.raw, x.site.value) if form} - manual_raws
+        if path.endswith(_PY):
+            names = {x.site.raw: secret_of_value[x.site.value].name for x in xs if x.site.kind != "env-default"}
+            defaults = {x.site.raw: x.site.env_key for x in xs if x.site.kind == "env-default" and x.site.env_key}
+            outcome = codemods.rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
+                                       dotenv_keys=dotenv_keys, flip_override=flip)
+            if not outcome.ok or outcome.code is None:
+                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview) for x in xs]
+                continue
+            after = outcome.code
+        elif dotenv.is_dotenv_path(path):
+            refs = {x.site.env_key: secret_of_value[x.site.value].reference for x in xs
+                    if x.site.kind == "dotenv" and x.site.env_key}
+            markers = {x.site.raw: f"<unleak:{secret_of_value[x.site.value].name}>" for x in xs
+                       if x.site.kind == "comment"}
+            after = dotenv.rewrite(text, refs, markers)
+        else:
+            after = configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
+        if after != text:
+            plan.changes.append(FileChange(path, text, after, removes))
+        elif removes:
+            plan.manual += [ManualStep(path, x.site.line, "the rewrite left the value in place: fix it by hand",
+                                       x.rule_id, x.preview) for x in xs]
+
+    # 6. The reference file: every variable the rewritten code and configs read.
+    refs_needed = {var: s.reference for var, s in sorted(needed.items())}
+    change = next((c for c in plan.changes if c.path == ref_path), None)
+    base_text = change.after if change else (ref_text or "")
+    defined = {e.key: e.value for e in dotenv.entries(base_text)}
+    missing = {k: v for k, v in refs_needed.items() if defined.get(k) != v}
+    in_place = {k: v for k, v in missing.items() if k in defined}
+    after = dotenv.append_references(dotenv.rewrite(base_text, in_place) if in_place else base_text, missing)
+    if after != base_text:
+        plan.reference_entries = missing
+        if change is None:
+            change = FileChange(ref_path, ref_text, after)
+            plan.changes.append(change)
+        change.after = after
+    if change is not None:
+        change.reference_file = True
+        plan.changes.remove(change)
+        plan.changes.append(change)  # written last (invariant 2 order)
+    return plan
+
+
+def _free_name(base: str, value: str, taken: dict[str, str], existing: set[str], vault: Vault,
+               ref_entries: dict[str, str | None]) -> str:
+    """``base`` unless another value already owns it (in this plan, the vault or the reference file); then
+    ``base_2``, ``base_3``…"""
+    n = 1
+    while True:
+        name = base if n == 1 else f"{base}_{n}"
+        n += 1
+        if name in taken and taken[name] != value:
+            continue
+        if name in existing and not _vault_holds(vault, name, value):
+            continue
+        current = ref_entries.get(name)
+        if current is not None and current != value and current != vault.reference_for(name):
+            continue
+        return name
+
+
+def _vault_holds(vault: Vault, name: str, value: str) -> bool:
+    import hmac
+
+    from scanner.errors import UnleakError
+
+    try:
+        return hmac.compare_digest(vault.get(vault.reference_for(name)).encode(), value.encode())
+    except UnleakError:
+        return False
+
+
+def relpath(root: Path, path: str) -> str:
+    p = Path(path)
+    return PurePosixPath(p.relative_to(root) if p.is_absolute() else p).as_posix()

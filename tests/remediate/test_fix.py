@@ -1,0 +1,217 @@
+"""Order and safety of ``fix`` (invariant 2) and what it prints (invariant 1).
+
+Failures are injected at each step — a vault that reads back a different value, a file write that fails half-way,
+a confirmation scan that still finds the value — and every time the files must be exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediate.fix import FixError, apply_fix, plan_fix
+from remediate.plan import Plan
+from remediate.vault import SecretEntry, Vault, open_vault
+from scanner.api import ScanRequest
+from scanner.fileio import atomic_write_bytes
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat, password, stripe_live_key
+
+
+def _write_app(repo: GitRepo) -> dict[str, str]:
+    vals = {"stripe": stripe_live_key(), "gh": github_pat(), "pw": password(20)}
+    repo.write("app/settings.py", f'STRIPE_KEY = "{vals["stripe"]}"\n')
+    repo.write("app/client.py", f'import os\nc = Github(token="{vals["gh"]}")\n'
+                                f'pw = os.getenv("DB_PASSWORD", "{vals["pw"]}")\n')
+    repo.write(".env", "# config\nDEBUG=1\n")
+    return vals
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def _plan(repo: GitRepo, vault: Vault) -> Plan:
+    plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
+    return plan
+
+
+class ReadsBackWrong:
+    """A vault whose read-back returns something else than what was stored (a failing disk, say)."""
+
+    def __init__(self, inner: Vault) -> None:
+        self.inner = inner
+        self.scheme = inner.scheme
+        self.namespace = inner.namespace
+
+    def reference_for(self, name: str) -> str:
+        return self.inner.reference_for(name)
+
+    def put(self, name: str, value: str, *, overwrite: bool = True) -> str:
+        return self.inner.put(name, value, overwrite=overwrite)
+
+    def get(self, reference: str) -> str:
+        return self.inner.get(reference) + "-corrupted"
+
+    def names(self) -> list[SecretEntry]:
+        return self.inner.names()
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+
+def test_apply_happy_path_then_second_run_does_nothing(repo: GitRepo) -> None:
+    vals = _write_app(repo)
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    plan = _plan(repo, vault)
+    result = apply_fix(plan, vault)
+    assert result.confirmed
+    assert result.written[-1] == ".env"  # the reference file last
+    assert sorted(e.name for e in vault.names()) == ["DB_PASSWORD", "GITHUB_TOKEN", "STRIPE_KEY"]
+    for name, key in (("STRIPE_KEY", "stripe"), ("GITHUB_TOKEN", "gh"), ("DB_PASSWORD", "pw")):
+        assert vault.get(vault.reference_for(name)) == vals[key]
+    snap = _snapshot(repo.path)
+    assert not any(v.encode() in b for v in vals.values() for b in snap.values())
+    again = _plan(repo, vault)
+    assert again.empty and not again.manual
+    assert _snapshot(repo.path) == snap
+
+
+def test_read_back_mismatch_changes_no_file_and_removes_new_entries(repo: GitRepo) -> None:
+    _write_app(repo)
+    inner = open_vault(namespace="app", repo_path=repo.path)
+    before = _snapshot(repo.path)
+    bad = ReadsBackWrong(inner)
+    plan = _plan(repo, bad)
+    with pytest.raises(FixError, match=r"did not read back equal.*No file was changed") as exc:
+        apply_fix(plan, bad)
+    assert _snapshot(repo.path) == before
+    assert inner.names() == []
+    assert all(s.value not in str(exc.value) for s in plan.secrets)
+
+
+def test_write_failure_half_way_restores_every_file(repo: GitRepo) -> None:
+    _write_app(repo)
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    before = _snapshot(repo.path)
+    plan = _plan(repo, vault)
+    assert len(plan.changes) == 3
+    writes: list[str] = []
+
+    def fail_second(path: Path, data: bytes) -> None:
+        writes.append(path.name)
+        if len(writes) == 2:
+            raise PermissionError(13, "Permission denied")
+        atomic_write_bytes(path, data)
+
+    with pytest.raises(FixError, match="restored, nothing changed"):
+        apply_fix(plan, vault, write=fail_second)
+    assert _snapshot(repo.path) == before
+    assert vault.names() == []
+
+
+def test_confirmation_failure_restores_files(repo: GitRepo) -> None:
+    _write_app(repo)
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    before = _snapshot(repo.path)
+    plan = _plan(repo, vault)
+
+    def still_there(plan: Plan, path: str, text: str) -> bool:
+        return path != ".env"
+
+    with pytest.raises(FixError, match=r"reference file \.env would still hold.*restored as it was"):
+        apply_fix(plan, vault, confirm=still_there)
+    assert _snapshot(repo.path) == before
+
+
+def test_file_changed_since_plan_is_refused(repo: GitRepo) -> None:
+    _write_app(repo)
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    plan = _plan(repo, vault)
+    repo.write("app/settings.py", "# edited meanwhile\n")
+    with pytest.raises(FixError, match="changed since the plan"):
+        apply_fix(plan, vault)
+    assert vault.names() == []
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+
+
+def _all_files_text(root: Path) -> str:
+    return "\n".join(b.decode("utf-8", "replace") for b in _snapshot(root).values())
+
+
+def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> None:
+    pw = password(22)
+    repo.write("svc.py", f'TOKEN = "{canary}"\nURL = "https://x.test/?access_token={canary}"\n'
+                         f'# old token {canary}\nDB = {{"password": "{pw}"}}\n')
+    repo.write(".env", f"GITHUB_TOKEN={canary}\n")
+    repo.write("deploy/values.yaml", f"github:\n  token: {canary}\n")
+    outputs: list[str] = []
+    for args in (("fix",), ("fix", "--json"), ("fix", "--apply"), ("fix",), ("fix", "--json", "--apply")):
+        r = run_cli(*args, cwd=repo.path)
+        outputs += [r.stdout, r.stderr]
+        assert r.returncode in (0, 1), r.stderr
+    for out in outputs:
+        assert canary not in out and pw not in out
+    assert "[REDACTED:GITHUB_TOKEN]" in outputs[0]
+    doc = json.loads(outputs[2])
+    assert canary not in json.dumps(doc)
+    assert "[REDACTED:" in doc["patch"]
+    # Files written by fix hold no value; the YAML file is a manual step, still listed on the second run.
+    for rel in ("svc.py", ".env"):
+        assert canary not in (repo.path / rel).read_text() and pw not in (repo.path / rel).read_text()
+    assert "manual step: deploy/values.yaml:2" in outputs[6]
+    assert "<unleak:GITHUB_TOKEN>" in (repo.path / "svc.py").read_text()
+
+
+def test_verify_reports_the_commands_result(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write("a.py", f'import os\nTOKEN = "{tok}"\n')
+    check = ('python -c "import os,hashlib,sys; '
+             f"sys.exit(0 if hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest()=='{_sha(tok)}' else 7)\"")
+    ok = run_cli("fix", "--apply", "--verify", check, cwd=repo.path)
+    assert ok.returncode == 0, ok.stderr
+    assert "verify passed" in ok.stderr and tok not in ok.stderr + ok.stdout
+    bad = run_cli("fix", "--apply", "--json", "--verify", "exit 5", cwd=repo.path)
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["verify"] == {"command": "exit 5", "exit_code": 5, "passed": False}
+
+
+def _sha(v: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(v.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("fix", "--verify", "true"), 2, "add --apply"),
+    (("fix", "--env-file", "/elsewhere/.env"), 2, "must be inside"),
+    (("fix", "--backend", "op", "--apply"), 2, "1Password CLI"),
+])
+def test_bad_usage_is_a_clear_error_and_changes_nothing(repo: GitRepo, args: tuple[str, ...], code: int,
+                                                         message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `op` on PATH
+    tok = github_pat()
+    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    before = _snapshot(repo.path)
+    r = run_cli(*args, cwd=repo.path)
+    assert r.returncode == code, r.stdout + r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr and tok not in r.stderr + r.stdout
+    assert _snapshot(repo.path) == before
+
+
+def test_json_shape(repo: GitRepo) -> None:
+    repo.write("a.py", f'TOKEN = "{github_pat()}"\n')
+    r = run_cli("fix", "--json", cwd=repo.path)
+    doc: dict[str, Any] = json.loads(r.stdout)
+    assert set(doc) == {"plan", "patch", "applied"}
+    assert [s["name"] for s in doc["plan"]["secrets"]] == ["TOKEN"]
+    assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
+                                    {"path": ".env", "created": True, "reference_file": True}]
+    assert doc["plan"]["reference_entries"] == {"TOKEN": f"unleak://{repo.path.name}/TOKEN"}

@@ -1,0 +1,96 @@
+"""End to end, through the real CLI: a sample application with planted secrets is fixed, and keeps working.
+
+Before: the scan finds every planted value and the app's own tests pass. After ``unleak fix --apply``: no planted
+value is left anywhere in the tree, the scan is clean, the vault holds one entry per value, the app's tests pass
+under ``unleak run``, and a second ``fix`` does nothing. Every channel the user reads is checked for the values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GitRepo, run_cli
+from tests.remediate.sample_app import write_sample_app
+
+APP_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no .pyc copies of the planted values in the tree
+
+
+def _app_tests(cwd: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "SLACK_BOT_TOKEN", "DEBUG")}
+    return subprocess.run([*prefix, sys.executable, "-m", "pytest", "-q", "tests"], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**env, **APP_ENV})
+
+
+def _tree_text(root: Path) -> str:
+    out = []
+    for p in sorted(root.rglob("*")):
+        if ".git" in p.relative_to(root).parts or not p.is_file():
+            continue
+        out.append(p.read_bytes().decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+def test_fix_sample_app_end_to_end(repo: GitRepo) -> None:
+    planted = write_sample_app(repo.path)
+    values = planted.values()
+
+    # Before: the scan finds every planted value; the app works.
+    before = run_cli("scan", "--format", "json", cwd=repo.path)
+    assert before.returncode == 1, before.stderr
+    found = json.loads(before.stdout)
+    n_findings = len(found["findings"]) if isinstance(found, dict) else len(found)
+    assert n_findings >= len(values)
+    ok = _app_tests(repo.path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    # The plan and the patch, for review: nothing written yet, no value shown.
+    review = run_cli("fix", cwd=repo.path)
+    assert review.returncode == 1, review.stderr
+    assert "[REDACTED:" in review.stdout and "--- a/shopapp/settings.py" in review.stdout
+    as_json = run_cli("fix", "--json", cwd=repo.path)
+    doc = json.loads(as_json.stdout)
+    assert len(doc["plan"]["secrets"]) == len(values) and doc["applied"] is False
+    assert all(v in _tree_text(repo.path) for v in values)
+
+    # Apply, and verify with the app's own tests under `unleak run`.
+    applied = run_cli("fix", "--apply", "--verify", f"{sys.executable} -m pytest -q tests", cwd=repo.path,
+                      env=APP_ENV)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "verify passed" in applied.stderr
+
+    channels = [before.stdout, before.stderr, review.stdout, review.stderr, as_json.stdout, as_json.stderr,
+                applied.stdout, applied.stderr]
+    tree = _tree_text(repo.path)
+    for v in values:
+        assert v not in tree, "a planted value is still in the tree"
+        assert all(v not in c for c in channels), "a planted value reached an output channel"
+
+    after = run_cli("scan", cwd=repo.path)
+    assert after.returncode == 0, after.stdout
+    names = run_cli("secrets", "list", "--json", cwd=repo.path)
+    entries = json.loads(names.stdout)["secrets"]
+    assert len(entries) == len(values)
+    env_text = (repo.path / ".env").read_text()
+    assert env_text.startswith("# local configuration\nDEBUG=1\nSLACK_BOT_TOKEN=unleak://")
+    assert 'export API_TOKEN=unleak://' in env_text and "# the API token" in env_text
+
+    # The app: broken without its secrets, working under `unleak run`.
+    bare = _app_tests(repo.path)
+    assert bare.returncode != 0
+    under_run = _app_tests(repo.path, sys.executable, "-m", "unleak", "run", "--")
+    assert under_run.returncode == 0, under_run.stdout + under_run.stderr
+    assert all(v not in under_run.stdout + under_run.stderr for v in values)
+
+    # A second fix does nothing.
+    again = run_cli("fix", cwd=repo.path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout == ""
+    assert "nothing to fix" in again.stderr
+    assert _tree_text(repo.path) == tree

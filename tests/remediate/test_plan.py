@@ -1,0 +1,121 @@
+"""Planning: names from targets, one name per value, collisions, manual steps, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from remediate.codemods.sites import Site
+from remediate.fix import plan_fix
+from remediate.plan import suggest_name, upper_snake
+from remediate.vault import open_vault
+from scanner.api import ScanRequest
+from tests.conftest import GitRepo
+from tests.fakes import github_pat, password, stripe_live_key
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("apiKey", "API_KEY"), ("db-password", "DB_PASSWORD"), ("STRIPE_KEY", "STRIPE_KEY"), ("x.y z", "X_Y_Z"),
+    ("3scale", "_3SCALE"), ("__", ""), ("dbPasswordV2", "DB_PASSWORD_V2"),
+])
+def test_upper_snake(text: str, expected: str) -> None:
+    assert upper_snake(text) == expected
+
+
+@pytest.mark.parametrize(("site", "expected"), [
+    (Site(1, "assign", hint="STRIPE_KEY"), "STRIPE_KEY"),
+    (Site(1, "assign", hint="password", scope="Database"), "DB_PASSWORD"),
+    (Site(1, "assign", hint="password", scope="Mailer"), "MAILER_PASSWORD"),
+    (Site(1, "keyword", hint="api_key", scope="OpenAI"), "OPENAI_API_KEY"),
+    (Site(1, "keyword", hint="api_key", scope="StripeClient"), "STRIPE_API_KEY"),
+    (Site(1, "keyword", hint="password", scope="connect"), "DB_PASSWORD"),
+    (Site(1, "keyword", hint="password", scope="login"), "PASSWORD"),
+    (Site(1, "keyword", hint="webhook_secret", scope="OpenAI"), "WEBHOOK_SECRET"),
+    (Site(1, "dict", hint="password", scope="redis"), "REDIS_PASSWORD"),
+    (Site(1, "partial", hint="password", scope="DATABASE_URL"), "DATABASE_PASSWORD"),
+    (Site(1, "partial", hint=None, scope="SENTRY_DSN"), "SENTRY_SECRET"),
+    (Site(1, "env-default", hint="db_pass", env_key="db_pass"), "db_pass"),
+    (Site(1, "dotenv", hint="API_TOKEN", env_key="API_TOKEN"), "API_TOKEN"),
+    (Site(1, "call-arg", scope="connect"), ""),
+])
+def test_suggest_name(site: Site, expected: str) -> None:
+    assert suggest_name(site) == expected
+
+
+def _plan(repo: GitRepo, **kw: str) -> object:
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    plan, _ = plan_fix(ScanRequest(root=repo.path), vault, **kw)
+    return plan
+
+
+def test_same_value_in_several_places_is_one_entry_named_by_the_env_key(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write(".env", f"GITHUB_TOKEN={tok}\n")
+    repo.write("app/settings.py", f'GH = "{tok}"\nclient = Github(token="{tok}")\n')
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["GITHUB_TOKEN"]  # type: ignore[attr-defined]
+    assert sorted((p.path, p.kind) for p in plan.secrets[0].places) == [  # type: ignore[attr-defined]
+        (".env", "dotenv"), ("app/settings.py", "assign"), ("app/settings.py", "keyword")]
+    after = {c.path: c.after for c in plan.changes}  # type: ignore[attr-defined]
+    assert 'GH = os.environ["GITHUB_TOKEN"]' in after["app/settings.py"]
+    assert tok not in "".join(after.values())
+
+
+def test_different_values_never_share_a_name(repo: GitRepo) -> None:
+    a, b = stripe_live_key(), stripe_live_key()
+    repo.write("one.py", f'STRIPE_KEY = "{a}"\n')
+    repo.write("two.py", f'STRIPE_KEY = "{b}"\n')
+    plan = _plan(repo)
+    names = sorted(s.name for s in plan.secrets)  # type: ignore[attr-defined]
+    assert names == ["STRIPE_KEY", "STRIPE_KEY_2"]
+
+
+def test_name_taken_in_the_vault_by_another_value_is_not_reused(repo: GitRepo) -> None:
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    vault.put("STRIPE_KEY", stripe_live_key())
+    same = stripe_live_key()
+    vault.put("OTHER", same)
+    repo.write("one.py", f'STRIPE_KEY = "{stripe_live_key()}"\nOTHER = "{same}"\n')
+    plan = _plan(repo)
+    got = {s.name: s.in_vault for s in plan.secrets}  # type: ignore[attr-defined]
+    assert got == {"STRIPE_KEY_2": False, "OTHER": True}
+
+
+def test_unsupported_files_become_manual_steps_never_silence(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write("config/app.yaml", f"github:\n  token: {tok}\n")
+    repo.write("blob.py", f'KEY = b"{tok}"\n')
+    plan = _plan(repo)
+    manual = sorted((m.path, m.line) for m in plan.manual)  # type: ignore[attr-defined]
+    assert manual == [("blob.py", 1), ("config/app.yaml", 2)]
+    assert plan.changes == []  # type: ignore[attr-defined]
+    assert all(tok not in str(m.to_dict()) for m in plan.manual)  # type: ignore[attr-defined]
+
+
+def test_env_default_secret_found_by_name_and_reference_file_entry(repo: GitRepo) -> None:
+    pw = password(20)
+    repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{pw}")\nPORT = os.getenv("PORT", "5432")\n')
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["DB_PASSWORD"]  # type: ignore[attr-defined]
+    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    assert ref.path == ".env" and ref.before is None
+    assert "DB_PASSWORD=unleak://app/DB_PASSWORD" in ref.after
+    code = next(c for c in plan.changes if c.path == "db.py")  # type: ignore[attr-defined]
+    assert 'PW = os.environ["DB_PASSWORD"]' in code.after and 'os.getenv("PORT", "5432")' in code.after
+
+
+def test_conflicting_env_default_is_manual(repo: GitRepo) -> None:
+    env_value, default = password(20), password(20)
+    repo.write(".env", f"DB_PASSWORD={env_value}\n")
+    repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{default}")\n')
+    plan = _plan(repo)
+    assert [m.path for m in plan.manual] == ["db.py"]  # type: ignore[attr-defined]
+    assert "DB_PASSWORD is already defined" in plan.manual[0].reason  # type: ignore[attr-defined]
+
+
+def test_planning_writes_nothing(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write("a.py", f'T = "{tok}"\n')
+    _plan(repo)
+    assert (repo.path / "a.py").read_text() == f'T = "{tok}"\n'
+    assert not (repo.path / ".env").exists()
+    assert open_vault(namespace="app", repo_path=repo.path).names() == []
