@@ -1,0 +1,416 @@
+"""The GitHub Action, run step by step as the runner runs it (tests/unleak/action_runner.py), on a real repository
+with a pull-request-shaped branch: a secret added and then removed inside the pull request, and one still at head.
+
+The install step is skipped with UNLEAK_ACTION_SKIP_INSTALL=1 (unleak is installed in this interpreter);
+test_install_step_real runs it for real. Review posting goes to a local HTTP server on 127.0.0.1 that checks each
+request against GitHub's documented REST API for pull-request reviews.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import stripe_live_key
+from tests.unleak.action_runner import ActionRun, parse_output_file, run_action
+
+ROOT = Path(__file__).resolve().parents[2]
+SARIF_SCHEMA = ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+TOKEN = "test-token-not-a-secret"
+
+
+@dataclass
+class PR:
+    repo: GitRepo
+    base: str
+    added: str  # commit that adds the GitHub token
+    removed: str  # commit that removes it again
+    head: str  # commit that adds the Stripe key (still at head)
+    canary: str
+    stripe: str
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.canary, self.stripe]
+
+
+@pytest.fixture
+def pr(repo: GitRepo, canary: str) -> PR:
+    stripe = stripe_live_key()
+    base = repo.commit("init", {"README.md": "demo\n", "app/__init__.py": "",
+                                "app/main.py": "def main() -> None:\n    print('hi')\n"})
+    repo.git("update-ref", "refs/remotes/origin/main", base)  # what actions/checkout leaves behind
+    repo.git("checkout", "-q", "-b", "feature")
+    added = repo.commit("add config", {"app/config.py": f'GITHUB_TOKEN = "{canary}"\n'})
+    removed = repo.commit("oops, remove token",
+                          {"app/config.py": 'import os\n\nGITHUB_TOKEN = os.environ["GITHUB_TOKEN"]\n'})
+    head = repo.commit("settings", {"app/settings.py": f'DEBUG = False\nSTRIPE_KEY = "{stripe}"\nTIMEOUT = 30\n'})
+    return PR(repo, base, added, removed, head, canary, stripe)
+
+
+def pr_payload(pr: PR, number: int = 7) -> dict[str, Any]:
+    """The fields of a pull_request event payload the action reads, in GitHub's documented shape."""
+    return {"action": "synchronize", "number": number,
+            "pull_request": {"number": number, "state": "open",
+                             "base": {"ref": "main", "sha": pr.base}, "head": {"ref": "feature", "sha": pr.head}},
+            "repository": {"full_name": "octo/shop", "default_branch": "main"}}
+
+
+def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: str = "http://127.0.0.1:9",
+        **inputs: str) -> tuple[ActionRun, Path, Path]:
+    runner = tmp_path / "runner"
+    if runner.exists():
+        shutil.rmtree(runner)
+    runner.mkdir()
+    event_path = runner / "event.json"
+    event_path.write_text(json.dumps(payload))
+    summary = runner / "summary.md"
+    summary.write_text("")
+    env = {
+        "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
+        "GITHUB_WORKSPACE": str(pr.repo.path), "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_REPOSITORY": "octo/shop", "GITHUB_API_URL": api_url, "GITHUB_SHA": pr.head,
+        "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(ROOT), "event_name": event}
+    return run_action(ROOT, with_=inputs, env=env, github=github), summary, runner
+
+
+def assert_no_secret(pr: PR, *texts: str) -> None:
+    for t in texts:
+        for s in pr.secrets:
+            assert s not in t
+
+
+# -------------------------------------------------------------------------------------------------- scans
+
+
+def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
+    res, summary, _ = run(pr, tmp_path, "pull_request", pr_payload(pr))
+    assert [s.id for s in res.steps] == ["install", "scan"]
+    assert res.returncode == 1  # fail-on high: the GitHub token is high confidence
+    out = res.stdout
+    # annotations on the exact lines, for the removed secret too (it is in the history)
+    assert re.search(r"^::error file=app/config\.py,line=1,col=\d+", out, re.M)
+    assert re.search(r"^::error file=app/settings\.py,line=2,col=\d+", out, re.M)
+    assert pr.added[:12] in out
+    # outputs
+    assert res.outputs["findings"] == "2"
+    sarif_path = Path(res.outputs["sarif-file"])
+    assert sarif_path == pr.repo.path / "unleak.sarif"
+    # SARIF valid against the official schema
+    import jsonschema
+
+    doc = json.loads(sarif_path.read_text())
+    jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()))
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]} \
+        == {"app/config.py", "app/settings.py"}
+    # job summary: a table with rule, file, line, commit, preview
+    md = summary.read_text()
+    assert "| Rule | File | Line | Commit | Preview |" in md
+    row = next(r for r in md.splitlines() if "app/config.py" in r)
+    assert f"`{pr.added[:12]}`" in row and "removed, still in history" in row and "| 1 |" in row
+    row = next(r for r in md.splitlines() if "app/settings.py" in r)
+    assert f"`{pr.head[:12]}`" in row and "| yes |" in row
+    assert "pull request #7" in md and "3 commits" in md
+    assert_no_secret(pr, res.stdout, res.stderr, md, sarif_path.read_text(), json.dumps(res.outputs))
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("high", 1), ("medium", 1), ("low", 1), ("none", 0)])
+def test_fail_on(pr: PR, tmp_path: Path, fail_on: str, code: int) -> None:
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), **{"fail-on": fail_on})
+    assert res.returncode == code, res.stderr
+    assert res.outputs["findings"] == "2"
+
+
+def test_fail_on_only_counts_findings_at_or_above(repo: GitRepo, tmp_path: Path) -> None:
+    """A PR whose only finding is below the threshold passes; lowering the threshold fails it."""
+    base = repo.commit("init", {"README.md": "x\n"})
+    repo.git("checkout", "-q", "-b", "f")
+    # a generic password assignment: the generic rules report it below high confidence
+    head = repo.commit("pw", {"db.py": 'DB_PASSWORD = "Vq7#pLm2xZ9!wRt4"\n'})
+    pr_ = PR(repo, base, head, head, head, "", "")
+    findings = run_cli("scan", "--range", f"{base}..{head}", "--format", "json", cwd=repo.path)
+    levels = {f["confidence"] for f in json.loads(findings.stdout)["findings"]}
+    if not levels or "high" in levels:
+        pytest.skip(f"the rules rate this sample {levels or 'as nothing'}; the case needs a below-high finding")
+    res, _, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_), **{"fail-on": "high"})
+    assert res.returncode == 0 and res.outputs["findings"] != "0"
+    res, _, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_), **{"fail-on": "low"})
+    assert res.returncode == 1
+
+
+def test_clean_pull_request(repo: GitRepo, tmp_path: Path) -> None:
+    base = repo.commit("init", {"README.md": "x\n"})
+    repo.git("checkout", "-q", "-b", "f")
+    head = repo.commit("docs", {"docs.md": "hello\n"})
+    pr_ = PR(repo, base, head, head, head, "", "")
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
+    assert res.returncode == 0 and res.outputs["findings"] == "0"
+    assert "0 secrets" in summary.read_text()
+
+
+@pytest.mark.parametrize("before", ["new-branch", "force-pushed-away"])
+def test_push_new_branch_scans_since_default_branch(pr: PR, tmp_path: Path, before: str) -> None:
+    zero_or_gone = "0" * 40 if before == "new-branch" else "1234567890abcdef1234567890abcdef12345678"
+    payload = {"ref": "refs/heads/feature", "before": zero_or_gone, "after": pr.head, "created": True,
+               "repository": {"default_branch": "main", "full_name": "octo/shop"}}
+    res, summary, _ = run(pr, tmp_path, "push", payload)
+    assert res.returncode == 1 and res.outputs["findings"] == "2"
+    assert "3 commits" in summary.read_text()
+
+
+def test_push_scans_before_to_after(pr: PR, tmp_path: Path) -> None:
+    payload = {"ref": "refs/heads/feature", "before": pr.removed, "after": pr.head,
+               "repository": {"default_branch": "main"}}
+    res, _, _ = run(pr, tmp_path, "push", payload)
+    assert res.outputs["findings"] == "1" and "app/settings.py" in res.stdout and "app/config.py" not in res.stdout
+
+
+def test_push_deleting_a_branch_scans_nothing(pr: PR, tmp_path: Path) -> None:
+    payload = {"ref": "refs/heads/feature", "before": pr.head, "after": "0" * 40, "deleted": True}
+    res, _, _ = run(pr, tmp_path, "push", payload)
+    assert res.returncode == 0 and res.outputs["findings"] == "0"
+
+
+def test_missing_base_commit_says_fetch_depth(pr: PR, tmp_path: Path) -> None:
+    payload = pr_payload(pr)
+    payload["pull_request"]["base"]["sha"] = "ab" * 20
+    res, _, _ = run(pr, tmp_path, "pull_request", payload)
+    assert res.returncode == 2 and "fetch-depth: 0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_baseline_and_sarif_inputs(pr: PR, tmp_path: Path) -> None:
+    # Known finding: the Stripe key at head goes into a baseline; the removed token is still reported.
+    (pr.repo.path / "ci").mkdir()
+    b = run_cli("baseline", "create", "--file", "ci/known.json", cwd=pr.repo.path)
+    assert b.returncode == 0, b.stderr
+    res, summary, _ = run(pr, tmp_path, "pull_request", pr_payload(pr),
+                          baseline="ci/known.json", **{"sarif-file": "reports/unleak.sarif"})
+    assert res.outputs["findings"] == "1"
+    assert res.outputs["sarif-file"] == str(pr.repo.path / "reports" / "unleak.sarif")
+    assert "app/config.py" in res.stdout and "app/settings.py" not in res.stdout
+    assert "1 known finding(s) in the baseline" in summary.read_text()
+
+
+def test_config_input(pr: PR, tmp_path: Path) -> None:
+    cfg = tmp_path / "unleak-ci.toml"
+    cfg.write_text('exclude = ["app/settings.py"]\n')
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), config=str(cfg))
+    assert res.outputs["findings"] == "1" and "app/settings.py" not in res.stdout
+    cfg.write_text("exclude = [\n")  # broken config: a clear error naming the file, exit 2
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), config=str(cfg))
+    assert res.returncode == 2 and "unleak-ci.toml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_input_is_a_usage_error(pr: PR, tmp_path: Path) -> None:
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), **{"fail-on": "critical"})
+    assert res.returncode == 2 and "fail-on" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_outputs_file_format() -> None:
+    assert parse_output_file("a=1\nb<<EOF\nx\ny\nEOF\nc=\n") == {"a": "1", "b": "x\ny", "c": ""}
+
+
+# ------------------------------------------------------------------------------------------ review posting
+
+
+@dataclass
+class FakeGitHub:
+    """A local stand-in for api.github.com's pull-request review endpoints, checking requests against the REST
+    API documentation (POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews; GET lists reviews)."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    reject_comments: bool = False
+    url: str = ""
+
+
+def _check_review(body: Any, head: str) -> list[str]:
+    errs: list[str] = []
+    if not isinstance(body, dict):
+        return ["body is not a JSON object"]
+    allowed = {"commit_id", "body", "event", "comments"}
+    if set(body) - allowed:
+        errs.append(f"unknown fields {set(body) - allowed}")
+    if body.get("commit_id") != head:
+        errs.append("commit_id is not the head sha")
+    if body.get("event") not in ("APPROVE", "REQUEST_CHANGES", "COMMENT"):
+        errs.append("event must be APPROVE, REQUEST_CHANGES or COMMENT")
+    if body.get("event") in ("REQUEST_CHANGES", "COMMENT") and not body.get("body"):
+        errs.append("body is required for REQUEST_CHANGES and COMMENT")
+    for c in body.get("comments", []):
+        if not isinstance(c.get("path"), str) or not isinstance(c.get("body"), str):
+            errs.append("comment needs path and body strings")
+        if not isinstance(c.get("line"), int) or c["line"] < 1:
+            errs.append("comment line must be a positive integer")
+        if c.get("side", "RIGHT") not in ("LEFT", "RIGHT"):
+            errs.append("side must be LEFT or RIGHT")
+        if "start_line" in c:
+            if not isinstance(c["start_line"], int) or c["start_line"] >= c.get("line", 0):
+                errs.append("start_line must be an integer below line")
+            if c.get("start_side", "RIGHT") not in ("LEFT", "RIGHT"):
+                errs.append("start_side must be LEFT or RIGHT")
+        if "position" in c:
+            errs.append("position is deprecated: use line/side")
+    return errs
+
+
+@pytest.fixture
+def github_api(pr: PR) -> Iterator[FakeGitHub]:
+    state = FakeGitHub()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, code: int, doc: Any) -> None:
+            raw = json.dumps(doc).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _common(self) -> bool:
+            if self.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):
+                state.errors.append("missing or wrong Authorization header")
+                self._send(401, {"message": "Bad credentials"})
+                return False
+            if self.headers.get("Accept") != "application/vnd.github+json":
+                state.errors.append("Accept must be application/vnd.github+json")
+            if not self.headers.get("User-Agent"):
+                state.errors.append("User-Agent is required by the GitHub API")
+            return True
+
+        def do_GET(self) -> None:
+            state.requests.append({"method": "GET", "path": self.path})
+            if not self._common():
+                return
+            if self.path.split("?")[0] != "/repos/octo/shop/pulls/7/reviews":
+                self._send(404, {"message": "Not Found"})
+                return
+            self._send(200, state.reviews)
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError:
+                body = None
+            state.requests.append({"method": "POST", "path": self.path, "body": body, "raw": raw.decode()})
+            if not self._common():
+                return
+            if self.path != "/repos/octo/shop/pulls/7/reviews":
+                self._send(404, {"message": "Not Found"})
+                return
+            if self.headers.get("Content-Type") != "application/json":
+                state.errors.append("POST without Content-Type: application/json")
+            errs = _check_review(body, pr.head)
+            if errs:
+                state.errors.extend(errs)
+                self._send(422, {"message": "Validation Failed", "errors": errs})
+                return
+            if state.reject_comments and body.get("comments"):
+                self._send(422, {"message": "Unprocessable Entity",
+                                 "errors": ["Line could not be resolved"]})
+                return
+            review = {"id": len(state.reviews) + 1, "body": body.get("body"), "commit_id": body["commit_id"],
+                      "state": "COMMENTED"}
+            state.reviews.append(review)
+            self._send(200, review)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
+                    **{"suggest-fixes": "true"})
+    assert res.returncode == 1
+    assert github_api.errors == []
+    posts = [r for r in github_api.requests if r["method"] == "POST"]
+    assert len(posts) == 1, res.stderr
+    body = posts[0]["body"]
+    assert body["event"] == "COMMENT" and body["commit_id"] == pr.head
+    comments = body["comments"]
+    assert comments, body
+    assert all(c["path"] == "app/settings.py" and c["side"] == "RIGHT" for c in comments)
+    c = next(c for c in comments if "STRIPE_KEY" in c["body"])
+    assert c["line"] == 2
+    assert "```suggestion\n" in c["body"]
+    suggested = c["body"].split("```suggestion\n", 1)[1].rsplit("```", 1)[0]
+    assert suggested.strip() == 'STRIPE_KEY = os.environ["STRIPE_KEY"]'
+    # the import the rewritten line needs is suggested too, on a line of the diff
+    assert any("import os" in c["body"] for c in comments)
+    assert "STRIPE_KEY=unleak://shop/STRIPE_KEY" in body["body"]  # the reference file entry, in the review body
+    # the removed token is not at head: nothing to suggest for app/config.py
+    assert all(c["path"] != "app/config.py" for c in comments)
+    assert "posted a review" in res.stderr
+    assert_no_secret(pr, posts[0]["raw"], res.stdout, res.stderr)
+    assert TOKEN not in res.stdout + res.stderr
+
+
+def test_suggest_fixes_not_posted_twice_for_same_head(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    for _ in range(2):
+        run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url, **{"suggest-fixes": "true"})
+    assert len([r for r in github_api.requests if r["method"] == "POST"]) == 1
+    assert github_api.errors == []
+
+
+def test_suggest_fixes_falls_back_when_lines_are_rejected(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    github_api.reject_comments = True
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
+                    **{"suggest-fixes": "true"})
+    posts = [r for r in github_api.requests if r["method"] == "POST"]
+    assert len(posts) == 2 and posts[1]["body"]["comments"] == []
+    assert "os.environ[" in posts[1]["body"]["body"] and "without inline suggestions" in res.stderr
+    assert_no_secret(pr, *(p["raw"] for p in posts))
+
+
+def test_suggest_fixes_bad_token_is_reported_not_fatal(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
+                    **{"suggest-fixes": "true", "github-token": "wrong"})
+    assert res.returncode == 1  # the findings decide the exit status, not the review
+    assert "GitHub answered 401" in res.stderr and "wrong" not in res.stderr
+
+
+def test_suggest_fixes_skipped_on_push(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    payload = {"ref": "refs/heads/feature", "before": pr.base, "after": pr.head}
+    res, _, _ = run(pr, tmp_path, "push", payload, api_url=github_api.url, **{"suggest-fixes": "true"})
+    assert github_api.requests == [] and "only pull request events" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------- the metadata
+
+
+def test_action_metadata_shape() -> None:
+    import yaml
+
+    meta = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token"}
+    assert set(meta["outputs"]) == {"findings", "sarif-file"}
+    for step in meta["runs"]["steps"]:
+        assert "${{" not in step["run"]
+        assert step["shell"] == "bash"
