@@ -415,6 +415,7 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
             elif nmsg != omsg:
                 proof.messages_changed += 1
             trees.tree(otree.decode(), ntree.decode(), "")
+        _compare_tags(mirror, old_cat, new_cat, reps, proof)
     refs_after = {name for name, _ in git.ref_targets(mirror, ("refs/",))}
     proof.refs = len(refs_after)
     lost = sorted(refs_before - refs_after)
@@ -423,6 +424,35 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
     _search_values(mirror, reps, proof)
     _history_scan(mirror, fingerprints, proof)
     return proof
+
+
+_SIG = b"-----BEGIN PGP SIGNATURE-----"
+
+
+def _compare_tags(mirror: Path, old_cat: git.CatFile, new_cat: git.CatFile, reps: list[Replacement],
+                  proof: Proof) -> None:
+    """Annotated tags: same name, type and tagger; message equal modulo the replaced values (a signature, which
+    cannot survive a rewrite, may be gone)."""
+    path = mirror / "filter-repo" / "ref-map"
+    rows = path.read_text().splitlines()[1:] if path.is_file() else []
+    for row in rows:
+        parts = row.split()
+        if len(parts) != 3 or not parts[2].startswith("refs/tags/"):
+            continue
+        o, n = old_cat.read(parts[0]), new_cat.read(parts[1])
+        if o is None or o[0] != "tag":
+            continue
+        if n is None or n[0] != "tag":
+            proof.problems.append(f"{parts[2]}: the annotated tag became something else")
+            continue
+        ohead, _, omsg = o[1].partition(b"\n\n")
+        nhead, _, nmsg = n[1].partition(b"\n\n")
+        strip = [h for h in ohead.split(b"\n") if not h.startswith(b"object ")]
+        if strip != [h for h in nhead.split(b"\n") if not h.startswith(b"object ")]:
+            proof.problems.append(f"{parts[2]}: tag name, type or tagger differ")
+        expected = apply(reps, omsg)
+        if nmsg != expected and nmsg != expected.split(_SIG, 1)[0]:
+            proof.problems.append(f"{parts[2]}: tag message differs beyond the replaced values")
 
 
 def _search_values(mirror: Path, reps: list[Replacement], proof: Proof) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,46 @@ def _group(findings: Iterable[Finding]) -> dict[str, _Seen]:
     return seen
 
 
+_AC_THRESHOLD = 8  # from this many values on, one Aho-Corasick pass per blob beats a substring search per value
+
+
+def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
+    """A function from blob bytes to the bitset of values it holds. A multi-line value (a private key) committed
+    with CRLF line endings counts too."""
+    forms: list[tuple[bytes, int]] = []
+    for i, v in enumerate(values):
+        forms.append((v, 1 << i))
+        if b"\n" in v and b"\r\n" not in v:
+            forms.append((v.replace(b"\n", b"\r\n"), 1 << i))
+    if len(values) < _AC_THRESHOLD:
+        def match_few(data: bytes) -> int:
+            bits = 0
+            for form, bit in forms:
+                if form in data:
+                    bits |= bit
+            return bits
+
+        return match_few
+    import ahocorasick  # C extension, as in the engine
+
+    auto = ahocorasick.Automaton()
+    merged: dict[str, int] = {}
+    for form, bit in forms:
+        key = form.decode("latin-1")  # latin-1: one char per byte, so matching on str is matching on bytes
+        merged[key] = merged.get(key, 0) | bit
+    for key, bit in merged.items():
+        auto.add_word(key, bit)
+    auto.make_automaton()
+
+    def match_many(data: bytes) -> int:
+        bits = 0
+        for _end, bit in auto.iter(data.decode("latin-1")):
+            bits |= bit
+        return bits
+
+    return match_many
+
+
 class _Presence:
     """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``)."""
 
@@ -128,6 +168,7 @@ class _Presence:
         self.order: dict[str, int] = {}  # topological position, parents first
         self.info: dict[str, git.RawCommit] = {}
         self._blob_bits: dict[str, int] = {}
+        self._match = _matcher(values)
         if values:
             self._walk(repo)
 
@@ -137,11 +178,7 @@ class _Presence:
             bits = 0
             obj = cat.read(oid)
             if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB:
-                data = obj[1]
-                for i, v in enumerate(self.values):
-                    # A multi-line value (a private key) committed with CRLF endings counts too.
-                    if v in data or (b"\n" in v and v.replace(b"\n", b"\r\n") in data):
-                        bits |= 1 << i
+                bits = self._match(obj[1])
             self._blob_bits[oid] = bits
         return bits
 

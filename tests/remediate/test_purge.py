@@ -192,6 +192,7 @@ def _rewrite(repo: GitRepo, dest: Path, expressions: bytes) -> tuple[Path, set[s
     (b"", None),
     (b"literal:DEBUG = True==>DEBUG = False\n", "content differs beyond the replaced values"),
     (b"literal:read token==>fetch token\n", "message differs beyond the replaced values"),
+    (b"literal:first release==>1st release\n", "v0.1: tag message differs beyond the replaced values"),
 ])
 def test_proof_catches_collateral_changes(repo: GitRepo, tmp_path: Path, extra: bytes, problem: str | None) -> None:
     build_story(repo, tmp_path, head_secret=False)

@@ -250,3 +250,31 @@ def test_refs_agree_with_git_contains(repo: GitRepo, tmp_path: Path) -> None:
         tags = set(repo.git("tag", "--contains", e.first.sha).split())
         assert set(e.branches) | {"remotes/" + r for r in e.remote_refs} == branches
         assert set(e.tags) == tags
+
+
+@pytest.mark.parametrize("n", [1, 3, 12, 40])  # below and above the Aho-Corasick threshold
+def test_blob_matcher(n: int) -> None:
+    from scanner.exposure import _matcher
+    from tests.unleak.test_masking import fake_pem
+
+    values = [github_pat().encode() for _ in range(n - 1)] + [fake_pem().encode()]
+    match = _matcher(values)
+    assert match(b"nothing here") == 0
+    for i, v in enumerate(values):
+        assert match(b"x = '" + v + b"'\n") == 1 << i
+    assert match(values[-1].replace(b"\n", b"\r\n")) == 1 << (n - 1)  # CRLF checkout of a key
+    assert match(b"".join(values) + b"\xff\x00") == (1 << n) - 1
+    assert match(values[0][:-1]) == 0  # a prefix is not the value
+
+
+def test_many_secrets_in_history(repo: GitRepo) -> None:
+    tokens = [github_pat() for _ in range(10)]
+    for i, t in enumerate(tokens):
+        repo.commit(f"c{i}", {f"m{i}.py": f'T = "{t}"\n'})
+    repo.git("rm", "-q", "m3.py")
+    repo.commit("drop m3")
+    report = analyze(repo.path)
+    assert len(report.exposures) == 10
+    by_value = {e.secret.reveal(): e for e in report.exposures}
+    assert [by_value[t].commits for t in tokens] == [11 - i for i in range(3)] + [7] + [11 - i for i in range(4, 10)]
+    assert [by_value[t].in_head for t in tokens] == [i != 3 for i in range(10)]
