@@ -127,7 +127,7 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
     body = [c for c in plan.changes if not c.reference_file]
     ref_changes = [c for c in plan.changes if c.reference_file]
     check = confirm or _confirm
-    done: list[tuple[Any, int | None]] = []
+    done: list[patch.Written] = []
     try:
         done += patch.apply(root, body, write)
         for c in body:

@@ -13,6 +13,7 @@ import contextlib
 import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from remediate.plan import FileChange
@@ -53,15 +54,27 @@ class ApplyError(UnleakError):
     """Writing the rewritten files failed; every file was put back as it was."""
 
 
-def _restore(root: Path, done: Sequence[tuple[FileChange, int | None]], write: Writer) -> list[str]:
+@dataclass(frozen=True)
+class Written:
+    """A file :func:`apply` wrote, and the directories it had to create for it (a rollback removes them)."""
+
+    change: FileChange
+    created_dirs: tuple[Path, ...] = ()
+
+
+def _restore(root: Path, done: Sequence[Written], write: Writer) -> list[str]:
     """Put ``done`` back; returns the paths that could not be restored (reported, never hidden)."""
     failed: list[str] = []
-    for change, _mode in reversed(done):
+    for w in reversed(done):
+        change = w.change
         target = root / change.path
         try:
             if change.before is None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(target)
+                for d in w.created_dirs:
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
             else:
                 write(target, change.before.encode("utf-8"))
         except OSError:
@@ -69,17 +82,18 @@ def _restore(root: Path, done: Sequence[tuple[FileChange, int | None]], write: W
     return failed
 
 
-def apply(root: Path, changes: Sequence[FileChange],
-          write: Writer | None = None) -> list[tuple[FileChange, int | None]]:
+def apply(root: Path, changes: Sequence[FileChange], write: Writer | None = None) -> list[Written]:
     """Write every change, atomically per file, all-or-nothing over the set. Returns what was written (for
     :func:`rollback`). Raises :class:`ApplyError` after restoring the files when a write fails."""
     writer: Writer = write or atomic_write_bytes
-    done: list[tuple[FileChange, int | None]] = []
+    done: list[Written] = []
     for change in changes:
         target = root / change.path
+        created: tuple[Path, ...] = ()
         try:
-            mode = target.stat().st_mode & 0o7777 if target.exists() else None
             if change.before is None:
+                # Directories this write creates are removed again by a rollback (nearest last).
+                created = tuple(d for d in (target.parent, *target.parent.parents) if not d.exists())
                 target.parent.mkdir(parents=True, exist_ok=True)
             writer(target, change.after.encode("utf-8"))
         except OSError as exc:
@@ -90,10 +104,10 @@ def apply(root: Path, changes: Sequence[FileChange],
                 msg = (f"could not write {change.path} ({type(exc).__name__}) and could not restore "
                        f"{', '.join(not_restored)}: check them with `git diff` (the values are in the vault)")
             raise ApplyError(msg) from None
-        done.append((change, mode))
+        done.append(Written(change, created))
     return done
 
 
-def rollback(root: Path, done: Sequence[tuple[FileChange, int | None]], write: Writer | None = None) -> list[str]:
+def rollback(root: Path, done: Sequence[Written], write: Writer | None = None) -> list[str]:
     """Undo :func:`apply`; returns paths that could not be restored."""
     return _restore(root, done, write or atomic_write_bytes)

@@ -61,7 +61,7 @@ def test_apply_is_all_or_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "a.txt").read_text() == "old a\n"
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "b.txt").read_text() == "old b\n"
-    assert not (tmp_path / "new/c.txt").exists()
+    assert not (tmp_path / "new").exists()
 
 
 def test_apply_writes_and_rollback_restores(tmp_path: Path) -> None:
@@ -70,4 +70,4 @@ def test_apply_writes_and_rollback_restores(tmp_path: Path) -> None:
     done = patch.apply(tmp_path, changes)
     assert (tmp_path / "a.txt").read_text() == "new\n" and (tmp_path / "d/e.txt").read_text() == "e\n"
     assert patch.rollback(tmp_path, done) == []
-    assert (tmp_path / "a.txt").read_text() == "old\n" and not (tmp_path / "d/e.txt").exists()
+    assert (tmp_path / "a.txt").read_text() == "old\n" and not (tmp_path / "d").exists()
