@@ -473,9 +473,9 @@ class UnleakMCP:
         return ToolOutcome({
             "status": "waiting_for_human", "name": name, "reference": vault.reference_for(name),
             "url": url, "expires_in_seconds": int(sr.expires - time.time()),
-            "message": (f"Ask the human to open {url} and enter the value of {name}; it goes straight into the "
-                        f"vault. Meanwhile put {name}={vault.reference_for(name)} in .env. The value will never "
-                        "be shown to you."),
+            "message": (f"Ask the human to open the secret entry page (url) and enter the value of {name}; it "
+                        f"goes straight into the vault. Meanwhile put {name}={vault.reference_for(name)} in .env. "
+                        "The value will never be shown to you."),
         })
 
     # -- dispatch
@@ -655,6 +655,9 @@ def build_server(app: UnleakMCP) -> Any:
                     f"Enter the value of {data['name']} for unleak (stored in your vault, never shown to the "
                     "agent).", data["url"], elicitation_id, related_request_id=ctx.request_id)
                 data["elicitation"] = str(getattr(res, "action", "sent"))
+                if not app.policy.approval_url_in_answer:
+                    # The client showed the link to the human; the model does not need it.
+                    data.pop("url", None)
         text = json.dumps(data, indent=1, ensure_ascii=False)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
                                     structured_content=data, is_error=is_error)

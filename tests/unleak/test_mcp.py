@@ -136,27 +136,33 @@ def test_tools_have_strict_schemas_and_annotations(repo: GitRepo) -> None:
     assert seen["run"].input_schema["properties"]["argv"]["type"] == "array"
 
 
-@pytest.mark.parametrize("tool,args,msg", [
+BAD_ARGUMENTS = [
     ("run", {"argv": "pytest -q"}, "argv"),
     ("run", {"argv": []}, "minItems"),
     ("run", {"argv": ["true"], "shell": True}, "additionalProperties"),
     ("run", {"argv": ["true"], "cwd": "/"}, "outside the repository"),
+    ("run", {"argv": ["true"], "timeout_seconds": 99999}, "maximum"),
     ("scan", {"mode": "everything"}, "enum"),
     ("scan", {"paths": ["../../etc/passwd"]}, "outside the repository"),
     ("request_secret", {"name": "bad name; rm -rf"}, "pattern"),
     ("list_secrets", {"x": 1}, "additionalProperties"),
-])
-def test_bad_arguments_are_refused_with_a_clear_error(repo: GitRepo, tool: str, args: dict[str, Any],
-                                                       msg: str) -> None:
+    ("no_such_tool", {}, "unknown tool"),
+]
+
+
+def test_bad_arguments_are_refused_with_a_clear_error(repo: GitRepo) -> None:
+    """One server for the whole table (each start costs a second or two)."""
     repo.commit("init", {"README.md": "x\n"})
-    out: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
 
     async def scenario(agent: Agent) -> None:
-        out.update(await agent.call(tool, args))
+        for tool, args, _ in BAD_ARGUMENTS:
+            out.append(await agent.call(tool, args))
 
     run_agent(repo.path, scenario)
-    assert out["_is_error"] is True
-    assert msg in out["error"]
+    for (tool, args, msg), answer in zip(BAD_ARGUMENTS, out, strict=True):
+        assert answer["_is_error"] is True, (tool, args)
+        assert msg in answer["error"], (tool, args, answer)
 
 
 def test_end_to_end_scan_fix_list_run_approve_revoke(planted: GitRepo, canary: str, tmp_path: Path) -> None:
