@@ -266,6 +266,16 @@ def _copy_winsize(src_fd: int, dst_fd: int) -> None:
         fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
 
 
+def _in_foreground(fd: int) -> bool:
+    """False when ``fd`` is our controlling terminal and we are a background job (``cmd &``): switching it to raw
+    mode would stop us with SIGTTOU, so a background run leaves stdin alone. A terminal that is not our
+    controlling terminal has no job control, so it counts as ours."""
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return True
+
+
 def _become_tty_owner() -> None:  # pragma: no cover - runs in the child between fork and exec
     # The child is a new session leader (start_new_session); its stdout is the pty slave. Making that
     # terminal the
@@ -407,7 +417,7 @@ def _spawn_masked(
         to_close.append(err_slave)
         # With a terminal on both sides the child reads its input from the pty too (so /dev/tty, getpass and
         # line editing work); our terminal goes raw and we copy keystrokes across, as `script` does.
-        relay_stdin = os.isatty(in_fd)
+        relay_stdin = os.isatty(in_fd) and _in_foreground(in_fd)
         child_in = out_slave if relay_stdin else in_fd
         preexec: Callable[[], None] | None = _become_tty_owner
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -481,7 +482,7 @@ def test_cli_child_on_a_terminal_stays_a_terminal_and_is_masked(vault_env: tuple
     )
     os.close(slave)
     seen = b""
-    while True:
+    while select.select([master], [], [], 10)[0]:
         try:
             chunk = os.read(master, 4096)
         except OSError:
@@ -519,14 +520,15 @@ def test_cli_interactive_terminal_input_reaches_the_child(vault_env: tuple[Path,
         deadline = time.monotonic() + 20
         while token not in seen:
             assert time.monotonic() < deadline, f"never saw {token!r}: {seen!r}"
-            seen += os.read(master, 4096)
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
 
     read_until(b"Name: ")
     os.write(master, values["TOKEN"].encode() + b"\r")
     read_until(b"PIN: ")
     os.write(master, b"4321\r")
     read_until(b"got ")
-    while True:
+    while select.select([master], [], [], 10)[0]:
         try:
             chunk = os.read(master, 4096)
         except OSError:
