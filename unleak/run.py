@@ -37,7 +37,7 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -277,9 +277,8 @@ def _in_foreground(fd: int) -> bool:
 
 
 def _become_tty_owner() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # The child is a new session leader (start_new_session); its stdout is the pty slave. Making that
-    # terminal the
-    # session's controlling terminal lets /dev/tty, job control and Ctrl-C work inside the child.
+    # The child is a new session leader (start_new_session); its stdout is the pty slave. Making that terminal
+    # the session's controlling terminal lets /dev/tty, job control and Ctrl-C work inside the child.
     with contextlib.suppress(OSError):
         fcntl.ioctl(1, termios.TIOCSCTTY, 0)
 
@@ -301,41 +300,56 @@ class _Stream:
             self.out_ok = _write_all(self.out_fd, data)
 
 
-def _call_action(action: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        action()
+class _SignalForwarder:
+    """Sends the signals we receive to the child's process group while it runs.
 
-    return handler
+    The child is in its own session, so a terminal's Ctrl-C reaches only us and we pass it on. Installed *before*
+    the child is spawned: a signal that arrives in between is remembered and delivered as soon as the child
+    exists, instead of killing us and orphaning it. Outside the main thread Python cannot handle signals, so
+    nothing is installed there.
+    """
 
+    def __init__(self, extra: Mapping[int, Callable[[], None]] | None = None) -> None:
+        self._pgid: int | None = None
+        self._early: list[int] = []
+        self._extra = dict(extra or {})
+        self._previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
 
-@contextlib.contextmanager
-def _forward_signals(pgid: int, extra: Mapping[int, Callable[[], None]]) -> Iterator[None]:
-    """While the child runs, signals sent to us go to its process group (it is in its own session, so a
-    terminal's Ctrl-C reaches only us). Outside the main thread signals cannot be handled, so nothing is
-    installed
-    there."""
-    import threading
+    def __enter__(self) -> _SignalForwarder:
+        import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED_SIGNALS:
+                self._previous[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._forward)
+            for sig_num in self._extra:
+                self._previous[sig_num] = signal.getsignal(sig_num)
+                signal.signal(sig_num, self._other)
+        return self
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signum)
-
-    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
-    for sig in FORWARDED_SIGNALS:
-        previous[sig] = signal.getsignal(sig)
-        signal.signal(sig, forward)
-    for sig_num, action in extra.items():
-        previous[sig_num] = signal.getsignal(sig_num)
-        signal.signal(sig_num, _call_action(action))
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def started(self, pgid: int) -> None:
+        self._pgid = pgid
+        for signum in self._early:
+            self._send(signum)
+        self._early.clear()
+
+    def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        if self._pgid is None:
+            self._early.append(signum)
+        else:
+            self._send(signum)
+
+    def _other(self, signum: int, _frame: FrameType | None) -> None:
+        self._extra[signum]()
+
+    def _send(self, signum: int) -> None:
+        assert self._pgid is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._pgid, signum)
 
 
 def run_child(
@@ -385,8 +399,9 @@ def _popen(
 def _spawn_unmasked(
     cmd: Sequence[str], plan: InjectionPlan, in_fd: int, out_fd: int, err_fd: int, cwd: Path | None
 ) -> int:
-    proc = _popen(cmd, plan, cwd, stdin=in_fd, stdout=out_fd, stderr=err_fd)
-    with _forward_signals(proc.pid, {}):
+    with _SignalForwarder() as forwarder:
+        proc = _popen(cmd, plan, cwd, stdin=in_fd, stdout=out_fd, stderr=err_fd)
+        forwarder.started(proc.pid)
         while True:
             try:
                 return exit_status(proc.wait())
@@ -433,27 +448,25 @@ def _spawn_masked(
         _Stream(out_master, out_fd, Masker(plan.secrets)),
         _Stream(err_master, err_fd, Masker(plan.secrets)),
     ]
-    try:
-        proc = _popen(
-            cmd, plan, cwd, stdin=child_in, stdout=out_slave, stderr=err_slave, preexec_fn=preexec
-        )
-    except BaseException:
-        for fd in (*to_close, out_master, err_master):
-            os.close(fd)
-        raise
-    for fd in to_close:
-        os.close(fd)
-
-    saved_tty: list[Any] | None = None
-    if relay_stdin:
-        with contextlib.suppress(termios.error):
-            saved_tty = termios.tcgetattr(in_fd)
-            tty.setraw(in_fd)
     extra: dict[int, Callable[[], None]] = {}
     if use_pty:
         extra[signal.SIGWINCH] = lambda: _copy_winsize(out_fd, out_master)
+    saved_tty: list[Any] | None = None
+    forwarder = _SignalForwarder(extra)
     try:
-        with _forward_signals(proc.pid, extra):
+        with forwarder:
+            try:
+                proc = _popen(
+                    cmd, plan, cwd, stdin=child_in, stdout=out_slave, stderr=err_slave, preexec_fn=preexec
+                )
+            finally:
+                for fd in to_close:
+                    os.close(fd)
+            forwarder.started(proc.pid)
+            if relay_stdin:
+                with contextlib.suppress(termios.error):
+                    saved_tty = termios.tcgetattr(in_fd)
+                    tty.setraw(in_fd)
             _pump(proc, streams, in_fd if relay_stdin else None, out_master)
             while True:
                 try:

@@ -558,3 +558,13 @@ def test_cli_op_references_resolve_through_the_fake_op_cli(tmp_path: Path, fake_
     assert any(argv[:1] == ["read"] for argv in fake_op.argvs())
     for argv in fake_op.argvs():
         assert op_value not in "\0".join(argv)
+
+
+def test_signal_arriving_before_the_child_exists_is_delivered_to_it() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with runner._SignalForwarder() as forwarder:
+        os.kill(os.getpid(), signal.SIGTERM)  # would kill the test process if it were not caught
+        child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        forwarder.started(child.pid)
+        assert child.wait(timeout=10) == -signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == before
