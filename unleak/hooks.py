@@ -63,14 +63,25 @@ class Hit:
 # ------------------------------------------------------------------------------------------------ scanning
 
 
-def scan_text(text: str, path: str = "<stdin>", root: Path | None = None) -> list[Hit]:
+# Rule families a hook skips unless asked for everything: the detect-secrets plugins cost ~0.5 s of imports on
+# every call, and a hook runs on every edit. The pre-commit scan and CI still run them.
+SLOW_FAMILIES = frozenset({"detect-secrets"})
+
+
+def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, thorough: bool | None = None
+              ) -> list[Hit]:
     """Secrets in ``text`` (hooks check content before it is written). The scanner is imported here, not at the
-    top, so a hook that has nothing to scan (most Bash commands, unknown events) stays at interpreter start-up cost.
-    Configuration (disabled rules, custom rules, minimum confidence) of the repository at ``root`` applies."""
+    top, so a hook that has nothing to scan stays at interpreter start-up cost. Configuration (disabled rules,
+    custom rules, minimum confidence) of the repository at ``root`` applies. ``thorough`` (default: the
+    UNLEAK_HOOK_THOROUGH environment variable) also runs the slow rule families."""
     if not text:
         return []
     from scanner.api import ScanRequest, scan
+    from scanner.rules import all_rules
 
+    if thorough is None:
+        thorough = os.environ.get("UNLEAK_HOOK_THOROUGH", "") not in ("", "0")
+    disabled: set[str] = set() if thorough else {r.id for r in all_rules().values() if r.family in SLOW_FAMILIES}
     kwargs: dict[str, Any] = {}
     if root is not None:
         from unleak import config as config_mod
@@ -80,10 +91,12 @@ def scan_text(text: str, path: str = "<stdin>", root: Path | None = None) -> lis
         except ConfigError:
             cfg = None  # a broken config must not switch the guard off: scan with the defaults
         if cfg is not None:
-            kwargs = {"disabled": cfg.disable, "extra_rules": cfg.rules}
+            disabled |= cfg.disable
+            kwargs = {"extra_rules": cfg.rules}
             if cfg.min_confidence is not None:
                 kwargs["min_confidence"] = cfg.min_confidence
-    result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1, **kwargs))
+    result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1,
+                              disabled=frozenset(disabled), **kwargs))
     return [Hit(f.rule_id, f.title, f.line, f.preview) for f in result.findings]
 
 

@@ -69,7 +69,7 @@ def pr_payload(pr: PR, number: int = 7) -> dict[str, Any]:
 
 
 def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: str = "http://127.0.0.1:9",
-        **inputs: str) -> tuple[ActionRun, Path, Path]:
+        action_path: Path = ROOT, skip_install: bool = True, **inputs: str) -> tuple[ActionRun, Path, Path]:
     runner = tmp_path / "runner"
     if runner.exists():
         shutil.rmtree(runner)
@@ -80,13 +80,14 @@ def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: st
     summary.write_text("")
     env = {
         "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_WORKSPACE": str(pr.repo.path), "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_WORKSPACE": str(pr.repo.path), "GITHUB_ACTION_PATH": str(action_path),
+        "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_REPOSITORY": "octo/shop", "GITHUB_API_URL": api_url, "GITHUB_SHA": pr.head,
-        "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1",
+        "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1" if skip_install else "",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(ROOT), "event_name": event}
-    return run_action(ROOT, with_=inputs, env=env, github=github), summary, runner
+    github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(action_path), "event_name": event}
+    return run_action(action_path, with_=inputs, env=env, github=github), summary, runner
 
 
 def assert_no_secret(pr: PR, *texts: str) -> None:
@@ -414,3 +415,22 @@ def test_action_metadata_shape() -> None:
     for step in meta["runs"]["steps"]:
         assert "${{" not in step["run"]
         assert step["shell"] == "bash"
+
+
+@pytest.mark.slow
+def test_install_step_real(pr: PR, tmp_path: Path) -> None:
+    """The install step as on a runner: a virtualenv and `pip install "$GITHUB_ACTION_PATH"` (a copy of the
+    project, so the build leaves nothing in the source tree), then the scan with the installed command."""
+    action = tmp_path / "action"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    for pkg in ("scanner", "remediate", "unleak"):
+        shutil.copytree(ROOT / pkg, action / pkg, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "action.yml"):
+        shutil.copy2(ROOT / name, action / name)
+    res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
+                               skip_install=False)
+    install = res.steps[0]
+    assert install.returncode == 0, install.stderr[-2000:]
+    assert install.outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
+    assert res.steps[1].returncode == 1 and res.outputs["findings"] == "2"
+    assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())

@@ -342,5 +342,11 @@ def test_hook_latency(tmp_path: Path, canary: str, record_property: Any) -> None
                 times.append(time.perf_counter() - t0)
         medians[name] = statistics.median(times)
         record_property(f"hook_latency_{name}", round(medians[name], 3))
+    bare = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, check=False)
+        bare.append(time.perf_counter() - t0)
+    medians["bare interpreter"] = statistics.median(bare)
     print("hook latency (median of 10, s):", {k: round(v, 3) for k, v in medians.items()})
     assert max(medians.values()) < 1.5
