@@ -206,7 +206,10 @@ class Proof:
     messages_changed: int = 0
     refs: int = 0
     objects_searched: int = 0
+    signatures_dropped: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # expected losses, reported but not failures
+    _extra_headers: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -291,24 +294,49 @@ def push_commands(top: Path, mirror: Path) -> list[str]:
 # -------------------------------------------------------------------------------------------------------- proof
 
 
-def _commit_fields(data: bytes) -> tuple[bytes, list[bytes], dict[bytes, bytes], bytes]:
-    """(tree, parents, other single-line headers, message) of a raw commit object."""
+_SIGNATURES = (b"gpgsig", b"gpgsig-sha256", b"mergetag")
+_CORE_HEADERS = (b"tree", b"parent", b"author", b"committer", b"encoding")
+
+
+@dataclass
+class _Commit:
+    tree: bytes
+    parents: list[bytes]
+    core: dict[bytes, bytes]  # author, committer, encoding
+    extra: list[bytes]  # names of other headers: signatures and tool-specific ones (gitbutler-*, ...)
+    message: bytes
+
+
+def _commit_fields(data: bytes) -> _Commit:
     head, _, message = data.partition(b"\n\n")
-    tree = b""
-    parents: list[bytes] = []
-    other: dict[bytes, bytes] = {}
-    key = b""
+    c = _Commit(tree=b"", parents=[], core={}, extra=[], message=message)
     for line in head.split(b"\n"):
         if line.startswith(b" "):  # continuation of a multi-line header (gpgsig, mergetag)
             continue
         key, _, val = line.partition(b" ")
         if key == b"tree":
-            tree = val
+            c.tree = val
         elif key == b"parent":
-            parents.append(val)
-        elif key not in (b"gpgsig", b"gpgsig-sha256", b"mergetag"):  # signatures cannot survive a rewrite
-            other[key] = val
-    return tree, parents, other, message
+            c.parents.append(val)
+        elif key in _CORE_HEADERS:
+            c.core[key] = val
+        else:
+            c.extra.append(key)
+    return c
+
+
+def _same_message(old: _Commit, new: _Commit, reps: list[Replacement]) -> bool:
+    expected = apply(reps, old.message)
+    if new.message == expected:
+        return True
+    # fast-export re-encodes messages in a legacy encoding to UTF-8 and drops the header
+    enc = old.core.get(b"encoding", b"").decode("ascii", "replace")
+    if enc and b"encoding" not in new.core:
+        try:
+            return new.message == expected.decode(enc).encode("utf-8")
+        except (LookupError, UnicodeDecodeError):
+            return False
+    return False
 
 
 def _tree_entries(data: bytes) -> dict[bytes, tuple[bytes, str]]:
@@ -403,19 +431,31 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
             if o is None or n is None:
                 proof.problems.append(f"commit {old[:10]} cannot be read on both sides")
                 continue
-            otree, oparents, ohead, omsg = _commit_fields(o[1])
-            ntree, nparents, nhead, nmsg = _commit_fields(n[1])
+            oc, nc = _commit_fields(o[1]), _commit_fields(n[1])
             proof.commits += 1
-            if [commit_map.get(p.decode(), p.decode()) for p in oparents] != [p.decode() for p in nparents]:
+            if [commit_map.get(p.decode(), p.decode()) for p in oc.parents] != [p.decode() for p in nc.parents]:
                 proof.problems.append(f"commit {old[:10]}: parents differ")
-            if ohead != nhead:
-                proof.problems.append(f"commit {old[:10]}: author, committer or encoding differ")
-            if nmsg != apply(reps, omsg):
+            if {k: v for k, v in oc.core.items() if k != b"encoding"} != \
+                    {k: v for k, v in nc.core.items() if k != b"encoding"}:
+                proof.problems.append(f"commit {old[:10]}: author or committer differ")
+            if not _same_message(oc, nc, reps):
                 proof.problems.append(f"commit {old[:10]}: message differs beyond the replaced values")
-            elif nmsg != omsg:
+            elif nc.message != oc.message:
                 proof.messages_changed += 1
-            trees.tree(otree.decode(), ntree.decode(), "")
+            for key in set(oc.extra) - set(nc.extra):
+                if key in _SIGNATURES:
+                    proof.signatures_dropped += 1
+                else:
+                    name = key.decode("ascii", "replace")
+                    proof._extra_headers[name] = proof._extra_headers.get(name, 0) + 1
+            trees.tree(oc.tree.decode(), nc.tree.decode(), "")
         _compare_tags(mirror, old_cat, new_cat, reps, proof)
+    if proof.signatures_dropped:
+        proof.notes.append(f"{proof.signatures_dropped} commit signature(s) dropped (a rewritten commit cannot keep "
+                           "its signature; re-sign if you need them)")
+    for header, count in sorted(proof._extra_headers.items()):
+        proof.notes.append(f"{count} commit(s) lost their non-standard '{header}' header (git fast-export does not "
+                           "carry tool-specific headers)")
     refs_after = {name for name, _ in git.ref_targets(mirror, ("refs/",))}
     proof.refs = len(refs_after)
     lost = sorted(refs_before - refs_after)

@@ -358,16 +358,24 @@ def select(report: ExposureReport, prefixes: Iterable[str]) -> list[Exposure]:
 _NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
 
 
+_SHOW_REFS = 8  # text and markdown list this many names per kind; JSON lists all
+
+
+def _names(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:_SHOW_REFS])
+    return shown + (f" (+{len(names) - _SHOW_REFS} more)" if len(names) > _SHOW_REFS else "")
+
+
 def _refs_line(e: Exposure) -> str:
     parts = []
     if e.branches:
-        parts.append("branches " + ", ".join(e.branches))
+        parts.append("branches " + _names(e.branches))
     if e.tags:
-        parts.append("tags " + ", ".join(e.tags))
+        parts.append("tags " + _names(e.tags))
     if e.remote_refs:
-        parts.append("remote " + ", ".join(e.remote_refs))
+        parts.append("remote " + _names(e.remote_refs))
     if e.other_refs:
-        parts.append("other " + ", ".join(e.other_refs))
+        parts.append("other " + _names(e.other_refs))
     return "; ".join(parts) or "no ref (unreachable)"
 
 
@@ -390,7 +398,7 @@ def render_text(report: ExposureReport) -> str:
         out.append(f"  last present {_short(e.last)}  ({e.commits} commit(s) hold it)")
         out.append(f"  reachable    {_refs_line(e)}")
         if e.tips:
-            out.append(f"  still in tip {', '.join(e.tips)}")
+            out.append(f"  still in tip {_names(e.tips)}")
         if e.agent_logs:
             out.append(f"  agent logs   {', '.join(e.agent_logs)}")
         out.append("")
@@ -419,7 +427,7 @@ def render_markdown(report: ExposureReport) -> str:
         out.append("| " + " | ".join(_md(x) for x in (
             f"`{e.preview}`", f"{e.rule_id} {e.title}", f"`{e.first.sha[:10]}` {e.first.author} {e.first.date}",
             f"`{e.last.sha[:10]}` {e.last.date}", "**yes**" if e.in_head else "no", "**yes**" if e.pushed else "no",
-            logs, ", ".join(e.branches) or "-", ", ".join(e.tags) or "-")) + " |")
+            logs, _names(e.branches) or "-", _names(e.tags) or "-")) + " |")
     out += ["", "## Rotation checklist", "", "Rotate first: once pushed, a secret is compromised even if history is "
             "rewritten.", ""]
     for r in report.rotation:

@@ -700,6 +700,8 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
         sys.exit(EXIT_FINDINGS)
     click.echo(f"proof: {pr.objects_searched} objects searched, no purged value left; a history scan finds none "
                "of the purged secrets; every other file, commit message, author and parent is unchanged")
+    for note in pr.notes:
+        click.echo(f"  note: {note}")
     click.echo("warnings:")
     for w in res.plan.warnings:
         click.echo(f"  ! {w}")

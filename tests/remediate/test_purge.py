@@ -256,3 +256,23 @@ def test_purge_refuses_shallow_clone(repo: GitRepo, tmp_path: Path) -> None:
         assert proc.returncode == 2 and "not installed" in proc.stderr
     else:
         assert proc.returncode == 2 and "shallow" in proc.stderr, proc.stderr
+
+
+@needs_filter_repo
+def test_proof_notes_headers_fast_export_cannot_carry(repo: GitRepo) -> None:
+    """A commit with a tool-specific header (as GitButler writes) loses it in any rewrite: a note, not a failure."""
+    token = purge.replacement_for("0" * 20)  # any text; the secret comes next
+    from tests.fakes import github_pat
+
+    secret = github_pat()
+    repo.commit("add", {"a.py": f'T = "{secret}"\n'})
+    repo.commit("remove", {"a.py": f"T = None  # {token}\n"})
+    raw = repo.git("cat-file", "commit", "HEAD")
+    head, _, msg = raw.partition("\n\n")
+    custom = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo.path, check=True,
+                            input=f"{head}\nx-tool-change-id 1234\n\n{msg}\n", capture_output=True, text=True)
+    repo.git("update-ref", "refs/heads/main", custom.stdout.strip())
+    res = purge.execute(repo.path, [])
+    assert res.proof.ok, res.proof.problems
+    assert any("'x-tool-change-id' header" in n for n in res.proof.notes)
+    assert secret not in git.run(["log", "--all", "-p"], res.mirror)
