@@ -310,7 +310,8 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 f"<dt>Secrets</dt><dd><ul id=secrets>{names}</ul></dd>"
                 f"<dt>Repository</dt><dd><code id=repo>{esc(req.repo)}</code></dd>"
                 f"<dt>Branch</dt><dd><code id=branch>{esc(req.branch)}</code></dd>"
-                f"<dt>Environment</dt><dd id=tier>{esc(req.tier)}</dd>"
+                f"<dt>Environment</dt><dd id=tier>{esc(req.tier)}"
+                + (f", from <code id=env_file>{esc(req.env_file)}</code>" if req.env_file else "") + "</dd>"
                 f"<dt>For how long</dt><dd id=duration>{esc(format_duration(req.ttl))} after you approve "
                 "(this exact command only)</dd>"
                 + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")

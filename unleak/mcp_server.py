@@ -292,7 +292,10 @@ class UnleakMCP:
         with tempfile.TemporaryDirectory(prefix="unleak-diff-") as tmp:
             path = Path(tmp) / "change.diff"
             path.write_text(args["diff"], encoding="utf-8")
-            result = scan(ScanRequest(root=self.root, modes=("diff",), diff=str(path)))
+            try:
+                result = scan(ScanRequest(root=self.root, modes=("diff",), diff=str(path)))
+            except UsageError as exc:
+                raise UsageError(str(exc).replace(str(path), "diff")) from None
         findings = [f.to_dict() for f in result.findings]
         self.record("check_diff", client, scrub, task=args.get("task_id"),
                     process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
@@ -364,6 +367,7 @@ class UnleakMCP:
         return ToolOutcome({"namespace": ns, "secrets": rows})
 
     def tool_run(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+        from remediate.vault import UNLEAK_SCHEME, default_namespace, parse_reference
         from unleak import run as runner
 
         argv = tuple(args["argv"])
@@ -379,13 +383,33 @@ class UnleakMCP:
             raise UsageError("no reference file: there is no .env here or at the repository root; run fix first "
                              "or pass env_file")
         variables = runner.read_reference_files([env_file])
-        names = tuple(sorted(k for k, v in variables.items() if v.startswith(runner.REFERENCE_PREFIXES)))
+        refs = {k: v for k, v in variables.items() if v.startswith(runner.REFERENCE_PREFIXES)}
+        # The agent can edit the reference file, so a grant must not be widened by renaming a variable: the
+        # names checked are the variables *and* the vault entries they point to, and an unleak:// reference may
+        # only point into this repository's own namespace.
+        names_set = set(refs)
+        foreign: list[str] = []
+        own_ns = default_namespace(self.root)
+        for var, ref in refs.items():
+            with contextlib.suppress(UnleakError):
+                parsed = parse_reference(ref)
+                if parsed.scheme == UNLEAK_SCHEME:
+                    names_set.add(parsed.parts[-1])
+                    if parsed.namespace != own_ns:
+                        foreign.append(f"{var}={ref}")
+        names = tuple(sorted(names_set))
         branch = self._branch()
-        tier = tier_of([env_file], names, self.policy)
+        tier = tier_of([env_file], [*names, *refs.values()], self.policy)
         ctx = RunContext(argv=argv, secrets=names, repo=str(self.root), branch=branch, tier=tier, task=task,
                          client=client, cwd=str(cwd), env_file=str(env_file))
         proc = process_info(argv, cwd=str(cwd), repo=str(self.root), branch=branch)
         base = {"secrets": names, "process": proc, "task": task}
+
+        if foreign:
+            reason = (f"the reference file points outside this repository's vault namespace {own_ns!r} "
+                      f"({', '.join(foreign)}); an agent's run may only use this repository's secrets")
+            self.record("run.refused", client, scrub, result="refused", detail={"reason": reason}, **base)
+            return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
 
         if tier not in self.policy.mcp_tiers:
             reason = (f"{tier}-tier secrets are not reachable through MCP under the user's policy "

@@ -57,10 +57,11 @@ print("stashed")
 @pytest.fixture
 def fixed_repo(repo: GitRepo, canary: str) -> GitRepo:
     """A repository whose token is already in the vault, referenced from .env."""
-    from remediate.vault import open_vault
+    from remediate.vault import default_namespace, open_vault
 
     ref = open_vault(repo_path=repo.path).put("TOKEN", canary)
-    files = {".env": f"TOKEN={ref}\n", ".env.broken": "TOKEN=unleak://nowhere/MISSING\n", **LEAKY_SCRIPTS}
+    ns = default_namespace(repo.path)
+    files = {".env": f"TOKEN={ref}\n", ".env.broken": f"MISSING=unleak://{ns}/MISSING\n", **LEAKY_SCRIPTS}
     repo.commit("app", files)
     return repo
 
@@ -153,7 +154,7 @@ def test_red_team_cannot_extract_the_canary(fixed_repo: GitRepo, canary: str, tm
     assert notdiff["_is_error"]
     assert scan_stash["count"] == 1  # the stashed value is found, by fingerprint
     assert fix_stash["_is_error"] or fix_stash["manual"] or fix_stash["secrets"]  # fix saw it too (answer redacted)
-    assert [s["name"] for s in listed["secrets"]] == ["TOKEN"]
+    assert {s["name"]: s["in_vault"] for s in listed["secrets"]} == {"MISSING": False, "TOKEN": True}
 
     # 4. The canary, in any encoding, is nowhere the agent or a log could read it.
     assert_no_canary(answers["transcript"][0]["text"], canary, "an MCP answer")
@@ -201,3 +202,32 @@ def test_explicitly_granted_dangerous_command_is_still_masked(fixed_repo: GitRep
     assert_no_canary(out[1]["text"], canary, "an MCP answer")
     grant = next(r for r in audit_records() if r["action"] == "grant")
     assert grant["detail"]["dangerous"] is True
+
+
+def test_editing_the_reference_file_does_not_widen_a_grant(fixed_repo: GitRepo) -> None:
+    """The agent can edit .env. Renaming a variable so it matches a grant, or pointing it at another project's
+    namespace, must not get it a secret the human did not grant."""
+    from remediate.vault import open_vault
+    from tests.fakes import stripe_live_key
+
+    root = fixed_repo.path
+    other = open_vault(namespace="other-project", repo_path=root).put("PAYMENTS_KEY", stripe_live_key())
+    own = open_vault(repo_path=root).put("DB_PASSWORD", "fake-db-password-0123456789")
+    fixed_repo.commit("agent edits", {
+        ".env.renamed": f"TEST_VALUE={own}\n",  # DB_PASSWORD under an innocent name
+        ".env.foreign": f"TEST_VALUE={other}\n",  # another project's secret
+        "ok.py": "print('ok')\n",
+    })
+    assert run_cli("grant", "--secrets", "TEST_*", "--command", "python3 ok.py", cwd=root).returncode == 0
+    out: list[dict[str, Any]] = []
+
+    async def scenario(agent: Agent) -> None:
+        for env_file in (".env.renamed", ".env.foreign"):
+            out.append(await agent.call("run", {"argv": ["python3", "ok.py"], "env_file": env_file}))
+
+    run_agent(root, scenario)
+    renamed, foreign = out
+    assert renamed["status"] == "approval_required"  # the grant covers TEST_* but not the entry DB_PASSWORD
+    assert renamed["secrets"] == ["DB_PASSWORD", "TEST_VALUE"]
+    assert foreign["status"] == "refused" and "outside this repository's vault namespace" in foreign["reason"]
+    assert not any(r["action"] == "run.start" for r in audit_records())
