@@ -155,6 +155,17 @@ def _dotenv_is_references_only(path: Path) -> bool:
     return True
 
 
+def _public_pem(path: Path) -> bool:
+    """True when a PEM file exists and holds no private key (certificates, public keys). A file that cannot be
+    read counts as private: the guard errs on the side of blocking."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return False
+    return b"-----BEGIN" in head and b"PRIVATE KEY" not in head
+
+
 def secret_file_reason(path_text: str, cwd: Path) -> str | None:
     """Why reading ``path_text`` would expose secrets, or None when it would not."""
     if not path_text:
@@ -179,7 +190,11 @@ def secret_file_reason(path_text: str, cwd: Path) -> str | None:
         if _dotenv_is_references_only(p):
             return None
         return f"{name} holds plaintext secret values"
-    if name in _KEY_NAMES or (name.endswith(_KEY_SUFFIXES) and not name.endswith(".pub")):
+    if name in _KEY_NAMES:
+        return f"{name} is a key or credential file"
+    if name.endswith(_KEY_SUFFIXES) and not name.endswith(".pub"):
+        if name.endswith((".pem", ".crt", ".cer")) and _public_pem(p):
+            return None  # a certificate or public key: nothing secret in it
         return f"{name} is a key or credential file"
     if p.parent.name == ".aws" and name in {"credentials", "config"}:
         return "it is the AWS credentials file"

@@ -59,6 +59,8 @@ WRITE_CASES = [
     ("multiedit-second-edit", "MultiEdit", lambda p, s: {"file_path": p, "edits": [
         {"old_string": "a = 1", "new_string": "a = 2"},
         {"old_string": "b = None", "new_string": f"b = '{s}'", "replace_all": False}]}, True),
+    ("notebook-secret", "NotebookEdit", lambda p, s: {"notebook_path": p.replace(".py", ".ipynb"),
+                                                      "new_source": f"token = '{s}'", "cell_type": "code"}, True),
     ("multiedit-clean", "MultiEdit", lambda p, s: {"file_path": p, "edits": [
         {"old_string": "a = 1", "new_string": "a = 2"}]}, False),
 ]
@@ -70,7 +72,7 @@ def test_write_tools(tmp_path: Path, canary: str, case: str, tool_name: str, bui
     assert d.block is blocked
     assert canary not in d.reason
     if blocked:
-        assert "unleak fix" in d.reason and "settings.py" in d.reason and "UL" in d.reason
+        assert "unleak fix" in d.reason and "settings." in d.reason and "UL" in d.reason
 
 
 def test_other_provider_format_blocked(tmp_path: Path) -> None:
@@ -123,6 +125,8 @@ BASH_CASES = [
     ("env FOO=1 python app.py", False),
     ("echo $HOME", False),
     ("cat ~/.ssh/id_ed25519.pub", False),
+    ("cat certs/ca.pem", False),  # a certificate: public
+    ("cat certs/missing.pem", True),  # cannot tell: blocked
     ("pytest -q", False),
     ("unleak run -- python app.py", False),
     ("git diff .env", False),  # git shows the diff of a tracked file; scanning history is unleak scan's job
@@ -138,6 +142,9 @@ def test_bash_commands(tmp_path: Path, canary: str, command: str, blocked: bool)
     (tmp_path / "refs" / ".env").write_text("# references\nGITHUB_TOKEN=unleak://app/GITHUB_TOKEN\nEMPTY=\n"
                                             "OP='op://dev/stripe/credential'\n")
     (tmp_path / ".env.example").write_text("GITHUB_TOKEN=\n")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (tmp_path / "certs" / "server.pem").write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
     (tmp_path / ".env.local").write_text("KEY=plain-value-here\n")
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / ".env.production").write_text("KEY=plain-value-here\n")
@@ -350,3 +357,25 @@ def test_hook_latency(tmp_path: Path, canary: str, record_property: Any) -> None
     medians["bare interpreter"] = statistics.median(bare)
     print("hook latency (median of 10, s):", {k: round(v, 3) for k, v in medians.items()})
     assert max(medians.values()) < 1.5
+
+
+def test_slow_rule_families_are_skipped_unless_thorough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks skip the detect-secrets-backed rules by default (latency); UNLEAK_HOOK_THOROUGH=1 runs them."""
+    from scanner.rules import all_rules
+
+    slow = {r.id for r in all_rules().values() if r.family in hooks.SLOW_FAMILIES}
+    assert slow, "the slow family exists, so skipping it is not vacuous"
+    seen: list[frozenset[str]] = []
+    import scanner.api
+
+    real = scanner.api.scan
+
+    def spy(req: Any, progress: Any = None) -> Any:
+        seen.append(req.disabled)
+        return real(req)
+
+    monkeypatch.setattr(scanner.api, "scan", spy)
+    hooks.scan_text("x = 1\n", "a.py")
+    monkeypatch.setenv("UNLEAK_HOOK_THOROUGH", "1")
+    hooks.scan_text("x = 1\n", "a.py")
+    assert slow <= seen[0] and not slow & seen[1]
