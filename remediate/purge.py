@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -181,13 +182,14 @@ def plan(root: Path, fingerprints: list[str], report: ExposureReport | None = No
     file = sdir / REPLACEMENTS_NAME
     write_replacements(file, reps)
     mirror = sdir / f"mirror-{time.strftime('%Y%m%d-%H%M%S')}" / f"{top.name}.git"
-    fr = " ".join(_filter_repo_args(file))
+    q, m = shlex.quote, shlex.quote(str(mirror))
+    fr = " ".join(q(a) for a in _filter_repo_args(file))
     commands = [
-        f"git clone --mirror --no-local {top} {mirror}",
-        f"git -C {mirror} config --remove-section remote.origin",
-        f"git -C {mirror} for-each-ref --format='create {REMOTES_NS}%(refname:lstrip=2) %(objectname)%0a"
-        f"delete %(refname)' refs/remotes/ | git -C {mirror} update-ref --no-deref --stdin",
-        f"git -C {mirror} filter-repo {fr}",
+        f"git clone --mirror --no-local {q(str(top))} {m}",
+        f"git -C {m} config --remove-section remote.origin",
+        f"git -C {m} for-each-ref --format='create {REMOTES_NS}%(refname:lstrip=2) %(objectname)%0a"
+        f"delete %(refname)' refs/remotes/ | git -C {m} update-ref --no-deref --stdin",
+        f"git -C {m} filter-repo {fr}",
         "# or let unleak run these steps and prove the result:",
         "unleak purge --execute" + "".join(f" --fingerprint {e.fingerprint}" for e in targets
                                            if fingerprints),
@@ -277,17 +279,18 @@ def _run_filter_repo(cmd: list[str], mirror: Path, p: PurgePlan) -> None:
 
 def push_commands(top: Path, mirror: Path) -> list[str]:
     """Push back what each remote had (its branches, rewritten) and the tags; local-only branches stay local."""
-    out = [f"cd {mirror}"]
+    q = shlex.quote
+    out = [f"cd {q(str(mirror))}"]
     remotes = git.remote_names(top)
     for r in remotes:
-        out.append(f'git remote add {r} "$(git -C {top} remote get-url {r})"')
-        out.append(f"git push --force {r} '{REMOTES_NS}{r}/*:refs/heads/*'   # the branches {r} has, rewritten")
-        out.append(f"git push --force {r} 'refs/tags/*:refs/tags/*'   # rewritten tags (also publishes local-only "
-                   "tags)")
+        out.append(f'git remote add {q(r)} "$(git -C {q(str(top))} remote get-url {q(r)})"')
+        out.append(f"git push --force {q(r)} '{REMOTES_NS}{r}/*:refs/heads/*'   # the branches {r} has, rewritten")
+        out.append(f"git push --force {q(r)} 'refs/tags/*:refs/tags/*'   # rewritten tags (also publishes "
+                   "local-only tags)")
     if not remotes:
         out.append("# this clone has no remote: nothing to push")
     out.append("# then re-clone (every collaborator too); your local-only branches, rewritten, are in this mirror: "
-               f"git fetch {mirror} 'refs/heads/*:refs/heads/*' in the new clone")
+               f"git fetch {q(str(mirror))} 'refs/heads/*:refs/heads/*' in the new clone")
     return out
 
 

@@ -65,7 +65,12 @@ def test_purge_plan_selects_by_fingerprint_prefix(repo: GitRepo, tmp_path: Path)
 
 
 @needs_filter_repo
-def test_purge_execute_end_to_end_and_push(repo: GitRepo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dirname", ["repo", "it's my repo"])  # printed commands must survive shell quoting
+def test_purge_execute_end_to_end_and_push(repo: GitRepo, tmp_path: Path, dirname: str) -> None:
+    if dirname != "repo":
+        repo = GitRepo(tmp_path / dirname)
+        repo.path.mkdir()
+        repo.git("init", "-q", "-b", "main")
     story = build_story(repo, tmp_path, head_secret=False)
     before = _refs(repo)
     proc = run_cli("purge", "--execute", cwd=repo.path)
