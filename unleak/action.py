@@ -413,7 +413,9 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
                     out.notes.append(f"`{change.path}` line {first}: the change could not be shown without the "
                                      "value; run `unleak fix` locally")
                 elif lines_ok:
-                    note = "unleak: the rewritten code needs this line too." if insertion else ""
+                    note = "unleak: the rewritten code needs this line too." if insertion else (
+                        "unleak: a reference instead of the value; `unleak fix --apply` puts the value into your "
+                        "vault and `unleak run` resolves it." if _is_dotenv_path(change.path) else "")
                     out.suggestions.append(Suggestion(change.path, first, last, tuple(new), note))
                 else:
                     out.notes.append(f"`{change.path}` line {first} (outside this pull request's diff): "
@@ -555,6 +557,11 @@ def run(settings: Settings, req: ScanRequest) -> Outcome:
     if bad:
         messages.append(f"{len(bad)} finding(s) at or above fail-on={settings.fail_on}")
     return Outcome(result, target, bool(bad), annotations, messages)
+
+
+def _is_dotenv_path(path: str) -> bool:
+    name = PurePosixPath(path).name
+    return name == ".env" or name.startswith(".env.") or name.endswith(".env")
 
 
 def _namespace(name: str) -> str:

@@ -373,6 +373,21 @@ def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: Fake
     assert TOKEN not in res.stdout + res.stderr
 
 
+def test_suggest_fixes_dotenv_gets_a_reference(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
+    from tests.fakes import github_pat
+
+    token = github_pat()
+    pr.head = pr.repo.commit("env", {".env": f"# local settings\nDEBUG=1\nGITHUB_TOKEN={token}\n"})
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
+                    **{"suggest-fixes": "true"})
+    assert github_api.errors == []
+    post = next(r for r in github_api.requests if r["method"] == "POST")
+    c = next(c for c in post["body"]["comments"] if c["path"] == ".env")
+    assert c["line"] == 3 and "GITHUB_TOKEN=unleak://shop/GITHUB_TOKEN" in c["body"]
+    assert token not in post["raw"] and token not in res.stdout + res.stderr
+    assert_no_secret(pr, post["raw"])
+
+
 def test_suggest_fixes_not_posted_twice_for_same_head(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
     for _ in range(2):
         run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url, **{"suggest-fixes": "true"})
