@@ -45,6 +45,13 @@ CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # re
 _RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2, "partial": 3,
          "call-arg": 4, "other": 4, "comment": 5}
 _PY = (".py", ".pyi")
+# A cheap pre-check for the environment reads the codemods change (parsing is the expensive part): an env read of a
+# secret-like key with a string default, a dotenv_values read, load_dotenv(override=True) / read_env(overwrite=True).
+_ENV_HINT = re.compile(
+    r"""(?:getenv|environ\.get|config|env(?:\.\w+)?)\(\s*[rRuU]?["'][\w.-]*"""
+    r"""(?i:passw|pwd|secret|token|key|credential)[\w.-]*["'][^)\n]*[,=]\s*[rRuU]?["']"""
+    r"|dotenv_values|load_dotenv\([^)]*override\s*=\s*True|read_env\([^)]*overwrite\s*=\s*True"
+)
 
 
 def upper_snake(text: str) -> str:
@@ -273,8 +280,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     env_sites: dict[str, list[Site]] = {}
     for path in sorted(set(python_files) | {p for p in by_path if p.endswith(_PY)}):
         text = texts.get(path) if path in texts else _read(root, path)
-        if text is None or not any(w in text for w in ("environ", "getenv", "dotenv", "decouple", "config(")):
-            continue
+        if text is None or (path not in by_path and not _ENV_HINT.search(text)):
+            continue  # parsing is the expensive part: only files that look like they need a change
         texts[path] = text
         outcome = codemods.analyze(text, [])
         if not outcome.ok:
@@ -355,7 +362,11 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                     dotenv_keys.add(e.key)
     dotenv_keys |= {x.site.env_key for x in auto if x.site.kind == "dotenv" and x.site.env_key}
     flip = bool(plan.secrets) or bool(dotenv_keys)
-    files = sorted({x.path for x in auto} | set(env_sites))
+    def needs_rewrite(sites: list[Site]) -> bool:
+        return any((s.kind == "dotenv-read" and s.env_key in dotenv_keys) or (s.kind == "override" and flip)
+                   for s in sites)
+
+    files = sorted({x.path for x in auto} | {p for p, ss in env_sites.items() if needs_rewrite(ss)})
     for path in files:
         xs = [x for x in auto if x.path == path]
         text = texts[path]

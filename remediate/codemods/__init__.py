@@ -61,6 +61,8 @@ def analyze(code: str, secrets: Collection[str]) -> Outcome:
     _, error = _run(env, code)
     if error:
         return Outcome(None, error=error)
+    if not secrets:
+        return Outcome(code, env.sites)  # only environment reads asked for: skip the second parse
     lit = ReplaceSecretLiterals(CodemodContext(), secrets)
     _, error = _run(lit, code)
     if error:
