@@ -18,7 +18,7 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
@@ -392,6 +392,16 @@ def decide(payload: dict[str, Any]) -> Decision:
                 return Decision(True, f"unleak blocked reading {tool_input.get('file_path')}: {why}. "
                                       f"{_BASH_ADVICE}", event)
             return ALLOW
+        if tool == "Grep":
+            # Grep prints matching lines: searching a secret-bearing file (or a glob naming .env files) reads it.
+            target = str(tool_input.get("path") or "")
+            why = secret_file_reason(target, cwd) if target else None
+            glob = str(tool_input.get("glob") or "")
+            if why is None and glob and _is_dotenv(PurePosixPath(glob.rstrip("*").rstrip(".") or glob).name):
+                why = f"the glob {glob} selects .env files, which hold secret values"
+            if why:
+                return Decision(True, f"unleak blocked this search: {why}. {_BASH_ADVICE}", event)
+            return ALLOW
         return ALLOW
     if event == "UserPromptSubmit":
         hits = scan_text(str(payload.get("prompt") or ""), "<prompt>", _root(cwd))
@@ -423,7 +433,7 @@ def parse_payload(raw: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ installers
 
 HOOK_COMMAND = "unleak hook claude-code"
-PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read"
+PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read|Grep"
 
 
 @dataclass

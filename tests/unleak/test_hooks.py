@@ -171,6 +171,21 @@ def test_read_tool(tmp_path: Path, canary: str, name: str, blocked: bool) -> Non
     assert canary not in d.reason
 
 
+@pytest.mark.parametrize(("tool_input", "blocked"), [
+    ({"pattern": "TOKEN", "path": ".env"}, True),
+    ({"pattern": "TOKEN", "glob": ".env*"}, True),
+    ({"pattern": "TOKEN", "glob": "*.env"}, True),
+    ({"pattern": "TOKEN", "path": "src"}, False),
+    ({"pattern": "TOKEN", "glob": "*.py"}, False),
+    ({"pattern": "TOKEN", "glob": ".env.example"}, False),
+])
+def test_grep_tool(tmp_path: Path, canary: str, tool_input: dict[str, str], blocked: bool) -> None:
+    (tmp_path / ".env").write_text(f"T={canary}\n")
+    d = hooks.decide(tool(tmp_path, "Grep", output_mode="content", **tool_input))
+    assert d.block is blocked
+    assert canary not in d.reason
+
+
 # ------------------------------------------------------------------------------------------- prompts, misc
 
 
