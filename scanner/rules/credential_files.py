@@ -124,7 +124,7 @@ def _pgpass(chunk: Chunk) -> Iterator[Candidate]:
 # scheme://user:password@host — any scheme (postgres, mysql, mongodb+srv, redis, amqp, jdbc:…, http, ftp…).
 _URL_USERINFO = re.compile(
     r"(?i)(?<![A-Za-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{1,30})://(?P<user>[^\s:@/?#'\"<>`]{0,128})"
-    r":(?P<secret>[^\s@/?#'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
+    r":(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
 )
 
 
@@ -185,6 +185,11 @@ _K8S_ITEM = re.compile(r"^(?P<indent>[ \t]{1,40})(?P<key>[A-Za-z0-9_.-]{1,253}):
                        r"(?P<secret>[^\s\"'#]{1,20000})(?P=q)[ \t]*$")
 
 
+# Keys of a Secret's data that name connection details rather than credentials.
+_K8S_NOT_SECRET = frozenset({"username", "user", "login", "host", "hostname", "port", "database", "db", "dbname",
+                             "name", "url", "endpoint", "region", "email", "namespace", "ca.crt", "tls.crt"})
+
+
 def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
     """``data:`` values are base64: decode and keep the ones that hold text; ``stringData:`` values are plain."""
     lines = list(iter_lines(chunk.text))
@@ -203,6 +208,8 @@ def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
                 block = None
             continue
         v = im.group("secret")
+        if im.group("key").lower() in _K8S_NOT_SECRET:
+            continue
         if block == "data":
             decoded = b64decode_text(v)
             if decoded is None or not decoded.strip() or decoded.startswith("-----BEGIN CERTIFICATE"):
@@ -237,7 +244,7 @@ _NAME_SEP = r"[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
 
 register(
     Rule(
-        id="UL012", title="AWS secret access key (next to its key id)", confidence=H,
+        id="UL012", title="AWS secret access key (next to its key id)", confidence=M,
         detect=_aws_paired, keywords=("akia", "asia"), family="aws",
         revoke="https://console.aws.amazon.com/iam/home#/security_credentials",
         description="A 40-character secret key within three lines of an AWS access key id",
@@ -355,6 +362,14 @@ register(
                   "api_key="),
         family="connection-string", revoke="change the password / rotate the key",
         description="?password=… / ;password=… in URLs and JDBC strings, Azure SharedAccessKey=",
+    ),
+    Rule(
+        id="UL223", title="Password on a command line", confidence=H,
+        pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:-u|--user|--http-user|"
+                r"-p)[ =]?[\"']?(?:[^\s:\"'@]{1,64}:)?(?P<secret>[^\s\"'@,;]{4,128})",
+        keywords=("curl", "wget", "http", "sshpass", "ftp"), family="connection-string",
+        revoke="change the password; pass credentials through a netrc file or the environment instead",
+        description="curl -u user:password, wget --http-user, sshpass -p and similar",
     ),
     Rule(
         id="UL230", title="WordPress wp-config secret", confidence=H,

@@ -29,7 +29,7 @@ register(
         confidence=Confidence.MEDIUM,
         pattern=(
             r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
-            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>[^\"'\s,;#`\\]{8,400}))"
+            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         keywords=("pass", "pwd", "secret", "token", "key", "credential", "auth", "bearer"),
         min_entropy=2.5,
