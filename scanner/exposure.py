@@ -222,11 +222,13 @@ def _ref_kind(name: str) -> tuple[str, str]:
     return "other", name
 
 
-def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None) -> ExposureReport:
+def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None,
+            progress: Callable[[Chunk], None] | None = None) -> ExposureReport:
     """Exposure of every secret in the history of the repository at ``root``.
 
     ``request`` is a :class:`scanner.api.ScanRequest` carrying config (exclusions, disabled rules, baseline); its
     modes are replaced by a history scan. ``agent_logs``: None skips transcripts, [] scans the default locations.
+    ``progress`` is called with every chunk of the history scan (the slow part).
     """
     from scanner.api import ScanRequest, scan
 
@@ -236,7 +238,7 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
     req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
-    result = scan(req)
+    result = scan(req, progress=progress)
     report = ExposureReport(notes=list(result.notes))
     findings = result.findings
     if baseline is not None:
@@ -291,7 +293,12 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
             branches=tuple(kinds["branch"]), tags=tuple(kinds["tag"]), remote_refs=tuple(kinds["remote"]),
             other_refs=tuple(kinds["other"]), tips=tuple(tips), agent_logs=tuple(in_logs[fp]), secret=s.secret,
         ))
-    report.exposures.sort(key=lambda e: (e.first.date, e.rule_id, e.fingerprint))
+    # Oldest exposure first; by commit time and history order (ISO dates in mixed time zones do not sort as text).
+    def age(e: Exposure) -> tuple[int, int, str]:
+        rc = pres.info.get(e.first.sha)
+        return (rc.timestamp, pres.order[rc.sha], e.fingerprint) if rc else (0, 0, e.fingerprint)
+
+    report.exposures.sort(key=age)
     report.rotation = _rotation(report.exposures, result.rules)
     return report
 

@@ -629,7 +629,11 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     root = Path(repo_dir).resolve()
     req, _ = _scan_request(root, ("history",), (), config_path=config_path)
     logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
-    report = exposure.analyze(root, req, agent_logs=logs)
+    if sys.stderr.isatty():
+        report = _with_commit_progress(root, lambda tick: exposure.analyze(root, req, agent_logs=logs,
+                                                                           progress=tick))
+    else:
+        report = exposure.analyze(root, req, agent_logs=logs)
     text = exposure.render(report, "json" if as_json else fmt)
     if output:
         from scanner.fileio import atomic_write_text
@@ -639,6 +643,28 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
+
+
+def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None]], Any]) -> Any:
+    """Run a history-sized job with a transient progress bar (commits) on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scanner import git
+
+    top = git.toplevel(root)
+    total = (git.count_commits(top, ["--all"]) or None) if top is not None else None
+    seen: set[str] = set()
+    with Progress(TextColumn("history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("commits", total=total)
+
+        def tick(chunk: Any) -> None:
+            if chunk.commit is not None and chunk.commit.sha not in seen:
+                seen.add(chunk.commit.sha)
+                bar.advance(task)
+
+        return run(tick)
 
 
 def _echo_plan(p: Any) -> None:
