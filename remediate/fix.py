@@ -118,9 +118,12 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
             if not hmac.compare_digest(back.encode("utf-8"), s.value.encode("utf-8")):
                 raise FixError(f"{s.name} did not read back equal from the vault")
             res.stored.append(s.name)
-    except UnleakError as exc:
+    except BaseException as exc:
         _forget(vault, created)
-        raise FixError(f"storing the values failed: {exc}. No file was changed"
+        if not isinstance(exc, (UnleakError, OSError)):
+            raise  # interrupted: no file was touched yet
+        why = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} ({exc.strerror or 'I/O error'})"
+        raise FixError(f"storing the values failed: {why}. No file was changed"
                        + (f"; the {len(created)} new vault entries were removed again" if created else "")) from None
 
     # 2-4. Files, confirmation, reference file last.
@@ -141,9 +144,12 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
         for c in ref_changes:
             if not check(plan, c.path, (root / c.path).read_text(encoding="utf-8")):
                 raise FixError(f"after writing, a moved value is still found in {c.path}")
-    except (UnleakError, OSError) as exc:
+    except BaseException as exc:
+        # Also on Ctrl-C: a half-applied fix must not stay behind.
         not_restored = patch.rollback(root, done, write) if done else []
         _forget(vault, created)
+        if not isinstance(exc, (UnleakError, OSError)):
+            raise
         what = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} while checking the files"
         if not_restored:
             raise FixError(f"{what}; could NOT restore {', '.join(not_restored)} — check them with `git diff` "

@@ -96,8 +96,10 @@ def apply(root: Path, changes: Sequence[FileChange], write: Writer | None = None
                 created = tuple(d for d in (target.parent, *target.parent.parents) if not d.exists())
                 target.parent.mkdir(parents=True, exist_ok=True)
             writer(target, change.after.encode("utf-8"))
-        except OSError as exc:
+        except BaseException as exc:
             not_restored = _restore(root, done, writer)
+            if not isinstance(exc, OSError):
+                raise  # interrupted: the files written so far were put back
             msg = (f"could not write {change.path} ({type(exc).__name__}: {exc.strerror or 'write failed'}); "
                    f"the {len(done)} file(s) already written were restored, nothing changed")
             if not_restored:

@@ -62,6 +62,11 @@ LITERAL_CASES = [
      'import os\nKEY = (\n    "S1_PLACE"\n)\n',
      'import os\nKEY = (\n    os.environ["KEY"]\n)\n',
      {S1: "KEY"}),
+    ("annotated-and-param-default",
+     'import os\nAPI_KEY: str = "S1_PLACE"\n\n\ndef login(user, password="S2_PLACE"):\n    return user\n',
+     'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=os.environ["PASSWORD"]):\n'
+     '    return user\n',
+     {S1: "API_KEY", S2: "PASSWORD"}),
     ("no-change-without-secret",
      'import os\nNAME = "hello"\n',
      'import os\nNAME = "hello"\n',

@@ -215,3 +215,46 @@ def test_json_shape(repo: GitRepo) -> None:
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
                                     {"path": ".env", "created": True, "reference_file": True}]
     assert doc["plan"]["reference_entries"] == {"TOKEN": f"unleak://{repo.path.name}/TOKEN"}
+
+
+def test_interrupt_during_writes_restores_files_and_propagates(repo: GitRepo) -> None:
+    _write_app(repo)
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    before = _snapshot(repo.path)
+    plan = _plan(repo, vault)
+    writes: list[str] = []
+
+    def interrupted(path: Path, data: bytes) -> None:
+        writes.append(path.name)
+        if len(writes) == 2:
+            raise KeyboardInterrupt
+        atomic_write_bytes(path, data)
+
+    with pytest.raises(KeyboardInterrupt):
+        apply_fix(plan, vault, write=interrupted)
+    assert _snapshot(repo.path) == before
+    assert vault.names() == []
+
+
+def test_one_unparsable_file_does_not_stop_the_others(repo: GitRepo) -> None:
+    good, bad = github_pat(), github_pat()
+    repo.write("good.py", f'TOKEN = "{good}"\n')
+    repo.write("bad.py", f'TOKEN = "{bad}"\ndef broken(:\n')
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    plan = _plan(repo, vault)
+    assert [(m.path, "syntax error" in m.reason) for m in plan.manual] == [("bad.py", True)]
+    assert [c.path for c in plan.changes] == ["good.py", ".env"]
+    apply_fix(plan, vault)
+    assert good not in (repo.path / "good.py").read_text()
+    assert bad in (repo.path / "bad.py").read_text()  # untouched, and listed as a manual step
+
+
+def test_fix_with_1password_backend_keeps_values_off_argv(repo: GitRepo, fake_op: Any) -> None:
+    tok = github_pat()
+    repo.write("a.py", f'import os\nGH_TOKEN = "{tok}"\n')
+    r = run_cli("fix", "--apply", "--backend", "op", "--op-vault", "dev", cwd=repo.path)
+    assert r.returncode == 0, r.stderr
+    assert (repo.path / ".env").read_text().endswith("GH_TOKEN=op://dev/GH_TOKEN/credential\n")
+    assert 'GH_TOKEN = os.environ["GH_TOKEN"]' in (repo.path / "a.py").read_text()
+    assert all(tok not in "\0".join(argv) for argv in fake_op.argvs())
+    assert tok not in r.stdout + r.stderr

@@ -119,3 +119,13 @@ def test_planning_writes_nothing(repo: GitRepo) -> None:
     assert (repo.path / "a.py").read_text() == f'T = "{tok}"\n'
     assert not (repo.path / ".env").exists()
     assert open_vault(namespace="app", repo_path=repo.path).names() == []
+
+
+def test_code_name_avoids_a_reference_file_key_holding_something_else(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write(".env", "TOKEN=not-a-secret\n")
+    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["TOKEN_2"]  # type: ignore[attr-defined]
+    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    assert ref.after.startswith("TOKEN=not-a-secret\n") and "TOKEN_2=unleak://app/TOKEN_2" in ref.after
