@@ -278,3 +278,26 @@ def test_many_secrets_in_history(repo: GitRepo) -> None:
     by_value = {e.secret.reveal(): e for e in report.exposures}
     assert [by_value[t].commits for t in tokens] == [11 - i for i in range(3)] + [7] + [11 - i for i in range(4, 10)]
     assert [by_value[t].in_head for t in tokens] == [i != 3 for i in range(10)]
+
+
+def test_merges(repo: GitRepo) -> None:
+    """A secret merged in from a branch is present in the merge and after; one added by the merge itself (an evil
+    merge) is found too."""
+    side_token, merge_token = github_pat(), github_pat()
+    repo.commit("base", {"a.py": "x = 1\n"})
+    repo.git("checkout", "-q", "-b", "feature")
+    feat = repo.commit("feature", {"f.py": f'T = "{side_token}"\n'})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main work", {"b.py": "y = 2\n"})
+    repo.git("merge", "-q", "--no-ff", "--no-commit", "feature")
+    repo.write("m.py", f'M = "{merge_token}"\n')
+    repo.git("add", "m.py")
+    repo.git("commit", "-q", "-m", "merge feature")
+    merge = repo.git("rev-parse", "HEAD")
+    repo.git("rm", "-q", "f.py")
+    after = repo.commit("drop f.py")
+    ex = {e.secret.reveal(): e for e in analyze(repo.path).exposures}
+    side, evil = ex[side_token], ex[merge_token]
+    assert side.first.sha == feat and side.last.sha == merge and side.commits == 2 and not side.in_head
+    assert set(side.branches) == {"main", "feature"} and side.tips == ("feature",)
+    assert evil.first.sha == merge and evil.last.sha == after and evil.in_head and evil.branches == ("main",)
