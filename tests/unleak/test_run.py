@@ -568,3 +568,31 @@ def test_signal_arriving_before_the_child_exists_is_delivered_to_it() -> None:
         forwarder.started(child.pid)
         assert child.wait(timeout=10) == -signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_library_large_interleaved_output_arrives_complete_and_masked(tmp_path: Path) -> None:
+    """Megabytes on both streams at once: nothing lost, nothing reordered within a stream, every value masked."""
+    value = github_pat()
+    script = (
+        "import os, sys\n"
+        "v = os.environ['TOKEN']\n"
+        "for i in range(20000):\n"
+        "    sys.stdout.write(f'{i:06d} out {v} ' + 'x' * 100 + '\\n')\n"
+        "    if i % 3 == 0:\n"
+        "        sys.stderr.write(f'{i:06d} err {v}\\n')\n"
+    )
+    status, out, err = run_lib(tmp_path, [PY, "-c", script], {"TOKEN": value})
+    assert status == 0
+    out_lines = out.decode().splitlines()
+    assert len(out_lines) == 20000
+    assert all(line.startswith(f"{i:06d} out <unleak:TOKEN> ") for i, line in enumerate(out_lines))
+    err_lines = err.decode().splitlines()
+    assert [int(line[:6]) for line in err_lines] == list(range(0, 20000, 3))
+    assert value.encode() not in out + err
+
+
+def test_library_background_grandchild_holding_the_pipe_does_not_keep_us_waiting(tmp_path: Path) -> None:
+    started = time.monotonic()
+    status, out, _ = run_lib(tmp_path, ["sh", "-c", "sleep 6 & echo started"], {"TOKEN": github_pat()})
+    assert status == 0 and out == b"started\n"
+    assert time.monotonic() - started < 5  # the child exited at once; we linger ~2 s for late output, not 6
