@@ -100,7 +100,7 @@ def assert_no_secret(pr: PR, *texts: str) -> None:
 
 
 def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
-    res, summary, _ = run(pr, tmp_path, "pull_request", pr_payload(pr))
+    res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr))
     assert [s.id for s in res.steps] == ["install", "scan"]
     assert res.returncode == 1  # fail-on high: the GitHub token is high confidence
     out = res.stdout
@@ -128,6 +128,10 @@ def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
     assert f"`{pr.head[:12]}`" in row and "| yes |" in row
     assert "pull request #7" in md and "3 commits" in md
     assert_no_secret(pr, res.stdout, res.stderr, md, sarif_path.read_text(), json.dumps(res.outputs))
+    # every file the run left for the runner (step output files, summary, scripts) is clean too
+    files = [f for f in runner.rglob("*") if f.is_file()]
+    assert any(f.name.startswith("output_") for f in files)
+    assert_no_secret(pr, *(f.read_text(errors="replace") for f in files))
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("high", 1), ("medium", 1), ("low", 1), ("none", 0)])
