@@ -281,3 +281,11 @@ def test_proof_notes_headers_fast_export_cannot_carry(repo: GitRepo) -> None:
     assert res.proof.ok, res.proof.problems
     assert any("'x-tool-change-id' header" in n for n in res.proof.notes)
     assert secret not in git.run(["log", "--all", "-p"], res.mirror)
+
+
+@pytest.mark.parametrize("args", [["purge-plan"], ["purge"], ["purge", "--execute"]])
+def test_purge_outside_a_repository(tmp_path: Path, args: list[str]) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    proc = run_cli(*args, cwd=plain)
+    assert proc.returncode == 2 and "not inside" in proc.stderr and "Traceback" not in proc.stderr
