@@ -70,7 +70,7 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if Path(p).name.startswith(".env") or p.endswith(".env")]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
-                 reference_file=reference_file)
+                 reference_file=reference_file, redact_also=result.all_findings)
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
@@ -86,7 +86,8 @@ def _values_left(plan: Plan, path: str, text: str) -> bool:
 
 
 def _scan_finds_moved(plan: Plan, path: str, text: str) -> bool:
-    moved = {form for s in plan.secrets for form in (s.value, *s.raws)}
+    change = next(c for c in plan.changes if c.path == path)
+    moved = {form for s in plan.secrets for form in (s.value, *s.raws)} - change.keeps
     result = scan(ScanRequest(root=plan.root, modes=(), text=text, text_path=path))
     return any(f.secret.reveal() in moved for f in result.findings)
 

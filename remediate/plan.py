@@ -141,6 +141,8 @@ class FileChange:
     after: str = field(repr=False)
     # Values (raw and runtime forms) that must be gone from the file once rewritten.
     removes: set[str] = field(repr=False, default_factory=lambda: set())
+    # Secrets knowingly left in the file (manual steps): the post-write re-scan does not count them.
+    keeps: set[str] = field(repr=False, default_factory=lambda: set())
     reference_file: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +173,8 @@ class Plan:
     manual: list[ManualStep] = field(default_factory=lambda: [])
     notes: list[str] = field(default_factory=lambda: [])
     reference_entries: dict[str, str] = field(default_factory=lambda: {})  # variable -> reference (new ones)
+    # Every other secret text seen (manual steps, findings left alone) -> its label: redacted in the patch too.
+    hidden: dict[str, str] = field(repr=False, default_factory=lambda: {})
 
     @property
     def empty(self) -> bool:
@@ -178,7 +182,7 @@ class Plan:
 
     def redactions(self) -> dict[str, str]:
         """Every secret text (raw and runtime forms) -> the label shown instead of it."""
-        out: dict[str, str] = {}
+        out: dict[str, str] = dict(self.hidden)
         for s in self.secrets:
             for form in {s.value, *s.raws}:
                 if form:
@@ -221,7 +225,8 @@ def _placeholder(value: str) -> bool:
 
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
-          dotenv_files: Iterable[str] = (), reference_file: str = ".env") -> Plan:
+          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = ()
+          ) -> Plan:
     """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
 
     ``python_files`` are further Python files to check for environment reads that need a change (secret defaults,
@@ -230,6 +235,10 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     """
     root = root.resolve()
     plan = Plan(root=root, namespace=vault.namespace, scheme=vault.scheme, reference_file=reference_file)
+    findings = list(findings)
+    for f in [*findings, *redact_also]:
+        if f.secret.reveal():
+            plan.hidden[f.secret.reveal()] = f"[REDACTED:{f.rule_id}:{f.fingerprint[:8]}]"
     by_path: dict[str, list[Finding]] = {}
     for f in findings:
         if f.source in ("file", "text") and f.secret.reveal():
@@ -390,7 +399,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         else:
             after = configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
         if after != text:
-            plan.changes.append(FileChange(path, text, after, removes))
+            plan.changes.append(FileChange(path, text, after, removes, keeps=manual_raws))
         elif removes:
             plan.manual += [ManualStep(path, x.site.line, "the rewrite left the value in place: fix it by hand",
                                        x.rule_id, x.preview) for x in xs]

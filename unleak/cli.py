@@ -1106,9 +1106,14 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         click.echo(f"unleak fix: {len(plan.manual)} manual step(s) remain (listed above)", err=True)
     if verify_cmd is not None:
         # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
+        from remediate.dotenv import is_dotenv_path
+
+        # Every .env this fix turned into references, the reference file last (it wins).
+        env_files = [c.path for c in plan.changes if is_dotenv_path(c.path) and not c.reference_file]
+        env_args = [a for p in [*env_files, plan.reference_file] if (top / p).is_file()
+                    for a in ("--env-file", str(top / p))]
         proc = subprocess.run(
-            [sys.executable, "-m", "unleak", "run", "--env-file", str(top / plan.reference_file), "--",
-             "sh", "-c", verify_cmd],
+            [sys.executable, "-m", "unleak", "run", *env_args, "--", "sh", "-c", verify_cmd],
             cwd=top, stdout=sys.stderr if as_json else None, check=False)
         payload["verify"] = {"command": verify_cmd, "exit_code": proc.returncode, "passed": proc.returncode == 0}
         if not as_json:

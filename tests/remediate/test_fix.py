@@ -147,8 +147,9 @@ def _all_files_text(root: Path) -> str:
 
 def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> None:
     pw = password(22)
+    left = github_pat()  # in a bytes literal: a manual step, on a context line of the patch
     repo.write("svc.py", f'TOKEN = "{canary}"\nURL = "https://x.test/?access_token={canary}"\n'
-                         f'# old token {canary}\nDB = {{"password": "{pw}"}}\n')
+                         f'# old token {canary}\nRAW = b"{left}"\nDB = {{"password": "{pw}"}}\n')
     repo.write(".env", f"GITHUB_TOKEN={canary}\n")
     repo.write("deploy/values.yaml", f"github:\n  token: {canary}\n")
     outputs: list[str] = []
@@ -157,7 +158,7 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
         outputs += [r.stdout, r.stderr]
         assert r.returncode in (0, 1), r.stderr
     for out in outputs:
-        assert canary not in out and pw not in out
+        assert canary not in out and pw not in out and left not in out
     assert "[REDACTED:GITHUB_TOKEN]" in outputs[0]
     doc = json.loads(outputs[2])
     assert canary not in json.dumps(doc)
@@ -165,7 +166,8 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
     # Files written by fix hold no value; the YAML file is a manual step, still listed on the second run.
     for rel in ("svc.py", ".env"):
         assert canary not in (repo.path / rel).read_text() and pw not in (repo.path / rel).read_text()
-    assert "manual step: deploy/values.yaml:2" in outputs[6]
+    assert "manual step: deploy/values.yaml:2" in outputs[6] and "svc.py:6  UL001" in outputs[6]
+    assert left in (repo.path / "svc.py").read_text()  # left for the manual step, not half-fixed
     assert "<unleak:GITHUB_TOKEN>" in (repo.path / "svc.py").read_text()
 
 
