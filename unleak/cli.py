@@ -522,7 +522,8 @@ def hook_claude_code(as_json: bool) -> None:
 
     from unleak import hooks
 
-    decision = hooks.decide(hooks.parse_payload(sys.stdin.read()))
+    # Bytes, decoded leniently: invalid UTF-8 must still be checked, not crash into a non-blocking error.
+    decision = hooks.decide(hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace")))
     if not decision.block:
         sys.exit(EXIT_CLEAN)
     if as_json:
@@ -542,7 +543,7 @@ def hook_check(path: str, fmt: str) -> None:
 
     from unleak import hooks
 
-    hits = hooks.scan_text(sys.stdin.read(), path, hooks._root(Path.cwd()))
+    hits = hooks.scan_text(sys.stdin.buffer.read().decode("utf-8", "replace"), path, hooks._root(Path.cwd()))
     if fmt == "json":
         click.echo(json.dumps([{"rule_id": h.rule_id, "title": h.title, "line": h.line, "preview": h.preview}
                                for h in hits], indent=2))

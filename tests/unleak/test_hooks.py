@@ -394,3 +394,16 @@ def test_slow_rule_families_are_skipped_unless_thorough(tmp_path: Path, monkeypa
     monkeypatch.setenv("UNLEAK_HOOK_THOROUGH", "1")
     hooks.scan_text("x = 1\n", "a.py")
     assert slow <= seen[0] and not slow & seen[1]
+
+
+def test_invalid_utf8_and_large_payloads_are_checked(tmp_path: Path, canary: str) -> None:
+    content = "x = 1\n" * 200_000 + f"T = '{canary}'\n"
+    raw = json.dumps(tool(tmp_path, "Write", file_path=str(tmp_path / "big.py"), content=content)).encode()
+    raw = raw.replace(b"x = 1", b"x = \xff", 1)  # one invalid byte
+    p = subprocess.run([sys.executable, "-m", "unleak", "hook", "claude-code"], input=raw, capture_output=True,
+                       timeout=60, check=False)
+    assert p.returncode == 2, p.stderr
+    assert canary.encode() not in p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-m", "unleak", "hook", "check"], input=b"\xfe\xff" + canary.encode(),
+                       capture_output=True, timeout=60, check=False)
+    assert p.returncode == 1 and canary.encode() not in p.stdout + p.stderr
