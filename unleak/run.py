@@ -325,6 +325,11 @@ class _SignalForwarder:
             for sig_num in self._extra:
                 self._previous[sig_num] = signal.getsignal(sig_num)
                 signal.signal(sig_num, self._other)
+            # Job control: Ctrl-Z stops us (we are in the terminal's foreground group) and must stop the child
+            # too, which sits in its own session; `fg` / `bg` then continue both.
+            for sig_num, handler in ((signal.SIGTSTP, self._suspend), (signal.SIGCONT, self._resume)):
+                self._previous[sig_num] = signal.getsignal(sig_num)
+                signal.signal(sig_num, handler)
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -345,6 +350,17 @@ class _SignalForwarder:
 
     def _other(self, signum: int, _frame: FrameType | None) -> None:
         self._extra[signum]()
+
+    def _suspend(self, _signum: int, _frame: FrameType | None) -> None:
+        # SIGSTOP, not SIGTSTP: the child's process group is orphaned (its parent is in another session), and
+        # the kernel discards terminal stop signals sent to orphaned groups.
+        if self._pgid is not None:
+            self._send(signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _resume(self, _signum: int, _frame: FrameType | None) -> None:
+        if self._pgid is not None:
+            self._send(signal.SIGCONT)
 
     def _send(self, signum: int) -> None:
         assert self._pgid is not None

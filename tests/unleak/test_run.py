@@ -596,3 +596,40 @@ def test_library_background_grandchild_holding_the_pipe_does_not_keep_us_waiting
     status, out, _ = run_lib(tmp_path, ["sh", "-c", "sleep 6 & echo started"], {"TOKEN": github_pat()})
     assert status == 0 and out == b"started\n"
     assert time.monotonic() - started < 5  # the child exited at once; we linger ~2 s for late output, not 6
+
+
+def _state(pid: int) -> str:
+    # /proc/<pid>/stat: "pid (comm) S ..." — the state letter follows the last ')'
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_cli_ctrl_z_stops_and_fg_continues_the_child(vault_env: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    project, _ = vault_env
+    pid_file = tmp_path / "pid"
+    script = (
+        f"import os, sys, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        "[time.sleep(0.05) for _ in range(20)]; print('finished')"
+    )
+    proc = subprocess.Popen([PY, "-m", "unleak", "run", "--", PY, "-c", script], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        child = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTSTP)
+        deadline = time.monotonic() + 10
+        while _state(child) != "T" or _state(proc.pid) != "T":
+            assert time.monotonic() < deadline, (_state(child), _state(proc.pid))
+            time.sleep(0.02)
+        time.sleep(1.5)  # longer than the child's own run time: it really is stopped
+        assert _state(child) == "T"
+        proc.send_signal(signal.SIGCONT)
+        out, _err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert out == b"finished\n"
