@@ -523,7 +523,16 @@ def hook_claude_code(as_json: bool) -> None:
     from unleak import hooks
 
     # Bytes, decoded leniently: invalid UTF-8 must still be checked, not crash into a non-blocking error.
-    decision = hooks.decide(hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace")))
+    payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
+    try:
+        decision = hooks.decide(payload)
+    except UnleakError:
+        raise
+    except Exception as exc:
+        # Fail closed: any exit code but 2 lets the tool call through. Only the type is shown (no values).
+        click.echo(f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to "
+                   "be safe; run `unleak hook check` on the content, or remove the hook to continue", err=True)
+        sys.exit(2)
     if not decision.block:
         sys.exit(EXIT_CLEAN)
     if as_json:
@@ -1069,11 +1078,12 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     section = cfg.sections.get("fix", {})
     top = project_root(root)
     ref_file = env_file or str(section.get("reference-file", ".env"))
-    ref_abs = (root / ref_file).resolve() if env_file else (top / ref_file).resolve()
+    # normpath, not resolve(): a symlinked reference file must be seen (and refused) as the link it is.
+    ref_abs = Path(os.path.normpath((root if env_file else top) / ref_file))
     try:
         ref_rel = ref_abs.relative_to(top).as_posix()
     except ValueError:
-        raise UsageError(f"--env-file {ref_file}: the reference file must be inside {top}") from None
+        raise UsageError(f"reference file {ref_file}: it must be inside {top}") from None
     scheme = backend or str(section.get("backend", "unleak"))
     opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
     vault = open_vault(scheme, namespace=namespace or section.get("namespace"), repo_path=top, **opts)

@@ -407,3 +407,18 @@ def test_invalid_utf8_and_large_payloads_are_checked(tmp_path: Path, canary: str
     p = subprocess.run([sys.executable, "-m", "unleak", "hook", "check"], input=b"\xfe\xff" + canary.encode(),
                        capture_output=True, timeout=60, check=False)
     assert p.returncode == 1 and canary.encode() not in p.stdout + p.stderr
+
+
+def test_internal_error_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claude Code lets a tool call through on any exit code but 2, so an internal failure must block."""
+    from click.testing import CliRunner
+
+    from unleak.cli import cli
+
+    def broken(payload: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hooks, "decide", broken)
+    data = json.dumps(tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="x = 1"))
+    res = CliRunner().invoke(cli, ["hook", "claude-code"], input=data)
+    assert res.exit_code == 2 and "blocked to be safe" in res.output and "boom" not in res.output
