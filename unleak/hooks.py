@@ -475,10 +475,14 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ConfigError(f"{settings}: key 'hooks.{event}' must be a list")
-        present = any(isinstance(g, dict) and any(isinstance(h, dict) and h.get("command") == command
-                                                  for h in g.get("hooks") or [])
-                      for g in groups)
-        if present:
+        ours = [g for g in groups if isinstance(g, dict) and any(
+            isinstance(h, dict) and h.get("command") == command for h in g.get("hooks") or [])]
+        if ours:
+            # Installed before: widen a matcher an older unleak wrote (only in a group that holds nothing else).
+            g = ours[0]
+            if matcher is not None and g.get("matcher") != matcher and len(g.get("hooks") or []) == 1:
+                g["matcher"] = matcher
+                added.append(f"{event} (matcher updated)")
             continue
         group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
         if matcher is not None:

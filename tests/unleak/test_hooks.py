@@ -287,6 +287,19 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     assert settings.read_text() == before
 
 
+def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    cmd = {"type": "command", "command": hooks.HOOK_COMMAND, "timeout": 10}
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
+                                              "UserPromptSubmit": [{"hooks": [cmd]}]}}))
+    res = hooks.install_claude_code(settings)
+    assert res.changed and res.added == ["PreToolUse (matcher updated)"]
+    doc = json.loads(settings.read_text())
+    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [cmd]}]
+    assert not hooks.install_claude_code(settings).changed
+
+
 def test_install_claude_code_user_scope_and_bad_json(tmp_path: Path, isolated_home: Path) -> None:
     p = run_cli("hook", "install", "claude-code", "--scope", "user", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
