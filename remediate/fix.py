@@ -27,7 +27,7 @@ from remediate.vault import Vault
 from scanner import git
 from scanner.api import ScanRequest, scan
 from scanner.engine import ScanResult
-from scanner.errors import UnleakError
+from scanner.errors import UnleakError, UsageError
 from scanner.finding import Confidence
 
 DEFAULT_REFERENCE_FILE = ".env"
@@ -60,12 +60,17 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     """
     root = project_root(request.root)
     request = replace(request, modes=("files",), root=request.root)
+    scope: list[str] = []
+    for p in request.paths:
+        try:
+            scope.append(str((request.root / p).resolve().relative_to(root)))
+        except ValueError:
+            raise UsageError(f"{p} is outside {root}; run `unleak fix` in the repository that holds it") from None
     result = scan(request)
     kept = [f for f in result.findings if f.confidence.rank >= min_confidence.rank]
     left = [f for f in result.findings if f.confidence.rank < min_confidence.rank]
     files: list[str] = []
     if git.toplevel(root) is not None:
-        scope = [str((request.root / p).resolve().relative_to(root)) for p in request.paths] if request.paths else []
         files = git.ls_files(root, scope)
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if Path(p).name.startswith(".env") or p.endswith(".env")]

@@ -22,6 +22,7 @@ from remediate import codemods, configfiles, dotenv
 from remediate.codemods.sites import Site
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, is_reference
+from scanner.errors import UsageError
 from scanner.finding import Finding
 
 # What a provider's token is usually called, for values nothing in the code names.
@@ -234,6 +235,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     reference values tell which keys are secrets.
     """
     root = root.resolve()
+    if (root / reference_file).is_symlink():
+        # An atomic write would replace the link with a file; writing through it could land outside the repository.
+        raise UsageError(f"{reference_file} is a symbolic link; pass the file it points to with --env-file")
     plan = Plan(root=root, namespace=vault.namespace, scheme=vault.scheme, reference_file=reference_file)
     findings = list(findings)
     for f in [*findings, *redact_also]:

@@ -194,6 +194,8 @@ def _sha(v: str) -> str:
     (("fix", "--verify", "true"), 2, "add --apply"),
     (("fix", "--env-file", "/elsewhere/.env"), 2, "must be inside"),
     (("fix", "--backend", "op", "--apply"), 2, "1Password CLI"),
+    (("fix", "/"), 2, "is outside"),
+    (("fix", "no/such/file.py"), 2, "no such file"),
 ])
 def test_bad_usage_is_a_clear_error_and_changes_nothing(repo: GitRepo, args: tuple[str, ...], code: int,
                                                          message: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -206,6 +208,18 @@ def test_bad_usage_is_a_clear_error_and_changes_nothing(repo: GitRepo, args: tup
     assert message in r.stderr
     assert "Traceback" not in r.stderr and tok not in r.stderr + r.stdout
     assert _snapshot(repo.path) == before
+
+
+def test_symlinked_reference_file_is_refused(repo: GitRepo, tmp_path: Path) -> None:
+    tok = github_pat()
+    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    real = tmp_path / "shared.env"
+    real.write_text("X=1\n")
+    (repo.path / ".env").symlink_to(real)
+    r = run_cli("fix", "--apply", cwd=repo.path)
+    assert r.returncode == 2 and "symbolic link" in r.stderr
+    assert (repo.path / ".env").is_symlink() and real.read_text() == "X=1\n"
+    assert tok in (repo.path / "a.py").read_text()
 
 
 def test_json_shape(repo: GitRepo) -> None:
