@@ -616,8 +616,18 @@ def _validate(name: str, args: dict[str, Any]) -> None:
     if errors:
         e = errors[0]
         where = "/".join(str(p) for p in e.path) or "arguments"
+        allowed = ", ".join(spec["schema"]["properties"]) or "none"
         # The message names the rule, not the offending value (an argument could hold anything).
-        raise UsageError(f"invalid arguments for {name}: {where}: {e.validator} {_short(e.validator_value)}")
+        if e.validator == "additionalProperties":
+            extra = sorted(set(e.instance) - set(spec["schema"]["properties"])) if isinstance(e.instance, dict) else []
+            hint = f"unexpected argument(s) {', '.join(_short(x) for x in extra)}; allowed: {allowed}"
+        elif e.validator == "required":
+            hint = f"missing required argument(s) {', '.join(_short(x) for x in e.validator_value)}"
+        elif e.validator == "type":
+            hint = f"must be of type {_short(e.validator_value)}"
+        else:
+            hint = f"fails {e.validator} {_short(e.validator_value)}"
+        raise UsageError(f"invalid arguments for {name}: {where}: {hint}")
 
 
 def _short(v: Any) -> str:

@@ -137,15 +137,16 @@ def test_tools_have_strict_schemas_and_annotations(repo: GitRepo) -> None:
 
 
 BAD_ARGUMENTS = [
-    ("run", {"argv": "pytest -q"}, "argv"),
+    ("run", {"argv": "pytest -q"}, "argv: must be of type array"),
+    ("run", {}, "missing required argument(s) argv"),
     ("run", {"argv": []}, "minItems"),
-    ("run", {"argv": ["true"], "shell": True}, "additionalProperties"),
+    ("run", {"argv": ["true"], "shell": True}, "unexpected argument(s) shell; allowed: argv, cwd"),
     ("run", {"argv": ["true"], "cwd": "/"}, "outside the repository"),
     ("run", {"argv": ["true"], "timeout_seconds": 99999}, "maximum"),
     ("scan", {"mode": "everything"}, "enum"),
     ("scan", {"paths": ["../../etc/passwd"]}, "outside the repository"),
     ("request_secret", {"name": "bad name; rm -rf"}, "pattern"),
-    ("list_secrets", {"x": 1}, "additionalProperties"),
+    ("list_secrets", {"x": 1}, "unexpected argument(s) x; allowed: none"),
     ("no_such_tool", {}, "unknown tool"),
 ]
 
@@ -388,3 +389,29 @@ def test_state_inside_the_repository_is_refused(repo: GitRepo, monkeypatch: pyte
     res = run_cli("mcp", cwd=repo.path, input="")
     assert res.returncode == 2
     assert "inside the repository" in res.stderr
+
+
+def test_scan_modes_staged_changes_and_range(repo: GitRepo, canary: str) -> None:
+    base = repo.commit("clean", {"README.md": "x\n"})
+    repo.commit("token in history", {"old.py": f'T = "{canary}"\n'})
+    repo.commit("token removed", {"old.py": "T = None\n"})
+    repo.write("staged.py", f'S = "{canary}"\n')
+    repo.git("add", "staged.py")
+    out: dict[str, Any] = {}
+
+    async def scenario(agent: Agent) -> None:
+        for mode, extra in (("files", {}), ("staged", {}), ("changes", {}), ("range", {"range": f"{base}..HEAD"})):
+            out[mode] = await agent.call("scan", {"mode": mode, **extra})
+        out["range-missing"] = await agent.call("scan", {"mode": "range"})
+        out["transcript"] = agent.transcript()
+
+    run_agent(repo.path, scenario)
+    assert [f["path"] for f in out["files"]["findings"]] == ["staged.py"]
+    assert [f["path"] for f in out["staged"]["findings"]] == ["staged.py"]
+    assert [f["path"] for f in out["changes"]["findings"]] == ["staged.py"]
+    assert [f["path"] for f in out["range"]["findings"]] == ["old.py"]
+    assert out["range"]["findings"][0]["commit"]["sha"]
+    assert out["range-missing"]["_is_error"] and "needs range" in out["range-missing"]["error"]
+    assert_no_canary(out["transcript"], canary, "scan")
+    assert [r["detail"]["mode"] for r in audit_records() if r["action"] == "scan"] == [
+        "files", "staged", "changes", "range"]

@@ -247,3 +247,39 @@ def test_grant_and_approve_refuse_inside_an_agent_shell(marker: str) -> None:
     assert res.returncode == 2 and "human" in res.stderr
     assert store.get_request(r.id).state() == "pending"
     assert store.grants() == []
+
+
+def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
+    store = GrantStore()
+    safe = store.create_request(_ctx(repo=str(repo.path)))  # type: ignore[attr-defined]
+    risky = store.create_request(_ctx(argv=("printenv",)))
+    other = store.create_request(_ctx(argv=("npm", "test")))
+    listing = run_cli("grants", "--pending")
+    assert listing.returncode == 0
+    for r in (safe, risky, other):
+        assert f"unleak approve {r.id}" in listing.stdout
+    assert "WARNING" in listing.stdout and "printenv" in listing.stdout
+    assert safe.token not in listing.stdout + run_cli("grants", "--json").stdout  # the page token stays private
+
+    res = run_cli("approve", risky.id)
+    assert res.returncode == 2 and "--allow-dangerous" in res.stderr
+    assert run_cli("approve", risky.id, "--allow-dangerous", "--ttl", "5m").returncode == 0
+    res = run_cli("approve", safe.id, "--ttl", "20m")
+    assert res.returncode == 0 and "grant g-" in res.stdout
+    assert run_cli("deny", other.id).returncode == 0
+    res = run_cli("approve", other.id)
+    assert res.returncode == 2 and "denied" in res.stderr
+
+    states = {r["id"]: r["state"] for r in json.loads(run_cli("grants", "--json", "--all").stdout)["requests"]}
+    assert states == {safe.id: "approved", risky.id: "approved", other.id: "denied"}
+    grants = {g.request: g for g in store.grants()}
+    assert grants[risky.id].dangerous and not grants[safe.id].dangerous
+    assert 1190 <= grants[safe.id].expires - grants[safe.id].created <= 1200
+    text = run_cli("grants").stdout
+    assert "DANGEROUS" in text and "`printenv`" in text
+    audit = run_cli("audit", "--action", "approve").stdout.splitlines()
+    assert len(audit) == 2 and all("user:" in line for line in audit)
+    assert len(run_cli("audit", "--action", "deny", "--json").stdout.splitlines()) == 1
+    res = run_cli("revoke", "--all")
+    assert res.returncode == 0 and "revoked 2 grant(s)" in res.stderr
+    assert "no process received a secret" in res.stderr
