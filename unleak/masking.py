@@ -65,6 +65,11 @@ def _b64_forms(raw: bytes) -> set[str]:
         core = enc[first:last]
         forms.add(core)
         forms.add(core.replace("+", "-").replace("/", "_"))
+    # `base64` (coreutils) wraps at 76 columns and PEM at 64: each full line of a wrapped encoding is masked.
+    # Short lines are left out: a 4-character tail such as "Cg==" would mask unrelated output everywhere.
+    for width in (64, 76):
+        if len(std) > width:
+            forms.update(line for i in range(0, len(std), width) if len(line := std[i : i + width]) >= 16)
     return forms
 
 
@@ -73,7 +78,8 @@ def encoded_forms(value: str) -> set[str]:
 
     Forms: the raw value (or each line of a multi-line value), base64/base64url (see :func:`_b64_forms`),
     hex in lower and upper case, URL-encoding (``quote`` with and without ``/`` safe, ``quote_plus``,
-    lower-case escapes) and JSON string escaping (ASCII-only and not, with and without escaped slashes).
+    JavaScript's ``encodeURIComponent``, lower-case escapes) and JSON string escaping (ASCII-only and not,
+    upper-case ``\\u`` escapes, with and without escaped slashes).
     """
     raw = value.encode("utf-8")
     texts: set[str] = set()
@@ -89,13 +95,16 @@ def encoded_forms(value: str) -> set[str]:
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote(value),
         urllib.parse.quote_plus(value),
+        urllib.parse.quote(value, safe="-_.!~*'()"),  # JavaScript's encodeURIComponent
     ):
         texts.add(quoted)
         texts.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
     for ascii_only in (True, False):
         escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        texts.add(escaped)
-        texts.add(escaped.replace("/", "\\/"))
+        for variant in (escaped, escaped.replace("/", "\\/")):
+            texts.add(variant)
+            # Other encoders write \u escapes in upper case (\u00E9).
+            texts.add(re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group(0)[2:].upper(), variant))
     out: set[str] = set()
     for text in texts:
         as_bytes = text.encode("utf-8").decode("latin-1")

@@ -11,7 +11,9 @@ import binascii
 import json
 import os
 import random
+import re
 import secrets
+import subprocess
 import urllib.parse
 
 import pytest
@@ -43,6 +45,9 @@ def leak_forms(value: str) -> dict[str, str]:
         "quote_plus": urllib.parse.quote_plus(value),
         "json": json.dumps(value)[1:-1],
         "json-utf8": json.dumps(value, ensure_ascii=False)[1:-1],
+        "json-upper-u": re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m.group(1).upper(), json.dumps(value)[1:-1]),
+        "json-slash": json.dumps(value)[1:-1].replace("/", "\\/"),
+        "encodeURIComponent": urllib.parse.quote(value, safe="-_.!~*'()"),
     }
     return forms
 
@@ -87,6 +92,18 @@ def test_base64_of_value_inside_longer_data_is_masked_at_every_alignment(prefix_
     assert len(value_chars) > 40
     for i in range(len(value_chars) - 8):
         assert value_chars[i : i + 8].encode() not in out, i
+
+
+@pytest.mark.parametrize("kind", ["PEM", "TOKEN"])
+def test_base64_cli_output_wrapped_at_76_columns_is_masked(kind: str) -> None:
+    """`base64 < key.pem` (coreutils wraps at 76 columns) is a common way to leak a key into a log."""
+    value = VALUES[kind]()
+    wrapped = subprocess.run(["base64"], input=value.encode(), capture_output=True, check=True).stdout
+    out = Masker({kind: value}).mask_all(wrapped)
+    for line in wrapped.splitlines():
+        if len(line) >= 16:
+            assert line not in out
+    assert b"<unleak:" + kind.encode() + b">" in out
 
 
 def test_value_split_at_every_position_is_masked() -> None:
