@@ -662,6 +662,42 @@ def _supports_url_elicitation(ctx: Any) -> bool:
     return getattr(elicitation, "url", None) is not None
 
 
+async def _approve_through_client(app: UnleakMCP, ctx: Any, args: dict[str, Any], client: str,
+                                  data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """URL-mode elicitation for a run that needs approval: the client shows the human the approval page (the
+    model never needs the link), then we wait a while for the decision; once approved, the run happens in this
+    same call."""
+    import anyio
+
+    request_id = str(data["request_id"])
+    try:
+        req = app._store().get_request(request_id)
+        url = app._approvals().approval_url(req)
+        elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
+        res = await ctx.session.elicit_url(
+            f"A coding agent asks to run `{' '.join(req.argv)}` with {', '.join(req.secrets) or 'no secrets'}. "
+            "Open the page to approve or deny.", url, elicitation_id, related_request_id=ctx.request_id)
+    except Exception:
+        return data, False  # the client could not show it: the answer already says how to approve
+    action = str(getattr(res, "action", ""))
+    data["elicitation"] = action
+    if action != "accept":
+        return data, False
+    # Clients time tool calls out; after two minutes the answer says how to approve later instead.
+    deadline = time.monotonic() + min(app.policy.request_ttl, 120)
+    state = "pending"
+    while time.monotonic() < deadline:
+        state = (await anyio.to_thread.run_sync(app._store().get_request, request_id)).state()
+        if state != "pending":
+            break
+        await anyio.sleep(0.25)
+    if state == "approved":
+        return await anyio.to_thread.run_sync(app.call, "run", args, client)
+    data["status"] = "denied" if state == "denied" else "approval_required"
+    data["message"] = ("The human denied this run." if state == "denied" else data["message"])
+    return data, state == "denied"
+
+
 def build_server(app: UnleakMCP) -> Any:
     import anyio
     import mcp.types as types
@@ -692,6 +728,9 @@ def build_server(app: UnleakMCP) -> Any:
                 if not app.policy.approval_url_in_answer:
                     # The client showed the link to the human; the model does not need it.
                     data.pop("url", None)
+        if (params.name == "run" and not is_error and data.get("status") == "approval_required"
+                and _supports_url_elicitation(ctx)):
+            data, is_error = await _approve_through_client(app, ctx, args, client, data)
         text = json.dumps(data, indent=1, ensure_ascii=False)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
                                     structured_content=data, is_error=is_error)

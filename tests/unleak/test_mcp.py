@@ -415,3 +415,49 @@ def test_scan_modes_staged_changes_and_range(repo: GitRepo, canary: str) -> None
     assert_no_canary(out["transcript"], canary, "scan")
     assert [r["detail"]["mode"] for r in audit_records() if r["action"] == "scan"] == [
         "files", "staged", "changes", "range"]
+
+
+def _human_clicks(url: str, decision: str) -> None:
+    """What the approval page's form sends when the human clicks (the browser test covers the real page)."""
+    import urllib.request
+
+    page = urllib.request.urlopen(url, timeout=10).read().decode()
+    csrf = page.split("name=csrf value='")[1].split("'")[0]
+    body = urllib.parse.urlencode({"csrf": csrf, "decision": decision}).encode()
+    origin = url.split("/approve/")[0]
+    req = urllib.request.Request(url, data=body, headers={"Origin": origin,
+                                                          "Content-Type": "application/x-www-form-urlencoded"})
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_run_approval_through_url_elicitation(planted: GitRepo, canary: str, decision: str) -> None:
+    """A client with URL elicitation shows the human the approval page; once they decide, the same run call
+    finishes (ran, or denied) without the model ever handling the link."""
+    import mcp.types as types
+
+    from remediate.vault import open_vault
+
+    root = planted.path
+    ref = open_vault(repo_path=root).put("TOKEN", canary)
+    planted.commit("refs", {".env": f"TOKEN={ref}\n"})
+    shown: list[str] = []
+
+    async def on_elicit(ctx: Any, params: Any) -> Any:
+        shown.append(params.url)
+        await anyio.to_thread.run_sync(_human_clicks, params.url, decision)
+        return types.ElicitResult(action="accept")
+
+    out: dict[str, Any] = {}
+
+    async def scenario(agent: Agent) -> None:
+        out.update(await agent.call("run", {"argv": [sys.executable, "show.py"]}))
+        out["transcript"] = agent.transcript()
+
+    run_agent(root, scenario, elicitation_callback=on_elicit)
+    assert len(shown) == 1 and shown[0].startswith("http://127.0.0.1:")
+    if decision == "approve":
+        assert out["status"] == "ran" and "ran-with-token len=40" in out["output"], out
+    else:
+        assert out["status"] == "denied" and out["_is_error"]
+    assert_no_canary(out["transcript"], canary, "run")
