@@ -288,3 +288,16 @@ def test_purge_outside_a_repository(tmp_path: Path, args: list[str]) -> None:
     plain.mkdir()
     proc = run_cli(*args, cwd=plain)
     assert proc.returncode == 2 and "not inside" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_replacements_file_is_private_even_with_open_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        target = tmp_path / "r.txt"
+        purge.write_replacements(target, [purge.Replacement("a" * 20, b"value", b"R", regex=False)])
+        purge.write_replacements(target, [purge.Replacement("a" * 20, b"value2", b"R", regex=False)])  # replace
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_bytes() == b"literal:value2==>R\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]  # no temp file left behind
