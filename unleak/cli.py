@@ -371,6 +371,12 @@ def run_command(
     from unleak import run as runner
 
     plan = runner.prepare([Path(f) for f in env_files], override=not no_override)
+    for name in sorted(plan.plaintext):
+        click.echo(
+            f"unleak: warning: {name} holds a plaintext value, not a reference; run `unleak fix` to move it "
+            "into the vault" + ("" if no_masking else " (it is masked in the output meanwhile)"),
+            err=True,
+        )
     if no_masking:
         click.echo("unleak: masking is off; the command's output is not filtered", err=True)
         runner.exec_child(command, plan)
@@ -412,7 +418,10 @@ def _read_secret_value(name: str) -> str:
     from scanner.errors import UsageError
 
     if sys.stdin.isatty():
-        value = str(click.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True, err=True))
+        try:
+            value = str(click.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True, err=True))
+        except click.Abort:  # Ctrl-C / Ctrl-D at the prompt: exit 130 like every interrupted command
+            raise KeyboardInterrupt from None
     else:
         raw = sys.stdin.buffer.read(_MAX_STDIN_VALUE + 1)
         if len(raw) > _MAX_STDIN_VALUE:

@@ -29,6 +29,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import selectors
 import signal
 import struct
@@ -81,6 +82,13 @@ class InjectionPlan:
     secrets: Mapping[str, str] = field(repr=False)
     plain: tuple[str, ...] = ()
     sources: tuple[Path, ...] = ()
+    #: plain (non-reference) values whose names say they are secrets: masked too, and the user is told to fix
+    plaintext: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def masked(self) -> dict[str, str]:
+        """Every value the output masker replaces: resolved references and plaintext secret-named values."""
+        return {**self.plaintext, **self.secrets}
 
     @property
     def secret_names(self) -> tuple[str, ...]:
@@ -89,13 +97,28 @@ class InjectionPlan:
     @property
     def unmasked(self) -> tuple[str, ...]:
         """Names whose values are too short to mask; the caller warns the user about them."""
-        return names_too_short(self.secrets)
+        return names_too_short(self.masked)
 
     def __repr__(self) -> str:
         return (
             f"InjectionPlan(secrets={list(self.secret_names)!r}, plain={list(self.plain)!r}, "
-            f"sources={[str(p) for p in self.sources]!r})"
+            f"plaintext={sorted(self.plaintext)!r}, sources={[str(p) for p in self.sources]!r})"
         )
+
+
+# A plain value under a name like these is most likely a secret nobody has moved to the vault yet.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIAL|PRIVATE|DSN", re.IGNORECASE)
+_NOT_SECRET_VALUE = re.compile(r"(?i)true|false|yes|no|on|off|none|null|[0-9.]+|\$\{[^}]*\}")
+
+
+def plaintext_secrets(plain: Mapping[str, str]) -> dict[str, str]:
+    """Plain values that look like secrets by their variable's name (``API_KEY=...`` still in clear in the
+    reference file): the output masks them as well, and the caller tells the user to run ``unleak fix``."""
+    return {
+        name: value
+        for name, value in plain.items()
+        if _SECRET_NAME.search(name) and len(value) >= 8 and not _NOT_SECRET_VALUE.fullmatch(value)
+    }
 
 
 # ------------------------------------------------------------------------------------------ reference files
@@ -215,7 +238,9 @@ def prepare(
     variables = read_reference_files(sources)
     secrets, plain = resolve_values(variables, resolver, is_reference)
     env = build_env(os.environ if base_env is None else base_env, {**plain, **secrets}, override=override)
-    return InjectionPlan(env=env, secrets=secrets, plain=tuple(sorted(plain)), sources=sources)
+    return InjectionPlan(
+        env=env, secrets=secrets, plain=tuple(sorted(plain)), sources=sources, plaintext=plaintext_secrets(plain)
+    )
 
 
 # -------------------------------------------------------------------------------------------------- running
@@ -461,8 +486,8 @@ def _spawn_masked(
         child_in = in_fd
         preexec = None
     streams = [
-        _Stream(out_master, out_fd, Masker(plan.secrets)),
-        _Stream(err_master, err_fd, Masker(plan.secrets)),
+        _Stream(out_master, out_fd, Masker(plan.masked)),
+        _Stream(err_master, err_fd, Masker(plan.masked)),
     ]
     extra: dict[int, Callable[[], None]] = {}
     if use_pty:

@@ -633,3 +633,29 @@ def test_cli_ctrl_z_stops_and_fg_continues_the_child(vault_env: tuple[Path, dict
             proc.wait()
     assert proc.returncode == 0
     assert out == b"finished\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "masked"),
+    [
+        ("LEGACY_API_KEY", "plain-" + "k" * 20, True),
+        ("DB_PASSWORD", "correct-horse-battery", True),
+        ("SESSION_SECRET", "s" * 7, False),  # too short to tell
+        ("FEATURE_KEY_ENABLED", "true", False),
+        ("PORT", "8080808080", False),
+        ("PUBLIC_URL", "https://example.com/app", False),
+    ],
+)
+def test_plaintext_secret_named_values_are_flagged(name: str, value: str, masked: bool) -> None:
+    assert (name in runner.plaintext_secrets({name: value})) is masked
+
+
+def test_cli_plaintext_secret_in_reference_file_is_masked_and_reported(tmp_path: Path) -> None:
+    legacy = github_pat()
+    (tmp_path / ".env").write_text(f"LEGACY_API_KEY={legacy}\nPORT=8080\n")
+    proc = run_cli("run", "--", PY, "-c", "import os; print(os.environ['LEGACY_API_KEY'], os.environ['PORT'])",
+                   cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout == "<unleak:LEGACY_API_KEY> 8080\n"
+    assert "LEGACY_API_KEY" in proc.stderr and "unleak fix" in proc.stderr
+    assert legacy not in proc.stderr
