@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -129,6 +131,32 @@ def test_hidden_prompt_on_a_terminal(tmp_path: Path, canary: str) -> None:
     from remediate.vault import resolve_reference
 
     assert resolve_reference("unleak://tty/K") == canary
+
+
+def test_ctrl_c_at_the_prompt_exits_130(tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+
+    def controlling_tty() -> None:  # a new session whose controlling terminal is the pty, as in a real shell
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen([sys.executable, "-m", "unleak", "secrets", "set", "K", "--namespace", "intr"],
+                            cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+                            preexec_fn=controlling_tty)
+    os.close(slave)
+    try:
+        seen = b""
+        end = time.monotonic() + 30
+        while b"Value for K" not in seen and time.monotonic() < end:
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
+        os.write(master, b"\x03")  # the terminal turns ^C into SIGINT for the foreground process group
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert not (_data_dir() / "vaults" / "intr.vault").exists()
 
 
 def test_op_backend_through_the_cli(fake_op: FakeOp, tmp_path: Path, canary: str) -> None:
