@@ -167,4 +167,8 @@ def import_detect_secrets(doc: dict[str, Any], where: str) -> Baseline:
 def write(path: Path, baseline: Baseline) -> None:
     from scanner.fileio import atomic_write_text
 
-    atomic_write_text(path, baseline.dumps())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, baseline.dumps())
+    except OSError as exc:
+        raise ConfigError(f"cannot write baseline {path}: {exc.strerror or exc}") from None

@@ -104,3 +104,10 @@ def test_malformed_baseline_exits_2_naming_the_problem(repo: GitRepo, content: s
 def test_missing_baseline_file(tmp_path: Path) -> None:
     proc = run_cli("scan", "--baseline", "nope.json", cwd=tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_baseline_in_a_new_directory(repo: GitRepo) -> None:
+    repo.commit("a", {"a.py": f"A = '{github_pat()}'\n"})
+    proc = run_cli("baseline", "create", "--file", "ci/known.json", cwd=repo.path)
+    assert proc.returncode == 0, proc.stderr
+    assert run_cli("scan", "--baseline", "ci/known.json", cwd=repo.path).returncode == 0
