@@ -59,6 +59,19 @@ def test_set_list_rm_never_show_the_value(repo: GitRepo, canary: str) -> None:
     assert canary not in repo.git("status", "--porcelain") and list(repo.path.rglob("*.vault")) == []
 
 
+def test_set_then_run_delivers_the_value_to_the_child_only(repo: GitRepo, canary: str) -> None:
+    """The contract with `unleak run`: the reference `secrets set` prints resolves, in a child, to the value."""
+    import hashlib
+
+    ref = run_cli("secrets", "set", "GITHUB_TOKEN", cwd=repo.path, input=canary).stdout.strip()
+    repo.write(".env", f"GITHUB_TOKEN={ref}\n")
+    child = "import hashlib, os; print(hashlib.sha256(os.environ['GITHUB_TOKEN'].encode()).hexdigest())"
+    r = run_cli("run", "--env-file", ".env", "--", sys.executable, "-c", child, cwd=repo.path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == hashlib.sha256(canary.encode()).hexdigest()
+    _no_leak(canary, r)
+
+
 def test_namespace_option(tmp_path: Path, canary: str) -> None:
     r = run_cli("secrets", "set", "K", "--namespace", "shop-api", cwd=tmp_path, input=canary)
     assert r.returncode == 0 and r.stdout == "unleak://shop-api/K\n"
