@@ -272,3 +272,19 @@ def parse_since(text: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
+
+
+def record(action: str, *, actor: str | None = None, secrets: Sequence[str] = (), argv: Sequence[str] | None = None,
+           pid: int | None = None, cwd: str | None = None, repo: str | None = None, branch: str | None = None,
+           **kw: Any) -> None:
+    """One audit record from a CLI command (``scan``, ``fix``, ``run``): the human at the terminal is the actor.
+
+    Never raises: a full disk or a damaged log must not stop the user's command; ``unleak audit verify`` reports
+    the damage. Pass names only; never a value.
+    """
+    from scanner.errors import UnleakError
+    from unleak.policy import human_actor
+
+    with contextlib.suppress(OSError, UnleakError, ValueError):
+        AuditLog().append(action, actor=actor or human_actor(), secrets=secrets,
+                          process=process_info(argv, pid=pid, cwd=cwd, repo=repo, branch=branch), **kw)

@@ -104,3 +104,17 @@ def test_empty_log_verifies_and_bad_since_is_a_usage_error(isolated_home: Path) 
     assert run_cli("audit", "verify").returncode == 0
     res = run_cli("audit", "--since", "last tuesday")
     assert res.returncode == 2 and "--since" in res.stderr
+
+
+def test_record_helper_for_cli_commands_never_raises(isolated_home: Path) -> None:
+    from unleak.audit import record
+
+    record("run.start", secrets=["DB_URL"], argv=["pytest"], pid=42, cwd="/r", repo="/r", branch="main",
+           grant=None, detail={"via": "cli"})
+    rec = next(AuditLog().records())
+    assert rec["actor"].startswith("user:") and rec["process"]["pid"] == 42 and rec["secrets"] == ["DB_URL"]
+    log = state_dir() / "audit.jsonl"
+    log.unlink()
+    log.mkdir()  # the log cannot be written now (a directory in its place): the helper must swallow the error
+    record("scan")
+    assert AuditLog().verify().problems  # ... and verify reports the damage

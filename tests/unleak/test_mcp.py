@@ -166,6 +166,7 @@ def test_bad_arguments_are_refused_with_a_clear_error(repo: GitRepo) -> None:
         assert msg in answer["error"], (tool, args, answer)
 
 
+@pytest.mark.slow
 def test_end_to_end_scan_fix_list_run_approve_revoke(planted: GitRepo, canary: str, tmp_path: Path) -> None:
     root = planted.path
     state: dict[str, Any] = {}
@@ -270,6 +271,7 @@ def test_check_diff_flags_added_lines(repo: GitRepo, canary: str) -> None:
     assert_no_canary(out["transcript"], canary, "check_diff")
 
 
+@pytest.mark.slow
 def test_prod_tier_is_unreachable_unless_policy_allows(repo: GitRepo) -> None:
     from remediate.vault import open_vault
     from tests.fakes import stripe_live_key

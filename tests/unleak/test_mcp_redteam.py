@@ -73,6 +73,7 @@ def _vault_and_key_files() -> list[str]:
     return sorted(str(p) for p in data.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_red_team_cannot_extract_the_canary(fixed_repo: GitRepo, canary: str, tmp_path: Path) -> None:
     root = fixed_repo.path
     # The human allows every ordinary command with every secret here, for ten minutes.
@@ -179,6 +180,7 @@ def test_red_team_cannot_extract_the_canary(fixed_repo: GitRepo, canary: str, tm
     assert run_cli("audit", "verify").returncode == 0
 
 
+@pytest.mark.slow
 def test_explicitly_granted_dangerous_command_is_still_masked(fixed_repo: GitRepo, canary: str) -> None:
     """The human allowed `python -c` on purpose; the masking layer still hides every encoding."""
     root = fixed_repo.path
