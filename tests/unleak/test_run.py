@@ -659,3 +659,39 @@ def test_cli_plaintext_secret_in_reference_file_is_masked_and_reported(tmp_path:
     assert proc.stdout == "<unleak:LEGACY_API_KEY> 8080\n"
     assert "LEGACY_API_KEY" in proc.stderr and "unleak fix" in proc.stderr
     assert legacy not in proc.stderr
+
+
+def test_cli_leaker_on_a_terminal_is_masked(vault_env: tuple[Path, dict[str, str]]) -> None:
+    """The pty path (stdout and stderr are terminals) masks every form, split writes and the grandchild too."""
+    import pty
+
+    project, values = vault_env
+    out_master, out_slave = pty.openpty()
+    err_master, err_slave = pty.openpty()
+    proc = subprocess.Popen(
+        [PY, "-m", "unleak", "run", "--", PY, "-c", LEAKER, *values], cwd=project,
+        stdin=subprocess.DEVNULL, stdout=out_slave, stderr=err_slave,
+    )
+    os.close(out_slave)
+    os.close(err_slave)
+    seen = {out_master: b"", err_master: b""}
+    open_fds = set(seen)
+    deadline = time.monotonic() + 60
+    while open_fds and time.monotonic() < deadline:
+        for fd in select.select(list(open_fds), [], [], 1)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if chunk:
+                seen[fd] += chunk
+            else:
+                open_fds.discard(fd)
+    for fd in seen:
+        os.close(fd)
+    assert proc.wait(timeout=20) == 0
+    out, err = seen[out_master], seen[err_master]
+    assert b"LEAKER DONE" in out
+    assert b"TOKEN split: <unleak:TOKEN> end" in out
+    assert b"DB_PASSWORD on stderr: <unleak:DB_PASSWORD>" in err
+    assert_no_leak(out + err, values)
