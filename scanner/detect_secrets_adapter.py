@@ -74,7 +74,9 @@ def scan_lines(path: str, text: str) -> Iterator[DSHit]:
         idx = int(s.line_number) - 1
         if not 0 <= idx < len(lines):
             continue
+        # Some plugins capture the delimiter in front of the secret (a quote, '=' or ':'): keep only the value.
+        value = value.strip(" \t\"'=:`")
         col = lines[idx].find(value)
-        if col < 0:
+        if col < 0 or not value:
             continue
         yield DSHit(idx, col, value, str(s.type))

@@ -298,7 +298,7 @@ def name_as_value(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip().lower().replace("-", "_")
-    idx = ctx.line.find(ctx.value)
+    idx = ctx.line.rfind(ctx.value)  # the value follows the name, which may contain the same word
     before = ctx.line[:idx].lower().replace("-", "_") if idx > 0 else ""
     m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
     if m is None:
@@ -387,6 +387,23 @@ def invalid_checksum(ctx: Context) -> bool:
     return _name_based(ctx) and bool(_GITHUB_SHAPE.fullmatch(v)) and not github_checksum_ok(v)
 
 
+_METADATA_NAME = re.compile(
+    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth)[_.-]?(?:id|ids|name|names|type|types|arn|"
+    r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
+    r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
+    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max)[\"']?\]?\s{0,8}"
+    r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
+)
+
+
+def metadata_name(ctx: Context) -> bool:
+    """Names about a secret rather than of it (``password_id``, ``token_type``, ``secret_name``, ``key_url``)."""
+    if not _name_based(ctx):
+        return False
+    idx = ctx.line.find(ctx.value)
+    return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
@@ -407,6 +424,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("path-or-url", "file paths and URLs without credentials", path_or_url),
     Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
     Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
+    Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
     Filter("plain-words", "short lowercase words joined by - or _", plain_words),
     Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
     Filter("character-set", "alphabets and ascending character runs", character_set),

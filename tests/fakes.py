@@ -391,7 +391,8 @@ def corpus() -> list[Case]:
              (f'HF = "{huggingface_token()}"', "UL042"),
              (f'GROQ = "{groq_key()}"', "UL043")),
         Case("web/firebase.js", "google", (f'  apiKey: "{google_api_key()}",', "UL050"),
-             (f'  clientSecret: "{google_oauth_secret()}",', "UL052")),
+             (f'  clientSecret: "{google_oauth_secret()}",', "UL052"),
+             (f'  refreshToken: "1//0{_rand(URLSAFE, 60)}",', "UL053")),
         Case("infra/azure.json", "azure", "{",
              (f'  "storage": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={azure_storage_key()};'
               f'EndpointSuffix=core.windows.net",', "UL055"),

@@ -56,7 +56,7 @@ def _putty_keys(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- AWS pairing
-_AWS_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Z0-9])")
+_AWS_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z2-7]{16}(?![A-Z0-9])")
 _AWS_SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
 
 
@@ -94,6 +94,8 @@ def _netrc(chunk: Chunk) -> Iterator[Candidate]:
     is_netrc = bool(_NETRC_PATH.search(chunk.path))
     for off, line in iter_lines(chunk.text):
         # Outside a netrc file (a Dockerfile or script writing one), the machine/login context must be on the line.
+        if not is_netrc and "machine" not in line:
+            continue
         rx = _NETRC_PW if is_netrc else _NETRC_INLINE
         for m in rx.finditer(line):
             yield Candidate("UL200", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
@@ -104,32 +106,44 @@ def _pgpass(chunk: Chunk) -> Iterator[Candidate]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         # host:port:database:username:password, where \: and \\ escape; the password is the rest of the line.
-        fields: list[int] = []  # offsets of the unescaped colons
-        i = 0
-        while i < len(line) and len(fields) < 4:
-            if line[i] == "\\":
-                i += 2
+        i, colons = 0, 0
+        while colons < 4:
+            j = line.find(":", i)
+            if j < 0:
+                break
+            if _escaped(line, j):
+                i = j + 1
                 continue
-            if line[i] == ":":
-                fields.append(i)
-            i += 1
-        if len(fields) == 4:
-            value = line[fields[3] + 1:].rstrip("\r")
+            colons += 1
+            i = j + 1
+        if colons == 4:
+            value = line[i:].rstrip("\r")
             if value:
-                s = off + fields[3] + 1
-                yield Candidate("UL201", value, s, s + len(value))
+                yield Candidate("UL201", value, off + i, off + i + len(value))
+
+
+def _escaped(line: str, j: int) -> bool:
+    """Whether the character at ``j`` is preceded by an odd number of backslashes."""
+    k = j
+    while k > 0 and line[k - 1] == "\\":
+        k -= 1
+    return (j - k) % 2 == 1
 
 
 # --------------------------------------------------------------------------------------------- URLs and DSNs
 # scheme://user:password@host — any scheme (postgres, mysql, mongodb+srv, redis, amqp, jdbc:…, http, ftp…).
+# The pattern starts at the literal "://" (fast to find); the scheme is checked by looking back from there.
 _URL_USERINFO = re.compile(
-    r"(?i)(?<![A-Za-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{1,30})://(?P<user>[^\s:@/?#'\"<>`]{0,128})"
-    r":(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
+    r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
 )
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,30}$")
 
 
 def _url_userinfo(chunk: Chunk, rule_id: str = "UL220") -> Iterator[Candidate]:
-    for m in _URL_USERINFO.finditer(chunk.text):
+    text = chunk.text
+    for m in _URL_USERINFO.finditer(text):
+        if _SCHEME.search(text, max(0, m.start() - 31), m.start()) is None:
+            continue
         yield Candidate(rule_id, m.group("secret"), m.start("secret"), m.end("secret"))
 
 
@@ -265,7 +279,7 @@ register(
     ),
     Rule(
         id="UL101", title="PuTTY private key", confidence=H,
-        detect=_putty_keys, keywords=("putty-user-key-file-",), preview_prefix="PuTTY-User-Key-File",
+        detect=_putty_keys, keywords=("putty-user-key-file-",),
         family="private-key", revoke="replace the key pair and remove the public key wherever it is trusted",
         description="The Private-Lines block of a .ppk file",
     ),

@@ -1,0 +1,91 @@
+"""Each false-positive filter with near misses: a candidate it must drop and a close one it must keep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scanner.chunk import Chunk
+from scanner.engine import Engine, EngineOptions, Explanation
+from scanner.filters import BUILTIN_FILTERS, Context, active_filters
+from scanner.rules import all_rules
+from tests import fakes as f
+from tests.conftest import run_cli
+
+GENERIC = all_rules()["UL900"]
+URL_RULE = all_rules()["UL220"]
+
+
+def _ctx(value: str, line: str, path: str = "config.yaml", rule_id: str = "UL900", prev: str = "") -> Context:
+    return Context(rule=all_rules()[rule_id], value=value, line=line, prev_line=prev, path=path)
+
+
+def _filter(name: str):  # type: ignore[no-untyped-def]
+    return next(x for x in active_filters() if x.name == name).drop
+
+
+# (filter, drop case, keep case): each case is (value, line, path[, rule id]). The table lives in tests/data (made-up
+# values that look like secrets on purpose, so the repository's own scan excludes that directory).
+_TABLE = json.loads((Path(__file__).parent.parent / "data" / "filter_near_misses.json").read_text())["rows"]
+NEAR_MISSES = [(r["filter"], tuple(r["drop"]), tuple(r["keep"])) for r in _TABLE]
+S = "Zq8vN3xL" + "p2Rt7YwK4mHs"  # split so the source holds no secret-shaped literal
+
+
+@pytest.mark.parametrize(("name", "drop", "keep"), NEAR_MISSES, ids=[f"{n}-{i}" for i, (n, _, _) in
+                                                                       enumerate(NEAR_MISSES)])
+def test_filter_drops_and_keeps_near_miss(name: str, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
+    pred = _filter(name)
+    assert pred(_ctx(*drop[:3], rule_id=drop[3] if len(drop) > 3 else "UL900"))
+    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900"))
+
+
+def test_invalid_checksum_filter() -> None:
+    pred = _filter("invalid-checksum")
+    bad, good = f.github_bad_checksum(), f.github_pat()
+    assert pred(_ctx(bad, f'token = "{bad}"', "a.py"))
+    assert not pred(_ctx(good, f'token = "{good}"', "a.py"))
+
+
+def test_allow_nextline_comment() -> None:
+    pred = _filter("allow-comment")
+    assert pred(_ctx(S, f"password = {S}", "a.ini", prev="# pragma: allowlist nextline secret"))
+    assert not pred(_ctx(S, f"password = {S}", "a.ini", prev="# allowlist nextline"))
+
+
+def test_every_filter_is_named_and_documented_in_one_line() -> None:
+    names = [x.name for x in BUILTIN_FILTERS]
+    assert len(names) == len(set(names))
+    for flt in BUILTIN_FILTERS:
+        doc = (flt.drop.__doc__ or "").strip()
+        assert doc and "\n" not in doc, flt.name
+        assert flt.doc and "\n" not in flt.doc
+
+
+def test_name_based_filters_do_not_touch_provider_tokens() -> None:
+    """A provider token assigned in code is still found even though code/UI/type filters exist."""
+    engine = Engine()
+    tok = f.github_pat()
+    found = engine.scan_chunk(Chunk("tests/test_x.py", f"token = {tok}\n"))
+    assert [x.rule_id for x in found] == ["UL001"]
+
+
+def test_explain_names_the_filter_and_never_the_value() -> None:
+    engine = Engine(EngineOptions(explain=True))
+    explain: list[Explanation] = []
+    engine.scan_chunk(Chunk("a.yaml", "password: ${DB_PASSWORD}\nkey: AKIAIOSFODNN7EXAMPLE\n"), explain)
+    assert {(e.line, e.filter) for e in explain} >= {(1, "placeholder"), (2, "example-key")}
+
+
+def test_cli_explain_and_min_confidence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pw = f.password()
+    (tmp_path / "app.env").write_text(f"DB_PASSWORD={pw}\nAPI_TOKEN=${{API_TOKEN}}\nGH={f.github_pat()}\n")
+    proc = run_cli("scan", "--explain", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert pw not in proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {x["rule_id"] for x in doc["findings"]} == {"UL900", "UL001"}
+    assert "placeholder" in proc.stdout + proc.stderr
+    proc = run_cli("scan", "--min-confidence", "high", "--format", "json", cwd=tmp_path)
+    assert {x["rule_id"] for x in json.loads(proc.stdout)["findings"]} == {"UL001"}

@@ -1,0 +1,244 @@
+"""Table tests per rule: a positive that must be found and a hard negative (a near miss) that must not be."""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable
+
+import pytest
+
+from scanner.chunk import Chunk
+from scanner.engine import Engine, EngineOptions
+from scanner.finding import Confidence
+from scanner.rules import all_rules
+from scanner.rules._util import base62, github_checksum_ok
+from tests import fakes as f
+
+# rule id -> (path, positive text builder, hard negative text).
+Builder = Callable[[], str]
+CASES: dict[str, tuple[str, Builder, str]] = {
+    "UL001": ("a.py", lambda: f'T = "{f.github_pat()}"', f'T = "{f.github_bad_checksum()}"'),
+    "UL002": ("a.py", lambda: f'T = "{f.github_fine_grained()}"', 'T = "github_pat_short_1234"'),
+    "UL005": ("a.yml", lambda: f"token: {f.gitlab_pat()}", "url: https://gitlab.com/glpat-docs"),
+    "UL010": ("a.env", lambda: f"KEY_ID={f.aws_access_key_id()}", "KEY_ID=AKIAIOSFODNN7EXAMPLE"),
+    "UL011": (".aws/credentials", lambda: f"aws_secret_access_key = {f.aws_secret_key()}",
+              "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    "UL012": ("a.py", lambda: f'k = "{f.aws_access_key_id()}"\nv = "{f.aws_secret_key()}"',
+              f'k = "AKIAIOSFODNN7EXAMPLE"\nsha = "{"ab" * 20}"'),
+    "UL013": ("a.ini", lambda: f"aws_session_token = {f._rand(f.B64, 300)}", "aws_session_token = ${TOKEN}"),
+    "UL020": ("a.js", lambda: f"k = '{f.stripe_live_key()}'", "k = 'sk_live_xxxxxxxxxxxxxxxxxxxxxxxx'"),
+    "UL021": ("a.js", lambda: f"k = '{f.stripe_test_key()}'", "k = 'sk_test_0000000000000000000000'"),
+    "UL022": ("a.js", lambda: f"k = '{f.stripe_webhook_secret()}'", "k = 'whsec_...'"),
+    "UL025": ("a.rb", lambda: f"T = '{f.square_token()}'", "T = 'EAAA-too-short'"),
+    "UL026": ("a.rb", lambda: f"T = '{f.square_oauth_secret()}'", "T = 'sq0csp-short'"),
+    "UL027": ("a.rb", lambda: f"T = '{f.shopify_token()}'", "T = 'shpat_nothex_zzzzzzzzzzzzzzzzzzzzzzzzzzzz'"),
+    "UL030": ("a.ts", lambda: f"t = '{f.slack_bot_token()}'", "t = 'xoxb-not-a-token'"),
+    "UL031": ("a.ts", lambda: f"t = '{f.slack_app_token()}'", "t = 'xapp-1-short'"),
+    "UL032": ("a.ts", lambda: f"u = '{f.slack_webhook()}'", "u = 'https://hooks.slack.com/services/'"),
+    "UL035": ("bot.py", lambda: f'DISCORD_TOKEN = "{f.discord_bot_token()}"', 'version = "M1.2.3"'),
+    "UL036": ("a.py", lambda: f'U = "{f.discord_webhook()}"', 'U = "https://discord.com/api/webhooks/"'),
+    "UL037": ("a.go", lambda: f'const t = "{f.telegram_bot_token()}"', 'const t = "12:AAshort"'),
+    "UL040": ("a.py", lambda: f'K = "{f.openai_key()}"', 'K = "sk-proj-..."'),
+    "UL041": ("a.py", lambda: f'K = "{f.anthropic_key()}"', 'K = "sk-ant-api03-..."'),
+    "UL042": ("a.py", lambda: f'K = "{f.huggingface_token()}"', 'K = "hf_hub_download"'),
+    "UL043": ("a.py", lambda: f'K = "{f.groq_key()}"', 'K = "gsk_short"'),
+    "UL050": ("a.js", lambda: f'apiKey: "{f.google_api_key()}"', 'apiKey: "AIza-short"'),
+    "UL052": ("a.js", lambda: f's = "{f.google_oauth_secret()}"', 's = "GOCSPX-short"'),
+    "UL053": ("a.js", lambda: f's = "1//0{f._rand(f.URLSAFE, 60)}"', 's = "1//0"'),
+    "UL055": ("a.cs", lambda: f'c = "AccountName=a;AccountKey={f.azure_storage_key()};"', 'c = "AccountKey=;"'),
+    "UL056": ("a.txt", lambda: f"https://a.blob.core.windows.net/c?sv=2022-11-02&sp=r&sig={f.azure_sas_signature()}",
+              "https://a.blob.core.windows.net/c?sig=abc"),
+    "UL057": ("a.json", lambda: f'"secret": "{f.azure_client_secret()}"', '"q": "Q~"'),
+    "UL058": ("a.tf", lambda: f'token = "{f.digitalocean_token()}"', 'token = "dop_v1_"'),
+    "UL059": ("a.tf", lambda: f'k = "{f.heroku_key()}"', 'k = "HRKU-"'),
+    "UL060": ("a.env", lambda: f"HEROKU_API_KEY={f.uuid4()}", f"REQUEST_ID={f.uuid4()}"),
+    "UL061": ("a.ini", lambda: f"twilio_key = {f.twilio_api_key()}", f"color = SK{'0' * 32}"),
+    "UL062": ("a.ini", lambda: f"twilio_auth_token = {f.hex32()}", f"auth_token_md5 = {'ab' * 3}"),
+    "UL063": ("a.ini", lambda: f"k = {f.sendgrid_key()}", "k = SG.short.x"),
+    "UL064": ("a.ini", lambda: f"k = {f.mailchimp_key()}", "k = 1234-us1"),
+    "UL065": ("a.ini", lambda: f"k = {f.mailgun_key()}", "k = key-short"),
+    "UL070": ("a.yml", lambda: f"t: {f.npm_token()}", "t: npm_install"),
+    "UL071": ("a.yml", lambda: f"t: {f.pypi_token()}", "t: pypi-AgE"),
+    "UL072": ("a.yml", lambda: f"t: {f.dockerhub_pat()}", "t: dckr_pat_"),
+    "UL073": ("a.yml", lambda: f"t: {f.rubygems_key()}", "t: rubygems_org"),
+    "UL080": ("a.toml", lambda: f'd = "{f.databricks_token()}"', 'd = "dapi_docs"'),
+    "UL081": ("a.toml", lambda: f'd = "{f.postman_key()}"', 'd = "PMAK-"'),
+    "UL082": ("a.toml", lambda: f'd = "{f.newrelic_key()}"', 'd = "NRAK-"'),
+    "UL083": ("a.toml", lambda: f'd = "{f.grafana_token()}"', 'd = "glsa_"'),
+    "UL084": ("a.toml", lambda: f'd = "{f.sentry_token()}"', 'd = "sntryu_"'),
+    "UL085": ("a.toml", lambda: f'd = "{f.doppler_token()}"', 'd = "dp.pt."'),
+    "UL086": ("a.toml", lambda: f'd = "{f.pulumi_token()}"', 'd = "pul-"'),
+    "UL087": ("a.toml", lambda: f'd = "{f.linear_key()}"', 'd = "lin_api_"'),
+    "UL088": ("a.toml", lambda: f'd = "{f.onepassword_sa_token()}"', 'd = "ops_eyJ"'),
+    "UL089": ("a.toml", lambda: f'd = "{f.age_secret_key()}"', 'd = "AGE-SECRET-KEY-1"'),
+    "UL090": ("a.js", lambda: f"s = '{f.jwt()}'", "s = 'eyJhbGciOi.eyJzdWIi.short'"),
+    "UL091": ("a.toml", lambda: f'd = "{f.atlassian_token()}"', 'd = "ATATT3"'),
+    "UL092": ("a.toml", lambda: f'd = "{f.vault_token()}"', 'd = "hvs.short"'),
+    "UL093": ("a.toml", lambda: f'd = "{f.mapbox_secret()}"', 'd = "sk.eyJ"'),
+    "UL100": ("id_rsa", lambda: f.private_key_pem("RSA "), "-----BEGIN RSA PRIVATE KEY-----\n...\n"
+              "-----END RSA PRIVATE KEY-----"),
+    "UL101": ("k.ppk", lambda: f.putty_key(), "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 0\n"),
+    "UL200": (".netrc", lambda: f"machine h login u password {f.password()}", "machine h login u"),
+    "UL201": (".pgpass", lambda: f"h:5432:db:u:{f.password()}", "# h:5432:db:u:comment"),
+    "UL202": (".git-credentials", lambda: f"https://u:{f.url_password()}@git.internal.org",
+              "https://git.internal.org"),
+    "UL203": ("config.json", lambda: f'{{"auths": {{"r": {{"auth": "{f.b64("u:" + f.password())}"}}}}}}',
+              '{"auths": {"r": {}}, "credsStore": "desktop"}'),
+    "UL204": (".npmrc", lambda: f"//registry.npmjs.org/:_authToken={f._rand(f.ALNUM, 36)}",
+              "//registry.npmjs.org/:_authToken=${NPM_TOKEN}"),
+    "UL205": (".pypirc", lambda: f"password = {f.password()}", "password = %(PYPI_PASSWORD)s"),
+    "UL207": (".s3cfg", lambda: f"secret_key = {f._rand(f.ALNUM, 40)}", "secret_key = "),
+    "UL208": ("kubeconfig", lambda: f"kind: Config\nusers:\n- user:\n    token: {f._rand(f.URLSAFE, 40)}",
+              "kind: Config\nusers:\n- user:\n    token: ${KUBE_TOKEN}"),
+    "UL209": (".htpasswd", lambda: f"admin:{f.apr1_hash()}", "admin:x:1000:1000::/home/admin:/bin/sh"),
+    "UL210": ("s.yaml", lambda: f"kind: Secret\ndata:\n  password: {f.b64(f.password())}",
+              f"kind: Secret\ndata:\n  username: {f.b64('app')}"),
+    "UL220": ("a.env", lambda: f"DATABASE_URL=postgres://app:{f.url_password()}@db.internal/app",
+              "DATABASE_URL=postgres://postgres:postgres@localhost/app"),
+    "UL221": ("a.config", lambda: f'c = "Server=db;User Id=app;Password={f.url_password()};"',
+              'c = "Server=db;User Id=app;Password=${DB_PASSWORD};"'),
+    "UL222": ("a.properties", lambda: f"url=jdbc:postgresql://h/db?user=u&password={f.url_password()}",
+              "url=jdbc:postgresql://h/db?user=u&password=<password>"),
+    "UL223": ("run.sh", lambda: f"curl -u admin:{f.url_password()} https://ci.internal.org",
+              "curl -u admin:$CI_PASSWORD https://ci.internal.org"),
+    "UL230": ("wp-config.php", lambda: f"define('DB_PASSWORD', '{f.password()}');",
+              "define('AUTH_KEY', 'put your unique phrase here');"),
+    "UL231": ("settings.py", lambda: f"SECRET_KEY = '{f.django_secret_key()}'",
+              "SECRET_KEY = os.environ['SECRET_KEY']"),
+    "UL232": ("config/master.key", lambda: f.hex32(), "not a key"),
+    "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
+    "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
+    "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
+    "UL950": ("a.py", lambda: f'blob = "{f._rand(f.B64, 48)}"', 'blob = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'),
+    "UL951": ("a.yaml", lambda: f"db_pass: {f._rand(f.ALNUM, 3)}&{f._rand(f.ALNUM, 3)}",
+              "db_pass: ${DB_PASS}"),
+}
+# detect-secrets plugins for formats that have no unleak rule of their own (IBM, Cloudant, Softlayer, Artifactory…).
+CASES["UL952"] = ("a.py", lambda: f'art = "AKCp8{f._rand(f.ALNUM, 69)}"', 'art = "AKCp8short"')
+
+
+def _scan(path: str, text: str, **opts: object) -> list[tuple[int, str]]:
+    engine = Engine(EngineOptions(**opts))  # type: ignore[arg-type]
+    return [(x.line, x.rule_id) for x in engine.scan_chunk(Chunk(path, text + "\n"))]
+
+
+def test_every_rule_has_a_table_case() -> None:
+    assert set(all_rules()) == set(CASES)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_positive_is_found(rule_id: str) -> None:
+    path, build, _ = CASES[rule_id]
+    found = _scan(path, build())
+    assert rule_id in {r for _, r in found}, found
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_hard_negative_is_silent(rule_id: str) -> None:
+    """The near miss does not trigger the rule (other rules may still see a value there; the corpus decoys check
+    total silence)."""
+    path, _, negative = CASES[rule_id]
+    assert rule_id not in {r for _, r in _scan(path, negative)}
+
+
+@pytest.mark.parametrize("rule_id", sorted(all_rules()))
+def test_rule_metadata(rule_id: str) -> None:
+    rule = all_rules()[rule_id]
+    assert re.fullmatch(r"UL\d{3}", rule.id)
+    assert rule.title and rule.description and rule.revoke and rule.family
+    if rule.pattern is not None:
+        assert "secret" in rule.regex.groupindex or rule.regex.groups >= 1
+
+
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in all_rules().values() if r.preview_prefix))
+def test_preview_prefix_is_public_prefix_only(rule_id: str) -> None:
+    """The preview shows only the format's fixed prefix: it must match the start of every generated value."""
+    rule = all_rules()[rule_id]
+    path, build, _ = CASES[rule_id]
+    engine = Engine()
+    found = [x for x in engine.scan_chunk(Chunk(path, build() + "\n")) if x.rule_id == rule_id]
+    assert found
+    value = found[0].secret.reveal()
+    prefix_rx = "".join("[A-Za-z]*" if c == "*" else re.escape(c) for c in rule.preview_prefix)
+    assert re.match(prefix_rx, value), (rule.preview_prefix, rule_id)
+    assert len(rule.preview_prefix) <= 40 and value not in found[0].preview
+
+
+def test_github_checksum_matches_the_published_algorithm() -> None:
+    """CRC32 (zlib, IEEE) of the 30 random characters, base62 0-9A-Za-z, left-padded with 0 to 6 characters."""
+    body = "a" * 30
+    expected = base62(zlib.crc32(body.encode()), 6)
+    assert github_checksum_ok("ghp_" + body + expected)
+    assert not github_checksum_ok("ghp_" + body + ("1" if expected[0] != "1" else "2") + expected[1:])
+    assert base62(0, 6) == "000000" and base62(61, 2) == "0z" and base62(62, 2) == "10"
+    for _ in range(20):
+        assert github_checksum_ok(f.github_pat())
+        assert not github_checksum_ok(f.github_bad_checksum())
+
+
+def test_min_confidence_high_keeps_only_high() -> None:
+    text = f'T = "{f.github_pat()}"\nDB_PASSWORD = "{f.password()}"\nk = "{f.stripe_test_key()}"'
+    all_found = {r for _, r in _scan("a.py", text)}
+    assert all_found == {"UL001", "UL900", "UL021"}
+    assert {r for _, r in _scan("a.py", text, min_confidence=Confidence.HIGH)} == {"UL001"}
+    assert {r for _, r in _scan("a.py", text, min_confidence=Confidence.MEDIUM)} == {"UL001", "UL900"}
+
+
+def test_specific_rule_wins_over_generic_on_the_same_value() -> None:
+    assert _scan(".env", f"GITHUB_TOKEN={f.github_pat()}") == [(1, "UL001")]
+
+
+def test_detect_secrets_parity_on_corpus() -> None:
+    """Every line detect-secrets flags in the corpus is reported by unleak or dropped by a *named* filter."""
+    from scanner import detect_secrets_adapter as ds
+    from scanner.engine import Explanation
+
+    engine = Engine(EngineOptions(explain=True))
+    for case in f.corpus():
+        ds_lines = {h.line_index + 1 for h in ds.scan_lines(case.path, case.text)}
+        explain: list[Explanation] = []
+        found = {x.line for x in engine.scan_chunk(Chunk(case.path, case.text), explain)}
+        for line in ds_lines - found:
+            # Multi-line findings (keys) are reported on their first line.
+            in_multiline = any(a <= line for a, _ in case.expected) and case.format == "private-key"
+            named = {e.filter for e in explain if e.line == line}
+            assert in_multiline or named - {"overlaps-specific-rule"}, (case.path, line)
+        expected_lines = {ln for ln, _ in case.expected}
+        assert ds_lines & expected_lines <= found, case.path
+
+
+# ---------------------------------------------------------------------------------------------- bounded regexes
+def _pathological() -> dict[str, str]:
+    big = 10 * 1024 * 1024
+    return {
+        "10MB single line": "password=" + "a" * big,
+        "100k spaces": "secret = " + " " * 100_000 + "x",
+        "100k spaces after colon": "password:" + " " * 100_000 + "\n",
+        "repeated URL schemes": "postgres://" * (big // 11),
+        "repeated name chars": "api_key_" * (big // 8),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_pathological()))
+def test_detectors_are_linear_on_pathological_chunks(name: str) -> None:
+    """Detectors see whole chunks (no keyword window): each must stay well under a second on 10 MB."""
+    text = _pathological()[name]
+    for rule in all_rules().values():
+        if rule.detect is None or rule.family == "detect-secrets":
+            continue
+        t0 = time.perf_counter()
+        list(rule.detect(Chunk(".pgpass" if rule.id == "UL201" else "x.txt", text)))
+        assert time.perf_counter() - t0 < 1.0, rule.id
+
+
+@pytest.mark.parametrize("name", ["10MB single line", "100k spaces", "100k spaces after colon"])
+def test_engine_scans_pathological_lines_fast(name: str) -> None:
+    text = _pathological()[name]
+    engine = Engine()
+    engine.scan_chunk(Chunk("warmup.txt", "x\n"))
+    t0 = time.perf_counter()
+    engine.scan_chunk(Chunk("big.txt", text))
+    # Generous for a shared 2-core CI machine; catastrophic backtracking would take minutes.
+    assert time.perf_counter() - t0 < 1.5
