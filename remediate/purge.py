@@ -247,7 +247,13 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, re
                          "(`unleak fix`), commit, rotate it, then purge")
     p = plan(top, fingerprints, report)
     mirror = (workdir.resolve() / f"{top.name}.git") if workdir is not None else p.mirror
+    gitdir = git.common_git_dir(top)
+    if mirror.is_relative_to(top.resolve()) and not mirror.is_relative_to(gitdir):
+        # The mirror holds the secrets until rewritten; inside the work tree it could be committed or indexed.
+        p.replacements_file.unlink(missing_ok=True)
+        raise UsageError(f"--workdir {workdir} is inside the work tree; choose a directory outside it")
     if mirror.exists():
+        p.replacements_file.unlink(missing_ok=True)
         raise UsageError(f"{mirror} already exists; choose another --workdir")
     mirror.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     refs_before = {REMOTES_NS + n[len("refs/remotes/"):] if n.startswith("refs/remotes/") else n

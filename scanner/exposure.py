@@ -238,6 +238,9 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
     req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
+    if "cache" in {f.name for f in dataclasses.fields(req)}:
+        # The scanned-commit cache stores redacted findings only (no values); presence checks need the values.
+        req = dataclasses.replace(req, cache=False)
     result = scan(req, progress=progress)
     report = ExposureReport(notes=list(result.notes))
     findings = result.findings

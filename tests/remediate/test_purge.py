@@ -301,3 +301,12 @@ def test_replacements_file_is_private_even_with_open_umask(tmp_path: Path) -> No
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes() == b"literal:value2==>R\n"
     assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]  # no temp file left behind
+
+
+@needs_filter_repo
+def test_purge_workdir_inside_work_tree_is_refused(repo: GitRepo, tmp_path: Path) -> None:
+    build_story(repo, tmp_path, head_secret=False)
+    proc = run_cli("purge", "--execute", "--workdir", "scratch", cwd=repo.path)
+    assert proc.returncode == 2 and "inside the work tree" in proc.stderr
+    assert not (repo.path / "scratch").exists()
+    assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()

@@ -301,3 +301,11 @@ def test_merges(repo: GitRepo) -> None:
     assert side.first.sha == feat and side.last.sha == merge and side.commits == 2 and not side.in_head
     assert set(side.branches) == {"main", "feature"} and side.tips == ("feature",)
     assert evil.first.sha == merge and evil.last.sha == after and evil.in_head and evil.branches == ("main",)
+
+
+def test_exposure_after_a_cached_history_scan(repo: GitRepo, tmp_path: Path) -> None:
+    """A history scan may cache redacted findings (no values); exposure must still see every secret."""
+    story = build_story(repo, tmp_path)
+    assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
+    assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
+    assert len(analyze(repo.path).exposures) == len(story.values)
