@@ -277,11 +277,15 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
             first = min(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
             last = max(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
             first_ci, last_ci = commit_of(first), commit_of(last)
-        else:
-            # Only in a blob too large to open: fall back to the commits whose added lines held it.
+        elif s.commits:
+            # Not found byte for byte in any blob (a file too large to open, or bytes that are not UTF-8 around
+            # it): fall back to the commits whose added lines held it.
             first_ci, last_ci = s.commits[0], s.commits[-1]
-            report.notes.append(f"{s.preview}: presence in trees not checked (file larger than "
-                                f"{MAX_BLOB // (1024 * 1024)} MB); first/last are the commits that added it")
+            report.notes.append(f"{s.preview}: not found in any file version byte for byte (larger than "
+                                f"{MAX_BLOB // (1024 * 1024)} MB, or not UTF-8); first/last are the commits that "
+                                "added it")
+        else:
+            continue
         kinds: dict[str, list[str]] = {"branch": [], "tag": [], "remote": [], "other": []}
         tips: list[str] = []
         for name, sha in refs:

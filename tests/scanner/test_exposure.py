@@ -309,3 +309,12 @@ def test_exposure_after_a_cached_history_scan(repo: GitRepo, tmp_path: Path) -> 
     assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
     assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
     assert len(analyze(repo.path).exposures) == len(story.values)
+
+
+def test_value_next_to_invalid_utf8(repo: GitRepo) -> None:
+    """Bytes that are not UTF-8 on the secret's line: the scan still finds it and exposure still reports it."""
+    token = github_pat()
+    (repo.path / "latin1.py").write_bytes(b"# caf\xe9\nT = '" + token.encode() + b"'\n")
+    repo.commit("latin-1 file")
+    (e,) = analyze(repo.path).exposures
+    assert e.in_head and e.commits == 1
