@@ -404,6 +404,19 @@ def metadata_name(ctx: Context) -> bool:
     return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
 
 
+_ASSIGNED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
+_SECRETISH = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
+
+
+def unnamed_hex(ctx: Context) -> bool:
+    """A bare hex string from the entropy plugins whose name says nothing about secrets (nonces, ids, digests)."""
+    if ctx.rule.family != "detect-secrets" or not re.fullmatch(r"[0-9a-fA-F]{8,128}", ctx.value.strip()):
+        return False
+    idx = ctx.line.find(ctx.value)
+    m = _ASSIGNED_NAME.search(ctx.line[max(0, idx - 100):idx]) if idx > 0 else None
+    return m is None or not _SECRETISH.search(m.group(1))
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
@@ -427,6 +440,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
     Filter("plain-words", "short lowercase words joined by - or _", plain_words),
     Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
+    Filter("unnamed-hex", "hex strings without a secret-like name (entropy plugins only)", unnamed_hex),
     Filter("character-set", "alphabets and ascending character runs", character_set),
     Filter("number-or-version", "numbers, versions and durations", version_or_number),
 )
