@@ -322,17 +322,21 @@ def baseline_audit(file: str | None, marks: tuple[str, ...], as_json: bool, repo
 
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True)
-def rules_cmd(as_json: bool) -> None:
+@click.option("--markdown", "as_markdown", is_flag=True, help="The README's rule table.")
+def rules_cmd(as_json: bool, as_markdown: bool) -> None:
     """List the detection rules: id, what it finds, confidence."""
     import json
 
-    from scanner.rules import all_rules
+    from scanner.rules import all_rules, rules_markdown
 
     rules = all_rules()
+    if as_markdown:
+        click.echo(rules_markdown(rules), nl=False)
+        return
     if as_json:
         click.echo(json.dumps([{"id": r.id, "title": r.title, "confidence": r.confidence.value,
-                                "family": r.family, "description": r.description} for r in rules.values()],
-                              indent=2))
+                                "family": r.family, "description": r.description, "revoke": r.revoke}
+                               for r in rules.values()], indent=2))
         return
     for r in rules.values():
         click.echo(f"{r.id}  {r.confidence.value:<6}  {r.title}")

@@ -140,3 +140,13 @@ def custom_rule(source: str, spec: dict[str, object]) -> Rule:
         min_entropy=float(entropy),
         family="custom",
     )
+
+
+def rules_markdown(rules: dict[str, Rule] | None = None) -> str:
+    """The rule table for the README: id, what it finds, confidence (generated, so it cannot drift)."""
+    rows = ["| id | finds | confidence |", "|---|---|---|"]
+    for r in (rules or all_rules()).values():
+        what = f"**{r.title}** — {r.description}" if r.description else f"**{r.title}**"
+        cell = what.replace("|", "\\|")
+        rows.append(f"| {r.id} | {cell} | {r.confidence.value} |")
+    return "\n".join(rows) + "\n"

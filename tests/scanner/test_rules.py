@@ -242,3 +242,13 @@ def test_engine_scans_pathological_lines_fast(name: str) -> None:
     engine.scan_chunk(Chunk("big.txt", text))
     # Generous for a shared 2-core CI machine; catastrophic backtracking would take minutes.
     assert time.perf_counter() - t0 < 1.5
+
+
+def test_readme_rule_table_is_current() -> None:
+    """The README's table is `unleak rules --markdown`; regenerate it when a rule changes."""
+    from pathlib import Path
+
+    from scanner.rules import rules_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert rules_markdown() in readme
