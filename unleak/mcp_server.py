@@ -117,8 +117,8 @@ TOOLS: dict[str, dict[str, Any]] = {
                        "size-capped output. Commands that print the environment or run inline code (sh -c, "
                        "python -c, env, printenv, cat .env …) are refused unless the human allowed exactly that.",
         "schema": _schema({
-            "argv": {"type": "array", "items": {"type": "string", "maxLength": 8192}, "minItems": 1,
-                     "maxItems": 512},
+            "argv": {"type": "array", "items": {"type": "string", "maxLength": 8192, "pattern": "^[^\\x00]*$"},
+                     "minItems": 1, "maxItems": 512},
             "cwd": {"type": "string", "maxLength": 4096,
                     "description": "Directory inside the repository (default: its root)."},
             "env_file": {"type": "string", "maxLength": 4096,

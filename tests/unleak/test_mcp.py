@@ -140,6 +140,7 @@ BAD_ARGUMENTS = [
     ("run", {"argv": "pytest -q"}, "argv: must be of type array"),
     ("run", {}, "missing required argument(s) argv"),
     ("run", {"argv": []}, "minItems"),
+    ("run", {"argv": ["echo", "nul\x00byte"]}, "argv/1: fails pattern"),
     ("run", {"argv": ["true"], "shell": True}, "unexpected argument(s) shell; allowed: argv, cwd"),
     ("run", {"argv": ["true"], "cwd": "/"}, "outside the repository"),
     ("run", {"argv": ["true"], "timeout_seconds": 99999}, "maximum"),
