@@ -199,7 +199,16 @@ def scan(paths: tuple[str, ...], staged: bool, changes: bool, range_: str | None
         click.echo(_summary_line(result), err=True)
     else:
         click.echo(text, nl=False)
+    _audit("scan", result=f"{len(result.findings)} findings",
+           detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _audit(action: str, **fields: Any) -> None:
+    """Append a record of a human's command to the audit log (names and counts only; never raises)."""
+    from unleak.audit import record
+
+    record(action, **fields)
 
 
 def _summary_line(result: Any) -> str:
@@ -383,12 +392,16 @@ def run_command(
         )
     if no_masking:
         click.echo("unleak: masking is off; the command's output is not filtered", err=True)
+        _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), detail={"masking": False})
         runner.exec_child(command, plan)
     for name in plan.unmasked:
         click.echo(
             f"unleak: warning: {name} is shorter than 4 characters and is not masked in the output", err=True
         )
-    sys.exit(runner.run_child(command, plan))
+    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command))
+    code = runner.run_child(command, plan)
+    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}")
+    sys.exit(code)
 
 
 # --- secrets ---
@@ -1118,6 +1131,7 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     code = EXIT_FINDINGS if plan.manual else EXIT_CLEAN
     if not plan.empty:
         result = apply_fix(plan, vault)
+        _audit("fix", secrets=list(result.stored), detail={"files": list(result.written)})
         payload["applied"] = True
         payload["result"] = result.to_dict()
         if not as_json:
