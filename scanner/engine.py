@@ -23,6 +23,7 @@ from scanner.rules._util import shannon_entropy
 _LOW_PRECEDENCE = {"generic", "detect-secrets", "custom-generic"}
 # How far before a keyword hit a match may start (a variable name before "password", say).
 _BEFORE = 160
+_GATE_TAG = "\0gate:"  # automaton values for gate literals; never a rule id
 
 
 @dataclass
@@ -73,6 +74,9 @@ class EngineOptions:
     extra_rules: tuple[Rule, ...] = ()
     min_confidence: Confidence = Confidence.LOW
     explain: bool = False
+    # Sound prefilters for keyword-less detector families (scanner.gates). Off only for the reference path that
+    # proves the gates change no finding.
+    gates: bool = True
 
 
 class Engine:
@@ -86,11 +90,21 @@ class Engine:
         rules += [r for r in self.options.extra_rules if r.id not in self.options.disabled]
         self.rules: dict[str, Rule] = {r.id: r for r in rules}
         self._always: list[Rule] = [r for r in rules if not r.keywords]
+        # Keyword-less detectors of a gated family run only when the family's gate opens (see scanner.gates).
+        self._gates: dict[str, Any] = {}
+        if self.options.gates:
+            from scanner.gates import gates
+
+            fams = {r.family for r in self._always if r.detect is not None}
+            self._gates = {f: g for f, g in gates().items() if f in fams}
         auto = ahocorasick.Automaton()
         by_kw: dict[str, list[str]] = {}
         for r in rules:
             for kw in r.keywords:
                 by_kw.setdefault(kw.lower(), []).append(r.id)
+        for fam, gate in self._gates.items():
+            for lit in gate.literals:
+                by_kw.setdefault(lit, []).append(_GATE_TAG + fam)
         for kw, ids in by_kw.items():
             auto.add_word(kw, tuple(ids))
         self._auto: Any = auto if by_kw else None
@@ -104,15 +118,21 @@ class Engine:
         # rule id -> merged windows (start, end) around keyword hits, clipped to the hit's line. Windows, not
         # whole lines, keep a 10 MB single-line file linear: each regex only runs near its keywords.
         spans: dict[str, list[list[int]]] = {}
+        lower = ""
+        gate_hits: dict[str, set[int]] = {}
         if self._auto is not None:
             lower = text.lower() if text.isascii() else _ascii_lower(text)
             ls = le = -1
+            rules = self.rules
             for end, ids in self._auto.iter(lower):
                 if end >= le:  # hits arrive in order: compute the line once per line, not per hit
                     ls = text.rfind("\n", 0, end) + 1
                     le = _line_end(text, end)
                 for rid in ids:
-                    rule = self.rules[rid]
+                    rule = rules.get(rid)
+                    if rule is None:  # a gate literal: remember its line
+                        gate_hits.setdefault(rid, set()).add(ls)
+                        continue
                     ws = max(ls, end - _BEFORE)
                     we = min(le, end + rule.window)
                     lst = spans.setdefault(rid, [])
@@ -120,7 +140,18 @@ class Engine:
                         lst[-1][1] = max(lst[-1][1], we)
                     else:
                         lst.append([ws, we])
+        # family -> the chunk its gated detectors see (None: gate closed), and how to map offsets back.
+        gated: dict[str, tuple[Chunk, list[int] | None] | None] = {}
+        sub_starts: dict[str, list[int]] = {}  # family -> line starts of its blanked view
         for rule in self._always:
+            gate = self._gates.get(rule.family) if rule.detect is not None else None
+            if gate is not None:
+                if rule.family not in gated:
+                    folded = lower or (text.lower() if text.isascii() else _ascii_lower(text))
+                    gated[rule.family] = _gated_chunk(chunk, gate.open_lines(
+                        text, folded, gate_hits.get(_GATE_TAG + rule.family, set())))
+                if gated[rule.family] is None:
+                    continue
             spans[rule.id] = [[0, len(text)]]
         for rid, windows in spans.items():
             rule = self.rules[rid]
@@ -128,7 +159,18 @@ class Engine:
             if prx is not None and not prx.search(chunk.path):
                 continue
             if rule.detect is not None:
-                yield from rule.detect(chunk)
+                view = gated.get(rule.family) if not rule.keywords else None
+                if view is None or view[1] is None:
+                    yield from rule.detect(chunk)
+                    continue
+                sub, starts = view[0], view[1]
+                if rule.family not in sub_starts:
+                    sub_starts[rule.family] = _line_starts(sub.text)
+                ss = sub_starts[rule.family]
+                for c in rule.detect(sub):
+                    i = bisect.bisect_right(ss, c.start) - 1
+                    s = starts[i] + c.start - ss[i]
+                    yield Candidate(c.rule_id, c.value, s, s + c.end - c.start, c.confidence)
                 continue
             rx = rule.regex
             for s, e in windows:
@@ -141,6 +183,12 @@ class Engine:
     # ------------------------------------------------------------------------------------------ scanning
     def scan_chunk(self, chunk: Chunk, explain: list[Explanation] | None = None,
                    dropped: Counter[str] | None = None) -> list[Finding]:
+        return [f for _, f in self.scan_chunk_indexed(chunk, explain, dropped)]
+
+    def scan_chunk_indexed(self, chunk: Chunk, explain: list[Explanation] | None = None,
+                           dropped: Counter[str] | None = None) -> list[tuple[int, Finding]]:
+        """Findings with the 0-based line index (in ``chunk.text``) each one sits on, so a scan of identical text
+        elsewhere can be replayed with other line numbers instead of scanned again."""
         text = chunk.text
         if not text:
             return []
@@ -184,27 +232,32 @@ class Engine:
                 continue
             accepted.append((cand, rule))
 
-        findings: list[Finding] = []
+        findings: list[tuple[int, Finding]] = []
         # Specific rules beat generic ones on the same span, so one secret yields one finding.
         accepted.sort(key=lambda cr: (cr[1].family in _LOW_PRECEDENCE, -(cr[0].confidence or cr[1].confidence).rank))
-        taken: list[tuple[int, int]] = []
+        # Taken spans never overlap each other, so sorted starts and a bisect find a clash in O(log n) (a notebook
+        # with thousands of candidates in one chunk made the pairwise check quadratic).
+        starts: list[int] = []
+        ends: list[int] = []
         for cand, rule in accepted:
-            if any(cand.start < e and s < cand.end for s, e in taken):
+            i = bisect.bisect_left(starts, cand.end)  # taken spans starting before cand.end are at [0, i)
+            if i and ends[i - 1] > cand.start:
                 drop(cand, "overlaps-specific-rule")
                 continue
-            taken.append((cand.start, cand.end))
+            starts.insert(i, cand.start)
+            ends.insert(i, cand.end)
             idx = line_index(cand.start)
             ls = text.rfind("\n", 0, cand.start) + 1
             first_line_len = len(cand.value.split("\n", 1)[0])
             fp = fingerprint(rule.id, cand.value)
-            findings.append(Finding(
+            findings.append((idx, Finding(
                 rule_id=rule.id, title=rule.title, confidence=cand.confidence or rule.confidence,
                 path=chunk.path, line=chunk.file_line(idx), column=cand.start - ls + 1,
                 end_column=cand.start - ls + 1 + first_line_len, fingerprint=fp,
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
                 secret=Secret(cand.value), sha1=sha1_hex(cand.value),
-            ))
-        findings.sort(key=lambda f: (f.line, f.column, f.rule_id))
+            )))
+        findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings
 
     def scan(self, chunks: Iterable[Chunk], result: ScanResult | None = None,
@@ -220,12 +273,42 @@ class Engine:
         return result
 
 
+def _line_starts(text: str) -> list[int]:
+    out = [0]
+    i = text.find("\n")
+    while i >= 0:
+        out.append(i + 1)
+        i = text.find("\n", i + 1)
+    return out
+
+
+def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> tuple[Chunk, list[int] | None] | None:
+    """What a gated family's detectors see: nothing (gate closed), the chunk itself, or the chunk with every line
+    the gate did not open blanked. Blanking keeps line indices (so line numbers and per-line verdicts stay) and
+    the returned original line starts map offsets back."""
+    if open_lines is None:
+        return chunk, None
+    if not open_lines:
+        return None
+    text = chunk.text
+    starts = _line_starts(text)
+    if len(open_lines) >= len(starts):
+        return chunk, None
+    lines = text.split("\n")
+    sub = "\n".join(line if st in open_lines else "" for st, line in zip(starts, lines, strict=True))
+    return Chunk(path=chunk.path, text=sub, source=chunk.source, line_numbers=chunk.line_numbers,
+                 commit=chunk.commit), starts
+
+
+# The only characters whose str.lower() is not one character ('İ'), and those that Python's case-insensitive regex
+# matching treats as an ASCII letter although str.lower() does not ('ı', 'ſ'). Folding them first keeps offsets
+# aligned and makes a keyword hit in the fold a superset of what a (?i) rule pattern can match.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
 def _ascii_lower(text: str) -> str:
-    # str.lower() can change length for a few non-ASCII characters (e.g. 'İ'); offsets must stay aligned.
-    low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    """Case fold of non-ASCII text, same length as ``text``."""
+    return text.translate(_FOLD).lower()
 
 
 def _line_end(text: str, pos: int) -> int:

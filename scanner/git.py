@@ -3,6 +3,7 @@ objects per commit, and nothing here needs more than git's own porcelain."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -246,6 +247,183 @@ def diff_lines(repo: Path, args: list[str]) -> Iterator[str]:
 def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:
     """``git log -p`` over ``revs``: every commit's added lines, merges as combined diffs (evil merges)."""
     return _stream(["log", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, *revs, "--"], repo)
+
+
+def rev_list(repo: Path, revs: list[str]) -> list[str]:
+    """Commit ids of ``revs`` in ``git log``'s default order (40 hex digits each; ~50 bytes per commit held)."""
+    return run(["rev-list", *revs, "--"], repo).split()
+
+
+def _stream_stdin(args: list[str], cwd: Path, data: bytes, blocks: bool = False) -> Iterator[bytes]:
+    """Raw output lines of a git command fed ``data`` on stdin (a thread writes it, so neither side blocks)."""
+    import threading
+
+    if not git_available():
+        raise GitError("git is not installed or not on PATH")
+    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=1 << 20)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        if blocks:
+            out = proc.stdout
+            while chunk := out.read1(1 << 20):  # type: ignore[attr-defined]
+                yield chunk
+        else:
+            yield from proc.stdout
+    finally:
+        proc.stdout.close()
+        writer.join()
+        err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+        rc = proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+    if rc != 0:
+        last = err.strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {last[-1] if last else 'exit ' + str(rc)}")
+
+
+def log_patch_lines_of(repo: Path, shas: list[str]) -> Iterator[str]:
+    """The same patches as :func:`log_patch_lines`, for exactly the commits ``shas`` in that order (no walk): the
+    unit a worker process scans."""
+    data = "".join(s + "\n" for s in shas).encode("ascii")
+    for raw in _stream_stdin(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, "--"],
+                             repo, data):
+        yield raw.decode("utf-8", "replace")
+
+
+@dataclass
+class AddedText:
+    """One file's added lines in one commit, already joined: what a :class:`FilePatch` becomes in a chunk."""
+
+    path: str
+    text: str
+    line_numbers: tuple[int, ...]
+    binary: bool = False
+
+
+_HUNK_B = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@[^\n]*\n?", re.M)
+_MARK_B = COMMIT_MARK.encode()
+
+
+def _commit_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
+    """Each commit's raw ``git log`` output (marker line first), read in large blocks: no per-line Python here."""
+    data = "".join(s + "\n" for s in shas).encode("ascii")
+    buf = b""
+    sep = b"\n" + _MARK_B
+    for block in _stream_stdin(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT,
+                                "--"], repo, data, blocks=True):
+        # Search only the new bytes (plus an overlap for a separator cut in two): a commit larger than a block
+        # must not be searched again with every block.
+        look = max(1, len(buf) - len(sep))
+        buf += block
+        start = 0
+        while True:
+            i = buf.find(sep, max(start + 1, look))
+            if i < 0:
+                break
+            yield buf[start:i + 1]
+            start = i + 1
+        buf = buf[start:]
+    if buf:
+        yield buf
+
+
+def _section_fallback(section: bytes) -> Iterator[FilePatch]:
+    for _, fp in parse_patch(iter(section.decode("utf-8", "replace").split("\n"))):
+        yield fp
+
+
+def _parse_section(section: bytes) -> AddedText | None:
+    """A ``diff --git`` section of ``-U0`` output without per-line work: hunk headers by regex, each hunk's added
+    block cut out whole. Anything unusual returns None and the caller uses :func:`parse_patch` for the section."""
+    first = _HUNK_B.search(section)
+    head_end = first.start() if first else len(section)
+    path = ""
+    binary = False
+    for raw in section[:head_end].split(b"\n"):
+        line = raw.decode("utf-8", "replace")
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.startswith("diff --git "):
+            rest = line[len("diff --git "):]
+            half = rest.split(" b/", 1)
+            path = half[1] if len(half) == 2 else _strip_prefix(rest)
+        elif line.startswith("+++ "):
+            target = line[4:]
+            path = "" if target.strip() == "/dev/null" else _strip_prefix(target)
+        elif line.startswith("Binary files ") or line.startswith("GIT binary patch"):
+            binary = True
+    if binary:
+        return AddedText(path, "", (), binary=True) if first is None else None
+    parts: list[bytes] = []
+    numbers: list[int] = []
+    m = first
+    while m is not None:
+        nxt = _HUNK_B.search(section, m.end())
+        body = section[m.end():nxt.start() if nxt else len(section)]
+        old = int(m.group(1)) if m.group(1) is not None else 1
+        new = int(m.group(3)) if m.group(3) is not None else 1
+        start = int(m.group(2))
+        if b"\\" in body[:1] or b"\n\\" in body or body.count(b"\n") != old + new:
+            return None  # "\ No newline at end of file" or counts that need the careful parser
+        if new:
+            pos = 0 if not old else body.find(b"\n+") + 1
+            block = body[pos:]
+            if (not pos and old) or not block.startswith(b"+") or block.count(b"\n+") != new - 1:
+                return None
+            parts.append(block[1:-1].replace(b"\n+", b"\n"))
+            numbers.extend(range(start, start + new))
+        m = nxt
+    if not numbers:  # no hunks (mode change, rename, empty file) or only removed lines
+        return AddedText(path, "", ())
+    text = b"\n".join(parts).replace(b"\r\n", b"\n")
+    if text.endswith(b"\r"):
+        text = text[:-1]
+    return AddedText(path, text.decode("utf-8", "replace"), tuple(numbers))
+
+
+def commit_added_texts(repo: Path, shas: list[str]) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
+    """Every commit of ``shas`` (in that order) with the added text of each file: the same content
+    :func:`parse_patch` gives over :func:`log_patch_lines_of`, parsed a hunk (not a line) at a time."""
+    for blob in _commit_blobs(repo, shas):
+        nl = blob.find(b"\n")
+        head = (blob if nl < 0 else blob[:nl]).decode("utf-8", "replace").rstrip("\r")
+        if not head.startswith(COMMIT_MARK):
+            continue
+        parts = head[len(COMMIT_MARK):].split("\x01")
+        parts += [""] * (4 - len(parts))
+        info = CommitInfo(sha=parts[0], author=parts[1], email=parts[2], date=parts[3])
+        files: list[AddedText] = []
+        body = b"" if nl < 0 else blob[nl + 1:]
+        # Sections start at "diff --" at the start of a line; an added line always starts with "+" or " ".
+        cuts = [m.start() for m in re.finditer(rb"^diff --", body, re.M)]
+        for i, c in enumerate(cuts):
+            section = body[c:cuts[i + 1] if i + 1 < len(cuts) else len(body)]
+            fast = _parse_section(section) if section.startswith(b"diff --git ") else None
+            if fast is not None:
+                if fast.binary or fast.text or fast.line_numbers:
+                    files.append(fast)
+                continue
+            for fp in _section_fallback(section):
+                if fp.binary:
+                    files.append(AddedText(fp.path, "", (), binary=True))
+                elif fp.added:
+                    files.append(AddedText(fp.path, "\n".join(t for _, t in fp.added),
+                                           tuple(n for n, _ in fp.added)))
+        yield info, files
 
 
 def count_commits(repo: Path, revs: list[str]) -> int:

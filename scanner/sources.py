@@ -179,6 +179,27 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
 
 
+def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
+                  ) -> Iterator[tuple[CommitInfo, list[Chunk], int]]:
+    """The commits ``shas``, in that order, each with its chunks and how many binary files it skipped: the same
+    chunks :func:`commits` yields for them, grouped so a caller can cache and report per commit."""
+    for info, files in git.commit_added_texts(repo, shas):
+        stats.commits += 1
+        chunks: list[Chunk] = []
+        binary = 0
+        for f in files:
+            if f.binary:
+                stats.binary_skipped += 1
+                binary += 1
+                continue
+            if not f.path or exclude.excluded(f.path):
+                continue
+            stats.bytes += len(f.text)
+            chunks.append(Chunk(path=f.path, text=f.text, source=source, line_numbers=f.line_numbers,
+                                commit=info))
+        yield info, chunks, binary
+
+
 def parse_range(repo: Path, spec: str) -> list[str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``) checked against the repository; returns git log arguments."""
     top = git.require_repo(repo, "--range")

@@ -1,0 +1,189 @@
+"""A cache of scanned commits under ``.git/unleak/scan-cache/``, so a rescan of history reads only new commits.
+
+A commit's added lines never change, so its findings only depend on the rule set and the scan options. The cache
+directory is named by a hash of both (:func:`ruleset_key`): ids, patterns, keywords and every other field of every
+active rule, the source of the modules that define rules, filters and the engine, detect-secrets' version and
+``scanner.version.VERSION``. Any change there starts a fresh cache; stale directories are removed.
+
+What is stored is what reports show, never a value (invariant 1): per commit, the redacted finding records
+(:meth:`Finding.to_dict`, plus detect-secrets' SHA-1 so imported detect-secrets baselines still match), the drop
+counters and the number of binary files skipped. Findings read back carry an empty :class:`Secret`: history
+findings are for reports and baselines; ``unleak fix`` takes values from working-tree scans only.
+
+Two append-only files: ``records.jsonl`` (one line per commit that had something to record) is written before
+``done`` (one commit id per line), so a commit listed in ``done`` always has its records; a torn last line from a
+crash is ignored and that commit is simply scanned again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
+from scanner.rules import Rule
+
+CACHE_FORMAT = 1
+
+
+def _code_digest(fn: Any) -> str:
+    """A stable digest of a callable: its module's source file (so module-level regexes count) and qualname."""
+    if fn is None:
+        return ""
+    parts = [getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", "") or ""]
+    try:
+        src = inspect.getsourcefile(fn)
+    except TypeError:
+        src = None
+    if src and os.path.isfile(src):
+        parts.append(_file_digest(src))
+    return "|".join(parts)
+
+
+_FILE_DIGESTS: dict[str, str] = {}
+
+
+def _file_digest(path: str) -> str:
+    d = _FILE_DIGESTS.get(path)
+    if d is None:
+        with open(path, "rb") as fh:
+            d = _FILE_DIGESTS[path] = hashlib.sha256(fh.read()).hexdigest()
+    return d
+
+
+def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
+    """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
+    from scanner import engine, git, sources
+    from scanner.version import VERSION
+
+    h = hashlib.sha256()
+
+    def add(*items: object) -> None:
+        for it in items:
+            h.update(repr(it).encode("utf-8", "backslashreplace"))
+            h.update(b"\0")
+
+    add("unleak-scan-cache", CACHE_FORMAT, VERSION, FINGERPRINT_VERSION)
+    for r in sorted(rules, key=lambda r: r.id):
+        add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.flags, r.path_pattern,
+            r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
+            _code_digest(r.detect), _code_digest(r.validate))
+    for name, fn in filter_fns:
+        add("filter", name, _code_digest(fn))
+    for mod in (engine, git, sources):
+        add(mod.__name__, _file_digest(mod.__file__ or ""))
+    try:
+        from importlib import metadata
+
+        add("detect-secrets", metadata.version("detect-secrets"))
+    except Exception:  # absent or broken metadata: just part of the key
+        add("detect-secrets", None)
+    for k in sorted(options):
+        add(k, options[k])
+    return h.hexdigest()[:24]
+
+
+@dataclass
+class CommitRecord:
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    binary: int = 0
+
+    def empty(self) -> bool:
+        return not self.findings and not self.dropped and not self.binary
+
+
+def record_of(findings: Iterable[Finding], dropped: Counter[str], binary: int) -> CommitRecord:
+    out = []
+    for f in findings:
+        d = f.to_dict()
+        d.pop("commit", None)  # the commit is the record's key
+        d["sha1"] = f.sha1
+        out.append(d)
+    return CommitRecord(out, dict(dropped), binary)
+
+
+def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
+    return [Finding(rule_id=d["rule_id"], title=d["title"], confidence=Confidence(d["confidence"]), path=d["path"],
+                    line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
+                    fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit,
+                    secret=Secret(""), sha1=d.get("sha1", "")) for d in rec.findings]
+
+
+class ScanCache:
+    """The scanned-commit cache of one repository for one rule-set key."""
+
+    def __init__(self, git_dir: Path, key: str) -> None:
+        self.root = git_dir / "unleak" / "scan-cache"
+        self.dir = self.root / key
+        self.key = key
+        self.done: set[str] = set()
+        self.records: dict[str, tuple[CommitInfo, CommitRecord]] = {}
+        self._loaded = False
+
+    def load(self) -> ScanCache:
+        self._loaded = True
+        done_path = self.dir / "done"
+        if not done_path.is_file():
+            return self
+        try:
+            done = done_path.read_bytes().decode("ascii", "replace").split("\n")
+        except OSError:
+            return self
+        self.done = {s for s in done if len(s) == 40}
+        try:
+            lines = (self.dir / "records.jsonl").read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        for line in lines:
+            if not line:
+                continue
+            try:
+                d = json.loads(line)
+                info = CommitInfo(**d["commit"])
+                rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line: its commit is not in `done` (records are written first)
+            self.records[info.sha] = (info, rec)
+        return self
+
+    def add(self, entries: list[tuple[CommitInfo, CommitRecord]]) -> None:
+        """Persist scanned commits: records first, then their ids in ``done``."""
+        if not entries:
+            return
+        try:
+            if not self.dir.is_dir():
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self._prune_others()
+            lines = [json.dumps({"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped,
+                                 "binary": rec.binary}, separators=(",", ":"))
+                     for info, rec in entries if not rec.empty()]
+            if lines:
+                with open(self.dir / "records.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write("\n".join(lines) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            with open(self.dir / "done", "a", encoding="ascii") as fh:
+                fh.write("".join(info.sha + "\n" for info, _ in entries))
+        except OSError:
+            return  # a read-only .git or a full disk: the scan result is still right, only not cached
+        for info, rec in entries:
+            self.done.add(info.sha)
+            if not rec.empty():
+                self.records[info.sha] = (info, rec)
+
+    def _prune_others(self) -> None:
+        for d in self.root.iterdir():
+            if d.is_dir() and d.name != self.key:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

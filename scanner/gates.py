@@ -1,0 +1,127 @@
+"""Sound prefilters ("gates") for rule families that have no keywords.
+
+A rule without keywords runs on every chunk. The detect-secrets rules (UL95x) are such rules, and detect-secrets
+costs ~200 µs per candidate line, which on a full history is most of the scan. A gate answers, cheaply and for the
+whole chunk at once, "could this family yield anything here?" It may say yes too often, never no too often: every
+pattern below is a *superset* of what a detect-secrets 1.5 plugin can report on a line (dropped look-behinds, kept
+the literal anchor and the length of the secret run), and an entropy plugin needs a quoted run at least as long as
+``2 ** limit`` because Shannon entropy never exceeds ``log2(len)``. ``tests/scanner/test_engine_gates.py`` proves the
+superset against the installed detect-secrets on a corpus, and the fast-path/plain-path test proves equal findings.
+
+Nothing here imports detect-secrets (that stays behind :mod:`scanner.detect_secrets_adapter`), so a pre-commit run
+whose staged lines fail the gate never pays detect-secrets' import either. With any other detect-secrets version
+than the one these supersets were derived from, the gate stays open (always yes), which is slow but exact.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+DETECT_SECRETS_VERSION = "1.5.0"
+
+_B64 = string.ascii_letters + string.digits + "+/" + "\\-_" + "="  # detect-secrets' Base64HighEntropyString charset
+_ASSIGN = r"""["']?\]? *(?:=|:|:=|=>| +|::) *["']?"""
+_RUN = r"(?:[0-9a-f]{64}|[a-z]{24}|[a-z0-9_\-]{44}|[a-z0-9]{64})"
+_DENYLIST = ("api_?key", "auth_?key", "service_?key", "account_?key", "db_?key", "database_?key", "priv_?key",
+             "private_?key", "client_?key", "db_?pass", "database_?pass", "key_?pass", "password", "passwd", "pwd",
+             "secret", "contraseña", "contrasena")
+
+# Literal anchors (lower-case) of the plugins whose every match contains them. A hit of one of these in the engine's
+# case fold of the text opens the gate for its line; the engine finds them in the same Aho-Corasick pass as rule
+# keywords.
+_LITERALS: tuple[str, ...] = (
+    # KeywordDetector: every regex contains a DENYLIST word (case-insensitive).
+    *sorted({w.replace("_?", sep) for w in _DENYLIST for sep in ("_", "")}),
+    "accountkey=",  # AzureStorageKeyDetector
+    "cloudant.com",  # CloudantDetector (URL form); Softlayer's URL form contains "softlayer"
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_",  # GitHubTokenDetector
+    "glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-", "glimt-", "glptt-", "glagent-",
+    "gloas-",  # GitLabTokenDetector
+    "eyj",  # JwtTokenDetector
+    "-us",  # MailchimpDetector
+    ":_authtoken=",  # NpmDetector
+    "t3blbkfj",  # OpenAIDetector
+    "private key", "putty-user-key-file-2",  # PrivateKeyDetector
+    "pypi-age",  # PypiTokenDetector
+    "sg.",  # SendGridDetector
+    "xox", "hooks.slack.com",  # SlackDetector
+    "softlayer",
+    "sq0csp-",  # SquareOAuthDetector
+    "k_live_",  # StripeDetector
+)
+
+# Patterns without a selective literal, searched over the chunk text. (pattern, flags, on_lower): ``on_lower``
+# patterns are written in lower case and run on the lower-cased text (the plugin is case-insensitive).
+_REGEXES: tuple[tuple[str, int, bool], ...] = (
+    # Every pattern starts with a literal: the regex engine then jumps from occurrence to occurrence of it, about
+    # ten times faster than trying a character class at every position of a history's worth of text.
+    ('"[' + re.escape(_B64) + "]{23,}[\"']", 0, False),  # Base64HighEntropyString, limit 4.5
+    ("'[" + re.escape(_B64) + "]{23,}[\"']", 0, False),
+    ("\"[0-9a-fA-F]{9,}[\"']", 0, False),  # HexHighEntropyString, limit 3.0
+    ("'[0-9a-fA-F]{9,}[\"']", 0, False),
+    (r"A(?:3T[A-Z0-9]|BIA|CCA|KIA|SIA)[0-9A-Z]{16}", 0, False),  # AWSKeyDetector (key id)
+    # AWSKeyDetector's secret-key form needs a quoted 40-char base64 run: covered by the Base64 patterns above.
+    # Cloudant, IBM Cloud IAM, IBM COS HMAC and Softlayer: a key-like word, an assignment, then a long run.
+    ("key" + _ASSIGN + _RUN, 0, True),
+    ("pwd?" + _ASSIGN + _RUN, 0, True),
+    ("pass(?:word)?" + _ASSIGN + _RUN, 0, True),
+    ("token" + _ASSIGN + _RUN, 0, True),
+    (r"://[^:/?#\[\]@!$&'()*+,;=\s]+:[^:/?#\[\]@!$&'()*+,;=\s]+@", 0, False),  # BasicAuthDetector
+    (r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}", 0, False),  # DiscordBotTokenDetector (tail)
+    (r"\.\d{1,3}\.\d{1,3}\.\d", 0, False),  # IPPublicDetector (from the first dot)
+    (r":[0-9A-Za-z_-]{35}", 0, False),  # TelegramBotTokenDetector (tail)
+    (r"AC[a-z0-9]{32}", 0, False),  # TwilioKeyDetector
+    (r"SK[a-z0-9]{32}", 0, False),
+    (r"AP[\dABCDEF][a-zA-Z0-9]{8}", 0, False),  # ArtifactoryDetector
+    (r"AKC[a-zA-Z0-9]{10}", 0, False),
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    family: str
+    literals: tuple[str, ...]
+    # On ASCII text: searched over (original, lower) text. On other text: the same patterns, case-insensitive and
+    # with the literals included, over the original (Unicode case folding differs from str.lower()).
+    on_text: tuple[re.Pattern[str], ...]  # case-sensitive, over the text
+    on_lower: tuple[re.Pattern[str], ...]  # lower-case, over the engine's case fold of the text
+    # The family's detectors judge each line on its own, except that a line's verdict can depend on its neighbours
+    # when the chunk contains one of these words (detect-secrets' "pragma: allowlist nextline secret").
+    context_words: tuple[str, ...] = ()
+
+    def open_lines(self, text: str, folded: str, literal_lines: set[int]) -> set[int] | None:
+        """Start offsets of the lines that may yield a finding; an empty set closes the gate; None means the
+        whole chunk must be scanned as it is (a context word is present). ``folded`` is the engine's case fold of
+        ``text`` (same length), under which the lower-case patterns stand for the plugins' case-insensitive ones."""
+        starts = set(literal_lines)
+        for rx in self.on_text:
+            for m in rx.finditer(text):
+                starts.add(text.rfind("\n", 0, m.start()) + 1)
+        for rx in self.on_lower:
+            for m in rx.finditer(folded):
+                starts.add(text.rfind("\n", 0, m.start()) + 1)
+        if starts and any(w in folded for w in self.context_words):
+            return None
+        return starts
+
+
+def _detect_secrets_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("detect-secrets")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def gates() -> dict[str, Gate]:
+    """Gates by rule family, only for families whose supersets are known to hold here."""
+    if _detect_secrets_version() != DETECT_SECRETS_VERSION:
+        return {}
+    on_text = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if not low)
+    on_lower = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if low)
+    return {"detect-secrets": Gate("detect-secrets", _LITERALS, on_text, on_lower, ("allowlist",))}

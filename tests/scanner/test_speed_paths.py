@@ -1,0 +1,133 @@
+"""The fast history path (gates, hunk-level parsing, worker processes, dedupe, cache) returns exactly what the plain
+reference path returns: same findings, same order, same drop counts, same statistics."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner import git, sources
+from scanner.api import ScanRequest, scan
+from scanner.engine import ScanResult, Stats
+from tests import fakes
+from tests.scanner import speed_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("corpus") / "repo"
+    named = speed_corpus.build(path)
+    return path, named
+
+
+def _key(res: ScanResult) -> list[tuple[Any, ...]]:
+    return [(f.commit.sha if f.commit else None, f.path, f.line, f.column, f.end_column, f.rule_id, f.fingerprint,
+             f.preview, f.source, f.confidence, f.sha1) for f in res.findings]
+
+
+def _plain(root: Path, mode: str = "history", **kw: Any) -> ScanResult:
+    return scan(ScanRequest(root=root, modes=(mode,), plain=True, **kw))
+
+
+@pytest.mark.parametrize("kw", [
+    {"workers": 1, "cache": False},
+    {"workers": 2, "cache": False},
+    {"workers": 2, "cache": True},
+    {"workers": 0, "cache": True},
+])
+def test_fast_path_equals_plain_path(corpus: tuple[Path, dict[str, str]], kw: dict[str, Any]) -> None:
+    root, _ = corpus
+    subprocess.run(["rm", "-rf", str(root / ".git" / "unleak")], check=True)
+    plain = _plain(root)
+    fast = scan(ScanRequest(root=root, modes=("history",), **kw))
+    assert plain.findings, "the corpus must produce findings, or the comparison proves nothing"
+    assert _key(fast) == _key(plain)
+    assert fast.dropped == plain.dropped
+    assert fast.stats.to_dict() == plain.stats.to_dict()
+    # The corpus exercises what the fast path special-cases: detect-secrets rules behind the gate, an evil merge
+    # and a cherry-pick replayed from the dedupe table.
+    rules = Counter(f.rule_id for f in fast.findings)
+    assert rules["UL950"] and rules["UL952"]
+    _, named = corpus
+    shas = {f.commit.sha for f in fast.findings if f.commit}
+    assert {named["evil"], named["pick-a"], named["pick-b"]} <= shas
+
+
+def test_gates_off_and_on_agree_per_chunk(corpus: tuple[Path, dict[str, str]]) -> None:
+    from scanner.engine import Engine, EngineOptions
+
+    root, _ = corpus
+    chunks = list(sources.commits(root, ["--all"], Stats(), sources.PathFilter()))
+    on, off = Engine(EngineOptions(gates=True)), Engine(EngineOptions(gates=False))
+    for chunk in chunks:
+        d_on: Counter[str] = Counter()
+        d_off: Counter[str] = Counter()
+        assert on.scan_chunk(chunk, None, d_on) == off.scan_chunk(chunk, None, d_off), chunk.path
+        assert d_on == d_off
+
+
+def test_hunk_parser_gives_the_same_chunks_as_the_line_parser(corpus: tuple[Path, dict[str, str]]) -> None:
+    root, _ = corpus
+    s1, s2 = Stats(), Stats()
+    plain = [(c.commit.sha if c.commit else "", c.path, c.text, c.line_numbers)
+             for c in sources.commits(root, ["--all"], s1, sources.PathFilter())]
+    fast = [(c.commit.sha if c.commit else "", c.path, c.text, c.line_numbers)
+            for _, cs, _ in sources.commit_groups(root, git.rev_list(root, ["--all"]), s2, sources.PathFilter())
+            for c in cs]
+    assert fast == plain
+    assert s1 == s2
+
+
+def test_explain_and_exclude_agree(corpus: tuple[Path, dict[str, str]]) -> None:
+    root, _ = corpus
+    kw: dict[str, Any] = {"explain": True, "exclude": ("src/mod_1*/**",)}
+    plain = _plain(root, **kw)
+    fast = scan(ScanRequest(root=root, modes=("history",), workers=2, **kw))
+    assert _key(fast) == _key(plain)
+    assert sorted(map(repr, fast.explanations)) == sorted(map(repr, plain.explanations))
+
+
+def test_range_mode_agrees(repo: Any) -> None:
+    base = repo.commit("base", {"a.py": "x = 1\n"})
+    for i in range(5):
+        repo.commit(f"c{i}", {f"f{i}.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    fast = scan(ScanRequest(root=repo.path, modes=("range",), range=f"{base}..HEAD", workers=2))
+    plain = _plain(repo.path, "range", range=f"{base}..HEAD")
+    assert len(fast.findings) == 5
+    assert _key(fast) == _key(plain)
+
+
+def test_rescan_reads_only_new_commits_and_reports_old_findings(repo: Any) -> None:
+    for i in range(4):
+        repo.commit(f"c{i}", {f"f{i}.py": f'TOKEN = "{fakes.github_pat()}"\nx = {i}\n'})
+    first = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert len(first.findings) == 4
+    cache_dirs = list((repo.path / ".git" / "unleak" / "scan-cache").iterdir())
+    assert len(cache_dirs) == 1
+    again = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert _key(again) == _key(first)
+    assert again.stats.chunks == 0  # nothing was read from git
+    assert any("from the cache" in n for n in again.notes)
+    # New commits, one on a new branch: only they are scanned; everything is reported, in git log order.
+    repo.commit("c4", {"g.py": f'KEY = "{fakes.aws_access_key_id()}"\n'})
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("c5", {"h.py": f'SLACK = "{fakes.slack_bot_token()}"\n'})
+    third = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert third.stats.chunks == 2
+    assert _key(third) == _key(_plain(repo.path))
+    assert len(third.findings) == 6
+
+
+def test_cached_findings_never_carry_values(repo: Any) -> None:
+    secret = fakes.github_pat()
+    repo.commit("c", {"f.py": f'TOKEN = "{secret}"\n'})
+    scan(ScanRequest(root=repo.path, modes=("history",)))
+    cached = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert cached.findings and all(f.secret.reveal() == "" for f in cached.findings)
+    for p in (repo.path / ".git" / "unleak").rglob("*"):
+        if p.is_file():
+            assert secret not in p.read_text(errors="replace")
