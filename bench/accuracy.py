@@ -89,6 +89,78 @@ def _extra_decoys() -> list[fakes.Case]:
     ]
 
 
+def _wild_cases() -> list[fakes.Case]:
+    """Secrets and decoys in everyday shapes that the unit-test corpus does not contain (call sites, headers, DSNs,
+    CI files, deployment manifests), so the benchmark is not only the corpus the rules were written against."""
+    r, pw, up = fakes._rand, fakes.password, fakes.url_password
+    x = "?"  # the benchmark scores lines, not rule ids
+    return [
+        fakes.Case("wild/Dockerfile", "wild-config", "FROM python:3.12",
+                   (f"ENV DATABASE_PASSWORD={up()}", x), "RUN pip install -r requirements.txt"),
+        fakes.Case("wild/.github/workflows/ci.yml", "wild-config", "env:",
+                   (f"  SLACK_WEBHOOK: {fakes.slack_webhook()}", x), "  PYTHON_VERSION: '3.12'"),
+        fakes.Case("wild/charts/values.yaml", "wild-config", "postgresql:", "  auth:",
+                   (f"    postgresPassword: {up()}", x), "    database: app"),
+        fakes.Case("wild/docker-compose.yml", "wild-config", "services:", "  db:", "    environment:",
+                   (f"      - POSTGRES_PASSWORD={up()}", x), "      - POSTGRES_DB=app"),
+        fakes.Case("wild/inventory.ini", "wild-config", "[web]",
+                   (f"web1 ansible_host=10.0.0.5 ansible_user=deploy ansible_become_pass={up()}", x)),
+        fakes.Case("wild/application.yml", "wild-config", "spring:", "  datasource:",
+                   "    url: jdbc:postgresql://db:5432/app", "    username: app", (f"    password: {up()}", x)),
+        fakes.Case("wild/deploy.yaml", "wild-config", "deploy:", "  ssh_key: |",
+                   *[("  " + ln, x) if i == 0 else "  " + ln
+                     for i, ln in enumerate(fakes.private_key_pem("OPENSSH ").split("\n"))]),
+        fakes.Case("wild/client.py", "wild-code", "import requests",
+                   (f'resp = requests.get(URL, auth=("admin", "{up()}"))', x),
+                   (f'headers = {{"Authorization": "Bearer {r(fakes.ALNUM, 40)}"}}', x)),
+        fakes.Case("wild/mailer.py", "wild-code", "import smtplib", "server = smtplib.SMTP_SSL(HOST)",
+                   (f'server.login("alerts@example.org", "{up()}")', x)),
+        fakes.Case("wild/DataSourceConfig.java", "wild-code", "HikariDataSource ds = new HikariDataSource();",
+                   'ds.setUsername("app");', (f'ds.setPassword("{up()}");', x)),
+        fakes.Case("wild/Mailer.cs", "wild-code",
+                   (f'var cred = new NetworkCredential("mailer", "{up()}");', x)),
+        fakes.Case("wild/db.go", "wild-code", "package db",
+                   (f'db, err := sql.Open("postgres", "host=db user=app password={up()} dbname=app")', x)),
+        fakes.Case("wild/ops.sh", "wild-code", "#!/bin/sh",
+                   (f"PGPASSWORD={up()} psql -h db -U app -c 'select 1'", x),
+                   (f"mysqldump -uroot -p{up()} app > dump.sql", x),
+                   (f"curl -H 'Authorization: Bearer {r(fakes.ALNUM, 40)}' https://api.internal.org/v1", x),
+                   (f"git clone https://oauth2:{fakes.gitlab_pat()}@gitlab.com/team/app.git", x)),
+        fakes.Case("wild/README.md", "wild-docs", "## Setup", "Use this key for the staging account:",
+                   (f"    STRIPE_SECRET_KEY={fakes.stripe_live_key()}", x)),
+        fakes.Case("wild/client.rb", "wild-code", (f"config.password = '{pw()}'", x),
+                   (f"config.api_key = '{r(fakes.ALNUM, 32)}'", x)),
+        fakes.Case("wild/main.tf", "wild-config", 'resource "aws_db_instance" "main" {', '  username = "app"',
+                   (f'  password = "{up()}"', x), "}"),
+        fakes.Case("wild/notify.php", "wild-code", (f"$sendgrid = new \\SendGrid('{fakes.sendgrid_key()}');", x)),
+        fakes.Case("wild/analysis.ipynb", "wild-docs", "{", ' "cells": [{"outputs": [{"text": [',
+                   (f'   "AKIA key in use: {fakes.aws_access_key_id()}\\n"', x), "  ]}]}]", "}"),
+        fakes.Case("wild/basic.http", "wild-code", "GET https://api.internal.org/v1/me",
+                   (f"Authorization: Basic {fakes.b64('svc:' + up())}", x)),
+        # ---- everyday decoys
+        fakes.Case("wild/login.py", "wild-decoy", 'password = getpass.getpass("Password: ")',
+                   "if password == confirm_password:", '    resp = requests.get(URL, auth=("admin", os.environ["PW"]))',
+                   'headers = {"Authorization": f"Bearer {token}"}', "api_key = settings.API_KEY",
+                   'assert resp.json()["token"] == token'),
+        fakes.Case("wild/Repo.java", "wild-decoy", 'ds.setPassword(System.getenv("DB_PASSWORD"));',
+                   "String hashed = passwordEncoder.encode(rawPassword);"),
+        fakes.Case("wild/migrate.sql", "wild-decoy", "ALTER TABLE users ADD COLUMN password_hash VARCHAR(255);",
+                   "UPDATE users SET reset_token = NULL WHERE reset_token_expires < now();"),
+        fakes.Case("wild/schema.json", "wild-decoy", "{", '  "password": {"type": "string", "minLength": 8},',
+                   '  "token": {"$ref": "#/definitions/Token"}', "}"),
+        fakes.Case("wild/form.html", "wild-decoy",
+                   '<input type="password" autocomplete="current-password" name="password" required>'),
+        fakes.Case("wild/config.go", "wild-decoy", "cfg := Config{", '    Password: os.Getenv("DB_PASSWORD"),',
+                   "    Token:    viper.GetString(\"api.token\"),", "}"),
+        fakes.Case("wild/.env.example", "wild-decoy", "STRIPE_SECRET_KEY=sk_live_your_key_here",
+                   "DATABASE_URL=postgres://user:pass@localhost:5432/app", "SLACK_TOKEN="),
+        fakes.Case("wild/openapi.yaml", "wild-decoy", "components:", "  securitySchemes:", "    bearerAuth:",
+                   "      type: http", "      scheme: bearer", "      bearerFormat: JWT"),
+        fakes.Case("wild/ops_docs.sh", "wild-decoy", "mysql -u root -p app   # prompts for the password",
+                   "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.internal.org/v1"),
+    ]
+
+
 def build_repo(root: Path) -> list[Planted]:
     env = {**os.environ, **GIT_ENV}
 
@@ -105,7 +177,7 @@ def build_repo(root: Path) -> list[Planted]:
     (root / "README.md").write_text("bench repository\n")
     git("add", "-A")
     git("commit", "-q", "-m", "init")
-    cases = fakes.corpus()
+    cases = fakes.corpus() + _wild_cases()
     positives = [c for c in cases if c.expected]
     decoys = [c for c in cases if not c.expected] + _extra_decoys()
     head, deleted, side = positives[0::3], positives[1::3], positives[2::3]

@@ -239,8 +239,11 @@ def ui_string(ctx: Context) -> bool:
         return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
     idx = ctx.line.find(v)
     before = ctx.line[:idx] if idx >= 0 else ctx.line
-    m = _UI_CONTEXT.search(before[-60:])
-    return bool(m) and bool(_WORDY.match(v) or re.fullmatch(r"[a-z][a-zA-Z0-9]*(?:[_.:/-][a-zA-Z0-9]+){0,8}", v))
+    # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
+    name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
+    if name is None or not _UI_CONTEXT.search(name.group(1)):
+        return False
+    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v))
 
 
 _CODE_EXT = re.compile(

@@ -492,6 +492,13 @@ def corpus() -> list[Case]:
         Case("conf/server.xml", "xml", "<server>", (f"  <password>{pw()}</password>", "UL250"),
              (f'  <add key="SmtpPassword" value="{pw()}" />', "UL250"),
              (f'  <datasource user="app" password="{pw()}" />', "UL900"), "</server>"),
+        Case("src/http_clients.py", "code-call", "import requests",
+             (f'r = requests.get(URL, auth=("svc", "{url_password()}"))', "UL224"),
+             (f'smtp.login("alerts@example.org", "{url_password()}")', "UL224"),
+             (f'HEADERS = {{"Authorization": "Bearer {_rand(ALNUM, 40)}"}}', "UL225")),
+        Case("src/Db.java", "code-call", (f'ds.setPassword("{url_password()}");', "UL224")),
+        Case("cmd/db/open.go", "connection-string", "package db",
+             (f'db, _ := sql.Open("postgres", "host=db user=app password={url_password()} dbname=app")', "UL226")),
         # ---------------------------------------------------------------- assignments in every language
         Case(".env", "env", "PORT=8080", (f"DB_PASSWORD={pw()}", "UL900"),
              (f"export API_TOKEN={_rand(ALNUM, 32)}", "UL900"), (f'SESSION_SECRET="{_rand(ALNUM, 24)}"', "UL900")),
@@ -513,7 +520,7 @@ def corpus() -> list[Case]:
         Case("src/main/java/App.java", "java", (f'    private static final String PASSWORD = "{pw()}";', "UL900")),
         Case("scripts/deploy.sh", "shell", "#!/bin/sh", (f"export DEPLOY_TOKEN={_rand(ALNUM, 32)}", "UL900"),
              (f"curl -u admin:{pw()} https://ci.internal.org/api", "UL223"),
-             (f'mysql --password="{pw()}" app', "UL900")),
+             (f'mysql --password="{pw()}" app', "UL223")),
         # ---------------------------------------------------------------- hard negatives (decoys)
         Case("docs/aws.md", "decoy", "Example credentials from the AWS documentation:",
              "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
@@ -558,6 +565,9 @@ def corpus() -> list[Case]:
         Case("locales/en.json", "decoy", "{", '  "password_label": "Password",',
              '  "forgot_password": "Forgot your password?",', '  "token_expired": "auth.token.expired"', "}"),
         Case(".secrets.baseline", "decoy", '{"results": {"a.py": [{"hashed_secret": "' + _rand(HEX, 40) + '"}]}}'),
+        Case("src/http_decoys.py", "decoy", 'r = requests.get(URL, auth=("svc", os.environ["PW"]))',
+             'HEADERS = {"Authorization": f"Bearer {token}"}', 'ds.setPassword(System.getenv("DB_PASSWORD"));',
+             'dsn = f"host={host} user={user} password={password}"'),
         Case("src/alphabet.py", "decoy", 'ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"',
              'TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"'),
     ]

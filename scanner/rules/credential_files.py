@@ -380,10 +380,41 @@ register(
     Rule(
         id="UL223", title="Password on a command line", confidence=H,
         pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:-u|--user|--http-user|"
-                r"-p)[ =]?[\"']?(?:[^\s:\"'@]{1,64}:)?(?P<secret>[^\s\"'@,;]{4,128})",
-        keywords=("curl", "wget", "http", "sshpass", "ftp"), family="connection-string",
+                r"-p)[ =]?[\"']?(?:[^\s:\"'@]{1,64}:)?(?P<secret>[^\s\"'@,;]{4,128})"
+                r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?(?P<bare>[^\s\"'@,;]{4,128})",
+        keywords=("curl", "wget", "http", "sshpass", "ftp", "mysql"), family="connection-string",
         revoke="change the password; pass credentials through a netrc file or the environment instead",
-        description="curl -u user:password, wget --http-user, sshpass -p and similar",
+        description="curl -u user:password, wget --http-user, sshpass -p, mysql -pPASSWORD and similar",
+    ),
+    Rule(
+        id="UL224", title="Password passed to a login or credential call", confidence=H,
+        pattern=r"(?:(?:\bauth|basic_auth|http_auth|\bcredentials?)[ \t]{0,4}=[ \t]{0,4}[(\[]|"
+                r"(?:HTTPBasicAuth|HTTPDigestAuth|BasicAuth|NetworkCredential|PasswordAuthentication|"
+                r"UsernamePasswordCredentials|UsernamePasswordAuthenticationToken|\.login|\.authenticate|\.auth|"
+                r"\.basic_auth|with_credentials|\.connect)\()[ \t]{0,4}[\"'][^\"'\n]{1,100}[\"'][ \t]{0,4},[ \t]{0,4}"
+                r"[\"'](?P<secret>[^\"'\n]{4,200})[\"']"
+                r"|\bset_?[Pp]assword\([ \t]{0,4}[\"'](?P<bare>[^\"'\n]{4,200})[\"'][ \t]{0,4}\)",
+        keywords=("auth", "login", "credential", "setpassword", "set_password", ".connect("), family="code-call",
+        revoke="change the password; read it from the environment or a vault reference instead",
+        description="auth=(\"user\", \"pw\"), HTTPBasicAuth/NetworkCredential(…), smtp.login(…), setPassword(\"…\")",
+    ),
+    Rule(
+        id="UL225", title="Credential in an Authorization header", confidence=H,
+        pattern=r"(?i)authorization[\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
+                r"(?P<secret>[A-Za-z0-9._~+/=-]{16,2000})",
+        keywords=("authorization",), family="code-call",
+        revoke="revoke the token at its issuer (or change the password behind a Basic header)",
+        description="Bearer/Token/Basic credentials written into an Authorization header (code, curl, .http files)",
+    ),
+    Rule(
+        id="UL226", title="Password in a key=value connection string", confidence=H,
+        pattern=r"(?i)\b(?:host|hostaddr|dbname|user|service)=[^\s\"';]{1,100}[ \t][^\"'\n]{0,300}?"
+                r"(?<![A-Za-z0-9_])password=(?P<secret>[^\s\"';&]{1,128})"
+                r"|(?<![A-Za-z0-9_])password=(?P<bare>[^\s\"';&]{1,128})[ \t][^\"'\n]{0,300}?"
+                r"\b(?:host|hostaddr|dbname|user)=",
+        keywords=("password=",), family="connection-string",
+        revoke="change the password of that database user",
+        description="libpq-style DSNs (host=… user=… password=…) inside code and config",
     ),
     Rule(
         id="UL230", title="WordPress wp-config secret", confidence=H,
