@@ -92,6 +92,10 @@ def suggest_name(site: Site) -> str:
         if hint and prefix:
             return hint if hint.startswith(prefix) else f"{prefix}_{hint}"
         return hint or (f"{prefix}_SECRET" if prefix else "")
+    if not hint and site.kind == "other" and site.scope:
+        # `def get_api_token(): return "…"` -> API_TOKEN
+        return upper_snake(re.sub(r"^_*(?:get|load|read|fetch|make)_", "", site.scope)) if any(
+            w in site.scope.lower() for w in ("key", "token", "secret", "pass", "pwd", "credential", "auth")) else ""
     if not hint:
         return ""
     if hint.lower() in GENERIC and prefix and not hint.startswith(prefix):

@@ -96,6 +96,14 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
                 return cur.name.value
         return None
 
+    def _enclosing_function(self, node: cst.CSTNode) -> str | None:
+        cur: cst.CSTNode | None = node
+        while cur is not None:
+            if isinstance(cur, cst.FunctionDef):
+                return cur.name.value
+            cur = self._parent(cur)
+        return None
+
     def _target_name(self, target: cst.BaseExpression) -> str | None:
         if isinstance(target, cst.Name):
             return target.value
@@ -166,7 +174,7 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
                 return ("assign", self._target_name(parent.target), self._enclosing_class(parent))
             if isinstance(parent, cst.Param):
                 return ("assign", parent.name.value, None)
-            return ("other", None, None)
+            return ("other", None, self._enclosing_function(parent))
 
     def _record(self, node: cst.CSTNode, kind: str, raw: str, value: str, hint: str | None, scope: str | None,
                 manual: str | None = None) -> None:

@@ -92,3 +92,18 @@ def test_compose_file_gets_interpolation() -> None:
 def test_other_config_files_are_manual(path: str) -> None:
     assert not configfiles.interpolates(path)
     assert "by hand" in configfiles.manual_reason(path)
+
+
+def test_spring_properties_get_placeholders_named_by_key() -> None:
+    s1 = _secret()
+    text = f"spring.datasource.url=jdbc:postgresql://db/shop\nspring.datasource.password={s1}\n"
+    sites = configfiles.analyze("src/main/resources/application-prod.properties", text, [s1])
+    assert [(s.kind, s.hint, s.line) for s in sites] == [("interpolate", "spring.datasource.password", 2)]
+    out = configfiles.rewrite(text, {s1: "SPRING_DATASOURCE_PASSWORD"})
+    assert out.endswith("spring.datasource.password=${SPRING_DATASOURCE_PASSWORD}\n")
+
+
+def test_value_interpolation_would_alter_is_manual() -> None:
+    raw = "ab$cd" + _secret()
+    sites = configfiles.analyze("compose.yaml", f"x:\n  PASSWORD: {raw}\n", [raw])
+    assert [s.kind for s in sites] == ["manual"]

@@ -36,6 +36,8 @@ def test_upper_snake(text: str, expected: str) -> None:
     (Site(1, "env-default", hint="db_pass", env_key="db_pass"), "db_pass"),
     (Site(1, "dotenv", hint="API_TOKEN", env_key="API_TOKEN"), "API_TOKEN"),
     (Site(1, "call-arg", scope="connect"), ""),
+    (Site(1, "other", scope="get_api_token"), "API_TOKEN"),
+    (Site(1, "other", scope="render"), ""),
 ])
 def test_suggest_name(site: Site, expected: str) -> None:
     assert suggest_name(site) == expected
@@ -129,3 +131,14 @@ def test_code_name_avoids_a_reference_file_key_holding_something_else(repo: GitR
     assert [s.name for s in plan.secrets] == ["TOKEN_2"]  # type: ignore[attr-defined]
     ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
     assert ref.after.startswith("TOKEN=not-a-secret\n") and "TOKEN_2=unleak://app/TOKEN_2" in ref.after
+
+
+def test_remediate_imports_neither_unleak_nor_click() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, remediate.fix, remediate.plan, remediate.patch, remediate.dotenv, remediate.configfiles, "
+            "remediate.codemods; bad = [m for m in sys.modules if m.split('.')[0] in ('unleak', 'click')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
