@@ -75,7 +75,9 @@ def _scope_prefix(scope: str | None) -> str:
         return ""
     if scope[:1].isupper() and "_" not in scope:
         # A class: OpenAI -> OPENAI, StripeClient -> STRIPE (its generic suffix says nothing).
-        trimmed = re.sub(r"(?:Client|Api|API|Session|Connection|Config|Settings|Service)$", "", scope) or scope
+        # A class named only "Settings" or "Client" says nothing: no prefix.
+        trimmed = re.sub(r"^Base(?=[A-Z])", "", scope)
+        trimmed = re.sub(r"(?:Client|Api|API|Session|Connection|Config|Settings|Service)$", "", trimmed)
         return re.sub(r"[^A-Za-z0-9]+", "", trimmed).upper()
     return _STEM_SUFFIX.sub("", upper_snake(scope))
 

@@ -159,6 +159,8 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
                 call = self._parent(parent)
                 callee = dotted_name(call.func) if isinstance(call, cst.Call) else None
                 short = callee.rsplit(".", 1)[-1] if callee else None
+                if short == "dict" and isinstance(call, cst.Call):
+                    short = self._dict_scope(call)  # dict(password=…) is a dict literal by another name
                 if parent.keyword is not None:
                     return ("keyword", parent.keyword.value, short)
                 return ("call-arg", None, short)

@@ -166,6 +166,8 @@ def test_analyze_reports_hints_and_changes_nothing() -> None:
     got = {(s.kind, s.hint, s.scope) for s in out.sites}
     assert got == {("assign", "KEY", None), ("keyword", "api_key", "OpenAI"), ("dict", "PASSWORD", "D"),
                    ("assign", "token", "Cfg")}
+    calls = analyze(f'REDIS = dict(host="r", password="{s1}")\n', [s1])
+    assert [(s.kind, s.hint, s.scope) for s in calls.sites] == [("keyword", "password", "REDIS")]
     assert all(s1 not in repr(s) and s2 not in repr(s) for s in out.sites)
 
 

@@ -38,6 +38,9 @@ def test_upper_snake(text: str, expected: str) -> None:
     (Site(1, "call-arg", scope="connect"), ""),
     (Site(1, "other", scope="get_api_token"), "API_TOKEN"),
     (Site(1, "other", scope="render"), ""),
+    (Site(1, "assign", hint="api_key", scope="Settings"), "API_KEY"),
+    (Site(1, "assign", hint="api_key", scope="BaseSettings"), "API_KEY"),
+    (Site(1, "assign", hint="token", scope="SlackClient"), "SLACK_TOKEN"),
 ])
 def test_suggest_name(site: Site, expected: str) -> None:
     assert suggest_name(site) == expected
