@@ -274,3 +274,16 @@ def test_fix_with_1password_backend_keeps_values_off_argv(repo: GitRepo, fake_op
     assert 'GH_TOKEN = os.environ["GH_TOKEN"]' in (repo.path / "a.py").read_text()
     assert all(tok not in "\0".join(argv) for argv in fake_op.argvs())
     assert tok not in r.stdout + r.stderr
+
+
+def test_outside_git_the_directory_is_the_project(tmp_path: Path) -> None:
+    work = tmp_path / "plain"
+    work.mkdir()
+    tok = github_pat()
+    (work / "app.py").write_text(f'TOKEN = "{tok}"\n')
+    r = run_cli("fix", "--apply", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert (work / "app.py").read_text() == 'import os\n\nTOKEN = os.environ["TOKEN"]\n'
+    assert (work / ".env").read_text().endswith("TOKEN=unleak://plain/TOKEN\n")
+    again = run_cli("fix", cwd=work)
+    assert again.returncode == 0 and again.stdout == ""
