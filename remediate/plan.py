@@ -46,6 +46,7 @@ CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # re
 _RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2, "partial": 3,
          "call-arg": 4, "other": 4, "comment": 5}
 _PY = (".py", ".pyi")
+_ENV_KINDS = ("env-default", "dotenv-read", "override")
 # A cheap pre-check for the environment reads the codemods change (parsing is the expensive part): an env read of a
 # secret-like key with a string default, a dotenv_values read, load_dotenv(override=True) / read_env(overwrite=True).
 _ENV_HINT = re.compile(
@@ -256,6 +257,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     rule_of: dict[str, Finding] = {}
     found: list[_Found] = []
     texts: dict[str, str] = {}
+    env_sites: dict[str, list[Site]] = {}
 
     # 1. Where does each value sit, and what is it called there?
     for path in sorted(by_path):
@@ -285,7 +287,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                           manual=configfiles.manual_reason(path)) for f in fs]
         covered = {s.raw for s in sites}
         # Environment reads are planned in step 2, for every Python file alike.
-        sites = [s for s in sites if s.kind not in ("env-default", "dotenv-read", "override")]
+        if path.endswith(_PY):
+            env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
+        sites = [s for s in sites if s.kind not in _ENV_KINDS]
         for f in fs:
             if f.secret.reveal() not in covered:
                 sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
@@ -296,17 +300,16 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
 
     # 2. Environment reads in other Python files: secret defaults, .env reads, override=True.
-    env_sites: dict[str, list[Site]] = {}
-    for path in sorted(set(python_files) | {p for p in by_path if p.endswith(_PY)}):
-        text = texts.get(path) if path in texts else _read(root, path)
-        if text is None or (path not in by_path and not _ENV_HINT.search(text)):
+    for path in sorted(set(python_files) - set(by_path)):
+        text = _read(root, path)
+        if text is None or not _ENV_HINT.search(text):
             continue  # parsing is the expensive part: only files that look like they need a change
-        texts[path] = text
         outcome = codemods.analyze(text, [])
-        if not outcome.ok:
-            continue
-        env_sites[path] = outcome.sites
-        for s in outcome.sites:
+        if outcome.ok:
+            texts[path] = text
+            env_sites[path] = outcome.sites
+    for path, sites_here in sorted(env_sites.items()):
+        for s in sites_here:
             if s.kind == "env-default" and (s.raw in rule_of or not _placeholder(s.value)):
                 if s.manual:
                     plan.manual.append(ManualStep(path, s.line, s.manual, "", "…[" + _fp(s.value) + "]"))

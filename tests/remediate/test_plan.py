@@ -145,3 +145,14 @@ def test_remediate_imports_neither_unleak_nor_click() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_known_secret_as_default_of_a_plainly_named_variable(repo: GitRepo) -> None:
+    key = stripe_live_key()
+    repo.write("pay.py", f'import os\nKEY = os.getenv("STRIPE", "{key}")\nK2 = os.getenv(name, "{key}")\n')
+    plan = _plan(repo)
+    assert [(s.name, [p.kind for p in s.places]) for s in plan.secrets] == [  # type: ignore[attr-defined]
+        ("STRIPE", ["env-default"])]
+    assert [(m.path, m.line) for m in plan.manual] == [("pay.py", 3)]  # type: ignore[attr-defined]
+    code = next(c for c in plan.changes if c.path == "pay.py")  # type: ignore[attr-defined]
+    assert 'KEY = os.environ["STRIPE"]' in code.after
