@@ -11,6 +11,7 @@ several places becomes one vault entry with one name; two different values never
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -311,12 +312,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     for path, sites_here in sorted(env_sites.items()):
         for s in sites_here:
             if s.kind == "env-default" and (s.raw in rule_of or not _placeholder(s.value)):
-                if s.manual:
-                    plan.manual.append(ManualStep(path, s.line, s.manual, "", "…[" + _fp(s.value) + "]"))
-                else:
-                    f0 = rule_of.get(s.raw)
-                    found.append(_Found(path, s, f0.rule_id if f0 else "",
-                                        f0.preview if f0 else "…[" + _fp(s.value) + "]"))
+                f0 = rule_of.get(s.raw)
+                found.append(_Found(path, dataclasses.replace(s, kind="manual") if s.manual else s,
+                                    f0.rule_id if f0 else "", f0.preview if f0 else "…[" + _fp(s.value) + "]"))
 
     # Manual steps are reported, never dropped.
     for x in found:
@@ -411,11 +409,13 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             after = dotenv.rewrite(text, refs, markers)
         else:
             after = configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
-        if after != text:
+        left = {v for v in removes if v in after}
+        if after != text and not left:
             plan.changes.append(FileChange(path, text, after, removes, keeps=manual_raws))
         elif removes:
-            plan.manual += [ManualStep(path, x.site.line, "the rewrite left the value in place: fix it by hand",
-                                       x.rule_id, x.preview) for x in xs]
+            # Applying would fail its own re-scan; keep the file out of the fix instead of blocking the rest.
+            plan.manual += [ManualStep(path, x.site.line, "the rewrite would leave a copy of the value in the file: "
+                                       "fix it by hand", x.rule_id, x.preview) for x in xs]
 
     # 6. The reference file: every variable the rewritten code and configs read.
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}
@@ -424,6 +424,10 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     defined = {e.key: e.value for e in dotenv.entries(base_text)}
     missing = {k: v for k, v in refs_needed.items() if defined.get(k) != v}
     in_place = {k: v for k, v in missing.items() if k in defined}
+    # The reference file may be one the scan does not see (a git-ignored .env): a key there holding a value this
+    # fix moves gets the reference too, so no plaintext copy stays behind next to the references.
+    in_place |= {k: secret_of_value[v].reference for k, v in defined.items()
+                 if v is not None and v in secret_of_value and k not in in_place}
     after = dotenv.append_references(dotenv.rewrite(base_text, in_place) if in_place else base_text, missing)
     if after != base_text:
         plan.reference_entries = missing

@@ -156,3 +156,15 @@ def test_known_secret_as_default_of_a_plainly_named_variable(repo: GitRepo) -> N
     assert [(m.path, m.line) for m in plan.manual] == [("pay.py", 3)]  # type: ignore[attr-defined]
     code = next(c for c in plan.changes if c.path == "pay.py")  # type: ignore[attr-defined]
     assert 'KEY = os.environ["STRIPE"]' in code.after
+
+
+def test_ignored_reference_file_holding_a_moved_value_gets_the_reference(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write(".gitignore", ".env\n")
+    repo.write(".env", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored), but it is the reference file
+    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    plan = _plan(repo)
+    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    assert ref.after == "DEBUG=1\nGH=unleak://app/TOKEN\n\n" + \
+        "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them.\n" + \
+        "TOKEN=unleak://app/TOKEN\n"
