@@ -316,11 +316,6 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                 found.append(_Found(path, dataclasses.replace(s, kind="manual") if s.manual else s,
                                     f0.rule_id if f0 else "", f0.preview if f0 else "…[" + _fp(s.value) + "]"))
 
-    # Manual steps are reported, never dropped.
-    for x in found:
-        if x.site.kind == "manual":
-            plan.manual.append(ManualStep(x.path, x.site.line, x.site.manual or "fix it by hand", x.rule_id,
-                                          x.preview))
     auto = [x for x in found if x.site.kind != "manual"]
 
     # 3. One name per value.
@@ -347,8 +342,16 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                            preview=(f0.preview if f0 else xs[0].preview), in_vault=name in existing)
         plan.secrets.append(ps)
 
-    # 4. Which environment variables must the reference file define, and can it?
+    # Manual steps are reported, never dropped; where the value is moved elsewhere anyway, say under which name.
     secret_of_value = {s.value: s for s in plan.secrets}
+    for x in found:
+        if x.site.kind == "manual":
+            moved = secret_of_value.get(x.site.value)
+            also = f" (the value is in the vault as {moved.name} after this fix)" if moved else ""
+            plan.manual.append(ManualStep(x.path, x.site.line, (x.site.manual or "fix it by hand") + also,
+                                          x.rule_id, x.preview))
+
+    # 4. Which environment variables must the reference file define, and can it?
     needed: dict[str, PlannedSecret] = {}
     dropped: list[_Found] = []
     for x in auto:

@@ -168,6 +168,7 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
         assert canary not in (repo.path / rel).read_text() and pw not in (repo.path / rel).read_text()
     assert "manual step: deploy/values.yaml:2" in outputs[6] and "svc.py:6  UL001" in outputs[6]
     assert left in (repo.path / "svc.py").read_text()  # left for the manual step, not half-fixed
+    assert "in the vault as GITHUB_TOKEN after this fix" in outputs[0]
     assert "<unleak:GITHUB_TOKEN>" in (repo.path / "svc.py").read_text()
 
 
