@@ -59,7 +59,7 @@ _PLACEHOLDER_WORDS = re.compile(
     r"(?i)(?:changeme|change_me|change-me|placeholder|your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|"
     r"id|value|name)|example|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|xxxx|\*\*\*|"
     r"replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your|lorem|"
-    r"test123|password123|secret123|123456|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
+    r"test123|password123|secret123|12345|abc123|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
     r"^(?:my)?secret$|^token$|^null$|^none$|^nil$|^true$|^false$|^undefined$|^empty$|^required$|^optional$|"
     r"^string$|^unknown$|^default$|^pass(?:wd)?$|^pwd$|^admin$|^root$|^test$|^secret[_-]?key$|^api[_-]?key$|"
     r"put your unique phrase here)"
@@ -79,6 +79,9 @@ def placeholder(ctx: Context) -> bool:
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
     if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v):
         return True  # an environment-variable name standing in for the value (DB_PASSWORD, S1_PLACE)
+    if ctx.rule.family in NAME_BASED and not any(c.isdigit() for c in v) and len(v) <= 30 and \
+            re.search(r"(?i)secret|passw|token|apikey|api_key", v):
+        return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
     return bool(_PLACEHOLDER_WORDS.search(v))
@@ -317,8 +320,9 @@ _PATH_OR_URL = re.compile(
 
 
 def path_or_url(ctx: Context) -> bool:
-    """A file path or a URL without credentials (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
-    return _name_based(ctx) and bool(_PATH_OR_URL.match(ctx.value.strip()))
+    """A file path, URL without credentials or ARN (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
+    v = ctx.value.strip()
+    return _name_based(ctx) and (bool(_PATH_OR_URL.match(v)) or v.startswith("arn:"))
 
 
 def same_as_user(ctx: Context) -> bool:
@@ -354,12 +358,12 @@ def _odd_quotes(text: str, q: str) -> bool:
 
 
 def version_or_number(ctx: Context) -> bool:
-    """Numbers, versions, booleans, dates and sizes (``token_ttl: 3600``, ``key_version: 1.2.3``)."""
+    """Numbers, versions, dates, sizes and colours (``token_ttl: 3600``, ``key_version: 1.2.3``, ``#68175A``)."""
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
     return bool(re.fullmatch(r"[0-9][0-9_.,:/ -]*(?:[smhdkKMG]|ms|px|em|%|KB|MB|GB)?|v?[0-9]+(?:\.[0-9]+){1,3}"
-                             r"(?:[-+][A-Za-z0-9.]{1,20})?", v))
+                             r"(?:[-+][A-Za-z0-9.]{1,20})?|#[0-9a-fA-F]{3,8}", v))
 
 
 def character_set(ctx: Context) -> bool:
@@ -368,7 +372,7 @@ def character_set(ctx: Context) -> bool:
     if len(v) < 10:
         return False
     ascending = sum(1 for a, b in itertools.pairwise(v) if 0 < ord(b) - ord(a) <= 3)
-    if ascending >= 0.7 * (len(v) - 1):
+    if ascending >= 0.5 * (len(v) - 1):
         return True
     # 26+ characters without a single repeat is an alphabet (a random string that long almost always repeats one).
     return _name_based(ctx) and len(v) >= 26 and len(set(v)) == len(v)
@@ -377,6 +381,49 @@ def character_set(ctx: Context) -> bool:
 def plain_words(ctx: Context) -> bool:
     """Short lowercase words joined by - or _ (``storage-user``, ``basic_auth``): names, not random secrets."""
     return _name_based(ctx) and bool(re.fullmatch(r"[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}", ctx.value.strip()))
+
+
+_ENV_LIKE = re.compile(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
+                       r"(?:^|/)\.?(?:netrc|pgpass|pypirc|npmrc|s3cfg)$")
+_WORD_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-)")
+
+
+def identifier_words(ctx: Context) -> bool:
+    """CamelCase or snake_case names made of real-looking words (``AWSAccessKeyId``, ``aws_secret_access_key``)."""
+    # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
+    if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
+        return False
+    v = ctx.value.strip()
+    if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
+        return True  # an enum-like constant ("REQUEST", "BASIC")
+    if not re.fullmatch(r"[A-Za-z]{2,40}(?:[_.-][A-Za-z]{2,40}){0,6}", v) or len(v) > 60:
+        return False
+    parts = [w for chunk in re.split(r"[_.-]", v) for w in _WORD_PART.findall(chunk)]
+    if "".join(parts).lower() != re.sub(r"[_.-]", "", v).lower() or len(parts) < 2:
+        return False
+    # Every part must read like a word (a vowel, or a short acronym such as AWS, ID, URL).
+    return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 4) for w in parts)
+
+
+_REGEX_SOURCE = re.compile(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
+
+
+def regex_source(ctx: Context) -> bool:
+    """Regular-expression source text (``\\s*``, ``(?:``, ``[A-F0-9]{36}``): a pattern about secrets, not one."""
+    if ctx.rule.family not in NAME_BASED | {"credential-file", "connection-string", "code-call", "framework"}:
+        return False
+    # Two pattern constructs, or one unmistakable one (\\s, (?:): a password may well contain ".*" by chance.
+    hits = _REGEX_SOURCE.findall(ctx.value)
+    strong = re.search(r"\\[sdwbSDWB]|\(\?[:=!<P]", ctx.value) is not None
+    return (len(hits) >= 2 or strong) and not _ENV_LIKE.search(ctx.path)
+
+
+_KEY_HEADER = re.compile(r"(?:BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY|PuTTY-User-Key-File-\d)")
+
+
+def key_header_only(ctx: Context) -> bool:
+    """A private-key header without a key body (the UL100/UL101 detectors report real key blocks)."""
+    return ctx.rule.family == "detect-secrets" and bool(_KEY_HEADER.search(ctx.value)) and len(ctx.value) < 80
 
 
 _GITHUB_SHAPE = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}")
@@ -420,6 +467,48 @@ def unnamed_hex(ctx: Context) -> bool:
     return m is None or not _SECRETISH.search(m.group(1))
 
 
+_NON_SECRET_NAME = re.compile(
+    r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf)[_.-]?"
+    r"(?:token|marker)|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
+    r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
+)
+
+
+def non_secret_name(ctx: Context) -> bool:
+    """Values of names that are never credentials: ids, ARNs, versions, nonces, pagination tokens (``NextToken``)."""
+    if not _name_based(ctx):
+        return False
+    idx = ctx.line.rfind(ctx.value)
+    m = _ASSIGNED_NAME.search(ctx.line[max(0, idx - 100):idx]) if idx > 0 else None
+    return m is not None and bool(_NON_SECRET_NAME.search(m.group(1).rstrip(".-_")))
+
+
+def short_hex(ctx: Context) -> bool:
+    """Hex strings of at most 16 characters matched by name-based rules: ids and short hashes, not credentials."""
+    return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip()))
+
+
+_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
+
+
+def fake_jwt(ctx: Context) -> bool:
+    """A JWT with no signature or a readable one (``alg: none``, ``.c2lnbmF0dXJl``): an example, not a credential."""
+    import base64
+    import binascii
+
+    m = _JWT_SHAPE.fullmatch(ctx.value.strip())
+    if m is None:
+        return False
+    sig = m.group("sig")
+    if not sig:
+        return True
+    try:
+        raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return raw.isascii() and all(32 <= b < 127 for b in raw)
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
@@ -441,6 +530,12 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
     Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
+    Filter("fake-jwt", "JWTs without a real signature", fake_jwt),
+    Filter("non-secret-name", "ids, ARNs, versions, nonces and pagination tokens", non_secret_name),
+    Filter("short-hex", "hex strings of at most 16 characters", short_hex),
+    Filter("identifier-words", "CamelCase/snake_case names made of words", identifier_words),
+    Filter("regex-source", "regular-expression source text", regex_source),
+    Filter("key-header-only", "private-key headers without a body", key_header_only),
     Filter("plain-words", "short lowercase words joined by - or _", plain_words),
     Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
     Filter("unnamed-hex", "hex strings without a secret-like name (entropy plugins only)", unnamed_hex),

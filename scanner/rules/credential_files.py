@@ -32,8 +32,8 @@ def _private_keys(chunk: Chunk) -> Iterator[Candidate]:
         body = m.group("body")
         # A key body is base64 (possibly with headers, escaped newlines or quotes): mostly base64 characters.
         b64 = sum(c.isalnum() or c in "+/=" for c in body)
-        if b64 < 40:
-            continue
+        if b64 < 40 or "..." in body or "…" in body:
+            continue  # an elided example in documentation, not a usable key
         yield Candidate("UL100", m.group(0), m.start(), m.end())
 
 
@@ -79,8 +79,8 @@ def _aws_paired(chunk: Chunk) -> Iterator[Candidate]:
 
 
 def _looks_random_b64(v: str) -> bool:
-    return (any(c.islower() for c in v) and any(c.isupper() for c in v) and any(c.isdigit() for c in v)
-            and shannon_entropy(v) >= 4.2)
+    return (any(c.islower() for c in v) and any(c.isupper() for c in v)
+            and any(c.isdigit() or c in "/+" for c in v) and shannon_entropy(v) >= 4.2)
 
 
 # --------------------------------------------------------------------------------------------- netrc, pgpass
