@@ -106,7 +106,8 @@ class Engine:
             for lit in gate.literals:
                 by_kw.setdefault(lit, []).append(_GATE_TAG + fam)
         for kw, ids in by_kw.items():
-            auto.add_word(kw, tuple(ids))
+            # (id, window) pairs, window -1 for a gate literal: the hit loop needs no lookups.
+            auto.add_word(kw, tuple((i, self.rules[i].window if i in self.rules else -1) for i in ids))
         self._auto: Any = auto if by_kw else None
         if by_kw:
             auto.make_automaton()
@@ -123,21 +124,25 @@ class Engine:
         if self._auto is not None:
             lower = text.lower() if text.isascii() else _ascii_lower(text)
             ls = le = -1
-            rules = self.rules
-            for end, ids in self._auto.iter(lower):
+            find, rfind = text.find, text.rfind
+            for end, pairs in self._auto.iter(lower):
                 if end >= le:  # hits arrive in order: compute the line once per line, not per hit
-                    ls = text.rfind("\n", 0, end) + 1
-                    le = _line_end(text, end)
-                for rid in ids:
-                    rule = rules.get(rid)
-                    if rule is None:  # a gate literal: remember its line
+                    ls = rfind("\n", 0, end) + 1
+                    le = find("\n", end)
+                    if le < 0:
+                        le = len(text)
+                for rid, window in pairs:
+                    if window < 0:  # a gate literal: remember its line
                         gate_hits.setdefault(rid, set()).add(ls)
                         continue
-                    ws = max(ls, end - _BEFORE)
-                    we = min(le, end + rule.window)
-                    lst = spans.setdefault(rid, [])
-                    if lst and ws <= lst[-1][1]:
-                        lst[-1][1] = max(lst[-1][1], we)
+                    ws = end - _BEFORE if end - _BEFORE > ls else ls
+                    we = end + window if end + window < le else le
+                    lst = spans.get(rid)
+                    if lst is None:
+                        spans[rid] = [[ws, we]]
+                    elif ws <= lst[-1][1]:
+                        if we > lst[-1][1]:
+                            lst[-1][1] = we
                     else:
                         lst.append([ws, we])
         # family -> the chunk its gated detectors see (None: gate closed), and how to map offsets back.

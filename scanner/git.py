@@ -316,6 +316,7 @@ class AddedText:
 
 _HUNK_B = re.compile(rb"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@[^\n]*\n?", re.M)
 _MARK_B = COMMIT_MARK.encode()
+_ADDED_B = re.compile(rb"^\+([^\n]*)", re.M)
 
 
 def _commit_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
@@ -368,28 +369,22 @@ def _parse_section(section: bytes) -> AddedText | None:
             binary = True
     if binary:
         return AddedText(path, "", (), binary=True) if first is None else None
-    parts: list[bytes] = []
-    numbers: list[int] = []
-    m = first
-    while m is not None:
-        nxt = _HUNK_B.search(section, m.end())
-        body = section[m.end():nxt.start() if nxt else len(section)]
-        old = int(m.group(1)) if m.group(1) is not None else 1
-        new = int(m.group(3)) if m.group(3) is not None else 1
-        start = int(m.group(2))
-        if b"\\" in body[:1] or b"\n\\" in body or body.count(b"\n") != old + new:
-            return None  # "\ No newline at end of file" or counts that need the careful parser
-        if new:
-            pos = 0 if not old else body.find(b"\n+") + 1
-            block = body[pos:]
-            if (not pos and old) or not block.startswith(b"+") or block.count(b"\n+") != new - 1:
-                return None
-            parts.append(block[1:-1].replace(b"\n+", b"\n"))
-            numbers.extend(range(start, start + new))
-        m = nxt
+    body = section[head_end:]
+    if b"\n\\" in body:
+        return None  # "\ No newline at end of file": the careful parser knows which side it belongs to
+    heads = _HUNK_B.findall(body)
+    olds = sum(int(o) if o else 1 for o, _, _ in heads)
+    news = [int(n) if n else 1 for _, _, n in heads]
+    added = _ADDED_B.findall(body)
+    # With -U0 a hunk is its header, its removed lines, then its added lines. If the line count and the "+"
+    # count add up, the "+" lines are exactly the added lines; otherwise let the careful parser decide.
+    if len(added) != sum(news) or body.count(b"\n") + (not body.endswith(b"\n")) != len(heads) + olds + sum(news):
+        return None
+    numbers = [n for (_, start, _), count in zip(heads, news, strict=True)
+               for n in range(int(start), int(start) + count)]
     if not numbers:  # no hunks (mode change, rename, empty file) or only removed lines
         return AddedText(path, "", ())
-    text = b"\n".join(parts).replace(b"\r\n", b"\n")
+    text = b"\n".join(added).replace(b"\r\n", b"\n")
     if text.endswith(b"\r"):
         text = text[:-1]
     return AddedText(path, text.decode("utf-8", "replace"), tuple(numbers))
