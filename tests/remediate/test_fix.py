@@ -288,3 +288,15 @@ def test_outside_git_the_directory_is_the_project(tmp_path: Path) -> None:
     assert (work / ".env").read_text().endswith("TOKEN=unleak://plain/TOKEN\n")
     again = run_cli("fix", cwd=work)
     assert again.returncode == 0 and again.stdout == ""
+
+
+def test_bad_input_files_are_manual_steps_or_fixed_never_a_crash(repo: GitRepo) -> None:
+    latin, big = github_pat(), github_pat()
+    (repo.path / "latin.py").write_bytes(b"# caf\xe9\nTOKEN = \"" + latin.encode() + b"\"\n")
+    repo.write("big.py", f'T = "{big}"\n# ' + "a" * 1_000_000 + "\n")
+    (repo.path / "blob.bin").write_bytes(b"\x00\x01" + latin.encode() + b"\x00")
+    r = run_cli("fix", "--apply", cwd=repo.path)
+    assert r.returncode == 1, r.stderr  # applied, one manual step left
+    assert "manual step: latin.py:2" in r.stdout and "UTF-8" in r.stdout
+    assert big not in (repo.path / "big.py").read_text()
+    assert "Traceback" not in r.stderr and latin not in r.stdout + r.stderr
