@@ -29,8 +29,21 @@ def interpolates(path: str) -> bool:
     return bool(_COMPOSE.match(name) or _SPRING.match(name))
 
 
+# Source files of other languages: how that language reads an environment variable.
+_ENV_READ = {
+    ".js": "process.env.NAME", ".mjs": "process.env.NAME", ".cjs": "process.env.NAME", ".ts": "process.env.NAME",
+    ".jsx": "process.env.NAME", ".tsx": "process.env.NAME", ".go": 'os.Getenv("NAME")', ".rb": 'ENV["NAME"]',
+    ".java": 'System.getenv("NAME")', ".kt": 'System.getenv("NAME")',
+    ".cs": 'Environment.GetEnvironmentVariable("NAME")',
+    ".php": "getenv('NAME')", ".rs": 'std::env::var("NAME")', ".sh": '"$NAME"', ".bash": '"$NAME"', ".zsh": '"$NAME"',
+}
+
+
 def manual_reason(path: str) -> str:
     suffix = PurePosixPath(path).suffix.lower()
+    if suffix in _ENV_READ:
+        return (f"unleak fix rewrites Python only: store the value with `unleak secrets set NAME` and read it with "
+                f"{_ENV_READ[suffix]} by hand")
     what = _KIND.get(suffix, "this file type")
     return (f"{what} is read verbatim by its consumer: move the value by hand (store it with `unleak secrets set "
             "NAME` and make the program read NAME from its environment)")

@@ -107,3 +107,9 @@ def test_value_interpolation_would_alter_is_manual() -> None:
     raw = "ab$cd" + _secret()
     sites = configfiles.analyze("compose.yaml", f"x:\n  PASSWORD: {raw}\n", [raw])
     assert [s.kind for s in sites] == ["manual"]
+
+
+@pytest.mark.parametrize(("path", "hint"), [("web/app.ts", "process.env.NAME"), ("main.go", "os.Getenv"),
+                                            ("deploy.sh", '"$NAME"')])
+def test_other_languages_get_a_manual_step_saying_how_to_read_the_environment(path: str, hint: str) -> None:
+    assert hint in configfiles.manual_reason(path) and "by hand" in configfiles.manual_reason(path)
