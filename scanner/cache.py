@@ -10,9 +10,9 @@ What is stored is what reports show, never a value (invariant 1): per commit, th
 counters and the number of binary files skipped. Findings read back carry an empty :class:`Secret`: history
 findings are for reports and baselines; ``unleak fix`` takes values from working-tree scans only.
 
-Two append-only files: ``records.jsonl`` (one line per commit that had something to record) is written before
-``done`` (one commit id per line), so a commit listed in ``done`` always has its records; a torn last line from a
-crash is ignored and that commit is simply scanned again.
+One append-only file, ``commits``: a line per scanned commit, its bare id when it had nothing to record, else a
+JSON record. Each batch is one ``write`` with a leading newline, so a torn line (a crash, a concurrent scan) only
+ever loses commits that are then scanned again, never attaches findings to the wrong commit.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
 from scanner.rules import Rule
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def _code_digest(fn: Any) -> str:
@@ -127,52 +127,48 @@ class ScanCache:
         self.key = key
         self.done: set[str] = set()
         self.records: dict[str, tuple[CommitInfo, CommitRecord]] = {}
-        self._loaded = False
 
     def load(self) -> ScanCache:
-        self._loaded = True
-        done_path = self.dir / "done"
-        if not done_path.is_file():
-            return self
         try:
-            done = done_path.read_bytes().decode("ascii", "replace").split("\n")
+            data = (self.dir / "commits").read_bytes()
         except OSError:
             return self
-        self.done = {s for s in done if len(s) == 40}
-        try:
-            lines = (self.dir / "records.jsonl").read_text(encoding="utf-8").split("\n")
-        except (OSError, UnicodeDecodeError):
-            lines = []
-        for line in lines:
-            if not line:
+        for raw in data.split(b"\n"):
+            if len(raw) == 40:  # a clean commit: just its id
+                self.done.add(raw.decode("ascii", "replace"))
+                continue
+            if not raw.startswith(b"{"):
                 continue
             try:
-                d = json.loads(line)
+                d = json.loads(raw)
                 info = CommitInfo(**d["commit"])
                 rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)))
             except (ValueError, KeyError, TypeError):
-                continue  # a torn line: its commit is not in `done` (records are written first)
+                continue  # a torn line (crash, concurrent writer): that commit is simply scanned again
             self.records[info.sha] = (info, rec)
+            self.done.add(info.sha)
         return self
 
     def add(self, entries: list[tuple[CommitInfo, CommitRecord]]) -> None:
-        """Persist scanned commits: records first, then their ids in ``done``."""
+        """Persist scanned commits, one line each, in one append: a commit is cached only if its whole line is."""
         if not entries:
             return
+        lines = []
+        for info, rec in entries:
+            if rec.empty():
+                lines.append(info.sha)
+            else:
+                lines.append(json.dumps({"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped,
+                                         "binary": rec.binary}, separators=(",", ":")))
         try:
             if not self.dir.is_dir():
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self._prune_others()
-            lines = [json.dumps({"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped,
-                                 "binary": rec.binary}, separators=(",", ":"))
-                     for info, rec in entries if not rec.empty()]
-            if lines:
-                with open(self.dir / "records.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write("\n".join(lines) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            with open(self.dir / "done", "a", encoding="ascii") as fh:
-                fh.write("".join(info.sha + "\n" for info, _ in entries))
+            fd = os.open(self.dir / "commits", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, ("\n" + "\n".join(lines) + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
         except OSError:
             return  # a read-only .git or a full disk: the scan result is still right, only not cached
         for info, rec in entries:

@@ -55,14 +55,15 @@ def test_torn_records_are_ignored_and_rescanned(repo: Any, tmp_path: Path) -> No
     sha = repo.commit("c", {"a.py": f'T = "{fakes.github_pat()}"\n'})
     first = scan(ScanRequest(root=repo.path, modes=("history",)))
     (cdir,) = (repo.path / ".git" / "unleak" / "scan-cache").iterdir()
-    # A crash between the two appends: records present but the commit not listed as done, plus a torn line.
-    (cdir / "done").write_text("")
-    with open(cdir / "records.jsonl", "a") as fh:
-        fh.write('{"commit": {"sha": "')
+    # A crash in the middle of the append: the commit's line is cut short.
+    data = (cdir / "commits").read_text()
+    (cdir / "commits").write_text(data[: len(data) // 2])
     again = scan(ScanRequest(root=repo.path, modes=("history",)))
     assert [f.fingerprint for f in again.findings] == [f.fingerprint for f in first.findings]
     assert again.stats.chunks == 1  # scanned again, not trusted
-    assert sha in (cdir / "done").read_text()
+    third = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert third.stats.chunks == 0 and sha in (cdir / "commits").read_text()
+    assert [f.fingerprint for f in third.findings] == [f.fingerprint for f in first.findings]
 
 
 def test_cache_add_and_load_round_trip(tmp_path: Path) -> None:
