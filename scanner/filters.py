@@ -72,9 +72,11 @@ _TEMPLATE = re.compile(
 
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
-    v = ctx.value.strip().strip("\"'")
+    v = ctx.value.strip().strip("\"'").rstrip(",;)")
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
+    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or v.endswith(("...", "…")) or "...\\" in v:
+        return True  # "$request.header.x-api-key" (an expression), "eyJ2Ijo..." (elided in documentation)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
     if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v):
@@ -363,7 +365,8 @@ def version_or_number(ctx: Context) -> bool:
         return False
     v = ctx.value.strip()
     return bool(re.fullmatch(r"[0-9][0-9_.,:/ -]*(?:[smhdkKMG]|ms|px|em|%|KB|MB|GB)?|v?[0-9]+(?:\.[0-9]+){1,3}"
-                             r"(?:[-+][A-Za-z0-9.]{1,20})?|#[0-9a-fA-F]{3,8}", v))
+                             r"(?:[-+][A-Za-z0-9.]{1,20})?|#[0-9a-fA-F]{3,8}|#[a-z]{3,30}"
+                             r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.]{5,15}(?:Z|[+-][0-9:]{4,5})?)?", v))
 
 
 def character_set(ctx: Context) -> bool:
@@ -414,7 +417,8 @@ def regex_source(ctx: Context) -> bool:
         return False
     # Two pattern constructs, or one unmistakable one (\\s, (?:): a password may well contain ".*" by chance.
     hits = _REGEX_SOURCE.findall(ctx.value)
-    strong = re.search(r"\\[sdwbSDWB]|\(\?[:=!<P]", ctx.value) is not None
+    strong = re.search(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,30}[a-zA-Z0-9]-[a-zA-Z0-9][^\]]{0,30}\][{*+?]",
+                       ctx.value) is not None
     return (len(hits) >= 2 or strong) and not _ENV_LIKE.search(ctx.path)
 
 
@@ -468,8 +472,8 @@ def unnamed_hex(ctx: Context) -> bool:
 
 
 _NON_SECRET_NAME = re.compile(
-    r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf)[_.-]?"
-    r"(?:token|marker)|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
+    r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
+    r"backward|client|idempotency|change|verification|purchase|copy[a-z]{0,20})[A-Za-z_.-]{0,20}(?:token|marker)|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
     r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
 )
 
@@ -509,6 +513,30 @@ def fake_jwt(ctx: Context) -> bool:
     return raw.isascii() and all(32 <= b < 127 for b in raw)
 
 
+def encoded_text(ctx: Context) -> bool:
+    """Entropy-plugin hits that are base64 of prose or markup (``VGhlc2UgYXJlbid0…``, an inline SVG)."""
+    if ctx.rule.family != "detect-secrets":
+        return False
+    from scanner.rules._util import b64decode_text
+
+    decoded = b64decode_text(ctx.value.strip())
+    if decoded is None or " " not in decoded:
+        return False
+    return sum(c.isalpha() or c in " <>=/\"'.,-" for c in decoded) >= 0.85 * len(decoded)
+
+
+def slug(ctx: Context) -> bool:
+    """Entropy-plugin hits that are names built from words (``Infra-ECS-Cluster-…-EC2CapacityProvider-3fIp``)."""
+    if ctx.rule.family != "detect-secrets":
+        return False
+    parts = [x for x in re.split(r"[-_./:]", ctx.value.strip()) if x]
+    if len(parts) < 4:
+        return False
+    wordy = sum(1 for x in parts if re.fullmatch(r"[A-Za-z]{2,20}|[A-Z][a-z]+(?:[A-Z0-9][a-z0-9]*){0,4}", x)
+                and re.search(r"[aeiouAEIOU]", x))
+    return wordy >= 0.6 * len(parts)
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
@@ -530,6 +558,8 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
     Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
+    Filter("encoded-text", "base64 of prose or markup (entropy plugins)", encoded_text),
+    Filter("slug", "names built from words (entropy plugins)", slug),
     Filter("fake-jwt", "JWTs without a real signature", fake_jwt),
     Filter("non-secret-name", "ids, ARNs, versions, nonces and pagination tokens", non_secret_name),
     Filter("short-hex", "hex strings of at most 16 characters", short_hex),
