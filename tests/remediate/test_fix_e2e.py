@@ -27,6 +27,16 @@ def _app_tests(cwd: Path, *prefix: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, env={**env, **APP_ENV})
 
 
+def _grep(root: Path, values: list[str]) -> subprocess.CompletedProcess[str]:
+    """``grep -rlF`` for the values over the tree (not .git); patterns from a file, not grep's command line."""
+    patterns = root.parent / "planted.txt"
+    patterns.write_text("\n".join(values) + "\n")
+    out = subprocess.run(["grep", "-rlF", "--exclude-dir=.git", "-f", str(patterns), "."], cwd=root,
+                         capture_output=True, text=True)
+    patterns.unlink()
+    return subprocess.CompletedProcess(out.args, out.returncode, "\n".join(sorted(out.stdout.split())), out.stderr)
+
+
 def _tree_text(root: Path) -> str:
     out = []
     for p in sorted(root.rglob("*")):
@@ -55,6 +65,8 @@ def test_fix_sample_app_end_to_end(repo: GitRepo) -> None:
     n = len(found_values)
     ok = _app_tests(repo.path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert _grep(repo.path, values).stdout.split() == ["./.env", "./shopapp/client.py", "./shopapp/dotenv_config.py",
+                                                       "./shopapp/settings.py"]
 
     # The plan and the patch, for review: nothing written yet, no value shown.
     review = run_cli("fix", cwd=repo.path)
@@ -77,6 +89,10 @@ def test_fix_sample_app_end_to_end(repo: GitRepo) -> None:
     for v in values:
         assert v not in tree, "a planted value is still in the tree"
         assert all(v not in c for c in channels), "a planted value reached an output channel"
+
+    # …and by grep, as a user would check.
+    grep = _grep(repo.path, values)
+    assert grep.returncode == 1 and grep.stdout == "", f"planted values found by grep in: {grep.stdout}"
 
     after = run_cli("scan", cwd=repo.path)
     assert after.returncode == 0, after.stdout
