@@ -241,3 +241,13 @@ def test_rewritten_env_read_reads_the_environment(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(KeyError):
         exec(out.code or "", {})
     assert "DB_PASSWORD" not in os.environ
+
+
+def test_whole_literal_with_escapes_moves_the_runtime_value() -> None:
+    body = _secret()
+    code = f'PASSWORD = "{body}\\\\x\\"y"\n'  # source: "<body>\\x\"y"  runtime: <body>\x"y
+    raw = code.split('"', 1)[1].rsplit('"', 1)[0]
+    out = rewrite(code, [raw], names={raw: "PASSWORD"})
+    [site] = out.sites
+    assert site.raw == raw and site.value == body + '\\x"y'
+    assert out.code == 'import os\n\nPASSWORD = os.environ["PASSWORD"]\n'

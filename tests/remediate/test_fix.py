@@ -300,3 +300,15 @@ def test_bad_input_files_are_manual_steps_or_fixed_never_a_crash(repo: GitRepo) 
     assert "manual step: latin.py:2" in r.stdout and "UTF-8" in r.stdout
     assert big not in (repo.path / "big.py").read_text()
     assert "Traceback" not in r.stderr and latin not in r.stdout + r.stderr
+
+
+def test_paths_limit_the_fix(repo: GitRepo) -> None:
+    a, b = github_pat(), github_pat()
+    repo.write("src/a.py", f'A_TOKEN = "{a}"\n')
+    repo.write("other/b.py", f'B_TOKEN = "{b}"\n')
+    r = run_cli("fix", "src", "--apply", cwd=repo.path)
+    assert r.returncode == 0, r.stderr
+    assert a not in (repo.path / "src/a.py").read_text()
+    assert (repo.path / "other/b.py").read_text() == f'B_TOKEN = "{b}"\n'
+    rest = run_cli("fix", "--json", cwd=repo.path)
+    assert [s["name"] for s in json.loads(rest.stdout)["plan"]["secrets"]] == ["B_TOKEN"]
