@@ -449,7 +449,7 @@ class UnleakMCP:
 
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
         plan = runner.prepare([env_file], cwd=cwd)
-        extra = dict(plan.secrets)
+        extra = plan.masked  # resolved references and plaintext secret-named values alike
         timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), 3600)
         started = time.time()
         pid_box: dict[str, int] = {}
