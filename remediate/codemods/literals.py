@@ -209,7 +209,18 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
         parent = self._parent(original_node)
         prefix = original_node.prefix.lower()
         if "b" in prefix:
-            self._manual(original_node, hits, "bytes literal: move it by hand (read os.environb or encode)")
+            content = original_node.raw_value
+            if content not in hits or "\\" in content or not content.isascii():
+                self._manual(original_node, hits, "inside a bytes literal: move it by hand (read os.environb)")
+                return updated_node
+            # b"secret" == os.environ["NAME"].encode() for an ASCII value without escapes.
+            kind, hint, scope = self._context(original_node)
+            self._record(original_node, kind, content, content, hint, scope)
+            if self.names is not None and content in self.names:
+                self._rewrote = True
+                q = original_node.quote[0]
+                return cst.parse_expression(f"os.environ[{q}{self.names[content]}{q}].encode()").with_changes(
+                    lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         if is_docstring(original_node, parent):
             self._manual(original_node, hits, "in a docstring: remove the value from the documentation")

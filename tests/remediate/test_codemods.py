@@ -67,6 +67,10 @@ LITERAL_CASES = [
      'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=os.environ["PASSWORD"]):\n'
      '    return user\n',
      {S1: "API_KEY", S2: "PASSWORD"}),
+    ("bytes-literal",
+     "import os\nKEY = b'S1_PLACE'\n",
+     "import os\nKEY = os.environ['KEY'].encode()\n",
+     {S1: "KEY"}),
     ("no-change-without-secret",
      'import os\nNAME = "hello"\n',
      'import os\nNAME = "hello"\n',
@@ -131,7 +135,7 @@ def test_secret_inside_larger_literal(before: str, after: str, monkeypatch: pyte
 
 
 SKIP_CASES = [
-    ("bytes", 'KEY = b"S1_PLACE"\n', "bytes literal"),
+    ("bytes-inside-larger", 'KEY = b"x-S1_PLACE"\n', "bytes literal"),
     ("docstring", 'def f():\n    """Use S1_PLACE."""\n', "docstring"),
     ("escapes-in-larger-string", 'U = "a\\tb S1_PLACE"\n', "escape sequences"),
 ]

@@ -149,7 +149,7 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
     pw = password(22)
     left = github_pat()  # in a bytes literal: a manual step, on a context line of the patch
     repo.write("svc.py", f'TOKEN = "{canary}"\nURL = "https://x.test/?access_token={canary}"\n'
-                         f'# old token {canary}\nRAW = b"{left}"\nDB = {{"password": "{pw}"}}\n')
+                         f'# old token {canary}\nRAW = b"{left}\\n"\nDB = {{"password": "{pw}"}}\n')
     repo.write(".env", f"GITHUB_TOKEN={canary}\n")
     repo.write("deploy/values.yaml", f"github:\n  token: {canary}\n")
     outputs: list[str] = []

@@ -88,7 +88,7 @@ def test_name_taken_in_the_vault_by_another_value_is_not_reused(repo: GitRepo) -
 def test_unsupported_files_become_manual_steps_never_silence(repo: GitRepo) -> None:
     tok = github_pat()
     repo.write("config/app.yaml", f"github:\n  token: {tok}\n")
-    repo.write("blob.py", f'KEY = b"{tok}"\n')
+    repo.write("blob.py", f'KEY = b"{tok}\\n"\n')
     plan = _plan(repo)
     manual = sorted((m.path, m.line) for m in plan.manual)  # type: ignore[attr-defined]
     assert manual == [("blob.py", 1), ("config/app.yaml", 2)]
