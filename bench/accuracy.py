@@ -8,7 +8,10 @@ default configuration (detect-secrets has no history mode: it scans the HEAD che
 secret counts as found when a tool reports its file at its line; every other reported (file, line) is a false
 positive, attributed to the format of the file it is in.
 
-    python bench/accuracy.py [--peers-bin DIR] [--keep DIR] [--json FILE]
+    python bench/accuracy.py [--peers-bin DIR] [--keep DIR] [--json FILE] [--clean-dir DIR]
+
+--clean-dir DIR also counts each tool's findings in a tree assumed to hold no live secrets (a copy of third-party
+packages, say): a rough false-alarm rate on code nobody wrote for this benchmark.
 
 Peers are looked up in --peers-bin (default $UNLEAK_PEERS_BIN or /opt/peers/bin), then on PATH; a missing peer is
 skipped with a note. Kingfisher always runs with --no-validate --no-update-check; no tool makes network calls.
@@ -371,12 +374,77 @@ def score(planted: list[Planted], res: ToolResult,
     return recall, fps
 
 
+def clean_dir_counts(target: Path, peers_bin: Path, work: Path) -> list[tuple[str, int | None, float]]:
+    """Findings per tool on a directory assumed to hold no live secrets (e.g. a copy of third-party packages):
+    every finding there is, for practical purposes, a false alarm."""
+    out: list[tuple[str, int | None, float]] = []
+
+    def timed(name: str, fn: Callable[[], int]) -> None:
+        t0 = time.perf_counter()
+        try:
+            n: int | None = fn()
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            print(f"note: {name} failed on the clean directory: {exc}", file=sys.stderr)
+            n = None
+        out.append((name, n, time.perf_counter() - t0))
+
+    def unleak() -> int:
+        proc = _run([sys.executable, "-m", "unleak", "scan", "--format", "json", "--no-baseline", "--exit-zero",
+                     "-C", str(target)], ROOT, timeout=1800)
+        return len(json.loads(proc.stdout)["findings"])
+
+    timed("unleak", unleak)
+    gl = _find_gitleaks(peers_bin)
+    if gl:
+        def gitleaks() -> int:
+            rep = work / "clean-gitleaks.json"
+            _run([gl, "dir", str(target), "--report-format", "json", "--report-path", str(rep), "--no-banner",
+                  "--log-level", "error", "--exit-code", "0"], work, timeout=1800)
+            return len(json.loads(rep.read_text() or "[]"))
+        timed("gitleaks", gitleaks)
+    bl = _find("betterleaks", peers_bin)
+    if bl:
+        def betterleaks() -> int:
+            rep = work / "clean-betterleaks.json"
+            _run([bl, str(target), "-o", str(rep), "--no-banner", "-l", "error", "--exit-code", "0"], work,
+                 timeout=1800)
+            doc = json.loads(rep.read_text() or "{}")
+            return len(doc.get("findings", []) if isinstance(doc, dict) else doc)
+        timed("betterleaks", betterleaks)
+    kf = _find("kingfisher", peers_bin)
+    if kf:
+        def kingfisher() -> int:
+            rep = work / "clean-kingfisher.json"
+            _run([kf, "scan", str(target), "--no-validate", "--no-update-check", "--git-history", "none",
+                  "--format", "json", "-o", str(rep)], work, timeout=1800)
+            text, dec, i, n = rep.read_text(), json.JSONDecoder(), 0, 0
+            while i < len(text):
+                while i < len(text) and text[i].isspace():
+                    i += 1
+                if i >= len(text):
+                    break
+                doc, i = dec.raw_decode(text, i)
+                if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
+                    n += len(doc["findings"])
+            return n
+        timed("kingfisher", kingfisher)
+    ds = _find("detect-secrets", peers_bin)
+    if ds:
+        def detect_secrets() -> int:
+            proc = _run([ds, "scan", "--all-files"], target, timeout=3600)
+            return sum(len(v) for v in json.loads(proc.stdout).get("results", {}).values())
+        timed("detect-secrets", detect_secrets)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--peers-bin", type=Path,
                     default=Path(os.environ.get("UNLEAK_PEERS_BIN", "/opt/peers/bin")))
     ap.add_argument("--keep", type=Path, help="build the repository here and keep it")
     ap.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    ap.add_argument("--clean-dir", type=Path,
+                    help="also count findings per tool in DIR, a tree assumed to hold no live secrets")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="unleak-accuracy-"))
@@ -399,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
             tools.append((name, lambda exe=exe, runner=runner: runner(exe, repo, work)))  # type: ignore[misc]
         results = [fn() for _, fn in tools]
         report(planted, results, notes, args.json)
+        if args.clean_dir:
+            print(f"\nfindings in {args.clean_dir} (assumed free of live secrets; fewer is better):")
+            for name, n, secs in clean_dir_counts(args.clean_dir, args.peers_bin, work):
+                print(f"  {name:<16}{'failed' if n is None else n:>8}   {secs:6.1f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -62,7 +62,8 @@ _PLACEHOLDER_WORDS = re.compile(
     r"test123|password123|secret123|12345|abc123|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
     r"^(?:my)?secret$|^token$|^null$|^none$|^nil$|^true$|^false$|^undefined$|^empty$|^required$|^optional$|"
     r"^string$|^unknown$|^default$|^pass(?:wd)?$|^pwd$|^admin$|^root$|^test$|^secret[_-]?key$|^api[_-]?key$|"
-    r"put your unique phrase here)"
+    r"put your unique phrase here|^(?:enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|"
+    r"scram-sha-256|ident|cert|always|never|auto|manual|on|off|yes|no)$)"
 )
 _TEMPLATE = re.compile(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
@@ -75,8 +76,8 @@ def placeholder(ctx: Context) -> bool:
     v = ctx.value.strip().strip("\"'").rstrip(",;)")
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
-    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or v.endswith(("...", "…")) or "...\\" in v:
-        return True  # "$request.header.x-api-key" (an expression), "eyJ2Ijo..." (elided in documentation)
+    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
+        return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
     if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v):
@@ -201,7 +202,9 @@ _PUBLIC_NAME = re.compile(r"(?i)(?:public[_.-]?key|pub[_.-]?key|publishable|(?<!
 def public_material(ctx: Context) -> bool:
     """Public keys, certificates and publishable keys (``pk_live_``), which are meant to be shared."""
     v = ctx.value.strip()
-    if _PUBLIC_MARKERS.search(v) or v.startswith(("pk_live_", "pk_test_", "ssh-rsa AAAA", "ssh-ed25519 AAAA")):
+    if _PUBLIC_MARKERS.search(v) or v.startswith(("pk_live_", "pk_test_", "ssh-rsa AAAA", "ssh-ed25519 AAAA",
+                                                   "MIIBCgKCAQEA", "MIIBIjANBgkqhkiG9w0BAQEFAAOC", "MFkwEwYHKoZIzj0CAQ",
+                                                   "MCowBQYDK2Vw")):
         return True
     if not _name_based(ctx):
         return False
@@ -399,7 +402,7 @@ def identifier_words(ctx: Context) -> bool:
     v = ctx.value.strip()
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
-    if not re.fullmatch(r"[A-Za-z]{2,40}(?:[_.-][A-Za-z]{2,40}){0,6}", v) or len(v) > 60:
+    if not re.fullmatch(r"[A-Za-z]{2,40}(?:[_.-][A-Za-z]{2,40}){0,6}", v) or len(v) > 120:
         return False
     parts = [w for chunk in re.split(r"[_.-]", v) for w in _WORD_PART.findall(chunk)]
     if "".join(parts).lower() != re.sub(r"[_.-]", "", v).lower() or len(parts) < 2:
@@ -473,7 +476,8 @@ def unnamed_hex(ctx: Context) -> bool:
 
 _NON_SECRET_NAME = re.compile(
     r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
-    r"backward|client|idempotency|change|verification|purchase|copy[a-z]{0,20})[A-Za-z_.-]{0,20}(?:token|marker)|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
+    r"backward|client|idempotency|change|verification|purchase|update|work[_-]?unit|copy[a-z]{0,20})"
+    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
     r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
 )
 
@@ -483,7 +487,8 @@ def non_secret_name(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     idx = ctx.line.rfind(ctx.value)
-    m = _ASSIGNED_NAME.search(ctx.line[max(0, idx - 100):idx]) if idx > 0 else None
+    before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
+    m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
     return m is not None and bool(_NON_SECRET_NAME.search(m.group(1).rstrip(".-_")))
 
 
@@ -529,12 +534,18 @@ def slug(ctx: Context) -> bool:
     """Entropy-plugin hits that are names built from words (``Infra-ECS-Cluster-…-EC2CapacityProvider-3fIp``)."""
     if ctx.rule.family != "detect-secrets":
         return False
-    parts = [x for x in re.split(r"[-_./:]", ctx.value.strip()) if x]
-    if len(parts) < 4:
+    v = ctx.value.strip()
+    parts = [x for x in re.split(r"[-_./:]", v) if x]
+    if len(parts) < 2:
         return False
-    wordy = sum(1 for x in parts if re.fullmatch(r"[A-Za-z]{2,20}|[A-Z][a-z]+(?:[A-Z0-9][a-z0-9]*){0,4}", x)
-                and re.search(r"[aeiouAEIOU]", x))
-    return wordy >= 0.6 * len(parts)
+    neutral = sum(1 for x in parts if re.fullmatch(r"[A-Z]{2,5}|[0-9]+", x))
+    wordy = sum(1 for x in parts if re.fullmatch(r"[A-Za-z]{2,20}|[A-Z][a-z]+(?:[A-Z0-9][a-z0-9]*){0,6}", x)
+                and re.search(r"[aeiouAEIOU]{1}[a-z]", x))
+    if wordy >= 2 and len(parts) >= 5 and sum(map(len, parts)) / len(parts) <= 6:
+        return True  # many short segments, some of them words: a structured name (codec presets, labels)
+    if wordy >= 1 and v.count("/") >= 4 and re.search(r"/[a-z]{4,}(?:/|$)", v):
+        return True  # a path with word segments (/vaults/…/jobs/…)
+    return wordy >= 2 and wordy >= 0.6 * (len(parts) - neutral)
 
 
 BUILTIN_FILTERS: tuple[Filter, ...] = (

@@ -120,7 +120,7 @@ register(
     Rule(
         id="UL027", title="Shopify access token", confidence=H,
         pattern=_p(r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
-        keywords=("shpat_", "shpca_", "shppa_", "shpss_"), preview_prefix="shp*_", min_entropy=3.0,
+        keywords=("shpat_", "shpca_", "shppa_", "shpss_"), preview_prefix="shp*_", min_entropy=2.5,
         revoke="https://admin.shopify.com/settings/apps/development", family="shopify",
         description="Admin API, custom app, private app tokens and shared secrets",
     ),
@@ -247,7 +247,7 @@ register(
     Rule(
         id="UL058", title="DigitalOcean token", confidence=H,
         pattern=_p(r"do[opr]_v1_[a-f0-9]{64}"),
-        keywords=("dop_v1_", "doo_v1_", "dor_v1_"), preview_prefix="do*_v1_", min_entropy=3.0,
+        keywords=("dop_v1_", "doo_v1_", "dor_v1_"), preview_prefix="do*_v1_", min_entropy=2.5,
         revoke="https://cloud.digitalocean.com/account/api/tokens", family="digitalocean",
         description="Personal access, OAuth and refresh tokens",
     ),
@@ -270,7 +270,7 @@ register(
     Rule(
         id="UL061", title="Twilio API key", confidence=M,
         pattern=r"(?<![A-Za-z0-9])(?P<secret>SK[0-9a-f]{32})(?![A-Za-z0-9])",
-        keywords=("twilio",), min_entropy=3.0,
+        keywords=("twilio",), min_entropy=2.5,
         revoke="https://console.twilio.com/us1/account/keys-credentials/api-keys", family="twilio",
         description="API key SIDs (SK…) — paired with their secret",
     ),
@@ -278,7 +278,7 @@ register(
         id="UL062", title="Twilio auth token", confidence=M,
         pattern=r"(?i)twilio[A-Za-z0-9_.-]{0,30}(?:token|secret|auth)[A-Za-z0-9_.-]{0,20}[\"']?\s{0,4}(?:=|:|=>)"
                 r"\s{0,4}[\"']?(?P<secret>[0-9a-f]{32})(?![0-9a-f])",
-        keywords=("twilio",), min_entropy=3.0,
+        keywords=("twilio",), min_entropy=2.5,
         revoke="https://console.twilio.com/", family="twilio",
         description="Account auth tokens assigned to a Twilio-named key",
     ),
@@ -292,14 +292,14 @@ register(
     Rule(
         id="UL064", title="Mailchimp API key", confidence=H,
         pattern=r"(?<![A-Za-z0-9])(?P<secret>[0-9a-f]{32}-us[0-9]{1,2})(?![A-Za-z0-9])",
-        keywords=("-us",), min_entropy=3.0,
+        keywords=("-us",), min_entropy=2.5,
         revoke="https://admin.mailchimp.com/account/api/", family="mailchimp",
         description="Marketing API keys (…-usNN)",
     ),
     Rule(
         id="UL065", title="Mailgun API key", confidence=M,
         pattern=r"(?<![A-Za-z0-9])(?P<secret>key-[0-9a-f]{32})(?![A-Za-z0-9])",
-        keywords=("key-",), preview_prefix="key-", min_entropy=3.0,
+        keywords=("key-",), preview_prefix="key-", min_entropy=2.5,
         revoke="https://app.mailgun.com/settings/api_security", family="mailgun",
         description="Private API keys",
     ),
@@ -328,7 +328,7 @@ register(
     Rule(
         id="UL073", title="RubyGems API key", confidence=H,
         pattern=_p(r"rubygems_[a-f0-9]{48}"),
-        keywords=("rubygems_",), preview_prefix="rubygems_", min_entropy=3.0,
+        keywords=("rubygems_",), preview_prefix="rubygems_", min_entropy=2.5,
         revoke="https://rubygems.org/profile/api_keys", family="rubygems",
         description="API keys",
     ),
@@ -336,14 +336,14 @@ register(
     Rule(
         id="UL080", title="Databricks token", confidence=H,
         pattern=_p(r"dapi[a-f0-9]{32}(?:-[0-9])?"),
-        keywords=("dapi",), preview_prefix="dapi", min_entropy=3.0,
+        keywords=("dapi",), preview_prefix="dapi", min_entropy=2.5,
         revoke="Databricks workspace → Settings → Developer → Access tokens", family="databricks",
         description="Personal access tokens",
     ),
     Rule(
         id="UL081", title="Postman API key", confidence=H,
         pattern=_p(r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
-        keywords=("pmak-",), preview_prefix="PMAK-", min_entropy=3.0,
+        keywords=("pmak-",), preview_prefix="PMAK-", min_entropy=2.5,
         revoke="https://go.postman.co/settings/me/api-keys", family="postman", description="API keys",
     ),
     Rule(
@@ -376,7 +376,7 @@ register(
     Rule(
         id="UL086", title="Pulumi access token", confidence=H,
         pattern=_p(r"pul-[a-f0-9]{40}"),
-        keywords=("pul-",), preview_prefix="pul-", min_entropy=3.0,
+        keywords=("pul-",), preview_prefix="pul-", min_entropy=2.5,
         revoke="https://app.pulumi.com/account/tokens", family="pulumi", description="Access tokens",
     ),
     Rule(
