@@ -16,7 +16,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from remediate import codemods, configfiles, dotenv
@@ -473,7 +473,3 @@ def _vault_holds(vault: Vault, name: str, value: str) -> bool:
     except UnleakError:
         return False
 
-
-def relpath(root: Path, path: str) -> str:
-    p = Path(path)
-    return PurePosixPath(p.relative_to(root) if p.is_absolute() else p).as_posix()

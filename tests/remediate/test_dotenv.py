@@ -18,15 +18,15 @@ def _secret() -> str:
 REF_A, REF_B = "unleak://app/API_TOKEN", "unleak://app/DB_PASSWORD"
 
 CASES = [
-    ("plain", "API_TOKEN=S1\n", "API_TOKEN=unleak://app/API_TOKEN\n"),
-    ("export-and-comment", "# top\nexport API_TOKEN=S1   # the token\nDEBUG=1\n",
+    ("plain", "API_TOKEN=@@1\n", "API_TOKEN=unleak://app/API_TOKEN\n"),
+    ("export-and-comment", "# top\nexport API_TOKEN=@@1   # the token\nDEBUG=1\n",
      "# top\nexport API_TOKEN=unleak://app/API_TOKEN   # the token\nDEBUG=1\n"),
-    ("quoted", "API_TOKEN='S1'\nDB_PASSWORD=\"p\\\"S2\"\n",
+    ("quoted", "API_TOKEN='@@1'\nDB_PASSWORD=\"p\\\"@@2\"\n",
      "API_TOKEN=unleak://app/API_TOKEN\nDB_PASSWORD=unleak://app/DB_PASSWORD\n"),
-    ("multiline-value", 'DB_PASSWORD="line1\nS2"\nAFTER=1\n', "DB_PASSWORD=unleak://app/DB_PASSWORD\nAFTER=1\n"),
-    ("spaces-around-equals", "API_TOKEN = S1\n", "API_TOKEN = unleak://app/API_TOKEN\n"),
-    ("no-trailing-newline", "X=1\nAPI_TOKEN=S1", "X=1\nAPI_TOKEN=unleak://app/API_TOKEN"),
-    ("comment-quoting-secret", "# was S1\nAPI_TOKEN=S1\n", "# was <unleak:API_TOKEN>\nAPI_TOKEN=unleak://app/API_TOKEN\n"),
+    ("multiline-value", 'DB_PASSWORD="line1\n@@2"\nAFTER=1\n', "DB_PASSWORD=unleak://app/DB_PASSWORD\nAFTER=1\n"),
+    ("spaces-around-equals", "API_TOKEN = @@1\n", "API_TOKEN = unleak://app/API_TOKEN\n"),
+    ("no-trailing-newline", "X=1\nAPI_TOKEN=@@1", "X=1\nAPI_TOKEN=unleak://app/API_TOKEN"),
+    ("comment-quoting-secret", "# was @@1\nAPI_TOKEN=@@1\n", "# was <unleak:API_TOKEN>\nAPI_TOKEN=unleak://app/API_TOKEN\n"),
     ("no-change", "DEBUG=1\n# nothing here\n", "DEBUG=1\n# nothing here\n"),
 ]
 
@@ -34,13 +34,13 @@ CASES = [
 @pytest.mark.parametrize(("before", "after"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_rewrite_in_place(before: str, after: str) -> None:
     s1, s2 = _secret(), _secret()
-    text = before.replace("S1", s1).replace("S2", s2)
+    text = before.replace("@@1", s1).replace("@@2", s2)
     sites = dotenv.analyze(text, [s1, s2])
     refs = {s.env_key: {"API_TOKEN": REF_A, "DB_PASSWORD": REF_B}[s.env_key] for s in sites if s.kind == "dotenv"
             and s.env_key}
     markers = {s.raw: "<unleak:API_TOKEN>" for s in sites if s.kind == "comment"}
     out = dotenv.rewrite(text, refs, markers)
-    assert out == after.replace("S1", s1).replace("S2", s2)
+    assert out == after.replace("@@1", s1).replace("@@2", s2)
     assert s1 not in out and s2 not in out
     # The file still parses, and the moved keys now hold references.
     values = dotenv_values(stream=io.StringIO(out))
