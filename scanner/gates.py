@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DETECT_SECRETS_VERSION = "1.5.0"
+_SMALL = 4096
 
 _B64 = string.ascii_letters + string.digits + "+/" + "\\-_" + "="  # detect-secrets' Base64HighEntropyString charset
 _ASSIGN = r"""["']?\]? *(?:=|:|:=|=>| +|::) *["']?"""
@@ -86,10 +87,10 @@ _REGEXES: tuple[tuple[str, int, bool], ...] = (
 class Gate:
     family: str
     literals: tuple[str, ...]
-    # On ASCII text: searched over (original, lower) text. On other text: the same patterns, case-insensitive and
-    # with the literals included, over the original (Unicode case folding differs from str.lower()).
     on_text: tuple[re.Pattern[str], ...]  # case-sensitive, over the text
     on_lower: tuple[re.Pattern[str], ...]  # lower-case, over the engine's case fold of the text
+    any_text: re.Pattern[str] = re.compile("(?!)")  # the alternation of on_text
+    any_lower: re.Pattern[str] = re.compile("(?!)")  # the alternation of on_lower
     # The family's detectors judge each line on its own, except that a line's verdict can depend on its neighbours
     # when the chunk contains one of these words (detect-secrets' "pragma: allowlist nextline secret").
     context_words: tuple[str, ...] = ()
@@ -99,10 +100,14 @@ class Gate:
         whole chunk must be scanned as it is (a context word is present). ``folded`` is the engine's case fold of
         ``text`` (same length), under which the lower-case patterns stand for the plugins' case-insensitive ones."""
         starts = set(literal_lines)
-        for rx in self.on_text:
+        # Small chunks (most of a history): one alternation per text costs less than twenty calls. Large ones: the
+        # literal-led patterns one by one, each jumping between occurrences of its literal. Both open the same
+        # lines, as no pattern spans a line break.
+        small = len(text) < _SMALL
+        for rx in (self.any_text,) if small else self.on_text:
             for m in rx.finditer(text):
                 starts.add(text.rfind("\n", 0, m.start()) + 1)
-        for rx in self.on_lower:
+        for rx in (self.any_lower,) if small else self.on_lower:
             for m in rx.finditer(folded):
                 starts.add(text.rfind("\n", 0, m.start()) + 1)
         if starts and any(w in folded for w in self.context_words):
@@ -141,4 +146,7 @@ def gates() -> dict[str, Gate]:
         return {}
     on_text = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if not low)
     on_lower = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if low)
-    return {"detect-secrets": Gate("detect-secrets", _LITERALS, on_text, on_lower, ("allowlist",))}
+    any_text = re.compile("|".join(f"(?:{p})" for p, _, low in _REGEXES if not low), re.M)
+    any_lower = re.compile("|".join(f"(?:{p})" for p, _, low in _REGEXES if low), re.M)
+    return {"detect-secrets": Gate("detect-secrets", _LITERALS, on_text, on_lower, any_text=any_text,
+                                   any_lower=any_lower, context_words=("allowlist",))}

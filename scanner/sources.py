@@ -25,8 +25,18 @@ class PathFilter:
 
     def __init__(self, globs: Iterable[str] = ()) -> None:
         self.globs = tuple(globs)
+        # A history names the same few thousand paths in tens of thousands of commits: answer each path once.
+        self._memo: dict[str, bool] = {}
 
     def excluded(self, rel: str) -> bool:
+        hit = self._memo.get(rel)
+        if hit is None:
+            hit = self._memo[rel] = self._excluded(rel)
+            if len(self._memo) > 200_000:
+                self._memo.clear()
+        return hit
+
+    def _excluded(self, rel: str) -> bool:
         for g in self.globs:
             if fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(rel, g.rstrip("/") + "/*"):
                 return True
