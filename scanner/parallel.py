@@ -96,7 +96,8 @@ def default_workers() -> int:
 def _batches(shas: list[str], workers: int) -> list[list[str]]:
     if not shas:
         return []
-    size = max(64, min(2000, len(shas) // (workers * 8) or 1))
+    # Few large batches: every batch is a fresh git process that must warm its delta-base cache again.
+    size = max(64, min(6000, len(shas) // (workers * 3) or 1))
     return [shas[i:i + size] for i in range(0, len(shas), size)]
 
 
