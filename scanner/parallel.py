@@ -142,14 +142,19 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
 
     try:
         batches = _batches(todo, workers)
-        if workers == 1:
+        pool = None
+        if workers > 1:
+            import multiprocessing
+
+            try:
+                pool = multiprocessing.get_context("fork").Pool(workers)
+            except (OSError, ValueError, ImportError):
+                pool = None  # no fork or no semaphores (some sandboxes): scan in this process, same result
+        if pool is None:
             for b in batches:
                 take(_scan_batch(b))
         else:
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(workers) as pool:
+            with pool:
                 for out in pool.imap(_scan_batch, batches):
                     take(out)
     finally:

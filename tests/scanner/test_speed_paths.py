@@ -131,3 +131,17 @@ def test_cached_findings_never_carry_values(repo: Any) -> None:
     for p in (repo.path / ".git" / "unleak").rglob("*"):
         if p.is_file():
             assert secret not in p.read_text(errors="replace")
+
+
+def test_a_git_failure_in_a_worker_reaches_the_caller(corpus: tuple[Path, dict[str, str]],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.errors import GitError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise GitError("git log failed: bad object (simulated)")
+        yield  # pragma: no cover
+
+    root, _ = corpus
+    monkeypatch.setattr(sources, "commit_groups", broken)  # inherited by the forked workers
+    with pytest.raises(GitError, match="simulated"):
+        scan(ScanRequest(root=root, modes=("history",), workers=2, cache=False))
