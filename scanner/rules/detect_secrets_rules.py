@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
-from scanner.rules import Candidate, Rule, register
+from scanner.rules import Candidate, DetectFn, Rule, register
 
 _CACHE_LOCK = threading.Lock()
 _last: tuple[Chunk | None, list[tuple[str, Candidate]]] = (None, [])
@@ -45,7 +45,7 @@ def _hits(chunk: Chunk) -> list[tuple[str, Candidate]]:
     return out
 
 
-def _detector(group: str):  # type: ignore[no-untyped-def]
+def _detector(group: str) -> DetectFn:
     def detect(chunk: Chunk) -> Iterator[Candidate]:
         for g, cand in _hits(chunk):
             if g == group:

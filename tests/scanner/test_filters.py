@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def _ctx(value: str, line: str, path: str = "config.yaml", rule_id: str = "UL900
     return Context(rule=all_rules()[rule_id], value=value, line=line, prev_line=prev, path=path)
 
 
-def _filter(name: str):  # type: ignore[no-untyped-def]
+def _filter(name: str) -> Callable[[Context], bool]:
     return next(x for x in active_filters() if x.name == name).drop
 
 
@@ -78,7 +79,7 @@ def test_explain_names_the_filter_and_never_the_value() -> None:
     assert {(e.line, e.filter) for e in explain} >= {(1, "placeholder"), (2, "example-key")}
 
 
-def test_cli_explain_and_min_confidence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_explain_and_min_confidence(tmp_path: Path) -> None:
     pw = f.password()
     (tmp_path / "app.env").write_text(f"DB_PASSWORD={pw}\nAPI_TOKEN=${{API_TOKEN}}\nGH={f.github_pat()}\n")
     proc = run_cli("scan", "--explain", "--format", "json", cwd=tmp_path)
