@@ -391,7 +391,7 @@ def plain_words(ctx: Context) -> bool:
 
 _ENV_LIKE = re.compile(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
                        r"(?:^|/)\.?(?:netrc|pgpass|pypirc|npmrc|s3cfg)$")
-_WORD_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-)")
+_WORD_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-|/)|[AI](?=[A-Z][a-z])")
 
 
 def identifier_words(ctx: Context) -> bool:
@@ -402,13 +402,18 @@ def identifier_words(ctx: Context) -> bool:
     v = ctx.value.strip()
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
-    if not re.fullmatch(r"[A-Za-z]{2,40}(?:[_.-][A-Za-z]{2,40}){0,6}", v) or len(v) > 120:
+    return _words_only(v)
+
+
+def _words_only(v: str) -> bool:
+    """Whether ``v`` is CamelCase/snake_case/path-like text made only of word-like parts."""
+    if not re.fullmatch(r"[A-Za-z]{1,60}(?:[_./-][A-Za-z]{1,60}){0,6}", v) or len(v) > 120:
         return False
-    parts = [w for chunk in re.split(r"[_.-]", v) for w in _WORD_PART.findall(chunk)]
-    if "".join(parts).lower() != re.sub(r"[_.-]", "", v).lower() or len(parts) < 2:
+    parts = [w for chunk in re.split(r"[_./-]", v) for w in _WORD_PART.findall(chunk)]
+    if "".join(parts).lower() != re.sub(r"[_./-]", "", v).lower() or len(parts) < 2:
         return False
-    # Every part must read like a word (a vowel, or a short acronym such as AWS, ID, URL).
-    return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 4) for w in parts)
+    # Every part must read like a word (a vowel, or a short acronym such as AWS, ID, URL, JITNA).
+    return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 6) for w in parts)
 
 
 _REGEX_SOURCE = re.compile(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
@@ -519,13 +524,15 @@ def fake_jwt(ctx: Context) -> bool:
 
 
 def encoded_text(ctx: Context) -> bool:
-    """Entropy-plugin hits that are base64 of prose or markup (``VGhlc2UgYXJlbid0…``, an inline SVG)."""
-    if ctx.rule.family != "detect-secrets":
+    """Base64 of an identifier, or (entropy plugins) of prose or markup (``VGhlc2UgYXJlbid0…``, an inline SVG)."""
+    if not _name_based(ctx):
         return False
     from scanner.rules._util import b64decode_text
 
     decoded = b64decode_text(ctx.value.strip())
-    if decoded is None or " " not in decoded:
+    if decoded is not None and _words_only(decoded):
+        return True  # base64 of an identifier ("MyVerifierString")
+    if decoded is None or " " not in decoded or ctx.rule.family != "detect-secrets":
         return False
     return sum(c.isalpha() or c in " <>=/\"'.,-" for c in decoded) >= 0.85 * len(decoded)
 
@@ -569,7 +576,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
     Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
-    Filter("encoded-text", "base64 of prose or markup (entropy plugins)", encoded_text),
+    Filter("encoded-text", "base64 of identifiers, prose or markup", encoded_text),
     Filter("slug", "names built from words (entropy plugins)", slug),
     Filter("fake-jwt", "JWTs without a real signature", fake_jwt),
     Filter("non-secret-name", "ids, ARNs, versions, nonces and pagination tokens", non_secret_name),
