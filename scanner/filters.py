@@ -555,6 +555,14 @@ def slug(ctx: Context) -> bool:
     return wordy >= 2 and wordy >= 0.6 * (len(parts) - neutral)
 
 
+_NOTEBOOK_MEDIA = re.compile(r'"(?:image|audio|video|application/pdf|font)[\w./+-]*"\s*:')
+
+
+def notebook_media(ctx: Context) -> bool:
+    """Jupyter outputs that are rendered media (base64 images, PDFs), not text a secret could be in."""
+    return ctx.path.endswith(".ipynb") and bool(_NOTEBOOK_MEDIA.search(ctx.line))
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
@@ -568,6 +576,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("checksum", "checksums and digests named as such", checksum_named),
     Filter("public-material", "public keys, certificates and publishable keys", public_material),
     Filter("data-uri", "data: URIs", data_uri),
+    Filter("notebook-media", "base64 media outputs in Jupyter notebooks", notebook_media),
     Filter("ui-string", "labels and messages about passwords", ui_string),
     Filter("type-annotation", "type annotations of parameters named like secrets", type_annotation),
     Filter("code-expression", "identifiers, attribute access and calls in source code", code_expression),
