@@ -52,3 +52,12 @@ def test_repository_scans_itself_clean() -> None:
     """unleak on its own repository, with its baseline and config, finds nothing."""
     proc = _run("unleak", "scan")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_version_has_one_value() -> None:
+    import tomllib
+
+    from scanner.version import VERSION
+    from unleak import __version__
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == VERSION == __version__
