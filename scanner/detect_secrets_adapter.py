@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.filters import NOTEBOOK_B64_LINE
+
 _LOCK = threading.Lock()
 _READY = False
 
@@ -57,8 +59,12 @@ def _configure() -> None:
 def scan_lines(path: str, text: str) -> Iterator[DSHit]:
     """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``."""
     lines = text.split("\n")
+    # Base64 media lines of a notebook are dropped by the notebook-media filter anyway; not running the plugins
+    # on them is what keeps a history full of notebooks fast.
+    media = NOTEBOOK_B64_LINE if path.endswith(".ipynb") else None
     numbered = [(i + 1, line) for i, line in enumerate(lines)
-                if len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)]
+                if len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)
+                and not (media is not None and media.match(line))]
     if not numbered:
         return
     _configure()
