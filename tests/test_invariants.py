@@ -84,6 +84,8 @@ def test_canary_never_leaves_through_any_channel(repo: GitRepo, isolated_home: P
     cli("exposure", "--json")
     cli("exposure", "--format", "markdown")
     cli("purge-plan")
+    # Before the fix the .env still holds a plaintext, secret-named value: `run` masks it too.
+    cli("run", "--", "python", "-c", "import os; print(os.environ['DB_PASSWORD'])")
     cli("fix")
     cli("fix", "--json")
     cli("fix", "--apply")
