@@ -18,6 +18,8 @@ _WORD = (
     r"|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|secret[_.-]?key"
     r"|client[_.-]?secret|credentials?|auth(?![a-z])|bearer)"
 )
+_KEY_NAMES = tuple(f"{w}{sep}key" for w in ("api", "access", "private", "signing", "encryption", "master")
+                   for sep in ("", "_", ".", "-"))
 # The name starts at a boundary (so a match attempt only begins at the start of an identifier, keeping long lines
 # linear) and may carry a sigil ($password, @token, --password).
 _NAME = r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?" + _WORD + r"[A-Za-z0-9_.-]{0,40}"
@@ -31,7 +33,8 @@ register(
             r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
             r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
-        keywords=("pass", "pwd", "secret", "token", "key", "credential", "auth", "bearer"),
+        # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
+        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
         min_entropy=2.5,
         family="generic",
         revoke="rotate the credential at its issuer",
