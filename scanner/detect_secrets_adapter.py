@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.filters import NOTEBOOK_B64_LINE
@@ -38,7 +38,7 @@ class DSHit:
 
     line_index: int
     column: int
-    value: str
+    value: str = field(repr=False)  # a repr in a log or traceback must not carry the secret (invariant 1)
     type: str
 
 

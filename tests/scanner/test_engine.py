@@ -34,3 +34,11 @@ def test_gated_detectors_report_original_offsets() -> None:
     off = Engine(EngineOptions(gates=False)).scan_chunk(chunk)
     assert on == off
     assert any(f.line == 12 and f.column == lines[2].index(blob) + 1 for f in on)
+
+
+def test_detect_secrets_hit_repr_hides_the_value() -> None:
+    from scanner.detect_secrets_adapter import DSHit
+
+    value = fakes._rand(fakes.B64, 40)
+    hit = DSHit(0, 4, value, "Base64 High Entropy String")
+    assert value not in repr(hit) and value not in str(hit)
