@@ -614,14 +614,5 @@ def applicable(rule: Rule) -> tuple[Filter, ...]:
     return tuple(f for f in active_filters() if f.name not in rule.skip_filters)
 
 
-_EXTRA: list[Filter] = []
-
-
-def register_filter(f: Filter) -> None:
-    """Rule families add format-specific filters here (still named, still pure)."""
-    if all(x.name != f.name for x in _EXTRA):
-        _EXTRA.append(f)
-
-
 def active_filters() -> tuple[Filter, ...]:
-    return BUILTIN_FILTERS + tuple(_EXTRA)
+    return BUILTIN_FILTERS
