@@ -18,9 +18,6 @@ from scanner.rules import Rule
 # Baseline files hold fingerprints and hashes of known findings, never values; scanning them only finds hashes.
 DEFAULT_EXCLUDES = (".unleak-baseline.json", "**/.unleak-baseline.json", ".secrets.baseline", "**/.secrets.baseline")
 
-MODES = ("files", "staged", "changes", "range", "history", "diff", "agent-logs")
-
-
 @dataclass(frozen=True)
 class ScanRequest:
     root: Path
@@ -59,11 +56,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
         elif mode == "changes":
             parts.append(sources.changes(req.root, stats, exclude, req.max_file_size))
         elif mode in ("range", "history"):
-            top = git.require_repo(req.root, f"--{mode}")
-            if git.is_shallow(top):
-                notes.append("shallow clone: commits before the shallow boundary were not scanned "
-                             "(git fetch --unshallow to scan all history)")
-            revs = sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
+            top, revs = _commit_revs(req, mode, notes)
             parts.append(sources.commits(top, revs, stats, exclude))
         elif mode == "diff":
             if req.diff is None:
@@ -76,6 +69,15 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
     return chain.from_iterable(parts)
 
 
+def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, list[str]]:
+    """The repository and ``git log`` revisions of a ``range``/``history`` mode; notes a shallow clone."""
+    top = git.require_repo(req.root, f"--{mode}")
+    if git.is_shallow(top):
+        notes.append("shallow clone: commits before the shallow boundary were not scanned "
+                     "(git fetch --unshallow to scan all history)")
+    return top, sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
+
+
 def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> ScanResult:
     engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
                                   min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain))
@@ -84,13 +86,10 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
         result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)
     else:
         _scan_fast(req, engine, result, progress)
+    result.all_findings = list(result.findings)
     if req.baseline is not None:
-        kept = [f for f in result.findings if not req.baseline.contains(f)]
-        result.baselined = len(result.findings) - len(kept)
-        result.all_findings = list(result.findings)
-        result.findings = kept
-    else:
-        result.all_findings = list(result.findings)
+        result.findings = [f for f in result.all_findings if not req.baseline.contains(f)]
+        result.baselined = len(result.all_findings) - len(result.findings)
     return result
 
 
@@ -106,11 +105,7 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
         if mode not in ("range", "history"):
             engine.scan(_chunks(req, result.stats, result.notes, (mode,), with_text=False), result, progress)
             continue
-        top = git.require_repo(req.root, f"--{mode}")
-        if git.is_shallow(top):
-            result.notes.append("shallow clone: commits before the shallow boundary were not scanned "
-                                "(git fetch --unshallow to scan all history)")
-        revs = sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
+        top, revs = _commit_revs(req, mode, result.notes)
         result.rules.update(engine.rules)
         if mode == "history" and not git.has_head(top):
             continue  # as sources.commits: nothing committed yet
