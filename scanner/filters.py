@@ -41,6 +41,12 @@ def _name_based(ctx: Context) -> bool:
     return ctx.rule.family in NAME_BASED
 
 
+def _before(line: str, v: str) -> str:
+    """The line up to the first occurrence of ``v`` (the whole line when ``v`` is not on it)."""
+    idx = line.find(v)
+    return line[:idx] if idx >= 0 else line
+
+
 ALLOW_MARKERS = ("pragma: allowlist secret", "gitleaks:allow", "unleak:allow")
 _NEXTLINE_MARKER = "pragma: allowlist nextline secret"
 
@@ -184,9 +190,7 @@ def checksum_named(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
-    idx = ctx.line.find(v)
-    before = ctx.line[:idx] if idx >= 0 else ctx.line
-    m = _CHECKSUM_NAME.search(before[-80:])
+    m = _CHECKSUM_NAME.search(_before(ctx.line, v)[-80:])
     return bool(m) and bool(re.fullmatch(r"[0-9a-fA-F]{16,128}|[A-Za-z0-9+/]{20,90}={0,2}", v))
 
 
@@ -208,9 +212,8 @@ def public_material(ctx: Context) -> bool:
         return True
     if not _name_based(ctx):
         return False
-    idx = ctx.line.find(v)
-    before = ctx.line[:idx] if idx >= 0 else ctx.line
-    return bool(_PUBLIC_NAME.search(before)) or bool(re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
+    return bool(_PUBLIC_NAME.search(_before(ctx.line, v)) or
+                re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
 
 
 def data_uri(ctx: Context) -> bool:
@@ -245,8 +248,7 @@ def ui_string(ctx: Context) -> bool:
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
     if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
         return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
-    idx = ctx.line.find(v)
-    before = ctx.line[:idx] if idx >= 0 else ctx.line
+    before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
     name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
     if name is None or not _UI_CONTEXT.search(name.group(1)):
@@ -336,8 +338,6 @@ def same_as_user(ctx: Context) -> bool:
         return False
     v = ctx.value
     return bool(re.search(r"://" + re.escape(v) + ":" + re.escape(v) + "@", ctx.line))
-
-
 
 
 def test_path(ctx: Context) -> bool:
