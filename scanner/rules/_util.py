@@ -10,6 +10,9 @@ from collections.abc import Iterator
 
 _B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
+# Between a secret-like name and its value: an optional closing quote, then =, : or => (.env, YAML, JSON, Ruby).
+NAME_SEP = r"[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
+
 
 def shannon_entropy(value: str) -> float:
     """Bits per character."""
@@ -33,13 +36,6 @@ def github_checksum_ok(token: str) -> bool:
     if len(body) != 36:
         return False
     return base62(zlib.crc32(body[:30].encode()) & 0xFFFFFFFF, 6) == body[30:]
-
-
-def line_bounds(text: str, pos: int) -> tuple[int, int]:
-    """Start and end offsets of the line holding ``pos``."""
-    s = text.rfind("\n", 0, pos) + 1
-    e = text.find("\n", pos)
-    return s, len(text) if e < 0 else e
 
 
 def iter_lines(text: str) -> Iterator[tuple[int, str]]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.rules import Candidate, Rule, register
-from scanner.rules._util import b64decode_text, iter_lines, shannon_entropy
+from scanner.rules._util import NAME_SEP, b64decode_text, iter_lines, shannon_entropy
 
 H = Confidence.HIGH
 M = Confidence.MEDIUM
@@ -253,9 +253,6 @@ def _rails_master_key(chunk: Chunk) -> Iterator[Candidate]:
         yield Candidate("UL232", m.group("secret"), m.start("secret"), m.end("secret"))
 
 
-_V = r"(?P<secret>[^\s\"'`]{1,400})"  # an unquoted or quoted value
-_NAME_SEP = r"[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
-
 register(
     Rule(
         id="UL012", title="AWS secret access key (next to its key id)", confidence=M,
@@ -265,7 +262,7 @@ register(
     ),
     Rule(
         id="UL013", title="AWS session token", confidence=M,
-        pattern=r"(?i)aws_?session_?token[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?(?P<secret>[A-Za-z0-9/+=]{100,2000})",
+        pattern=r"(?i)aws_?session_?token" + NAME_SEP + r"(?P<secret>[A-Za-z0-9/+=]{100,2000})",
         keywords=("aws_session_token", "awssessiontoken"), family="aws",
         revoke="temporary credentials expire; revoke the role session in IAM",
         description="Temporary session tokens in credentials files and env",
@@ -427,7 +424,7 @@ register(
     Rule(
         id="UL231", title="Framework secret key", confidence=H,
         pattern=r"(?:\bSECRET_KEY|\bsecret_key_base|\bapp\.secret_key|\[['\"]SECRET_KEY['\"]\]|\bSECRET_KEY_BASE)"
-                + _NAME_SEP + r"(?P<secret>[^\s\"'`]{16,400})",
+                + NAME_SEP + r"(?P<secret>[^\s\"'`]{16,400})",
         keywords=("secret_key",), family="framework", min_entropy=3.0,
         revoke="generate a new key (sessions and signed data become invalid)",
         description="Django/Flask SECRET_KEY, Rails secret_key_base",

@@ -12,7 +12,7 @@ import re
 
 from scanner.finding import Confidence
 from scanner.rules import Rule, register
-from scanner.rules._util import github_checksum_ok
+from scanner.rules._util import NAME_SEP, github_checksum_ok
 
 H = Confidence.HIGH
 M = Confidence.MEDIUM
@@ -74,7 +74,7 @@ register(
     ),
     Rule(
         id="UL011", title="AWS secret access key", confidence=H,
-        pattern=(r"(?i)aws_?secret_?(?:access_?)?key[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
+        pattern=(r"(?i)aws_?secret_?(?:access_?)?key" + NAME_SEP +
                  r"(?P<secret>(?-i:[A-Za-z0-9/+]{40}))(?![A-Za-z0-9/+=])"),
         keywords=("aws_secret", "awssecret", "aws_secretaccess"), min_entropy=4.0,
         revoke="https://console.aws.amazon.com/iam/home#/security_credentials", family="aws",
@@ -260,7 +260,7 @@ register(
     ),
     Rule(
         id="UL060", title="Heroku API key (legacy UUID)", confidence=M,
-        pattern=r"(?i)heroku[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)\s{0,4}[\"']?"
+        pattern=r"(?i)heroku[A-Za-z0-9_.-]{0,30}" + NAME_SEP +
                 r"(?P<secret>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?![0-9a-f-])",
         keywords=("heroku",), skip_filters=frozenset({"uuid"}),
         revoke="https://dashboard.heroku.com/account/applications", family="heroku",
@@ -276,8 +276,8 @@ register(
     ),
     Rule(
         id="UL062", title="Twilio auth token", confidence=M,
-        pattern=r"(?i)twilio[A-Za-z0-9_.-]{0,30}(?:token|secret|auth)[A-Za-z0-9_.-]{0,20}[\"']?\s{0,4}(?:=|:|=>)"
-                r"\s{0,4}[\"']?(?P<secret>[0-9a-f]{32})(?![0-9a-f])",
+        pattern=r"(?i)twilio[A-Za-z0-9_.-]{0,30}(?:token|secret|auth)[A-Za-z0-9_.-]{0,20}" + NAME_SEP +
+                r"(?P<secret>[0-9a-f]{32})(?![0-9a-f])",
         keywords=("twilio",), min_entropy=2.5,
         revoke="https://console.twilio.com/", family="twilio",
         description="Account auth tokens assigned to a Twilio-named key",
