@@ -543,17 +543,9 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
     bytes are kept and the rest is counted and dropped. The child is in its own session with no stdin; at
     ``timeout`` its whole process group is killed."""
     from unleak.masking import Masker
-    from unleak.run import CommandNotFoundError, exit_status
+    from unleak.run import exit_status, spawn
 
-    try:
-        proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    except FileNotFoundError:
-        raise CommandNotFoundError(f"command not found: {argv[0]!r}") from None
-    except PermissionError:
-        raise CommandNotFoundError(f"command is not executable: {argv[0]!r}") from None
-    except OSError as exc:
-        raise CommandNotFoundError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+    proc = spawn(argv, env, cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if on_start is not None:
         on_start(proc.pid)
     assert proc.stdout is not None

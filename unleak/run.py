@@ -422,12 +422,14 @@ def run_child(
     return _spawn_masked(cmd, plan, in_fd, out_fd, err_fd, use_pty, cwd)
 
 
-def _popen(
-    cmd: Sequence[str], plan: InjectionPlan, cwd: Path | None, **kwargs: object
+def spawn(
+    cmd: Sequence[str], env: Mapping[str, str], cwd: Path | None, **kwargs: object
 ) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session (signals reach its whole group and nothing else); a command that cannot
+    start is a :class:`CommandNotFoundError` (exit 127), named by its program only."""
     try:
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-            list(cmd), env=dict(plan.env), cwd=cwd, start_new_session=True, close_fds=True, **kwargs
+            list(cmd), env=dict(env), cwd=cwd, start_new_session=True, close_fds=True, **kwargs
         )
     except FileNotFoundError:
         raise CommandNotFoundError(f"command not found: {cmd[0]!r}") from None
@@ -441,7 +443,7 @@ def _spawn_unmasked(
     cmd: Sequence[str], plan: InjectionPlan, in_fd: int, out_fd: int, err_fd: int, cwd: Path | None
 ) -> int:
     with _SignalForwarder() as forwarder:
-        proc = _popen(cmd, plan, cwd, stdin=in_fd, stdout=out_fd, stderr=err_fd)
+        proc = spawn(cmd, plan.env, cwd, stdin=in_fd, stdout=out_fd, stderr=err_fd)
         forwarder.started(proc.pid)
         while True:
             try:
@@ -497,8 +499,8 @@ def _spawn_masked(
     try:
         with forwarder:
             try:
-                proc = _popen(
-                    cmd, plan, cwd, stdin=child_in, stdout=out_slave, stderr=err_slave, preexec_fn=preexec
+                proc = spawn(
+                    cmd, plan.env, cwd, stdin=child_in, stdout=out_slave, stderr=err_slave, preexec_fn=preexec
                 )
             finally:
                 for fd in to_close:
