@@ -96,15 +96,6 @@ def ls_files(repo: Path, paths: list[str]) -> list[str]:
     return list(seen)
 
 
-def submodule_paths(repo: Path) -> set[str]:
-    out = run(["ls-files", "-z", "-s"], repo)
-    mods: set[str] = set()
-    for entry in out.split("\0"):
-        if entry.startswith("160000 "):
-            mods.add(entry.split("\t", 1)[1])
-    return mods
-
-
 # --------------------------------------------------------------------------------------------- patch parsing
 _HUNK = re.compile(r"^(@{2,}) (?:-\d+(?:,\d+)? )+\+(\d+)(?:,(\d+))? @{2,}")
 
@@ -124,6 +115,13 @@ def _strip_prefix(p: str) -> str:
     if "\t" in p:  # some diff tools append a timestamp after a tab
         p = p.split("\t", 1)[0]
     return p[2:] if p[:2] in ("a/", "b/") else p
+
+
+def _commit_info(marker_line: str) -> CommitInfo:
+    """The commit of a :data:`LOG_FORMAT` marker line."""
+    parts = marker_line[len(COMMIT_MARK):].split("\x01")
+    parts += [""] * (4 - len(parts))
+    return CommitInfo(sha=parts[0], author=parts[1], email=parts[2], date=parts[3])
 
 
 def parse_patch(lines: Iterator[str], on_commit: Callable[[CommitInfo], None] | None = None
@@ -169,9 +167,7 @@ def parse_patch(lines: Iterator[str], on_commit: Callable[[CommitInfo], None] | 
         if line.startswith(COMMIT_MARK):
             yield from flush()
             current = None
-            parts = line[len(COMMIT_MARK):].split("\x01")
-            parts += [""] * (4 - len(parts))
-            commit = CommitInfo(sha=parts[0], author=parts[1], email=parts[2], date=parts[3])
+            commit = _commit_info(line)
             if on_commit is not None:
                 on_commit(commit)
             continue
@@ -301,15 +297,6 @@ def _stream_stdin(args: list[str], cwd: Path, data: bytes, blocks: bool = False)
         raise GitError(f"git {args[0]} failed: {last[-1] if last else 'exit ' + str(rc)}")
 
 
-def log_patch_lines_of(repo: Path, shas: list[str]) -> Iterator[str]:
-    """The same patches as :func:`log_patch_lines`, for exactly the commits ``shas`` in that order (no walk): the
-    unit a worker process scans."""
-    data = "".join(s + "\n" for s in shas).encode("ascii")
-    for raw in _stream_stdin(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, "--"],
-                             repo, data):
-        yield raw.decode("utf-8", "replace")
-
-
 @dataclass
 class AddedText:
     """One file's added lines in one commit, already joined: what a :class:`FilePatch` becomes in a chunk."""
@@ -404,15 +391,13 @@ def _parse_section(section: bytes) -> AddedText | None:
 
 def commit_added_texts(repo: Path, shas: list[str]) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
     """Every commit of ``shas`` (in that order) with the added text of each file: the same content
-    :func:`parse_patch` gives over :func:`log_patch_lines_of`, parsed a hunk (not a line) at a time."""
+    :func:`parse_patch` gives over :func:`log_patch_lines` for them, parsed a hunk (not a line) at a time."""
     for blob in _commit_blobs(repo, shas):
         nl = blob.find(b"\n")
         head = (blob if nl < 0 else blob[:nl]).decode("utf-8", "replace").rstrip("\r")
         if not head.startswith(COMMIT_MARK):
             continue
-        parts = head[len(COMMIT_MARK):].split("\x01")
-        parts += [""] * (4 - len(parts))
-        info = CommitInfo(sha=parts[0], author=parts[1], email=parts[2], date=parts[3])
+        info = _commit_info(head)
         files: list[AddedText] = []
         body = b"" if nl < 0 else blob[nl + 1:]
         # Sections start at "diff --" at the start of a line; an added line always starts with "+" or " ".

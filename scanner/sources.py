@@ -291,13 +291,5 @@ def agent_logs(paths: list[str], stats: Stats, max_size: int = DEFAULT_MAX_FILE_
             yield Chunk(path=chunk.path, text="\n".join(texts), source="agent-log", line_numbers=tuple(numbers))
 
 
-def repo_info(repo: Path) -> tuple[Path | None, bool]:
-    """(repository root or None, shallow?)"""
-    top = git.toplevel(repo)
-    if top is None:
-        return None, False
-    return top, git.is_shallow(top)
-
-
 __all__ = ["CommitInfo", "PathFilter", "agent_logs", "changes", "commits", "parse_range", "staged",
            "unified_diff", "working_tree"]
