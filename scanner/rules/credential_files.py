@@ -18,7 +18,6 @@ from scanner.rules._util import NAME_SEP, b64decode_text, iter_lines, shannon_en
 
 H = Confidence.HIGH
 M = Confidence.MEDIUM
-L = Confidence.LOW
 
 # --------------------------------------------------------------------------------------------- private keys
 _PEM = re.compile(
@@ -147,6 +146,9 @@ def _url_userinfo(chunk: Chunk, rule_id: str = "UL220") -> Iterator[Candidate]:
         yield Candidate(rule_id, m.group("secret"), m.start("secret"), m.end("secret"))
 
 
+_GIT_CRED_PATH = re.compile(r"(?:^|/)\.?git-credentials$")
+
+
 def _git_credentials(chunk: Chunk) -> Iterator[Candidate]:
     yield from _url_userinfo(chunk, "UL202")
 
@@ -155,9 +157,6 @@ def _url_not_git_credentials(chunk: Chunk) -> Iterator[Candidate]:
     if _GIT_CRED_PATH.search(chunk.path):
         return  # UL202 owns these lines
     yield from _url_userinfo(chunk)
-
-
-_GIT_CRED_PATH = re.compile(r"(?:^|/)\.?git-credentials$")
 
 # --------------------------------------------------------------------------------------------- Docker config
 _DOCKER_AUTH = re.compile(
@@ -294,7 +293,7 @@ register(
     ),
     Rule(
         id="UL202", title=".git-credentials password", confidence=H,
-        detect=_git_credentials, path_pattern=r"(?:^|/)\.?git-credentials$", family="credential-file",
+        detect=_git_credentials, path_pattern=_GIT_CRED_PATH.pattern, family="credential-file",
         revoke="revoke the token at the git host",
         description="Credentials stored by git's store helper",
     ),
