@@ -236,27 +236,39 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length).decode("utf-8", errors="replace")
             return {k: v for k, v in urllib.parse.parse_qsl(raw, keep_blank_values=True)}
 
+        def _checked_route(self) -> tuple[str, str] | None:
+            """The (kind, token) of a request to our own host, or None after refusing it."""
+            if not self._host_ok():
+                self._refuse(HTTPStatus.MISDIRECTED_REQUEST, "Wrong address",
+                             "Open this page at 127.0.0.1 exactly as it was given to you.")
+                return None
+            route = self._route()
+            if route is None:
+                self._refuse(HTTPStatus.NOT_FOUND, "Not found", "There is nothing here.")
+            return route
+
+        def _csrf_ok(self, token: str, form: dict[str, str]) -> bool:
+            if app.consume_csrf(token, form.get("csrf", "")):
+                return True
+            self._refuse(HTTPStatus.FORBIDDEN, "Refused",
+                         "This form is stale or was not issued by this page; reload the link.")
+            return False
+
         # -- verbs
 
         def do_GET(self) -> None:
-            if not self._host_ok():
-                return self._refuse(HTTPStatus.MISDIRECTED_REQUEST, "Wrong address",
-                                    "Open this page at 127.0.0.1 exactly as it was given to you.")
-            route = self._route()
+            route = self._checked_route()
             if route is None:
-                return self._refuse(HTTPStatus.NOT_FOUND, "Not found", "There is nothing here.")
+                return
             kind, token = route
             if kind == "approve":
                 return self._get_approve(token)
             return self._get_secret(token)
 
         def do_POST(self) -> None:
-            if not self._host_ok():
-                return self._refuse(HTTPStatus.MISDIRECTED_REQUEST, "Wrong address",
-                                    "Open this page at 127.0.0.1 exactly as it was given to you.")
-            route = self._route()
+            route = self._checked_route()
             if route is None:
-                return self._refuse(HTTPStatus.NOT_FOUND, "Not found", "There is nothing here.")
+                return
             if not self._same_origin():
                 return self._refuse(HTTPStatus.FORBIDDEN, "Refused",
                                     "This form can only be sent from its own page (cross-site request refused).")
@@ -328,9 +340,8 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             req = self._pending(token)
             if req is None:
                 return
-            if not app.consume_csrf(token, form.get("csrf", "")):
-                return self._refuse(HTTPStatus.FORBIDDEN, "Refused",
-                                    "This form is stale or was not issued by this page; reload the link.")
+            if not self._csrf_ok(token, form):
+                return
             decision = form.get("decision")
             actor = human_actor() + " (approval page)"
             try:
@@ -395,9 +406,8 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             sr = self._live_secret(token)
             if sr is None:
                 return
-            if not app.consume_csrf(token, form.get("csrf", "")):
-                return self._refuse(HTTPStatus.FORBIDDEN, "Refused",
-                                    "This form is stale or was not issued by this page; reload the link.")
+            if not self._csrf_ok(token, form):
+                return
             actor = human_actor() + " (secret page)"
             if form.get("decision") != "store":
                 sr.used = True
