@@ -105,6 +105,22 @@ def assert_no_leak(output: bytes | str, values: dict[str, str]) -> None:
             assert fragment.encode() not in text, f"a form of {name} leaked"
 
 
+def drain(master: int) -> bytes:
+    """Read a pty master until the other side closes (EOF, or EIO once the last writer is gone) or 10 s of
+    silence, then close it."""
+    seen = b""
+    while select.select([master], [], [], 10)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return seen
+
+
 def run_lib(
     tmp_path: Path, cmd: list[str], values: dict[str, str], *, masking: bool = True,
     stdin_data: bytes = b"", extra_plain: dict[str, str] | None = None,
@@ -481,16 +497,7 @@ def test_cli_child_on_a_terminal_stays_a_terminal_and_is_masked(vault_env: tuple
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
     )
     os.close(slave)
-    seen = b""
-    while select.select([master], [], [], 10)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
+    seen = drain(master)
     assert proc.wait(timeout=20) == 0
     assert b"True <unleak:TOKEN>" in seen
     assert seen.count(b"<unleak:TOKEN>") == 2
@@ -528,15 +535,7 @@ def test_cli_interactive_terminal_input_reaches_the_child(vault_env: tuple[Path,
     read_until(b"PIN: ")
     os.write(master, b"4321\r")
     read_until(b"got ")
-    while select.select([master], [], [], 10)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
+    seen += drain(master)
     assert proc.wait(timeout=20) == 0
     assert b"got <unleak:TOKEN> 4321 True <unleak:TOKEN>" in seen
     assert_no_leak(seen, values)
