@@ -19,12 +19,17 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import git
 from scanner.chunk import Chunk
 from scanner.errors import UsageError
 from scanner.finding import CommitInfo, Finding, Secret
+
+if TYPE_CHECKING:
+    from scanner.api import ScanRequest
+    from scanner.baseline import Baseline
+    from scanner.rules import Rule
 
 # Blobs larger than this are not opened for the presence check (the history scan reads them in diffs anyway).
 MAX_BLOB = 25 * 1024 * 1024
@@ -222,7 +227,7 @@ def _ref_kind(name: str) -> tuple[str, str]:
     return "other", name
 
 
-def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None,
+def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str] | None = None,
             progress: Callable[[Chunk], None] | None = None) -> ExposureReport:
     """Exposure of every secret in the history of the repository at ``root``.
 
@@ -237,10 +242,8 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     baseline = req.baseline
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
-    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
-    if "cache" in {f.name for f in dataclasses.fields(req)}:
-        # The scanned-commit cache stores redacted findings only (no values); presence checks need the values.
-        req = dataclasses.replace(req, cache=False)
+    # The scanned-commit cache stores redacted findings only (no values); presence checks need the values.
+    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None, cache=False)
     result = scan(req, progress=progress)
     report = ExposureReport(notes=list(result.notes))
     findings = result.findings
@@ -310,7 +313,7 @@ def analyze(root: Path, request: Any = None, agent_logs: list[str] | None = None
     return report
 
 
-def _false_positive(baseline: Any, f: Finding) -> bool:
+def _false_positive(baseline: Baseline, f: Finding) -> bool:
     entry = baseline.entries.get(f.key)
     if entry is not None and entry.status == "false-positive":
         return True
@@ -318,7 +321,8 @@ def _false_positive(baseline: Any, f: Finding) -> bool:
     return imported is not None and imported.status == "false-positive"
 
 
-def _match_agent_logs(req: Any, paths: list[str], seen: dict[str, _Seen], out: dict[str, dict[str, None]]) -> None:
+def _match_agent_logs(req: ScanRequest, paths: list[str], seen: dict[str, _Seen],
+                      out: dict[str, dict[str, None]]) -> None:
     """Transcripts are scanned with the same rules (fingerprint match) and searched for the literal values: a
     value pasted into a prompt or echoed by a tool may sit where no rule's context fires (escaped JSON, a log)."""
     from scanner.api import scan
@@ -336,14 +340,14 @@ def _match_agent_logs(req: Any, paths: list[str], seen: dict[str, _Seen], out: d
             out[f.fingerprint].setdefault(f.path, None)
 
 
-def _rotation(exposures: list[Exposure], rules: dict[str, Any]) -> list[RotationItem]:
+def _rotation(exposures: list[Exposure], rules: dict[str, Rule]) -> list[RotationItem]:
     by_rule: dict[str, list[Exposure]] = {}
     for e in exposures:
         by_rule.setdefault(e.rule_id, []).append(e)
     items = []
     for rule_id, group in sorted(by_rule.items()):
         rule = rules.get(rule_id)
-        revoke = str(getattr(rule, "revoke", "") or "")
+        revoke = rule.revoke if rule is not None else ""
         items.append(RotationItem(rule_id=rule_id, title=group[0].title, revoke=revoke,
                                   fingerprints=tuple(e.fingerprint for e in group),
                                   previews=tuple(e.preview for e in group)))
