@@ -198,13 +198,13 @@ class Engine:
         if not text:
             return []
         accepted: list[tuple[Candidate, Rule]] = []
-        newlines: list[int] | None = None
+        line_starts: list[int] | None = None
 
         def line_index(offset: int) -> int:
-            nonlocal newlines
-            if newlines is None:
-                newlines = _newline_offsets(text)
-            return bisect.bisect_right(newlines, offset - 1) if offset else 0
+            nonlocal line_starts
+            if line_starts is None:
+                line_starts = _line_starts(text)
+            return bisect.bisect_right(line_starts, offset) - 1
 
         def drop(cand: Candidate, name: str) -> None:
             if dropped is not None:
@@ -319,15 +319,6 @@ def _ascii_lower(text: str) -> str:
 def _line_end(text: str, pos: int) -> int:
     e = text.find("\n", pos)
     return len(text) if e < 0 else e
-
-
-def _newline_offsets(text: str) -> list[int]:
-    out: list[int] = []
-    i = text.find("\n")
-    while i >= 0:
-        out.append(i)
-        i = text.find("\n", i + 1)
-    return out
 
 
 def _secret_group(m: Any) -> str | int | None:
