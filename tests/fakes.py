@@ -342,10 +342,6 @@ class Case:
         return "\n".join(self.lines) + "\n"
 
 
-def _b64s(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
-
-
 def _ppk_case() -> Case:
     head, tail = putty_key().split("Private-Lines: 3\n", 1)
     return Case("keys/putty.ppk", "private-key", *head.rstrip("\n").split("\n"), "Private-Lines: 3",
@@ -439,7 +435,7 @@ def corpus() -> list[Case]:
         Case(".pgpass", "pgpass", (f"db.internal:5432:app:app_user:{pw()}", "UL201")),
         Case(".git-credentials", "git-credentials", (f"https://deploy:{pw()}@git.internal.org", "UL202")),
         Case(".docker/config.json", "docker-config", "{", '  "auths": {', '    "registry.internal.org": {',
-             (f'      "auth": "{_b64s("ci:" + pw())}"', "UL203"), "    }", "  }", "}"),
+             (f'      "auth": "{b64("ci:" + pw())}"', "UL203"), "    }", "  }", "}"),
         Case(".npmrc", "npmrc", "registry=https://registry.npmjs.org/",
              (f"//registry.npmjs.org/:_authToken={_rand(HEX, 8)}-{_rand(HEX, 4)}-{_rand(HEX, 4)}-{_rand(HEX, 12)}",
               "UL204")),
@@ -453,11 +449,11 @@ def corpus() -> list[Case]:
         Case(".s3cfg", "s3cfg", "[default]", "access_key = storage-user",
              (f"secret_key = {_rand(ALNUM, 40)}", "UL207")),
         Case(".kube/config", "kubeconfig", "apiVersion: v1", "kind: Config", "users:", "- name: admin", "  user:",
-             (f"    client-key-data: {_b64s(private_key_pem('RSA '))}", "UL208"),
+             (f"    client-key-data: {b64(private_key_pem('RSA '))}", "UL208"),
              "- name: robot", "  user:", (f"    token: {_rand(URLSAFE, 48)}", "UL208")),
         Case("web/.htpasswd", "htpasswd", (f"admin:{apr1_hash()}", "UL209"), (f"ops:{sha512_crypt()}", "UL209")),
         Case("k8s/db-secret.yaml", "k8s-secret", "apiVersion: v1", "kind: Secret", "metadata:", "  name: db",
-             "type: Opaque", "data:", (f"  password: {_b64s(pw())}", "UL210"), "  username: " + _b64s("app"),
+             "type: Opaque", "data:", (f"  password: {b64(pw())}", "UL210"), "  username: " + b64("app"),
              "stringData:", (f"  api-token: {_rand(ALNUM, 32)}", "UL210")),
         Case("config/database.yml", "connection-url", "production:",
              (f"  url: postgres://app:{pw()}@db.internal:5432/app", "UL220"),
