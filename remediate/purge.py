@@ -25,6 +25,7 @@ from typing import Any
 from scanner import git
 from scanner.errors import GitError, UnleakError, UsageError
 from scanner.exposure import Exposure, ExposureReport, analyze, select
+from scanner.fileio import atomic_write_bytes
 
 REPLACEMENTS_NAME = "purge-replacements.txt"
 REMOTES_NS = "refs/unleak/remotes/"  # where the mirror keeps the original's remote-tracking refs
@@ -59,7 +60,7 @@ def _regex_escape(value: str) -> str:
 @dataclass(frozen=True)
 class Replacement:
     fingerprint: str
-    value: bytes
+    value: bytes = field(repr=False)  # the secret itself: never in a repr, a traceback or a log
     replacement: bytes
     regex: bool  # multi-line values need a regex expression (the file is line based)
 
@@ -108,19 +109,9 @@ def state_dir(repo: Path) -> Path:
 
 
 def write_replacements(path: Path, reps: list[Replacement]) -> None:
-    """Atomically, created 0600 from the first byte (never world-readable, not even briefly)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for r in reps:
-                fh.write(r.expression() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Atomically, 0600 from the first byte (never world-readable, not even briefly)."""
+    # scanner.fileio creates its temp file with mkstemp (0600) and renames it into place.
+    atomic_write_bytes(path, b"".join(r.expression() + b"\n" for r in reps), mode=0o600)
 
 
 def find_filter_repo() -> list[str] | None:
@@ -278,9 +269,17 @@ def _run_filter_repo(cmd: list[str], mirror: Path, p: PurgePlan) -> None:
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
         last = lines[-1] if lines else f"exit {proc.returncode}"
-        if any(r.value.decode("utf-8", "replace") in last for r in p.reps):
+        if any(piece in last for r in p.reps for piece in _quotable(r)):
             last = "(message withheld: it quoted a secret)"
         raise PurgeError(f"git-filter-repo failed in {mirror}: {last}; your clone is untouched")
+
+
+def _quotable(r: Replacement) -> list[str]:
+    """What a one-line message could quote of ``r``: the value, each line of a multi-line value (the message is a
+    single line, so a whole private key never matches), and the escaped pattern the replacements file holds."""
+    value = r.value.decode("utf-8", "replace")
+    pieces = [value, r.pattern.decode("utf-8", "replace"), *value.splitlines()]
+    return [x for x in pieces if len(x.strip()) >= 4]
 
 
 def push_commands(top: Path, mirror: Path) -> list[str]:

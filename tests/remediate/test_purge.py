@@ -310,3 +310,28 @@ def test_purge_workdir_inside_work_tree_is_refused(repo: GitRepo, tmp_path: Path
     assert proc.returncode == 2 and "inside the work tree" in proc.stderr
     assert not (repo.path / "scratch").exists()
     assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()
+
+
+@pytest.mark.parametrize("quoted", ["value", "line", "pattern"])
+def test_filter_repo_failure_message_never_quotes_a_value(tmp_path: Path, quoted: str) -> None:
+    """git-filter-repo's last stderr line is shown on failure, unless it quotes any piece of a purged value."""
+    import sys
+
+    reps = [purge.Replacement("a" * 20, b"tok-one-line-value", b"R1", regex=False),
+            purge.Replacement("b" * 20, b"first-line-of-key\nsecond_line_of_key", b"R2", regex=True)]
+    said = {"value": "tok-one-line-value", "line": "second_line_of_key",
+            "pattern": reps[1].pattern.decode()}[quoted]
+    file = tmp_path / "r.txt"
+    purge.write_replacements(file, reps)
+    p = purge.PurgePlan(root=tmp_path, targets=[], replacements_file=file, mirror=tmp_path, commands=[],
+                        warnings=[], reps=reps)
+    # a stand-in for git-filter-repo that fails quoting part of its input (read from the file, not argv)
+    script = (f"import sys; data = open({str(file)!r}).read(); i = data.index({said!r}); "
+              f"sys.stderr.write('error near ' + data[i:i + {len(said)}] + '\\n'); sys.exit(1)")
+    with pytest.raises(purge.PurgeError) as err:
+        purge._run_filter_repo([sys.executable, "-c", script], tmp_path, p)
+    assert "message withheld" in str(err.value)
+    for r in reps:
+        for piece in (r.value.decode(), *r.value.decode().splitlines(), r.pattern.decode()):
+            assert piece not in str(err.value)
+    assert "tok-one-line-value" not in repr(reps) and "second_line" not in repr(p)
