@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from scanner.errors import UsageError
-from scanner.exposure import analyze, render, select
+from scanner.exposure import Exposure, analyze, render, select
 from tests.conftest import GitRepo, run_cli
-from tests.fakes import github_pat, slack_bot_token, stripe_live_key
+from tests.fakes import github_pat, private_key_pem, slack_bot_token, stripe_live_key
 
 
 @dataclass
@@ -54,7 +55,7 @@ def build_story(repo: GitRepo, tmp_path: Path, head_secret: bool = True) -> Stor
     return Story(repo, remote, values, shas)
 
 
-def _by_value(report_exposures: list, story: Story) -> dict[str, object]:  # type: ignore[type-arg]
+def _by_value(report_exposures: list[Exposure], story: Story) -> dict[str, Exposure]:
     out = {}
     for e in report_exposures:
         for name, v in story.values.items():
@@ -70,18 +71,18 @@ def test_exposure_story(repo: GitRepo, tmp_path: Path) -> None:
     assert set(ex) == {"removed", "side", "head"}
     removed, side, head = ex["removed"], ex["side"], ex["head"]
     # added then removed: present only in c2's tree; history of main and side holds it; tagged; pushed
-    assert removed.first.sha == story.shas["c2"] and removed.last.sha == story.shas["c2"]  # type: ignore[attr-defined]
-    assert removed.commits == 1 and not removed.in_head and removed.tips == ("v0.1",)  # type: ignore[attr-defined]
-    assert set(removed.branches) == {"main", "side"} and removed.tags == ("v0.1",)  # type: ignore[attr-defined]
-    assert removed.pushed and "origin/main" in removed.remote_refs  # type: ignore[attr-defined]
+    assert removed.first.sha == story.shas["c2"] and removed.last.sha == story.shas["c2"]
+    assert removed.commits == 1 and not removed.in_head and removed.tips == ("v0.1",)
+    assert set(removed.branches) == {"main", "side"} and removed.tags == ("v0.1",)
+    assert removed.pushed and "origin/main" in removed.remote_refs
     # only on a side branch, never pushed
-    assert side.first.sha == story.shas["s1"] and side.branches == ("side",)  # type: ignore[attr-defined]
-    assert not side.pushed and not side.in_head and side.tips == ("side",)  # type: ignore[attr-defined]
-    assert side.tags == ()  # type: ignore[attr-defined]
+    assert side.first.sha == story.shas["s1"] and side.branches == ("side",)
+    assert not side.pushed and not side.in_head and side.tips == ("side",)
+    assert side.tags == ()
     # still in HEAD and pushed
-    assert head.in_head and head.pushed and head.first.sha == story.shas["c4"]  # type: ignore[attr-defined]
-    assert set(head.tips) == {"main", "origin/main"}  # type: ignore[attr-defined]
-    assert head.paths == ("settings.py",)  # type: ignore[attr-defined]
+    assert head.in_head and head.pushed and head.first.sha == story.shas["c4"]
+    assert set(head.tips) == {"main", "origin/main"}
+    assert head.paths == ("settings.py",)
     # checklist: one entry per rule, each with the rule's revoke metadata
     assert {r.rule_id for r in report.rotation} == {e.rule_id for e in report.exposures}
     assert len(report.rotation) == 3
@@ -125,8 +126,8 @@ def test_agent_logs_match(repo: GitRepo, tmp_path: Path) -> None:
                                                      story.values["side"] + " ok"}) + "\n")
     report = analyze(repo.path, agent_logs=[str(logs)])
     ex = _by_value(report.exposures, story)
-    assert ex["side"].agent_logs == (str(logs / "session.jsonl"),)  # type: ignore[attr-defined]
-    assert ex["removed"].agent_logs == () and report.agent_logs_scanned  # type: ignore[attr-defined]
+    assert ex["side"].agent_logs == (str(logs / "session.jsonl"),)
+    assert ex["removed"].agent_logs == () and report.agent_logs_scanned
 
 
 @pytest.mark.parametrize(("prefix", "ok"), [("", True), ("abc", False), ("zzzzzzzz", False)])
@@ -159,13 +160,13 @@ def test_render_never_shows_values(repo: GitRepo, tmp_path: Path, fmt: str) -> N
     (["--format", "markdown"], lambda out: "## Rotation checklist" in out),
     ([], lambda out: "rotation checklist" in out and "IN HEAD" in out and "PUSHED" in out),
 ])
-def test_cli_exposure(repo: GitRepo, tmp_path: Path, args: list[str], check: object) -> None:
+def test_cli_exposure(repo: GitRepo, tmp_path: Path, args: list[str], check: Callable[[str], object]) -> None:
     story = build_story(repo, tmp_path)
     logs = tmp_path / "t.jsonl"
     logs.write_text(json.dumps({"text": story.values["removed"]}) + "\n")
     proc = run_cli("exposure", *args, "--agent-logs", str(logs), cwd=repo.path)
     assert proc.returncode == 1, proc.stderr
-    assert check(proc.stdout)  # type: ignore[operator]
+    assert check(proc.stdout)
     for v in story.values.values():
         assert v not in proc.stdout and v not in proc.stderr
 
@@ -255,9 +256,8 @@ def test_refs_agree_with_git_contains(repo: GitRepo, tmp_path: Path) -> None:
 @pytest.mark.parametrize("n", [1, 3, 12, 40])  # below and above the Aho-Corasick threshold
 def test_blob_matcher(n: int) -> None:
     from scanner.exposure import _matcher
-    from tests.unleak.test_masking import fake_pem
 
-    values = [github_pat().encode() for _ in range(n - 1)] + [fake_pem().encode()]
+    values = [github_pat().encode() for _ in range(n - 1)] + [private_key_pem().encode()]
     match = _matcher(values)
     assert match(b"nothing here") == 0
     for i, v in enumerate(values):
