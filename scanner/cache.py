@@ -62,6 +62,7 @@ def _file_digest(path: str) -> str:
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
     from scanner import engine, git, sources
+    from scanner.gates import _detect_secrets_version
     from scanner.version import VERSION
 
     h = hashlib.sha256()
@@ -80,12 +81,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
         add("filter", name, _code_digest(fn))
     for mod in (engine, git, sources):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
-    try:
-        from importlib import metadata
-
-        add("detect-secrets", metadata.version("detect-secrets"))
-    except Exception:  # absent or broken metadata: just part of the key
-        add("detect-secrets", None)
+    add("detect-secrets", _detect_secrets_version())
     for k in sorted(options):
         add(k, options[k])
     return h.hexdigest()[:24]
@@ -180,6 +176,3 @@ class ScanCache:
         for d in self.root.iterdir():
             if d.is_dir() and d.name != self.key:
                 shutil.rmtree(d, ignore_errors=True)
-
-    def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
