@@ -4,32 +4,18 @@ error messages — in raw or encoded form. (MCP responses have their own red-tea
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import urllib.parse
 from pathlib import Path
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat, password
-
-
-def encodings(value: str) -> list[str]:
-    raw = value.encode()
-    return [
-        value,
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        raw.hex(),
-        raw.hex().upper(),
-        urllib.parse.quote(value, safe=""),
-        json.dumps(value)[1:-1],
-    ]
+from tests.unleak.test_masking import leak_forms
 
 
 def assert_absent(canaries: list[str], text: str, where: str) -> None:
     for c in canaries:
-        for form in encodings(c):
+        for form in leak_forms(c).values():
             assert form not in text, f"a canary ({'raw' if form == c else 'encoded'}) leaked through {where}"
 
 

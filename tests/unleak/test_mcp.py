@@ -5,12 +5,9 @@ for the human's side (approve, revoke, audit).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import sys
-import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import GitRepo, run_cli
+from tests.unleak.test_masking import leak_forms
 
 mcp = pytest.importorskip("mcp")
 
@@ -31,17 +29,7 @@ CLIENT = Implementation(name="test-agent", version="9.9")
 
 def canary_forms(value: str) -> list[str]:
     """The canary as an agent could try to get it out: raw and in the usual encodings."""
-    raw = value.encode()
-    forms = {
-        value,
-        base64.b64encode(raw).decode(),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        binascii.hexlify(raw).decode(),
-        binascii.hexlify(raw).decode().upper(),
-        urllib.parse.quote(value, safe=""),
-    }
-    return sorted(forms)
+    return sorted(set(leak_forms(value).values()))
 
 
 def assert_no_canary(text: str, value: str, where: str) -> None:
