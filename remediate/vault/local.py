@@ -43,6 +43,7 @@ from typing import Any
 from remediate.vault import SecretEntry, find_repo_root
 from remediate.vault.refs import NAME_RE, NAMESPACE_RE, UNLEAK_SCHEME, format_reference, parse_reference
 from scanner.errors import BadReferenceError, UsageError, VaultError
+from scanner.fileio import atomic_write_bytes
 
 FORMAT = "unleak-vault"
 VERSION = 1
@@ -93,14 +94,9 @@ def _write_new_private(path: Path, data: bytes) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        _write_new_private(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    """scanner.fileio's atomic write (0600 temp file, fsync, rename), then the directory is fsync()ed so the
+    rename itself survives a crash."""
+    atomic_write_bytes(path, data, mode=0o600)
     _fsync_dir(path.parent)
 
 
@@ -476,7 +472,10 @@ class LocalVault:
 
     def _remove_stale_temp_files(self) -> None:
         # Called under the lock: any temp file left now belongs to a writer that died mid-write.
-        for tmp in self.vault_dir.glob(f".{self.path.name}.tmp.*"):
+        prefix = f".{self.path.name}."
+        for tmp in self.vault_dir.glob(f"{prefix}*.tmp"):  # scanner.fileio's temp names: .<file>.<random>.tmp
+            if "." in tmp.name[len(prefix):-len(".tmp")]:
+                continue  # another namespace's (``<ns>.vault.x``): not ours to remove
             with contextlib.suppress(OSError):
                 tmp.unlink()
 

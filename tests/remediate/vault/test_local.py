@@ -385,7 +385,7 @@ def _crash_round(seed: str, prefix: str, delay: float) -> bool:
     assert proc.returncode == -signal.SIGKILL
     done = {first.strip(), *rest.split()}
     v = LocalVault("crash")
-    torn = bool(list(v.vault_dir.glob(".crash.vault.tmp.*")))
+    torn = bool(list(v.vault_dir.glob(".crash.vault.*.tmp")))
     v.verify()  # every entry decrypts and the file's MAC holds: nothing corrupt
     names = {e.name for e in v.names()}
     # every put that returned before the kill is there (at most one more may have landed unreported)
@@ -395,7 +395,7 @@ def _crash_round(seed: str, prefix: str, delay: float) -> bool:
         assert v.get(f"unleak://crash/{name}") == value_for(seed, name)
     # a temp file left by the killed writer is never read, and the next write removes it
     v.put("AFTER", value_for(seed, "AFTER"))
-    assert list(v.vault_dir.glob(".crash.vault.tmp.*")) == []
+    assert list(v.vault_dir.glob(".crash.vault.*.tmp")) == []
     return torn
 
 
@@ -417,9 +417,13 @@ def test_partial_temp_file_is_ignored_and_cleaned() -> None:
     v = open_vault(namespace="tmpf")
     assert isinstance(v, LocalVault)
     v.put("A", "value-a")
-    stale = v.vault_dir / ".tmpf.vault.tmp.99999.deadbeef"
+    stale = v.vault_dir / ".tmpf.vault.deadbeef.tmp"
     stale.write_bytes(b'{"format": "unleak-vault", "entr')  # a torn write by a crashed process
+    # the namespace "tmpf.vault.x" writes .tmpf.vault.x.vault.<random>.tmp: not this namespace's to remove
+    neighbour = v.vault_dir / ".tmpf.vault.x.vault.deadbeef.tmp"
+    neighbour.write_bytes(b"{}")
     assert [e.name for e in v.names()] == ["A"]
     v.put("B", "value-b")
     assert not stale.exists()
+    assert neighbour.exists()
     assert v.verify() == 2
