@@ -121,20 +121,16 @@ class Masker:
     _automaton: ahocorasick.Automaton | None = field(init=False, default=None)
     _maxlen: int = field(init=False, default=0)
     _pending: bytes = field(init=False, default=b"")
-    skipped: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         patterns: dict[str, str] = {}
-        skipped: list[str] = []
         # Longer values first so that, when two secrets share a form, the mask names the longer one; the
         # union of overlapping spans is masked either way.
         for name, value in sorted(self.secrets.items(), key=lambda kv: -len(kv[1])):
             if len(value) < MIN_MASK_LENGTH:
-                skipped.append(name)
-                continue
+                continue  # see names_too_short
             for form in encoded_forms(value):
                 patterns.setdefault(form, mask_for(name))
-        self.skipped = tuple(sorted(skipped))
         if not patterns:
             return
         automaton = ahocorasick.Automaton()
@@ -146,6 +142,11 @@ class Masker:
 
     def __repr__(self) -> str:  # never show values
         return f"Masker(names={sorted(self.secrets)!r})"
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Names whose values are too short to mask."""
+        return names_too_short(self.secrets)
 
     @property
     def pending(self) -> int:
