@@ -28,9 +28,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -306,8 +307,16 @@ def run_kingfisher(exe: str, repo: Path, work: Path) -> ToolResult:
     if not out.exists():
         res.note = f"no report (exit {proc.returncode}): {proc.stderr.strip()[:200]}"
         return res
-    # The report is a stream of JSON documents (a summary, then the findings).
-    text = out.read_text()
+    for f in _kingfisher_findings(out.read_text()):
+        fin = f.get("finding", {})
+        path = str(fin.get("path", ""))
+        path = path[len(str(repo)) + 1:] if path.startswith(str(repo)) else path.removeprefix("./")
+        res.hits.add((path, int(fin.get("line", 0))))
+    return res
+
+
+def _kingfisher_findings(text: str) -> Iterator[dict[str, Any]]:
+    """Kingfisher's JSON report is a stream of documents (a summary, then the findings)."""
     dec = json.JSONDecoder()
     i = 0
     while i < len(text):
@@ -317,12 +326,7 @@ def run_kingfisher(exe: str, repo: Path, work: Path) -> ToolResult:
             break
         doc, i = dec.raw_decode(text, i)
         if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
-            for f in doc["findings"]:
-                fin = f.get("finding", {})
-                path = str(fin.get("path", ""))
-                path = path[len(str(repo)) + 1:] if path.startswith(str(repo)) else path.removeprefix("./")
-                res.hits.add((path, int(fin.get("line", 0))))
-    return res
+            yield from doc["findings"]
 
 
 def run_detect_secrets(exe: str, repo: Path, work: Path) -> ToolResult:
@@ -417,16 +421,7 @@ def clean_dir_counts(target: Path, peers_bin: Path, work: Path) -> list[tuple[st
             rep = work / "clean-kingfisher.json"
             _run([kf, "scan", str(target), "--no-validate", "--no-update-check", "--git-history", "none",
                   "--format", "json", "-o", str(rep)], work, timeout=1800)
-            text, dec, i, n = rep.read_text(), json.JSONDecoder(), 0, 0
-            while i < len(text):
-                while i < len(text) and text[i].isspace():
-                    i += 1
-                if i >= len(text):
-                    break
-                doc, i = dec.raw_decode(text, i)
-                if isinstance(doc, dict) and isinstance(doc.get("findings"), list):
-                    n += len(doc["findings"])
-            return n
+            return sum(1 for _ in _kingfisher_findings(rep.read_text()))
         timed("kingfisher", kingfisher)
     ds = _find("detect-secrets", peers_bin)
     if ds:
