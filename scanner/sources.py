@@ -167,9 +167,10 @@ def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAU
             ) -> Iterator[Chunk]:
     """Added lines of staged and unstaged changes against HEAD, plus new untracked files: what an agent wrote."""
     top = git.require_repo(repo, "--changes")
-    args = ["HEAD"] if git.has_head(top) else ["--cached"]
-    yield from _patch_chunks(git.diff_lines(top, [*args, "--diff-filter=d"]), "changes", stats, exclude)
-    if not git.has_head(top):
+    head = git.has_head(top)
+    yield from _patch_chunks(git.diff_lines(top, ["HEAD" if head else "--cached", "--diff-filter=d"]), "changes",
+                             stats, exclude)
+    if not head:
         yield from _patch_chunks(git.diff_lines(top, ["--diff-filter=d"]), "changes", stats, exclude)
     untracked = git.run(["ls-files", "-z", "--others", "--exclude-standard", "--full-name"], top)
     for rel in filter(None, untracked.split("\0")):
@@ -184,7 +185,7 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
             ) -> Iterator[Chunk]:
     """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
     top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range")
-    if not git.has_head(top) and revs == ["--all"]:
+    if revs == ["--all"] and not git.has_head(top):
         return
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
 
