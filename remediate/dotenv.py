@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from dotenv.parser import parse_stream
 
 from remediate.codemods.sites import Site
+from remediate.vault.refs import needs_quoting
 
 REFERENCE_HEADER = "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them."
 
@@ -96,7 +97,7 @@ def _split_binding(source: str) -> tuple[str, str, str]:
 
 def quote_reference(reference: str) -> str:
     """References with spaces (1Password names may have them) are quoted; unleak:// references never are."""
-    return f'"{reference}"' if any(c.isspace() for c in reference) else reference
+    return f'"{reference}"' if needs_quoting(reference) else reference
 
 
 def rewrite(text: str, references: Mapping[str, str], markers: Mapping[str, str] | None = None) -> str:

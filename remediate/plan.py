@@ -407,7 +407,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         elif dotenv.is_dotenv_path(path):
             refs = {x.site.env_key: secret_of_value[x.site.value].reference for x in xs
                     if x.site.kind == "dotenv" and x.site.env_key}
-            markers = {x.site.raw: f"<unleak:{secret_of_value[x.site.value].name}>" for x in xs
+            markers = {x.site.raw: codemods.comment_marker(secret_of_value[x.site.value].name) for x in xs
                        if x.site.kind == "comment"}
             after = dotenv.rewrite(text, refs, markers)
         else:

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from remediate.vault.refs import (
     OP_SCHEME,
+    SCHEMES,
     UNLEAK_SCHEME,
     Reference,
     format_reference,
@@ -40,9 +41,6 @@ __all__ = [
     "parse_reference",
     "resolve_reference",
 ]
-
-BACKENDS = (UNLEAK_SCHEME, OP_SCHEME)
-
 
 @dataclass(frozen=True)
 class SecretEntry:
@@ -134,7 +132,7 @@ def open_vault(
         from remediate.vault.onepassword import OnePasswordVault
 
         return OnePasswordVault(ns, **opts)
-    raise UsageError(f"unknown vault backend {scheme!r}; choose one of: {', '.join(BACKENDS)}")
+    raise UsageError(f"unknown vault backend {scheme!r}; choose one of: {', '.join(SCHEMES)}")
 
 
 def resolve_reference(reference: str) -> str:
