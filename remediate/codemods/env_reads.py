@@ -19,7 +19,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import PositionProvider
 
-from remediate.codemods._common import Bindings, dotted_name, env_read, gather, string_value
+from remediate.codemods._common import Bindings, EnvRead, dotted_name, env_read, gather, string_value
 from remediate.codemods.sites import PySite
 
 # The same vocabulary as the scanner's generic rule: a default for a variable called like this is a credential.
@@ -98,10 +98,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
             new_args.append(arg)
         return updated_node.with_changes(args=new_args)
 
-    def _env_default(self, read: object, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        from remediate.codemods._common import EnvRead
-
-        assert isinstance(read, EnvRead)
+    def _env_default(self, read: EnvRead, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         default = read.default
         if default is None or not isinstance(default.value, cst.SimpleString):
             return updated
