@@ -202,7 +202,6 @@ class Proof:
     signatures_dropped: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # expected losses, reported but not failures
-    _extra_headers: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -420,6 +419,7 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
           refs_before: set[str]) -> Proof:
     """Compare the rewritten mirror with the untouched original, commit by commit, then search it for values."""
     proof = Proof()
+    lost_headers: dict[str, int] = {}  # non-standard commit header -> commits that lost it
     commit_map = _read_map(mirror / "filter-repo" / "commit-map")
     if not commit_map:
         proof.problems.append("git-filter-repo wrote no commit map; cannot compare histories")
@@ -455,13 +455,13 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
                     proof.signatures_dropped += 1
                 else:
                     name = key.decode("ascii", "replace")
-                    proof._extra_headers[name] = proof._extra_headers.get(name, 0) + 1
+                    lost_headers[name] = lost_headers.get(name, 0) + 1
             trees.tree(oc.tree.decode(), nc.tree.decode(), "")
         _compare_tags(mirror, old_cat, new_cat, reps, proof)
     if proof.signatures_dropped:
         proof.notes.append(f"{proof.signatures_dropped} commit signature(s) dropped (a rewritten commit cannot keep "
                            "its signature; re-sign if you need them)")
-    for header, count in sorted(proof._extra_headers.items()):
+    for header, count in sorted(lost_headers.items()):
         proof.notes.append(f"{count} commit(s) lost their non-standard '{header}' header (git fast-export does not "
                            "carry tool-specific headers)")
     refs_after = {name for name, _ in git.ref_targets(mirror, ("refs/",))}
