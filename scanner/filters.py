@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scanner.rules import Rule
 
@@ -19,9 +19,10 @@ from scanner.rules import Rule
 @dataclass(frozen=True)
 class Context:
     rule: Rule
-    value: str
-    line: str  # the whole line the value sits on
-    prev_line: str
+    # The plaintext and the lines around it: never in a repr (tracebacks, logs).
+    value: str = field(repr=False)
+    line: str = field(repr=False)  # the whole line the value sits on
+    prev_line: str = field(repr=False)
     path: str
 
 

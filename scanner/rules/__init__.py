@@ -21,7 +21,7 @@ class Candidate:
     """A possible secret before filtering: offsets are into the chunk's text."""
 
     rule_id: str
-    value: str
+    value: str = field(repr=False)  # the plaintext: never in a repr (tracebacks, logs)
     start: int  # offset of the value in chunk.text
     end: int
     confidence: Confidence | None = None  # overrides the rule's when a detector knows better
