@@ -15,40 +15,40 @@ from scanner.finding import Confidence
 from scanner.rules import Candidate, DetectFn, Rule, register
 
 _CACHE_LOCK = threading.Lock()
-_last: tuple[Chunk | None, list[tuple[str, Candidate]]] = (None, [])
+_last: tuple[Chunk | None, list[Candidate]] = (None, [])
 
 
-def _hits(chunk: Chunk) -> list[tuple[str, Candidate]]:
-    """(group, candidate) for every detect-secrets result in the chunk, computed once per chunk object."""
+def _hits(chunk: Chunk) -> list[Candidate]:
+    """A candidate for every detect-secrets result in the chunk, computed once per chunk object."""
     global _last
     with _CACHE_LOCK:
         if _last[0] is chunk:
             return _last[1]
     from scanner import detect_secrets_adapter as ds
 
-    out: list[tuple[str, Candidate]] = []
+    out: list[Candidate] = []
     hits = list(ds.scan_lines(chunk.path, chunk.text))
     line_starts = [0]
     if hits:
         line_starts += [m.end() for m in re.finditer("\n", chunk.text)]
     for hit in hits:
         if hit.type in ds.ENTROPY_TYPES:
-            rid, group = "UL950", "entropy"
+            rid = "UL950"
         elif hit.type in ds.KEYWORD_TYPES:
-            rid, group = "UL951", "keyword"
+            rid = "UL951"
         else:
-            rid, group = "UL952", "format"
+            rid = "UL952"
         start = line_starts[hit.line_index] + hit.column
-        out.append((group, Candidate(rid, hit.value, start, start + len(hit.value))))
+        out.append(Candidate(rid, hit.value, start, start + len(hit.value)))
     with _CACHE_LOCK:
         _last = (chunk, out)
     return out
 
 
-def _detector(group: str) -> DetectFn:
+def _detector(rule_id: str) -> DetectFn:
     def detect(chunk: Chunk) -> Iterator[Candidate]:
-        for g, cand in _hits(chunk):
-            if g == group:
+        for cand in _hits(chunk):
+            if cand.rule_id == rule_id:
                 yield cand
     return detect
 
@@ -56,19 +56,19 @@ def _detector(group: str) -> DetectFn:
 register(
     Rule(
         id="UL950", title="High-entropy string (detect-secrets)", confidence=Confidence.LOW,
-        detect=_detector("entropy"), family="detect-secrets", min_entropy=3.0,
+        detect=_detector("UL950"), family="detect-secrets", min_entropy=3.0,
         revoke="rotate the credential at its issuer",
         description="detect-secrets' base64 and hex entropy plugins, filtered by unleak's filters",
     ),
     Rule(
         id="UL951", title="Secret keyword (detect-secrets)", confidence=Confidence.LOW,
-        detect=_detector("keyword"), family="detect-secrets",
+        detect=_detector("UL951"), family="detect-secrets",
         revoke="rotate the credential at its issuer",
         description="detect-secrets' keyword plugin, filtered by unleak's filters",
     ),
     Rule(
         id="UL952", title="Token format (detect-secrets)", confidence=Confidence.MEDIUM,
-        detect=_detector("format"), family="detect-secrets",
+        detect=_detector("UL952"), family="detect-secrets",
         revoke="rotate the credential at its issuer",
         description="detect-secrets' provider plugins (formats unleak has no own rule for yield to it)",
     ),
