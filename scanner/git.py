@@ -32,10 +32,14 @@ def git_available() -> bool:
     return shutil.which("git") is not None
 
 
-def run(args: list[str], cwd: Path | str, check: bool = True) -> str:
+def _call(args: list[str], cwd: Path | str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     if not git_available():
         raise GitError("git is not installed or not on PATH; install git or scan files without --staged/--history")
-    proc = subprocess.run([*_BASE, *args], cwd=cwd, env=_env(), capture_output=True, check=False)
+    return subprocess.run([*_BASE, *args], cwd=cwd, env=_env(), input=stdin, capture_output=True, check=False)
+
+
+def run(args: list[str], cwd: Path | str, check: bool = True, stdin: bytes | None = None) -> str:
+    proc = _call(args, cwd, stdin)
     if check and proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed in {cwd}: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
@@ -48,8 +52,7 @@ def toplevel(path: Path | str) -> Path | None:
     d = p if p.is_dir() else p.parent
     if not git_available() or not d.exists():
         return None
-    proc = subprocess.run([*_BASE, "rev-parse", "--show-toplevel"], cwd=d, env=_env(), capture_output=True,
-                          check=False)
+    proc = _call(["rev-parse", "--show-toplevel"], d)
     if proc.returncode != 0:
         return None
     return Path(proc.stdout.decode().strip())
@@ -64,8 +67,7 @@ def require_repo(path: Path | str, what: str) -> Path:
 
 
 def has_head(repo: Path) -> bool:
-    return subprocess.run([*_BASE, "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, env=_env(),
-                          capture_output=True, check=False).returncode == 0
+    return _call(["rev-parse", "--verify", "-q", "HEAD"], repo).returncode == 0
 
 
 def is_shallow(repo: Path) -> bool:
@@ -79,8 +81,7 @@ def current_branch(repo: Path) -> str:
 def verify_commit(repo: Path, rev: str) -> str:
     if rev.startswith("-"):
         raise UsageError(f"revision {rev!r} must not start with '-'")
-    proc = subprocess.run([*_BASE, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], cwd=repo, env=_env(),
-                          capture_output=True, check=False)
+    proc = _call(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], repo)
     if proc.returncode != 0:
         raise GitError(f"unknown revision {rev!r} in {repo}; fetch it first (for a PR: git fetch origin BASE HEAD)")
     return proc.stdout.decode().strip()
@@ -574,9 +575,5 @@ def move_refs(repo: Path, old_prefix: str, new_prefix: str) -> int:
         lines.append(f"create {new_prefix}{name[len(old_prefix):]} {oid}")
         lines.append(f"delete {name} {oid}")
     if lines:
-        proc = subprocess.run([*_BASE, "update-ref", "--no-deref", "--stdin"], cwd=repo, env=_env(),
-                              input="\n".join(lines).encode() + b"\n", capture_output=True, check=False)
-        if proc.returncode != 0:
-            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitError(f"git update-ref failed in {repo}: {msg[-1] if msg else proc.returncode}")
+        run(["update-ref", "--no-deref", "--stdin"], repo, stdin="\n".join(lines).encode() + b"\n")
     return sum(1 for x in lines if x.startswith("create "))
