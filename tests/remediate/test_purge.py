@@ -132,14 +132,14 @@ def test_purge_multiline_private_key_with_crlf(repo: GitRepo) -> None:
 
 
 @pytest.mark.parametrize("case", ["no-filter-repo-on-path", "env-points-nowhere", "dirty", "in-head", "clean"])
-def test_purge_refuses_bad_input(repo: GitRepo, tmp_path: Path, case: str) -> None:
+def test_purge_refuses_bad_input(repo: GitRepo, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     story = build_story(repo, tmp_path, head_secret=(case == "in-head"))
     env: dict[str, str] = {}
     if case == "no-filter-repo-on-path":
         git_dir = str(Path(shutil.which("git") or "/usr/bin/git").parent)
         assert not (Path(git_dir) / "git-filter-repo").exists()
         env = {"PATH": git_dir}
-        os.environ.pop(purge.FILTER_REPO_ENV, None)
+        monkeypatch.delenv(purge.FILTER_REPO_ENV, raising=False)  # restored after the test
     elif case == "env-points-nowhere":
         env = {purge.FILTER_REPO_ENV: str(tmp_path / "no-such-git-filter-repo")}
     elif case == "dirty":
