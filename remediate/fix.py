@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from remediate import patch
+from remediate import dotenv, patch
 from remediate.plan import Plan, build
 from remediate.vault import Vault
 from scanner import git
@@ -59,7 +59,7 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     ids) are not moved; the plan's notes say how many were left and how to include them.
     """
     root = project_root(request.root)
-    request = replace(request, modes=("files",), root=request.root)
+    request = replace(request, modes=("files",))
     scope: list[str] = []
     for p in request.paths:
         try:
@@ -73,7 +73,7 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     if git.toplevel(root) is not None:
         files = git.ls_files(root, scope)
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
-    dotenv_files = [p for p in files if Path(p).name.startswith(".env") or p.endswith(".env")]
+    dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
                  reference_file=reference_file, redact_also=result.all_findings)
     if left:
