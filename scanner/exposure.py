@@ -327,11 +327,13 @@ def _match_agent_logs(req: ScanRequest, paths: list[str], seen: dict[str, _Seen]
     value pasted into a prompt or echoed by a tool may sit where no rule's context fires (escaped JSON, a log)."""
     from scanner.api import scan
 
-    by_value = {s.secret.reveal(): fp for fp, s in seen.items()}
+    fps = list(seen)
+    match = _matcher([seen[fp].secret.reveal().encode("utf-8") for fp in fps])
 
     def look(chunk: Chunk) -> None:
-        for value, fp in by_value.items():
-            if value in chunk.text:
+        bits = match(chunk.text.encode("utf-8"))
+        for i, fp in enumerate(fps):
+            if bits >> i & 1:
                 out[fp].setdefault(chunk.path, None)
 
     logs = scan(dataclasses.replace(req, modes=("agent-logs",), paths=tuple(paths), baseline=None), progress=look)
