@@ -387,16 +387,8 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def _refs_line(e: Exposure) -> str:
-    parts = []
-    if e.branches:
-        parts.append("branches " + _names(e.branches))
-    if e.tags:
-        parts.append("tags " + _names(e.tags))
-    if e.remote_refs:
-        parts.append("remote " + _names(e.remote_refs))
-    if e.other_refs:
-        parts.append("other " + _names(e.other_refs))
-    return "; ".join(parts) or "no ref (unreachable)"
+    kinds = (("branches", e.branches), ("tags", e.tags), ("remote", e.remote_refs), ("other", e.other_refs))
+    return "; ".join(f"{label} {_names(names)}" for label, names in kinds if names) or "no ref (unreachable)"
 
 
 def _short(c: CommitInfo) -> str:
