@@ -21,9 +21,9 @@ from libcst.codemod import CodemodContext, TransformFailure, TransformSuccess, t
 
 from remediate.codemods.env_reads import FixEnvReads
 from remediate.codemods.literals import ReplaceSecretLiterals, comment_marker
-from remediate.codemods.sites import PySite
+from remediate.codemods.sites import Site
 
-__all__ = ["FixEnvReads", "Outcome", "PySite", "ReplaceSecretLiterals", "analyze", "comment_marker", "rewrite"]
+__all__ = ["FixEnvReads", "Outcome", "ReplaceSecretLiterals", "Site", "analyze", "comment_marker", "rewrite"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Outcome:
     """The result for one file. ``error`` never quotes the source (it could hold a secret)."""
 
     code: str | None
-    sites: list[PySite] = field(default_factory=lambda: [])
+    sites: list[Site] = field(default_factory=lambda: [])
     error: str | None = None
 
     @property

@@ -20,7 +20,7 @@ from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import PositionProvider
 
 from remediate.codemods._common import Bindings, EnvRead, dotted_name, env_read, gather, string_value
-from remediate.codemods.sites import PySite
+from remediate.codemods.sites import Site
 
 # The same vocabulary as the scanner's generic rule: a default for a variable called like this is a credential.
 SECRET_NAME = re.compile(
@@ -44,7 +44,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
         self.names = names or {}
         self.dotenv_keys = set(dotenv_keys)
         self.flip_override = flip_override
-        self.sites: list[PySite] = []
+        self.sites: list[Site] = []
         self._b = Bindings()
         self._rewrote = False
 
@@ -75,7 +75,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
                 and self._is_dotenv_source(original_node.func.value) and original_node.args):
             key = string_value(original_node.args[0].value)
             if key is not None:
-                self.sites.append(PySite(line=self._line(original_node), kind="dotenv-read", env_key=key))
+                self.sites.append(Site(line=self._line(original_node), kind="dotenv-read", env_key=key))
                 if key in self.dotenv_keys:
                     self._rewrote = True
                     return updated_node.with_changes(func=cst.parse_expression("os.environ.get"))
@@ -92,7 +92,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
         for orig, arg in zip(original_node.args, updated_node.args, strict=True):
             if (orig.keyword is not None and orig.keyword.value == kw and isinstance(orig.value, cst.Name)
                     and orig.value.value == "True"):
-                self.sites.append(PySite(line=self._line(original_node), kind="override", hint=kw))
+                self.sites.append(Site(line=self._line(original_node), kind="override", hint=kw))
                 if self.flip_override:
                     arg = arg.with_changes(value=cst.Name("False"))
             new_args.append(arg)
@@ -110,7 +110,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
         if not known and not (read.key and SECRET_NAME.search(read.key)):
             return updated  # e.g. os.getenv("PORT", "8000"): not a credential
         manual = None if read.key else "the variable name is not a string literal: move the default by hand"
-        self.sites.append(PySite(line=self._line(original), kind="env-default", raw=raw, value=value,
+        self.sites.append(Site(line=self._line(original), kind="env-default", raw=raw, value=value,
                                  hint=read.key, env_key=read.key, manual=manual))
         if raw not in self.names or read.key is None or self.names[raw] != read.key:
             return updated
@@ -138,7 +138,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
         key = string_value(index.value) if isinstance(index, cst.Index) else None
         if key is None:
             return updated_node
-        self.sites.append(PySite(line=self._line(original_node), kind="dotenv-read", env_key=key))
+        self.sites.append(Site(line=self._line(original_node), kind="dotenv-read", env_key=key))
         if key not in self.dotenv_keys:
             return updated_node
         self._rewrote = True

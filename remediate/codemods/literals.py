@@ -18,7 +18,7 @@ from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ParentNodeProvider, PositionProvider
 
 from remediate.codemods._common import Bindings, dotted_name, env_read, gather, is_docstring, string_value
-from remediate.codemods.sites import PySite
+from remediate.codemods.sites import Site
 
 # Wrappers the secret may sit inside while the *target* (variable, keyword, dict key) is further up.
 _PASS_THROUGH = (
@@ -59,7 +59,7 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
         self.raws = sorted(set(s for s in secrets if s), key=len, reverse=True)
         self._rx = re.compile("|".join(re.escape(r) for r in self.raws)) if self.raws else None
         self.names = names
-        self.sites: list[PySite] = []
+        self.sites: list[Site] = []
         self._bindings = Bindings()
         self._env_defaults: set[int] = set()
         self._rewrote = False  # an os.environ read was written, so the module needs `import os`
@@ -180,7 +180,7 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
 
     def _record(self, node: cst.CSTNode, kind: str, raw: str, value: str, hint: str | None, scope: str | None,
                 manual: str | None = None) -> None:
-        self.sites.append(PySite(line=self._line(node), kind=kind, raw=raw, value=value, hint=hint, scope=scope,
+        self.sites.append(Site(line=self._line(node), kind=kind, raw=raw, value=value, hint=hint, scope=scope,
                                  manual=manual))
 
     def _manual(self, node: cst.CSTNode, hits: list[str], why: str) -> None:

@@ -26,5 +26,3 @@ class Site:
     env_key: str | None = None  # the environment variable the code reads (env-default, dotenv-read)
     manual: str | None = None  # why it cannot be rewritten automatically
 
-
-PySite = Site  # the codemods' name for it; .env and config files use the same record
