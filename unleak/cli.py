@@ -70,41 +70,11 @@ def cli() -> None:
 # --- scan ---
 
 
-def _scan_request(
-    root: Path, modes: tuple[str, ...], paths: tuple[str, ...], *, range_: str | None = None,
-    diff: str | None = None, config_path: str | None = None, baseline_path: str | None = None,
-    use_baseline: bool = True, min_confidence: str | None = None, explain: bool = False,
-) -> tuple[Any, Any]:
-    """Flags beat config beat defaults. Returns (ScanRequest, Config)."""
-    from scanner import git
-    from scanner.api import ScanRequest
-    from scanner.baseline import DEFAULT_BASELINE
-    from scanner.baseline import load as load_baseline
-    from scanner.finding import Confidence
-    from unleak import config as config_mod
+def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **kw: Any) -> tuple[Any, Any]:
+    """Flags beat config beat defaults (see :func:`unleak.config.scan_request`). Returns (ScanRequest, Config)."""
+    from unleak.config import scan_request
 
-    top = git.toplevel(root)
-    base_dir = top or root
-    cfg = config_mod.load(base_dir, Path(config_path) if config_path else None)
-    baseline = None
-    if use_baseline:
-        bpath = baseline_path or cfg.baseline
-        if bpath:
-            p = Path(bpath)
-            baseline = load_baseline(p if p.is_absolute() else (base_dir / p if not baseline_path else root / p))
-        elif (base_dir / DEFAULT_BASELINE).is_file():
-            baseline = load_baseline(base_dir / DEFAULT_BASELINE)
-    conf = Confidence.LOW
-    if min_confidence:
-        conf = Confidence.parse(min_confidence)
-    elif cfg.min_confidence is not None:
-        conf = cfg.min_confidence
-    req = ScanRequest(
-        root=root, modes=modes, paths=paths, range=range_, diff=diff, exclude=cfg.exclude,
-        disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf, explain=explain,
-        max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
-    )
-    return req, cfg
+    return scan_request(root, modes, paths, **kw)
 
 
 def _progress_scan(req: Any, enabled: bool) -> Any:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.errors import ConfigError
 from scanner.finding import Confidence
 from scanner.rules import Rule, all_rules, custom_rule
+
+if TYPE_CHECKING:
+    from scanner.api import ScanRequest
 
 # Tables other features read; validated by their own code.
 _SECTIONS = {"fix", "run", "vault", "action"}
@@ -121,3 +124,39 @@ def parse(table: dict[str, Any], source: str, prefix: str = "") -> Config:
             sections[sec] = table[sec]
     return Config(source=source, exclude=exclude, disable=frozenset(disable), rules=rules, baseline=baseline,
                   min_confidence=min_conf, max_file_size=mfs, sections=sections)
+
+
+def scan_request(
+    root: Path, modes: tuple[str, ...], paths: tuple[str, ...], *, range_: str | None = None,
+    diff: str | None = None, config_path: str | None = None, baseline_path: str | None = None,
+    use_baseline: bool = True, min_confidence: str | None = None, explain: bool = False,
+) -> tuple[ScanRequest, Config]:
+    """The scan request for a repository: flags (these arguments) beat config beat defaults. The one place the
+    CLI and the MCP server turn a scan into a request, so both honour the same config and baseline."""
+    from scanner import git
+    from scanner.api import ScanRequest
+    from scanner.baseline import DEFAULT_BASELINE
+    from scanner.baseline import load as load_baseline
+
+    top = git.toplevel(root)
+    base_dir = top or root
+    cfg = load(base_dir, Path(config_path) if config_path else None)
+    baseline = None
+    if use_baseline:
+        bpath = baseline_path or cfg.baseline
+        if bpath:
+            p = Path(bpath)
+            baseline = load_baseline(p if p.is_absolute() else (base_dir / p if not baseline_path else root / p))
+        elif (base_dir / DEFAULT_BASELINE).is_file():
+            baseline = load_baseline(base_dir / DEFAULT_BASELINE)
+    conf = Confidence.LOW
+    if min_confidence:
+        conf = Confidence.parse(min_confidence)
+    elif cfg.min_confidence is not None:
+        conf = cfg.min_confidence
+    req = ScanRequest(
+        root=root, modes=modes, paths=paths, range=range_, diff=diff, exclude=cfg.exclude,
+        disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf, explain=explain,
+        max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
+    )
+    return req, cfg

@@ -263,9 +263,8 @@ class UnleakMCP:
     # -- tools
 
     def tool_scan(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
-        from scanner.api import ScanRequest, scan
-        from scanner.finding import Confidence
-        from unleak import config as config_mod
+        from scanner.api import scan
+        from unleak.config import scan_request
 
         mode = args.get("mode", "files")
         paths = tuple(str(self._inside(p, "path").relative_to(self.root)) for p in args.get("paths", ()))
@@ -273,11 +272,9 @@ class UnleakMCP:
             raise UsageError("paths apply to mode=files only")
         if mode == "range" and not args.get("range"):
             raise UsageError("mode=range needs range, e.g. main..HEAD")
-        cfg = config_mod.load(self.root, None)
-        conf = Confidence.parse(args["min_confidence"]) if args.get("min_confidence") else (
-            cfg.min_confidence or Confidence.LOW)
-        req = ScanRequest(root=self.root, modes=(mode,), paths=paths, range=args.get("range"),
-                          exclude=cfg.exclude, disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf)
+        # The same request `unleak scan` builds: config, baseline and size limit apply as they do for the human.
+        req, _ = scan_request(self.root, (mode,), paths, range_=args.get("range"),
+                              min_confidence=args.get("min_confidence"))
         result = scan(req)
         findings = [f.to_dict() for f in result.findings]
         self.record("scan", client, scrub, task=args.get("task_id"),
@@ -313,15 +310,12 @@ class UnleakMCP:
         except ImportError:
             raise UsageError("fix is not available in this build of unleak (remediate.fix is missing)") from None
         from remediate.vault import open_vault
-        from scanner.api import ScanRequest
-        from scanner.finding import Confidence
-        from unleak import config as config_mod
+        from unleak.config import scan_request
 
         paths = tuple(str(self._inside(p, "path").relative_to(self.root)) for p in args.get("paths", ()))
         apply = bool(args.get("apply", False))
-        cfg = config_mod.load(self.root, None)
-        req = ScanRequest(root=self.root, modes=("files",), paths=paths, exclude=cfg.exclude, disabled=cfg.disable,
-                          extra_rules=cfg.rules, min_confidence=cfg.min_confidence or Confidence.LOW)
+        # As `unleak fix` does: findings the human accepted in the baseline are not moved.
+        req, _ = scan_request(self.root, ("files",), paths)
         vault = open_vault(repo_path=self.root)
         plan, _ = plan_fix(req, vault)
         data: dict[str, Any] = plan.to_dict()

@@ -452,3 +452,21 @@ def test_run_approval_through_url_elicitation(planted: GitRepo, canary: str, dec
     else:
         assert out["status"] == "denied" and out["_is_error"]
     assert_no_canary(out["transcript"], canary, "run")
+
+
+def test_scan_and_fix_honour_the_baseline_as_the_cli_does(planted: GitRepo, canary: str) -> None:
+    """A finding the human accepted in the baseline is neither reported to the agent nor moved by its fix."""
+    root = planted.path
+    created = run_cli("baseline", "create", cwd=root)
+    assert created.returncode == 0, created.stderr
+    assert run_cli("scan", cwd=root).returncode == 0
+    out: dict[str, Any] = {}
+
+    async def scenario(agent: Agent) -> None:
+        out["scan"] = await agent.call("scan", {})
+        out["fix"] = await agent.call("fix", {"apply": True})
+
+    run_agent(root, scenario)
+    assert out["scan"]["count"] == 0
+    assert out["fix"]["secrets"] == [] and out["fix"]["status"] == "nothing to fix"
+    assert (root / "app.py").read_text().count(canary) == 1
