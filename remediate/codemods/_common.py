@@ -31,6 +31,11 @@ def dotted_name(expr: cst.BaseExpression) -> str | None:
     return None
 
 
+def env_expr(name: str, quote: str = '"') -> cst.BaseExpression:
+    """``os.environ["NAME"]``, quoted like the literal it replaces."""
+    return cst.parse_expression(f"os.environ[{quote}{name}{quote}]")
+
+
 def string_value(expr: cst.BaseExpression | None) -> str | None:
     """The value of a plain (non-bytes, non-f) string literal, else None."""
     if isinstance(expr, cst.SimpleString) and "b" not in expr.prefix.lower():

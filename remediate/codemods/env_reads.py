@@ -19,7 +19,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import PositionProvider
 
-from remediate.codemods._common import Bindings, EnvRead, dotted_name, env_read, gather, string_value
+from remediate.codemods._common import Bindings, EnvRead, dotted_name, env_expr, env_read, gather, string_value
 from remediate.codemods.sites import Site
 
 # The same vocabulary as the scanner's generic rule: a default for a variable called like this is a credential.
@@ -119,8 +119,7 @@ class FixEnvReads(VisitorBasedCodemodCommand):
             self._rewrote = True
             key_node = updated.args[0].value
             quote = key_node.quote[0] if isinstance(key_node, cst.SimpleString) else '"'
-            return cst.parse_expression(f"os.environ[{quote}{read.key}{quote}]").with_changes(
-                lpar=updated.lpar, rpar=updated.rpar)
+            return env_expr(read.key, quote).with_changes(lpar=updated.lpar, rpar=updated.rpar)
         args = list(updated.args)
         removed = args.pop(index)
         if args and index == len(args):

@@ -17,7 +17,15 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import ParentNodeProvider, PositionProvider
 
-from remediate.codemods._common import Bindings, dotted_name, env_read, gather, is_docstring, string_value
+from remediate.codemods._common import (
+    Bindings,
+    dotted_name,
+    env_expr,
+    env_read,
+    gather,
+    is_docstring,
+    string_value,
+)
 from remediate.codemods.sites import Site
 
 # Wrappers the secret may sit inside while the *target* (variable, keyword, dict key) is further up.
@@ -25,10 +33,6 @@ _PASS_THROUGH = (
     cst.ConcatenatedString, cst.FormattedString, cst.FormattedStringExpression, cst.BinaryOperation,
     cst.IfExp, cst.BooleanOperation, cst.Element, cst.List, cst.Tuple, cst.Set, cst.StarredElement,
 )
-
-
-def env_expr(name: str, quote: str = '"') -> cst.BaseExpression:
-    return cst.parse_expression(f"os.environ[{quote}{name}{quote}]")
 
 
 def comment_marker(name: str) -> str:
