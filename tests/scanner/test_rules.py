@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import zlib
@@ -18,6 +19,12 @@ from tests import fakes as f
 
 # rule id -> (path, positive text builder, hard negative text).
 Builder = Callable[[], str]
+
+
+def _seeded_b64(seed: int, n: int) -> str:
+    rnd = random.Random(seed)
+    return "".join(rnd.choice(f.B64) for _ in range(n))
+
 CASES: dict[str, tuple[str, Builder, str]] = {
     "UL001": ("a.py", lambda: f'T = "{f.github_pat()}"', f'T = "{f.github_bad_checksum()}"'),
     "UL002": ("a.py", lambda: f'T = "{f.github_fine_grained()}"', 'T = "github_pat_short_1234"'),
@@ -117,7 +124,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
-    "UL950": ("a.py", lambda: f'blob = "{f._rand(f.B64, 48)}"', 'blob = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'),
+    # A seeded draw: about 1 random base64 string in 200 looks like a path or a word slug and is rightly filtered.
+    "UL950": ("a.py", lambda: f'blob = "{_seeded_b64(950, 48)}"', 'blob = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'),
     "UL951": ("a.yaml", lambda: f"db_pass: {f._rand(f.ALNUM, 3)}&{f._rand(f.ALNUM, 3)}",
               "db_pass: ${DB_PASS}"),
 }
