@@ -6,7 +6,7 @@ import pytest
 
 from remediate.codemods.sites import Site
 from remediate.fix import plan_fix
-from remediate.plan import suggest_name, upper_snake
+from remediate.plan import Plan, suggest_name, upper_snake
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
 from tests.conftest import GitRepo
@@ -46,9 +46,9 @@ def test_suggest_name(site: Site, expected: str) -> None:
     assert suggest_name(site) == expected
 
 
-def _plan(repo: GitRepo, **kw: str) -> object:
+def _plan(repo: GitRepo) -> Plan:
     vault = open_vault(namespace="app", repo_path=repo.path)
-    plan, _ = plan_fix(ScanRequest(root=repo.path), vault, **kw)
+    plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
     return plan
 
 
@@ -57,10 +57,10 @@ def test_same_value_in_several_places_is_one_entry_named_by_the_env_key(repo: Gi
     repo.write(".env", f"GITHUB_TOKEN={tok}\n")
     repo.write("app/settings.py", f'GH = "{tok}"\nclient = Github(token="{tok}")\n')
     plan = _plan(repo)
-    assert [s.name for s in plan.secrets] == ["GITHUB_TOKEN"]  # type: ignore[attr-defined]
-    assert sorted((p.path, p.kind) for p in plan.secrets[0].places) == [  # type: ignore[attr-defined]
+    assert [s.name for s in plan.secrets] == ["GITHUB_TOKEN"]
+    assert sorted((p.path, p.kind) for p in plan.secrets[0].places) == [
         (".env", "dotenv"), ("app/settings.py", "assign"), ("app/settings.py", "keyword")]
-    after = {c.path: c.after for c in plan.changes}  # type: ignore[attr-defined]
+    after = {c.path: c.after for c in plan.changes}
     assert 'GH = os.environ["GITHUB_TOKEN"]' in after["app/settings.py"]
     assert tok not in "".join(after.values())
 
@@ -70,7 +70,7 @@ def test_different_values_never_share_a_name(repo: GitRepo) -> None:
     repo.write("one.py", f'STRIPE_KEY = "{a}"\n')
     repo.write("two.py", f'STRIPE_KEY = "{b}"\n')
     plan = _plan(repo)
-    names = sorted(s.name for s in plan.secrets)  # type: ignore[attr-defined]
+    names = sorted(s.name for s in plan.secrets)
     assert names == ["STRIPE_KEY", "STRIPE_KEY_2"]
 
 
@@ -81,7 +81,7 @@ def test_name_taken_in_the_vault_by_another_value_is_not_reused(repo: GitRepo) -
     vault.put("OTHER", same)
     repo.write("one.py", f'STRIPE_KEY = "{stripe_live_key()}"\nOTHER = "{same}"\n')
     plan = _plan(repo)
-    got = {s.name: s.in_vault for s in plan.secrets}  # type: ignore[attr-defined]
+    got = {s.name: s.in_vault for s in plan.secrets}
     assert got == {"STRIPE_KEY_2": False, "OTHER": True}
 
 
@@ -90,21 +90,21 @@ def test_unsupported_files_become_manual_steps_never_silence(repo: GitRepo) -> N
     repo.write("config/app.yaml", f"github:\n  token: {tok}\n")
     repo.write("blob.py", f'KEY = b"{tok}\\n"\n')
     plan = _plan(repo)
-    manual = sorted((m.path, m.line) for m in plan.manual)  # type: ignore[attr-defined]
+    manual = sorted((m.path, m.line) for m in plan.manual)
     assert manual == [("blob.py", 1), ("config/app.yaml", 2)]
-    assert plan.changes == []  # type: ignore[attr-defined]
-    assert all(tok not in str(m.to_dict()) for m in plan.manual)  # type: ignore[attr-defined]
+    assert plan.changes == []
+    assert all(tok not in str(m.to_dict()) for m in plan.manual)
 
 
 def test_env_default_secret_found_by_name_and_reference_file_entry(repo: GitRepo) -> None:
     pw = password(20)
     repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{pw}")\nPORT = os.getenv("PORT", "5432")\n')
     plan = _plan(repo)
-    assert [s.name for s in plan.secrets] == ["DB_PASSWORD"]  # type: ignore[attr-defined]
-    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    assert [s.name for s in plan.secrets] == ["DB_PASSWORD"]
+    ref = next(c for c in plan.changes if c.reference_file)
     assert ref.path == ".env" and ref.before is None
     assert "DB_PASSWORD=unleak://app/DB_PASSWORD" in ref.after
-    code = next(c for c in plan.changes if c.path == "db.py")  # type: ignore[attr-defined]
+    code = next(c for c in plan.changes if c.path == "db.py")
     assert 'PW = os.environ["DB_PASSWORD"]' in code.after and 'os.getenv("PORT", "5432")' in code.after
 
 
@@ -113,8 +113,8 @@ def test_conflicting_env_default_is_manual(repo: GitRepo) -> None:
     repo.write(".env", f"DB_PASSWORD={env_value}\n")
     repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{default}")\n')
     plan = _plan(repo)
-    assert [m.path for m in plan.manual] == ["db.py"]  # type: ignore[attr-defined]
-    assert "DB_PASSWORD is already defined" in plan.manual[0].reason  # type: ignore[attr-defined]
+    assert [m.path for m in plan.manual] == ["db.py"]
+    assert "DB_PASSWORD is already defined" in plan.manual[0].reason
 
 
 def test_planning_writes_nothing(repo: GitRepo) -> None:
@@ -131,8 +131,8 @@ def test_code_name_avoids_a_reference_file_key_holding_something_else(repo: GitR
     repo.write(".env", "TOKEN=not-a-secret\n")
     repo.write("a.py", f'TOKEN = "{tok}"\n')
     plan = _plan(repo)
-    assert [s.name for s in plan.secrets] == ["TOKEN_2"]  # type: ignore[attr-defined]
-    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    assert [s.name for s in plan.secrets] == ["TOKEN_2"]
+    ref = next(c for c in plan.changes if c.reference_file)
     assert ref.after.startswith("TOKEN=not-a-secret\n") and "TOKEN_2=unleak://app/TOKEN_2" in ref.after
 
 
@@ -151,10 +151,10 @@ def test_known_secret_as_default_of_a_plainly_named_variable(repo: GitRepo) -> N
     key = stripe_live_key()
     repo.write("pay.py", f'import os\nKEY = os.getenv("STRIPE", "{key}")\nK2 = os.getenv(name, "{key}")\n')
     plan = _plan(repo)
-    assert [(s.name, [p.kind for p in s.places]) for s in plan.secrets] == [  # type: ignore[attr-defined]
+    assert [(s.name, [p.kind for p in s.places]) for s in plan.secrets] == [
         ("STRIPE", ["env-default"])]
-    assert [(m.path, m.line) for m in plan.manual] == [("pay.py", 3)]  # type: ignore[attr-defined]
-    code = next(c for c in plan.changes if c.path == "pay.py")  # type: ignore[attr-defined]
+    assert [(m.path, m.line) for m in plan.manual] == [("pay.py", 3)]
+    code = next(c for c in plan.changes if c.path == "pay.py")
     assert 'KEY = os.environ["STRIPE"]' in code.after
 
 
@@ -164,7 +164,7 @@ def test_ignored_reference_file_holding_a_moved_value_gets_the_reference(repo: G
     repo.write(".env", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored), but it is the reference file
     repo.write("a.py", f'TOKEN = "{tok}"\n')
     plan = _plan(repo)
-    ref = next(c for c in plan.changes if c.reference_file)  # type: ignore[attr-defined]
+    ref = next(c for c in plan.changes if c.reference_file)
     assert ref.after == "DEBUG=1\nGH=unleak://app/TOKEN\n\n" + \
         "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them.\n" + \
         "TOKEN=unleak://app/TOKEN\n"
