@@ -94,7 +94,13 @@ def test_read_back_mismatch_changes_no_file_and_removes_new_entries(repo: GitRep
     assert all(s.value not in str(exc.value) for s in plan.secrets)
 
 
-def test_write_failure_half_way_restores_every_file(repo: GitRepo) -> None:
+@pytest.mark.parametrize(("failure", "raised", "match"), [
+    (PermissionError(13, "Permission denied"), FixError, "restored, nothing changed"),
+    (KeyboardInterrupt(), KeyboardInterrupt, None),  # Ctrl-C: the files are restored and the interrupt propagates
+], ids=["write-error", "interrupt"])
+def test_failure_half_way_through_the_writes_restores_every_file(repo: GitRepo, failure: BaseException,
+                                                                 raised: type[BaseException], match: str | None
+                                                                 ) -> None:
     _write_app(repo)
     vault = open_vault(namespace="app", repo_path=repo.path)
     before = _snapshot(repo.path)
@@ -105,10 +111,10 @@ def test_write_failure_half_way_restores_every_file(repo: GitRepo) -> None:
     def fail_second(path: Path, data: bytes) -> None:
         writes.append(path.name)
         if len(writes) == 2:
-            raise PermissionError(13, "Permission denied")
+            raise failure
         atomic_write_bytes(path, data)
 
-    with pytest.raises(FixError, match="restored, nothing changed"):
+    with pytest.raises(raised, match=match):
         apply_fix(plan, vault, write=fail_second)
     assert _snapshot(repo.path) == before
     assert vault.names() == []
@@ -232,25 +238,6 @@ def test_json_shape(repo: GitRepo) -> None:
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
                                     {"path": ".env", "created": True, "reference_file": True}]
     assert doc["plan"]["reference_entries"] == {"TOKEN": f"unleak://{repo.path.name}/TOKEN"}
-
-
-def test_interrupt_during_writes_restores_files_and_propagates(repo: GitRepo) -> None:
-    _write_app(repo)
-    vault = open_vault(namespace="app", repo_path=repo.path)
-    before = _snapshot(repo.path)
-    plan = _plan(repo, vault)
-    writes: list[str] = []
-
-    def interrupted(path: Path, data: bytes) -> None:
-        writes.append(path.name)
-        if len(writes) == 2:
-            raise KeyboardInterrupt
-        atomic_write_bytes(path, data)
-
-    with pytest.raises(KeyboardInterrupt):
-        apply_fix(plan, vault, write=interrupted)
-    assert _snapshot(repo.path) == before
-    assert vault.names() == []
 
 
 def test_one_unparsable_file_does_not_stop_the_others(repo: GitRepo) -> None:
