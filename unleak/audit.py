@@ -56,15 +56,14 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def _scrub_any(value: Any, scrub: Scrubber | None) -> Any:
-    if scrub is None:
-        return value
+def scrub_nested(value: Any, scrub: Scrubber) -> Any:
+    """``value`` (JSON-like data) with ``scrub`` applied to every string in it, dict keys included."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list | tuple):
-        return [_scrub_any(v, scrub) for v in value]
+        return [scrub_nested(v, scrub) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub_any(v, scrub) for k, v in value.items()}
+        return {scrub(str(k)): scrub_nested(v, scrub) for k, v in value.items()}
     return value
 
 
@@ -139,7 +138,7 @@ class AuditLog:
                 "detail": detail or {},
                 "prev": prev,
             }
-            record = _scrub_any(record, scrub) if scrub is not None else record
+            record = scrub_nested(record, scrub) if scrub is not None else record
             record["prev"] = prev  # never let a scrubber touch the chain
             record["seq"] = seq + 1
             record["hash"] = _digest(record)

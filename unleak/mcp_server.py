@@ -38,7 +38,7 @@ from typing import Any
 
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
-from unleak.audit import AuditLog, process_info
+from unleak.audit import AuditLog, process_info, scrub_nested
 from unleak.policy import GrantStore, Policy, RunContext, dangerous_reason, load_policy, tier_of
 
 SERVER_NAME = "unleak"
@@ -186,13 +186,7 @@ class Scrubber:
         return masked.decode("utf-8", errors="replace") if masked != data else s
 
     def obj(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list | tuple):
-            return [self.obj(v) for v in value]
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.obj(v) for k, v in value.items()}
-        return value
+        return scrub_nested(value, self.text)
 
     def leaks(self, s: str) -> bool:
         """True when any form of any value is still in ``s``."""
