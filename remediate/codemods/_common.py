@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst.codemod import VisitorBasedCodemodCommand
+from libcst.metadata import PositionProvider
 
 # Callees that read one variable from the environment and take a default: dotted name -> (index of the key
 # argument, index of a positional default or None, name of the keyword default).
@@ -134,6 +136,17 @@ def env_read(call: cst.Call, b: Bindings) -> EnvRead | None:
         if a.keyword is not None and a.keyword.value == default_kw:
             default = a
     return EnvRead(call, family, key, default)
+
+
+class LineCodemod(VisitorBasedCodemodCommand):
+    """A codemod that records the line of each site it reports (subclasses list ``PositionProvider`` among their
+    ``METADATA_DEPENDENCIES``)."""
+
+    def _line(self, node: cst.CSTNode) -> int:
+        try:
+            return int(self.get_metadata(PositionProvider, node).start.line)
+        except KeyError:
+            return 0
 
 
 def is_docstring(node: cst.CSTNode, parent: cst.CSTNode | None) -> bool:

@@ -16,10 +16,19 @@ import re
 from collections.abc import Collection, Mapping
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext
 from libcst.metadata import PositionProvider
 
-from remediate.codemods._common import Bindings, EnvRead, dotted_name, env_expr, env_read, gather, string_value
+from remediate.codemods._common import (
+    Bindings,
+    EnvRead,
+    LineCodemod,
+    dotted_name,
+    env_expr,
+    env_read,
+    gather,
+    string_value,
+)
 from remediate.codemods.sites import Site
 
 # The same vocabulary as the scanner's generic rule: a default for a variable called like this is a credential.
@@ -29,7 +38,7 @@ SECRET_NAME = re.compile(
 )
 
 
-class FixEnvReads(VisitorBasedCodemodCommand):
+class FixEnvReads(LineCodemod):
     DESCRIPTION = "Drop secret defaults from environment reads; stop .env reads from bypassing injected values."
     METADATA_DEPENDENCIES = (PositionProvider,)
 
@@ -51,12 +60,6 @@ class FixEnvReads(VisitorBasedCodemodCommand):
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._b = gather(tree)
         return super().transform_module_impl(tree)
-
-    def _line(self, node: cst.CSTNode) -> int:
-        try:
-            return int(self.get_metadata(PositionProvider, node).start.line)
-        except KeyError:
-            return 0
 
     def _is_dotenv_source(self, expr: cst.BaseExpression) -> bool:
         if isinstance(expr, cst.Call):

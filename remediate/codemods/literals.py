@@ -14,11 +14,12 @@ import re
 from collections.abc import Collection, Mapping
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod import CodemodContext
 from libcst.metadata import ParentNodeProvider, PositionProvider
 
 from remediate.codemods._common import (
     Bindings,
+    LineCodemod,
     dotted_name,
     env_expr,
     env_read,
@@ -52,7 +53,7 @@ def _hint_before(text_before: str) -> str | None:
     return None
 
 
-class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
+class ReplaceSecretLiterals(LineCodemod):
     DESCRIPTION = "Replace secret string literals with os.environ reads."
     METADATA_DEPENDENCIES = (ParentNodeProvider, PositionProvider)
 
@@ -80,12 +81,6 @@ class ReplaceSecretLiterals(VisitorBasedCodemodCommand):
         except KeyError:
             return None
         return parent
-
-    def _line(self, node: cst.CSTNode) -> int:
-        try:
-            return int(self.get_metadata(PositionProvider, node).start.line)
-        except KeyError:
-            return 0
 
     def _hits(self, text: str) -> list[str]:
         if self._rx is None:
