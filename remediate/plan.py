@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from remediate import codemods, configfiles, dotenv
 from remediate.codemods.sites import Site
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, is_reference
-from scanner.errors import UsageError
+from scanner.errors import UnleakError, UsageError
 from scanner.finding import Finding
 
 # What a provider's token is usually called, for values nothing in the code names.
@@ -464,10 +465,6 @@ def _free_name(base: str, value: str, taken: dict[str, str], existing: set[str],
 
 
 def _vault_holds(vault: Vault, name: str, value: str) -> bool:
-    import hmac
-
-    from scanner.errors import UnleakError
-
     try:
         return hmac.compare_digest(vault.get(vault.reference_for(name)).encode(), value.encode())
     except UnleakError:
