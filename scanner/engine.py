@@ -20,7 +20,7 @@ from scanner.rules import Candidate, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
 # Families whose candidates yield to a specific provider/format match on the same span.
-_LOW_PRECEDENCE = {"generic", "detect-secrets", "custom-generic"}
+_LOW_PRECEDENCE = {"generic", "detect-secrets"}
 # How far before a keyword hit a match may start (a variable name before "password", say).
 _BEFORE = 160
 _GATE_TAG = "\0gate:"  # automaton values for gate literals; never a rule id

@@ -35,7 +35,7 @@ class Filter:
 
 # Families whose candidates come from a secret-like *name* rather than a token format: the filters about code,
 # types and UI text only apply to them.
-NAME_BASED = frozenset({"generic", "detect-secrets", "xml", "custom-generic"})
+NAME_BASED = frozenset({"generic", "detect-secrets", "xml"})
 
 
 def _name_based(ctx: Context) -> bool:
