@@ -31,6 +31,7 @@ from typing import Any
 from remediate.vault import SecretEntry
 from remediate.vault.refs import NAME_RE, OP_SCHEME, format_reference, parse_reference
 from scanner.errors import BadReferenceError, UsageError, VaultError
+from scanner.fileio import atomic_write_bytes
 
 CATEGORY = "API_CREDENTIAL"
 FIELD = "credential"
@@ -63,11 +64,7 @@ def _private_template(document: dict[str, Any]) -> Iterator[Path]:
     path = directory / "item.json"
     data = json.dumps(document).encode("utf-8")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        atomic_write_bytes(path, data, mode=0o600)  # a 0600 temp file from the first byte, renamed into place
         yield path
     finally:
         with contextlib.suppress(OSError), open(path, "r+b") as f:
