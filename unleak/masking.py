@@ -174,7 +174,7 @@ class Masker:
             return b""
         buf = self._pending
         start = self._prefix_start(buf)
-        if len(buf) - start >= _EOF_PARTIAL_MASK:
+        if len(buf) - start >= _EOF_PARTIAL_MASK and not self._complete_at_end(buf, start):
             out = self._emit(buf[:start], start) + mask_for("partial").encode("ascii")
         else:
             out = self._emit(buf, len(buf))
@@ -190,6 +190,15 @@ class Masker:
             if match(text[i:]):
                 return i
         return len(text)
+
+    def _complete_at_end(self, buf: bytes, start: int) -> bool:
+        """True when a whole pattern covers ``buf[start:]`` to its end: the held tail is a value that was printed
+        in full (and may also begin a longer form), so it is masked by name, not as a partial value."""
+        assert self._automaton is not None
+        for end, (length, _mask) in self._automaton.iter(buf.decode("latin-1")):
+            if end == len(buf) - 1 and end - length + 1 <= start:
+                return True
+        return False
 
     def mask_all(self, data: bytes) -> bytes:
         """Mask a complete buffer in one go (the stream API fed once and closed)."""

@@ -187,6 +187,15 @@ def test_overlapping_values_leave_no_fragment() -> None:
     assert out.startswith(b"[<unleak:") and out.endswith(b">]\n")
 
 
+@pytest.mark.parametrize("prefix", [b"", b"x ", b"token="])
+def test_a_value_at_the_very_end_is_masked_by_name(prefix: bytes) -> None:
+    value = github_pat()
+    masker = Masker({"TOKEN": value, "KEY": fake_pem()})
+    assert masker.mask_all(prefix + value.encode()) == prefix + b"<unleak:TOKEN>"
+    cut = prefix + value.encode()[:12]
+    assert Masker({"TOKEN": value}).mask_all(cut) == prefix + b"<unleak:partial>"
+
+
 def test_short_values_are_not_masked_and_are_named() -> None:
     masker = Masker({"PIN": "123", "TOKEN": github_pat()})
     assert masker.skipped == ("PIN",)
