@@ -360,17 +360,26 @@ def run_command(
             "into the vault" + ("" if no_masking else " (it is masked in the output meanwhile)"),
             err=True,
         )
+    from unleak.masking import Masker
+
+    # The audit log is a channel too: a value the user typed on the command line is masked there as in the output.
+    masker = Masker(plan.masked)
+
+    def scrub(text: str) -> str:
+        return masker.mask_all(text.encode("utf-8", "surrogateescape")).decode("utf-8", "replace")
+
     if no_masking:
         click.echo("unleak: masking is off; the command's output is not filtered", err=True)
-        _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), detail={"masking": False})
+        _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), detail={"masking": False},
+               scrub=scrub)
         runner.exec_child(command, plan)
     for name in plan.unmasked:
         click.echo(
             f"unleak: warning: {name} is shorter than 4 characters and is not masked in the output", err=True
         )
-    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command))
+    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub)
     code = runner.run_child(command, plan)
-    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}")
+    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub)
     sys.exit(code)
 
 

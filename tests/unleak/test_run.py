@@ -465,6 +465,19 @@ def test_cli_reader_going_away_stops_the_child(vault_env: tuple[Path, dict[str, 
     assert proc.stdout == b"y\ny\ny\n"
 
 
+def test_cli_value_typed_on_the_command_line_is_masked_in_the_audit_log(
+    vault_env: tuple[Path, dict[str, str]],
+) -> None:
+    from unleak.audit import AuditLog
+
+    project, values = vault_env
+    proc = run_cli("run", "--", PY, "-c", "print('ran')", values["TOKEN"], cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    log = AuditLog().path.read_text(encoding="utf-8")
+    assert '"run.start"' in log and '"run.end"' in log and "<unleak:TOKEN>" in log
+    assert_no_leak(log, values)
+
+
 def test_cli_values_never_on_a_command_line(vault_env: tuple[Path, dict[str, str]]) -> None:
     project, _ = vault_env
     proc = run_cli("run", "--", PY, "-c", ARGV_CHECK, cwd=project)
