@@ -236,19 +236,17 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, re
         raise UsageError(f"still in HEAD: {', '.join(e.preview for e in in_head)}; move it out of the code "
                          "(`unleak fix`), commit, rotate it, then purge")
     p = plan(top, fingerprints, report)
-    mirror = (workdir.resolve() / f"{top.name}.git") if workdir is not None else p.mirror
-    gitdir = git.common_git_dir(top)
-    if mirror.is_relative_to(top.resolve()) and not mirror.is_relative_to(gitdir):
-        # The mirror holds the secrets until rewritten; inside the work tree it could be committed or indexed.
-        p.replacements_file.unlink(missing_ok=True)
-        raise UsageError(f"--workdir {workdir} is inside the work tree; choose a directory outside it")
-    if mirror.exists():
-        p.replacements_file.unlink(missing_ok=True)
-        raise UsageError(f"{mirror} already exists; choose another --workdir")
-    mirror.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    refs_before = {REMOTES_NS + n[len("refs/remotes/"):] if n.startswith("refs/remotes/") else n
-                   for n, _ in git.ref_targets(top, ("refs/",))}
-    try:
+    try:  # the replacements file holds the values: it goes however this ends
+        mirror = (workdir.resolve() / f"{top.name}.git") if workdir is not None else p.mirror
+        gitdir = git.common_git_dir(top)
+        if mirror.is_relative_to(top.resolve()) and not mirror.is_relative_to(gitdir):
+            # The mirror holds the secrets until rewritten; inside the work tree it could be committed or indexed.
+            raise UsageError(f"--workdir {workdir} is inside the work tree; choose a directory outside it")
+        if mirror.exists():
+            raise UsageError(f"{mirror} already exists; choose another --workdir")
+        mirror.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        refs_before = {REMOTES_NS + n[len("refs/remotes/"):] if n.startswith("refs/remotes/") else n
+                       for n, _ in git.ref_targets(top, ("refs/",))}
         git.clone_mirror(top, mirror)
         # The mirror's "origin" is this working clone: drop it so git-filter-repo has nothing to remove. Move the
         # remote-tracking refs out of refs/remotes/ (git-filter-repo would fold refs/remotes/origin/* into

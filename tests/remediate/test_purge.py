@@ -304,11 +304,18 @@ def test_replacements_file_is_private_even_with_open_umask(tmp_path: Path) -> No
 
 
 @needs_filter_repo
-def test_purge_workdir_inside_work_tree_is_refused(repo: GitRepo, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("where", "message"), [("inside", "inside the work tree"), ("taken", "already exists")])
+def test_purge_bad_workdir_is_refused(repo: GitRepo, tmp_path: Path, where: str, message: str) -> None:
     build_story(repo, tmp_path, head_secret=False)
-    proc = run_cli("purge", "--execute", "--workdir", "scratch", cwd=repo.path)
-    assert proc.returncode == 2 and "inside the work tree" in proc.stderr
-    assert not (repo.path / "scratch").exists()
+    workdir = repo.path / "scratch" if where == "inside" else tmp_path / "work"
+    if where == "taken":
+        (workdir / "repo.git").mkdir(parents=True)
+    proc = run_cli("purge", "--execute", "--workdir", "scratch" if where == "inside" else str(workdir), cwd=repo.path)
+    assert proc.returncode == 2 and message in proc.stderr
+    if where == "inside":
+        assert not workdir.exists()
+    else:
+        assert list(workdir.iterdir()) == [workdir / "repo.git"] and not any((workdir / "repo.git").iterdir())
     assert not (repo.path / ".git" / "unleak" / purge.REPLACEMENTS_NAME).exists()
 
 
