@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanner.lazyre import lazy
 from scanner.rules import Rule
 
 
@@ -62,7 +63,7 @@ def allow_comment(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- placeholders
-_PLACEHOLDER_WORDS = re.compile(
+_PLACEHOLDER_WORDS = lazy(
     r"(?i)(?:changeme|change_me|change-me|placeholder|your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|"
     r"id|value|name)|example|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|xxxx|\*\*\*|"
     r"replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your|lorem|"
@@ -72,7 +73,7 @@ _PLACEHOLDER_WORDS = re.compile(
     r"put your unique phrase here|^(?:enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|"
     r"scram-sha-256|ident|cert|always|never|auto|manual|on|off|yes|no)$)"
 )
-_TEMPLATE = re.compile(
+_TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
     r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|\*+|\.+|-+|_+)$"
 )
@@ -114,7 +115,7 @@ def example_key(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- references
-_REFERENCE = re.compile(
+_REFERENCE = lazy(
     r"^(?:op|unleak|vault|secret|secrets|aws-sm|gcp-sm|azure-kv|sm|ssm|doppler|infisical|bws|akv|gcpsm|awssm|"
     r"arn:aws:secretsmanager|arn:aws:ssm|projects/[^/]{1,100}/secrets)(?:://|:|/)",
     re.IGNORECASE,
@@ -130,7 +131,7 @@ def reference(ctx: Context) -> bool:
     return v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED
 
 
-_ENV_READ = re.compile(
+_ENV_READ = lazy(
     r"(?:os\.environ|os\.getenv|getenv\(|process\.env|ENV\[|ENV\.fetch|System\.getenv|\benv\(|\bconfig\(|"
     r"settings\.|import\.meta\.env|Deno\.env|Environment\.GetEnvironmentVariable|os\.Getenv|os\.LookupEnv|"
     r"viper\.Get|\$_ENV|\$_SERVER|getenv\b|secrets\.[A-Z_]+|vars\.[A-Z_]+|\benv\.[A-Z_]+|"
@@ -145,12 +146,12 @@ def env_read(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- hashes and ids
-_LOCKFILES = re.compile(
+_LOCKFILES = lazy(
     r"(?:^|/)(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|bun\.lock|poetry\.lock|"
     r"Pipfile\.lock|uv\.lock|pdm\.lock|Cargo\.lock|go\.sum|composer\.lock|Gemfile\.lock|packages\.lock\.json|"
     r"flake\.lock|requirements[^/]*\.txt|mix\.lock|pubspec\.lock|Podfile\.lock|gradle\.lockfile|\.terraform\.lock\.hcl)$"
 )
-_INTEGRITY = re.compile(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
+_INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
 
 
 def lockfile_hash(ctx: Context) -> bool:
@@ -160,8 +161,8 @@ def lockfile_hash(ctx: Context) -> bool:
     return bool(_LOCKFILES.search(ctx.path)) and ctx.rule.family in NAME_BASED | {"connection-string"}
 
 
-_HEX = re.compile(r"^[0-9a-f]{7,40}$|^[0-9A-F]{40}$")
-_SHA_CONTEXT = re.compile(r"(?i)(?:commit|sha|rev|revision|ref|hash|checkout|cherry-pick|merge|tag|git)")
+_HEX = lazy(r"^[0-9a-f]{7,40}$|^[0-9A-F]{40}$")
+_SHA_CONTEXT = lazy(r"(?i)(?:commit|sha|rev|revision|ref|hash|checkout|cherry-pick|merge|tag|git)")
 
 
 def git_sha(ctx: Context) -> bool:
@@ -172,7 +173,7 @@ def git_sha(ctx: Context) -> bool:
     return len(v) == 40 or bool(_SHA_CONTEXT.search(ctx.line))
 
 
-_UUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
+_UUID = lazy(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
 
 def uuid(ctx: Context) -> bool:
@@ -180,7 +181,7 @@ def uuid(ctx: Context) -> bool:
     return _name_based(ctx) and bool(_UUID.match(ctx.value.strip()))
 
 
-_CHECKSUM_NAME = re.compile(
+_CHECKSUM_NAME = lazy(
     r"(?i)(?:checksum|check_sum|sha1|sha256|sha512|sha-256|md5|digest|integrity|etag|fingerprint|hash(?!ed_pass)"
     r"|crc32|content[_-]?md5|nonce_?hash|commit|revision)[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
 )
@@ -196,11 +197,11 @@ def checksum_named(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- public material
-_PUBLIC_MARKERS = re.compile(
+_PUBLIC_MARKERS = lazy(
     r"(?:-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP )?PUBLIC KEY|-----BEGIN CERTIFICATE|"
     r"^(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-ssh-ed25519@openssh\.com) AAAA)"
 )
-_PUBLIC_NAME = re.compile(r"(?i)(?:public[_.-]?key|pub[_.-]?key|publishable|(?<![a-z])pk_(?:live|test)_|"
+_PUBLIC_NAME = lazy(r"(?i)(?:public[_.-]?key|pub[_.-]?key|publishable|(?<![a-z])pk_(?:live|test)_|"
                           r"cert(?:ificate)?s?\b|ca[_.-]?bundle|\.pub\b|[_.-]pub\b|known_hosts|authorized_keys)")
 
 
@@ -228,14 +229,14 @@ def data_uri(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- code and UI
-_UI_CONTEXT = re.compile(
+_UI_CONTEXT = lazy(
     r"(?i)(?:label|placeholder|title|message|msg|text|hint|prompt|description|tooltip|caption|error|"
     r"i18n|translate|gettext|aria-|help|heading|button|field|input|form|route|url|path|endpoint|uri|href|"
     r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
     r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
 )
-_WORDY = re.compile(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
-_SECRET_WORD = re.compile(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
+_WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
+_SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
 
 
 def ui_string(ctx: Context) -> bool:
@@ -257,12 +258,12 @@ def ui_string(ctx: Context) -> bool:
     return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v))
 
 
-_CODE_EXT = re.compile(
+_CODE_EXT = lazy(
     r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|rb|php|go|java|kt|kts|scala|groovy|cs|swift|rs|c|cc|cpp|h|hpp|m|dart|"
     r"lua|ex|exs|erl|clj|vue|svelte|pl|pm|r|jl|sh|bash|zsh|ps1|tf|hcl|gradle|sql)$",
     re.IGNORECASE,
 )
-_TYPE_NAMES = re.compile(
+_TYPE_NAMES = lazy(
     r"^(?:\??(?:str|string|String|bytes|int|bool|boolean|Boolean|Any|any|object|Object|SecretStr|SecretBytes|"
     r"Secret|Optional|Union|Sequence|Mapping|Iterable|Callable|dict|list|tuple|set|Dict|List|Tuple|Set|None|"
     r"null|number|char|byte|Integer|Long|char\[\]|byte\[\]|\[\]byte|\*string|&str|&'static str|Option<[^>]*>|"
@@ -282,7 +283,7 @@ def type_annotation(ctx: Context) -> bool:
     return bool(re.fullmatch(r"[A-Z][A-Za-z0-9_]*(?:\[[^\]]{0,120}\]|<[^>]{0,120}>)[,;)=]*", v))
 
 
-_SHELL_EXT = re.compile(r"\.(?:sh|bash|zsh|ps1)$", re.IGNORECASE)
+_SHELL_EXT = lazy(r"\.(?:sh|bash|zsh|ps1)$", re.IGNORECASE)
 
 
 def _quoted(ctx: Context) -> bool:
@@ -320,7 +321,7 @@ def name_as_value(ctx: Context) -> bool:
     return v == m.group(1) or v == m.group(1).rsplit(".", 1)[-1]
 
 
-_PATH_OR_URL = re.compile(
+_PATH_OR_URL = lazy(
     r"^(?:(?:[a-z][a-z0-9+.-]{1,20}://[^\s:@/]{1,253}(?:/[^\s]*)?)|(?:\.{0,2}/[A-Za-z0-9_.@%+~-]{1,80}){2,}/?|"
     r"~/[^\s]{1,200}|[A-Za-z]:\\[^\s]{1,200}|[A-Za-z0-9_.-]{1,80}\.(?:pem|key|crt|json|txt|yaml|yml|env|p12|pfx|"
     r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5})$"
@@ -390,9 +391,9 @@ def plain_words(ctx: Context) -> bool:
     return _name_based(ctx) and bool(re.fullmatch(r"[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}", ctx.value.strip()))
 
 
-_ENV_LIKE = re.compile(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
+_ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
                        r"(?:^|/)\.?(?:netrc|pgpass|pypirc|npmrc|s3cfg)$")
-_WORD_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-|/)|[AI](?=[A-Z][a-z])")
+_WORD_PART = lazy(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-|/)|[AI](?=[A-Z][a-z])")
 
 
 def identifier_words(ctx: Context) -> bool:
@@ -417,7 +418,7 @@ def _words_only(v: str) -> bool:
     return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 6) for w in parts)
 
 
-_REGEX_SOURCE = re.compile(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
+_REGEX_SOURCE = lazy(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
 
 
 def regex_source(ctx: Context) -> bool:
@@ -431,7 +432,7 @@ def regex_source(ctx: Context) -> bool:
     return (len(hits) >= 2 or strong) and not _ENV_LIKE.search(ctx.path)
 
 
-_KEY_HEADER = re.compile(r"(?:BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY|PuTTY-User-Key-File-\d)")
+_KEY_HEADER = lazy(r"(?:BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY|PuTTY-User-Key-File-\d)")
 
 
 def key_header_only(ctx: Context) -> bool:
@@ -439,7 +440,7 @@ def key_header_only(ctx: Context) -> bool:
     return ctx.rule.family == "detect-secrets" and bool(_KEY_HEADER.search(ctx.value)) and len(ctx.value) < 80
 
 
-_GITHUB_SHAPE = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}")
+_GITHUB_SHAPE = lazy(r"gh[pousr]_[A-Za-z0-9]{36}")
 
 
 def invalid_checksum(ctx: Context) -> bool:
@@ -450,7 +451,7 @@ def invalid_checksum(ctx: Context) -> bool:
     return _name_based(ctx) and bool(_GITHUB_SHAPE.fullmatch(v)) and not github_checksum_ok(v)
 
 
-_METADATA_NAME = re.compile(
+_METADATA_NAME = lazy(
     r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth)[_.-]?(?:id|ids|name|names|type|types|arn|"
     r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
     r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
@@ -467,8 +468,8 @@ def metadata_name(ctx: Context) -> bool:
     return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
 
 
-_ASSIGNED_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
-_SECRETISH = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
+_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
+_SECRETISH = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
 
 
 def unnamed_hex(ctx: Context) -> bool:
@@ -480,7 +481,7 @@ def unnamed_hex(ctx: Context) -> bool:
     return m is None or not _SECRETISH.search(m.group(1))
 
 
-_NON_SECRET_NAME = re.compile(
+_NON_SECRET_NAME = lazy(
     r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
     r"backward|client|idempotency|change|verification|purchase|update|work[_-]?unit|copy[a-z]{0,20})"
     r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
@@ -503,7 +504,7 @@ def short_hex(ctx: Context) -> bool:
     return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip()))
 
 
-_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
+_JWT_SHAPE = lazy(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
 
 
 def fake_jwt(ctx: Context) -> bool:
@@ -556,11 +557,11 @@ def slug(ctx: Context) -> bool:
     return wordy >= 2 and wordy >= 0.6 * (len(parts) - neutral)
 
 
-_NOTEBOOK_MEDIA = re.compile(r'"(?:image|audio|video|application/pdf|font)[\w./+-]*"\s*:')
+_NOTEBOOK_MEDIA = lazy(r'"(?:image|audio|video|application/pdf|font)[\w./+-]*"\s*:')
 
 
 # nbformat splits media into a list of 76-character base64 lines: `"iVBORw0KGgo…\n",`
-NOTEBOOK_B64_LINE = re.compile(r'^\s*"[A-Za-z0-9+/=]{60,}(?:\\n)?",?\s*$')
+NOTEBOOK_B64_LINE = lazy(r'^\s*"[A-Za-z0-9+/=]{60,}(?:\\n)?",?\s*$')
 
 
 def notebook_media(ctx: Context) -> bool:

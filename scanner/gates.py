@@ -21,6 +21,8 @@ import string
 from dataclasses import dataclass
 from functools import lru_cache
 
+from scanner.lazyre import lazy
+
 DETECT_SECRETS_VERSION = "1.5.0"
 _SMALL = 4096
 
@@ -144,9 +146,10 @@ def gates() -> dict[str, Gate]:
     """Gates by rule family, only for families whose supersets are known to hold here."""
     if _detect_secrets_version() != DETECT_SECRETS_VERSION:
         return {}
-    on_text = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if not low)
-    on_lower = tuple(re.compile(p, f | re.M) for p, f, low in _REGEXES if low)
-    any_text = re.compile("|".join(f"(?:{p})" for p, _, low in _REGEXES if not low), re.M)
-    any_lower = re.compile("|".join(f"(?:{p})" for p, _, low in _REGEXES if low), re.M)
+    # Compiled on first use: a pre-commit run on a small change needs only the two alternations.
+    on_text = tuple(lazy(p, f | re.M) for p, f, low in _REGEXES if not low)
+    on_lower = tuple(lazy(p, f | re.M) for p, f, low in _REGEXES if low)
+    any_text = lazy("|".join(f"(?:{p})" for p, _, low in _REGEXES if not low), re.M)
+    any_lower = lazy("|".join(f"(?:{p})" for p, _, low in _REGEXES if low), re.M)
     return {"detect-secrets": Gate("detect-secrets", _LITERALS, on_text, on_lower, any_text=any_text,
                                    any_lower=any_lower, context_words=("allowlist",))}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo
+from scanner.lazyre import lazy
 
 COMMIT_MARK = "\x01unleak\x01"
 # -c options applied to every call: stable, unquoted paths; no pager, no colour, no external diff or textconv.
@@ -98,7 +99,7 @@ def ls_files(repo: Path, paths: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------- patch parsing
-_HUNK = re.compile(r"^(@{2,}) (?:-\d+(?:,\d+)? )+\+(\d+)(?:,(\d+))? @{2,}")
+_HUNK = lazy(r"^(@{2,}) (?:-\d+(?:,\d+)? )+\+(\d+)(?:,(\d+))? @{2,}")
 
 
 @dataclass
@@ -310,9 +311,9 @@ class AddedText:
 
 # Literal-led ("\n@@", "\n+"), run over b"\n" + text: a leading literal lets the regex engine jump between
 # occurrences, where a "^" anchor with re.M would try every position of a history's worth of bytes.
-_HUNK_B = re.compile(rb"\n@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK_B = lazy(rb"\n@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MARK_B = COMMIT_MARK.encode()
-_ADDED_B = re.compile(rb"\n\+([^\n]*)")
+_ADDED_B = lazy(rb"\n\+([^\n]*)")
 
 
 def _commit_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:

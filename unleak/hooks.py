@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
+from scanner.lazyre import lazy
 
 # --------------------------------------------------------------------------------------------- decisions
 
@@ -114,7 +115,7 @@ _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_e
               "vault.key"}
 _KEY_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx", ".vault")
 _DOTENV_SAFE = (".example", ".sample", ".template", ".dist", ".defaults", ".schema")
-_REF_VALUE = re.compile(r"^(unleak|op)://\S+$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_REF_VALUE = lazy(r"^(unleak|op)://\S+$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 def unleak_data_dir() -> Path:
@@ -283,8 +284,8 @@ def _file_args(argv: list[str]) -> Iterable[str]:
             yield a
 
 
-_ECHO_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-_SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_KEY)", re.I)
+_ECHO_VAR = lazy(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SECRET_NAME = lazy(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_KEY)", re.I)
 
 
 def bash_reason(command: str, cwd: Path) -> str | None:

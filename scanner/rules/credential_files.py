@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
+from scanner.lazyre import lazy
 from scanner.rules import Candidate, Rule, register
 from scanner.rules._util import NAME_SEP, b64decode_text, iter_lines, shannon_entropy
 
@@ -20,7 +21,7 @@ H = Confidence.HIGH
 M = Confidence.MEDIUM
 
 # --------------------------------------------------------------------------------------------- private keys
-_PEM = re.compile(
+_PEM = lazy(
     r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----"
     r"(?P<body>[\s\S]{20,16384}?)-----END (?P=kind)-----"
 )
@@ -36,7 +37,7 @@ def _private_keys(chunk: Chunk) -> Iterator[Candidate]:
         yield Candidate("UL100", m.group(0), m.start(), m.end())
 
 
-_PPK = re.compile(
+_PPK = lazy(
     r"PuTTY-User-Key-File-[0-9]: [^\n]{1,80}\n(?:[^\n]{0,2000}\n){0,40}?Private-Lines: (?P<n>[0-9]{1,3})\r?\n"
 )
 
@@ -55,8 +56,8 @@ def _putty_keys(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- AWS pairing
-_AWS_ID = re.compile(r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z2-7]{16}(?![A-Z0-9])")
-_AWS_SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
+_AWS_ID = lazy(r"A(?<![A-Z0-9]A)(?:KIA|SIA)[A-Z2-7]{16}(?![A-Z0-9])")
+_AWS_SECRET_SHAPE = lazy(r"(?<![A-Za-z0-9/+=])(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
 
 
 def _aws_paired(chunk: Chunk) -> Iterator[Candidate]:
@@ -83,10 +84,10 @@ def _looks_random_b64(v: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- netrc, pgpass
-_NETRC_PW = re.compile(r"(?:^|[ \t])password[ \t]+(?P<secret>[^\s]{1,200})")
-_NETRC_INLINE = re.compile(r"\bmachine[ \t]+[^\s]{1,253}[ \t]+login[ \t]+[^\s]{1,200}[ \t]+password[ \t]+"
+_NETRC_PW = lazy(r"(?:^|[ \t])password[ \t]+(?P<secret>[^\s]{1,200})")
+_NETRC_INLINE = lazy(r"\bmachine[ \t]+[^\s]{1,253}[ \t]+login[ \t]+[^\s]{1,200}[ \t]+password[ \t]+"
                            r"(?P<secret>[^\s\"'`]{1,200})")
-_NETRC_PATH = re.compile(r"(?:^|/)[._]?netrc$")
+_NETRC_PATH = lazy(r"(?:^|/)[._]?netrc$")
 
 
 def _netrc(chunk: Chunk) -> Iterator[Candidate]:
@@ -132,10 +133,10 @@ def _escaped(line: str, j: int) -> bool:
 # --------------------------------------------------------------------------------------------- URLs and DSNs
 # scheme://user:password@host — any scheme (postgres, mysql, mongodb+srv, redis, amqp, jdbc:…, http, ftp…).
 # The pattern starts at the literal "://" (fast to find); the scheme is checked by looking back from there.
-_URL_USERINFO = re.compile(
+_URL_USERINFO = lazy(
     r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
 )
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,30}$")
+_SCHEME = lazy(r"[A-Za-z][A-Za-z0-9+.-]{1,30}$")
 
 
 def _url_userinfo(chunk: Chunk, rule_id: str = "UL220") -> Iterator[Candidate]:
@@ -146,7 +147,8 @@ def _url_userinfo(chunk: Chunk, rule_id: str = "UL220") -> Iterator[Candidate]:
         yield Candidate(rule_id, m.group("secret"), m.start("secret"), m.end("secret"))
 
 
-_GIT_CRED_PATH = re.compile(r"(?:^|/)\.?git-credentials$")
+_GIT_CRED_PATH_RE = r"(?:^|/)\.?git-credentials$"
+_GIT_CRED_PATH = lazy(_GIT_CRED_PATH_RE)
 
 
 def _git_credentials(chunk: Chunk) -> Iterator[Candidate]:
@@ -159,7 +161,7 @@ def _url_not_git_credentials(chunk: Chunk) -> Iterator[Candidate]:
     yield from _url_userinfo(chunk)
 
 # --------------------------------------------------------------------------------------------- Docker config
-_DOCKER_AUTH = re.compile(
+_DOCKER_AUTH = lazy(
     r"\"(?P<key>auth|identitytoken|registrytoken)\"\s{0,4}:\s{0,4}\"(?P<secret>[^\"\s]{4,4096})\""
 )
 
@@ -176,8 +178,8 @@ def _docker_auths(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- kubeconfig
-_KUBE_KEY_DATA = re.compile(r"client-key-data:\s{0,4}[\"']?(?P<secret>[A-Za-z0-9+/=]{40,20000})")
-_KUBE_TOKEN = re.compile(r"^[ \t-]{0,40}(?:token|password):[ \t]{0,4}[\"']?(?P<secret>[^\s\"'#]{8,4096})",
+_KUBE_KEY_DATA = lazy(r"client-key-data:\s{0,4}[\"']?(?P<secret>[A-Za-z0-9+/=]{40,20000})")
+_KUBE_TOKEN = lazy(r"^[ \t-]{0,40}(?:token|password):[ \t]{0,4}[\"']?(?P<secret>[^\s\"'#]{8,4096})",
                          re.MULTILINE)
 
 
@@ -193,8 +195,8 @@ def _kubeconfig(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- Kubernetes Secret
-_K8S_BLOCK = re.compile(r"^(?P<indent>[ \t]{0,20})(?P<kind>data|stringData):[ \t]*$")
-_K8S_ITEM = re.compile(r"^(?P<indent>[ \t]{1,40})(?P<key>[A-Za-z0-9_.-]{1,253}):[ \t]{0,4}(?P<q>[\"']?)"
+_K8S_BLOCK = lazy(r"^(?P<indent>[ \t]{0,20})(?P<kind>data|stringData):[ \t]*$")
+_K8S_ITEM = lazy(r"^(?P<indent>[ \t]{1,40})(?P<key>[A-Za-z0-9_.-]{1,253}):[ \t]{0,4}(?P<q>[\"']?)"
                        r"(?P<secret>[^\s\"'#]{1,20000})(?P=q)[ \t]*$")
 
 
@@ -231,7 +233,7 @@ def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- Terraform state
-_TF_ATTR = re.compile(
+_TF_ATTR = lazy(
     r"\"(?P<name>[a-z0-9_]{0,40}(?:password|secret|token|private_key|access_key|api_key|connection_string"
     r"|primary_key|secondary_key|master_key|key_material)[a-z0-9_]{0,40})\"\s{0,4}:\s{0,4}\"(?P<secret>[^\"]{6,8192})\""
 )
@@ -293,7 +295,7 @@ register(
     ),
     Rule(
         id="UL202", title=".git-credentials password", confidence=H,
-        detect=_git_credentials, path_pattern=_GIT_CRED_PATH.pattern, family="credential-file",
+        detect=_git_credentials, path_pattern=_GIT_CRED_PATH_RE, family="credential-file",
         revoke="revoke the token at the git host",
         description="Credentials stored by git's store helper",
     ),
