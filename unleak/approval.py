@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
-from unleak.policy import ApprovalRequest, GrantStore, format_duration, human_actor
+from unleak.policy import ApprovalRequest, GrantStore, format_duration
+from unleak.userenv import human_actor
 
 MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
 _CSRF_LIFETIME = 15 * 60

@@ -42,7 +42,7 @@ ACTIONS = (
 
 
 def default_dir() -> Path:
-    from unleak.policy import state_dir
+    from unleak.userenv import state_dir
 
     return state_dir()
 
@@ -82,7 +82,7 @@ class AuditLog:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        from unleak.policy import ensure_private_dir
+        from unleak.userenv import ensure_private_dir
 
         ensure_private_dir(self.dir)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -282,7 +282,7 @@ def record(action: str, *, actor: str | None = None, secrets: Sequence[str] = ()
     the damage. Pass names only; never a value.
     """
     from scanner.errors import UnleakError
-    from unleak.policy import human_actor
+    from unleak.userenv import human_actor
 
     with contextlib.suppress(OSError, UnleakError, ValueError):
         AuditLog().append(action, actor=actor or human_actor(), secrets=secrets,

@@ -616,7 +616,7 @@ def _short(v: Any) -> str:
 
 
 def _refuse_state_in_repo(root: Path, dirs: list[Path]) -> None:
-    from unleak.policy import config_dir
+    from unleak.userenv import config_dir
 
     for d in [*dirs, config_dir()]:
         with contextlib.suppress(OSError):

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, PolicyError, UsageError
+from unleak.userenv import config_dir, ensure_private_dir, state_dir
 
 TIERS = ("dev", "staging", "prod")
 _TIER_RANK = {t: i for i, t in enumerate(TIERS)}
@@ -43,27 +44,6 @@ DEFAULT_REQUEST_TTL = 15 * 60
 DEFAULT_OUTPUT_CAP = 64 * 1024
 DEFAULT_RUN_TIMEOUT = 120
 MAX_RUN_TIMEOUT = 3600
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/unleak`` on Linux: grants, approval requests and the audit log."""
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("unleak", appauthor=False))
-
-
-def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/unleak`` on Linux: the user's policy."""
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("unleak", appauthor=False))
-
-
-def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
-    return path
 
 
 def now() -> float:
@@ -683,17 +663,6 @@ class GrantStore:
 def _client_name(client: str) -> str:
     """``"claude-code 1.2.3"`` → ``"claude-code"`` (revoke --client takes the name)."""
     return client.split(" ", 1)[0]
-
-
-def human_actor() -> str:
-    """The human at the terminal, for the audit log and ``created_by``."""
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"user:{user}"
 
 
 #: environment variables coding agents set in the shells they run; a human's approval must not come from there
