@@ -1,16 +1,18 @@
-"""Atomic file writes: temp file in the same directory, fsync, rename. A crash leaves the old file or the new one."""
+"""Atomic file writes: temp file in the same directory, fsync, rename. A crash leaves the old file or the new one.
+
+The temp file is created here with O_EXCL rather than by ``tempfile`` (whose import, with ``random``, is ~1.5 ms of
+every pre-commit run, which writes its audit head through this module)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -31,6 +33,16 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 def _umask() -> int:
