@@ -13,7 +13,7 @@ from pathlib import Path
 from scanner import git
 from scanner.chunk import Chunk
 from scanner.engine import Stats
-from scanner.errors import UsageError
+from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo
 
 DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
@@ -159,8 +159,17 @@ def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: Path
 
 def staged(repo: Path, stats: Stats, exclude: PathFilter) -> Iterator[Chunk]:
     """Added lines of ``git diff --cached``: what the next commit would add."""
-    top = git.require_repo(repo, "--staged")
-    yield from _patch_chunks(git.diff_lines(top, ["--cached", "--diff-filter=d"]), "staged", stats, exclude)
+    # git diff works from any directory of a work tree and prints root-relative paths, so the pre-commit path
+    # skips a `rev-parse --show-toplevel` (a git process is ~3 ms); when it fails, require_repo says why.
+    d = Path(repo)
+    if not d.is_dir() or not git.git_available():
+        git.require_repo(repo, "--staged")
+    try:
+        lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d"])
+        yield from _patch_chunks(lines, "staged", stats, exclude)
+    except GitError:
+        git.require_repo(repo, "--staged")
+        raise
 
 
 def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAULT_MAX_FILE_SIZE

@@ -52,6 +52,24 @@ def test_staged_in_repo_without_commits(repo: GitRepo) -> None:
     assert _found(scan(ScanRequest(root=repo.path, modes=("staged",)))) == {("first.py", 1, "UL001")}
 
 
+def test_staged_from_a_subdirectory_reports_root_paths(repo: GitRepo) -> None:
+    # --staged runs git diff where it is started (no rev-parse first): paths stay root-relative even when the
+    # user's config asks git diff for relative ones.
+    repo.commit("init", {"pkg/sub/keep.txt": "x\n"})
+    repo.git("config", "diff.relative", "true")
+    repo.write("pkg/sub/app.py", f"T = '{github_pat()}'\n")
+    repo.write("other.py", f"U = '{github_pat()}'\n")
+    repo.git("add", "-A")
+    res = scan(ScanRequest(root=repo.path / "pkg" / "sub", modes=("staged",)))
+    assert _found(res) == {("pkg/sub/app.py", 1, "UL001"), ("other.py", 1, "UL001")}
+
+
+def test_staged_outside_git_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("scan", "--staged", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "--staged needs a git repository" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_changes_covers_staged_unstaged_and_new_files(repo: GitRepo) -> None:
     repo.commit("init", {"a.py": "x = 1\n"})
     repo.write("a.py", f"x = 1\nT = '{github_pat()}'\n")  # unstaged
