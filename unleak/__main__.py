@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from unleak.cli import main
+from unleak.fastpath import main
 
 main()

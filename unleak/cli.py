@@ -16,12 +16,10 @@ import click
 
 from scanner.errors import UnleakError
 from unleak import __version__
+from unleak.fastpath import EXIT_INTERNAL, EXIT_INTERRUPTED, internal_error
+from unleak.scancmd import EXIT_CLEAN, EXIT_FINDINGS
 
-EXIT_CLEAN = 0
-EXIT_FINDINGS = 1
 EXIT_USAGE = 2
-EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,11 +48,7 @@ class _Group(click.Group):
         except BrokenPipeError:
             sys.exit(EXIT_CLEAN)
         except Exception as exc:
-            _fail(
-                f"internal error ({type(exc).__name__}); run with UNLEAK_DEBUG=1 is not supported on purpose "
-                "because tracebacks can carry values — please report the command you ran",
-                EXIT_INTERNAL,
-            )
+            _fail(internal_error(exc), EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,39 +69,6 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
     from unleak.config import scan_request
 
     return scan_request(root, modes, paths, **kw)
-
-
-def _progress_scan(req: Any, enabled: bool) -> Any:
-    """Run the scan, with a progress bar on stderr for history-sized scans when stderr is a terminal."""
-    from scanner.api import scan
-
-    if not enabled:
-        return scan(req)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from scanner import git
-
-    total = None
-    if "history" in req.modes or "range" in req.modes:
-        top = git.toplevel(req.root)
-        if top is not None:
-            revs = ["--all"] if "history" in req.modes else [req.range or "HEAD"]
-            total = git.count_commits(top, revs) or None
-    seen: set[str] = set()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("commits" if total else "files", total=total)
-
-        def tick(chunk: Any) -> None:
-            if chunk.commit is not None:
-                if chunk.commit.sha not in seen:
-                    seen.add(chunk.commit.sha)
-                    bar.advance(task)
-            else:
-                bar.advance(task)
-
-        return scan(req, progress=tick)
 
 
 @cli.command()
@@ -131,60 +92,17 @@ def _progress_scan(req: Any, enabled: bool) -> Any:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
-def scan(paths: tuple[str, ...], staged: bool, changes: bool, range_: str | None, history: bool,
-         diff: str | None, agent_logs: bool, fmt: str, output: str | None, baseline_path: str | None,
-         no_baseline: bool, config_path: str | None, min_confidence: str | None, explain: bool,
-         exit_zero: bool, repo_dir: str) -> None:
+def scan(**params: Any) -> None:
     """Find secrets. Exit 1 when any are found, 0 when clean."""
-    root = Path(repo_dir).resolve()
-    if not root.is_dir():
-        raise click.UsageError(f"{repo_dir}: not a directory")
-    modes: list[str] = []
-    for flag, mode in ((staged, "staged"), (changes, "changes"), (range_ is not None, "range"),
-                       (history, "history"), (diff is not None, "diff"), (agent_logs, "agent-logs")):
-        if flag:
-            modes.append(mode)
-    if paths and modes and modes != ["agent-logs"]:
-        raise click.UsageError("PATHS apply to a working-tree scan or --agent-logs, not to "
-                               + ", ".join("--" + m for m in modes))
-    if not modes:
-        modes = ["files"]
-    req, _ = _scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
-                           baseline_path=baseline_path, use_baseline=not no_baseline,
-                           min_confidence=min_confidence, explain=explain)
-    big = any(m in modes for m in ("history", "range")) or (modes == ["files"] and not paths)
-    result = _progress_scan(req, enabled=big and sys.stderr.isatty() and fmt != "github")
-    from scanner.report import render
+    from unleak.scancmd import run_scan
 
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(fmt, result, color=color, root=str(root))
-    if explain and fmt == "text" and result.explanations:
-        lines = ["dropped candidates (rule, place, filter):"]
-        lines += [f"  {e.rule_id}  {e.path}:{e.line}  {e.filter}" for e in result.explanations]
-        text += "\n".join(lines) + "\n"
-    if output:
-        from scanner.fileio import atomic_write_text
-
-        atomic_write_text(Path(output), text)
-        click.echo(_summary_line(result), err=True)
-    else:
-        click.echo(text, nl=False)
-    _audit("scan", result=f"{len(result.findings)} findings",
-           detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
-    sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+    sys.exit(run_scan(**params))
 
 
 def _audit(action: str, **fields: Any) -> None:
-    """Append a record of a human's command to the audit log (names and counts only; never raises)."""
-    from unleak.audit import record
+    from unleak.scancmd import audit
 
-    record(action, **fields)
-
-
-def _summary_line(result: Any) -> str:
-    from scanner.report.text import summary
-
-    return summary(result)
+    audit(action, **fields)
 
 
 # --- baseline ---
@@ -756,7 +674,8 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
 
 def _human_action(action: str) -> str:
     """The acting human, after refusing to act from inside a coding agent's shell (see unleak.policy)."""
-    from unleak.policy import human_actor, refuse_agent_environment
+    from unleak.policy import refuse_agent_environment
+    from unleak.userenv import human_actor
 
     refuse_agent_environment(action)
     return human_actor()
@@ -902,7 +821,8 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None
 def deny_cmd(request_id: str) -> None:
     """Deny a pending request from a coding agent."""
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore, human_actor
+    from unleak.policy import GrantStore
+    from unleak.userenv import human_actor
 
     actor = human_actor()  # denying only ever narrows access, so it works from anywhere
     req, _ = GrantStore().decide(request_id, approve=False, by=actor)
@@ -924,7 +844,8 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     import json
 
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore, human_actor
+    from unleak.policy import GrantStore
+    from unleak.userenv import human_actor
 
     if sum(x is not None for x in (task, grant_id, client)) + everything != 1:
         raise click.UsageError("give exactly one of --task ID, --grant ID, --client NAME, --all")

@@ -1,0 +1,79 @@
+"""The click-free entry for hook-style scans: same parse as click, same output and exit codes, no click import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GitRepo
+from tests.fakes import github_pat
+from unleak.cli import cli
+from unleak.fastpath import parse
+
+ACCEPTED = [
+    ["scan", "--staged"],
+    ["scan", "--changes"],
+    ["scan", "--staged", "--no-baseline", "--exit-zero"],
+    ["scan", "--staged", "--format", "json"],
+    ["scan", "--format=sarif", "--staged"],
+    ["scan", "--staged", "--min-confidence", "high", "--config", "ci/unleak.toml"],
+    ["scan", "--staged", "--baseline=.b.json", "-C", "sub dir"],
+    ["scan", "--changes", "--staged", "--repo", "x", "--format", "github"],
+]
+REJECTED = [
+    [], ["scan"], ["scan", "--history"], ["fix", "--staged"], ["scan", "--staged", "-h"],
+    ["scan", "--staged", "--help"], ["scan", "--staged", "path.py"], ["scan", "--staged", "--staged"],
+    ["scan", "--staged", "--format"], ["scan", "--staged", "--format", "xml"], ["scan", "--staged", "--format="],
+    ["scan", "--staged", "--config", "--no-baseline"], ["scan", "--staged", "-o", "r.json"],
+    ["scan", "--staged", "--explain"], ["scan", "--staged", "-C=x"], ["scan", "--staged", "-Cx"],
+    ["scan", "--staged", "--", "x"], ["scan", "--staged", "--repo", "a", "-C", "b"], ["scan", "--stage"],
+]
+
+
+@pytest.mark.parametrize("argv", ACCEPTED, ids=" ".join)
+def test_accepted_command_lines_parse_exactly_as_click_does(argv: list[str]) -> None:
+    command = cli.commands["scan"]
+    defaults = command.make_context("scan", []).params
+    fast = parse(argv)
+    assert fast is not None
+    assert {**defaults, **fast} == command.make_context("scan", argv[1:]).params
+
+
+@pytest.mark.parametrize("argv", REJECTED, ids=lambda a: " ".join(a) or "<empty>")
+def test_everything_else_goes_to_click(argv: list[str]) -> None:
+    assert parse(argv) is None
+
+
+def _both(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    fast = subprocess.run([sys.executable, "-m", "unleak", *args], cwd=cwd, capture_output=True, text=True)
+    slow = subprocess.run([sys.executable, "-c", "from unleak.cli import main; main()", *args], cwd=cwd,
+                          capture_output=True, text=True)
+    return fast, slow
+
+
+def test_fast_and_click_paths_give_the_same_output_and_exit_codes(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit("init", {"a.txt": "a\n"})
+    repo.write("app.py", f"TOKEN = '{github_pat()}'\n")
+    repo.git("add", "app.py")
+    (tmp_path / "bad.toml").write_text("[tool.unleak\n")
+    cases = [["scan", "--staged"], ["scan", "--staged", "--format", "json"], ["scan", "--staged", "--exit-zero"],
+             ["scan", "--changes", "--format=sarif"], ["scan", "--staged", "--config", str(tmp_path / "bad.toml")],
+             ["scan", "--staged", "-C", str(tmp_path)], ["scan", "--staged", "-C", str(tmp_path / "missing")]]
+    codes = set()
+    for args in cases:
+        fast, slow = _both(args, repo.path)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr), args
+        assert "Traceback" not in fast.stderr
+        codes.add(fast.returncode)
+    assert codes == {0, 1, 2}
+
+
+def test_a_hook_scan_does_not_import_click(repo: GitRepo) -> None:
+    repo.commit("init", {"a.txt": "a\n"})
+    code = ("import sys\nfrom unleak.fastpath import main\ntry:\n    main(['scan', '--staged'])\n"
+            "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 False"
