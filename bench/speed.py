@@ -1,6 +1,9 @@
 """Speed benchmark: unleak against gitleaks, betterleaks and Kingfisher on one repository.
 
-    python bench/speed.py REPO [--runs 3] [--scaling] [--skip-peers] [--peers-dir DIR]
+    python bench/speed.py REPO [--runs 3] [--scaling] [--skip-peers] [--only history|rescan|staged] [--in-place]
+
+unleak is first installed as a user installs it (``pip install .`` into bench/.work/venv, bytecode compiled),
+unless ``--in-place``.
 
 One invocation runs every case ``--runs`` times, alternating between tools (a, b, c, a, b, c, ...) so a change in
 machine load hits every tool alike, and prints the median wall time, CPU time (user+sys of the process and all its
@@ -98,7 +101,8 @@ def table(title: str, cases: list[Case], ref: Case) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for c in cases:
         ratio = c.med("wall") / ref.med("wall") if ref.med("wall") else float("nan")
-        lines.append(f"| {c.name} | {c.med('wall'):.2f} | {c.med('cpu'):.2f} | {c.med('rss_mb'):.0f} | "
+        digits = 3 if c.med("wall") < 1 else 2
+        lines.append(f"| {c.name} | {c.med('wall'):.{digits}f} | {c.med('cpu'):.{digits}f} | {c.med('rss_mb'):.0f} | "
                      f"{ratio:.2f} | {len(c.samples)} |")
     return "\n".join(lines)
 
@@ -113,8 +117,29 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
 
 
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "bench" / ".work" / "venv"
+_UNLEAK: list[str] = [sys.executable, "-m", "unleak"]
+
+
+def install_unleak() -> str:
+    """unleak as a user gets it: ``pip install .`` (the README's first command) into a virtual environment of its
+    own, like the peers in /opt/peers. That compiles bytecode at install time and keeps this interpreter's
+    site-packages (and any editable-install finder) out of the start-up being measured."""
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], check=True)
+    else:  # dependencies are there: reinstall only this tree's code
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(ROOT)],
+                       check=True)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    _UNLEAK[:] = [str(VENV / "bin" / "unleak")]
+    return f"unleak: this tree, `pip install .` into {VENV.relative_to(ROOT)} (console script {_UNLEAK[0]})"
+
+
 def unleak(*args: str) -> list[str]:
-    return [sys.executable, "-m", "unleak", *args]
+    return [*_UNLEAK, *args]
 
 
 def clear_cache(repo: Path) -> None:
@@ -181,6 +206,8 @@ def main() -> int:
     ap.add_argument("--scaling", action="store_true", help="also measure wall time against commit count")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--only", choices=["history", "rescan", "staged"], action="append")
+    ap.add_argument("--in-place", action="store_true",
+                    help="run unleak as `python -m unleak` from this interpreter instead of a fresh install")
     args = ap.parse_args()
     repo = args.repo.resolve()
     if not (repo / ".git").exists():
@@ -190,13 +217,15 @@ def main() -> int:
         print("--runs must be at least 1", file=sys.stderr)
         return 2
     _NET[:] = _netns_prefix()
+    how = (f"unleak: this tree via {sys.executable} -m unleak (not installed)" if args.in_place
+           else install_unleak())
     only = set(args.only or ["history", "rescan", "staged"])
     commits = int(git(repo, "rev-list", "--count", "--all"))
     out = [f"# unleak speed benchmark: {repo.name} ({commits} commits, {len(git(repo, 'for-each-ref').splitlines())}"
            " refs)", "", machine_line(),
            f"network: {'peers and unleak run in a fresh network namespace (unshare -n)' if _NET else 'NOT isolated'}",
-           f"versions: gitleaks {GITLEAKS.name} 8.30.x native binary, betterleaks native binary, kingfisher native "
-           "binary; unleak from this tree"]
+           "versions: gitleaks 8.30.x native binary, betterleaks native binary, kingfisher native "
+           "binary", how]
     if "history" in only:
         cases = history_cases(repo, args.skip_peers)
         run_cases(cases, args.runs)
