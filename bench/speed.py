@@ -130,7 +130,8 @@ def install_unleak() -> str:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], check=True)
-    else:  # dependencies are there: reinstall only this tree's code
+    else:  # add any new dependency, then reinstall this tree's code (same version number, so pip must be forced)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], check=True)
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(ROOT)],
                        check=True)
     shutil.rmtree(ROOT / "build", ignore_errors=True)

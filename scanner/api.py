@@ -79,10 +79,12 @@ def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, l
 
 
 def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> ScanResult:
+    commit_scan = any(m in ("range", "history") for m in req.modes)
     engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
-                                  min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain))
+                                  min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain,
+                                  hyperscan=commit_scan and not req.plain))
     result = ScanResult()
-    if req.plain or not any(m in ("range", "history") for m in req.modes):
+    if req.plain or not commit_scan:
         result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)
     else:
         _scan_fast(req, engine, result, progress)

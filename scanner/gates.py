@@ -73,16 +73,25 @@ _REGEXES: tuple[tuple[str, int, bool], ...] = (
     ("token" + _ASSIGN + _RUN, 0, True),
     (r"://[^:/?#\[\]@!$&'()*+,;=\s]+:[^:/?#\[\]@!$&'()*+,;=\s]+@", 0, False),  # BasicAuthDetector
     (r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}", 0, False),  # DiscordBotTokenDetector (tail)
-    (r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d", 0, False),  # IPPublicDetector
+    (_IP := r"\.(?<=\d\.)\d{1,3}\.\d{1,3}\.\d", 0, False),  # IPPublicDetector
     # Look-behinds keep the literal first (fast) and still demand what the plugin demands before it.
-    (r":(?<=\d{8}:)[0-9A-Za-z_-]{35}", 0, False),  # TelegramBotTokenDetector
-    (r"-us(?<=[0-9a-z]{32}-us)[0-9]", 0, False),  # MailchimpDetector
+    (_TELEGRAM := r":(?<=\d{8}:)[0-9A-Za-z_-]{35}", 0, False),  # TelegramBotTokenDetector
+    (_MAILCHIMP := r"-us(?<=[0-9a-z]{32}-us)[0-9]", 0, False),  # MailchimpDetector
     (r"SG\.[a-zA-Z0-9_-]{22}\.", 0, False),  # SendGridDetector
     (r"AC[a-z0-9]{32}", 0, False),  # TwilioKeyDetector
     (r"SK[a-z0-9]{32}", 0, False),
     (r"AP[\dABCDEF][a-zA-Z0-9]{8}", 0, False),  # ArtifactoryDetector
     (r"AKC[a-zA-Z0-9]{10}", 0, False),
 )
+
+
+# Hyperscan has no look-behind: the same patterns written forwards. A match exists on a line exactly when the
+# look-behind form has one there, and the gate only asks which lines (see the engine's hyperscan prefilter).
+_FORWARD = {
+    _IP: r"\d\.\d{1,3}\.\d{1,3}\.\d",
+    _TELEGRAM: r"\d{8}:[0-9A-Za-z_-]{35}",
+    _MAILCHIMP: r"[0-9a-z]{32}-us[0-9]",
+}
 
 
 @dataclass(frozen=True)
@@ -96,12 +105,21 @@ class Gate:
     # The family's detectors judge each line on its own, except that a line's verdict can depend on its neighbours
     # when the chunk contains one of these words (detect-secrets' "pragma: allowlist nextline secret").
     context_words: tuple[str, ...] = ()
+    # The patterns again as source for hyperscan: (pattern without look-behind, case-insensitive?).
+    forward: tuple[tuple[str, bool], ...] = ()
 
-    def open_lines(self, text: str, folded: str, literal_lines: set[int]) -> set[int] | None:
+    def open_lines(self, text: str, folded: str, literal_lines: set[int], pattern_lines: set[int] | None = None
+                   ) -> set[int] | None:
         """Start offsets of the lines that may yield a finding; an empty set closes the gate; None means the
         whole chunk must be scanned as it is (a context word is present). ``folded`` is the engine's case fold of
-        ``text`` (same length), under which the lower-case patterns stand for the plugins' case-insensitive ones."""
+        ``text`` (same length), under which the lower-case patterns stand for the plugins' case-insensitive ones.
+        ``pattern_lines``: the lines where the patterns match, when a caller already knows them (hyperscan)."""
         starts = set(literal_lines)
+        if pattern_lines is not None:
+            starts |= pattern_lines
+            if starts and any(w in (folded or text.lower()) for w in self.context_words):
+                return None
+            return starts
         # Small chunks (most of a history): one alternation per text costs less than twenty calls. Large ones: the
         # literal-led patterns one by one, each jumping between occurrences of its literal. Both open the same
         # lines, as no pattern spans a line break.
@@ -151,5 +169,6 @@ def gates() -> dict[str, Gate]:
     on_lower = tuple(lazy(p, f | re.M) for p, f, low in _REGEXES if low)
     any_text = lazy("|".join(f"(?:{p})" for p, _, low in _REGEXES if not low), re.M)
     any_lower = lazy("|".join(f"(?:{p})" for p, _, low in _REGEXES if low), re.M)
+    forward = tuple((_FORWARD.get(p, p), low) for p, _, low in _REGEXES)
     return {"detect-secrets": Gate("detect-secrets", _LITERALS, on_text, on_lower, any_text=any_text,
-                                   any_lower=any_lower, context_words=("allowlist",))}
+                                   any_lower=any_lower, context_words=("allowlist",), forward=forward)}

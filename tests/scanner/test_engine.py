@@ -23,6 +23,26 @@ def test_many_candidates_in_one_chunk_stay_fast_and_unique() -> None:
     assert elapsed < 10, elapsed
 
 
+def test_many_candidates_on_one_long_line_stay_linear() -> None:
+    # A minified bundle: filters used to get the whole line per candidate (40 s for 1,500 candidates).
+    tokens = [fakes.github_pat() for _ in range(2000)]
+    text = "var a=1;" + ";".join(f'k{i}="{t}"' for i, t in enumerate(tokens)) + ";"
+    t0 = time.perf_counter()
+    found = Engine().scan_chunk(Chunk(path="bundle.min.js", text=text))
+    elapsed = time.perf_counter() - t0
+    assert len(found) == 2000 and {f.rule_id for f in found} == {"UL001"}
+    assert elapsed < 20, elapsed
+
+
+def test_filters_see_the_line_within_1024_characters_of_the_candidate() -> None:
+    token = fakes.github_pat()
+    near = f"x = 1  # pragma: allowlist secret{' ' * 500}T = '{token}'"
+    far = f"x = 1  # pragma: allowlist secret{' ' * 3000}T = '{token}'"
+    engine = Engine()
+    assert engine.scan_chunk(Chunk(path="a.py", text=near)) == []
+    assert [f.rule_id for f in engine.scan_chunk(Chunk(path="a.py", text=far))] == ["UL001"]
+
+
 def test_gated_detectors_report_original_offsets() -> None:
     # detect-secrets' base64 plugin wants entropy above 4.5; a random draw falls below it about 2 % of the time.
     blob = fakes._rand(fakes.B64, 40)
