@@ -56,8 +56,10 @@ def _configure() -> None:
         _READY = True
 
 
-def scan_lines(path: str, text: str) -> Iterator[DSHit]:
-    """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``."""
+def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
+    """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``: on each line
+    only the plugins whose anchor it contains (:func:`scanner.gates.plugin_anchors`), or with ``select=False``
+    every plugin, as detect-secrets itself does (the reference the tests compare with)."""
     lines = text.split("\n")
     # Base64 media lines of a notebook are dropped by the notebook-media filter anyway; not running the plugins
     # on them is what keeps a history full of notebooks fast.
@@ -72,7 +74,12 @@ def scan_lines(path: str, text: str) -> Iterator[DSHit]:
 
     # The file name only selects detect-secrets' per-language keyword regexes and filename filters; the file is not
     # read again (the text is what unleak already decoded, possibly a diff's added lines).
-    secrets: Any = ds_scan._process_line_based_plugins(lines=numbered, filename=path or "input.txt")
+    from scanner.gates import plugin_anchors
+
+    anchors = plugin_anchors() if select else {}
+    filename = path or "input.txt"
+    secrets: Any = (_selected_plugins(numbered, filename, anchors) if anchors
+                    else ds_scan._process_line_based_plugins(lines=numbered, filename=filename))
     for s in secrets:
         value = s.secret_value
         if not value:
@@ -86,3 +93,28 @@ def scan_lines(path: str, text: str) -> Iterator[DSHit]:
         if col < 0 or not value:
             continue
         yield DSHit(idx, col, value, str(s.type))
+
+
+def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict[str, Any]) -> Iterator[Any]:
+    """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, calls and order), except that a plugin
+    runs on a line only when the line contains its anchor: a plugin without one cannot report there."""
+    from detect_secrets.core.scan import _is_filtered_out, _scan_line
+    from detect_secrets.settings import get_plugins
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    line_content = [line for _, line in lines]
+    plugins = [(plugin, anchors.get(type(plugin).__name__)) for plugin in get_plugins()]
+    for line_number, raw in lines:
+        line = raw.rstrip()
+        chosen = [plugin for plugin, anchor in plugins if anchor is None or anchor.search(line)]
+        if not chosen:
+            continue
+        snippet = get_code_snippet(lines=line_content, line_number=line_number)
+        if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line, context=snippet):
+            continue
+        for plugin in chosen:
+            for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=line_number,
+                                     context=snippet):
+                if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
+                                        secret=secret.secret_value, plugin=plugin, line=line, context=snippet):
+                    yield secret

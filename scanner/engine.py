@@ -11,6 +11,7 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, cast
 
 from scanner.chunk import Chunk
@@ -375,12 +376,11 @@ def _hs_literal(word: str) -> bytes:
 
 
 def _line_starts(text: str) -> list[int]:
-    out = [0]
-    i = text.find("\n")
-    while i >= 0:
-        out.append(i + 1)
-        i = text.find("\n", i + 1)
-    return out
+    """Offset of every line's first character (a running sum of line lengths, all in C)."""
+    return list(accumulate(map(_PLUS_ONE, map(len, text.split("\n"))), initial=0))[:-1]
+
+
+_PLUS_ONE = (1).__add__
 
 
 def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> tuple[Chunk, list[int] | None] | None:
@@ -409,7 +409,9 @@ _FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 
 def _ascii_lower(text: str) -> str:
     """Case fold of non-ASCII text, same length as ``text``."""
-    return text.translate(_FOLD).lower()
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text:  # translate() is slow; most text needs none
+        text = text.translate(_FOLD)
+    return text.lower()
 
 
 def _line_end(text: str, pos: int) -> int:

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import add
 from pathlib import Path
 
 from scanner.errors import GitError, UsageError
@@ -381,14 +383,14 @@ def _parse_section(section: bytes) -> AddedText | None:
     # count add up, the "+" lines are exactly the added lines; otherwise let the careful parser decide.
     if len(added) != sum(news) or body.count(b"\n") - body.endswith(b"\n") != len(heads) + olds + sum(news):
         return None
-    numbers = [n for (_, start, _), count in zip(heads, news, strict=True)
-               for n in range(int(start), int(start) + count)]
+    firsts = [int(start) for _, start, _ in heads]
+    numbers = tuple(chain.from_iterable(map(range, firsts, map(add, firsts, news))))
     if not numbers:  # no hunks (mode change, rename, empty file) or only removed lines
         return AddedText(path, "", ())
     text = b"\n".join(added).replace(b"\r\n", b"\n")
     if text.endswith(b"\r"):
         text = text[:-1]
-    return AddedText(path, text.decode("utf-8", "replace"), tuple(numbers))
+    return AddedText(path, text.decode("utf-8", "replace"), numbers)
 
 
 def commit_added_texts(repo: Path, shas: list[str]) -> Iterator[tuple[CommitInfo, list[AddedText]]]:

@@ -141,3 +141,37 @@ def test_fold_keeps_offsets_and_folds_what_regexes_fold() -> None:
     folded = _ascii_lower(text)
     assert len(folded) == len(text)
     assert folded == "i i s k ab"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_plugin_reports_only_on_lines_with_its_anchor(seed: int) -> None:
+    # The raw plugin output, before any filter: a plugin whose anchor a line lacks is never run there.
+    from detect_secrets.settings import get_plugins
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    from scanner.gates import plugin_anchors
+
+    ds._configure()
+    anchors = plugin_anchors()
+    assert set(anchors) == KNOWN_PLUGINS
+    lines = _samples(random.Random(seed))
+    reported = 0
+    for path in ("settings.py", "config.yaml", "app.js", ".env"):
+        for i, line in enumerate(lines):
+            snippet = get_code_snippet(lines=lines, line_number=i + 1)
+            for plugin in get_plugins():
+                if plugin.analyze_line(filename=path, line=line, line_number=i + 1, context=snippet):
+                    reported += 1
+                    assert anchors[type(plugin).__name__].search(line), (type(plugin).__name__, line)
+    assert reported > 200
+
+
+@pytest.mark.parametrize("path", ["settings.py", "config.yaml", "app.js", ".env", "notes.txt", "main.go"])
+def test_selected_plugins_report_what_all_plugins_report(path: str) -> None:
+    rnd = random.Random(path)
+    lines = _samples(rnd)
+    rnd.shuffle(lines)
+    text = "\n".join(lines)
+    full = list(ds.scan_lines(path, text, select=False))
+    assert len(full) > 30
+    assert list(ds.scan_lines(path, text)) == full
