@@ -95,6 +95,17 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
         yield DSHit(idx, col, value, str(s.type))
 
 
+def _may_report(plugin: Any, line: str) -> bool:
+    """False only when ``plugin`` certainly reports nothing on ``line``: for the entropy plugins, no quoted string
+    (found with the plugin's own regex) is above the plugin's own entropy limit, which is exactly its test."""
+    limit = getattr(plugin, "entropy_limit", None)
+    regex = getattr(plugin, "regex", None)
+    if limit is None or regex is None:
+        return True
+    return any(plugin.calculate_shannon_entropy(m[1] if isinstance(m, tuple) else m) > limit
+               for m in regex.findall(line))
+
+
 def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict[str, Any]) -> Iterator[Any]:
     """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, calls and order), except that a plugin
     runs on a line only when the line contains its anchor: a plugin without one cannot report there."""
@@ -106,7 +117,8 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
     plugins = [(plugin, anchors.get(type(plugin).__name__)) for plugin in get_plugins()]
     for line_number, raw in lines:
         line = raw.rstrip()
-        chosen = [plugin for plugin, anchor in plugins if anchor is None or anchor.search(line)]
+        chosen = [plugin for plugin, anchor in plugins
+                  if (anchor is None or anchor.search(line)) and _may_report(plugin, line)]
         if not chosen:
             continue
         snippet = get_code_snippet(lines=line_content, line_number=line_number)

@@ -65,9 +65,10 @@ _LITERALS: tuple[str, ...] = tuple(lit for _, lits in _LITERAL_GROUPS for lit in
 _REGEXES: tuple[tuple[str, int, bool, tuple[str, ...]], ...] = (
     # Every pattern starts with a literal: the regex engine then jumps from occurrence to occurrence of it, about
     # ten times faster than trying a character class at every position of a history's worth of text.
-    # Base64HighEntropyString (limit 4.5); AWSKeyDetector's secret-key form is a quoted 40-char base64 run.
-    ('"[' + re.escape(_B64) + "]{23,}[\"']", 0, False, ("Base64HighEntropyString", "AWSKeyDetector")),
-    ("'[" + re.escape(_B64) + "]{23,}[\"']", 0, False, ("Base64HighEntropyString", "AWSKeyDetector")),
+    # Base64HighEntropyString (limit 4.5); AWSKeyDetector's secret-key form (a quoted 40-char base64 run) is
+    # anchored by "aws" above.
+    ('"[' + re.escape(_B64) + "]{23,}[\"']", 0, False, ("Base64HighEntropyString",)),
+    ("'[" + re.escape(_B64) + "]{23,}[\"']", 0, False, ("Base64HighEntropyString",)),
     ("\"[0-9a-fA-F]{9,}[\"']", 0, False, ("HexHighEntropyString",)),  # limit 3.0
     ("'[0-9a-fA-F]{9,}[\"']", 0, False, ("HexHighEntropyString",)),
     (r"A(?:3T[A-Z0-9]|BIA|CCA|KIA|SIA)[0-9A-Z]{16}", 0, False, ("AWSKeyDetector",)),  # key id
