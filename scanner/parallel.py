@@ -2,13 +2,17 @@
 
 1. ``git rev-list`` gives the commits in ``git log`` order; commits already in the scanned-commit cache
    (:mod:`scanner.cache`) are not read again, their stored findings are reported.
-2. The rest is cut into contiguous batches. Each worker process (forked, so it inherits the compiled engine) runs one
-   ``git log --no-walk --stdin -p --cc -U0`` per batch and scans what it streams: git's diffing and the engine's
-   Python both run on every core, and no process ever holds more than one commit's patch.
+2. The rest is cut into blocks of :data:`BLOCK` consecutive commits, dealt round-robin to the worker processes
+   (forked, so they inherit the compiled engine). Each worker runs ONE ``git log --no-walk --stdin -p --cc -U0``
+   over its blocks and scans what it streams: git's diffing and the engine's Python run on every core, every
+   worker samples the whole history (so they finish together although recent commits cost more), no git process
+   is started twice, and no process ever holds more than one commit's patch. A worker sends each block's results
+   as soon as it is done.
 3. Inside a worker, a file diff whose added text (and path) was already scanned — a cherry-pick, a backport, the
    same commit on two rewritten branches — is not scanned again: its findings are replayed with the new commit
    and line numbers.
-4. The parent takes batch results in order, so findings come out in exactly the order the plain path yields them.
+4. The parent takes block results in block order, so findings come out in exactly the order the plain path yields
+   them, and the progress bar and the cache advance while the scan runs.
 
 The plain path (``ScanRequest(plain=True)``) is the reference: one process, no gates, no cache, no dedupe. A test
 proves both return the same findings on a corpus.
@@ -19,18 +23,23 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from scanner import git, sources
 from scanner.chunk import Chunk
 from scanner.engine import Engine, Explanation, ScanResult, Stats
+from scanner.errors import UnleakError
 from scanner.finding import CommitInfo, Finding
 
-# Below this many commits a worker pool costs more than it saves.
+# Below this many commits worker processes cost more than they save.
 MIN_PARALLEL_COMMITS = 400
+# Commits per block. Workers take alternate blocks; a block boundary costs git some delta-cache warm-up, a larger
+# block makes the workers' shares less even (recent commits have bigger diffs). 500 measured best on sqlalchemy.
+BLOCK = 500
 _DEDUPE_MAX = 400_000  # entries (~100 bytes each for chunks without findings)
 
 BatchOut = tuple[list[tuple[CommitInfo, list[Finding], Counter[str], int]], Stats, list[Explanation]]
@@ -47,6 +56,12 @@ class _Worker:
 
 
 _STATE: _Worker | None = None  # set in the parent before forking; each worker inherits its own copy
+
+
+class ScanWorkerError(UnleakError):
+    """A worker process ended without reporting (killed, out of memory)."""
+
+    exit_code = 3
 
 
 def _scan_chunk(w: _Worker, chunk: Chunk, dropped: Counter[str], explain: list[Explanation] | None
@@ -70,20 +85,39 @@ def _scan_chunk(w: _Worker, chunk: Chunk, dropped: Counter[str], explain: list[E
     return [replace(f, line=chunk.file_line(i), commit=chunk.commit, source=chunk.source) for i, f in pairs]
 
 
-def _scan_batch(shas: list[str]) -> BatchOut:
+def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
+    """Each block's results in turn, from one git process over all of them."""
     w = _STATE
     assert w is not None
-    stats = Stats()
-    explain: list[Explanation] | None = [] if w.explain else None
-    out: list[tuple[CommitInfo, list[Finding], Counter[str], int]] = []
-    for info, chunks, binary in sources.commit_groups(w.top, shas, stats, w.exclude):
-        dropped: Counter[str] = Counter()
-        found: list[Finding] = []
-        for chunk in chunks:
-            stats.chunks += 1
-            found.extend(_scan_chunk(w, chunk, dropped, explain))
-        out.append((info, found, dropped, binary))
-    return out, stats, explain or []
+    total = Stats()  # commit_groups counts into it; each block reports its own share
+    groups = sources.commit_groups(w.top, [sha for block in blocks for sha in block], total, w.exclude)
+    for block in blocks:
+        before = total.to_dict()
+        explain: list[Explanation] | None = [] if w.explain else None
+        out: list[tuple[CommitInfo, list[Finding], Counter[str], int]] = []
+        for info, chunks, binary in islice(groups, len(block)):
+            dropped: Counter[str] = Counter()
+            found: list[Finding] = []
+            for chunk in chunks:
+                total.chunks += 1
+                found.extend(_scan_chunk(w, chunk, dropped, explain))
+            out.append((info, found, dropped, binary))
+        yield out, Stats(**{k: v - before[k] for k, v in total.to_dict().items()}), explain or []
+
+
+def _worker(index: int, workers: int, blocks: list[list[str]], queue: Any) -> None:
+    """Worker ``index`` of ``workers``, given blocks index, index + workers, …: each block's results onto
+    ``queue`` as ("block", block index, out), then ("done", index, None); an error as ("error", index, exception) —
+    an UnleakError as it is, anything else by type name only (a message could carry a value)."""
+    try:
+        for i, out in enumerate(_scan_blocks(blocks)):
+            queue.put(("block", index + i * workers, out))
+        queue.put(("done", index, None))
+    except BaseException as exc:  # reported to the parent, which raises it
+        from scanner.errors import UnleakError
+
+        err = exc if isinstance(exc, UnleakError) else RuntimeError(f"scan worker failed ({type(exc).__name__})")
+        queue.put(("error", index, err))
 
 
 def default_workers() -> int:
@@ -93,12 +127,56 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _batches(shas: list[str], workers: int) -> list[list[str]]:
-    if not shas:
-        return []
-    # Few large batches: every batch is a fresh git process that must warm its delta-base cache again.
-    size = max(64, min(6000, len(shas) // (workers * 3) or 1))
-    return [shas[i:i + size] for i in range(0, len(shas), size)]
+def _blocks(shas: list[str]) -> list[list[str]]:
+    return [shas[i:i + BLOCK] for i in range(0, len(shas), BLOCK)]
+
+
+def _run_workers(blocks: list[list[str]], workers: int, take: Callable[[BatchOut], None]) -> bool:
+    """Scan ``blocks`` in ``workers`` forked processes (block i in worker i mod workers), calling ``take`` on the
+    results in block order. False when processes cannot be made here (no fork, no semaphores): scan in-process."""
+    import multiprocessing
+    import queue as queue_mod
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+        results = ctx.Queue()
+    except (OSError, ValueError, ImportError):
+        return False
+    procs = [ctx.Process(target=_worker, args=(i, workers, blocks[i::workers], results), daemon=True)
+             for i in range(workers)]
+    try:
+        for proc in procs:
+            proc.start()
+    except OSError:
+        for proc in procs:
+            if proc.pid is not None:
+                proc.kill()
+        return False
+    pending: dict[int, BatchOut] = {}
+    following = 0
+    try:
+        while following < len(blocks):
+            try:
+                kind, index, payload = results.get(timeout=0.5)
+            except queue_mod.Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise ScanWorkerError(f"a scan worker process died (exit code {dead[0]})") from None
+                continue
+            if kind == "error":
+                raise payload
+            if kind == "block":
+                pending[index] = payload
+                while following in pending:
+                    take(pending.pop(following))
+                    following += 1
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+        results.close()
+    return True
 
 
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
@@ -118,7 +196,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     todo = [s for s in shas if cache is None or s not in cache.done]
     if workers <= 0:
         workers = default_workers() if len(todo) >= MIN_PARALLEL_COMMITS else 1
-    workers = max(1, min(workers, len(_batches(todo, workers)) or 1))
+    blocks = _blocks(todo)
+    workers = max(1, min(workers, len(blocks)))
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
@@ -141,22 +220,9 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             cache.add(entries)
 
     try:
-        batches = _batches(todo, workers)
-        pool = None
-        if workers > 1:
-            import multiprocessing
-
-            try:
-                pool = multiprocessing.get_context("fork").Pool(workers)
-            except (OSError, ValueError, ImportError):
-                pool = None  # no fork or no semaphores (some sandboxes): scan in this process, same result
-        if pool is None:
-            for b in batches:
-                take(_scan_batch(b))
-        else:
-            with pool:
-                for out in pool.imap(_scan_batch, batches):
-                    take(out)
+        if workers <= 1 or not _run_workers(blocks, workers, take):
+            for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
+                take(out)
     finally:
         _STATE = None
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scanner import git, sources
+from scanner import git, parallel, sources
 from scanner.api import ScanRequest, scan
 from scanner.engine import ScanResult, Stats
 from tests import fakes
@@ -35,13 +35,19 @@ def _plain(root: Path, mode: str = "history", **kw: Any) -> ScanResult:
 
 @pytest.mark.parametrize("kw", [
     {"workers": 1, "cache": False},
-    {"workers": 2, "cache": False},
-    {"workers": 2, "cache": True},
+    {"workers": 1, "cache": False, "block": 7},
+    {"workers": 2, "cache": False, "block": 16},
+    {"workers": 3, "cache": False, "block": 5},
+    {"workers": 2, "cache": True, "block": 16},
     {"workers": 0, "cache": True},
 ])
-def test_fast_path_equals_plain_path(corpus: tuple[Path, dict[str, str]], kw: dict[str, Any]) -> None:
+def test_fast_path_equals_plain_path(corpus: tuple[Path, dict[str, str]], kw: dict[str, Any],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = corpus
     subprocess.run(["rm", "-rf", str(root / ".git" / "unleak")], check=True)
+    kw = dict(kw)
+    # Small blocks so that a ~150-commit corpus is dealt over several workers (the forked workers inherit it).
+    monkeypatch.setattr(parallel, "BLOCK", kw.pop("block", parallel.BLOCK))
     plain = _plain(root)
     fast = scan(ScanRequest(root=root, modes=("history",), **kw))
     assert plain.findings, "the corpus must produce findings, or the comparison proves nothing"
@@ -143,5 +149,26 @@ def test_a_git_failure_in_a_worker_reaches_the_caller(corpus: tuple[Path, dict[s
 
     root, _ = corpus
     monkeypatch.setattr(sources, "commit_groups", broken)  # inherited by the forked workers
+    monkeypatch.setattr(parallel, "BLOCK", 16)
     with pytest.raises(GitError, match="simulated"):
+        scan(ScanRequest(root=root, modes=("history",), workers=2, cache=False))
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(corpus: tuple[Path, dict[str, str]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    real = sources.commit_groups
+
+    def dying(repo: Path, shas: list[str], *args: Any, **kwargs: Any) -> Any:
+        for n, item in enumerate(real(repo, shas, *args, **kwargs)):
+            if n == 3 and os.getpid() != parent:
+                os._exit(9)  # killed mid-block, as the OOM killer would
+            yield item
+
+    parent = os.getpid()
+    root, _ = corpus
+    monkeypatch.setattr(sources, "commit_groups", dying)
+    monkeypatch.setattr(parallel, "BLOCK", 16)
+    with pytest.raises(parallel.ScanWorkerError, match="exit code 9"):
         scan(ScanRequest(root=root, modes=("history",), workers=2, cache=False))
