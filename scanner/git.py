@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, pairwise
 from operator import add
 from pathlib import Path
 
@@ -346,46 +346,50 @@ def _section_fallback(section: bytes) -> Iterator[FilePatch]:
         yield fp
 
 
-def _parse_section(section: bytes) -> AddedText | None:
-    """A ``diff --git`` section of ``-U0`` output without per-line work: hunk headers by regex, each hunk's added
-    block cut out whole. Anything unusual returns None and the caller uses :func:`parse_patch` for the section."""
-    head_end = section.find(b"\n@@ ") + 1 or len(section)
-    header = section[:head_end]
+def _parse_section(buf: bytes, start: int, end: int) -> AddedText | None:
+    """The ``diff --git`` section ``buf[start:end]`` of ``-U0`` output without per-line work and without copying
+    it: hunk headers by regex, the added lines by regex. Anything unusual returns None and the caller uses
+    :func:`parse_patch` for the section."""
+    hunk = buf.find(b"\n@@ ", start, end)
+    head_end = hunk + 1 if hunk >= 0 else end
+    header = buf[start:head_end]
     # The same path rules as parse_patch: "diff --git a/x b/x" guesses, a "+++ " line decides.
     plus = header.find(b"\n+++ ")
     if plus >= 0:
-        end = header.find(b"\n", plus + 1)
-        line = header[plus + 1:end if end >= 0 else len(header)].decode("utf-8", "replace")
+        stop = header.find(b"\n", plus + 1)
+        line = header[plus + 1:stop if stop >= 0 else len(header)].decode("utf-8", "replace")
         if line.endswith("\r"):
             line = line[:-1]
         target = line[4:]
         path = "" if target.strip() == "/dev/null" else _strip_prefix(target)
     else:
-        end = header.find(b"\n")
-        line = header[:end if end >= 0 else len(header)].decode("utf-8", "replace")
+        stop = header.find(b"\n")
+        line = header[:stop if stop >= 0 else len(header)].decode("utf-8", "replace")
         if line.endswith("\r"):
             line = line[:-1]
         rest = line[len("diff --git "):]
         half = rest.split(" b/", 1)
         path = half[1] if len(half) == 2 else _strip_prefix(rest)
     binary = (b"\nBinary files " in header or b"\nGIT binary patch" in header)
-    first = head_end < len(section)
     if binary:
-        return AddedText(path, "", (), binary=True) if not first else None
-    body = b"\n" + section[head_end:]
-    if b"\n\\" in body:
+        return AddedText(path, "", (), binary=True) if hunk < 0 else None
+    if hunk < 0:  # no hunks (mode change, rename, empty file)
+        return AddedText(path, "", ())
+    # From the "\n" before the first "@@": the patterns are literal-led ("\n@@", "\n+").
+    if buf.find(b"\n\\", hunk, end) >= 0:
         return None  # "\ No newline at end of file": the careful parser knows which side it belongs to
-    heads = _HUNK_B.findall(body)
+    heads = _HUNK_B.findall(buf, hunk, end)
     olds = sum(int(o) if o else 1 for o, _, _ in heads)
     news = [int(n) if n else 1 for _, _, n in heads]
-    added = _ADDED_B.findall(body)
+    added = _ADDED_B.findall(buf, hunk, end)
     # With -U0 a hunk is its header, its removed lines, then its added lines. If the line count and the "+"
     # count add up, the "+" lines are exactly the added lines; otherwise let the careful parser decide.
-    if len(added) != sum(news) or body.count(b"\n") - body.endswith(b"\n") != len(heads) + olds + sum(news):
+    lines = buf.count(b"\n", hunk, end) - (buf[end - 1:end] == b"\n")
+    if len(added) != sum(news) or lines != len(heads) + olds + sum(news):
         return None
-    firsts = [int(start) for _, start, _ in heads]
+    firsts = [int(first) for _, first, _ in heads]
     numbers = tuple(chain.from_iterable(map(range, firsts, map(add, firsts, news))))
-    if not numbers:  # no hunks (mode change, rename, empty file) or only removed lines
+    if not numbers:  # only removed lines
         return AddedText(path, "", ())
     text = b"\n".join(added).replace(b"\r\n", b"\n")
     if text.endswith(b"\r"):
@@ -403,21 +407,23 @@ def commit_added_texts(repo: Path, shas: list[str]) -> Iterator[tuple[CommitInfo
             continue
         info = _commit_info(head)
         files: list[AddedText] = []
-        body = b"" if nl < 0 else blob[nl + 1:]
+        if nl < 0:
+            yield info, files
+            continue
         # Sections start at "diff --" at the start of a line; an added line always starts with "+" or " ".
-        cuts = [0] if body.startswith(b"diff --") else []
-        i = body.find(b"\ndiff --")
+        cuts = [nl + 1] if blob.startswith(b"diff --", nl + 1) else []
+        i = blob.find(b"\ndiff --", nl + 1)
         while i >= 0:
             cuts.append(i + 1)
-            i = body.find(b"\ndiff --", i + 1)
-        for i, c in enumerate(cuts):
-            section = body[c:cuts[i + 1] if i + 1 < len(cuts) else len(body)]
-            fast = _parse_section(section) if section.startswith(b"diff --git ") else None
+            i = blob.find(b"\ndiff --", i + 1)
+        cuts.append(len(blob))
+        for c, stop in pairwise(cuts):
+            fast = _parse_section(blob, c, stop) if blob.startswith(b"diff --git ", c) else None
             if fast is not None:
                 if fast.binary or fast.text or fast.line_numbers:
                     files.append(fast)
                 continue
-            for fp in _section_fallback(section):
+            for fp in _section_fallback(blob[c:stop]):
                 if fp.binary:
                     files.append(AddedText(fp.path, "", (), binary=True))
                 elif fp.added:
