@@ -61,7 +61,7 @@ def _file_digest(path: str) -> str:
 
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
-    from scanner import engine, git, sources
+    from scanner import detect_secrets_adapter, engine, gates, git, sources
     from scanner.gates import _detect_secrets_version
     from scanner.version import VERSION
 
@@ -74,12 +74,12 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
 
     add("unleak-scan-cache", CACHE_FORMAT, VERSION, FINGERPRINT_VERSION)
     for r in sorted(rules, key=lambda r: r.id):
-        add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.flags, r.path_pattern,
-            r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
+        add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.requires, r.flags,
+            r.path_pattern, r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
             _code_digest(r.detect), _code_digest(r.validate))
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, git, sources):
+    for mod in (engine, git, sources, gates, detect_secrets_adapter):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", _detect_secrets_version())
     for k in sorted(options):

@@ -107,8 +107,10 @@ def _may_report(plugin: Any, line: str) -> bool:
 
 
 def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict[str, Any]) -> Iterator[Any]:
-    """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, calls and order), except that a plugin
-    runs on a line only when the line contains its anchor: a plugin without one cannot report there."""
+    """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, same results in the same order),
+    except that a plugin runs on a line only when the line contains its anchor (a plugin without one cannot report
+    there), and the line filters — ``is_indirect_reference`` is a backtracking regex, ~60 µs a line — run only on
+    a line where a plugin reported something: the filters are pure, so when they run cannot change what they say."""
     from detect_secrets.core.scan import _is_filtered_out, _scan_line
     from detect_secrets.settings import get_plugins
     from detect_secrets.util.code_snippet import get_code_snippet
@@ -122,11 +124,13 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
         if not chosen:
             continue
         snippet = get_code_snippet(lines=line_content, line_number=line_number)
-        if _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line, context=snippet):
+        found = [(plugin, secret) for plugin in chosen
+                 for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=line_number,
+                                          context=snippet)]
+        if not found or _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
+                                         context=snippet):
             continue
-        for plugin in chosen:
-            for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=line_number,
-                                     context=snippet):
-                if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
-                                        secret=secret.secret_value, plugin=plugin, line=line, context=snippet):
-                    yield secret
+        for plugin, secret in found:
+            if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
+                                    secret=secret.secret_value, plugin=plugin, line=line, context=snippet):
+                yield secret

@@ -216,7 +216,10 @@ class Engine:
                     yield Candidate(c.rule_id, c.value, s, s + c.end - c.start, c.confidence)
                 continue
             rx = rule.regex
+            requires = rule.requires
             for s, e in windows:
+                if requires and not _contains_any(text, requires, s, e):
+                    continue
                 for m in rx.finditer(text, s, e):
                     grp = _secret_group(m)
                     if grp is None:
@@ -373,6 +376,10 @@ def _hs_literal(word: str) -> bytes:
     """``word`` as a hyperscan pattern matching it literally: ASCII letters and digits as they are, every other
     byte as ``\\xHH``."""
     return b"".join(bytes([c]) if c < 128 and chr(c).isalnum() else b"\\x%02x" % c for c in word.encode("utf-8"))
+
+
+def _contains_any(text: str, needles: tuple[str, ...], start: int, end: int) -> bool:
+    return any(text.find(needle, start, end) >= 0 for needle in needles)
 
 
 def _line_starts(text: str) -> list[int]:

@@ -71,12 +71,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         cli_main(args)
         return
-    code = _run(params)
     try:
+        code = _run(params)
         sys.stdout.flush()
         sys.stderr.flush()
+    except KeyboardInterrupt:  # between the scan's own handler and here
+        code = _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
-        pass
+        code = 0
     if argv is None:
         os._exit(code)
     sys.exit(code)

@@ -40,6 +40,9 @@ class Rule:
     pattern: str | None = None
     keywords: tuple[str, ...] = ()  # lowercase literals; a chunk without any of them skips the rule
     window: int = 1024  # how far after a keyword hit the regex may match (raise it for long tokens like JWTs)
+    # Every match contains one of these: a keyword window without any is not searched (UL900's "pass" hits are
+    # mostly Python's `pass` statement, which has no "=" or ":").
+    requires: tuple[str, ...] = ()
     flags: int = 0
     # Structural rules: a detector over the whole chunk; ``path_pattern`` or ``keywords`` gate it.
     detect: DetectFn | None = None

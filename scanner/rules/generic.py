@@ -35,6 +35,7 @@ register(
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
         keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
+        requires=("=", ":"),  # the assignment operator (?::=|=>|=|:) is in every match
         min_entropy=2.5,
         family="generic",
         revoke="rotate the credential at its issuer",
