@@ -32,7 +32,7 @@ from typing import Any
 from scanner import git, sources
 from scanner.chunk import Chunk
 from scanner.engine import Engine, Explanation, ScanResult, Stats
-from scanner.errors import UnleakError
+from scanner.errors import GitError, UnleakError
 from scanner.finding import CommitInfo, Finding
 
 # Below this many commits worker processes cost more than they save.
@@ -95,13 +95,17 @@ def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
         before = total.to_dict()
         explain: list[Explanation] | None = [] if w.explain else None
         out: list[tuple[CommitInfo, list[Finding], Counter[str], int]] = []
-        for info, chunks, binary in islice(groups, len(block)):
+        for sha, (info, chunks, binary) in zip(block, islice(groups, len(block)), strict=False):
+            if info.sha != sha:  # git left a commit out or reordered: blocks would be misattributed
+                raise GitError(f"git log returned commit {info.sha[:12]} where {sha[:12]} was expected")
             dropped: Counter[str] = Counter()
             found: list[Finding] = []
             for chunk in chunks:
                 total.chunks += 1
                 found.extend(_scan_chunk(w, chunk, dropped, explain))
             out.append((info, found, dropped, binary))
+        if len(out) != len(block):
+            raise GitError(f"git log returned {len(out)} of the {len(block)} commits asked for")
         yield out, Stats(**{k: v - before[k] for k, v in total.to_dict().items()}), explain or []
 
 

@@ -172,3 +172,21 @@ def test_a_worker_that_dies_is_reported_not_waited_for(corpus: tuple[Path, dict[
     monkeypatch.setattr(parallel, "BLOCK", 16)
     with pytest.raises(parallel.ScanWorkerError, match="exit code 9"):
         scan(ScanRequest(root=root, modes=("history",), workers=2, cache=False))
+
+
+def test_a_commit_git_leaves_out_is_an_error_not_a_shifted_block(corpus: tuple[Path, dict[str, str]],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.errors import GitError
+
+    real = sources.commit_groups
+
+    def skipping(repo: Path, shas: list[str], *args: Any, **kwargs: Any) -> Any:
+        for n, item in enumerate(real(repo, shas, *args, **kwargs)):
+            if n != 5:
+                yield item
+
+    root, _ = corpus
+    monkeypatch.setattr(sources, "commit_groups", skipping)
+    monkeypatch.setattr(parallel, "BLOCK", 16)
+    with pytest.raises(GitError, match="was expected"):
+        scan(ScanRequest(root=root, modes=("history",), workers=1, cache=False))
