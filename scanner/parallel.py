@@ -20,6 +20,8 @@ proves both return the same findings on a corpus.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 from collections import Counter
@@ -113,6 +115,7 @@ def _worker(index: int, workers: int, blocks: list[list[str]], queue: Any) -> No
     """Worker ``index`` of ``workers``, given blocks index, index + workers, …: each block's results onto
     ``queue`` as ("block", block index, out), then ("done", index, None); an error as ("error", index, exception) —
     an UnleakError as it is, anything else by type name only (a message could carry a value)."""
+    gc.disable()  # see _gc_paused; this process ends with the scan
     try:
         for i, out in enumerate(_scan_blocks(blocks)):
             queue.put(("block", index + i * workers, out))
@@ -127,6 +130,20 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while commits are scanned: a scan allocates millions of short-lived objects
+    and makes almost no cycles (~600 collectable objects in sqlalchemy's 24,000 commits), so its collections were
+    ~8 % of the scanning processes' CPU for nothing. Reference counting still frees everything else."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _blocks(shas: list[str]) -> list[list[str]]:
@@ -225,8 +242,9 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
 
     try:
         if workers <= 1 or not _run_workers(blocks, workers, take):
-            for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
-                take(out)
+            with _gc_paused():
+                for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
+                    take(out)
     finally:
         _STATE = None
 

@@ -190,3 +190,21 @@ def test_a_commit_git_leaves_out_is_an_error_not_a_shifted_block(corpus: tuple[P
     monkeypatch.setattr(parallel, "BLOCK", 16)
     with pytest.raises(GitError, match="was expected"):
         scan(ScanRequest(root=root, modes=("history",), workers=1, cache=False))
+
+
+def test_the_collector_is_paused_only_while_scanning(corpus: tuple[Path, dict[str, str]],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = sources.commit_groups
+
+    def watching(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        yield from real(*args, **kwargs)
+
+    root, _ = corpus
+    monkeypatch.setattr(sources, "commit_groups", watching)
+    assert gc.isenabled()
+    scan(ScanRequest(root=root, modes=("history",), workers=1, cache=False))
+    assert seen == [False] and gc.isenabled()
