@@ -64,8 +64,9 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
     # Base64 media lines of a notebook are dropped by the notebook-media filter anyway; not running the plugins
     # on them is what keeps a history full of notebooks fast.
     media = NOTEBOOK_B64_LINE if path.endswith(".ipynb") else None
+    # A gated view blanks the lines its gate did not open: most lines are empty, skip them before any regex.
     numbered = [(i + 1, line) for i, line in enumerate(lines)
-                if len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)
+                if line and len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)
                 and not (media is not None and media.match(line))]
     if not numbered:
         return
