@@ -116,18 +116,25 @@ class Engine:
         self._auto: Any = auto if by_kw else None
         if by_kw:
             auto.make_automaton()
+        # Compiled on first use (~60 ms): a rescan that finds every commit in the cache never pays for it.
         self._hs: _Hyperscan | None = None
-        if self.options.hyperscan and by_kw:
-            words = [(kw, auto.get(kw)) for kw in by_kw]
-            try:
-                self._hs = _Hyperscan(words, self._gates)
-            except Exception:  # not installed, or a pattern it cannot compile: the automaton gives the same hits
-                self._hs = None
+        self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
         self._filters: dict[str, tuple[Filter, ...]] = {r.id: applicable(r) for r in rules}
         # Rules restricted to some paths, and per path the ids they exclude: a history repeats the same paths
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]
         self._blocked: dict[str, frozenset[str]] = {}
+
+    def accelerator(self) -> _Hyperscan | None:
+        """The hyperscan prefilter, compiled now if it was asked for and not yet built (call it before forking
+        workers, so that they share one); None when not asked for, not installed or not compilable."""
+        if self._hs_words is not None:
+            words, self._hs_words = self._hs_words, None
+            try:
+                self._hs = _Hyperscan(words, self._gates)
+            except Exception:  # not installed, or a pattern it cannot compile: the automaton gives the same hits
+                self._hs = None
+        return self._hs
 
     def _blocked_on(self, path: str) -> frozenset[str]:
         """Ids of the path-restricted rules whose path pattern ``path`` does not match."""
@@ -150,8 +157,9 @@ class Engine:
         pattern_lines: dict[str, set[int]] | None = None  # gate-pattern lines by family, when hyperscan found them
         if self._auto is not None:
             hits: Iterable[tuple[int, tuple[tuple[str, int], ...]]]
-            if self._hs is not None and text.isascii():
-                hits, pattern_lines = self._hs.scan(text)
+            hs = self._hs if self._hs_words is None else self.accelerator()
+            if hs is not None and text.isascii():
+                hits, pattern_lines = hs.scan(text)
             else:
                 lower = text.lower() if text.isascii() else _ascii_lower(text)
                 hits = self._auto.iter(lower)

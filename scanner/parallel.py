@@ -219,6 +219,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         workers = default_workers() if len(todo) >= MIN_PARALLEL_COMMITS else 1
     blocks = _blocks(todo)
     workers = max(1, min(workers, len(blocks)))
+    if blocks:
+        engine.accelerator()  # compiled once here, inherited by every worker
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})

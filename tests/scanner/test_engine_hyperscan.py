@@ -51,7 +51,7 @@ def _key(engine: Engine, chunk: Chunk) -> list[tuple[str, int, int, str]]:
 @pytest.mark.parametrize("seed", range(2))
 def test_same_candidates_in_the_same_order_and_same_findings(seed: int) -> None:
     plain, fast = Engine(), Engine(EngineOptions(hyperscan=True))
-    assert fast._hs is not None and plain._hs is None
+    assert fast.accelerator() is not None and plain.accelerator() is None
     chunks = _chunks(seed)
     assert sum(not c.text.isascii() for c in chunks) > 5  # the automaton fallback is exercised too
     total = 0
@@ -80,7 +80,7 @@ def test_without_hyperscan_the_automaton_is_used(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setitem(sys.modules, "hyperscan", None)  # import fails
     engine = Engine(EngineOptions(hyperscan=True))
-    assert engine._hs is None
+    assert engine.accelerator() is None
     chunk = Chunk(path="a.py", text=f"TOKEN = '{fakes.github_pat()}'", source="commit")
     assert [f.rule_id for f in engine.scan_chunk(chunk)] == ["UL001"]
 

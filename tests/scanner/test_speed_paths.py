@@ -208,3 +208,23 @@ def test_the_collector_is_paused_only_while_scanning(corpus: tuple[Path, dict[st
     assert gc.isenabled()
     scan(ScanRequest(root=root, modes=("history",), workers=1, cache=False))
     assert seen == [False] and gc.isenabled()
+
+
+def test_a_rescan_with_nothing_new_compiles_no_prefilter(corpus: tuple[Path, dict[str, str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner import engine
+
+    built: list[int] = []
+    real = engine._Hyperscan
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return real(*args, **kwargs)
+
+    root, _ = corpus
+    subprocess.run(["rm", "-rf", str(root / ".git" / "unleak")], check=True)
+    monkeypatch.setattr(engine, "_Hyperscan", counting)
+    first = scan(ScanRequest(root=root, modes=("history",), workers=1))
+    assert built == [1]
+    again = scan(ScanRequest(root=root, modes=("history",), workers=1))
+    assert built == [1] and _key(again) == _key(first)
