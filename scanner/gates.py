@@ -123,20 +123,18 @@ class Gate:
         starts = set(literal_lines)
         if pattern_lines is not None:
             starts |= pattern_lines
-            if starts and any(w in (folded or text.lower()) for w in self.context_words):
-                return None
-            return starts
-        # Small chunks (most of a history): one alternation per text costs less than twenty calls. Large ones: the
-        # literal-led patterns one by one, each jumping between occurrences of its literal. Both open the same
-        # lines, as no pattern spans a line break.
-        small = len(text) < _SMALL
-        for rx in (self.any_text,) if small else self.on_text:
-            for m in rx.finditer(text):
-                starts.add(text.rfind("\n", 0, m.start()) + 1)
-        for rx in (self.any_lower,) if small else self.on_lower:
-            for m in rx.finditer(folded):
-                starts.add(text.rfind("\n", 0, m.start()) + 1)
-        if starts and any(w in folded for w in self.context_words):
+        else:
+            # Small chunks (most of a history): one alternation per text costs less than twenty calls. Large ones:
+            # the literal-led patterns one by one, each jumping between occurrences of its literal. Both open the
+            # same lines, as no pattern spans a line break.
+            small = len(text) < _SMALL
+            for rx in (self.any_text,) if small else self.on_text:
+                for m in rx.finditer(text):
+                    starts.add(text.rfind("\n", 0, m.start()) + 1)
+            for rx in (self.any_lower,) if small else self.on_lower:
+                for m in rx.finditer(folded):
+                    starts.add(text.rfind("\n", 0, m.start()) + 1)
+        if starts and any(w in (folded or text.lower()) for w in self.context_words):
             return None
         return starts
 

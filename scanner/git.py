@@ -217,16 +217,51 @@ def parse_patch(lines: Iterator[str], on_commit: Callable[[CommitInfo], None] | 
 
 
 def _stream(args: list[str], cwd: Path) -> Iterator[str]:
+    """Output lines of a git command, decoded as they arrive."""
+    for raw in _output(args, cwd, lines=True):
+        yield raw.decode("utf-8", "replace")
+
+
+def _output(args: list[str], cwd: Path, data: bytes | None = None, lines: bool = False) -> Iterator[bytes]:
+    """A git command's output as it arrives: in large blocks (or ``lines``), with ``data`` written to its stdin by a
+    thread (so neither side blocks); GitError with git's last message line when it fails."""
+    import threading
+
     if not git_available():
         raise GitError("git is not installed or not on PATH")
-    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, bufsize=1 << 20)
+    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, bufsize=1 << 20)
     assert proc.stdout is not None
+    # A 1 MiB pipe instead of 64 KiB: git and the scanning process then rarely wait for each other, which on a
+    # busy machine is the difference between using two cores and taking turns on one.
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+    def feed() -> None:
+        assert proc.stdin is not None and data is not None
+        try:
+            proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True) if data is not None else None
+    if writer is not None:
+        writer.start()
     try:
-        for raw in proc.stdout:
-            yield raw.decode("utf-8", "replace")
+        if lines:
+            yield from proc.stdout
+        else:
+            while chunk := proc.stdout.read1(1 << 20):  # type: ignore[attr-defined]
+                yield chunk
     finally:
         proc.stdout.close()
+        if writer is not None:
+            writer.join()
         err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
         rc = proc.wait()
         if proc.stderr:
@@ -254,53 +289,6 @@ def rev_list(repo: Path, revs: list[str]) -> list[str]:
     return run(["rev-list", *revs, "--"], repo).split()
 
 
-def _stream_stdin(args: list[str], cwd: Path, data: bytes, blocks: bool = False) -> Iterator[bytes]:
-    """Raw output lines of a git command fed ``data`` on stdin (a thread writes it, so neither side blocks)."""
-    import threading
-
-    if not git_available():
-        raise GitError("git is not installed or not on PATH")
-    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, bufsize=1 << 20)
-    assert proc.stdin is not None and proc.stdout is not None
-    # A 1 MiB pipe instead of 64 KiB: git and the scanning process then rarely wait for each other, which on a
-    # busy machine is the difference between using two cores and taking turns on one.
-    with contextlib.suppress(OSError, AttributeError):
-        import fcntl
-
-        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
-
-    def feed() -> None:
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(data)
-        except (BrokenPipeError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    try:
-        if blocks:
-            out = proc.stdout
-            while chunk := out.read1(1 << 20):  # type: ignore[attr-defined]
-                yield chunk
-        else:
-            yield from proc.stdout
-    finally:
-        proc.stdout.close()
-        writer.join()
-        err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-        rc = proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-    if rc != 0:
-        last = err.strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {last[-1] if last else 'exit ' + str(rc)}")
-
-
 @dataclass
 class AddedText:
     """One file's added lines in one commit, already joined: what a :class:`FilePatch` becomes in a chunk."""
@@ -323,8 +311,8 @@ def _commit_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
     data = "".join(s + "\n" for s in shas).encode("ascii")
     buf = b""
     sep = b"\n" + _MARK_B
-    for block in _stream_stdin(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT,
-                                "--"], repo, data, blocks=True):
+    for block in _output(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, "--"],
+                         repo, data):
         # Search only the new bytes (plus an overlap for a separator cut in two): a commit larger than a block
         # must not be searched again with every block.
         look = max(1, len(buf) - len(sep))
