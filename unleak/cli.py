@@ -100,9 +100,10 @@ def scan(**params: Any) -> None:
 
 
 def _audit(action: str, **fields: Any) -> None:
-    from unleak.scancmd import audit
+    """Append a record of a human's command to the audit log (names and counts only; never raises)."""
+    from unleak.audit import record
 
-    audit(action, **fields)
+    record(action, **fields)
 
 
 # --- baseline ---

@@ -118,13 +118,6 @@ _DOTENV_SAFE = (".example", ".sample", ".template", ".dist", ".defaults", ".sche
 _REF_VALUE = lazy(r"^(unleak|op)://\S+$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
-def unleak_data_dir() -> Path:
-    """Where the embedded vault and its key file live (never inside a repository)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
-
-
 def _is_dotenv(name: str) -> bool:
     if name == ".env" or name.endswith(".env"):
         return True
@@ -180,7 +173,9 @@ def secret_file_reason(path_text: str, cwd: Path) -> str | None:
         resolved = p.resolve()
     except OSError:
         resolved = p
-    data = unleak_data_dir()
+    from unleak.userenv import data_dir
+
+    data = data_dir()
     try:
         data_resolved = data.resolve()
     except OSError:

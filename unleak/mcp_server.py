@@ -152,10 +152,10 @@ def vault_values(repo: Path | None = None) -> dict[str, str]:
     """Every value in every namespace of the local vault, keyed by ``namespace/NAME``. Only the scrubber uses
     this; the values never leave this process except into a child's environment."""
     from remediate.vault import open_vault
-    from remediate.vault.local import user_data_dir
+    from unleak.userenv import data_dir
 
     out: dict[str, str] = {}
-    vaults = user_data_dir() / "vaults"
+    vaults = data_dir() / "vaults"
     if not vaults.is_dir():
         return out
     for f in sorted(vaults.glob("*.vault")):

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, PolicyError, UsageError
-from unleak.userenv import config_dir, ensure_private_dir, state_dir
+from unleak.userenv import config_dir, data_dir, ensure_private_dir, state_dir
 
 TIERS = ("dev", "staging", "prod")
 _TIER_RANK = {t: i for i, t in enumerate(TIERS)}
@@ -233,10 +233,7 @@ def _base(cmd: str) -> str:
 
 
 def _private_dirs() -> tuple[str, ...]:
-    import platformdirs
-
-    dirs = {str(state_dir()), str(config_dir()),
-            str(Path(platformdirs.user_data_dir("unleak", appauthor=False)))}
+    dirs = {str(state_dir()), str(config_dir()), str(data_dir())}
     return tuple(sorted(d.rstrip("/") for d in dirs))
 
 

@@ -59,8 +59,10 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     else:
         sys.stdout.write(text)
     sys.stdout.flush()
-    audit("scan", result=f"{len(result.findings)} findings",
-          detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
+    from unleak.audit import record
+
+    record("scan", result=f"{len(result.findings)} findings",
+           detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
 
 
@@ -96,9 +98,3 @@ def progress_scan(req: Any, enabled: bool) -> Any:
 
         return scan(req, progress=tick)
 
-
-def audit(action: str, **fields: Any) -> None:
-    """Append a record of a human's command to the audit log (names and counts only; never raises)."""
-    from unleak.audit import record
-
-    record(action, **fields)

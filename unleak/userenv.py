@@ -43,6 +43,17 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP, appauthor=False))
 
 
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/unleak`` on Linux: the embedded vault and its key file (the same directory
+    :func:`remediate.vault.local.user_data_dir` names; a test holds them equal)."""
+    d = _xdg("XDG_DATA_HOME", "~/.local/share")
+    if d is not None:
+        return d
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
 def ensure_private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(OSError):

@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+from remediate.vault.local import user_data_dir
 from unleak import userenv
 
 
@@ -16,13 +17,14 @@ from unleak import userenv
 def test_dirs_match_platformdirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, state: str | None,
                                  config: str | None) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    for var, val in (("XDG_STATE_HOME", state), ("XDG_CONFIG_HOME", config)):
+    for var, val in (("XDG_STATE_HOME", state), ("XDG_CONFIG_HOME", config), ("XDG_DATA_HOME", state)):
         if val is None:
             monkeypatch.delenv(var, raising=False)
         else:
             monkeypatch.setenv(var, val)
     assert userenv.state_dir() == Path(platformdirs.user_state_dir("unleak", appauthor=False))
     assert userenv.config_dir() == Path(platformdirs.user_config_dir("unleak", appauthor=False))
+    assert userenv.data_dir() == Path(platformdirs.user_data_dir("unleak", appauthor=False)) == user_data_dir()
 
 
 def test_the_audit_record_of_a_scan_imports_neither_policy_nor_platformdirs(tmp_path: Path) -> None:
