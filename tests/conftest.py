@@ -17,6 +17,8 @@ import pytest
 if TYPE_CHECKING:
     from tests.fakes_op import FakeOp
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
@@ -75,6 +77,9 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for var in list(GIT_ENV):
         monkeypatch.setenv(var, GIT_ENV[var])
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    # Subprocesses (`python -m unleak`, hooks, the MCP server) import this checkout, not whichever copy of unleak is
+    # installed: several checkouts of the project (git worktrees) can then be tested side by side.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))))
     return home
 
 
