@@ -68,6 +68,9 @@ class ScanResult:
     rules: dict[str, Rule] = field(default_factory=dict)
     # Everything found, baselined or not (for `baseline update` and stale-entry reports).
     all_findings: list[Finding] = field(default_factory=list)
+    # `--verify`: fingerprint → scanner.verify.Verification (typed loosely so the engine never imports verify).
+    verifications: dict[str, Any] = field(default_factory=dict)
+    verified_first: bool = False  # order reports live credentials first
 
 
 @dataclass(frozen=True)

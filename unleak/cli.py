@@ -90,6 +90,12 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
 @click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), help="Report only at or above.")
 @click.option("--explain", is_flag=True, help="Show which filter dropped each candidate (never the value).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
+@click.option("--verify/--no-verify", default=None,
+              help="Ask each credential's own provider whether it is live (sends it there over HTTPS).")
+@click.option("--verify-timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Time budget for all verification (default 60); what is not answered is 'unknown'.")
+@click.option("--verified-first", is_flag=True, help="Order the report: live credentials first.")
+@click.option("--only-verified", is_flag=True, help="Report only credentials their provider accepted.")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def scan(**params: Any) -> None:

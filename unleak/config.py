@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from scanner.api import ScanRequest
 
 # Tables other features read; validated by their own code.
-_SECTIONS = {"fix", "run", "vault", "action"}
+_SECTIONS = {"fix", "run", "vault", "action", "verify"}
 _KEYS = {"exclude", "disable", "rules", "baseline", "min-confidence", "max-file-size"} | _SECTIONS
 
 

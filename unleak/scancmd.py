@@ -23,7 +23,8 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
-             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".") -> int:
+             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".", verify: bool | None = None,
+             verify_timeout: float | None = None, verified_first: bool = False, only_verified: bool = False) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean."""
     root = Path(repo_dir).resolve()
     if not root.is_dir():
@@ -37,11 +38,25 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
         modes = ["files"]
     from unleak.config import scan_request
 
-    req, _ = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
-                          baseline_path=baseline_path, use_baseline=not no_baseline,
-                          min_confidence=min_confidence, explain=explain)
+    req, cfg = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
+                            baseline_path=baseline_path, use_baseline=not no_baseline,
+                            min_confidence=min_confidence, explain=explain)
+    vcfg = verify_config(cfg)
+    verifying = vcfg["enabled"] if verify is None else verify
+    if (verified_first or only_verified) and not verifying:
+        raise UsageError("--verified-first and --only-verified need --verify")
+    if verifying:
+        from dataclasses import replace
+
+        req = replace(req, cache=False)  # cached history records keep no values, and verifying needs them
     big = any(m in modes for m in ("history", "range")) or (modes == ["files"] and not paths)
     result = progress_scan(req, enabled=big and sys.stderr.isatty() and fmt != "github")
+    if verifying:
+        verify_result(result, root, budget=verify_timeout or vcfg["timeout"], cache_ttl=vcfg["cache-ttl"])
+        result.verified_first = verified_first
+        if only_verified:
+            result.findings = [f for f in result.findings if (v := result.verifications.get(f.fingerprint))
+                               and v.status.value == "valid"]
     from scanner.report import render
 
     color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -61,9 +76,48 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     sys.stdout.flush()
     from unleak.audit import record
 
-    record("scan", result=f"{len(result.findings)} findings",
-           detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
+    detail: dict[str, Any] = {"modes": modes, "rules": sorted({f.rule_id for f in result.findings})}
+    if verifying:
+        detail["verified"] = sorted(v.status.value for v in result.verifications.values())
+    record("scan", result=f"{len(result.findings)} findings", detail=detail)
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
+
+
+_VERIFY_DEFAULTS: dict[str, Any] = {"enabled": False, "timeout": 60.0, "cache-ttl": 24 * 3600.0}
+
+
+def verify_config(cfg: Any) -> dict[str, Any]:
+    """The ``[verify]`` table of the config (enabled, timeout, cache-ttl), validated; errors name file and key."""
+    from scanner.errors import ConfigError
+
+    table = cfg.sections.get("verify", {})
+    out = dict(_VERIFY_DEFAULTS)
+    for key, value in table.items():
+        if key not in out:
+            raise ConfigError(f"{cfg.source}: unknown key 'verify.{key}' (known: {', '.join(out)})")
+        want = bool if key == "enabled" else (int, float)
+        if not isinstance(value, want) or (key != "enabled" and (isinstance(value, bool) or value <= 0)):
+            raise ConfigError(f"{cfg.source}: 'verify.{key}' must be "
+                              + ("true or false" if key == "enabled" else "a positive number of seconds"))
+        out[key] = value
+    return out
+
+
+def verify_result(result: Any, root: Path, *, budget: float, cache_ttl: float) -> None:
+    """Ask providers about the findings' credentials (once per distinct secret) and attach the verdicts.
+
+    Before anything is sent, stderr says which hosts will be contacted and for how many credentials."""
+    from scanner import verify
+
+    opts = verify.VerifyOptions(budget=budget, cache_dir=verify.cache_dir_for(root), cache_ttl=cache_ttl)
+    todo, _ = verify.prepare(result.findings, opts)
+    hosts = verify.hosts_for([p for p in todo if p.cred.value])
+    if hosts:
+        n = sum(hosts.values())
+        sys.stderr.write(f"unleak: verifying {n} credential{'s' if n != 1 else ''}, each only with its own provider "
+                         "over HTTPS: " + ", ".join(f"{h} ({c})" for h, c in hosts.items()) + "\n")
+        sys.stderr.flush()
+    result.verifications = verify.verify(result.findings, opts).results
 
 
 def progress_scan(req: Any, enabled: bool) -> Any:

@@ -20,6 +20,9 @@ def render(result: ScanResult) -> str:
     out: list[str] = []
     for f in result.findings:
         msg = f"{f.title} ({f.confidence.value}) {f.preview}"
+        verdict = result.verifications.get(f.fingerprint)
+        if verdict is not None:
+            msg += f" [verified: {verdict.short()}]"
         if f.commit is not None:
             msg += f" in commit {f.commit.sha[:12]} by {f.commit.author}; a secret in history stays leaked: rotate it"
         else:

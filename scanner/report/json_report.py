@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 from scanner.engine import ScanResult
+from scanner.finding import Finding
 
 
 def document(result: ScanResult) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "version": 1,
-        "findings": [f.to_dict() for f in result.findings],
+        "findings": [_finding(result, f) for f in _ordered(result)],
         "stats": result.stats.to_dict(),
         "baselined": result.baselined,
         "notes": list(result.notes),
@@ -20,6 +21,24 @@ def document(result: ScanResult) -> dict[str, Any]:
     if result.explanations:
         doc["explanations"] = [e.to_dict() for e in result.explanations]
     return doc
+
+
+def _ordered(result: ScanResult) -> list[Finding]:
+    if not result.verified_first:
+        return result.findings
+    return sorted(result.findings, key=lambda f: _rank(result.verifications.get(f.fingerprint)))
+
+
+def _rank(verdict: Any) -> int:
+    return int(verdict.status.rank) if verdict is not None else 3
+
+
+def _finding(result: ScanResult, f: Finding) -> dict[str, Any]:
+    d = f.to_dict()
+    verdict = result.verifications.get(f.fingerprint)
+    if verdict is not None:
+        d["verified"] = verdict.to_dict()
+    return d
 
 
 def render(result: ScanResult) -> str:

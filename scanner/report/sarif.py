@@ -61,6 +61,10 @@ def document(result: ScanResult, root: str | None = None, extra_rules: dict[str,
         }
         if f.rule_id in index:
             res["ruleIndex"] = index[f.rule_id]
+        verdict = result.verifications.get(f.fingerprint)
+        if verdict is not None:
+            res["properties"]["verified"] = verdict.to_dict()
+            res["message"]["text"] += f" [verified: {verdict.status.value}]"
         if f.commit is not None:
             res["properties"]["commit"] = f.commit.to_dict()
             res["message"]["text"] += f" (introduced in commit {f.commit.sha[:12]} by {f.commit.author})"

@@ -20,14 +20,29 @@ def _sanitize(s: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
+_VERDICT = {"valid": "high", "unknown": "dim", "invalid": "dim"}
+
+
+def _rank(result: ScanResult, fp: str) -> int:
+    v = result.verifications.get(fp)
+    return v.status.rank if v is not None else 3
+
+
 def render(result: ScanResult, color: bool = False) -> str:
     out: list[str] = []
     findings = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.commit.date if f.commit else ""))
+    if result.verified_first:
+        # Files holding a live credential first; inside a file, the same order of rank.
+        best = {p: min(_rank(result, f.fingerprint) for f in fs) for p, fs in groupby(findings, key=lambda f: f.path)}
+        findings.sort(key=lambda f: (best[f.path], f.path, _rank(result, f.fingerprint), f.line, f.column))
     for path, group in groupby(findings, key=lambda f: f.path):
         out.append(_c("path", _sanitize(path), color))
         for f in group:
             conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
             line = f"  {f.line}:{f.column}  {f.rule_id}  {conf}  {f.title}  {f.preview}"
+            verdict = result.verifications.get(f.fingerprint)
+            if verdict is not None:
+                line += "  " + _c(_VERDICT[verdict.status.value], _sanitize(f"[{verdict.short()}]"), color)
             if f.commit is not None:
                 line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
@@ -65,4 +80,10 @@ def summary(result: ScanResult) -> str:
         parts.append("skipped " + ", ".join(skipped))
     if result.baselined:
         parts.append(f"{result.baselined} in baseline")
+    if result.verifications:
+        seen = {f.fingerprint: result.verifications[f.fingerprint] for f in result.findings
+                if f.fingerprint in result.verifications}
+        by_status = Counter(v.status.value for v in seen.values())
+        parts.append("verified: " + ", ".join(f"{by_status[k]} {k}" for k in ("valid", "invalid", "unknown")
+                                               if by_status[k]))
     return " · ".join(parts)

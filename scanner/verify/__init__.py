@@ -1,0 +1,193 @@
+"""Live verification (opt-in): does a found credential still work, and what can it do?
+
+For each distinct secret (by fingerprint, once per run) whose rule has a verifier, unleak calls the provider's
+documented, side-effect-free identity endpoint and records ``valid``, ``invalid`` or ``unknown`` (a network error, a
+rate limit, an unexpected answer: never guessed), and what the answer says beyond that (owner, scopes, expiry).
+Credentials that come in two halves (an AWS key id and its secret key, a Twilio API key SID and its secret) are
+paired with the nearest other half in the same file of the same commit.
+
+Verdicts are cached by fingerprint under ``.git/unleak/verify-cache.json`` (never the value) for ``cache_ttl``
+seconds; ``unknown`` is never cached. This package is imported only when verifying.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.finding import Finding
+from scanner.verify.model import Status, Verification, unknown
+from scanner.verify.specs import VERIFIERS, Credential, Verifier, by_rule
+
+CACHE_FILE = "verify-cache.json"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    budget: float = 60.0
+    per_host: int = 4
+    rate: float = 10.0
+    cache_dir: Path | None = None  # a repository's .git/unleak; None: no cache
+    cache_ttl: float = 24 * 3600.0
+
+
+@dataclass
+class VerifyReport:
+    results: dict[str, Verification] = field(default_factory=dict)  # by finding fingerprint
+    hosts: dict[str, int] = field(default_factory=dict)  # provider host → credentials sent there
+    sent: int = 0
+    cached: int = 0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    key: str  # cache key: fingerprint, plus the other half's fingerprint for paired credentials
+    fingerprints: tuple[str, ...]  # findings this verdict belongs to
+    verifier: Verifier
+    cred: Credential
+
+
+def verifiable(finding: Finding) -> bool:
+    return finding.rule_id in by_rule()
+
+
+def plan(findings: Iterable[Finding]) -> list[_Plan]:
+    """One job per distinct secret with a verifier, pairs matched by place."""
+    table = by_rule()
+    pair_ids = {r for v in VERIFIERS for r in v.pair_rules}
+    findings = list(findings)
+    halves: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        if f.rule_id in pair_ids and f.secret.reveal():
+            halves.setdefault((f.path, f.commit.sha if f.commit else ""), []).append(f)
+    out: dict[str, _Plan] = {}
+    for f in findings:
+        verifier = table.get(f.rule_id)
+        if verifier is None or f.fingerprint in out:
+            continue
+        value = f.secret.reveal()
+        pair: Finding | None = None
+        if verifier.pair_rules:
+            near = [h for h in halves.get((f.path, f.commit.sha if f.commit else ""), [])
+                    if h.rule_id in verifier.pair_rules]
+            pair = min(near, key=lambda h: (abs(h.line - f.line), h.line), default=None)
+        key = f.fingerprint + (":" + pair.fingerprint if pair else "")
+        fps = (f.fingerprint, pair.fingerprint) if pair else (f.fingerprint,)
+        out[f.fingerprint] = _Plan(key, fps, verifier, Credential(value, pair.secret.reveal() if pair else ""))
+    return list(out.values())
+
+
+def _load_cache(opts: VerifyOptions) -> dict[str, Any]:
+    if opts.cache_dir is None:
+        return {}
+    try:
+        data = json.loads((opts.cache_dir / CACHE_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
+        return {}
+    return dict(data["entries"])
+
+
+def _save_cache(opts: VerifyOptions, entries: dict[str, Any]) -> None:
+    if opts.cache_dir is None:
+        return
+    from scanner.fileio import atomic_write_text
+
+    now = time.time()
+    keep = {k: v for k, v in entries.items() if now - float(v.get("checked", 0)) < opts.cache_ttl}
+    try:
+        opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(opts.cache_dir / CACHE_FILE,
+                          json.dumps({"version": CACHE_VERSION, "entries": keep}, sort_keys=True, indent=1) + "\n",
+                          mode=0o600)
+    except OSError:
+        return  # a read-only .git: the verdicts are still right, only not remembered
+
+
+def prepare(findings: Iterable[Finding], opts: VerifyOptions) -> tuple[list[_Plan], dict[str, Any]]:
+    """The jobs still to send (not answered by the cache) and the cache entries, for the notice before sending."""
+    entries = _load_cache(opts)
+    now = time.time()
+    todo = []
+    for p in plan(findings):
+        hit = entries.get(p.key)
+        if not (isinstance(hit, dict) and now - float(hit.get("checked", 0)) < opts.cache_ttl):
+            todo.append(p)
+    return todo, entries
+
+
+def hosts_for(plans: list[_Plan]) -> dict[str, int]:
+    from scanner.verify import client
+
+    return client.planned_hosts([client.Job(p.key, p.verifier, p.cred) for p in plans])
+
+
+def verify(findings: Iterable[Finding], opts: VerifyOptions | None = None) -> VerifyReport:
+    """Verify every distinct secret among ``findings`` that has a verifier. Values go only to their provider."""
+    from scanner.verify import client
+
+    opts = opts or VerifyOptions()
+    findings = list(findings)
+    plans = plan(findings)
+    todo, entries = prepare(findings, opts)
+    report = VerifyReport()
+    fresh: dict[str, Verification] = {}
+    if todo:
+        jobs = [client.Job(p.key, p.verifier, p.cred) for p in todo if p.cred.value]
+        report.hosts = client.planned_hosts(jobs)
+        fresh = client.run(jobs, client.Limits(budget=opts.budget, per_host=opts.per_host, rate=opts.rate))
+        report.sent = sum(report.hosts.values())
+        now = time.time()
+        for key, v in fresh.items():
+            if v.status is not Status.UNKNOWN:
+                entries[key] = {**v.to_dict(), "checked": now}
+        _save_cache(opts, entries)
+    for p in plans:
+        if p.key in fresh:
+            v = fresh[p.key]
+        elif isinstance(entries.get(p.key), dict) and p.cred.value:
+            v = Verification.from_dict(entries[p.key])
+            v = Verification(v.status, v.provider, v.reason, v.account, v.scopes, v.expires, cached=True)
+            report.cached += 1
+        else:
+            v = unknown(p.verifier.provider, "value not at hand (a cached history record keeps none)")
+        for fp in p.fingerprints:
+            report.results.setdefault(fp, v)
+    return report
+
+
+def cache_dir_for(root: Path) -> Path | None:
+    """``.git/unleak`` of the repository at ``root``, or None outside one."""
+    from scanner import git
+
+    if git.toplevel(root) is None:
+        return None
+    try:
+        return git.common_git_dir(root) / "unleak"
+    except Exception:
+        return None
+
+
+def sort_key(verdict: Verification | None) -> int:
+    """Valid first, then unknown, then invalid, then secrets with no verifier."""
+    return verdict.status.rank if verdict is not None else 3
+
+
+__all__ = [
+    "Status",
+    "Verification",
+    "VerifyOptions",
+    "VerifyReport",
+    "cache_dir_for",
+    "plan",
+    "sort_key",
+    "verifiable",
+    "verify",
+]
+
