@@ -39,6 +39,8 @@ class ScanRequest:
     # The reference path: one process, no prefilter gates, no cache, no dedupe. Slow; tests prove the fast path
     # returns the same findings.
     plain: bool = False
+    # history mode: walk these revisions instead of every ref (``--all``): the commits a fleet scan unit owns.
+    revs: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -75,7 +77,9 @@ def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, l
     if git.is_shallow(top):
         notes.append("shallow clone: commits before the shallow boundary were not scanned "
                      "(git fetch --unshallow to scan all history)")
-    return top, sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
+    if mode == "range":
+        return top, sources.parse_range(top, req.range or "")
+    return top, list(req.revs) if req.revs else ["--all"]
 
 
 def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> ScanResult:

@@ -114,6 +114,14 @@ class Finding:
         """The identity used by baselines: content-keyed, no line numbers."""
         return (self.path, self.rule_id, self.fingerprint)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        """A finding back from :meth:`to_dict` (a report, a worker's answer): redacted, so without its value."""
+        commit = CommitInfo(**d["commit"]) if d.get("commit") else None
+        return cls(rule_id=d["rule_id"], title=d["title"], confidence=Confidence(d["confidence"]), path=d["path"],
+                   line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
+                   fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit)
+
     def to_dict(self) -> dict[str, Any]:
         """Serialisable form. Never includes the value (invariant 1)."""
         d: dict[str, Any] = {

@@ -574,3 +574,75 @@ def move_refs(repo: Path, old_prefix: str, new_prefix: str) -> int:
     if lines:
         run(["update-ref", "--no-deref", "--stdin"], repo, stdin="\n".join(lines).encode() + b"\n")
     return sum(1 for x in lines if x.startswith("create "))
+
+
+# ----------------------------------------------------------------------------------- fleet: clones of other repos
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """A clone URL without its ``user:password@`` part, and the git config (as GIT_CONFIG_* environment variables)
+    that presents those credentials: a credential never goes on git's command line (``ps`` shows it) nor into the
+    clone's ``.git/config``."""
+    from base64 import b64encode
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    header = "Authorization: Basic " + b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": header}
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), env
+
+
+def _call_env(args: list[str], cwd: Path | str, extra: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    if not git_available():
+        raise GitError("git is not installed or not on PATH")
+    return subprocess.run([*_BASE, *args], cwd=cwd, env={**_env(), **extra}, capture_output=True, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def clone_or_update(url: str, dest: Path) -> Path:
+    """A clone of ``url`` at ``dest`` (no checkout: only history is scanned), fetched again if it exists.
+
+    Branches and tags only (``--no-checkout`` clone, then ``fetch --prune --tags``), not a host's pull-request refs.
+    Errors name the repository by its URL without credentials."""
+    bare_url, extra = split_credentials(url)
+    if (dest / ".git").is_dir():
+        proc = _call_env(["fetch", "--quiet", "--prune", "--tags", "--force", "origin"], dest, extra)
+        what = "fetch"
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + f".partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        proc = _call_env(["clone", "--quiet", "--no-checkout", "--", bare_url, str(tmp)], dest.parent, extra)
+        if proc.returncode == 0:
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(tmp, dest)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        what = "clone"
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        fatal = [m for m in msg if m.startswith(("fatal:", "error:"))] or msg
+        first = fatal[0] if fatal else f"exit {proc.returncode}"
+        from urllib.parse import unquote, urlsplit
+
+        password = unquote(urlsplit(url).password or "")
+        for secret in filter(None, (url, extra.get("GIT_CONFIG_VALUE_0"), password)):
+            first = first.replace(secret, "<redacted>")
+        raise GitError(f"git {what} of {bare_url} failed: {first}")
+    return dest
+
+
+def ref_tips(repo: Path) -> list[str]:
+    """The commit of every branch, remote-tracking branch and tag (what ``--all`` walks), deduplicated."""
+    out = run(["for-each-ref", "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)"], repo)
+    tips: dict[str, None] = {}
+    for line in out.splitlines():
+        kind, oid, peeled_kind, peeled = [*line.split(" "), "", "", ""][:4]
+        if kind == "commit":
+            tips.setdefault(oid, None)
+        elif kind == "tag" and peeled_kind == "commit":  # a tag of a tree or blob has no history
+            tips.setdefault(peeled, None)
+    return list(tips)
