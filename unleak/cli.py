@@ -316,8 +316,10 @@ _MAX_STDIN_VALUE = 1 << 20
 def _secrets_options(f: F) -> F:
     f = click.option("--op-vault", metavar="VAULT",
                      help="1Password vault for --backend op (default: the namespace).")(f)
-    f = click.option("--backend", type=click.Choice(["unleak", "op"]), default="unleak", show_default=True,
-                     help="unleak: the local encrypted vault; op: 1Password through the op CLI.")(f)
+    f = click.option("--backend", type=click.Choice(["unleak", "op", "github"]), default="unleak",
+                     show_default=True, help="unleak: the local encrypted vault; op: 1Password through the op CLI; "
+                     "github: a repository's Actions secrets (write-only; --namespace OWNER/REPO, token in "
+                     "UNLEAK_GITHUB_SECRETS_TOKEN).")(f)
     f = click.option("--namespace", metavar="NS",
                      help="Vault namespace (default: this repository's directory name).")(f)
     return f
@@ -330,6 +332,9 @@ def _secrets_vault(backend: str, namespace: str | None, op_vault: str | None) ->
     if op_vault and backend != "op":
         raise UsageError("--op-vault only applies with --backend op")
     opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
+    if backend == "github":
+        opts = {"token": os.environ.get("UNLEAK_GITHUB_SECRETS_TOKEN", ""),
+                "api_url": os.environ.get("GITHUB_API_URL") or "https://api.github.com"}
     return open_vault(backend, namespace=namespace, repo_path=Path.cwd(), **opts)
 
 

@@ -120,8 +120,14 @@ def open_vault(
     """Open the vault backend ``scheme`` for ``namespace`` (default: :func:`default_namespace` of ``repo_path``).
 
     Options: unleak — ``data_dir`` (default: the user data dir), ``use_keyring`` (default: auto);
-    op — ``op_vault`` (1Password vault name, default: the namespace), ``op_path`` (default: ``op`` on PATH).
+    op — ``op_vault`` (1Password vault name, default: the namespace), ``op_path`` (default: ``op`` on PATH);
+    github (write-only Actions secrets; namespace ``OWNER/REPO``) — ``token``, ``api_url``, ``environment``.
     """
+    if scheme == "github":
+        from remediate.vault.github import GitHubSecretsVault
+
+        repo = namespace or os.environ.get("GITHUB_REPOSITORY", "")
+        return GitHubSecretsVault(repo, **opts)
     ns = namespace if namespace is not None else default_namespace(repo_path)
     if scheme == UNLEAK_SCHEME:
         from remediate.vault.local import LocalVault
