@@ -533,7 +533,10 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
     from unleak.masking import Masker
     from unleak.run import exit_status, spawn
 
-    proc = spawn(argv, env, cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # An agent's run: the child (code the agent may have written) gets no access to the vault, its key, grants,
+    # policy or the audit log (Landlock, where the kernel has it).
+    proc = spawn(argv, env, cwd, confine=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT)
     if on_start is not None:
         on_start(proc.pid)
     assert proc.stdout is not None

@@ -423,10 +423,28 @@ def run_child(
 
 
 def spawn(
-    cmd: Sequence[str], env: Mapping[str, str], cwd: Path | None, **kwargs: object
+    cmd: Sequence[str], env: Mapping[str, str], cwd: Path | None, *, confine: bool = False, **kwargs: object
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own session (signals reach its whole group and nothing else); a command that cannot
-    start is a :class:`CommandNotFoundError` (exit 127), named by its program only."""
+    start is a :class:`CommandNotFoundError` (exit 127), named by its program only.
+
+    ``confine``: the child runs in a Landlock domain without access to unleak's directories (vault and key,
+    grants, policy, audit log) — see :mod:`unleak.confine`; unconfined where the kernel has no Landlock."""
+    ruleset_fd = None
+    if confine:
+        from unleak import confine as cf
+
+        hook = cf.preexec()
+        if hook is not None:
+            restrict, ruleset_fd = hook
+            inner = kwargs.pop("preexec_fn", None)
+
+            def both() -> None:  # pragma: no cover - runs in the child between fork and exec
+                if callable(inner):
+                    inner()
+                restrict()
+
+            kwargs["preexec_fn"] = both
     try:
         return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
             list(cmd), env=dict(env), cwd=cwd, start_new_session=True, close_fds=True, **kwargs
@@ -437,6 +455,9 @@ def spawn(
         raise CommandNotFoundError(f"command is not executable: {cmd[0]!r}") from None
     except OSError as exc:
         raise CommandNotFoundError(f"cannot run {cmd[0]!r}: {exc.strerror}") from None
+    finally:
+        if ruleset_fd is not None:
+            os.close(ruleset_fd)
 
 
 def _spawn_unmasked(
