@@ -295,8 +295,10 @@ def _check_is_mirror(mirror: Path, top: Path, mark: str) -> None:
 
 
 def _run_filter_repo(cmd: list[str], mirror: Path, p: PurgePlan) -> None:
+    # stdin: nothing. The `git gc` git-filter-repo ends with runs pack-objects, which reads extra revisions from an
+    # inherited stdin: whatever was piped into unleak would become "bad revision" errors.
     proc = subprocess.run([*cmd, *_filter_repo_args(p.replacements_file)], cwd=mirror, capture_output=True,
-                          check=False, env=_filter_repo_env(mirror))
+                          stdin=subprocess.DEVNULL, check=False, env=_filter_repo_env(mirror))
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
         last = lines[-1] if lines else f"exit {proc.returncode}"
