@@ -151,9 +151,13 @@ def _write_new_private(path: Path, data: bytes) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """scanner.fileio's atomic write (0600 temp file, fsync, rename), then the directory is fsync()ed so the
-    rename itself survives a crash."""
-    atomic_write_bytes(path, data, mode=0o600)
-    _fsync_dir(path.parent)
+    rename itself survives a crash. A failure (disk full, quota, read-only file system) leaves the old file."""
+    try:
+        atomic_write_bytes(path, data, mode=0o600)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise VaultError(f"could not write the vault file {path} ({exc.strerror or type(exc).__name__}); "
+                         "it was left as it was — free space or fix permissions, then try again") from None
 
 
 @contextlib.contextmanager
@@ -277,12 +281,26 @@ class KeyStore:
     def forget(self) -> None:
         self._cache = None
 
+    def _stale_temp_files(self) -> list[Path]:
+        return list(self.data_dir.glob(f".{self.key_file.name}.tmp.*"))
+
+    def remove_stale_temp_files(self) -> None:
+        """Under the key lock, a key temp file belongs to a creator that died before removing it: a second hard
+        link to the master key (or a partial one) that would outlive a deleted or rotated key file."""
+        if not self._stale_temp_files():
+            return
+        with _flocked(self.lock_file):
+            for tmp in self._stale_temp_files():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
     def primary(self) -> bytes:
         """The key new vault files are sealed with, created on first use."""
         keys = self.available()
         if keys:
             return next(iter(keys.values()))
         _ensure_private_dir(self.data_dir)
+        self.remove_stale_temp_files()
         with _flocked(self.lock_file):
             self._cache = None  # another process may have created one while we waited
             keys = self.available()
@@ -426,6 +444,7 @@ class LocalVault:
         plaintext = self._encode_value(value, name)
         _ensure_private_dir(self.data_dir)
         _ensure_private_dir(self.vault_dir)
+        self.keys.remove_stale_temp_files()
         with _flocked(self.lock_path):
             self._remove_stale_temp_files()
             loaded = self._load()
