@@ -152,16 +152,32 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                 raise FixError(f"after writing, a moved value is still found in {c.path}")
     except BaseException as exc:
         # Also on Ctrl-C: a half-applied fix must not stay behind.
-        not_restored = patch.rollback(root, done, write) if done else []
-        _forget(vault, created)
+        failed_apply = exc if isinstance(exc, patch.ApplyError) else None
+        not_restored = list(failed_apply.not_restored) if failed_apply else []
+        rolled_back = patch.rollback(root, done, write) if done else []
+        not_restored += rolled_back
+        restored = (failed_apply.restored if failed_apply else 0) + len(done) - len(rolled_back)
+        # A file left rewritten reads its values from the vault: those entries are the only copy now, so they stay.
+        needed = _needed_by(plan, not_restored)
+        removed = _forget(vault, [n for n in created if n not in needed])
         if not isinstance(exc, (UnleakError, OSError)):
             raise
-        what = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} while checking the files"
+        what = (failed_apply.failure if failed_apply else str(exc) if isinstance(exc, UnleakError)
+                else f"{type(exc).__name__} while checking the files")
         if not_restored:
-            raise FixError(f"{what}; could NOT restore {', '.join(not_restored)} — check them with `git diff` "
-                           "(the values are still in the vault)") from None
-        raise FixError(f"{what}; every file was restored as it was, nothing changed"
-                       + (" and the new vault entries were removed" if created else "")) from None
+            refs = {sec.name: sec.reference for sec in plan.secrets}
+            held = "; ".join(f"{path} reads {', '.join(refs[n] for n in names)}" if names else path
+                             for path in not_restored for names in [_needed_by(plan, [path])])
+            raise FixError(
+                f"{what}; could NOT restore {', '.join(not_restored)}, still rewritten ({held}). Those values were "
+                "kept in the vault (`unleak secrets list`); check the files with `git diff`"
+                + (f"; the other {restored} file(s) were restored" if restored else "")
+                + (f"; {len(removed)} other new vault entr{'y was' if len(removed) == 1 else 'ies were'} removed"
+                   if removed else "")) from None
+        files = (f"the {restored} file(s) already written were restored" if restored
+                 else "no file had been written yet")
+        raise FixError(f"{what}; {files}, nothing changed"
+                       + (" and the new vault entries were removed" if removed else "")) from None
     res.written = [c.path for c in body + ref_changes]
     res.confirmed = True
     return res
@@ -171,7 +187,18 @@ def _confirm(plan: Plan, path: str, text: str) -> bool:
     return not _values_left(plan, path, text) and not _scan_finds_moved(plan, path, text)
 
 
-def _forget(vault: Vault, names: list[str]) -> None:
+def _needed_by(plan: Plan, paths: list[str]) -> list[str]:
+    """Names of the secrets that the rewritten ``paths`` read from the vault (their values or references)."""
+    changes = [c for c in plan.changes if c.path in paths]
+    return [s.name for s in plan.secrets
+            if any(({s.value, *s.raws} & c.removes) or s.reference in c.after for c in changes)]
+
+
+def _forget(vault: Vault, names: list[str]) -> list[str]:
+    """Remove the entries this run created; returns those removed (one that cannot be removed simply stays)."""
+    removed = []
     for name in names:
-        with contextlib.suppress(UnleakError):
+        with contextlib.suppress(UnleakError, OSError):
             vault.delete(name)
+            removed.append(name)
+    return removed

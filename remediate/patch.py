@@ -51,7 +51,20 @@ def unified_diff(changes: Iterable[FileChange], redactions: Mapping[str, str]) -
 
 
 class ApplyError(UnleakError):
-    """Writing the rewritten files failed; every file was put back as it was."""
+    """Writing the rewritten files failed; the files written before were put back, except ``not_restored``."""
+
+    def __init__(self, failure: str, restored: int, not_restored: Sequence[str] = ()) -> None:
+        if not restored and not not_restored:
+            message = f"{failure}; no file had been written yet, nothing changed"
+        elif not not_restored:
+            message = f"{failure}; the {restored} file(s) written before it were restored, nothing changed"
+        else:
+            message = (f"{failure}; could NOT restore {', '.join(not_restored)} (still rewritten)"
+                       + (f", the other {restored} file(s) were restored" if restored else ""))
+        super().__init__(message)
+        self.failure = failure  # "could not write PATH (why)"
+        self.restored = restored
+        self.not_restored = list(not_restored)
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ def _restore(root: Path, done: Sequence[Written], write: Writer) -> list[str]:
                 write(target, change.before.encode("utf-8"))
         except OSError:
             failed.append(change.path)
-    return failed
+    return failed[::-1]  # in the order they were written
 
 
 def apply(root: Path, changes: Sequence[FileChange], write: Writer | None = None) -> list[Written]:
@@ -100,12 +113,9 @@ def apply(root: Path, changes: Sequence[FileChange], write: Writer | None = None
             not_restored = _restore(root, done, writer)
             if not isinstance(exc, OSError):
                 raise  # interrupted: the files written so far were put back
-            msg = (f"could not write {change.path} ({type(exc).__name__}: {exc.strerror or 'write failed'}); "
-                   f"the {len(done)} file(s) already written were restored, nothing changed")
-            if not_restored:
-                msg = (f"could not write {change.path} ({type(exc).__name__}) and could not restore "
-                       f"{', '.join(not_restored)}: check them with `git diff` (the values are in the vault)")
-            raise ApplyError(msg) from None
+            raise ApplyError(f"could not write {change.path} ({type(exc).__name__}: "
+                             f"{exc.strerror or 'write failed'})", len(done) - len(not_restored),
+                             not_restored) from None
         done.append(Written(change, created))
     return done
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ from scanner.fileio import atomic_write_bytes
 
 REPLACEMENTS_NAME = "purge-replacements.txt"
 REMOTES_NS = "refs/unleak/remotes/"  # where the mirror keeps the original's remote-tracking refs
+MIRROR_MARK_KEY = "unleak.mirror"  # random per run: proves the repository about to be rewritten is the new mirror
 FILTER_REPO_ENV = "UNLEAK_GIT_FILTER_REPO"  # path to a git-filter-repo executable (overrides PATH lookup)
 # Keep the history shape identical so the proof can compare commit by commit: no pruning, and commit messages keep
 # their (now stale) abbreviated hashes instead of being rewritten.
@@ -248,11 +250,17 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, re
         refs_before = {REMOTES_NS + n[len("refs/remotes/"):] if n.startswith("refs/remotes/") else n
                        for n, _ in git.ref_targets(top, ("refs/",))}
         git.clone_mirror(top, mirror)
+        mirror = mirror.resolve()
+        # A random mark in the mirror's config: just before the rewrite it is read back through the very
+        # environment git-filter-repo gets, so the repository rewritten can only be the one cloned here.
+        mark = secrets.token_hex(16)
+        _mirror_git(mirror, ["config", MIRROR_MARK_KEY, mark])
         # The mirror's "origin" is this working clone: drop it so git-filter-repo has nothing to remove. Move the
         # remote-tracking refs out of refs/remotes/ (git-filter-repo would fold refs/remotes/origin/* into
         # refs/heads/*), so the remote's own branches stay distinct from local ones and can be pushed back as such.
-        git.run(["config", "--remove-section", "remote.origin"], mirror, check=False)
+        _mirror_git(mirror, ["config", "--remove-section", "remote.origin"], check=False)
         git.move_refs(mirror, "refs/remotes/", REMOTES_NS)
+        _check_is_mirror(mirror, top, mark)
         _run_filter_repo(cmd, mirror, p)
         proof = prove(top, mirror, p.reps, {r.fingerprint for r in p.reps}, refs_before)
     finally:
@@ -260,9 +268,37 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, re
     return PurgeResult(plan=p, mirror=mirror, proof=proof, push=push_commands(top, mirror))
 
 
+def _mirror_git(mirror: Path, args: list[str], check: bool = True) -> str:
+    """A git command on the mirror, named explicitly (``--git-dir``), never found by discovery from ``cwd``."""
+    return git.run([f"--git-dir={mirror}", *args], mirror, check=check)
+
+
+def _filter_repo_env(mirror: Path) -> dict[str, str]:
+    # No repository-local variable of the caller (GIT_DIR, GIT_OBJECT_DIRECTORY, ...) reaches git-filter-repo or
+    # the git processes it starts; GIT_DIR names the mirror explicitly.
+    return git.clean_env({"GIT_DIR": str(mirror)})
+
+
+def _check_is_mirror(mirror: Path, top: Path, mark: str) -> None:
+    """Refuse to rewrite anything but the bare mirror made by this run: the repository the rewrite's environment
+    designates must carry this run's mark, be bare and not be the user's clone."""
+    proc = subprocess.run(["git", "config", "--get", MIRROR_MARK_KEY], cwd=mirror, env=_filter_repo_env(mirror),
+                          capture_output=True, check=False)
+    where = subprocess.run(["git", "rev-parse", "--absolute-git-dir", "--is-bare-repository"], cwd=mirror,
+                           env=_filter_repo_env(mirror), capture_output=True, check=False)
+    lines = where.stdout.decode("utf-8", "replace").splitlines()
+    gitdir = Path(lines[0]).resolve() if lines else None
+    if (proc.returncode != 0 or proc.stdout.decode().strip() != mark or gitdir != mirror or lines[1:] != ["true"]
+            or gitdir == git.common_git_dir(top)):
+        raise PurgeError(f"refusing to rewrite: the repository git would rewrite ({gitdir or 'unknown'}) is not the "
+                         f"mirror unleak just cloned ({mirror}); nothing was rewritten and your clone is untouched")
+
+
 def _run_filter_repo(cmd: list[str], mirror: Path, p: PurgePlan) -> None:
+    # stdin: nothing. The `git gc` git-filter-repo ends with runs pack-objects, which reads extra revisions from an
+    # inherited stdin: whatever was piped into unleak would become "bad revision" errors.
     proc = subprocess.run([*cmd, *_filter_repo_args(p.replacements_file)], cwd=mirror, capture_output=True,
-                          check=False, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                          stdin=subprocess.DEVNULL, check=False, env=_filter_repo_env(mirror))
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
         last = lines[-1] if lines else f"exit {proc.returncode}"

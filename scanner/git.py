@@ -23,12 +23,50 @@ COMMIT_MARK = "\x01unleak\x01"
 _BASE = ["git", "-c", "core.quotePath=false", "-c", "diff.noprefix=false", "-c", "color.ui=false"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+# What `git rev-parse --local-env-vars` lists (git 2.39; a test keeps this a superset of the installed git's list):
+# variables that point git at one particular repository, index, object store or configuration. Git hooks,
+# `git rebase -x`, IDEs and CI wrappers set them; inherited, they would make unleak read, clone into or rewrite a
+# repository other than the one it was given. Every call names its repository itself (cwd or --git-dir).
+LOCAL_ENV_VARS = (
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_OBJECT_DIRECTORY", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE",
+    "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE",
+    "GIT_COMMON_DIR",
+)
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git (and git-filter-repo) process: the caller's, without the repository-local
+    variables, non-interactive, untranslated; then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCAL_ENV_VARS and not k.startswith("GIT_CONFIG_KEY_")
+           and not k.startswith("GIT_CONFIG_VALUE_")}
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["GIT_PAGER"] = "cat"
     env["LC_ALL"] = "C"
+    env.update(extra or {})
     return env
+
+
+def _env() -> dict[str, str]:
+    return clean_env()
+
+
+def caller_index(repo: Path) -> str | None:
+    """The index file the caller's environment names (``GIT_INDEX_FILE``), if that environment designates ``repo``.
+
+    A pre-commit hook of `git commit -a`, of `git commit PATH` and of any commit in a linked worktree is given a
+    temporary index (and, in a worktree, GIT_DIR): that index is what is being committed, so a staged scan reads
+    it. An index of some other repository (GIT_DIR naming another one) is ignored like every other variable."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    if not index:
+        return None
+    caller_dir = os.environ.get("GIT_DIR")
+    if caller_dir:  # only then can the caller's repository differ from ``repo``: one git call, in hooks of worktrees
+        proc = _call(["rev-parse", "--absolute-git-dir"], repo)
+        mine = proc.stdout.decode("utf-8", "replace").strip()
+        if proc.returncode != 0 or Path(mine).resolve() != Path(os.path.abspath(caller_dir)).resolve():
+            return None
+    return os.path.abspath(index)
 
 
 def git_available() -> bool:
@@ -216,20 +254,21 @@ def parse_patch(lines: Iterator[str], on_commit: Callable[[CommitInfo], None] | 
     yield from flush()
 
 
-def _stream(args: list[str], cwd: Path) -> Iterator[str]:
+def _stream(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """Output lines of a git command, decoded as they arrive."""
-    for raw in _output(args, cwd, lines=True):
+    for raw in _output(args, cwd, lines=True, env=env):
         yield raw.decode("utf-8", "replace")
 
 
-def _output(args: list[str], cwd: Path, data: bytes | None = None, lines: bool = False) -> Iterator[bytes]:
+def _output(args: list[str], cwd: Path, data: bytes | None = None, lines: bool = False,
+            env: dict[str, str] | None = None) -> Iterator[bytes]:
     """A git command's output as it arrives: in large blocks (or ``lines``), with ``data`` written to its stdin by a
     thread (so neither side blocks); GitError with git's last message line when it fails."""
     import threading
 
     if not git_available():
         raise GitError("git is not installed or not on PATH")
-    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, bufsize=1 << 20)
     assert proc.stdout is not None
     # A 1 MiB pipe instead of 64 KiB: git and the scanning process then rarely wait for each other, which on a
@@ -275,8 +314,9 @@ _DIFF_OPTS = ["-U0", "--no-color", "--no-ext-diff", "--no-textconv", "--src-pref
 LOG_FORMAT = f"--format={COMMIT_MARK}%H\x01%an\x01%ae\x01%aI"
 
 
-def diff_lines(repo: Path, args: list[str]) -> Iterator[str]:
-    return _stream(["diff", *_DIFF_OPTS, *args], repo)
+def diff_lines(repo: Path, args: list[str], index: str | None = None) -> Iterator[str]:
+    """``git diff`` output lines; ``index``: an index file to read instead of the repository's own."""
+    return _stream(["diff", *_DIFF_OPTS, *args], repo, clean_env({"GIT_INDEX_FILE": index}) if index else None)
 
 
 def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:

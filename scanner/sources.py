@@ -165,7 +165,7 @@ def staged(repo: Path, stats: Stats, exclude: PathFilter) -> Iterator[Chunk]:
     if not d.is_dir() or not git.git_available():
         git.require_repo(repo, "--staged")
     try:
-        lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d"])
+        lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d"], index=git.caller_index(d))
         yield from _patch_chunks(lines, "staged", stats, exclude)
     except GitError:
         git.require_repo(repo, "--staged")

@@ -365,6 +365,9 @@ def _read_secret_value(name: str) -> str:
 @cli.group("secrets")
 def secrets_group() -> None:
     """Store, list and remove vault entries. Shows names and references only; no command prints a value."""
+    from remediate.hardening import no_core_dumps
+
+    no_core_dumps()  # the value passes through this process
 
 
 @secrets_group.command("list")
@@ -1000,6 +1003,9 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     import subprocess
 
     from remediate.fix import apply_fix, plan_fix, project_root
+    from remediate.hardening import no_core_dumps
+
+    no_core_dumps()  # every value found passes through this process
     from remediate.patch import unified_diff
     from remediate.vault import open_vault
     from scanner.errors import UsageError

@@ -65,10 +65,66 @@ def user_data_dir() -> Path:
 
 
 def _ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkdir's mode is filtered by the umask and ignored for an existing directory; these are our directories.
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o700)
+    """Create ``path`` and every missing parent 0700 (mkdir's ``parents=True`` would give the parents the umask's
+    mode: 0777 under umask 000), then check it with :func:`_check_private_dir`."""
+    missing: list[Path] = []
+    p = path
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: the check below decides
+        os.chmod(d, 0o700)  # the umask may have removed bits we need
+    _check_private_dir(path)
+
+
+def _check_private_dir(path: Path) -> None:
+    """Refuse a directory that is not private to this user, as ssh's StrictModes does: checked with lstat (a
+    symbolic link is refused, never followed), owned by the effective uid, no group or other permissions. Another
+    user's directory in a shared location could hand us a vault, or delete the key."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise VaultError(f"refusing to use {path}: it is a symbolic link; the vault directory must be a real "
+                         "directory owned by you (replace the link by the directory it points to)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise VaultError(f"refusing to use {path}: it is not a directory")
+    if st.st_uid != os.geteuid():
+        raise VaultError(f"refusing to use {path}: it is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}), "
+                         "so that user could read or delete the vault key; point XDG_DATA_HOME at a directory of "
+                         "your own")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise VaultError(f"refusing to use {path}: its mode {mode:04o} lets other users in; run: chmod 700 {path}")
+
+
+def _open_nofollow(path: Path, flags: int, mode: int = 0o600) -> int:
+    """os.open that never follows a symbolic link at ``path`` (a link is refused with a clear error)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise VaultError(f"refusing to use {path}: it is a symbolic link (writing would replace the link and "
+                             "leave the target a stale copy); put the file itself there") from None
+        raise
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The bytes of ``path`` (None if absent), refusing a symbolic link or a file of another user."""
+    try:
+        fd = _open_nofollow(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_uid != os.geteuid():
+            raise VaultError(f"refusing to use {path}: it is owned by uid {st.st_uid}, not by you")
+        return fh.read()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -95,14 +151,18 @@ def _write_new_private(path: Path, data: bytes) -> None:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """scanner.fileio's atomic write (0600 temp file, fsync, rename), then the directory is fsync()ed so the
-    rename itself survives a crash."""
-    atomic_write_bytes(path, data, mode=0o600)
-    _fsync_dir(path.parent)
+    rename itself survives a crash. A failure (disk full, quota, read-only file system) leaves the old file."""
+    try:
+        atomic_write_bytes(path, data, mode=0o600)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise VaultError(f"could not write the vault file {path} ({exc.strerror or type(exc).__name__}); "
+                         "it was left as it was — free space or fix permissions, then try again") from None
 
 
 @contextlib.contextmanager
 def _flocked(lock_path: Path) -> Iterator[None]:
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_nofollow(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -169,17 +229,20 @@ class KeyStore:
         return None if self.use_keyring is False else _usable_keyring()
 
     def _read_key_file(self) -> bytes | None:
+        _check_private_dir(self.data_dir)
         try:
-            st = os.stat(self.key_file)
+            st = os.lstat(self.key_file)
         except FileNotFoundError:
             return None
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise VaultError(
                 f"the vault key file {self.key_file} is accessible by other users "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {self.key_file}"
             )
-        text = self.key_file.read_text(encoding="ascii", errors="replace").strip()
-        return self._decode_key(text, str(self.key_file))
+        raw = _read_private(self.key_file)
+        if raw is None:
+            return None
+        return self._decode_key(raw.decode("ascii", errors="replace").strip(), str(self.key_file))
 
     @staticmethod
     def _decode_key(text: str, where: str) -> bytes:
@@ -218,17 +281,40 @@ class KeyStore:
     def forget(self) -> None:
         self._cache = None
 
+    def _stale_temp_files(self) -> list[Path]:
+        return list(self.data_dir.glob(f".{self.key_file.name}.tmp.*"))
+
+    def remove_stale_temp_files(self) -> None:
+        """Under the key lock, a key temp file belongs to a creator that died before removing it: a second hard
+        link to the master key (or a partial one) that would outlive a deleted or rotated key file."""
+        if not self._stale_temp_files():
+            return
+        with _flocked(self.lock_file):
+            for tmp in self._stale_temp_files():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
     def primary(self) -> bytes:
         """The key new vault files are sealed with, created on first use."""
         keys = self.available()
         if keys:
             return next(iter(keys.values()))
         _ensure_private_dir(self.data_dir)
+        self.remove_stale_temp_files()
         with _flocked(self.lock_file):
             self._cache = None  # another process may have created one while we waited
             keys = self.available()
             if keys:
                 return next(iter(keys.values()))
+            sealed = sorted((self.data_dir / "vaults").glob("*.vault"))
+            if sealed:
+                # A lost key file or a locked keyring must not silently start a second key: the vault would split
+                # in two, the old namespaces readable only with the old key.
+                raise VaultError(
+                    f"the vault key is missing (looked in {self.key_file} and the OS keyring entry "
+                    f"{KEYRING_SERVICE}/{KEYRING_USERNAME}), and {len(sealed)} vault file(s) in {sealed[0].parent} "
+                    "were sealed with it; restore the key (the key file from a backup, or unlock the OS keyring), "
+                    "or move that directory aside to start an empty vault with a new key")
             key = secrets.token_bytes(KEY_BYTES)
             text = _KEY_FILE_PREFIX + _b64e(key)
             if not self._store_in_keyring(text):
@@ -279,15 +365,21 @@ class _VaultFile:
     namespace: str
     key_id: str
     entries: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Counts the writes, inside the authenticated body: an older copy put back has a smaller one than this machine
+    # last saw. None: a file written before generations existed (its body, and so its MAC, has none).
+    generation: int | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "namespace": self.namespace,
             "key_id": self.key_id,
             "entries": {k: self.entries[k] for k in sorted(self.entries)},
         }
+        if self.generation is not None:
+            body["generation"] = self.generation
+        return body
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -352,6 +444,7 @@ class LocalVault:
         plaintext = self._encode_value(value, name)
         _ensure_private_dir(self.data_dir)
         _ensure_private_dir(self.vault_dir)
+        self.keys.remove_stale_temp_files()
         with _flocked(self.lock_path):
             self._remove_stale_temp_files()
             loaded = self._load()
@@ -466,9 +559,26 @@ class LocalVault:
         return hmac.new(_derive(master, b"index"), _canonical(vf.body()), hashlib.sha256).hexdigest()
 
     def _store(self, vf: _VaultFile, master: bytes) -> None:
+        vf.generation = max(vf.generation or 0, self._seen_generation()) + 1
         doc = vf.body()
         doc["mac"] = self._mac(master, vf)
         _atomic_write(self.path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("ascii"))
+        self._record_generation(vf.generation)
+
+    @property
+    def _generation_file(self) -> Path:
+        # Next to the key, outside vaults/: a vault directory restored from a backup does not bring it back.
+        return self.data_dir / "generations" / self.namespace
+
+    def _seen_generation(self) -> int:
+        raw = _read_private(self._generation_file)
+        text = raw.decode("ascii", "replace").strip() if raw is not None else ""
+        return int(text) if text.isdigit() else 0
+
+    def _record_generation(self, generation: int) -> None:
+        if generation > self._seen_generation():
+            _ensure_private_dir(self._generation_file.parent)
+            atomic_write_bytes(self._generation_file, f"{generation}\n".encode("ascii"), mode=0o600)
 
     def _remove_stale_temp_files(self) -> None:
         # Called under the lock: any temp file left now belongs to a writer that died mid-write.
@@ -484,12 +594,14 @@ class LocalVault:
                           "aside to start an empty vault")
 
     def _load(self) -> tuple[_VaultFile, bytes] | None:
+        _check_private_dir(self.data_dir)
+        _check_private_dir(self.vault_dir)
         try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
+            raw = _read_private(self.path)
         except OSError as exc:
             raise VaultError(f"cannot read the vault file {self.path}: {exc.strerror}") from None
+        if raw is None:
+            return None
         try:
             doc = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -500,9 +612,9 @@ class LocalVault:
             raise VaultError(f"the vault file {self.path} has format version {doc.get('version')!r}; this unleak "
                              f"reads version {VERSION} — upgrade unleak")
         entries = doc.get("entries")
-        kid, mac, ns = doc.get("key_id"), doc.get("mac"), doc.get("namespace")
+        kid, mac, ns, gen = doc.get("key_id"), doc.get("mac"), doc.get("namespace"), doc.get("generation")
         if (not isinstance(entries, dict) or not isinstance(kid, str) or not isinstance(mac, str)
-                or not isinstance(ns, str)
+                or not isinstance(ns, str) or (gen is not None and (type(gen) is not int or gen < 1))
                 or not all(isinstance(k, str) and isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
                            for k, v in entries.items())):
             raise self._damaged("unexpected structure")
@@ -516,10 +628,20 @@ class LocalVault:
                 f"{self.keys.key_file} and the OS keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME}); restore "
                 "that key, or move the vault file aside to start an empty vault"
             )
-        vf = _VaultFile(ns, kid, entries)
+        vf = _VaultFile(ns, kid, entries, gen)
         if not hmac.compare_digest(self._mac(master, vf), mac):
             raise VaultError(f"the vault file {self.path} failed its integrity check: it was modified outside "
                              "unleak or is damaged; no entry was read")
         if ns != self.namespace:
             raise self._damaged(f"it belongs to namespace {ns!r}")
+        seen = self._seen_generation()
+        if (gen or 0) < seen:
+            raise VaultError(
+                f"the vault file {self.path} is an older copy (write {gen or 0}) than the one this machine last saw "
+                f"(write {seen}): it was put back from a backup or a sync, which brings back removed secrets and "
+                f"replaced values. Put the newest copy back; to accept this one anyway, delete "
+                f"{self._generation_file}")
+        if gen is not None and gen > seen:
+            with contextlib.suppress(OSError, VaultError):  # a read-only data dir still reads
+                self._record_generation(gen)
         return vf, master

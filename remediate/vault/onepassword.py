@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -55,12 +56,44 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text[:500] + ("…" if len(text) > 500 else "")
 
 
+_TEMPLATE_PREFIX = "unleak-op-"
+
+
+def _template_base() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def _remove_stale_templates(base: Path) -> None:
+    """Template directories of processes that are gone (killed between writing and removing one): each still
+    holds a value in plaintext. Only this user's, only those whose creating process no longer runs."""
+    for d in base.glob(f"{_TEMPLATE_PREFIX}*"):
+        pid = d.name[len(_TEMPLATE_PREFIX):].split("-", 1)[0]
+        try:
+            st = d.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or not pid.isdigit():
+                continue
+            os.kill(int(pid), 0)
+            continue  # still running: its template is in use
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        for f in d.iterdir():
+            with contextlib.suppress(OSError):
+                f.unlink()
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
 @contextlib.contextmanager
 def _private_template(document: dict[str, Any]) -> Iterator[Path]:
-    """A 0600 file holding ``document`` inside a fresh 0700 directory, removed (overwritten first) on exit."""
-    shm = Path("/dev/shm")
-    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    directory = Path(tempfile.mkdtemp(prefix="unleak-op-", dir=base))  # mkdtemp makes it 0700
+    """A 0600 file holding ``document`` inside a fresh 0700 directory, removed (overwritten first) on exit.
+
+    Its directory is named after this process, so a later run can tell a leftover of a killed one and remove it."""
+    base = _template_base()
+    _remove_stale_templates(base)
+    directory = Path(tempfile.mkdtemp(prefix=f"{_TEMPLATE_PREFIX}{os.getpid()}-", dir=base))  # 0700
     path = directory / "item.json"
     data = json.dumps(document).encode("utf-8")
     try:

@@ -129,7 +129,8 @@ def test_confirmation_failure_restores_files(repo: GitRepo) -> None:
     def still_there(plan: Plan, path: str, text: str) -> bool:
         return path != ".env"
 
-    with pytest.raises(FixError, match=r"reference file \.env would still hold.*restored as it was"):
+    with pytest.raises(FixError, match=r"reference file \.env would still hold.*the 2 file\(s\) already written "
+                                       r"were restored, nothing changed"):
         apply_fix(plan, vault, confirm=still_there)
     assert _snapshot(repo.path) == before
 

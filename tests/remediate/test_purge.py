@@ -342,3 +342,43 @@ def test_filter_repo_failure_message_never_quotes_a_value(tmp_path: Path, quoted
         for piece in (r.value.decode(), *r.value.decode().splitlines(), r.pattern.decode()):
             assert piece not in str(err.value)
     assert "tok-one-line-value" not in repr(reps) and "second_line" not in repr(p)
+
+
+# Repository-local git variables (`git rev-parse --local-env-vars`) as git hooks, `git rebase -x`, IDEs and CI
+# wrappers set them: they must never redirect what unleak clones, rewrites or reads.
+_LOCAL_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+
+
+@needs_filter_repo
+@pytest.mark.parametrize("var", [*_LOCAL_VARS, "all"])
+def test_purge_never_rewrites_the_users_clone_under_git_variables(repo: GitRepo, tmp_path: Path, var: str) -> None:
+    story = build_story(repo, tmp_path, head_secret=False)
+    gitdir = repo.path / ".git"
+    values = {"GIT_DIR": str(gitdir), "GIT_WORK_TREE": str(repo.path), "GIT_INDEX_FILE": str(gitdir / "index"),
+              "GIT_OBJECT_DIRECTORY": str(gitdir / "objects")}
+    env = values if var == "all" else {var: values[var]}
+    before = _refs(repo)
+    remotes = repo.git("remote", "-v")
+    objects = repo.git("count-objects", "-v")
+    proc = run_cli("purge", "--execute", cwd=repo.path, env=env)
+    out = _all_output(proc)
+    _assert_no_values(out, story)
+    assert proc.returncode == 0, out
+    assert "PROOF FAILED" not in out and "rewrote 5 commit(s)" in out
+    # the user's clone: same refs, same remote, same objects, and still holds its (unpurged) history
+    assert _refs(repo) == before
+    assert repo.git("remote", "-v") == remotes
+    assert repo.git("count-objects", "-v") == objects
+    assert not (gitdir / "filter-repo").exists()
+    assert story.values["removed"] in repo.git("show", f"{story.shas['c2']}:config.py")
+
+
+def test_rewrite_refuses_any_repository_but_the_new_mirror(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit("one", {"a.py": "x = 1\n"})
+    mirror = (tmp_path / "m.git").resolve()
+    git.clone_mirror(repo.path, mirror)
+    git.run(["config", purge.MIRROR_MARK_KEY, "right"], mirror)
+    purge._check_is_mirror(mirror, repo.path, "right")
+    for target, mark in ((mirror, "wrong"), ((repo.path / ".git").resolve(), "right")):
+        with pytest.raises(purge.PurgeError, match=r"refusing to rewrite.*your clone is untouched"):
+            purge._check_is_mirror(target, repo.path, mark)

@@ -256,14 +256,17 @@ def test_tampering_is_detected_without_leaking(tamper: str) -> None:
         assert va not in msg and vb not in msg
 
 
-def test_wrong_key_is_reported_as_such() -> None:
+def test_wrong_key_is_reported_as_such(tmp_path: Path) -> None:
     v = open_vault(namespace="wk")
     value = github_pat()
     v.put("A", value)
     key_file = user_data_dir() / "vault.key"
     key_file.unlink()
-    other = LocalVault("fresh")
-    other.put("X", "y-value")  # creates a brand-new key file
+    with pytest.raises(VaultError, match="the vault key is missing"):  # never a silent second key
+        LocalVault("fresh").put("X", "y-value")
+    elsewhere = tmp_path / "elsewhere"
+    LocalVault("fresh", data_dir=elsewhere).put("X", "y-value")
+    os.link(elsewhere / "vault.key", key_file)  # another machine's key put in place
     with pytest.raises(VaultError) as info:
         LocalVault("wk").get("unleak://wk/A")
     assert "key this machine does not have" in str(info.value) and value not in str(info.value)

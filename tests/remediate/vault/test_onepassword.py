@@ -156,3 +156,30 @@ def test_multiline_value_roundtrip(fake_op: FakeOp) -> None:
     ref = v.put("PEM", pem)
     assert v.get(ref) == pem
     _assert_never_on_argv(fake_op, pem, *pem.splitlines()[1:2])
+
+
+def test_template_left_by_a_killed_process_is_removed_at_start(fake_op: FakeOp) -> None:
+    """`op item edit` reads its template from a file; a SIGKILL between writing and removing it leaves the value
+    in /dev/shm. The next update removes every such file whose process is gone."""
+    from remediate.vault import onepassword
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    base = onepassword._template_base()
+    stale = base / f"unleak-op-{dead.pid}-x1y2z3"
+    stale.mkdir(mode=0o700)
+    (stale / "item.json").write_text(json.dumps({"fields": [{"value": github_pat()}]}))
+    mine = base / f"unleak-op-{os.getpid()}-alive0"  # a live process's template stays
+    mine.mkdir(mode=0o700)
+    try:
+        v = OnePasswordVault("proj", op_vault="dev")
+        v.put("TOKEN", github_pat())
+        v.put("TOKEN", github_pat())  # an update: writes (and first cleans) templates
+        assert not stale.exists()
+        assert mine.exists()
+    finally:
+        for d in (stale, mine):
+            for f in d.glob("*"):
+                f.unlink()
+            if d.exists():
+                d.rmdir()

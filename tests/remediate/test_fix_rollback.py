@@ -1,0 +1,168 @@
+"""A rollback that cannot restore every file never removes a vault entry that a file now depends on, and says
+exactly which file holds what. Failures are real: a file-size limit (RLIMIT_FSIZE, as a quota or a full disk
+does it) that the rewritten file fits and the original does not, and a full tmpfs."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remediate.fix import FixError, apply_fix, plan_fix
+from remediate.vault import open_vault
+from scanner.api import ScanRequest
+from scanner.fileio import atomic_write_bytes
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat
+
+LIMIT = 32 * 1024
+SECRETS_PER_FILE = 10
+
+
+def _secret_lines(prefix: str) -> tuple[str, list[str]]:
+    vals = [github_pat() for _ in range(SECRETS_PER_FILE)]
+    return "".join(f'{prefix}{i} = "{v}"\n' for i, v in enumerate(vals)), vals
+
+
+def _shrinking(repo: GitRepo, rel: str, prefix: str) -> list[str]:
+    """A file whose original exceeds LIMIT and whose rewrite (shorter references) fits under it."""
+    body, vals = _secret_lines(prefix)
+    pad = "#" * 79 + "\n"
+    text = pad * ((LIMIT - 300) // len(pad)) + body
+    repo.write(rel, text)
+    assert len(text) > LIMIT
+    return vals
+
+
+def _growing(repo: GitRepo, rel: str, prefix: str) -> list[str]:
+    """A file that stays over LIMIT once rewritten: its write fails."""
+    body, vals = _secret_lines(prefix)
+    repo.write(rel, "#" * 79 + "\n" + ("x = 1\n" * (LIMIT // 6 + 100)) + body)
+    return vals
+
+
+def _limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
+
+    return subprocess.run([sys.executable, "-m", "unleak", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, preexec_fn=limit)
+
+
+@pytest.mark.parametrize("failing", ["second-file", "reference-file"])
+def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, failing: str) -> None:
+    a_vals = _shrinking(repo, "a.py", "A")
+    if failing == "second-file":
+        other = _growing(repo, "b.py", "B")
+    else:  # the reference file is written last: b.py is rewritten (and restorable), then .env fails
+        other = _shrinking(repo, "b.py", "B")
+        repo.write(".env", "#" * 79 + "\n" + "PAD=1\n" * (LIMIT // 6 + 100))
+    repo.commit("init")
+    proc = _limited("fix", "--apply", cwd=repo.path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    for v in a_vals + other:
+        assert v not in out
+    a_text = (repo.path / "a.py").read_text()
+    assert all(v not in a_text for v in a_vals) and "os.environ[\"A0\"]" in a_text, out  # a.py holds references
+    unrestored = ["a.py"] if failing == "second-file" else ["a.py", "b.py"]
+    assert f"could NOT restore {', '.join(unrestored)}" in out
+    listed = json.loads(run_cli("secrets", "list", "--json", cwd=repo.path).stdout)
+    names = {e["name"] for e in (listed if isinstance(listed, list) else listed["secrets"])}
+    # every value a.py (and b.py when unrestored) now reads from the vault is still there
+    assert {f"A{i}" for i in range(SECRETS_PER_FILE)} <= names
+    assert ("B0" in names) == (failing == "reference-file")
+    assert "unleak://repo/A0" in out and "kept in the vault" in out
+    # the very values a.py no longer holds are in the vault
+    vault = open_vault(namespace="repo", repo_path=repo.path)
+    assert [vault.get(f"unleak://repo/A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_rollback_failure_at_every_write(repo: GitRepo, step: int) -> None:
+    """The k-th write fails, and so does every restore: the entries of each file left rewritten stay."""
+    vals = {"a.py": github_pat(), "b.py": github_pat()}
+    for rel, v in vals.items():
+        repo.write(rel, f'TOKEN_{rel[0].upper()} = "{v}"\n')
+    vault = open_vault(namespace="app", repo_path=repo.path)
+    plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
+    assert [c.path for c in plan.changes] == ["a.py", "b.py", ".env"]
+    calls: list[str] = []
+
+    def writer(path: Path, data: bytes) -> None:
+        calls.append(path.name)
+        if len(calls) >= step:
+            raise OSError(28, "No space left on device")
+        atomic_write_bytes(path, data)
+
+    with pytest.raises(FixError) as err:
+        apply_fix(plan, vault, write=writer)
+    msg = str(err.value)
+    rewritten = [c.path for c in plan.changes][:step - 1]
+    names = {e.name for e in vault.names()}
+    if rewritten:
+        assert f"could NOT restore {', '.join(rewritten)}," in msg
+        for rel in rewritten:
+            assert f"TOKEN_{rel[0].upper()}" in names and f"unleak://app/TOKEN_{rel[0].upper()}" in msg
+            assert vault.get(f"unleak://app/TOKEN_{rel[0].upper()}") == vals[rel]
+    else:
+        assert "no file had been written" in msg and names == set()
+    for v in vals.values():
+        assert v not in msg
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs",
+                                            str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+PAGE = 4096
+
+
+def _pages(n: int) -> str:
+    """About ``n`` pages of Python comments, well clear of a page boundary either way."""
+    line = "#" * 63 + "\n"
+    return line * ((n * PAGE - PAGE // 2) // len(line))
+
+
+@pytest.mark.parametrize(("free_pages", "failing", "before"), [
+    (1, "a.py", 0), (5, "b.py", 1), (9, ".env", 2)])
+def test_full_disk_at_every_write_restores_everything(small_tmpfs: Path, free_pages: int, failing: str,
+                                                      before: int) -> None:
+    repo = GitRepo(small_tmpfs / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "--template=", "-b", "main")
+    vals = [github_pat() for _ in range(3)]
+    repo.write("a.py", _pages(3) + f'A = "{vals[0]}"\n')  # rewrites of ~3, ~7 and ~11 pages
+    repo.write("b.py", _pages(7) + f'B = "{vals[1]}"\n')
+    repo.write(".env", _pages(11) + f"C={vals[2]}\n")
+    repo.commit("init")
+    st = os.statvfs(small_tmpfs)
+    filler = small_tmpfs / "filler"
+    filler.write_bytes(b"\0" * ((st.f_bavail - free_pages) * st.f_frsize))
+    snapshot = {p.name: p.read_bytes() for p in repo.path.iterdir() if p.is_file()}
+    proc = run_cli("fix", "--apply", cwd=repo.path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"could not write {failing} (OSError: No space left on device)" in out
+    files = (f"the {before} file(s) already written were restored" if before else "no file had been written yet")
+    assert f"{files}, nothing changed" in out
+    assert {p.name: p.read_bytes() for p in repo.path.iterdir() if p.is_file()} == snapshot
+    assert not [p for p in repo.path.rglob("*.tmp")]
+    assert all(v not in out for v in vals)
+    listed = run_cli("secrets", "list", "--json", cwd=repo.path)
+    assert all(n not in listed.stdout for n in ('"A"', '"B"', '"C"')), listed.stdout
