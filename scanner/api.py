@@ -71,7 +71,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
 
 def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, list[str]]:
     """The repository and ``git log`` revisions of a ``range``/``history`` mode; notes a shallow clone."""
-    top = git.require_repo(req.root, f"--{mode}")
+    top = git.require_repo(req.root, f"--{mode}", bare=True)
     if git.is_shallow(top):
         notes.append("shallow clone: commits before the shallow boundary were not scanned "
                      "(git fetch --unshallow to scan all history)")

@@ -237,7 +237,7 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     """
     from scanner.api import ScanRequest, scan
 
-    top = git.require_repo(root, "exposure")
+    top = git.require_repo(root, "exposure", bare=True)
     req = request if request is not None else ScanRequest(root=top)
     baseline = req.baseline
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline

@@ -61,9 +61,35 @@ def toplevel(path: Path | str) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
-def require_repo(path: Path | str, what: str) -> Path:
+def history_root(path: Path | str) -> Path | None:
+    """Where history commands run: the work tree's root, or for a repository without one (a bare or mirror clone,
+    a server-side repository, a CI cache; also from inside a .git directory) its git directory. None outside."""
     top = toplevel(path)
+    if top is not None:
+        return top
+    p = Path(path)
+    d = p if p.is_dir() else p.parent
+    if not git_available() or not d.exists():
+        return None
+    proc = _call(["rev-parse", "--absolute-git-dir"], d)
+    if proc.returncode != 0:
+        return None
+    return Path(proc.stdout.decode().strip())
+
+
+def is_bare(repo: Path) -> bool:
+    """True when ``repo`` has no work tree (bare or mirror clone, or a git directory itself)."""
+    return run(["rev-parse", "--is-inside-work-tree"], repo, check=False).strip() != "true"
+
+
+def require_repo(path: Path | str, what: str, bare: bool = False) -> Path:
+    """The repository root of ``path``; with ``bare`` (commands that read only history) a repository without a
+    work tree is accepted too, and its git directory is returned."""
+    top = history_root(path) if bare else toplevel(path)
     if top is None:
+        if not bare and history_root(path) is not None:
+            raise GitError(f"{what} needs a work tree, and {Path(path).resolve()} is a bare repository; run it in "
+                           "a clone with a checkout (history scans, --range and exposure work here)")
         raise GitError(f"{what} needs a git repository, and {Path(path).resolve()} is not inside one; "
                        "run it from a clone, or scan files with plain `unleak scan PATH`")
     return top

@@ -193,7 +193,7 @@ def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAU
 def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
             ) -> Iterator[Chunk]:
     """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
-    top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range")
+    top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range", bare=True)
     if revs == ["--all"] and not git.has_head(top):
         return
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
@@ -222,7 +222,7 @@ def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter
 
 def parse_range(repo: Path, spec: str) -> list[str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``) checked against the repository; returns git log arguments."""
-    top = git.require_repo(repo, "--range")
+    top = git.require_repo(repo, "--range", bare=True)
     sep = "..." if "..." in spec else ".."
     if sep not in spec:
         raise UsageError(f"--range expects BASE..HEAD, got {spec!r}")

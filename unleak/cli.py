@@ -586,7 +586,7 @@ def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None]], Any
 
     from scanner import git
 
-    top = git.toplevel(root)
+    top = git.history_root(root)
     total = (git.count_commits(top, ["--all"]) or None) if top is not None else None
     seen: set[str] = set()
     with Progress(TextColumn("history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -79,7 +79,7 @@ def progress_scan(req: Any, enabled: bool) -> Any:
 
     total = None
     if "history" in req.modes or "range" in req.modes:
-        top = git.toplevel(req.root)
+        top = git.history_root(req.root)
         if top is not None:
             revs = ["--all"] if "history" in req.modes else [req.range or "HEAD"]
             total = git.count_commits(top, revs) or None
