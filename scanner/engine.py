@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from scanner.chunk import Chunk
 from scanner.filters import Context, Filter, applicable
-from scanner.finding import Confidence, Finding, Secret, fingerprint, redacted_preview, sha1_hex
+from scanner.finding import Confidence, Finding, Secret, Skipped, fingerprint, redacted_preview, sha1_hex
 from scanner.rules import Candidate, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
@@ -68,6 +68,8 @@ class ScanResult:
     rules: dict[str, Rule] = field(default_factory=dict)
     # Everything found, baselined or not (for `baseline update` and stale-entry reports).
     all_findings: list[Finding] = field(default_factory=list)
+    # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

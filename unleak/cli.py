@@ -90,6 +90,8 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
 @click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), help="Report only at or above.")
 @click.option("--explain", is_flag=True, help="Show which filter dropped each candidate (never the value).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when some git object could not be read (the rest is scanned and reported either way).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def scan(**params: Any) -> None:

@@ -15,6 +15,7 @@ from scanner.errors import UsageError
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 2  # --strict and some git object could not be read
 
 _MODE_FLAGS = ("staged", "changes", "range", "history", "diff", "agent-logs")
 
@@ -23,8 +24,9 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
-             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".") -> int:
-    """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean."""
+             explain: bool = False, exit_zero: bool = False, strict: bool = False, repo_dir: str = ".") -> int:
+    """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
+    some git object could not be read (everything else is scanned and reported first)."""
     root = Path(repo_dir).resolve()
     if not root.is_dir():
         raise UsageError(f"{repo_dir}: not a directory")
@@ -59,10 +61,16 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     else:
         sys.stdout.write(text)
     sys.stdout.flush()
+    if result.skipped:
+        from scanner.report.text import skipped_warning
+
+        sys.stderr.write(skipped_warning(result.skipped, strict) + "\n")
     from unleak.audit import record
 
     record("scan", result=f"{len(result.findings)} findings",
            detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
+    if result.skipped and strict:
+        return EXIT_INCOMPLETE
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
 
 
