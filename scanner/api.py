@@ -40,6 +40,9 @@ class ScanRequest:
     # returns the same findings.
     plain: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # History mode over these commits only (``git rev-list --no-walk``) instead of every ref: exposure reads the
+    # values of cached findings back from the few commits that introduced them.
+    commits: tuple[str, ...] = ()
 
 
 def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, ...] | None = None,
@@ -75,6 +78,8 @@ def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, l
     if git.is_shallow(top):
         notes.append("shallow clone: commits before the shallow boundary were not scanned "
                      "(git fetch --unshallow to scan all history)")
+    if mode == "history" and req.commits:
+        return top, ["--no-walk", *req.commits]
     return top, sources.parse_range(top, req.range or "") if mode == "range" else ["--all"]
 
 

@@ -566,8 +566,8 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     req, _ = _scan_request(root, ("history",), (), config_path=config_path)
     logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
     if sys.stderr.isatty():
-        report = _with_commit_progress(root, lambda tick: exposure.analyze(root, req, agent_logs=logs,
-                                                                           progress=tick))
+        report = _with_commit_progress(root, lambda tick, phase: exposure.analyze(
+            root, req, agent_logs=logs, progress=tick, phase=phase))
     else:
         report = exposure.analyze(root, req, agent_logs=logs)
     text = exposure.render(report, "json" if as_json else fmt)
@@ -581,8 +581,10 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
 
 
-def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None]], Any]) -> Any:
-    """Run a history-sized job with a transient progress bar (commits) on stderr."""
+def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None], Callable[[str, int | None], None]], Any]
+                          ) -> Any:
+    """Run a history-sized job with a transient progress bar on stderr: one bar per phase the job announces
+    (``phase(name, total)``), advanced once per commit."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -591,16 +593,20 @@ def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None]], Any
     top = git.history_root(root)
     total = (git.count_commits(top, ["--all"]) or None) if top is not None else None
     seen: set[str] = set()
-    with Progress(TextColumn("history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("commits", total=total)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("history", total=total)
 
         def tick(chunk: Any) -> None:
             if chunk.commit is not None and chunk.commit.sha not in seen:
                 seen.add(chunk.commit.sha)
                 bar.advance(task)
 
-        return run(tick)
+        def phase(name: str, count: int | None) -> None:
+            seen.clear()
+            bar.reset(task, total=count if count is not None else total, description=name)
+
+        return run(tick, phase)
 
 
 def _echo_plan(p: Any) -> None:
