@@ -10,9 +10,10 @@ commits added since. The cache holds no values (invariant 1), so the few commits
 again, without the cache, to get the values the presence check searches for.
 
 How presence is computed: one ``git log --raw`` walk of all refs (parents first) gives, per commit, the blobs that
-changed against the first parent; a changed blob is opened only where a secret can be: at a path where the scan
-found one, at a path that held one in the parent, or in a commit that changes or deletes such a path (a file
-moved and edited at once). Every opened blob is checked once for all values; a commit's set of secret-bearing paths
+changed against the first parent; a changed blob is opened only where a secret can be: where the scan found one
+added (that commit, that path), at a path that held one in a parent, or in a commit that deletes such a path (a
+file moved and edited at once, which the scan's rename detection shows without its old lines). Every opened
+blob is checked once for all values; a commit's set of secret-bearing paths
 is its first parent's set updated by its changes. Reachability (which refs contain a commit that holds the secret)
 is a bitset per commit, OR-ed over parents in the same walk, so no ``--contains`` query per secret is needed.
 
@@ -179,11 +180,12 @@ def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
 class _Presence:
     """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``)."""
 
-    def __init__(self, repo: Path, values: list[bytes], paths: set[str] | None = None,
+    def __init__(self, repo: Path, values: list[bytes], added: set[tuple[str, str]] | None = None,
                  unreadable: set[tuple[str, str]] | None = None,
                  progress: Callable[[Chunk], None] | None = None) -> None:
-        """``paths``: where the scan found secrets (None: open every changed blob). ``unreadable``: (commit, path)
-        pairs the scan could not read, ("commit", "") for a whole commit; never opened here."""
+        """``added``: (commit, path) pairs where the scan found a secret added (None: open every changed blob).
+        ``unreadable``: (commit, path) pairs the scan could not read, (commit, "") for a whole commit; never
+        opened here."""
         self.values = values
         self.present: dict[str, int] = {}
         self.reach: dict[str, int] = {}
@@ -193,7 +195,7 @@ class _Presence:
         self.error = ""
         self._blob_bits: dict[str, int] = {}
         self._match = _matcher(values)
-        self._paths = paths
+        self._added = added
         self._unreadable = unreadable or set()
         self._progress = progress
         if values:
@@ -225,9 +227,12 @@ class _Presence:
                     self._progress(Chunk(path="", text="", source="commit", commit=rc.info))
                 state = states.get(rc.parents[0], empty) if rc.parents else empty
                 new: dict[str, int] | None = None
-                # A commit that changes or deletes a secret-bearing path may have moved the secret elsewhere
-                # (a rename with edits): every blob it adds is opened then.
-                moved = self._paths is None or any(ch.path in state for ch in rc.changes)
+                # Paths that held a secret in any parent: a merge takes them from its other parents too.
+                held = state.keys() | {p for q in rc.parents[1:] for p in states.get(q, empty)}
+                # A commit that deletes a secret-bearing path may have moved the secret elsewhere (a rename with
+                # edits): every blob it adds is opened then.
+                moved = self._added is None or any(ch.path in state and ch.new_oid == git.ZERO_OID
+                                                   for ch in rc.changes)
                 whole = (rc.sha, "") in self._unreadable
                 for ch in rc.changes:
                     bits = 0
@@ -236,7 +241,7 @@ class _Presence:
                         known = self._blob_bits.get(ch.new_oid)
                         if known is not None:
                             bits = known
-                        elif moved or ch.path in (self._paths or ()):
+                        elif moved or ch.path in held or (rc.sha, ch.path) in (self._added or ()):
                             bits = self._bits_of(cat, ch.new_oid)
                     if bits or ch.path in state:
                         if new is None:
@@ -311,7 +316,7 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     fps = list(seen)
     raw_values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
     step("walking history", result.stats.commits or None)
-    pres = _Presence(top, raw_values, paths={f.path for f in findings},
+    pres = _Presence(top, raw_values, added={(f.commit.sha, f.path) for f in findings if f.commit is not None},
                      unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress)
     if pres.error:
         report.notes.append(f"the walk of history stopped early ({pres.error}); presence and refs are partial")
