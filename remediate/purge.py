@@ -165,7 +165,7 @@ def plan(root: Path, fingerprints: list[str], report: ExposureReport | None = No
     """Select secrets, write the 0600 replacements file into .git/unleak/ and describe the commands.
 
     ``request``: a :class:`scanner.api.ScanRequest` carrying config (exclusions, disabled rules, baseline)."""
-    top = git.require_repo(root, "purge")
+    top = git.require_repo(root, "purge", bare=True)  # planning reads history only; a mirror clone will do
     report = report if report is not None else analyze(top, request)
     targets = select(report, fingerprints)
     if not targets:
@@ -174,7 +174,8 @@ def plan(root: Path, fingerprints: list[str], report: ExposureReport | None = No
     sdir = state_dir(top)
     file = sdir / REPLACEMENTS_NAME
     write_replacements(file, reps)
-    mirror = sdir / f"mirror-{time.strftime('%Y%m%d-%H%M%S')}" / f"{top.name}.git"
+    name = top.name.removesuffix(".git") or "repo"  # a bare repository is usually already called NAME.git
+    mirror = sdir / f"mirror-{time.strftime('%Y%m%d-%H%M%S')}" / f"{name}.git"
     q, m = shlex.quote, shlex.quote(str(mirror))
     fr = " ".join(q(a) for a in _filter_repo_args(file))
     commands = [

@@ -39,7 +39,8 @@ class ScanRequest:
     # The reference path: one process, no prefilter gates, no cache, no dedupe. Slow; tests prove the fast path
     # returns the same findings.
     plain: bool = False
-    # history mode: walk these revisions instead of every ref (``--all``): the commits a fleet scan unit owns.
+    # History mode over these revisions instead of every ref (``--all``): the commits a fleet scan unit owns, or
+    # (``--no-walk`` + ids) the few commits whose values exposure reads back.
     revs: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
 
 def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, list[str]]:
     """The repository and ``git log`` revisions of a ``range``/``history`` mode; notes a shallow clone."""
-    top = git.require_repo(req.root, f"--{mode}")
+    top = git.require_repo(req.root, f"--{mode}", bare=True)
     if git.is_shallow(top):
         notes.append("shallow clone: commits before the shallow boundary were not scanned "
                      "(git fetch --unshallow to scan all history)")

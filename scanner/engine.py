@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from scanner.chunk import Chunk
 from scanner.filters import Context, Filter, applicable
-from scanner.finding import Confidence, Finding, Secret, fingerprint, redacted_preview, sha1_hex
+from scanner.finding import Confidence, Finding, Secret, Skipped, fingerprint, redacted_preview, sha1_hex
 from scanner.rules import Candidate, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
@@ -71,6 +71,8 @@ class ScanResult:
     # `--verify`: fingerprint → scanner.verify.Verification (typed loosely so the engine never imports verify).
     verifications: dict[str, Any] = field(default_factory=dict)
     verified_first: bool = False  # order reports live credentials first
+    # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,21 @@ fork and pushed ref keeps it. This module answers, per fingerprint, which commit
 does, which branches and tags have it in their history, whether a remote-tracking ref has it (it was pushed) and
 whether an agent transcript carries it. Read-only, like the rest of ``scanner``.
 
+Where the findings come from: the history scan, through its cache, so a repository scanned before costs only the
+commits added since. The cache holds no values (invariant 1), so the few commits that introduced a secret are read
+again, without the cache, to get the values the presence check searches for.
+
 How presence is computed: one ``git log --raw`` walk of all refs (parents first) gives, per commit, the blobs that
-changed against the first parent; every changed blob is checked once for the known values; a commit's set of
-secret-bearing paths is its first parent's set updated by its changes. Reachability (which refs contain a commit
-that holds the secret) is a bitset per commit, OR-ed over parents in the same walk, so no ``--contains`` query per
-secret is needed.
+changed against the first parent; a changed blob is opened only where a secret can be: where the scan found one
+added (that commit, that path), at a path that held one in a parent, or in a commit that deletes such a path (a
+file moved and edited at once, which the scan's rename detection shows without its old lines). Every opened
+blob is checked once for all values; a commit's set of secret-bearing paths
+is its first parent's set updated by its changes. Reachability (which refs contain a commit that holds the secret)
+is a bitset per commit, OR-ed over parents in the same walk, so no ``--contains`` query per secret is needed.
+
+Counting: ``scan`` reports findings (each place a secret was added: a commit, a path, a line), ``exposure`` reports
+distinct secrets (by fingerprint). One secret added in three commits is three findings and one secret; both
+numbers are in the report.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from scanner import git
 from scanner.chunk import Chunk
-from scanner.errors import UsageError
+from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Finding, Secret
 
 if TYPE_CHECKING:
@@ -91,12 +101,14 @@ class ExposureReport:
     commits_scanned: int = 0
     notes: list[str] = field(default_factory=list)
     agent_logs_scanned: bool = False
+    findings: int = 0  # the history scan's count: places a secret was added (commit, path, line)
+    skipped: int = 0  # objects the history scan could not read (scanner.git), see notes
 
     def to_dict(self) -> dict[str, Any]:
         return {"exposures": [e.to_dict() for e in self.exposures],
                 "rotation": [r.to_dict() for r in self.rotation],
                 "commits_scanned": self.commits_scanned, "agent_logs_scanned": self.agent_logs_scanned,
-                "notes": list(self.notes)}
+                "findings": self.findings, "skipped": self.skipped, "notes": list(self.notes)}
 
 
 @dataclass
@@ -109,14 +121,16 @@ class _Seen:
     commits: list[CommitInfo] = field(default_factory=list)
 
 
-def _group(findings: Iterable[Finding]) -> dict[str, _Seen]:
+def _group(findings: Iterable[Finding], values: dict[str, Secret] | None = None) -> dict[str, _Seen]:
+    """Findings by fingerprint; ``values`` supplies the secret of findings read from the cache (which have none)."""
     seen: dict[str, _Seen] = {}
     for f in findings:
-        if not f.secret.reveal():
+        secret = f.secret if f.secret.reveal() else (values or {}).get(f.fingerprint, f.secret)
+        if not secret.reveal():
             continue
         s = seen.get(f.fingerprint)
         if s is None:
-            s = seen[f.fingerprint] = _Seen(f.rule_id, f.title, f.preview, f.secret)
+            s = seen[f.fingerprint] = _Seen(f.rule_id, f.title, f.preview, secret)
         s.paths.setdefault(f.path, None)
         if f.commit is not None:
             s.commits.append(f.commit)
@@ -166,21 +180,35 @@ def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
 class _Presence:
     """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``)."""
 
-    def __init__(self, repo: Path, values: list[bytes]) -> None:
+    def __init__(self, repo: Path, values: list[bytes], added: set[tuple[str, str]] | None = None,
+                 unreadable: set[tuple[str, str]] | None = None,
+                 progress: Callable[[Chunk], None] | None = None) -> None:
+        """``added``: (commit, path) pairs where the scan found a secret added (None: open every changed blob).
+        ``unreadable``: (commit, path) pairs the scan could not read, (commit, "") for a whole commit; never
+        opened here."""
         self.values = values
         self.present: dict[str, int] = {}
         self.reach: dict[str, int] = {}
         self.order: dict[str, int] = {}  # topological position, parents first
         self.info: dict[str, git.RawCommit] = {}
+        self.opened = 0
+        self.error = ""
         self._blob_bits: dict[str, int] = {}
         self._match = _matcher(values)
+        self._added = added
+        self._unreadable = unreadable or set()
+        self._progress = progress
         if values:
-            self._walk(repo)
+            try:
+                self._walk(repo)
+            except GitError as exc:  # an unreadable tree or commit: what was walked stands
+                self.error = str(exc)
 
     def _bits_of(self, cat: git.CatFile, oid: str) -> int:
         bits = self._blob_bits.get(oid)
         if bits is None:
             bits = 0
+            self.opened += 1
             obj = cat.read(oid)
             if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB:
                 bits = self._match(obj[1])
@@ -195,12 +223,26 @@ class _Presence:
             for n, rc in enumerate(git.raw_history(repo, ["--all"])):
                 self.order[rc.sha] = n
                 self.info[rc.sha] = rc
+                if self._progress is not None:
+                    self._progress(Chunk(path="", text="", source="commit", commit=rc.info))
                 state = states.get(rc.parents[0], empty) if rc.parents else empty
                 new: dict[str, int] | None = None
+                # Paths that held a secret in any parent: a merge takes them from its other parents too.
+                held = state.keys() | {p for q in rc.parents[1:] for p in states.get(q, empty)}
+                # A commit that deletes a secret-bearing path may have moved the secret elsewhere (a rename with
+                # edits): every blob it adds is opened then.
+                moved = self._added is None or any(ch.path in state and ch.new_oid == git.ZERO_OID
+                                                   for ch in rc.changes)
+                whole = (rc.sha, "") in self._unreadable
                 for ch in rc.changes:
                     bits = 0
-                    if ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE:
-                        bits = self._bits_of(cat, ch.new_oid)
+                    if (ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE and not whole
+                            and (rc.sha, ch.path) not in self._unreadable):
+                        known = self._blob_bits.get(ch.new_oid)
+                        if known is not None:
+                            bits = known
+                        elif moved or ch.path in held or (rc.sha, ch.path) in (self._added or ()):
+                            bits = self._bits_of(cat, ch.new_oid)
                     if bits or ch.path in state:
                         if new is None:
                             new = dict(state)
@@ -228,36 +270,58 @@ def _ref_kind(name: str) -> tuple[str, str]:
 
 
 def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str] | None = None,
-            progress: Callable[[Chunk], None] | None = None) -> ExposureReport:
+            progress: Callable[[Chunk], None] | None = None,
+            phase: Callable[[str, int | None], None] | None = None) -> ExposureReport:
     """Exposure of every secret in the history of the repository at ``root``.
 
     ``request`` is a :class:`scanner.api.ScanRequest` carrying config (exclusions, disabled rules, baseline); its
     modes are replaced by a history scan. ``agent_logs``: None skips transcripts, [] scans the default locations.
-    ``progress`` is called with every chunk of the history scan (the slow part).
+    ``phase(name, total)`` announces each step (history scan, reading values, walking history, refs) and
+    ``progress`` is called with a chunk per commit done in it.
     """
     from scanner.api import ScanRequest, scan
 
-    top = git.require_repo(root, "exposure")
+    def step(name: str, total: int | None) -> None:
+        if phase is not None:
+            phase(name, total)
+
+    top = git.require_repo(root, "exposure", bare=True)
     req = request if request is not None else ScanRequest(root=top)
     baseline = req.baseline
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
-    # The scanned-commit cache stores redacted findings only (no values); presence checks need the values.
-    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None, cache=False)
+    req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
+    step("scanning history", None)
     result = scan(req, progress=progress)
-    report = ExposureReport(notes=list(result.notes))
+    report = ExposureReport(notes=list(result.notes), findings=len(result.findings), skipped=len(result.skipped))
+    if result.skipped:
+        report.notes.append(f"{len(result.skipped)} git object(s) could not be read and were skipped "
+                            "(`unleak scan --history` names them)")
     findings = result.findings
+    # Findings read from the scan cache carry no value (it stores none); the presence check needs the values, so
+    # the commits that introduced those secrets are scanned again, without the cache: a handful, not the history.
+    values: dict[str, Secret] = {}
+    need = sorted({f.commit.sha for f in findings if f.commit is not None and not f.secret.reveal()})
+    if need:
+        step("reading values", len(need))
+        again = scan(dataclasses.replace(req, revs=("--no-walk", *need), cache=False), progress=progress)
+        values = {f.fingerprint: f.secret for f in again.findings if f.secret.reveal()}
     if baseline is not None:
         kept = [f for f in findings if not _false_positive(baseline, f)]
         if len(kept) != len(findings):
             report.notes.append(f"{len(findings) - len(kept)} finding(s) marked false-positive in the baseline "
                                 "were left out")
         findings = kept
-    seen = _group(findings)
+    seen = _group(findings, values)
     fps = list(seen)
-    values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
-    pres = _Presence(top, values)
+    raw_values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
+    step("walking history", result.stats.commits or None)
+    pres = _Presence(top, raw_values, added={(f.commit.sha, f.path) for f in findings if f.commit is not None},
+                     unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress)
+    if pres.error:
+        report.notes.append(f"the walk of history stopped early ({pres.error}); presence and refs are partial")
     report.commits_scanned = len(pres.order) or git.count_commits(top, ["--all"])
+    step("reading refs", None)
 
     head = git.head_sha(top)
     head_bits = pres.present.get(head, 0) if head else 0
@@ -395,10 +459,16 @@ def _short(c: CommitInfo) -> str:
     return f"{c.sha[:10]} {c.author} {c.date}"
 
 
+def _counted(report: ExposureReport) -> str:
+    return (f"distinct secrets by fingerprint; `unleak scan --history` counts {report.findings} finding(s), one per "
+            "commit, path and line where a secret was added")
+
+
 def render_text(report: ExposureReport) -> str:
     if not report.exposures:
         return f"no secrets in history ({report.commits_scanned} commits)\n"
-    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", ""]
+    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", _counted(report),
+           ""]
     for e in report.exposures:
         flags = ["IN HEAD" if e.in_head else "not in HEAD", "PUSHED" if e.pushed else "not pushed"]
         if report.agent_logs_scanned:
@@ -431,7 +501,8 @@ def render_markdown(report: ExposureReport) -> str:
     out = ["# Secret exposure report", ""]
     if not report.exposures:
         return "\n".join([*out, f"No secrets in history ({report.commits_scanned} commits scanned).", ""])
-    out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).", "",
+    out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).",
+            _counted(report), "",
             "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |",
             "|---|---|---|---|---|---|---|---|---|"]
     for e in report.exposures:

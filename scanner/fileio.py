@@ -1,5 +1,10 @@
 """Atomic file writes: temp file in the same directory, fsync, rename. A crash leaves the old file or the new one.
 
+Only regular files are replaced that way. A device (``/dev/null``), a FIFO, ``/dev/stdout`` or a process substitution
+(``/dev/fd/63``) is opened and written in place: renaming a regular file over ``/dev/null`` as root would make every
+later program on the machine read a JSON report from it. A symlink is written through (its target is replaced, the
+link stays).
+
 The temp file is created here with O_EXCL rather than by ``tempfile`` (whose import, with ``random``, is ~1.5 ms of
 every pre-commit run, which writes its audit head through this module)."""
 
@@ -7,11 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     path = Path(path)
+    if _in_place(path):
+        _write_in_place(path, data)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # the link stays; its target gets the atomic write
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -33,6 +44,37 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
 
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def _in_place(path: Path) -> bool:
+    """True for a target that must not be renamed over: an existing non-regular file (device, FIFO, socket,
+    directory: the open then fails with a plain OSError), or a name that goes through /proc (``/dev/stdout``,
+    ``/dev/fd/N``), which stands for an open file of this process even when that file is a regular one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return True
+    p = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on symlinks followed in one lookup
+        parent = os.path.realpath(os.path.dirname(p))
+        if parent == "/proc" or parent.startswith("/proc/"):
+            return True
+        p = os.path.join(parent, os.path.basename(p))
+        if not os.path.islink(p):
+            return False
+        p = os.path.abspath(os.path.join(parent, os.readlink(p)))
+    return False
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    # No O_CREAT: the target exists (a device or pipe) or the open fails. O_APPEND: when /dev/stdout is a regular
+    # file the shell opened (``> f`` truncated it, ``>> f`` did not), the report follows what is already there
+    # instead of overwriting it from offset 0. A FIFO's open waits for its reader, as ``cat > fifo`` does.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def _create_temp(path: Path) -> tuple[int, str]:

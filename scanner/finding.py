@@ -139,3 +139,16 @@ class Finding:
         if self.commit is not None:
             d["commit"] = self.commit.to_dict()
         return d
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something history holds that could not be read (a missing or corrupt object, a promisor object a partial
+    clone never fetched): the commit, the path when known ("" for the whole commit), and why. Never content."""
+
+    commit: str
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"commit": self.commit, "path": self.path, "reason": self.reason}

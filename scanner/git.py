@@ -15,7 +15,7 @@ from operator import add
 from pathlib import Path
 
 from scanner.errors import GitError, UsageError
-from scanner.finding import CommitInfo
+from scanner.finding import CommitInfo, Skipped
 from scanner.lazyre import lazy
 
 COMMIT_MARK = "\x01unleak\x01"
@@ -99,9 +99,35 @@ def toplevel(path: Path | str) -> Path | None:
     return Path(proc.stdout.decode().strip())
 
 
-def require_repo(path: Path | str, what: str) -> Path:
+def history_root(path: Path | str) -> Path | None:
+    """Where history commands run: the work tree's root, or for a repository without one (a bare or mirror clone,
+    a server-side repository, a CI cache; also from inside a .git directory) its git directory. None outside."""
     top = toplevel(path)
+    if top is not None:
+        return top
+    p = Path(path)
+    d = p if p.is_dir() else p.parent
+    if not git_available() or not d.exists():
+        return None
+    proc = _call(["rev-parse", "--absolute-git-dir"], d)
+    if proc.returncode != 0:
+        return None
+    return Path(proc.stdout.decode().strip())
+
+
+def is_bare(repo: Path) -> bool:
+    """True when ``repo`` has no work tree (bare or mirror clone, or a git directory itself)."""
+    return run(["rev-parse", "--is-inside-work-tree"], repo, check=False).strip() != "true"
+
+
+def require_repo(path: Path | str, what: str, bare: bool = False) -> Path:
+    """The repository root of ``path``; with ``bare`` (commands that read only history) a repository without a
+    work tree is accepted too, and its git directory is returned."""
+    top = history_root(path) if bare else toplevel(path)
     if top is None:
+        if not bare and history_root(path) is not None:
+            raise GitError(f"{what} needs a work tree, and {Path(path).resolve()} is a bare repository; run it in "
+                           "a clone with a checkout (history scans, --range and exposure work here)")
         raise GitError(f"{what} needs a git repository, and {Path(path).resolve()} is not inside one; "
                        "run it from a clone, or scan files with plain `unleak scan PATH`")
     return top
@@ -324,9 +350,31 @@ def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:
     return _stream(["log", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, *revs, "--"], repo)
 
 
-def rev_list(repo: Path, revs: list[str]) -> list[str]:
-    """Commit ids of ``revs`` in ``git log``'s default order (40 hex digits each; ~50 bytes per commit held)."""
-    return run(["rev-list", *revs, "--"], repo).split()
+def rev_list(repo: Path, revs: list[str], skipped: list[Skipped] | None = None) -> list[str]:
+    """Commit ids of ``revs`` in ``git log``'s default order (40 hex digits each; ~50 bytes per commit held).
+
+    With ``skipped``, a walk of ``--all`` that git cannot finish (a ref whose commit is missing, a commit whose
+    parent is) is done again from every ref tip on its own; what cannot be walked is listed in ``skipped``."""
+    proc = _call(["rev-list", *revs, "--"], repo)
+    if proc.returncode == 0 or skipped is None or revs != ["--all"]:
+        if proc.returncode != 0:
+            raise GitError(f"git rev-list failed in {repo}: {_reason(proc.stderr)}")
+        return proc.stdout.decode().split()
+    tips: dict[str, list[str]] = {}
+    listing = run(["for-each-ref", "--format=%(objectname) %(refname)"], repo, check=False)
+    head = run(["rev-parse", "-q", "--verify", "HEAD"], repo, check=False).strip()
+    for line in [*listing.splitlines(), *([f"{head} HEAD"] if head else [])]:
+        oid, _, name = line.partition(" ")
+        tips.setdefault(oid, []).append(name)
+    seen: dict[str, None] = {}
+    for oid, names in tips.items():
+        one = _call(["rev-list", oid, "--"], repo)
+        if one.returncode != 0:
+            skipped.append(Skipped(oid, "", f"{names[0]}: history cannot be walked ({_reason(one.stderr)})"))
+            # The part git could list before it stopped is still worth scanning.
+        for sha in one.stdout.decode().split():
+            seen.setdefault(sha, None)
+    return list(seen)
 
 
 @dataclass
@@ -346,13 +394,13 @@ _MARK_B = COMMIT_MARK.encode()
 _ADDED_B = lazy(rb"\n\+([^\n]*)")
 
 
-def _commit_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
+def _commit_blobs(repo: Path, shas: list[str], pathspec: list[str] | None = None) -> Iterator[bytes]:
     """Each commit's raw ``git log`` output (marker line first), read in large blocks: no per-line Python here."""
     data = "".join(s + "\n" for s in shas).encode("ascii")
     buf = b""
     sep = b"\n" + _MARK_B
-    for block in _output(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, "--"],
-                         repo, data):
+    for block in _output(["log", "--no-walk=unsorted", "--stdin", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT,
+                          *(pathspec or ["--"])], repo, data):
         # Search only the new bytes (plus an overlap for a separator cut in two): a commit larger than a block
         # must not be searched again with every block.
         look = max(1, len(buf) - len(sep))
@@ -425,10 +473,148 @@ def _parse_section(buf: bytes, start: int, end: int) -> AddedText | None:
     return AddedText(path, text.decode("utf-8", "replace"), numbers)
 
 
-def commit_added_texts(repo: Path, shas: list[str]) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
+def commit_added_texts(repo: Path, shas: list[str], skipped: list[Skipped] | None = None
+                       ) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
     """Every commit of ``shas`` (in that order) with the added text of each file: the same content
-    :func:`parse_patch` gives over :func:`log_patch_lines` for them, parsed a hunk (not a line) at a time."""
-    for blob in _commit_blobs(repo, shas):
+    :func:`parse_patch` gives over :func:`log_patch_lines` for them, parsed a hunk (not a line) at a time.
+
+    With ``skipped`` (a list), an object git cannot read does not end the walk: the commit being read is read
+    again without the paths whose objects are unreadable, those are appended to ``skipped`` (before the commit is
+    yielded), and the walk goes on with the next commit. Without it, git's failure is raised as a GitError."""
+    if skipped is None:
+        yield from _commit_added_texts(repo, shas)
+        return
+    pos = 0
+    while pos < len(shas):
+        # git's output for the commit it was reading when it failed may be cut short: hold each commit back until
+        # the next one has started (or git has ended well).
+        held: tuple[CommitInfo, list[AddedText]] | None = None
+        try:
+            for item in _commit_added_texts(repo, shas[pos:]):
+                if held is not None:
+                    yield held
+                    pos += 1
+                held = item
+            if held is not None:
+                yield held
+                pos += 1
+            return
+        except GitError as exc:
+            # The failing commit is the held one, or the next when git died before printing its header.
+            suspect = shas[pos]
+            if held is not None and held[0].sha != suspect:
+                raise GitError(f"git log returned commit {held[0].sha[:12]} where {suspect[:12]} was "
+                               "expected") from None
+            yield _salvage_commit(repo, suspect, str(exc), skipped)
+            pos += 1
+
+
+def _salvage_commit(repo: Path, sha: str, error: str, skipped: list[Skipped]
+                    ) -> tuple[CommitInfo, list[AddedText]]:
+    """One commit whose patch git could not produce: its readable files, with the unreadable ones in ``skipped``.
+    A commit whose own object or tree is unreadable yields no files and is skipped whole."""
+    try:
+        return next(_commit_added_texts(repo, [sha]))  # it was the commit after the one git died in
+    except (GitError, StopIteration):
+        pass
+    info = CommitInfo(sha=sha, author="", email="", date="")
+    head = _call(["log", "-1", "--no-walk", LOG_FORMAT, sha, "--"], repo)
+    if head.returncode == 0 and head.stdout.startswith(COMMIT_MARK.encode()):
+        info = _commit_info(head.stdout.decode("utf-8", "replace").splitlines()[0])
+    raw = _call(["diff-tree", "-r", "-m", "--root", "--raw", "--no-abbrev", "--no-renames", "-z", sha], repo)
+    if head.returncode != 0 or raw.returncode != 0:
+        skipped.append(Skipped(sha, "", _reason(head.stderr + raw.stderr) or _reason(error.encode())))
+        return info, []
+    paths: dict[str, set[str]] = {}
+    fields = raw.stdout.split(b"\0")
+    i = 0
+    while i < len(fields):
+        meta = fields[i].decode("ascii", "replace")
+        if not meta.startswith(":"):
+            i += 1  # the commit id diff-tree prints before each parent's changes
+            continue
+        path = fields[i + 1].decode("utf-8", "surrogateescape") if i + 1 < len(fields) else ""
+        parts = meta[1:].split()
+        if len(parts) >= 4:
+            modes, oids = parts[:2], parts[2:4]
+            paths.setdefault(path, set()).update(o for m, o in zip(modes, oids, strict=True)
+                                                 if o != ZERO_OID and m != "160000")  # gitlinks: not here
+        i += 2
+    bad = unreadable_objects(repo, sorted({o for oids in paths.values() for o in oids}))
+    excluded = sorted(p for p, oids in paths.items() if oids & bad)
+    for p in excluded:
+        skipped.append(Skipped(sha, p, "object missing or unreadable"))
+    # Every path but the unreadable ones, taken literally (no glob, no magic).
+    spec = ["--", ".", *(f":(exclude,literal){p}" for p in excluded)] if excluded else None
+    files: list[AddedText] = []
+    try:
+        for got, texts in _commit_added_texts(repo, [sha], spec):  # none when only excluded paths changed
+            info, files = got, texts
+    except GitError as exc:
+        skipped.append(Skipped(sha, "", _reason(str(exc).encode())))
+        return info, []
+    return info, files
+
+
+def _reason(stderr: bytes) -> str:
+    """git's last message line, shortened: it names an object id and never content."""
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    last = lines[-1] if lines else ""
+    last = last.split("failed: ", 1)[-1]
+    return last.removeprefix("fatal: ").removeprefix("error: ")[:200] or "unreadable"
+
+
+def _intact(oid: str, otype: bytes, body: bytes) -> bool:
+    """``body`` hashes to ``oid``: git itself prints a truncated loose object's short body and exits 0."""
+    import hashlib
+
+    h = hashlib.sha1() if len(oid) == 40 else hashlib.sha256()
+    h.update(otype + b" " + str(len(body)).encode() + b"\0")
+    h.update(body)
+    return h.hexdigest() == oid
+
+
+def unreadable_objects(repo: Path, oids: list[str]) -> set[str]:
+    """The objects of ``oids`` git cannot read in full: missing, or whose content does not hash to their id
+    (truncated, corrupt). One ``cat-file --batch`` reads them all; where its output stops making sense (a corrupt
+    object may announce more bytes than it prints), that object and the one before it are read alone."""
+    bad: set[str] = set()
+    rest = list(oids)
+    while rest:
+        proc = _call(["cat-file", "--batch"], repo, stdin="".join(o + "\n" for o in rest).encode())
+        out = proc.stdout
+        pos = done = 0
+        for oid in rest:
+            nl = out.find(b"\n", pos)
+            header = out[pos:nl].split() if nl >= 0 else []
+            if len(header) == 2 and header[0] == oid.encode() and header[1] == b"missing":
+                bad.add(oid)
+                pos = nl + 1
+            elif len(header) == 3 and header[0] == oid.encode() and header[2].isdigit():
+                end = nl + 1 + int(header[2])
+                if out[end:end + 1] != b"\n":
+                    break
+                if not _intact(oid, header[1], out[nl + 1:end]):
+                    bad.add(oid)
+                pos = end + 1
+            else:
+                break
+            done += 1
+        if done == len(rest):
+            break
+        for oid in rest[max(0, done - 1):done + 1]:
+            if oid not in bad:
+                typ = _call(["cat-file", "-t", oid], repo)
+                body = _call(["cat-file", typ.stdout.strip().decode() or "blob", oid], repo)
+                if typ.returncode or body.returncode or not _intact(oid, typ.stdout.strip(), body.stdout):
+                    bad.add(oid)
+        rest = rest[done + 1:]
+    return bad
+
+
+def _commit_added_texts(repo: Path, shas: list[str], pathspec: list[str] | None = None
+                        ) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
+    for blob in _commit_blobs(repo, shas, pathspec):
         nl = blob.find(b"\n")
         head = (blob if nl < 0 else blob[:nl]).decode("utf-8", "replace").rstrip("\r")
         if not head.startswith(COMMIT_MARK):

@@ -35,7 +35,7 @@ from scanner import git, sources
 from scanner.chunk import Chunk
 from scanner.engine import Engine, Explanation, ScanResult, Stats
 from scanner.errors import GitError, UnleakError
-from scanner.finding import CommitInfo, Finding
+from scanner.finding import CommitInfo, Finding, Skipped
 
 # Below this many commits worker processes cost more than they save.
 MIN_PARALLEL_COMMITS = 400
@@ -44,7 +44,9 @@ MIN_PARALLEL_COMMITS = 400
 BLOCK = 500
 _DEDUPE_MAX = 400_000  # entries (~100 bytes each for chunks without findings)
 
-BatchOut = tuple[list[tuple[CommitInfo, list[Finding], Counter[str], int]], Stats, list[Explanation]]
+# Per commit: its info, findings, drop counters, binary files skipped and what could not be read.
+CommitOut = tuple[CommitInfo, list[Finding], Counter[str], int, list[Skipped]]
+BatchOut = tuple[list[CommitOut], Stats, list[Explanation]]
 
 
 @dataclass
@@ -92,11 +94,13 @@ def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
     w = _STATE
     assert w is not None
     total = Stats()  # commit_groups counts into it; each block reports its own share
-    groups = sources.commit_groups(w.top, [sha for block in blocks for sha in block], total, w.exclude)
+    skipped: list[Skipped] = []  # commit_groups adds a commit's unreadable objects before yielding it
+    groups = sources.commit_groups(w.top, [sha for block in blocks for sha in block], total, w.exclude,
+                                   skipped=skipped)
     for block in blocks:
         before = total.to_dict()
         explain: list[Explanation] | None = [] if w.explain else None
-        out: list[tuple[CommitInfo, list[Finding], Counter[str], int]] = []
+        out: list[CommitOut] = []
         for sha, (info, chunks, binary) in zip(block, islice(groups, len(block)), strict=False):
             if info.sha != sha:  # git left a commit out or reordered: blocks would be misattributed
                 raise GitError(f"git log returned commit {info.sha[:12]} where {sha[:12]} was expected")
@@ -105,7 +109,8 @@ def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
             for chunk in chunks:
                 total.chunks += 1
                 found.extend(_scan_chunk(w, chunk, dropped, explain))
-            out.append((info, found, dropped, binary))
+            out.append((info, found, dropped, binary, skipped[:]))
+            skipped.clear()
         if len(out) != len(block):
             raise GitError(f"git log returned {len(out)} of the {len(block)} commits asked for")
         yield out, Stats(**{k: v - before[k] for k, v in total.to_dict().items()}), explain or []
@@ -208,7 +213,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     from scanner import cache as cache_mod
     from scanner.filters import active_filters
 
-    shas = git.rev_list(top, revs)
+    shas = git.rev_list(top, revs, skipped=result.skipped)
     cache = None
     if cache_options is not None and not explain:
         key = cache_mod.ruleset_key(engine.rules.values(), [(f.name, f.drop) for f in active_filters()],
@@ -231,11 +236,14 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             setattr(result.stats, k, getattr(result.stats, k) + v)
         result.explanations.extend(expl)
         entries = []
-        for info, found, dropped, binary in commits:
+        for info, found, dropped, binary, lost in commits:
             result.dropped.update(dropped)
             if found:
                 fresh[info.sha] = (info, found)
-            if cache is not None:
+            if lost:
+                # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
+                result.skipped.extend(lost)
+            elif cache is not None:
                 entries.append((info, cache_mod.record_of(found, dropped, binary)))
             if progress is not None:
                 progress(Chunk(path="", text="", source="commit", commit=info))

@@ -14,7 +14,7 @@ from scanner import git
 from scanner.chunk import Chunk
 from scanner.engine import Stats
 from scanner.errors import GitError, UsageError
-from scanner.finding import CommitInfo
+from scanner.finding import CommitInfo, Skipped
 
 DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 _BINARY_SNIFF = 8192
@@ -193,17 +193,18 @@ def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAU
 def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
             ) -> Iterator[Chunk]:
     """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
-    top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range")
+    top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range", bare=True)
     if revs == ["--all"] and not git.has_head(top):
         return
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
 
 
-def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
-                  ) -> Iterator[tuple[CommitInfo, list[Chunk], int]]:
+def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter, source: str = "commit",
+                  skipped: list[Skipped] | None = None) -> Iterator[tuple[CommitInfo, list[Chunk], int]]:
     """The commits ``shas``, in that order, each with its chunks and how many binary files it skipped: the same
-    chunks :func:`commits` yields for them, grouped so a caller can cache and report per commit."""
-    for info, files in git.commit_added_texts(repo, shas):
+    chunks :func:`commits` yields for them, grouped so a caller can cache and report per commit. With
+    ``skipped``, unreadable objects are listed there (before their commit is yielded) instead of ending the walk."""
+    for info, files in git.commit_added_texts(repo, shas, skipped):
         stats.commits += 1
         chunks: list[Chunk] = []
         binary = 0
@@ -222,7 +223,7 @@ def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter
 
 def parse_range(repo: Path, spec: str) -> list[str]:
     """``BASE..HEAD`` (or ``BASE...HEAD``) checked against the repository; returns git log arguments."""
-    top = git.require_repo(repo, "--range")
+    top = git.require_repo(repo, "--range", bare=True)
     sep = "..." if "..." in spec else ".."
     if sep not in spec:
         raise UsageError(f"--range expects BASE..HEAD, got {spec!r}")

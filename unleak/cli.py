@@ -96,6 +96,8 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
               help="Time budget for all verification (default 60); what is not answered is 'unknown'.")
 @click.option("--verified-first", is_flag=True, help="Order the report: live credentials first.")
 @click.option("--only-verified", is_flag=True, help="Report only credentials their provider accepted.")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when some git object could not be read (the rest is scanned and reported either way).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def scan(**params: Any) -> None:
@@ -578,8 +580,8 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     req, _ = _scan_request(root, ("history",), (), config_path=config_path)
     logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
     if sys.stderr.isatty():
-        report = _with_commit_progress(root, lambda tick: exposure.analyze(root, req, agent_logs=logs,
-                                                                           progress=tick))
+        report = _with_commit_progress(root, lambda tick, phase: exposure.analyze(
+            root, req, agent_logs=logs, progress=tick, phase=phase))
     else:
         report = exposure.analyze(root, req, agent_logs=logs)
     text = exposure.render(report, "json" if as_json else fmt)
@@ -593,26 +595,32 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
 
 
-def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None]], Any]) -> Any:
-    """Run a history-sized job with a transient progress bar (commits) on stderr."""
+def _with_commit_progress(root: Path, run: Callable[[Callable[[Any], None], Callable[[str, int | None], None]], Any]
+                          ) -> Any:
+    """Run a history-sized job with a transient progress bar on stderr: one bar per phase the job announces
+    (``phase(name, total)``), advanced once per commit."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from scanner import git
 
-    top = git.toplevel(root)
+    top = git.history_root(root)
     total = (git.count_commits(top, ["--all"]) or None) if top is not None else None
     seen: set[str] = set()
-    with Progress(TextColumn("history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("commits", total=total)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("history", total=total)
 
         def tick(chunk: Any) -> None:
             if chunk.commit is not None and chunk.commit.sha not in seen:
                 seen.add(chunk.commit.sha)
                 bar.advance(task)
 
-        return run(tick)
+        def phase(name: str, count: int | None) -> None:
+            seen.clear()
+            bar.reset(task, total=count if count is not None else total, description=name)
+
+        return run(tick, phase)
 
 
 def _echo_plan(p: Any) -> None:

@@ -15,6 +15,7 @@ from scanner.errors import UsageError
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
+EXIT_INCOMPLETE = 2  # --strict and some git object could not be read
 
 _MODE_FLAGS = ("staged", "changes", "range", "history", "diff", "agent-logs")
 
@@ -23,9 +24,11 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
-             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".", verify: bool | None = None,
-             verify_timeout: float | None = None, verified_first: bool = False, only_verified: bool = False) -> int:
-    """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean."""
+             explain: bool = False, exit_zero: bool = False, strict: bool = False, repo_dir: str = ".",
+             verify: bool | None = None, verify_timeout: float | None = None, verified_first: bool = False,
+             only_verified: bool = False) -> int:
+    """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
+    some git object could not be read (everything else is scanned and reported first)."""
     root = Path(repo_dir).resolve()
     if not root.is_dir():
         raise UsageError(f"{repo_dir}: not a directory")
@@ -74,12 +77,18 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     else:
         sys.stdout.write(text)
     sys.stdout.flush()
+    if result.skipped:
+        from scanner.report.text import skipped_warning
+
+        sys.stderr.write(skipped_warning(result.skipped, strict) + "\n")
     from unleak.audit import record
 
     detail: dict[str, Any] = {"modes": modes, "rules": sorted({f.rule_id for f in result.findings})}
     if verifying:
         detail["verified"] = sorted(v.status.value for v in result.verifications.values())
     record("scan", result=f"{len(result.findings)} findings", detail=detail)
+    if result.skipped and strict:
+        return EXIT_INCOMPLETE
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
 
 
@@ -133,7 +142,7 @@ def progress_scan(req: Any, enabled: bool) -> Any:
 
     total = None
     if "history" in req.modes or "range" in req.modes:
-        top = git.toplevel(req.root)
+        top = git.history_root(req.root)
         if top is not None:
             revs = ["--all"] if "history" in req.modes else [req.range or "HEAD"]
             total = git.count_commits(top, revs) or None

@@ -17,6 +17,9 @@ def document(result: ScanResult) -> dict[str, Any]:
         "baselined": result.baselined,
         "notes": list(result.notes),
         "dropped": dict(sorted(result.dropped.items())),
+        # What history holds but git could not read (missing or corrupt objects): the rest was scanned.
+        "skipped": len(result.skipped),
+        "skipped_objects": [s.to_dict() for s in result.skipped],
     }
     if result.explanations:
         doc["explanations"] = [e.to_dict() for e in result.explanations]

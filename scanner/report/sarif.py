@@ -76,6 +76,13 @@ def document(result: ScanResult, root: str | None = None, extra_rules: dict[str,
         "invocations": [{"executionSuccessful": True}],
         "columnKind": "unicodeCodePoints",
     }
+    # What history holds but git could not read: counted, named (commit and path), and a warning for the run.
+    run["properties"] = {"skipped": len(result.skipped), "skippedObjects": [s.to_dict() for s in result.skipped]}
+    if result.skipped:
+        from scanner.report.text import skipped_warning
+
+        run["invocations"][0]["toolExecutionNotifications"] = [
+            {"level": "warning", "message": {"text": skipped_warning(result.skipped)}}]
     if root:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path(root).resolve().as_uri() + "/"}}
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -6,6 +6,7 @@ from collections import Counter
 from itertools import groupby
 
 from scanner.engine import ScanResult
+from scanner.finding import Skipped
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",
         "reset": "\x1b[0m"}
@@ -76,6 +77,8 @@ def summary(result: ScanResult) -> str:
     skipped = [f"{v} {k.replace('_', ' ')}" for k, v in
                (("binary", s.binary_skipped), ("unreadable", s.unreadable), ("too large", s.too_large),
                 ("symlinks", s.symlinks_skipped), ("submodules", s.submodules_skipped)) if v]
+    if result.skipped:
+        skipped.append(f"{len(result.skipped)} unreadable in git")
     if skipped:
         parts.append("skipped " + ", ".join(skipped))
     if result.baselined:
@@ -87,3 +90,19 @@ def summary(result: ScanResult) -> str:
         parts.append("verified: " + ", ".join(f"{by_status[k]} {k}" for k in ("valid", "invalid", "unknown")
                                                if by_status[k]))
     return " · ".join(parts)
+
+
+_SHOW_SKIPPED = 5
+
+
+def skipped_warning(skipped: list[Skipped], strict: bool = False) -> str:
+    """One warning naming what history holds but git could not read (commit and path; never content)."""
+    commits = {s.commit for s in skipped}
+    shown = "; ".join(f"{s.commit[:12]} {_sanitize(s.path) if s.path else '(whole commit)'}: {s.reason}"
+                      for s in skipped[:_SHOW_SKIPPED])
+    more = f" (+{len(skipped) - _SHOW_SKIPPED} more, listed under \"skipped_objects\" in --format json)" \
+        if len(skipped) > _SHOW_SKIPPED else ""
+    tail = ("; --strict: exit 2" if strict else
+            "; everything else was scanned (--strict makes this exit 2)")
+    return (f"warning: {len(skipped)} unreadable git object(s) in {len(commits)} commit(s) were skipped: "
+            f"{shown}{more}{tail}")

@@ -318,3 +318,60 @@ def test_value_next_to_invalid_utf8(repo: GitRepo) -> None:
     repo.commit("latin-1 file")
     (e,) = analyze(repo.path).exposures
     assert e.in_head and e.commits == 1
+
+
+def _exposures(report: object) -> list[dict[str, object]]:
+    return [e.to_dict() for e in report.exposures]  # type: ignore[attr-defined]
+
+
+def test_exposure_from_the_scan_cache_equals_a_fresh_one(repo: GitRepo, tmp_path: Path) -> None:
+    """Exposure reads findings through the scan cache (values read again from the introducing commits only); the
+    report is the one a scan without any cache gives."""
+    from scanner.api import ScanRequest
+
+    build_story(repo, tmp_path)
+    fresh = analyze(repo.path, ScanRequest(root=repo.path, cache=False))
+    first = analyze(repo.path)  # fills the cache
+    cached = analyze(repo.path)  # every commit from the cache
+    assert any("read from the cache" in n for n in cached.notes)
+    assert _exposures(fresh) == _exposures(first) == _exposures(cached)
+    assert len(fresh.exposures) == 3
+
+
+def test_presence_opens_only_blobs_where_a_secret_can_be(repo: GitRepo) -> None:
+    from scanner.exposure import _Presence
+
+    token = github_pat()
+    repo.commit("secret", {"conf.py": f'T = "{token}"\n'})
+    for i in range(30):
+        repo.commit(f"work {i}", {f"src/m{i % 7}.py": f"x = {i}\n", "notes.txt": f"{i}\n"})
+    repo.commit("edit conf", {"conf.py": f'T = "{token}"\nDEBUG = 1\n'})
+    values = [token.encode()]
+    every = _Presence(repo.path, values)
+    first = repo.git("rev-list", "--max-parents=0", "HEAD")
+    narrow = _Presence(repo.path, values, added={(first, "conf.py")})
+    assert narrow.present == every.present and narrow.reach == every.reach
+    assert every.opened > 30 and narrow.opened <= 4
+
+
+def test_exposure_counts_secrets_and_says_how_scan_counts_findings(repo: GitRepo) -> None:
+    token = github_pat()
+    repo.commit("one", {"a.py": f'T = "{token}"\n'})
+    repo.commit("two", {"b.py": f'T = "{token}"\n'})
+    scan_doc = json.loads(run_cli("scan", "--history", "--format", "json", cwd=repo.path).stdout)
+    proc = run_cli("exposure", "--json", cwd=repo.path)
+    doc = json.loads(proc.stdout)
+    assert len(doc["exposures"]) == 1 and doc["findings"] == len(scan_doc["findings"]) == 2
+    text = run_cli("exposure", cwd=repo.path).stdout
+    assert "1 secret(s) exposed" in text and "counts 2 finding(s), one per commit, path and line" in text
+
+
+def test_exposure_survives_an_unreadable_object(repo: GitRepo) -> None:
+    keep, lost = github_pat(), github_pat()
+    repo.commit("one", {"keep.py": f'T = "{keep}"\n'})
+    repo.commit("two", {"lost.py": f'T = "{lost}"\n'})
+    oid = repo.git("rev-parse", "HEAD:lost.py")
+    (repo.path / ".git" / "objects" / oid[:2] / oid[2:]).unlink()
+    report = analyze(repo.path)
+    assert [e.secret.reveal() for e in report.exposures] == [keep]
+    assert report.skipped == 1 and any("could not be read" in n for n in report.notes)
