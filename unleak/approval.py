@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
+from unleak.display import shown
 from unleak.policy import ApprovalRequest, GrantStore, format_duration
 from unleak.userenv import human_actor
 
@@ -90,6 +91,7 @@ class ApprovalServer:
         self.audit = audit
         self.store_secret = store_secret
         self._csrf: dict[str, tuple[str, float]] = {}  # page token -> (csrf token, issued at)
+        self._codes: dict[str, str] = {}  # request id -> presence code, shown on its page only
         self._secret_requests: dict[str, SecretRequest] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -124,8 +126,19 @@ class ApprovalServer:
     # -- URLs
 
     def approval_url(self, req: ApprovalRequest) -> str:
+        """The page of ``req``; the first time (or once its code is used up), a new presence code for it."""
+        from unleak import presence
+
         self.start()
-        return f"{self.origin}/approve/{req.token}"
+        url = f"{self.origin}/approve/{req.token}"
+        with self._lock:
+            if req.id not in self._codes or not presence.live(self.store.dir, req.id):
+                self._codes[req.id] = presence.issue(self.store.dir, req.id, url)
+        return url
+
+    def code_for(self, request_id: str) -> str | None:
+        with self._lock:
+            return self._codes.get(request_id)
 
     def add_secret_request(self, name: str, namespace: str, repo: str, ttl: float, *, reason: str = "",
                            client: str | None = None, task: str | None = None) -> tuple[SecretRequest, str]:
@@ -303,21 +316,29 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             req = self._pending(token)
             if req is None:
                 return
+            code = app.code_for(req.id)
+            if code is None:  # a page this server did not issue (its code lives in another server)
+                return self._refuse(HTTPStatus.GONE, "Link no longer valid",
+                                    "This request's page belongs to a server that has stopped; the agent must "
+                                    "ask again.")
             csrf = app.issue_csrf(token)
-            esc = html.escape
+
+            def esc(text: str | None) -> str:
+                return html.escape(shown(text or ""))
+
             names = "".join(f"<li><code>{esc(n)}</code></li>" for n in req.secrets) or "<li>(none)</li>"
             danger = ""
-            confirm = ""
+            flag = ""
             if req.dangerous:
                 danger = (f"<p class=warn id=danger><strong>Warning:</strong> {esc(req.dangerous)}. A command "
                           "like this can print or send away the secrets it receives. Approve only if you "
                           "wrote or checked it yourself.</p>")
-                confirm = ("<p><label><input type=checkbox name=allow_dangerous value=1 id=allow_dangerous> "
-                           "I understand this command could reveal the secrets</label></p>")
+                flag = " --allow-dangerous"
             who = esc(req.client or "an unknown program")
             body = (
                 f"<p id=summary>{who} asks to run a command with {len(req.secrets)} secret(s) in its "
-                f"environment. It will not see the values; the command will.</p>{danger}"
+                f"environment. It will not see the values; the command will. Everything below was written by "
+                f"the agent: read it as its claim, not as a fact.</p>{danger}"
                 "<dl>"
                 f"<dt>Command</dt><dd><code id=command>{esc(_shell_join(req.argv))}</code></dd>"
                 f"<dt>Secrets</dt><dd><ul id=secrets>{names}</ul></dd>"
@@ -330,9 +351,14 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")
                 + f"<dt>Request</dt><dd><code id=request>{esc(req.id)}</code>, asked at {_when(req.created)}, "
                 f"this page expires at {_when(req.expires)}</dd></dl>"
+                # Approving needs this code typed in the human's own terminal: a program that loads this page
+                # (the agent included) can read the code, but it cannot type into that terminal.
+                "<p class=warn id=howto>To approve, run this in <strong>your own terminal</strong> and type the "
+                f"code when asked:<br><code id=approve_command>unleak approve {esc(req.id)}{flag}</code></p>"
+                f"<p>Code: <code id=code>{esc(code)}</code></p>"
+                "<p>Never type this code into anything the agent can see (its chat, a file it reads).</p>"
                 f"<form method=post action='/approve/{esc(token)}' id=decide>"
-                f"<input type=hidden name=csrf value='{esc(csrf)}'>{confirm}"
-                "<button type=submit name=decision value=approve id=approve>Approve</button>"
+                f"<input type=hidden name=csrf value='{esc(csrf)}'>"
                 "<button type=submit name=decision value=deny id=deny>Deny</button></form>"
             )
             self._send(HTTPStatus.OK, _page("Approve a command for a coding agent?", body))
@@ -343,27 +369,16 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 return
             if not self._csrf_ok(token, form):
                 return
-            decision = form.get("decision")
+            if form.get("decision") != "deny":
+                # Approving is never a POST: any local process can send one.
+                return self._refuse(HTTPStatus.FORBIDDEN, "Approve in your terminal",
+                                    f"Approving happens in your own terminal: unleak approve {req.id}")
             actor = human_actor() + " (approval page)"
             try:
-                if decision == "approve":
-                    req, grant = app.store.decide(req.id, approve=True, by=actor,
-                                                  allow_dangerous=form.get("allow_dangerous") == "1")
-                elif decision == "deny":
-                    req, grant = app.store.decide(req.id, approve=False, by=actor)
-                else:
-                    return self._refuse(HTTPStatus.BAD_REQUEST, "Bad request", "Choose Approve or Deny.")
+                req, _ = app.store.decide(req.id, approve=False, by=actor)
             except UnleakError as exc:
                 return self._refuse(HTTPStatus.CONFLICT, "Not done", str(exc))
             proc = {"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo, "branch": req.branch}
-            if grant is not None:
-                app.record("approve", actor=actor, secrets=req.secrets, process=proc, grant=grant.id,
-                           task=req.task, request=req.id, detail={"ttl": req.ttl, "via": "page",
-                                                                  "dangerous": bool(req.dangerous)})
-                body = (f"<p id=result>Approved. Grant <code>{html.escape(grant.id)}</code> lets this exact "
-                        f"command run until {_when(grant.expires)}. You can close this page; end it early with "
-                        f"<code>unleak revoke --grant {html.escape(grant.id)}</code>.</p>")
-                return self._send(HTTPStatus.OK, _page("Approved", body))
             app.record("deny", actor=actor, secrets=req.secrets, process=proc, task=req.task, request=req.id,
                        detail={"via": "page"})
             return self._send(HTTPStatus.OK, _page("Denied", "<p id=result>Denied. The command will not run."

@@ -40,6 +40,7 @@ from typing import Any
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
 from unleak.audit import AuditLog, process_info
+from unleak.display import shown
 from unleak.policy import GrantStore, Policy, RunContext, dangerous_reason, load_policy, tier_of
 
 SERVER_NAME = "unleak"
@@ -485,21 +486,22 @@ class UnleakMCP:
                 return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
             req = self._store().create_request(ctx)
             url = self._approvals().approval_url(req)
+            # The link goes to the human only (this log, URL elicitation): whoever loads the page reads the code
+            # that approving needs, so it never enters an answer.
             print(f"unleak: approval needed for request {req.id}: {url}", file=sys.stderr, flush=True)
             self.record("run.request", client, scrub, request=req.id, result="approval_required",
                         detail={"tier": tier, "ttl": req.ttl}, **base)
             out: dict[str, Any] = {
                 "status": "approval_required",
                 "request_id": req.id,
-                "message": (f"No grant covers this run. Ask the human to approve it: in a terminal, "
-                            f"`unleak approve {req.id}` (optionally --ttl 30m), or on the approval page. Then call "
-                            "run again with the same arguments."),
+                "message": (f"No grant covers this run. Ask the human to approve request {req.id}: they run "
+                            f"`unleak approve {req.id}` in their own terminal and type the code shown on its "
+                            "approval page (unleak's log has the link). Then call run again with the same "
+                            "arguments."),
                 "approve_command": f"unleak approve {req.id}",
                 "secrets": list(names),
                 "expires_in_seconds": int(req.expires - time.time()),
             }
-            if self.policy.approval_url_in_answer:
-                out["approval_url"] = url
             return ToolOutcome(out)
 
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
@@ -760,8 +762,9 @@ async def _approve_through_client(app: UnleakMCP, ctx: Any, args: dict[str, Any]
         url = app._approvals().approval_url(req)
         elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
         res = await ctx.session.elicit_url(
-            f"A coding agent asks to run `{' '.join(req.argv)}` with {', '.join(req.secrets) or 'no secrets'}. "
-            "Open the page to approve or deny.", url, elicitation_id, related_request_id=ctx.request_id)
+            shown(f"A coding agent asks to run `{' '.join(req.argv)}` with {', '.join(req.secrets) or 'no secrets'}. "
+                  f"Open the page to see the request and its code; approve with `unleak approve {req.id}` in your "
+                  "terminal."), url, elicitation_id, related_request_id=ctx.request_id)
     except Exception:
         return data, False  # the client could not show it: the answer already says how to approve
     action = str(getattr(res, "action", ""))
