@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +43,7 @@ MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
 _CSRF_LIFETIME = 15 * 60
 
 AuditHook = Callable[..., Any]
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
 @dataclass
@@ -59,6 +60,9 @@ class SecretRequest:
     task: str | None = None
     used: bool = False
     reference: str | None = None
+    id: str = ""  # what the human types in `unleak approve ID` to confirm the value entered on the page
+    #: the value entered on the page, held here until the human confirms it in their terminal
+    held: str | None = field(default=None, repr=False)
 
 
 _STYLE = """
@@ -92,6 +96,7 @@ class ApprovalServer:
         self.store_secret = store_secret
         self._csrf: dict[str, tuple[str, float]] = {}  # page token -> (csrf token, issued at)
         self._codes: dict[str, str] = {}  # request id -> presence code, shown on its page only
+        self._watcher: threading.Thread | None = None
         self._secret_requests: dict[str, SecretRequest] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -144,10 +149,60 @@ class ApprovalServer:
                            client: str | None = None, task: str | None = None) -> tuple[SecretRequest, str]:
         self.start()
         sr = SecretRequest(token=secrets.token_urlsafe(32), name=name, namespace=namespace, repo=repo,
-                           expires=time.time() + ttl, reason=reason, client=client, task=task)
+                           expires=time.time() + ttl, reason=reason, client=client, task=task,
+                           id="s-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8)))
         with self._lock:
             self._secret_requests[sr.token] = sr
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="unleak-secret-confirm", daemon=True)
+                self._watcher.start()
         return sr, f"{self.origin}/secret/{sr.token}"
+
+    def hold_secret(self, sr: SecretRequest, value: str) -> str:
+        """Keep ``value`` until the human confirms it in their terminal; returns the code the page shows. A new
+        entry replaces the held one and its code."""
+        from unleak import presence
+
+        with self._lock:
+            sr.held = value
+        return presence.issue(self.store.dir, sr.id, f"{self.origin}/secret/{sr.token}", about={
+            "kind": "secret", "name": sr.name, "namespace": sr.namespace, "repo": sr.repo, "client": sr.client,
+            "reason": sr.reason, "task": sr.task, "expires": sr.expires})
+
+    def _watch(self) -> None:
+        """Store each held value once its request is confirmed in the terminal; forget it when it expires."""
+        from unleak import presence
+
+        while self._httpd is not None:
+            with self._lock:
+                waiting = [sr for sr in self._secret_requests.values() if sr.held is not None and not sr.used]
+            for sr in waiting:
+                if time.time() >= sr.expires:
+                    sr.held = None
+                    presence.discard(self.store.dir, sr.id)
+                elif presence.confirmed(self.store.dir, sr.id):
+                    self._store_confirmed(sr)
+            time.sleep(0.1)
+
+    def _store_confirmed(self, sr: SecretRequest) -> None:
+        from unleak import presence
+
+        value, sr.held = sr.held, None
+        presence.discard(self.store.dir, sr.id)
+        if value is None or self.store_secret is None:
+            return
+        actor = human_actor() + " (confirmed in terminal)"
+        try:
+            sr.reference = self.store_secret(sr, value)
+        except UnleakError as exc:
+            self.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
+                        detail={"reason": str(exc)})
+            return
+        finally:
+            del value
+        sr.used = True
+        self.record("secret.stored", actor=actor, secrets=[sr.name], task=sr.task,
+                    detail={"reference": sr.reference, "request": sr.id})
 
     def secret_request(self, token: str) -> SecretRequest | None:
         with self._lock:
@@ -402,17 +457,25 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             if sr is None:
                 return
             csrf = app.issue_csrf(token)
-            esc = html.escape
+
+            def esc(text: str | None) -> str:
+                return html.escape(shown(text or ""))
+
             body = (
-                f"<p id=summary>{esc(sr.client or 'A coding agent')} needs a secret named "
+                f"<p id=summary>{esc(sr.client or 'A coding agent')} asks for a secret named "
                 f"<code id=name>{esc(sr.name)}</code> for the repository <code id=repo>{esc(sr.repo)}</code>. "
-                "Type or paste the value here: it goes straight into your local vault. The agent gets only the "
-                "reference, never the value.</p>"
-                + (f"<p>Reason given: <em id=reason>{esc(sr.reason)}</em></p>" if sr.reason else "")
+                "If you want to give it, type or paste the value here. After you send it, this page shows a "
+                "code: type it into <code>unleak approve</code> in your own terminal, and only then does the "
+                "value go into your local vault. The agent gets only the reference, never the value.</p>"
+                + ("<p>Reason, as written by the agent (unverified, not from unleak):</p>"
+                   f"<blockquote id=reason>{esc(sr.reason)}</blockquote>" if sr.reason else "")
+                + ("<p class=warn id=held>A value was already entered on this page and waits for confirmation. "
+                   "If you did not enter it, enter yours: it replaces that one and gets a new code.</p>"
+                   if sr.held is not None else "")
                 + f"<form method=post action='/secret/{esc(token)}' id=store autocomplete=off>"
                 f"<input type=hidden name=csrf value='{esc(csrf)}'>"
                 "<p><textarea name=value id=value rows=4 required spellcheck=false autocomplete=off></textarea></p>"
-                "<button type=submit name=decision value=store id=save>Store in vault</button>"
+                "<button type=submit name=decision value=store id=save>Continue</button>"
                 "<button type=submit name=decision value=cancel id=cancel formnovalidate>Cancel</button></form>"
                 f"<p>This page expires at {_when(sr.expires)}.</p>"
             )
@@ -427,6 +490,7 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             actor = human_actor() + " (secret page)"
             if form.get("decision") != "store":
                 sr.used = True
+                sr.held = None
                 app.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
                            detail={"reason": "cancelled on the page"})
                 return self._send(HTTPStatus.OK, _page("Cancelled", "<p id=result>Nothing was stored.</p>"))
@@ -437,18 +501,17 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 return self._refuse(HTTPStatus.BAD_REQUEST, "Empty", "The value was empty; nothing was stored.")
             if app.store_secret is None:
                 return self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "Not available", "No vault is configured.")
-            try:
-                sr.reference = app.store_secret(sr, value)
-            except UnleakError as exc:
-                return self._refuse(HTTPStatus.CONFLICT, "Not stored", str(exc))
-            finally:
-                del value
-            sr.used = True
-            app.record("secret.stored", actor=actor, secrets=[sr.name], task=sr.task,
-                       detail={"reference": sr.reference})
-            body = (f"<p id=result>Stored <code>{html.escape(sr.name)}</code> in the vault as "
-                    f"<code>{html.escape(sr.reference or '')}</code>. You can close this page.</p>")
-            return self._send(HTTPStatus.OK, _page("Stored", body))
+            # Anything on this machine can post this form, the agent included: the value waits until the human
+            # types this code in their own terminal.
+            code = app.hold_secret(sr, value)
+            del value
+            esc = html.escape
+            body = (f"<p id=result>One more step. In <strong>your own terminal</strong>, run "
+                    f"<code id=approve_command>unleak approve {esc(sr.id)}</code> and type this code:</p>"
+                    f"<p>Code: <code id=code>{esc(code)}</code></p>"
+                    f"<p>Then <code>{esc(shown(sr.name))}</code> goes into the vault. Never type this code into "
+                    "anything the agent can see.</p>")
+            return self._send(HTTPStatus.OK, _page("Confirm in your terminal", body))
 
     return Handler
 

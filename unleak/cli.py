@@ -818,6 +818,8 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
 
     actor = _human_action("approve")
     store = GrantStore()
+    if request_id.startswith("s-"):
+        return _confirm_secret(store.dir, request_id, actor, code, yes)
     req = store.get_request(request_id)
     click.echo(_describe_request(req), err=True)
     if req.state() != "pending":
@@ -845,6 +847,44 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
                                "branch": req.branch},
                       detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous)})
     click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
+
+
+def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | None, yes: bool) -> None:
+    """Confirm the value entered on a ``request_secret`` page (the server holding it stores it on confirmation)."""
+    import time
+
+    from unleak import presence
+    from unleak.audit import AuditLog
+    from unleak.display import shown
+
+    about = presence.about(store_dir, request_id)
+    if about is None or about.get("kind") != "secret":
+        raise click.UsageError(f"no value waits for confirmation under {request_id}; enter it on the secret page "
+                               "first (it then shows the code)")
+    lines = [f"secret request {request_id} from {about.get('client') or 'an unknown program'}:",
+             f"  name        {about.get('name')}", f"  namespace   {about.get('namespace')}",
+             f"  repository  {about.get('repo')}"]
+    if about.get("reason"):
+        lines.append(f"  reason      (written by the agent, unverified) \"{about.get('reason')}\"")
+    click.echo("\n".join(shown(line) for line in lines), err=True)
+    click.echo("Confirm only if you typed the value on the page yourself and read the code there (not from the "
+               "agent).", err=True)
+    if time.time() >= float(about.get("expires") or 0):
+        raise click.UsageError(f"secret request {request_id} has expired; the agent must ask again")
+    if (code is None or not yes) and not sys.stdin.isatty():
+        raise click.UsageError("confirming asks for the page's code and a y/N in a terminal; without one, pass "
+                               "--code CODE --yes")
+    if code is None:
+        code = click.prompt("Code from the secret page", err=True)
+    presence.verify(store_dir, request_id, code)
+    if not yes and not click.confirm(f"Store the value entered for {shown(str(about.get('name')))}?",
+                                     default=False, err=True):
+        click.echo("not stored", err=True)
+        raise SystemExit(1)
+    presence.confirm(store_dir, request_id)
+    AuditLog().append("approve", actor=actor, secrets=[str(about.get("name"))], task=about.get("task"),
+                      request=request_id, detail={"kind": "secret", "via": "terminal"})
+    click.echo(f"confirmed {request_id}: the server stores {shown(str(about.get('name')))} in the vault")
 
 
 @cli.command("deny")

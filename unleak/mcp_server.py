@@ -263,6 +263,8 @@ class UnleakMCP:
     store: GrantStore | None = None
     audit: AuditLog = field(default_factory=AuditLog)
     approvals: Any = None  # ApprovalServer, started on first use
+    #: secret request id -> entry page, for URL elicitation only (never put in an answer)
+    secret_urls: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from scanner import git
@@ -548,15 +550,18 @@ class UnleakMCP:
         sr, url = self._approvals().add_secret_request(
             name, ns, str(self.root), self.policy.request_ttl, reason=args.get("reason", ""), client=client,
             task=args.get("task_id"))
-        print(f"unleak: secret entry page for {name}: {url}", file=sys.stderr, flush=True)
+        # The link goes to the human only (this log, URL elicitation), never into the answer.
+        print(f"unleak: secret entry page for {name} (request {sr.id}): {url}", file=sys.stderr, flush=True)
+        self.secret_urls[sr.id] = url
         self.record("secret.request", client, scrub, secrets=[name], task=args.get("task_id"),
-                    detail={"reference": vault.reference_for(name)})
+                    detail={"reference": vault.reference_for(name), "request": sr.id})
         return ToolOutcome({
             "status": "waiting_for_human", "name": name, "reference": vault.reference_for(name),
-            "url": url, "expires_in_seconds": int(sr.expires - time.time()),
-            "message": (f"Ask the human to open the secret entry page (url) and enter the value of {name}; it "
-                        f"goes straight into the vault. Meanwhile put {name}={vault.reference_for(name)} in .env. "
-                        "The value will never be shown to you."),
+            "request_id": sr.id, "expires_in_seconds": int(sr.expires - time.time()),
+            "message": (f"Ask the human to enter the value of {name} on unleak's secret entry page (unleak's "
+                        f"log has the link) and to confirm it with `unleak approve {sr.id}` in their own "
+                        f"terminal. Meanwhile put {name}={vault.reference_for(name)} in .env. The value will "
+                        "never be shown to you."),
         })
 
     # -- dispatch
@@ -586,7 +591,7 @@ class UnleakMCP:
         guard = AnswerGuard({**vault_values(), **{f"run/{k}": v for k, v in extra.items()}})
         if guard.answer_leaks(data):
             with contextlib.suppress(Exception):
-                self.record("answer.withheld", client, audit_guard, detail={"tool": name})
+                self.record("tool.error", client, audit_guard, detail={"tool": name, "error": "answer withheld"})
             return {"error": WITHHELD, "kind": "Withheld"}, True
         return data, is_error
 
@@ -804,18 +809,16 @@ def build_server(app: UnleakMCP) -> Any:
         client = _client_label(ctx)
         args = dict(params.arguments or {})
         data, is_error = await anyio.to_thread.run_sync(app.call, params.name, args, client)
-        if (params.name == "request_secret" and not is_error and "url" in data
-                and _supports_url_elicitation(ctx)):
-            # URL-mode elicitation: the client shows the link to the human; the model never needs it.
+        secret_url = app.secret_urls.get(str(data.get("request_id", "")))
+        if params.name == "request_secret" and not is_error and secret_url and _supports_url_elicitation(ctx):
+            # URL-mode elicitation: the client shows the link to the human; the model never gets it.
             with contextlib.suppress(Exception):
                 elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
                 res = await ctx.session.elicit_url(
-                    f"Enter the value of {data['name']} for unleak (stored in your vault, never shown to the "
-                    "agent).", data["url"], elicitation_id, related_request_id=ctx.request_id)
+                    shown(f"Enter the value of {data['name']} for unleak, then confirm it with `unleak approve "
+                          f"{data['request_id']}` in your terminal (stored in your vault, never shown to the "
+                          "agent)."), secret_url, elicitation_id, related_request_id=ctx.request_id)
                 data["elicitation"] = str(getattr(res, "action", "sent"))
-                if not app.policy.approval_url_in_answer:
-                    # The client showed the link to the human; the model does not need it.
-                    data.pop("url", None)
         if (params.name == "run" and not is_error and data.get("status") == "approval_required"
                 and _supports_url_elicitation(ctx)):
             data, is_error = await _approve_through_client(app, ctx, args, client, data)

@@ -58,13 +58,39 @@ def _write(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def issue(store_dir: Path, request_id: str, page_url: str) -> str:
-    """A new code for ``request_id`` (replacing any earlier one), formatted ``ABCDE-FGHJK`` for the page."""
+def issue(store_dir: Path, request_id: str, page_url: str, about: dict[str, Any] | None = None) -> str:
+    """A new code for ``request_id`` (replacing any earlier one), formatted ``ABCDE-FGHJK`` for the page.
+    ``about`` describes a request that lives only in the server's memory (a secret entry), for the terminal."""
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     salt = os.urandom(16)
     _write(_path(store_dir, request_id), {"salt": salt.hex(), "digest": _digest(code, salt).hex(), "tries": 0,
-                                          "page": page_url})
+                                          "page": page_url, "about": about})
     return f"{code[:5]}-{code[5:]}"
+
+
+def about(store_dir: Path, request_id: str) -> dict[str, Any] | None:
+    """What :func:`issue` was told about ``request_id``."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, UsageError):
+        found = json.loads(_path(store_dir, request_id).read_text(encoding="utf-8"))["about"]
+        return dict(found) if isinstance(found, dict) else None
+    return None
+
+
+def confirm(store_dir: Path, request_id: str) -> None:
+    """Mark ``request_id`` as confirmed by the human (after :func:`verify` and their y/N), for the server that
+    holds the request to act on."""
+    _write(_path(store_dir, request_id), {"confirmed": True})
+
+
+def confirmed(store_dir: Path, request_id: str) -> bool:
+    with contextlib.suppress(OSError, ValueError, UsageError):
+        return json.loads(_path(store_dir, request_id).read_text(encoding="utf-8")).get("confirmed") is True
+    return False
+
+
+def discard(store_dir: Path, request_id: str) -> None:
+    with contextlib.suppress(OSError, UsageError):
+        _path(store_dir, request_id).unlink(missing_ok=True)
 
 
 def live(store_dir: Path, request_id: str) -> bool:

@@ -314,11 +314,19 @@ def test_secret_page_stores_the_value_in_the_vault(browser: CDP, server: Any, re
                                      client="codex 0.9")
     tab = Tab(browser)
     page = tab.goto(url)
-    assert "needs a secret named NEW_API_KEY" in page and "integration tests" in page
+    assert "asks for a secret named NEW_API_KEY" in page and "integration tests" in page
+    assert tab.eval("document.getElementById('reason').tagName") == "BLOCKQUOTE"
     tab.eval(f"document.getElementById('value').value = {json.dumps(value)}")
     done = tab.click_and_wait("save")
-    assert "Stored NEW_API_KEY in the vault as unleak://" in done and value not in done
+    assert "Confirm in your terminal" in done and value not in done
+    code = tab.eval("document.getElementById('code').textContent")
     vault = open_vault(namespace=ns, repo_path=repo.path)
+    assert "NEW_API_KEY" not in [e.name for e in vault.names()]  # held until confirmed
+    res = run_cli("approve", sr.id, "--code", code, "--yes")
+    assert res.returncode == 0, res.stderr
+    deadline = time.time() + 10
+    while not sr.used and time.time() < deadline:
+        time.sleep(0.05)
     assert vault.get(vault.reference_for("NEW_API_KEY")) == value
     assert "no longer valid" in tab.goto(url)  # one time only
     assert sr.used and sr.reference == vault.reference_for("NEW_API_KEY")
