@@ -671,9 +671,13 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
             data = os.read(fd, 1 << 16)
             if not data:
                 break
-            total += len(data)
-            keep(masker.feed(data))
-        keep(masker.close())
+            # Lengths are counted after masking: the unmasked length would tell the agent how long a value is.
+            masked = masker.feed(data)
+            total += len(masked)
+            keep(masked)
+        masked = masker.close()
+        total += len(masked)
+        keep(masked)
     finally:
         sel.close()
         proc.stdout.close()

@@ -92,3 +92,21 @@ def test_answers_quote_only_valid_syntax_and_withhold_whole(repo: GitRepo, canar
         assert marker not in str(ans), key
     assert out["withheld"] == {"error": WITHHELD, "kind": "Withheld", "_is_error": True}
     assert canary not in str(out)
+
+
+@pytest.mark.parametrize("length", [20, 40, 93])
+def test_run_reports_output_length_after_masking(tmp_path: object, length: int) -> None:
+    """`output_bytes` used to be the unmasked length: a granted run that prints a value told the agent its length
+    (and, with several prints, which output was a value)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from unleak.mcp_server import execute_masked
+
+    value = ("ghp_" + "x7Qz" * 30)[:length]
+    env = {**os.environ, "T": value}
+    res = execute_masked([sys.executable, "-c", "import os; print('v=' + os.environ['T'])"], env, {"T": value},
+                         cwd=Path(str(tmp_path)), timeout=30, cap=1 << 16)
+    assert res.output == "v=<unleak:T>\n"
+    assert res.total == len(res.output.encode()) == len("v=<unleak:T>\n")
