@@ -30,7 +30,7 @@ from tests.unleak.test_mcp import CLIENT, Agent
 pytest.importorskip("mcp")
 hypothesis = pytest.importorskip("hypothesis")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
@@ -102,7 +102,7 @@ def _agents(worlds: list[World]) -> Iterator[list[Any]]:
 
 # Things unleak chooses at random or by the clock; nothing to do with a value.
 _VOLATILE = [
-    (re.compile(r"\b([rg])-[a-z2-9]{8}\b"), r"\1-ID"),
+    (re.compile(r"\b([rgs])-[a-z2-9]{8}\b"), r"\1-ID"),
     (re.compile(r'("(?:grant_)?expires_in_seconds": )\d+'), r"\g<1>0"),
     (re.compile(r"http://127\.0\.0\.1:\d+/\w+/[\w-]+"), "URL"),
 ]
@@ -172,8 +172,9 @@ def test_every_answer_is_the_same_for_value_a_and_value_b(tmp_path: Path) -> Non
     seen: set[str] = set()
     with _agents(worlds) as agents:
 
+        # No shrinking: each step costs a dozen MCP calls, and the failing example is reported as found.
         @settings(max_examples=int(os.environ.get("UNLEAK_EQUIVALENCE_EXAMPLES", "12")), deadline=None,
-                  database=None, suppress_health_check=list(HealthCheck))
+                  database=None, suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
         @given(env_text=planted, content=fragment, tool_calls=calls)
         def check(env_text: str, content: str, tool_calls: tuple[tuple[str, dict[str, Any]], ...]) -> None:
             sent = env_text + content + json.dumps(tool_calls)
