@@ -51,8 +51,9 @@ INSTRUCTIONS = (
     "`check_diff` before applying a diff; `fix` moves found secrets into the user's vault and rewrites the code to "
     "read them from the environment. `list_secrets` shows names and references, never values. To run a command "
     "that needs secrets (tests, a dev server), call `run` with an argv list; the first time, the human must "
-    "approve it (the answer says how). Output is masked: you will see <unleak:NAME> where a value was. To get a "
-    "new secret from the human, call `request_secret`: they type it into a local page, you get the reference."
+    "approve it in their own terminal (the answer says how). Output is masked: you will see <unleak:NAME> where a "
+    "value was. To get a new secret from the human, call `request_secret`: they type it into a local page and "
+    "confirm it in their terminal, you get the reference."
 )
 
 # ------------------------------------------------------------------------------------------------ schemas
