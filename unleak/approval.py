@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
+from unleak.display import shown
 from unleak.policy import ApprovalRequest, GrantStore, format_duration
 from unleak.userenv import human_actor
 
@@ -42,6 +43,7 @@ MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
 _CSRF_LIFETIME = 15 * 60
 
 AuditHook = Callable[..., Any]
+_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
 @dataclass
@@ -58,6 +60,9 @@ class SecretRequest:
     task: str | None = None
     used: bool = False
     reference: str | None = None
+    id: str = ""  # what the human types in `unleak approve ID` to confirm the value entered on the page
+    #: the value entered on the page, held here until the human confirms it in their terminal
+    held: str | None = field(default=None, repr=False)
 
 
 _STYLE = """
@@ -90,6 +95,8 @@ class ApprovalServer:
         self.audit = audit
         self.store_secret = store_secret
         self._csrf: dict[str, tuple[str, float]] = {}  # page token -> (csrf token, issued at)
+        self._codes: dict[str, str] = {}  # request id -> presence code, shown on its page only
+        self._watcher: threading.Thread | None = None
         self._secret_requests: dict[str, SecretRequest] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -124,17 +131,78 @@ class ApprovalServer:
     # -- URLs
 
     def approval_url(self, req: ApprovalRequest) -> str:
+        """The page of ``req``; the first time (or once its code is used up), a new presence code for it."""
+        from unleak import presence
+
         self.start()
-        return f"{self.origin}/approve/{req.token}"
+        url = f"{self.origin}/approve/{req.token}"
+        with self._lock:
+            if req.id not in self._codes or not presence.live(self.store.dir, req.id):
+                self._codes[req.id] = presence.issue(self.store.dir, req.id, url)
+        return url
+
+    def code_for(self, request_id: str) -> str | None:
+        with self._lock:
+            return self._codes.get(request_id)
 
     def add_secret_request(self, name: str, namespace: str, repo: str, ttl: float, *, reason: str = "",
                            client: str | None = None, task: str | None = None) -> tuple[SecretRequest, str]:
         self.start()
         sr = SecretRequest(token=secrets.token_urlsafe(32), name=name, namespace=namespace, repo=repo,
-                           expires=time.time() + ttl, reason=reason, client=client, task=task)
+                           expires=time.time() + ttl, reason=reason, client=client, task=task,
+                           id="s-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8)))
         with self._lock:
             self._secret_requests[sr.token] = sr
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="unleak-secret-confirm", daemon=True)
+                self._watcher.start()
         return sr, f"{self.origin}/secret/{sr.token}"
+
+    def hold_secret(self, sr: SecretRequest, value: str) -> str:
+        """Keep ``value`` until the human confirms it in their terminal; returns the code the page shows. A new
+        entry replaces the held one and its code."""
+        from unleak import presence
+
+        with self._lock:
+            sr.held = value
+        return presence.issue(self.store.dir, sr.id, f"{self.origin}/secret/{sr.token}", about={
+            "kind": "secret", "name": sr.name, "namespace": sr.namespace, "repo": sr.repo, "client": sr.client,
+            "reason": sr.reason, "task": sr.task, "expires": sr.expires})
+
+    def _watch(self) -> None:
+        """Store each held value once its request is confirmed in the terminal; forget it when it expires."""
+        from unleak import presence
+
+        while self._httpd is not None:
+            with self._lock:
+                waiting = [sr for sr in self._secret_requests.values() if sr.held is not None and not sr.used]
+            for sr in waiting:
+                if time.time() >= sr.expires:
+                    sr.held = None
+                    presence.discard(self.store.dir, sr.id)
+                elif presence.confirmed(self.store.dir, sr.id):
+                    self._store_confirmed(sr)
+            time.sleep(0.1)
+
+    def _store_confirmed(self, sr: SecretRequest) -> None:
+        from unleak import presence
+
+        value, sr.held = sr.held, None
+        presence.discard(self.store.dir, sr.id)
+        if value is None or self.store_secret is None:
+            return
+        actor = human_actor() + " (confirmed in terminal)"
+        try:
+            sr.reference = self.store_secret(sr, value)
+        except UnleakError as exc:
+            self.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
+                        detail={"reason": str(exc)})
+            return
+        finally:
+            del value
+        sr.used = True
+        self.record("secret.stored", actor=actor, secrets=[sr.name], task=sr.task,
+                    detail={"reference": sr.reference, "request": sr.id})
 
     def secret_request(self, token: str) -> SecretRequest | None:
         with self._lock:
@@ -303,21 +371,29 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             req = self._pending(token)
             if req is None:
                 return
+            code = app.code_for(req.id)
+            if code is None:  # a page this server did not issue (its code lives in another server)
+                return self._refuse(HTTPStatus.GONE, "Link no longer valid",
+                                    "This request's page belongs to a server that has stopped; the agent must "
+                                    "ask again.")
             csrf = app.issue_csrf(token)
-            esc = html.escape
+
+            def esc(text: str | None) -> str:
+                return html.escape(shown(text or ""))
+
             names = "".join(f"<li><code>{esc(n)}</code></li>" for n in req.secrets) or "<li>(none)</li>"
             danger = ""
-            confirm = ""
+            flag = ""
             if req.dangerous:
                 danger = (f"<p class=warn id=danger><strong>Warning:</strong> {esc(req.dangerous)}. A command "
                           "like this can print or send away the secrets it receives. Approve only if you "
                           "wrote or checked it yourself.</p>")
-                confirm = ("<p><label><input type=checkbox name=allow_dangerous value=1 id=allow_dangerous> "
-                           "I understand this command could reveal the secrets</label></p>")
+                flag = " --allow-dangerous"
             who = esc(req.client or "an unknown program")
             body = (
                 f"<p id=summary>{who} asks to run a command with {len(req.secrets)} secret(s) in its "
-                f"environment. It will not see the values; the command will.</p>{danger}"
+                f"environment. It will not see the values; the command will. Everything below was written by "
+                f"the agent: read it as its claim, not as a fact.</p>{danger}"
                 "<dl>"
                 f"<dt>Command</dt><dd><code id=command>{esc(_shell_join(req.argv))}</code></dd>"
                 f"<dt>Secrets</dt><dd><ul id=secrets>{names}</ul></dd>"
@@ -330,9 +406,14 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")
                 + f"<dt>Request</dt><dd><code id=request>{esc(req.id)}</code>, asked at {_when(req.created)}, "
                 f"this page expires at {_when(req.expires)}</dd></dl>"
+                # Approving needs this code typed in the human's own terminal: a program that loads this page
+                # (the agent included) can read the code, but it cannot type into that terminal.
+                "<p class=warn id=howto>To approve, run this in <strong>your own terminal</strong> and type the "
+                f"code when asked:<br><code id=approve_command>unleak approve {esc(req.id)}{flag}</code></p>"
+                f"<p>Code: <code id=code>{esc(code)}</code></p>"
+                "<p>Never type this code into anything the agent can see (its chat, a file it reads).</p>"
                 f"<form method=post action='/approve/{esc(token)}' id=decide>"
-                f"<input type=hidden name=csrf value='{esc(csrf)}'>{confirm}"
-                "<button type=submit name=decision value=approve id=approve>Approve</button>"
+                f"<input type=hidden name=csrf value='{esc(csrf)}'>"
                 "<button type=submit name=decision value=deny id=deny>Deny</button></form>"
             )
             self._send(HTTPStatus.OK, _page("Approve a command for a coding agent?", body))
@@ -343,27 +424,16 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 return
             if not self._csrf_ok(token, form):
                 return
-            decision = form.get("decision")
+            if form.get("decision") != "deny":
+                # Approving is never a POST: any local process can send one.
+                return self._refuse(HTTPStatus.FORBIDDEN, "Approve in your terminal",
+                                    f"Approving happens in your own terminal: unleak approve {req.id}")
             actor = human_actor() + " (approval page)"
             try:
-                if decision == "approve":
-                    req, grant = app.store.decide(req.id, approve=True, by=actor,
-                                                  allow_dangerous=form.get("allow_dangerous") == "1")
-                elif decision == "deny":
-                    req, grant = app.store.decide(req.id, approve=False, by=actor)
-                else:
-                    return self._refuse(HTTPStatus.BAD_REQUEST, "Bad request", "Choose Approve or Deny.")
+                req, _ = app.store.decide(req.id, approve=False, by=actor)
             except UnleakError as exc:
                 return self._refuse(HTTPStatus.CONFLICT, "Not done", str(exc))
             proc = {"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo, "branch": req.branch}
-            if grant is not None:
-                app.record("approve", actor=actor, secrets=req.secrets, process=proc, grant=grant.id,
-                           task=req.task, request=req.id, detail={"ttl": req.ttl, "via": "page",
-                                                                  "dangerous": bool(req.dangerous)})
-                body = (f"<p id=result>Approved. Grant <code>{html.escape(grant.id)}</code> lets this exact "
-                        f"command run until {_when(grant.expires)}. You can close this page; end it early with "
-                        f"<code>unleak revoke --grant {html.escape(grant.id)}</code>.</p>")
-                return self._send(HTTPStatus.OK, _page("Approved", body))
             app.record("deny", actor=actor, secrets=req.secrets, process=proc, task=req.task, request=req.id,
                        detail={"via": "page"})
             return self._send(HTTPStatus.OK, _page("Denied", "<p id=result>Denied. The command will not run."
@@ -387,17 +457,25 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             if sr is None:
                 return
             csrf = app.issue_csrf(token)
-            esc = html.escape
+
+            def esc(text: str | None) -> str:
+                return html.escape(shown(text or ""))
+
             body = (
-                f"<p id=summary>{esc(sr.client or 'A coding agent')} needs a secret named "
+                f"<p id=summary>{esc(sr.client or 'A coding agent')} asks for a secret named "
                 f"<code id=name>{esc(sr.name)}</code> for the repository <code id=repo>{esc(sr.repo)}</code>. "
-                "Type or paste the value here: it goes straight into your local vault. The agent gets only the "
-                "reference, never the value.</p>"
-                + (f"<p>Reason given: <em id=reason>{esc(sr.reason)}</em></p>" if sr.reason else "")
+                "If you want to give it, type or paste the value here. After you send it, this page shows a "
+                "code: type it into <code>unleak approve</code> in your own terminal, and only then does the "
+                "value go into your local vault. The agent gets only the reference, never the value.</p>"
+                + ("<p>Reason, as written by the agent (unverified, not from unleak):</p>"
+                   f"<blockquote id=reason>{esc(sr.reason)}</blockquote>" if sr.reason else "")
+                + ("<p class=warn id=held>A value was already entered on this page and waits for confirmation. "
+                   "If you did not enter it, enter yours: it replaces that one and gets a new code.</p>"
+                   if sr.held is not None else "")
                 + f"<form method=post action='/secret/{esc(token)}' id=store autocomplete=off>"
                 f"<input type=hidden name=csrf value='{esc(csrf)}'>"
                 "<p><textarea name=value id=value rows=4 required spellcheck=false autocomplete=off></textarea></p>"
-                "<button type=submit name=decision value=store id=save>Store in vault</button>"
+                "<button type=submit name=decision value=store id=save>Continue</button>"
                 "<button type=submit name=decision value=cancel id=cancel formnovalidate>Cancel</button></form>"
                 f"<p>This page expires at {_when(sr.expires)}.</p>"
             )
@@ -412,6 +490,7 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
             actor = human_actor() + " (secret page)"
             if form.get("decision") != "store":
                 sr.used = True
+                sr.held = None
                 app.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
                            detail={"reason": "cancelled on the page"})
                 return self._send(HTTPStatus.OK, _page("Cancelled", "<p id=result>Nothing was stored.</p>"))
@@ -422,18 +501,17 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 return self._refuse(HTTPStatus.BAD_REQUEST, "Empty", "The value was empty; nothing was stored.")
             if app.store_secret is None:
                 return self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "Not available", "No vault is configured.")
-            try:
-                sr.reference = app.store_secret(sr, value)
-            except UnleakError as exc:
-                return self._refuse(HTTPStatus.CONFLICT, "Not stored", str(exc))
-            finally:
-                del value
-            sr.used = True
-            app.record("secret.stored", actor=actor, secrets=[sr.name], task=sr.task,
-                       detail={"reference": sr.reference})
-            body = (f"<p id=result>Stored <code>{html.escape(sr.name)}</code> in the vault as "
-                    f"<code>{html.escape(sr.reference or '')}</code>. You can close this page.</p>")
-            return self._send(HTTPStatus.OK, _page("Stored", body))
+            # Anything on this machine can post this form, the agent included: the value waits until the human
+            # types this code in their own terminal.
+            code = app.hold_secret(sr, value)
+            del value
+            esc = html.escape
+            body = (f"<p id=result>One more step. In <strong>your own terminal</strong>, run "
+                    f"<code id=approve_command>unleak approve {esc(sr.id)}</code> and type this code:</p>"
+                    f"<p>Code: <code id=code>{esc(code)}</code></p>"
+                    f"<p>Then <code>{esc(shown(sr.name))}</code> goes into the vault. Never type this code into "
+                    "anything the agent can see.</p>")
+            return self._send(HTTPStatus.OK, _page("Confirm in your terminal", body))
 
     return Handler
 

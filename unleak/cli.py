@@ -711,8 +711,10 @@ def _when(ts: float) -> str:
 
 
 def _describe_request(req: Any) -> str:
+    """A request as a human reads it; every field the agent chose goes through the one display escaper."""
     import shlex
 
+    from unleak.display import shown
     from unleak.policy import format_duration
 
     lines = [
@@ -728,7 +730,7 @@ def _describe_request(req: Any) -> str:
         lines.append(f"  task        {req.task}")
     if req.dangerous:
         lines.append(f"  WARNING     {req.dangerous}: this command could reveal the secrets")
-    return "\n".join(lines)
+    return "\n".join(shown(line) for line in lines)
 
 
 @cli.command("mcp")
@@ -807,10 +809,13 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
         click.echo(json.dumps({"grants": [{**g.to_dict(), "state": g.state()} for g in grants],
                                "requests": [r.public_dict() for r in reqs]}, indent=2))
         return
+    from unleak.display import shown
+
     for g in grants:
-        click.echo(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  `{g.command_text()}`"
-                   f"  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}  tier<={g.tier}"
-                   f"{'  task ' + g.task if g.task else ''}{'  DANGEROUS' if g.dangerous else ''}")
+        click.echo(shown(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  "
+                         f"`{g.command_text()}`  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}"
+                         f"  tier<={g.tier}{'  task ' + g.task if g.task else ''}"
+                         f"{'  DANGEROUS' if g.dangerous else ''}"))
     for r in reqs:
         click.echo(_describe_request(r) + f"\n  state       {r.state()} (approve: unleak approve {r.id})")
     if not grants and not reqs:
@@ -821,14 +826,41 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
 @click.argument("request_id")
 @click.option("--ttl", default=None, metavar="DURATION", help="How long the grant lasts (default: as requested).")
 @click.option("--allow-dangerous", is_flag=True, help="Approve a command that could reveal the secrets.")
-def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None:
-    """Approve a pending request from a coding agent: that exact command may run with those secrets."""
+@click.option("--code", default=None, metavar="CODE",
+              help="The code shown on the request's approval page (asked for when omitted).")
+@click.option("--yes", is_flag=True, help="Do not ask y/N (needed without a terminal, together with --code).")
+def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: str | None, yes: bool) -> None:
+    """Approve a pending request from a coding agent: that exact command may run with those secrets.
+
+    You type the code shown on the request's approval page, then confirm: the agent can start a request and
+    read its own answers, but it cannot type into your terminal."""
+    from unleak import presence
     from unleak.audit import AuditLog
     from unleak.policy import GrantStore, parse_duration
 
     actor = _human_action("approve")
     store = GrantStore()
-    click.echo(_describe_request(store.get_request(request_id)), err=True)
+    if request_id.startswith("s-"):
+        return _confirm_secret(store.dir, request_id, actor, code, yes)
+    req = store.get_request(request_id)
+    click.echo(_describe_request(req), err=True)
+    if req.state() != "pending":
+        raise click.UsageError(f"request {req.id} is {req.state()}; the agent must ask again")
+    if req.dangerous and not allow_dangerous:
+        raise click.UsageError(f"request {req.id} runs a dangerous command ({req.dangerous}); it could print the "
+                               "secrets. Approve it only if you mean it, with --allow-dangerous")
+    interactive = sys.stdin.isatty()
+    if (code is None or not yes) and not interactive:
+        raise click.UsageError("approving asks for the page's code and a y/N in a terminal; without one, pass "
+                               "--code CODE --yes")
+    if code is None:
+        page = presence.page_url(store.dir, req.id)
+        click.echo(f"The code is on the request's approval page{': ' + page if page else ''}", err=True)
+        code = click.prompt("Code from the approval page", err=True)
+    presence.verify(store.dir, req.id, code)
+    if not yes and not click.confirm(f"Approve {req.id}?", default=False, err=True):
+        click.echo("not approved (the request is still pending)", err=True)
+        raise SystemExit(1)
     req, g = store.decide(request_id, approve=True, by=actor, ttl=parse_duration(ttl) if ttl else None,
                           allow_dangerous=allow_dangerous)
     assert g is not None
@@ -837,6 +869,44 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None
                                "branch": req.branch},
                       detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous)})
     click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
+
+
+def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | None, yes: bool) -> None:
+    """Confirm the value entered on a ``request_secret`` page (the server holding it stores it on confirmation)."""
+    import time
+
+    from unleak import presence
+    from unleak.audit import AuditLog
+    from unleak.display import shown
+
+    about = presence.about(store_dir, request_id)
+    if about is None or about.get("kind") != "secret":
+        raise click.UsageError(f"no value waits for confirmation under {request_id}; enter it on the secret page "
+                               "first (it then shows the code)")
+    lines = [f"secret request {request_id} from {about.get('client') or 'an unknown program'}:",
+             f"  name        {about.get('name')}", f"  namespace   {about.get('namespace')}",
+             f"  repository  {about.get('repo')}"]
+    if about.get("reason"):
+        lines.append(f"  reason      (written by the agent, unverified) \"{about.get('reason')}\"")
+    click.echo("\n".join(shown(line) for line in lines), err=True)
+    click.echo("Confirm only if you typed the value on the page yourself and read the code there (not from the "
+               "agent).", err=True)
+    if time.time() >= float(about.get("expires") or 0):
+        raise click.UsageError(f"secret request {request_id} has expired; the agent must ask again")
+    if (code is None or not yes) and not sys.stdin.isatty():
+        raise click.UsageError("confirming asks for the page's code and a y/N in a terminal; without one, pass "
+                               "--code CODE --yes")
+    if code is None:
+        code = click.prompt("Code from the secret page", err=True)
+    presence.verify(store_dir, request_id, code)
+    if not yes and not click.confirm(f"Store the value entered for {shown(str(about.get('name')))}?",
+                                     default=False, err=True):
+        click.echo("not stored", err=True)
+        raise SystemExit(1)
+    presence.confirm(store_dir, request_id)
+    AuditLog().append("approve", actor=actor, secrets=[str(about.get("name"))], task=about.get("task"),
+                      request=request_id, detail={"kind": "secret", "via": "terminal"})
+    click.echo(f"confirmed {request_id}: the server stores {shown(str(about.get('name')))} in the vault")
 
 
 @cli.command("deny")

@@ -36,6 +36,20 @@ MIN_MASK_LENGTH = 4
 # through printing a secret must not leak its first half. Shorter tails are ordinary text ("http" of a URL).
 _EOF_PARTIAL_MASK = 8
 
+#: every window this long of a value is masked, so a value cut short (``reprlib``'s ``'ghp_abc...xyz'``, a log
+#: line truncated at a column, half a value at a line wrap) keeps no readable run of this many characters
+WINDOW = 12
+#: ... for values at least this long: shorter ones are masked whole only (a window of a short value would be
+#: most of it anyway, and would mask ordinary text)
+WINDOW_MIN_VALUE = 20
+
+# PEM armour lines ("-----BEGIN RSA PRIVATE KEY-----") are the same in every key of a kind: not secret, and masking
+# them would hide every PEM header in a program's output.
+_ARMOUR = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]+-----")
+# In a multi-line value (a PEM key, a JSON service-account file), the runs of token characters are the secret part;
+# the rest of a line is structure shared with every value of its kind.
+_TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{WINDOW_MIN_VALUE},}}")
+
 # Past this much held data a chain of overlapping matches is written out anyway, so memory stays bounded
 # even for pathological output such as a secret "aaaa" inside an endless run of "a".
 _MAX_HOLD = 1 << 20
@@ -73,22 +87,10 @@ def _b64_forms(raw: bytes) -> set[str]:
     return forms
 
 
-def encoded_forms(value: str) -> set[str]:
-    """Every form of ``value`` to mask, as latin-1 strings of its UTF-8 bytes; none contains a line break.
-
-    Forms: the raw value (or each line of a multi-line value), base64/base64url (see :func:`_b64_forms`),
-    hex in lower and upper case, URL-encoding (``quote`` with and without ``/`` safe, ``quote_plus``,
-    JavaScript's ``encodeURIComponent``, lower-case escapes) and JSON string escaping (ASCII-only and not,
-    upper-case ``\\u`` escapes, with and without escaped slashes).
-    """
+def _encodings(value: str) -> set[str]:
+    """base64, hex, URL and JSON forms of one string (see :func:`encoded_forms`)."""
     raw = value.encode("utf-8")
-    texts: set[str] = set()
-    lines = value.splitlines()
-    if len(lines) > 1 or value.endswith(("\n", "\r")):
-        texts.update(line.strip() for line in lines)
-    else:
-        texts.add(value)
-    texts.update(_b64_forms(raw))
+    texts: set[str] = set(_b64_forms(raw))
     hexed = binascii.hexlify(raw).decode("ascii")
     texts.update({hexed, hexed.upper()})
     for quoted in (
@@ -105,6 +107,53 @@ def encoded_forms(value: str) -> set[str]:
             texts.add(variant)
             # Other encoders write \u escapes in upper case (\u00E9).
             texts.add(re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group(0)[2:].upper(), variant))
+    return texts
+
+
+def _lines(value: str) -> list[str] | None:
+    """The lines of a multi-line value (without PEM armour), or None for a one-line value."""
+    lines = value.splitlines()
+    if len(lines) > 1 or value.endswith(("\n", "\r")):
+        return [line.strip() for line in lines if line.strip() and not _ARMOUR.fullmatch(line.strip())]
+    return None
+
+
+def encoded_forms(value: str) -> set[str]:
+    """Every whole form of ``value`` to mask, as latin-1 strings of its UTF-8 bytes; none contains a line break.
+
+    Forms: the raw value (or each line of a multi-line value, and each line's own encodings: a program may
+    encode a key line by line), base64/base64url (see :func:`_b64_forms`), hex in lower and upper case,
+    URL-encoding (``quote`` with and without ``/`` safe, ``quote_plus``, JavaScript's ``encodeURIComponent``,
+    lower-case escapes) and JSON string escaping (ASCII-only and not, upper-case ``\\u`` escapes, with and
+    without escaped slashes). PEM armour lines are not forms: they are the same in every key.
+    """
+    texts: set[str] = set()
+    lines = _lines(value)
+    if lines is not None:
+        texts.update(lines)
+        for line in lines:
+            if len(line) >= 8:  # a key's last line may be short; shorter ones would mask ordinary text
+                texts.update(_encodings(line))
+    else:
+        texts.add(value)
+    texts.update(_encodings(value))
+    return _usable(texts)
+
+
+def windows(value: str) -> set[str]:
+    """Every :data:`WINDOW`-character window of a value of :data:`WINDOW_MIN_VALUE`+ characters (of each token run
+    of a multi-line value), as latin-1 strings of UTF-8 bytes."""
+    lines = _lines(value)
+    runs = [value] if lines is None else [r for line in lines for r in _TOKEN_RUN.findall(line)]
+    out: set[str] = set()
+    for run in runs:
+        if len(run) >= WINDOW_MIN_VALUE and "\n" not in run and "\r" not in run:
+            b = run.encode("utf-8").decode("latin-1")
+            out.update(b[i : i + WINDOW] for i in range(len(b) - WINDOW + 1))
+    return out
+
+
+def _usable(texts: set[str]) -> set[str]:
     out: set[str] = set()
     for text in texts:
         as_bytes = text.encode("utf-8").decode("latin-1")
@@ -119,17 +168,23 @@ class Masker:
 
     secrets: Mapping[str, str]
     _automaton: ahocorasick.Automaton | None = field(init=False, default=None)
+    #: whole forms only: what a held tail is checked against when the stream pauses or ends (a window prefix is
+    #: any short run of a value's alphabet, and holding those would stall ordinary prompts)
+    _whole: ahocorasick.Automaton | None = field(init=False, default=None)
     _maxlen: int = field(init=False, default=0)
     _pending: bytes = field(init=False, default=b"")
 
     def __post_init__(self) -> None:
         patterns: dict[str, str] = {}
+        whole: set[str] = set()
         # Longer values first so that, when two secrets share a form, the mask names the longer one; the
         # union of overlapping spans is masked either way.
         for name, value in sorted(self.secrets.items(), key=lambda kv: -len(kv[1])):
             if len(value) < MIN_MASK_LENGTH:
                 continue  # see names_too_short
-            for form in encoded_forms(value):
+            forms = encoded_forms(value)
+            whole.update(forms)
+            for form in forms | windows(value):
                 patterns.setdefault(form, mask_for(name))
         if not patterns:
             return
@@ -138,6 +193,11 @@ class Masker:
             automaton.add_word(form, (len(form), mask.encode("utf-8")))
         automaton.make_automaton()
         self._automaton = automaton
+        prefixes = ahocorasick.Automaton()
+        for form in whole:
+            prefixes.add_word(form, len(form))
+        prefixes.make_automaton()
+        self._whole = prefixes
         self._maxlen = max(len(p) for p in patterns)
 
     def __repr__(self) -> str:  # never show values
@@ -182,9 +242,9 @@ class Masker:
         return out
 
     def _prefix_start(self, buf: bytes) -> int:
-        """Start of the longest suffix of ``buf`` that begins some pattern (``len(buf)`` if there is none)."""
-        assert self._automaton is not None
-        match = self._automaton.match
+        """Start of the longest suffix of ``buf`` that begins some whole form (``len(buf)`` if there is none)."""
+        assert self._whole is not None
+        match = self._whole.match
         text = buf.decode("latin-1")
         for i in range(len(text)):
             if match(text[i:]):
@@ -251,4 +311,5 @@ def mask_text(secrets: Mapping[str, str], data: bytes) -> bytes:
     return Masker(secrets).mask_all(data)
 
 
-__all__ = ["MIN_MASK_LENGTH", "Masker", "encoded_forms", "mask_for", "mask_text", "names_too_short"]
+__all__ = ["MIN_MASK_LENGTH", "WINDOW", "Masker", "encoded_forms", "mask_for", "mask_text", "names_too_short",
+           "windows"]

@@ -25,6 +25,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -38,7 +39,8 @@ from typing import Any
 
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
-from unleak.audit import AuditLog, process_info, scrub_nested
+from unleak.audit import AuditLog, process_info
+from unleak.display import shown
 from unleak.policy import GrantStore, Policy, RunContext, dangerous_reason, load_policy, tier_of
 
 SERVER_NAME = "unleak"
@@ -49,8 +51,9 @@ INSTRUCTIONS = (
     "`check_diff` before applying a diff; `fix` moves found secrets into the user's vault and rewrites the code to "
     "read them from the environment. `list_secrets` shows names and references, never values. To run a command "
     "that needs secrets (tests, a dev server), call `run` with an argv list; the first time, the human must "
-    "approve it (the answer says how). Output is masked: you will see <unleak:NAME> where a value was. To get a "
-    "new secret from the human, call `request_secret`: they type it into a local page, you get the reference."
+    "approve it in their own terminal (the answer says how). Output is masked: you will see <unleak:NAME> where a "
+    "value was. To get a new secret from the human, call `request_secret`: they type it into a local page and "
+    "confirm it in their terminal, you get the reference."
 )
 
 # ------------------------------------------------------------------------------------------------ schemas
@@ -145,11 +148,44 @@ TOOLS: dict[str, dict[str, Any]] = {
 }
 
 
-# ------------------------------------------------------------------------------------------------- scrubbing
+# ------------------------------------------------------------------------------------------- what is echoed
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+#: an environment variable name as POSIX shells and dotenv write it
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_ENV_FILE = re.compile(r"\.env(?:[.-][A-Za-z0-9_-]{1,32}){0,3}")
+_REFERENCE = re.compile(
+    r"unleak://[a-z0-9._-]{1,64}/[A-Za-z_][A-Za-z0-9_.-]{0,127}"
+    r"|op://[A-Za-z0-9 ._-]{1,64}/[A-Za-z0-9 ._-]{1,64}(?:/[A-Za-z0-9 ._-]{1,64}){1,2}"
+)
+
+
+def _valid_reference(ref: str) -> bool:
+    from remediate.vault import parse_reference
+
+    if not _REFERENCE.fullmatch(ref):
+        return False
+    try:
+        parse_reference(ref)
+    except UnleakError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------- the guard
+
+#: The one answer an agent gets when the guard finds a value form in what a tool produced. It is the same whatever
+#: value, name, namespace or tool was involved: anything it varied with would be a channel for the value.
+WITHHELD = "the answer was withheld because it contained a secret value"
+
+#: Values shorter than this are not looked for in answers. Withholding is itself a yes/no answer about the text the
+#: agent chose; for a short value the agent could plant every candidate and bisect. Long random values cannot be
+#: guessed whole, and no partial match is ever reported.
+GUARD_MIN_LENGTH = 12
 
 
 def vault_values(repo: Path | None = None) -> dict[str, str]:
-    """Every value in every namespace of the local vault, keyed by ``namespace/NAME``. Only the scrubber uses
+    """Every value in every namespace of the local vault, keyed by ``namespace/NAME``. Only the guard uses
     this; the values never leave this process except into a child's environment."""
     from remediate.vault import open_vault
     from unleak.userenv import data_dir
@@ -167,30 +203,45 @@ def vault_values(repo: Path | None = None) -> dict[str, str]:
     return out
 
 
-class Scrubber:
-    """Masks every known value (raw, base64, hex, url and JSON forms) in text and nested data."""
+class AnswerGuard:
+    """Defence in depth with a constant outcome: says whether any whole form (raw, base64, hex, url, JSON) of any
+    known value occurs in a text. It never rewrites the text: a masked or marked *part* of an answer would tell
+    the agent which of the strings it planted resembles a value (a prefix, a window), and that is an oracle."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
-        from unleak.masking import Masker
+    def __init__(self, values: Mapping[str, str], *, min_length: int = GUARD_MIN_LENGTH) -> None:
+        from unleak.masking import encoded_forms
 
-        # Keys are ``namespace/NAME``: the mask shows the name, which the agent may know; never the value.
-        self.values = dict(values)
-        # One masker for every call: mask_all() feeds and closes, so no state carries from one text to the next.
-        self._masker = Masker(self.values) if self.values else None
+        forms: set[str] = set()
+        for value in values.values():
+            if len(value) >= min_length:
+                forms.update(f for f in encoded_forms(value) if len(f) >= min_length)
+        self._automaton: Any = None
+        if forms:
+            import ahocorasick
 
-    def text(self, s: str) -> str:
-        if self._masker is None or not s:
-            return s
-        data = s.encode("utf-8", errors="surrogatepass")
-        masked = self._masker.mask_all(data)
-        return masked.decode("utf-8", errors="replace") if masked != data else s
+            automaton = ahocorasick.Automaton()
+            for form in forms:
+                automaton.add_word(form, len(form))
+            automaton.make_automaton()
+            self._automaton = automaton
 
-    def obj(self, value: Any) -> Any:
-        return scrub_nested(value, self.text)
+    def __repr__(self) -> str:  # never show values
+        return "AnswerGuard()"
 
     def leaks(self, s: str) -> bool:
-        """True when any form of any value is still in ``s``."""
-        return bool(self.values) and self.text(s) != s
+        """True when any form of any value occurs in ``s``."""
+        if self._automaton is None or not s:
+            return False
+        text = s.encode("utf-8", errors="surrogatepass").decode("latin-1")
+        return next(iter(self._automaton.iter(text)), None) is not None
+
+    def text(self, s: str) -> str:
+        """``s``, or the fixed withheld text when it holds a value (for the audit log, field by field)."""
+        return WITHHELD if self.leaks(s) else s
+
+    def answer_leaks(self, data: Any) -> bool:
+        """Whether an answer leaks in any of the serialisations a client may show (text content, structured)."""
+        return any(self.leaks(json.dumps(data, ensure_ascii=a, indent=i)) for a in (True, False) for i in (None, 1))
 
 
 # ---------------------------------------------------------------------------------------------------- server
@@ -213,6 +264,8 @@ class UnleakMCP:
     store: GrantStore | None = None
     audit: AuditLog = field(default_factory=AuditLog)
     approvals: Any = None  # ApprovalServer, started on first use
+    #: secret request id -> entry page, for URL elicitation only (never put in an answer)
+    secret_urls: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from scanner import git
@@ -238,15 +291,15 @@ class UnleakMCP:
         return self.store
 
     def _audit_from_page(self, action: str, **kw: Any) -> None:
-        self.audit.append(action, scrub=Scrubber(vault_values()).text, **kw)
+        self.audit.append(action, scrub=_audit_guard(vault_values()).text, **kw)
 
-    def record(self, action: str, client: str, scrub: Scrubber, **kw: Any) -> None:
+    def record(self, action: str, client: str, scrub: AnswerGuard, **kw: Any) -> None:
         self.audit.append(action, actor=f"mcp:{client}", scrub=scrub.text, **kw)
 
     def _inside(self, rel: str, what: str) -> Path:
         p = (self.root / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
         if p != self.root and self.root not in p.parents:
-            raise UsageError(f"{what} {rel!r} is outside the repository {self.root}")
+            raise UsageError(f"{what} is outside the repository {self.root}")
         return p
 
     def _branch(self) -> str:
@@ -256,7 +309,7 @@ class UnleakMCP:
 
     # -- tools
 
-    def tool_scan(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_scan(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from scanner.api import scan
         from unleak.config import scan_request
 
@@ -277,7 +330,7 @@ class UnleakMCP:
         return ToolOutcome({"findings": findings, "count": len(findings),
                             "next": "call fix to move these into the vault" if findings else "clean"})
 
-    def tool_check_diff(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_check_diff(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from scanner.api import ScanRequest, scan
 
         with tempfile.TemporaryDirectory(prefix="unleak-diff-") as tmp:
@@ -297,7 +350,7 @@ class UnleakMCP:
                             "advice": "replace each value with an environment variable read; store the value "
                                       "with request_secret" if findings else "no secrets in the added lines"})
 
-    def tool_fix(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_fix(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         try:
             from remediate.fix import apply_fix, plan_fix
             from remediate.patch import unified_diff
@@ -329,32 +382,50 @@ class UnleakMCP:
                     result=data["status"].split(":")[0])
         return ToolOutcome(data, extra_values=extra)
 
-    def tool_list_secrets(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_list_secrets(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from remediate.vault import default_namespace, open_vault
         from unleak.run import REFERENCE_PREFIXES, read_reference_files
 
+        # Every name, reference and file name here comes from files the agent can write. Each is echoed only when
+        # it passes its syntax; anything else is counted, never quoted.
         ns = default_namespace(self.root)
         entries: dict[str, dict[str, Any]] = {}
+        invalid = {"names": 0, "references": 0, "files": 0}
         with contextlib.suppress(UnleakError):
             for e in open_vault(namespace=ns, repo_path=self.root).names():
                 entries[e.name] = {"name": e.name, "reference": e.reference, "in_vault": True, "used_in": []}
         for env in sorted(self.root.glob(".env*")):
             if not env.is_file():
                 continue
+            if not _ENV_FILE.fullmatch(env.name):
+                invalid["files"] += 1
+                continue
             with contextlib.suppress(UnleakError):
                 for var, val in read_reference_files([env]).items():
-                    if val.startswith(REFERENCE_PREFIXES):
-                        ent = entries.setdefault(var, {"name": var, "reference": val, "in_vault": False,
-                                                       "used_in": []})
-                        ent["used_in"].append(env.name)
-                        if ent["reference"] != val:
-                            ent.setdefault("other_references", []).append(val)
+                    if not val.startswith(REFERENCE_PREFIXES):
+                        continue
+                    if not _NAME.fullmatch(var):
+                        invalid["names"] += 1
+                        continue
+                    ref = val if _valid_reference(val) else None
+                    if ref is None:
+                        invalid["references"] += 1
+                    ent = entries.setdefault(var, {"name": var, "reference": ref or "(invalid reference)",
+                                                   "in_vault": False, "used_in": []})
+                    ent["used_in"].append(env.name)
+                    if ref is not None and ent["reference"] != ref:
+                        ent.setdefault("other_references", []).append(ref)
         rows = sorted(entries.values(), key=lambda e: e["name"])
         self.record("list_secrets", client, scrub, secrets=[r["name"] for r in rows],
                     process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()))
-        return ToolOutcome({"namespace": ns, "secrets": rows})
+        out: dict[str, Any] = {"namespace": ns, "secrets": rows}
+        if any(invalid.values()):
+            out["invalid"] = {k: v for k, v in invalid.items() if v}
+            out["note"] = ("entries whose name, reference or file name is not valid syntax are counted under "
+                           "`invalid`, not shown")
+        return ToolOutcome(out)
 
-    def tool_run(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_run(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from remediate.vault import UNLEAK_SCHEME, default_namespace, parse_reference
         from unleak import run as runner
 
@@ -362,7 +433,7 @@ class UnleakMCP:
         task = args.get("task_id")
         cwd = self._inside(args.get("cwd", "."), "cwd")
         if not cwd.is_dir():
-            raise UsageError(f"cwd {args.get('cwd')!r} is not a directory")
+            raise UsageError("cwd is not a directory")
         if args.get("env_file"):
             env_file: Path | None = self._inside(str(cwd / args["env_file"]), "env_file")
         else:
@@ -418,21 +489,22 @@ class UnleakMCP:
                 return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
             req = self._store().create_request(ctx)
             url = self._approvals().approval_url(req)
+            # The link goes to the human only (this log, URL elicitation): whoever loads the page reads the code
+            # that approving needs, so it never enters an answer.
             print(f"unleak: approval needed for request {req.id}: {url}", file=sys.stderr, flush=True)
             self.record("run.request", client, scrub, request=req.id, result="approval_required",
                         detail={"tier": tier, "ttl": req.ttl}, **base)
             out: dict[str, Any] = {
                 "status": "approval_required",
                 "request_id": req.id,
-                "message": (f"No grant covers this run. Ask the human to approve it: in a terminal, "
-                            f"`unleak approve {req.id}` (optionally --ttl 30m), or on the approval page. Then call "
-                            "run again with the same arguments."),
+                "message": (f"No grant covers this run. Ask the human to approve request {req.id}: they run "
+                            f"`unleak approve {req.id}` in their own terminal and type the code shown on its "
+                            "approval page (unleak's log has the link). Then call run again with the same "
+                            "arguments."),
                 "approve_command": f"unleak approve {req.id}",
                 "secrets": list(names),
                 "expires_in_seconds": int(req.expires - time.time()),
             }
-            if self.policy.approval_url_in_answer:
-                out["approval_url"] = url
             return ToolOutcome(out)
 
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
@@ -465,7 +537,7 @@ class UnleakMCP:
             "grant_expires_in_seconds": int(grant.expires - time.time()), "secrets": list(names),
         }, extra_values=extra)
 
-    def tool_request_secret(self, args: dict[str, Any], client: str, scrub: Scrubber) -> ToolOutcome:
+    def tool_request_secret(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from remediate.vault import default_namespace, open_vault
 
         name = args["name"]
@@ -479,44 +551,80 @@ class UnleakMCP:
         sr, url = self._approvals().add_secret_request(
             name, ns, str(self.root), self.policy.request_ttl, reason=args.get("reason", ""), client=client,
             task=args.get("task_id"))
-        print(f"unleak: secret entry page for {name}: {url}", file=sys.stderr, flush=True)
+        # The link goes to the human only (this log, URL elicitation), never into the answer.
+        print(f"unleak: secret entry page for {name} (request {sr.id}): {url}", file=sys.stderr, flush=True)
+        self.secret_urls[sr.id] = url
         self.record("secret.request", client, scrub, secrets=[name], task=args.get("task_id"),
-                    detail={"reference": vault.reference_for(name)})
+                    detail={"reference": vault.reference_for(name), "request": sr.id})
         return ToolOutcome({
             "status": "waiting_for_human", "name": name, "reference": vault.reference_for(name),
-            "url": url, "expires_in_seconds": int(sr.expires - time.time()),
-            "message": (f"Ask the human to open the secret entry page (url) and enter the value of {name}; it "
-                        f"goes straight into the vault. Meanwhile put {name}={vault.reference_for(name)} in .env. "
-                        "The value will never be shown to you."),
+            "request_id": sr.id, "expires_in_seconds": int(sr.expires - time.time()),
+            "message": (f"Ask the human to enter the value of {name} on unleak's secret entry page (unleak's "
+                        f"log has the link) and to confirm it with `unleak approve {sr.id}` in their own "
+                        f"terminal. Meanwhile put {name}={vault.reference_for(name)} in .env. The value will "
+                        "never be shown to you."),
         })
 
     # -- dispatch
 
     def call(self, name: str, args: dict[str, Any], client: str) -> tuple[dict[str, Any], bool]:
-        """Validate, run, scrub and check one tool call. Returns (answer, is_error)."""
-        scrub = Scrubber(vault_values())
+        """Validate, run and guard one tool call. Returns (answer, is_error)."""
+        audit_guard = _audit_guard(vault_values())
         extra: dict[str, str] = {}
         try:
             _validate(name, args)
-            handler: Callable[[dict[str, Any], str, Scrubber], ToolOutcome] = getattr(self, f"tool_{name}")
-            outcome = handler(args, client, scrub)
+            handler: Callable[[dict[str, Any], str, AnswerGuard], ToolOutcome] = getattr(self, f"tool_{name}")
+            outcome = handler(args, client, audit_guard)
             data, is_error = outcome.data, outcome.is_error
             extra = outcome.extra_values
         except UnleakError as exc:
-            data, is_error = {"error": str(exc), "kind": type(exc).__name__}, True
+            # Library messages may quote what the agent sent (a path, a program name, a range); it gets back only
+            # what unleak itself wrote.
+            message = _without_arguments(str(exc), name, args)
+            data, is_error = {"error": message, "kind": type(exc).__name__}, True
             with contextlib.suppress(Exception):
-                self.record("tool.error", client, scrub, detail={"tool": name, "error": str(exc)})
+                self.record("tool.error", client, audit_guard, detail={"tool": name, "error": message})
         except Exception as exc:  # never a traceback: it could carry a value
             data, is_error = {"error": f"internal error in {name} ({type(exc).__name__})"}, True
             with contextlib.suppress(Exception):
-                self.record("tool.error", client, scrub, detail={"tool": name, "error": type(exc).__name__})
-        # Values may have entered the vault during the call (fix, request_secret): scrub with the current set.
-        scrub = Scrubber({**vault_values(), **{f"run/{k}": v for k, v in extra.items()}})
-        clean = scrub.obj(data)
-        if scrub.leaks(json.dumps(clean)) or scrub.leaks(json.dumps(clean, ensure_ascii=False)):
-            clean, is_error = {"error": f"the answer of {name} was withheld: it still contained a secret value "
-                                        "after masking"}, True
-        return clean, is_error
+                self.record("tool.error", client, audit_guard, detail={"tool": name, "error": type(exc).__name__})
+        # Values may have entered the vault during the call (fix, request_secret): check with the current set.
+        guard = AnswerGuard({**vault_values(), **{f"run/{k}": v for k, v in extra.items()}})
+        if guard.answer_leaks(data):
+            with contextlib.suppress(Exception):
+                self.record("tool.error", client, audit_guard, detail={"tool": name, "error": "answer withheld"})
+            return {"error": WITHHELD, "kind": "Withheld"}, True
+        return data, is_error
+
+
+def _audit_guard(values: Mapping[str, str]) -> AnswerGuard:
+    """The audit log is not an answer: there every value the masker would mask (4+ characters) is looked for,
+    and a field holding one is replaced whole."""
+    from unleak.masking import MIN_MASK_LENGTH
+
+    return AnswerGuard(values, min_length=MIN_MASK_LENGTH)
+
+
+def _without_arguments(message: str, tool: str, args: Mapping[str, Any]) -> str:
+    """``message`` with every free-text string the agent sent replaced by ``<argument>`` (a choice from an enum
+    is the schema's own word and stays)."""
+    props = TOOLS.get(tool, {}).get("schema", {}).get("properties", {})
+    sent: set[str] = set()
+
+    def collect(v: Any) -> None:
+        if isinstance(v, str):
+            sent.add(v)
+        elif isinstance(v, Mapping):
+            for x in v.values():
+                collect(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                collect(x)
+
+    collect({k: v for k, v in args.items() if "enum" not in props.get(k, {})})
+    for s in sorted((x for x in sent if len(x) >= 2), key=len, reverse=True):
+        message = message.replace(repr(s), "<argument>").replace(s, "<argument>")
+    return message
 
 
 class _ExecResult:
@@ -567,9 +675,13 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
             data = os.read(fd, 1 << 16)
             if not data:
                 break
-            total += len(data)
-            keep(masker.feed(data))
-        keep(masker.close())
+            # Lengths are counted after masking: the unmasked length would tell the agent how long a value is.
+            masked = masker.feed(data)
+            total += len(masked)
+            keep(masked)
+        masked = masker.close()
+        total += len(masked)
+        keep(masked)
     finally:
         sel.close()
         proc.stdout.close()
@@ -593,7 +705,7 @@ def _validate(name: str, args: dict[str, Any]) -> None:
 
     spec = TOOLS.get(name)
     if spec is None:
-        raise UsageError(f"unknown tool {name!r}; tools: {', '.join(TOOLS)}")
+        raise UsageError(f"unknown tool {_ident(name)}; tools: {', '.join(TOOLS)}")
     validator = jsonschema.Draft202012Validator(spec["schema"])
     errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
     if errors:
@@ -603,7 +715,7 @@ def _validate(name: str, args: dict[str, Any]) -> None:
         # The message names the rule, not the offending value (an argument could hold anything).
         if e.validator == "additionalProperties":
             extra = sorted(set(e.instance) - set(spec["schema"]["properties"])) if isinstance(e.instance, dict) else []
-            hint = f"unexpected argument(s) {', '.join(_short(x) for x in extra)}; allowed: {allowed}"
+            hint = f"unexpected argument(s) {', '.join(_ident(x) for x in extra)}; allowed: {allowed}"
         elif e.validator == "required":
             hint = f"missing required argument(s) {', '.join(_short(x) for x in e.validator_value)}"
         elif e.validator == "type":
@@ -611,6 +723,11 @@ def _validate(name: str, args: dict[str, Any]) -> None:
         else:
             hint = f"fails {e.validator} {_short(e.validator_value)}"
         raise UsageError(f"invalid arguments for {name}: {where}: {hint}")
+
+
+def _ident(v: str) -> str:
+    """An identifier the agent sent, echoed only when it is one; anything else could be any text at all."""
+    return v if _IDENT.fullmatch(v) else "(invalid name)"
 
 
 def _short(v: Any) -> str:
@@ -658,8 +775,9 @@ async def _approve_through_client(app: UnleakMCP, ctx: Any, args: dict[str, Any]
         url = app._approvals().approval_url(req)
         elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
         res = await ctx.session.elicit_url(
-            f"A coding agent asks to run `{' '.join(req.argv)}` with {', '.join(req.secrets) or 'no secrets'}. "
-            "Open the page to approve or deny.", url, elicitation_id, related_request_id=ctx.request_id)
+            shown(f"A coding agent asks to run `{' '.join(req.argv)}` with {', '.join(req.secrets) or 'no secrets'}. "
+                  f"Open the page to see the request and its code; approve with `unleak approve {req.id}` in your "
+                  "terminal."), url, elicitation_id, related_request_id=ctx.request_id)
     except Exception:
         return data, False  # the client could not show it: the answer already says how to approve
     action = str(getattr(res, "action", ""))
@@ -699,18 +817,16 @@ def build_server(app: UnleakMCP) -> Any:
         client = _client_label(ctx)
         args = dict(params.arguments or {})
         data, is_error = await anyio.to_thread.run_sync(app.call, params.name, args, client)
-        if (params.name == "request_secret" and not is_error and "url" in data
-                and _supports_url_elicitation(ctx)):
-            # URL-mode elicitation: the client shows the link to the human; the model never needs it.
+        secret_url = app.secret_urls.get(str(data.get("request_id", "")))
+        if params.name == "request_secret" and not is_error and secret_url and _supports_url_elicitation(ctx):
+            # URL-mode elicitation: the client shows the link to the human; the model never gets it.
             with contextlib.suppress(Exception):
                 elicitation_id = base64.urlsafe_b64encode(os.urandom(12)).decode().rstrip("=")
                 res = await ctx.session.elicit_url(
-                    f"Enter the value of {data['name']} for unleak (stored in your vault, never shown to the "
-                    "agent).", data["url"], elicitation_id, related_request_id=ctx.request_id)
+                    shown(f"Enter the value of {data['name']} for unleak, then confirm it with `unleak approve "
+                          f"{data['request_id']}` in your terminal (stored in your vault, never shown to the "
+                          "agent)."), secret_url, elicitation_id, related_request_id=ctx.request_id)
                 data["elicitation"] = str(getattr(res, "action", "sent"))
-                if not app.policy.approval_url_in_answer:
-                    # The client showed the link to the human; the model does not need it.
-                    data.pop("url", None)
         if (params.name == "run" and not is_error and data.get("status") == "approval_required"
                 and _supports_url_elicitation(ctx)):
             data, is_error = await _approve_through_client(app, ctx, args, client, data)

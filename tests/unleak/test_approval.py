@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli
 from unleak.approval import ApprovalServer, store_in_local_vault
 from unleak.audit import AuditLog
 from unleak.policy import GrantStore, Policy, RunContext
@@ -202,10 +203,15 @@ def test_page_shows_the_request_and_approve_creates_a_grant(browser: CDP, server
     assert tab.eval("document.getElementById('branch').textContent") == "feature/billing"
     assert tab.eval("document.getElementById('duration').textContent").startswith("15 min after you approve")
     assert "JIRA-12" in page
-    done = tab.click_and_wait("approve")
-    assert "Approved. Grant g-" in done
+    # No approve button: the page shows a code and the command to type it into, in the human's own terminal.
+    assert tab.eval("document.getElementById('approve')") is None
+    assert tab.eval("document.getElementById('approve_command').textContent") == f"unleak approve {req.id}"
+    code = tab.eval("document.getElementById('code').textContent")
+    assert code == app.code_for(req.id) and len(code) == 11
+    res = run_cli("approve", req.id, "--code", code, "--yes")
+    assert res.returncode == 0, res.stderr
     decided = store.get_request(req.id)
-    assert decided.state() == "approved" and decided.decided_by.endswith("(approval page)")
+    assert decided.state() == "approved" and decided.decided_by.startswith("user:")
     grant = store.find_grant(_ctx())
     assert grant is not None and grant.id == decided.grant and grant.exact
     # Replaying the used link: refused, and nothing changes.
@@ -213,7 +219,7 @@ def test_page_shows_the_request_and_approve_creates_a_grant(browser: CDP, server
     assert "Link no longer valid" in again and "already approved" in again
     assert len(store.grants()) == 1
     recs = [r for r in AuditLog().records() if r["action"] == "approve"]
-    assert len(recs) == 1 and recs[0]["request"] == req.id and recs[0]["detail"]["via"] == "page"
+    assert len(recs) == 1 and recs[0]["request"] == req.id and recs[0]["detail"]["via"] == "terminal"
 
 
 def test_deny_and_stale_second_tab_are_refused(browser: CDP, server: Any) -> None:
@@ -223,7 +229,7 @@ def test_deny_and_stale_second_tab_are_refused(browser: CDP, server: Any) -> Non
     first, second = Tab(browser), Tab(browser)
     first.goto(url)
     second.goto(url)  # a second load issues a new form token; the first tab's form is now stale
-    stale = first.click_and_wait("approve")
+    stale = first.click_and_wait("deny")
     assert "Refused" in stale and "stale" in stale
     assert store.get_request(req.id).state() == "pending"
     assert "Denied" in second.click_and_wait("deny")
@@ -308,11 +314,19 @@ def test_secret_page_stores_the_value_in_the_vault(browser: CDP, server: Any, re
                                      client="codex 0.9")
     tab = Tab(browser)
     page = tab.goto(url)
-    assert "needs a secret named NEW_API_KEY" in page and "integration tests" in page
+    assert "asks for a secret named NEW_API_KEY" in page and "integration tests" in page
+    assert tab.eval("document.getElementById('reason').tagName") == "BLOCKQUOTE"
     tab.eval(f"document.getElementById('value').value = {json.dumps(value)}")
     done = tab.click_and_wait("save")
-    assert "Stored NEW_API_KEY in the vault as unleak://" in done and value not in done
+    assert "Confirm in your terminal" in done and value not in done
+    code = tab.eval("document.getElementById('code').textContent")
     vault = open_vault(namespace=ns, repo_path=repo.path)
+    assert "NEW_API_KEY" not in [e.name for e in vault.names()]  # held until confirmed
+    res = run_cli("approve", sr.id, "--code", code, "--yes")
+    assert res.returncode == 0, res.stderr
+    deadline = time.time() + 10
+    while not sr.used and time.time() < deadline:
+        time.sleep(0.05)
     assert vault.get(vault.reference_for("NEW_API_KEY")) == value
     assert "no longer valid" in tab.goto(url)  # one time only
     assert sr.used and sr.reference == vault.reference_for("NEW_API_KEY")

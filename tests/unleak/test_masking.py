@@ -55,7 +55,8 @@ def leak_forms(value: str) -> dict[str, str]:
 def secret_fragments(value: str) -> list[str]:
     """What must not appear in masked output: each form, and for multi-line values each substantial line."""
     out = [f for f in leak_forms(value).values() if "\n" not in f]
-    out += [line for line in value.splitlines() if len(line) >= MIN_MASK_LENGTH]
+    # PEM armour ("-----BEGIN ... KEY-----") is the same in every key of its kind: not a fragment of the secret.
+    out += [line for line in value.splitlines() if len(line) >= MIN_MASK_LENGTH and not line.startswith("-----")]
     return out
 
 
@@ -145,9 +146,10 @@ def test_multiline_value_written_line_by_line() -> None:
     pem = fake_pem()
     masker = Masker({"KEY": pem})
     out = b"".join(masker.feed(line.encode() + b"\n") for line in pem.splitlines()) + masker.close()
-    for line in pem.splitlines():
+    body = [line for line in pem.splitlines() if not line.startswith("-----")]  # the armour is not secret
+    for line in body:
         assert line.encode() not in out
-    assert out.count(b"<unleak:KEY>") == len(pem.splitlines())
+    assert out.count(b"<unleak:KEY>") == len(body)
 
 
 def test_line_buffered_output_is_not_delayed() -> None:
@@ -192,7 +194,7 @@ def test_a_value_at_the_very_end_is_masked_by_name(prefix: bytes) -> None:
     value = github_pat()
     masker = Masker({"TOKEN": value, "KEY": fake_pem()})
     assert masker.mask_all(prefix + value.encode()) == prefix + b"<unleak:TOKEN>"
-    cut = prefix + value.encode()[:12]
+    cut = prefix + value.encode()[:10]  # shorter than a window: only the end-of-stream rule can catch it
     assert Masker({"TOKEN": value}).mask_all(cut) == prefix + b"<unleak:partial>"
 
 
@@ -223,3 +225,59 @@ def test_no_secrets_passes_bytes_through() -> None:
 def test_repr_shows_names_only() -> None:
     value = github_pat()
     assert value not in repr(Masker({"TOKEN": value}))
+
+
+# ------------------------------------------------------------------------------------- values cut, wrapped, split
+
+
+def _no_window_left(value: str, out: bytes, k: int = 12) -> None:
+    """No run of ``k`` characters of ``value`` survives in ``out``."""
+    for i in range(len(value) - k + 1):
+        assert value[i : i + k].encode() not in out, i
+
+
+def test_a_value_truncated_by_reprlib_keeps_no_readable_run() -> None:
+    import reprlib
+
+    value = github_pat()
+    printed = reprlib.repr(value)  # "'ghp_aBcDeFgH...XyZ0123456789'": 25 of 40 characters in clear
+    assert "..." in printed and len(printed.replace("...", "").strip("'")) >= 24
+    out = Masker({"TOKEN": value}).mask_all(f"config={printed}\n".encode())
+    _no_window_left(value, out)
+    assert out.count(b"<unleak:TOKEN>") == 2 and b"..." in out
+
+
+@pytest.mark.parametrize("at", [12, 20, 28])
+def test_a_value_wrapped_across_two_lines_is_masked_on_both(at: int) -> None:
+    value = github_pat()  # 40 characters: both parts are at least 12 long
+    out = Masker({"TOKEN": value}).mask_all(f"key: {value[:at]}\n     {value[at:]}\n".encode())
+    _no_window_left(value, out)
+    assert out.count(b"<unleak:TOKEN>") == 2
+
+
+def test_each_line_of_a_multi_line_key_is_masked_in_every_encoding() -> None:
+    key = fake_pem()
+    lines = [ln for ln in key.splitlines() if not ln.startswith("-----")]
+    printed = "\n".join(
+        f"{i} {enc}" for i, line in enumerate(lines) for enc in (
+            base64.b64encode(line.encode()).decode(), line.encode().hex(), json.dumps(line)[1:-1]))
+    out = Masker({"KEY": key}).mask_all(printed.encode() + b"\n")
+    for line in lines:
+        for enc in (base64.b64encode(line.encode()).decode(), line.encode().hex()):
+            assert enc.encode() not in out
+        if len(line) >= 20:
+            _no_window_left(line, out)
+    # The armour is the same in every key of its kind: it is not masked.
+    armour = key.splitlines()[0].encode() + b"\n"
+    assert armour.startswith(b"-----BEGIN") and Masker({"KEY": key}).mask_all(armour) == armour
+
+
+def test_windows_mask_only_values_of_twenty_characters_or_more() -> None:
+    from unleak.masking import windows
+
+    short = "abcdefghijklmnopqrs"  # 19
+    assert windows(short) == set()
+    assert Masker({"S": short}).mask_all(b"x abcdefghijklm y\n") == b"x abcdefghijklm y\n"
+    value = "abcdefghijklmnopqrst"  # 20
+    assert len(windows(value)) == 9
+    assert Masker({"V": value}).mask_all(b"x cdefghijklmn y\n") == b"x <unleak:V> y\n"

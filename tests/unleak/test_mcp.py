@@ -184,11 +184,11 @@ def test_end_to_end_scan_fix_list_run_approve_revoke(planted: GitRepo, canary: s
         first = await agent.call("run", {"argv": [sys.executable, "show.py"], "task_id": "T-42"})
         assert first["status"] == "approval_required", first
         assert first["approve_command"] == f"unleak approve {first['request_id']}"
-        assert first["approval_url"].startswith("http://127.0.0.1:")
+        assert "approval_url" not in first and "http" not in json.dumps(first)
         state["request"] = first["request_id"]
 
-        # The human approves in their terminal.
-        res = await anyio.to_thread.run_sync(lambda: run_cli("approve", first["request_id"], "--ttl", "10m"))
+        # The human reads the code on the approval page and approves in their terminal.
+        res = await anyio.to_thread.run_sync(lambda: human_approves(first["request_id"], "--ttl", "10m"))
         assert res.returncode == 0, res.stderr
         assert "show.py" in res.stderr and "TOKEN" in res.stderr
 
@@ -310,6 +310,8 @@ def test_run_timeout_and_output_cap(repo: GitRepo) -> None:
 
 
 def test_request_secret_value_goes_from_page_to_vault(repo: GitRepo, tmp_path: Path) -> None:
+    import re
+    import time
     import urllib.request
 
     repo.commit("init", {"README.md": "x\n"})
@@ -317,11 +319,17 @@ def test_request_secret_value_goes_from_page_to_vault(repo: GitRepo, tmp_path: P
 
     value = github_pat()
     out: dict[str, Any] = {}
+    errlog = open(tmp_path / "server-stderr.txt", "w+")  # noqa: SIM115 - closed below
 
     async def scenario(agent: Agent) -> None:
         asked = await agent.call("request_secret", {"name": "NEW_API_KEY", "reason": "the tests call the API"})
         out["asked"] = asked
-        url = asked["url"]
+        errlog.flush()
+        errlog.seek(0)
+        # The human finds the link in unleak's log (the client shows it), not in the agent's answer.
+        found = re.search(r"http://127\.0\.0\.1:\d+/secret/[\w-]+", errlog.read())
+        assert found is not None
+        url = found.group(0)
 
         def human() -> None:
             page = urllib.request.urlopen(url, timeout=10).read().decode()
@@ -331,17 +339,26 @@ def test_request_secret_value_goes_from_page_to_vault(repo: GitRepo, tmp_path: P
             origin = url.split("/secret/")[0]
             req = urllib.request.Request(url, data=body, headers={
                 "Origin": origin, "Content-Type": "application/x-www-form-urlencoded"})
-            out["stored_page"] = urllib.request.urlopen(req, timeout=10).read().decode()
+            posted = urllib.request.urlopen(req, timeout=10).read().decode()
+            out["stored_page"] = posted
+            code = re.search(r"id=code>([A-Z0-9-]+)<", posted)
+            assert code is not None
+            res = run_cli("approve", asked["request_id"], "--code", code.group(1), "--yes")
+            assert res.returncode == 0, res.stderr
+            time.sleep(0.5)  # the server stores the value once it sees the confirmation
 
         await anyio.to_thread.run_sync(human)
         out["list"] = await agent.call("list_secrets", {})
         out["again"] = await agent.call("request_secret", {"name": "NEW_API_KEY"})
         out["transcript"] = agent.transcript()
 
-    run_agent(repo.path, scenario)
-    assert out["asked"]["status"] == "waiting_for_human"
+    try:
+        run_agent(repo.path, scenario, errlog=errlog)
+    finally:
+        errlog.close()
+    assert out["asked"]["status"] == "waiting_for_human" and "url" not in out["asked"]
     assert out["asked"]["reference"].endswith("/NEW_API_KEY")
-    assert "Stored" in out["stored_page"] and value not in out["stored_page"]
+    assert "Confirm in your terminal" in out["stored_page"] and value not in out["stored_page"]
     assert any(s["name"] == "NEW_API_KEY" and s["in_vault"] for s in out["list"]["secrets"])
     assert out["again"]["_is_error"] and "already exists" in out["again"]["error"]
     from remediate.vault import open_vault
@@ -351,6 +368,7 @@ def test_request_secret_value_goes_from_page_to_vault(repo: GitRepo, tmp_path: P
     assert_no_canary(out["transcript"], value, "request_secret")
     actions = [r["action"] for r in audit_records()]
     assert "secret.request" in actions and "secret.stored" in actions and "secret.refused" in actions
+    assert any(r["action"] == "approve" and r["detail"].get("kind") == "secret" for r in audit_records())
 
 
 def test_request_secret_uses_url_elicitation_when_the_client_supports_it(repo: GitRepo) -> None:
@@ -370,7 +388,8 @@ def test_request_secret_uses_url_elicitation_when_the_client_supports_it(repo: G
 
     run_agent(repo.path, scenario, elicitation_callback=on_elicit)
     assert len(got) == 1 and got[0].mode == "url"
-    assert got[0].url == out["url"] and got[0].url.startswith("http://127.0.0.1:")
+    assert "url" not in out and got[0].url.startswith("http://127.0.0.1:") and "/secret/" in got[0].url
+    assert f"unleak approve {out['request_id']}" in got[0].message
     assert out["elicitation"] == "accept"
 
 
@@ -408,10 +427,41 @@ def test_scan_modes_staged_changes_and_range(repo: GitRepo, canary: str) -> None
         "files", "staged", "changes", "range"]
 
 
-def _human_clicks(url: str, decision: str) -> None:
-    """What the approval page's form sends when the human clicks (the browser test covers the real page)."""
+def page_code(url: str) -> str:
+    """The presence code the approval page at ``url`` shows."""
+    import re
     import urllib.request
 
+    page = urllib.request.urlopen(url, timeout=10).read().decode()
+    found = re.search(r"id=code>([A-Z0-9-]+)<", page)
+    assert found, "the approval page shows no code"
+    return found.group(1)
+
+
+def human_approves(request_id: str, *args: str) -> Any:
+    """The human opens the request's page, reads its code and types it in `unleak approve` (no terminal here, so
+    the code and the confirmation come as flags)."""
+    from unleak import presence
+    from unleak.policy import GrantStore
+
+    url = presence.page_url(GrantStore().dir, request_id)
+    assert url is not None
+    return run_cli("approve", request_id, *args, "--code", page_code(url), "--yes")
+
+
+def _human_clicks(url: str, decision: str) -> None:
+    """What the human does: approve in the terminal with the page's code, or click Deny on the page."""
+    import urllib.request
+
+    if decision == "approve":
+        request_id = url.rsplit("/", 1)[1]
+        from unleak.policy import GrantStore
+
+        req = GrantStore().request_by_token(request_id)
+        assert req is not None
+        res = run_cli("approve", req.id, "--code", page_code(url), "--yes")
+        assert res.returncode == 0, res.stderr
+        return
     page = urllib.request.urlopen(url, timeout=10).read().decode()
     csrf = page.split("name=csrf value='")[1].split("'")[0]
     body = urllib.parse.urlencode({"csrf": csrf, "decision": decision}).encode()

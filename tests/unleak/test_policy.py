@@ -14,6 +14,7 @@ import pytest
 from scanner.errors import ConfigError, PolicyError, UsageError
 from tests.conftest import run_cli
 from unleak import policy as pol
+from unleak import presence
 from unleak.policy import GrantStore, RunContext
 
 
@@ -263,8 +264,13 @@ def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
 
     res = run_cli("approve", risky.id)
     assert res.returncode == 2 and "--allow-dangerous" in res.stderr
-    assert run_cli("approve", risky.id, "--allow-dangerous", "--ttl", "5m").returncode == 0
+    # Approving takes the code the request's approval page shows (unleak.presence), typed back here.
+    codes = {r.id: presence.issue(store.dir, r.id, "http://127.0.0.1:1/approve/x") for r in (safe, risky, other)}
     res = run_cli("approve", safe.id, "--ttl", "20m")
+    assert res.returncode == 2 and "--code CODE --yes" in res.stderr  # no terminal to ask in
+    assert run_cli("approve", risky.id, "--allow-dangerous", "--ttl", "5m", "--code", codes[risky.id],
+                   "--yes").returncode == 0
+    res = run_cli("approve", safe.id, "--ttl", "20m", "--code", codes[safe.id], "--yes")
     assert res.returncode == 0 and "grant g-" in res.stdout
     assert run_cli("deny", other.id).returncode == 0
     res = run_cli("approve", other.id)
