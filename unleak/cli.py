@@ -768,6 +768,49 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
                f"({format_duration(g.expires - g.created)})")
 
 
+@cli.group("policy")
+def policy_group() -> None:
+    """The user's policy (limits on every grant): show it, and sign it after editing."""
+
+
+@policy_group.command("sign")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def policy_sign(yes: bool) -> None:
+    """Accept policy.toml as it is now. Until it is signed, an edited policy is refused: an agent that can write
+    files could have written it."""
+    from unleak.audit import AuditLog
+    from unleak.policy import format_duration, load_policy, policy_path, sign_policy
+
+    actor = _human_action("policy sign")
+    path = policy_path()
+    pol = load_policy(path, verify=False)
+    click.echo(f"policy {path}{'' if path.is_file() else ' (no file: the defaults)'}:", err=True)
+    click.echo(f"  grants last       {format_duration(pol.default_ttl)} by default, at most "
+               f"{format_duration(pol.max_ttl)}", err=True)
+    click.echo(f"  agents may reach  tiers {', '.join(pol.mcp_tiers)}", err=True)
+    click.echo(f"  dangerous         {'allowed with --allow-dangerous' if pol.allow_dangerous else 'never'}",
+               err=True)
+    click.echo(f"  audit to syslog   {'yes' if pol.audit_syslog else 'no'}", err=True)
+    if not yes and not click.confirm("Sign this policy?", default=False, err=True):
+        raise click.Abort()
+    sign_policy(path)
+    AuditLog().append("policy.sign", actor=actor, result="signed",
+                      detail={"max_ttl": pol.max_ttl, "mcp_tiers": list(pol.mcp_tiers),
+                              "allow_dangerous": pol.allow_dangerous, "audit_syslog": pol.audit_syslog})
+    click.echo(f"signed {path}", err=True)
+
+
+@policy_group.command("show")
+def policy_show() -> None:
+    """Print the policy in force (exit 2 when policy.toml changed since it was signed)."""
+    import json
+    from dataclasses import asdict
+
+    from unleak.policy import load_policy
+
+    click.echo(json.dumps(asdict(load_policy()), indent=2, sort_keys=True))
+
+
 @cli.command("grants")
 @click.option("--all", "show_all", is_flag=True, help="Also expired and revoked grants.")
 @click.option("--pending", is_flag=True, help="Only pending approval requests.")
@@ -779,6 +822,8 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     from unleak.policy import GrantStore
 
     store = GrantStore()
+    for problem in store.problems():
+        click.echo(f"warning: {store.path}: {problem}", err=True)
     grants = [] if pending else [g for g in store.grants() if show_all or g.active()]
     reqs = [r for r in store.requests() if r.state() == "pending" or (show_all and not pending)]
     if as_json:

@@ -103,6 +103,10 @@ class Policy:
     #: whether the approval page's URL is put in the MCP answer (the model sees it) or only sent to the client
     #: through URL elicitation / written to the server's stderr
     approval_url_in_answer: bool = True
+    #: whether any grant may cover a dangerous command (one that can print the secrets or run inline code)
+    allow_dangerous: bool = True
+    #: send every audit head to the system log (syslog/journald) as well
+    audit_syslog: bool = False
 
     def check_ttl(self, seconds: int) -> int:
         if seconds > self.max_ttl:
@@ -119,18 +123,53 @@ def policy_path() -> Path:
 
 _POLICY_KEYS = {
     "default_ttl", "max_ttl", "request_ttl", "mcp_tiers", "tiers", "output_cap", "run_timeout",
-    "approval_url_in_answer",
+    "approval_url_in_answer", "allow_dangerous", "audit_syslog",
 }
 
 
-def load_policy(path: Path | None = None) -> Policy:
-    """Read and validate the policy; a missing file means the defaults. Errors name the file and the key."""
+def _policy_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the policy ({exc.strerror}); fix or remove the file") from None
+
+
+def _policy_digest(content: bytes | None) -> str:
+    from unleak import integrity
+
+    # "no policy file" is a state of its own: deleting a signed policy must not read as the signed defaults
+    return integrity.mac("policy", b"absent" if content is None else b"file:" + content)
+
+
+def load_policy(path: Path | None = None, *, verify: bool = True) -> Policy:
+    """Read and validate the policy; a missing file means the defaults. Errors name the file and the key.
+
+    The policy decides what agents may reach, so it is only trusted as the human last signed it
+    (``unleak policy sign``): a file that changed, appeared or disappeared since raises ConfigError.
+    """
     path = path or policy_path()
-    if not path.is_file():
+    content = _policy_bytes(path)
+    if verify:
+        from unleak import integrity
+
+        head = integrity.read_head("policy")
+        if head is None and content is not None:
+            raise ConfigError(f"{path} has not been signed: review it and run `unleak policy sign` in your own "
+                              "terminal (an agent that can write files could have written it)")
+        if head is not None and head.get("digest") != _policy_digest(content):
+            raise ConfigError(f"{path} {'was removed' if content is None else 'changed'} since it was last signed: "
+                              "review it and run `unleak policy sign` in your own terminal")
+    return _parse_policy(content, path)
+
+
+def _parse_policy(content: bytes | None, path: Path) -> Policy:
+    if content is None:
         return Policy()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the policy ({exc}); fix or remove the file") from None
     unknown = set(data) - _POLICY_KEYS
     if unknown:
@@ -147,10 +186,11 @@ def load_policy(path: Path | None = None) -> Policy:
         if not isinstance(data["output_cap"], int) or data["output_cap"] < 1024:
             raise ConfigError(f"{path}: output_cap must be a number of bytes, at least 1024")
         kw["output_cap"] = data["output_cap"]
-    if "approval_url_in_answer" in data:
-        if not isinstance(data["approval_url_in_answer"], bool):
-            raise ConfigError(f"{path}: approval_url_in_answer must be true or false")
-        kw["approval_url_in_answer"] = data["approval_url_in_answer"]
+    for key in ("approval_url_in_answer", "allow_dangerous", "audit_syslog"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise ConfigError(f"{path}: {key} must be true or false")
+            kw[key] = data[key]
     if "mcp_tiers" in data:
         tiers = data["mcp_tiers"]
         if not isinstance(tiers, list) or not all(t in TIERS for t in tiers):
@@ -168,6 +208,17 @@ def load_policy(path: Path | None = None) -> Policy:
     pol = Policy(**kw)
     if pol.default_ttl > pol.max_ttl:
         raise ConfigError(f"{path}: default_ttl is longer than max_ttl")
+    return pol
+
+
+def sign_policy(path: Path | None = None) -> Policy:
+    """Accept the policy file as it is now (validated first); for the human, after reviewing it."""
+    from unleak import integrity
+
+    path = path or policy_path()
+    content = _policy_bytes(path)
+    pol = _parse_policy(content, path)
+    integrity.write_head("policy", {"digest": _policy_digest(content), "audit_syslog": pol.audit_syslog})
     return pol
 
 
@@ -405,10 +456,21 @@ class RunContext:
     env_file: str | None = None
 
 
-def grant_covers(grant: Grant, ctx: RunContext, at: float | None = None) -> str | None:
-    """None when ``grant`` covers ``ctx``; otherwise the first reason it does not (for explanations)."""
+def grant_covers(grant: Grant, ctx: RunContext, at: float | None = None, *, policy: Policy | None = None) -> str | None:
+    """None when ``grant`` covers ``ctx``; otherwise the first reason it does not (for explanations).
+
+    With ``policy``, the grant is also held to the policy's limits whatever its record says: a grant longer than
+    ``max_ttl``, a tier agents may not reach, or a dangerous command the policy forbids covers nothing.
+    """
     if not grant.active(at):
         return "expired" if grant.revoked is None else "revoked"
+    if policy is not None:
+        if grant.expires - grant.created > policy.max_ttl + 1:
+            return "longer than the policy's max_ttl"
+        if ctx.client is not None and ctx.tier not in policy.mcp_tiers:
+            return f"tier {ctx.tier} is not reachable by agents under the policy"
+        if not policy.allow_dangerous and dangerous_reason(ctx.argv) is not None:
+            return "dangerous commands are not allowed by the policy"
     if grant.repo is not None and os.path.realpath(grant.repo) != os.path.realpath(ctx.repo):
         return "other repository"
     if grant.branch is not None and not fnmatch.fnmatchcase(ctx.branch, grant.branch):
@@ -486,42 +548,121 @@ class GrantStore:
         self.policy = policy or load_policy()
 
     # -- storage
+    #
+    # Every grant and request carries a MAC under unleak's integrity key, and the head kept with the key holds a
+    # MAC over the whole set unleak last wrote. A record without a valid MAC was not written by unleak: it is
+    # ignored (and audited). A set that does not match the head was rolled back or cut: every grant in it is
+    # treated as revoked until a human grants again (a revocation must never be undone by restoring a copy).
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
+    def _flock(self, mode: int) -> Iterator[None]:
         ensure_private_dir(self.dir)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            data = self._read()
-            before = json.dumps(data, sort_keys=True)
-            yield data
-            if json.dumps(data, sort_keys=True) != before:
-                from scanner.fileio import atomic_write_text
-
-                atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+            fcntl.flock(fd, mode)
+            yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        with self._flock(fcntl.LOCK_EX):
+            data, problems = self._load()
+            before = json.dumps(data, sort_keys=True)
+            yield data
+            if problems or json.dumps(data, sort_keys=True) != before:
+                self._write(data)
+            if problems:
+                self._audit_problems(problems, dropped=True)
+
+    @staticmethod
+    def _set_digest(data: dict[str, Any]) -> str:
+        from unleak import integrity
+
+        return integrity.mac("grants-file", integrity.canonical({"grants": data["grants"],
+                                                                  "requests": data["requests"]}))
+
+    def _write(self, data: dict[str, Any]) -> None:
+        from scanner.fileio import atomic_write_text
+        from unleak import integrity
+
+        doc = {"version": 2, "grants": [integrity.sign_record("grant", g) for g in data["grants"]],
+               "requests": [integrity.sign_record("request", r) for r in data["requests"]]}
+        atomic_write_text(self.path, json.dumps(doc, indent=1, sort_keys=True) + "\n", mode=0o600)
+        integrity.write_head("grants", {"digest": self._set_digest(data)})
+
     def _read(self) -> dict[str, Any]:
         if not self.path.is_file():
-            return {"version": 1, "grants": [], "requests": []}
+            return {"version": 2, "grants": [], "requests": []}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("grants"), list):
                 raise ValueError("not a grants file")
-            data.setdefault("requests", [])
+            if not isinstance(data.setdefault("requests", []), list):
+                raise ValueError("not a grants file")
             return data
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{self.path}: cannot read grants ({type(exc).__name__}); remove the file to "
                               "start over (every grant ends)") from None
 
+    def _load(self) -> tuple[dict[str, Any], list[str]]:
+        """The records unleak wrote (MACs removed) and what was wrong with the file, if anything."""
+        from unleak import integrity
+
+        raw = self._read()
+        problems: list[str] = []
+        data: dict[str, Any] = {"version": 2, "grants": [], "requests": []}
+        for key, purpose, cls in (("grants", "grant", Grant), ("requests", "request", ApprovalRequest)):
+            for rec in raw[key]:
+                if not integrity.record_valid(purpose, rec):
+                    problems.append(f"{purpose} {_safe_id(rec)} does not carry a valid MAC (not written by unleak)")
+                    continue
+                body = {k: v for k, v in rec.items() if k != "mac"}
+                try:
+                    cls.from_dict(body)
+                except (TypeError, KeyError, ValueError):  # pragma: no cover - signed by an older/newer unleak
+                    problems.append(f"{purpose} {_safe_id(rec)} has an unknown layout")
+                    continue
+                data[key].append(body)
+        head = integrity.read_head("grants")
+        expected = head.get("digest") if head is not None else None
+        if (data["grants"] or data["requests"]) and expected != self._set_digest(data):
+            problems.append("the grants file does not match the state unleak last wrote (restored from a copy, "
+                            "or records removed): every grant in it is treated as revoked")
+            t = now()
+            for g in data["grants"]:
+                if g.get("revoked") is None:
+                    g.update(revoked=t, revoked_by="unleak:integrity")
+            for r in data["requests"]:
+                if r.get("status") == "pending":
+                    r.update(status="denied", decided=t, decided_by="unleak:integrity")
+        return data, problems
+
+    def _audit_problems(self, problems: Sequence[str], *, dropped: bool = False) -> None:
+        from unleak.audit import AuditLog
+
+        with contextlib.suppress(OSError, ValueError, UsageError, ConfigError):
+            AuditLog().append("grant.invalid", actor="unleak:integrity", result="ignored",
+                              detail={"problems": list(problems), "file": str(self.path), "rewritten": dropped})
+
+    def _checked(self) -> dict[str, Any]:
+        with self._flock(fcntl.LOCK_SH):
+            data, problems = self._load()
+        if problems:
+            self._audit_problems(problems)
+        return data
+
+    def problems(self) -> list[str]:
+        """What is wrong with the grants file (records not written by unleak, a rolled-back file); [] if nothing."""
+        with self._flock(fcntl.LOCK_SH):
+            return self._load()[1]
+
     def grants(self) -> list[Grant]:
-        return [Grant.from_dict(g) for g in self._read()["grants"]]
+        return [Grant.from_dict(g) for g in self._checked()["grants"]]
 
     def requests(self) -> list[ApprovalRequest]:
-        return [ApprovalRequest.from_dict(r) for r in self._read()["requests"]]
+        return [ApprovalRequest.from_dict(r) for r in self._checked()["requests"]]
 
     # -- grants
 
@@ -535,6 +676,9 @@ class GrantStore:
         if not command:
             raise UsageError("a grant needs a command pattern, e.g. --command 'pytest *'")
         check_tier(tier)
+        if dangerous and not self.policy.allow_dangerous:
+            raise PolicyError(f"the policy forbids grants for dangerous commands (allow_dangerous = false in "
+                              f"{policy_path()})")
         seconds = self.policy.check_ttl(ttl if ttl is not None else self.policy.default_ttl)
         t = now()
         grant = Grant(
@@ -549,7 +693,7 @@ class GrantStore:
     def find_grant(self, ctx: RunContext) -> Grant | None:
         """The active grant that covers ``ctx`` and expires last, or None."""
         t = now()
-        covering = [g for g in self.grants() if grant_covers(g, ctx, t) is None]
+        covering = [g for g in self.grants() if grant_covers(g, ctx, t, policy=self.policy) is None]
         return max(covering, key=lambda g: g.expires) if covering else None
 
     def revoke(self, *, by: str, grant: str | None = None, task: str | None = None, client: str | None = None,
@@ -639,6 +783,9 @@ class GrantStore:
             if state != "pending":
                 raise PolicyError(f"request {request_id} is {state}; the agent must ask again")
             if approve:
+                if r.dangerous and not self.policy.allow_dangerous:
+                    raise PolicyError(f"request {request_id} runs a dangerous command ({r.dangerous}) and the "
+                                      f"policy forbids that (allow_dangerous = false in {policy_path()})")
                 if r.dangerous and not allow_dangerous:
                     raise PolicyError(
                         f"request {request_id} runs a dangerous command ({r.dangerous}); it could print the "
@@ -655,6 +802,15 @@ class GrantStore:
                 r = replace(r, status="denied", decided=t, decided_by=by)
             data["requests"][idx] = r.to_dict()
         return r, grant
+
+
+_ID_RE = re.compile(r"^[gr]-[a-z0-9]{1,16}$")
+
+
+def _safe_id(rec: object) -> str:
+    """A record's id for messages, only when it looks like one unleak makes (the file is agent-writable)."""
+    rid = rec.get("id") if isinstance(rec, dict) else None
+    return rid if isinstance(rid, str) and _ID_RE.match(rid) else "(unnamed)"
 
 
 def _client_name(client: str) -> str:

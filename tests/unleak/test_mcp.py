@@ -283,6 +283,7 @@ def test_prod_tier_is_unreachable_unless_policy_allows(repo: GitRepo) -> None:
 
     policy_path().parent.mkdir(parents=True, exist_ok=True)
     policy_path().write_text('mcp_tiers = ["dev", "staging", "prod"]\n')
+    assert run_cli("policy", "sign", "--yes", cwd=repo.path).returncode == 0
     run_agent(repo.path, scenario)
     assert out[2]["status"] == "ran" and "ok" in out[2]["output"]
     refused = [r for r in audit_records() if r["action"] == "run.refused"]

@@ -176,6 +176,7 @@ def test_policy_file(isolated_home: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text('default_ttl = "5m"\nmax_ttl = "1h"\nmcp_tiers = ["dev", "staging", "prod"]\n'
                     '[tiers]\nprod = ["*_LIVE_*"]\n')
+    pol.sign_policy()  # what `unleak policy sign` does after the human reviewed it
     p = pol.load_policy()
     assert (p.default_ttl, p.max_ttl, p.mcp_tiers) == (300, 3600, ("dev", "staging", "prod"))
     assert pol.tier_of([Path(".env")], ["STRIPE_LIVE_KEY"], p) == "prod"
@@ -192,7 +193,7 @@ def test_policy_errors_name_the_key(text: str, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     with pytest.raises(ConfigError, match=key):
-        pol.load_policy()
+        pol.sign_policy()  # a policy that does not validate cannot be signed
 
 
 def test_state_and_config_follow_xdg(isolated_home: Path) -> None:
