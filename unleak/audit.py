@@ -36,7 +36,7 @@ Scrubber = Callable[[str], str]
 
 #: every action the log knows, so a typo in a caller is caught by the tests
 ACTIONS = (
-    "scan", "check_diff", "fix", "list_secrets", "grant", "grant.refused", "grant.invalid", "policy.sign",
+    "scan", "check_diff", "fix", "list_secrets", "grant", "grant.refused", "grant.invalid", "policy.sign", "tier.set",
     "approve", "deny", "revoke",
     "run.request", "run.refused", "run.start", "run.end", "secret.request", "secret.stored", "secret.refused",
     "tool.error",

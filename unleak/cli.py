@@ -380,8 +380,12 @@ def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: s
 @secrets_group.command("set")
 @click.argument("name")
 @click.option("--no-overwrite", is_flag=True, help="Fail if NAME already holds a different value.")
+@click.option("--tier", type=click.Choice(["dev", "staging", "prod"]), default=None,
+              help="Label the entry with its environment tier (kept; default for a new entry: dev). Agents reach "
+                   "a tier only when the policy's mcp_tiers lists it.")
 @_secrets_options
-def secrets_set(name: str, no_overwrite: bool, namespace: str | None, backend: str, op_vault: str | None) -> None:
+def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str | None, backend: str,
+                op_vault: str | None) -> None:
     """Store a value under NAME and print its reference.
 
     The value comes from a hidden prompt on a terminal, otherwise from stdin — never from the command line.
@@ -390,9 +394,17 @@ def secrets_set(name: str, no_overwrite: bool, namespace: str | None, backend: s
     Example:  unleak secrets set STRIPE_API_KEY
               pbpaste | unleak secrets set STRIPE_API_KEY
     """
+    actor = _human_action("secrets set --tier") if tier else None  # a label decides what agents may reach
     vault = _secrets_vault(backend, namespace, op_vault)
     vault.reference_for(name)  # reject a bad name before asking for the value
     reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
+    if tier:
+        from unleak.audit import AuditLog
+        from unleak.policy import TierLabels, canonical_reference
+
+        TierLabels().set(canonical_reference(reference), tier)
+        AuditLog().append("tier.set", actor=actor or "", secrets=[name], result=tier,
+                          detail={"reference": reference})
     click.echo(reference)
 
 
@@ -704,6 +716,18 @@ def _describe_request(req: Any) -> str:
     ]
     if req.task:
         lines.append(f"  task        {req.task}")
+    if req.program is not None:
+        lines.append(f"  program     {req.program.describe()}")
+    if req.inside_repo:
+        lines.append("  WARNING     the program is inside the repository, where the agent can change it: read it, "
+                     "then approve with --pin to allow this exact content")
+    for name, value in req.env:
+        from unleak.policy import show_env_value
+
+        lines.append(f"  environment {name}={show_env_value(value)}")
+    if req.env:
+        lines.append("  WARNING     these variables from the reference file can change which code runs: approve "
+                     "with --allow-env only if you mean it")
     if req.dangerous:
         lines.append(f"  WARNING     {req.dangerous}: this command could reveal the secrets")
     return "\n".join(lines)
@@ -737,8 +761,13 @@ def mcp_cmd(repo_dir: str) -> None:
 @click.option("--task", default=None, metavar="ID", help="Only for runs that name this task id.")
 @click.option("--allow-dangerous", is_flag=True,
               help="Also cover commands that can print secrets or run inline code (sh -c, python -c, env, ...).")
+@click.option("--pin", is_flag=True,
+              help="Allow a program inside the repository, bound to its content as it is now (read it first).")
+@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME[=VALUE]",
+              help="Allow this plain variable from the reference file (PYTHONPATH, NODE_OPTIONS, PATH, ...); "
+                   "refused by default because it can change which code runs.")
 def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo: str | None, branch: str | None,
-              tier: str, task: str | None, allow_dangerous: bool) -> None:
+              tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
     from unleak.audit import AuditLog
@@ -759,13 +788,19 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
     store = GrantStore()
     g = store.add_grant(secrets=globs, command=pattern, created_by=actor,
                         ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
-                        task=task, dangerous=allow_dangerous)
+                        task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd())
     AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
                       process={"argv": list(pattern), "pid": None, "cwd": None, "repo": repo_path, "branch": branch},
-                      detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous})
+                      detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous,
+                              "program": g.program.to_dict() if g.program else None, "pinned": pin,
+                              "allow_env": [e.split("=", 1)[0] for e in allow_env]})
     click.echo(f"{g.id}: {', '.join(globs)} for `{g.command_text()}` in {repo_path or 'any repository'}"
                f"{f' on {branch}' if branch else ''} until {_when(g.expires)} "
                f"({format_duration(g.expires - g.created)})")
+    if g.program is not None:
+        click.echo(f"  program {g.program.describe()}{' (pinned)' if pin else ''}", err=True)
+    for e in allow_env:
+        click.echo(f"  allows {e.split('=', 1)[0]} from the reference file", err=True)
 
 
 @cli.group("policy")
@@ -833,7 +868,9 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     for g in grants:
         click.echo(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  `{g.command_text()}`"
                    f"  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}  tier<={g.tier}"
-                   f"{'  task ' + g.task if g.task else ''}{'  DANGEROUS' if g.dangerous else ''}")
+                   f"{'  task ' + g.task if g.task else ''}{'  DANGEROUS' if g.dangerous else ''}"
+                   f"{'  program ' + g.program.path if g.program else ''}{'  PINNED' if g.pinned else ''}"
+                   f"{'  env ' + ','.join(e.split('=', 1)[0] for e in g.allow_env) if g.allow_env else ''}")
     for r in reqs:
         click.echo(_describe_request(r) + f"\n  state       {r.state()} (approve: unleak approve {r.id})")
     if not grants and not reqs:
@@ -844,7 +881,10 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
 @click.argument("request_id")
 @click.option("--ttl", default=None, metavar="DURATION", help="How long the grant lasts (default: as requested).")
 @click.option("--allow-dangerous", is_flag=True, help="Approve a command that could reveal the secrets.")
-def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None:
+@click.option("--pin", is_flag=True, help="Approve a program inside the repository, bound to its content now.")
+@click.option("--allow-env", "allow_env", is_flag=True,
+              help="Approve the plain variables shown (PYTHONPATH, NODE_OPTIONS, ...) with the values shown.")
+def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, pin: bool, allow_env: bool) -> None:
     """Approve a pending request from a coding agent: that exact command may run with those secrets."""
     from unleak.audit import AuditLog
     from unleak.policy import GrantStore, parse_duration
@@ -853,12 +893,13 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool) -> None
     store = GrantStore()
     click.echo(_describe_request(store.get_request(request_id)), err=True)
     req, g = store.decide(request_id, approve=True, by=actor, ttl=parse_duration(ttl) if ttl else None,
-                          allow_dangerous=allow_dangerous)
+                          allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env)
     assert g is not None
     AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
                       process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
                                "branch": req.branch},
-                      detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous)})
+                      detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous),
+                              "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env]})
     click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
 
 

@@ -175,13 +175,89 @@ def test_policy_file(isolated_home: Path) -> None:
     path = pol.policy_path()
     path.parent.mkdir(parents=True)
     path.write_text('default_ttl = "5m"\nmax_ttl = "1h"\nmcp_tiers = ["dev", "staging", "prod"]\n'
-                    '[tiers]\nprod = ["*_LIVE_*"]\n')
+                    'allow_dangerous = false\n')
     pol.sign_policy()  # what `unleak policy sign` does after the human reviewed it
     p = pol.load_policy()
-    assert (p.default_ttl, p.max_ttl, p.mcp_tiers) == (300, 3600, ("dev", "staging", "prod"))
-    assert pol.tier_of([Path(".env")], ["STRIPE_LIVE_KEY"], p) == "prod"
-    assert pol.tier_of([Path(".env.staging")], ["X"], p) == "staging"
-    assert pol.tier_of([Path(".env")], ["X"], p) == "dev"
+    assert (p.default_ttl, p.max_ttl, p.mcp_tiers, p.allow_dangerous) == (300, 3600, ("dev", "staging", "prod"),
+                                                                          False)
+    with pytest.raises(PolicyError, match="allow_dangerous"):
+        GrantStore(policy=p).add_grant(secrets=["X"], command=["*"], created_by="u", dangerous=True)
+
+
+def test_tiers_by_file_name_are_refused_with_directions() -> None:
+    # A tier chosen by the reference file's or the variable's name is chosen by whoever writes the repository.
+    pol.policy_path().parent.mkdir(parents=True, exist_ok=True)
+    pol.policy_path().write_text('[tiers]\nprod = ["*_LIVE_*"]\n')
+    with pytest.raises(ConfigError, match="secrets set --tier"):
+        pol.sign_policy()
+
+
+def test_tier_labels_are_signed_metadata_on_references() -> None:
+    labels = pol.TierLabels()
+    assert labels.tier("unleak://shop/DB") == "dev" and labels.trusted()
+    labels.set("unleak://shop/DB", "prod")
+    labels.set("op://prod/db/password", "staging")
+    assert pol.tier_of_references(["unleak://shop/OTHER"]) == "dev"
+    assert pol.tier_of_references(["unleak://shop/OTHER", "unleak://shop/DB"]) == "prod"
+    assert pol.tier_of_references([pol.canonical_reference("op://Prod/DB/password")]) == "staging"
+    # Edited, rolled back or deleted labels: everything counts as prod (fail closed).
+    before = labels.path.read_bytes()
+    labels.set("unleak://shop/DB", "dev")
+    labels.path.write_bytes(before)
+    assert labels.tier("unleak://shop/NEW") == "prod"
+    labels.path.unlink()
+    assert labels.tier("unleak://shop/NEW") == "prod"
+
+
+def test_program_identity_resolves_symlinks_and_interpreters(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    os.symlink("/bin/bash", tmp_path / "bin" / "pytest")
+    script = tmp_path / "run.sh"
+    script.write_text("#!/usr/bin/env -S bash -e\necho hi\n")
+    script.chmod(0o755)
+    link = pol.identify_program("./bin/pytest", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert link is not None and link.path == os.path.realpath("/bin/bash") and link.interpreter is None
+    assert pol.dangerous_reason(["./bin/pytest", "-q"], program=link) is not None
+    prog = pol.identify_program("./run.sh", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert prog is not None and prog.inside(str(tmp_path))
+    assert prog.interpreter is not None and os.path.basename(prog.interpreter) == "bash"
+    script.write_text("#!/usr/bin/env -S bash -e\necho changed\n")
+    changed = pol.identify_program("./run.sh", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert changed is not None and changed.sha256 != prog.sha256
+    assert pol.identify_program("nonexistent-program-xyz", cwd=tmp_path, search_path=os.environ["PATH"]) is None
+
+
+@pytest.mark.parametrize("name,unsafe", [
+    ("PATH", True), ("PYTHONPATH", True), ("PYTHONSTARTUP", True), ("LD_PRELOAD", True), ("LD_AUDIT", True),
+    ("NODE_OPTIONS", True), ("BASH_ENV", True), ("ENV", True), ("JAVA_TOOL_OPTIONS", True), ("_JAVA_OPTIONS", True),
+    ("DYLD_INSERT_LIBRARIES", True), ("MAVEN_OPTS", True), ("PERL5OPT", True), ("RUBYOPT", True),
+    ("GIT_SSH_COMMAND", True), ("HTTPS_PROXY", True), ("https_proxy", True), ("PYTHONWARNINGS", True),
+    ("DATABASE_URL", False), ("DEBUG", False), ("PYTHONUNBUFFERED", False), ("PORT", False), ("LOG_LEVEL", False),
+])
+def test_unsafe_environment_names(name: str, unsafe: bool) -> None:
+    assert bool(pol.unsafe_env({name: "x"})) is unsafe
+
+
+def test_allowed_environment_is_by_name_or_exact_value() -> None:
+    assert pol.env_allowed(("PYTHONPATH", "src"), ["PYTHONPATH"])
+    assert pol.env_allowed(("PYTHONPATH", "src"), ["PYTHONPATH=src"])
+    assert not pol.env_allowed(("PYTHONPATH", "/tmp/evil"), ["PYTHONPATH=src"])
+    assert pol.show_env_value("http://user:hunter2@proxy:3128") == "http://user:***@proxy:3128"
+    assert pol.show_env_value("a\x1b[2Jb") == ascii("a\x1b[2Jb")
+
+
+@pytest.mark.parametrize("ref,globs,ok", [
+    ("op://dev/stripe/credential", ["K"], False),
+    ("op://dev/stripe/credential", ["*"], False),
+    ("op://dev/stripe/credential", ["op://dev/stripe/*"], True),
+    ("op://prod/bank/password", ["op://dev/*"], False),
+    ("STRIPE_KEY", ["op://dev/*"], False),
+    ("STRIPE_KEY", ["STRIPE_*"], True),
+])
+def test_op_references_are_checked_against_reference_globs(ref: str, globs: list[str], ok: bool) -> None:
+    g = pol.Grant(id="g-1", secrets=tuple(globs), command=("*",), created=time.time(), expires=time.time() + 60,
+                  created_by="user:t")
+    assert (pol.grant_covers(g, _ctx(secrets=(ref,))) is None) is ok
 
 
 @pytest.mark.parametrize("text,key", [
