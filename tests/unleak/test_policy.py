@@ -360,3 +360,64 @@ def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
     res = run_cli("revoke", "--all")
     assert res.returncode == 0 and "revoked 2 grant(s)" in res.stderr
     assert "no process received a secret" in res.stderr
+
+
+def _script(root: Path, text: str = "#!/bin/sh\necho tests\n") -> Path:
+    path = root / "t.sh"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_cli_approve_needs_pin_for_a_program_inside_the_repository(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    script = _script(root)
+    ctx, _ = pol.run_context(["./t.sh"], {"K": "unleak://x/K"}, repo=root, cwd=root, branch="main",
+                             client="agent 1.0")
+    req = GrantStore().create_request(ctx)
+    assert req.inside_repo and req.program is not None
+    res = run_cli("approve", req.id, cwd=root)
+    assert res.returncode == 2 and "--pin" in res.stderr and "inside the repository" in res.stderr
+    res = run_cli("approve", req.id, "--pin", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert GrantStore().find_grant(ctx) is not None
+    script.write_text("#!/bin/sh\nenv\n")  # edited after the human read it
+    edited, _ = pol.run_context(["./t.sh"], {"K": "unleak://x/K"}, repo=root, cwd=root, branch="main",
+                                client="agent 1.0")
+    assert GrantStore().find_grant(edited) is None
+
+
+def test_cli_approve_shows_and_needs_allow_env(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    variables = {"K": "unleak://x/K", "PYTHONPATH": "src", "DEBUG": "1"}
+    ctx, _ = pol.run_context(["pytest", "-q"], variables, repo=root, cwd=root, branch="main", client="agent 1.0")
+    assert ctx.env == (("PYTHONPATH", "src"),)
+    req = GrantStore().create_request(ctx)
+    res = run_cli("approve", req.id, cwd=root)
+    assert res.returncode == 2 and "--allow-env" in res.stderr
+    assert "environment PYTHONPATH=src" in res.stderr
+    assert run_cli("approve", req.id, "--allow-env", cwd=root).returncode == 0
+    assert GrantStore().find_grant(ctx) is not None
+    evil, _ = pol.run_context(["pytest", "-q"], {**variables, "PYTHONPATH": "/tmp/evil"}, repo=root, cwd=root,
+                              branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(evil) is None
+
+
+def test_cli_grant_pins_programs_in_the_repository_and_allows_named_env(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    _script(root)
+    res = run_cli("grant", "--secrets", "K", "--command", "./t.sh *", cwd=root)
+    assert res.returncode == 2 and "--pin" in res.stderr
+    res = run_cli("grant", "--secrets", "K", "--command", "./t.sh *", "--pin", "--allow-env", "PYTHONPATH=src",
+                  cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "sha256" in res.stderr and "PYTHONPATH" in res.stderr
+    ok, _ = pol.run_context(["./t.sh", "-x"], {"K": "unleak://x/K", "PYTHONPATH": "src"}, repo=root, cwd=root,
+                            branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(ok) is not None
+    other, _ = pol.run_context(["./t.sh", "-x"], {"K": "unleak://x/K", "NODE_OPTIONS": "--require=x"}, repo=root,
+                               cwd=root, branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(other) is None
+    assert run_cli("grant", "--secrets", "K", "--command", "no-such-program-xyz *", cwd=root).returncode == 2
+    listed = json.loads(run_cli("grants", "--json", cwd=root).stdout)["grants"][0]
+    assert listed["pinned"] and listed["program"]["path"] == str((root / "t.sh").resolve())
