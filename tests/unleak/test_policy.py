@@ -421,3 +421,22 @@ def test_cli_grant_pins_programs_in_the_repository_and_allows_named_env(repo: ob
     assert run_cli("grant", "--secrets", "K", "--command", "no-such-program-xyz *", cwd=root).returncode == 2
     listed = json.loads(run_cli("grants", "--json", cwd=root).stdout)["grants"][0]
     assert listed["pinned"] and listed["program"]["path"] == str((root / "t.sh").resolve())
+
+
+def test_cli_policy_sign_and_show(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    pol.policy_path().parent.mkdir(parents=True, exist_ok=True)
+    pol.policy_path().write_text('max_ttl = "1h"\n')
+    res = run_cli("policy", "show", cwd=root)
+    assert res.returncode == 2 and "policy sign" in res.stderr
+    res = run_cli("policy", "sign", cwd=root, env={"CLAUDECODE": "1"}, input="y\n")
+    assert res.returncode == 2 and "human" in res.stderr
+    res = run_cli("policy", "sign", cwd=root, input="n\n")
+    assert res.returncode != 0 and "1 h" in res.stderr
+    assert run_cli("policy", "show", cwd=root).returncode == 2  # answering no signs nothing
+    assert run_cli("policy", "sign", cwd=root, input="y\n").returncode == 0
+    shown = run_cli("policy", "show", cwd=root)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["max_ttl"] == 3600
+    from unleak.audit import AuditLog
+
+    assert any(r["action"] == "policy.sign" for r in AuditLog().records())
