@@ -218,7 +218,7 @@ class AuditLog:
                 # Every command that uses the key also writes the log; a key without a head means it was removed.
                 res.problems.append(f"the audit head ({self.head_path}) is missing: the log was reset or removed")
         if not self.path.is_file():
-            if head is not None:
+            if head is not None and head.get("seq") != -1:
                 res.problems.append(f"{self.path} is missing but the head kept with the key records "
                                     f"{int(head.get('seq', -1)) + 1} entries")
             return res

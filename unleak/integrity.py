@@ -78,8 +78,10 @@ def key() -> bytes:
         os.fsync(fd)
     finally:
         os.close(fd)
+    created = False
     try:
         os.link(tmp, path)
+        created = True
     except FileExistsError:
         pass
     finally:
@@ -88,6 +90,10 @@ def key() -> bytes:
     found = _read_key(path)
     if found is None:  # pragma: no cover - removed between link and read
         raise ConfigError(f"{path}: unleak's integrity key vanished while it was being created")
+    if created:
+        # The audit log's head exists from the key's first moment, so a key without a head always means the head
+        # (and with it the log's length) was removed.
+        write_head("audit", {"seq": -1, "hash": "0" * 64})
     return found
 
 

@@ -423,7 +423,7 @@ class UnleakMCP:
             return ToolOutcome(out)
 
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
-        plan = runner.prepare([env_file], cwd=cwd)
+        plan = runner.prepare([env_file], cwd=cwd, variables=variables)  # what was checked, not a re-read
         extra = plan.masked  # resolved references and plaintext secret-named values alike
         timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), 3600)
         started = time.time()

@@ -467,9 +467,10 @@ class Program:
                    for p in (self.path, self.interpreter))
 
     def describe(self) -> str:
-        text = f"{self.path} (sha256 {self.sha256[:16]}…)"
+        # Paths are file names the agent may have chosen: escape anything a terminal would interpret.
+        text = f"{show_env_value(self.path)} (sha256 {self.sha256[:16]}…)"
         if self.interpreter:
-            text += f" run by {self.interpreter} (sha256 {(self.interpreter_sha256 or '')[:16]}…)"
+            text += f" run by {show_env_value(self.interpreter)} (sha256 {(self.interpreter_sha256 or '')[:16]}…)"
         return text
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,3 +70,11 @@ def test_grants_command_warns_about_records_unleak_did_not_write(repo: GitRepo) 
     res = run_cli("grants", cwd=repo.path)
     assert "does not carry a valid MAC" in res.stderr
     assert "no grants in force" in res.stderr
+
+
+def test_a_fresh_key_starts_an_empty_audit_head() -> None:
+    integrity.key()
+    assert integrity.read_head("audit") == {"seq": -1, "hash": "0" * 64}
+    assert AuditLog().verify().ok  # nothing logged yet, nothing missing
+    (integrity.integrity_dir() / "audit.head").unlink()
+    assert not AuditLog().verify().ok  # a key without its audit head: the head was removed

@@ -128,3 +128,16 @@ def test_copying_a_prod_reference_into_dot_env_does_not_make_it_dev(repo: GitRep
     repo.write(".env", f"PROD_DB_PASSWORD={ref}\n")
     [answer] = _run(repo, [sys.executable, "app.py"])
     _not_ran(answer)
+
+
+def test_the_reference_file_swapped_after_the_check_is_not_what_runs(repo: GitRepo) -> None:
+    # The MCP server checks the file's variables against the grant, then resolves them: it must resolve the very
+    # variables it checked, not whatever the agent wrote into the file in between.
+    from unleak import run as runner
+
+    ref = _vault_k(repo)
+    env_file = repo.write(".env", f"K={ref}\n")
+    checked = runner.read_reference_files([env_file])
+    repo.write(".env", f"K={ref}\nPYTHONPATH=/tmp/evil\n")
+    plan = runner.prepare([env_file], cwd=repo.path, variables=checked, base_env={})
+    assert "PYTHONPATH" not in plan.env and plan.env["K"] == FAKE
