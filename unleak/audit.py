@@ -53,11 +53,11 @@ def _canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _digest(record: dict[str, Any]) -> str:
+def _digest(record: dict[str, Any], mac: Callable[[bytes], str] | None = None) -> str:
     from unleak import integrity
 
     body = {k: v for k, v in record.items() if k != "hash"}
-    return integrity.mac("audit", _canonical(body))
+    return (mac or integrity.macs("audit"))(_canonical(body))
 
 
 def _syslog_head(record: dict[str, Any]) -> None:
@@ -208,6 +208,7 @@ class AuditLog:
         res = VerifyResult()
         prev = GENESIS
         expected_seq = 0
+        mac = integrity.macs("audit")
         try:
             head = integrity.read_head(HEAD)
         except UnleakError as exc:
@@ -241,7 +242,7 @@ class AuditLog:
                                         "expected (a record was deleted, inserted or moved)")
                 if rec.get("prev") != prev:
                     res.problems.append(f"line {lineno}: does not follow the record before it (chain broken)")
-                if rec.get("hash") != _digest(rec):
+                if rec.get("hash") != _digest(rec, mac):
                     res.problems.append(f"line {lineno}: content does not match its MAC (record edited, or "
                                         "written without unleak's key)")
                 prev = str(rec.get("hash"))

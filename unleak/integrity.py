@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,20 @@ def _ensure_dir() -> Path:
     return ensure_private_dir(integrity_dir())
 
 
+_cache: dict[tuple[str, int, int], bytes] = {}
+
+
 def _read_key(path: Path) -> bytes | None:
+    # Verifying a long audit log MACs every record: read the file once per (path, inode, mtime), not per record.
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        st = None
+    ident = (str(path), st.st_ino, st.st_mtime_ns) if st is not None else None
+    if ident is not None and ident in _cache:
+        return _cache[ident]
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
@@ -60,6 +74,9 @@ def _read_key(path: Path) -> bytes | None:
     if len(key) != KEY_BYTES:
         raise ConfigError(f"{path}: unleak's integrity key is damaged; restore it from a backup (removing it "
                           "ends every grant and makes the audit log fail verification)")
+    if ident is not None:
+        _cache.clear()
+        _cache[ident] = key
     return key
 
 
@@ -100,6 +117,12 @@ def key() -> bytes:
 def _subkey(purpose: str) -> bytes:
     # One derived key per purpose, so a MAC made for one file can never be replayed as another's.
     return hmac.new(key(), b"unleak-integrity:" + purpose.encode("utf-8"), hashlib.sha256).digest()
+
+
+def macs(purpose: str) -> Callable[[bytes], str]:
+    """``mac(purpose, ·)`` with the key read and derived once, for checking many records in a row."""
+    sub = _subkey(purpose)
+    return lambda data: hmac.new(sub, data, hashlib.sha256).hexdigest()
 
 
 def canonical(data: Any) -> bytes:
