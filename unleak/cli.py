@@ -408,6 +408,29 @@ def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str 
     click.echo(reference)
 
 
+@secrets_group.command("tier")
+@click.argument("name")
+@click.argument("tier", type=click.Choice(["dev", "staging", "prod"]), required=False)
+@_secrets_options
+def secrets_tier(name: str, tier: str | None, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Show the tier label of an entry, or label it (what `secrets set --tier` does, without a new value)."""
+    from scanner.errors import UsageError
+    from unleak.audit import AuditLog
+    from unleak.policy import TierLabels, canonical_reference
+
+    vault = _secrets_vault(backend, namespace, op_vault)
+    reference = vault.reference_for(name)
+    if tier is None:
+        click.echo(TierLabels().tier(canonical_reference(reference)))
+        return
+    actor = _human_action("secrets tier")
+    if not any(e.name == name for e in vault.names()):
+        raise UsageError(f"no secret named {name!r} in {vault.namespace!r}; store it with `unleak secrets set`")
+    TierLabels().set(canonical_reference(reference), tier)
+    AuditLog().append("tier.set", actor=actor, secrets=[name], result=tier, detail={"reference": reference})
+    click.echo(f"{reference}: {tier}", err=True)
+
+
 @secrets_group.command("rm")
 @click.argument("name")
 @_secrets_options

@@ -440,3 +440,17 @@ def test_cli_policy_sign_and_show(repo: object) -> None:
     from unleak.audit import AuditLog
 
     assert any(r["action"] == "policy.sign" for r in AuditLog().records())
+
+
+def test_cli_secrets_tier_labels_and_shows(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    assert run_cli("secrets", "set", "DB", cwd=root, input="fake-db-password-0123456789\n").returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "dev\n"
+    res = run_cli("secrets", "tier", "DB", "prod", cwd=root, env={"CLAUDECODE": "1"})
+    assert res.returncode == 2 and "human" in res.stderr  # lowering or raising a tier is for the human
+    assert run_cli("secrets", "tier", "DB", "prod", cwd=root).returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "prod\n"
+    # A new value keeps the label.
+    assert run_cli("secrets", "set", "DB", cwd=root, input="fake-db-password-9876543210\n").returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "prod\n"
+    assert run_cli("secrets", "tier", "NOPE", "dev", cwd=root).returncode == 2
