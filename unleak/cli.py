@@ -734,7 +734,8 @@ def _describe_request(req: Any) -> str:
         f"  secrets     {', '.join(req.secrets) or '(none)'}",
         f"  repository  {req.repo}",
         f"  branch      {req.branch}",
-        f"  tier        {req.tier}" + (f" (from {req.env_file})" if req.env_file else ""),
+        f"  tier        {req.tier} (the highest label on these vault entries)"
+        + (f", from {req.env_file}" if req.env_file else ""),
         f"  duration    {format_duration(req.ttl)} after approval",
     ]
     if req.task:
