@@ -559,8 +559,8 @@ _HARMLESS_ENV = {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED"
 
 
 def unsafe_env(plain: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """The plain (non-reference) variables of a reference file that a run under a grant refuses unless a human
-    allowed them: (name, value) pairs, sorted."""
+    """The variables of a reference file that a run under a grant refuses unless a human allowed them: (name,
+    value-as-written) pairs, sorted. For a reference the value is the reference, never what it resolves to."""
     return tuple(sorted((k, v) for k, v in plain.items() if _UNSAFE_ENV.match(k) and k not in _HARMLESS_ENV))
 
 
@@ -767,7 +767,8 @@ def run_context(
         tier=tier_of_references([canonical_reference(r) for r in refs.values()]), task=task, client=client,
         cwd=str(cwd), env_file=str(env_file) if env_file is not None else None,
         program=identify_program(argv[0], cwd=cwd, search_path=search_path) if argv else None,
-        env=unsafe_env(plain),
+        # References count too: a vault value in LD_PRELOAD changes the code that runs as much as a plain one.
+        env=unsafe_env(variables),
     )
     return ctx, foreign
 

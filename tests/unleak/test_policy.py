@@ -392,6 +392,8 @@ def test_cli_approve_shows_and_needs_allow_env(repo: object) -> None:
     variables = {"K": "unleak://x/K", "PYTHONPATH": "src", "DEBUG": "1"}
     ctx, _ = pol.run_context(["pytest", "-q"], variables, repo=root, cwd=root, branch="main", client="agent 1.0")
     assert ctx.env == (("PYTHONPATH", "src"),)
+    by_ref, _ = pol.run_context(["pytest"], {"LD_PRELOAD": "unleak://x/LIB"}, repo=root, cwd=root, branch="main")
+    assert by_ref.env == (("LD_PRELOAD", "unleak://x/LIB"),)  # a reference counts too, shown as the reference
     req = GrantStore().create_request(ctx)
     res = run_cli("approve", req.id, cwd=root)
     assert res.returncode == 2 and "--allow-env" in res.stderr
