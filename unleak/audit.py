@@ -1,10 +1,12 @@
 """The audit log: which process used which credential, approved by whom, for how long, for which task.
 
 Append-only JSON lines in the user's state directory (``$XDG_STATE_HOME/unleak/audit.jsonl``), never in the
-repository. Every record carries the SHA-256 of the record before it (``prev``) and its own hash over its canonical
-JSON (``hash``), so editing, deleting or reordering any record breaks the chain, and ``audit.head`` (the last
-sequence number and hash, rewritten on every append) exposes a cut-off tail. ``unleak audit verify`` checks all of
-it.
+repository. Every record carries the MAC of the record before it (``prev``) and its own MAC over its canonical JSON
+(``hash``), both HMAC-SHA256 under unleak's integrity key (:mod:`unleak.integrity`, kept in the user data dir, not
+beside the log), so a process that can write the log but not read the key cannot edit, drop, reorder or re-chain
+records. The head (last sequence number and MAC) is kept with the key, so deleting the log or cutting off its tail
+fails ``unleak audit verify`` too. With ``audit_syslog = true`` in the signed policy every head also goes to the
+system log (syslog/journald), a copy no user process can rewrite.
 
 Records hold secret *names*, never values: the callers only ever pass names, and every string field goes through
 the caller's scrubber (the MCP server masks every vault value in every form) before it is written.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import fnmatch
-import hashlib
 import json
 import os
 import time
@@ -25,17 +26,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scanner.errors import UsageError
+from scanner.errors import UnleakError, UsageError
 
 GENESIS = "0" * 64
 LOG_NAME = "audit.jsonl"
-HEAD_NAME = "audit.head"
+HEAD = "audit"  # the name of its head in unleak.integrity
 
 Scrubber = Callable[[str], str]
 
 #: every action the log knows, so a typo in a caller is caught by the tests
 ACTIONS = (
-    "scan", "check_diff", "fix", "list_secrets", "grant", "grant.refused", "approve", "deny", "revoke",
+    "scan", "check_diff", "fix", "list_secrets", "grant", "grant.refused", "grant.invalid", "policy.sign", "tier.set",
+    "approve", "deny", "revoke",
     "run.request", "run.refused", "run.start", "run.end", "secret.request", "secret.stored", "secret.refused",
     "tool.error",
 )
@@ -51,9 +53,28 @@ def _canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _digest(record: dict[str, Any]) -> str:
+def _digest(record: dict[str, Any], mac: Callable[[bytes], str] | None = None) -> str:
+    from unleak import integrity
+
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(_canonical(body)).hexdigest()
+    return (mac or integrity.macs("audit"))(_canonical(body))
+
+
+def _syslog_head(record: dict[str, Any]) -> None:
+    """Send the new head to the system log when the signed policy asks for it (opt-in: ``audit_syslog``)."""
+    from unleak import integrity
+
+    try:
+        policy_head = integrity.read_head("policy")
+    except UnleakError:
+        policy_head = None
+    if not (policy_head and policy_head.get("audit_syslog") is True):
+        return
+    import syslog
+
+    syslog.openlog("unleak", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
+    syslog.syslog(syslog.LOG_INFO, f"audit head seq={record['seq']} hash={record['hash']} "
+                                   f"action={record['action']}")
 
 
 def scrub_nested(value: Any, scrub: Scrubber) -> Any:
@@ -77,7 +98,10 @@ class AuditLog:
     def __init__(self, directory: Path | None = None) -> None:
         self.dir = directory or default_dir()
         self.path = self.dir / LOG_NAME
-        self.head_path = self.dir / HEAD_NAME
+        from unleak.integrity import integrity_dir
+
+        #: kept with the integrity key, out of the log's directory
+        self.head_path = integrity_dir() / f"{HEAD}.head"
         self.lock_path = self.dir / "audit.lock"
 
     @contextlib.contextmanager
@@ -94,7 +118,14 @@ class AuditLog:
             os.close(fd)
 
     def _last(self) -> tuple[int, str]:
-        """(sequence number, hash) of the last record, read from the end of the file."""
+        """(sequence number, MAC) of the last record: from the head kept with the key, so a log that was deleted
+        or cut short goes on from where it really was (and keeps failing verification); else from the file."""
+        from unleak import integrity
+
+        with contextlib.suppress(UnleakError):
+            head = integrity.read_head(HEAD)
+            if head is not None and isinstance(head.get("seq"), int) and isinstance(head.get("hash"), str):
+                return head["seq"], head["hash"]
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return -1, GENESIS
         with open(self.path, "rb") as fh:
@@ -149,10 +180,11 @@ class AuditLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            from scanner.fileio import atomic_write_text
+            from unleak import integrity
 
-            atomic_write_text(self.head_path, json.dumps({"seq": record["seq"], "hash": record["hash"]}) + "\n",
-                              mode=0o600)
+            integrity.write_head(HEAD, {"seq": record["seq"], "hash": record["hash"]})
+            with contextlib.suppress(OSError):
+                _syslog_head(record)
         return record
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -171,12 +203,25 @@ class AuditLog:
                     yield rec
 
     def verify(self) -> VerifyResult:
+        from unleak import integrity
+
         res = VerifyResult()
         prev = GENESIS
         expected_seq = 0
+        mac = integrity.macs("audit")
+        try:
+            head = integrity.read_head(HEAD)
+        except UnleakError as exc:
+            res.problems.append(f"the audit head is damaged: {exc}")
+            head = None
+        else:
+            if head is None and self.head_path.parent.joinpath("key").is_file():
+                # Every command that uses the key also writes the log; a key without a head means it was removed.
+                res.problems.append(f"the audit head ({self.head_path}) is missing: the log was reset or removed")
         if not self.path.is_file():
-            if self.head_path.is_file():
-                res.problems.append(f"{self.path} is missing but {self.head_path.name} records entries")
+            if head is not None and head.get("seq") != -1:
+                res.problems.append(f"{self.path} is missing but the head kept with the key records "
+                                    f"{int(head.get('seq', -1)) + 1} entries")
             return res
         with open(self.path, encoding="utf-8", errors="replace") as fh:
             for lineno, raw in enumerate(fh, 1):
@@ -197,21 +242,18 @@ class AuditLog:
                                         "expected (a record was deleted, inserted or moved)")
                 if rec.get("prev") != prev:
                     res.problems.append(f"line {lineno}: does not follow the record before it (chain broken)")
-                if rec.get("hash") != _digest(rec):
-                    res.problems.append(f"line {lineno}: content does not match its hash (record edited)")
+                if rec.get("hash") != _digest(rec, mac):
+                    res.problems.append(f"line {lineno}: content does not match its MAC (record edited, or "
+                                        "written without unleak's key)")
                 prev = str(rec.get("hash"))
                 expected_seq = (rec["seq"] if isinstance(rec.get("seq"), int) else expected_seq) + 1
-        if self.head_path.is_file():
-            try:
-                head = json.loads(self.head_path.read_text(encoding="utf-8"))
-                if head.get("hash") != prev or head.get("seq") != expected_seq - 1:
-                    res.problems.append(f"the log ends at record {expected_seq - 1} but {self.head_path.name} says "
-                                        f"{head.get('seq')} (records were removed from the end, or the head was "
-                                        "edited)")
-            except (OSError, ValueError, AttributeError):
-                res.problems.append(f"{self.head_path.name} is damaged")
+        if head is not None:
+            if head.get("hash") != prev or head.get("seq") != expected_seq - 1:
+                res.problems.append(f"the log ends at record {expected_seq - 1} but the head kept with the key "
+                                    f"says {head.get('seq')} (records were removed from the end, or the log was "
+                                    "replaced)")
         elif res.count:
-            res.problems.append(f"{self.head_path.name} is missing")
+            res.problems.append("the head kept with the key is missing")
         return res
 
     def query(self, *, task: str | None = None, secret: str | None = None, since: float | None = None,

@@ -396,8 +396,12 @@ def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: s
 @secrets_group.command("set")
 @click.argument("name")
 @click.option("--no-overwrite", is_flag=True, help="Fail if NAME already holds a different value.")
+@click.option("--tier", type=click.Choice(["dev", "staging", "prod"]), default=None,
+              help="Label the entry with its environment tier (kept; default for a new entry: dev). Agents reach "
+                   "a tier only when the policy's mcp_tiers lists it.")
 @_secrets_options
-def secrets_set(name: str, no_overwrite: bool, namespace: str | None, backend: str, op_vault: str | None) -> None:
+def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str | None, backend: str,
+                op_vault: str | None) -> None:
     """Store a value under NAME and print its reference.
 
     The value comes from a hidden prompt on a terminal, otherwise from stdin — never from the command line.
@@ -406,10 +410,41 @@ def secrets_set(name: str, no_overwrite: bool, namespace: str | None, backend: s
     Example:  unleak secrets set STRIPE_API_KEY
               pbpaste | unleak secrets set STRIPE_API_KEY
     """
+    actor = _human_action("secrets set --tier") if tier else None  # a label decides what agents may reach
     vault = _secrets_vault(backend, namespace, op_vault)
     vault.reference_for(name)  # reject a bad name before asking for the value
     reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
+    if tier:
+        from unleak.audit import AuditLog
+        from unleak.policy import TierLabels, canonical_reference
+
+        TierLabels().set(canonical_reference(reference), tier)
+        AuditLog().append("tier.set", actor=actor or "", secrets=[name], result=tier,
+                          detail={"reference": reference})
     click.echo(reference)
+
+
+@secrets_group.command("tier")
+@click.argument("name")
+@click.argument("tier", type=click.Choice(["dev", "staging", "prod"]), required=False)
+@_secrets_options
+def secrets_tier(name: str, tier: str | None, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Show the tier label of an entry, or label it (what `secrets set --tier` does, without a new value)."""
+    from scanner.errors import UsageError
+    from unleak.audit import AuditLog
+    from unleak.policy import TierLabels, canonical_reference
+
+    vault = _secrets_vault(backend, namespace, op_vault)
+    reference = vault.reference_for(name)
+    if tier is None:
+        click.echo(TierLabels().tier(canonical_reference(reference)))
+        return
+    actor = _human_action("secrets tier")
+    if not any(e.name == name for e in vault.names()):
+        raise UsageError(f"no secret named {name!r} in {vault.namespace!r}; store it with `unleak secrets set`")
+    TierLabels().set(canonical_reference(reference), tier)
+    AuditLog().append("tier.set", actor=actor, secrets=[name], result=tier, detail={"reference": reference})
+    click.echo(f"{reference}: {tier}", err=True)
 
 
 @secrets_group.command("rm")
@@ -723,11 +758,24 @@ def _describe_request(req: Any) -> str:
         f"  secrets     {', '.join(req.secrets) or '(none)'}",
         f"  repository  {req.repo}",
         f"  branch      {req.branch}",
-        f"  tier        {req.tier}" + (f" (from {req.env_file})" if req.env_file else ""),
+        f"  tier        {req.tier} (the highest label on these vault entries)"
+        + (f", from {req.env_file}" if req.env_file else ""),
         f"  duration    {format_duration(req.ttl)} after approval",
     ]
     if req.task:
         lines.append(f"  task        {req.task}")
+    if req.program is not None:
+        lines.append(f"  program     {req.program.describe()}")
+    if req.inside_repo:
+        lines.append("  WARNING     the program is inside the repository, where the agent can change it: read it, "
+                     "then approve with --pin to allow this exact content")
+    for name, value in req.env:
+        from unleak.policy import show_env_value
+
+        lines.append(f"  environment {name}={show_env_value(value)}")
+    if req.env:
+        lines.append("  WARNING     these variables from the reference file can change which code runs: approve "
+                     "with --allow-env only if you mean it")
     if req.dangerous:
         lines.append(f"  WARNING     {req.dangerous}: this command could reveal the secrets")
     return "\n".join(shown(line) for line in lines)
@@ -761,8 +809,13 @@ def mcp_cmd(repo_dir: str) -> None:
 @click.option("--task", default=None, metavar="ID", help="Only for runs that name this task id.")
 @click.option("--allow-dangerous", is_flag=True,
               help="Also cover commands that can print secrets or run inline code (sh -c, python -c, env, ...).")
+@click.option("--pin", is_flag=True,
+              help="Allow a program inside the repository, bound to its content as it is now (read it first).")
+@click.option("--allow-env", "allow_env", multiple=True, metavar="NAME[=VALUE]",
+              help="Allow this plain variable from the reference file (PYTHONPATH, NODE_OPTIONS, PATH, ...); "
+                   "refused by default because it can change which code runs.")
 def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo: str | None, branch: str | None,
-              tier: str, task: str | None, allow_dangerous: bool) -> None:
+              tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
     from unleak.audit import AuditLog
@@ -783,13 +836,62 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
     store = GrantStore()
     g = store.add_grant(secrets=globs, command=pattern, created_by=actor,
                         ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
-                        task=task, dangerous=allow_dangerous)
+                        task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd())
     AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
                       process={"argv": list(pattern), "pid": None, "cwd": None, "repo": repo_path, "branch": branch},
-                      detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous})
+                      detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous,
+                              "program": g.program.to_dict() if g.program else None, "pinned": pin,
+                              "allow_env": [e.split("=", 1)[0] for e in allow_env]})
     click.echo(f"{g.id}: {', '.join(globs)} for `{g.command_text()}` in {repo_path or 'any repository'}"
                f"{f' on {branch}' if branch else ''} until {_when(g.expires)} "
                f"({format_duration(g.expires - g.created)})")
+    if g.program is not None:
+        click.echo(f"  program {g.program.describe()}{' (pinned)' if pin else ''}", err=True)
+    for e in allow_env:
+        click.echo(f"  allows {e.split('=', 1)[0]} from the reference file", err=True)
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """The user's policy (limits on every grant): show it, and sign it after editing."""
+
+
+@policy_group.command("sign")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def policy_sign(yes: bool) -> None:
+    """Accept policy.toml as it is now. Until it is signed, an edited policy is refused: an agent that can write
+    files could have written it."""
+    from unleak.audit import AuditLog
+    from unleak.policy import format_duration, load_policy, policy_path, sign_policy
+
+    actor = _human_action("policy sign")
+    path = policy_path()
+    pol = load_policy(path, verify=False)
+    click.echo(f"policy {path}{'' if path.is_file() else ' (no file: the defaults)'}:", err=True)
+    click.echo(f"  grants last       {format_duration(pol.default_ttl)} by default, at most "
+               f"{format_duration(pol.max_ttl)}", err=True)
+    click.echo(f"  agents may reach  tiers {', '.join(pol.mcp_tiers)}", err=True)
+    click.echo(f"  dangerous         {'allowed with --allow-dangerous' if pol.allow_dangerous else 'never'}",
+               err=True)
+    click.echo(f"  audit to syslog   {'yes' if pol.audit_syslog else 'no'}", err=True)
+    if not yes and not click.confirm("Sign this policy?", default=False, err=True):
+        raise click.Abort()
+    sign_policy(path)
+    AuditLog().append("policy.sign", actor=actor, result="signed",
+                      detail={"max_ttl": pol.max_ttl, "mcp_tiers": list(pol.mcp_tiers),
+                              "allow_dangerous": pol.allow_dangerous, "audit_syslog": pol.audit_syslog})
+    click.echo(f"signed {path}", err=True)
+
+
+@policy_group.command("show")
+def policy_show() -> None:
+    """Print the policy in force (exit 2 when policy.toml changed since it was signed)."""
+    import json
+    from dataclasses import asdict
+
+    from unleak.policy import load_policy
+
+    click.echo(json.dumps(asdict(load_policy()), indent=2, sort_keys=True))
 
 
 @cli.command("grants")
@@ -803,6 +905,8 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     from unleak.policy import GrantStore
 
     store = GrantStore()
+    for problem in store.problems():
+        click.echo(f"warning: {store.path}: {problem}", err=True)
     grants = [] if pending else [g for g in store.grants() if show_all or g.active()]
     reqs = [r for r in store.requests() if r.state() == "pending" or (show_all and not pending)]
     if as_json:
@@ -815,7 +919,9 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
         click.echo(shown(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  "
                          f"`{g.command_text()}`  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}"
                          f"  tier<={g.tier}{'  task ' + g.task if g.task else ''}"
-                         f"{'  DANGEROUS' if g.dangerous else ''}"))
+                         f"{'  DANGEROUS' if g.dangerous else ''}"
+                         f"{'  program ' + g.program.path if g.program else ''}{'  PINNED' if g.pinned else ''}"
+                         f"{'  env ' + ','.join(e.split('=', 1)[0] for e in g.allow_env) if g.allow_env else ''}"))
     for r in reqs:
         click.echo(_describe_request(r) + f"\n  state       {r.state()} (approve: unleak approve {r.id})")
     if not grants and not reqs:
@@ -829,7 +935,11 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
 @click.option("--code", default=None, metavar="CODE",
               help="The code shown on the request's approval page (asked for when omitted).")
 @click.option("--yes", is_flag=True, help="Do not ask y/N (needed without a terminal, together with --code).")
-def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: str | None, yes: bool) -> None:
+@click.option("--pin", is_flag=True, help="Approve a program inside the repository, bound to its content now.")
+@click.option("--allow-env", "allow_env", is_flag=True,
+              help="Approve the plain variables shown (PYTHONPATH, NODE_OPTIONS, ...) with the values shown.")
+def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: str | None, yes: bool, pin: bool,
+                allow_env: bool) -> None:
     """Approve a pending request from a coding agent: that exact command may run with those secrets.
 
     You type the code shown on the request's approval page, then confirm: the agent can start a request and
@@ -862,12 +972,13 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
         click.echo("not approved (the request is still pending)", err=True)
         raise SystemExit(1)
     req, g = store.decide(request_id, approve=True, by=actor, ttl=parse_duration(ttl) if ttl else None,
-                          allow_dangerous=allow_dangerous)
+                          allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env)
     assert g is not None
     AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
                       process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
                                "branch": req.branch},
-                      detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous)})
+                      detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous),
+                              "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env]})
     click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
 
 

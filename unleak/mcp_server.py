@@ -41,7 +41,7 @@ from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
 from unleak.audit import AuditLog, process_info
 from unleak.display import shown
-from unleak.policy import GrantStore, Policy, RunContext, dangerous_reason, load_policy, tier_of
+from unleak.policy import GrantStore, Policy, dangerous_reason, load_policy, run_context
 
 SERVER_NAME = "unleak"
 MAX_DIFF = 5 * 1024 * 1024
@@ -426,7 +426,7 @@ class UnleakMCP:
         return ToolOutcome(out)
 
     def tool_run(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
-        from remediate.vault import UNLEAK_SCHEME, default_namespace, parse_reference
+        from remediate.vault import default_namespace
         from unleak import run as runner
 
         argv = tuple(args["argv"])
@@ -442,25 +442,12 @@ class UnleakMCP:
             raise UsageError("no reference file: there is no .env here or at the repository root; run fix first "
                              "or pass env_file")
         variables = runner.read_reference_files([env_file])
-        refs = {k: v for k, v in variables.items() if v.startswith(runner.REFERENCE_PREFIXES)}
-        # The agent can edit the reference file, so a grant must not be widened by renaming a variable: the
-        # names checked are the variables *and* the vault entries they point to, and an unleak:// reference may
-        # only point into this repository's own namespace.
-        names_set = set(refs)
-        foreign: list[str] = []
-        own_ns = default_namespace(self.root)
-        for var, ref in refs.items():
-            with contextlib.suppress(UnleakError):
-                parsed = parse_reference(ref)
-                if parsed.scheme == UNLEAK_SCHEME:
-                    names_set.add(parsed.parts[-1])
-                    if parsed.namespace != own_ns:
-                        foreign.append(f"{var}={ref}")
-        names = tuple(sorted(names_set))
         branch = self._branch()
-        tier = tier_of([env_file], [*names, *refs.values()], self.policy)
-        ctx = RunContext(argv=argv, secrets=names, repo=str(self.root), branch=branch, tier=tier, task=task,
-                         client=client, cwd=str(cwd), env_file=str(env_file))
+        # What the grant check sees: names and references (not the agent's variable names alone), the tier
+        # labelled on those vault entries, the real program, and plain variables that can change its code.
+        ctx, foreign = run_context(argv, variables, repo=self.root, cwd=cwd, branch=branch, task=task,
+                                   client=client, env_file=env_file)
+        names, tier, own_ns = ctx.secrets, ctx.tier, default_namespace(self.root)
         proc = process_info(argv, cwd=str(cwd), repo=str(self.root), branch=branch)
         base = {"secrets": names, "process": proc, "task": task}
 
@@ -479,7 +466,7 @@ class UnleakMCP:
 
         grant = self._store().find_grant(ctx)
         if grant is None:
-            danger = dangerous_reason(argv)
+            danger = dangerous_reason(argv, program=ctx.program)
             if danger is not None:
                 reason = (f"refused: {danger}. Such commands could print the secrets, so they run only under a "
                           "grant a human makes for exactly that command with `unleak grant --allow-dangerous`. "
@@ -508,7 +495,7 @@ class UnleakMCP:
             return ToolOutcome(out)
 
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
-        plan = runner.prepare([env_file], cwd=cwd)
+        plan = runner.prepare([env_file], cwd=cwd, variables=variables)  # what was checked, not a re-read
         extra = plan.masked  # resolved references and plaintext secret-named values alike
         timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), 3600)
         started = time.time()

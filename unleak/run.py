@@ -222,8 +222,12 @@ def prepare(
     override: bool = True,
     resolver: Resolver | None = None,
     is_reference: IsReference | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> InjectionPlan:
-    """Read, resolve and merge: everything that can fail happens here, before a child exists."""
+    """Read, resolve and merge: everything that can fail happens here, before a child exists.
+
+    ``variables`` are the files' contents as already read by a caller that checked them against a grant: the
+    file is not read again, so it cannot be swapped between the check and the run."""
     cwd = cwd or Path.cwd()
     if env_files:
         sources = tuple(p if p.is_absolute() else cwd / p for p in env_files)
@@ -235,7 +239,8 @@ def prepare(
                 "pass one with --env-file FILE"
             )
         sources = (found,)
-    variables = read_reference_files(sources)
+    if variables is None:
+        variables = read_reference_files(sources)
     secrets, plain = resolve_values(variables, resolver, is_reference)
     env = build_env(os.environ if base_env is None else base_env, {**plain, **secrets}, override=override)
     return InjectionPlan(

@@ -262,11 +262,13 @@ def test_check_diff_flags_added_lines(repo: GitRepo, canary: str) -> None:
 
 @pytest.mark.slow
 def test_prod_tier_is_unreachable_unless_policy_allows(repo: GitRepo) -> None:
-    from remediate.vault import open_vault
     from tests.fakes import stripe_live_key
 
     value = stripe_live_key()
-    ref = open_vault(repo_path=repo.path).put("STRIPE_KEY", value)
+    # The tier is the human's label on the vault entry, not the reference file's name.
+    res = run_cli("secrets", "set", "--tier", "prod", "STRIPE_KEY", cwd=repo.path, input=value + "\n")
+    assert res.returncode == 0, res.stderr
+    ref = res.stdout.strip()
     repo.commit("refs", {".env.production": f"STRIPE_KEY={ref}\n", "ok.py": "print('ok')\n"})
     out: list[dict[str, Any]] = []
 
@@ -283,6 +285,7 @@ def test_prod_tier_is_unreachable_unless_policy_allows(repo: GitRepo) -> None:
 
     policy_path().parent.mkdir(parents=True, exist_ok=True)
     policy_path().write_text('mcp_tiers = ["dev", "staging", "prod"]\n')
+    assert run_cli("policy", "sign", "--yes", cwd=repo.path).returncode == 0
     run_agent(repo.path, scenario)
     assert out[2]["status"] == "ran" and "ok" in out[2]["output"]
     refused = [r for r in audit_records() if r["action"] == "run.refused"]

@@ -176,12 +176,89 @@ def test_policy_file(isolated_home: Path) -> None:
     path = pol.policy_path()
     path.parent.mkdir(parents=True)
     path.write_text('default_ttl = "5m"\nmax_ttl = "1h"\nmcp_tiers = ["dev", "staging", "prod"]\n'
-                    '[tiers]\nprod = ["*_LIVE_*"]\n')
+                    'allow_dangerous = false\n')
+    pol.sign_policy()  # what `unleak policy sign` does after the human reviewed it
     p = pol.load_policy()
-    assert (p.default_ttl, p.max_ttl, p.mcp_tiers) == (300, 3600, ("dev", "staging", "prod"))
-    assert pol.tier_of([Path(".env")], ["STRIPE_LIVE_KEY"], p) == "prod"
-    assert pol.tier_of([Path(".env.staging")], ["X"], p) == "staging"
-    assert pol.tier_of([Path(".env")], ["X"], p) == "dev"
+    assert (p.default_ttl, p.max_ttl, p.mcp_tiers, p.allow_dangerous) == (300, 3600, ("dev", "staging", "prod"),
+                                                                          False)
+    with pytest.raises(PolicyError, match="allow_dangerous"):
+        GrantStore(policy=p).add_grant(secrets=["X"], command=["*"], created_by="u", dangerous=True)
+
+
+def test_tiers_by_file_name_are_refused_with_directions() -> None:
+    # A tier chosen by the reference file's or the variable's name is chosen by whoever writes the repository.
+    pol.policy_path().parent.mkdir(parents=True, exist_ok=True)
+    pol.policy_path().write_text('[tiers]\nprod = ["*_LIVE_*"]\n')
+    with pytest.raises(ConfigError, match="secrets set --tier"):
+        pol.sign_policy()
+
+
+def test_tier_labels_are_signed_metadata_on_references() -> None:
+    labels = pol.TierLabels()
+    assert labels.tier("unleak://shop/DB") == "dev" and labels.trusted()
+    labels.set("unleak://shop/DB", "prod")
+    labels.set("op://prod/db/password", "staging")
+    assert pol.tier_of_references(["unleak://shop/OTHER"]) == "dev"
+    assert pol.tier_of_references(["unleak://shop/OTHER", "unleak://shop/DB"]) == "prod"
+    assert pol.tier_of_references([pol.canonical_reference("op://Prod/DB/password")]) == "staging"
+    # Edited, rolled back or deleted labels: everything counts as prod (fail closed).
+    before = labels.path.read_bytes()
+    labels.set("unleak://shop/DB", "dev")
+    labels.path.write_bytes(before)
+    assert labels.tier("unleak://shop/NEW") == "prod"
+    labels.path.unlink()
+    assert labels.tier("unleak://shop/NEW") == "prod"
+
+
+def test_program_identity_resolves_symlinks_and_interpreters(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    os.symlink("/bin/bash", tmp_path / "bin" / "pytest")
+    script = tmp_path / "run.sh"
+    script.write_text("#!/usr/bin/env -S bash -e\necho hi\n")
+    script.chmod(0o755)
+    link = pol.identify_program("./bin/pytest", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert link is not None and link.path == os.path.realpath("/bin/bash") and link.interpreter is None
+    assert pol.dangerous_reason(["./bin/pytest", "-q"], program=link) is not None
+    prog = pol.identify_program("./run.sh", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert prog is not None and prog.inside(str(tmp_path))
+    assert prog.interpreter is not None and os.path.basename(prog.interpreter) == "bash"
+    script.write_text("#!/usr/bin/env -S bash -e\necho changed\n")
+    changed = pol.identify_program("./run.sh", cwd=tmp_path, search_path=os.environ["PATH"])
+    assert changed is not None and changed.sha256 != prog.sha256
+    assert pol.identify_program("nonexistent-program-xyz", cwd=tmp_path, search_path=os.environ["PATH"]) is None
+
+
+@pytest.mark.parametrize("name,unsafe", [
+    ("PATH", True), ("PYTHONPATH", True), ("PYTHONSTARTUP", True), ("LD_PRELOAD", True), ("LD_AUDIT", True),
+    ("NODE_OPTIONS", True), ("BASH_ENV", True), ("ENV", True), ("JAVA_TOOL_OPTIONS", True), ("_JAVA_OPTIONS", True),
+    ("DYLD_INSERT_LIBRARIES", True), ("MAVEN_OPTS", True), ("PERL5OPT", True), ("RUBYOPT", True),
+    ("GIT_SSH_COMMAND", True), ("HTTPS_PROXY", True), ("https_proxy", True), ("PYTHONWARNINGS", True),
+    ("DATABASE_URL", False), ("DEBUG", False), ("PYTHONUNBUFFERED", False), ("PORT", False), ("LOG_LEVEL", False),
+])
+def test_unsafe_environment_names(name: str, unsafe: bool) -> None:
+    assert bool(pol.unsafe_env({name: "x"})) is unsafe
+
+
+def test_allowed_environment_is_by_name_or_exact_value() -> None:
+    assert pol.env_allowed(("PYTHONPATH", "src"), ["PYTHONPATH"])
+    assert pol.env_allowed(("PYTHONPATH", "src"), ["PYTHONPATH=src"])
+    assert not pol.env_allowed(("PYTHONPATH", "/tmp/evil"), ["PYTHONPATH=src"])
+    assert pol.show_env_value("http://user:hunter2@proxy:3128") == "http://user:***@proxy:3128"
+    assert pol.show_env_value("a\x1b[2Jb") == ascii("a\x1b[2Jb")
+
+
+@pytest.mark.parametrize("ref,globs,ok", [
+    ("op://dev/stripe/credential", ["K"], False),
+    ("op://dev/stripe/credential", ["*"], False),
+    ("op://dev/stripe/credential", ["op://dev/stripe/*"], True),
+    ("op://prod/bank/password", ["op://dev/*"], False),
+    ("STRIPE_KEY", ["op://dev/*"], False),
+    ("STRIPE_KEY", ["STRIPE_*"], True),
+])
+def test_op_references_are_checked_against_reference_globs(ref: str, globs: list[str], ok: bool) -> None:
+    g = pol.Grant(id="g-1", secrets=tuple(globs), command=("*",), created=time.time(), expires=time.time() + 60,
+                  created_by="user:t")
+    assert (pol.grant_covers(g, _ctx(secrets=(ref,))) is None) is ok
 
 
 @pytest.mark.parametrize("text,key", [
@@ -193,7 +270,7 @@ def test_policy_errors_name_the_key(text: str, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     with pytest.raises(ConfigError, match=key):
-        pol.load_policy()
+        pol.sign_policy()  # a policy that does not validate cannot be signed
 
 
 def test_state_and_config_follow_xdg(isolated_home: Path) -> None:
@@ -289,3 +366,99 @@ def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
     res = run_cli("revoke", "--all")
     assert res.returncode == 0 and "revoked 2 grant(s)" in res.stderr
     assert "no process received a secret" in res.stderr
+
+
+def _script(root: Path, text: str = "#!/bin/sh\necho tests\n") -> Path:
+    path = root / "t.sh"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_cli_approve_needs_pin_for_a_program_inside_the_repository(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    script = _script(root)
+    ctx, _ = pol.run_context(["./t.sh"], {"K": "unleak://x/K"}, repo=root, cwd=root, branch="main",
+                             client="agent 1.0")
+    req = GrantStore().create_request(ctx)
+    assert req.inside_repo and req.program is not None
+    res = run_cli("approve", req.id, cwd=root)
+    assert res.returncode == 2 and "--pin" in res.stderr and "inside the repository" in res.stderr
+    res = run_cli("approve", req.id, "--pin", cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert GrantStore().find_grant(ctx) is not None
+    script.write_text("#!/bin/sh\nenv\n")  # edited after the human read it
+    edited, _ = pol.run_context(["./t.sh"], {"K": "unleak://x/K"}, repo=root, cwd=root, branch="main",
+                                client="agent 1.0")
+    assert GrantStore().find_grant(edited) is None
+
+
+def test_cli_approve_shows_and_needs_allow_env(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    variables = {"K": "unleak://x/K", "PYTHONPATH": "src", "DEBUG": "1"}
+    ctx, _ = pol.run_context(["pytest", "-q"], variables, repo=root, cwd=root, branch="main", client="agent 1.0")
+    assert ctx.env == (("PYTHONPATH", "src"),)
+    by_ref, _ = pol.run_context(["pytest"], {"LD_PRELOAD": "unleak://x/LIB"}, repo=root, cwd=root, branch="main")
+    assert by_ref.env == (("LD_PRELOAD", "unleak://x/LIB"),)  # a reference counts too, shown as the reference
+    req = GrantStore().create_request(ctx)
+    res = run_cli("approve", req.id, cwd=root)
+    assert res.returncode == 2 and "--allow-env" in res.stderr
+    assert "environment PYTHONPATH=src" in res.stderr
+    assert run_cli("approve", req.id, "--allow-env", cwd=root).returncode == 0
+    assert GrantStore().find_grant(ctx) is not None
+    evil, _ = pol.run_context(["pytest", "-q"], {**variables, "PYTHONPATH": "/tmp/evil"}, repo=root, cwd=root,
+                              branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(evil) is None
+
+
+def test_cli_grant_pins_programs_in_the_repository_and_allows_named_env(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    _script(root)
+    res = run_cli("grant", "--secrets", "K", "--command", "./t.sh *", cwd=root)
+    assert res.returncode == 2 and "--pin" in res.stderr
+    res = run_cli("grant", "--secrets", "K", "--command", "./t.sh *", "--pin", "--allow-env", "PYTHONPATH=src",
+                  cwd=root)
+    assert res.returncode == 0, res.stderr
+    assert "sha256" in res.stderr and "PYTHONPATH" in res.stderr
+    ok, _ = pol.run_context(["./t.sh", "-x"], {"K": "unleak://x/K", "PYTHONPATH": "src"}, repo=root, cwd=root,
+                            branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(ok) is not None
+    other, _ = pol.run_context(["./t.sh", "-x"], {"K": "unleak://x/K", "NODE_OPTIONS": "--require=x"}, repo=root,
+                               cwd=root, branch="main", client="agent 1.0")
+    assert GrantStore().find_grant(other) is None
+    assert run_cli("grant", "--secrets", "K", "--command", "no-such-program-xyz *", cwd=root).returncode == 2
+    listed = json.loads(run_cli("grants", "--json", cwd=root).stdout)["grants"][0]
+    assert listed["pinned"] and listed["program"]["path"] == str((root / "t.sh").resolve())
+
+
+def test_cli_policy_sign_and_show(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    pol.policy_path().parent.mkdir(parents=True, exist_ok=True)
+    pol.policy_path().write_text('max_ttl = "1h"\n')
+    res = run_cli("policy", "show", cwd=root)
+    assert res.returncode == 2 and "policy sign" in res.stderr
+    res = run_cli("policy", "sign", cwd=root, env={"CLAUDECODE": "1"}, input="y\n")
+    assert res.returncode == 2 and "human" in res.stderr
+    res = run_cli("policy", "sign", cwd=root, input="n\n")
+    assert res.returncode != 0 and "1 h" in res.stderr
+    assert run_cli("policy", "show", cwd=root).returncode == 2  # answering no signs nothing
+    assert run_cli("policy", "sign", cwd=root, input="y\n").returncode == 0
+    shown = run_cli("policy", "show", cwd=root)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["max_ttl"] == 3600
+    from unleak.audit import AuditLog
+
+    assert any(r["action"] == "policy.sign" for r in AuditLog().records())
+
+
+def test_cli_secrets_tier_labels_and_shows(repo: object) -> None:
+    root = repo.path  # type: ignore[attr-defined]
+    assert run_cli("secrets", "set", "DB", cwd=root, input="fake-db-password-0123456789\n").returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "dev\n"
+    res = run_cli("secrets", "tier", "DB", "prod", cwd=root, env={"CLAUDECODE": "1"})
+    assert res.returncode == 2 and "human" in res.stderr  # lowering or raising a tier is for the human
+    assert run_cli("secrets", "tier", "DB", "prod", cwd=root).returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "prod\n"
+    # A new value keeps the label.
+    assert run_cli("secrets", "set", "DB", cwd=root, input="fake-db-password-9876543210\n").returncode == 0
+    assert run_cli("secrets", "tier", "DB", cwd=root).stdout == "prod\n"
+    assert run_cli("secrets", "tier", "NOPE", "dev", cwd=root).returncode == 2
