@@ -271,8 +271,21 @@ def run_command(
     from pathlib import Path
 
     from unleak import run as runner
+    from unleak import runguard
+    from unleak.policy import load_policy
 
-    plan = runner.prepare([Path(f) for f in env_files], override=not no_override)
+    paths = [Path(f) for f in env_files]
+    policy = load_policy()
+    why = runguard.gate_reason(policy)
+    grant = None
+    if why is not None:
+        # Not the human's own terminal: the same grant rules as an MCP `run`, checked on names before anything
+        # is resolved.
+        cwd = Path.cwd()
+        sources = runner.reference_sources(paths, cwd)
+        grant = runguard.check(command, runner.read_reference_files(sources), sources, cwd=cwd, policy=policy,
+                               why=why, masking=not no_masking)
+    plan = runner.prepare(paths, override=not no_override)
     for name in sorted(plan.plaintext):
         click.echo(
             f"unleak: warning: {name} holds a plaintext value, not a reference; run `unleak fix` to move it "
@@ -296,9 +309,10 @@ def run_command(
         click.echo(
             f"unleak: warning: {name} is shorter than 4 characters and is not masked in the output", err=True
         )
-    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub)
+    who: dict[str, Any] = {} if grant is None else {"grant": grant.id, "actor": runguard.SHELL_CLIENT}
+    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub, **who)
     code = runner.run_child(command, plan)
-    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub)
+    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub, **who)
     sys.exit(code)
 
 

@@ -317,9 +317,10 @@ _WRITE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 _FIX_ADVICE = ("Do not put secret values in files. Write code that reads the value from the environment "
                "(e.g. os.environ[\"NAME\"]) and keep a reference such as unleak://<namespace>/NAME in .env; run "
                "`unleak fix <file>` to move an existing secret into the vault, and `unleak run -- <command>` to run "
-               "with it.")
+               "with it (from an agent, that needs a grant: the human approves the request it makes).")
 _BASH_ADVICE = ("Secrets must not be printed where an agent or a log can read them. Use `unleak secrets list` to see "
-                "names and references, and `unleak run -- <command>` to run a program with the values injected.")
+                "names and references, and `unleak run -- <command>` to run a program with the values injected "
+                "(from an agent, under a grant the human approves).")
 _PROMPT_ADVICE = ("It was not sent. Store the value with `unleak secrets set NAME` (it asks with a hidden prompt) "
                   "and refer to it by name, e.g. \"use NAME from the vault\". If it was real, consider it exposed "
                   "wherever you pasted it and rotate it.")

@@ -103,6 +103,9 @@ class Policy:
     #: whether the approval page's URL is put in the MCP answer (the model sees it) or only sent to the client
     #: through URL elicitation / written to the server's stderr
     approval_url_in_answer: bool = True
+    #: which ``unleak run`` invocations need a grant like an MCP ``run``: "agent" (every one not started by the
+    #: human at their own terminal, see :mod:`unleak.runguard`), "always", or "never" (a machine no agent uses)
+    run_requires_grant: str = "agent"
 
     def check_ttl(self, seconds: int) -> int:
         if seconds > self.max_ttl:
@@ -119,8 +122,9 @@ def policy_path() -> Path:
 
 _POLICY_KEYS = {
     "default_ttl", "max_ttl", "request_ttl", "mcp_tiers", "tiers", "output_cap", "run_timeout",
-    "approval_url_in_answer",
+    "approval_url_in_answer", "run_requires_grant",
 }
+RUN_GRANT_MODES = ("agent", "always", "never")
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -151,6 +155,10 @@ def load_policy(path: Path | None = None) -> Policy:
         if not isinstance(data["approval_url_in_answer"], bool):
             raise ConfigError(f"{path}: approval_url_in_answer must be true or false")
         kw["approval_url_in_answer"] = data["approval_url_in_answer"]
+    if "run_requires_grant" in data:
+        if data["run_requires_grant"] not in RUN_GRANT_MODES:
+            raise ConfigError(f"{path}: run_requires_grant must be one of {', '.join(map(repr, RUN_GRANT_MODES))}")
+        kw["run_requires_grant"] = data["run_requires_grant"]
     if "mcp_tiers" in data:
         tiers = data["mcp_tiers"]
         if not isinstance(tiers, list) or not all(t in TIERS for t in tiers):

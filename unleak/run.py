@@ -214,6 +214,19 @@ def build_env(
     return env
 
 
+def reference_sources(env_files: Sequence[Path], cwd: Path) -> tuple[Path, ...]:
+    """The reference files a run reads: the given ones (relative to ``cwd``), else the default ``.env``."""
+    if env_files:
+        return tuple(p if p.is_absolute() else cwd / p for p in env_files)
+    found = default_env_file(cwd)
+    if found is None:
+        raise UsageError(
+            "no reference file: there is no .env in this directory or at the repository root; "
+            "pass one with --env-file FILE"
+        )
+    return (found,)
+
+
 def prepare(
     env_files: Sequence[Path] = (),
     *,
@@ -225,16 +238,7 @@ def prepare(
 ) -> InjectionPlan:
     """Read, resolve and merge: everything that can fail happens here, before a child exists."""
     cwd = cwd or Path.cwd()
-    if env_files:
-        sources = tuple(p if p.is_absolute() else cwd / p for p in env_files)
-    else:
-        found = default_env_file(cwd)
-        if found is None:
-            raise UsageError(
-                "no reference file: there is no .env in this directory or at the repository root; "
-                "pass one with --env-file FILE"
-            )
-        sources = (found,)
+    sources = reference_sources(env_files, cwd)
     variables = read_reference_files(sources)
     secrets, plain = resolve_values(variables, resolver, is_reference)
     env = build_env(os.environ if base_env is None else base_env, {**plain, **secrets}, override=override)
