@@ -311,7 +311,15 @@ def run_command(
         )
     who: dict[str, Any] = {} if grant is None else {"grant": grant.id, "actor": runguard.SHELL_CLIENT}
     _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub, **who)
-    code = runner.run_child(command, plan)
+    # The run owns its process tree: nothing the command starts outlives it. Under a grant it also ends at the
+    # policy's time limit, or as soon as the grant is revoked or expires.
+    limits = runner.RunLimits(contain=True)
+    if grant is not None:
+        limits.timeout = policy.run_timeout
+        limits.watch = runguard.grant_watch(grant.id)
+    code = runner.run_child(command, plan, limits=limits)
+    if limits.stopped:
+        click.echo(f"unleak: the command was stopped: {limits.stopped}", err=True)
     _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub, **who)
     sys.exit(code)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -192,3 +192,25 @@ def check(argv: Sequence[str], variables: Mapping[str, str], sources: Sequence[P
     raise PolicyError(
         f"{intro} No grant covers this command. Ask the human to approve request {req.id} in their own terminal "
         f"(`unleak approve {req.id}`, optionally --ttl 30m), then run the same command again.")
+
+
+def grant_watch(grant_id: str, store: GrantStore | None = None) -> Callable[[], str | None]:
+    """A run's watch (see :class:`unleak.run.RunLimits`): why the run under ``grant_id`` must stop now (revoked,
+    expired, gone), or None while the grant stands. Read from the grants file each time, so a revocation from
+    another terminal reaches a run in progress."""
+    store = store or GrantStore()
+
+    def watch() -> str | None:
+        try:
+            grant = next((g for g in store.grants() if g.id == grant_id), None)
+        except UnleakError:
+            return "the grants file cannot be read"
+        if grant is None:
+            return f"grant {grant_id} no longer exists"
+        if grant.revoked is not None:
+            return f"grant {grant_id} was revoked"
+        if not grant.active():
+            return f"grant {grant_id} expired"
+        return None
+
+    return watch
