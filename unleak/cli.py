@@ -459,7 +459,9 @@ def hook_claude_code(as_json: bool) -> None:
     """Claude Code hook: reads the hook payload (JSON) on stdin.
 
     \b
-    PreToolUse Write/Edit/MultiEdit: blocks content that carries a secret.
+    PreToolUse Write/Edit/MultiEdit/NotebookEdit: blocks a call after which the file would hold a new secret
+    (the whole resulting file is scanned; allow comments and weakening repository config are ignored).
+    PostToolUse Write/Edit/MultiEdit/NotebookEdit: reports a new secret in the file as written.
     PreToolUse Bash/Read: blocks commands and reads that would print secrets (printenv, cat .env, key files).
     UserPromptSubmit: blocks a prompt that contains a secret.
     Blocking exits 2 with the reason on stderr, as Claude Code's hook protocol defines; reasons never carry values.
@@ -549,7 +551,8 @@ def hook_install() -> None:
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Project directory.")
 def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
-    """Add unleak's PreToolUse and UserPromptSubmit hooks to Claude Code's settings (merging; idempotent)."""
+    """Add unleak's PreToolUse, PostToolUse and UserPromptSubmit hooks to Claude Code's settings (merging;
+    idempotent)."""
     from scanner import git
     from unleak import hooks
 

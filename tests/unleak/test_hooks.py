@@ -81,14 +81,15 @@ def test_other_provider_format_blocked(tmp_path: Path) -> None:
     assert d.block and key not in d.reason
 
 
-def test_write_respects_repo_config_disabled_rule(repo: GitRepo, canary: str) -> None:
-    """The repository's config applies (a rule disabled there does not block), as in `unleak scan`."""
-    p = tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content=f"T = '{canary}'\n")
-    first = hooks.decide(p)
-    assert first.block
-    rule_id = first.reason.split("(")[1].split()[0]
-    repo.write(".unleak.toml", f'disable = ["{rule_id}"]\n')
+def test_write_applies_the_repo_configs_custom_rules(repo: GitRepo) -> None:
+    """Custom rules of the repository's config add detection, so hooks apply them (what weakens scanning is
+    ignored: tests/agent/redteam/test_write_hook.py)."""
+    p = tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content="code = 'ACME-INTERNAL-7f3a9c2e1b'\n")
     assert not hooks.decide(p).block
+    repo.write(".unleak.toml", '[[rules]]\nid = "acme-key"\nregex = "ACME-INTERNAL-[0-9a-f]{10}"\n'
+                               'keywords = ["acme-internal"]\n')
+    d = hooks.decide(p)
+    assert d.block and "acme-key" in d.reason
 
 
 # -------------------------------------------------------------------------------------------- Bash commands
@@ -281,6 +282,7 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
     assert ours["hooks"] == [{"type": "command", "command": "unleak hook claude-code", "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": "Write|Edit|MultiEdit|NotebookEdit", "hooks": ours["hooks"]}]
     before = settings.read_text()
     p = run_cli("hook", "install", "claude-code", cwd=repo.path)
     assert p.returncode == 0 and "already installed" in p.stderr
@@ -294,9 +296,10 @@ def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
     settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
     res = hooks.install_claude_code(settings)
-    assert res.changed and res.added == ["PreToolUse (matcher updated)"]
+    assert res.changed and res.added == ["PreToolUse (matcher updated)", "PostToolUse"]
     doc = json.loads(settings.read_text())
     assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [cmd]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": hooks.POST_TOOL_MATCHER, "hooks": [cmd]}]
     assert not hooks.install_claude_code(settings).changed
 
 
