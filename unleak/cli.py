@@ -273,7 +273,10 @@ def run_command(
     from unleak import run as runner
     from unleak import runguard
     from unleak.policy import load_policy
+    from unleak.reaper import protect_process
 
+    # Before any value is read: no core file, no same-user ptrace or /proc/PID/mem of this process.
+    protect_process()
     paths = [Path(f) for f in env_files]
     policy = load_policy()
     why = runguard.gate_reason(policy)

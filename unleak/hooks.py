@@ -81,8 +81,10 @@ def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, tho
     UNLEAK_HOOK_THOROUGH environment variable) also runs the slow rule families.
 
     What hooks check comes from a coding agent, which can also write allow comments and the repository's
-    ``.unleak.toml``: so allow comments are ignored, and of the repository's configuration at ``root`` only custom
-    rules apply (they add detection); what weakens it (``disable``, ``min-confidence``) does not."""
+    ``.unleak.toml``. So allow comments are ignored, and so is the repository's configuration (``root`` only
+    places the scan): ``disable`` and ``min-confidence`` would switch the guard off, and a custom rule's regex
+    could be made slow enough for the hook to time out, which lets the call through. ``unleak scan``, pre-commit
+    and CI apply the configuration."""
     if not text:
         return []
     from scanner.api import ScanRequest, scan
@@ -91,18 +93,8 @@ def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, tho
     if thorough is None:
         thorough = os.environ.get("UNLEAK_HOOK_THOROUGH", "") not in ("", "0")
     disabled: set[str] = set() if thorough else {r.id for r in all_rules().values() if r.family in SLOW_FAMILIES}
-    kwargs: dict[str, Any] = {}
-    if root is not None:
-        from unleak import config as config_mod
-
-        try:
-            cfg = config_mod.load(root)
-        except ConfigError:
-            cfg = None  # a broken config must not switch the guard off: scan with the defaults
-        if cfg is not None:
-            kwargs = {"extra_rules": cfg.rules}
     result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1,
-                              disabled=frozenset(disabled), ignore_filters=AGENT_IGNORED_FILTERS, **kwargs))
+                              disabled=frozenset(disabled), ignore_filters=AGENT_IGNORED_FILTERS))
     return [Hit(f.rule_id, f.title, f.line, f.preview, f.fingerprint) for f in result.findings]
 
 
@@ -345,8 +337,9 @@ def _written_content(tool: str, tool_input: dict[str, Any]) -> list[str]:
 
 
 # Files up to this size are checked whole after the edit (a key split over two edits is only whole there); a larger
-# one is checked on the new text alone, so a hook on a huge file still answers within Claude Code's timeout.
-WHOLE_FILE_LIMIT = 2 * 1024 * 1024
+# one is checked on the new text alone. A hook that times out lets the call through, and the agent chooses the
+# file's content: ~0.5 s per scan of 512 KiB of dense random text on one core, twice (before and after).
+WHOLE_FILE_LIMIT = 512 * 1024
 
 
 def _read_text(path: Path) -> str | None:

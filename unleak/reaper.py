@@ -135,7 +135,8 @@ def supervise(cmd: list[str]) -> NoReturn:
     protect_process()
     become_subreaper()
     parent = os.getppid()
-    # Our parent (the MCP server) dying must end the run too; SIGTERM so the handler below cleans up.
+    # Our parent (the MCP server) dying must end the run too; SIGTERM so the handler below cleans up. The signal
+    # follows the *thread* that started us: the server's caller blocks in that thread until we exit.
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before the line above took effect
         os._exit(128 + signal.SIGTERM)

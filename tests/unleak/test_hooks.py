@@ -81,15 +81,16 @@ def test_other_provider_format_blocked(tmp_path: Path) -> None:
     assert d.block and key not in d.reason
 
 
-def test_write_applies_the_repo_configs_custom_rules(repo: GitRepo) -> None:
-    """Custom rules of the repository's config add detection, so hooks apply them (what weakens scanning is
-    ignored: tests/agent/redteam/test_write_hook.py)."""
-    p = tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content="code = 'ACME-INTERNAL-7f3a9c2e1b'\n")
-    assert not hooks.decide(p).block
+def test_write_ignores_the_repo_config(repo: GitRepo) -> None:
+    """The agent can write the repository's config, so hooks do not read it: not even custom rules, whose regex
+    could be made slow enough for the hook to time out (which lets the call through). `unleak scan` applies them;
+    weakening keys are tested in tests/agent/redteam/test_write_hook.py."""
     repo.write(".unleak.toml", '[[rules]]\nid = "acme-key"\nregex = "ACME-INTERNAL-[0-9a-f]{10}"\n'
                                'keywords = ["acme-internal"]\n')
-    d = hooks.decide(p)
-    assert d.block and "acme-key" in d.reason
+    content = "code = 'ACME-INTERNAL-7f3a9c2e1b'\n"
+    assert not hooks.decide(tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content=content)).block
+    repo.commit("custom rule", {"a.py": content})
+    assert run_cli("scan", cwd=repo.path).returncode == 1
 
 
 # -------------------------------------------------------------------------------------------- Bash commands

@@ -137,10 +137,13 @@ def test_gated_run_ends_with_its_grant(daemon_repo: GitRepo, tmp_path: Path, how
         pid = _wait_file(pidfile, proc)
         if how == "revoke":
             store.revoke(grant=grant.id, by="human")
+        since = time.monotonic()
         try:
             out, err = proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             pytest.fail(f"the run went on after its {how}")
+        if how == "revoke":
+            assert time.monotonic() - since < 5  # polled once a second; generous for a loaded machine
         assert "finished" not in out
         expected = {"revoke": "was revoked", "expiry": "expired", "time limit": "time limit"}[how]
         assert "stopped: " in err and expected in err, err
@@ -259,8 +262,16 @@ def test_same_user_cannot_read_the_memory_of_unleak_run(daemon_repo: GitRepo, ca
 
 
 @pytest.mark.skipif(not Path("/usr/bin/setpriv").exists(), reason="needs util-linux setpriv")
-def test_mcp_server_and_run_are_not_dumpable_and_have_no_core(daemon_repo: GitRepo, tmp_path: Path) -> None:
-    pytest.importorskip("mcp")
+@pytest.mark.parametrize("what", ["mcp server", "run supervisor"])
+def test_mcp_server_and_supervisor_are_not_dumpable_and_have_no_core(daemon_repo: GitRepo, tmp_path: Path,
+                                                                     what: str) -> None:
+    from unleak.reaper import supervisor_argv
+
+    if what == "mcp server":
+        pytest.importorskip("mcp")
+        cmd = [PY, "-m", "unleak", "mcp"]
+    else:
+        cmd = supervisor_argv([PY, "-c", "import time; time.sleep(30)"])
     probe = textwrap.dedent("""\
         import subprocess, sys, time
         proc = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -279,7 +290,7 @@ def test_mcp_server_and_run_are_not_dumpable_and_have_no_core(daemon_repo: GitRe
     script = tmp_path / "probe.py"
     script.write_text(probe)
     proc = subprocess.run(["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", PY, str(script),
-                           PY, "-m", "unleak", "mcp"], cwd=daemon_repo.path, capture_output=True, text=True,
+                           *cmd], cwd=daemon_repo.path, capture_output=True, text=True,
                           timeout=120, preexec_fn=_core_unlimited)
     assert proc.stdout.split() == ["DENIED", "0"], proc.stdout + proc.stderr
 
@@ -299,3 +310,12 @@ def test_supervisor_passes_the_exit_status_and_kills_the_tree(tmp_path: Path) ->
         assert _wait_dead(pid)
     finally:
         _kill(pid)
+
+
+def test_the_child_inherits_no_core_files(daemon_repo: GitRepo) -> None:
+    """A core file of the child would hold its environment, values included."""
+    _write_policy('run_requires_grant = "never"\n')
+    show = "import resource; print('core', resource.getrlimit(resource.RLIMIT_CORE)[0])"
+    proc = subprocess.run([PY, "-m", "unleak", "run", "--", PY, "-c", show], cwd=daemon_repo.path,
+                          capture_output=True, text=True, timeout=60, preexec_fn=_core_unlimited)
+    assert proc.returncode == 0 and "core 0" in proc.stdout, proc.stdout + proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,18 @@ def test_a_file_above_the_whole_file_limit_is_checked_on_the_new_text(repo: GitR
                                                       "new_string": f'T = "{canary}"\n'})
     assert hooks.content_before_after("Edit", data["tool_input"], target) is None
     assert _blocked(_hook(data, repo.path), canary)
+
+
+def test_custom_rule_written_by_the_agent_cannot_stall_the_hook(repo: GitRepo, canary: str) -> None:
+    """A hook that times out lets the call through (Claude Code treats it as a non-blocking error); a custom rule
+    with a catastrophic regex in an agent-written `.unleak.toml` made the old hook hang on the agent's content."""
+    repo.write(".unleak.toml", '[[rules]]\nid = "slow"\nregex = "(a|aa)+$"\nkeywords = ["aaaa"]\n')
+    body = f'TOKEN = "{canary}"\nfiller = "{"a" * 64}b"\n'
+    data = _payload(repo.path, "PreToolUse", "Write", {"file_path": str(repo.path / "app.py"), "content": body})
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "unleak", "hook", "claude-code"], input=json.dumps(data),
+                              cwd=repo.path, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the hook stalled on an agent-written rule: Claude Code would have let the write through")
+    assert _blocked(proc, canary) and time.monotonic() - started < 20
