@@ -22,9 +22,14 @@ from typing import Any
 
 import pytest
 
-from tests.agent.redteam.conftest import PY, agent_env
+from tests.agent.redteam.runtools import PY, agent_env, make_vault_repo
 from tests.conftest import GitRepo
 from unleak.policy import GrantStore, policy_path
+
+
+@pytest.fixture
+def vault_repo(repo: GitRepo, canary: str) -> GitRepo:
+    return make_vault_repo(repo, canary)
 
 # The child starts a daemon (double fork + setsid, stdio closed) that writes the value into a file every 0.1 s for a
 # minute, then either exits at once ("exit") or stays for a minute itself ("stay").

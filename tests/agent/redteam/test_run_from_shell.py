@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.redteam.conftest import PY, agent_env, human_env, in_terminal
+from tests.agent.redteam.runtools import PY, agent_env, human_env, in_terminal, make_vault_repo
 from tests.conftest import GitRepo
 from unleak.policy import GrantStore, policy_path
+
+
+@pytest.fixture
+def vault_repo(repo: GitRepo, canary: str) -> GitRepo:
+    return make_vault_repo(repo, canary)
 
 UNLEAK_RUN = [PY, "-m", "unleak", "run", "--"]
 

@@ -1,4 +1,5 @@
-"""Fixtures of the red-team tests: a repository whose token is in the vault, and ways to start a process the way a
+"""Shared by the red-team tests of runs and hooks (a module, not a conftest, so other red-team suites in this
+package keep their own conftest): a repository whose token is in the vault, and ways to start a process the way a
 human at a terminal does (a real pseudo-terminal that is its controlling terminal)."""
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import GitRepo
 
@@ -26,8 +25,8 @@ print("stashed")
 """
 
 
-@pytest.fixture
-def vault_repo(repo: GitRepo, canary: str) -> GitRepo:
+def make_vault_repo(repo: GitRepo, canary: str) -> GitRepo:
+    """``repo`` with ``canary`` in the vault as TOKEN, referenced from .env, and the stash script."""
     from remediate.vault import open_vault
 
     ref = open_vault(repo_path=repo.path).put("TOKEN", canary)
