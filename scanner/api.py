@@ -43,6 +43,7 @@ class ScanRequest:
     # (``--no-walk`` + ids) the few commits whose values exposure reads back.
     revs: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    ignore_filters: frozenset[str] = frozenset()  # filter names not applied (hooks: "allow-comment")
 
 
 def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, ...] | None = None,
@@ -87,7 +88,7 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
     commit_scan = any(m in ("range", "history") for m in req.modes)
     engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
                                   min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain,
-                                  hyperscan=commit_scan and not req.plain))
+                                  hyperscan=commit_scan and not req.plain, ignore_filters=req.ignore_filters))
     result = ScanResult()
     if req.plain or not commit_scan:
         result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)

@@ -87,6 +87,9 @@ class EngineOptions:
     # Find keywords and gate patterns with hyperscan (when installed) in ASCII chunks: the same hits as the
     # automaton, ~10x faster, but ~50 ms to compile, so only for commit scans.
     hyperscan: bool = False
+    # Filters not to apply (by name): content a coding agent writes is checked without "allow-comment", since the
+    # agent can write the comment too.
+    ignore_filters: frozenset[str] = frozenset()
 
 
 class Engine:
@@ -124,7 +127,8 @@ class Engine:
         # Compiled on first use (~60 ms): a rescan that finds every commit in the cache never pays for it.
         self._hs: _Hyperscan | None = None
         self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
-        self._filters: dict[str, tuple[Filter, ...]] = {r.id: applicable(r) for r in rules}
+        self._filters: dict[str, tuple[Filter, ...]] = {
+            r.id: tuple(f for f in applicable(r) if f.name not in self.options.ignore_filters) for r in rules}
         # Rules restricted to some paths, and per path the ids they exclude: a history repeats the same paths
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]

@@ -216,7 +216,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     shas = git.rev_list(top, revs, skipped=result.skipped)
     cache = None
     if cache_options is not None and not explain:
-        key = cache_mod.ruleset_key(engine.rules.values(), [(f.name, f.drop) for f in active_filters()],
+        key = cache_mod.ruleset_key(engine.rules.values(), [(f.name, f.drop) for f in active_filters()
+                                                              if f.name not in engine.options.ignore_filters],
                                     cache_options)
         cache = cache_mod.ScanCache(git.common_git_dir(top), key).load()
     todo = [s for s in shas if cache is None or s not in cache.done]

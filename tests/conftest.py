@@ -84,6 +84,17 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
+def human_runs(isolated_home: Path) -> None:
+    """`unleak run` as on a machine no agent uses (``run_requires_grant = "never"``): for tests of the child
+    process plumbing, which start it from pipes rather than a terminal. The gate itself is tested in
+    tests/agent/redteam/test_run_from_shell.py."""
+    from unleak.policy import policy_path
+
+    policy_path().parent.mkdir(parents=True, exist_ok=True)
+    policy_path().write_text('run_requires_grant = "never"\n', encoding="utf-8")
+
+
+@pytest.fixture
 def repo(tmp_path: Path) -> Iterator[GitRepo]:
     path = tmp_path / "repo"
     path.mkdir()

@@ -8,9 +8,13 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat, password
 from tests.unleak.test_masking import leak_forms
+
+pytestmark = pytest.mark.usefixtures("human_runs")
 
 
 def assert_absent(canaries: list[str], text: str, where: str) -> None:

@@ -279,8 +279,24 @@ def run_command(
     from pathlib import Path
 
     from unleak import run as runner
+    from unleak import runguard
+    from unleak.policy import load_policy
+    from unleak.reaper import protect_process
 
-    plan = runner.prepare([Path(f) for f in env_files], override=not no_override)
+    # Before any value is read: no core file, no same-user ptrace or /proc/PID/mem of this process.
+    protect_process()
+    paths = [Path(f) for f in env_files]
+    policy = load_policy()
+    why = runguard.gate_reason(policy)
+    grant = None
+    if why is not None:
+        # Not the human's own terminal: the same grant rules as an MCP `run`, checked on names before anything
+        # is resolved.
+        cwd = Path.cwd()
+        sources = runner.reference_sources(paths, cwd)
+        grant = runguard.check(command, runner.read_reference_files(sources), sources, cwd=cwd, policy=policy,
+                               why=why, masking=not no_masking)
+    plan = runner.prepare(paths, override=not no_override)
     for name in sorted(plan.plaintext):
         click.echo(
             f"unleak: warning: {name} holds a plaintext value, not a reference; run `unleak fix` to move it "
@@ -304,9 +320,18 @@ def run_command(
         click.echo(
             f"unleak: warning: {name} is shorter than 4 characters and is not masked in the output", err=True
         )
-    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub)
-    code = runner.run_child(command, plan)
-    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub)
+    who: dict[str, Any] = {} if grant is None else {"grant": grant.id, "actor": runguard.SHELL_CLIENT}
+    _audit("run.start", secrets=sorted(plan.secrets), argv=list(command), scrub=scrub, **who)
+    # The run owns its process tree: nothing the command starts outlives it. Under a grant it also ends at the
+    # policy's time limit, or as soon as the grant is revoked or expires.
+    limits = runner.RunLimits(contain=True)
+    if grant is not None:
+        limits.timeout = policy.run_timeout
+        limits.watch = runguard.grant_watch(grant.id)
+    code = runner.run_child(command, plan, limits=limits)
+    if limits.stopped:
+        click.echo(f"unleak: the command was stopped: {limits.stopped}", err=True)
+    _audit("run.end", secrets=sorted(plan.secrets), argv=list(command), result=f"exit {code}", scrub=scrub, **who)
     sys.exit(code)
 
 
@@ -488,7 +513,9 @@ def hook_claude_code(as_json: bool) -> None:
     """Claude Code hook: reads the hook payload (JSON) on stdin.
 
     \b
-    PreToolUse Write/Edit/MultiEdit: blocks content that carries a secret.
+    PreToolUse Write/Edit/MultiEdit/NotebookEdit: blocks a call after which the file would hold a new secret
+    (the whole resulting file is scanned; allow comments and weakening repository config are ignored).
+    PostToolUse Write/Edit/MultiEdit/NotebookEdit: reports a new secret in the file as written.
     PreToolUse Bash/Read: blocks commands and reads that would print secrets (printenv, cat .env, key files).
     UserPromptSubmit: blocks a prompt that contains a secret.
     Blocking exits 2 with the reason on stderr, as Claude Code's hook protocol defines; reasons never carry values.
@@ -578,7 +605,8 @@ def hook_install() -> None:
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Project directory.")
 def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
-    """Add unleak's PreToolUse and UserPromptSubmit hooks to Claude Code's settings (merging; idempotent)."""
+    """Add unleak's PreToolUse, PostToolUse and UserPromptSubmit hooks to Claude Code's settings (merging;
+    idempotent)."""
     from scanner import git
     from unleak import hooks
 

@@ -56,6 +56,7 @@ class Hit:
     title: str
     line: int
     preview: str
+    fingerprint: str = ""
 
     def describe(self) -> str:
         return f"{self.rule_id} {self.title} {self.preview} (line {self.line})"
@@ -69,12 +70,21 @@ class Hit:
 SLOW_FAMILIES = frozenset({"detect-secrets"})
 
 
+#: filters a coding agent can trigger with what it writes, so hooks never apply them
+AGENT_IGNORED_FILTERS = frozenset({"allow-comment"})
+
+
 def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, thorough: bool | None = None
               ) -> list[Hit]:
     """Secrets in ``text`` (hooks check content before it is written). The scanner is imported here, not at the
-    top, so a hook that has nothing to scan stays at interpreter start-up cost. Configuration (disabled rules,
-    custom rules, minimum confidence) of the repository at ``root`` applies. ``thorough`` (default: the
-    UNLEAK_HOOK_THOROUGH environment variable) also runs the slow rule families."""
+    top, so a hook that has nothing to scan stays at interpreter start-up cost. ``thorough`` (default: the
+    UNLEAK_HOOK_THOROUGH environment variable) also runs the slow rule families.
+
+    What hooks check comes from a coding agent, which can also write allow comments and the repository's
+    ``.unleak.toml``. So allow comments are ignored, and so is the repository's configuration (``root`` only
+    places the scan): ``disable`` and ``min-confidence`` would switch the guard off, and a custom rule's regex
+    could be made slow enough for the hook to time out, which lets the call through. ``unleak scan``, pre-commit
+    and CI apply the configuration."""
     if not text:
         return []
     from scanner.api import ScanRequest, scan
@@ -83,22 +93,9 @@ def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, tho
     if thorough is None:
         thorough = os.environ.get("UNLEAK_HOOK_THOROUGH", "") not in ("", "0")
     disabled: set[str] = set() if thorough else {r.id for r in all_rules().values() if r.family in SLOW_FAMILIES}
-    kwargs: dict[str, Any] = {}
-    if root is not None:
-        from unleak import config as config_mod
-
-        try:
-            cfg = config_mod.load(root)
-        except ConfigError:
-            cfg = None  # a broken config must not switch the guard off: scan with the defaults
-        if cfg is not None:
-            disabled |= cfg.disable
-            kwargs = {"extra_rules": cfg.rules}
-            if cfg.min_confidence is not None:
-                kwargs["min_confidence"] = cfg.min_confidence
     result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1,
-                              disabled=frozenset(disabled), **kwargs))
-    return [Hit(f.rule_id, f.title, f.line, f.preview) for f in result.findings]
+                              disabled=frozenset(disabled), ignore_filters=AGENT_IGNORED_FILTERS))
+    return [Hit(f.rule_id, f.title, f.line, f.preview, f.fingerprint) for f in result.findings]
 
 
 def _hits_text(hits: Sequence[Hit], limit: int = 5) -> str:
@@ -317,9 +314,10 @@ _WRITE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 _FIX_ADVICE = ("Do not put secret values in files. Write code that reads the value from the environment "
                "(e.g. os.environ[\"NAME\"]) and keep a reference such as unleak://<namespace>/NAME in .env; run "
                "`unleak fix <file>` to move an existing secret into the vault, and `unleak run -- <command>` to run "
-               "with it.")
+               "with it (from an agent, that needs a grant: the human approves the request it makes).")
 _BASH_ADVICE = ("Secrets must not be printed where an agent or a log can read them. Use `unleak secrets list` to see "
-                "names and references, and `unleak run -- <command>` to run a program with the values injected.")
+                "names and references, and `unleak run -- <command>` to run a program with the values injected "
+                "(from an agent, under a grant the human approves).")
 _PROMPT_ADVICE = ("It was not sent. Store the value with `unleak secrets set NAME` (it asks with a hidden prompt) "
                   "and refer to it by name, e.g. \"use NAME from the vault\". If it was real, consider it exposed "
                   "wherever you pasted it and rotate it.")
@@ -336,6 +334,149 @@ def _written_content(tool: str, tool_input: dict[str, Any]) -> list[str]:
     if tool == "NotebookEdit":
         return [str(tool_input.get("new_source") or "")]
     return []
+
+
+# Files up to this size are checked whole after the edit (a key split over two edits is only whole there); a larger
+# one is checked on the new text alone. A hook that times out lets the call through, and the agent chooses the
+# file's content: ~0.5 s per scan of 512 KiB of dense random text on one core, twice (before and after).
+WHOLE_FILE_LIMIT = 512 * 1024
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text (undecodable bytes replaced), "" when it does not exist, None when it is too big or
+    unreadable."""
+    try:
+        if not path.is_file():
+            return "" if not path.exists() else None
+        if path.stat().st_size > WHOLE_FILE_LIMIT:
+            return None
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _apply_edit(text: str, old: str, new: str, replace_all: bool) -> str:
+    """``text`` after Claude Code's Edit. An ``old`` that is not there fails the edit in Claude Code; the new text
+    is appended anyway, so it is scanned in the file's context rather than not at all."""
+    if not old:
+        return new + text
+    if old not in text:
+        return text + "\n" + new
+    return text.replace(old, new) if replace_all else text.replace(old, new, 1)
+
+
+def _notebook_sources(raw: str) -> list[dict[str, Any]] | None:
+    try:
+        doc = json.loads(raw) if raw.strip() else {"cells": []}
+    except json.JSONDecodeError:
+        return None
+    cells = doc.get("cells") if isinstance(doc, dict) else None
+    return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else None
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _notebook_after(cells: list[dict[str, Any]], tool_input: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cells after a NotebookEdit (replace, insert after ``cell_id`` or at the top, delete)."""
+    cells = list(cells)
+    mode = str(tool_input.get("edit_mode") or "replace")
+    cell_id = tool_input.get("cell_id")
+    idx = next((i for i, c in enumerate(cells) if cell_id is not None and c.get("id") == cell_id), None)
+    new_cell = {"cell_type": tool_input.get("cell_type") or "code", "source": str(tool_input.get("new_source") or "")}
+    if mode == "insert":
+        cells.insert(0 if idx is None else idx + 1, new_cell)
+    elif mode == "delete":
+        if idx is not None:
+            del cells[idx]
+    elif idx is not None:
+        cells[idx] = {**cells[idx], "source": new_cell["source"]}
+    else:
+        cells.append(new_cell)
+    return cells
+
+
+def content_before_after(tool: str, tool_input: dict[str, Any], path: Path) -> tuple[str, str] | None:
+    """(the file's content now, its content after the tool call), as text to scan; None when the file cannot be
+    checked whole (too big, unreadable, not a notebook the edit can be applied to)."""
+    current = _read_text(path)
+    if current is None:
+        return None
+    if tool == "Write":
+        return current, str(tool_input.get("content") or "")
+    if tool == "Edit":
+        return current, _apply_edit(current, str(tool_input.get("old_string") or ""),
+                                    str(tool_input.get("new_string") or ""), bool(tool_input.get("replace_all")))
+    if tool == "MultiEdit":
+        after = current
+        for e in tool_input.get("edits") or []:
+            if isinstance(e, dict):
+                after = _apply_edit(after, str(e.get("old_string") or ""), str(e.get("new_string") or ""),
+                                    bool(e.get("replace_all")))
+        return current, after
+    if tool == "NotebookEdit":
+        cells = _notebook_sources(current)
+        if cells is None:
+            return None
+        # Cells joined by blank lines: what the scanner sees is the code, as in the notebook's cells.
+        return ("\n\n".join(_cell_text(c) for c in cells),
+                "\n\n".join(_cell_text(c) for c in _notebook_after(cells, tool_input)))
+    return None
+
+
+def _new_hits(before: list[Hit], after: list[Hit]) -> list[Hit]:
+    """Findings of ``after`` that ``before`` did not have (counted, so a second copy of a secret counts)."""
+    from collections import Counter
+
+    left = Counter((h.rule_id, h.fingerprint) for h in before)
+    out: list[Hit] = []
+    for h in after:
+        key = (h.rule_id, h.fingerprint)
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            out.append(h)
+    return out
+
+
+def write_hits(tool: str, tool_input: dict[str, Any], cwd: Path) -> list[Hit]:
+    """Secrets a write tool call would add. The whole resulting file is scanned — a key split over two edits, or
+    completed next to text already there, is whole only there — and what the file already held is not reported
+    again (a second copy of it is). A file that cannot be checked whole is checked on the new text alone."""
+    path_text = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+    rel = _relative(path_text or "<content>", cwd)
+    root = _root(cwd)
+    both = None
+    if path_text:
+        both = content_before_after(tool, tool_input, Path(path_text) if os.path.isabs(path_text)
+                                    else cwd / path_text)
+    if both is None:
+        return [h for text in _written_content(tool, tool_input) for h in scan_text(text, rel, root)]
+    before, after = both
+    return _new_hits(scan_text(before, rel, root) if before else [], scan_text(after, rel, root))
+
+
+def file_hits_after_write(tool_input: dict[str, Any], tool_response: Any, cwd: Path) -> list[Hit]:
+    """PostToolUse: secrets in the file as it is now on disk that were not in it before the call (Claude Code
+    reports the original content of an Edit; without it, every secret in the file counts)."""
+    path_text = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "")
+    if not path_text:
+        return []
+    p = Path(path_text) if os.path.isabs(path_text) else cwd / path_text
+    now = _read_text(p)
+    if not now:
+        return []
+    rel = _relative(path_text, cwd)
+    root = _root(cwd)
+    if p.suffix == ".ipynb":
+        cells = _notebook_sources(now)
+        if cells is not None:
+            now = "\n\n".join(_cell_text(c) for c in cells)
+    original = tool_response.get("originalFile") if isinstance(tool_response, dict) else None
+    before = scan_text(original, rel, root) if isinstance(original, str) and p.suffix != ".ipynb" else []
+    return _new_hits(before, scan_text(now, rel, root))
 
 
 def _cwd(payload: dict[str, Any]) -> Path:
@@ -364,9 +505,7 @@ def decide(payload: dict[str, Any]) -> Decision:
         if tool in _WRITE_TOOLS:
             path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or "<content>")
             rel = _relative(path, cwd)
-            hits: list[Hit] = []
-            for text in _written_content(tool, tool_input):
-                hits.extend(scan_text(text, rel, _root(cwd)))
+            hits = write_hits(tool, tool_input, cwd)
             if hits:
                 return Decision(True, f"unleak blocked this {tool} to {rel}: the new content carries a secret "
                                       f"({_hits_text(hits)}). {_FIX_ADVICE}", event)
@@ -399,6 +538,17 @@ def decide(payload: dict[str, Any]) -> Decision:
                 return Decision(True, f"unleak blocked this search: {why}. {_BASH_ADVICE}", event)
             return ALLOW
         return ALLOW
+    if event == "PostToolUse":
+        tool = str(payload.get("tool_name") or "")
+        tool_input = payload.get("tool_input") or {}
+        if tool not in _WRITE_TOOLS or not isinstance(tool_input, dict):
+            return ALLOW
+        hits = file_hits_after_write(tool_input, payload.get("tool_response"), cwd)
+        if hits:
+            rel = _relative(str(tool_input.get("file_path") or tool_input.get("notebook_path")), cwd)
+            return Decision(True, f"unleak: after this {tool}, {rel} holds a secret it did not hold before "
+                                  f"({_hits_text(hits)}). Remove it from the file now. {_FIX_ADVICE}", event)
+        return ALLOW
     if event == "UserPromptSubmit":
         hits = scan_text(str(payload.get("prompt") or ""), "<prompt>", _root(cwd))
         if hits:
@@ -430,6 +580,9 @@ def parse_payload(raw: str) -> dict[str, Any]:
 
 HOOK_COMMAND = "unleak hook claude-code"
 PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read|Grep"
+#: after a write, the file on disk is checked whole again: edits that slipped past PreToolUse (made in pieces, or
+#: changed on disk in between) are reported to the agent at once
+POST_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit"
 
 
 @dataclass
@@ -467,7 +620,8 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
     if not isinstance(hooks, dict):
         raise ConfigError(f"{settings}: key 'hooks' must be an object")
     added: list[str] = []
-    for event, matcher in (("PreToolUse", PRE_TOOL_MATCHER), ("UserPromptSubmit", None)):
+    for event, matcher in (("PreToolUse", PRE_TOOL_MATCHER), ("PostToolUse", POST_TOOL_MATCHER),
+                           ("UserPromptSubmit", None)):
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ConfigError(f"{settings}: key 'hooks.{event}' must be a list")

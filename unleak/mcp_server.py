@@ -27,7 +27,6 @@ import json
 import os
 import re
 import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from unleak import __version__
 from unleak.audit import AuditLog, process_info
 from unleak.display import shown
 from unleak.policy import GrantStore, Policy, dangerous_reason, load_policy, run_context
+from unleak.runguard import grant_watch
 
 SERVER_NAME = "unleak"
 MAX_DIFF = 5 * 1024 * 1024
@@ -497,7 +497,8 @@ class UnleakMCP:
         # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
         plan = runner.prepare([env_file], cwd=cwd, variables=variables)  # what was checked, not a re-read
         extra = plan.masked  # resolved references and plaintext secret-named values alike
-        timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), 3600)
+        # The agent may ask for less time than the policy's limit, never more.
+        timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), self.policy.run_timeout)
         started = time.time()
         pid_box: dict[str, int] = {}
 
@@ -509,7 +510,8 @@ class UnleakMCP:
 
         try:
             res = execute_masked(list(argv), plan.env, extra, cwd=cwd, timeout=timeout,
-                                 cap=self.policy.output_cap, on_start=on_start)
+                                 cap=self.policy.output_cap, on_start=on_start,
+                                 watch=grant_watch(grant.id, self._store()))
         except runner.CommandNotFoundError as exc:
             self.record("run.end", client, scrub, grant=grant.id, secrets=names, process=proc, task=task,
                         result="not-started", detail={"error": str(exc)})
@@ -621,17 +623,19 @@ class _ExecResult:
 
 
 def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str, str], *, cwd: Path,
-                   timeout: float, cap: int, on_start: Callable[[int], None] | None = None) -> _ExecResult:
+                   timeout: float, cap: int, on_start: Callable[[int], None] | None = None,
+                   watch: Callable[[], str | None] | None = None) -> _ExecResult:
     """Run ``argv`` with ``env``; stdout and stderr (merged) pass through the masker, the first ``cap`` masked
-    bytes are kept and the rest is counted and dropped. The child is in its own session with no stdin; at
-    ``timeout`` its whole process group is killed."""
+    bytes are kept and the rest is counted and dropped. The child runs under the reaper supervisor, with no
+    stdin: at its exit, at ``timeout`` or when ``watch`` (asked about once a second) gives a reason, everything
+    it started is killed."""
     from unleak.masking import Masker
-    from unleak.run import exit_status, spawn
+    from unleak.run import exit_status, spawn_supervised, stop_supervised
 
     # An agent's run: the child (code the agent may have written) gets no access to the vault, its key, grants,
     # policy or the audit log (Landlock, where the kernel has it).
-    proc = spawn(argv, env, cwd, confine=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                 stderr=subprocess.STDOUT)
+    proc = spawn_supervised(argv, env, cwd, confine=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
     if on_start is not None:
         on_start(proc.pid)
     assert proc.stdout is not None
@@ -639,7 +643,9 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
     kept = bytearray()
     total = 0
     timed_out = False
+    stopped: str | None = None
     deadline = time.monotonic() + timeout
+    next_watch = 0.0
     fd = proc.stdout.fileno()
     sel = selectors.DefaultSelector()
     sel.register(fd, selectors.EVENT_READ)
@@ -654,9 +660,14 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                stop_supervised(proc)
                 break
+            if watch is not None and time.monotonic() >= next_watch:
+                next_watch = time.monotonic() + 1.0
+                stopped = watch()
+                if stopped is not None:
+                    stop_supervised(proc)
+                    break
             if not sel.select(timeout=min(left, 0.5)):
                 continue
             data = os.read(fd, 1 << 16)
@@ -675,8 +686,7 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
     try:
         code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_supervised(proc)
         code = proc.wait()
     text = kept.decode("utf-8", errors="replace")
     truncated = total > len(kept) and len(kept) >= cap
@@ -684,6 +694,8 @@ def execute_masked(argv: list[str], env: Mapping[str, str], secrets: Mapping[str
         text += f"\n[unleak: output cut at {cap} bytes of {total}]"
     if timed_out:
         text += f"\n[unleak: killed after {timeout:g} s]"
+    if stopped is not None:
+        text += f"\n[unleak: stopped: {stopped}]"
     return _ExecResult(exit_status(code), text, total, truncated, timed_out)
 
 
@@ -832,6 +844,10 @@ def serve(root: Path) -> None:
 
     # Children of this server (runs) inherit this; `unleak approve`/`grant` refuse to work from inside them.
     os.environ["UNLEAK_MCP"] = "1"
+    # This process reads vault values (to run and to scrub answers): no core file, no same-user ptrace.
+    from unleak.reaper import protect_process
+
+    protect_process()
     app = UnleakMCP(root=root)
     server = build_server(app)
 

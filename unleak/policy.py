@@ -102,6 +102,9 @@ class Policy:
     allow_dangerous: bool = True
     #: send every audit head to the system log (syslog/journald) as well
     audit_syslog: bool = False
+    #: which ``unleak run`` invocations need a grant like an MCP ``run``: "agent" (every one not started by the
+    #: human at their own terminal, see :mod:`unleak.runguard`), "always", or "never" (a machine no agent uses)
+    run_requires_grant: str = "agent"
 
     def check_ttl(self, seconds: int) -> int:
         if seconds > self.max_ttl:
@@ -118,8 +121,9 @@ def policy_path() -> Path:
 
 _POLICY_KEYS = {
     "default_ttl", "max_ttl", "request_ttl", "mcp_tiers", "output_cap", "run_timeout",
-    "approval_url_in_answer", "allow_dangerous", "audit_syslog",
+    "approval_url_in_answer", "allow_dangerous", "audit_syslog", "run_requires_grant",
 }
+RUN_GRANT_MODES = ("agent", "always", "never")
 
 
 def _policy_bytes(path: Path) -> bytes | None:
@@ -190,6 +194,10 @@ def _parse_policy(content: bytes | None, path: Path) -> Policy:
             if not isinstance(data[key], bool):
                 raise ConfigError(f"{path}: {key} must be true or false")
             kw[key] = data[key]
+    if "run_requires_grant" in data:
+        if data["run_requires_grant"] not in RUN_GRANT_MODES:
+            raise ConfigError(f"{path}: run_requires_grant must be one of {', '.join(map(repr, RUN_GRANT_MODES))}")
+        kw["run_requires_grant"] = data["run_requires_grant"]
     if "mcp_tiers" in data:
         tiers = data["mcp_tiers"]
         if not isinstance(tiers, list) or not all(t in TIERS for t in tiers):

@@ -46,6 +46,8 @@ from typing import Any, NoReturn
 
 from scanner.errors import BadReferenceError, UnleakError, UsageError
 from unleak.masking import Masker, names_too_short
+from unleak.reaper import exit_status as exit_status  # re-exported: callers use run.exit_status
+from unleak.reaper import kill_descendants
 
 #: set in the child's environment so programs (and nested ``unleak run``) know the values are injected
 MARKER = "UNLEAK_RUN"
@@ -214,6 +216,19 @@ def build_env(
     return env
 
 
+def reference_sources(env_files: Sequence[Path], cwd: Path) -> tuple[Path, ...]:
+    """The reference files a run reads: the given ones (relative to ``cwd``), else the default ``.env``."""
+    if env_files:
+        return tuple(p if p.is_absolute() else cwd / p for p in env_files)
+    found = default_env_file(cwd)
+    if found is None:
+        raise UsageError(
+            "no reference file: there is no .env in this directory or at the repository root; "
+            "pass one with --env-file FILE"
+        )
+    return (found,)
+
+
 def prepare(
     env_files: Sequence[Path] = (),
     *,
@@ -229,16 +244,7 @@ def prepare(
     ``variables`` are the files' contents as already read by a caller that checked them against a grant: the
     file is not read again, so it cannot be swapped between the check and the run."""
     cwd = cwd or Path.cwd()
-    if env_files:
-        sources = tuple(p if p.is_absolute() else cwd / p for p in env_files)
-    else:
-        found = default_env_file(cwd)
-        if found is None:
-            raise UsageError(
-                "no reference file: there is no .env in this directory or at the repository root; "
-                "pass one with --env-file FILE"
-            )
-        sources = (found,)
+    sources = reference_sources(env_files, cwd)
     if variables is None:
         variables = read_reference_files(sources)
     secrets, plain = resolve_values(variables, resolver, is_reference)
@@ -251,9 +257,20 @@ def prepare(
 # -------------------------------------------------------------------------------------------------- running
 
 
-def exit_status(returncode: int) -> int:
-    """A child's status as a shell reports it: its exit code, or 128 + N when signal N killed it."""
-    return 128 - returncode if returncode < 0 else returncode
+@dataclass
+class RunLimits:
+    """When a run must end before its command does, and whether it owns its whole process tree.
+
+    ``contain``: this process is dedicated to the run (the ``unleak run`` command), so it becomes the subreaper of
+    the command's tree and kills every descendant when the command exits or the run is stopped: nothing the command
+    started (a ``setsid`` double fork included) outlives the run. ``timeout`` is in seconds; ``watch`` is called
+    about once a second and returns why the run must stop now (a revoked or expired grant), or None. After the
+    run, ``stopped`` says why it was stopped, if it was."""
+
+    timeout: float | None = None
+    watch: Callable[[], str | None] | None = None
+    contain: bool = False
+    stopped: str | None = None
 
 
 def exec_child(cmd: Sequence[str], plan: InjectionPlan) -> NoReturn:
@@ -408,9 +425,10 @@ def run_child(
     stderr: int | None = None,
     use_pty: bool | None = None,
     cwd: Path | None = None,
+    limits: RunLimits | None = None,
 ) -> int:
     """Run ``cmd`` with the plan's environment and its output masked; returns its exit status (128 + N when
-    signal N killed it).
+    signal N killed it). ``limits`` bound its lifetime (see :class:`RunLimits`; masked runs only).
 
     ``stdin``/``stdout``/``stderr`` are file descriptors (default: ours). ``use_pty`` defaults to "our stdout
     is a terminal"; with a pty the child sees a terminal on stdout (and on stdin/stderr where ours are
@@ -424,7 +442,13 @@ def run_child(
         return _spawn_unmasked(cmd, plan, in_fd, out_fd, err_fd, cwd)
     if use_pty is None:
         use_pty = os.isatty(out_fd)
-    return _spawn_masked(cmd, plan, in_fd, out_fd, err_fd, use_pty, cwd)
+    limits = limits or RunLimits()
+    if limits.contain:
+        from unleak.reaper import become_subreaper, protect_process
+
+        protect_process()
+        become_subreaper()
+    return _spawn_masked(cmd, plan, in_fd, out_fd, err_fd, use_pty, cwd, limits)
 
 
 def spawn(
@@ -465,6 +489,40 @@ def spawn(
             os.close(ruleset_fd)
 
 
+def spawn_supervised(
+    cmd: Sequence[str], env: Mapping[str, str], cwd: Path | None, *, confine: bool = False, **kwargs: object
+) -> subprocess.Popen[bytes]:
+    """:func:`spawn` ``cmd`` under the :mod:`unleak.reaper` supervisor, for a caller that has other children (the
+    MCP server): everything ``cmd`` starts dies with it. End it early with :func:`stop_supervised`."""
+    import shutil
+
+    from unleak.reaper import supervisor_argv
+
+    _check_command(cmd)
+    prog = cmd[0]
+    if "/" in prog:
+        path = Path(prog) if os.path.isabs(prog) else (cwd or Path.cwd()) / prog
+        found = str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    else:
+        found = shutil.which(prog, path=env.get("PATH", os.defpath))
+    if found is None:
+        # The same message spawn() gives, before the supervisor exists.
+        raise CommandNotFoundError(f"command not found: {prog!r}")
+    return spawn(supervisor_argv(list(cmd)), env, cwd, confine=confine, **kwargs)
+
+
+def stop_supervised(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a :func:`spawn_supervised` run: the supervisor kills the whole tree and exits (SIGKILL after 5 s if
+    it does not)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _spawn_unmasked(
     cmd: Sequence[str], plan: InjectionPlan, in_fd: int, out_fd: int, err_fd: int, cwd: Path | None
 ) -> int:
@@ -486,6 +544,7 @@ def _spawn_masked(
     err_fd: int,
     use_pty: bool,
     cwd: Path | None,
+    limits: RunLimits,
 ) -> int:
     to_close: list[int] = []  # child-side ends, closed in the parent once the child has them
     relay_stdin = False
@@ -536,7 +595,7 @@ def _spawn_masked(
                 with contextlib.suppress(termios.error):
                     saved_tty = termios.tcgetattr(in_fd)
                     tty.setraw(in_fd)
-            _pump(proc, streams, in_fd if relay_stdin else None, out_master)
+            _pump(proc, streams, in_fd if relay_stdin else None, out_master, limits)
             while True:
                 try:
                     returncode = proc.wait()
@@ -544,6 +603,8 @@ def _spawn_masked(
                 except InterruptedError:
                     continue
     finally:
+        if limits.contain:
+            kill_descendants()
         if saved_tty is not None:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(in_fd, termios.TCSAFLUSH, saved_tty)
@@ -554,11 +615,26 @@ def _spawn_masked(
     return exit_status(returncode)
 
 
+def _stop(proc: subprocess.Popen[bytes], limits: RunLimits, reason: str) -> None:
+    """End the run now: the command's whole tree when we own it, else its process group."""
+    limits.stopped = reason
+    if limits.contain:
+        kill_descendants(spare=(proc.pid,))
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _pump(
-    proc: subprocess.Popen[bytes], streams: list[_Stream], relay_from: int | None, relay_to: int
+    proc: subprocess.Popen[bytes], streams: list[_Stream], relay_from: int | None, relay_to: int,
+    limits: RunLimits | None = None,
 ) -> None:
     """Copy the child's outputs through their maskers until both are closed (or, once the child has exited,
-    quiet for a while: a daemonised grandchild holding the pipe must not keep us alive forever)."""
+    quiet for a while: a daemonised grandchild holding the pipe must not keep us alive forever). With
+    ``limits``, stop the run at its deadline or when its watch says so; when the run owns its tree, kill what
+    is left of it as soon as the command exits."""
+    limits = limits or RunLimits()
+    deadline = None if limits.timeout is None else time.monotonic() + limits.timeout
+    next_watch = 0.0
     selector = selectors.DefaultSelector()
     by_fd = {s.read_fd: s for s in streams}
     for s in streams:
@@ -608,6 +684,16 @@ def _pump(
                     stream.read_fd = -1
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
+                if limits.contain:
+                    kill_descendants()  # what it left behind must not outlive it (and keeps our pipes open)
+            elif exited_at is None and limits.stopped is None:
+                if deadline is not None and now >= deadline:
+                    _stop(proc, limits, f"time limit of {limits.timeout:g} s reached")
+                elif limits.watch is not None and now >= next_watch:
+                    next_watch = now + 1.0
+                    reason = limits.watch()
+                    if reason is not None:
+                        _stop(proc, limits, reason)
             if exited_at is not None and now - max(exited_at, last_activity) >= _LINGER:
                 break
     finally:
@@ -650,6 +736,7 @@ def run(
     stdout: int | None = None,
     stderr: int | None = None,
     use_pty: bool | None = None,
+    limits: RunLimits | None = None,
 ) -> int:
     """Prepare and run in one call (the library form of ``unleak run``); returns the child's exit status."""
     _check_command(cmd)
@@ -657,5 +744,6 @@ def run(
         env_files, cwd=cwd, override=override, resolver=resolver, is_reference=is_reference
     )
     return run_child(
-        cmd, plan, masking=masking, stdin=stdin, stdout=stdout, stderr=stderr, use_pty=use_pty, cwd=cwd
+        cmd, plan, masking=masking, stdin=stdin, stdout=stdout, stderr=stderr, use_pty=use_pty, cwd=cwd,
+        limits=limits,
     )

@@ -179,6 +179,7 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
     assert "<unleak:GITHUB_TOKEN>" in (repo.path / "svc.py").read_text()
 
 
+@pytest.mark.usefixtures("human_runs")
 def test_verify_reports_the_commands_result(repo: GitRepo) -> None:
     tok = github_pat()
     repo.write("a.py", f'import os\nTOKEN = "{tok}"\n')

@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import GitRepo, run_cli
 from tests.remediate.sample_app import write_sample_app
 
+pytestmark = pytest.mark.usefixtures("human_runs")
+
 APP_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no .pyc copies of the planted values in the tree
 
 

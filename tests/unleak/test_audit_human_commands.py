@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import password
+
+pytestmark = pytest.mark.usefixtures("human_runs")
 
 
 def test_scan_fix_run_are_audited_without_values(repo: GitRepo) -> None:

@@ -81,14 +81,16 @@ def test_other_provider_format_blocked(tmp_path: Path) -> None:
     assert d.block and key not in d.reason
 
 
-def test_write_respects_repo_config_disabled_rule(repo: GitRepo, canary: str) -> None:
-    """The repository's config applies (a rule disabled there does not block), as in `unleak scan`."""
-    p = tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content=f"T = '{canary}'\n")
-    first = hooks.decide(p)
-    assert first.block
-    rule_id = first.reason.split("(")[1].split()[0]
-    repo.write(".unleak.toml", f'disable = ["{rule_id}"]\n')
-    assert not hooks.decide(p).block
+def test_write_ignores_the_repo_config(repo: GitRepo) -> None:
+    """The agent can write the repository's config, so hooks do not read it: not even custom rules, whose regex
+    could be made slow enough for the hook to time out (which lets the call through). `unleak scan` applies them;
+    weakening keys are tested in tests/agent/redteam/test_write_hook.py."""
+    repo.write(".unleak.toml", '[[rules]]\nid = "acme-key"\nregex = "ACME-INTERNAL-[0-9a-f]{10}"\n'
+                               'keywords = ["acme-internal"]\n')
+    content = "code = 'ACME-INTERNAL-7f3a9c2e1b'\n"
+    assert not hooks.decide(tool(repo.path, "Write", file_path=str(repo.path / "a.py"), content=content)).block
+    repo.commit("custom rule", {"a.py": content})
+    assert run_cli("scan", cwd=repo.path).returncode == 1
 
 
 # -------------------------------------------------------------------------------------------- Bash commands
@@ -281,6 +283,7 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
     assert ours["hooks"] == [{"type": "command", "command": "unleak hook claude-code", "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": "Write|Edit|MultiEdit|NotebookEdit", "hooks": ours["hooks"]}]
     before = settings.read_text()
     p = run_cli("hook", "install", "claude-code", cwd=repo.path)
     assert p.returncode == 0 and "already installed" in p.stderr
@@ -294,9 +297,10 @@ def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
     settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
     res = hooks.install_claude_code(settings)
-    assert res.changed and res.added == ["PreToolUse (matcher updated)"]
+    assert res.changed and res.added == ["PreToolUse (matcher updated)", "PostToolUse"]
     doc = json.loads(settings.read_text())
     assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [cmd]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": hooks.POST_TOOL_MATCHER, "hooks": [cmd]}]
     assert not hooks.install_claude_code(settings).changed
 
 

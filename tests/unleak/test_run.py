@@ -27,6 +27,8 @@ from tests.fakes_op import FakeOp
 from tests.unleak.test_masking import fake_pem, secret_fragments
 from unleak import run as runner
 
+pytestmark = pytest.mark.usefixtures("human_runs")
+
 PY = sys.executable
 
 LEAKER = r"""

@@ -19,6 +19,8 @@ from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat
 from tests.fakes_op import FakeOp
 
+pytestmark = pytest.mark.usefixtures("human_runs")
+
 
 def _data_dir() -> Path:
     return Path(os.environ["XDG_DATA_HOME"]) / "unleak"
