@@ -20,14 +20,13 @@ hard boundary is OS confinement of the agent (see the README's threat model).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner.errors import PolicyError, UnleakError
-from unleak.policy import AGENT_ENV_MARKERS, Grant, GrantStore, Policy, RunContext, dangerous_reason, tier_of
+from unleak.policy import AGENT_ENV_MARKERS, Grant, GrantStore, Policy, dangerous_reason, run_context
 
 #: programs of coding agents, as their process name (comm) or the base name of their first two argv words
 AGENT_PROGRAMS = frozenset({
@@ -137,31 +136,19 @@ def check(argv: Sequence[str], variables: Mapping[str, str], sources: Sequence[P
     """The grant that lets this run go ahead, by the rules of an MCP ``run``; otherwise a :class:`PolicyError`
     saying what the human can do (a pending approval request when one can help). Only names and references are
     looked at: nothing is resolved before the grant exists."""
-    from remediate.vault import UNLEAK_SCHEME, default_namespace, parse_reference
+    from remediate.vault import default_namespace
     from scanner import git
     from unleak import audit
-    from unleak.run import REFERENCE_PREFIXES
 
     store = store or GrantStore(policy=policy)
     repo = git.toplevel(cwd) or cwd
     branch = git.current_branch(repo) if git.toplevel(cwd) and git.has_head(repo) else "HEAD"
-    refs = {k: v for k, v in variables.items() if v.startswith(REFERENCE_PREFIXES)}
-    # As for MCP runs: the names checked are the variables *and* the vault entries they point to (renaming a
-    # variable widens nothing), and an unleak:// reference may only point into this repository's namespace.
-    names_set = set(refs)
-    foreign: list[str] = []
-    own_ns = default_namespace(repo)
-    for var, ref in refs.items():
-        with contextlib.suppress(UnleakError):
-            parsed = parse_reference(ref)
-            if parsed.scheme == UNLEAK_SCHEME:
-                names_set.add(parsed.parts[-1])
-                if parsed.namespace != own_ns:
-                    foreign.append(f"{var}={ref}")
-    names = tuple(sorted(names_set))
-    tier = tier_of(list(sources), [*names, *refs.values()], policy)
-    ctx = RunContext(argv=tuple(argv), secrets=names, repo=str(repo), branch=branch, tier=tier,
-                     client=SHELL_CLIENT, cwd=str(cwd), env_file=str(sources[-1]) if sources else None)
+    # As for MCP runs (one definition, policy.run_context): the names checked are the variables *and* the vault
+    # entries they point to, the tier is the label a human put on those entries, the program is what argv[0]
+    # resolves to, and an unleak:// reference may only point into this repository's namespace.
+    ctx, foreign = run_context(argv, variables, repo=repo, cwd=cwd, branch=branch, client=SHELL_CLIENT,
+                               env_file=sources[-1] if sources else None)
+    names, tier, own_ns = ctx.secrets, ctx.tier, default_namespace(repo)
     fields: dict[str, Any] = {"actor": SHELL_CLIENT, "secrets": names, "argv": list(argv), "cwd": str(cwd),
                               "repo": str(repo), "branch": branch}
     intro = f"unleak run needs a grant here: {why}."
@@ -182,7 +169,7 @@ def check(argv: Sequence[str], variables: Mapping[str, str], sources: Sequence[P
     grant = store.find_grant(ctx)
     if grant is not None:
         return grant
-    danger = dangerous_reason(argv)
+    danger = dangerous_reason(argv, program=ctx.program)
     if danger is not None:
         raise refuse(f"It is refused: {danger}. Such commands could print the secrets, so they run only under a "
                      "grant a human makes for exactly that command with `unleak grant --allow-dangerous`.")
