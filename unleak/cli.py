@@ -508,8 +508,8 @@ def action_github(config_path: str | None, baseline_path: str | None) -> None:
                            baseline_path=baseline_path or None)
     outcome = action.run(settings, req)
     click.echo(outcome.annotations, nl=False)
-    for m in outcome.messages:
-        click.echo(f"unleak: {m}", err=True)
+    for level, text in outcome.messages:
+        click.echo(action.workflow_command(level, text))
     sys.exit(EXIT_FINDINGS if outcome.failed else EXIT_CLEAN)
 
 

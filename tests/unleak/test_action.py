@@ -111,7 +111,8 @@ def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
     # outputs
     assert res.outputs["findings"] == "2"
     sarif_path = Path(res.outputs["sarif-file"])
-    assert sarif_path == pr.repo.path / "unleak.sarif"
+    assert sarif_path == runner / "unleak.sarif"  # outside the checkout: later scans never see it
+    assert not (pr.repo.path / "unleak.sarif").exists()
     # SARIF valid against the official schema
     import jsonschema
 
@@ -191,11 +192,15 @@ def test_push_deleting_a_branch_scans_nothing(pr: PR, tmp_path: Path) -> None:
     assert res.returncode == 0 and res.outputs["findings"] == "0"
 
 
-def test_missing_base_commit_says_fetch_depth(pr: PR, tmp_path: Path) -> None:
+def test_missing_base_commit_scans_files_and_says_partial(pr: PR, tmp_path: Path) -> None:
     payload = pr_payload(pr)
     payload["pull_request"]["base"]["sha"] = "ab" * 20
-    res, _, _ = run(pr, tmp_path, "pull_request", payload)
-    assert res.returncode == 2 and "fetch-depth: 0" in res.stderr and "Traceback" not in res.stderr
+    res, summary, _ = run(pr, tmp_path, "pull_request", payload)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert re.search(r"^::warning title=unleak::partial coverage: the base commit abababababab .*fetch-depth: 0",
+                     res.stdout, re.M)
+    assert res.outputs["coverage"] == "partial" and res.outputs["findings"] == "1"  # the Stripe key in the files
+    assert "coverage: partial" in summary.read_text() and "fetch-depth: 0" in summary.read_text()
 
 
 def test_baseline_and_sarif_inputs(pr: PR, tmp_path: Path) -> None:
@@ -208,7 +213,7 @@ def test_baseline_and_sarif_inputs(pr: PR, tmp_path: Path) -> None:
     assert res.outputs["findings"] == "1"
     assert res.outputs["sarif-file"] == str(pr.repo.path / "reports" / "unleak.sarif")
     assert "app/config.py" in res.stdout and "app/settings.py" not in res.stdout
-    assert "1 known finding(s) in the baseline" in summary.read_text()
+    assert "1 known finding in the baseline" in summary.read_text()
 
 
 def test_config_input(pr: PR, tmp_path: Path) -> None:
@@ -372,7 +377,7 @@ def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: Fake
     assert "STRIPE_KEY=unleak://shop/STRIPE_KEY" in body["body"]  # the reference file entry, in the review body
     # the removed token is not at head: nothing to suggest for app/config.py
     assert all(c["path"] != "app/config.py" for c in comments)
-    assert "posted a review" in res.stderr
+    assert re.search(r"^::notice title=unleak::suggest-fixes: posted a review", res.stdout, re.M)
     assert_no_secret(pr, posts[0]["raw"], res.stdout, res.stderr)
     assert TOKEN not in res.stdout + res.stderr
 
@@ -405,7 +410,7 @@ def test_suggest_fixes_falls_back_when_lines_are_rejected(pr: PR, tmp_path: Path
                     **{"suggest-fixes": "true"})
     posts = [r for r in github_api.requests if r["method"] == "POST"]
     assert len(posts) == 2 and posts[1]["body"]["comments"] == []
-    assert "os.environ[" in posts[1]["body"]["body"] and "without inline suggestions" in res.stderr
+    assert "os.environ[" in posts[1]["body"]["body"] and "without inline suggestions" in res.stdout
     assert_no_secret(pr, *(p["raw"] for p in posts))
 
 
@@ -413,13 +418,14 @@ def test_suggest_fixes_bad_token_is_reported_not_fatal(pr: PR, tmp_path: Path, g
     res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
                     **{"suggest-fixes": "true", "github-token": "wrong"})
     assert res.returncode == 1  # the findings decide the exit status, not the review
-    assert "GitHub answered 401" in res.stderr and "wrong" not in res.stderr
+    assert re.search(r"^::warning title=unleak::suggest-fixes: GitHub answered 401", res.stdout, re.M)
+    assert "wrong" not in res.stdout + res.stderr
 
 
 def test_suggest_fixes_skipped_on_push(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
     payload = {"ref": "refs/heads/feature", "before": pr.base, "after": pr.head}
     res, _, _ = run(pr, tmp_path, "push", payload, api_url=github_api.url, **{"suggest-fixes": "true"})
-    assert github_api.requests == [] and "only pull request events" in res.stderr
+    assert github_api.requests == [] and "only pull request events" in res.stdout
 
 
 # ------------------------------------------------------------------------------------------- the metadata
@@ -429,8 +435,9 @@ def test_action_metadata_shape() -> None:
     import yaml
 
     meta = yaml.safe_load((ROOT / "action.yml").read_text())
-    assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token"}
-    assert set(meta["outputs"]) == {"findings", "sarif-file"}
+    assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token",
+                                   "scan"}
+    assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category"}
     for step in meta["runs"]["steps"]:
         assert "${{" not in step["run"]
         assert step["shell"] == "bash"
