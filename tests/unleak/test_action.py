@@ -460,3 +460,27 @@ def test_install_step_real(pr: PR, tmp_path: Path) -> None:
     assert install.outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
     assert res.steps[1].returncode == 1 and res.outputs["findings"] == "2"
     assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())
+
+
+@pytest.mark.parametrize(("scan", "category", "findings"), [("files", "unleak/files/", "1"),
+                                                             ("history", "unleak/history/", "2")])
+def test_scan_input_overrides_the_event(pr: PR, tmp_path: Path, scan: str, category: str, findings: str) -> None:
+    res, summary, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), scan=scan)
+    assert res.outputs["category"] == category and res.outputs["findings"] == findings
+    doc = json.loads(Path(res.outputs["sarif-file"]).read_text())
+    assert doc["runs"][0]["automationDetails"]["id"] == category
+    assert ("Scanned 5 files" if scan == "files" else "the whole history") in summary.read_text()
+
+
+def test_sarif_is_capped_at_githubs_limit_with_a_warning(pr: PR) -> None:
+    from scanner.api import ScanRequest
+    from unleak import action
+
+    target = action.Target([f"{pr.base}..{pr.head}"], "pull request", 7, pr.base, pr.head, "pull-request")
+    result = action.scan_target(ScanRequest(root=pr.repo.path), target)
+    assert len(result.findings) == 2
+    doc, warnings = action.sarif_document(result, target, pr.repo.path, pr.head, max_results=1)
+    assert len(doc["runs"][0]["results"]) == 1 and doc["runs"][0]["results"][0]["level"] == "error"
+    assert warnings and "1 most severe of 2" in warnings[0]
+    doc, warnings = action.sarif_document(result, target, pr.repo.path, pr.head)
+    assert len(doc["runs"][0]["results"]) == 2 and warnings == []
