@@ -105,6 +105,11 @@ def fetch(repo: Path, remote: str, refspecs: list[str], depth: int | None = None
     return _call([*args, remote, *refspecs], repo).returncode == 0
 
 
+def has_staged_changes(repo: Path) -> bool:
+    """Whether the index differs from HEAD (from the empty tree in a repository without commits)."""
+    return _call(["diff", "--cached", "--quiet", "--no-ext-diff"], repo).returncode != 0
+
+
 def current_branch(repo: Path) -> str:
     return run(["rev-parse", "--abbrev-ref", "HEAD"], repo, check=False).strip() or "HEAD"
 

@@ -73,7 +73,12 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--staged", is_flag=True, help="Only added lines of staged changes (the pre-commit case).")
+@click.option("--staged", is_flag=True,
+              help="Only added lines of staged changes (the pre-commit case); with PATHS, those files' staged "
+                   "lines, or their contents when nothing is staged (pre-commit run --all-files / --files).")
+@click.option("--pre-push", is_flag=True,
+              help="Every commit being pushed (pre-commit's PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF; without them, "
+                   "the whole history).")
 @click.option("--changes", is_flag=True, help="Added lines of staged + unstaged changes against HEAD, plus new files.")
 @click.option("--range", "range_", metavar="BASE..HEAD", help="Every commit in the range, not only the final diff.")
 @click.option("--history", is_flag=True, help="Every commit reachable from any ref, merges included.")

@@ -19,7 +19,7 @@ EXIT_FINDINGS = 1
 _MODE_FLAGS = ("staged", "changes", "range", "history", "diff", "agent-logs")
 
 
-def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool = False,
+def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool = False, pre_push: bool = False,
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
@@ -28,9 +28,24 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     root = Path(repo_dir).resolve()
     if not root.is_dir():
         raise UsageError(f"{repo_dir}: not a directory")
+    if pre_push:
+        if staged or changes or range_ is not None or history or diff is not None or agent_logs:
+            raise UsageError("--pre-push chooses the commits itself; use it alone")
+        # pre-commit's pre-push stage names the pushed range; without it (a push that includes the root commit,
+        # or a run by hand) every commit is scanned. Paths are pre-commit's file list: the commits say more.
+        frm, to = os.environ.get("PRE_COMMIT_FROM_REF", ""), os.environ.get("PRE_COMMIT_TO_REF", "")
+        range_, history, paths = (f"{frm}..{to}", False, ()) if frm and to else (None, True, ())
+    if staged and paths:
+        from scanner import git
+
+        # pre-commit passes the staged files' names on a commit; with --all-files or --files (pre-commit.ci, CI
+        # jobs) nothing is staged, and the named files' contents are what must be checked.
+        top = git.require_repo(root, "--staged")
+        if not git.has_staged_changes(top):
+            staged = False
     on = (staged, changes, range_ is not None, history, diff is not None, agent_logs)
     modes = [mode for mode, flag in zip(_MODE_FLAGS, on, strict=True) if flag]
-    if paths and modes and modes != ["agent-logs"]:
+    if paths and modes and modes not in (["agent-logs"], ["staged"]):
         raise UsageError("PATHS apply to a working-tree scan or --agent-logs, not to "
                          + ", ".join("--" + m for m in modes))
     if not modes:
