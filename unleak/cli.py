@@ -543,6 +543,18 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
         click.echo(f"updated {res.path}: added {', '.join(res.added)} hook(s)", err=True)
     else:
         click.echo(f"already installed in {res.path}", err=True)
+    _warn_if_not_on_path(command)
+
+
+def _warn_if_not_on_path(command: str) -> None:
+    """The installed hook fails closed; say now, not at the first blocked call, when its program is missing."""
+    import shlex
+    import shutil
+
+    prog = shlex.split(command)[0] if command.strip() else "unleak"
+    if shutil.which(prog) is None:
+        click.echo(f"warning: {prog} is not on PATH here; the hook blocks every call it guards until it is "
+                   "(install unleak with pipx, or add its virtualenv's bin directory to PATH)", err=True)
 
 
 # --- exposure ---

@@ -449,8 +449,31 @@ def claude_settings_path(scope: str, project_dir: Path, home: Path | None = None
     raise UsageError(f"unknown scope {scope!r}; use project, local or user")
 
 
+def guarded_command(command: str) -> str:
+    """The hook command as written into an agent's settings: a POSIX shell line that fails closed.
+
+    Agents treat any exit code but 2 as a non-blocking error, so a bare ``unleak …`` where unleak is not on PATH
+    (exit 127), or an interpreter that cannot start, would switch the guard off without a word. The line checks
+    that the program exists and turns every exit code but 0 and 2 into 2 with a message on stderr."""
+    import shlex
+
+    prog = shlex.split(command)[0] if command.strip() else "unleak"
+    missing = shlex.quote(f"unleak: {prog} is not on PATH, so the secret guard cannot run and the call is "
+                          "blocked; install unleak (pipx install unleak) or fix PATH for the agent")
+    failed = shlex.quote("unleak: the secret guard failed, so the call is blocked (exit ")
+    return (f"command -v {shlex.quote(prog)} >/dev/null 2>&1 || {{ echo {missing} >&2; exit 2; }}; "
+            f"{command}; rc=$?; [ $rc -eq 0 ] || [ $rc -eq 2 ] || {{ echo {failed}\"$rc)\" >&2; exit 2; }}; "
+            "exit $rc")
+
+
+def _is_ours(h: Any, command: str) -> bool:
+    # The guarded line, or the bare command an older unleak wrote (which the install upgrades).
+    return isinstance(h, dict) and h.get("command") in (command, guarded_command(command))
+
+
 def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: int = 10) -> InstallResult:
-    """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent."""
+    """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent. The
+    command written is :func:`guarded_command`, so a missing unleak blocks instead of silently allowing."""
     from scanner.fileio import atomic_write_text
 
     doc: dict[str, Any] = {}
@@ -471,16 +494,20 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ConfigError(f"{settings}: key 'hooks.{event}' must be a list")
-        ours = [g for g in groups if isinstance(g, dict) and any(
-            isinstance(h, dict) and h.get("command") == command for h in g.get("hooks") or [])]
+        ours = [g for g in groups if isinstance(g, dict) and any(_is_ours(h, command) for h in g.get("hooks") or [])]
         if ours:
             # Installed before: widen a matcher an older unleak wrote (only in a group that holds nothing else).
             g = ours[0]
             if matcher is not None and g.get("matcher") != matcher and len(g.get("hooks") or []) == 1:
                 g["matcher"] = matcher
                 added.append(f"{event} (matcher updated)")
+            for h in g.get("hooks") or []:
+                if isinstance(h, dict) and h.get("command") == command:
+                    h["command"] = guarded_command(command)
+                    added.append(f"{event} (fails closed now)")
             continue
-        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        group: dict[str, Any] = {"hooks": [{"type": "command", "command": guarded_command(command),
+                                            "timeout": timeout}]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
         groups.append(group)

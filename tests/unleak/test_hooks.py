@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -279,7 +280,8 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     assert pre[0] == existing["hooks"]["PreToolUse"][0]
     ours = pre[1]
     assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
-    assert ours["hooks"] == [{"type": "command", "command": "unleak hook claude-code", "timeout": 10}]
+    assert ours["hooks"] == [{"type": "command", "command": hooks.guarded_command("unleak hook claude-code"),
+                              "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
     before = settings.read_text()
     p = run_cli("hook", "install", "claude-code", cwd=repo.path)
@@ -294,10 +296,67 @@ def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
     settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
     res = hooks.install_claude_code(settings)
-    assert res.changed and res.added == ["PreToolUse (matcher updated)"]
+    assert res.changed and res.added == ["PreToolUse (matcher updated)", "PreToolUse (fails closed now)",
+                                         "UserPromptSubmit (fails closed now)"]
     doc = json.loads(settings.read_text())
-    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [cmd]}]
+    guarded = {**cmd, "command": hooks.guarded_command(hooks.HOOK_COMMAND)}
+    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [guarded]}]
+    assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": [guarded]}]
     assert not hooks.install_claude_code(settings).changed
+
+
+def _hook_commands(settings: Path) -> list[str]:
+    doc = json.loads(settings.read_text())
+    return [h["command"] for groups in doc["hooks"].values() for g in groups for h in g["hooks"]]
+
+
+def _sh(command: str, payload: dict[str, object], path: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """How Claude Code runs a command hook: through the shell, the payload on stdin."""
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(["/bin/sh", "-c", command], input=json.dumps(payload), capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=60, check=False)
+
+
+def test_installed_hook_fails_closed_when_unleak_is_not_on_path(tmp_path: Path, canary: str) -> None:
+    """The attack: the settings are committed, and a teammate (or the agent's sandbox) has no unleak on PATH. A
+    bare `unleak hook claude-code` exits 127, a non-blocking error: the write of a secret went through."""
+    settings = tmp_path / ".claude" / "settings.json"
+    hooks.install_claude_code(settings)
+    payload = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path),
+               "tool_input": {"file_path": str(tmp_path / "a.py"), "content": f"T = '{canary}'\n"}}
+    no_unleak = "/usr/bin:/bin"  # git and sh, no unleak
+    assert shutil.which("unleak", path=no_unleak) is None
+    for command in _hook_commands(settings):
+        p = _sh(command, payload, no_unleak, tmp_path)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "not on PATH" in p.stderr and "blocked" in p.stderr and canary not in p.stderr
+
+
+def test_installed_hook_runs_unleak_from_path_and_blocks_its_crash(tmp_path: Path, canary: str) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    hooks.install_claude_code(settings)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "unleak").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unleak "$@"\n')
+    (bin_dir / "unleak").chmod(0o755)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    command = _hook_commands(settings)[0]
+    write = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path),
+             "tool_input": {"file_path": str(tmp_path / "a.py"), "content": "T = 1\n"}}
+    assert _sh(command, write, path, tmp_path).returncode == 0
+    write["tool_input"]["content"] = f"T = '{canary}'\n"  # type: ignore[index]
+    p = _sh(command, write, path, tmp_path)
+    assert p.returncode == 2 and canary not in p.stderr
+    # an unleak that cannot start (exit 1, a traceback) blocks too, instead of being a non-blocking error
+    (bin_dir / "unleak").write_text("#!/bin/sh\necho 'ModuleNotFoundError' >&2\nexit 1\n")
+    p = _sh(command, write, path, tmp_path)
+    assert p.returncode == 2 and "failed, so the call is blocked (exit 1)" in p.stderr
+
+
+def test_install_warns_when_unleak_is_not_on_path(tmp_path: Path) -> None:
+    p = run_cli("hook", "install", "claude-code", "-C", str(tmp_path), env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    assert "warning: unleak is not on PATH here" in p.stderr
 
 
 def test_install_claude_code_user_scope_and_bad_json(tmp_path: Path, isolated_home: Path) -> None:
