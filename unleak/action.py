@@ -25,6 +25,7 @@ from scanner.api import ScanRequest
 from scanner.engine import Engine, EngineOptions, ScanResult
 from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
+from scanner.words import plural
 
 ZERO_SHA = "0" * 40
 FAIL_ON = ("high", "medium", "low", "none")
@@ -209,7 +210,7 @@ class _History:
 
 
 def _partial(what: str, cut: int = 0) -> str:
-    lost = f" ({cut} commit(s) at the shallow boundary)" if cut else ""
+    lost = f" ({_plural(cut, 'commit')} at the shallow boundary)" if cut else ""
     return (f"partial coverage: {what}{lost}; check out with actions/checkout and `fetch-depth: 0` (or allow the "
             "job to fetch from origin) so every commit is scanned")
 
@@ -361,8 +362,7 @@ def at_head(repo: Path, head: str | None, findings: Sequence[Finding]) -> dict[t
     return out
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+_plural = plural
 
 
 def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: bool,

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from scanner.errors import UnleakError
+from scanner.words import plural
 from unleak import __version__
 from unleak.fastpath import EXIT_INTERNAL, EXIT_INTERRUPTED, internal_error
 from unleak.scancmd import EXIT_CLEAN, EXIT_FINDINGS
@@ -489,7 +490,7 @@ def hook_check(path: str, fmt: str) -> None:
         for h in hits:
             click.echo(f"{path}:{h.line}: {h.rule_id} {h.title} {h.preview}")
         if hits:
-            click.echo(f"unleak: {len(hits)} secret(s) in the content; keep values in the vault "
+            click.echo(f"unleak: {plural(len(hits), 'secret')} in the content; keep values in the vault "
                        "(`unleak secrets set NAME`) and write references instead", err=True)
     sys.exit(EXIT_FINDINGS if hits else EXIT_CLEAN)
 
@@ -590,7 +591,7 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
         from scanner.fileio import atomic_write_text
 
         atomic_write_text(Path(output), text)
-        click.echo(f"wrote {output}: {len(report.exposures)} secret(s) in history", err=True)
+        click.echo(f"wrote {output}: {plural(len(report.exposures), 'secret')} in history", err=True)
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
@@ -876,7 +877,8 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     if as_json:
         click.echo(json.dumps({"revoked": [g.id for g in ended], "exposed": exposed}, indent=2))
         return
-    click.echo(f"revoked {len(ended)} grant(s){': ' + ', '.join(g.id for g in ended) if ended else ''}", err=True)
+    click.echo(f"revoked {plural(len(ended), 'grant')}{': ' + ', '.join(g.id for g in ended) if ended else ''}",
+               err=True)
     if exposed:
         click.echo("secrets these grants exposed to processes (rotate them):", err=True)
         for name in exposed:
@@ -938,7 +940,8 @@ def audit_verify() -> None:
         return
     for p in res.problems:
         click.echo(f"{log.path}: {p}")
-    click.echo(f"audit log damaged: {len(res.problems)} problem(s) in {res.count} records", err=True)
+    click.echo(f"audit log damaged: {plural(len(res.problems), 'problem')} in {plural(res.count, 'record')}",
+               err=True)
     sys.exit(EXIT_FINDINGS)
 
 
@@ -949,7 +952,7 @@ def _fix_text(plan: Any, diff: str) -> str:
     """The human-readable plan: what goes to the vault under which name, where it was, what is left by hand."""
     lines: list[str] = []
     if plan.secrets:
-        lines.append(f"{len(plan.secrets)} secret(s) to move into the vault ({plan.scheme}, namespace "
+        lines.append(f"{plural(len(plan.secrets), 'secret')} to move into the vault ({plan.scheme}, namespace "
                      f"{plan.namespace}):")
         width = max(len(s.name) for s in plan.secrets)
         for s in plan.secrets:
@@ -1053,13 +1056,15 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         payload["applied"] = True
         payload["result"] = result.to_dict()
         if not as_json:
-            click.echo(f"unleak fix: stored {len(result.stored)} secret(s), rewrote {len(result.written)} file(s); "
+            click.echo(f"unleak fix: stored {plural(len(result.stored), 'secret')}, rewrote "
+                       f"{plural(len(result.written), 'file')}; "
                        f"reference file {plan.reference_file} (safe to commit). Run your program with "
                        "`unleak run -- <command>`.", err=True)
     elif not as_json:
         click.echo("unleak fix: nothing to fix", err=True)
     if plan.manual and not as_json:
-        click.echo(f"unleak fix: {len(plan.manual)} manual step(s) remain (listed above)", err=True)
+        click.echo(f"unleak fix: {plural(len(plan.manual), 'manual step')} "
+                   f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
     if verify_cmd is not None:
         # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
         from remediate.dotenv import is_dotenv_path

@@ -59,7 +59,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     result = progress_scan(req, enabled=big and sys.stderr.isatty() and fmt != "github")
     from scanner.report import render
 
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    color = output is None and fmt == "text" and use_color(sys.stdout)
     text = render(fmt, result, color=color, root=str(root))
     if explain and fmt == "text" and result.explanations:
         lines = ["dropped candidates (rule, place, filter):"]
@@ -79,6 +79,16 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     record("scan", result=f"{len(result.findings)} findings",
            detail={"modes": modes, "rules": sorted({f.rule_id for f in result.findings})})
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
+
+
+def use_color(stream: Any) -> bool:
+    """Colour on a terminal; NO_COLOR (no-color.org) turns it off and FORCE_COLOR (force-color.org) on, for CI
+    logs that render ANSI; each counts when set to a non-empty value, and NO_COLOR wins."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(stream.isatty())
 
 
 def progress_scan(req: Any, enabled: bool) -> Any:
