@@ -472,6 +472,54 @@ def hook_claude_code(as_json: bool) -> None:
     sys.exit(2)  # Claude Code's "blocking error": the tool call or prompt does not proceed
 
 
+def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoReturn:
+    """The body shared by the Codex and Cursor hooks: read the payload, decide, answer in the agent's form,
+    and fail closed on an unexpected error."""
+    import json
+
+    from unleak import agent_hooks, hooks
+
+    payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
+    event = str(payload.get("hook_event_name") or "")
+    try:
+        decision = getattr(agent_hooks, decide_name)(payload)
+    except UnleakError:
+        raise
+    except Exception as exc:
+        reason = (f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to be "
+                  "safe; run `unleak hook check` on the content, or remove the hook to continue")
+        decision = hooks.Decision(True, reason, event)
+        if not cursor:
+            click.echo(reason, err=True)
+            sys.exit(2)
+    if cursor:
+        click.echo(json.dumps(agent_hooks.cursor_answer(event, decision)))
+        sys.exit(EXIT_CLEAN)
+    if not decision.block:
+        sys.exit(EXIT_CLEAN)
+    if as_json:
+        click.echo(json.dumps(decision.claude_json()))
+        sys.exit(EXIT_CLEAN)
+    click.echo(decision.reason, err=True)
+    sys.exit(2)
+
+
+@hook_group.command("codex")
+@click.option("--json", "as_json", is_flag=True,
+              help="Answer with a JSON decision on stdout (exit 0) instead of exit code 2 and a reason on stderr.")
+def hook_codex(as_json: bool) -> None:
+    """Codex CLI hook (Claude Code's wire format): PreToolUse Bash, apply_patch and MCP tools; UserPromptSubmit.
+    Blocking exits 2 with the reason on stderr; reasons never carry values."""
+    _agent_hook("decide_codex", as_json)
+
+
+@hook_group.command("cursor")
+def hook_cursor() -> None:
+    """Cursor hook: beforeShellExecution, beforeReadFile, beforeMCPExecution, beforeSubmitPrompt. Answers with
+    Cursor's JSON (permission allow/deny; continue for prompts) on stdout; reasons never carry values."""
+    _agent_hook("decide_cursor", False, cursor=True)
+
+
 @hook_group.command("check")
 @click.option("--path", "path", default="<stdin>", show_default=True,
               help="File name the content is destined for (path-specific rules use it).")
@@ -542,6 +590,46 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
     res = hooks.install_claude_code(hooks.claude_settings_path(scope, project), command=command)
     if res.changed:
         click.echo(f"updated {res.path}: added {', '.join(res.added)} hook(s)", err=True)
+    else:
+        click.echo(f"already installed in {res.path}", err=True)
+    _warn_if_not_on_path(command)
+
+
+@hook_install.command("codex")
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .codex/hooks.json (commit it); user: ~/.codex/hooks.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def hook_install_codex(scope: str, repo_dir: str) -> None:
+    """Add unleak's PreToolUse (Bash, apply_patch, MCP tools) and UserPromptSubmit hooks to Codex's hooks.json."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path("codex", "hooks", scope, _project(repo_dir))
+    _installed(agent_hooks.install_codex_hooks(path), agent_hooks.CODEX_COMMAND)
+
+
+@hook_install.command("cursor")
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .cursor/hooks.json (commit it); user: ~/.cursor/hooks.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def hook_install_cursor(scope: str, repo_dir: str) -> None:
+    """Add unleak's beforeShellExecution, beforeReadFile, beforeMCPExecution and beforeSubmitPrompt hooks to
+    Cursor's hooks.json."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path("cursor", "hooks", scope, _project(repo_dir))
+    _installed(agent_hooks.install_cursor_hooks(path), agent_hooks.CURSOR_COMMAND)
+
+
+def _project(repo_dir: str) -> Path:
+    from scanner import git
+
+    root = Path(repo_dir).resolve()
+    return git.toplevel(root) or root
+
+
+def _installed(res: Any, command: str) -> None:
+    if res.changed:
+        click.echo(f"updated {res.path}: added {', '.join(res.added)}", err=True)
     else:
         click.echo(f"already installed in {res.path}", err=True)
     _warn_if_not_on_path(command)
@@ -727,11 +815,16 @@ def _describe_request(req: Any) -> str:
     return "\n".join(lines)
 
 
-@cli.command("mcp")
+@cli.group("mcp", invoke_without_command=True)
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False, exists=True), default=".",
               help="Repository the agent works in (default: the current directory).")
-def mcp_cmd(repo_dir: str) -> None:
-    """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio."""
+@click.pass_context
+def mcp_cmd(ctx: click.Context, repo_dir: str) -> None:
+    """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio.
+
+    `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
@@ -739,6 +832,20 @@ def mcp_cmd(repo_dir: str) -> None:
     from unleak.mcp_server import serve
 
     serve(Path(repo_dir).resolve())
+
+
+@mcp_cmd.command("install")
+@click.argument("agent", type=click.Choice(["claude-code", "codex", "cursor"]))
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .mcp.json / .codex/config.toml / .cursor/mcp.json; user: ~/.claude.json / "
+                   "~/.codex/config.toml / ~/.cursor/mcp.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def mcp_install(agent: str, scope: str, repo_dir: str) -> None:
+    """Register `unleak mcp` (stdio) as the MCP server "unleak" in an agent's configuration (merging; idempotent)."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path(agent, "mcp", scope, _project(repo_dir))
+    _installed(agent_hooks.install_mcp(agent, path), "unleak")
 
 
 @cli.command("grant")

@@ -451,7 +451,7 @@ def test_install_step_real(pr: PR, tmp_path: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for pkg in ("scanner", "remediate", "unleak"):
         shutil.copytree(ROOT / pkg, action / pkg, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "action.yml"):
+    for name in ("pyproject.toml", "README.md", "action.yml", "LICENSE"):
         shutil.copy2(ROOT / name, action / name)
     res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
                                skip_install=False)
