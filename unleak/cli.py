@@ -818,8 +818,9 @@ def _describe_request(req: Any) -> str:
 @cli.group("mcp", invoke_without_command=True)
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False, exists=True), default=".",
               help="Repository the agent works in (default: the current directory).")
+@click.option("--read-only", is_flag=True, help="Serve only scan, check_diff and list_secrets.")
 @click.pass_context
-def mcp_cmd(ctx: click.Context, repo_dir: str) -> None:
+def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
     """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio.
 
     `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
@@ -831,7 +832,7 @@ def mcp_cmd(ctx: click.Context, repo_dir: str) -> None:
         raise click.UsageError("the MCP server needs the mcp package: pip install 'unleak[mcp]'") from None
     from unleak.mcp_server import serve
 
-    serve(Path(repo_dir).resolve())
+    serve(Path(repo_dir).resolve(), read_only=read_only)
 
 
 @mcp_cmd.command("install")
