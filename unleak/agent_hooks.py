@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,33 +28,13 @@ from unleak.hooks import (
     decide,
     guarded_command,
     scan_text,
+    scan_tool_input,
 )
 
 CODEX_COMMAND = "unleak hook codex"
 CURSOR_COMMAND = "unleak hook cursor"
 CODEX_PRE_TOOL_MATCHER = "Bash|apply_patch|mcp__.*"
 CURSOR_EVENTS = ("beforeShellExecution", "beforeReadFile", "beforeMCPExecution", "beforeSubmitPrompt")
-
-
-def _strings(obj: Any) -> Iterator[str]:
-    """Every string in a JSON value (keys included: a secret can be a key as well)."""
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield str(k)
-            yield from _strings(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _strings(v)
-
-
-def _scan_tool_input(tool: str, tool_input: Any, cwd: Path, event: str) -> Decision:
-    hits = scan_text("\n".join(_strings(tool_input)), f"<{tool} input>", _root(cwd))
-    if hits:
-        return Decision(True, f"unleak blocked this call to {tool}: its input carries a secret "
-                              f"({_hits_text(hits)}). Pass a reference or a secret's name, never its value.", event)
-    return ALLOW
 
 
 # --------------------------------------------------------------------------------------------------- Codex
@@ -92,7 +71,7 @@ def decide_codex(payload: dict[str, Any]) -> Decision:
                 return d
         return ALLOW
     if event == "PreToolUse" and tool.startswith("mcp__"):
-        return _scan_tool_input(tool, payload.get("tool_input"), _cwd(payload), event)
+        return scan_tool_input(tool, payload.get("tool_input"), _cwd(payload), event)
     return decide(payload)
 
 
@@ -131,7 +110,7 @@ def decide_cursor(payload: dict[str, Any]) -> Decision:
         if isinstance(tool_input, str):  # some Cursor versions send the arguments as a JSON string
             with contextlib.suppress(json.JSONDecodeError):
                 tool_input = json.loads(tool_input)
-        d = _scan_tool_input(str(payload.get("tool_name") or "MCP tool"), tool_input, Path(cwd), event)
+        d = scan_tool_input(str(payload.get("tool_name") or "MCP tool"), tool_input, Path(cwd), event)
     elif event == "beforeSubmitPrompt":
         d = decide({"hook_event_name": "UserPromptSubmit", "cwd": cwd, "prompt": str(payload.get("prompt") or "")})
     else:

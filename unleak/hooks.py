@@ -16,7 +16,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -398,13 +398,36 @@ def decide(payload: dict[str, Any]) -> Decision:
             if why:
                 return Decision(True, f"unleak blocked this search: {why}. {_BASH_ADVICE}", event)
             return ALLOW
-        return ALLOW
+        # Any other tool (MCP tools, WebFetch, subagents …): a value anywhere in its input leaves with the call.
+        return scan_tool_input(tool, tool_input, cwd, event)
     if event == "UserPromptSubmit":
         hits = scan_text(str(payload.get("prompt") or ""), "<prompt>", _root(cwd))
         if hits:
             return Decision(True, f"unleak: your prompt contains a secret ({_hits_text(hits)}). {_PROMPT_ADVICE}",
                             event)
         return ALLOW
+    return ALLOW
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    """Every string in a JSON value (keys included: a secret can be a key as well)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def scan_tool_input(tool: str, tool_input: Any, cwd: Path, event: str) -> Decision:
+    """Block a call whose input carries a secret anywhere (every string of it, however nested)."""
+    hits = scan_text("\n".join(_strings(tool_input)), f"<{tool} input>", _root(cwd))
+    if hits:
+        return Decision(True, f"unleak blocked this call to {tool}: its input carries a secret "
+                              f"({_hits_text(hits)}). Pass a reference or a secret's name, never its value.", event)
     return ALLOW
 
 
@@ -429,7 +452,12 @@ def parse_payload(raw: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ installers
 
 HOOK_COMMAND = "unleak hook claude-code"
-PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read|Grep"
+# Every tool: MCP tools and WebFetch carry whatever their input holds (Claude Code's "*" matches all tools).
+PRE_TOOL_MATCHER = "*"
+# Claude Code's own permission rules for files that hold values: denied even where the hook cannot run.
+DENY_READ_RULES = ("Read(./.env)", "Read(./.env.*)", "Read(./**/.env)", "Read(./**/.env.*)", "Read(./**/id_rsa)",
+                   "Read(./**/id_ed25519)", "Read(./**/id_ecdsa)", "Read(./**/*.key)", "Read(~/.ssh/**)",
+                   "Read(~/.aws/credentials)")
 
 
 @dataclass
@@ -512,6 +540,13 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
             group = {"matcher": matcher, **group}
         groups.append(group)
         added.append(event)
+    perms = doc.setdefault("permissions", {})
+    if not isinstance(perms, dict) or not isinstance(perms.setdefault("deny", []), list):
+        raise ConfigError(f"{settings}: key 'permissions.deny' must be a list")
+    missing = [r for r in DENY_READ_RULES if r not in perms["deny"]]
+    if missing:
+        perms["deny"].extend(missing)
+        added.append(f"permissions.deny ({len(missing)} rule{'s' if len(missing) != 1 else ''})")
     if not added:
         return InstallResult(settings, False)
     settings.parent.mkdir(parents=True, exist_ok=True)

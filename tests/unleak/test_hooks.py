@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -205,8 +206,9 @@ def test_other_events_allowed(tmp_path: Path, canary: str, event: str) -> None:
                                     message=canary)).block
 
 
-def test_unknown_tool_allowed(tmp_path: Path, canary: str) -> None:
-    assert not hooks.decide(tool(tmp_path, "WebFetch", url="https://example.com", prompt=canary)).block
+def test_other_tools_with_clean_input_are_allowed(tmp_path: Path) -> None:
+    assert not hooks.decide(tool(tmp_path, "WebFetch", url="https://example.com", prompt="summarise")).block
+    assert not hooks.decide(tool(tmp_path, "Glob", pattern="**/*.py")).block
 
 
 # ------------------------------------------------------------------------------ the protocol, end to end
@@ -275,11 +277,13 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     p = run_cli("hook", "install", "claude-code", cwd=sub)
     assert p.returncode == 0, p.stderr
     doc = json.loads(settings.read_text())
-    assert doc["permissions"] == existing["permissions"]
+    assert doc["permissions"]["allow"] == existing["permissions"]["allow"]
+    assert set(hooks.DENY_READ_RULES) <= set(doc["permissions"]["deny"])
     pre = doc["hooks"]["PreToolUse"]
     assert pre[0] == existing["hooks"]["PreToolUse"][0]
     ours = pre[1]
-    assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
+    assert all(claude_matches(ours["matcher"], t) for t in ("Write", "Edit", "MultiEdit", "Bash", "WebFetch",
+                                                              "mcp__fs__write_file"))
     assert ours["hooks"] == [{"type": "command", "command": hooks.guarded_command("unleak hook claude-code"),
                               "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
@@ -297,7 +301,7 @@ def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
     res = hooks.install_claude_code(settings)
     assert res.changed and res.added == ["PreToolUse (matcher updated)", "PreToolUse (fails closed now)",
-                                         "UserPromptSubmit (fails closed now)"]
+                                         "UserPromptSubmit (fails closed now)", "permissions.deny (10 rules)"]
     doc = json.loads(settings.read_text())
     guarded = {**cmd, "command": hooks.guarded_command(hooks.HOOK_COMMAND)}
     assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [guarded]}]
@@ -494,3 +498,44 @@ def test_internal_error_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyP
     data = json.dumps(tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="x = 1"))
     res = CliRunner().invoke(cli, ["hook", "claude-code"], input=data)
     assert res.exit_code == 2 and "blocked to be safe" in res.output and "boom" not in res.output
+
+
+# ------------------------------------------------------------------------------ every tool, native deny rules
+
+
+@pytest.mark.parametrize(("tool", "tool_input"), [
+    ("mcp__filesystem__write_file", {"path": "config/app.yaml", "content": "token: {SECRET}\n"}),
+    ("WebFetch", {"url": "https://api.example.com/v1/items?access_token={SECRET}", "prompt": "list the items"}),
+    ("mcp__github__create_issue", {"owner": "octo", "repo": "shop", "body": {"text": ["see {SECRET}"]}}),
+    ("Task", {"description": "deploy", "prompt": "use the token {SECRET} to deploy"}),
+])
+def test_any_tool_whose_input_carries_a_secret_is_blocked(tmp_path: Path, canary: str, tool: str,
+                                                          tool_input: dict[str, Any]) -> None:
+    """The attack: an MCP write_file (or a fetched URL, or a subagent prompt) carrying a token passed, because only
+    the built-in write tools were checked and the matcher did not even send these calls to the hook."""
+    filled = json.loads(json.dumps(tool_input).replace("{SECRET}", canary))
+    d = hooks.decide({"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": tool,
+                      "tool_input": filled})
+    assert d.block and tool in d.reason and canary not in d.reason
+    clean = json.loads(json.dumps(tool_input).replace("{SECRET}", "${SHOP_TOKEN}"))
+    assert not hooks.decide({"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": tool,
+                             "tool_input": clean}).block
+    assert claude_matches(hooks.PRE_TOOL_MATCHER, tool)  # Claude Code sends the call to the hook at all
+
+
+def claude_matches(matcher: str, tool: str) -> bool:
+    """Claude Code's matcher semantics: "*" or "" match every tool; otherwise a regular expression."""
+    return matcher in ("*", "") or re.fullmatch(matcher, tool) is not None
+
+
+def test_install_adds_native_deny_rules_for_secret_files(tmp_path: Path) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"permissions": {"allow": ["Bash(npm test)"], "deny": ["Read(./secrets/**)"]}}))
+    hooks.install_claude_code(settings)
+    perms = json.loads(settings.read_text())["permissions"]
+    assert perms["allow"] == ["Bash(npm test)"]
+    assert perms["deny"][0] == "Read(./secrets/**)"
+    assert {"Read(./.env)", "Read(./.env.*)", "Read(~/.ssh/**)"} <= set(perms["deny"])
+    before = settings.read_text()
+    assert not hooks.install_claude_code(settings).changed and settings.read_text() == before
