@@ -357,3 +357,19 @@ def test_shallow_checkout_without_origin_says_partial(origin: Origin, tmp_path: 
     assert int(res.outputs["findings"]) >= 1 and res.returncode == 1
     for s in origin.secrets:
         assert s not in res.stdout + res.stderr + summary
+
+
+def test_review_listing_paginates(origin: Origin, tmp_path: Path, api: FakeGitHub) -> None:
+    """A pull request with more than 100 reviews: the one already posted for this head is on page 2, and the
+    action finds it there instead of posting a second one."""
+    from unleak.action import REVIEW_MARKER
+
+    api.reviews.extend({"id": i, "body": "looks good", "commit_id": origin.head, "state": "COMMENTED"}
+                       for i in range(1, 121))
+    api.reviews.append({"id": 121, "body": f"{REVIEW_MARKER}\nold", "commit_id": origin.head, "state": "COMMENTED"})
+    ev = event("pull_request", origin)
+    r = run(origin, ev, tmp_path, 0, api.url)
+    check_everything(r, ev, origin)
+    pages = [q["path"] for q in api.requests if q["method"] == "GET"]
+    assert any("page=2" in p for p in pages) and api.posts == [] and api.errors == []
+    assert "exists already" in r.res.stdout
