@@ -56,7 +56,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
         if mode == "files":
             parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size))
         elif mode == "staged":
-            parts.append(sources.staged(req.root, stats, exclude))
+            parts.append(sources.staged(req.root, stats, exclude, req.paths))
         elif mode == "changes":
             parts.append(sources.changes(req.root, stats, exclude, req.max_file_size))
         elif mode in ("range", "history"):

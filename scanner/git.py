@@ -141,6 +141,39 @@ def is_shallow(repo: Path) -> bool:
     return run(["rev-parse", "--is-shallow-repository"], repo).strip() == "true"
 
 
+def shallow_boundary(repo: Path) -> set[str]:
+    """Commits whose parents a shallow clone does not have (``.git/shallow``); empty for a complete clone."""
+    path = Path(run(["rev-parse", "--git-path", "shallow"], repo).strip())
+    path = path if path.is_absolute() else repo / path
+    try:
+        return set(path.read_text(encoding="ascii").split())
+    except OSError:
+        return set()
+
+
+def merge_base(repo: Path, a: str, b: str) -> str | None:
+    out = run(["merge-base", a, b], repo, check=False).strip()
+    return out or None
+
+
+def fetch(repo: Path, remote: str, refspecs: list[str], depth: int | None = None, unshallow: bool = False) -> bool:
+    """Fetch commits (ids or refspecs) from ``remote`` without tags or submodules, using the credentials the
+    checkout left in the repository's config. False when the remote refuses: callers report partial coverage."""
+    if any(r.startswith("-") for r in refspecs) or remote.startswith("-"):
+        raise UsageError("a fetch refspec must not start with '-'")
+    args = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules"]
+    if unshallow:
+        args.append("--unshallow")
+    elif depth is not None:
+        args.append(f"--depth={depth}")
+    return _call([*args, remote, *refspecs], repo).returncode == 0
+
+
+def has_staged_changes(repo: Path) -> bool:
+    """Whether the index differs from HEAD (from the empty tree in a repository without commits)."""
+    return _call(["diff", "--cached", "--quiet", "--no-ext-diff"], repo).returncode != 0
+
+
 def current_branch(repo: Path) -> str:
     return run(["rev-parse", "--abbrev-ref", "HEAD"], repo, check=False).strip() or "HEAD"
 

@@ -36,6 +36,7 @@ from scanner.chunk import Chunk
 from scanner.engine import Engine, Explanation, ScanResult, Stats
 from scanner.errors import GitError, UnleakError
 from scanner.finding import CommitInfo, Finding, Skipped
+from scanner.words import plural
 
 # Below this many commits worker processes cost more than they save.
 MIN_PARALLEL_COMMITS = 400
@@ -277,5 +278,6 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
     if cached_commits:
-        result.notes.append(f"{cached_commits} commits already scanned with these rules were read from the cache "
+        result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
+                            f"{'was' if cached_commits == 1 else 'were'} read from the cache "
                             "(.git/unleak/scan-cache)")

@@ -157,15 +157,17 @@ def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: Path
                     line_numbers=tuple(n for n, _ in fp.added), commit=commit)
 
 
-def staged(repo: Path, stats: Stats, exclude: PathFilter) -> Iterator[Chunk]:
-    """Added lines of ``git diff --cached``: what the next commit would add."""
+def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...] = ()) -> Iterator[Chunk]:
+    """Added lines of ``git diff --cached`` (in ``paths`` when given): what the next commit would add."""
     # git diff works from any directory of a work tree and prints root-relative paths, so the pre-commit path
     # skips a `rev-parse --show-toplevel` (a git process is ~3 ms); when it fails, require_repo says why.
     d = Path(repo)
     if not d.is_dir() or not git.git_available():
         git.require_repo(repo, "--staged")
     try:
-        lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d"], index=git.caller_index(d))
+        lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d",
+                                   *(["--", *(f":(literal){p}" for p in paths)] if paths else [])],
+                               index=git.caller_index(d))
         yield from _patch_chunks(lines, "staged", stats, exclude)
     except GitError:
         git.require_repo(repo, "--staged")

@@ -11,6 +11,7 @@ redacted records, and every suggestion body is checked for the values before it 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import tempfile
@@ -24,6 +25,7 @@ from scanner.api import ScanRequest
 from scanner.engine import Engine, EngineOptions, ScanResult
 from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
+from scanner.words import plural
 
 ZERO_SHA = "0" * 40
 FAIL_ON = ("high", "medium", "low", "none")
@@ -32,6 +34,10 @@ _PR_EVENTS = {"pull_request", "pull_request_target"}
 
 
 # ------------------------------------------------------------------------------------------------ settings
+
+SCAN_MODES = ("auto", "files", "history")
+# GitHub code scanning keeps the top 5,000 results of a run (by severity) and drops the rest.
+MAX_SARIF_RESULTS = 5000
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,13 @@ class Settings:
     output_path: Path | None
     summary_path: Path | None
     fail_on: str = "high"
-    sarif_file: str = "unleak.sarif"
+    sarif_file: str = ""
     suggest_fixes: bool = False
     token: str = field(default="", repr=False)
     api_url: str = "https://api.github.com"
     repository: str = ""
+    scan: str = "auto"
+    runner_temp: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -63,6 +71,9 @@ class Settings:
         suggest = (env.get("UNLEAK_SUGGEST_FIXES") or "false").strip().lower()
         if suggest not in ("true", "false", "yes", "no", "1", "0", ""):
             raise UsageError(f"input suggest-fixes: {suggest!r} is not true or false")
+        scan = (env.get("UNLEAK_SCAN") or "auto").strip().lower()
+        if scan not in SCAN_MODES:
+            raise UsageError(f"input scan: {scan!r} is not one of {', '.join(SCAN_MODES)}")
         return cls(
             workspace=Path(env.get("GITHUB_WORKSPACE") or ".").resolve(),
             event_name=env.get("GITHUB_EVENT_NAME", ""),
@@ -70,11 +81,13 @@ class Settings:
             output_path=path("GITHUB_OUTPUT"),
             summary_path=path("GITHUB_STEP_SUMMARY"),
             fail_on=fail_on,
-            sarif_file=(env.get("UNLEAK_SARIF_FILE") or "unleak.sarif").strip(),
+            sarif_file=(env.get("UNLEAK_SARIF_FILE") or "").strip(),
             suggest_fixes=suggest in ("true", "yes", "1"),
             token=env.get("UNLEAK_GITHUB_TOKEN", ""),
             api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             repository=env.get("GITHUB_REPOSITORY", ""),
+            scan=scan,
+            runner_temp=path("RUNNER_TEMP"),
         )
 
     def payload(self) -> dict[str, Any]:
@@ -86,6 +99,14 @@ class Settings:
             raise ConfigError(f"GITHUB_EVENT_PATH {self.event_path}: not a JSON event payload ({exc})") from None
         return data if isinstance(data, dict) else {}
 
+    def sarif_path(self) -> Path:
+        """Where the SARIF report goes: the input (relative to the workspace), else the runner's temporary
+        directory, so a later scan or an auto-commit step never sees the report inside the checkout."""
+        if self.sarif_file:
+            p = Path(self.sarif_file)
+            return p if p.is_absolute() else self.workspace / p
+        return (self.runner_temp or Path(tempfile.gettempdir())) / "unleak.sarif"
+
 
 # ------------------------------------------------------------------------------------------- what to scan
 
@@ -93,13 +114,23 @@ class Settings:
 @dataclass(frozen=True)
 class Target:
     """The commits to scan, as ``git log`` arguments; ``revs == []`` means there is nothing to scan (a deleted
-    branch); ``revs is None`` means scan the checked-out files instead (an event with no commits of its own)."""
+    branch); ``revs is None`` means scan the checked-out files instead (an event with no commits of its own).
+
+    ``kind`` names the SARIF category (``runAutomationDetails.id`` ``unleak/<kind>/``): pull-request, merge-group,
+    push, history or files; uploads of different kinds never replace each other's results. ``warnings`` say where
+    coverage is partial (a shallow checkout that could not be deepened, a commit the remote would not serve)."""
 
     revs: list[str] | None
     label: str
     pr_number: int | None = None
     base: str | None = None
     head: str | None = None
+    kind: str = "files"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def coverage(self) -> str:
+        return "partial" if self.warnings else "full"
 
 
 def _has_commit(repo: Path, sha: str) -> bool:
@@ -110,54 +141,170 @@ def _has_commit(repo: Path, sha: str) -> bool:
         return False
 
 
-def _need(repo: Path, sha: str, what: str) -> None:
-    if not _has_commit(repo, sha):
-        raise GitError(f"the {what} commit {sha[:12]} is not in the checkout; check out with "
-                       "`actions/checkout` and `fetch-depth: 0` so every commit of the change can be scanned")
-
-
 def _str(d: Any, *keys: str) -> str:
     for k in keys:
         d = d.get(k) if isinstance(d, dict) else None
     return d if isinstance(d, str) else ""
 
 
-def target_for(event_name: str, payload: Mapping[str, Any], repo: Path) -> Target:
-    """Which commits the event brings. Pull requests: base..head from the payload (every commit, so a secret added
-    and removed inside the pull request is still found). Pushes: before..after; a new branch (all-zeros before, or a
-    before that a force-push made unreachable) is scanned from where it left the default branch."""
-    if event_name in _PR_EVENTS:
-        pr = payload.get("pull_request") or {}
-        base, head = _str(pr, "base", "sha"), _str(pr, "head", "sha")
-        if not base or not head:
-            raise UsageError(f"{event_name} payload has no pull_request.base.sha / head.sha")
-        _need(repo, base, "base")
-        _need(repo, head, "head")
-        number = pr.get("number") if isinstance(pr.get("number"), int) else payload.get("number")
-        return Target([f"{base}..{head}"], f"pull request #{number}" if number else "pull request",
-                      number if isinstance(number, int) else None, base, head)
-    if event_name == "merge_group":
-        mg = payload.get("merge_group") or {}
-        base, head = _str(mg, "base_sha"), _str(mg, "head_sha")
-        _need(repo, base, "base")
-        _need(repo, head, "head")
-        return Target([f"{base}..{head}"], "merge group", None, base, head)
+def _int(d: Any, key: str) -> int | None:
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+# Deepening steps for a shallow checkout (fetch depth from each tip), then the whole history as a last resort.
+_DEPTHS = (50, 200, 1000)
+
+
+class _History:
+    """What the checkout has of the history, and fetching the rest from ``origin`` with the credentials
+    actions/checkout persisted. A complete clone is never fetched from unless a commit is missing."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.remote = "origin" if "origin" in git.remote_names(repo) else None
+
+    def shallow(self) -> bool:
+        return git.is_shallow(self.repo)
+
+    def have(self, sha: str) -> bool:
+        return _has_commit(self.repo, sha)
+
+    def get(self, refspecs: list[str], depth: int | None) -> bool:
+        if self.remote is None:
+            return False
+        return git.fetch(self.repo, self.remote, refspecs, depth=depth if self.shallow() else None)
+
+    def ensure(self, sha: str, depth: int) -> bool:
+        """The commit ``sha`` and ``depth`` commits of its ancestry (in a shallow checkout)."""
+        if self.have(sha):
+            return True
+        if _SHA.fullmatch(sha):
+            self.get([sha], depth)
+        return self.have(sha)
+
+    def cut(self, revs: list[str]) -> int:
+        """How many commits of ``revs`` sit on the shallow boundary (their parents are not in the checkout)."""
+        boundary = git.shallow_boundary(self.repo)
+        return len(boundary & set(git.rev_list(self.repo, revs))) if boundary else 0
+
+    def connect(self, base: str, head: str, revs: list[str], refspecs: list[str], first: int) -> bool:
+        """Deepen until ``base`` and ``head`` share an ancestor and no commit of ``revs`` is cut off; True when
+        the range is complete."""
+        depth = max(first, 2)
+        steps = [depth, *(d for d in _DEPTHS if d > depth)]
+        for d in steps:
+            if self._complete(base, head, revs):
+                return True
+            if not self.shallow() or not self.get(refspecs, d):
+                break
+        if not self._complete(base, head, revs) and self.shallow() and self.remote is not None:
+            git.fetch(self.repo, self.remote, [], unshallow=True)
+        return self._complete(base, head, revs)
+
+    def _complete(self, base: str, head: str, revs: list[str]) -> bool:
+        # Any gap shows as a boundary commit inside the range; in a shallow checkout the two tips must also meet,
+        # or commits of the base's history would be reported as the change's own.
+        return not self.cut(revs) and (not self.shallow() or git.merge_base(self.repo, base, head) is not None)
+
+
+def _partial(what: str, cut: int = 0) -> str:
+    lost = f" ({_plural(cut, 'commit')} at the shallow boundary)" if cut else ""
+    return (f"partial coverage: {what}{lost}; check out with actions/checkout and `fetch-depth: 0` (or allow the "
+            "job to fetch from origin) so every commit is scanned")
+
+
+def target_for(event_name: str, payload: Mapping[str, Any], repo: Path, scan: str = "auto") -> Target:
+    """Which commits the event brings, fetching what a shallow checkout lacks. Pull requests: base..head from the
+    payload (every commit, so a secret added and removed inside the pull request is still found). Pushes:
+    before..after; a new branch (all-zeros before, or a before that a force-push made unreachable) is scanned from
+    where it left the default branch. ``schedule`` and ``workflow_dispatch`` (or ``scan: history``) scan every
+    commit of every ref; ``scan: files`` scans the checked-out files."""
+    hist = _History(repo)
+    if scan == "files":
+        return Target(None, "checked-out files")
+    if scan == "history" or (scan == "auto" and event_name in ("schedule", "workflow_dispatch")):
+        warnings: tuple[str, ...] = ()
+        if hist.shallow():
+            if hist.remote is not None:
+                git.fetch(repo, hist.remote, [], unshallow=True)
+            if hist.shallow():
+                warnings = (_partial("the checkout is shallow and could not be completed"),)
+        return Target(["--all"], "the whole history" if not warnings else "the history in the checkout",
+                      kind="history", warnings=warnings)
+    if event_name in _PR_EVENTS or event_name == "merge_group":
+        if event_name == "merge_group":
+            mg = payload.get("merge_group") or {}
+            base, head = _str(mg, "base_sha"), _str(mg, "head_sha")
+            number, label, kind, size = None, "merge group", "merge-group", 0
+            if not base or not head:
+                raise UsageError("merge_group payload has no merge_group.base_sha / head_sha")
+        else:
+            pr = payload.get("pull_request") or {}
+            base, head = _str(pr, "base", "sha"), _str(pr, "head", "sha")
+            if not base or not head:
+                raise UsageError(f"{event_name} payload has no pull_request.base.sha / head.sha")
+            raw = pr.get("number") if isinstance(pr.get("number"), int) else payload.get("number")
+            number = raw if isinstance(raw, int) else None
+            label = f"pull request #{number}" if number else "pull request"
+            kind, size = "pull-request", _int(pr, "commits") or 0
+        return _range(hist, base, head, size, label, kind, number)
     if event_name == "push":
         before, after = _str(payload, "before"), _str(payload, "after")
         if not after or after == ZERO_SHA:
-            return Target([], "deleted ref: nothing to scan")
-        _need(repo, after, "pushed")
+            return Target([], "deleted ref: nothing to scan", kind="push")
         ref = _str(payload, "ref")
-        if before and before != ZERO_SHA and _has_commit(repo, before):
-            return Target([f"{before}..{after}"], f"push to {ref or 'a ref'}", None, before, after)
+        commits = payload.get("commits")
+        size = len(commits) if isinstance(commits, list) else 0
+        if before and before != ZERO_SHA and hist.ensure(before, 1) and hist.ensure(after, size + 1):
+            return _range(hist, before, after, size, f"push to {ref or 'a ref'}", "push", None)
+        if not hist.ensure(after, size + 1):
+            return _files_instead(f"the pushed commit {after[:12]} is not in the checkout", "push")
         # A new branch (or a force-push whose old tip is gone): scan what is not on the default branch.
         default = _str(payload, "repository", "default_branch")
-        for candidate in (f"refs/remotes/origin/{default}", f"refs/heads/{default}") if default else ():
-            if ref != f"refs/heads/{default}" and _has_commit(repo, candidate):
-                return Target([after, "--not", candidate], f"new branch {ref or after[:12]} (since {default})",
-                              None, candidate, after)
-        return Target([after], f"new ref {ref or after[:12]} (all of its history)", None, None, after)
+        tracking = f"refs/remotes/origin/{default}"
+        if default and ref != f"refs/heads/{default}":
+            if hist.remote is not None and (hist.shallow() or not hist.have(tracking)):
+                hist.get([f"+refs/heads/{default}:{tracking}"], max(size, 1) + 1)
+            for candidate in (tracking, f"refs/heads/{default}"):
+                if hist.have(candidate):
+                    revs = [after, "--not", candidate]
+                    ok = hist.connect(candidate, after, revs, [after, f"+refs/heads/{default}:{tracking}"],
+                                      max(size, 1) + 1)
+                    warn = () if ok else (_partial(f"where {ref or after[:12]} left {default} is not in the "
+                                                   "checkout", hist.cut(revs)),)
+                    return Target(revs, f"new branch {ref or after[:12]} (since {default})", None, candidate,
+                                  after, "push", warn)
+        revs = [after]
+        if hist.shallow() and hist.remote is not None:
+            git.fetch(repo, hist.remote, [], unshallow=True)
+        if hist.shallow():
+            cut = hist.cut(revs)
+            return Target(revs, f"new ref {ref or after[:12]} (the history in the checkout)", None, None, after,
+                          "push", (_partial("the checkout is shallow", cut),))
+        return Target(revs, f"new ref {ref or after[:12]} (all of its history)", None, None, after, "push")
     return Target(None, "checked-out files")
+
+
+def _files_instead(why: str, kind: str) -> Target:
+    return Target(None, "checked-out files (the event's commits could not be read)", kind=kind,
+                  warnings=(_partial(f"{why}; scanned the checked-out files instead"),))
+
+
+def _range(hist: _History, base: str, head: str, size: int, label: str, kind: str, number: int | None) -> Target:
+    # actions/checkout fetches one merge commit for a pull request: fetch the head with its commits and the base.
+    if not hist.ensure(head, size + 1):
+        return _files_instead(f"the head commit {head[:12]} is not in the checkout and origin did not serve it",
+                              kind)
+    if not hist.ensure(base, 1):
+        return _files_instead(f"the base commit {base[:12]} is not in the checkout and origin did not serve it",
+                              kind)
+    revs = [f"{base}..{head}"]
+    ok = hist.connect(base, head, revs, [base, head], size + 1)
+    warn = () if ok else (_partial(f"the history between {base[:12]} and {head[:12]} is not all in the checkout",
+                                   hist.cut(revs)),)
+    return Target(revs, label, number, base, head, kind, warn)
 
 
 def scan_target(req: ScanRequest, target: Target) -> ScanResult:
@@ -172,9 +319,6 @@ def scan_target(req: ScanRequest, target: Target) -> ScanResult:
     result = ScanResult()
     if target.revs:
         top = git.require_repo(req.root, "the action")
-        if git.is_shallow(top):
-            result.notes.append("shallow clone: commits before the shallow boundary were not scanned "
-                                "(use actions/checkout with fetch-depth: 0)")
         chunks = sources.commits(top, target.revs, result.stats, sources.PathFilter(req.exclude))
         result = engine.scan(chunks, result)
     result.all_findings = list(result.findings)
@@ -218,16 +362,22 @@ def at_head(repo: Path, head: str | None, findings: Sequence[Finding]) -> dict[t
     return out
 
 
+_plural = plural
+
+
 def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: bool,
-                     present: Mapping[tuple[str, str], bool], limit: int = 200) -> str:
+                     present: Mapping[tuple[str, str], bool], limit: int = 200,
+                     warnings: Sequence[str] = ()) -> str:
     n = len(result.findings)
-    icon = "❌" if failed else ("⚠️" if n else "✅")
-    lines = [f"## {icon} unleak: {n} secret{'s' if n != 1 else ''} in {target.label}", ""]
+    icon = "❌" if failed else ("⚠️" if n or warnings else "✅")
+    lines = [f"## {icon} unleak: {_plural(n, 'secret')} in {target.label}", ""]
     s = result.stats
-    scope = f"{s.commits} commit{'s' if s.commits != 1 else ''}" if target.revs is not None else f"{s.files} files"
-    lines.append(f"Scanned {scope}; fail-on: `{fail_on}`"
-                 + (f"; {result.baselined} known finding(s) in the baseline" if result.baselined else "") + ".")
+    scope = _plural(s.commits, "commit") if target.revs is not None else _plural(s.files, "file")
+    known = f"; {_plural(result.baselined, 'known finding')} in the baseline" if result.baselined else ""
+    lines.append(f"Scanned {scope}; fail-on: `{fail_on}`{known}; coverage: {target.coverage}.")
     lines.append("")
+    for w in warnings:
+        lines += [f"> [!WARNING]\n> {w}", ""]
     if n:
         lines += ["| Rule | File | Line | Commit | Preview | At head |", "|---|---|---|---|---|---|"]
         for f in result.findings[:limit]:
@@ -246,6 +396,72 @@ def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: b
     for note in result.notes:
         lines.append(f"\n> {note}")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------- SARIF
+
+
+def _line_of(text: str, value: str) -> tuple[int, int] | None:
+    """(1-based line, 1-based column in code points) of the value's first occurrence in ``text``."""
+    i = text.find(value) if value else -1
+    if i < 0:
+        return None
+    line = text.count("\n", 0, i) + 1
+    return line, i - (text.rfind("\n", 0, i) + 1) + 1
+
+
+def sarif_document(result: ScanResult, target: Target, repo: Path, analysed: str | None,
+                   max_results: int = MAX_SARIF_RESULTS) -> tuple[dict[str, Any], list[str]]:
+    """The SARIF run for code scanning, and warnings about it.
+
+    Its category (``runAutomationDetails.id``) is ``unleak/<kind>/``: an upload replaces only earlier uploads of the
+    same ref and category, so pull-request, push and scheduled history uploads never close each other's alerts.
+    A finding from an earlier commit is placed where its value is in the analysed commit (the checkout's HEAD,
+    which code scanning displays); a value that is no longer there is reported on the file's first line with a
+    message that says it lives in the history only, rather than on a line that now holds something else.
+    """
+    from scanner.report.sarif import document
+
+    doc = document(result, root=str(repo))
+    run = doc["runs"][0]
+    run["automationDetails"] = {"id": f"unleak/{target.kind}/"}
+    warnings: list[str] = []
+    cache: dict[str, str | None] = {}
+    results: list[dict[str, Any]] = run["results"]
+    for res, f in zip(results, result.findings, strict=True):
+        if f.commit is None or not analysed:
+            continue
+        if f.path not in cache:
+            try:
+                cache[f.path] = git.run(["show", f"{analysed}:{f.path}"], repo)
+            except GitError:
+                cache[f.path] = None
+        text = cache[f.path]
+        value = f.secret.reveal()
+        where = _line_of(text, value) if text is not None else None
+        region: dict[str, Any]
+        if where is not None:
+            line, col = where
+            region = {"startLine": line, "startColumn": col, "endColumn": col + len(value)}
+        else:
+            region = {"startLine": 1}
+            res["message"]["text"] += "; no longer in this file at the analysed commit, still in the git history"
+            res["properties"]["historyOnly"] = True
+        res["locations"][0]["physicalLocation"]["region"] = region
+    if len(results) > max_results:
+        order = {"error": 0, "warning": 1, "note": 2}
+        kept = sorted(results, key=lambda r: order.get(str(r.get("level")), 3))[:max_results]
+        run["results"] = kept
+        warnings.append(f"the SARIF file holds the {max_results} most severe of {len(results)} findings "
+                        "(GitHub code scanning keeps no more per run); the summary and annotations count all")
+    return doc, warnings
+
+
+def workflow_command(level: str, text: str) -> str:
+    """``::notice title=unleak::text`` (or warning/error), escaped as the runner's command parser expects."""
+    from scanner.report.github import _data
+
+    return f"::{level} title=unleak::{_data(text)}"
 
 
 def write_outputs(path: Path | None, values: Mapping[str, str]) -> None:
@@ -471,11 +687,15 @@ def post_review(api_url: str, repository: str, pr_number: int, token: str, head:
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
         raise UsageError(f"GITHUB_REPOSITORY {repository!r} is not owner/name")
     base = f"{api_url}/repos/{repository}/pulls/{pr_number}/reviews"
-    status, existing = _request("GET", base + "?per_page=100", token)
-    if status == 200 and isinstance(existing, list):
+    for page in range(1, 51):  # 100 reviews a page, GitHub's maximum; a pull request rarely has a second page
+        status, existing = _request("GET", f"{base}?per_page=100&page={page}", token)
+        if status != 200 or not isinstance(existing, list):
+            break
         for r in existing:
             if isinstance(r, dict) and r.get("commit_id") == head and REVIEW_MARKER in str(r.get("body") or ""):
                 return ReviewResult(False, f"a review with suggested fixes for {head[:12]} exists already")
+        if len(existing) < 100:
+            break
     body_lines = [REVIEW_MARKER, "**unleak** found secrets in this pull request. The suggestions below are the "
                   "changes `unleak fix` makes; the values go into the vault on your machine "
                   "(`unleak fix --apply`), never into the review."]
@@ -511,52 +731,89 @@ class Outcome:
     target: Target
     failed: bool
     annotations: str
-    messages: list[str] = field(default_factory=lambda: [])
+    # (level, text): level is a workflow command (notice, warning); the CLI prints ``::level title=unleak::text``
+    messages: list[tuple[str, str]] = field(default_factory=lambda: [])
 
 
 def run(settings: Settings, req: ScanRequest) -> Outcome:
+    """Scan, then write everything a workflow consumes (SARIF, summary, outputs; the annotations are returned)
+    before anything that talks to the network: a failed review costs a warning, never the scan's results."""
+    from scanner.fileio import atomic_write_text
     from scanner.report import render
 
-    repo = git.toplevel(settings.workspace) or settings.workspace
+    top = git.toplevel(settings.workspace)
+    repo = top or settings.workspace
     payload = settings.payload()
-    target = target_for(settings.event_name, payload, repo) if git.toplevel(settings.workspace) else \
+    target = target_for(settings.event_name, payload, repo, settings.scan) if top else \
         Target(None, "checked-out files")
     result = scan_target(replace(req, root=repo), target)
     bad = failing(result.findings, settings.fail_on)
-    messages: list[str] = []
+    messages: list[tuple[str, str]] = [("warning", w) for w in target.warnings]
 
-    sarif = Path(settings.sarif_file)
-    sarif_path = sarif if sarif.is_absolute() else settings.workspace / sarif
+    analysed = git.head_sha(repo) if top else None
+    doc, sarif_warnings = sarif_document(_for_code_scanning(req, repo, target, result), target, repo, analysed)
+    messages += [("warning", w) for w in sarif_warnings]
+    sarif_path = settings.sarif_path()
     sarif_path.parent.mkdir(parents=True, exist_ok=True)
-    from scanner.fileio import atomic_write_text
-
-    atomic_write_text(sarif_path, render("sarif", result, root=str(repo)))
+    atomic_write_text(sarif_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     present = at_head(repo, target.head, result.findings)
-    append_summary(settings.summary_path, summary_markdown(result, target, settings.fail_on, bool(bad), present))
+    write_outputs(settings.output_path, {"findings": str(len(result.findings)), "sarif-file": str(sarif_path),
+                                         "failed": "true" if bad else "false", "coverage": target.coverage,
+                                         "category": f"unleak/{target.kind}/"})
+    append_summary(settings.summary_path, summary_markdown(
+        result, target, settings.fail_on, bool(bad), present,
+        warnings=[*target.warnings, *sarif_warnings]))
+    annotations = render("github", result)
 
     if settings.suggest_fixes:
-        if target.pr_number is None or not target.base or not target.head:
-            messages.append("suggest-fixes: only pull request events get a review; skipped")
-        elif not settings.token:
-            messages.append("suggest-fixes: no github-token input; skipped")
-        elif not result.findings:
-            messages.append("suggest-fixes: nothing to suggest")
-        else:
-            from remediate.vault import default_namespace
-
-            namespace = default_namespace(repo) if not settings.repository else \
-                _namespace(settings.repository.split("/")[-1])
-            fixes = plan_suggestions(req, repo, target.base, target.head, namespace)
-            review = post_review(settings.api_url, settings.repository, target.pr_number, settings.token,
-                                 target.head, fixes)
-            messages.append(f"suggest-fixes: {review.message}")
-
-    write_outputs(settings.output_path, {"findings": str(len(result.findings)), "sarif-file": str(sarif_path),
-                                         "failed": "true" if bad else "false"})
-    annotations = render("github", result)
+        messages.append(_review(settings, req, repo, target, result))
     if bad:
-        messages.append(f"{len(bad)} finding(s) at or above fail-on={settings.fail_on}")
+        messages.append(("notice", f"{_plural(len(bad), 'finding')} at or above fail-on={settings.fail_on}"))
     return Outcome(result, target, bool(bad), annotations, messages)
+
+
+def _for_code_scanning(req: ScanRequest, repo: Path, target: Target, result: ScanResult) -> ScanResult:
+    """What the SARIF upload holds. A push's upload replaces the previous push's results for the branch, so it
+    carries the branch's state, the secrets in the checked-out files, as well as the pushed commits' findings:
+    a secret committed by an earlier push stays an open alert until a push removes it from the files."""
+    if target.kind != "push" or not target.revs:
+        return result
+    from scanner.api import scan
+
+    files = scan(replace(req, root=repo, modes=("files",)))
+    seen = {(f.path, f.fingerprint) for f in result.findings}
+    extra = [f for f in files.findings if (f.path, f.fingerprint) not in seen]
+    if not extra:
+        return result
+    combined = copy.copy(result)
+    combined.findings = [*result.findings, *extra]
+    combined.rules = {**files.rules, **result.rules}
+    return combined
+
+
+def _review(settings: Settings, req: ScanRequest, repo: Path, target: Target, result: ScanResult
+            ) -> tuple[str, str]:
+    if target.pr_number is None or not target.base or not target.head:
+        return "notice", "suggest-fixes: only pull request events get a review; skipped"
+    if not settings.token:
+        return "warning", "suggest-fixes: no github-token input; skipped"
+    if not result.findings:
+        return "notice", "suggest-fixes: nothing to suggest"
+    try:
+        from remediate.vault import default_namespace
+
+        namespace = default_namespace(repo) if not settings.repository else \
+            _namespace(settings.repository.split("/")[-1])
+        fixes = plan_suggestions(req, repo, target.base, target.head, namespace)
+        review = post_review(settings.api_url, settings.repository, target.pr_number, settings.token,
+                             target.head, fixes)
+    except UnleakError as exc:
+        return "warning", f"suggest-fixes: {exc}; the scan's results above are complete"
+    except Exception as exc:  # the review is an extra: any failure in it must not cost the scan's results
+        # Only the type: an unexpected error's text is not vetted for values.
+        return "warning", f"suggest-fixes failed ({type(exc).__name__}); the scan's results above are complete"
+    return ("notice" if review.posted or "exists already" in review.message or "no fix" in review.message
+            else "warning"), f"suggest-fixes: {review.message}"
 
 
 def _is_dotenv_path(path: str) -> bool:

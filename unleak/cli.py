@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from scanner.errors import UnleakError
+from scanner.words import plural
 from unleak import __version__
 from unleak.fastpath import EXIT_INTERNAL, EXIT_INTERRUPTED, internal_error
 from unleak.scancmd import EXIT_CLEAN, EXIT_FINDINGS
@@ -73,7 +74,12 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--staged", is_flag=True, help="Only added lines of staged changes (the pre-commit case).")
+@click.option("--staged", is_flag=True,
+              help="Only added lines of staged changes (the pre-commit case); with PATHS, those files' staged "
+                   "lines, or their contents when nothing is staged (pre-commit run --all-files / --files).")
+@click.option("--pre-push", is_flag=True,
+              help="Every commit being pushed (pre-commit's PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF; without them, "
+                   "the whole history).")
 @click.option("--changes", is_flag=True, help="Added lines of staged + unstaged changes against HEAD, plus new files.")
 @click.option("--range", "range_", metavar="BASE..HEAD", help="Every commit in the range, not only the final diff.")
 @click.option("--history", is_flag=True, help="Every commit reachable from any ref, merges included.")
@@ -544,6 +550,54 @@ def hook_claude_code(as_json: bool) -> None:
     sys.exit(2)  # Claude Code's "blocking error": the tool call or prompt does not proceed
 
 
+def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoReturn:
+    """The body shared by the Codex and Cursor hooks: read the payload, decide, answer in the agent's form,
+    and fail closed on an unexpected error."""
+    import json
+
+    from unleak import agent_hooks, hooks
+
+    payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
+    event = str(payload.get("hook_event_name") or "")
+    try:
+        decision = getattr(agent_hooks, decide_name)(payload)
+    except UnleakError:
+        raise
+    except Exception as exc:
+        reason = (f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to be "
+                  "safe; run `unleak hook check` on the content, or remove the hook to continue")
+        decision = hooks.Decision(True, reason, event)
+        if not cursor:
+            click.echo(reason, err=True)
+            sys.exit(2)
+    if cursor:
+        click.echo(json.dumps(agent_hooks.cursor_answer(event, decision)))
+        sys.exit(EXIT_CLEAN)
+    if not decision.block:
+        sys.exit(EXIT_CLEAN)
+    if as_json:
+        click.echo(json.dumps(decision.claude_json()))
+        sys.exit(EXIT_CLEAN)
+    click.echo(decision.reason, err=True)
+    sys.exit(2)
+
+
+@hook_group.command("codex")
+@click.option("--json", "as_json", is_flag=True,
+              help="Answer with a JSON decision on stdout (exit 0) instead of exit code 2 and a reason on stderr.")
+def hook_codex(as_json: bool) -> None:
+    """Codex CLI hook (Claude Code's wire format): PreToolUse Bash, apply_patch and MCP tools; UserPromptSubmit.
+    Blocking exits 2 with the reason on stderr; reasons never carry values."""
+    _agent_hook("decide_codex", as_json)
+
+
+@hook_group.command("cursor")
+def hook_cursor() -> None:
+    """Cursor hook: beforeShellExecution, beforeReadFile, beforeMCPExecution, beforeSubmitPrompt. Answers with
+    Cursor's JSON (permission allow/deny; continue for prompts) on stdout; reasons never carry values."""
+    _agent_hook("decide_cursor", False, cursor=True)
+
+
 @hook_group.command("check")
 @click.option("--path", "path", default="<stdin>", show_default=True,
               help="File name the content is destined for (path-specific rules use it).")
@@ -562,7 +616,7 @@ def hook_check(path: str, fmt: str) -> None:
         for h in hits:
             click.echo(f"{path}:{h.line}: {h.rule_id} {h.title} {h.preview}")
         if hits:
-            click.echo(f"unleak: {len(hits)} secret(s) in the content; keep values in the vault "
+            click.echo(f"unleak: {plural(len(hits), 'secret')} in the content; keep values in the vault "
                        "(`unleak secrets set NAME`) and write references instead", err=True)
     sys.exit(EXIT_FINDINGS if hits else EXIT_CLEAN)
 
@@ -586,8 +640,8 @@ def action_github(config_path: str | None, baseline_path: str | None) -> None:
                            baseline_path=baseline_path or None)
     outcome = action.run(settings, req)
     click.echo(outcome.annotations, nl=False)
-    for m in outcome.messages:
-        click.echo(f"unleak: {m}", err=True)
+    for level, text in outcome.messages:
+        click.echo(action.workflow_command(level, text))
     sys.exit(EXIT_FINDINGS if outcome.failed else EXIT_CLEAN)
 
 
@@ -617,6 +671,58 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
         click.echo(f"updated {res.path}: added {', '.join(res.added)} hook(s)", err=True)
     else:
         click.echo(f"already installed in {res.path}", err=True)
+    _warn_if_not_on_path(command)
+
+
+@hook_install.command("codex")
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .codex/hooks.json (commit it); user: ~/.codex/hooks.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def hook_install_codex(scope: str, repo_dir: str) -> None:
+    """Add unleak's PreToolUse (Bash, apply_patch, MCP tools) and UserPromptSubmit hooks to Codex's hooks.json."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path("codex", "hooks", scope, _project(repo_dir))
+    _installed(agent_hooks.install_codex_hooks(path), agent_hooks.CODEX_COMMAND)
+
+
+@hook_install.command("cursor")
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .cursor/hooks.json (commit it); user: ~/.cursor/hooks.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def hook_install_cursor(scope: str, repo_dir: str) -> None:
+    """Add unleak's beforeShellExecution, beforeReadFile, beforeMCPExecution and beforeSubmitPrompt hooks to
+    Cursor's hooks.json."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path("cursor", "hooks", scope, _project(repo_dir))
+    _installed(agent_hooks.install_cursor_hooks(path), agent_hooks.CURSOR_COMMAND)
+
+
+def _project(repo_dir: str) -> Path:
+    from scanner import git
+
+    root = Path(repo_dir).resolve()
+    return git.toplevel(root) or root
+
+
+def _installed(res: Any, command: str) -> None:
+    if res.changed:
+        click.echo(f"updated {res.path}: added {', '.join(res.added)}", err=True)
+    else:
+        click.echo(f"already installed in {res.path}", err=True)
+    _warn_if_not_on_path(command)
+
+
+def _warn_if_not_on_path(command: str) -> None:
+    """The installed hook fails closed; say now, not at the first blocked call, when its program is missing."""
+    import shlex
+    import shutil
+
+    prog = shlex.split(command)[0] if command.strip() else "unleak"
+    if shutil.which(prog) is None:
+        click.echo(f"warning: {prog} is not on PATH here; the hook blocks every call it guards until it is "
+                   "(install unleak with pipx, or add its virtualenv's bin directory to PATH)", err=True)
 
 
 # --- exposure ---
@@ -652,7 +758,7 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
         from scanner.fileio import atomic_write_text
 
         atomic_write_text(Path(output), text)
-        click.echo(f"wrote {output}: {len(report.exposures)} secret(s) in history", err=True)
+        click.echo(f"wrote {output}: {plural(len(report.exposures), 'secret')} in history", err=True)
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_FINDINGS if report.exposures else EXIT_CLEAN)
@@ -809,18 +915,38 @@ def _describe_request(req: Any) -> str:
     return "\n".join(shown(line) for line in lines)
 
 
-@cli.command("mcp")
+@cli.group("mcp", invoke_without_command=True)
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False, exists=True), default=".",
               help="Repository the agent works in (default: the current directory).")
-def mcp_cmd(repo_dir: str) -> None:
-    """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio."""
+@click.option("--read-only", is_flag=True, help="Serve only scan, check_diff and list_secrets.")
+@click.pass_context
+def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
+    """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio.
+
+    `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
         raise click.UsageError("the MCP server needs the mcp package: pip install 'unleak[mcp]'") from None
     from unleak.mcp_server import serve
 
-    serve(Path(repo_dir).resolve())
+    serve(Path(repo_dir).resolve(), read_only=read_only)
+
+
+@mcp_cmd.command("install")
+@click.argument("agent", type=click.Choice(["claude-code", "codex", "cursor"]))
+@click.option("--scope", type=click.Choice(["project", "user"]), default="project", show_default=True,
+              help="project: .mcp.json / .codex/config.toml / .cursor/mcp.json; user: ~/.claude.json / "
+                   "~/.codex/config.toml / ~/.cursor/mcp.json.")
+@click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
+def mcp_install(agent: str, scope: str, repo_dir: str) -> None:
+    """Register `unleak mcp` (stdio) as the MCP server "unleak" in an agent's configuration (merging; idempotent)."""
+    from unleak import agent_hooks
+
+    path = agent_hooks.agent_config_path(agent, "mcp", scope, _project(repo_dir))
+    _installed(agent_hooks.install_mcp(agent, path), "unleak")
 
 
 @cli.command("grant")
@@ -1090,7 +1216,8 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     if as_json:
         click.echo(json.dumps({"revoked": [g.id for g in ended], "exposed": exposed}, indent=2))
         return
-    click.echo(f"revoked {len(ended)} grant(s){': ' + ', '.join(g.id for g in ended) if ended else ''}", err=True)
+    click.echo(f"revoked {plural(len(ended), 'grant')}{': ' + ', '.join(g.id for g in ended) if ended else ''}",
+               err=True)
     if exposed:
         click.echo("secrets these grants exposed to processes (rotate them):", err=True)
         for name in exposed:
@@ -1152,7 +1279,8 @@ def audit_verify() -> None:
         return
     for p in res.problems:
         click.echo(f"{log.path}: {p}")
-    click.echo(f"audit log damaged: {len(res.problems)} problem(s) in {res.count} records", err=True)
+    click.echo(f"audit log damaged: {plural(len(res.problems), 'problem')} in {plural(res.count, 'record')}",
+               err=True)
     sys.exit(EXIT_FINDINGS)
 
 
@@ -1163,7 +1291,7 @@ def _fix_text(plan: Any, diff: str) -> str:
     """The human-readable plan: what goes to the vault under which name, where it was, what is left by hand."""
     lines: list[str] = []
     if plan.secrets:
-        lines.append(f"{len(plan.secrets)} secret(s) to move into the vault ({plan.scheme}, namespace "
+        lines.append(f"{plural(len(plan.secrets), 'secret')} to move into the vault ({plan.scheme}, namespace "
                      f"{plan.namespace}):")
         width = max(len(s.name) for s in plan.secrets)
         for s in plan.secrets:
@@ -1270,13 +1398,15 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         payload["applied"] = True
         payload["result"] = result.to_dict()
         if not as_json:
-            click.echo(f"unleak fix: stored {len(result.stored)} secret(s), rewrote {len(result.written)} file(s); "
+            click.echo(f"unleak fix: stored {plural(len(result.stored), 'secret')}, rewrote "
+                       f"{plural(len(result.written), 'file')}; "
                        f"reference file {plan.reference_file} (safe to commit). Run your program with "
                        "`unleak run -- <command>`.", err=True)
     elif not as_json:
         click.echo("unleak fix: nothing to fix", err=True)
     if plan.manual and not as_json:
-        click.echo(f"unleak fix: {len(plan.manual)} manual step(s) remain (listed above)", err=True)
+        click.echo(f"unleak fix: {plural(len(plan.manual), 'manual step')} "
+                   f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
     if verify_cmd is not None:
         # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
         from remediate.dotenv import is_dotenv_path

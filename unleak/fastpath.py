@@ -1,4 +1,4 @@
-"""The console script's entry: ``unleak scan --staged`` (the pre-commit hook) without importing click.
+"""The console script's entry: ``unleak scan --staged [FILE...]`` (the pre-commit hook) without importing click.
 
 A hook runs many times a day, and click with what it pulls in is ~10 ms of a ~60 ms run. An invocation made only of
 ``scan``, ``--staged`` or ``--changes`` and the plain options a hook passes is parsed here and handed to the very
@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-_FLAGS = {"--staged": "staged", "--changes": "changes", "--no-baseline": "no_baseline", "--exit-zero": "exit_zero"}
+_FLAGS = {"--staged": "staged", "--changes": "changes", "--pre-push": "pre_push", "--no-baseline": "no_baseline",
+          "--exit-zero": "exit_zero"}
 # option -> (parameter, allowed values or None for any value)
 _VALUED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "--format": ("fmt", ("text", "json", "sarif", "github")),
@@ -38,9 +39,16 @@ def parse(argv: Sequence[str]) -> dict[str, Any] | None:
     if not argv or argv[0] != "scan":
         return None
     params: dict[str, Any] = {}
+    paths: list[str] = []
     rest = list(argv[1:])
     while rest:
         arg = rest.pop(0)
+        if arg == "--":  # everything after it is a path, as for click
+            paths += rest
+            break
+        if arg and not arg.startswith("-"):  # a file name pre-commit passes
+            paths.append(arg)
+            continue
         if arg in _FLAGS:
             name = _FLAGS[arg]
             if name in params:
@@ -58,8 +66,10 @@ def parse(argv: Sequence[str]) -> dict[str, Any] | None:
         if name in params or not value or value.startswith("-") or (allowed is not None and value not in allowed):
             return None
         params[name] = value
-    if not (params.get("staged") or params.get("changes")):
+    if not (params.get("staged") or params.get("changes") or params.get("pre_push")):
         return None
+    if paths:
+        params["paths"] = tuple(paths)
     return params
 
 

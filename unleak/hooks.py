@@ -16,7 +16,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -537,7 +537,8 @@ def decide(payload: dict[str, Any]) -> Decision:
             if why:
                 return Decision(True, f"unleak blocked this search: {why}. {_BASH_ADVICE}", event)
             return ALLOW
-        return ALLOW
+        # Any other tool (MCP tools, WebFetch, subagents …): a value anywhere in its input leaves with the call.
+        return scan_tool_input(tool, tool_input, cwd, event)
     if event == "PostToolUse":
         tool = str(payload.get("tool_name") or "")
         tool_input = payload.get("tool_input") or {}
@@ -555,6 +556,28 @@ def decide(payload: dict[str, Any]) -> Decision:
             return Decision(True, f"unleak: your prompt contains a secret ({_hits_text(hits)}). {_PROMPT_ADVICE}",
                             event)
         return ALLOW
+    return ALLOW
+
+
+def _strings(obj: Any) -> Iterator[str]:
+    """Every string in a JSON value (keys included: a secret can be a key as well)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def scan_tool_input(tool: str, tool_input: Any, cwd: Path, event: str) -> Decision:
+    """Block a call whose input carries a secret anywhere (every string of it, however nested)."""
+    hits = scan_text("\n".join(_strings(tool_input)), f"<{tool} input>", _root(cwd))
+    if hits:
+        return Decision(True, f"unleak blocked this call to {tool}: its input carries a secret "
+                              f"({_hits_text(hits)}). Pass a reference or a secret's name, never its value.", event)
     return ALLOW
 
 
@@ -579,7 +602,12 @@ def parse_payload(raw: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ installers
 
 HOOK_COMMAND = "unleak hook claude-code"
-PRE_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit|Bash|Read|Grep"
+# Every tool: MCP tools and WebFetch carry whatever their input holds (Claude Code's "*" matches all tools).
+PRE_TOOL_MATCHER = "*"
+# Claude Code's own permission rules for files that hold values: denied even where the hook cannot run.
+DENY_READ_RULES = ("Read(./.env)", "Read(./.env.*)", "Read(./**/.env)", "Read(./**/.env.*)", "Read(./**/id_rsa)",
+                   "Read(./**/id_ed25519)", "Read(./**/id_ecdsa)", "Read(./**/*.key)", "Read(~/.ssh/**)",
+                   "Read(~/.aws/credentials)")
 #: after a write, the file on disk is checked whole again: edits that slipped past PreToolUse (made in pieces, or
 #: changed on disk in between) are reported to the agent at once
 POST_TOOL_MATCHER = "Write|Edit|MultiEdit|NotebookEdit"
@@ -602,8 +630,31 @@ def claude_settings_path(scope: str, project_dir: Path, home: Path | None = None
     raise UsageError(f"unknown scope {scope!r}; use project, local or user")
 
 
+def guarded_command(command: str) -> str:
+    """The hook command as written into an agent's settings: a POSIX shell line that fails closed.
+
+    Agents treat any exit code but 2 as a non-blocking error, so a bare ``unleak …`` where unleak is not on PATH
+    (exit 127), or an interpreter that cannot start, would switch the guard off without a word. The line checks
+    that the program exists and turns every exit code but 0 and 2 into 2 with a message on stderr."""
+    import shlex
+
+    prog = shlex.split(command)[0] if command.strip() else "unleak"
+    missing = shlex.quote(f"unleak: {prog} is not on PATH, so the secret guard cannot run and the call is "
+                          "blocked; install unleak (pipx install unleak) or fix PATH for the agent")
+    failed = shlex.quote("unleak: the secret guard failed, so the call is blocked (exit ")
+    return (f"command -v {shlex.quote(prog)} >/dev/null 2>&1 || {{ echo {missing} >&2; exit 2; }}; "
+            f"{command}; rc=$?; [ $rc -eq 0 ] || [ $rc -eq 2 ] || {{ echo {failed}\"$rc)\" >&2; exit 2; }}; "
+            "exit $rc")
+
+
+def _is_ours(h: Any, command: str) -> bool:
+    # The guarded line, or the bare command an older unleak wrote (which the install upgrades).
+    return isinstance(h, dict) and h.get("command") in (command, guarded_command(command))
+
+
 def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: int = 10) -> InstallResult:
-    """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent."""
+    """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent. The
+    command written is :func:`guarded_command`, so a missing unleak blocks instead of silently allowing."""
     from scanner.fileio import atomic_write_text
 
     doc: dict[str, Any] = {}
@@ -625,20 +676,31 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ConfigError(f"{settings}: key 'hooks.{event}' must be a list")
-        ours = [g for g in groups if isinstance(g, dict) and any(
-            isinstance(h, dict) and h.get("command") == command for h in g.get("hooks") or [])]
+        ours = [g for g in groups if isinstance(g, dict) and any(_is_ours(h, command) for h in g.get("hooks") or [])]
         if ours:
             # Installed before: widen a matcher an older unleak wrote (only in a group that holds nothing else).
             g = ours[0]
             if matcher is not None and g.get("matcher") != matcher and len(g.get("hooks") or []) == 1:
                 g["matcher"] = matcher
                 added.append(f"{event} (matcher updated)")
+            for h in g.get("hooks") or []:
+                if isinstance(h, dict) and h.get("command") == command:
+                    h["command"] = guarded_command(command)
+                    added.append(f"{event} (fails closed now)")
             continue
-        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": timeout}]}
+        group: dict[str, Any] = {"hooks": [{"type": "command", "command": guarded_command(command),
+                                            "timeout": timeout}]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
         groups.append(group)
         added.append(event)
+    perms = doc.setdefault("permissions", {})
+    if not isinstance(perms, dict) or not isinstance(perms.setdefault("deny", []), list):
+        raise ConfigError(f"{settings}: key 'permissions.deny' must be a list")
+    missing = [r for r in DENY_READ_RULES if r not in perms["deny"]]
+    if missing:
+        perms["deny"].extend(missing)
+        added.append(f"permissions.deny ({len(missing)} rule{'s' if len(missing) != 1 else ''})")
     if not added:
         return InstallResult(settings, False)
     settings.parent.mkdir(parents=True, exist_ok=True)

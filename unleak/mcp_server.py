@@ -69,6 +69,36 @@ def _schema(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, 
     return {"type": "object", "properties": props, "required": list(required), "additionalProperties": False}
 
 
+def _out(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    # Open (additional properties allowed): a client validates what it relies on, and answers may grow.
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+_FINDING = {"type": "object", "properties": {
+    "rule_id": {"type": "string"}, "title": {"type": "string"}, "confidence": {"type": "string"},
+    "path": {"type": "string"}, "line": {"type": "integer"}, "fingerprint": {"type": "string"},
+    "preview": {"type": "string"}}, "required": ["rule_id", "path", "fingerprint", "preview"]}
+_ARRAY = {"type": "array"}
+
+# The structured answers (`outputSchema`) of each tool's successful call; an error answer is {"error", "kind"}.
+OUTPUT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "scan": _out({"findings": {"type": "array", "items": _FINDING}, "count": {"type": "integer", "minimum": 0},
+                  "next": {"type": "string"}}, ("findings", "count")),
+    "check_diff": _out({"clean": {"type": "boolean"}, "secret_lines": _ARRAY,
+                        "findings": {"type": "array", "items": _FINDING}, "advice": {"type": "string"}},
+                       ("clean", "findings")),
+    "fix": _out({"namespace": {"type": "string"}, "secrets": _ARRAY, "files": _ARRAY, "patch": {"type": "string"},
+                 "manual": _ARRAY, "notes": _ARRAY}, ("secrets", "files")),
+    "list_secrets": _out({"namespace": {"type": "string"}, "secrets": _ARRAY}, ("secrets",)),
+    "run": _out({"status": {"type": "string"}, "exit_code": {"type": "integer"}, "output": {"type": "string"},
+                 "message": {"type": "string"}}),
+    "request_secret": _out({"status": {"type": "string"}, "name": {"type": "string"},
+                            "reference": {"type": "string"}, "message": {"type": "string"}},
+                           ("status", "name", "reference")),
+}
+# What `unleak mcp --read-only` serves: tools that neither change files, nor touch the vault, nor run anything.
+READ_ONLY_TOOLS = ("scan", "check_diff", "list_secrets")
+
 TOOLS: dict[str, dict[str, Any]] = {
     "scan": {
         "title": "Scan for secrets",
@@ -798,15 +828,16 @@ async def _approve_through_client(app: UnleakMCP, ctx: Any, args: dict[str, Any]
     return data, state == "denied"
 
 
-def build_server(app: UnleakMCP) -> Any:
+def build_server(app: UnleakMCP, read_only: bool = False) -> Any:
     import anyio
     import mcp.types as types
     from mcp.server.lowlevel import Server
 
     tools = [
         types.Tool(name=name, title=spec["title"], description=spec["description"], input_schema=spec["schema"],
+                   output_schema=OUTPUT_SCHEMAS[name],
                    annotations=types.ToolAnnotations(title=spec["title"], **spec["annotations"]))
-        for name, spec in TOOLS.items()
+        for name, spec in TOOLS.items() if not read_only or name in READ_ONLY_TOOLS
     ]
 
     async def list_tools(ctx: Any, params: Any) -> Any:
@@ -815,6 +846,11 @@ def build_server(app: UnleakMCP) -> Any:
     async def call_tool(ctx: Any, params: Any) -> Any:
         client = _client_label(ctx)
         args = dict(params.arguments or {})
+        if read_only and params.name not in READ_ONLY_TOOLS:
+            refused = {"error": f"{params.name} is not served: this unleak MCP server is read-only "
+                                f"({', '.join(READ_ONLY_TOOLS)})", "kind": "UsageError"}
+            return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(refused))],
+                                        structured_content=refused, is_error=True)
         data, is_error = await anyio.to_thread.run_sync(app.call, params.name, args, client)
         secret_url = app.secret_urls.get(str(data.get("request_id", "")))
         if params.name == "request_secret" and not is_error and secret_url and _supports_url_elicitation(ctx):
@@ -837,8 +873,8 @@ def build_server(app: UnleakMCP) -> Any:
                   on_call_tool=call_tool)
 
 
-def serve(root: Path) -> None:
-    """Serve over stdio until the client closes stdin."""
+def serve(root: Path, read_only: bool = False) -> None:
+    """Serve over stdio until the client closes stdin; ``read_only`` serves only :data:`READ_ONLY_TOOLS`."""
     import anyio
     from mcp.server.stdio import stdio_server
 
@@ -849,7 +885,7 @@ def serve(root: Path) -> None:
 
     protect_process()
     app = UnleakMCP(root=root)
-    server = build_server(app)
+    server = build_server(app, read_only=read_only)
 
     async def main() -> None:
         async with stdio_server() as (read_stream, write_stream):

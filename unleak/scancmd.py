@@ -20,7 +20,7 @@ EXIT_INCOMPLETE = 2  # --strict and some git object could not be read
 _MODE_FLAGS = ("staged", "changes", "range", "history", "diff", "agent-logs")
 
 
-def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool = False,
+def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool = False, pre_push: bool = False,
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
@@ -32,9 +32,24 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     root = Path(repo_dir).resolve()
     if not root.is_dir():
         raise UsageError(f"{repo_dir}: not a directory")
+    if pre_push:
+        if staged or changes or range_ is not None or history or diff is not None or agent_logs:
+            raise UsageError("--pre-push chooses the commits itself; use it alone")
+        # pre-commit's pre-push stage names the pushed range; without it (a push that includes the root commit,
+        # or a run by hand) every commit is scanned. Paths are pre-commit's file list: the commits say more.
+        frm, to = os.environ.get("PRE_COMMIT_FROM_REF", ""), os.environ.get("PRE_COMMIT_TO_REF", "")
+        range_, history, paths = (f"{frm}..{to}", False, ()) if frm and to else (None, True, ())
+    if staged and paths:
+        from scanner import git
+
+        # pre-commit passes the staged files' names on a commit; with --all-files or --files (pre-commit.ci, CI
+        # jobs) nothing is staged, and the named files' contents are what must be checked.
+        top = git.require_repo(root, "--staged")
+        if not git.has_staged_changes(top):
+            staged = False
     on = (staged, changes, range_ is not None, history, diff is not None, agent_logs)
     modes = [mode for mode, flag in zip(_MODE_FLAGS, on, strict=True) if flag]
-    if paths and modes and modes != ["agent-logs"]:
+    if paths and modes and modes not in (["agent-logs"], ["staged"]):
         raise UsageError("PATHS apply to a working-tree scan or --agent-logs, not to "
                          + ", ".join("--" + m for m in modes))
     if not modes:
@@ -62,7 +77,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
                                and v.status.value == "valid"]
     from scanner.report import render
 
-    color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    color = output is None and fmt == "text" and use_color(sys.stdout)
     text = render(fmt, result, color=color, root=str(root))
     if explain and fmt == "text" and result.explanations:
         lines = ["dropped candidates (rule, place, filter):"]
@@ -90,6 +105,16 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     if result.skipped and strict:
         return EXIT_INCOMPLETE
     return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
+
+
+def use_color(stream: Any) -> bool:
+    """Colour on a terminal; NO_COLOR (no-color.org) turns it off and FORCE_COLOR (force-color.org) on, for CI
+    logs that render ANSI; each counts when set to a non-empty value, and NO_COLOR wins."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(stream.isatty())
 
 
 _VERIFY_DEFAULTS: dict[str, Any] = {"enabled": False, "timeout": 60.0, "cache-ttl": 24 * 3600.0}

@@ -7,6 +7,7 @@ from itertools import groupby
 
 from scanner.engine import ScanResult
 from scanner.finding import Skipped
+from scanner.words import plural
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",
         "reset": "\x1b[0m"}
@@ -63,16 +64,16 @@ def summary(result: ScanResult) -> str:
     parts: list[str] = []
     if n:
         detail = ", ".join(f"{by[k]} {k}" for k in ("high", "medium", "low") if by[k])
-        parts.append(f"{n} secret{'s' if n != 1 else ''} in {files} file{'s' if files != 1 else ''} ({detail})")
+        parts.append(f"{plural(n, 'secret')} in {plural(files, 'file')} ({detail})")
     else:
         parts.append("no secrets found")
     scanned = []
     if s.commits:
-        scanned.append(f"{s.commits} commits")
+        scanned.append(plural(s.commits, "commit"))
     if s.files:
-        scanned.append(f"{s.files} files")
+        scanned.append(plural(s.files, "file"))
     if not scanned:
-        scanned.append(f"{s.chunks} chunks")
+        scanned.append(plural(s.chunks, "chunk"))
     parts.append("scanned " + ", ".join(scanned))
     skipped = [f"{v} {k.replace('_', ' ')}" for k, v in
                (("binary", s.binary_skipped), ("unreadable", s.unreadable), ("too large", s.too_large),

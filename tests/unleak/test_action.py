@@ -2,8 +2,8 @@
 with a pull-request-shaped branch: a secret added and then removed inside the pull request, and one still at head.
 
 The install step is skipped with UNLEAK_ACTION_SKIP_INSTALL=1 (unleak is installed in this interpreter);
-test_install_step_real runs it for real. Review posting goes to a local HTTP server on 127.0.0.1 that checks each
-request against GitHub's documented REST API for pull-request reviews.
+test_install_step_real_cold_then_warm runs it for real. Review posting goes to a local HTTP server on 127.0.0.1
+that checks each request against GitHub's documented REST API for pull-request reviews.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def pr_payload(pr: PR, number: int = 7) -> dict[str, Any]:
 
 
 def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: str = "http://127.0.0.1:9",
-        action_path: Path = ROOT, skip_install: bool = True, **inputs: str) -> tuple[ActionRun, Path, Path]:
+        action_path: Path = ROOT, skip_install: bool = True, cache_dir: Path | None = None,
+        **inputs: str) -> tuple[ActionRun, Path, Path]:
     runner = tmp_path / "runner"
     if runner.exists():
         shutil.rmtree(runner)
@@ -85,6 +86,7 @@ def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: st
         "GITHUB_REPOSITORY": "octo/shop", "GITHUB_API_URL": api_url, "GITHUB_SHA": pr.head,
         "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1" if skip_install else "",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "ACTIONS_CACHE_FAKE_DIR": str(cache_dir or ""),
     }
     github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(action_path), "event_name": event}
     return run_action(action_path, with_=inputs, env=env, github=github), summary, runner
@@ -101,7 +103,7 @@ def assert_no_secret(pr: PR, *texts: str) -> None:
 
 def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
     res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr))
-    assert [s.id for s in res.steps] == ["install", "scan"]
+    assert [s.id for s in res.steps] == ["prep", "install", "scan"]  # the cache step is skipped
     assert res.returncode == 1  # fail-on high: the GitHub token is high confidence
     out = res.stdout
     # annotations on the exact lines, for the removed secret too (it is in the history)
@@ -111,7 +113,8 @@ def test_pull_request_every_commit(pr: PR, tmp_path: Path) -> None:
     # outputs
     assert res.outputs["findings"] == "2"
     sarif_path = Path(res.outputs["sarif-file"])
-    assert sarif_path == pr.repo.path / "unleak.sarif"
+    assert sarif_path == runner / "unleak.sarif"  # outside the checkout: later scans never see it
+    assert not (pr.repo.path / "unleak.sarif").exists()
     # SARIF valid against the official schema
     import jsonschema
 
@@ -191,11 +194,15 @@ def test_push_deleting_a_branch_scans_nothing(pr: PR, tmp_path: Path) -> None:
     assert res.returncode == 0 and res.outputs["findings"] == "0"
 
 
-def test_missing_base_commit_says_fetch_depth(pr: PR, tmp_path: Path) -> None:
+def test_missing_base_commit_scans_files_and_says_partial(pr: PR, tmp_path: Path) -> None:
     payload = pr_payload(pr)
     payload["pull_request"]["base"]["sha"] = "ab" * 20
-    res, _, _ = run(pr, tmp_path, "pull_request", payload)
-    assert res.returncode == 2 and "fetch-depth: 0" in res.stderr and "Traceback" not in res.stderr
+    res, summary, _ = run(pr, tmp_path, "pull_request", payload)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert re.search(r"^::warning title=unleak::partial coverage: the base commit abababababab .*fetch-depth: 0",
+                     res.stdout, re.M)
+    assert res.outputs["coverage"] == "partial" and res.outputs["findings"] == "1"  # the Stripe key in the files
+    assert "coverage: partial" in summary.read_text() and "fetch-depth: 0" in summary.read_text()
 
 
 def test_baseline_and_sarif_inputs(pr: PR, tmp_path: Path) -> None:
@@ -208,7 +215,7 @@ def test_baseline_and_sarif_inputs(pr: PR, tmp_path: Path) -> None:
     assert res.outputs["findings"] == "1"
     assert res.outputs["sarif-file"] == str(pr.repo.path / "reports" / "unleak.sarif")
     assert "app/config.py" in res.stdout and "app/settings.py" not in res.stdout
-    assert "1 known finding(s) in the baseline" in summary.read_text()
+    assert "1 known finding in the baseline" in summary.read_text()
 
 
 def test_config_input(pr: PR, tmp_path: Path) -> None:
@@ -372,7 +379,7 @@ def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: Fake
     assert "STRIPE_KEY=unleak://shop/STRIPE_KEY" in body["body"]  # the reference file entry, in the review body
     # the removed token is not at head: nothing to suggest for app/config.py
     assert all(c["path"] != "app/config.py" for c in comments)
-    assert "posted a review" in res.stderr
+    assert re.search(r"^::notice title=unleak::suggest-fixes: posted a review", res.stdout, re.M)
     assert_no_secret(pr, posts[0]["raw"], res.stdout, res.stderr)
     assert TOKEN not in res.stdout + res.stderr
 
@@ -405,7 +412,7 @@ def test_suggest_fixes_falls_back_when_lines_are_rejected(pr: PR, tmp_path: Path
                     **{"suggest-fixes": "true"})
     posts = [r for r in github_api.requests if r["method"] == "POST"]
     assert len(posts) == 2 and posts[1]["body"]["comments"] == []
-    assert "os.environ[" in posts[1]["body"]["body"] and "without inline suggestions" in res.stderr
+    assert "os.environ[" in posts[1]["body"]["body"] and "without inline suggestions" in res.stdout
     assert_no_secret(pr, *(p["raw"] for p in posts))
 
 
@@ -413,13 +420,14 @@ def test_suggest_fixes_bad_token_is_reported_not_fatal(pr: PR, tmp_path: Path, g
     res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
                     **{"suggest-fixes": "true", "github-token": "wrong"})
     assert res.returncode == 1  # the findings decide the exit status, not the review
-    assert "GitHub answered 401" in res.stderr and "wrong" not in res.stderr
+    assert re.search(r"^::warning title=unleak::suggest-fixes: GitHub answered 401", res.stdout, re.M)
+    assert "wrong" not in res.stdout + res.stderr
 
 
 def test_suggest_fixes_skipped_on_push(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
     payload = {"ref": "refs/heads/feature", "before": pr.base, "after": pr.head}
     res, _, _ = run(pr, tmp_path, "push", payload, api_url=github_api.url, **{"suggest-fixes": "true"})
-    assert github_api.requests == [] and "only pull request events" in res.stderr
+    assert github_api.requests == [] and "only pull request events" in res.stdout
 
 
 # ------------------------------------------------------------------------------------------- the metadata
@@ -429,27 +437,50 @@ def test_action_metadata_shape() -> None:
     import yaml
 
     meta = yaml.safe_load((ROOT / "action.yml").read_text())
-    assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token"}
-    assert set(meta["outputs"]) == {"findings", "sarif-file"}
+    assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token",
+                                   "scan"}
+    assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category"}
     for step in meta["runs"]["steps"]:
+        if "uses" in step:
+            assert step["uses"] in ("actions/cache/restore@v4", "actions/cache/save@v4")
+            continue
         assert "${{" not in step["run"]
         assert step["shell"] == "bash"
 
 
 @pytest.mark.slow
-def test_install_step_real(pr: PR, tmp_path: Path) -> None:
-    """The install step as on a runner: a virtualenv and `pip install "$GITHUB_ACTION_PATH"` (a copy of the
-    project, so the build leaves nothing in the source tree), then the scan with the installed command."""
+def test_install_step_real_cold_then_warm(pr: PR, tmp_path: Path) -> None:
+    """The install steps as on a runner: a virtualenv and `pip install "$GITHUB_ACTION_PATH"` (a copy of the
+    project, so the build leaves nothing in the source tree), cached under a key of the interpreter and the
+    action's files (actions/cache, faked: see action_runner); the next job restores it instead of installing."""
+    import time
+
     action = tmp_path / "action"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for pkg in ("scanner", "remediate", "unleak"):
         shutil.copytree(ROOT / pkg, action / pkg, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "action.yml"):
+    for name in ("pyproject.toml", "README.md", "action.yml", "LICENSE"):
         shutil.copy2(ROOT / name, action / name)
-    res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
-                               skip_install=False)
-    install = res.steps[0]
-    assert install.returncode == 0, install.stderr[-2000:]
-    assert install.outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
-    assert res.steps[1].returncode == 1 and res.outputs["findings"] == "2"
-    assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())
+    cache = tmp_path / "actions-cache"
+    cache.mkdir()
+    timings = []
+    for attempt in ("cold", "warm"):
+        start = time.monotonic()
+        res, summary, runner = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action,
+                                   skip_install=False, cache_dir=cache)
+        timings.append(time.monotonic() - start)
+        steps = {s.id: s for s in res.steps}
+        assert steps["install"].returncode == 0, steps["install"].stderr[-2000:]
+        assert steps["cache"].outputs["cache-hit"] == ("true" if attempt == "warm" else "false")
+        assert steps["install"].outputs["bin"] == str(runner / "unleak-venv" / "bin" / "unleak")
+        assert ("using the cached environment" in steps["install"].stdout) == (attempt == "warm")
+        assert res.steps[-1].returncode == 1 and res.outputs["findings"] == "2"
+        assert_no_secret(pr, res.stdout, res.stderr, summary.read_text())
+        assert len(list(cache.iterdir())) == 1 and next(cache.iterdir()).name.startswith("unleak-venv-Linux-X64-py")
+    print(f"install+scan: cold {timings[0]:.1f} s, warm {timings[1]:.1f} s")
+    assert timings[1] < timings[0]
+    # another action version (a changed file) gets its own environment
+    (action / "unleak" / "__init__.py").write_text((action / "unleak" / "__init__.py").read_text() + "\n")
+    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action, skip_install=False,
+                    cache_dir=cache)
+    assert {s.id: s for s in res.steps}["cache"].outputs["cache-hit"] == "false"

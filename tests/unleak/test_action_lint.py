@@ -88,8 +88,9 @@ def test_action_steps_pass_actionlint(actionlint: Path, tmp_path: Path) -> None:
 def test_actionlint_catches_mistakes(actionlint: Path, tmp_path: Path) -> None:
     """The linter is really running: an undefined step output and untrusted input in a script are reported."""
     meta = yaml.safe_load((ROOT / "action.yml").read_text())
-    meta["runs"]["steps"][1]["env"]["UNLEAK_BIN"] = "${{ steps.nope.outputs.bin }}"
-    meta["runs"]["steps"][1]["run"] += "\necho ${{ github.event.pull_request.title }}\n"
+    scan = next(s for s in meta["runs"]["steps"] if s.get("id") == "scan")
+    scan["env"]["UNLEAK_BIN"] = "${{ steps.nope.outputs.bin }}"
+    scan["run"] += "\necho ${{ github.event.pull_request.title }}\n"
     wf = tmp_path / "broken.yml"
     wf.write_text(yaml.safe_dump(action_as_workflow(meta), sort_keys=False))
     p = lint(actionlint, tmp_path, wf)

@@ -22,14 +22,18 @@ ACCEPTED = [
     ["scan", "--staged", "--min-confidence", "high", "--config", "ci/unleak.toml"],
     ["scan", "--staged", "--baseline=.b.json", "-C", "sub dir"],
     ["scan", "--changes", "--staged", "--repo", "x", "--format", "github"],
+    ["scan", "--staged", "path.py"],  # pre-commit passes the file names
+    ["scan", "--staged", "a.py", "dir/b c.py", "--no-baseline"],
+    ["scan", "--staged", "--", "x", "--not-an-option"],
+    ["scan", "--pre-push"],
 ]
 REJECTED = [
     [], ["scan"], ["scan", "--history"], ["fix", "--staged"], ["scan", "--staged", "-h"],
-    ["scan", "--staged", "--help"], ["scan", "--staged", "path.py"], ["scan", "--staged", "--staged"],
+    ["scan", "--staged", "--help"], ["scan", "path.py"], ["scan", "--staged", "--staged"],
     ["scan", "--staged", "--format"], ["scan", "--staged", "--format", "xml"], ["scan", "--staged", "--format="],
     ["scan", "--staged", "--config", "--no-baseline"], ["scan", "--staged", "-o", "r.json"],
     ["scan", "--staged", "--explain"], ["scan", "--staged", "-C=x"], ["scan", "--staged", "-Cx"],
-    ["scan", "--staged", "--", "x"], ["scan", "--staged", "--repo", "a", "-C", "b"], ["scan", "--stage"],
+    ["scan", "--staged", "--repo", "a", "-C", "b"], ["scan", "--stage"], ["scan", "--pre-push", "--pre-push"],
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -206,8 +208,9 @@ def test_other_events_allowed(tmp_path: Path, canary: str, event: str) -> None:
                                     message=canary)).block
 
 
-def test_unknown_tool_allowed(tmp_path: Path, canary: str) -> None:
-    assert not hooks.decide(tool(tmp_path, "WebFetch", url="https://example.com", prompt=canary)).block
+def test_other_tools_with_clean_input_are_allowed(tmp_path: Path) -> None:
+    assert not hooks.decide(tool(tmp_path, "WebFetch", url="https://example.com", prompt="summarise")).block
+    assert not hooks.decide(tool(tmp_path, "Glob", pattern="**/*.py")).block
 
 
 # ------------------------------------------------------------------------------ the protocol, end to end
@@ -276,12 +279,15 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     p = run_cli("hook", "install", "claude-code", cwd=sub)
     assert p.returncode == 0, p.stderr
     doc = json.loads(settings.read_text())
-    assert doc["permissions"] == existing["permissions"]
+    assert doc["permissions"]["allow"] == existing["permissions"]["allow"]
+    assert set(hooks.DENY_READ_RULES) <= set(doc["permissions"]["deny"])
     pre = doc["hooks"]["PreToolUse"]
     assert pre[0] == existing["hooks"]["PreToolUse"][0]
     ours = pre[1]
-    assert set(ours["matcher"].split("|")) >= {"Write", "Edit", "MultiEdit", "Bash"}
-    assert ours["hooks"] == [{"type": "command", "command": "unleak hook claude-code", "timeout": 10}]
+    assert all(claude_matches(ours["matcher"], t) for t in ("Write", "Edit", "MultiEdit", "Bash", "WebFetch",
+                                                              "mcp__fs__write_file"))
+    assert ours["hooks"] == [{"type": "command", "command": hooks.guarded_command("unleak hook claude-code"),
+                              "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
     assert doc["hooks"]["PostToolUse"] == [{"matcher": "Write|Edit|MultiEdit|NotebookEdit", "hooks": ours["hooks"]}]
     before = settings.read_text()
@@ -297,11 +303,69 @@ def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
     settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
     res = hooks.install_claude_code(settings)
-    assert res.changed and res.added == ["PreToolUse (matcher updated)", "PostToolUse"]
+    assert res.changed and res.added == ["PreToolUse (matcher updated)", "PreToolUse (fails closed now)",
+                                         "PostToolUse", "UserPromptSubmit (fails closed now)",
+                                         "permissions.deny (10 rules)"]
     doc = json.loads(settings.read_text())
-    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [cmd]}]
-    assert doc["hooks"]["PostToolUse"] == [{"matcher": hooks.POST_TOOL_MATCHER, "hooks": [cmd]}]
+    guarded = {**cmd, "command": hooks.guarded_command(hooks.HOOK_COMMAND)}
+    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [guarded]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": hooks.POST_TOOL_MATCHER, "hooks": [guarded]}]
+    assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": [guarded]}]
     assert not hooks.install_claude_code(settings).changed
+
+
+def _hook_commands(settings: Path) -> list[str]:
+    doc = json.loads(settings.read_text())
+    return [h["command"] for groups in doc["hooks"].values() for g in groups for h in g["hooks"]]
+
+
+def _sh(command: str, payload: dict[str, object], path: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """How Claude Code runs a command hook: through the shell, the payload on stdin."""
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(["/bin/sh", "-c", command], input=json.dumps(payload), capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=60, check=False)
+
+
+def test_installed_hook_fails_closed_when_unleak_is_not_on_path(tmp_path: Path, canary: str) -> None:
+    """The attack: the settings are committed, and a teammate (or the agent's sandbox) has no unleak on PATH. A
+    bare `unleak hook claude-code` exits 127, a non-blocking error: the write of a secret went through."""
+    settings = tmp_path / ".claude" / "settings.json"
+    hooks.install_claude_code(settings)
+    payload = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path),
+               "tool_input": {"file_path": str(tmp_path / "a.py"), "content": f"T = '{canary}'\n"}}
+    no_unleak = "/usr/bin:/bin"  # git and sh, no unleak
+    assert shutil.which("unleak", path=no_unleak) is None
+    for command in _hook_commands(settings):
+        p = _sh(command, payload, no_unleak, tmp_path)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "not on PATH" in p.stderr and "blocked" in p.stderr and canary not in p.stderr
+
+
+def test_installed_hook_runs_unleak_from_path_and_blocks_its_crash(tmp_path: Path, canary: str) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    hooks.install_claude_code(settings)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "unleak").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unleak "$@"\n')
+    (bin_dir / "unleak").chmod(0o755)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    command = _hook_commands(settings)[0]
+    write = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path),
+             "tool_input": {"file_path": str(tmp_path / "a.py"), "content": "T = 1\n"}}
+    assert _sh(command, write, path, tmp_path).returncode == 0
+    write["tool_input"]["content"] = f"T = '{canary}'\n"  # type: ignore[index]
+    p = _sh(command, write, path, tmp_path)
+    assert p.returncode == 2 and canary not in p.stderr
+    # an unleak that cannot start (exit 1, a traceback) blocks too, instead of being a non-blocking error
+    (bin_dir / "unleak").write_text("#!/bin/sh\necho 'ModuleNotFoundError' >&2\nexit 1\n")
+    p = _sh(command, write, path, tmp_path)
+    assert p.returncode == 2 and "failed, so the call is blocked (exit 1)" in p.stderr
+
+
+def test_install_warns_when_unleak_is_not_on_path(tmp_path: Path) -> None:
+    p = run_cli("hook", "install", "claude-code", "-C", str(tmp_path), env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    assert "warning: unleak is not on PATH here" in p.stderr
 
 
 def test_install_claude_code_user_scope_and_bad_json(tmp_path: Path, isolated_home: Path) -> None:
@@ -439,3 +503,44 @@ def test_internal_error_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyP
     data = json.dumps(tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="x = 1"))
     res = CliRunner().invoke(cli, ["hook", "claude-code"], input=data)
     assert res.exit_code == 2 and "blocked to be safe" in res.output and "boom" not in res.output
+
+
+# ------------------------------------------------------------------------------ every tool, native deny rules
+
+
+@pytest.mark.parametrize(("tool", "tool_input"), [
+    ("mcp__filesystem__write_file", {"path": "config/app.yaml", "content": "token: {SECRET}\n"}),
+    ("WebFetch", {"url": "https://api.example.com/v1/items?access_token={SECRET}", "prompt": "list the items"}),
+    ("mcp__github__create_issue", {"owner": "octo", "repo": "shop", "body": {"text": ["see {SECRET}"]}}),
+    ("Task", {"description": "deploy", "prompt": "use the token {SECRET} to deploy"}),
+])
+def test_any_tool_whose_input_carries_a_secret_is_blocked(tmp_path: Path, canary: str, tool: str,
+                                                          tool_input: dict[str, Any]) -> None:
+    """The attack: an MCP write_file (or a fetched URL, or a subagent prompt) carrying a token passed, because only
+    the built-in write tools were checked and the matcher did not even send these calls to the hook."""
+    filled = json.loads(json.dumps(tool_input).replace("{SECRET}", canary))
+    d = hooks.decide({"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": tool,
+                      "tool_input": filled})
+    assert d.block and tool in d.reason and canary not in d.reason
+    clean = json.loads(json.dumps(tool_input).replace("{SECRET}", "${SHOP_TOKEN}"))
+    assert not hooks.decide({"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": tool,
+                             "tool_input": clean}).block
+    assert claude_matches(hooks.PRE_TOOL_MATCHER, tool)  # Claude Code sends the call to the hook at all
+
+
+def claude_matches(matcher: str, tool: str) -> bool:
+    """Claude Code's matcher semantics: "*" or "" match every tool; otherwise a regular expression."""
+    return matcher in ("*", "") or re.fullmatch(matcher, tool) is not None
+
+
+def test_install_adds_native_deny_rules_for_secret_files(tmp_path: Path) -> None:
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"permissions": {"allow": ["Bash(npm test)"], "deny": ["Read(./secrets/**)"]}}))
+    hooks.install_claude_code(settings)
+    perms = json.loads(settings.read_text())["permissions"]
+    assert perms["allow"] == ["Bash(npm test)"]
+    assert perms["deny"][0] == "Read(./secrets/**)"
+    assert {"Read(./.env)", "Read(./.env.*)", "Read(~/.ssh/**)"} <= set(perms["deny"])
+    before = settings.read_text()
+    assert not hooks.install_claude_code(settings).changed and settings.read_text() == before

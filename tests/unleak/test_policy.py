@@ -364,7 +364,7 @@ def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
     assert len(audit) == 2 and all("user:" in line for line in audit)
     assert len(run_cli("audit", "--action", "deny", "--json").stdout.splitlines()) == 1
     res = run_cli("revoke", "--all")
-    assert res.returncode == 0 and "revoked 2 grant(s)" in res.stderr
+    assert res.returncode == 0 and "revoked 2 grants" in res.stderr
     assert "no process received a secret" in res.stderr
 
 

@@ -28,10 +28,14 @@ pytestmark = pytest.mark.slow
 
 def test_hooks_file_shape() -> None:
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
-    assert set(hooks) == {"unleak", "unleak-history"}
-    for h in hooks.values():
-        assert h["language"] == "python" and h["pass_filenames"] is False
-    assert hooks["unleak"]["entry"] == "unleak scan --staged"
+    assert set(hooks) == {"unleak", "unleak-push", "unleak-history", "unleak-system", "unleak-push-system"}
+    for name in ("unleak", "unleak-system"):
+        assert hooks[name]["entry"] == "unleak scan --staged" and hooks[name]["pass_filenames"] is True
+    for name in ("unleak-push", "unleak-push-system"):
+        assert hooks[name]["entry"] == "unleak scan --pre-push" and hooks[name]["stages"] == ["pre-push"]
+        assert hooks[name]["pass_filenames"] is False and hooks[name]["always_run"] is True
+    assert {h["language"] for n, h in hooks.items() if n.endswith("-system")} == {"system"}
+    assert {h["language"] for n, h in hooks.items() if not n.endswith("-system")} == {"python"}
     assert hooks["unleak-history"]["entry"] == "unleak scan --history"
     assert hooks["unleak-history"]["stages"] == ["manual"]
 
@@ -82,13 +86,13 @@ def test_staged_secret_blocks(project: GitRepo, hook_repo: Path, pre_commit_home
     assert canary not in out
 
 
-def configure(project: GitRepo, hook_repo: Path) -> None:
+def configure(project: GitRepo, hook_repo: Path, ids: tuple[str, ...] = ("unleak", "unleak-history")) -> None:
     """A .pre-commit-config.yaml pinning the hooks repository at its commit, as users write it. Unlike try-repo
     (which uses a fresh store every time), this reuses the environment cached in PRE_COMMIT_HOME."""
     rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, capture_output=True, text=True,
                          check=True).stdout.strip()
     project.write(".pre-commit-config.yaml", yaml.safe_dump({"repos": [{
-        "repo": str(hook_repo), "rev": rev, "hooks": [{"id": "unleak"}, {"id": "unleak-history"}]}]}))
+        "repo": str(hook_repo), "rev": rev, "hooks": [{"id": i} for i in ids]}]}))
     project.commit("pre-commit config")
 
 
@@ -132,3 +136,88 @@ def test_installed_hook_blocks_git_commit_and_manual_history(project: GitRepo, h
     project.git("commit", "-q", "--no-verify", "-m", "bypass")
     h = pre_commit(project, pre_commit_home, "run", "--hook-stage", "manual", "unleak-history")
     assert h.returncode == 1 and "deploy.sh" in h.stdout and canary not in h.stdout + h.stderr
+
+
+def test_all_files_and_files_scan_committed_secrets(project: GitRepo, hook_repo: Path, pre_commit_home: Path,
+                                                    canary: str) -> None:
+    """pre-commit.ci and CI jobs run `pre-commit run --all-files` with nothing staged: the named files are
+    scanned, so a committed secret fails the run (it passed when the hook scanned only the empty index)."""
+    configure(project, hook_repo)
+    project.commit("settings", {"app/settings.py": f"DEBUG = True\nGITHUB_TOKEN = '{canary}'\n"})
+    p = pre_commit(project, pre_commit_home, "run", "unleak", "--all-files")
+    out = p.stdout + p.stderr
+    assert p.returncode == 1 and "app/settings.py" in out and canary not in out, out
+    p = pre_commit(project, pre_commit_home, "run", "unleak", "--files", "app/settings.py")
+    assert p.returncode == 1 and "app/settings.py" in p.stdout and canary not in p.stdout + p.stderr
+    p = pre_commit(project, pre_commit_home, "run", "unleak", "--files", "README.md")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_commit_scans_only_the_staged_lines(project: GitRepo, hook_repo: Path, pre_commit_home: Path,
+                                            canary: str) -> None:
+    """On a commit, the staged lines are what is checked: a secret already committed in another file, or in
+    the staged file's unchanged lines, is the history hook's business, not every commit's."""
+    configure(project, hook_repo)
+    project.commit("settings", {"app/settings.py": f"GITHUB_TOKEN = '{canary}'\n"})
+    project.write("app/settings.py", f"GITHUB_TOKEN = '{canary}'\nDEBUG = True\n")
+    project.write("app/other.py", "X = 1\n")
+    project.git("add", "-A")
+    p = pre_commit(project, pre_commit_home, "run", "unleak")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _wrapper_on_path(tmp_path: Path) -> dict[str, str]:
+    """An `unleak` on PATH for language: system hooks: this checkout, run by this interpreter."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "unleak"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unleak "$@"\n')
+    exe.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_system_variant_uses_unleak_from_path(project: GitRepo, hook_repo: Path, pre_commit_home: Path,
+                                              canary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in _wrapper_on_path(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    configure(project, hook_repo, ("unleak-system",))
+    project.write("deploy.sh", f"export GITHUB_TOKEN={canary}\n")
+    project.git("add", "deploy.sh")
+    p = pre_commit(project, pre_commit_home, "run", "unleak-system")
+    assert p.returncode == 1 and "deploy.sh" in p.stdout and canary not in p.stdout + p.stderr
+    project.git("commit", "-q", "--no-verify", "-m", "deploy")
+    p = pre_commit(project, pre_commit_home, "run", "unleak-system", "--all-files")
+    assert p.returncode == 1 and "deploy.sh" in p.stdout
+
+
+@pytest.mark.parametrize("hook", ["unleak-push", "unleak-push-system"])
+def test_pre_push_blocks_a_secret_added_and_removed_before_the_push(
+        project: GitRepo, hook_repo: Path, pre_commit_home: Path, canary: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, hook: str) -> None:
+    """`pre-commit install -t pre-push`, then a real `git push` to a local remote: every pushed commit is
+    scanned (pre-commit's from/to refs), so a secret committed and then deleted still blocks the push."""
+    if hook.endswith("-system"):
+        for k, v in _wrapper_on_path(tmp_path).items():
+            monkeypatch.setenv(k, v)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, capture_output=True)
+    configure(project, hook_repo, (hook,))
+    project.git("remote", "add", "origin", str(remote))
+    project.git("push", "-q", "origin", "main")
+    p = pre_commit(project, pre_commit_home, "install", "-t", "pre-push")
+    assert p.returncode == 0, p.stderr
+    project.commit("add token", {"deploy.sh": f"export GITHUB_TOKEN={canary}\n"})
+    project.commit("remove token", {"deploy.sh": "export GITHUB_TOKEN=\"$(unleak run -- printenv X)\"\n"})
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(pre_commit_home)}
+    push = subprocess.run(["git", "push", "origin", "main"], cwd=project.path, env=env, capture_output=True,
+                          text=True, check=False)
+    out = push.stdout + push.stderr
+    assert push.returncode != 0 and "deploy.sh" in out and canary not in out, out
+    # the history is rewritten without the secret: the push goes through
+    project.git("reset", "-q", "--hard", "origin/main")
+    project.commit("deploy", {"deploy.sh": "export GITHUB_TOKEN\n"})
+    push = subprocess.run(["git", "push", "origin", "main"], cwd=project.path, env=env, capture_output=True,
+                          text=True, check=False)
+    assert push.returncode == 0, push.stdout + push.stderr
