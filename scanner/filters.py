@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanner.finding import Confidence
 from scanner.lazyre import lazy
 from scanner.rules import Rule
 
@@ -49,6 +50,9 @@ def _before(line: str, v: str) -> str:
     return line[:idx] if idx >= 0 else line
 
 
+_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
+
+
 ALLOW_MARKERS = ("pragma: allowlist secret", "gitleaks:allow", "unleak:allow")
 _NEXTLINE_MARKER = "pragma: allowlist nextline secret"
 
@@ -63,15 +67,23 @@ def allow_comment(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- placeholders
-_PLACEHOLDER_WORDS = lazy(
-    r"(?i)(?:changeme|change_me|change-me|placeholder|your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|"
-    r"id|value|name)|example|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|xxxx|\*\*\*|"
-    r"replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your|lorem|"
-    r"test123|password123|secret123|12345|abc123|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
-    r"^(?:my)?secret$|^token$|^null$|^none$|^nil$|^true$|^false$|^undefined$|^empty$|^required$|^optional$|"
-    r"^string$|^unknown$|^default$|^pass(?:wd)?$|^pwd$|^admin$|^root$|^test$|^secret[_-]?key$|^api[_-]?key$|"
-    r"put your unique phrase here|^(?:enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|"
-    r"scram-sha-256|ident|cert|always|never|auto|manual|on|off|yes|no)$)"
+# A placeholder is a whole value ("changeme", "password", "xxxx") or a delimited token of one ("my-example-key",
+# "<your-password>", "replace_me_token"); never a substring of a human password ("Acme12345!", "CompanyExample99",
+# "s3cr3t-Pa55w0rd!"), which is a weak but real credential (see the weak-password demotion).
+_PLACEHOLDER_WHOLE = lazy(
+    r"(?i)^(?:my|your|the|some|a|an|new|old|dev|test)?[_-]?(?:changeme|change[_-]?me|change[_-]?it|placeholder|example"
+    r"|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|lorem(?:[_-]?ipsum)?|password|passwd|pass|pwd"
+    r"|secret|token|secret[_-]?key|api[_-]?key|null|none|nil|true|false|undefined|empty|required|optional|string"
+    r"|unknown|default|admin|root|test|value|tbd|todo|fixme|n/?a"
+    r"|enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|scram-sha-256|ident|cert|always"
+    r"|never|auto|manual|on|off|yes|no)$"
+)
+_PLACEHOLDER_TOKEN = lazy(
+    r"(?i)(?<![A-Za-z0-9])(?:changeme|change[_-]me|placeholder|example|examples|dummy|sample|redacted|notasecret"
+    r"|fake|lorem|x{4,}|X{4,}|\*{3,})(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|id|value|name)(?![a-z])"
+    r"|(?<![A-Za-z0-9])(?:replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your)"
+    r"|put your unique phrase here"
 )
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
@@ -95,7 +107,7 @@ def placeholder(ctx: Context) -> bool:
         return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
-    return bool(_PLACEHOLDER_WORDS.search(v))
+    return bool(_PLACEHOLDER_WHOLE.match(v) or _PLACEHOLDER_TOKEN.search(v))
 
 
 # Vendor-documented example credentials (AWS's documentation keys and similar) and values ending in EXAMPLE.
@@ -162,15 +174,44 @@ def lockfile_hash(ctx: Context) -> bool:
 
 
 _HEX = lazy(r"^[0-9a-f]{7,40}$|^[0-9A-F]{40}$")
-_SHA_CONTEXT = lazy(r"(?i)(?:commit|sha|rev|revision|ref|hash|checkout|cherry-pick|merge|tag|git)")
+# Commit-ish names (one word part of the assigned name) and commit URLs: where a hex string is a git object id.
+_COMMITISH_PART = frozenset({"sha", "sha1", "commit", "commits", "rev", "revision", "ref", "refs", "hash", "checkout",
+                             "head", "oid", "parent", "tree", "blob", "tag", "merge", "gitsha", "githash",
+                             "changeset"})
+_COMMIT_URL = lazy(r"/(?:commits?|tree|blob|compare|-/commit)/[0-9a-fA-F]{7,40}|[?&](?:rev|sha|ref|commit|h)=")
+_SECRET_PART = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|bearer|session|cookie")
+
+
+def _name_parts(name: str) -> list[str]:
+    """Lower-cased word parts of an identifier (``HOMEBREW_GITHUB_API_TOKEN``, ``commitSha``, ``git.rev``)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [p.lower() for p in re.split(r"[^A-Za-z0-9]+", spaced) if p]
+
+
+def assigned_name(ctx: Context) -> str:
+    """The name the value is assigned to on its line (``KEY=…``, ``"key": "…"``, ``key: …``), or ""."""
+    idx = ctx.line.rfind(ctx.value)
+    if idx <= 0:
+        return ""
+    m = _ASSIGNED_NAME.search(ctx.line[max(0, idx - 100):idx])
+    return m.group(1) if m else ""
 
 
 def git_sha(ctx: Context) -> bool:
-    """Git object ids (40 hex, or 7–40 hex next to commit/sha/rev words) matched by a name-based rule."""
+    """Git object ids: hex under a commit-ish name (sha, commit, rev, ref) or in a commit URL, never a secret name."""
     v = ctx.value.strip()
     if not _name_based(ctx) or not _HEX.match(v):
         return False
-    return len(v) == 40 or bool(_SHA_CONTEXT.search(ctx.line))
+    if _COMMIT_URL.search(ctx.line):
+        return True
+    parts = _name_parts(assigned_name(ctx))
+    if any(p in _COMMITISH_PART for p in parts):
+        return True
+    if parts and _SECRET_PART.search("".join(parts)):
+        return False  # GITHUB_TOKEN=<40 hex>, oauth_token: …, DD_APP_KEY=…: the name says secret, not the shape
+    # No name (or a neutral one): a full 40-hex id is a SHA; a shorter one only with git words on the line.
+    return len(v) == 40 or bool(re.search(r"(?i)\b(?:commit|sha|rev|revision|checkout|cherry-pick|merge|git)\b",
+                                          ctx.line))
 
 
 _UUID = lazy(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
@@ -334,20 +375,11 @@ def path_or_url(ctx: Context) -> bool:
     return _name_based(ctx) and (bool(_PATH_OR_URL.match(v)) or v.startswith("arn:"))
 
 
-def same_as_user(ctx: Context) -> bool:
-    """A connection URL whose password equals its user (``postgres:postgres@localhost`` local defaults)."""
-    if ctx.rule.family != "connection-string":
-        return False
-    v = ctx.value
-    return bool(re.search(r"://" + re.escape(v) + ":" + re.escape(v) + "@", ctx.line))
-
-
 def test_path(ctx: Context) -> bool:
-    """Weak values in test fixtures: name-based matches under tests/ whose value is short or a plain word."""
+    """Name-based matches in test code whose value is short or a plain word, or a file snippet written by a test."""
     if not _name_based(ctx):
         return False
-    if not re.search(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
-                     r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$", ctx.path):
+    if not _TEST_PATH.search(ctx.path):
         return False
     v = ctx.value.strip()
     if len(v) < 12 or re.fullmatch(r"[a-z]+(?:[_-][a-z]+){0,4}[0-9]{0,4}", v) is not None:
@@ -357,6 +389,10 @@ def test_path(ctx: Context) -> bool:
     before = ctx.line[:idx] if idx >= 0 else ""
     m = re.search(r"(['\"])[^'\"]{0,80}$", before[: max(0, len(before) - 1)])
     return m is not None and _CODE_EXT.search(ctx.path) is not None and _odd_quotes(before[:m.start() + 1], m.group(1))
+
+
+_TEST_PATH = lazy(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
+                  r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$")
 
 
 def _odd_quotes(text: str, q: str) -> bool:
@@ -468,7 +504,6 @@ def metadata_name(ctx: Context) -> bool:
     return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
 
 
-_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
 _SECRETISH = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
 
 
@@ -593,8 +628,6 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("code-expression", "identifiers, attribute access and calls in source code", code_expression),
     Filter("name-as-value", "the value repeats the variable name", name_as_value),
     Filter("path-or-url", "file paths and URLs without credentials", path_or_url),
-    Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
-    Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
     Filter("encoded-text", "base64 of identifiers, prose or markup", encoded_text),
     Filter("slug", "names built from words (entropy plugins)", slug),
@@ -610,6 +643,70 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("character-set", "alphabets and ascending character runs", character_set),
     Filter("number-or-version", "numbers, versions and durations", version_or_number),
 )
+
+
+# ---------------------------------------------------------------------------------------------- demotions
+# A demotion keeps a candidate but says what it is, at a lower confidence: a credential in a test folder or a weak
+# password is still a credential (it is often reused, and CredData-style labels count it), yet it should not
+# rank with a live production key. The first demotion that applies names the finding's label.
+
+
+@dataclass(frozen=True)
+class Demotion:
+    name: str
+    doc: str
+    confidence: Confidence
+    applies: Callable[[Context], bool]
+
+
+_WEAK = lazy(
+    r"(?i)passw(?:or|0r)d|pa55w(?:or|0r)d|p@ss|secret|s3cr3t|qwerty|letmein|hunter\d|admin|welcome|changeit|"
+    r"iloveyou|monkey|dragon|abc123|test123|^[a-z]{1,12}\d{0,6}[!@#$%&*?.]?$|(?:0123|1234|2345|3456|4567|5678|6789)"
+)
+_WEAK_FAMILIES = NAME_BASED | {"connection-string", "code-call", "credential-file"}
+
+
+def weak_password(ctx: Context) -> bool:
+    """A human-chosen weak password (``Acme12345!``, ``hunter22``, ``AdminPassword123``): real, but guessable."""
+    if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "private-key":
+        return False
+    v = ctx.value.strip().strip("\"'")
+    return len(v) <= 24 and bool(_WEAK.search(v))
+
+
+# Public demo credentials of databases, tutorials and images (user, password), documented by their vendors.
+DEMO_CREDENTIALS = frozenset({
+    ("scott", "tiger"), ("admin", "admin"), ("postgres", "postgres"), ("root", "root"), ("guest", "guest"),
+    ("user", "pass"), ("user", "password"), ("username", "password"), ("test", "test"), ("foo", "bar"),
+    ("admin", "password"), ("root", "password"), ("sa", "sa"), ("demo", "demo"), ("mysql", "mysql"),
+    ("oracle", "oracle"), ("system", "manager"), ("sys", "change_on_install"), ("rabbitmq", "rabbitmq"),
+    ("elastic", "changeme"), ("minioadmin", "minioadmin"), ("user", "secret"), ("admin", "secret"),
+})
+
+
+def demo_credential(ctx: Context) -> bool:
+    """Well-known public demo credentials (``scott:tiger``, ``postgres:postgres``, ``guest:guest``)."""
+    v = ctx.value.strip()
+    m = re.search(r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):" + re.escape(v) + "@", ctx.line)
+    if m is not None:
+        user = m.group("user").lower()
+        return user == v.lower() or (user, v.lower()) in DEMO_CREDENTIALS
+    if ctx.rule.family not in NAME_BASED | {"code-call"}:
+        return False
+    return any(v.lower() == pw and re.search(rf"(?i)(?<![A-Za-z0-9]){re.escape(u)}(?![A-Za-z0-9])", ctx.line)
+               for u, pw in DEMO_CREDENTIALS)
+
+
+BUILTIN_DEMOTIONS: tuple[Demotion, ...] = (
+    Demotion("demo-credential", "well-known public demo credentials such as scott/tiger", Confidence.LOW,
+             demo_credential),
+    Demotion("test-fixture", "weak values and file snippets inside test code", Confidence.LOW, test_path),
+    Demotion("weak-password", "human-chosen weak passwords", Confidence.LOW, weak_password),
+)
+
+
+def applicable_demotions(rule: Rule) -> tuple[Demotion, ...]:
+    return tuple(d for d in BUILTIN_DEMOTIONS if d.name not in rule.skip_filters)
 
 
 def applicable(rule: Rule) -> tuple[Filter, ...]:

@@ -108,6 +108,8 @@ class Finding:
     commit: CommitInfo | None = None
     secret: Secret = field(default_factory=lambda: Secret(""), compare=False, repr=False)
     sha1: str = field(default="", compare=False, repr=False)
+    # Why the confidence was lowered (a demotion's name: test-fixture, weak-password, demo-credential), or "".
+    label: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -128,6 +130,8 @@ class Finding:
             "preview": self.preview,
             "source": self.source,
         }
+        if self.label:
+            d["label"] = self.label
         if self.commit is not None:
             d["commit"] = self.commit.to_dict()
         return d

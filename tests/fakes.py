@@ -555,7 +555,8 @@ def corpus() -> list[Case]:
              '<label for="password">Password</label>'),
         Case("web/stripe-checkout.js", "decoy", f"const publishableKey = 'pk_live_{_rand(ALNUM, 24)}';",
              f"const badToken = '{github_bad_checksum()}';"),
-        Case("config/local.env", "decoy", "DATABASE_URL=postgres://postgres:postgres@localhost:5432/app",
+        # A public demo credential is reported, rated as such (low, label demo-credential), not dropped.
+        Case("config/local.env", "demo", ("DATABASE_URL=postgres://postgres:postgres@localhost:5432/app", "UL220"),
              "DOCS_URL=postgres://user:password@host:5432/db", "CACHE_URL=redis://localhost:6379/0"),
         Case("src/service.java", "decoy", 'String password = request.getParameter("password");',
              "this.password = password;", 'char[] secret = System.getenv("SECRET").toCharArray();'),

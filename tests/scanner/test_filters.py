@@ -10,7 +10,8 @@ import pytest
 
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions, Explanation
-from scanner.filters import BUILTIN_FILTERS, Context, active_filters
+from scanner.filters import BUILTIN_DEMOTIONS, BUILTIN_FILTERS, Context, active_filters
+from scanner.finding import Confidence
 from scanner.rules import all_rules
 from tests import fakes as f
 from tests.conftest import run_cli
@@ -90,3 +91,28 @@ def test_cli_explain_and_min_confidence(tmp_path: Path) -> None:
     assert "placeholder" in proc.stdout + proc.stderr
     proc = run_cli("scan", "--min-confidence", "high", "--format", "json", cwd=tmp_path)
     assert {x["rule_id"] for x in json.loads(proc.stdout)["findings"]} == {"UL001"}
+
+
+_DEMOTIONS = json.loads((Path(__file__).parent.parent / "data" / "filter_near_misses.json").read_text())["demotions"]
+
+
+@pytest.mark.parametrize("row", _DEMOTIONS, ids=[f"{r['demotion']}-{i}" for i, r in enumerate(_DEMOTIONS)])
+def test_demotion_lowers_and_keeps_near_miss(row: dict[str, list[str] | str]) -> None:
+    """A demotion keeps the candidate (it is no filter) and applies to one case but not to its near miss."""
+    demote, keep = row["demote"], row["keep"]
+    assert isinstance(demote, list) and isinstance(keep, list)
+    pred = next(d for d in BUILTIN_DEMOTIONS if d.name == row["demotion"]).applies
+    assert pred(_ctx(*demote[:3], rule_id=demote[3] if len(demote) > 3 else "UL900"))
+    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900"))
+    ctx = _ctx(*demote[:3], rule_id=demote[3] if len(demote) > 3 else "UL900")
+    assert not any(flt.drop(ctx) for flt in active_filters()), "a demoted case must not also be dropped"
+
+
+def test_test_fixture_credential_is_reported_low_not_dropped() -> None:
+    engine = Engine()
+    text = 'DB_PASSWORD = "hunterx1"\n'
+    [low] = engine.scan_chunk(Chunk("tests/test_login.py", text))
+    [med] = engine.scan_chunk(Chunk("src/login.py", text))
+    assert (low.confidence.value, low.label) == ("low", "test-fixture")
+    assert low.fingerprint == med.fingerprint and "hunterx1" not in json.dumps(low.to_dict())
+    assert Engine(EngineOptions(min_confidence=Confidence.MEDIUM)).scan_chunk(Chunk("tests/t.py", text)) == []
