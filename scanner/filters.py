@@ -93,7 +93,7 @@ _TEMPLATE = lazy(
 
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
-    v = ctx.value.strip().strip("\"'").rstrip(",;)")
+    v = ctx.value.strip().strip("\"'").rstrip(",;):")
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
@@ -335,13 +335,35 @@ def _quoted(ctx: Context) -> bool:
     return ctx.line[idx - 1] in "\"'`"
 
 
+# Documentation and rendered API docs: their code samples are code, so an unquoted expression there is no literal.
+_DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|html?|xhtml|map|ipynb)$",
+                re.IGNORECASE)
+# An expression, not a literal: attribute access (request.form[…], httpx.BasicAuth(…)), a call or subscript, a
+# language constant, or markup of a rendered signature (None</em>, <httpx._client.UseClientDefault …>).
+_DOC_EXPRESSION = lazy(
+    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[].*"
+    r"|(?:None|True|False|null|nil|undefined|NULL|nullptr)(?:[<,;)\]].*)?|<[A-Za-z_/].*)$"
+)
+
+
+def _code_call(v: str) -> bool:
+    return "(" in v and v.rstrip(",;:").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v) is not None
+
+
 def code_expression(ctx: Context) -> bool:
-    """An unquoted value in source code that is an identifier, attribute access, call or subscript."""
-    if not _name_based(ctx) or _quoted(ctx):
+    """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
+    if _quoted(ctx):
         return False
     v = ctx.value.strip()
-    if "(" in v and v.rstrip(",;)").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v):
+    if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
+        return _code_call(v)
+    if not _name_based(ctx):
+        return False
+    if _code_call(v):
         return True  # a call, in any file type (YAML/templating too)
+    if _DOC_EXT.search(ctx.path):
+        # A JWT (eyJ…) is dotted too; a real token is not an expression.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     if not _CODE_EXT.search(ctx.path):
         return False
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
@@ -422,9 +444,78 @@ def character_set(ctx: Context) -> bool:
     return _name_based(ctx) and len(v) >= 26 and len(set(v)) == len(v)
 
 
+_PASSWORD_PART = frozenset({"pass", "passwd", "password", "passwort", "pwd", "pw", "passphrase", "pword", "senha",
+                            "contrasena", "motdepasse", "mdp"})
+
+
+def _password_named(ctx: Context) -> bool:
+    return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))
+
+
 def plain_words(ctx: Context) -> bool:
-    """Short lowercase words joined by - or _ (``storage-user``, ``basic_auth``): names, not random secrets."""
-    return _name_based(ctx) and bool(re.fullmatch(r"[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}", ctx.value.strip()))
+    """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if not re.fullmatch(r"_{0,2}[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
+        return False
+    # People choose passwords, and a lowercase word is a (weak) password: reported at low confidence as such.
+    # Tokens, keys and secrets are generated, so a word there is a name. A sentinel (_sa_default) never is.
+    return v.startswith("_") or "_" in v or not _password_named(ctx)
+
+
+_MACHINE_PART = frozenset({"token", "tokens", "key", "apikey", "secret", "signature"})
+
+
+def short_token(ctx: Context) -> bool:
+    """A short word-like value (``track1``, ``abc``) under a token/key name: generated credentials are long."""
+    if not _name_based(ctx) or _password_named(ctx):
+        return False
+    v = ctx.value.strip()
+    parts = _name_parts(assigned_name(ctx))
+    return (bool(parts) and parts[-1] in _MACHINE_PART and len(v) < 10
+            and bool(re.fullmatch(r"[A-Za-z]{2,9}[0-9]{0,2}", v)))
+
+
+_BASIC_BEFORE = lazy(r"(?i)\bbasic[ \t]{1,4}$")
+
+
+def not_basic_credential(ctx: Context) -> bool:
+    """``Authorization: Basic …`` whose value is not base64 of user:password (``login_and_password_removed``)."""
+    idx = ctx.line.find(ctx.value)
+    if idx <= 0 or not _BASIC_BEFORE.search(ctx.line[max(0, idx - 20):idx]):
+        return False
+    from scanner.rules._util import b64decode_text
+
+    decoded = b64decode_text(ctx.value.strip().rstrip("="))
+    decoded = decoded if decoded is not None else b64decode_text(ctx.value.strip())
+    return decoded is None or ":" not in decoded
+
+
+_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=]{16,}(?:\\[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
+
+
+def key_body_fragment(ctx: Context) -> bool:
+    """Entropy hits on body lines of a PEM key built by string concatenation (the key itself is UL100's)."""
+    if ctx.rule.family != "detect-secrets":
+        return False
+    if not _B64_FRAGMENT.match(ctx.line):
+        return False
+    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|CERTIFICATE)",
+                                                                ctx.prev_line))
+
+
+def prose(ctx: Context) -> bool:
+    """An unquoted word followed by more words (``Confirmar minha conta``) or text in another script: UI text."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if not v.isascii() and sum(c.isalpha() and not c.isascii() for c in v) >= 0.5 * len(v):
+        return True
+    idx = ctx.line.find(v)
+    if idx < 0 or _quoted(ctx) or not re.fullmatch(r"[^\W\d_]{2,30}[.,:!?]?", v):
+        return False
+    return bool(re.match(r"[ \t]+[^\W\d_]{2,30}[ \t]+[^\W\d_]{2,30}", ctx.line[idx + len(v):]))
 
 
 _ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
@@ -488,10 +579,11 @@ def invalid_checksum(ctx: Context) -> bool:
 
 
 _METADATA_NAME = lazy(
-    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth)[_.-]?(?:id|ids|name|names|type|types|arn|"
+    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth|signature)[_.-]?(?:id|ids|name|names|type|types|arn|"
     r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
     r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
-    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max)[\"']?\]?\s{0,8}"
+    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max|method|methods|algorithm|alg|"
+    r"algo|scheme|style|strategy)[\"']?\]?\s{0,8}"
     r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
 )
 
@@ -637,7 +729,12 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("identifier-words", "CamelCase/snake_case names made of words", identifier_words),
     Filter("regex-source", "regular-expression source text", regex_source),
     Filter("key-header-only", "private-key headers without a body", key_header_only),
-    Filter("plain-words", "short lowercase words joined by - or _", plain_words),
+    Filter("plain-words", "short lowercase words and sentinels under non-password names", plain_words),
+    Filter("short-token", "short word-like values under token or key names", short_token),
+    Filter("not-basic-credential", "Basic authorization values that are not base64 of user:password",
+           not_basic_credential),
+    Filter("key-body-fragment", "entropy hits on concatenated key body lines", key_body_fragment),
+    Filter("prose", "words of prose or text in another script", prose),
     Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
     Filter("unnamed-hex", "hex strings without a secret-like name (entropy plugins only)", unnamed_hex),
     Filter("character-set", "alphabets and ascending character runs", character_set),

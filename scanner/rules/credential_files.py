@@ -210,19 +210,28 @@ def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
     lines = list(iter_lines(chunk.text))
     block: str | None = None
     block_indent = -1
+    item_indent = -1  # the indent of the block's keys: deeper lines are nested values, not keys of the Secret
     for off, line in lines:
         m = _K8S_BLOCK.match(line)
         if m:
-            block, block_indent = m.group("kind"), len(m.group("indent"))
+            block, block_indent, item_indent = m.group("kind"), len(m.group("indent")), -1
             continue
         if block is None:
             continue
+        indent = len(line) - len(line.lstrip())
+        if line.strip() and indent <= block_indent:
+            block = None
+            continue
         im = _K8S_ITEM.match(line)
-        if not im or len(im.group("indent")) <= block_indent:
-            if line.strip() and (len(line) - len(line.lstrip())) <= block_indent:
-                block = None
+        if item_indent < 0 and line.strip():
+            item_indent = indent
+        # A kubeconfig or config file held in a block scalar (`config: |`) has lines like `cluster: kind-x`: they
+        # are the content of one value, not keys of the Secret.
+        if not im or indent != item_indent:
             continue
         v = im.group("secret")
+        if v in ("|", "|-", "|+", ">", ">-", ">+"):
+            continue
         if im.group("key").lower() in _K8S_NOT_SECRET:
             continue
         if block == "data":

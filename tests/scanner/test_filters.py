@@ -31,16 +31,18 @@ def _filter(name: str) -> Callable[[Context], bool]:
 # (filter, drop case, keep case): each case is (value, line, path[, rule id]). The table lives in tests/data (made-up
 # values that look like secrets on purpose, so the repository's own scan excludes that directory).
 _TABLE = json.loads((Path(__file__).parent.parent / "data" / "filter_near_misses.json").read_text())["rows"]
-NEAR_MISSES = [(r["filter"], tuple(r["drop"]), tuple(r["keep"])) for r in _TABLE]
+NEAR_MISSES = [(r["filter"], tuple(r["drop"]), tuple(r["keep"]), r.get("prev", ""), r.get("keep_prev", ""))
+               for r in _TABLE]
 S = "Zq8vN3xL" + "p2Rt7YwK4mHs"  # split so the source holds no secret-shaped literal
 
 
-@pytest.mark.parametrize(("name", "drop", "keep"), NEAR_MISSES, ids=[f"{n}-{i}" for i, (n, _, _) in
-                                                                       enumerate(NEAR_MISSES)])
-def test_filter_drops_and_keeps_near_miss(name: str, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("name", "drop", "keep", "prev", "keep_prev"), NEAR_MISSES,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(NEAR_MISSES)])
+def test_filter_drops_and_keeps_near_miss(name: str, drop: tuple[str, ...], keep: tuple[str, ...], prev: str,
+                                          keep_prev: str) -> None:
     pred = _filter(name)
-    assert pred(_ctx(*drop[:3], rule_id=drop[3] if len(drop) > 3 else "UL900"))
-    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900"))
+    assert pred(_ctx(*drop[:3], rule_id=drop[3] if len(drop) > 3 else "UL900", prev=prev))
+    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900", prev=keep_prev or prev))
 
 
 def test_invalid_checksum_filter() -> None:

@@ -103,7 +103,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL210": ("s.yaml", lambda: f"kind: Secret\ndata:\n  password: {f.b64(f.password())}",
               f"kind: Secret\ndata:\n  username: {f.b64('app')}"),
     "UL220": ("a.env", lambda: f"DATABASE_URL=postgres://app:{f.url_password()}@db.internal/app",
-              "DATABASE_URL=postgres://postgres:postgres@localhost/app"),
+              "DATABASE_URL=postgres://postgres:${DB_PASSWORD}@localhost/app"),
     "UL221": ("a.config", lambda: f'c = "Server=db;User Id=app;Password={f.url_password()};"',
               'c = "Server=db;User Id=app;Password=${DB_PASSWORD};"'),
     "UL222": ("a.properties", lambda: f"url=jdbc:postgresql://h/db?user=u&password={f.url_password()}",
