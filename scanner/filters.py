@@ -366,9 +366,25 @@ def code_expression(ctx: Context) -> bool:
         return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     if not _CODE_EXT.search(ctx.path):
         return False
+    if _in_comment_or_string(ctx):
+        return False  # `// password: s3cr3t` and `"…?token=…&…"` are text inside code, where a literal is unquoted
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
     # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles).
     return not _SHELL_EXT.search(ctx.path)
+
+
+_COMMENT_START = lazy(r"^\s*(?://|#|\*|/\*|--|;|>>>|\.\.\.|<!--|%|')")
+
+
+def _in_comment_or_string(ctx: Context) -> bool:
+    """Whether the value sits in a line comment or inside a string literal (an odd number of quotes before it)."""
+    idx = ctx.line.find(ctx.value)
+    if idx < 0:
+        return False
+    before = ctx.line[:idx]
+    if _COMMENT_START.match(before) or re.search(r"(?:^|\s)(?://|#)\s", before):
+        return True
+    return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
 
 
 def name_as_value(ctx: Context) -> bool:
@@ -394,7 +410,11 @@ _PATH_OR_URL = lazy(
 def path_or_url(ctx: Context) -> bool:
     """A file path, URL without credentials or ARN (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
     v = ctx.value.strip()
-    return _name_based(ctx) and (bool(_PATH_OR_URL.match(v)) or v.startswith("arn:"))
+    if not _name_based(ctx):
+        return False
+    if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
+        return True  # a Markdown link reference definition: `[credential-helper]: config.md#credential`
+    return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
 
 
 def test_path(ctx: Context) -> bool:
@@ -459,6 +479,8 @@ def plain_words(ctx: Context) -> bool:
     v = ctx.value.strip()
     if not re.fullmatch(r"_{0,2}[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
         return False
+    if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_"))):
+        return False  # "wllfccvrzl", "catxhdlhtmw": random letters, not words
     # People choose passwords, and a lowercase word is a (weak) password: reported at low confidence as such.
     # Tokens, keys and secrets are generated, so a word there is a name. A sentinel (_sa_default) never is.
     return v.startswith("_") or "_" in v or not _password_named(ctx)
@@ -515,7 +537,7 @@ def prose(ctx: Context) -> bool:
     idx = ctx.line.find(v)
     if idx < 0 or _quoted(ctx) or not re.fullmatch(r"[^\W\d_]{2,30}[.,:!?]?", v):
         return False
-    return bool(re.match(r"[ \t]+[^\W\d_]{2,30}[ \t]+[^\W\d_]{2,30}", ctx.line[idx + len(v):]))
+    return bool(re.match(r"[ \t]+[^\W\d_]{1,30}[ \t]+[^\W\d_]{2,30}", ctx.line[idx + len(v):]))
 
 
 _ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
@@ -528,21 +550,28 @@ def identifier_words(ctx: Context) -> bool:
     # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
     if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
         return False
+    if _password_named(ctx):
+        return False  # people choose passwords from words; the weak-password demotion rates them
     v = ctx.value.strip()
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
     return _words_only(v)
 
 
+def _pronounceable(word: str) -> bool:
+    """A word-like part: has a vowel and no run of five consonants (``strength`` is, ``xdlfjeh`` is not)."""
+    return bool(re.search(r"[aeiouyAEIOUY]", word)) and not re.search(r"[^aeiouyAEIOUY\d]{5}", word)
+
+
 def _words_only(v: str) -> bool:
     """Whether ``v`` is CamelCase/snake_case/path-like text made only of word-like parts."""
-    if not re.fullmatch(r"[A-Za-z]{1,60}(?:[_./-][A-Za-z]{1,60}){0,6}", v) or len(v) > 120:
+    if not re.fullmatch(r"[A-Za-z]{1,60}(?:[_./:-][A-Za-z]{1,60}){0,6}", v) or len(v) > 120:
         return False
-    parts = [w for chunk in re.split(r"[_./-]", v) for w in _WORD_PART.findall(chunk)]
-    if "".join(parts).lower() != re.sub(r"[_./-]", "", v).lower() or len(parts) < 2:
+    parts = [w for chunk in re.split(r"[_./:-]", v) for w in _WORD_PART.findall(chunk)]
+    if "".join(parts).lower() != re.sub(r"[_./:-]", "", v).lower() or len(parts) < 2:
         return False
     # Every part must read like a word (a vowel, or a short acronym such as AWS, ID, URL, JITNA).
-    return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 6) for w in parts)
+    return all(_pronounceable(w) or (w.isupper() and len(w) <= 6) for w in parts)
 
 
 _REGEX_SOURCE = lazy(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
@@ -623,7 +652,12 @@ def non_secret_name(ctx: Context) -> bool:
     idx = ctx.line.rfind(ctx.value)
     before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
     m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
-    return m is not None and bool(_NON_SECRET_NAME.search(m.group(1).rstrip(".-_")))
+    if m is None:
+        return False
+    name = m.group(1).rstrip(".-_")
+    if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
+        return False  # a session id is a bearer credential
+    return bool(_NON_SECRET_NAME.search(name))
 
 
 def short_hex(ctx: Context) -> bool:

@@ -500,6 +500,8 @@ def corpus() -> list[Case]:
              (f'smtp.login("alerts@example.org", "{url_password()}")', "UL224"),
              (f'HEADERS = {{"Authorization": "Bearer {_rand(ALNUM, 40)}"}}', "UL225")),
         Case("src/Db.java", "code-call", (f'ds.setPassword("{url_password()}");', "UL224")),
+        Case("spec/cassettes/login.yml", "code-call", "- request:", "    headers:", "      Authorization:",
+             (f"      - Bearer {_rand(ALNUM, 40)}", "UL227"), "      - Basic login_and_password_removed"),
         Case("cmd/db/open.go", "connection-string", "package db",
              (f'db, _ := sql.Open("postgres", "host=db user=app password={url_password()} dbname=app")', "UL226")),
         # ---------------------------------------------------------------- assignments in every language

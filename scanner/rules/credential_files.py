@@ -256,6 +256,23 @@ def _tfstate(chunk: Chunk) -> Iterator[Candidate]:
         yield Candidate("UL240", m.group("secret"), m.start("secret"), m.end("secret"))
 
 
+# --------------------------------------------------------------------------------------------- recorded HTTP
+_AUTH_KEY_LINE = lazy(r"(?i)^[ \t-]{0,40}[\"']?authorization[\"']?[ \t]{0,4}:[ \t]*$")
+_AUTH_ITEM = lazy(r"(?i)^[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
+                  r"(?P<secret>[A-Za-z0-9._~+/=-]{16,2000})")
+
+
+def _recorded_auth(chunk: Chunk) -> Iterator[Candidate]:
+    """VCR/recorded-HTTP YAML: the header's values are a list on the lines below ``Authorization:``."""
+    after_key = False
+    for off, line in iter_lines(chunk.text):
+        m = _AUTH_ITEM.match(line) if after_key else None
+        if m:
+            yield Candidate("UL227", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
+            continue
+        after_key = bool(_AUTH_KEY_LINE.match(line))
+
+
 # --------------------------------------------------------------------------------------------- rails master.key
 def _rails_master_key(chunk: Chunk) -> Iterator[Candidate]:
     m = re.match(r"\s*(?P<secret>[0-9a-f]{32})\s*$", chunk.text)
@@ -412,6 +429,12 @@ register(
         keywords=("authorization",), family="code-call",
         revoke="revoke the token at its issuer (or change the password behind a Basic header)",
         description="Bearer/Token/Basic credentials written into an Authorization header (code, curl, .http files)",
+    ),
+    Rule(
+        id="UL227", title="Credential in a recorded Authorization header", confidence=H,
+        detect=_recorded_auth, keywords=("authorization",), family="code-call",
+        revoke="revoke the token at its issuer (or change the password behind a Basic header)",
+        description="Bearer/Token/Basic values listed under Authorization: in recorded HTTP (VCR cassettes)",
     ),
     Rule(
         id="UL226", title="Password in a key=value connection string", confidence=H,

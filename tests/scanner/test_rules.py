@@ -114,6 +114,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
               'requests.get(u, auth=("svc", os.environ["PW"]))'),
     "UL225": ("a.sh", lambda: f"curl -H 'Authorization: Bearer {f._rand(f.ALNUM, 40)}' https://api.internal.org",
               "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.internal.org"),
+    "UL227": ("cassette.yml", lambda: f"headers:\n  Authorization:\n  - Bearer {f._rand(f.ALNUM, 40)}\n",
+              "headers:\n  Authorization:\n  - Basic login_and_password_removed\n"),
     "UL226": ("a.go", lambda: f'sql.Open("postgres", "host=db user=app password={f.url_password()} dbname=app")',
               'sql.Open("postgres", "host=db user=app password=${DB_PASSWORD} dbname=app")'),
     "UL230": ("wp-config.php", lambda: f"define('DB_PASSWORD', '{f.password()}');",
