@@ -82,7 +82,8 @@ _PLACEHOLDER_TOKEN = lazy(
     r"(?i)(?<![A-Za-z0-9])(?:changeme|change[_-]me|placeholder|example|examples|dummy|sample|redacted|notasecret"
     r"|fake|lorem|x{4,}|X{4,}|\*{3,})(?![A-Za-z0-9])"
     r"|(?<![A-Za-z0-9])your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|id|value|name)(?![a-z])"
-    r"|(?<![A-Za-z0-9])(?:replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your)"
+    r"|(?<![A-Za-z0-9])(?:replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your"
+    r"|not[_-]?(?:a[_-]?)?(?:real|valid)[_-]?(?:password|secret|token|key|pass)?)"
     r"|put your unique phrase here"
 )
 _TEMPLATE = lazy(
@@ -336,12 +337,12 @@ def _quoted(ctx: Context) -> bool:
 
 
 # Documentation and rendered API docs: their code samples are code, so an unquoted expression there is no literal.
-_DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|html?|xhtml|map|ipynb)$",
-                re.IGNORECASE)
+_DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|html?|xhtml|map|ipynb)$|"
+                r"(?:^|/)search_index\.json$", re.IGNORECASE)
 # An expression, not a literal: attribute access (request.form[…], httpx.BasicAuth(…)), a call or subscript, a
 # language constant, or markup of a rendered signature (None</em>, <httpx._client.UseClientDefault …>).
 _DOC_EXPRESSION = lazy(
-    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[].*"
+    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[),\]].*|\(.*"
     r"|(?:None|True|False|null|nil|undefined|NULL|nullptr)(?:[<,;)\]].*)?|<[A-Za-z_/].*)$"
 )
 
@@ -373,13 +374,13 @@ def code_expression(ctx: Context) -> bool:
     return not _SHELL_EXT.search(ctx.path)
 
 
-_COMMENT_START = lazy(r"^\s*(?://|#|\*|/\*|--|;|>>>|\.\.\.|<!--|%|')")
+_COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%|')")
 
 
 def _in_comment_or_string(ctx: Context) -> bool:
     """Whether the value sits in a line comment or inside a string literal (an odd number of quotes before it)."""
     idx = ctx.line.find(ctx.value)
-    if idx < 0:
+    if idx < 0 or len(ctx.line) > 400:
         return False
     before = ctx.line[:idx]
     if _COMMENT_START.match(before) or re.search(r"(?:^|\s)(?://|#)\s", before):
@@ -477,7 +478,7 @@ def plain_words(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
-    if not re.fullmatch(r"_{0,2}[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
+    if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
         return False
     if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_"))):
         return False  # "wllfccvrzl", "catxhdlhtmw": random letters, not words
@@ -640,7 +641,7 @@ def unnamed_hex(ctx: Context) -> bool:
 _NON_SECRET_NAME = lazy(
     r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
     r"backward|client|idempotency|change|verification|purchase|update|work[_-]?unit|copy[a-z]{0,20})"
-    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
+    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|opaque|iv|salt|"
     r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
 )
 
@@ -653,7 +654,10 @@ def non_secret_name(ctx: Context) -> bool:
     before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
     m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
     if m is None:
-        return False
+        # An unnamed entropy hit next to words about nonces or digests (`def get_client_nonce(…): return "…"`).
+        near = ctx.prev_line[-200:] + " " + before
+        return (ctx.rule.family == "detect-secrets" and not _SECRETISH.search(near)
+                and re.search(r"(?i)nonce|opaque|salt|etag|digest|checksum|fingerprint", near) is not None)
     name = m.group(1).rstrip(".-_")
     if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
         return False  # a session id is a bearer credential
