@@ -167,6 +167,16 @@ _LOCKFILES = lazy(
 _INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
 
 
+_PASSWORD_HASH = lazy(r"^(?:\$(?:2[abxy]?|5|6|y|gy|7|argon2id?|argon2i|scrypt|pbkdf2[a-z0-9-]{0,10}|apr1|1)\$"
+                      r"[./A-Za-z0-9$=,+-]{16,300}|(?:pbkdf2_sha(?:1|256|512)|bcrypt(?:_sha256)?|argon2|scrypt)"
+                      r"\$[A-Za-z0-9$=,+./-]{16,300}|\{SSHA?\}[A-Za-z0-9+/]{20,80}={0,2})$")
+
+
+def password_hash(ctx: Context) -> bool:
+    """A password hash under a password name (``"password": "$2a$11$…"``, Django's ``pbkdf2_sha256$…``)."""
+    return _name_based(ctx) and bool(_PASSWORD_HASH.match(ctx.value.strip()))
+
+
 def lockfile_hash(ctx: Context) -> bool:
     """Integrity hashes in lockfiles and SRI strings (``sha512-…``, ``h1:…``)."""
     if _INTEGRITY.match(ctx.value.strip()):
@@ -362,6 +372,11 @@ def code_expression(ctx: Context) -> bool:
         return False
     if _code_call(v):
         return True  # a call, in any file type (YAML/templating too)
+    if re.fullmatch(r":[a-z_][a-z0-9_]{1,40}[,)]?", v):
+        return True  # a Ruby symbol (`password: :digest`)
+    idx = ctx.line.find(v)
+    if idx >= 2 and ctx.line[idx - 1] == ":" and ctx.line[idx - 2] in " \t" and re.fullmatch(r"[a-z_]\w{1,40}", v):
+        return True  # `reset_password_token :datetime` (schema annotations): a symbol, not `name: value`
     if _DOC_EXT.search(ctx.path):
         # A JWT (eyJ…) is dotted too; a real token is not an expression.
         return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
@@ -374,7 +389,7 @@ def code_expression(ctx: Context) -> bool:
     return not _SHELL_EXT.search(ctx.path)
 
 
-_COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%|')")
+_COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%)")
 
 
 def _in_comment_or_string(ctx: Context) -> bool:
@@ -748,6 +763,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("env-read", "reads from the environment or configuration", env_read),
     Filter("lockfile-hash", "integrity hashes in lockfiles and SRI strings", lockfile_hash),
     Filter("git-sha", "git object ids", git_sha),
+    Filter("password-hash", "password hashes (bcrypt, sha-crypt, PBKDF2) under password names", password_hash),
     Filter("uuid", "UUIDs (identifiers, not secrets)", uuid),
     Filter("checksum", "checksums and digests named as such", checksum_named),
     Filter("public-material", "public keys, certificates and publishable keys", public_material),

@@ -502,6 +502,8 @@ def corpus() -> list[Case]:
         Case("src/Db.java", "code-call", (f'ds.setPassword("{url_password()}");', "UL224")),
         Case("spec/cassettes/login.yml", "code-call", "- request:", "    headers:", "      Authorization:",
              (f"      - Bearer {_rand(ALNUM, 40)}", "UL227"), "      - Basic login_and_password_removed"),
+        Case("postman/collection.json", "code-call", '{"header": [', '  {"key": "Authorization",',
+             (f'   "value": "Bearer {_rand(ALNUM, 48)}"}}', "UL228"), "]}"),
         Case("cmd/db/open.go", "connection-string", "package db",
              (f'db, _ := sql.Open("postgres", "host=db user=app password={url_password()} dbname=app")', "UL226")),
         # ---------------------------------------------------------------- assignments in every language

@@ -437,6 +437,14 @@ register(
         description="Bearer/Token/Basic values listed under Authorization: in recorded HTTP (VCR cassettes)",
     ),
     Rule(
+        id="UL228", title="Bearer or Basic credential in a header value", confidence=M,
+        pattern=r"[\"'](?:Bearer|Basic)[ \t]{1,4}(?P<secret>[A-Za-z0-9._~+/=-]{20,2000})[\"']",
+        keywords=("bearer ", "basic "), family="code-call", min_entropy=3.5,
+        revoke="revoke the token at its issuer (or change the password behind a Basic header)",
+        description="\"Bearer …\"/\"Basic …\" strings held apart from their header name (Postman collections, "
+        "header lists, test fixtures); Basic values must decode to user:password",
+    ),
+    Rule(
         id="UL226", title="Password in a key=value connection string", confidence=H,
         pattern=r"(?i)\b(?:host|hostaddr|dbname|user|service)=[^\s\"';]{1,100}[ \t][^\"'\n]{0,300}?"
                 r"(?<![A-Za-z0-9_])password=(?P<secret>[^\s\"';&]{1,128})"

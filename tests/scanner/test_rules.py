@@ -116,6 +116,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
               "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.internal.org"),
     "UL227": ("cassette.yml", lambda: f"headers:\n  Authorization:\n  - Bearer {f._rand(f.ALNUM, 40)}\n",
               "headers:\n  Authorization:\n  - Basic login_and_password_removed\n"),
+    "UL228": ("postman.json", lambda: f'{{"key": "Authorization", "value": "Bearer {f._rand(f.ALNUM, 40)}"}}',
+              '{"key": "Authorization", "value": "Basic login_and_password_removed"}'),
     "UL226": ("a.go", lambda: f'sql.Open("postgres", "host=db user=app password={f.url_password()} dbname=app")',
               'sql.Open("postgres", "host=db user=app password=${DB_PASSWORD} dbname=app")'),
     "UL230": ("wp-config.php", lambda: f"define('DB_PASSWORD', '{f.password()}');",
