@@ -111,7 +111,8 @@ def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
     return [Finding(rule_id=d["rule_id"], title=d["title"], confidence=Confidence(d["confidence"]), path=d["path"],
                     line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
                     fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit,
-                    secret=Secret(""), sha1=d.get("sha1", ""), label=d.get("label", "")) for d in rec.findings]
+                    secret=Secret(""), sha1=d.get("sha1", ""), label=d.get("label", ""),
+                    context=d.get("context", "")) for d in rec.findings]
 
 
 class ScanCache:

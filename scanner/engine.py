@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from scanner.chunk import Chunk
 from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
-from scanner.finding import Confidence, Finding, Secret, fingerprint, redacted_preview, sha1_hex
+from scanner.finding import Confidence, Finding, Secret, fingerprint, masked_context, redacted_preview, sha1_hex
 from scanner.rules import Candidate, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
@@ -322,6 +322,7 @@ class Engine:
                 end_column=cand.start - ls + 1 + first_line_len, fingerprint=fp,
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
                 secret=Secret(cand.value), sha1=sha1_hex(cand.value), label=label,
+                context=masked_context(text[max(ls, cand.start - 200):cand.start], cand.value),
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings

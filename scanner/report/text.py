@@ -28,6 +28,10 @@ def render(result: ScanResult, color: bool = False) -> str:
         for f in group:
             conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
             line = f"  {f.line}:{f.column}  {f.rule_id}  {conf}  {f.title}  {f.preview}"
+            if f.label:
+                line += f"  [{f.label}]"
+            if f.context:
+                line += f"  {_sanitize(f.context)}"
             if f.commit is not None:
                 line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
