@@ -434,19 +434,8 @@ def path_or_url(ctx: Context) -> bool:
 
 
 def test_path(ctx: Context) -> bool:
-    """Name-based matches in test code whose value is short or a plain word, or a file snippet written by a test."""
-    if not _name_based(ctx):
-        return False
-    if not _TEST_PATH.search(ctx.path):
-        return False
-    v = ctx.value.strip()
-    if len(v) < 12 or re.fullmatch(r"[a-z]+(?:[_-][a-z]+){0,4}[0-9]{0,4}", v) is not None:
-        return True
-    # Test code that writes a file: the assignment is itself inside a string literal ('DB_PASSWORD = "…"').
-    idx = ctx.line.find(v)
-    before = ctx.line[:idx] if idx >= 0 else ""
-    m = re.search(r"(['\"])[^'\"]{0,80}$", before[: max(0, len(before) - 1)])
-    return m is not None and _CODE_EXT.search(ctx.path) is not None and _odd_quotes(before[:m.start() + 1], m.group(1))
+    """Passwords, URLs, headers and name-based matches in test folders (a token format or a key keeps its rating)."""
+    return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(_TEST_PATH.search(ctx.path))
 
 
 _TEST_PATH = lazy(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
@@ -851,7 +840,8 @@ def demo_credential(ctx: Context) -> bool:
 BUILTIN_DEMOTIONS: tuple[Demotion, ...] = (
     Demotion("demo-credential", "well-known public demo credentials such as scott/tiger", Confidence.LOW,
              demo_credential),
-    Demotion("test-fixture", "weak values and file snippets inside test code", Confidence.LOW, test_path),
+    Demotion("test-fixture", "credentials in test folders other than token formats and keys", Confidence.LOW,
+             test_path),
     Demotion("weak-password", "human-chosen weak passwords", Confidence.LOW, weak_password),
 )
 
