@@ -23,7 +23,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              range_: str | None = None, history: bool = False, diff: str | None = None, agent_logs: bool = False,
              fmt: str = "text", output: str | None = None, baseline_path: str | None = None,
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
-             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".") -> int:
+             explain: bool = False, exit_zero: bool = False, repo_dir: str = ".", group: bool = True) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean."""
     root = Path(repo_dir).resolve()
     if not root.is_dir():
@@ -45,7 +45,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     from scanner.report import render
 
     color = output is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render(fmt, result, color=color, root=str(root))
+    text = render(fmt, result, color=color, root=str(root), group=group)
     if explain and fmt == "text" and result.explanations:
         lines = ["dropped candidates (rule, place, filter):"]
         lines += [f"  {e.rule_id}  {e.path}:{e.line}  {e.filter}" for e in result.explanations]

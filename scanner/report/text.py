@@ -6,6 +6,7 @@ from collections import Counter
 from itertools import groupby
 
 from scanner.engine import ScanResult
+from scanner.finding import Finding
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",
         "reset": "\x1b[0m"}
@@ -20,22 +21,53 @@ def _sanitize(s: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
-def render(result: ScanResult, color: bool = False) -> str:
+# A secret found in this many places or more is one entry of the grouped report (sqlalchemy's history has one
+# demo password in 1,024 places: listing each buries every other finding).
+GROUP_AT = 3
+
+
+def _entry(f: Finding, color: bool) -> str:
+    conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
+    line = f"{f.rule_id}  {conf}  {f.title}  {f.preview}"
+    if f.label:
+        line += f"  [{f.label}]"
+    if f.context:
+        line += f"  {_sanitize(f.context)}"
+    return line
+
+
+def _place(f: Finding) -> str:
+    where = f"{_sanitize(f.path)}:{f.line}"
+    if f.commit is not None:
+        where += f" (commit {f.commit.sha[:10]}, {f.commit.date[:10]})"
+    return where
+
+
+def render(result: ScanResult, color: bool = False, group: bool = False) -> str:
     out: list[str] = []
     findings = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.commit.date if f.commit else ""))
-    for path, group in groupby(findings, key=lambda f: f.path):
+    repeated: dict[tuple[str, str], list[Finding]] = {}
+    if group:
+        for f in findings:
+            repeated.setdefault((f.rule_id, f.fingerprint), []).append(f)
+        repeated = {k: v for k, v in repeated.items() if len(v) >= GROUP_AT}
+    for path, fs in groupby((f for f in findings if (f.rule_id, f.fingerprint) not in repeated), key=lambda f: f.path):
         out.append(_c("path", _sanitize(path), color))
-        for f in group:
-            conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
-            line = f"  {f.line}:{f.column}  {f.rule_id}  {conf}  {f.title}  {f.preview}"
-            if f.label:
-                line += f"  [{f.label}]"
-            if f.context:
-                line += f"  {_sanitize(f.context)}"
+        for f in fs:
+            line = f"  {f.line}:{f.column}  {_entry(f, color)}"
             if f.commit is not None:
                 line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
             out.append(line)
+        out.append("")
+    if repeated:
+        out.append(_c("path", "same secret in several places (--no-group lists each)", color))
+        for places in sorted(repeated.values(), key=lambda v: -len(v)):
+            by_time = sorted(places, key=lambda f: (f.commit.date if f.commit else "", f.path, f.line))
+            files = len({f.path for f in places})
+            out.append(f"  {_entry(places[0], color)}")
+            out.append(f"      {len(places):,} places in {files:,} file{'s' if files != 1 else ''}; "
+                       f"first {_place(by_time[0])}, last {_place(by_time[-1])}")
         out.append("")
     out.append(summary(result))
     for note in result.notes:
