@@ -118,3 +118,15 @@ def test_test_fixture_credential_is_reported_low_not_dropped() -> None:
     assert (low.confidence.value, low.label) == ("low", "test-fixture")
     assert low.fingerprint == med.fingerprint and "hunterx1" not in json.dumps(low.to_dict())
     assert Engine(EngineOptions(min_confidence=Confidence.MEDIUM)).scan_chunk(Chunk("tests/t.py", text)) == []
+
+
+def test_private_key_is_judged_by_its_body_not_a_word_beside_the_header() -> None:
+    """A generated key with a word after its BEGIN line is a key; a header over a dummy body is a placeholder."""
+    key = f.private_key_pem()
+    body = "".join(f._rand(f.B64, 64) + "\n" for _ in range(8))
+    real = f"-----BEGIN RSA PRIVATE KEY----- fake\n{body}-----END RSA PRIVATE KEY-----"
+    dummy = "-----BEGIN RSA PRIVATE KEY----- fake\n" + "xxxx\n" * 20 + "-----END RSA PRIVATE KEY-----"
+    pred = _filter("placeholder")
+    assert not pred(_ctx(real, real.split("\n")[0], "Keys.kt", "UL100"))
+    assert pred(_ctx(dummy, dummy.split("\n")[0], "Keys.kt", "UL100"))
+    assert not pred(_ctx(key, key.split("\n")[0], "id_rsa", "UL100"))
