@@ -88,7 +88,8 @@ _PLACEHOLDER_TOKEN = lazy(
 )
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
-    r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|\*+|\.+|-+|_+)$"
+    r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|%[A-Za-z_][A-Za-z0-9_]*%"
+    r"|\*+|\.+|-+|_+)$"
 )
 
 
@@ -374,6 +375,9 @@ def code_expression(ctx: Context) -> bool:
     v = ctx.value.strip()
     if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
         return _code_call(v)
+    if ctx.rule.family == "connection-string" and _CODE_EXT.search(ctx.path):
+        # `def f(user=get_credentials[0], password=get_credentials[1])`: a call or subscript, not a DSN
+        return re.match(r"[A-Za-z_$][\w$.]*[(\[]", v) is not None
     if not _name_based(ctx):
         return False
     if _code_call(v):
@@ -485,7 +489,7 @@ def _password_named(ctx: Context) -> bool:
 
 def plain_words(ctx: Context) -> bool:
     """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
-    if not _name_based(ctx):
+    if not _name_based(ctx) and ctx.rule.family != "framework":
         return False
     v = ctx.value.strip()
     if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):

@@ -403,9 +403,13 @@ register(
     ),
     Rule(
         id="UL223", title="Password on a command line", confidence=H,
-        pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:-u|--user|--http-user|"
-                r"-p)[ =]?[\"']?(?:[^\s:\"'@]{1,64}:)?(?P<secret>[^\s\"'@,;]{4,128})"
-                r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?(?P<bare>[^\s\"'@,;]{4,128})",
+        # -u/--user name a password only after "user:" (curl -u user alone prompts for it); a value never holds a
+        # backtick or CJK punctuation (a command quoted in Markdown prose ends there).
+        pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:(?:-u|--user)[ =]?[\"']?"
+                r"[^\s:\"'@`]{1,64}:|(?:--http-password|--password|-p)[ =]?[\"']?)"
+                r"(?P<secret>[^\s\"'@,;`\u3000-\u303f\uff00-\uffef]{4,128})"
+                r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?"
+                r"(?P<bare>[^\s\"'@,;`\u3000-\u303f\uff00-\uffef]{4,128})",
         keywords=("curl", "wget", "http", "sshpass", "ftp", "mysql"), family="connection-string",
         revoke="change the password; pass credentials through a netrc file or the environment instead",
         description="curl -u user:password, wget --http-user, sshpass -p, mysql -pPASSWORD and similar",

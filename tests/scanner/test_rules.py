@@ -287,3 +287,15 @@ def test_every_match_of_a_rule_holds_what_it_requires() -> None:
                 assert any(r in m.group(0) for r in rule.requires), (rule.id, m.group(0)[:40])
                 checked += 1
     assert checked > 30
+
+
+@pytest.mark.parametrize("line", [
+    "- check: `mysql -h 192.168.1.105 -u slave01 -p`，then continue",
+    "curl -u 'octocat' -d '{\"scopes\":[\"repo\"]}' https://api.github.com/authorizations",
+    "mysql -h db.example.org -u app -p",
+])
+def test_command_line_rule_needs_a_password(line: str) -> None:
+    """UL223: a bare -p, a username alone (curl prompts for the password) or prose after a quoted command is no
+    password; `curl -u user:password` and `mysql -pPASSWORD` are (see CASES)."""
+    assert "UL223" not in {r for _, r in _scan("notes.md", line)}
+
