@@ -393,7 +393,9 @@ def code_expression(ctx: Context) -> bool:
     if not _CODE_EXT.search(ctx.path):
         return False
     if _in_comment_or_string(ctx):
-        return False  # `// password: s3cr3t` and `"…?token=…&…"` are text inside code, where a literal is unquoted
+        # `// password: s3cr3t` and `"…?token=…&…"` are text inside code, where a literal is unquoted; commented-out
+        # code is still code, judged like a documentation sample.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
     # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles).
     return not _SHELL_EXT.search(ctx.path)
@@ -439,7 +441,7 @@ def path_or_url(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
-        return True  # a Markdown link reference definition: `[credential-helper]: config.md#credential`
+        return True  # a Markdown link reference definition: `[name]: page.md#anchor`
     return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
 
 
@@ -834,10 +836,15 @@ DEMO_CREDENTIALS = frozenset({
 })
 
 
+_URL_USER = lazy(r"://(?P<user>[^\s:@/?#'\"<>`]{0,128})$")
+
+
 def demo_credential(ctx: Context) -> bool:
     """Well-known public demo credentials (``scott:tiger``, ``postgres:postgres``, ``guest:guest``)."""
     v = ctx.value.strip()
-    m = re.search(r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):" + re.escape(v) + "@", ctx.line)
+    # A string search, not a pattern built from the value: thousands of distinct values would each compile one.
+    at = ctx.line.find(":" + v + "@") if v else -1
+    m = _URL_USER.search(ctx.line, max(0, at - 140), at) if at >= 0 else None
     if m is not None:
         user = m.group("user").lower()
         return user == v.lower() or (user, v.lower()) in DEMO_CREDENTIALS
