@@ -299,3 +299,12 @@ def test_command_line_rule_needs_a_password(line: str) -> None:
     password; `curl -u user:password` and `mysql -pPASSWORD` are (see CASES)."""
     assert "UL223" not in {r for _, r in _scan("notes.md", line)}
 
+
+
+def test_kubernetes_secret_holding_a_kubeconfig_reports_keys_not_its_lines() -> None:
+    """UL210: a kubeconfig held in a block scalar (`config: |`) is one value; its `cluster: kind-x` lines are not keys
+    of the Secret, while a key beside it at the block's own indent still is."""
+    tok = f._rand(f.ALNUM, 24)
+    text = ("kind: Secret\nstringData:\n  config: |\n    contexts:\n    - context:\n        cluster: kind-karmada\n"
+            f"  token: {tok}\n")
+    assert [(line, r) for line, r in _scan("secret.yaml", text) if r == "UL210"] == [(7, "UL210")]
