@@ -8,7 +8,13 @@ default configuration (detect-secrets has no history mode: it scans the HEAD che
 secret counts as found when a tool reports its file at its line; every other reported (file, line) is a false
 positive, attributed to the format of the file it is in.
 
-    python bench/accuracy.py [--peers-bin DIR] [--keep DIR] [--json FILE] [--clean-dir DIR]
+    python bench/accuracy.py [--peers-bin DIR] [--keep DIR] [--json FILE] [--clean-dir DIR] [--real CLONE ...]
+
+--real CLONE (repeatable) also scans the whole history of a real repository (a local clone of psf/requests, say)
+with every tool and reads bench/labels/<name>.csv, labels written by reading the actual lines (path, line, commit,
+rule, label; never a value): per tool, how many distinct (path, line) places it reports, and of the labelled ones
+the share that are real or test credentials and the share that are not credentials at all; "unlabelled" counts
+places nobody has judged yet, so a figure is only as good as its label coverage.
 
 --clean-dir DIR also counts each tool's findings in a tree assumed to hold no live secrets (a copy of third-party
 packages, say): a rough false-alarm rate on code nobody wrote for this benchmark.
@@ -440,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the numbers as JSON")
     ap.add_argument("--clean-dir", type=Path,
                     help="also count findings per tool in DIR, a tree assumed to hold no live secrets")
+    ap.add_argument("--real", type=Path, action="append", default=[],
+                    help="also scan this real clone's history and score it with bench/labels/<name>.csv")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="unleak-accuracy-"))
@@ -462,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             tools.append((name, lambda exe=exe, runner=runner: runner(exe, repo, work)))  # type: ignore[misc]
         results = [fn() for _, fn in tools]
         report(planted, results, notes, args.json)
+        for clone in args.real:
+            real_history_report(clone.resolve(), tools_for(clone.resolve(), args.peers_bin, work), notes)
         if args.clean_dir:
             print(f"\nfindings in {args.clean_dir} (assumed free of live secrets; fewer is better):")
             for name, n, secs in clean_dir_counts(args.clean_dir, args.peers_bin, work):
@@ -469,6 +479,53 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+# ---------------------------------------------------------------------------------------------- real histories
+LABELS = ROOT / "bench" / "labels"
+CREDENTIAL_LABELS = {"real", "test", "demo"}  # a credential (live, test fixture, public demo); else not-credential
+
+
+def load_labels(name: str) -> dict[tuple[str, int], str]:
+    """(path, line) -> label from bench/labels/<name>.csv (columns path, line, commit, rule, label)."""
+    import csv
+
+    path = LABELS / f"{name}.csv"
+    if not path.exists():
+        return {}
+    with path.open(newline="") as fh:
+        return {(r["path"], int(r["line"])): r["label"] for r in csv.DictReader(fh)}
+
+
+def tools_for(repo: Path, peers_bin: Path, work: Path) -> list[Callable[[], ToolResult]]:
+    out: list[Callable[[], ToolResult]] = [lambda: run_unleak(repo, work)]
+    gl = _find_gitleaks(peers_bin)
+    if gl:
+        out.append(lambda: run_gitleaks(gl, repo, work))
+    for name, runner in (("betterleaks", run_betterleaks), ("kingfisher", run_kingfisher)):
+        exe = _find(name, peers_bin)
+        if exe is not None:
+            out.append(lambda exe=exe, runner=runner: runner(exe, repo, work))  # type: ignore[misc]
+    return out
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{100 * k / n:.0f}" if n else "-"
+
+
+def real_history_report(repo: Path, tools: list[Callable[[], ToolResult]], notes: list[str]) -> None:
+    labels = load_labels(repo.name)
+    print(f"\nreal history: {repo.name} ({len(labels)} labelled places in bench/labels/{repo.name}.csv)")
+    print(f"{'tool':<14}{'places':>8}{'labelled':>10}{'credential %':>14}{'not-cred %':>12}{'unlabelled':>12}")
+    for fn in tools:
+        res = fn()
+        got = [labels.get(hit) for hit in res.hits]
+        judged = [g for g in got if g is not None]
+        cred = sum(g in CREDENTIAL_LABELS for g in judged)
+        print(f"{res.name:<14}{len(res.hits):>8}{len(judged):>10}{_pct(cred, len(judged)):>14}"
+              f"{_pct(len(judged) - cred, len(judged)):>12}{len(got) - len(judged):>12}")
+        if res.note:
+            notes.append(f"{repo.name}/{res.name}: {res.note}")
 
 
 def report(planted: list[Planted], results: list[ToolResult], notes: list[str], json_out: Path | None) -> None:

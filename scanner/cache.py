@@ -61,7 +61,7 @@ def _file_digest(path: str) -> str:
 
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
-    from scanner import detect_secrets_adapter, engine, gates, git, sources
+    from scanner import detect_secrets_adapter, engine, filters, gates, git, sources
     from scanner.gates import _detect_secrets_version
     from scanner.version import VERSION
 
@@ -79,7 +79,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
             _code_digest(r.detect), _code_digest(r.validate))
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, git, sources, gates, detect_secrets_adapter):
+    for mod in (engine, filters, git, sources, gates, detect_secrets_adapter):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", _detect_secrets_version())
     for k in sorted(options):
@@ -111,7 +111,8 @@ def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
     return [Finding(rule_id=d["rule_id"], title=d["title"], confidence=Confidence(d["confidence"]), path=d["path"],
                     line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
                     fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit,
-                    secret=Secret(""), sha1=d.get("sha1", "")) for d in rec.findings]
+                    secret=Secret(""), sha1=d.get("sha1", ""), label=d.get("label", ""),
+                    context=d.get("context", "")) for d in rec.findings]
 
 
 class ScanCache:

@@ -15,8 +15,17 @@ from itertools import accumulate
 from typing import Any, cast
 
 from scanner.chunk import Chunk
-from scanner.filters import Context, Filter, applicable
-from scanner.finding import Confidence, Finding, Secret, Skipped, fingerprint, redacted_preview, sha1_hex
+from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
+from scanner.finding import (
+    Confidence,
+    Finding,
+    Secret,
+    Skipped,
+    fingerprint,
+    masked_context,
+    redacted_preview,
+    sha1_hex,
+)
 from scanner.rules import Candidate, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
@@ -129,6 +138,7 @@ class Engine:
         self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
         self._filters: dict[str, tuple[Filter, ...]] = {
             r.id: tuple(f for f in applicable(r) if f.name not in self.options.ignore_filters) for r in rules}
+        self._demotions: dict[str, tuple[Demotion, ...]] = {r.id: applicable_demotions(r) for r in rules}
         # Rules restricted to some paths, and per path the ids they exclude: a history repeats the same paths
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]
@@ -255,7 +265,7 @@ class Engine:
         text = chunk.text
         if not text:
             return []
-        accepted: list[tuple[Candidate, Rule]] = []
+        accepted: list[tuple[Candidate, Rule, str]] = []
         line_starts: list[int] | None = None
 
         def line_index(offset: int) -> int:
@@ -295,10 +305,16 @@ class Engine:
                 drop(cand, why)
                 continue
             conf = cand.confidence or rule.confidence
+            label = ""
+            demotion = next((d for d in self._demotions[rule.id] if d.confidence.rank < conf.rank and d.applies(ctx)),
+                            None)
+            if demotion is not None:
+                conf, label = demotion.confidence, demotion.name
+                cand = Candidate(cand.rule_id, cand.value, cand.start, cand.end, conf)
             if conf.rank < self.options.min_confidence.rank:
-                drop(cand, "min-confidence")
+                drop(cand, label or "min-confidence")
                 continue
-            accepted.append((cand, rule))
+            accepted.append((cand, rule, label))
 
         findings: list[tuple[int, Finding]] = []
         # Specific rules beat generic ones on the same span, so one secret yields one finding.
@@ -307,7 +323,7 @@ class Engine:
         # with thousands of candidates in one chunk made the pairwise check quadratic).
         starts: list[int] = []
         ends: list[int] = []
-        for cand, rule in accepted:
+        for cand, rule, label in accepted:
             i = bisect.bisect_left(starts, cand.end)  # taken spans starting before cand.end are at [0, i)
             if i and ends[i - 1] > cand.start:
                 drop(cand, "overlaps-specific-rule")
@@ -323,7 +339,8 @@ class Engine:
                 path=chunk.path, line=chunk.file_line(idx), column=cand.start - ls + 1,
                 end_column=cand.start - ls + 1 + first_line_len, fingerprint=fp,
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
-                secret=Secret(cand.value), sha1=sha1_hex(cand.value),
+                secret=Secret(cand.value), sha1=sha1_hex(cand.value), label=label,
+                context=masked_context(text[max(ls, cand.start - 200):cand.start], cand.value),
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings

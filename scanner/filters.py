@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanner.finding import Confidence
 from scanner.lazyre import lazy
 from scanner.rules import Rule
 
@@ -49,6 +50,9 @@ def _before(line: str, v: str) -> str:
     return line[:idx] if idx >= 0 else line
 
 
+_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
+
+
 ALLOW_MARKERS = ("pragma: allowlist secret", "gitleaks:allow", "unleak:allow")
 _NEXTLINE_MARKER = "pragma: allowlist nextline secret"
 
@@ -63,25 +67,41 @@ def allow_comment(ctx: Context) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- placeholders
-_PLACEHOLDER_WORDS = lazy(
-    r"(?i)(?:changeme|change_me|change-me|placeholder|your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|"
-    r"id|value|name)|example|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|xxxx|\*\*\*|"
-    r"replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your|lorem|"
-    r"test123|password123|secret123|12345|abc123|abcdef(?:gh)?$|qwerty|letmein|s3cr3t|hunter2|^(?:my)?password$|"
-    r"^(?:my)?secret$|^token$|^null$|^none$|^nil$|^true$|^false$|^undefined$|^empty$|^required$|^optional$|"
-    r"^string$|^unknown$|^default$|^pass(?:wd)?$|^pwd$|^admin$|^root$|^test$|^secret[_-]?key$|^api[_-]?key$|"
-    r"put your unique phrase here|^(?:enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|"
-    r"scram-sha-256|ident|cert|always|never|auto|manual|on|off|yes|no)$)"
+# A placeholder is a whole value ("changeme", "password", "xxxx") or a delimited token of one ("my-example-key",
+# "<your-password>", "replace_me_token"); never a substring of a human password ("Acme12345!", "CompanyExample99",
+# "s3cr3t-Pa55w0rd!"), which is a weak but real credential (see the weak-password demotion).
+_PLACEHOLDER_WHOLE = lazy(
+    r"(?i)^(?:my|your|the|some|a|an|new|old|dev|test)?[_-]?(?:changeme|change[_-]?me|change[_-]?it|placeholder|example"
+    r"|dummy|sample|redacted|notasecret|not[_-]?a[_-]?secret|fake|lorem(?:[_-]?ipsum)?|password|passwd|pass|pwd"
+    r"|secret|token|secret[_-]?key|api[_-]?key|null|none|nil|true|false|undefined|empty|required|optional|string"
+    r"|unknown|default|admin|root|test|value|tbd|todo|fixme|n/?a"
+    r"|enabled|disabled|basic|bearer|digest|oauth2?|plain|login|md5|trust|peer|scram-sha-256|ident|cert|always"
+    r"|never|auto|manual|on|off|yes|no)$"
+)
+_PLACEHOLDER_TOKEN = lazy(
+    r"(?i)(?<![A-Za-z0-9])(?:changeme|change[_-]me|placeholder|example|examples|dummy|sample|redacted|notasecret"
+    r"|fake|lorem|x{4,}|X{4,}|\*{3,})(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])your[_-]?[a-z_-]{0,30}(?:key|token|secret|password|pass|here|id|value|name)(?![a-z])"
+    r"|(?<![A-Za-z0-9])(?:replace[_-]?(?:me|this|with)|insert[_-]?(?:here|your)|put[_ -]your|enter[_-]?your"
+    r"|not[_-]?(?:a[_-]?)?(?:real|valid)[_-]?(?:password|secret|token|key|pass)?)"
+    r"|put your unique phrase here"
 )
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
-    r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|\*+|\.+|-+|_+)$"
+    r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|%[A-Za-z_][A-Za-z0-9_]*%"
+    r"|\*+|\.+|-+|_+)$"
 )
 
 
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
-    v = ctx.value.strip().strip("\"'").rstrip(",;)")
+    if ctx.rule.family == "private-key":
+        # A key block is judged by its body: a word beside the header ("BEGIN RSA PRIVATE KEY----- fake") does not
+        # make 2,000 characters of base64 a placeholder.
+        body = re.sub(r"-----[A-Z0-9 ]{1,60}-----|[^A-Za-z0-9+/=]", "", ctx.value)
+        if len(body) >= 200 and len(set(body)) > 16:
+            return False
+    v = ctx.value.strip().strip("\"'").rstrip(",;):")
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
@@ -95,7 +115,7 @@ def placeholder(ctx: Context) -> bool:
         return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
-    return bool(_PLACEHOLDER_WORDS.search(v))
+    return bool(_PLACEHOLDER_WHOLE.match(v) or _PLACEHOLDER_TOKEN.search(v))
 
 
 # Vendor-documented example credentials (AWS's documentation keys and similar) and values ending in EXAMPLE.
@@ -154,6 +174,16 @@ _LOCKFILES = lazy(
 _INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
 
 
+_PASSWORD_HASH = lazy(r"^(?:\$(?:2[abxy]?|5|6|y|gy|7|argon2id?|argon2i|scrypt|pbkdf2[a-z0-9-]{0,10}|apr1|1)\$"
+                      r"[./A-Za-z0-9$=,+-]{16,300}|(?:pbkdf2_sha(?:1|256|512)|bcrypt(?:_sha256)?|argon2|scrypt)"
+                      r"\$[A-Za-z0-9$=,+./-]{16,300}|\{SSHA?\}[A-Za-z0-9+/]{20,80}={0,2})$")
+
+
+def password_hash(ctx: Context) -> bool:
+    """A password hash under a password name (``"password": "$2a$11$…"``, Django's ``pbkdf2_sha256$…``)."""
+    return _name_based(ctx) and bool(_PASSWORD_HASH.match(ctx.value.strip()))
+
+
 def lockfile_hash(ctx: Context) -> bool:
     """Integrity hashes in lockfiles and SRI strings (``sha512-…``, ``h1:…``)."""
     if _INTEGRITY.match(ctx.value.strip()):
@@ -162,15 +192,44 @@ def lockfile_hash(ctx: Context) -> bool:
 
 
 _HEX = lazy(r"^[0-9a-f]{7,40}$|^[0-9A-F]{40}$")
-_SHA_CONTEXT = lazy(r"(?i)(?:commit|sha|rev|revision|ref|hash|checkout|cherry-pick|merge|tag|git)")
+# Commit-ish names (one word part of the assigned name) and commit URLs: where a hex string is a git object id.
+_COMMITISH_PART = frozenset({"sha", "sha1", "commit", "commits", "rev", "revision", "ref", "refs", "hash", "checkout",
+                             "head", "oid", "parent", "tree", "blob", "tag", "merge", "gitsha", "githash",
+                             "changeset"})
+_COMMIT_URL = lazy(r"/(?:commits?|tree|blob|compare|-/commit)/[0-9a-fA-F]{7,40}|[?&](?:rev|sha|ref|commit|h)=")
+_SECRET_PART = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|bearer|session|cookie")
+
+
+def _name_parts(name: str) -> list[str]:
+    """Lower-cased word parts of an identifier (``HOMEBREW_GITHUB_API_TOKEN``, ``commitSha``, ``git.rev``)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [p.lower() for p in re.split(r"[^A-Za-z0-9]+", spaced) if p]
+
+
+def assigned_name(ctx: Context) -> str:
+    """The name the value is assigned to on its line (``KEY=…``, ``"key": "…"``, ``key: …``), or ""."""
+    idx = ctx.line.rfind(ctx.value)
+    if idx <= 0:
+        return ""
+    m = _ASSIGNED_NAME.search(ctx.line[max(0, idx - 100):idx])
+    return m.group(1) if m else ""
 
 
 def git_sha(ctx: Context) -> bool:
-    """Git object ids (40 hex, or 7–40 hex next to commit/sha/rev words) matched by a name-based rule."""
+    """Git object ids: hex under a commit-ish name (sha, commit, rev, ref) or in a commit URL, never a secret name."""
     v = ctx.value.strip()
     if not _name_based(ctx) or not _HEX.match(v):
         return False
-    return len(v) == 40 or bool(_SHA_CONTEXT.search(ctx.line))
+    if _COMMIT_URL.search(ctx.line):
+        return True
+    parts = _name_parts(assigned_name(ctx))
+    if any(p in _COMMITISH_PART for p in parts):
+        return True
+    if parts and _SECRET_PART.search("".join(parts)):
+        return False  # GITHUB_TOKEN=<40 hex>, oauth_token: …, DD_APP_KEY=…: the name says secret, not the shape
+    # No name (or a neutral one): a full 40-hex id is a SHA; a shorter one only with git words on the line.
+    return len(v) == 40 or bool(re.search(r"(?i)\b(?:commit|sha|rev|revision|checkout|cherry-pick|merge|git)\b",
+                                          ctx.line))
 
 
 _UUID = lazy(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
@@ -294,18 +353,66 @@ def _quoted(ctx: Context) -> bool:
     return ctx.line[idx - 1] in "\"'`"
 
 
+# Documentation and rendered API docs: their code samples are code, so an unquoted expression there is no literal.
+_DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|html?|xhtml|map|ipynb)$|"
+                r"(?:^|/)search_index\.json$", re.IGNORECASE)
+# An expression, not a literal: attribute access (request.form[…], httpx.BasicAuth(…)), a call or subscript, a
+# language constant, or markup of a rendered signature (None</em>, <httpx._client.UseClientDefault …>).
+_DOC_EXPRESSION = lazy(
+    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[),\]].*|\(.*"
+    r"|(?:None|True|False|null|nil|undefined|NULL|nullptr)(?:[<,;)\]].*)?|<[A-Za-z_/].*)$"
+)
+
+
+def _code_call(v: str) -> bool:
+    return "(" in v and v.rstrip(",;:").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v) is not None
+
+
 def code_expression(ctx: Context) -> bool:
-    """An unquoted value in source code that is an identifier, attribute access, call or subscript."""
-    if not _name_based(ctx) or _quoted(ctx):
+    """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
+    if _quoted(ctx):
         return False
     v = ctx.value.strip()
-    if "(" in v and v.rstrip(",;)").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v):
+    if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
+        return _code_call(v)
+    if ctx.rule.family == "connection-string" and _CODE_EXT.search(ctx.path):
+        # `def f(user=get_credentials[0], password=get_credentials[1])`: a call or subscript, not a DSN
+        return re.match(r"[A-Za-z_$][\w$.]*[(\[]", v) is not None
+    if not _name_based(ctx):
+        return False
+    if _code_call(v):
         return True  # a call, in any file type (YAML/templating too)
+    if re.fullmatch(r":[a-z_][a-z0-9_]{1,40}[,)]?", v):
+        return True  # a Ruby symbol (`password: :digest`)
+    idx = ctx.line.find(v)
+    if idx >= 2 and ctx.line[idx - 1] == ":" and ctx.line[idx - 2] in " \t" and re.fullmatch(r"[a-z_]\w{1,40}", v):
+        return True  # `reset_password_token :datetime` (schema annotations): a symbol, not `name: value`
+    if _DOC_EXT.search(ctx.path):
+        # A JWT (eyJ…) is dotted too; a real token is not an expression.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     if not _CODE_EXT.search(ctx.path):
         return False
+    if _in_comment_or_string(ctx):
+        # `// password: s3cr3t` and `"…?token=…&…"` are text inside code, where a literal is unquoted; commented-out
+        # code is still code, judged like a documentation sample.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
     # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles).
     return not _SHELL_EXT.search(ctx.path)
+
+
+_COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%)")
+
+
+def _in_comment_or_string(ctx: Context) -> bool:
+    """Whether the value sits in a line comment or inside a string literal (an odd number of quotes before it)."""
+    idx = ctx.line.find(ctx.value)
+    if idx < 0 or len(ctx.line) > 400:
+        return False
+    before = ctx.line[:idx]
+    if _COMMENT_START.match(before) or re.search(r"(?:^|\s)(?://|#)\s", before):
+        return True
+    return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
 
 
 def name_as_value(ctx: Context) -> bool:
@@ -331,32 +438,20 @@ _PATH_OR_URL = lazy(
 def path_or_url(ctx: Context) -> bool:
     """A file path, URL without credentials or ARN (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
     v = ctx.value.strip()
-    return _name_based(ctx) and (bool(_PATH_OR_URL.match(v)) or v.startswith("arn:"))
-
-
-def same_as_user(ctx: Context) -> bool:
-    """A connection URL whose password equals its user (``postgres:postgres@localhost`` local defaults)."""
-    if ctx.rule.family != "connection-string":
+    if not _name_based(ctx):
         return False
-    v = ctx.value
-    return bool(re.search(r"://" + re.escape(v) + ":" + re.escape(v) + "@", ctx.line))
+    if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
+        return True  # a Markdown link reference definition: `[name]: page.md#anchor`
+    return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
 
 
 def test_path(ctx: Context) -> bool:
-    """Weak values in test fixtures: name-based matches under tests/ whose value is short or a plain word."""
-    if not _name_based(ctx):
-        return False
-    if not re.search(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
-                     r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$", ctx.path):
-        return False
-    v = ctx.value.strip()
-    if len(v) < 12 or re.fullmatch(r"[a-z]+(?:[_-][a-z]+){0,4}[0-9]{0,4}", v) is not None:
-        return True
-    # Test code that writes a file: the assignment is itself inside a string literal ('DB_PASSWORD = "…"').
-    idx = ctx.line.find(v)
-    before = ctx.line[:idx] if idx >= 0 else ""
-    m = re.search(r"(['\"])[^'\"]{0,80}$", before[: max(0, len(before) - 1)])
-    return m is not None and _CODE_EXT.search(ctx.path) is not None and _odd_quotes(before[:m.start() + 1], m.group(1))
+    """Passwords, URLs, headers and name-based matches in test folders (a token format or a key keeps its rating)."""
+    return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(_TEST_PATH.search(ctx.path))
+
+
+_TEST_PATH = lazy(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
+                  r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$")
 
 
 def _odd_quotes(text: str, q: str) -> bool:
@@ -386,9 +481,80 @@ def character_set(ctx: Context) -> bool:
     return _name_based(ctx) and len(v) >= 26 and len(set(v)) == len(v)
 
 
+_PASSWORD_PART = frozenset({"pass", "passwd", "password", "passwort", "pwd", "pw", "passphrase", "pword", "senha",
+                            "contrasena", "motdepasse", "mdp"})
+
+
+def _password_named(ctx: Context) -> bool:
+    return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))
+
+
 def plain_words(ctx: Context) -> bool:
-    """Short lowercase words joined by - or _ (``storage-user``, ``basic_auth``): names, not random secrets."""
-    return _name_based(ctx) and bool(re.fullmatch(r"[a-z]{2,12}(?:[-_.][a-z]{2,12}){0,2}", ctx.value.strip()))
+    """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
+    if not _name_based(ctx) and ctx.rule.family != "framework":
+        return False
+    v = ctx.value.strip()
+    if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
+        return False
+    if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_"))):
+        return False  # "wllfccvrzl", "catxhdlhtmw": random letters, not words
+    # People choose passwords, and a lowercase word is a (weak) password: reported at low confidence as such.
+    # Tokens, keys and secrets are generated, so a word there is a name. A sentinel (_sa_default) never is.
+    return v.startswith("_") or "_" in v or not _password_named(ctx)
+
+
+_MACHINE_PART = frozenset({"token", "tokens", "key", "apikey", "secret", "signature"})
+
+
+def short_token(ctx: Context) -> bool:
+    """A short word-like value (``track1``, ``abc``) under a token/key name: generated credentials are long."""
+    if not _name_based(ctx) or _password_named(ctx):
+        return False
+    v = ctx.value.strip()
+    parts = _name_parts(assigned_name(ctx))
+    return (bool(parts) and parts[-1] in _MACHINE_PART and len(v) < 10
+            and bool(re.fullmatch(r"[A-Za-z]{2,9}[0-9]{0,2}", v)))
+
+
+_BASIC_BEFORE = lazy(r"(?i)\bbasic[ \t]{1,4}$")
+
+
+def not_basic_credential(ctx: Context) -> bool:
+    """``Authorization: Basic …`` whose value is not base64 of user:password (``login_and_password_removed``)."""
+    idx = ctx.line.find(ctx.value)
+    if idx <= 0 or not _BASIC_BEFORE.search(ctx.line[max(0, idx - 20):idx]):
+        return False
+    from scanner.rules._util import b64decode_text
+
+    decoded = b64decode_text(ctx.value.strip().rstrip("="))
+    decoded = decoded if decoded is not None else b64decode_text(ctx.value.strip())
+    return decoded is None or ":" not in decoded
+
+
+_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=]{16,}(?:\\[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
+
+
+def key_body_fragment(ctx: Context) -> bool:
+    """Entropy hits on body lines of a PEM key built by string concatenation (the key itself is UL100's)."""
+    if ctx.rule.family != "detect-secrets":
+        return False
+    if not _B64_FRAGMENT.match(ctx.line):
+        return False
+    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|CERTIFICATE)",
+                                                                ctx.prev_line))
+
+
+def prose(ctx: Context) -> bool:
+    """An unquoted word followed by more words (``Confirmar minha conta``) or text in another script: UI text."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if not v.isascii() and sum(c.isalpha() and not c.isascii() for c in v) >= 0.5 * len(v):
+        return True
+    idx = ctx.line.find(v)
+    if idx < 0 or _quoted(ctx) or not re.fullmatch(r"[^\W\d_]{2,30}[.,:!?]?", v):
+        return False
+    return bool(re.match(r"[ \t]+[^\W\d_]{1,30}[ \t]+[^\W\d_]{2,30}", ctx.line[idx + len(v):]))
 
 
 _ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
@@ -401,21 +567,28 @@ def identifier_words(ctx: Context) -> bool:
     # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
     if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
         return False
+    if _password_named(ctx):
+        return False  # people choose passwords from words; the weak-password demotion rates them
     v = ctx.value.strip()
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
     return _words_only(v)
 
 
+def _pronounceable(word: str) -> bool:
+    """A word-like part: has a vowel and no run of five consonants (``strength`` is, ``xdlfjeh`` is not)."""
+    return bool(re.search(r"[aeiouyAEIOUY]", word)) and not re.search(r"[^aeiouyAEIOUY\d]{5}", word)
+
+
 def _words_only(v: str) -> bool:
     """Whether ``v`` is CamelCase/snake_case/path-like text made only of word-like parts."""
-    if not re.fullmatch(r"[A-Za-z]{1,60}(?:[_./-][A-Za-z]{1,60}){0,6}", v) or len(v) > 120:
+    if not re.fullmatch(r"[A-Za-z]{1,60}(?:[_./:-][A-Za-z]{1,60}){0,6}", v) or len(v) > 120:
         return False
-    parts = [w for chunk in re.split(r"[_./-]", v) for w in _WORD_PART.findall(chunk)]
-    if "".join(parts).lower() != re.sub(r"[_./-]", "", v).lower() or len(parts) < 2:
+    parts = [w for chunk in re.split(r"[_./:-]", v) for w in _WORD_PART.findall(chunk)]
+    if "".join(parts).lower() != re.sub(r"[_./:-]", "", v).lower() or len(parts) < 2:
         return False
     # Every part must read like a word (a vowel, or a short acronym such as AWS, ID, URL, JITNA).
-    return all(re.search(r"[aeiouyAEIOUY]", w) or (w.isupper() and len(w) <= 6) for w in parts)
+    return all(_pronounceable(w) or (w.isupper() and len(w) <= 6) for w in parts)
 
 
 _REGEX_SOURCE = lazy(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
@@ -452,10 +625,11 @@ def invalid_checksum(ctx: Context) -> bool:
 
 
 _METADATA_NAME = lazy(
-    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth)[_.-]?(?:id|ids|name|names|type|types|arn|"
+    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth|signature)[_.-]?(?:id|ids|name|names|type|types|arn|"
     r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
     r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
-    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max)[\"']?\]?\s{0,8}"
+    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max|method|methods|algorithm|alg|"
+    r"algo|scheme|style|strategy)[\"']?\]?\s{0,8}"
     r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
 )
 
@@ -468,7 +642,6 @@ def metadata_name(ctx: Context) -> bool:
     return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
 
 
-_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
 _SECRETISH = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
 
 
@@ -484,7 +657,7 @@ def unnamed_hex(ctx: Context) -> bool:
 _NON_SECRET_NAME = lazy(
     r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
     r"backward|client|idempotency|change|verification|purchase|update|work[_-]?unit|copy[a-z]{0,20})"
-    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|iv|salt|"
+    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|opaque|iv|salt|"
     r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
 )
 
@@ -496,7 +669,15 @@ def non_secret_name(ctx: Context) -> bool:
     idx = ctx.line.rfind(ctx.value)
     before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
     m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
-    return m is not None and bool(_NON_SECRET_NAME.search(m.group(1).rstrip(".-_")))
+    if m is None:
+        # An unnamed entropy hit next to words about nonces or digests (`def get_client_nonce(…): return "…"`).
+        near = ctx.prev_line[-200:] + " " + before
+        return (ctx.rule.family == "detect-secrets" and not _SECRETISH.search(near)
+                and re.search(r"(?i)nonce|opaque|salt|etag|digest|checksum|fingerprint", near) is not None)
+    name = m.group(1).rstrip(".-_")
+    if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
+        return False  # a session id is a bearer credential
+    return bool(_NON_SECRET_NAME.search(name))
 
 
 def short_hex(ctx: Context) -> bool:
@@ -583,6 +764,7 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("env-read", "reads from the environment or configuration", env_read),
     Filter("lockfile-hash", "integrity hashes in lockfiles and SRI strings", lockfile_hash),
     Filter("git-sha", "git object ids", git_sha),
+    Filter("password-hash", "password hashes (bcrypt, sha-crypt, PBKDF2) under password names", password_hash),
     Filter("uuid", "UUIDs (identifiers, not secrets)", uuid),
     Filter("checksum", "checksums and digests named as such", checksum_named),
     Filter("public-material", "public keys, certificates and publishable keys", public_material),
@@ -593,8 +775,6 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("code-expression", "identifiers, attribute access and calls in source code", code_expression),
     Filter("name-as-value", "the value repeats the variable name", name_as_value),
     Filter("path-or-url", "file paths and URLs without credentials", path_or_url),
-    Filter("same-as-user", "connection URLs whose password equals the user name", same_as_user),
-    Filter("test-fixture", "word-like values and file snippets inside test code", test_path),
     Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
     Filter("encoded-text", "base64 of identifiers, prose or markup", encoded_text),
     Filter("slug", "names built from words (entropy plugins)", slug),
@@ -604,12 +784,87 @@ BUILTIN_FILTERS: tuple[Filter, ...] = (
     Filter("identifier-words", "CamelCase/snake_case names made of words", identifier_words),
     Filter("regex-source", "regular-expression source text", regex_source),
     Filter("key-header-only", "private-key headers without a body", key_header_only),
-    Filter("plain-words", "short lowercase words joined by - or _", plain_words),
+    Filter("plain-words", "short lowercase words and sentinels under non-password names", plain_words),
+    Filter("short-token", "short word-like values under token or key names", short_token),
+    Filter("not-basic-credential", "Basic authorization values that are not base64 of user:password",
+           not_basic_credential),
+    Filter("key-body-fragment", "entropy hits on concatenated key body lines", key_body_fragment),
+    Filter("prose", "words of prose or text in another script", prose),
     Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
     Filter("unnamed-hex", "hex strings without a secret-like name (entropy plugins only)", unnamed_hex),
     Filter("character-set", "alphabets and ascending character runs", character_set),
     Filter("number-or-version", "numbers, versions and durations", version_or_number),
 )
+
+
+# ---------------------------------------------------------------------------------------------- demotions
+# A demotion keeps a candidate but says what it is, at a lower confidence: a credential in a test folder or a weak
+# password is still a credential (it is often reused, and CredData-style labels count it), yet it should not
+# rank with a live production key. The first demotion that applies names the finding's label.
+
+
+@dataclass(frozen=True)
+class Demotion:
+    name: str
+    doc: str
+    confidence: Confidence
+    applies: Callable[[Context], bool]
+
+
+_WEAK = lazy(
+    r"(?i)passw(?:or|0r)d|pa55w(?:or|0r)d|p@ss|secret|s3cr3t|qwerty|letmein|hunter\d|admin|welcome|changeit|"
+    r"iloveyou|monkey|dragon|abc123|test123|^[a-z]{1,12}\d{0,6}[!@#$%&*?.]?$|(?:0123|1234|2345|3456|4567|5678|6789)"
+)
+_WEAK_FAMILIES = NAME_BASED | {"connection-string", "code-call", "credential-file"}
+
+
+def weak_password(ctx: Context) -> bool:
+    """A human-chosen weak password (``Acme12345!``, ``hunter22``, ``AdminPassword123``): real, but guessable."""
+    if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "private-key":
+        return False
+    v = ctx.value.strip().strip("\"'")
+    return len(v) <= 24 and bool(_WEAK.search(v))
+
+
+# Public demo credentials of databases, tutorials and images (user, password), documented by their vendors.
+DEMO_CREDENTIALS = frozenset({
+    ("scott", "tiger"), ("admin", "admin"), ("postgres", "postgres"), ("root", "root"), ("guest", "guest"),
+    ("user", "pass"), ("user", "password"), ("username", "password"), ("test", "test"), ("foo", "bar"),
+    ("admin", "password"), ("root", "password"), ("sa", "sa"), ("demo", "demo"), ("mysql", "mysql"),
+    ("oracle", "oracle"), ("system", "manager"), ("sys", "change_on_install"), ("rabbitmq", "rabbitmq"),
+    ("elastic", "changeme"), ("minioadmin", "minioadmin"), ("user", "secret"), ("admin", "secret"),
+})
+
+
+_URL_USER = lazy(r"://(?P<user>[^\s:@/?#'\"<>`]{0,128})$")
+
+
+def demo_credential(ctx: Context) -> bool:
+    """Well-known public demo credentials (``scott:tiger``, ``postgres:postgres``, ``guest:guest``)."""
+    v = ctx.value.strip()
+    # A string search, not a pattern built from the value: thousands of distinct values would each compile one.
+    at = ctx.line.find(":" + v + "@") if v else -1
+    m = _URL_USER.search(ctx.line, max(0, at - 140), at) if at >= 0 else None
+    if m is not None:
+        user = m.group("user").lower()
+        return user == v.lower() or (user, v.lower()) in DEMO_CREDENTIALS
+    if ctx.rule.family not in NAME_BASED | {"code-call"}:
+        return False
+    return any(v.lower() == pw and re.search(rf"(?i)(?<![A-Za-z0-9]){re.escape(u)}(?![A-Za-z0-9])", ctx.line)
+               for u, pw in DEMO_CREDENTIALS)
+
+
+BUILTIN_DEMOTIONS: tuple[Demotion, ...] = (
+    Demotion("demo-credential", "well-known public demo credentials such as scott/tiger", Confidence.LOW,
+             demo_credential),
+    Demotion("test-fixture", "credentials in test folders other than token formats and keys", Confidence.LOW,
+             test_path),
+    Demotion("weak-password", "human-chosen weak passwords", Confidence.LOW, weak_password),
+)
+
+
+def applicable_demotions(rule: Rule) -> tuple[Demotion, ...]:
+    return tuple(d for d in BUILTIN_DEMOTIONS if d.name not in rule.skip_filters)
 
 
 def applicable(rule: Rule) -> tuple[Filter, ...]:

@@ -8,6 +8,7 @@ report serialises; ``remediate`` unwraps it with :meth:`Secret.reveal` to move t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -88,6 +89,30 @@ class CommitInfo:
         return {"sha": self.sha, "author": self.author, "email": self.email, "date": self.date}
 
 
+def value_shape(value: str) -> str:
+    """The value's shape: A for an upper-case letter, a for lower case, 0 for a digit, * for anything else; a value
+    that is its own shape (``aaaa``) shows only its length, so the shape never spells the value."""
+    out = "".join("A" if c.isascii() and c.isupper() else "a" if c.isascii() and c.islower() else
+                  "0" if c.isascii() and c.isdigit() else "*" for c in value.split("\n", 1)[0][:80])
+    if out in value or value in out:
+        return f"<{len(value)} chars>"
+    return out + ("…" if len(value) > 80 or "\n" in value else "")
+
+
+_NAME_BEFORE = re.compile(r"([A-Za-z_$@][A-Za-z0-9_.$-]{0,60})[\"'\]]?\s{0,4}(?::=|=>|=|:|\()\s{0,4}[\"'`(\[]?$")
+_SECRETISH_NAME = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|bearer|session|cookie|"
+                             r"authorization|login")
+
+
+def masked_context(line_before: str, value: str) -> str:
+    """``NAME = shape`` for triage. The name is shown only when it is about a secret (password, token, key…), so a
+    username or a token in a URL's user part never appears; otherwise only the shape."""
+    m = _NAME_BEFORE.search(line_before[-120:])
+    name = m.group(1) if m and _SECRETISH_NAME.search(m.group(1)) and m.group(1) != value else ""
+    shape = value_shape(value)
+    return f"{name} = {shape}" if name else shape
+
+
 def redacted_preview(prefix: str, fp: str) -> str:
     """What people see instead of the value: the format's public prefix (e.g. ``ghp_``) and the fingerprint."""
     return f"{prefix}…[{fp[:8]}]" if prefix else f"…[{fp[:8]}]"
@@ -108,6 +133,11 @@ class Finding:
     commit: CommitInfo | None = None
     secret: Secret = field(default_factory=lambda: Secret(""), compare=False, repr=False)
     sha1: str = field(default="", compare=False, repr=False)
+    # Why the confidence was lowered (a demotion's name: test-fixture, weak-password, demo-credential), or "".
+    label: str = field(default="", compare=False)
+    # A safe triage context: the secret-like name the value is assigned to and the value's shape (length and
+    # character classes, never a character of it), e.g. ``DB_PASSWORD = aaaaaa00``. See :func:`masked_context`.
+    context: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -136,6 +166,10 @@ class Finding:
             "preview": self.preview,
             "source": self.source,
         }
+        if self.label:
+            d["label"] = self.label
+        if self.context:
+            d["context"] = self.context
         if self.commit is not None:
             d["commit"] = self.commit.to_dict()
         return d

@@ -500,6 +500,10 @@ def corpus() -> list[Case]:
              (f'smtp.login("alerts@example.org", "{url_password()}")', "UL224"),
              (f'HEADERS = {{"Authorization": "Bearer {_rand(ALNUM, 40)}"}}', "UL225")),
         Case("src/Db.java", "code-call", (f'ds.setPassword("{url_password()}");', "UL224")),
+        Case("spec/cassettes/login.yml", "code-call", "- request:", "    headers:", "      Authorization:",
+             (f"      - Bearer {_rand(ALNUM, 40)}", "UL227"), "      - Basic login_and_password_removed"),
+        Case("postman/collection.json", "code-call", '{"header": [', '  {"key": "Authorization",',
+             (f'   "value": "Bearer {_rand(ALNUM, 48)}"}}', "UL228"), "]}"),
         Case("cmd/db/open.go", "connection-string", "package db",
              (f'db, _ := sql.Open("postgres", "host=db user=app password={url_password()} dbname=app")', "UL226")),
         # ---------------------------------------------------------------- assignments in every language
@@ -555,7 +559,8 @@ def corpus() -> list[Case]:
              '<label for="password">Password</label>'),
         Case("web/stripe-checkout.js", "decoy", f"const publishableKey = 'pk_live_{_rand(ALNUM, 24)}';",
              f"const badToken = '{github_bad_checksum()}';"),
-        Case("config/local.env", "decoy", "DATABASE_URL=postgres://postgres:postgres@localhost:5432/app",
+        # A public demo credential is reported, rated as such (low, label demo-credential), not dropped.
+        Case("config/local.env", "demo", ("DATABASE_URL=postgres://postgres:postgres@localhost:5432/app", "UL220"),
              "DOCS_URL=postgres://user:password@host:5432/db", "CACHE_URL=redis://localhost:6379/0"),
         Case("src/service.java", "decoy", 'String password = request.getParameter("password");',
              "this.password = password;", 'char[] secret = System.getenv("SECRET").toCharArray();'),

@@ -106,6 +106,8 @@ def _scan_request(root: Path, modes: tuple[str, ...], paths: tuple[str, ...], **
               help="Exit 2 when some git object could not be read (the rest is scanned and reported either way).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
+@click.option("--group/--no-group", default=True, show_default=True,
+              help="Text report: one entry per secret found in several places (count, first and last place).")
 def scan(**params: Any) -> None:
     """Find secrets. Exit 1 when any are found, 0 when clean."""
     from unleak.scancmd import run_scan

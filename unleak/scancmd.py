@@ -26,7 +26,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
              explain: bool = False, exit_zero: bool = False, strict: bool = False, repo_dir: str = ".",
              verify: bool | None = None, verify_timeout: float | None = None, verified_first: bool = False,
-             only_verified: bool = False) -> int:
+             only_verified: bool = False, group: bool = True) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
     some git object could not be read (everything else is scanned and reported first)."""
     root = Path(repo_dir).resolve()
@@ -78,7 +78,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     from scanner.report import render
 
     color = output is None and fmt == "text" and use_color(sys.stdout)
-    text = render(fmt, result, color=color, root=str(root))
+    text = render(fmt, result, color=color, root=str(root), group=group)
     if explain and fmt == "text" and result.explanations:
         lines = ["dropped candidates (rule, place, filter):"]
         lines += [f"  {e.rule_id}  {e.path}:{e.line}  {e.filter}" for e in result.explanations]

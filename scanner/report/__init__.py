@@ -10,10 +10,10 @@ from scanner.engine import ScanResult
 FORMATS = {"text": "text", "json": "json_report", "sarif": "sarif", "github": "github"}
 
 
-def render(fmt: str, result: ScanResult, *, color: bool = False, root: str | None = None) -> str:
+def render(fmt: str, result: ScanResult, *, color: bool = False, root: str | None = None, group: bool = False) -> str:
     module = import_module(f"scanner.report.{FORMATS[fmt]}")
     if fmt == "text":
-        return str(module.render(result, color=color))
+        return str(module.render(result, color=color, group=group))
     if fmt == "sarif":
         return str(module.render(result, root=root))
     return str(module.render(result))

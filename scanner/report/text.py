@@ -6,7 +6,7 @@ from collections import Counter
 from itertools import groupby
 
 from scanner.engine import ScanResult
-from scanner.finding import Skipped
+from scanner.finding import Finding, Skipped
 from scanner.words import plural
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",
@@ -23,32 +23,65 @@ def _sanitize(s: str) -> str:
 
 
 _VERDICT = {"valid": "high", "unknown": "dim", "invalid": "dim"}
+# A secret found in this many places or more is one entry of the grouped report (sqlalchemy's history has one
+# demo password in 1,024 places: listing each buries every other finding).
+GROUP_AT = 3
 
 
 def _rank(result: ScanResult, fp: str) -> int:
     v = result.verifications.get(fp)
-    return v.status.rank if v is not None else 3
+    return int(v.status.rank) if v is not None else 3
 
 
-def render(result: ScanResult, color: bool = False) -> str:
+def _entry(f: Finding, color: bool, result: ScanResult) -> str:
+    conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
+    line = f"{f.rule_id}  {conf}  {f.title}  {f.preview}"
+    if f.label:
+        line += f"  [{f.label}]"
+    if f.context:
+        line += f"  {_sanitize(f.context)}"
+    verdict = result.verifications.get(f.fingerprint)
+    if verdict is not None:
+        line += "  " + _c(_VERDICT[verdict.status.value], _sanitize(f"[{verdict.short()}]"), color)
+    return line
+
+
+def _place(f: Finding) -> str:
+    where = f"{_sanitize(f.path)}:{f.line}"
+    if f.commit is not None:
+        where += f" (commit {f.commit.sha[:10]}, {f.commit.date[:10]})"
+    return where
+
+
+def render(result: ScanResult, color: bool = False, group: bool = False) -> str:
     out: list[str] = []
     findings = sorted(result.findings, key=lambda f: (f.path, f.line, f.column, f.commit.date if f.commit else ""))
     if result.verified_first:
         # Files holding a live credential first; inside a file, the same order of rank.
         best = {p: min(_rank(result, f.fingerprint) for f in fs) for p, fs in groupby(findings, key=lambda f: f.path)}
         findings.sort(key=lambda f: (best[f.path], f.path, _rank(result, f.fingerprint), f.line, f.column))
-    for path, group in groupby(findings, key=lambda f: f.path):
+    repeated: dict[tuple[str, str], list[Finding]] = {}
+    if group:
+        for f in findings:
+            repeated.setdefault((f.rule_id, f.fingerprint), []).append(f)
+        repeated = {k: v for k, v in repeated.items() if len(v) >= GROUP_AT}
+    for path, fs in groupby((f for f in findings if (f.rule_id, f.fingerprint) not in repeated), key=lambda f: f.path):
         out.append(_c("path", _sanitize(path), color))
-        for f in group:
-            conf = _c(f.confidence.value, f"{f.confidence.value:<6}", color)
-            line = f"  {f.line}:{f.column}  {f.rule_id}  {conf}  {f.title}  {f.preview}"
-            verdict = result.verifications.get(f.fingerprint)
-            if verdict is not None:
-                line += "  " + _c(_VERDICT[verdict.status.value], _sanitize(f"[{verdict.short()}]"), color)
+        for f in fs:
+            line = f"  {f.line}:{f.column}  {_entry(f, color, result)}"
             if f.commit is not None:
                 line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
             out.append(line)
+        out.append("")
+    if repeated:
+        out.append(_c("path", "same secret in several places (--no-group lists each)", color))
+        for places in sorted(repeated.values(), key=lambda v: -len(v)):
+            by_time = sorted(places, key=lambda f: (f.commit.date if f.commit else "", f.path, f.line))
+            files = len({f.path for f in places})
+            out.append(f"  {_entry(places[0], color, result)}")
+            out.append(f"      {len(places):,} places in {files:,} file{'s' if files != 1 else ''}; "
+                       f"first {_place(by_time[0])}, last {_place(by_time[-1])}")
         out.append("")
     out.append(summary(result))
     for note in result.notes:

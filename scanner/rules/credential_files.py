@@ -210,19 +210,28 @@ def _k8s_secret(chunk: Chunk) -> Iterator[Candidate]:
     lines = list(iter_lines(chunk.text))
     block: str | None = None
     block_indent = -1
+    item_indent = -1  # the indent of the block's keys: deeper lines are nested values, not keys of the Secret
     for off, line in lines:
         m = _K8S_BLOCK.match(line)
         if m:
-            block, block_indent = m.group("kind"), len(m.group("indent"))
+            block, block_indent, item_indent = m.group("kind"), len(m.group("indent")), -1
             continue
         if block is None:
             continue
+        indent = len(line) - len(line.lstrip())
+        if line.strip() and indent <= block_indent:
+            block = None
+            continue
         im = _K8S_ITEM.match(line)
-        if not im or len(im.group("indent")) <= block_indent:
-            if line.strip() and (len(line) - len(line.lstrip())) <= block_indent:
-                block = None
+        if item_indent < 0 and line.strip():
+            item_indent = indent
+        # A kubeconfig or config file held in a block scalar (`config: |`) has lines like `cluster: kind-x`: they
+        # are the content of one value, not keys of the Secret.
+        if not im or indent != item_indent:
             continue
         v = im.group("secret")
+        if v in ("|", "|-", "|+", ">", ">-", ">+"):
+            continue
         if im.group("key").lower() in _K8S_NOT_SECRET:
             continue
         if block == "data":
@@ -245,6 +254,23 @@ def _tfstate(chunk: Chunk) -> Iterator[Candidate]:
         if name.endswith(("_id", "_arn", "_name", "_version", "_type", "_hash", "_fingerprint")):
             continue
         yield Candidate("UL240", m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+# --------------------------------------------------------------------------------------------- recorded HTTP
+_AUTH_KEY_LINE = lazy(r"(?i)^[ \t-]{0,40}[\"']?authorization[\"']?[ \t]{0,4}:[ \t]*$")
+_AUTH_ITEM = lazy(r"(?i)^[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
+                  r"(?P<secret>[A-Za-z0-9._~+/=-]{16,2000})")
+
+
+def _recorded_auth(chunk: Chunk) -> Iterator[Candidate]:
+    """VCR/recorded-HTTP YAML: the header's values are a list on the lines below ``Authorization:``."""
+    after_key = False
+    for off, line in iter_lines(chunk.text):
+        m = _AUTH_ITEM.match(line) if after_key else None
+        if m:
+            yield Candidate("UL227", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
+            continue
+        after_key = bool(_AUTH_KEY_LINE.match(line))
 
 
 # --------------------------------------------------------------------------------------------- rails master.key
@@ -377,9 +403,13 @@ register(
     ),
     Rule(
         id="UL223", title="Password on a command line", confidence=H,
-        pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:-u|--user|--http-user|"
-                r"-p)[ =]?[\"']?(?:[^\s:\"'@]{1,64}:)?(?P<secret>[^\s\"'@,;]{4,128})"
-                r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?(?P<bare>[^\s\"'@,;]{4,128})",
+        # -u/--user name a password only after "user:" (curl -u user alone prompts for it); a value never holds a
+        # backtick or CJK punctuation (a command quoted in Markdown prose ends there).
+        pattern=r"\b(?:curl|wget|http|httpie|sshpass|htpasswd|ftp|lftp)\b[^\n]{0,200}?\s(?:(?:-u|--user)[ =]?[\"']?"
+                r"[^\s:\"'@`]{1,64}:|(?:--http-password|--password|-p)[ =]?[\"']?)"
+                r"(?P<secret>[^\s\"'@,;`\u3000-\u303f\uff00-\uffef]{4,128})"
+                r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?"
+                r"(?P<bare>[^\s\"'@,;`\u3000-\u303f\uff00-\uffef]{4,128})",
         keywords=("curl", "wget", "http", "sshpass", "ftp", "mysql"), family="connection-string",
         revoke="change the password; pass credentials through a netrc file or the environment instead",
         description="curl -u user:password, wget --http-user, sshpass -p, mysql -pPASSWORD and similar",
@@ -403,6 +433,20 @@ register(
         keywords=("authorization",), family="code-call",
         revoke="revoke the token at its issuer (or change the password behind a Basic header)",
         description="Bearer/Token/Basic credentials written into an Authorization header (code, curl, .http files)",
+    ),
+    Rule(
+        id="UL227", title="Credential in a recorded Authorization header", confidence=H,
+        detect=_recorded_auth, keywords=("authorization",), family="code-call",
+        revoke="revoke the token at its issuer (or change the password behind a Basic header)",
+        description="Bearer/Token/Basic values listed under Authorization: in recorded HTTP (VCR cassettes)",
+    ),
+    Rule(
+        id="UL228", title="Bearer or Basic credential in a header value", confidence=M,
+        pattern=r"[\"'](?:Bearer|Basic)[ \t]{1,4}(?P<secret>[A-Za-z0-9._~+/=-]{20,2000})[\"']",
+        keywords=("bearer ", "basic "), family="code-call", min_entropy=3.5,
+        revoke="revoke the token at its issuer (or change the password behind a Basic header)",
+        description="\"Bearer …\"/\"Basic …\" strings held apart from their header name (Postman collections, "
+        "header lists, test fixtures); Basic values must decode to user:password",
     ),
     Rule(
         id="UL226", title="Password in a key=value connection string", confidence=H,

@@ -16,9 +16,11 @@ from scanner.rules import Rule, register
 _WORD = (
     r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase|secret|token|api[_.-]?key|apikey|access[_.-]?key"
     r"|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|secret[_.-]?key"
+    r"|consumer[_.-]?key|app[_.-]?key|client[_.-]?key|license[_.-]?key|shared[_.-]?key|storage[_.-]?key"
     r"|client[_.-]?secret|credentials?|auth(?![a-z])|bearer)"
 )
-_KEY_NAMES = tuple(f"{w}{sep}key" for w in ("api", "access", "private", "signing", "encryption", "master")
+_KEY_NAMES = tuple(f"{w}{sep}key" for w in ("api", "access", "private", "signing", "encryption", "master", "consumer",
+                                            "app", "client", "license", "shared", "storage")
                    for sep in ("", "_", ".", "-"))
 # The name starts at a boundary (so a match attempt only begins at the start of an identifier, keeping long lines
 # linear) and may carry a sigil ($password, @token, --password).

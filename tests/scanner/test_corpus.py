@@ -66,3 +66,10 @@ def test_corpus_via_cli_history_after_deletion(repo: GitRepo) -> None:
             # The longest token on the line is the secret (or contains it): it must not appear in the report.
             longest = max(value_line.replace('"', " ").replace("'", " ").split(), key=len)
             assert longest not in text or len(longest) < 12
+
+
+def test_corpus_demo_credential_is_rated_as_such(tmp_path: Path) -> None:
+    cases = [c for c in corpus() if c.format == "demo"]
+    _write(tmp_path, cases)
+    res = scan(ScanRequest(root=tmp_path))
+    assert [(x.rule_id, x.confidence.value, x.label) for x in res.findings] == [("UL220", "low", "demo-credential")]

@@ -10,7 +10,8 @@ import pytest
 
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions, Explanation
-from scanner.filters import BUILTIN_FILTERS, Context, active_filters
+from scanner.filters import BUILTIN_DEMOTIONS, BUILTIN_FILTERS, Context, active_filters
+from scanner.finding import Confidence
 from scanner.rules import all_rules
 from tests import fakes as f
 from tests.conftest import run_cli
@@ -30,16 +31,18 @@ def _filter(name: str) -> Callable[[Context], bool]:
 # (filter, drop case, keep case): each case is (value, line, path[, rule id]). The table lives in tests/data (made-up
 # values that look like secrets on purpose, so the repository's own scan excludes that directory).
 _TABLE = json.loads((Path(__file__).parent.parent / "data" / "filter_near_misses.json").read_text())["rows"]
-NEAR_MISSES = [(r["filter"], tuple(r["drop"]), tuple(r["keep"])) for r in _TABLE]
+NEAR_MISSES = [(r["filter"], tuple(r["drop"]), tuple(r["keep"]), r.get("prev", ""), r.get("keep_prev", ""))
+               for r in _TABLE]
 S = "Zq8vN3xL" + "p2Rt7YwK4mHs"  # split so the source holds no secret-shaped literal
 
 
-@pytest.mark.parametrize(("name", "drop", "keep"), NEAR_MISSES, ids=[f"{n}-{i}" for i, (n, _, _) in
-                                                                       enumerate(NEAR_MISSES)])
-def test_filter_drops_and_keeps_near_miss(name: str, drop: tuple[str, ...], keep: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("name", "drop", "keep", "prev", "keep_prev"), NEAR_MISSES,
+                         ids=[f"{row[0]}-{i}" for i, row in enumerate(NEAR_MISSES)])
+def test_filter_drops_and_keeps_near_miss(name: str, drop: tuple[str, ...], keep: tuple[str, ...], prev: str,
+                                          keep_prev: str) -> None:
     pred = _filter(name)
-    assert pred(_ctx(*drop[:3], rule_id=drop[3] if len(drop) > 3 else "UL900"))
-    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900"))
+    assert pred(_ctx(*drop[:3], rule_id=drop[3] if len(drop) > 3 else "UL900", prev=prev))
+    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900", prev=keep_prev or prev))
 
 
 def test_invalid_checksum_filter() -> None:
@@ -90,3 +93,40 @@ def test_cli_explain_and_min_confidence(tmp_path: Path) -> None:
     assert "placeholder" in proc.stdout + proc.stderr
     proc = run_cli("scan", "--min-confidence", "high", "--format", "json", cwd=tmp_path)
     assert {x["rule_id"] for x in json.loads(proc.stdout)["findings"]} == {"UL001"}
+
+
+_DEMOTIONS = json.loads((Path(__file__).parent.parent / "data" / "filter_near_misses.json").read_text())["demotions"]
+
+
+@pytest.mark.parametrize("row", _DEMOTIONS, ids=[f"{r['demotion']}-{i}" for i, r in enumerate(_DEMOTIONS)])
+def test_demotion_lowers_and_keeps_near_miss(row: dict[str, list[str] | str]) -> None:
+    """A demotion keeps the candidate (it is no filter) and applies to one case but not to its near miss."""
+    demote, keep = row["demote"], row["keep"]
+    assert isinstance(demote, list) and isinstance(keep, list)
+    pred = next(d for d in BUILTIN_DEMOTIONS if d.name == row["demotion"]).applies
+    assert pred(_ctx(*demote[:3], rule_id=demote[3] if len(demote) > 3 else "UL900"))
+    assert not pred(_ctx(*keep[:3], rule_id=keep[3] if len(keep) > 3 else "UL900"))
+    ctx = _ctx(*demote[:3], rule_id=demote[3] if len(demote) > 3 else "UL900")
+    assert not any(flt.drop(ctx) for flt in active_filters()), "a demoted case must not also be dropped"
+
+
+def test_test_fixture_credential_is_reported_low_not_dropped() -> None:
+    engine = Engine()
+    text = 'DB_PASSWORD = "hunterx1"\n'
+    [low] = engine.scan_chunk(Chunk("tests/test_login.py", text))
+    [med] = engine.scan_chunk(Chunk("src/login.py", text))
+    assert (low.confidence.value, low.label) == ("low", "test-fixture")
+    assert low.fingerprint == med.fingerprint and "hunterx1" not in json.dumps(low.to_dict())
+    assert Engine(EngineOptions(min_confidence=Confidence.MEDIUM)).scan_chunk(Chunk("tests/t.py", text)) == []
+
+
+def test_private_key_is_judged_by_its_body_not_a_word_beside_the_header() -> None:
+    """A generated key with a word after its BEGIN line is a key; a header over a dummy body is a placeholder."""
+    key = f.private_key_pem()
+    body = "".join(f._rand(f.B64, 64) + "\n" for _ in range(8))
+    real = f"-----BEGIN RSA PRIVATE KEY----- fake\n{body}-----END RSA PRIVATE KEY-----"
+    dummy = "-----BEGIN RSA PRIVATE KEY----- fake\n" + "xxxx\n" * 20 + "-----END RSA PRIVATE KEY-----"
+    pred = _filter("placeholder")
+    assert not pred(_ctx(real, real.split("\n")[0], "Keys.kt", "UL100"))
+    assert pred(_ctx(dummy, dummy.split("\n")[0], "Keys.kt", "UL100"))
+    assert not pred(_ctx(key, key.split("\n")[0], "id_rsa", "UL100"))

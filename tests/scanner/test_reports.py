@@ -10,6 +10,7 @@ import pytest
 
 from scanner.api import ScanRequest, scan
 from scanner.report import render
+from tests import fakes as f
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import aws_access_key_id, github_pat
 
@@ -94,3 +95,16 @@ def test_fingerprint_depends_only_on_rule_and_secret(repo: GitRepo) -> None:
     assert (moved.path, moved.line) == ("b.py", 4)
     assert moved.fingerprint == first.fingerprint
     assert "<redacted>" in repr(moved.secret) and s not in repr(moved) and s not in str(moved.to_dict())
+
+
+def test_text_report_groups_one_secret_found_in_many_places(tmp_path: Path) -> None:
+    """One demo password in many places is one entry with a count, first and last place; --no-group lists each."""
+    for i in range(4):
+        (tmp_path / f"app{i}.py").write_text(f'engine = create_engine("oracle://scott:tiger@db{i}/x")\n')
+    (tmp_path / "other.env").write_text(f"DB_PASSWORD={f.password()}\n")
+    grouped = run_cli("scan", cwd=tmp_path).stdout
+    assert "4 places in 4 files; first app0.py:1, last app3.py:1" in grouped
+    assert "[demo-credential]" in grouped and "other.env" in grouped
+    assert grouped.count("UL220") == 1 and "tiger" not in grouped
+    listed = run_cli("scan", "--no-group", cwd=tmp_path).stdout
+    assert listed.count("UL220") == 4 and "places in" not in listed

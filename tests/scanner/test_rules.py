@@ -103,7 +103,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL210": ("s.yaml", lambda: f"kind: Secret\ndata:\n  password: {f.b64(f.password())}",
               f"kind: Secret\ndata:\n  username: {f.b64('app')}"),
     "UL220": ("a.env", lambda: f"DATABASE_URL=postgres://app:{f.url_password()}@db.internal/app",
-              "DATABASE_URL=postgres://postgres:postgres@localhost/app"),
+              "DATABASE_URL=postgres://postgres:${DB_PASSWORD}@localhost/app"),
     "UL221": ("a.config", lambda: f'c = "Server=db;User Id=app;Password={f.url_password()};"',
               'c = "Server=db;User Id=app;Password=${DB_PASSWORD};"'),
     "UL222": ("a.properties", lambda: f"url=jdbc:postgresql://h/db?user=u&password={f.url_password()}",
@@ -114,6 +114,10 @@ CASES: dict[str, tuple[str, Builder, str]] = {
               'requests.get(u, auth=("svc", os.environ["PW"]))'),
     "UL225": ("a.sh", lambda: f"curl -H 'Authorization: Bearer {f._rand(f.ALNUM, 40)}' https://api.internal.org",
               "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.internal.org"),
+    "UL227": ("cassette.yml", lambda: f"headers:\n  Authorization:\n  - Bearer {f._rand(f.ALNUM, 40)}\n",
+              "headers:\n  Authorization:\n  - Basic login_and_password_removed\n"),
+    "UL228": ("postman.json", lambda: f'{{"key": "Authorization", "value": "Bearer {f._rand(f.ALNUM, 40)}"}}',
+              '{"key": "Authorization", "value": "Basic login_and_password_removed"}'),
     "UL226": ("a.go", lambda: f'sql.Open("postgres", "host=db user=app password={f.url_password()} dbname=app")',
               'sql.Open("postgres", "host=db user=app password=${DB_PASSWORD} dbname=app")'),
     "UL230": ("wp-config.php", lambda: f"define('DB_PASSWORD', '{f.password()}');",
@@ -283,3 +287,24 @@ def test_every_match_of_a_rule_holds_what_it_requires() -> None:
                 assert any(r in m.group(0) for r in rule.requires), (rule.id, m.group(0)[:40])
                 checked += 1
     assert checked > 30
+
+
+@pytest.mark.parametrize("line", [
+    "- check: `mysql -h 192.168.1.105 -u slave01 -p`，then continue",
+    "curl -u 'octocat' -d '{\"scopes\":[\"repo\"]}' https://api.github.com/authorizations",
+    "mysql -h db.example.org -u app -p",
+])
+def test_command_line_rule_needs_a_password(line: str) -> None:
+    """UL223: a bare -p, a username alone (curl prompts for the password) or prose after a quoted command is no
+    password; `curl -u user:password` and `mysql -pPASSWORD` are (see CASES)."""
+    assert "UL223" not in {r for _, r in _scan("notes.md", line)}
+
+
+
+def test_kubernetes_secret_holding_a_kubeconfig_reports_keys_not_its_lines() -> None:
+    """UL210: a kubeconfig held in a block scalar (`config: |`) is one value; its `cluster: kind-x` lines are not keys
+    of the Secret, while a key beside it at the block's own indent still is."""
+    tok = f._rand(f.ALNUM, 24)
+    text = ("kind: Secret\nstringData:\n  config: |\n    contexts:\n    - context:\n        cluster: kind-karmada\n"
+            f"  token: {tok}\n")
+    assert [(line, r) for line, r in _scan("secret.yaml", text) if r == "UL210"] == [(7, "UL210")]

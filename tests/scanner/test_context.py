@@ -1,0 +1,41 @@
+"""Safe triage context: the secret-like name and the value's shape, never a character of the value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scanner.chunk import Chunk
+from scanner.engine import Engine
+from scanner.finding import masked_context, value_shape
+from tests import fakes as f
+from tests.conftest import run_cli
+
+
+def test_shape_keeps_length_and_classes_only() -> None:
+    assert value_shape("Ab3$x") == "Aa0*a"
+    assert value_shape("aaaa0000") == "<8 chars>"  # a value that is its own shape shows only its length
+    assert value_shape("AAAA") == "<4 chars>"
+
+
+def test_context_names_secret_names_only() -> None:
+    assert masked_context("DB_PASSWORD = '", "Zq8v3!") == "DB_PASSWORD = Aa0a0*"
+    # The user part of a URL is not a secret-like name, and a token there must not be shown as one.
+    tok = f.github_pat()
+    assert tok not in masked_context(f"https://{tok}:", "x-oauth-basic")
+    assert masked_context("postgres://app:", "Zq8v3!") == "Aa0a0*"
+
+
+def test_findings_carry_context_and_no_value(tmp_path: Path) -> None:
+    pw, tok = f.password(), f.github_pat()
+    text = f"DB_PASSWORD={pw}\nURL=https://deploy:{pw}@db.internal/x\nGH_TOKEN={tok}\n"
+    found = Engine().scan_chunk(Chunk(".env", text))
+    assert found and all(x.context for x in found)
+    assert all(pw not in x.context and tok not in x.context for x in found)
+    (tmp_path / ".env").write_text(text)
+    for fmt in ("text", "json", "sarif"):
+        proc = run_cli("scan", "--format", fmt, cwd=tmp_path)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1 and pw not in out and tok not in out, fmt
+    doc = json.loads(run_cli("scan", "--format", "json", cwd=tmp_path).stdout)
+    assert {"DB_PASSWORD = " + value_shape(pw)} <= {x.get("context") for x in doc["findings"]}
