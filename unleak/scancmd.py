@@ -37,9 +37,11 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
         modes = ["files"]
     from unleak.config import scan_request
 
-    req, _ = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
-                          baseline_path=baseline_path, use_baseline=not no_baseline,
-                          min_confidence=min_confidence, explain=explain)
+    req, cfg = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
+                            baseline_path=baseline_path, use_baseline=not no_baseline,
+                            min_confidence=min_confidence, explain=explain)
+    for warning in cfg.warnings:  # what a migrated gitleaks config could not carry over
+        sys.stderr.write(f"warning: {warning}\n")
     big = any(m in modes for m in ("history", "range")) or (modes == ["files"] and not paths)
     result = progress_scan(req, enabled=big and sys.stderr.isatty() and fmt != "github")
     from scanner.report import render

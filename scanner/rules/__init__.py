@@ -27,6 +27,33 @@ class Candidate:
     confidence: Confidence | None = None  # overrides the rule's when a detector knows better
 
 
+@dataclass(frozen=True)
+class Allow:
+    """An allowlist from a migrated gitleaks/betterleaks config: a candidate it matches is dropped
+    (``config-allowlist``). ``condition`` "OR": any given criterion suffices; "AND": every given one must hold.
+    Frozen and made of strings, so its repr keys the scan cache."""
+
+    regexes: tuple[str, ...] = ()
+    target: str = "secret"  # what ``regexes`` search: the secret, the rule's whole match, or the line
+    stopwords: tuple[str, ...] = ()  # lower-case; the secret contains one
+    paths: tuple[str, ...] = ()  # regexes searched in the file path
+    condition: str = "OR"
+
+    def drops(self, value: str, match: str, line: str, path: str) -> bool:
+        text = {"secret": value, "match": match, "line": line}.get(self.target, value)
+        checks: list[bool] = []
+        if self.regexes:
+            checks.append(any(_compile("allow", rx, 0).search(text) for rx in self.regexes))
+        if self.stopwords:
+            low = value.lower()
+            checks.append(any(w in low for w in self.stopwords))
+        if self.paths:
+            checks.append(any(_compile("allow", rx, 0).search(path) for rx in self.paths))
+        if not checks:
+            return False
+        return all(checks) if self.condition == "AND" else any(checks)
+
+
 Validator = Callable[[str], bool]
 DetectFn = Callable[[Chunk], Iterable[Candidate]]
 
@@ -66,6 +93,7 @@ class Rule:
     # rules, the service names that must precede the value.
     shapes: tuple[str, ...] = ()
     anchors: tuple[str, ...] = ()
+    allow: tuple[Allow, ...] = ()  # allowlists from a migrated gitleaks/betterleaks config
 
     def __post_init__(self) -> None:
         if (self.pattern is None) == (self.detect is None):

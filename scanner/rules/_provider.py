@@ -36,6 +36,7 @@ ALPHABETS: dict[str, str] = {
 _SIZES = {"hex": 16, "HEX": 16, "Hex": 22, "d": 10, "b62": 62, "url": 64, "b64": 64, "b64x": 67, "b64p": 68,
           "lc": 36, "uc": 36,
           "az": 26, "AZ": 26, "alpha": 52, "b32": 32, "b32l": 32}
+_MIXED = {"b62", "url", "b64", "b64x", "b64p", "alpha"}
 _UUID = "{hex:8}-{hex:4}-{hex:4}-{hex:4}-{hex:12}"
 _PART = re.compile(r"\{([A-Za-z0-9]+):(\d+)(?:-(\d+))?\}")
 _TOKEN_CHARS = "A-Za-z0-9_-"
@@ -112,6 +113,13 @@ def _entropy_floor(parts_list: list[list[Part]]) -> float:
     return round(min(3.0, *floors), 2)
 
 
+def mixed_case_or_digits(value: str) -> bool:
+    """Random base62/base64 text of 16+ characters almost always mixes at least two of upper case, lower case and
+    digits (all lower case happens once in ~10^7 draws of 32); a word, slug or identifier often does not."""
+    return sum((any(c.isupper() for c in value), any(c.islower() for c in value),
+                any(c.isdigit() for c in value))) >= 2
+
+
 def _leading_literal(parts: list[Part]) -> str:
     return parts[0] if parts and isinstance(parts[0], str) else ""
 
@@ -133,8 +141,12 @@ def token(
     if preview is None:
         lits = [_leading_literal(p) for p in parsed]
         preview = lits[0] if len(set(lits)) == 1 else ""
+    # A mixed-alphabet run of 16+ characters must look random (a short prefix like crates.io's "cio" also starts
+    # ordinary lower-case words and slugs).
+    mixed = all(any(not isinstance(q, str) and q[0] in _MIXED and q[1] >= 16 for q in p) for p in parsed)
     return Rule(
         id=id, title=title, confidence=conf, pattern=pattern, keywords=kws,
+        validate=mixed_case_or_digits if mixed else None,
         window=max(_max_len(p) for p in parsed) + 2,
         min_entropy=_entropy_floor(parsed) if entropy is None else entropy, preview_prefix=preview,
         revoke=revoke, family=provider.lower(), description=desc or title, provider=provider, category=category,
