@@ -53,7 +53,9 @@ register(
       env="CONFLUENT_API_SECRET",
       doc="https://docs.confluent.io/cloud/current/security/authenticate/workload-identities/service-accounts/api-keys/overview.html",
       revoke="Confluent Cloud → API keys"),
-    T("UL655", "Airtable", "Airtable personal access token", "pat{b62:14}.{hex:64}", env="AIRTABLE_API_KEY",
+    # Context-anchored: the only literal, "pat", is in every "path" and "pattern" (a costly keyword).
+    A("UL655", "Airtable", "Airtable personal access token", ("airtable",), "pat{b62:14}.{hex:64}",
+      env="AIRTABLE_API_KEY",
       doc="https://airtable.com/developers/web/guides/personal-access-tokens",
       revoke="https://airtable.com/create/tokens"),
     A("UL656", "Airtable", "Airtable API key (legacy)", ("airtable",), "key{b62:14}", env="AIRTABLE_API_KEY",

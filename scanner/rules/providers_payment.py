@@ -53,7 +53,7 @@ register(
       revoke="https://www.binance.com/en/my/settings/api-management"),
     A("UL473", "Kraken", "Kraken private key", ("kraken",), "{b64:86}==", env="KRAKEN_API_SECRET",
       doc="https://docs.kraken.com/api/docs/guides/spot-rest-auth", revoke="Kraken → Settings → API"),
-    A("UL474", "Wise", "Wise API token", ("wise_", "transferwise"), "{uuid}", env="WISE_API_TOKEN",
+    A("UL474", "Wise", "Wise API token", ("wise_api", "transferwise"), "{uuid}", env="WISE_API_TOKEN",
       doc="https://docs.wise.com/api-docs/features/authentication-access/personal-tokens",
       revoke="Wise → Settings → API tokens"),
     T("UL475", "Paddle", "Paddle API key", ("pdl_live_apikey_{url:40-80}", "pdl_sdbx_apikey_{url:40-80}"),

@@ -14,7 +14,8 @@ register(
     T("UL610", "NuGet", "NuGet API key", "oy2{lc:43}", env="NUGET_API_KEY",
       doc="https://learn.microsoft.com/nuget/nuget-org/scoped-api-keys",
       revoke="https://www.nuget.org/account/apikeys"),
-    T("UL611", "crates.io", "crates.io API token", "cio{b62:32}", env="CARGO_REGISTRY_TOKEN",
+    # Context-anchored: "cio" is in "decision", "social", "precious"… (a costly, imprecise keyword).
+    A("UL611", "crates.io", "crates.io API token", ("cargo", "crates"), "cio{b62:32}", env="CARGO_REGISTRY_TOKEN",
       doc="https://doc.rust-lang.org/cargo/reference/publishing.html", revoke="https://crates.io/settings/tokens"),
     T("UL612", "Packagist", "Packagist API token", ("packagist_uut_{b62:40-80}", "packagist_out_{b62:40-80}"),
       env="PACKAGIST_TOKEN", doc="https://packagist.org/about#how-to-update-packages",
