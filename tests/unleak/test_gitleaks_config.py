@@ -171,3 +171,49 @@ def test_bad_gitleaks_config_is_a_config_error_naming_the_file(tmp_path: Path) -
         config.load(tmp_path)
     proc = run_cli("scan", cwd=tmp_path)
     assert proc.returncode == 2 and ".gitleaks.toml" in proc.stderr
+
+
+def test_no_baseline_also_ignores_gitleaksignore(repo: GitRepo) -> None:
+    repo.write("keys.py", f'G = "{f.github_pat()}"\n')
+    repo.write(".gitleaksignore", "keys.py:github-pat:1\n")
+    assert _scan(repo)[0] == set()
+    assert _scan(repo, "--no-baseline")[0] == {("keys.py", 1, "UL001")}
+
+
+def test_allowlist_conditions_targets_and_target_rules(tmp_path: Path) -> None:
+    """AND needs every given criterion, OR any; regexTarget line searches the whole line; targetRules limits a
+    global allowlist to the rules it names (here a built-in one)."""
+    from scanner.chunk import Chunk
+    from scanner.engine import Engine, EngineOptions
+
+    (tmp_path / ".gitleaks.toml").write_text(r"""
+[extend]
+useDefault = true
+[[rules]]
+id = "t-token"
+regex = '''ttok_[a-z0-9]{16}'''
+keywords = ["ttok_"]
+[[rules.allowlists]]
+condition = "AND"
+paths = ['''docs/''']
+regexTarget = "line"
+regexes = ['''# sample''']
+[[allowlists]]
+targetRules = ["UL001"]
+regexTarget = "line"
+regexes = ['''reviewed''']
+""")
+    cfg = config.load(tmp_path)
+    engine = Engine(EngineOptions(extra_rules=cfg.rules, disabled=cfg.disable))
+
+    def ids(path: str, text: str) -> set[str]:
+        return {x.rule_id for x in engine.scan_chunk(Chunk(path, text + "\n"))}
+
+    tok = f"ttok_{_acme()[:16]}"
+    assert ids("docs/a.md", f"{tok}  # sample") == set()  # path and line regex both hold
+    assert ids("src/a.py", f"x = '{tok}'  # sample") == {"t-token"}  # AND: the path does not
+    assert ids("docs/a.md", f"x = '{tok}'") == {"t-token"}  # AND: the line regex does not
+    # Only the target rule is allowlisted (as in gitleaks): another rule may still report the value.
+    assert "UL001" not in ids("a.py", f"G = '{f.github_pat()}'  # reviewed")
+    assert "UL001" in ids("a.py", f"G = '{f.github_pat()}'")
+    assert ids("a.py", f"S = '{f.stripe_live_key()}'  # reviewed") == {"UL020"}  # not a target rule
