@@ -39,7 +39,7 @@ _SIZES = {"hex": 16, "HEX": 16, "Hex": 22, "d": 10, "b62": 62, "url": 64, "b64":
 _MIXED = {"b62", "url", "b64", "b64x", "b64p", "alpha"}
 _UUID = "{hex:8}-{hex:4}-{hex:4}-{hex:4}-{hex:12}"
 _PART = re.compile(r"\{([A-Za-z0-9]+):(\d+)(?:-(\d+))?\}")
-_TOKEN_CHARS = "A-Za-z0-9_-"
+_WORDCHARS = "A-Za-z0-9_-"
 # A secret word in the name a value is assigned to (``MAILGUN_API_KEY``, ``datadogAppKey``, ``cohere.token``).
 # Letters are written as [kK] classes rather than under (?i): Python's compiler takes ~4 ms per rule for an (?i)
 # alternation and ~0.2 ms for this, and the engine compiles each rule it needs in every worker.
@@ -135,7 +135,7 @@ def token(
     kws = keywords or tuple(dict.fromkeys(_leading_literal(p).lower() for p in parsed))
     if any(len(k) < 3 for k in kws):
         raise ValueError(f"rule {id}: every shape needs a leading literal of 3+ characters, or explicit keywords")
-    left = _TOKEN_CHARS
+    left = _WORDCHARS
     body = "|".join(_shape_regex(p, left) + _end(p) for p in parsed)
     pattern = f"(?P<secret>{body})" if len(parsed) == 1 else f"(?P<secret>(?:{body}))"
     if preview is None:
