@@ -32,6 +32,18 @@ RULE_NAMES = {
     "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN",
     "UL100": "PRIVATE_KEY",
 }
+
+
+def _rule_name(rule_id: str) -> str:
+    """The name for a value nothing in the code names: the rule's provider variable (``MAILGUN_API_KEY``)."""
+    if rule_id in RULE_NAMES:
+        return RULE_NAMES[rule_id]
+    from scanner.rules import all_rules
+
+    rule = all_rules().get(rule_id)
+    return rule.env_name if rule is not None and rule.env_name else "SECRET"
+
+
 # A target called only this says nothing about whose secret it is: qualify it by its scope.
 GENERIC = {
     "password", "passwd", "pwd", "pass", "secret", "token", "key", "api_key", "apikey", "access_token",
@@ -333,7 +345,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         ranked = sorted(xs, key=lambda x: _RANK.get(x.site.kind, 9))
         candidates = [n for n in (suggest_name(x.site) for x in ranked) if n]
         f0 = rule_of.get(xs[0].site.raw)
-        base = candidates[0] if candidates else RULE_NAMES.get(f0.rule_id if f0 else "", "SECRET")
+        base = candidates[0] if candidates else _rule_name(f0.rule_id if f0 else "")
         name = _free_name(base, value, taken, existing, vault, ref_entries)
         taken[name] = value
         ps = PlannedSecret(name=name, reference=vault.reference_for(name), value=value,

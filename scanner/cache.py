@@ -76,7 +76,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
     for r in sorted(rules, key=lambda r: r.id):
         add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.requires, r.flags,
             r.path_pattern, r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
-            _code_digest(r.detect), _code_digest(r.validate))
+            _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
     for mod in (engine, filters, git, sources, gates, detect_secrets_adapter):

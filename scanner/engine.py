@@ -108,8 +108,9 @@ class Engine:
         import ahocorasick  # C extension; imported here so `import scanner` stays light
 
         self.options = options or EngineOptions()
-        rules = [r for r in all_rules().values() if r.id not in self.options.disabled]
-        rules += [r for r in self.options.extra_rules if r.id not in self.options.disabled]
+        # An extra rule with a built-in's id replaces it (a migrated config's allowlist on a built-in rule).
+        by_id = {**all_rules(), **{r.id: r for r in self.options.extra_rules}}
+        rules = [r for r in by_id.values() if r.id not in self.options.disabled]
         self.rules: dict[str, Rule] = {r.id: r for r in rules}
         self._always: list[Rule] = [r for r in rules if not r.keywords]
         # Keyword-less detectors of a gated family run only when the family's gate opens (see scanner.gates).

@@ -755,7 +755,22 @@ def notebook_media(ctx: Context) -> bool:
     return ctx.rule.family == "detect-secrets" and bool(NOTEBOOK_B64_LINE.match(ctx.line))
 
 
+def config_allowlist(ctx: Context) -> bool:
+    """An allowlist of a migrated gitleaks/betterleaks config (its regexes, stopwords or paths) matches."""
+    if not ctx.rule.allow:
+        return False
+    match = ctx.value
+    if any(a.target == "match" for a in ctx.rule.allow) and ctx.rule.pattern is not None:
+        # The rule's whole match around the value, found again on its line (filters see only the line).
+        for m in ctx.rule.regex.finditer(ctx.line):
+            if ctx.value in m.group(0):
+                match = m.group(0)
+                break
+    return any(a.drops(ctx.value, match, ctx.line, ctx.path) for a in ctx.rule.allow)
+
+
 BUILTIN_FILTERS: tuple[Filter, ...] = (
+    Filter("config-allowlist", "an allowlist of a migrated gitleaks/betterleaks config", config_allowlist),
     Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
            allow_comment),
     Filter("reference", "secret references such as op:// and unleak://", reference),

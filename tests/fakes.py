@@ -579,4 +579,60 @@ def corpus() -> list[Case]:
         Case("src/alphabet.py", "decoy", 'ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"',
              'TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"'),
     ]
+    cases += provider_cases()
     return cases
+
+
+# ---------------------------------------------------------------------------------------------- provider shapes
+def _alphabet(name: str) -> str:
+    """The characters of a shape alphabet (scanner/rules/_provider.py writes them as regex class ranges)."""
+    from scanner.rules._provider import ALPHABETS
+
+    spec, out, i = ALPHABETS[name], "", 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            out += "".join(chr(c) for c in range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            out += spec[i]
+            i += 1
+    return out
+
+
+def from_shape(shape: str, shorten_last: bool = False) -> str:
+    """A fake value of a documented token shape: literals kept, each run random at its shortest-to-longest length.
+    ``shorten_last``: the last run one character shorter than the shape allows (a near miss)."""
+    from scanner.rules._provider import parse_shape
+
+    parts = parse_shape(shape)
+    last = max(i for i, p in enumerate(parts) if not isinstance(p, str))
+    out = ""
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            out += part
+            continue
+        alph, lo, hi = part
+        n = secrets.choice(range(lo, hi + 1)) if hi > lo else lo
+        if shorten_last and i == last:
+            n = lo - 1
+        # Long enough runs draw from the whole alphabet; a one- or two-character run may repeat.
+        out += _rand(_alphabet(alph), n) if n >= 4 else "".join(secrets.choice(_alphabet(alph)) for _ in range(n))
+    return out
+
+
+def provider_name(rule_anchors: tuple[str, ...]) -> str:
+    """A variable name that a context-anchored rule accepts: the service name, then a secret word."""
+    return rule_anchors[0].strip("_.-").upper().replace("-", "_").replace(".", "_") + "_API_KEY"
+
+
+def provider_cases() -> list[Case]:
+    """One file per provider category, one line per rule and token shape, in .env syntax."""
+    from scanner.rules import all_rules
+
+    by_cat: dict[str, list[tuple[str, str]]] = {}
+    for rule in all_rules().values():
+        for shape in rule.shapes:
+            value = from_shape(shape)
+            name = provider_name(rule.anchors) if rule.anchors else "SETTING_" + rule.id
+            by_cat.setdefault(rule.category, []).append((f"{name}={value}", rule.id))
+    return [Case(f"providers/{cat}.env", "provider", *lines) for cat, lines in sorted(by_cat.items())]

@@ -236,24 +236,40 @@ def baseline_audit(file: str | None, marks: tuple[str, ...], as_json: bool, repo
 
 @cli.command("rules")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--markdown", "as_markdown", is_flag=True, help="The README's rule table.")
-def rules_cmd(as_json: bool, as_markdown: bool) -> None:
-    """List the detection rules: id, what it finds, confidence."""
+@click.option("--markdown", "as_markdown", is_flag=True, help="The README's rule tables.")
+@click.option("--category", "categories", multiple=True, metavar="NAME",
+              help="Only rules of this category (repeatable), e.g. ai, cloud, payment.")
+def rules_cmd(as_json: bool, as_markdown: bool, categories: tuple[str, ...]) -> None:
+    """List the detection rules by category: id, confidence, what it finds; services per category."""
     import json
 
-    from scanner.rules import all_rules, rules_markdown
+    from scanner.rules import all_rules, by_category, providers_of, rules_markdown
 
-    rules = all_rules()
+    groups = by_category(all_rules())
+    if categories:
+        unknown = sorted(set(categories) - set(groups))
+        if unknown:
+            raise click.UsageError(f"unknown category {unknown[0]!r} (known: {', '.join(sorted(groups))})")
+        groups = {c: rs for c, rs in groups.items() if c in categories}
+    rules = {r.id: r for rs in groups.values() for r in rs}
     if as_markdown:
         click.echo(rules_markdown(rules), nl=False)
         return
     if as_json:
         click.echo(json.dumps([{"id": r.id, "title": r.title, "confidence": r.confidence.value,
-                                "family": r.family, "description": r.description, "revoke": r.revoke}
-                               for r in rules.values()], indent=2))
+                                "family": r.family, "category": c, "providers": list(providers_of(r)),
+                                "description": r.description, "revoke": r.revoke, "env_name": r.env_name,
+                                "doc": r.doc}
+                               for c, rs in groups.items() for r in sorted(rs, key=lambda r: r.id)], indent=2))
         return
-    for r in rules.values():
-        click.echo(f"{r.id}  {r.confidence.value:<6}  {r.title}")
+    services: set[str] = set()
+    for cat, rs in groups.items():
+        names = {p.lower() for r in rs for p in providers_of(r)}
+        services |= names
+        click.echo(f"{cat} — {len(rs)} rules" + (f", {len(names)} services" if names else ""))
+        for r in sorted(rs, key=lambda r: r.id):
+            click.echo(f"  {r.id}  {r.confidence.value:<6}  {r.title}")
+    click.echo(f"{len(rules)} rules, {len(services)} services", err=True)
 
 # --- run ---
 

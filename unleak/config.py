@@ -16,6 +16,7 @@ from scanner.rules import Rule, all_rules, custom_rule
 
 if TYPE_CHECKING:
     from scanner.api import ScanRequest
+    from scanner.baseline import Baseline
 
 # Tables other features read; validated by their own code.
 _SECTIONS = {"fix", "run", "vault", "action", "verify"}
@@ -32,6 +33,9 @@ class Config:
     min_confidence: Confidence | None = None
     max_file_size: int | None = None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A migrated gitleaks/betterleaks config: what it could not carry over, and its commit allowlists.
+    warnings: tuple[str, ...] = ()
+    allowed_commits: tuple[tuple[frozenset[str], frozenset[str] | None], ...] = ()
 
 
 def find_config(root: Path) -> tuple[Path, bool] | None:
@@ -53,6 +57,38 @@ def find_config(root: Path) -> tuple[Path, bool] | None:
 
 
 def load(root: Path, explicit: Path | None = None) -> Config:
+    """The unleak config for ``root``, merged with a gitleaks/betterleaks config there (or the explicit file,
+    when it is one)."""
+    from unleak import gitleaks
+
+    if explicit is not None and gitleaks.is_gitleaks_config(explicit):
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return _with_gitleaks(_load_own(root, None), explicit)
+    cfg = _load_own(root, explicit)
+    found = gitleaks.find(root)
+    return _with_gitleaks(cfg, found) if found is not None else cfg
+
+
+def _with_gitleaks(cfg: Config, path: Path) -> Config:
+    """``cfg`` plus the rules, allowlists and disabled rules of a gitleaks/betterleaks config."""
+    from dataclasses import replace
+
+    from unleak import gitleaks
+
+    mig = gitleaks.load_config(path)
+    own = {r.id for r in cfg.rules}
+    clash = sorted(own & {r.id for r in mig.rules})
+    if clash:
+        raise ConfigError(f"{path}: rule id {clash[0]!r} is also defined in {cfg.source}")
+    extra = gitleaks.with_global_allowlists(mig, {**all_rules(), **{r.id: r for r in cfg.rules}})
+    kept = tuple(r for r in cfg.rules if r.id not in {x.id for x in extra})
+    return replace(cfg, source=cfg.source or str(path), rules=kept + tuple(extra),
+                   disable=cfg.disable | frozenset(mig.disabled), warnings=cfg.warnings + tuple(mig.warnings),
+                   allowed_commits=cfg.allowed_commits + tuple(mig.commits))
+
+
+def _load_own(root: Path, explicit: Path | None) -> Config:
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
@@ -149,6 +185,7 @@ def scan_request(
             baseline = load_baseline(p if p.is_absolute() else (base_dir / p if not baseline_path else root / p))
         elif (base_dir / DEFAULT_BASELINE).is_file():
             baseline = load_baseline(base_dir / DEFAULT_BASELINE)
+        baseline, cfg = _with_gitleaksignore(base_dir, baseline, cfg)
     conf = Confidence.LOW
     if min_confidence:
         conf = Confidence.parse(min_confidence)
@@ -160,3 +197,18 @@ def scan_request(
         max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
     )
     return req, cfg
+
+
+def _with_gitleaksignore(base_dir: Path, baseline: Baseline | None, cfg: Config) -> tuple[Baseline | None, Config]:
+    """The baseline extended by ``.gitleaksignore`` fingerprints and a migrated config's allowed commits."""
+    from dataclasses import replace
+
+    from unleak import gitleaks
+
+    ignore_path = base_dir / gitleaks.IGNORE_NAME
+    if not ignore_path.is_file() and not cfg.allowed_commits:
+        return baseline, cfg
+    entries, warnings = gitleaks.load_ignore(ignore_path) if ignore_path.is_file() else ([], [])
+    known = set(all_rules()) | {r.id for r in cfg.rules}
+    merged = gitleaks.MigratedBaseline(baseline, entries, known, list(cfg.allowed_commits))
+    return merged, replace(cfg, warnings=cfg.warnings + tuple(warnings))

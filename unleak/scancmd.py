@@ -59,6 +59,8 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     req, cfg = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
                             baseline_path=baseline_path, use_baseline=not no_baseline,
                             min_confidence=min_confidence, explain=explain)
+    for warning in cfg.warnings:  # what a migrated gitleaks config could not carry over
+        sys.stderr.write(f"warning: {warning}\n")
     vcfg = verify_config(cfg)
     verifying = vcfg["enabled"] if verify is None else verify
     if (verified_first or only_verified) and not verifying:

@@ -27,6 +27,33 @@ class Candidate:
     confidence: Confidence | None = None  # overrides the rule's when a detector knows better
 
 
+@dataclass(frozen=True)
+class Allow:
+    """An allowlist from a migrated gitleaks/betterleaks config: a candidate it matches is dropped
+    (``config-allowlist``). ``condition`` "OR": any given criterion suffices; "AND": every given one must hold.
+    Frozen and made of strings, so its repr keys the scan cache."""
+
+    regexes: tuple[str, ...] = ()
+    target: str = "secret"  # what ``regexes`` search: the secret, the rule's whole match, or the line
+    stopwords: tuple[str, ...] = ()  # lower-case; the secret contains one
+    paths: tuple[str, ...] = ()  # regexes searched in the file path
+    condition: str = "OR"
+
+    def drops(self, value: str, match: str, line: str, path: str) -> bool:
+        text = {"secret": value, "match": match, "line": line}.get(self.target, value)
+        checks: list[bool] = []
+        if self.regexes:
+            checks.append(any(_compile("allow", rx, 0).search(text) for rx in self.regexes))
+        if self.stopwords:
+            low = value.lower()
+            checks.append(any(w in low for w in self.stopwords))
+        if self.paths:
+            checks.append(any(_compile("allow", rx, 0).search(path) for rx in self.paths))
+        if not checks:
+            return False
+        return all(checks) if self.condition == "AND" else any(checks)
+
+
 Validator = Callable[[str], bool]
 DetectFn = Callable[[Chunk], Iterable[Candidate]]
 
@@ -55,6 +82,18 @@ class Rule:
     description: str = ""
     # Names in filters.py that must NOT apply to this rule (e.g. a provider token never looks like a placeholder).
     skip_filters: frozenset[str] = field(default_factory=frozenset)
+    # Provider metadata (scanner/rules/_provider.py builds these for the provider modules): the service, the
+    # category `unleak rules` groups by, the environment-variable name `fix` gives the value when nothing in the
+    # code names it, and the provider's documentation of the format.
+    provider: str = ""
+    category: str = ""
+    env_name: str = ""
+    doc: str = ""
+    # The declared format, for generated examples: token shapes (``sk-or-v1-{hex:64}``) and, for context-anchored
+    # rules, the service names that must precede the value.
+    shapes: tuple[str, ...] = ()
+    anchors: tuple[str, ...] = ()
+    allow: tuple[Allow, ...] = ()  # allowlists from a migrated gitleaks/betterleaks config
 
     def __post_init__(self) -> None:
         if (self.pattern is None) == (self.detect is None):
@@ -96,7 +135,22 @@ def all_rules() -> dict[str, Rule]:
     global _LOADED
     if not _LOADED:
         # Importing a family module registers its rules.
-        from scanner.rules import credential_files, detect_secrets_rules, generic, providers  # noqa: F401
+        from scanner.rules import (  # noqa: F401
+            credential_files,
+            detect_secrets_rules,
+            generic,
+            providers,
+            providers_ai,
+            providers_cicd,
+            providers_cloud,
+            providers_data,
+            providers_identity,
+            providers_messaging,
+            providers_observability,
+            providers_payment,
+            providers_registries,
+            providers_saas,
+        )
 
         _LOADED = True
     return dict(sorted(_REGISTRY.items()))
@@ -145,11 +199,84 @@ def custom_rule(source: str, spec: dict[str, object]) -> Rule:
     )
 
 
-def rules_markdown(rules: dict[str, Rule] | None = None) -> str:
-    """The rule table for the README: id, what it finds, confidence (generated, so it cannot drift)."""
-    rows = ["| id | finds | confidence |", "|---|---|---|"]
+# Categories of the rules written before the provider modules declared theirs (by family), and of the non-provider
+# families. `unleak rules` and the README group by these.
+_FAMILY_CATEGORY = {
+    "github": "source-hosting", "gitlab": "source-hosting", "atlassian": "source-hosting",
+    "aws": "cloud", "google": "cloud", "azure": "cloud", "digitalocean": "cloud", "heroku": "cloud",
+    "stripe": "payment", "square": "payment", "shopify": "payment",
+    "slack": "messaging", "discord": "messaging", "telegram": "messaging", "twilio": "messaging",
+    "sendgrid": "email", "mailchimp": "email", "mailgun": "email",
+    "openai": "ai", "anthropic": "ai", "huggingface": "ai", "ai": "ai",
+    "npm": "package-registry", "pypi": "package-registry", "docker": "package-registry", "rubygems": "package-registry",
+    "databricks": "database", "postman": "ci-cd", "pulumi": "ci-cd",
+    "newrelic": "observability", "grafana": "observability", "sentry": "observability",
+    "doppler": "identity", "1password": "identity", "hashicorp": "identity",
+    "linear": "saas", "mapbox": "saas",
+    "jwt": "token-format", "age": "key-material", "private-key": "key-material",
+    "credential-file": "credential-file", "terraform": "credential-file", "connection-string": "connection-string",
+    "code-call": "code", "framework": "framework", "xml": "generic", "generic": "generic",
+    "detect-secrets": "detect-secrets",
+}
+# Families that are formats or file kinds, not services: they count no provider.
+_NOT_PROVIDERS = {"jwt", "age", "private-key", "credential-file", "terraform", "connection-string", "code-call",
+                  "framework", "xml", "generic", "detect-secrets", "custom"}
+
+
+def category_of(rule: Rule) -> str:
+    return rule.category or _FAMILY_CATEGORY.get(rule.family, "other")
+
+
+_FAMILY_PROVIDERS = {
+    "github": ("GitHub",), "gitlab": ("GitLab",), "atlassian": ("Atlassian",), "aws": ("AWS",), "google": ("Google",),
+    "azure": ("Azure",), "digitalocean": ("DigitalOcean",), "heroku": ("Heroku",), "stripe": ("Stripe",),
+    "square": ("Square",), "shopify": ("Shopify",), "slack": ("Slack",), "discord": ("Discord",),
+    "telegram": ("Telegram",), "twilio": ("Twilio",), "sendgrid": ("SendGrid",), "mailchimp": ("Mailchimp",),
+    "mailgun": ("Mailgun",), "openai": ("OpenAI",), "anthropic": ("Anthropic",), "huggingface": ("Hugging Face",),
+    "ai": ("Groq", "Replicate", "Perplexity"), "npm": ("npm",), "pypi": ("PyPI",), "docker": ("Docker Hub",),
+    "rubygems": ("RubyGems",), "databricks": ("Databricks",), "postman": ("Postman",), "pulumi": ("Pulumi",),
+    "newrelic": ("New Relic",), "grafana": ("Grafana",), "sentry": ("Sentry",), "doppler": ("Doppler",),
+    "1password": ("1Password",), "hashicorp": ("HashiCorp Vault", "Terraform Cloud"), "linear": ("Linear",),
+    "mapbox": ("Mapbox",),
+}
+
+
+def providers_of(rule: Rule) -> tuple[str, ...]:
+    """The services a rule recognises credentials of (none for formats and file kinds)."""
+    if rule.provider:
+        return (rule.provider,)
+    if rule.family in _NOT_PROVIDERS:
+        return ()
+    return _FAMILY_PROVIDERS.get(rule.family, (rule.family,))
+
+
+def by_category(rules: dict[str, Rule] | None = None) -> dict[str, list[Rule]]:
+    """Rules grouped by category, categories with the most services first."""
+    groups: dict[str, list[Rule]] = {}
     for r in (rules or all_rules()).values():
-        what = f"**{r.title}** — {r.description}" if r.description else f"**{r.title}**"
-        cell = what.replace("|", "\\|")
-        rows.append(f"| {r.id} | {cell} | {r.confidence.value} |")
-    return "\n".join(rows) + "\n"
+        groups.setdefault(category_of(r), []).append(r)
+
+    def services(rs: list[Rule]) -> int:
+        return len({p.lower() for r in rs for p in providers_of(r)})
+
+    return dict(sorted(groups.items(), key=lambda kv: (-services(kv[1]), kv[0])))
+
+
+def rules_markdown(rules: dict[str, Rule] | None = None) -> str:
+    """The rule tables for the README (generated, so they cannot drift): services per category, then every rule
+    with its id, what it finds and its confidence, grouped by category."""
+    groups = by_category(rules)
+    out = ["| category | services | rules | services recognised |", "|---|---|---|---|"]
+    for cat, rs in groups.items():
+        names = sorted({p for r in rs for p in providers_of(r)}, key=str.lower)
+        out.append(f"| {cat} | {len(names)} | {len(rs)} | {', '.join(names).replace('|', '/')} |")
+    total = {p.lower() for rs in groups.values() for r in rs for p in providers_of(r)}
+    out.append(f"| **all** | **{len(total)}** | **{sum(len(rs) for rs in groups.values())}** | |")
+    out += ["", "| id | category | finds | confidence |", "|---|---|---|---|"]
+    for cat, rs in groups.items():
+        for r in sorted(rs, key=lambda r: r.id):
+            what = f"**{r.title}**"
+            if r.description and r.description != r.title:
+                what += f" — {r.description}"
+            out.append(f"| {r.id} | {cat} | {what.replace('|', chr(92) + '|')} | {r.confidence.value} |")
+    return "\n".join(out) + "\n"

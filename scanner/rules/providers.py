@@ -8,6 +8,7 @@ UL07x package registries, UL08x developer services, UL09x generic token formats.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from scanner.finding import Confidence
@@ -36,7 +37,27 @@ def _p(body: str) -> str:
     return "(?P<secret>" + lit + "(?<![A-Za-z0-9_-]" + re.escape(lit) + ")" + body[len(lit):] + ")" + _END
 
 
-register(
+# The variable `fix` names a value after when nothing in the code names it.
+_ENV = {
+    "UL001": "GITHUB_TOKEN", "UL002": "GITHUB_TOKEN", "UL005": "GITLAB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID",
+    "UL011": "AWS_SECRET_ACCESS_KEY", "UL020": "STRIPE_SECRET_KEY", "UL021": "STRIPE_SECRET_KEY",
+    "UL022": "STRIPE_WEBHOOK_SECRET", "UL025": "SQUARE_ACCESS_TOKEN", "UL026": "SQUARE_OAUTH_SECRET",
+    "UL027": "SHOPIFY_ACCESS_TOKEN", "UL030": "SLACK_TOKEN", "UL031": "SLACK_APP_TOKEN", "UL032": "SLACK_WEBHOOK_URL",
+    "UL035": "DISCORD_BOT_TOKEN", "UL036": "DISCORD_WEBHOOK_URL", "UL037": "TELEGRAM_BOT_TOKEN",
+    "UL040": "OPENAI_API_KEY", "UL041": "ANTHROPIC_API_KEY", "UL042": "HF_TOKEN", "UL043": "API_KEY",
+    "UL050": "GOOGLE_API_KEY", "UL052": "GOOGLE_CLIENT_SECRET", "UL053": "GOOGLE_REFRESH_TOKEN",
+    "UL055": "AZURE_STORAGE_KEY", "UL056": "AZURE_SAS_TOKEN", "UL057": "AZURE_CLIENT_SECRET",
+    "UL058": "DIGITALOCEAN_TOKEN", "UL059": "HEROKU_API_KEY", "UL060": "HEROKU_API_KEY", "UL061": "TWILIO_API_KEY",
+    "UL062": "TWILIO_AUTH_TOKEN", "UL063": "SENDGRID_API_KEY", "UL064": "MAILCHIMP_API_KEY",
+    "UL065": "MAILGUN_API_KEY", "UL070": "NPM_TOKEN", "UL071": "PYPI_API_TOKEN", "UL072": "DOCKERHUB_TOKEN",
+    "UL073": "GEM_HOST_API_KEY", "UL080": "DATABRICKS_TOKEN", "UL081": "POSTMAN_API_KEY",
+    "UL082": "NEW_RELIC_API_KEY", "UL083": "GRAFANA_TOKEN", "UL084": "SENTRY_AUTH_TOKEN", "UL085": "DOPPLER_TOKEN",
+    "UL086": "PULUMI_ACCESS_TOKEN", "UL087": "LINEAR_API_KEY", "UL088": "OP_SERVICE_ACCOUNT_TOKEN",
+    "UL089": "AGE_SECRET_KEY", "UL090": "JWT", "UL091": "ATLASSIAN_API_TOKEN", "UL092": "VAULT_TOKEN",
+    "UL093": "MAPBOX_ACCESS_TOKEN",
+}
+
+_RULES = (
     # ---------------------------------------------------------------- source hosting
     Rule(
         id="UL001", title="GitHub token", confidence=H,
@@ -429,3 +450,5 @@ register(
         description="Signed JWTs (header.payload.signature)",
     ),
 )
+
+register(*(dataclasses.replace(r, env_name=_ENV.get(r.id, "")) for r in _RULES))

@@ -168,3 +168,13 @@ def test_ignored_reference_file_holding_a_moved_value_gets_the_reference(repo: G
     assert ref.after == "DEBUG=1\nGH=unleak://app/TOKEN\n\n" + \
         "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them.\n" + \
         "TOKEN=unleak://app/TOKEN\n"
+
+
+def test_a_provider_value_nothing_names_takes_the_rule_variable_name(repo: GitRepo) -> None:
+    """A provider rule declares the variable its service documents; a value passed bare gets that name."""
+    from tests.fakes import from_shape
+
+    repo.write("deploy.py", f'import netlify\nnetlify.deploy("{from_shape("nfp_{b62:36}")}")\n')
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["NETLIFY_AUTH_TOKEN"]
+    assert plan.secrets[0].rule_ids == ["UL354"]

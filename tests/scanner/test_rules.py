@@ -13,7 +13,7 @@ import pytest
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
 from scanner.finding import Confidence
-from scanner.rules import all_rules
+from scanner.rules import Rule, all_rules
 from scanner.rules._util import base62, github_checksum_ok
 from tests import fakes as f
 
@@ -133,6 +133,17 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL951": ("a.yaml", lambda: f"db_pass: {f._rand(f.ALNUM, 3)}&{f._rand(f.ALNUM, 3)}",
               "db_pass: ${DB_PASS}"),
 }
+
+
+def _provider_case(rule: Rule) -> tuple[str, Builder, str]:
+    """The declared provider rules (UL300–UL899) draw their cases from their shapes; tests/scanner/
+    test_provider_rules.py holds their full tables."""
+    name = f.provider_name(rule.anchors) if rule.anchors else "SETTING"
+    return (".env", lambda: f"{name}={f.from_shape(rule.shapes[0])}",
+            f"{name}={f.from_shape(rule.shapes[0], shorten_last=True)}")
+
+
+CASES.update({r.id: _provider_case(r) for r in all_rules().values() if r.shapes})
 # detect-secrets plugins for formats that have no unleak rule of their own (IBM, Cloudant, Softlayer, Artifactory…).
 CASES["UL952"] = ("a.py", lambda: f'art = "AKCp8{f._rand(f.ALNUM, 69)}"', 'art = "AKCp8short"')
 
