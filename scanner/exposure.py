@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from scanner import git
 from scanner.chunk import Chunk
 from scanner.errors import GitError, UsageError
-from scanner.finding import CommitInfo, Finding, Secret
+from scanner.finding import CommitInfo, Confidence, Finding, Secret
 
 if TYPE_CHECKING:
     from scanner.api import ScanRequest
@@ -103,12 +103,47 @@ class ExposureReport:
     agent_logs_scanned: bool = False
     findings: int = 0  # the history scan's count: places a secret was added (commit, path, line)
     skipped: int = 0  # objects the history scan could not read (scanner.git), see notes
+    # `exposure --verify`: fingerprint → scanner.verify.Verification (typed loosely: no verify import here)
+    verifications: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"exposures": [e.to_dict() for e in self.exposures],
+        return {"exposures": [self._exposure_dict(e) for e in self.exposures],
                 "rotation": [r.to_dict() for r in self.rotation],
                 "commits_scanned": self.commits_scanned, "agent_logs_scanned": self.agent_logs_scanned,
                 "findings": self.findings, "skipped": self.skipped, "notes": list(self.notes)}
+
+    def _exposure_dict(self, e: Exposure) -> dict[str, Any]:
+        d = e.to_dict()
+        if e.fingerprint in self.verifications:
+            d["verified"] = self.verifications[e.fingerprint].to_dict()
+        return d
+
+    def verdict(self, fp: str) -> str:
+        v = self.verifications.get(fp)
+        return "" if v is None else str(v.short())
+
+    def live(self, fps: Iterable[str]) -> int:
+        return sum(1 for fp in fps if fp in self.verifications and self.verifications[fp].status.value == "valid")
+
+
+def as_findings(report: ExposureReport) -> list[Finding]:
+    """One finding per exposed secret (its first path and commit), for verification: it carries the value."""
+    return [Finding(rule_id=e.rule_id, title=e.title, confidence=Confidence.LOW, path=e.paths[0] if e.paths else "",
+                    line=0, column=1, end_column=1, fingerprint=e.fingerprint, preview=e.preview, source="commit",
+                    commit=e.first, secret=e.secret) for e in report.exposures]
+
+
+def apply_verification(report: ExposureReport, verdicts: dict[str, Any]) -> None:
+    """Attach verdicts and put live credentials first: in the list, and in the rotation checklist (a rule with a
+    live secret before one whose secrets are all dead)."""
+    report.verifications = dict(verdicts)
+
+    def rank(fp: str) -> int:
+        v = verdicts.get(fp)
+        return int(v.status.rank) if v is not None else 3
+
+    report.exposures.sort(key=lambda e: rank(e.fingerprint))
+    report.rotation.sort(key=lambda r: min((rank(fp) for fp in r.fingerprints), default=3))
 
 
 @dataclass
@@ -478,6 +513,8 @@ def render_text(report: ExposureReport) -> str:
         out.append(f"  paths        {', '.join(e.paths)}")
         out.append(f"  first        {_short(e.first)}")
         out.append(f"  last present {_short(e.last)}  ({e.commits} commit(s) hold it)")
+        if report.verdict(e.fingerprint):
+            out.append(f"  verified     {report.verdict(e.fingerprint)}")
         out.append(f"  reachable    {_refs_line(e)}")
         if e.tips:
             out.append(f"  still in tip {_names(e.tips)}")
@@ -486,8 +523,9 @@ def render_text(report: ExposureReport) -> str:
         out.append("")
     out.append("rotation checklist (rotate before purging history; a purge does not un-leak a pushed secret):")
     for r in report.rotation:
+        live = report.live(r.fingerprints)
         out.append(f"  [ ] {r.rule_id} {r.title}: {len(r.fingerprints)} secret(s) "
-                   f"({', '.join(r.previews)})")
+                   f"({', '.join(r.previews)}){f' — {live} LIVE' if live else ''}")
         out.append(f"      revoke: {r.revoke or _NO_REVOKE}")
     out.extend(f"note: {n}" for n in report.notes)
     return "\n".join(out) + "\n"
@@ -503,19 +541,23 @@ def render_markdown(report: ExposureReport) -> str:
         return "\n".join([*out, f"No secrets in history ({report.commits_scanned} commits scanned).", ""])
     out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).",
             _counted(report), "",
-            "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |"
+            + (" verified |" if report.verifications else ""),
+            "|---|---|---|---|---|---|---|---|---|" + ("---|" if report.verifications else "")]
     for e in report.exposures:
         logs = ("yes" if e.agent_logs else "no") if report.agent_logs_scanned else "not scanned"
         out.append("| " + " | ".join(_md(x) for x in (
             f"`{e.preview}`", f"{e.rule_id} {e.title}", f"`{e.first.sha[:10]}` {e.first.author} {e.first.date}",
             f"`{e.last.sha[:10]}` {e.last.date}", "**yes**" if e.in_head else "no", "**yes**" if e.pushed else "no",
-            logs, _names(e.branches) or "-", _names(e.tags) or "-")) + " |")
+            logs, _names(e.branches) or "-", _names(e.tags) or "-",
+            *([report.verdict(e.fingerprint) or "-"] if report.verifications else []))) + " |")
     out += ["", "## Rotation checklist", "", "Rotate first: once pushed, a secret is compromised even if history is "
             "rewritten.", ""]
     for r in report.rotation:
         where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or _NO_REVOKE)
-        out.append(f"- [ ] **{r.rule_id} {_md(r.title)}** ({', '.join(f'`{p}`' for p in r.previews)}): {where}")
+        live = report.live(r.fingerprints)
+        out.append(f"- [ ] **{r.rule_id} {_md(r.title)}** ({', '.join(f'`{p}`' for p in r.previews)})"
+                   f"{f' — **{live} live**' if live else ''}: {where}")
     if report.notes:
         out += ["", *[f"> note: {_md(n)}" for n in report.notes]]
     return "\n".join(out) + "\n"

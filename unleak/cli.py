@@ -753,10 +753,14 @@ def _warn_if_not_on_path(command: str) -> None:
               help="Also look for each secret in coding-agent transcripts (PATH, or the default locations).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
+@click.option("--verify/--no-verify", default=None,
+              help="Ask each secret's own provider whether it is still live; live ones come first.")
+@click.option("--verify-timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Time budget for all verification (default 60).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | None, config_path: str | None,
-                 repo_dir: str) -> None:
+                 verify: bool | None, verify_timeout: float | None, repo_dir: str) -> None:
     """Every secret ever committed: since when, where it still is, whether it was pushed, how to rotate it.
 
     Exit 1 when history holds any secret, 0 when it is clean. Values are never shown.
@@ -764,13 +768,20 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
     from scanner import exposure
 
     root = Path(repo_dir).resolve()
-    req, _ = _scan_request(root, ("history",), (), config_path=config_path)
+    req, cfg = _scan_request(root, ("history",), (), config_path=config_path)
     logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
     if sys.stderr.isatty():
         report = _with_commit_progress(root, lambda tick, phase: exposure.analyze(
             root, req, agent_logs=logs, progress=tick, phase=phase))
     else:
         report = exposure.analyze(root, req, agent_logs=logs)
+    from unleak.scancmd import verify_config, verify_findings
+
+    vcfg = verify_config(cfg)
+    if vcfg["enabled"] if verify is None else verify:
+        verdicts = verify_findings(exposure.as_findings(report), root, budget=verify_timeout or vcfg["timeout"],
+                                   cache_ttl=vcfg["cache-ttl"])
+        exposure.apply_verification(report, verdicts)
     text = exposure.render(report, "json" if as_json else fmt)
     if output:
         from scanner.fileio import atomic_write_text

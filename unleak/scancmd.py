@@ -140,20 +140,24 @@ def verify_config(cfg: Any) -> dict[str, Any]:
 
 
 def verify_result(result: Any, root: Path, *, budget: float, cache_ttl: float) -> None:
-    """Ask providers about the findings' credentials (once per distinct secret) and attach the verdicts.
+    """Ask providers about the findings' credentials (once per distinct secret) and attach the verdicts."""
+    result.verifications = verify_findings(result.findings, root, budget=budget, cache_ttl=cache_ttl)
 
-    Before anything is sent, stderr says which hosts will be contacted and for how many credentials."""
+
+def verify_findings(findings: list[Any], root: Path, *, budget: float, cache_ttl: float) -> dict[str, Any]:
+    """Verdicts by fingerprint for ``findings`` (scan or exposure). Before anything is sent, stderr says which
+    hosts will be contacted and for how many credentials."""
     from scanner import verify
 
     opts = verify.VerifyOptions(budget=budget, cache_dir=verify.cache_dir_for(root), cache_ttl=cache_ttl)
-    todo, _ = verify.prepare(result.findings, opts)
+    todo, _ = verify.prepare(findings, opts)
     hosts = verify.hosts_for([p for p in todo if p.cred.value])
     if hosts:
         n = sum(hosts.values())
         sys.stderr.write(f"unleak: verifying {n} credential{'s' if n != 1 else ''}, each only with its own provider "
                          "over HTTPS: " + ", ".join(f"{h} ({c})" for h, c in hosts.items()) + "\n")
         sys.stderr.flush()
-    result.verifications = verify.verify(result.findings, opts).results
+    return verify.verify(findings, opts).results
 
 
 def progress_scan(req: Any, enabled: bool) -> Any:

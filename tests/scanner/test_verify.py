@@ -316,3 +316,26 @@ def test_readme_lists_every_verifier() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for v in VERIFIERS:
         assert v.endpoint.split(" (")[0] in readme, v.endpoint
+
+
+def test_exposure_verify_puts_live_secrets_first(repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]]) -> None:
+    state, env = provider
+    live, dead = fakes.github_pat(), fakes.github_pat()
+    state.valid.add(live)
+    repo.commit("add", {"a.env": f"GH_A={dead}\n", "z.env": f"GH_Z={live}\n",
+                        "s.env": f"STRIPE={fakes.stripe_live_key()}\n"})
+    repo.commit("remove", {"a.env": "GH_A=\n", "z.env": "GH_Z=\n", "s.env": "STRIPE=\n"})
+    r = run_cli("exposure", "--verify", "--json", cwd=repo.path, env=env)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    statuses = [e.get("verified", {}).get("status") for e in doc["exposures"]]
+    assert statuses == ["valid", "invalid", "invalid"], statuses  # live first; stripe's fake rejects the key
+    assert doc["exposures"][0]["verified"]["account"] == "octo-user"
+    text = run_cli("exposure", "--verify", cwd=repo.path, env=env).stdout
+    assert "verified     valid (octo-user; repo, gist; expires 2027-01-01 UTC)" in text
+    assert "UL001 GitHub token: 2 secret(s)" in text and "— 1 LIVE" in text
+    assert text.index("UL001 GitHub token") < text.index("UL020")  # the rule with a live secret comes first
+    for value in (live, dead):
+        assert value not in r.stdout + r.stderr + text
+    md = run_cli("exposure", "--verify", "--format", "markdown", cwd=repo.path, env=env).stdout
+    assert "| verified |" in md and "**1 live**" in md
