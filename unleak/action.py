@@ -58,6 +58,7 @@ class Settings:
     repository: str = ""
     scan: str = "auto"
     runner_temp: Path | None = None
+    verify: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,6 +72,9 @@ class Settings:
         suggest = (env.get("UNLEAK_SUGGEST_FIXES") or "false").strip().lower()
         if suggest not in ("true", "false", "yes", "no", "1", "0", ""):
             raise UsageError(f"input suggest-fixes: {suggest!r} is not true or false")
+        verify = (env.get("UNLEAK_VERIFY") or "false").strip().lower()
+        if verify not in ("true", "false", "yes", "no", "1", "0", ""):
+            raise UsageError(f"input verify: {verify!r} is not true or false")
         scan = (env.get("UNLEAK_SCAN") or "auto").strip().lower()
         if scan not in SCAN_MODES:
             raise UsageError(f"input scan: {scan!r} is not one of {', '.join(SCAN_MODES)}")
@@ -88,6 +92,7 @@ class Settings:
             repository=env.get("GITHUB_REPOSITORY", ""),
             scan=scan,
             runner_temp=path("RUNNER_TEMP"),
+            verify=verify in ("true", "yes", "1"),
         )
 
     def payload(self) -> dict[str, Any]:
@@ -379,13 +384,17 @@ def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: b
     for w in warnings:
         lines += [f"> [!WARNING]\n> {w}", ""]
     if n:
-        lines += ["| Rule | File | Line | Commit | Preview | At head |", "|---|---|---|---|---|---|"]
+        verified = bool(result.verifications)
+        lines += ["| Rule | File | Line | Commit | Preview | At head |" + (" Verified |" if verified else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if verified else "")]
         for f in result.findings[:limit]:
             commit = f"`{f.commit.sha[:12]}`" if f.commit else "working tree"
             here = present.get((f.path, f.fingerprint))
             state = "—" if here is None else ("yes" if here else "removed, still in history")
+            verdict = result.verifications.get(f.fingerprint)
+            extra = (f" {_cell(verdict.short()) if verdict is not None else '—'} |") if verified else ""
             lines.append(f"| {f.rule_id} {_cell(f.title)} | `{_cell(f.path)}` | {f.line} | {commit} | "
-                         f"`{_cell(f.preview)}` | {state} |")
+                         f"`{_cell(f.preview)}` | {state} |{extra}")
         if n > limit:
             lines.append(f"\n…and {n - limit} more (see the SARIF file or the annotations).")
         lines.append("")
@@ -747,6 +756,10 @@ def run(settings: Settings, req: ScanRequest) -> Outcome:
     target = target_for(settings.event_name, payload, repo, settings.scan) if top else \
         Target(None, "checked-out files")
     result = scan_target(replace(req, root=repo), target)
+    if settings.verify:
+        from unleak.scancmd import verify_findings
+
+        result.verifications = verify_findings(result.findings, repo, budget=60.0, cache_ttl=24 * 3600.0)
     bad = failing(result.findings, settings.fail_on)
     messages: list[tuple[str, str]] = [("warning", w) for w in target.warnings]
 

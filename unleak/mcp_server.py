@@ -77,7 +77,8 @@ def _out(props: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any
 _FINDING = {"type": "object", "properties": {
     "rule_id": {"type": "string"}, "title": {"type": "string"}, "confidence": {"type": "string"},
     "path": {"type": "string"}, "line": {"type": "integer"}, "fingerprint": {"type": "string"},
-    "preview": {"type": "string"}}, "required": ["rule_id", "path", "fingerprint", "preview"]}
+    "preview": {"type": "string"}, "verified": {"type": "object"}},
+    "required": ["rule_id", "path", "fingerprint", "preview"]}
 _ARRAY = {"type": "array"}
 
 # The structured answers (`outputSchema`) of each tool's successful call; an error answer is {"error", "kind"}.
@@ -111,10 +112,13 @@ TOOLS: dict[str, dict[str, Any]] = {
             "range": {"type": "string", "pattern": r"^[^\s-][^\s]{0,255}$",
                       "description": "BASE..HEAD, for mode=range"},
             "min_confidence": {"type": "string", "enum": ["high", "medium", "low"]},
+            "verify": {"type": "boolean", "default": False,
+                       "description": "Ask each credential's own provider whether it is live (valid, invalid or "
+                                      "unknown per finding); sends each credential only to its provider, over HTTPS."},
             "task_id": _TASK,
         }),
         "annotations": {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True,
-                        "open_world_hint": False},
+                        "open_world_hint": True},
     },
     "check_diff": {
         "title": "Check a diff for secrets",
@@ -350,10 +354,23 @@ class UnleakMCP:
         if mode == "range" and not args.get("range"):
             raise UsageError("mode=range needs range, e.g. main..HEAD")
         # The same request `unleak scan` builds: config, baseline and size limit apply as they do for the human.
-        req, _ = scan_request(self.root, (mode,), paths, range_=args.get("range"),
-                              min_confidence=args.get("min_confidence"))
+        req, _cfg = scan_request(self.root, (mode,), paths, range_=args.get("range"),
+                                 min_confidence=args.get("min_confidence"))
+        verifying = bool(args.get("verify"))
+        if verifying:
+            from dataclasses import replace
+
+            req = replace(req, cache=False)  # cached history records keep no values, and verifying needs them
         result = scan(req)
         findings = [f.to_dict() for f in result.findings]
+        if verifying:
+            from unleak.scancmd import verify_config, verify_findings
+
+            vcfg = verify_config(_cfg)
+            verdicts = verify_findings(result.findings, self.root, budget=vcfg["timeout"], cache_ttl=vcfg["cache-ttl"])
+            for f, d in zip(result.findings, findings, strict=True):
+                if f.fingerprint in verdicts:
+                    d["verified"] = verdicts[f.fingerprint].to_dict()
         self.record("scan", client, scrub, task=args.get("task_id"),
                     process=process_info(cwd=str(self.root), repo=str(self.root), branch=self._branch()),
                     detail={"mode": mode, "findings": len(findings)}, result="findings" if findings else "clean")

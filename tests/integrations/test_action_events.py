@@ -215,7 +215,8 @@ class Run:
     workspace: Path
 
 
-def run(origin: Origin, ev: Event, tmp_path: Path, depth: int, api_url: str, **inputs: str) -> Run:
+def run(origin: Origin, ev: Event, tmp_path: Path, depth: int, api_url: str, extra_env: dict[str, str] | None = None,
+        **inputs: str) -> Run:
     workspace = checkout(origin, tmp_path / "work" / "shop", ev.ref, ev.sha, depth)
     runner = tmp_path / "runner"
     runner.mkdir()
@@ -228,7 +229,7 @@ def run(origin: Origin, ev: Event, tmp_path: Path, depth: int, api_url: str, **i
         "GITHUB_WORKSPACE": str(workspace), "GITHUB_ACTION_PATH": str(ROOT), "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_API_URL": api_url, "GITHUB_SHA": ev.sha, "GITHUB_REF": ev.ref,
         "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(extra_env or {}),
     }
     github = {"token": TOKEN, "workspace": str(workspace), "action_path": str(ROOT), "event_name": ev.name,
               "ref": ev.ref, "sha": ev.sha}
@@ -373,3 +374,26 @@ def test_review_listing_paginates(origin: Origin, tmp_path: Path, api: FakeGitHu
     pages = [q["path"] for q in api.requests if q["method"] == "GET"]
     assert any("page=2" in p for p in pages) and api.posts == [] and api.errors == []
     assert "exists already" in r.res.stdout
+
+
+def test_verify_input(origin: Origin, tmp_path: Path, api: FakeGitHub) -> None:
+    """`verify: true` asks each credential's provider (a local fake here) and shows the verdicts everywhere."""
+    from tests.scanner.fake_providers import FakeProviders
+    from tests.scanner.fake_providers import serve as serve_providers
+
+    state = FakeProviders(valid={origin.token})
+    (tmp_path / "providers").mkdir()
+    srv, url, ca = serve_providers(tmp_path / "providers", state)
+    try:
+        ev = event("pull_request", origin)
+        r = run(origin, ev, tmp_path, 0, api.url, extra_env={"UNLEAK_VERIFY_OVERRIDE": f"*={url}",
+                                                             "UNLEAK_VERIFY_CA_FILE": str(ca)}, verify="true")
+    finally:
+        srv.shutdown()
+    doc = check_everything(r, ev, origin)
+    verdicts = sorted(x["properties"]["verified"]["status"] for x in doc["runs"][0]["results"]
+                      if "verified" in x["properties"])
+    assert verdicts == ["invalid", "valid"], verdicts
+    assert "| Verified |" in r.summary and "valid (octo-user; repo, gist; expires 2027-01-01 UTC)" in r.summary
+    assert "[verified: valid" in r.res.stdout and "[verified: invalid" in r.res.stdout
+    assert {h for h, _m, _p in state.hits} == {"api.github.com", "api.stripe.com"}

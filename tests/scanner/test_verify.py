@@ -339,3 +339,28 @@ def test_exposure_verify_puts_live_secrets_first(repo: GitRepo, provider: tuple[
         assert value not in r.stdout + r.stderr + text
     md = run_cli("exposure", "--verify", "--format", "markdown", cwd=repo.path, env=env).stdout
     assert "| verified |" in md and "**1 live**" in md
+
+
+def test_mcp_scan_with_verify(repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unleak.test_mcp import Agent, run_agent
+
+    state, env = provider
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    live = fakes.github_pat()
+    state.valid.add(live)
+    repo.commit("x", {"a.env": f"GH={live}\n"})
+    out: dict[str, dict] = {}
+
+    async def scenario(agent: Agent) -> None:
+        out["plain"] = await agent.call("scan", {})
+        hits_before = len(state.hits)
+        out["verified"] = await agent.call("scan", {"verify": True})
+        out["sent"] = {"before": hits_before, "n": len(state.hits) - hits_before}
+
+    run_agent(repo.path, scenario)
+    assert "verified" not in out["plain"]["findings"][0]  # nothing is sent unless asked
+    assert out["sent"] == {"before": 0, "n": 1}
+    assert out["verified"]["findings"][0]["verified"]["status"] == "valid"
+    assert live not in json.dumps(out)
