@@ -88,10 +88,17 @@ def human_runs(isolated_home: Path) -> None:
     """`unleak run` as on a machine no agent uses (``run_requires_grant = "never"``): for tests of the child
     process plumbing, which start it from pipes rather than a terminal. The gate itself is tested in
     tests/agent/redteam/test_run_from_shell.py."""
-    from unleak.policy import policy_path
+    write_policy('run_requires_grant = "never"\n')
+
+
+def write_policy(text: str) -> None:
+    """Write the user's policy.toml and sign it, as the human does with `unleak policy sign` after reviewing it
+    (an unsigned policy is refused)."""
+    from unleak.policy import policy_path, sign_policy
 
     policy_path().parent.mkdir(parents=True, exist_ok=True)
-    policy_path().write_text('run_requires_grant = "never"\n', encoding="utf-8")
+    policy_path().write_text(text, encoding="utf-8")
+    sign_policy()
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.agent.redteam.runtools import PY, agent_env, make_vault_repo
-from tests.conftest import GitRepo
-from unleak.policy import GrantStore, policy_path
+from tests.conftest import GitRepo, write_policy
+from unleak.policy import GrantStore
 
 
 @pytest.fixture
@@ -95,8 +95,7 @@ def _core_unlimited() -> None:
 
 
 def _write_policy(text: str) -> None:
-    policy_path().parent.mkdir(parents=True, exist_ok=True)
-    policy_path().write_text(text)
+    write_policy(text)
 
 
 def test_daemon_does_not_outlive_a_human_run(daemon_repo: GitRepo, tmp_path: Path) -> None:

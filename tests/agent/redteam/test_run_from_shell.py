@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.agent.redteam.runtools import PY, agent_env, human_env, in_terminal, make_vault_repo
-from tests.conftest import GitRepo
-from unleak.policy import GrantStore, policy_path
+from tests.conftest import GitRepo, write_policy
+from unleak.policy import GrantStore
 
 
 @pytest.fixture
@@ -103,9 +103,12 @@ def test_agent_shell_cannot_turn_masking_off(vault_repo: GitRepo, canary: str) -
 
 
 def test_prod_tier_stays_out_of_reach_from_the_agent_shell(vault_repo: GitRepo) -> None:
-    vault_repo.write(".env.prod", (vault_repo.path / ".env").read_text())
+    from unleak.policy import TierLabels
+
+    # The human labels the entry prod (a tier is never read from a file name the agent can choose).
+    TierLabels().set((vault_repo.path / ".env").read_text().strip().split("=", 1)[1], "prod")
     GrantStore().add_grant(secrets=["*"], command=["*"], created_by="human", tier="prod")
-    proc = subprocess.run([*UNLEAK_RUN[:-1], "--env-file", ".env.prod", "--", PY, "stash.py"], cwd=vault_repo.path,
+    proc = subprocess.run([*UNLEAK_RUN[:-1], "--", PY, "stash.py"], cwd=vault_repo.path,
                           env=agent_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "prod-tier" in proc.stderr
     assert not (vault_repo.path / "stash.txt").exists()
@@ -154,8 +157,7 @@ LAUNCHER = textwrap.dedent("""\
 def test_terminal_origin(vault_repo: GitRepo, canary: str, tmp_path: Path, mode: str, env_extra: dict[str, str],
                          policy: str | None, allowed: bool) -> None:
     if policy is not None:
-        policy_path().parent.mkdir(parents=True, exist_ok=True)
-        policy_path().write_text(policy + "\n")
+        write_policy(policy + "\n")
     launcher = tmp_path / "launcher.py"
     launcher.write_text(LAUNCHER)
     code, out = in_terminal([PY, str(launcher), mode, *UNLEAK_RUN, PY, "stash.py"], vault_repo.path,
@@ -174,11 +176,9 @@ def test_policy_value_is_validated(isolated_home: Path) -> None:
     from scanner.errors import ConfigError
     from unleak.policy import load_policy
 
-    policy_path().parent.mkdir(parents=True, exist_ok=True)
-    policy_path().write_text('run_requires_grant = "sometimes"\n')
     with pytest.raises(ConfigError, match="run_requires_grant"):
-        load_policy()
-    policy_path().write_text('run_requires_grant = "always"\n')
+        write_policy('run_requires_grant = "sometimes"\n')  # signing validates first
+    write_policy('run_requires_grant = "always"\n')
     assert load_policy().run_requires_grant == "always"
     assert json.dumps(load_policy().run_requires_grant) == '"always"'
 
