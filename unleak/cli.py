@@ -1142,6 +1142,14 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
     if req.dangerous and not allow_dangerous:
         raise click.UsageError(f"request {req.id} runs a dangerous command ({req.dangerous}); it could print the "
                                "secrets. Approve it only if you mean it, with --allow-dangerous")
+    # What the approval also needs is said before the code is asked for (a code is used up once accepted).
+    if req.inside_repo and not pin:
+        raise click.UsageError(f"request {req.id} runs a program inside the repository, which the agent can change: "
+                               "read it, then approve with --pin (this exact content)")
+    if req.env and not allow_env:
+        raise click.UsageError(f"request {req.id} sets {', '.join(n for n, _ in req.env)} from the reference file, "
+                               "which can change the code that runs. Approve it only if you mean it, with "
+                               "--allow-env")
     interactive = sys.stdin.isatty()
     if (code is None or not yes) and not interactive:
         raise click.UsageError("approving asks for the page's code and a y/N in a terminal; without one, pass "

@@ -55,7 +55,18 @@ def data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """``path`` as a 0700 directory; every directory it creates on the way is 0700 too (``mkdir(parents=True)``
+    would give the parents the umask's mode, and the vault refuses a data directory others can enter)."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+        with contextlib.suppress(OSError):
+            os.chmod(d, 0o700)
     with contextlib.suppress(OSError):
         os.chmod(path, 0o700)
     return path

@@ -384,7 +384,8 @@ def test_cli_approve_needs_pin_for_a_program_inside_the_repository(repo: object)
     assert req.inside_repo and req.program is not None
     res = run_cli("approve", req.id, cwd=root)
     assert res.returncode == 2 and "--pin" in res.stderr and "inside the repository" in res.stderr
-    res = run_cli("approve", req.id, "--pin", cwd=root)
+    code = presence.issue(GrantStore().dir, req.id, "http://127.0.0.1:1/approve/x")
+    res = run_cli("approve", req.id, "--pin", "--code", code, "--yes", cwd=root)
     assert res.returncode == 0, res.stderr
     assert GrantStore().find_grant(ctx) is not None
     script.write_text("#!/bin/sh\nenv\n")  # edited after the human read it
@@ -404,7 +405,8 @@ def test_cli_approve_shows_and_needs_allow_env(repo: object) -> None:
     res = run_cli("approve", req.id, cwd=root)
     assert res.returncode == 2 and "--allow-env" in res.stderr
     assert "environment PYTHONPATH=src" in res.stderr
-    assert run_cli("approve", req.id, "--allow-env", cwd=root).returncode == 0
+    code = presence.issue(GrantStore().dir, req.id, "http://127.0.0.1:1/approve/x")
+    assert run_cli("approve", req.id, "--allow-env", "--code", code, "--yes", cwd=root).returncode == 0
     assert GrantStore().find_grant(ctx) is not None
     evil, _ = pol.run_context(["pytest", "-q"], {**variables, "PYTHONPATH": "/tmp/evil"}, repo=root, cwd=root,
                               branch="main", client="agent 1.0")

@@ -18,6 +18,8 @@ from tests.conftest import GitRepo, run_cli
 pytest.importorskip("mcp")
 
 from tests.unleak.test_mcp import Agent, run_agent
+from unleak import presence
+from unleak.policy import GrantStore
 
 FAKE = "fake-value-0123456789-abcdefghij"
 MARK = "agent-code-ran-with-K"
@@ -71,7 +73,10 @@ def test_a_script_edited_after_approval_does_not_run_under_the_approval(repo: Gi
     async def scenario(agent: Agent) -> None:
         asked = await agent.call("run", {"argv": [str(script)]})
         assert asked["status"] == "approval_required", asked
-        res = await anyio.to_thread.run_sync(lambda: run_cli("approve", asked["request_id"], cwd=repo.path))
+        # The human reads the code on the request's page and types it into `unleak approve`.
+        code = presence.issue(GrantStore().dir, asked["request_id"], "http://127.0.0.1:1/approve/x")
+        res = await anyio.to_thread.run_sync(lambda: run_cli("approve", asked["request_id"], "--code", code,
+                                                             "--yes", cwd=repo.path))
         assert res.returncode == 0, res.stderr
         out.append(await agent.call("run", {"argv": [str(script)]}))
         script.write_text(f'#!/bin/sh\ntest -n "$K" && echo {MARK}\n')

@@ -157,7 +157,7 @@ def test_install_adds_the_post_tool_use_hook(tmp_path: Path) -> None:
     doc = json.loads(settings.read_text())
     (group,) = doc["hooks"]["PostToolUse"]
     assert set(group["matcher"].split("|")) == {"Write", "Edit", "MultiEdit", "NotebookEdit"}
-    assert group["hooks"][0]["command"] == hooks.HOOK_COMMAND
+    assert group["hooks"][0]["command"] == hooks.guarded_command(hooks.HOOK_COMMAND)
 
 
 def test_human_scan_still_honours_allow_comments(repo: GitRepo) -> None:
