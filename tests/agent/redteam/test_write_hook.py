@@ -104,10 +104,11 @@ def test_key_split_over_two_edits_is_caught(repo: GitRepo, canary: str) -> None:
 
 def test_key_split_over_the_edits_of_one_multiedit_is_caught(repo: GitRepo, canary: str) -> None:
     a, b = _split(canary)
-    target = repo.write("settings.py", 'x = "AAA"\n')
+    # Markers no token can contain: a base62 half ending in "B" must not merge with a "BBB" marker.
+    target = repo.write("settings.py", 'x = "<first>"\n')
     data = _payload(repo.path, "PreToolUse", "MultiEdit", {"file_path": str(target), "edits": [
-        {"old_string": "AAA", "new_string": f"{a}BBB"},
-        {"old_string": "BBB", "new_string": b},
+        {"old_string": "<first>", "new_string": f"{a}<second>"},
+        {"old_string": "<second>", "new_string": b},
     ]})
     assert _blocked(_hook(data, repo.path), canary)
 
