@@ -544,7 +544,6 @@ def hook_claude_code(as_json: bool) -> None:
     UserPromptSubmit: blocks a prompt that contains a secret.
     Blocking exits 2 with the reason on stderr, as Claude Code's hook protocol defines; reasons never carry values.
     """
-    import json
 
     from unleak import hooks
 
@@ -559,13 +558,21 @@ def hook_claude_code(as_json: bool) -> None:
         click.echo(f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to "
                    "be safe; run `unleak hook check` on the content, or remove the hook to continue", err=True)
         sys.exit(2)
+    _hook_answer(decision, as_json)
+
+
+def _hook_answer(decision: Any, as_json: bool) -> NoReturn:
+    """Claude Code's hook protocol (Codex follows it): exit 0 to allow; to block, exit 2 with the reason on stderr
+    ("blocking error": the tool call or prompt does not proceed), or with --json a JSON decision on stdout."""
+    import json
+
     if not decision.block:
         sys.exit(EXIT_CLEAN)
     if as_json:
         click.echo(json.dumps(decision.claude_json()))
         sys.exit(EXIT_CLEAN)
     click.echo(decision.reason, err=True)
-    sys.exit(2)  # Claude Code's "blocking error": the tool call or prompt does not proceed
+    sys.exit(2)
 
 
 def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoReturn:
@@ -591,13 +598,7 @@ def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoRetu
     if cursor:
         click.echo(json.dumps(agent_hooks.cursor_answer(event, decision)))
         sys.exit(EXIT_CLEAN)
-    if not decision.block:
-        sys.exit(EXIT_CLEAN)
-    if as_json:
-        click.echo(json.dumps(decision.claude_json()))
-        sys.exit(EXIT_CLEAN)
-    click.echo(decision.reason, err=True)
-    sys.exit(2)
+    _hook_answer(decision, as_json)
 
 
 @hook_group.command("codex")
