@@ -136,14 +136,11 @@ def as_findings(report: ExposureReport) -> list[Finding]:
 def apply_verification(report: ExposureReport, verdicts: dict[str, Any]) -> None:
     """Attach verdicts and put live credentials first: in the list, and in the rotation checklist (a rule with a
     live secret before one whose secrets are all dead)."""
+    from scanner.verify.model import rank
+
     report.verifications = dict(verdicts)
-
-    def rank(fp: str) -> int:
-        v = verdicts.get(fp)
-        return int(v.status.rank) if v is not None else 3
-
-    report.exposures.sort(key=lambda e: rank(e.fingerprint))
-    report.rotation.sort(key=lambda r: min((rank(fp) for fp in r.fingerprints), default=3))
+    report.exposures.sort(key=lambda e: rank(verdicts.get(e.fingerprint)))
+    report.rotation.sort(key=lambda r: min((rank(verdicts.get(fp)) for fp in r.fingerprints), default=3))
 
 
 @dataclass

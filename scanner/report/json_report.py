@@ -29,11 +29,9 @@ def document(result: ScanResult) -> dict[str, Any]:
 def _ordered(result: ScanResult) -> list[Finding]:
     if not result.verified_first:
         return result.findings
-    return sorted(result.findings, key=lambda f: _rank(result.verifications.get(f.fingerprint)))
+    from scanner.verify.model import rank
 
-
-def _rank(verdict: Any) -> int:
-    return int(verdict.status.rank) if verdict is not None else 3
+    return sorted(result.findings, key=lambda f: rank(result.verifications.get(f.fingerprint)))
 
 
 def _finding(result: ScanResult, f: Finding) -> dict[str, Any]:

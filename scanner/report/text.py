@@ -29,8 +29,9 @@ GROUP_AT = 3
 
 
 def _rank(result: ScanResult, fp: str) -> int:
-    v = result.verifications.get(fp)
-    return int(v.status.rank) if v is not None else 3
+    from scanner.verify.model import rank
+
+    return rank(result.verifications.get(fp))
 
 
 def _entry(f: Finding, color: bool, result: ScanResult) -> str:

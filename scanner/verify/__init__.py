@@ -21,7 +21,7 @@ from typing import Any
 
 from scanner.finding import Finding
 from scanner.verify.model import Status, Verification, unknown
-from scanner.verify.specs import VERIFIERS, Credential, Verifier, by_rule
+from scanner.verify.specs import Credential, Verifier, by_rule, pair_rule_ids
 
 CACHE_FILE = "verify-cache.json"
 CACHE_VERSION = 1
@@ -52,14 +52,10 @@ class _Plan:
     cred: Credential
 
 
-def verifiable(finding: Finding) -> bool:
-    return finding.rule_id in by_rule()
-
-
 def plan(findings: Iterable[Finding]) -> list[_Plan]:
     """One job per distinct secret with a verifier, pairs matched by place."""
     table = by_rule()
-    pair_ids = {r for v in VERIFIERS for r in v.pair_rules}
+    pair_ids = pair_rule_ids()
     findings = list(findings)
     halves: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
@@ -174,11 +170,6 @@ def cache_dir_for(root: Path) -> Path | None:
         return None
 
 
-def sort_key(verdict: Verification | None) -> int:
-    """Valid first, then unknown, then invalid, then secrets with no verifier."""
-    return verdict.status.rank if verdict is not None else 3
-
-
 __all__ = [
     "Status",
     "Verification",
@@ -186,8 +177,6 @@ __all__ = [
     "VerifyReport",
     "cache_dir_for",
     "plan",
-    "sort_key",
-    "verifiable",
     "verify",
 ]
 

@@ -52,5 +52,10 @@ class Verification:
         return f"{self.status.value} ({'; '.join(extra)})" if extra else self.status.value
 
 
+def rank(verdict: Verification | None) -> int:
+    """Report order: live credentials first, then unknown, then invalid, then secrets no verifier checked."""
+    return verdict.status.rank if verdict is not None else 3
+
+
 def unknown(provider: str, reason: str) -> Verification:
     return Verification(Status.UNKNOWN, provider, reason)
