@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "policy": "grants:policy_group",
     "purge": "history:purge_cmd",
     "purge-plan": "history:purge_plan_cmd",
+    "revoke": "grants:revoke_cmd",
     "rules": "scan:rules_cmd",
     "run": "run:run_command",
     "scan": "scan:scan",

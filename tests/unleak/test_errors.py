@@ -51,8 +51,24 @@ def test_no_error_exits_with_the_findings_code() -> None:
 
 
 def test_the_command_table_names_every_command() -> None:
+    """Every top-level command a family module defines is in the table, under its own name."""
+    import click
+
+    import unleak.commands
+
     for name in COMMANDS:
         assert load_command(name).name == name
+    def below(cmd: click.Command) -> list[click.Command]:
+        subs = list(cmd.commands.values()) if isinstance(cmd, click.Group) else []
+        return [c for sub in subs for c in (sub, *below(sub))]
+
+    nested = {id(sub) for name in COMMANDS for sub in below(load_command(name))}
+    defined = set()
+    for mod in pkgutil.iter_modules(unleak.commands.__path__):
+        module = importlib.import_module(f"unleak.commands.{mod.name}")
+        defined |= {obj.name for obj in vars(module).values()
+                    if isinstance(obj, click.Command) and id(obj) not in nested}
+    assert defined == set(COMMANDS)
     assert cli.list_commands(None) == sorted(COMMANDS)  # type: ignore[arg-type]
 
 
