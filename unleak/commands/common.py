@@ -42,8 +42,8 @@ def installed(res: Any, command: str) -> None:
 
 
 def human_action(action: str) -> str:
-    """The acting human, after refusing to act from inside a coding agent's shell (see unleak.policy)."""
-    from unleak.policy import refuse_agent_environment
+    """The acting human, after refusing to act from inside a coding agent's shell (see unleak.agent.policy)."""
+    from unleak.agent.policy import refuse_agent_environment
     from unleak.userenv import human_actor
 
     refuse_agent_environment(action)

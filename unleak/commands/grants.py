@@ -24,8 +24,8 @@ def _describe_request(req: Any) -> str:
     """A request as a human reads it; every field the agent chose goes through the one display escaper."""
     import shlex
 
-    from unleak.display import shown
-    from unleak.policy import format_duration
+    from unleak.agent.display import shown
+    from unleak.agent.policy import format_duration
 
     lines = [
         f"request {req.id} from {req.client or 'an unknown program'}:",
@@ -45,7 +45,7 @@ def _describe_request(req: Any) -> str:
         lines.append("  WARNING     the program is inside the repository, where the agent can change it: read it, "
                      "then approve with --pin to allow this exact content")
     for name, value in req.env:
-        from unleak.policy import show_env_value
+        from unleak.agent.policy import show_env_value
 
         lines.append(f"  environment {name}={show_env_value(value)}")
     if req.env:
@@ -79,8 +79,8 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
               tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
+    from unleak.agent.policy import GrantStore, format_duration, parse_command_pattern, parse_duration
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore, format_duration, parse_command_pattern, parse_duration
 
     actor = human_action("grant")
     globs = [g.strip() for s in secret_globs for g in s.split(",") if g.strip()]
@@ -122,8 +122,8 @@ def policy_group() -> None:
 def policy_sign(yes: bool) -> None:
     """Accept policy.toml as it is now. Until it is signed, an edited policy is refused: an agent that can write
     files could have written it."""
+    from unleak.agent.policy import format_duration, load_policy, policy_path, sign_policy
     from unleak.audit import AuditLog
-    from unleak.policy import format_duration, load_policy, policy_path, sign_policy
 
     actor = human_action("policy sign")
     path = policy_path()
@@ -150,7 +150,7 @@ def policy_show() -> None:
     import json
     from dataclasses import asdict
 
-    from unleak.policy import load_policy
+    from unleak.agent.policy import load_policy
 
     click.echo(json.dumps(asdict(load_policy()), indent=2, sort_keys=True))
 
@@ -163,7 +163,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     """List grants and pending approval requests."""
     import json
 
-    from unleak.policy import GrantStore
+    from unleak.agent.policy import GrantStore
 
     store = GrantStore()
     for problem in store.problems():
@@ -174,7 +174,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
         click.echo(json.dumps({"grants": [{**g.to_dict(), "state": g.state()} for g in grants],
                                "requests": [r.public_dict() for r in reqs]}, indent=2))
         return
-    from unleak.display import shown
+    from unleak.agent.display import shown
 
     for g in grants:
         click.echo(shown(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  "
@@ -205,9 +205,9 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
 
     You type the code shown on the request's approval page, then confirm: the agent can start a request and
     read its own answers, but it cannot type into your terminal."""
-    from unleak import presence
+    from unleak.agent import presence
+    from unleak.agent.policy import GrantStore, parse_duration
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore, parse_duration
 
     actor = human_action("approve")
     store = GrantStore()
@@ -255,9 +255,9 @@ def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | No
     """Confirm the value entered on a ``request_secret`` page (the server holding it stores it on confirmation)."""
     import time
 
-    from unleak import presence
+    from unleak.agent import presence
+    from unleak.agent.display import shown
     from unleak.audit import AuditLog
-    from unleak.display import shown
 
     about = presence.about(store_dir, request_id)
     if about is None or about.get("kind") != "secret":
@@ -293,8 +293,8 @@ def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | No
 @click.argument("request_id")
 def deny_cmd(request_id: str) -> None:
     """Deny a pending request from a coding agent."""
+    from unleak.agent.policy import GrantStore
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore
     from unleak.userenv import human_actor
 
     actor = human_actor()  # denying only ever narrows access, so it works from anywhere
@@ -316,8 +316,8 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     """End grants now and list the secrets they exposed to processes (the credentials to rotate)."""
     import json
 
+    from unleak.agent.policy import GrantStore
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore
     from unleak.userenv import human_actor
 
     if sum(x is not None for x in (task, grant_id, client)) + everything != 1:

@@ -26,7 +26,7 @@ def install_hook(force: bool, repo_dir: str) -> None:
 
     Honours core.hooksPath. Refuses to replace a hook that unleak did not write unless --force.
     """
-    from unleak import hooks
+    from unleak.agent import hooks
 
     res = hooks.install_git_hook(Path(repo_dir).resolve(), force=force)
     click.echo(f"{'wrote' if res.changed else 'already installed:'} {res.path}", err=True)
@@ -52,7 +52,7 @@ def hook_claude_code(as_json: bool) -> None:
     Blocking exits 2 with the reason on stderr, as Claude Code's hook protocol defines; reasons never carry values.
     """
 
-    from unleak import hooks
+    from unleak.agent import hooks
 
     # Bytes, decoded leniently: invalid UTF-8 must still be checked, not crash into a non-blocking error.
     payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
@@ -87,7 +87,7 @@ def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoRetu
     and fail closed on an unexpected error."""
     import json
 
-    from unleak import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hooks
 
     payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
     event = str(payload.get("hook_event_name") or "")
@@ -132,7 +132,7 @@ def hook_check(path: str, fmt: str) -> None:
     """Scan content on stdin (for any agent's hook system). Exit 1 with redacted findings when it carries a secret."""
     import json
 
-    from unleak import hooks
+    from unleak.agent import hooks
 
     hits = hooks.scan_text(sys.stdin.buffer.read().decode("utf-8", "replace"), path, hooks._root(Path.cwd()))
     if fmt == "json":
@@ -164,7 +164,7 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
     """Add unleak's PreToolUse, PostToolUse and UserPromptSubmit hooks to Claude Code's settings (merging;
     idempotent)."""
     from scanner import git
-    from unleak import hooks
+    from unleak.agent import hooks
 
     root = Path(repo_dir).resolve()
     project = git.toplevel(root) or root
@@ -182,7 +182,7 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
 def hook_install_codex(scope: str, repo_dir: str) -> None:
     """Add unleak's PreToolUse (Bash, apply_patch, MCP tools) and UserPromptSubmit hooks to Codex's hooks.json."""
-    from unleak import agent_hooks
+    from unleak.agent import agent_hooks
 
     path = agent_hooks.agent_config_path("codex", "hooks", scope, project_dir(repo_dir))
     installed(agent_hooks.install_codex_hooks(path), agent_hooks.CODEX_COMMAND)
@@ -195,7 +195,7 @@ def hook_install_codex(scope: str, repo_dir: str) -> None:
 def hook_install_cursor(scope: str, repo_dir: str) -> None:
     """Add unleak's beforeShellExecution, beforeReadFile, beforeMCPExecution and beforeSubmitPrompt hooks to
     Cursor's hooks.json."""
-    from unleak import agent_hooks
+    from unleak.agent import agent_hooks
 
     path = agent_hooks.agent_config_path("cursor", "hooks", scope, project_dir(repo_dir))
     installed(agent_hooks.install_cursor_hooks(path), agent_hooks.CURSOR_COMMAND)

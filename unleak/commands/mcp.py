@@ -27,7 +27,7 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
         raise click.UsageError("the MCP server needs the mcp package: pip install 'unleak[mcp]'") from None
-    from unleak.mcp_server import serve
+    from unleak.agent.mcp_server import serve
 
     serve(Path(repo_dir).resolve(), read_only=read_only)
 
@@ -40,7 +40,7 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".", help="Project directory.")
 def mcp_install(agent: str, scope: str, repo_dir: str) -> None:
     """Register `unleak mcp` (stdio) as the MCP server "unleak" in an agent's configuration (merging; idempotent)."""
-    from unleak import agent_hooks
+    from unleak.agent import agent_hooks
 
     path = agent_hooks.agent_config_path(agent, "mcp", scope, project_dir(repo_dir))
     installed(agent_hooks.install_mcp(agent, path), "unleak")

@@ -41,8 +41,8 @@ def run_command(
     """
 
     from unleak import run as runner
-    from unleak import runguard
-    from unleak.policy import load_policy
+    from unleak.agent import runguard
+    from unleak.agent.policy import load_policy
     from unleak.reaper import protect_process
 
     # Before any value is read: no core file, no same-user ptrace or /proc/PID/mem of this process.
