@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import stripe_live_key
-from unleak import hooks
+from unleak.agent import hooks
 
 
 def payload(cwd: Path, event: str, **fields: Any) -> dict[str, Any]:
