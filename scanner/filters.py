@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from scanner.detect_secrets import NOTEBOOK_B64_LINE
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
-from scanner.rules import Rule
+from scanner.rules.base import Rule
 
 
 @dataclass(frozen=True)
@@ -740,9 +741,6 @@ def slug(ctx: Context) -> bool:
 
 _NOTEBOOK_MEDIA = lazy(r'"(?:image|audio|video|application/pdf|font)[\w./+-]*"\s*:')
 
-
-# nbformat splits media into a list of 76-character base64 lines: `"iVBORw0KGgo…\n",`
-NOTEBOOK_B64_LINE = lazy(r'^\s*"[A-Za-z0-9+/=]{60,}(?:\\n)?",?\s*$')
 
 
 def notebook_media(ctx: Context) -> bool:
