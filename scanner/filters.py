@@ -1,7 +1,8 @@
 """Named false-positive predicates. Each returns True when a candidate should be *dropped*.
 
-Every filter is a pure function of the candidate's context with a one-line docstring; the engine reports which
-filter dropped a candidate by name (``--explain``), never by value. Provider rules opt out of filters that make no
+Every filter is a pure function of the candidate's context with a one-line docstring, registered by
+:func:`drop_filter` under its own name (``git_sha`` is ``git-sha``); the engine reports which filter dropped a
+candidate by that name (``--explain``), never by value. Provider rules opt out of filters that make no
 sense for them through ``Rule.skip_filters``; the filters below also check the rule family where a predicate only
 makes sense for name-based (generic) matches.
 """
@@ -12,6 +13,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from scanner.detect_secrets import NOTEBOOK_B64_LINE
 from scanner.finding import Confidence
@@ -36,6 +38,58 @@ class Filter:
     drop: Callable[[Context], bool]
 
 
+@dataclass(frozen=True)
+class Demotion:
+    """A named predicate that keeps a candidate at a lower confidence (see the demotions below)."""
+
+    name: str
+    doc: str
+    confidence: Confidence
+    applies: Callable[[Context], bool]
+
+
+Predicate = Callable[[Context], bool]
+_T = TypeVar("_T")
+_FILTERS: dict[str, Filter] = {}
+_DEMOTIONS: dict[str, Demotion] = {}
+
+
+def _describe(fn: Predicate) -> tuple[str, str]:
+    """A predicate's public name (its function name with dashes: ``git_sha`` is ``git-sha``) and its docstring's
+    first line, so the name in outputs and ``--explain`` cannot drift from the code that decides."""
+    doc = (fn.__doc__ or "").strip().splitlines()
+    if not doc:
+        raise ValueError(f"filter {fn.__name__} has no docstring")
+    return fn.__name__.replace("_", "-"), doc[0]
+
+
+def drop_filter(fn: Predicate) -> Predicate:
+    """Register ``fn`` as a filter: True drops the candidate."""
+    name, doc = _describe(fn)
+    if name in _FILTERS:
+        raise ValueError(f"duplicate filter {name}")
+    _FILTERS[name] = Filter(name, doc, fn)
+    return fn
+
+
+def demotion(confidence: Confidence) -> Callable[[Predicate], Predicate]:
+    """Register the decorated predicate as a demotion to ``confidence``: True keeps the candidate, lower."""
+    def register(fn: Predicate) -> Predicate:
+        name, doc = _describe(fn)
+        if name in _DEMOTIONS:
+            raise ValueError(f"duplicate demotion {name}")
+        _DEMOTIONS[name] = Demotion(name, doc, confidence, fn)
+        return fn
+    return register
+
+
+def _ordered(registry: dict[str, _T], order: tuple[str, ...]) -> tuple[_T, ...]:
+    """The registered predicates in ``order``, which must name each of them exactly once."""
+    if sorted(order) != sorted(registry):
+        raise ValueError(f"filter order and registry differ: {sorted(set(order) ^ set(registry))}")
+    return tuple(registry[name] for name in order)
+
+
 # Families whose candidates come from a secret-like *name* rather than a token format: the filters about code,
 # types and UI text only apply to them.
 NAME_BASED = frozenset({"generic", "detect-secrets", "xml"})
@@ -58,6 +112,7 @@ ALLOW_MARKERS = ("pragma: allowlist secret", "gitleaks:allow", "unleak:allow")
 _NEXTLINE_MARKER = "pragma: allowlist nextline secret"
 
 
+@drop_filter
 def allow_comment(ctx: Context) -> bool:
     """An inline allow comment on the line or an allow-nextline comment on the line before."""
     low = ctx.line.lower()
@@ -94,6 +149,7 @@ _TEMPLATE = lazy(
 )
 
 
+@drop_filter
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
     if ctx.rule.family == "private-key":
@@ -129,6 +185,7 @@ _EXAMPLE_KEYS = frozenset({
 })
 
 
+@drop_filter
 def example_key(ctx: Context) -> bool:
     """Vendor-documented example keys (``AKIAIOSFODNN7EXAMPLE``) and values that end in EXAMPLE/EXAMPLEKEY."""
     v = ctx.value.strip()
@@ -143,6 +200,7 @@ _REFERENCE = lazy(
 )
 
 
+@drop_filter
 def reference(ctx: Context) -> bool:
     """Secret references (``op://``, ``unleak://``, vault paths, secret manager ARNs): safe to commit by design."""
     v = ctx.value.strip()
@@ -161,6 +219,7 @@ _ENV_READ = lazy(
 )
 
 
+@drop_filter
 def env_read(ctx: Context) -> bool:
     """The value is code that reads the environment, a config or a secret store, not a literal."""
     return bool(_ENV_READ.search(ctx.value))
@@ -180,11 +239,13 @@ _PASSWORD_HASH = lazy(r"^(?:\$(?:2[abxy]?|5|6|y|gy|7|argon2id?|argon2i|scrypt|pb
                       r"\$[A-Za-z0-9$=,+./-]{16,300}|\{SSHA?\}[A-Za-z0-9+/]{20,80}={0,2})$")
 
 
+@drop_filter
 def password_hash(ctx: Context) -> bool:
     """A password hash under a password name (``"password": "$2a$11$…"``, Django's ``pbkdf2_sha256$…``)."""
     return _name_based(ctx) and bool(_PASSWORD_HASH.match(ctx.value.strip()))
 
 
+@drop_filter
 def lockfile_hash(ctx: Context) -> bool:
     """Integrity hashes in lockfiles and SRI strings (``sha512-…``, ``h1:…``)."""
     if _INTEGRITY.match(ctx.value.strip()):
@@ -216,6 +277,7 @@ def assigned_name(ctx: Context) -> str:
     return m.group(1) if m else ""
 
 
+@drop_filter
 def git_sha(ctx: Context) -> bool:
     """Git object ids: hex under a commit-ish name (sha, commit, rev, ref) or in a commit URL, never a secret name."""
     v = ctx.value.strip()
@@ -236,6 +298,7 @@ def git_sha(ctx: Context) -> bool:
 _UUID = lazy(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
 
+@drop_filter
 def uuid(ctx: Context) -> bool:
     """UUIDs matched by a name-based rule (ids of things, not secrets; Heroku's UUID keys opt out)."""
     return _name_based(ctx) and bool(_UUID.match(ctx.value.strip()))
@@ -247,7 +310,8 @@ _CHECKSUM_NAME = lazy(
 )
 
 
-def checksum_named(ctx: Context) -> bool:
+@drop_filter
+def checksum(ctx: Context) -> bool:
     """Checksums named as such (``sha256 = "…"``, ``integrity:``, ``etag``) found by a name-based rule."""
     if not _name_based(ctx):
         return False
@@ -265,6 +329,7 @@ _PUBLIC_NAME = lazy(r"(?i)(?:public[_.-]?key|pub[_.-]?key|publishable|(?<![a-z])
                           r"cert(?:ificate)?s?\b|ca[_.-]?bundle|\.pub\b|[_.-]pub\b|known_hosts|authorized_keys)")
 
 
+@drop_filter
 def public_material(ctx: Context) -> bool:
     """Public keys, certificates and publishable keys (``pk_live_``), which are meant to be shared."""
     v = ctx.value.strip()
@@ -278,6 +343,7 @@ def public_material(ctx: Context) -> bool:
                 re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
 
 
+@drop_filter
 def data_uri(ctx: Context) -> bool:
     """``data:`` URIs (inline images and fonts) whose base64 looks random but is content."""
     v = ctx.value.strip()
@@ -299,6 +365,7 @@ _WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
 _SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
 
 
+@drop_filter
 def ui_string(ctx: Context) -> bool:
     """Labels and messages about passwords (``"Enter your password"``, ``forgot-password``, ``password_reset``)."""
     if not _name_based(ctx):
@@ -332,6 +399,7 @@ _TYPE_NAMES = lazy(
 )
 
 
+@drop_filter
 def type_annotation(ctx: Context) -> bool:
     """Type annotations and declarations of parameters named like secrets (``password: str``, ``token?: string``)."""
     if not _name_based(ctx):
@@ -369,6 +437,7 @@ def _code_call(v: str) -> bool:
     return "(" in v and v.rstrip(",;:").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v) is not None
 
 
+@drop_filter
 def code_expression(ctx: Context) -> bool:
     """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
     if _quoted(ctx):
@@ -416,6 +485,7 @@ def _in_comment_or_string(ctx: Context) -> bool:
     return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
 
 
+@drop_filter
 def name_as_value(ctx: Context) -> bool:
     """The value repeats the name (``password: password``, ``PASSWORD=PASSWORD``, ``token = "TOKEN"``)."""
     if not _name_based(ctx):
@@ -436,6 +506,7 @@ _PATH_OR_URL = lazy(
 )
 
 
+@drop_filter
 def path_or_url(ctx: Context) -> bool:
     """A file path, URL without credentials or ARN (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
     v = ctx.value.strip()
@@ -446,7 +517,8 @@ def path_or_url(ctx: Context) -> bool:
     return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
 
 
-def test_path(ctx: Context) -> bool:
+@demotion(Confidence.LOW)
+def test_fixture(ctx: Context) -> bool:
     """Passwords, URLs, headers and name-based matches in test folders (a token format or a key keeps its rating)."""
     return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(_TEST_PATH.search(ctx.path))
 
@@ -460,7 +532,8 @@ def _odd_quotes(text: str, q: str) -> bool:
     return text.count(q) % 2 == 1
 
 
-def version_or_number(ctx: Context) -> bool:
+@drop_filter
+def number_or_version(ctx: Context) -> bool:
     """Numbers, versions, dates, sizes and colours (``token_ttl: 3600``, ``key_version: 1.2.3``, ``#68175A``)."""
     if not _name_based(ctx):
         return False
@@ -470,6 +543,7 @@ def version_or_number(ctx: Context) -> bool:
                              r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.]{5,15}(?:Z|[+-][0-9:]{4,5})?)?", v))
 
 
+@drop_filter
 def character_set(ctx: Context) -> bool:
     """Alphabets and character sets (``"abcdefghjkmnpq…23456789"``): mostly ascending runs, not random."""
     v = ctx.value.strip()
@@ -490,6 +564,7 @@ def _password_named(ctx: Context) -> bool:
     return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))
 
 
+@drop_filter
 def plain_words(ctx: Context) -> bool:
     """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
     if not _name_based(ctx) and ctx.rule.family != "framework":
@@ -507,6 +582,7 @@ def plain_words(ctx: Context) -> bool:
 _MACHINE_PART = frozenset({"token", "tokens", "key", "apikey", "secret", "signature"})
 
 
+@drop_filter
 def short_token(ctx: Context) -> bool:
     """A short word-like value (``track1``, ``abc``) under a token/key name: generated credentials are long."""
     if not _name_based(ctx) or _password_named(ctx):
@@ -520,6 +596,7 @@ def short_token(ctx: Context) -> bool:
 _BASIC_BEFORE = lazy(r"(?i)\bbasic[ \t]{1,4}$")
 
 
+@drop_filter
 def not_basic_credential(ctx: Context) -> bool:
     """``Authorization: Basic …`` whose value is not base64 of user:password (``login_and_password_removed``)."""
     idx = ctx.line.find(ctx.value)
@@ -535,6 +612,7 @@ def not_basic_credential(ctx: Context) -> bool:
 _B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=]{16,}(?:\\[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
 
 
+@drop_filter
 def key_body_fragment(ctx: Context) -> bool:
     """Entropy hits on body lines of a PEM key built by string concatenation (the key itself is UL100's)."""
     if ctx.rule.family != "detect-secrets":
@@ -545,6 +623,7 @@ def key_body_fragment(ctx: Context) -> bool:
                                                                 ctx.prev_line))
 
 
+@drop_filter
 def prose(ctx: Context) -> bool:
     """An unquoted word followed by more words (``Confirmar minha conta``) or text in another script: UI text."""
     if not _name_based(ctx):
@@ -563,6 +642,7 @@ _ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|prop
 _WORD_PART = lazy(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-|/)|[AI](?=[A-Z][a-z])")
 
 
+@drop_filter
 def identifier_words(ctx: Context) -> bool:
     """CamelCase or snake_case names made of real-looking words (``AWSAccessKeyId``, ``aws_secret_access_key``)."""
     # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
@@ -595,6 +675,7 @@ def _words_only(v: str) -> bool:
 _REGEX_SOURCE = lazy(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
 
 
+@drop_filter
 def regex_source(ctx: Context) -> bool:
     """Regular-expression source text (``\\s*``, ``(?:``, ``[A-F0-9]{36}``): a pattern about secrets, not one."""
     if ctx.rule.family not in NAME_BASED | {"credential-file", "connection-string", "code-call", "framework"}:
@@ -609,6 +690,7 @@ def regex_source(ctx: Context) -> bool:
 _KEY_HEADER = lazy(r"(?:BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY|PuTTY-User-Key-File-\d)")
 
 
+@drop_filter
 def key_header_only(ctx: Context) -> bool:
     """A private-key header without a key body (the UL100/UL101 detectors report real key blocks)."""
     return ctx.rule.family == "detect-secrets" and bool(_KEY_HEADER.search(ctx.value)) and len(ctx.value) < 80
@@ -617,6 +699,7 @@ def key_header_only(ctx: Context) -> bool:
 _GITHUB_SHAPE = lazy(r"gh[pousr]_[A-Za-z0-9]{36}")
 
 
+@drop_filter
 def invalid_checksum(ctx: Context) -> bool:
     """A name-based match on a GitHub-shaped token whose CRC32 is wrong: a made-up token, not a credential."""
     from scanner.rules._util import github_checksum_ok
@@ -635,6 +718,7 @@ _METADATA_NAME = lazy(
 )
 
 
+@drop_filter
 def metadata_name(ctx: Context) -> bool:
     """Names about a secret rather than of it (``password_id``, ``token_type``, ``secret_name``, ``key_url``)."""
     if not _name_based(ctx):
@@ -646,6 +730,7 @@ def metadata_name(ctx: Context) -> bool:
 _SECRETISH = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
 
 
+@drop_filter
 def unnamed_hex(ctx: Context) -> bool:
     """A bare hex string from the entropy plugins whose name says nothing about secrets (nonces, ids, digests)."""
     if ctx.rule.family != "detect-secrets" or not re.fullmatch(r"[0-9a-fA-F]{8,128}", ctx.value.strip()):
@@ -663,6 +748,7 @@ _NON_SECRET_NAME = lazy(
 )
 
 
+@drop_filter
 def non_secret_name(ctx: Context) -> bool:
     """Values of names that are never credentials: ids, ARNs, versions, nonces, pagination tokens (``NextToken``)."""
     if not _name_based(ctx):
@@ -681,6 +767,7 @@ def non_secret_name(ctx: Context) -> bool:
     return bool(_NON_SECRET_NAME.search(name))
 
 
+@drop_filter
 def short_hex(ctx: Context) -> bool:
     """Hex strings of at most 16 characters matched by name-based rules: ids and short hashes, not credentials."""
     return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip()))
@@ -689,6 +776,7 @@ def short_hex(ctx: Context) -> bool:
 _JWT_SHAPE = lazy(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
 
 
+@drop_filter
 def fake_jwt(ctx: Context) -> bool:
     """A JWT with no signature or a readable one (``alg: none``, ``.c2lnbmF0dXJl``): an example, not a credential."""
     import base64
@@ -707,6 +795,7 @@ def fake_jwt(ctx: Context) -> bool:
     return raw.isascii() and all(32 <= b < 127 for b in raw)
 
 
+@drop_filter
 def encoded_text(ctx: Context) -> bool:
     """Base64 of an identifier, or (entropy plugins) of prose or markup (``VGhlc2UgYXJlbid0…``, an inline SVG)."""
     if not _name_based(ctx):
@@ -721,6 +810,7 @@ def encoded_text(ctx: Context) -> bool:
     return sum(c.isalpha() or c in " <>=/\"'.,-" for c in decoded) >= 0.85 * len(decoded)
 
 
+@drop_filter
 def slug(ctx: Context) -> bool:
     """Entropy-plugin hits that are names built from words (``Infra-ECS-Cluster-…-EC2CapacityProvider-3fIp``)."""
     if ctx.rule.family != "detect-secrets":
@@ -743,6 +833,7 @@ _NOTEBOOK_MEDIA = lazy(r'"(?:image|audio|video|application/pdf|font)[\w./+-]*"\s
 
 
 
+@drop_filter
 def notebook_media(ctx: Context) -> bool:
     """Jupyter outputs that are rendered media (base64 images, PDFs), not text a secret could be in."""
     if not ctx.path.endswith(".ipynb"):
@@ -753,6 +844,7 @@ def notebook_media(ctx: Context) -> bool:
     return ctx.rule.family == "detect-secrets" and bool(NOTEBOOK_B64_LINE.match(ctx.line))
 
 
+@drop_filter
 def config_allowlist(ctx: Context) -> bool:
     """An allowlist of a migrated gitleaks/betterleaks config (its regexes, stopwords or paths) matches."""
     if not ctx.rule.allow:
@@ -767,61 +859,22 @@ def config_allowlist(ctx: Context) -> bool:
     return any(a.drops(ctx.value, match, ctx.line, ctx.path) for a in ctx.rule.allow)
 
 
-BUILTIN_FILTERS: tuple[Filter, ...] = (
-    Filter("config-allowlist", "an allowlist of a migrated gitleaks/betterleaks config", config_allowlist),
-    Filter("allow-comment", "inline allow comment (pragma: allowlist secret, gitleaks:allow, unleak:allow)",
-           allow_comment),
-    Filter("reference", "secret references such as op:// and unleak://", reference),
-    Filter("example-key", "vendor-documented example keys such as AKIAIOSFODNN7EXAMPLE", example_key),
-    Filter("placeholder", "template variables and placeholder words", placeholder),
-    Filter("env-read", "reads from the environment or configuration", env_read),
-    Filter("lockfile-hash", "integrity hashes in lockfiles and SRI strings", lockfile_hash),
-    Filter("git-sha", "git object ids", git_sha),
-    Filter("password-hash", "password hashes (bcrypt, sha-crypt, PBKDF2) under password names", password_hash),
-    Filter("uuid", "UUIDs (identifiers, not secrets)", uuid),
-    Filter("checksum", "checksums and digests named as such", checksum_named),
-    Filter("public-material", "public keys, certificates and publishable keys", public_material),
-    Filter("data-uri", "data: URIs", data_uri),
-    Filter("notebook-media", "base64 media outputs in Jupyter notebooks", notebook_media),
-    Filter("ui-string", "labels and messages about passwords", ui_string),
-    Filter("type-annotation", "type annotations of parameters named like secrets", type_annotation),
-    Filter("code-expression", "identifiers, attribute access and calls in source code", code_expression),
-    Filter("name-as-value", "the value repeats the variable name", name_as_value),
-    Filter("path-or-url", "file paths and URLs without credentials", path_or_url),
-    Filter("metadata-name", "names about a secret (password_id, token_type, secret_name)", metadata_name),
-    Filter("encoded-text", "base64 of identifiers, prose or markup", encoded_text),
-    Filter("slug", "names built from words (entropy plugins)", slug),
-    Filter("fake-jwt", "JWTs without a real signature", fake_jwt),
-    Filter("non-secret-name", "ids, ARNs, versions, nonces and pagination tokens", non_secret_name),
-    Filter("short-hex", "hex strings of at most 16 characters", short_hex),
-    Filter("identifier-words", "CamelCase/snake_case names made of words", identifier_words),
-    Filter("regex-source", "regular-expression source text", regex_source),
-    Filter("key-header-only", "private-key headers without a body", key_header_only),
-    Filter("plain-words", "short lowercase words and sentinels under non-password names", plain_words),
-    Filter("short-token", "short word-like values under token or key names", short_token),
-    Filter("not-basic-credential", "Basic authorization values that are not base64 of user:password",
-           not_basic_credential),
-    Filter("key-body-fragment", "entropy hits on concatenated key body lines", key_body_fragment),
-    Filter("prose", "words of prose or text in another script", prose),
-    Filter("invalid-checksum", "GitHub-shaped tokens whose checksum is wrong", invalid_checksum),
-    Filter("unnamed-hex", "hex strings without a secret-like name (entropy plugins only)", unnamed_hex),
-    Filter("character-set", "alphabets and ascending character runs", character_set),
-    Filter("number-or-version", "numbers, versions and durations", version_or_number),
+# The order in which filters are tried: the first that drops a candidate names the drop (``--explain``, stats).
+FILTER_ORDER = (
+    "config-allowlist", "allow-comment", "reference", "example-key", "placeholder", "env-read", "lockfile-hash",
+    "git-sha", "password-hash", "uuid", "checksum", "public-material", "data-uri", "notebook-media", "ui-string",
+    "type-annotation", "code-expression", "name-as-value", "path-or-url", "metadata-name", "encoded-text", "slug",
+    "fake-jwt", "non-secret-name", "short-hex", "identifier-words", "regex-source", "key-header-only",
+    "plain-words", "short-token", "not-basic-credential", "key-body-fragment", "prose", "invalid-checksum",
+    "unnamed-hex", "character-set", "number-or-version",
 )
+BUILTIN_FILTERS: tuple[Filter, ...] = _ordered(_FILTERS, FILTER_ORDER)
 
 
 # ---------------------------------------------------------------------------------------------- demotions
 # A demotion keeps a candidate but says what it is, at a lower confidence: a credential in a test folder or a weak
 # password is still a credential (it is often reused, and CredData-style labels count it), yet it should not
 # rank with a live production key. The first demotion that applies names the finding's label.
-
-
-@dataclass(frozen=True)
-class Demotion:
-    name: str
-    doc: str
-    confidence: Confidence
-    applies: Callable[[Context], bool]
 
 
 _WEAK = lazy(
@@ -831,6 +884,7 @@ _WEAK = lazy(
 _WEAK_FAMILIES = NAME_BASED | {"connection-string", "code-call", "credential-file"}
 
 
+@demotion(Confidence.LOW)
 def weak_password(ctx: Context) -> bool:
     """A human-chosen weak password (``Acme12345!``, ``hunter22``, ``AdminPassword123``): real, but guessable."""
     if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "private-key":
@@ -852,6 +906,7 @@ DEMO_CREDENTIALS = frozenset({
 _URL_USER = lazy(r"://(?P<user>[^\s:@/?#'\"<>`]{0,128})$")
 
 
+@demotion(Confidence.LOW)
 def demo_credential(ctx: Context) -> bool:
     """Well-known public demo credentials (``scott:tiger``, ``postgres:postgres``, ``guest:guest``)."""
     v = ctx.value.strip()
@@ -867,13 +922,9 @@ def demo_credential(ctx: Context) -> bool:
                for u, pw in DEMO_CREDENTIALS)
 
 
-BUILTIN_DEMOTIONS: tuple[Demotion, ...] = (
-    Demotion("demo-credential", "well-known public demo credentials such as scott/tiger", Confidence.LOW,
-             demo_credential),
-    Demotion("test-fixture", "credentials in test folders other than token formats and keys", Confidence.LOW,
-             test_path),
-    Demotion("weak-password", "human-chosen weak passwords", Confidence.LOW, weak_password),
-)
+# The first demotion that applies names the finding's label.
+DEMOTION_ORDER = ("demo-credential", "test-fixture", "weak-password")
+BUILTIN_DEMOTIONS: tuple[Demotion, ...] = _ordered(_DEMOTIONS, DEMOTION_ORDER)
 
 
 def applicable_demotions(rule: Rule) -> tuple[Demotion, ...]:
