@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, cast
 
@@ -20,12 +20,12 @@ from scanner.finding import (
     Confidence,
     Finding,
     Secret,
-    Skipped,
     fingerprint,
     masked_context,
     redacted_preview,
     sha1_hex,
 )
+from scanner.result import Explanation, ScanResult
 from scanner.rules import Candidate, DetectFn, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
@@ -35,53 +35,6 @@ _LOW_PRECEDENCE = {"generic", "detect-secrets"}
 _BEFORE = 160
 _GATE_TAG = "\0gate:"  # automaton values for gate literals; never a rule id
 _CONTEXT = 1024  # characters of the candidate's line on each side that filters see
-
-
-@dataclass
-class Stats:
-    files: int = 0
-    bytes: int = 0
-    chunks: int = 0
-    commits: int = 0
-    binary_skipped: int = 0
-    unreadable: int = 0
-    too_large: int = 0
-    symlinks_skipped: int = 0
-    submodules_skipped: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why a candidate was dropped: rule, place and the filter's *name*; never the value."""
-
-    rule_id: str
-    path: str
-    line: int
-    filter: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
-
-
-@dataclass
-class ScanResult:
-    findings: list[Finding] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-    dropped: Counter[str] = field(default_factory=Counter)
-    explanations: list[Explanation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    baselined: int = 0
-    rules: dict[str, Rule] = field(default_factory=dict)
-    # Everything found, baselined or not (for `baseline update` and stale-entry reports).
-    all_findings: list[Finding] = field(default_factory=list)
-    # `--verify`: fingerprint → scanner.verify.Verification (typed loosely so the engine never imports verify).
-    verifications: dict[str, Any] = field(default_factory=dict)
-    verified_first: bool = False  # order reports live credentials first
-    # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
-    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

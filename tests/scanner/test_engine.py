@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, Explanation
+from scanner.engine import Engine, EngineOptions
+from scanner.result import Explanation
 from scanner.rules._util import shannon_entropy
 from tests import fakes
 

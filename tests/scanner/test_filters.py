@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, Explanation
+from scanner.engine import Engine, EngineOptions
 from scanner.filters import BUILTIN_DEMOTIONS, BUILTIN_FILTERS, Context, active_filters
 from scanner.finding import Confidence
+from scanner.result import Explanation
 from scanner.rules import all_rules
 from tests import fakes as f
 from tests.conftest import run_cli
