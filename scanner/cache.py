@@ -64,6 +64,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
     from scanner import engine, filters, git, sources
     from scanner.detect_secrets import adapter, gates, installed_version
     from scanner.detect_secrets import rules as ds_rules
+    from scanner.filters import base as filter_base
     from scanner.version import VERSION
 
     h = hashlib.sha256()
@@ -80,7 +81,8 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, filters, git, sources, gates, adapter, ds_rules):
+    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, sources, gates,
+                adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", installed_version())
     for k in sorted(options):

@@ -90,7 +90,7 @@ def test_the_registry_names_each_predicate_after_its_function_and_documents_it_w
 
 
 def test_the_registry_refuses_a_predicate_without_a_docstring_or_a_second_one_of_a_name() -> None:
-    from scanner.filters import _describe, drop_filter
+    from scanner.filters.base import _describe, drop_filter
 
     def undocumented(ctx: Context) -> bool:
         return False
