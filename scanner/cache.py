@@ -81,8 +81,11 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, sources, gates,
-                adapter, ds_rules):
+    from scanner.git import history as git_history
+    from scanner.git import parse as git_parse
+
+    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, git_history,
+                git_parse, sources, gates, adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", installed_version())
     for k in sorted(options):
