@@ -43,6 +43,7 @@ from scanner.git.repo import (
     clone_or_update,
     common_git_dir,
     current_branch,
+    designated_repository,
     dirty_tracked,
     fetch,
     has_head,
@@ -67,7 +68,8 @@ from scanner.git.repo import (
 __all__ = [
     "COMMIT_MARK", "LOCAL_ENV_VARS", "LOG_FORMAT", "ZERO_OID", "AddedText", "CatFile", "FilePatch", "GitError",
     "RawChange", "RawCommit", "Skipped", "all_object_ids", "caller_index", "clean_env", "clone_mirror",
-    "clone_or_update", "commit_added_texts", "common_git_dir", "count_commits", "current_branch", "diff_lines",
+    "clone_or_update", "commit_added_texts", "common_git_dir", "count_commits", "current_branch",
+    "designated_repository", "diff_lines",
     "dirty_tracked", "fetch", "git_available", "has_head", "has_staged_changes", "head_sha", "history_root",
     "is_bare", "is_shallow", "log_patch_lines", "ls_files", "merge_base", "move_refs", "parse_patch", "raw_history",
     "ref_targets", "ref_tips", "remote_names", "require_repo", "rev_list", "run", "shallow_boundary",

@@ -1,18 +1,84 @@
-"""The repository model: where a repository is, its refs, remotes, shallow state, index and clones."""
+"""The repository model: where a repository is, its refs, remotes, shallow state, index and clones.
+
+The cold paths (exposure, purge, the Action, fleet) read refs, remotes and the object store through GitPython,
+imported on first use: it costs 60-80 ms that ``scan --staged`` in a pre-commit hook and the agent hooks never pay,
+so the functions those paths call stay plain ``git`` processes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scanner.errors import GitError, UsageError
 from scanner.git.proc import (
     _call,
     _call_env,
+    clean_env,
     git_available,
     run,
 )
+
+if TYPE_CHECKING:
+    import git as gitpython
+
+# GitPython reads GIT_DIR, GIT_WORK_TREE, GIT_COMMON_DIR and GIT_OBJECT_DIRECTORY from os.environ when it opens a
+# repository, and copies os.environ into every git it starts; it takes no environment to use instead. So while it
+# runs, the process environment is the one every other git call gets (clean_env): one GitPython call at a time.
+_GITPYTHON = threading.RLock()
+
+
+@contextlib.contextmanager
+def _clean_environ() -> Iterator[None]:
+    with _GITPYTHON:
+        saved = dict(os.environ)
+        clean = clean_env()
+        try:
+            for k in set(saved) - set(clean):
+                del os.environ[k]
+            os.environ.update(clean)
+            yield
+        finally:
+            for k in set(os.environ) - set(saved):
+                del os.environ[k]
+            os.environ.update(saved)
+
+
+@cache
+def _repo_class() -> type[gitpython.Repo]:
+    import git as gitpython
+
+    class CleanGit(gitpython.Git):
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            with _clean_environ():
+                return super().execute(*args, **kwargs)
+
+    class CleanRepo(gitpython.Repo):
+        GitCommandWrapperType = CleanGit
+
+    return CleanRepo
+
+
+@contextlib.contextmanager
+def _opened(repo: Path) -> Iterator[gitpython.Repo]:
+    """``repo`` (a work tree or a git directory) as a GitPython repository, its git processes ended afterwards."""
+    import git as gitpython
+
+    try:
+        with _clean_environ():
+            r = _repo_class()(repo)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError) as exc:
+        raise GitError(f"{repo} is not a git repository ({type(exc).__name__})") from None
+    try:
+        yield r
+    finally:
+        r.close()
 
 
 def caller_index(repo: Path) -> str | None:
@@ -88,9 +154,10 @@ def is_shallow(repo: Path) -> bool:
 
 
 def shallow_boundary(repo: Path) -> set[str]:
-    """Commits whose parents a shallow clone does not have (``.git/shallow``); empty for a complete clone."""
-    path = Path(run(["rev-parse", "--git-path", "shallow"], repo).strip())
-    path = path if path.is_absolute() else repo / path
+    """Commits whose parents a shallow clone does not have (``shallow`` in the common git directory, shared by
+    linked worktrees); empty for a complete clone."""
+    with _opened(repo) as r:
+        path = Path(r.common_dir) / "shallow"
     try:
         return set(path.read_text(encoding="ascii").split())
     except OSError:
@@ -104,15 +171,23 @@ def merge_base(repo: Path, a: str, b: str) -> str | None:
 
 def fetch(repo: Path, remote: str, refspecs: list[str], depth: int | None = None, unshallow: bool = False) -> bool:
     """Fetch commits (ids or refspecs) from ``remote`` without tags or submodules, using the credentials the
-    checkout left in the repository's config. False when the remote refuses: callers report partial coverage."""
+    checkout left in the repository's config (deepening a shallow clone: ``depth`` or ``unshallow``). False when
+    the remote refuses: callers report partial coverage."""
+    import git as gitpython
+
     if any(r.startswith("-") for r in refspecs) or remote.startswith("-"):
         raise UsageError("a fetch refspec must not start with '-'")
-    args = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules"]
+    args = ["--quiet", "--no-tags", "--no-recurse-submodules"]
     if unshallow:
         args.append("--unshallow")
     elif depth is not None:
         args.append(f"--depth={depth}")
-    return _call([*args, remote, *refspecs], repo).returncode == 0
+    with _opened(repo) as r:
+        try:
+            r.git.fetch(*args, remote, *refspecs, stdin=None)
+        except gitpython.GitCommandError:
+            return False
+    return True
 
 
 def has_staged_changes(repo: Path) -> bool:
@@ -145,12 +220,10 @@ def ls_files(repo: Path, paths: list[str]) -> list[str]:
 
 def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/remotes", "refs/tags")
                 ) -> list[tuple[str, str]]:
-    """(refname, commit sha) for every ref under ``patterns``; annotated tags peeled; non-commit targets skipped."""
-    out = run(["for-each-ref", "--format=%(refname)\x01%(objecttype)\x01%(objectname)\x01%(*objecttype)\x01"
-               "%(*objectname)", *patterns], repo)
+    """(refname, commit sha) for every ref under ``patterns`` (``refs/heads`` or ``refs/``: whole path
+    components, as ``git for-each-ref`` matches them), by name; annotated tags peeled; non-commit targets skipped."""
     refs: list[tuple[str, str]] = []
-    for line in out.splitlines():
-        name, otype, oid, ptype, poid = (line.split("\x01") + [""] * 5)[:5]
+    for name, otype, oid, ptype, poid in _ref_objects(repo, patterns):
         if name.endswith("/HEAD") and name.startswith("refs/remotes/"):
             continue  # origin/HEAD is an alias of a real remote-tracking ref
         if otype == "commit":
@@ -160,9 +233,35 @@ def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/rem
     return refs
 
 
+def _ref_objects(repo: Path, patterns: tuple[str, ...] = ()) -> list[tuple[str, str, str, str, str]]:
+    """(refname, object type, object id, peeled type, peeled id) of every ref under ``patterns`` (every ref
+    without), in refname order; the peeled fields are empty unless the ref names an annotated tag."""
+    def under(name: str, pattern: str) -> bool:
+        return name == pattern or name.startswith(pattern if pattern.endswith("/") else pattern + "/")
+
+    out: list[tuple[str, str, str, str, str]] = []
+    with _opened(repo) as r:
+        for ref in r.references:
+            name = ref.path
+            if patterns and not any(under(name, p) for p in patterns):
+                continue
+            try:
+                obj = ref.object
+                peeled = obj.object if obj.type == "tag" else None
+            except ValueError as exc:  # a ref to an object the store does not have
+                raise GitError(f"ref {name} names an object git cannot read: {exc}") from None
+            out.append((name, obj.type, obj.hexsha, peeled.type if peeled is not None else "",
+                        peeled.hexsha if peeled is not None else ""))
+    return sorted(out)
+
+
 def head_sha(repo: Path) -> str | None:
-    out = run(["rev-parse", "--verify", "-q", "HEAD^{commit}"], repo, check=False).strip()
-    return out or None
+    """The commit HEAD names; None before the first commit."""
+    with _opened(repo) as r:
+        try:
+            return r.head.commit.hexsha
+        except ValueError:  # an unborn branch
+            return None
 
 
 def common_git_dir(repo: Path) -> Path:
@@ -183,8 +282,21 @@ def clone_mirror(src: Path, dest: Path) -> None:
     run(["clone", "--quiet", "--mirror", "--no-local", "--", str(src), str(dest)], src.parent)
 
 
+def designated_repository(cwd: Path, env: dict[str, str], key: str) -> tuple[str | None, Path | None, bool]:
+    """What a git started in ``cwd`` with ``env`` added to the clean environment (``{"GIT_DIR": …}``) works on: the
+    value of config ``key`` there (None when unset), its git directory (None when there is none) and whether it is
+    bare. Checks that a tool about to rewrite history with that environment can only reach the intended copy."""
+    conf = _call_env(["config", "--get", key], cwd, env)
+    where = _call_env(["rev-parse", "--absolute-git-dir", "--is-bare-repository"], cwd, env)
+    lines = where.stdout.decode("utf-8", "replace").splitlines()
+    value = conf.stdout.decode("utf-8", "replace").strip() if conf.returncode == 0 else None
+    return value, Path(lines[0]).resolve() if lines else None, lines[1:] == ["true"]
+
+
 def remote_names(repo: Path) -> list[str]:
-    return run(["remote"], repo, check=False).split()
+    """The configured remotes, as ``git remote`` lists them."""
+    with _opened(repo) as r:
+        return sorted(remote.name for remote in r.remotes)
 
 
 def move_refs(repo: Path, old_prefix: str, new_prefix: str) -> int:
@@ -257,10 +369,8 @@ def clone_or_update(url: str, dest: Path) -> Path:
 
 def ref_tips(repo: Path) -> list[str]:
     """The commit of every branch, remote-tracking branch and tag (what ``--all`` walks), deduplicated."""
-    out = run(["for-each-ref", "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname)"], repo)
     tips: dict[str, None] = {}
-    for line in out.splitlines():
-        kind, oid, peeled_kind, peeled = [*line.split(" "), "", "", ""][:4]
+    for _, kind, oid, peeled_kind, peeled in _ref_objects(repo):
         if kind == "commit":
             tips.setdefault(oid, None)
         elif kind == "tag" and peeled_kind == "commit":  # a tag of a tree or blob has no history
