@@ -17,6 +17,7 @@ from scanner.git.history import (
     RawChange,
     RawCommit,
     all_object_ids,
+    blob_at,
     commit_added_texts,
     count_commits,
     diff_lines,
@@ -67,7 +68,7 @@ from scanner.git.repo import (
 
 __all__ = [
     "COMMIT_MARK", "LOCAL_ENV_VARS", "LOG_FORMAT", "ZERO_OID", "AddedText", "CatFile", "FilePatch", "GitError",
-    "RawChange", "RawCommit", "Skipped", "all_object_ids", "caller_index", "clean_env", "clone_mirror",
+    "RawChange", "RawCommit", "Skipped", "all_object_ids", "blob_at", "caller_index", "clean_env", "clone_mirror",
     "clone_or_update", "commit_added_texts", "common_git_dir", "count_commits", "current_branch",
     "designated_repository", "diff_lines",
     "dirty_tracked", "fetch", "git_available", "has_head", "has_staged_changes", "head_sha", "history_root",

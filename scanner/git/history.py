@@ -354,3 +354,9 @@ class CatFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | None:
+    """A file's content at ``rev`` (at most ``limit`` bytes), or None when it cannot be read."""
+    proc = _call(["cat-file", "blob", f"{rev}:{path}"], repo)
+    return proc.stdout[:limit] if proc.returncode == 0 else None
