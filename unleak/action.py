@@ -60,6 +60,9 @@ class Settings:
     scan: str = "auto"
     runner_temp: Path | None = None
     verify: bool = False
+    remediate: str = "off"  # off | suggest | commit | pull-request (unleak.bot)
+    secrets_token: str = field(default="", repr=False)  # can write Actions secrets; GITHUB_TOKEN cannot
+    ref: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -76,6 +79,13 @@ class Settings:
         verify = (env.get("UNLEAK_VERIFY") or "false").strip().lower()
         if verify not in ("true", "false", "yes", "no", "1", "0", ""):
             raise UsageError(f"input verify: {verify!r} is not true or false")
+        from unleak.bot import MODES
+
+        remediate = (env.get("UNLEAK_REMEDIATE") or "").strip().lower()
+        if remediate and remediate not in MODES:
+            raise UsageError(f"input remediate: {remediate!r} is not one of {', '.join(MODES)}")
+        # remediate wins; without it, suggest-fixes: true is the older spelling of remediate: suggest.
+        remediate = remediate or ("suggest" if suggest in ("true", "yes", "1") else "off")
         scan = (env.get("UNLEAK_SCAN") or "auto").strip().lower()
         if scan not in SCAN_MODES:
             raise UsageError(f"input scan: {scan!r} is not one of {', '.join(SCAN_MODES)}")
@@ -94,6 +104,9 @@ class Settings:
             scan=scan,
             runner_temp=path("RUNNER_TEMP"),
             verify=verify in ("true", "yes", "1"),
+            remediate=remediate,
+            secrets_token=env.get("UNLEAK_SECRETS_TOKEN", ""),
+            ref=env.get("GITHUB_REF", ""),
         )
 
     def payload(self) -> dict[str, Any]:
@@ -662,7 +675,7 @@ class ReviewResult:
     comments: int = 0
 
 
-def _request(method: str, url: str, token: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
+def request_json(method: str, url: str, token: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
     import urllib.error
     import urllib.request
 
@@ -698,7 +711,7 @@ def post_review(api_url: str, repository: str, pr_number: int, token: str, head:
         raise UsageError(f"GITHUB_REPOSITORY {repository!r} is not owner/name")
     base = f"{api_url}/repos/{repository}/pulls/{pr_number}/reviews"
     for page in range(1, 51):  # 100 reviews a page, GitHub's maximum; a pull request rarely has a second page
-        status, existing = _request("GET", f"{base}?per_page=100&page={page}", token)
+        status, existing = request_json("GET", f"{base}?per_page=100&page={page}", token)
         if status != 200 or not isinstance(existing, list):
             break
         for r in existing:
@@ -713,14 +726,14 @@ def post_review(api_url: str, repository: str, pr_number: int, token: str, head:
     body_lines.append("A secret that was pushed is exposed: rotate it as well.")
     payload: dict[str, Any] = {"commit_id": head, "event": "COMMENT", "body": "\n".join(body_lines),
                                "comments": [s.comment() for s in fixes.suggestions]}
-    status, answer = _request("POST", base, token, payload)
+    status, answer = request_json("POST", base, token, payload)
     if status == 422 and payload["comments"]:
         # A line GitHub does not consider part of the diff rejects the whole review: post the suggestions as text.
         text = [f"- `{s.path}` lines {s.start_line}-{s.end_line}: " + " / ".join(f"`{x.strip()}`"
                                                                             for x in s.new_lines)
                 for s in fixes.suggestions]
         payload = {**payload, "comments": [], "body": payload["body"] + "\n" + "\n".join(text)}
-        status, answer = _request("POST", base, token, payload)
+        status, answer = request_json("POST", base, token, payload)
         if status in (200, 201):
             return ReviewResult(True, "posted the review without inline suggestions (GitHub rejected the lines)")
     if status in (200, 201):
@@ -779,8 +792,7 @@ def run(settings: Settings, req: ScanRequest) -> Outcome:
         warnings=[*target.warnings, *sarif_warnings]))
     annotations = render("github", result)
 
-    if settings.suggest_fixes:
-        messages.append(_review(settings, req, repo, target, result))
+    messages += _remediate(settings, req, repo, target, result, payload)
     if bad:
         messages.append(("notice", f"{_plural(len(bad), 'finding')} at or above fail-on={settings.fail_on}"))
     return Outcome(result, target, bool(bad), annotations, messages)
@@ -803,6 +815,41 @@ def _for_code_scanning(req: ScanRequest, repo: Path, target: Target, result: Sca
     combined.findings = [*result.findings, *extra]
     combined.rules = {**files.rules, **result.rules}
     return combined
+
+
+def _remediate(settings: Settings, req: ScanRequest, repo: Path, target: Target, result: ScanResult,
+               payload: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The remediate input: suggestions in a review, or the bot's commit / pull request (unleak.bot)."""
+    from unleak import bot
+
+    mode, why = bot.decide(settings.remediate, settings.event_name, payload, settings.repository, settings.ref,
+                           settings.secrets_token)
+    # Falling back for want of a secrets-token is a configuration problem (a warning); the rest are notices.
+    out = [("warning" if "secrets-token" in why else "notice", why)] if why else []
+    if mode == "suggest":
+        out.append(_review(settings, req, repo, target, result))
+    elif mode in ("commit", "pull-request"):
+        if not result.findings or not target.head:
+            return [*out, ("notice", "remediate: nothing to move")]
+        try:
+            if mode == "commit":
+                pr = payload.get("pull_request") or {}
+                done = bot.commit_to_pull_request(
+                    req, repo, repository=settings.repository, secrets_token=settings.secrets_token,
+                    api_url=settings.api_url, head=target.head, head_ref=str((pr.get("head") or {}).get("ref", "")),
+                    temp=settings.runner_temp)
+            else:
+                done = bot.open_pull_request(
+                    req, repo, repository=settings.repository, secrets_token=settings.secrets_token,
+                    token=settings.token, api_url=settings.api_url, head=target.head,
+                    base=bot.default_branch(payload), temp=settings.runner_temp)
+        except UnleakError as exc:
+            return [*out, ("warning", f"remediate: {exc}; the scan's results above are complete")]
+        except Exception as exc:  # the bot is an extra: its failure must not cost the scan's results
+            return [*out, ("warning", f"remediate failed ({type(exc).__name__}); the scan's results above are "
+                                      "complete")]
+        out.append((done.level, done.message))
+    return out
 
 
 def _review(settings: Settings, req: ScanRequest, repo: Path, target: Target, result: ScanResult

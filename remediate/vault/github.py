@@ -59,6 +59,7 @@ class GitHubSecretsVault:
     """A repository's (or one environment's) Actions secrets. ``namespace`` is ``owner/repo``."""
 
     scheme = SCHEME
+    write_only = True  # `fix` skips its read-back: put() confirms the write from the API's answer and listing
 
     def __init__(self, namespace: str, *, token: str, api_url: str = "https://api.github.com",
                  environment: str | None = None, timeout: float = 30.0) -> None:

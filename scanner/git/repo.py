@@ -376,3 +376,41 @@ def ref_tips(repo: Path) -> list[str]:
         elif kind == "tag" and peeled_kind == "commit":  # a tag of a tree or blob has no history
             tips.setdefault(peeled, None)
     return list(tips)
+
+# ------------------------------------------------------------------------------------------- the bot's writes
+
+def worktree_add(repo: Path, dest: Path, sha: str) -> None:
+    """A detached worktree of ``sha`` at ``dest`` (the bot fixes there, never in the checkout it scanned)."""
+    run(["worktree", "add", "--detach", "--quiet", str(dest), sha], repo)
+
+
+def worktree_remove(repo: Path, dest: Path) -> None:
+    _call(["worktree", "remove", "--force", str(dest)], repo)
+    _call(["worktree", "prune"], repo)
+
+
+def commit_all(repo: Path, message: str, name: str, email: str) -> str:
+    """Commit every change in the work tree as ``name <email>`` (author and committer); the new commit's sha."""
+    run(["add", "-A"], repo)
+    ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+             "GIT_COMMITTER_EMAIL": email}
+    proc = _call_env(["commit", "--quiet", "--no-verify", "-m", message], repo, ident)
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git commit failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
+    return run(["rev-parse", "HEAD"], repo).strip()
+
+
+def push(repo: Path, remote: str, sha: str, ref: str) -> None:
+    """Push ``sha`` to ``ref`` on ``remote``; never forced, so work someone else pushed there is never lost."""
+    run(["push", "--quiet", remote, f"{sha}:{ref}"], repo)
+
+
+def remote_branch_tip(repo: Path, remote: str, branch: str) -> str | None:
+    """The commit ``branch`` points at on ``remote`` now (asked over the network), or None when it has none."""
+    out = run(["ls-remote", "--heads", remote, f"refs/heads/{branch}"], repo, check=False).split()
+    return out[0] if out else None
+
+
+def remote_has_branch(repo: Path, remote: str, branch: str) -> bool:
+    return remote_branch_tip(repo, remote, branch) is not None

@@ -438,7 +438,7 @@ def test_action_metadata_shape() -> None:
 
     meta = yaml.safe_load((ROOT / "action.yml").read_text())
     assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token",
-                                   "scan", "verify"}
+                                   "scan", "verify", "remediate", "secrets-token"}
     assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category"}
     for step in meta["runs"]["steps"]:
         if "uses" in step:

@@ -1,0 +1,232 @@
+"""The remediation bot: the Action's ``remediate: commit | pull-request`` modes.
+
+``commit`` (pull requests from the same repository) and ``pull-request`` (pushes to the default branch) both do the
+same remediation, in a separate worktree of the commit that was scanned: plan ``unleak fix`` against the
+repository's GitHub Actions secrets (``remediate.vault.github``: values go in sealed and can never be read back),
+store each value there, rewrite the code to read the environment, re-scan, and commit as the GitHub Actions bot.
+``commit`` pushes that commit to the pull request's own branch; ``pull-request`` pushes it to
+``unleak/fix-<sha>`` and opens a pull request whose body is the redacted plan, the manual steps and the rotation
+checklist (first commit, refs that hold each secret, where to revoke it).
+
+Nobody sees a value: the plan's text is redacted, the commit holds references only (the re-scan proves it before
+anything is pushed), and every request but the sealed ``PUT`` carries names only.
+
+Idempotent: a run finds nothing to move once the fix is in (the head no longer holds the values), an existing
+``unleak/fix-<sha>`` branch or open pull request is left alone, and pushes are never forced, so a human's commits
+on the bot's branch are never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from scanner import git
+from scanner.api import ScanRequest
+from scanner.errors import GitError, UnleakError
+
+MODES = ("off", "suggest", "commit", "pull-request")
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+BRANCH_PREFIX = "unleak/fix-"
+
+
+@dataclass
+class Remediation:
+    """What one bot run did, for the log, the summary and the tests. Names, never values."""
+
+    level: str  # notice | warning
+    message: str
+    moved: list[str] = field(default_factory=lambda: [])  # secret names now in the repository's Actions secrets
+    commit: str = ""
+    branch: str = ""
+    pull_request: str = ""  # URL of the pull request opened
+    body: str = ""  # the pull request's body (redacted)
+
+
+def _fork(payload: Mapping[str, Any], repository: str) -> bool:
+    pr = payload.get("pull_request")
+    head = pr.get("head") if isinstance(pr, dict) else None
+    repo = head.get("repo") if isinstance(head, dict) else None
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    return not isinstance(name, str) or name.lower() != repository.lower()
+
+
+def default_branch(payload: Mapping[str, Any]) -> str:
+    repo = payload.get("repository")
+    name = repo.get("default_branch") if isinstance(repo, dict) else None
+    return name if isinstance(name, str) and name else ""
+
+
+@contextlib.contextmanager
+def _worktree(repo: Path, sha: str, temp: Path | None) -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="unleak-bot-", dir=temp))
+    wt = base / "wt"
+    git.worktree_add(repo, wt, sha)
+    try:
+        yield wt
+    finally:
+        git.worktree_remove(repo, wt)
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _fix(req: ScanRequest, wt: Path, vault: Any) -> tuple[Any, list[str]] | None:
+    """Plan and apply the fix in ``wt``; the plan and the names moved, or None when there is nothing to move."""
+    from remediate.fix import apply_fix, plan_fix
+
+    plan, _ = plan_fix(replace(req, root=wt, paths=()), vault)
+    # The reference file would hold `${{ secrets.NAME }}` expressions, which only a workflow can read: the
+    # workflows pass the secrets as environment variables instead (the pull request says which).
+    plan.changes = [c for c in plan.changes if not c.reference_file]
+    if not plan.changes or not plan.secrets:
+        return None
+    result = apply_fix(plan, vault)
+    return plan, list(result.stored)
+
+
+def _commit_message(names: list[str]) -> str:
+    return (f"unleak: move {len(names)} secret{'s' if len(names) != 1 else ''} to GitHub Actions secrets\n\n"
+            "The code now reads " + ", ".join(names) + " from the environment; the values are stored as "
+            "repository secrets (write-only). Rotate them: they are still in this repository's history.\n")
+
+
+def _env_block(names: list[str]) -> str:
+    lines = "\n".join(f"  {n}: ${{{{ secrets.{n} }}}}" for n in names)
+    return f"```yaml\nenv:\n{lines}\n```"
+
+
+def _rotation(repo: Path, req: ScanRequest, values: dict[str, str]) -> list[str]:
+    """Markdown rows: each moved secret's first commit, the refs that hold it, where to revoke it."""
+    from scanner import exposure
+
+    try:
+        report = exposure.analyze(repo, replace(req, root=repo, paths=()))
+    except UnleakError as exc:
+        return [f"| (exposure could not be computed: {exc}) | | | |"]
+    revoke = {fp: item.revoke for item in report.rotation for fp in item.fingerprints}
+    by_value = {v: n for n, v in values.items()}
+    rows = []
+    for e in report.exposures:
+        name = by_value.get(e.secret.reveal())
+        if name is None:
+            continue
+        refs = [*e.branches, *e.tags, *e.remote_refs][:6]
+        where = revoke.get(e.fingerprint) or "where it was issued"
+        rows.append(f"| `{name}` | {e.first.sha[:10]} ({e.first.date[:10]}) | "
+                    f"{', '.join(f'`{r}`' for r in refs) or '—'} | {where} |")
+    return rows
+
+
+def pr_body(plan: Any, names: list[str], rotation: list[str], head: str) -> str:
+    from remediate.patch import unified_diff
+
+    diff = unified_diff(plan.changes, plan.redactions())
+    manual = [f"- `{m.path}` line {m.line}: {m.reason}" for m in plan.manual]
+    parts = [
+        f"unleak moved {len(names)} secret{'s' if len(names) != 1 else ''} found at {head[:10]} into this "
+        "repository's GitHub Actions secrets (write-only: nobody can read them back) and rewrote the code to read "
+        "them from the environment. No value appears in this pull request.",
+        "### Rotate first\nMoving a value does not un-leak it: every one of these is in the repository's history. "
+        "Revoke and replace each, then update the repository secret.\n\n| secret | first commit | refs that hold it "
+        "| where to revoke |\n|---|---|---|---|\n" + ("\n".join(rotation) or "| (none found in history) | | | |"),
+        "### Wire the workflows\nPass the secrets to the steps that run this code:\n\n" + _env_block(names),
+        "### The change (values redacted)\n```diff\n" + diff.rstrip("\n") + "\n```",
+    ]
+    if manual:
+        parts.append("### Manual steps\n" + "\n".join(manual))
+    parts.append("`unleak exposure` lists every secret in history; `unleak purge` rewrites history once rotated.")
+    return "\n\n".join(parts) + "\n"
+
+
+def _vault(repository: str, token: str, api_url: str) -> Any:
+    from remediate.vault.github import GitHubSecretsVault
+
+    return GitHubSecretsVault(repository, token=token, api_url=api_url)
+
+
+def commit_to_pull_request(req: ScanRequest, repo: Path, *, repository: str, secrets_token: str, api_url: str,
+                           head: str, head_ref: str, temp: Path | None) -> Remediation:
+    """Fix the pull request's head and push the fix commit to its own branch (never forced)."""
+    tip = git.remote_branch_tip(repo, "origin", head_ref)
+    if tip != head:
+        # A re-run of an older event, or someone (the bot included) pushed since: the run for the new head decides.
+        return Remediation("notice", f"remediate: {head_ref} has moved on since this event ({head[:10]} → "
+                           f"{(tip or 'gone')[:10]}); nothing done")
+    with _worktree(repo, head, temp) as wt:
+        done = _fix(req, wt, _vault(repository, secrets_token, api_url))
+        if done is None:
+            return Remediation("notice", "remediate: nothing to move at the pull request's head")
+        _, names = done
+        sha = git.commit_all(wt, _commit_message(names), BOT_NAME, BOT_EMAIL)
+        try:
+            git.push(wt, "origin", sha, f"refs/heads/{head_ref}")
+        except GitError as exc:
+            return Remediation("warning", f"remediate: the values are stored as Actions secrets ({', '.join(names)}) "
+                               f"but the fix commit could not be pushed to {head_ref} ({exc}); run `unleak fix` "
+                               "on the branch", moved=names)
+    return Remediation("notice", f"remediate: moved {', '.join(names)} to Actions secrets and pushed {sha[:10]} to "
+                       f"{head_ref}", moved=names, commit=sha, branch=head_ref)
+
+
+def open_pull_request(req: ScanRequest, repo: Path, *, repository: str, secrets_token: str, token: str,
+                      api_url: str, head: str, base: str, temp: Path | None) -> Remediation:
+    """Fix ``head`` on ``unleak/fix-<sha>`` and open a pull request into ``base`` (once per head)."""
+    from unleak.action import request_json
+
+    branch = BRANCH_PREFIX + head[:12]
+    owner = repository.split("/")[0]
+    status, open_prs = request_json("GET", f"{api_url}/repos/{repository}/pulls?state=open&head={owner}:{branch}"
+                                    "&per_page=10", token)
+    if status == 200 and isinstance(open_prs, list) and open_prs:
+        return Remediation("notice", f"remediate: pull request #{open_prs[0].get('number')} for {head[:10]} exists "
+                           "already; nothing done", branch=branch)
+    if git.remote_has_branch(repo, "origin", branch):
+        return Remediation("notice", f"remediate: branch {branch} exists already (closed or being edited); "
+                           "nothing done", branch=branch)
+    with _worktree(repo, head, temp) as wt:
+        done = _fix(req, wt, _vault(repository, secrets_token, api_url))
+        if done is None:
+            return Remediation("notice", f"remediate: nothing to move at {head[:10]}")
+        plan, names = done
+        values = {s.name: s.value for s in plan.secrets}
+        # The checklist is taken before the push, so the bot's own branch is not listed among the refs.
+        body = pr_body(plan, names, _rotation(repo, req, values), head)
+        values.clear()
+        sha = git.commit_all(wt, _commit_message(names), BOT_NAME, BOT_EMAIL)
+        git.push(wt, "origin", sha, f"refs/heads/{branch}")
+    status, pr = request_json("POST", f"{api_url}/repos/{repository}/pulls", token, {
+        "title": f"unleak: move {len(names)} secret{'s' if len(names) != 1 else ''} to GitHub Actions secrets",
+        "head": branch, "base": base, "body": body, "maintainer_can_modify": True})
+    if status != 201 or not isinstance(pr, dict):
+        return Remediation("warning", f"remediate: pushed {branch} but opening the pull request failed (HTTP "
+                           f"{status}); open it from the branch", moved=names, commit=sha, branch=branch, body=body)
+    return Remediation("notice", f"remediate: opened pull request #{pr.get('number')} ({branch}) moving "
+                       f"{', '.join(names)}", moved=names, commit=sha, branch=branch,
+                       pull_request=str(pr.get("html_url", "")), body=body)
+
+
+def decide(mode: str, event_name: str, payload: Mapping[str, Any], repository: str, ref: str,
+           secrets_token: str) -> tuple[str, str]:
+    """The mode that applies to this event, and why it differs from the input (or '')."""
+    if mode == "commit":
+        if event_name not in ("pull_request", "pull_request_target") or "pull_request" not in payload:
+            return "off", "remediate: commit works on pull request events; nothing done"
+        if _fork(payload, repository):
+            return "suggest", "remediate: the pull request comes from a fork, which the bot cannot push to; " \
+                              "suggestions instead"
+    if mode == "pull-request":
+        default = default_branch(payload)
+        if event_name != "push" or not default or ref != f"refs/heads/{default}":
+            return "off", "remediate: pull-request works on pushes to the default branch; nothing done"
+    if mode in ("commit", "pull-request") and not secrets_token:
+        fallback = "suggest" if mode == "commit" else "off"
+        return fallback, ("remediate: no secrets-token input, so nothing is moved (GITHUB_TOKEN cannot write "
+                          "Actions secrets; give a token with the Secrets: write permission)"
+                          + ("; suggestions instead" if fallback == "suggest" else ""))
+    return mode, ""
