@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from remediate.codemods.literals import _hint_before, comment_marker
 from remediate.codemods.sites import Site
@@ -305,20 +306,38 @@ def analyze(path: str, text: str, raws: Collection[str]) -> list[Site]:
 
 
 def _analyze(path: str, text: str, raws: Collection[str], names: Mapping[str, str] | None
-             ) -> tuple[list[Site], _Scan | None, Any]:
+             ) -> tuple[list[Site], _Scan | None]:
     parser = _parser(PurePosixPath(path).suffix.lower())
     if parser is None:
-        return _no_grammar(path, text, raws), None, None
+        return _no_grammar(path, text, raws), None
     source = text.encode("utf-8")
     tree = parser.parse(source)
     scan = _Scan(path, source, raws, names)
     scan.walk(tree.root_node)
-    return scan.sites, scan, tree
+    if tree.root_node.has_error:
+        # As for Python: a file that does not parse is not rewritten (error recovery could misplace an edit).
+        line = _first_error(tree.root_node)
+        why = (f"the file does not parse as {'TypeScript' if _typescript(path) else 'JavaScript'} (syntax error at "
+               f"line {line}, or syntax the grammar does not know): move it by hand to {env_read(path, '{NAME}')}")
+        scan.sites = [replace(s, kind="manual", manual=why) for s in scan.sites if s.kind != "manual"] + [
+            s for s in scan.sites if s.kind == "manual"]
+        scan.edits = []
+    return scan.sites, scan
+
+
+def _first_error(root: Node) -> int:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            return int(node.start_point[0]) + 1
+        stack.extend(reversed([c for c in node.children if c.has_error or c.is_missing]))
+    return int(root.start_point[0]) + 1
 
 
 def rewrite(path: str, text: str, names: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(new text, None), or (None, why) when the rewrite is refused. ``names``: raw secret -> variable."""
-    _, scan, tree = _analyze(path, text, list(names), names)
+    _, scan = _analyze(path, text, list(names), names)
     if scan is None:
         return None, "the JavaScript/TypeScript grammar is not installed"
     out = scan.source
@@ -328,6 +347,6 @@ def rewrite(path: str, text: str, names: Mapping[str, str]) -> tuple[str | None,
         return text, None
     parser = _parser(PurePosixPath(path).suffix.lower())
     assert parser is not None
-    if parser.parse(out).root_node.has_error and not tree.root_node.has_error:
+    if parser.parse(out).root_node.has_error:
         return None, "the rewritten file would not parse; fix it by hand"
     return out.decode("utf-8"), None

@@ -176,7 +176,7 @@ def rewrite(text: str, names: Mapping[str, str]) -> tuple[str | None, str | None
         return None, root if isinstance(root, str) else "an empty workflow"
     edits: list[tuple[int, int, str]] = []
     expected: dict[tuple[Any, ...], str] = {}
-    for path, node, _holder in _scalars(root):
+    for path, node, holder in _scalars(root):
         if len(path) < 2 or path[-2] not in _EXPRESSION_KEYS:
             continue
         hits = sorted((r for r in names if r and r in node.value), key=len, reverse=True)
@@ -187,6 +187,9 @@ def rewrite(text: str, names: Mapping[str, str]) -> tuple[str | None, str | None
         for r in hits:
             src = src.replace(r, expression(names[r]))
             value = value.replace(r, expression(names[r]))
+        if node.style is None and getattr(holder, "flow_style", False):
+            # `env: {T: value}`: braces end a plain scalar in a flow mapping, so the expression is quoted there.
+            src = "'" + src.replace("'", "''") + "'"
         edits.append((start, end, src))
         expected[path] = value
     out = text

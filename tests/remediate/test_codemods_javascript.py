@@ -110,6 +110,7 @@ def test_hints_name_the_value(path: str, code: str, hint: str | None, scope: str
     ("a.js", 'import x from "S1_PLACE";', "import path"),
     ("a.js", 'const o = { "S1_PLACE": 1 };', "object key"),
     ("a.js", 'const s = "S1_PLACE\\n";', "escape sequences"),
+    ("a.js", 'const s = "S1_PLACE";\nif (', "does not parse as JavaScript (syntax error at line 2"),
 ])
 def test_places_that_cannot_read_the_environment_are_manual(path: str, code: str, reason: str) -> None:
     s1 = _secret()

@@ -93,7 +93,7 @@ def test_github_prefix_is_reserved_for_actions_secrets() -> None:
 @pytest.mark.parametrize(("text", "reason"), [
     ("jobs:\n  a:\n    steps:\n      - run: curl -u me:S1_PLACE https://x\n", "env: {NAME}: ${{ secrets.{NAME} }}"),
     ("jobs:\n  a:\n    steps:\n      - name: use S1_PLACE\n        run: x\n", "`name:`, not an env/with value"),
-    ("jobs:\n  a:\n    steps:\n      - env: {T: S1_PLACE}\n", None),
+
     ("on: push\n# old token S1_PLACE\n", "YAML comment"),
     ('env:\n  T: "S1_PLACE\\u0041"\n', None),
 ])
@@ -108,6 +108,15 @@ def test_other_places_are_manual_steps(text: str, reason: str | None) -> None:
     else:
         # A flow mapping or an escaped value: either rewritten and still read as intended, or refused.
         assert new is None or yaml.safe_load(new) == yaml.safe_load(src.replace(s1, "${{ secrets.T }}"))
+
+
+def test_flow_mapping_values_are_quoted() -> None:
+    s1 = _secret()
+    src = f"jobs:\n  a:\n    steps:\n      - env: {{T: {s1}, U: x}}  # inline\n"
+    assert [s.kind for s in workflow.analyze(src, [s1])] == ["workflow"]
+    new, error = workflow.rewrite(src, {s1: "T"})
+    assert error is None
+    assert new == "jobs:\n  a:\n    steps:\n      - env: {T: '${{ secrets.T }}', U: x}  # inline\n"
 
 
 def test_not_yaml_is_a_manual_step_not_a_crash() -> None:
