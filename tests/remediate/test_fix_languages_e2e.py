@@ -122,6 +122,24 @@ def test_fix_notebook_typescript_javascript_and_workflow(repo: GitRepo) -> None:
         assert js_run.stdout.split()[-1] == _digest(values["slack"]), js_run.stderr
         assert _run(repo, NODE, "bot.js", under_unleak=False).returncode != 0
 
+    # The plan's step creates the Actions secret from the vault: the value reaches `gh` on stdin, not in argv.
+    # `gh` here is a FAKE (GitHub cannot be reached from the tests) that records its argv and a digest of stdin.
+    fake_bin = repo.path.parent / "fake-gh-bin"
+    fake_bin.mkdir()
+    record = repo.path.parent / "gh-record.txt"
+    (fake_bin / "gh").write_text(f'#!/bin/sh\necho "$@" > {record}\nsha256sum >> {record}\n')
+    (fake_bin / "gh").chmod(0o755)
+    step = next(line for line in applied.stdout.splitlines() if "gh secret set DB_PASSWORD" in line)
+    command = step.split("without showing it: ", 1)[1]
+    assert command.startswith("unleak run -- sh -c ")
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    gh = subprocess.run([sys.executable, "-m", "unleak", "run", "--", "sh", "-c",
+                         command.split("sh -c ", 1)[1].strip("'")], cwd=repo.path, env=env, capture_output=True,
+                        text=True, timeout=60)
+    assert gh.returncode == 0, gh.stderr
+    argv, digest = record.read_text().splitlines()
+    assert argv == "secret set DB_PASSWORD" and digest.split()[0] == _digest(values["db"])
+
     # A second fix does nothing.
     tree = _tree(repo.path)
     again = run_cli("fix", cwd=repo.path)
