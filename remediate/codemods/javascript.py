@@ -41,13 +41,11 @@ _KEY_BEFORE = re.compile(r"""([A-Za-z_$][\w$]*)["']?\s*[:=]\s*["'`]?$""")
 _PASS = {"parenthesized_expression", "as_expression", "satisfies_expression", "non_null_expression",
          "binary_expression", "ternary_expression", "array", "type_assertion", "spread_element",
          "sequence_expression", "await_expression"}
-# Places where a string literal is an expression, so `process.env.NAME` may stand there.
-_EXPR_PARENTS = _PASS | {"variable_declarator", "assignment_expression", "augmented_assignment_expression",
-                         "pair", "arguments", "assignment_pattern", "object_assignment_pattern",
-                         "required_parameter", "optional_parameter", "public_field_definition",
-                         "field_definition", "return_statement", "jsx_attribute", "jsx_expression",
-                         "expression_statement", "arrow_function", "switch_case", "subscript_expression",
-                         "template_substitution", "call_expression"}
+# Parents under which a string literal is not a value (a name, a module path, a type), so no read can stand there.
+_NOT_VALUE = {"import_require_clause", "ambient_declaration", "module", "internal_module", "import_attribute",
+              "export_specifier", "import_specifier", "namespace_export", "method_definition", "property_signature",
+              "method_signature", "abstract_method_signature", "enum_body", "index_signature", "nested_identifier",
+              "template_literal_type", "predefined_type", "type_arguments", "union_type", "intersection_type"}
 _NOT_EXPR_REASON = {
     "enum_assignment": "an enum member needs a constant value: turn the enum member into a constant read from "
                        "process.env.{NAME} by hand",
@@ -149,9 +147,9 @@ def _context(node: Node) -> tuple[str, str | None, str | None, str | None]:
         t = parent.type
         if t in _NOT_EXPR_REASON:
             return ("manual", None, None, _NOT_EXPR_REASON[t])
-        if t not in _EXPR_PARENTS:
-            return ("manual", None, None, f"in a {t.replace('_', ' ')}, where the environment cannot be read: "
-                    "move it by hand to process.env.{NAME}")
+        if t in _NOT_VALUE:
+            return ("manual", None, None, f"in a {t.replace('_', ' ')}, where it is not a value that could be read "
+                    "from the environment: move it by hand")
         if t in _PASS:
             cur = parent
             continue
@@ -177,6 +175,8 @@ def _context(node: Node) -> tuple[str, str | None, str | None, str | None]:
             return ("assign", _text(parent.child_by_field_name("pattern")) or None, None, None)
         if t in ("public_field_definition", "field_definition"):
             prop = parent.child_by_field_name("name") or parent.child_by_field_name("property")
+            if prop == cur:
+                return ("manual", None, None, "a class field's name: move it by hand")
             cls = _enclosing(parent, ("class_declaration", "class", "abstract_class_declaration"))
             name = cls.child_by_field_name("name") if cls is not None else None
             return ("assign", _text(prop) or None, _text(name) or None, None)

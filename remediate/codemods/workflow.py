@@ -136,6 +136,8 @@ def analyze(text: str, raws: Collection[str]) -> list[Site]:
             continue
         line = node.start_mark.line + 1
         key = str(path[-1]) if path else None
+        if path and isinstance(path[-1], int):  # a list item: name the key that holds the list
+            key = f"{path[-2]}[{path[-1]}]" if len(path) >= 2 else f"[{path[-1]}]"
         parent_key = path[-2] if len(path) >= 2 else None
         src = text[node.start_mark.index:node.end_mark.index]
         for r in hits:

@@ -67,6 +67,11 @@ CASES = [
      '// old key: S1_PLACE\nconst A = "S1_PLACE";\nconst B = { k: "S1_PLACE" };\n',
      "// old key: <unleak:A>\nconst A = process.env.A;\nconst B = { k: process.env.A };\n",
      {S1: "A"}),
+    ("conditions-and-returns", "c.ts",
+     'if (token === "S1_PLACE") {}\nconst f = () => "S2_PLACE";\nswitch (k) { case "S1_PLACE": break; }\n',
+     "if (token === process.env.T!) {}\nconst f = () => process.env.U!;\n"
+     "switch (k) { case process.env.T!: break; }\n",
+     {S1: "T", S2: "U"}),
     ("ts-type-assertions", "t.ts",
      'const k = ("S1_PLACE" as string) satisfies string;\n',
      "const k = (process.env.K! as string) satisfies string;\n",
@@ -109,6 +114,9 @@ def test_hints_name_the_value(path: str, code: str, hint: str | None, scope: str
     ("a.ts", 'type K = "S1_PLACE";', "literal type"),
     ("a.js", 'import x from "S1_PLACE";', "import path"),
     ("a.js", 'const o = { "S1_PLACE": 1 };', "object key"),
+    ("a.ts", 'declare module "S1_PLACE" {}', "where it is not a value"),
+    ("a.ts", 'class A { "S1_PLACE" = 1; }', "class field's name"),
+    ("a.ts", 'let u: "S1_PLACE" | "b";', "literal type"),
     ("a.js", 'const s = "S1_PLACE\\n";', "escape sequences"),
     ("a.js", 'const s = "S1_PLACE";\nif (', "does not parse as JavaScript (syntax error at line 2"),
 ])
