@@ -40,13 +40,16 @@ _ENV_READ = {
 
 
 def manual_reason(path: str) -> str:
+    """Why a secret in ``path`` is left by hand and what to write instead; ``{NAME}`` stands for the variable the
+    planner chose (it fills it in)."""
     suffix = PurePosixPath(path).suffix.lower()
     if suffix in _ENV_READ:
-        return (f"unleak fix rewrites Python only: store the value with `unleak secrets set NAME` and read it with "
-                f"{_ENV_READ[suffix]} by hand")
+        read = _ENV_READ[suffix].replace("NAME", "{NAME}")
+        return (f"unleak fix does not rewrite this language: store the value with `unleak secrets set {{NAME}}` and "
+                f"read it with {read} by hand")
     what = _KIND.get(suffix, "this file type")
     return (f"{what} is read verbatim by its consumer: move the value by hand (store it with `unleak secrets set "
-            "NAME` and make the program read NAME from its environment)")
+            "{NAME}` and make the program read {NAME} from its environment)")
 
 
 def analyze(path: str, text: str, raws: list[str]) -> list[Site]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from remediate import codemods, configfiles, dotenv
+from remediate.codemods import javascript, notebook, workflow
 from remediate.codemods.sites import Site
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, is_reference
@@ -57,8 +58,8 @@ _BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", 
 _STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
 
 CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # rewritten to os.environ["NAME"]
-_RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2, "partial": 3,
-         "call-arg": 4, "other": 4, "comment": 5}
+_RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "workflow": 1, "assign": 1, "keyword": 2, "dict": 2,
+         "partial": 3, "call-arg": 4, "other": 4, "comment": 5}
 _PY = (".py", ".pyi")
 _ENV_KINDS = ("env-default", "dotenv-read", "override")
 # A cheap pre-check for the environment reads the codemods change (parsing is the expensive part): an env read of a
@@ -286,14 +287,18 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             continue
         texts[path] = text
         sites: list[Site]
-        if path.endswith(_PY):
-            outcome = codemods.analyze(text, raws)
+        if path.endswith(_PY) or notebook.is_notebook(path):
+            outcome = (notebook.analyze if notebook.is_notebook(path) else codemods.analyze)(text, raws)
             if not outcome.ok:
                 plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview) for f in fs]
                 continue
             sites = outcome.sites
         elif dotenv.is_dotenv_path(path):
             sites = dotenv.analyze(text, raws)
+        elif javascript.handles(path):
+            sites = javascript.analyze(path, text, raws)
+        elif workflow.handles(path):
+            sites = workflow.analyze(text, raws)
         elif configfiles.interpolates(path):
             sites = configfiles.analyze(path, text, raws)
         else:
@@ -301,7 +306,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                           manual=configfiles.manual_reason(path)) for f in fs]
         covered = {s.raw for s in sites}
         # Environment reads are planned in step 2, for every Python file alike.
-        if path.endswith(_PY):
+        if path.endswith(_PY) or notebook.is_notebook(path):
             env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
         sites = [s for s in sites if s.kind not in _ENV_KINDS]
         for f in fs:
@@ -361,7 +366,11 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         if x.site.kind == "manual":
             moved = secret_of_value.get(x.site.value)
             also = f" (the value is in the vault as {moved.name} after this fix)" if moved else ""
-            plan.manual.append(ManualStep(x.path, x.site.line, (x.site.manual or "fix it by hand") + also,
+            # A reason may name the variable to use ({NAME}): the one the value is moved under, else the one the
+            # place suggests.
+            name = moved.name if moved else suggest_name(x.site) or _rule_name(x.rule_id)
+            plan.manual.append(ManualStep(x.path, x.site.line,
+                                          (x.site.manual or "fix it by hand").replace("{NAME}", name) + also,
                                           x.rule_id, x.preview))
 
     # 4. Which environment variables must the reference file define, and can it?
@@ -370,7 +379,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     for x in auto:
         ps = secret_of_value[x.site.value]
         var = x.site.env_key if x.site.kind == "env-default" else (
-            ps.name if x.site.kind in CODE_KINDS or x.site.kind == "interpolate" else None)
+            ps.name if x.site.kind in CODE_KINDS or x.site.kind in ("interpolate", "workflow") else None)
         if var is None:
             continue
         other = env_var_owner.get(var)
@@ -408,11 +417,12 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         text = texts[path]
         manual_raws = {m.site.raw for m in found if m.path == path and m.site.kind == "manual"}
         removes = {form for x in xs for form in (x.site.raw, x.site.value) if form} - manual_raws
-        if path.endswith(_PY):
+        if path.endswith(_PY) or notebook.is_notebook(path):
             names = {x.site.raw: secret_of_value[x.site.value].name for x in xs if x.site.kind != "env-default"}
             defaults = {x.site.raw: x.site.env_key for x in xs if x.site.kind == "env-default" and x.site.env_key}
-            outcome = codemods.rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
-                                       dotenv_keys=dotenv_keys, flip_override=flip)
+            rewrite = notebook.rewrite if notebook.is_notebook(path) else codemods.rewrite
+            outcome = rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
+                              dotenv_keys=dotenv_keys, flip_override=flip)
             if not outcome.ok or outcome.code is None:
                 plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview) for x in xs]
                 continue
@@ -423,6 +433,14 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             markers = {x.site.raw: codemods.comment_marker(secret_of_value[x.site.value].name) for x in xs
                        if x.site.kind == "comment"}
             after = dotenv.rewrite(text, refs, markers)
+        elif javascript.handles(path) or workflow.handles(path):
+            names = {x.site.raw: secret_of_value[x.site.value].name for x in xs}
+            new, error = (javascript.rewrite(path, text, names) if javascript.handles(path)
+                          else workflow.rewrite(text, names))
+            if new is None:
+                plan.manual += [ManualStep(path, x.site.line, error or "", x.rule_id, x.preview) for x in xs]
+                continue
+            after = new
         else:
             after = configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
         left = {v for v in removes if v in after}
@@ -432,6 +450,13 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             # Applying would fail its own re-scan; keep the file out of the fix instead of blocking the rest.
             plan.manual += [ManualStep(path, x.site.line, "the rewrite would leave a copy of the value in the file: "
                                        "fix it by hand", x.rule_id, x.preview) for x in xs]
+
+    # Rewritten workflows read Actions secrets, which only the user can create: say how, without the value.
+    rewritten = {c.path for c in plan.changes}
+    for ps in plan.secrets:
+        flows = {p.path for p in ps.places if p.kind == "workflow" and p.path in rewritten}
+        if flows:
+            plan.notes.append(workflow.gh_step(ps.name, flows))
 
     # 6. The reference file: every variable the rewritten code and configs read.
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}

@@ -109,7 +109,7 @@ def test_value_interpolation_would_alter_is_manual() -> None:
     assert [s.kind for s in sites] == ["manual"]
 
 
-@pytest.mark.parametrize(("path", "hint"), [("web/app.ts", "process.env.NAME"), ("main.go", "os.Getenv"),
-                                            ("deploy.sh", '"$NAME"')])
+@pytest.mark.parametrize(("path", "hint"), [("web/app.ts", "process.env.{NAME}"), ("main.go", 'os.Getenv("{NAME}")'),
+                                            ("deploy.sh", '"${NAME}"')])
 def test_other_languages_get_a_manual_step_saying_how_to_read_the_environment(path: str, hint: str) -> None:
     assert hint in configfiles.manual_reason(path) and "by hand" in configfiles.manual_reason(path)
