@@ -754,6 +754,12 @@ def head_sha(repo: Path) -> str | None:
     return out or None
 
 
+def absolute_git_dir(repo: Path) -> Path | None:
+    """The git directory of the work tree at ``repo`` (a linked worktree's own one), or None outside a repository."""
+    proc = _call(["rev-parse", "--absolute-git-dir"], repo)
+    return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
+
+
 def common_git_dir(repo: Path) -> Path:
     """The repository's .git directory (shared by all worktrees), absolute."""
     out = run(["rev-parse", "--git-common-dir"], repo).strip()
