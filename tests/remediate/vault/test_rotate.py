@@ -156,3 +156,26 @@ def test_sigkill_at_every_file_operation_leaves_every_value_readable(tmp_path: P
         assert _file_key_ids() == {again.new_key_id}
         assert {key_id(k) for k in LocalVault("shop").keys.available().values()} == {again.new_key_id}
         assert not [p for p in data.rglob("*.tmp*")] and not (data / "vault.key.next").exists()
+
+
+def test_cli_rotate_key_prints_ids_never_keys(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    values = _fill()
+    key_before = (user_data_dir() / "vault.key").read_text().strip()
+    proc = run_cli("secrets", "rotate-key", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["namespaces"] == sorted(NAMESPACES) and got["entries"] == 6 and not got["resumed"]
+    key_after = (user_data_dir() / "vault.key").read_text().strip()
+    assert key_after != key_before
+    out = proc.stdout + proc.stderr
+    for secret in (key_before, key_after, key_before.split(":")[-1], key_after.split(":")[-1],
+                   *(v for ns in values.values() for v in ns.values())):
+        assert secret not in out
+    assert _read_all(values) == values
+    text = run_cli("secrets", "rotate-key", cwd=tmp_path)
+    assert text.returncode == 0 and "rotated the vault key: 3 namespace(s), 6 entries" in text.stderr
+    empty = tmp_path / "nokey"
+    proc = run_cli("secrets", "rotate-key", cwd=tmp_path, env={"XDG_DATA_HOME": str(empty)})
+    assert proc.returncode == 2 and "nothing to rotate" in proc.stderr
