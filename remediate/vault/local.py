@@ -695,6 +695,16 @@ def rotate_key(data_dir: str | os.PathLike[str] | None = None, *, use_keyring: b
     rename of the key file; the keyring entry is set and read back first). A run killed anywhere leaves every value
     readable, and the next run finishes with the same new key."""
     base = Path(data_dir) if data_dir is not None else user_data_dir()
+    try:
+        return _rotate(base, use_keyring)
+    except OSError as exc:
+        raise VaultError(f"the key rotation stopped: {exc.strerror or type(exc).__name__}"
+                         f"{f' ({exc.filename})' if exc.filename else ''}; every value is still readable (the old "
+                         "key is kept until the rotation completes) — fix that and run `unleak secrets rotate-key` "
+                         "again") from None
+
+
+def _rotate(base: Path, use_keyring: bool | None) -> Rotation:
     keys = KeyStore(base, use_keyring)
     _check_private_dir(base)
     if not keys.available():

@@ -179,3 +179,20 @@ def test_cli_rotate_key_prints_ids_never_keys(tmp_path: Path) -> None:
     empty = tmp_path / "nokey"
     proc = run_cli("secrets", "rotate-key", cwd=tmp_path, env={"XDG_DATA_HOME": str(empty)})
     assert proc.returncode == 2 and "nothing to rotate" in proc.stderr
+
+
+def test_unwritable_data_directory_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    """chattr +i: not even root can create the new key there. Exit 2 with the cause, every value still readable."""
+    from tests.conftest import run_cli
+
+    values = _fill()
+    data = user_data_dir()
+    if subprocess.run(["chattr", "+i", str(data)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here")
+    try:
+        proc = run_cli("secrets", "rotate-key", cwd=tmp_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(data)], check=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "the key rotation stopped: Operation not permitted" in proc.stderr and "still readable" in proc.stderr
+    assert _read_all(values) == values
