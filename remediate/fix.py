@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from remediate import dotenv, patch
+from remediate import dotenv, patch, staging
 from remediate.plan import Plan, build
 from remediate.vault import Vault
 from scanner import git
@@ -53,12 +53,20 @@ def project_root(start: Path) -> Path:
 
 def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAULT_REFERENCE_FILE,
              min_confidence: Confidence = Confidence.MEDIUM) -> tuple[Plan, ScanResult]:
-    """Scan the working tree (``request.paths`` or everything) and plan the fix. Reads only.
+    """Scan the working tree (``request.paths`` or everything) and plan the fix. Reads only, once a fix that was
+    killed mid-way has been finished (:func:`remediate.staging.recover`; the plan's notes say what it did).
 
     Findings below ``min_confidence`` (by default the low-confidence entropy guesses, which are mostly hashes and
     ids) are not moved; the plan's notes say how many were left and how to include them.
     """
     root = project_root(request.root)
+    # A fix killed mid-way is finished (or its rollback is) before anything is planned on a half-written tree.
+    try:
+        recovered = staging.recover(root)
+    except OSError as exc:
+        raise FixError(f"could not finish an interrupted `unleak fix` under {staging.staging_home(root)} "
+                       f"({type(exc).__name__}: {exc.strerror or 'failed'}); fix the permissions or free space "
+                       "and run `unleak fix` again") from None
     request = replace(request, modes=("files",))
     scope: list[str] = []
     for p in request.paths:
@@ -76,6 +84,7 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
                  reference_file=reference_file, redact_also=result.all_findings)
+    plan.notes[:0] = recovered.notes()
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
@@ -135,31 +144,35 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
         raise FixError(f"storing the values failed: {why}. No file was changed"
                        + (f"; the {len(created)} new vault entries were removed again" if created else "")) from None
 
-    # 2-4. Files, confirmation, reference file last.
+    # 2-4. Files, confirmation, reference file last. Every new content is staged (written and fsync()ed under
+    # .git/unleak) and checked before the first file is replaced; then all are renamed into place under a journal
+    # that the next run finishes if this process is killed (remediate.staging).
     body = [c for c in plan.changes if not c.reference_file]
     ref_changes = [c for c in plan.changes if c.reference_file]
     check = confirm or _confirm
-    done: list[patch.Written] = []
+    txn: staging.Transaction | None = None
     try:
-        done += patch.apply(root, body, write)
+        txn = staging.stage(root, body + ref_changes, write)
         for c in body:
-            text = (root / c.path).read_text(encoding="utf-8")
-            if not check(plan, c.path, text):
+            if not check(plan, c.path, c.after):
                 raise FixError(f"after rewriting, a moved value is still found in {c.path}")
         for c in ref_changes:
             if not check(plan, c.path, c.after):
                 raise FixError(f"the reference file {c.path} would still hold a moved value")
-        done += patch.apply(root, ref_changes, write)
-        for c in ref_changes:
+        txn.commit()
+        for c in body + ref_changes:
             if not check(plan, c.path, (root / c.path).read_text(encoding="utf-8")):
                 raise FixError(f"after writing, a moved value is still found in {c.path}")
     except BaseException as exc:
         # Also on Ctrl-C: a half-applied fix must not stay behind.
         failed_apply = exc if isinstance(exc, patch.ApplyError) else None
         not_restored = list(failed_apply.not_restored) if failed_apply else []
-        rolled_back = patch.rollback(root, done, write) if done else []
+        written = len(txn.renamed) if txn is not None else 0
+        rolled_back = txn.rollback(write) if txn is not None and txn.renamed else []
+        if txn is not None:
+            txn.close()
         not_restored += rolled_back
-        restored = (failed_apply.restored if failed_apply else 0) + len(done) - len(rolled_back)
+        restored = (failed_apply.restored if failed_apply else 0) + written - len(rolled_back)
         # A file left rewritten reads its values from the vault: those entries are the only copy now, so they stay.
         needed = _needed_by(plan, not_restored)
         removed = _forget(vault, [n for n in created if n not in needed])
@@ -181,6 +194,7 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                  else "no file had been written yet")
         raise FixError(f"{what}; {files}, nothing changed"
                        + (" and the new vault entries were removed" if removed else "")) from None
+    txn.close()
     res.written = [c.path for c in body + ref_changes]
     res.confirmed = True
     return res

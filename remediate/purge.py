@@ -263,15 +263,72 @@ def execute(root: Path, fingerprints: list[str], workdir: Path | None = None, re
         git.move_refs(mirror, "refs/remotes/", REMOTES_NS)
         _check_is_mirror(mirror, top, mark)
         _run_filter_repo(cmd, mirror, p)
+        _rewrite_notes(mirror, p.reps)
         proof = prove(top, mirror, p.reps, {r.fingerprint for r in p.reps}, refs_before)
     finally:
         p.replacements_file.unlink(missing_ok=True)
     return PurgeResult(plan=p, mirror=mirror, proof=proof, push=push_commands(top, mirror))
 
 
-def _mirror_git(mirror: Path, args: list[str], check: bool = True) -> str:
+def _notes(repo: Path, bare: bool = True) -> dict[str, dict[str, str]]:
+    """Every notes ref (``refs/notes/*``) of ``repo`` (the mirror, or with ``bare=False`` the user's clone):
+    annotated object -> note blob."""
+    out: dict[str, dict[str, str]] = {}
+    for ref, _sha in git.ref_targets(repo, ("refs/notes",)):
+        where = [f"--git-dir={repo}"] if bare else []
+        listed = git.run([*where, "notes", f"--ref={ref}", "list"], repo)
+        out[ref] = {obj: blob for blob, obj in (line.split() for line in listed.splitlines() if len(line.split()) == 2)}
+    return out
+
+
+def _rewrite_notes(mirror: Path, reps: list[Replacement]) -> None:
+    """git-filter-repo leaves ``refs/notes/*`` alone: their notes still hold the values (in every past version of
+    the notes history too) and are attached to the old commit ids. Each notes ref becomes one new commit whose
+    notes are the old ones with the values replaced, attached to the rewritten commits; the old notes history is
+    dropped and pruned."""
+    notes = _notes(mirror)
+    if not notes:
+        return
+    commit_map = _read_map(mirror / "filter-repo" / "commit-map")
+    with git.CatFile(mirror) as cat:
+        for ref, entries in notes.items():
+            rows = []
+            for obj, blob in sorted(entries.items()):
+                got = cat.read(blob)
+                data = apply(reps, got[1]) if got is not None else b""
+                new_blob = _mirror_git(mirror, ["hash-object", "-w", "--stdin"], stdin=data).strip()
+                rows.append(f"100644 blob {new_blob}\t{commit_map.get(obj, obj)}\n")
+            tree = _mirror_git(mirror, ["mktree"], stdin="".join(rows).encode()).strip()
+            commit = _mirror_git(mirror, ["commit-tree", tree, "-m", "Notes rewritten by unleak purge"]).strip()
+            _mirror_git(mirror, ["update-ref", ref, commit])
+    _mirror_git(mirror, ["reflog", "expire", "--expire=now", "--all"], stdin=b"")
+    _mirror_git(mirror, ["gc", "--prune=now", "--quiet"], stdin=b"")
+
+
+def _compare_notes(original: Path, mirror: Path, reps: list[Replacement], commit_map: dict[str, str],
+                   proof: Proof) -> None:
+    """Each notes ref: the same notes, on the rewritten commits, equal modulo the replaced values."""
+    new_notes = _notes(mirror)
+    with git.CatFile(original) as old_cat, git.CatFile(mirror) as new_cat:
+        for ref, entries in _notes(original, bare=False).items():
+            got = new_notes.get(ref, {})
+            expected_keys = {commit_map.get(obj, obj) for obj in entries}
+            if set(got) != expected_keys:
+                proof.problems.append(f"{ref}: the notes are not on the rewritten commits")
+                continue
+            for obj, blob in entries.items():
+                o, n = old_cat.read(blob), new_cat.read(got[commit_map.get(obj, obj)])
+                if o is None or n is None or n[1] != apply(reps, o[1]):
+                    proof.problems.append(f"{ref}: a note differs beyond the replaced values")
+                    break
+            else:
+                proof.notes.append(f"{ref}: {len(entries)} note(s) moved to the rewritten commits; its history "
+                                   "was replaced by one commit")
+
+
+def _mirror_git(mirror: Path, args: list[str], check: bool = True, stdin: bytes | None = None) -> str:
     """A git command on the mirror, named explicitly (``--git-dir``), never found by discovery from ``cwd``."""
-    return git.run([f"--git-dir={mirror}", *args], mirror, check=check)
+    return git.run([f"--git-dir={mirror}", *args], mirror, check=check, stdin=stdin)
 
 
 def _filter_repo_env(mirror: Path) -> dict[str, str]:
@@ -454,7 +511,8 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
     if not commit_map:
         proof.problems.append("git-filter-repo wrote no commit map; cannot compare histories")
         return proof
-    old_commits = set(git.run(["rev-list", "--all"], original).split())
+    # Notes histories are not rewritten commit by commit (see _rewrite_notes); they are compared note by note.
+    old_commits = set(git.run(["rev-list", "--exclude=refs/notes/*", "--all"], original).split())
     missing = old_commits - commit_map.keys()
     if missing:
         proof.problems.append(f"{len(missing)} commit(s) of the original were not rewritten")
@@ -488,6 +546,7 @@ def prove(original: Path, mirror: Path, reps: list[Replacement], fingerprints: s
                     lost_headers[name] = lost_headers.get(name, 0) + 1
             trees.tree(oc.tree.decode(), nc.tree.decode(), "")
         _compare_tags(mirror, old_cat, new_cat, reps, proof)
+    _compare_notes(original, mirror, reps, commit_map, proof)
     if proof.signatures_dropped:
         proof.notes.append(f"{proof.signatures_dropped} commit signature(s) dropped (a rewritten commit cannot keep "
                            "its signature; re-sign if you need them)")
@@ -551,8 +610,10 @@ def _search_values(mirror: Path, reps: list[Replacement], proof: Proof) -> None:
 
 def _history_scan(mirror: Path, fingerprints: set[str], proof: Proof) -> None:
     """The same history scan as `unleak scan --history`, over the (bare) mirror."""
+    from scanner import sources
     from scanner.chunk import Chunk
     from scanner.engine import Engine
+    from scanner.result import Stats
 
     engine = Engine()
     left: set[str] = set()
@@ -561,6 +622,8 @@ def _history_scan(mirror: Path, fingerprints: set[str], proof: Proof) -> None:
             continue
         chunk = Chunk(path=fp.path, text="\n".join(t for _, t in fp.added), source="commit",
                       line_numbers=tuple(n for n, _ in fp.added), commit=commit)
+        left.update(f.fingerprint for f in engine.scan_chunk(chunk) if f.fingerprint in fingerprints)
+    for chunk in sources.messages(mirror, ["--all"], Stats(), tags=True):  # commit and tag messages too
         left.update(f.fingerprint for f in engine.scan_chunk(chunk) if f.fingerprint in fingerprints)
     if left:
         proof.problems.append(f"a history scan of the mirror still finds {len(left)} purged secret(s)")

@@ -35,6 +35,7 @@ from scanner import git
 from scanner.chunk import Chunk
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Confidence, Finding, Secret
+from scanner.sources import MESSAGE_PATHS
 
 if TYPE_CHECKING:
     from scanner.api import ScanRequest
@@ -380,9 +381,10 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
             # Not found byte for byte in any blob (a file too large to open, or bytes that are not UTF-8 around
             # it): fall back to the commits whose added lines held it.
             first_ci, last_ci = s.commits[0], s.commits[-1]
-            report.notes.append(f"{s.preview}: not found in any file version byte for byte (larger than "
-                                f"{MAX_BLOB // (1024 * 1024)} MB, or not UTF-8); first/last are the commits that "
-                                "added it")
+            if not all(p in MESSAGE_PATHS.values() for p in s.paths):  # only in messages: nothing to explain
+                report.notes.append(f"{s.preview}: not found in any file version byte for byte (larger than "
+                                    f"{MAX_BLOB // (1024 * 1024)} MB, or not UTF-8); first/last are the commits that "
+                                    "added it")
         else:
             continue
         kinds: dict[str, list[str]] = {"branch": [], "tag": [], "remote": [], "other": []}

@@ -201,6 +201,30 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
 
 
+MESSAGE_PATHS = {"commit-message": "COMMIT_EDITMSG", "tag-message": "TAG_EDITMSG"}  # git's own names for them
+
+
+def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[str] | None = None
+             ) -> Iterator[Chunk]:
+    """Commit messages of ``revs`` and (with ``tags``) annotated tag messages: a value pasted there is in history
+    as surely as one in a file. Findings carry the source ``commit-message`` / ``tag-message``. A history git
+    cannot list (a missing commit object) leaves the messages unscanned, said in ``notes``; the walk of the
+    files reports the unreadable objects themselves."""
+    if revs == ["--all"] and not git.has_head(repo):
+        return
+    try:
+        found = [("commit-message", info, text) for info, text in git.commit_messages(repo, revs)]
+        if tags:
+            found += [("tag-message", info, text) for _name, info, text in git.tag_messages(repo)]
+    except GitError as exc:
+        if notes is not None:
+            notes.append(f"commit and tag messages were not scanned ({exc})")
+        return
+    for source, info, text in found:
+        stats.bytes += len(text)
+        yield Chunk(path=MESSAGE_PATHS[source], text=text, source=source, commit=info)
+
+
 def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter, source: str = "commit",
                   skipped: list[Skipped] | None = None) -> Iterator[tuple[CommitInfo, list[Chunk], int]]:
     """The commits ``shas``, in that order, each with its chunks and how many binary files it skipped: the same

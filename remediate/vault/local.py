@@ -222,27 +222,35 @@ class KeyStore:
         self.data_dir = data_dir
         self.key_file = data_dir / "vault.key"
         self.lock_file = data_dir / "vault.key.lock"
+        # The key a rotation (``rotate_key``) re-seals the vault files with, until every one of them is re-written
+        # and verified and it replaces the old key; readable like the others meanwhile, so a crash loses nothing.
+        self.next_file = data_dir / "vault.key.next"
         self.use_keyring = use_keyring
         self._cache: dict[str, bytes] | None = None
 
     def _keyring(self) -> Any | None:
         return None if self.use_keyring is False else _usable_keyring()
 
-    def _read_key_file(self) -> bytes | None:
+    def _read_key_file(self, path: Path | None = None) -> bytes | None:
+        path = path or self.key_file
         _check_private_dir(self.data_dir)
         try:
-            st = os.lstat(self.key_file)
+            st = os.lstat(path)
         except FileNotFoundError:
             return None
         if stat.S_ISREG(st.st_mode) and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise VaultError(
-                f"the vault key file {self.key_file} is accessible by other users "
-                f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {self.key_file}"
+                f"the vault key file {path} is accessible by other users "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}"
             )
-        raw = _read_private(self.key_file)
+        raw = _read_private(path)
         if raw is None:
             return None
-        return self._decode_key(raw.decode("ascii", errors="replace").strip(), str(self.key_file))
+        return self._decode_key(raw.decode("ascii", errors="replace").strip(), str(path))
+
+    def read_next(self) -> bytes | None:
+        """The key of a rotation in progress (see :func:`rotate_key`), or None."""
+        return self._read_key_file(self.next_file)
 
     @staticmethod
     def _decode_key(text: str, where: str) -> bytes:
@@ -272,7 +280,7 @@ class KeyStore:
         """Every key this machine holds, by key id. The key file wins ties: it was created deliberately."""
         if self._cache is None:
             found: dict[str, bytes] = {}
-            for key in (self._read_key_file(), self._read_keyring()):
+            for key in (self._read_key_file(), self._read_keyring(), self.read_next()):
                 if key is not None:
                     found.setdefault(key_id(key), key)
             self._cache = found
@@ -282,7 +290,7 @@ class KeyStore:
         self._cache = None
 
     def _stale_temp_files(self) -> list[Path]:
-        return list(self.data_dir.glob(f".{self.key_file.name}.tmp.*"))
+        return [p for name in (self.key_file.name, self.next_file.name) for p in self.data_dir.glob(f".{name}.tmp.*")]
 
     def remove_stale_temp_files(self) -> None:
         """Under the key lock, a key temp file belongs to a creator that died before removing it: a second hard
@@ -297,6 +305,9 @@ class KeyStore:
     def primary(self) -> bytes:
         """The key new vault files are sealed with, created on first use."""
         keys = self.available()
+        rotating = self.read_next() if keys else None
+        if rotating is not None:
+            return rotating  # a namespace created during a rotation is sealed with the key that stays
         if keys:
             return next(iter(keys.values()))
         _ensure_private_dir(self.data_dir)
@@ -336,21 +347,22 @@ class KeyStore:
         except Exception:
             return False
 
-    def _store_in_key_file(self, text: str) -> None:
+    def _store_in_key_file(self, text: str, path: Path | None = None) -> None:
         # Write the whole key to a private temp file, then link() it into place: link fails if the name exists,
         # so the key file appears atomically, complete, and is never overwritten (O_EXCL semantics).
-        tmp = self.key_file.with_name(f".{self.key_file.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
+        path = path or self.key_file
+        tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
         try:
             _write_new_private(tmp, (text + "\n").encode("ascii"))
             try:
-                os.link(tmp, self.key_file)
+                os.link(tmp, path)
             except FileExistsError:
                 pass  # someone else's complete key won; available() will pick it up
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
                     raise
                 # file systems without hard links: exclusive create of the final name, content written in one go
-                _write_new_private(self.key_file, (text + "\n").encode("ascii"))
+                _write_new_private(path, (text + "\n").encode("ascii"))
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -588,6 +600,12 @@ class LocalVault:
                 continue  # another namespace's (``<ns>.vault.x``): not ours to remove
             with contextlib.suppress(OSError):
                 tmp.unlink()
+        # The generation record's temp files too (a reader that records a generation without the lock only loses
+        # that record, which it does not need).
+        for tmp in self._generation_file.parent.glob(f".{self.namespace}.*.tmp"):
+            if "." not in tmp.name[len(self.namespace) + 2:-len(".tmp")]:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def _damaged(self, why: str) -> VaultError:
         return VaultError(f"the vault file {self.path} is damaged ({why}); restore it from a backup or move it "
@@ -645,3 +663,117 @@ class LocalVault:
             with contextlib.suppress(OSError, VaultError):  # a read-only data dir still reads
                 self._record_generation(gen)
         return vf, master
+
+
+# ------------------------------------------------------------------------------------------------ key rotation
+
+
+@dataclass
+class Rotation:
+    """What :func:`rotate_key` did (key ids only, derived from the keys and revealing nothing about them)."""
+
+    namespaces: list[str]
+    entries: int
+    old_key_ids: list[str]
+    new_key_id: str
+    resumed: bool  # an interrupted rotation was finished with the key it had started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"namespaces": self.namespaces, "entries": self.entries, "old_key_ids": self.old_key_ids,
+                "new_key_id": self.new_key_id, "resumed": self.resumed}
+
+
+def rotate_key(data_dir: str | os.PathLike[str] | None = None, *, use_keyring: bool | None = None) -> Rotation:
+    """Re-encrypt every namespace under a new master key, then make it the only key.
+
+    ``secrets rm`` removes an entry from the vault file, but a copy of that file made before (a backup, a sync, a
+    snapshot) still opens with the key; after a rotation no such copy opens on this machine.
+
+    Crash-safe at every step: the new key is stored first as ``vault.key.next`` (read like the others); each
+    namespace is re-sealed under the namespace's lock with an atomic write and read back under the new key, value
+    by value; only when every file is re-written and verified does the new key replace the old one (an atomic
+    rename of the key file; the keyring entry is set and read back first). A run killed anywhere leaves every value
+    readable, and the next run finishes with the same new key."""
+    base = Path(data_dir) if data_dir is not None else user_data_dir()
+    try:
+        return _rotate(base, use_keyring)
+    except OSError as exc:
+        raise VaultError(f"the key rotation stopped: {exc.strerror or type(exc).__name__}"
+                         f"{f' ({exc.filename})' if exc.filename else ''}; every value is still readable (the old "
+                         "key is kept until the rotation completes) — fix that and run `unleak secrets rotate-key` "
+                         "again") from None
+
+
+def _rotate(base: Path, use_keyring: bool | None) -> Rotation:
+    keys = KeyStore(base, use_keyring)
+    _check_private_dir(base)
+    if not keys.available():
+        raise VaultError(f"there is no vault key yet (looked in {keys.key_file} and the OS keyring): nothing to "
+                         "rotate")
+    _ensure_private_dir(base)
+    keys.remove_stale_temp_files()
+    with _flocked(base / "vault.key.rotate.lock"):  # one rotation at a time
+        keys.forget()
+        new = keys.read_next()
+        resumed = new is not None
+        old_ids = sorted(k for k in keys.available() if new is None or k != key_id(new))
+        if new is None:
+            with _flocked(keys.lock_file):
+                keys._store_in_key_file(_KEY_FILE_PREFIX + _b64e(secrets.token_bytes(KEY_BYTES)), keys.next_file)
+            keys.forget()
+            new = keys.read_next()
+            if new is None:
+                raise VaultError(f"the new vault key could not be read back from {keys.next_file}")
+        new_id = key_id(new)
+        done: dict[str, int] = {}
+        while True:  # again until no file is left: a namespace may be created meanwhile
+            pending = [p.stem for p in sorted((base / "vaults").glob("*.vault"))
+                       if p.stem not in done and NAMESPACE_RE.fullmatch(p.stem)]
+            if not pending:
+                break
+            for ns in pending:
+                done[ns] = _reseal(LocalVault(ns, data_dir=base, repo_path=base, use_keyring=use_keyring), new)
+        _promote(keys, new)
+    return Rotation(sorted(done), sum(done.values()), old_ids, new_id, resumed)
+
+
+def _reseal(vault: LocalVault, new: bytes) -> int:
+    """Re-seal one namespace under ``new`` (under its lock) and verify every value reads back equal under it."""
+    new_id = key_id(new)
+    with _flocked(vault.lock_path):
+        vault._remove_stale_temp_files()
+        loaded = vault._load()
+        if loaded is None:
+            return 0
+        vf, master = loaded
+        plain = {n: vault._open_entry(vf, master, n) for n in vf.entries}
+        if vf.key_id != new_id:
+            fresh = _VaultFile(vault.namespace, new_id, {}, vf.generation)
+            for n, value in plain.items():
+                fresh.entries[n] = vault._seal(new, format_reference(UNLEAK_SCHEME, vault.namespace, n), value)
+            vault._store(fresh, new)
+        vault.keys.forget()
+        back = vault._load()
+        if back is None or back[0].key_id != new_id or set(back[0].entries) != set(plain) or not all(
+                hmac.compare_digest(vault._open_entry(back[0], back[1], n), v) for n, v in plain.items()):
+            raise VaultError(f"the vault file {vault.path} did not read back equal under the new key; the old key "
+                             "was kept, every value is still readable — run `unleak secrets rotate-key` again")
+    return len(plain)
+
+
+def _promote(keys: KeyStore, new: bytes) -> None:
+    """Make ``new`` the only key: the keyring entry (when it holds one) is set and read back, then the key file is
+    replaced by ``vault.key.next`` in one rename (or ``vault.key.next`` removed when there is no key file)."""
+    text = _KEY_FILE_PREFIX + _b64e(new)
+    with _flocked(keys.lock_file):
+        in_keyring = keys._read_keyring() is not None
+        if in_keyring and not keys._store_in_keyring(text):
+            raise VaultError(f"the OS keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME} could not be set to the new "
+                             f"key; every vault file is sealed with it and it is kept in {keys.next_file} — unlock "
+                             "the keyring and run `unleak secrets rotate-key` again")
+        if os.path.lexists(keys.key_file) or not in_keyring:
+            os.replace(keys.next_file, keys.key_file)  # the one step that retires the old key file
+        else:
+            os.unlink(keys.next_file)  # the keyring holds the new key now
+        _fsync_dir(keys.data_dir)
+        keys.forget()

@@ -19,11 +19,13 @@ from scanner.git.history import (
     all_object_ids,
     blob_at,
     commit_added_texts,
+    commit_messages,
     count_commits,
     diff_lines,
     log_patch_lines,
     raw_history,
     rev_list,
+    tag_messages,
     unreadable_objects,
 )
 from scanner.git.parse import (
@@ -39,6 +41,7 @@ from scanner.git.proc import (
     run,
 )
 from scanner.git.repo import (
+    absolute_git_dir,
     caller_index,
     clone_mirror,
     clone_or_update,
@@ -84,6 +87,7 @@ __all__ = [
     "RawChange",
     "RawCommit",
     "Skipped",
+    "absolute_git_dir",
     "all_object_ids",
     "blob_at",
     "caller_index",
@@ -92,6 +96,7 @@ __all__ = [
     "clone_or_update",
     "commit_added_texts",
     "commit_all",
+    "commit_messages",
     "common_git_dir",
     "count_commits",
     "current_branch",
@@ -123,6 +128,7 @@ __all__ = [
     "run",
     "shallow_boundary",
     "split_credentials",
+    "tag_messages",
     "toplevel",
     "unreadable_objects",
     "verify_commit",

@@ -360,3 +360,23 @@ def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | No
     """A file's content at ``rev`` (at most ``limit`` bytes), or None when it cannot be read."""
     proc = _call(["cat-file", "blob", f"{rev}:{path}"], repo)
     return proc.stdout[:limit] if proc.returncode == 0 else None
+
+
+def commit_messages(repo: Path, revs: list[str]) -> Iterator[tuple[CommitInfo, str]]:
+    """The full message of every commit of ``revs`` (a secret pasted into a message is in history too)."""
+    out = run(["log", "-z", "--format=%H%x01%an%x01%ae%x01%aI%x01%B", *revs, "--"], repo)
+    for record in out.split("\0"):
+        parts = record.split("\x01", 4)
+        if len(parts) == 5 and parts[4].strip():
+            yield CommitInfo(sha=parts[0].strip(), author=parts[1], email=parts[2], date=parts[3]), parts[4]
+
+
+def tag_messages(repo: Path) -> Iterator[tuple[str, CommitInfo, str]]:
+    """(tag name, the tag object as a CommitInfo with the tagger, message) of every annotated tag."""
+    fmt = ("%(objecttype)%01%(objectname)%01%(refname:lstrip=2)%01%(taggername)%01%(taggeremail:trim)%01"
+           "%(taggerdate:iso-strict)%01%(contents)%00")
+    out = run(["for-each-ref", f"--format={fmt}", "refs/tags"], repo)
+    for record in out.split("\0"):
+        parts = record.lstrip("\n").split("\x01", 6)
+        if len(parts) == 7 and parts[0] == "tag" and parts[6].strip():
+            yield parts[2], CommitInfo(sha=parts[1], author=parts[3], email=parts[4], date=parts[5]), parts[6]

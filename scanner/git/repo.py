@@ -414,3 +414,9 @@ def remote_branch_tip(repo: Path, remote: str, branch: str) -> str | None:
 
 def remote_has_branch(repo: Path, remote: str, branch: str) -> bool:
     return remote_branch_tip(repo, remote, branch) is not None
+
+
+def absolute_git_dir(repo: Path) -> Path | None:
+    """The git directory of the work tree at ``repo`` (a linked worktree's own one), or None outside a repository."""
+    proc = _call(["rev-parse", "--absolute-git-dir"], repo)
+    return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None

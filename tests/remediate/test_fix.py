@@ -95,10 +95,10 @@ def test_read_back_mismatch_changes_no_file_and_removes_new_entries(repo: GitRep
 
 
 @pytest.mark.parametrize(("failure", "raised", "match"), [
-    (PermissionError(13, "Permission denied"), FixError, "restored, nothing changed"),
-    (KeyboardInterrupt(), KeyboardInterrupt, None),  # Ctrl-C: the files are restored and the interrupt propagates
+    (PermissionError(13, "Permission denied"), FixError, "no file had been written yet, nothing changed"),
+    (KeyboardInterrupt(), KeyboardInterrupt, None),  # Ctrl-C: nothing was replaced and the interrupt propagates
 ], ids=["write-error", "interrupt"])
-def test_failure_half_way_through_the_writes_restores_every_file(repo: GitRepo, failure: BaseException,
+def test_failure_half_way_through_the_staged_writes_changes_nothing(repo: GitRepo, failure: BaseException,
                                                                  raised: type[BaseException], match: str | None
                                                                  ) -> None:
     _write_app(repo)
@@ -120,19 +120,29 @@ def test_failure_half_way_through_the_writes_restores_every_file(repo: GitRepo, 
     assert vault.names() == []
 
 
-def test_confirmation_failure_restores_files(repo: GitRepo) -> None:
+@pytest.mark.parametrize(("failing_check", "match"), [
+    # the staged contents are checked before any file is replaced
+    (1, r"reference file \.env would still hold.*no file had been written yet, nothing changed"),
+    # the files re-read after the renames: all three are put back
+    (2, r"after writing, a moved value is still found in \.env; the 3 file\(s\) already written were restored, "
+        r"nothing changed"),
+], ids=["staged", "written"])
+def test_confirmation_failure_restores_files(repo: GitRepo, failing_check: int, match: str) -> None:
     _write_app(repo)
     vault = open_vault(namespace="app", repo_path=repo.path)
     before = _snapshot(repo.path)
     plan = _plan(repo, vault)
+    seen: list[str] = []
 
     def still_there(plan: Plan, path: str, text: str) -> bool:
-        return path != ".env"
+        seen.append(path)
+        return path != ".env" or seen.count(".env") != failing_check
 
-    with pytest.raises(FixError, match=r"reference file \.env would still hold.*the 2 file\(s\) already written "
-                                       r"were restored, nothing changed"):
+    with pytest.raises(FixError, match=match):
         apply_fix(plan, vault, confirm=still_there)
     assert _snapshot(repo.path) == before
+    assert vault.names() == []
+    assert not list((repo.path / ".git" / "unleak").iterdir())
 
 
 def test_file_changed_since_plan_is_refused(repo: GitRepo) -> None:

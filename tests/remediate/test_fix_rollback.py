@@ -1,6 +1,7 @@
 """A rollback that cannot restore every file never removes a vault entry that a file now depends on, and says
 exactly which file holds what. Failures are real: a file-size limit (RLIMIT_FSIZE, as a quota or a full disk
-does it) that the rewritten file fits and the original does not, and a full tmpfs."""
+does it) that the rewritten file fits and the original does not, an immutable file (chattr +i) that cannot be
+replaced, and a full tmpfs."""
 
 from __future__ import annotations
 
@@ -55,15 +56,30 @@ def _limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=120, preexec_fn=limit)
 
 
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Files made immutable (chattr +i: even root cannot replace them) and made mutable again afterwards."""
+    made: list[Path] = []
+    yield made
+    for p in made:
+        subprocess.run(["chattr", "-i", str(p)], check=False)
+
+
+def _make_immutable(path: Path, made: list[Path]) -> None:
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not supported here (needs root and ext4/xfs/btrfs)")
+    made.append(path)
+
+
 @pytest.mark.parametrize("failing", ["second-file", "reference-file"])
-def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, failing: str) -> None:
+def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, immutable: list[Path], failing: str) -> None:
+    """Every new content is staged and fits the limit; replacing the immutable file fails after a.py (and b.py)
+    were replaced; putting a.py back needs its original, which is over the limit: a.py stays rewritten."""
     a_vals = _shrinking(repo, "a.py", "A")
-    if failing == "second-file":
-        other = _growing(repo, "b.py", "B")
-    else:  # the reference file is written last: b.py is rewritten (and restorable), then .env fails
-        other = _shrinking(repo, "b.py", "B")
-        repo.write(".env", "#" * 79 + "\n" + "PAD=1\n" * (LIMIT // 6 + 100))
+    other = _shrinking(repo, "b.py", "B")
+    repo.write(".env", "PAD=1\n")
     repo.commit("init")
+    _make_immutable(repo.path / ("b.py" if failing == "second-file" else ".env"), immutable)
     proc = _limited("fix", "--apply", cwd=repo.path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
@@ -82,37 +98,65 @@ def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, failing: str) 
     # the very values a.py no longer holds are in the vault
     vault = open_vault(namespace="repo", repo_path=repo.path)
     assert [vault.get(f"unleak://repo/A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
+    assert not [p for p in repo.path.rglob("*.tmp")]
 
 
-@pytest.mark.parametrize("step", [1, 2, 3])
-def test_rollback_failure_at_every_write(repo: GitRepo, step: int) -> None:
-    """The k-th write fails, and so does every restore: the entries of each file left rewritten stay."""
+def test_size_limit_while_staging_changes_nothing(repo: GitRepo) -> None:
+    """A rewritten file over the limit fails while it is staged, before any file is replaced."""
+    a_vals = _shrinking(repo, "a.py", "A")
+    b_vals = _growing(repo, "b.py", "B")
+    repo.commit("init")
+    snapshot = {p.name: p.read_bytes() for p in repo.path.iterdir() if p.is_file()}
+    proc = _limited("fix", "--apply", cwd=repo.path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "could not write b.py" in out and "no file had been written yet, nothing changed" in out
+    assert {p.name: p.read_bytes() for p in repo.path.iterdir() if p.is_file()} == snapshot
+    assert all(v not in out for v in a_vals + b_vals)
+    assert json.loads(run_cli("secrets", "list", "--json", cwd=repo.path).stdout)["secrets"] == []
+
+
+@pytest.mark.parametrize("unwritable", [("a.py",), ("b.py",), ("a.py", "b.py")])
+def test_rollback_failure_keeps_what_unrestored_files_read(repo: GitRepo, unwritable: tuple[str, ...]) -> None:
+    """The check after the renames fails, and staging the originals of ``unwritable`` fails (disk full): the entries
+    of each file left rewritten stay, the others are removed, the new .env is removed."""
     vals = {"a.py": github_pat(), "b.py": github_pat()}
     for rel, v in vals.items():
         repo.write(rel, f'TOKEN_{rel[0].upper()} = "{v}"\n')
     vault = open_vault(namespace="app", repo_path=repo.path)
     plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
     assert [c.path for c in plan.changes] == ["a.py", "b.py", ".env"]
-    calls: list[str] = []
+    staged_originals: list[bytes] = []
 
     def writer(path: Path, data: bytes) -> None:
-        calls.append(path.name)
-        if len(calls) >= step:
-            raise OSError(28, "No space left on device")
+        if path.name.startswith("o"):  # an original staged for the rollback
+            staged_originals.append(data)
+            if any(vals[rel].encode() in data for rel in unwritable):
+                raise OSError(28, "No space left on device")
         atomic_write_bytes(path, data)
 
+    checks: list[str] = []
+
+    def confirm(plan: object, path: str, text: str) -> bool:
+        checks.append(path)
+        return len(checks) < 6  # the staged three pass, the last re-read after the renames fails
+
     with pytest.raises(FixError) as err:
-        apply_fix(plan, vault, write=writer)
+        apply_fix(plan, vault, write=writer, confirm=confirm)
     msg = str(err.value)
-    rewritten = [c.path for c in plan.changes][:step - 1]
+    assert len(staged_originals) == 2
     names = {e.name for e in vault.names()}
-    if rewritten:
-        assert f"could NOT restore {', '.join(rewritten)}," in msg
-        for rel in rewritten:
-            assert f"TOKEN_{rel[0].upper()}" in names and f"unleak://app/TOKEN_{rel[0].upper()}" in msg
-            assert vault.get(f"unleak://app/TOKEN_{rel[0].upper()}") == vals[rel]
-    else:
-        assert "no file had been written" in msg and names == set()
+    assert f"could NOT restore {', '.join(unwritable)}," in msg
+    for rel in ("a.py", "b.py"):
+        name = f"TOKEN_{rel[0].upper()}"
+        if rel in unwritable:
+            assert name in names and f"unleak://app/{name}" in msg
+            assert vault.get(f"unleak://app/{name}") == vals[rel]
+            assert vals[rel] not in (repo.path / rel).read_text()
+        else:
+            assert name not in names
+            assert (repo.path / rel).read_text() == f'{name} = "{vals[rel]}"\n'
+    assert not (repo.path / ".env").exists()
     for v in vals.values():
         assert v not in msg
 
@@ -139,10 +183,9 @@ def _pages(n: int) -> str:
     return line * ((n * PAGE - PAGE // 2) // len(line))
 
 
-@pytest.mark.parametrize(("free_pages", "failing", "before"), [
-    (1, "a.py", 0), (5, "b.py", 1), (9, ".env", 2)])
-def test_full_disk_at_every_write_restores_everything(small_tmpfs: Path, free_pages: int, failing: str,
-                                                      before: int) -> None:
+# Every new content is staged before any file is replaced: ~3, ~3+7 and ~3+7+11 pages (plus the journal's).
+@pytest.mark.parametrize(("free_pages", "failing"), [(1, "a.py"), (6, "b.py"), (15, ".env")])
+def test_full_disk_at_every_write_changes_nothing(small_tmpfs: Path, free_pages: int, failing: str) -> None:
     repo = GitRepo(small_tmpfs / "repo")
     repo.path.mkdir()
     repo.git("init", "-q", "--template=", "-b", "main")
@@ -159,10 +202,10 @@ def test_full_disk_at_every_write_restores_everything(small_tmpfs: Path, free_pa
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert f"could not write {failing} (OSError: No space left on device)" in out
-    files = (f"the {before} file(s) already written were restored" if before else "no file had been written yet")
-    assert f"{files}, nothing changed" in out
+    assert "no file had been written yet, nothing changed" in out
     assert {p.name: p.read_bytes() for p in repo.path.iterdir() if p.is_file()} == snapshot
     assert not [p for p in repo.path.rglob("*.tmp")]
+    assert not list((repo.path / ".git" / "unleak").iterdir())
     assert all(v not in out for v in vals)
     listed = run_cli("secrets", "list", "--json", cwd=repo.path)
     assert all(n not in listed.stdout for n in ('"A"', '"B"', '"C"')), listed.stdout

@@ -162,3 +162,26 @@ def secrets_rm(name: str, namespace: str | None, backend: str, op_vault: str | N
     reference = vault.reference_for(name)
     vault.delete(name)
     click.echo(f"removed {reference}", err=True)
+
+
+@secrets_group.command("rotate-key")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON (key ids only, never a key).")
+def secrets_rotate_key(as_json: bool) -> None:
+    """Re-encrypt every namespace of the local vault under a new key, then retire the old key.
+
+    `secrets rm` cannot reach a backup or a synced copy of a vault file: that copy still opens with the key. After a
+    rotation no copy made before it opens on this machine. Safe to interrupt: every value stays readable, and
+    running it again finishes with the same new key. Back up the new key afterwards.
+    """
+    import json
+
+    from remediate.vault.local import rotate_key
+
+    done = rotate_key()
+    if as_json:
+        click.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    verb = "finished the interrupted rotation" if done.resumed else "rotated the vault key"
+    click.echo(f"unleak secrets: {verb}: {len(done.namespaces)} namespace(s), {done.entries} entr"
+               f"{'y' if done.entries == 1 else 'ies'} re-encrypted under key {done.new_key_id} (retired: "
+               f"{', '.join(done.old_key_ids) or 'none'}); back up the new key", err=True)
