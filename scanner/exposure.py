@@ -764,7 +764,7 @@ def select(report: ExposureReport, prefixes: Iterable[str]) -> list[Exposure]:
 
 # ----------------------------------------------------------------------------------------------------- rendering
 
-_NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
+NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
 
 
 _SHOW_REFS = 8  # text and markdown list this many names per kind; JSON lists all
@@ -784,7 +784,8 @@ def _short(c: CommitInfo) -> str:
     return f"{c.sha[:10]} {c.author} {c.date}"
 
 
-def _counted(report: ExposureReport) -> str:
+def counted(report: ExposureReport) -> str:
+    """How the report counts, next to how `scan --history` counts."""
     return (f"distinct secrets by fingerprint; `unleak scan --history` counts {report.findings} finding(s), one per "
             "commit, path and line where a secret was added")
 
@@ -792,7 +793,7 @@ def _counted(report: ExposureReport) -> str:
 def render_text(report: ExposureReport) -> str:
     if not report.exposures:
         return f"no secrets in history ({report.commits_scanned} commits)\n"
-    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", _counted(report),
+    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", counted(report),
            ""]
     for e in report.exposures:
         flags = ["IN HEAD" if e.in_head else "not in HEAD", "PUSHED" if e.pushed else "not pushed"]
@@ -816,7 +817,7 @@ def render_text(report: ExposureReport) -> str:
         live = report.live(r.fingerprints)
         out.append(f"  [ ] {r.rule_id} {r.title}: {len(r.fingerprints)} secret(s) "
                    f"({', '.join(r.previews)}){f' — {live} LIVE' if live else ''}")
-        out.append(f"      revoke: {r.revoke or _NO_REVOKE}")
+        out.append(f"      revoke: {r.revoke or NO_REVOKE}")
     out.extend(f"note: {n}" for n in report.notes)
     return "\n".join(out) + "\n"
 
@@ -830,7 +831,7 @@ def render_markdown(report: ExposureReport) -> str:
     if not report.exposures:
         return "\n".join([*out, f"No secrets in history ({report.commits_scanned} commits scanned).", ""])
     out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).",
-            _counted(report), "",
+            counted(report), "",
             "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |"
             + (" verified |" if report.verifications else ""),
             "|---|---|---|---|---|---|---|---|---|" + ("---|" if report.verifications else "")]
@@ -844,7 +845,7 @@ def render_markdown(report: ExposureReport) -> str:
     out += ["", "## Rotation checklist", "", "Rotate first: once pushed, a secret is compromised even if history is "
             "rewritten.", ""]
     for r in report.rotation:
-        where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or _NO_REVOKE)
+        where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or NO_REVOKE)
         live = report.live(r.fingerprints)
         out.append(f"- [ ] **{r.rule_id} {_md(r.title)}** ({', '.join(f'`{p}`' for p in r.previews)})"
                    f"{f' — **{live} live**' if live else ''}: {where}")
