@@ -14,7 +14,16 @@ children, from ``os.wait4``) and peak RSS (the largest single process of the tre
 * a rescan with no new commits (``unleak scan --history`` with the cache the previous runs filled);
 * one modified, staged file: ``unleak scan --staged``, ``betterleaks git --staged``, ``detect-secrets-hook FILE``;
 * ``--scaling``: wall time of ``unleak scan --history`` and of the git floor against commit count, on histories
-  cut at 25/50/75/100 % of the first-parent chain (objects shared through git alternates, so no copying).
+  cut at 25/50/75/100 % of the first-parent chain (objects shared through git alternates, so no copying);
+* a large files scan (``--only files``): ``unleak scan DIR`` against ``gitleaks dir`` and ``betterleaks`` on a
+  plain directory (the repository's tree exported with ``git archive``, or ``--files-dir DIR``, e.g. CredData's
+  ``data``), so no tool reads history there;
+* ``unleak exposure`` (``--only exposure``) after a history scan filled the scan cache: with its blob cache
+  cleared (first exposure) and warm (second), next to the cached ``unleak scan --history`` it builds on and the
+  ref walk ``git rev-list --all --parents`` (issue 16's target: exposure <= 2x the cached scan + one ref walk).
+
+The repositories measured in the issues: psf/requests, sqlalchemy/sqlalchemy and trufflesecurity/trufflehog
+(dense with credential-shaped test data), each a ``git clone`` of a mirror so branches and tags are refs.
 
 Peers run without network: every command is started inside a fresh network namespace (``unshare -n``) when the
 machine allows it (the line ``network:`` says which), and peers get their no-update / no-validation flags anyway.
@@ -175,6 +184,40 @@ def staged_cases(repo: Path, path: str, skip_peers: bool) -> list[Case]:
     return cases
 
 
+def files_cases(tree: Path, skip_peers: bool) -> list[Case]:
+    cases = [Case("unleak scan DIR", unleak("scan", "--format", "json", "--no-baseline", str(tree)), tree)]
+    if not skip_peers:
+        cases += [
+            Case("gitleaks dir", [str(GITLEAKS), "dir", "--no-banner", "--log-level", "error", str(tree)], tree),
+            Case("betterleaks DIR", [str(BETTERLEAKS), "--log-level", "error", str(tree)], tree),
+        ]
+    return cases
+
+
+def export_tree(repo: Path, dest: Path) -> Path:
+    """HEAD's files as a plain directory (no .git, so every tool reads files and nothing else)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=repo, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def clear_exposure_cache(repo: Path) -> None:
+    gitdir = Path(git(repo, "rev-parse", "--git-common-dir"))
+    gitdir = gitdir if gitdir.is_absolute() else repo / gitdir
+    shutil.rmtree(gitdir / "unleak" / "exposure-cache", ignore_errors=True)
+
+
+def exposure_cases(repo: Path) -> list[Case]:
+    return [
+        Case("unleak scan --history (cached)", unleak("scan", "--history", "--format", "json", "--no-baseline"),
+             repo),
+        Case("git rev-list --all --parents", ["git", "rev-list", "--all", "--parents"], repo),
+        Case("unleak exposure (first)", unleak("exposure", "--json"), repo, before=lambda: clear_exposure_cache(repo)),
+        Case("unleak exposure (again)", unleak("exposure", "--json"), repo),
+    ]
+
+
 def scaling(repo: Path, runs: int) -> str:
     chain = git(repo, "rev-list", "--first-parent", "HEAD").split()
     objects = Path(git(repo, "rev-parse", "--git-path", "objects"))
@@ -206,7 +249,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scaling", action="store_true", help="also measure wall time against commit count")
     ap.add_argument("--skip-peers", action="store_true")
-    ap.add_argument("--only", choices=["history", "rescan", "staged"], action="append")
+    ap.add_argument("--only", choices=["history", "rescan", "staged", "files", "exposure"], action="append")
+    ap.add_argument("--files-dir", type=Path, help="directory for the files scan (default: REPO's HEAD exported)")
     ap.add_argument("--in-place", action="store_true",
                     help="run unleak as `python -m unleak` from this interpreter instead of a fresh install")
     args = ap.parse_args()
@@ -220,7 +264,7 @@ def main() -> int:
     _NET[:] = _netns_prefix()
     how = (f"unleak: this tree via {sys.executable} -m unleak (not installed)" if args.in_place
            else install_unleak())
-    only = set(args.only or ["history", "rescan", "staged"])
+    only = set(args.only or ["history", "rescan", "staged", "files", "exposure"])
     commits = int(git(repo, "rev-list", "--count", "--all"))
     out = [f"# unleak speed benchmark: {repo.name} ({commits} commits, {len(git(repo, 'for-each-ref').splitlines())}"
            " refs)", "", machine_line(),
@@ -256,6 +300,25 @@ def main() -> int:
         finally:
             git(repo, "reset", "-q", "--", target)
             (repo / target).write_bytes(original)
+        out.append(machine_line())
+    if "files" in only:
+        with tempfile.TemporaryDirectory(prefix="unleak-files-") as tmp:
+            tree = args.files_dir.resolve() if args.files_dir else export_tree(repo, Path(tmp) / repo.name)
+            size = sum(f.stat().st_size for f in tree.rglob("*") if f.is_file() and not f.is_symlink())
+            count = sum(1 for f in tree.rglob("*") if f.is_file())
+            cases = files_cases(tree, args.skip_peers)
+            run_cases(cases, args.runs)
+            out.append(table(f"files scan ({tree.name}: {count} files, {size / 1e6:.0f} MB)", cases, cases[0]))
+        out.append(machine_line())
+    if "exposure" in only:
+        subprocess.run(unleak("scan", "--history", "--format", "json", "--no-baseline"), cwd=repo,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # fill the scan cache
+        cases = exposure_cases(repo)
+        run_cases(cases, args.runs)
+        out.append(table("exposure (scan cache warm)", cases, cases[0]))
+        limit = 2 * cases[0].med("wall") + cases[1].med("wall")
+        out.append(f"exposure again / (2 x cached scan + ref walk): {cases[3].med('wall') / limit:.2f} wall, "
+                   f"{cases[3].med('cpu') / (2 * cases[0].med('cpu') + cases[1].med('cpu')):.2f} CPU (target <= 1)")
         out.append(machine_line())
     if args.scaling:
         out.append(scaling(repo, args.runs))

@@ -91,7 +91,7 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
                                   min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain,
                                   hyperscan=commit_scan and not req.plain, ignore_filters=req.ignore_filters))
     result = ScanResult()
-    if req.plain or not commit_scan:
+    if req.plain:
         result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)
     else:
         _scan_fast(req, engine, result, progress)
@@ -104,13 +104,24 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
 
 def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
                progress: Callable[[Chunk], None] | None) -> None:
-    """Modes in order; commit modes through :mod:`scanner.parallel` (cache, workers, dedupe)."""
+    """Modes in order; commit modes through :mod:`scanner.parallel` (cache, workers, dedupe), large files scans
+    through its worker processes too."""
     from scanner import parallel
 
+    result.rules.update(engine.rules)
     if req.text is not None:
         engine.scan(iter([Chunk(path=req.text_path, text=req.text, source="text")]), result, progress)
     exclude = sources.PathFilter((*req.exclude, *DEFAULT_EXCLUDES))
     for mode in req.modes:
+        if mode == "files" and not req.explain:
+            files = list(sources.working_tree_files(list(req.paths), req.root, result.stats, exclude))
+            result.rules.update(engine.rules)
+            if not parallel.scan_files(engine, result, files, workers=req.workers, max_size=req.max_file_size,
+                                       progress=progress):
+                engine.scan((c for full, shown in files
+                             if (c := sources.read_file(full, shown, result.stats, req.max_file_size)) is not None),
+                            result, progress)
+            continue
         if mode not in ("range", "history"):
             engine.scan(_chunks(req, result.stats, result.notes, (mode,), with_text=False), result, progress)
             continue

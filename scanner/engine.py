@@ -90,6 +90,7 @@ class Engine:
             auto.make_automaton()
         # Compiled on first use (~60 ms): a rescan that finds every commit in the cache never pays for it.
         self._hs: _Hyperscan | None = None
+        self._keywords = list(by_kw)
         self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
         self._filters: dict[str, tuple[Filter, ...]] = {
             r.id: tuple(f for f in applicable(r) if f.name not in self.options.ignore_filters) for r in rules}
@@ -98,6 +99,11 @@ class Engine:
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]
         self._blocked: dict[str, frozenset[str]] = {}
+
+    def use_accelerator(self) -> None:
+        """Ask for the hyperscan prefilter after all (a files scan large enough to pay for its compilation)."""
+        if self._hs is None and self._hs_words is None and self._auto is not None:
+            self._hs_words = [(kw, self._auto.get(kw)) for kw in self._keywords]
 
     def accelerator(self) -> _Hyperscan | None:
         """The hyperscan prefilter, compiled now if it was asked for and not yet built (call it before forking

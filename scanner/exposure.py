@@ -6,15 +6,20 @@ does, which branches and tags have it in their history, whether a remote-trackin
 whether an agent transcript carries it. Read-only, like the rest of ``scanner``.
 
 Where the findings come from: the history scan, through its cache, so a repository scanned before costs only the
-commits added since. The cache holds no values (invariant 1), so the few commits that introduced a secret are read
-again, without the cache, to get the values the presence check searches for.
+commits added since. The cache holds no values (invariant 1), so each secret's value is cut out of the file version
+where it was found (its line and columns), kept only if it hashes to the finding's fingerprint; a secret whose
+value cannot be cut out that way has its commit scanned again.
 
 How presence is computed: one ``git log --raw`` walk of all refs (parents first) gives, per commit, the blobs that
 changed against the first parent; a changed blob is opened only where a secret can be: where the scan found one
 added (that commit, that path), at a path that held one in a parent, or in a commit that deletes such a path (a
 file moved and edited at once, which the scan's rename detection shows without its old lines). Every opened
-blob is checked once for all values; a commit's set of secret-bearing paths
-is its first parent's set updated by its changes. Reachability (which refs contain a commit that holds the secret)
+blob is checked once for all values (hyperscan when installed); a commit's set of secret-bearing paths
+is its first parent's set updated by its changes. The blobs are not read one round trip at a time: dry runs of the
+walk on what is known so far name the blobs it needs, which are read in one ``cat-file`` stream per round (see
+:meth:`_Presence._prefetch`), and which secrets each blob holds is kept by object id under
+``.git/unleak/exposure-cache`` (fingerprints, no values), so a second exposure opens only blobs added since.
+Reachability (which refs contain a commit that holds the secret)
 is a bitset per commit, OR-ed over parents in the same walk, so no ``--contains`` query per secret is needed.
 
 Counting: ``scan`` reports findings (each place a secret was added: a commit, a path, a line), ``exposure`` reports
@@ -24,17 +29,20 @@ numbers are in the report.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scanner import git
 from scanner.chunk import Chunk
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Confidence, Finding, Secret
+from scanner.finding import fingerprint as fingerprint_of
 from scanner.sources import MESSAGE_PATHS
 
 if TYPE_CHECKING:
@@ -190,6 +198,9 @@ def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
             return bits
 
         return match_few
+    fast = _hyperscan_matcher(forms)
+    if fast is not None:
+        return fast
     import ahocorasick  # C extension, as in the engine
 
     auto = ahocorasick.Automaton()
@@ -210,89 +221,290 @@ def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
     return match_many
 
 
+_PREFETCH_ROUNDS = 6  # dry runs of the presence walk; each reads what the previous one found missing
+_HS_PREFIX = 48  # bytes of each form hyperscan looks for; a hit on a longer form is confirmed by a substring search
+
+
+def _hyperscan_matcher(forms: list[tuple[bytes, int]]) -> Callable[[bytes], int] | None:
+    """The matcher on hyperscan (when installed): one pass over the bytes for all values, each reported once, with
+    no per-match Python work and no decoding (the automaton needs a str copy of every blob and yields every
+    occurrence; on sqlalchemy's 1.6 GB of secret-bearing file versions that was most of exposure's time)."""
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    exprs = [b"".join(bytes([c]) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in form[:_HS_PREFIX])
+             for form, _ in forms]
+    try:
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs),
+                   flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(exprs))
+        scratch = hyperscan.Scratch(db)
+    except hyperscan.error:
+        return None
+
+    def match_hs(data: bytes) -> int:
+        if not data:
+            return 0
+        hits: list[int] = []
+        db.scan(data, match_event_handler=_hs_hit, context=hits, scratch=scratch)
+        bits = 0
+        for i in hits:
+            form, bit = forms[i]
+            if not bits & bit and (len(form) <= _HS_PREFIX or form in data):
+                bits |= bit
+        return bits
+
+    return match_hs
+
+
+def _hs_hit(pattern_id: int, start: int, end: int, flags: int, hits: object) -> None:
+    cast("list[int]", hits).append(pattern_id)
+
+
+class _BlobCache:
+    """Which secrets (by fingerprint) each file version holds, kept under ``.git/unleak/exposure-cache`` so a second
+    exposure reads only file versions added since. No value is stored (invariant 1): object ids and fingerprints,
+    as the scan cache stores. The answers are for the set of secrets checked when they were written; a secret not
+    in that set (one committed since) makes the file start over."""
+
+    _VERSION = "unleak-exposure-blobs 1"
+
+    def __init__(self, git_dir: Path, fps: list[str]) -> None:
+        self.path = git_dir / "unleak" / "exposure-cache" / "blobs"
+        self.fps = fps
+        self.known: dict[str, int] = {}  # oid -> bits over ``fps``
+        self._checked: list[str] = []
+
+    def load(self) -> _BlobCache:
+        try:
+            lines = self.path.read_text(encoding="ascii").split("\n")
+        except (OSError, UnicodeDecodeError):
+            return self
+        if len(lines) < 2 or lines[0] != self._VERSION:
+            return self
+        checked = lines[1].split(",") if lines[1] else []
+        if not set(self.fps) <= set(checked):
+            return self
+        self._checked = checked
+        bit_of = {fp: 1 << i for i, fp in enumerate(self.fps)}
+        for line in lines[2:]:
+            oid, _, held = line.partition(" ")
+            if len(oid) not in (40, 64):
+                continue  # a torn last line: that version is read again
+            bits = 0
+            for fp in held.split(",") if held else ():
+                bits |= bit_of.get(fp, 0)
+            self.known[oid] = bits
+        return self
+
+    def save(self, bits_by_oid: dict[str, int]) -> None:
+        """Write every answer known now (``bits_by_oid`` over ``fps``), atomically; best effort (a read-only
+        .git only costs the next run its speed)."""
+        if self._checked and set(self._checked) >= set(self.fps) and all(o in self.known for o in bits_by_oid):
+            return  # nothing new
+        out = [self._VERSION, ",".join(self.fps)]
+        for oid, bits in bits_by_oid.items():
+            held = [self.fps[i] for i in range(len(self.fps)) if bits >> i & 1]
+            out.append(f"{oid} {','.join(held)}" if held else oid)
+        tmp = self.path.with_name(f".blobs.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write("\n".join(out) + "\n")
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
 class _Presence:
-    """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``)."""
+    """Per-commit bitsets over the secrets: which trees hold them (``present``), which histories do (``reach``).
+
+    Two passes. The first reads the history (one ``git log --raw``) and, in one streamed ``git cat-file --batch``,
+    every file version at a path where the scan found a secret: these are the only blobs the second pass can need
+    but for a few (a commit that moves a secret-bearing file, read on demand). The second pass is pure bookkeeping
+    over what was read, so what it decides is exactly what a walk opening blob by blob decides."""
 
     def __init__(self, repo: Path, values: list[bytes], added: set[tuple[str, str]] | None = None,
                  unreadable: set[tuple[str, str]] | None = None,
-                 progress: Callable[[Chunk], None] | None = None) -> None:
+                 progress: Callable[[Chunk], None] | None = None,
+                 phase: Callable[[str, int | None], None] | None = None,
+                 known: dict[str, int] | None = None) -> None:
         """``added``: (commit, path) pairs where the scan found a secret added (None: open every changed blob).
         ``unreadable``: (commit, path) pairs the scan could not read, (commit, "") for a whole commit; never
-        opened here."""
+        opened here. ``phase`` announces the blob reading (its total in blobs) and ``progress`` ticks once per
+        commit walked and once per blob read. ``known``: bits of file versions read by an earlier run (oid ->
+        bits over ``values``), not read again."""
         self.values = values
         self.present: dict[str, int] = {}
         self.reach: dict[str, int] = {}
         self.order: dict[str, int] = {}  # topological position, parents first
         self.info: dict[str, git.RawCommit] = {}
-        self.opened = 0
+        self.opened = 0  # blobs whose content decided a commit's state
+        self.read = 0  # blobs read from git (the prefetch reads a few the walk then does not need)
         self.error = ""
         self._blob_bits: dict[str, int] = {}
+        self._prefetched: dict[str, int] = dict(known or {})
+        self._unread: set[str] = set()  # objects git could not give
         self._match = _matcher(values)
         self._added = added
         self._unreadable = unreadable or set()
         self._progress = progress
+        self._phase = phase
+        self._cat: git.CatFile | None = None
         if values:
+            commits = self._history(repo)
+            self._prefetch(repo, commits)
             try:
-                self._walk(repo)
-            except GitError as exc:  # an unreadable tree or commit: what was walked stands
-                self.error = str(exc)
+                self._walk(repo, commits)
+            except GitError as exc:
+                self.error = self.error or str(exc)
+            finally:
+                if self._cat is not None:
+                    self._cat.close()
 
-    def _bits_of(self, cat: git.CatFile, oid: str) -> int:
+    def _history(self, repo: Path) -> list[git.RawCommit]:
+        commits: list[git.RawCommit] = []
+        try:
+            for rc in git.raw_history(repo, ["--all"]):
+                commits.append(rc)
+                if self._progress is not None:
+                    self._progress(Chunk(path="", text="", source="commit", commit=rc.info))
+        except GitError as exc:  # an unreadable tree or commit: what was walked stands
+            self.error = str(exc)
+        return commits
+
+    def _readable(self, sha: str, ch: git.RawChange) -> bool:
+        return (ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE and (sha, "") not in self._unreadable
+                and (sha, ch.path) not in self._unreadable)
+
+    def _prefetch(self, repo: Path, commits: list[git.RawCommit]) -> None:
+        """Bits of the file versions the walk will open, read in streams instead of one round trip each.
+
+        Which versions the walk opens depends on what the earlier ones hold, so the walk is first run dry on what
+        is known, guessing what a version not read yet holds (see below); everything it asked for is read in one
+        stream, and again until it asks for nothing new (two or three rounds). Anything still missing is read on
+        demand by the real walk, so a wrong guess costs time, never a different answer."""
+        if self._added is None:
+            todo = {ch.new_oid: None for rc in commits for ch in rc.changes if self._readable(rc.sha, ch)}
+            self._read_all(repo, list(todo))
+            return
+        for _ in range(_PREFETCH_ROUNDS):
+            missing: dict[str, None] = {}
+            self._walk(repo, commits, missing)
+            if not missing:
+                return
+            self._read_all(repo, list(missing))
+
+    def answers(self) -> dict[str, int]:
+        """Bits of every file version read (this run or an earlier one), for the blob cache."""
+        return {oid: bits for oid, bits in {**self._prefetched, **self._blob_bits}.items() if oid not in self._unread}
+
+    def _read_all(self, repo: Path, oids: list[str]) -> None:
+        if self._phase is not None:
+            self._phase("reading files", len(oids) or None)
+        for oid, obj in zip(oids, git.cat_file_stream(repo, oids), strict=True):
+            self.read += 1
+            # An object git cannot give counts as holding nothing, as when the walk opens it (and is not cached:
+            # it may be fetched later).
+            if obj is None:
+                self._unread.add(oid)
+            self._prefetched[oid] = (self._match(obj[1]) if obj is not None and obj[0] == "blob"
+                                     and len(obj[1]) <= MAX_BLOB else 0)
+            if self._progress is not None:
+                # The bar counts distinct ids; a blob's id stands in for a commit's here.
+                self._progress(Chunk(path="", text="", source="blob",
+                                     commit=CommitInfo(sha=oid, author="", email="", date="")))
+
+    def _bits_of(self, repo: Path, oid: str) -> int:
         bits = self._blob_bits.get(oid)
         if bits is None:
-            bits = 0
             self.opened += 1
-            obj = cat.read(oid)
-            if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB:
-                bits = self._match(obj[1])
+            bits = self._prefetched.get(oid)
+            if bits is None:
+                if self._cat is None:
+                    self._cat = git.CatFile(repo)
+                self.read += 1
+                obj = self._cat.read(oid)
+                if obj is None:
+                    self._unread.add(oid)
+                bits = self._match(obj[1]) if obj is not None and obj[0] == "blob" and len(obj[1]) <= MAX_BLOB else 0
             self._blob_bits[oid] = bits
         return bits
 
-    def _walk(self, repo: Path) -> None:
+    def _walk(self, repo: Path, commits: list[git.RawCommit], missing: dict[str, None] | None = None) -> None:
+        """The presence walk; with ``missing``, a dry run on the prefetched bits that collects the versions it
+        would have to read (see :meth:`_prefetch`) and records nothing."""
         # Per commit: {path: bits} of the paths whose blob holds a secret. Shared with the parent when unchanged.
         states: dict[str, dict[str, int]] = {}
         empty: dict[str, int] = {}
-        with git.CatFile(repo) as cat:
-            for n, rc in enumerate(git.raw_history(repo, ["--all"])):
-                self.order[rc.sha] = n
-                self.info[rc.sha] = rc
-                if self._progress is not None:
-                    self._progress(Chunk(path="", text="", source="commit", commit=rc.info))
-                state = states.get(rc.parents[0], empty) if rc.parents else empty
-                new: dict[str, int] | None = None
-                # Paths that held a secret in any parent: a merge takes them from its other parents too.
-                held = state.keys() | {p for q in rc.parents[1:] for p in states.get(q, empty)}
-                # A commit that deletes a secret-bearing path may have moved the secret elsewhere (a rename with
-                # edits): every blob it adds is opened then.
-                moved = self._added is None or any(ch.path in state and ch.new_oid == git.ZERO_OID
-                                                   for ch in rc.changes)
-                whole = (rc.sha, "") in self._unreadable
-                for ch in rc.changes:
-                    bits = 0
-                    if (ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE and not whole
-                            and (rc.sha, ch.path) not in self._unreadable):
-                        known = self._blob_bits.get(ch.new_oid)
-                        if known is not None:
-                            bits = known
-                        elif moved or ch.path in held or (rc.sha, ch.path) in (self._added or ()):
-                            bits = self._bits_of(cat, ch.new_oid)
-                    if bits or ch.path in state:
-                        if new is None:
-                            new = dict(state)
-                        if bits:
-                            new[ch.path] = bits
+        memo = self._blob_bits if missing is None else {}
+        added = self._added or set()
+        every = self._added is None
+        unreadable = self._unreadable
+        prefetched = self._prefetched
+        zero = git.ZERO_OID
+        presents: dict[int, int] = {}  # id(state) -> bits, while that state object lives in ``states``
+        for n, rc in enumerate(commits):
+            sha = rc.sha
+            state = states.get(rc.parents[0], empty) if rc.parents else empty
+            new: dict[str, int] | None = None
+            # Paths that held a secret in another parent: a merge takes them from there too.
+            others = [states.get(q, empty) for q in rc.parents[1:]]
+            # A commit that deletes a secret-bearing path may have moved the secret elsewhere (a rename with
+            # edits): every blob it adds is opened then.
+            moved = every or any(ch.new_oid == zero and ch.path in state for ch in rc.changes)
+            whole = bool(unreadable) and (sha, "") in unreadable
+            for ch in rc.changes:
+                bits = 0
+                path, oid = ch.path, ch.new_oid
+                if (oid != zero and ch.new_mode != _SUBMODULE_MODE and not whole
+                        and not (unreadable and (sha, path) in unreadable)):
+                    known = memo.get(oid)
+                    if known is not None:
+                        bits = known
+                    elif (moved or path in state or (sha, path) in added
+                          or any(path in o for o in others)):
+                        if missing is None:
+                            bits = self._bits_of(repo, oid)
                         else:
-                            new.pop(ch.path, None)
-                state = new if new is not None else state
-                states[rc.sha] = state
+                            got = prefetched.get(oid)
+                            if got is None:
+                                # Not read yet. Guess: an edit keeps what the path held, a version where the scan
+                                # found a secret added or that a merge brings holds one (so the versions after it
+                                # are asked for now), a file a move adds holds nothing (it is read, and followed
+                                # in the next round if it does hold one).
+                                missing[oid] = None
+                                got = state.get(path, 0) or (
+                                    -1 if (sha, path) in added or any(path in o for o in others) else 0)
+                            bits = memo[oid] = got
+                if bits or path in state:
+                    if new is None:
+                        new = dict(state)
+                    if bits:
+                        new[path] = bits
+                    else:
+                        new.pop(path, None)
+            if new is not None:
+                state = new
+            states[sha] = state
+            if missing is not None:
+                continue
+            self.order[sha] = n
+            self.info[sha] = rc
+            present = presents.get(id(state)) if new is None and state is not empty else None
+            if present is None:
                 present = 0
                 for bits in state.values():
                     present |= bits
-                self.present[rc.sha] = present
-                reach = present
-                for p in rc.parents:
-                    reach |= self.reach.get(p, 0)
-                self.reach[rc.sha] = reach
+                presents[id(state)] = present
+            self.present[sha] = present
+            reach = present
+            for p in rc.parents:
+                reach |= self.reach.get(p, 0)
+            self.reach[sha] = reach
 
 
 def _ref_kind(name: str) -> tuple[str, str]:
@@ -331,14 +543,23 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
         report.notes.append(f"{len(result.skipped)} git object(s) could not be read and were skipped "
                             "(`unleak scan --history` names them)")
     findings = result.findings
-    # Findings read from the scan cache carry no value (it stores none); the presence check needs the values, so
-    # the commits that introduced those secrets are scanned again, without the cache: a handful, not the history.
+    # Findings read from the scan cache carry no value (it stores none); the presence check needs the values. Each
+    # secret's value is cut out of the file version where it was found (line and columns), and kept only if it
+    # hashes to the finding's fingerprint; the commits of any secret not recovered that way are scanned again,
+    # without the cache.
     values: dict[str, Secret] = {}
-    need = sorted({f.commit.sha for f in findings if f.commit is not None and not f.secret.reveal()})
-    if need:
-        step("reading values", len(need))
-        again = scan(dataclasses.replace(req, revs=("--no-walk", *need), cache=False), progress=progress)
-        values = {f.fingerprint: f.secret for f in again.findings if f.secret.reveal()}
+    firsts: dict[str, Finding] = {}
+    for f in findings:
+        if f.commit is not None and not f.secret.reveal():
+            firsts.setdefault(f.fingerprint, f)
+    if firsts:
+        step("reading values", len(firsts))
+        values = _values_from_blobs(top, list(firsts.values()))
+        need = sorted({f.commit.sha for fp, f in firsts.items() if fp not in values and f.commit is not None})
+        if need:
+            again = scan(dataclasses.replace(req, revs=("--no-walk", *need), cache=False), progress=progress)
+            values.update((f.fingerprint, f.secret) for f in again.findings
+                          if f.secret.reveal() and f.fingerprint not in values)
     if baseline is not None:
         kept = [f for f in findings if not _false_positive(baseline, f)]
         if len(kept) != len(findings):
@@ -348,9 +569,13 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     seen = _group(findings, values)
     fps = list(seen)
     raw_values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
-    step("walking history", result.stats.commits or None)
+    step("walking history", (result.stats.commits or None) if raw_values else None)
+    blob_cache = _BlobCache(git.common_git_dir(top), fps).load() if req.cache and raw_values else None
     pres = _Presence(top, raw_values, added={(f.commit.sha, f.path) for f in findings if f.commit is not None},
-                     unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress)
+                     unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress, phase=phase,
+                     known=blob_cache.known if blob_cache is not None else None)
+    if blob_cache is not None and not pres.error:
+        blob_cache.save(pres.answers())
     if pres.error:
         report.notes.append(f"the walk of history stopped early ({pres.error}); presence and refs are partial")
     report.commits_scanned = len(pres.order) or git.count_commits(top, ["--all"])
@@ -368,15 +593,43 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     def commit_of(sha: str) -> CommitInfo:
         return pres.info[sha].info
 
-    nonzero = [(sha, bits) for sha, bits in pres.present.items() if bits]
+    # One pass over the commits whose trees hold any secret: per secret, how many, the earliest and the latest (by
+    # commit time, then history order).
+    held = [0] * len(fps)
+    first_of: list[tuple[int, int, str] | None] = [None] * len(fps)
+    last_of: list[tuple[int, int, str] | None] = [None] * len(fps)
+    # Few distinct bitsets (one per change of what the trees hold): first, last and count per bitset, then per bit.
+    groups: dict[int, list[Any]] = {}
+    for sha, bits in pres.present.items():
+        if not bits:
+            continue
+        key = (pres.info[sha].timestamp, pres.order[sha], sha)
+        g = groups.get(bits)
+        if g is None:
+            groups[bits] = [key, key, 1]
+        else:
+            if key < g[0]:
+                g[0] = key
+            if key > g[1]:
+                g[1] = key
+            g[2] += 1
+    for bits, (lo, hi, count) in groups.items():
+        while bits:
+            low = bits & -bits
+            i = low.bit_length() - 1
+            bits ^= low
+            held[i] += count
+            f0, l0 = first_of[i], last_of[i]
+            if f0 is None or lo < f0:
+                first_of[i] = lo
+            if l0 is None or hi > l0:
+                last_of[i] = hi
     for i, fp in enumerate(fps):
         s = seen[fp]
         bit = 1 << i
-        holding = [sha for sha, bits in nonzero if bits & bit]
-        if holding:
-            first = min(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
-            last = max(holding, key=lambda c: (pres.info[c].timestamp, pres.order[c]))
-            first_ci, last_ci = commit_of(first), commit_of(last)
+        f0, l0 = first_of[i], last_of[i]
+        if f0 is not None and l0 is not None:
+            first_ci, last_ci = commit_of(f0[2]), commit_of(l0[2])
         elif s.commits:
             # Not found byte for byte in any blob (a file too large to open, or bytes that are not UTF-8 around
             # it): fall back to the commits whose added lines held it.
@@ -397,7 +650,7 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
                 tips.append(short if kind != "other" else name)
         report.exposures.append(Exposure(
             fingerprint=fp, rule_id=s.rule_id, title=s.title, preview=s.preview, paths=tuple(s.paths),
-            first=first_ci, last=last_ci, commits=len(holding), in_head=bool(head_bits & bit),
+            first=first_ci, last=last_ci, commits=held[i], in_head=bool(head_bits & bit),
             branches=tuple(kinds["branch"]), tags=tuple(kinds["tag"]), remote_refs=tuple(kinds["remote"]),
             other_refs=tuple(kinds["other"]), tips=tuple(tips), agent_logs=tuple(in_logs[fp]), secret=s.secret,
         ))
@@ -409,6 +662,46 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     report.exposures.sort(key=age)
     report.rotation = _rotation(report.exposures, result.rules)
     return report
+
+
+def _values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
+    """fingerprint → value for each finding whose value can be cut out of its file version (one streamed
+    ``cat-file`` for all). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column
+    (a file whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
+    names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in findings]
+    out: dict[str, Secret] = {}
+    for f, obj in zip(findings, git.cat_file_stream(top, names), strict=True):
+        if obj is not None and obj[0] == "blob":
+            value = _value_at(obj[1].decode("utf-8", "replace"), f)
+            if value is not None:
+                out[f.fingerprint] = Secret(value)
+    return out
+
+
+_MAX_VALUE_LINES = 200  # a multi-line value (a private key, a certificate bundle) is tried up to this many lines
+
+
+def _value_at(text: str, f: Finding) -> str | None:
+    """The value of ``f`` in ``text`` (the file version it was found in), or None. ``column``/``end_column`` span
+    the value's first line (see :class:`Finding`); a value that goes on runs to the end of that line, and its end
+    on a later line is the one whose text hashes to the fingerprint."""
+    lines = text.split("\n")
+    if not 1 <= f.line <= len(lines) or f.column < 1:
+        return None
+    line = lines[f.line - 1]
+    first = line[f.column - 1:f.end_column - 1]
+    if fingerprint_of(f.rule_id, first) == f.fingerprint:
+        return first
+    if f.end_column - 1 != len(line):
+        return None
+    value = first
+    for nxt in lines[f.line:f.line + _MAX_VALUE_LINES]:
+        for cut in range(len(nxt) + 1):
+            candidate = value + "\n" + nxt[:cut]
+            if fingerprint_of(f.rule_id, candidate) == f.fingerprint:
+                return candidate
+        value += "\n" + nxt
+    return None
 
 
 def _false_positive(baseline: Baseline, f: Finding) -> bool:
@@ -473,7 +766,7 @@ def select(report: ExposureReport, prefixes: Iterable[str]) -> list[Exposure]:
 
 # ----------------------------------------------------------------------------------------------------- rendering
 
-_NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
+NO_REVOKE = "rotate it where it was issued (the rule names no revoke page)"
 
 
 _SHOW_REFS = 8  # text and markdown list this many names per kind; JSON lists all
@@ -493,7 +786,8 @@ def _short(c: CommitInfo) -> str:
     return f"{c.sha[:10]} {c.author} {c.date}"
 
 
-def _counted(report: ExposureReport) -> str:
+def counted(report: ExposureReport) -> str:
+    """How the report counts, next to how `scan --history` counts."""
     return (f"distinct secrets by fingerprint; `unleak scan --history` counts {report.findings} finding(s), one per "
             "commit, path and line where a secret was added")
 
@@ -501,7 +795,7 @@ def _counted(report: ExposureReport) -> str:
 def render_text(report: ExposureReport) -> str:
     if not report.exposures:
         return f"no secrets in history ({report.commits_scanned} commits)\n"
-    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", _counted(report),
+    out = [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits)", counted(report),
            ""]
     for e in report.exposures:
         flags = ["IN HEAD" if e.in_head else "not in HEAD", "PUSHED" if e.pushed else "not pushed"]
@@ -525,7 +819,7 @@ def render_text(report: ExposureReport) -> str:
         live = report.live(r.fingerprints)
         out.append(f"  [ ] {r.rule_id} {r.title}: {len(r.fingerprints)} secret(s) "
                    f"({', '.join(r.previews)}){f' — {live} LIVE' if live else ''}")
-        out.append(f"      revoke: {r.revoke or _NO_REVOKE}")
+        out.append(f"      revoke: {r.revoke or NO_REVOKE}")
     out.extend(f"note: {n}" for n in report.notes)
     return "\n".join(out) + "\n"
 
@@ -539,7 +833,7 @@ def render_markdown(report: ExposureReport) -> str:
     if not report.exposures:
         return "\n".join([*out, f"No secrets in history ({report.commits_scanned} commits scanned).", ""])
     out += [f"{len(report.exposures)} secret(s) exposed in history ({report.commits_scanned} commits scanned).",
-            _counted(report), "",
+            counted(report), "",
             "| secret | rule | first commit | last present | in HEAD | pushed | agent logs | branches | tags |"
             + (" verified |" if report.verifications else ""),
             "|---|---|---|---|---|---|---|---|---|" + ("---|" if report.verifications else "")]
@@ -553,7 +847,7 @@ def render_markdown(report: ExposureReport) -> str:
     out += ["", "## Rotation checklist", "", "Rotate first: once pushed, a secret is compromised even if history is "
             "rewritten.", ""]
     for r in report.rotation:
-        where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or _NO_REVOKE)
+        where = f"<{r.revoke}>" if r.revoke.startswith("https://") else (r.revoke or NO_REVOKE)
         live = report.live(r.fingerprints)
         out.append(f"- [ ] **{r.rule_id} {_md(r.title)}** ({', '.join(f'`{p}`' for p in r.previews)})"
                    f"{f' — **{live} live**' if live else ''}: {where}")

@@ -118,13 +118,14 @@ def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
         yield out, Stats(**{k: v - before[k] for k, v in total.to_dict().items()}), explain or []
 
 
-def _worker(index: int, workers: int, blocks: list[list[str]], queue: Any) -> None:
+def _worker(index: int, workers: int, blocks: list[Any], queue: Any,
+            scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks) -> None:
     """Worker ``index`` of ``workers``, given blocks index, index + workers, …: each block's results onto
     ``queue`` as ("block", block index, out), then ("done", index, None); an error as ("error", index, exception) —
     an UnleakError as it is, anything else by type name only (a message could carry a value)."""
     gc.disable()  # see _gc_paused; this process ends with the scan
     try:
-        for i, out in enumerate(_scan_blocks(blocks)):
+        for i, out in enumerate(scan(blocks)):
             queue.put(("block", index + i * workers, out))
         queue.put(("done", index, None))
     except BaseException as exc:  # reported to the parent, which raises it
@@ -157,7 +158,8 @@ def _blocks(shas: list[str]) -> list[list[str]]:
     return [shas[i:i + BLOCK] for i in range(0, len(shas), BLOCK)]
 
 
-def _run_workers(blocks: list[list[str]], workers: int, take: Callable[[BatchOut], None]) -> bool:
+def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
+                 scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks) -> bool:
     """Scan ``blocks`` in ``workers`` forked processes (block i in worker i mod workers), calling ``take`` on the
     results in block order. False when processes cannot be made here (no fork, no semaphores): scan in-process."""
     import multiprocessing
@@ -168,7 +170,7 @@ def _run_workers(blocks: list[list[str]], workers: int, take: Callable[[BatchOut
         results = ctx.Queue()
     except (OSError, ValueError, ImportError):
         return False
-    procs = [ctx.Process(target=_worker, args=(i, workers, blocks[i::workers], results), daemon=True)
+    procs = [ctx.Process(target=_worker, args=(i, workers, blocks[i::workers], results, scan), daemon=True)
              for i in range(workers)]
     try:
         for proc in procs:
@@ -282,3 +284,71 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
                             f"{'was' if cached_commits == 1 else 'were'} read from the cache "
                             "(.git/unleak/scan-cache)")
+
+
+# ------------------------------------------------------------------------------------------------- files scans
+
+# Below this many files one process is faster than forking (and a pre-commit run on a few files never pays for
+# workers or for compiling the hyperscan prefilter).
+MIN_PARALLEL_FILES = 200
+FILE_BLOCK = 16  # files per block: small blocks deal large and small files out evenly
+FileBlockOut = tuple[list[Finding], Stats, Counter[str], list[str]]
+
+
+@dataclass
+class _FileWorker:
+    engine: Engine
+    max_size: int
+
+
+_FILE_STATE: _FileWorker | None = None  # set in the parent before forking
+
+
+def _scan_file_blocks(blocks: list[list[tuple[Path, str]]]) -> Iterator[FileBlockOut]:
+    """Each block's findings, stats, drop counters and names of the files scanned, reading its files here."""
+    w = _FILE_STATE
+    assert w is not None
+    for block in blocks:
+        stats = Stats()
+        dropped: Counter[str] = Counter()
+        found: list[Finding] = []
+        names: list[str] = []
+        for full, shown in block:
+            chunk = sources.read_file(full, shown, stats, w.max_size)
+            if chunk is None:
+                continue
+            stats.chunks += 1
+            found.extend(w.engine.scan_chunk(chunk, None, dropped))
+            names.append(shown)
+        yield found, stats, dropped, names
+
+
+def scan_files(engine: Engine, result: ScanResult, files: list[tuple[Path, str]], *, workers: int, max_size: int,
+               progress: Callable[[Chunk], None] | None = None) -> bool:
+    """Read and scan ``files`` in worker processes, results in the order one process gives. False (nothing done)
+    when there are too few files to be worth it or processes cannot be made here: the caller scans in-process."""
+    global _FILE_STATE
+    if workers <= 0:
+        workers = default_workers() if len(files) >= MIN_PARALLEL_FILES else 1
+    blocks = [files[i:i + FILE_BLOCK] for i in range(0, len(files), FILE_BLOCK)]
+    workers = min(workers, len(blocks))
+    if workers <= 1:
+        return False
+    engine.use_accelerator()
+    engine.accelerator()  # compiled once here, inherited by every worker
+
+    def take(out: FileBlockOut) -> None:
+        found, stats, dropped, names = out
+        for k, v in stats.to_dict().items():
+            setattr(result.stats, k, getattr(result.stats, k) + v)
+        result.dropped.update(dropped)
+        result.findings.extend(found)
+        if progress is not None:
+            for name in names:
+                progress(Chunk(path=name, text="", source="file"))
+
+    _FILE_STATE = _FileWorker(engine, max_size)
+    try:
+        return _run_workers(blocks, workers, take, scan=_scan_file_blocks)
+    finally:
+        _FILE_STATE = None

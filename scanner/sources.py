@@ -82,12 +82,15 @@ def _read_file(path: Path, rel: str, stats: Stats, max_size: int) -> Chunk | Non
         return None
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            # Decided from the first bytes: a binary file (an image, an archive, a model) is never read whole.
+            data = fh.read(_BINARY_SNIFF)
+            if is_binary(data):
+                stats.binary_skipped += 1
+                return None
+            if len(data) == _BINARY_SNIFF:
+                data += fh.read()
     except OSError:
         stats.unreadable += 1
-        return None
-    if is_binary(data):
-        stats.binary_skipped += 1
         return None
     stats.files += 1
     stats.bytes += len(data)
@@ -97,6 +100,21 @@ def _read_file(path: Path, rel: str, stats: Stats, max_size: int) -> Chunk | Non
 def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
                  max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
     """Files of the working tree: tracked plus untracked-not-ignored inside a repository, every file elsewhere."""
+    for full, shown in working_tree_files(paths, cwd, stats, exclude):
+        chunk = read_file(full, shown, stats, max_size)
+        if chunk is not None:
+            yield chunk
+
+
+def read_file(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Chunk | None:
+    """One file as a chunk named ``shown``, or None (counted in ``stats``: binary, too large, link, unreadable)."""
+    return _read_file(path, shown, stats, max_size)
+
+
+def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter
+                       ) -> Iterator[tuple[Path, str]]:
+    """(file, name shown) of :func:`working_tree`, in its order, without reading them: the parallel files scan
+    deals them out to worker processes."""
     targets = [Path(p) for p in paths] or [cwd]
     for t in targets:
         target = t if t.is_absolute() else cwd / t
@@ -115,16 +133,13 @@ def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
             for rel in files:
                 if exclude.excluded(rel):
                     continue
-                chunk = _read_file(top / rel, rel, stats, max_size)
-                if chunk is not None:
-                    yield chunk
+                yield top / rel, rel
             continue
         base = target if target.is_dir() else target.parent
         if target.is_file() or target.is_symlink():
             rel = target.name if not t.is_absolute() else str(t)
-            chunk = _read_file(target, str(t), stats, max_size)
-            if chunk is not None and not exclude.excluded(rel):
-                yield chunk
+            if not exclude.excluded(rel):
+                yield target, str(t)
             continue
         for root, dirs, names in os.walk(base, followlinks=False):
             dirs[:] = sorted(d for d in dirs if d != ".git")
@@ -134,9 +149,7 @@ def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
                 if exclude.excluded(rel):
                     continue
                 shown = rel if not paths else (Path(t) / rel).as_posix()
-                chunk = _read_file(full, shown, stats, max_size)
-                if chunk is not None:
-                    yield chunk
+                yield full, shown
 
 
 def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: PathFilter,

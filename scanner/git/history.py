@@ -3,6 +3,7 @@ unreadable objects, raw diffs for exposure, and one ``git cat-file --batch`` pro
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -380,3 +381,60 @@ def tag_messages(repo: Path) -> Iterator[tuple[str, CommitInfo, str]]:
         parts = record.lstrip("\n").split("\x01", 6)
         if len(parts) == 7 and parts[0] == "tag" and parts[6].strip():
             yield parts[2], CommitInfo(sha=parts[1], author=parts[3], email=parts[4], date=parts[5]), parts[6]
+
+
+def cat_file_stream(repo: Path, names: list[str]) -> Iterator[tuple[str, bytes] | None]:
+    """(type, content) of each object name in ``names`` (an oid or ``<commit>:<path>``), in order; None for one git
+    cannot find or read. All names are written to one ``git cat-file --batch`` by a thread while the answers are
+    read: no round trip per object (on a busy machine each one waits for a scheduler slot)."""
+    import threading
+
+    if not git_available():
+        raise GitError("git is not installed or not on PATH")
+    proc = subprocess.Popen([*_BASE, "cat-file", "--batch"], cwd=repo, env=_env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=1 << 20)
+    assert proc.stdin is not None and proc.stdout is not None
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    # A name holding a newline cannot be asked for in the batch protocol; it is answered None without asking.
+    asked = [n for n in names if "\n" not in n]
+    data = "".join(n + "\n" for n in asked).encode("utf-8", "surrogateescape")
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = proc.stdout
+    alive = True
+    try:
+        for name in names:
+            if "\n" in name or not alive:
+                yield None
+                continue
+            header = out.readline().split()
+            if not header:  # git ended (a corrupt object is fatal to cat-file): nothing more can be read
+                alive = False
+                yield None
+                continue
+            if len(header) != 3:
+                yield None  # "<name> missing", "ambiguous"
+                continue
+            body = out.read(int(header[2]))
+            out.read(1)  # the newline after the content
+            yield header[1].decode("ascii", "replace"), body
+    finally:
+        out.close()
+        writer.join()
+        proc.wait()
+
+

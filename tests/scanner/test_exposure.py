@@ -3,6 +3,7 @@ pushed to a local bare "remote" (so remote-tracking refs exist), and pasted into
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from scanner.api import ScanRequest
 from scanner.errors import UsageError
 from scanner.exposure import Exposure, analyze, render, select
+from scanner.finding import Confidence
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat, private_key_pem, slack_bot_token, stripe_live_key
 
@@ -375,3 +378,95 @@ def test_exposure_survives_an_unreadable_object(repo: GitRepo) -> None:
     report = analyze(repo.path)
     assert [e.secret.reveal() for e in report.exposures] == [keep]
     assert report.skipped == 1 and any("could not be read" in n for n in report.notes)
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Number of objects each ``git cat-file`` stream of the exposure module was asked for."""
+    from scanner import git
+
+    asked: list[int] = []
+    real = git.cat_file_stream
+
+    def counting(repo: Path, names: list[str]):  # type: ignore[no-untyped-def]
+        asked.append(len(names))
+        return real(repo, names)
+
+    monkeypatch.setattr(git, "cat_file_stream", counting)
+    return asked
+
+
+def test_second_exposure_reads_only_new_file_versions(repo: GitRepo, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each file version holds is kept (fingerprints per object id, no value) under .git/unleak, so a second
+    exposure reads no file version again; a secret committed since makes it check every version again."""
+    story = build_story(repo, tmp_path)
+    for i in range(5):
+        repo.commit(f"work {i}", {"config.py": f"import os\nGITHUB_TOKEN = os.environ['GITHUB_TOKEN']\nn = {i}\n"})
+    asked = _count_reads(monkeypatch)
+    first = analyze(repo.path)
+    values_phase = len(first.exposures)  # one file version per secret, for its value
+    assert sum(asked) > values_phase
+    cache = repo.path / ".git" / "unleak" / "exposure-cache" / "blobs"
+    assert cache.is_file() and cache.stat().st_mode & 0o077 == 0
+    for v in story.values.values():
+        assert v not in cache.read_text()
+    asked.clear()
+    second = analyze(repo.path)
+    assert sum(asked) == values_phase  # values only: no presence read
+    assert _exposures(second) == _exposures(first)
+    new = stripe_live_key()
+    repo.commit("another", {"late.py": f'KEY = "{new}"\n'})
+    asked.clear()
+    third = analyze(repo.path)
+    assert sum(asked) > values_phase + 1
+    fresh = analyze(repo.path, ScanRequest(root=repo.path, cache=False))
+    assert _exposures(third) == _exposures(fresh) and len(third.exposures) == 4
+
+
+def test_values_are_cut_from_file_versions_not_rescanned(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a cached history scan, exposure takes each value from the file version and line where it was found
+    (checked against the fingerprint), a multi-line private key included, without scanning commits again."""
+    from scanner import api
+
+    token, key = github_pat(), private_key_pem()
+    repo.commit("one", {"a.py": "x = 1\n"})
+    repo.commit("leak", {"b.py": f'# config\nT = "{token}"\n', "id_rsa": key + "\n"})
+    assert run_cli("scan", "--history", cwd=repo.path).returncode == 1  # fills the scan cache
+    scans: list[tuple[str, ...]] = []
+    real = api.scan
+
+    def counting(req, progress=None):  # type: ignore[no-untyped-def]
+        scans.append(req.revs)
+        return real(req, progress=progress)
+
+    monkeypatch.setattr(api, "scan", counting)
+    report = analyze(repo.path)
+    assert len(scans) == 1  # the cached history scan only
+    assert {e.secret.reveal() for e in report.exposures} == {token, key}
+    assert all(e.in_head and e.commits == 1 for e in report.exposures)
+
+
+@pytest.mark.parametrize(("line", "column", "end"), [(9, 1, 5), (2, 40, 90), (2, 1, 3)])
+def test_value_cut_needs_the_fingerprint(line: int, column: int, end: int) -> None:
+    """A cut that does not hash to the fingerprint (wrong line, wrong columns) gives no value."""
+    from scanner.exposure import _value_at
+    from scanner.finding import CommitInfo, Finding, Secret, fingerprint
+
+    token = github_pat()
+    text = f'# config\nT = "{token}"\n'
+    fp = fingerprint("UL001", token)
+    good = Finding(rule_id="UL001", title="t", confidence=Confidence.HIGH, path="b.py", line=2, column=6,
+                   end_column=6 + len(token), fingerprint=fp, preview="p", source="commit",
+                   commit=CommitInfo(sha="0" * 40, author="", email="", date=""), secret=Secret(""))
+    assert _value_at(text, good) == token
+    bad = dataclasses.replace(good, line=line, column=column, end_column=end)
+    assert _value_at(text, bad) is None
+
+
+def test_cat_file_stream(repo: GitRepo) -> None:
+    from scanner import git
+
+    repo.commit("one", {"a.txt": "alpha\n", "b.txt": "beta\n" * 1000})
+    names = ["HEAD:a.txt", "0" * 40, "HEAD:b.txt", "HEAD:no\nsuch", "HEAD:missing.txt", "HEAD:a.txt"]
+    got = list(git.cat_file_stream(repo.path, names))
+    assert got == [("blob", b"alpha\n"), None, ("blob", b"beta\n" * 1000), None, None, ("blob", b"alpha\n")]

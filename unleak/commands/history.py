@@ -22,6 +22,8 @@ from unleak.errors import EXIT_CLEAN, EXIT_FINDINGS
 @click.option("--agent-logs", "agent_logs", is_flag=False, flag_value="", default=None, metavar="[PATH]",
               help="Also look for each secret in coding-agent transcripts (PATH, or the default locations).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML page (timelines, refs, sortable table; no values) to FILE.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
 @click.option("--verify/--no-verify", default=None,
               help="Ask each secret's own provider whether it is still live; live ones come first.")
@@ -29,8 +31,8 @@ from unleak.errors import EXIT_CLEAN, EXIT_FINDINGS
               help="Time budget for all verification (default 60).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
-def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | None, config_path: str | None,
-                 verify: bool | None, verify_timeout: float | None, repo_dir: str) -> None:
+def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | None, html_path: str | None,
+                 config_path: str | None, verify: bool | None, verify_timeout: float | None, repo_dir: str) -> None:
     """Every secret ever committed: since when, where it still is, whether it was pushed, how to rotate it.
 
     Exit 1 when history holds any secret, 0 when it is clean. Values are never shown.
@@ -53,6 +55,12 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
                                    cache_ttl=vcfg["cache-ttl"])
         exposure.apply_verification(report, verdicts)
     text = exposure.render(report, "json" if as_json else fmt)
+    if html_path:
+        from scanner.fileio import atomic_write_text
+        from scanner.report.exposure_html import render_html
+
+        atomic_write_text(Path(html_path), render_html(report, f"Secret exposure: {root.name}"))
+        click.echo(f"wrote {html_path}: {plural(len(report.exposures), 'secret')} in history", err=True)
     if output:
         from scanner.fileio import atomic_write_text
 
