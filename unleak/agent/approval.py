@@ -28,15 +28,15 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
-from unleak.agent.display import shown
+from unleak.agent.display import shown, when
 from unleak.agent.policy import ApprovalRequest, GrantStore, format_duration
+from unleak.audit import process_info
 from unleak.userenv import human_actor
 
 MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
@@ -80,10 +80,6 @@ def _page(title: str, body: str) -> bytes:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
     ).encode()
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
 
 
 class ApprovalServer:
@@ -404,8 +400,9 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 f"<dt>For how long</dt><dd id=duration>{esc(format_duration(req.ttl))} after you approve "
                 "(this exact command only)</dd>"
                 + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")
-                + f"<dt>Request</dt><dd><code id=request>{esc(req.id)}</code>, asked at {_when(req.created)}, "
-                f"this page expires at {_when(req.expires)}</dd></dl>"
+                + f"<dt>Request</dt><dd><code id=request>{esc(req.id)}</code>, asked at "
+                f"{when(req.created, date=False)}, "
+                f"this page expires at {when(req.expires, date=False)}</dd></dl>"
                 # Approving needs this code typed in the human's own terminal: a program that loads this page
                 # (the agent included) can read the code, but it cannot type into that terminal.
                 "<p class=warn id=howto>To approve, run this in <strong>your own terminal</strong> and type the "
@@ -433,7 +430,7 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 req, _ = app.store.decide(req.id, approve=False, by=actor)
             except UnleakError as exc:
                 return self._refuse(HTTPStatus.CONFLICT, "Not done", str(exc))
-            proc = {"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo, "branch": req.branch}
+            proc = process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch)
             app.record("deny", actor=actor, secrets=req.secrets, process=proc, task=req.task, request=req.id,
                        detail={"via": "page"})
             return self._send(HTTPStatus.OK, _page("Denied", "<p id=result>Denied. The command will not run."
@@ -477,7 +474,7 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                 "<p><textarea name=value id=value rows=4 required spellcheck=false autocomplete=off></textarea></p>"
                 "<button type=submit name=decision value=store id=save>Continue</button>"
                 "<button type=submit name=decision value=cancel id=cancel formnovalidate>Cancel</button></form>"
-                f"<p>This page expires at {_when(sr.expires)}.</p>"
+                f"<p>This page expires at {when(sr.expires, date=False)}.</p>"
             )
             self._send(HTTPStatus.OK, _page("Enter a secret", body))
 

@@ -431,7 +431,8 @@ class UnleakMCP:
 
     def tool_list_secrets(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
         from remediate.vault import default_namespace, open_vault
-        from unleak.run import REFERENCE_PREFIXES, read_reference_files
+        from remediate.vault.refs import REFERENCE_PREFIXES
+        from unleak.run import read_reference_files
 
         # Every name, reference and file name here comes from files the agent can write. Each is echoed only when
         # it passes its syntax; anything else is counted, never quoted.

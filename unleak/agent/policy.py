@@ -751,7 +751,7 @@ def run_context(
     resolves to; plain variables that can change the code that runs are listed for the grant to allow or not.
     """
     from remediate.vault import UNLEAK_SCHEME, default_namespace, parse_reference
-    from unleak.run import REFERENCE_PREFIXES
+    from remediate.vault.refs import REFERENCE_PREFIXES
 
     refs = {k: v for k, v in variables.items() if v.startswith(REFERENCE_PREFIXES)}
     plain = {k: v for k, v in variables.items() if k not in refs}

@@ -9,15 +9,11 @@ from typing import Any
 import click
 
 from scanner.words import plural
+from unleak.agent.display import when
+from unleak.audit import process_info
 from unleak.commands.common import (
     human_action,
 )
-
-
-def _when(ts: float) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _describe_request(req: Any) -> str:
@@ -99,12 +95,12 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
                         ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
                         task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd())
     AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
-                      process={"argv": list(pattern), "pid": None, "cwd": None, "repo": repo_path, "branch": branch},
+                      process=process_info(pattern, repo=repo_path, branch=branch),
                       detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous,
                               "program": g.program.to_dict() if g.program else None, "pinned": pin,
                               "allow_env": [e.split("=", 1)[0] for e in allow_env]})
     click.echo(f"{g.id}: {', '.join(globs)} for `{g.command_text()}` in {repo_path or 'any repository'}"
-               f"{f' on {branch}' if branch else ''} until {_when(g.expires)} "
+               f"{f' on {branch}' if branch else ''} until {when(g.expires)} "
                f"({format_duration(g.expires - g.created)})")
     if g.program is not None:
         click.echo(f"  program {g.program.describe()}{' (pinned)' if pin else ''}", err=True)
@@ -177,7 +173,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     from unleak.agent.display import shown
 
     for g in grants:
-        click.echo(shown(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  "
+        click.echo(shown(f"{g.id}  {g.state():<7}  until {when(g.expires)}  {','.join(g.secrets)}  "
                          f"`{g.command_text()}`  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}"
                          f"  tier<={g.tier}{'  task ' + g.task if g.task else ''}"
                          f"{'  DANGEROUS' if g.dangerous else ''}"
@@ -244,11 +240,10 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
                           allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env)
     assert g is not None
     AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
-                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
-                               "branch": req.branch},
+                      process=process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch),
                       detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous),
                               "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env]})
-    click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
+    click.echo(f"approved {req.id}: grant {g.id} until {when(g.expires)}")
 
 
 def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | None, yes: bool) -> None:
@@ -300,8 +295,8 @@ def deny_cmd(request_id: str) -> None:
     actor = human_actor()  # denying only ever narrows access, so it works from anywhere
     req, _ = GrantStore().decide(request_id, approve=False, by=actor)
     AuditLog().append("deny", actor=actor, secrets=req.secrets, task=req.task, request=req.id,
-                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
-                               "branch": req.branch}, detail={"via": "terminal"})
+                      process=process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch),
+                      detail={"via": "terminal"})
     click.echo(f"denied {req.id}")
 
 
