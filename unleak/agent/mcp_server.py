@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,15 @@ from typing import Any
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
 from unleak.agent.display import shown
-from unleak.agent.policy import GrantStore, Policy, dangerous_reason, load_policy, run_context
+from unleak.agent.policy import (
+    Grant,
+    GrantStore,
+    Policy,
+    RunContext,
+    dangerous_reason,
+    load_policy,
+    run_context,
+)
 from unleak.agent.runguard import grant_watch
 from unleak.audit import AuditLog, process_info
 
@@ -474,11 +482,37 @@ class UnleakMCP:
         return ToolOutcome(out)
 
     def tool_run(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
-        from remediate.vault import default_namespace
+        """Run under a grant; without one, refuse (policy) or ask the human (approval request)."""
         from unleak import run as runner
 
         argv = tuple(args["argv"])
         task = args.get("task_id")
+        cwd, env_file = self._run_location(args)
+        variables = runner.read_reference_files([env_file])
+        branch = self._branch()
+        # What the grant check sees: names and references (not the agent's variable names alone), the tier
+        # labelled on those vault entries, the real program, and plain variables that can change its code.
+        ctx, foreign = run_context(argv, variables, repo=self.root, cwd=cwd, branch=branch, task=task,
+                                   client=client, env_file=env_file)
+        proc = process_info(argv, cwd=str(cwd), repo=str(self.root), branch=branch)
+        base = {"secrets": ctx.secrets, "process": proc, "task": task}
+        refusal = self._policy_refusal(ctx, foreign)
+        grant = None if refusal is not None else self._store().find_grant(ctx)
+        if refusal is None and grant is None:
+            refusal = self._danger_refusal(ctx)
+        if refusal is not None:
+            reason, detail = refusal
+            self.record("run.refused", client, scrub, result="refused", detail=detail, **base)
+            return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
+        if grant is None:
+            return self._ask_approval(ctx, client, scrub, base)
+        plan = runner.prepare([env_file], cwd=cwd, variables=variables)  # what was checked, not a re-read
+        return self._run_granted(args, ctx, grant, plan, cwd, client, scrub, proc)
+
+    def _run_location(self, args: dict[str, Any]) -> tuple[Path, Path]:
+        """The run's working directory and its reference file, both inside the repository."""
+        from unleak import run as runner
+
         cwd = self._inside(args.get("cwd", "."), "cwd")
         if not cwd.is_dir():
             raise UsageError("cwd is not a directory")
@@ -489,61 +523,60 @@ class UnleakMCP:
         if env_file is None or not env_file.is_file():
             raise UsageError("no reference file: there is no .env here or at the repository root; run fix first "
                              "or pass env_file")
-        variables = runner.read_reference_files([env_file])
-        branch = self._branch()
-        # What the grant check sees: names and references (not the agent's variable names alone), the tier
-        # labelled on those vault entries, the real program, and plain variables that can change its code.
-        ctx, foreign = run_context(argv, variables, repo=self.root, cwd=cwd, branch=branch, task=task,
-                                   client=client, env_file=env_file)
-        names, tier, own_ns = ctx.secrets, ctx.tier, default_namespace(self.root)
-        proc = process_info(argv, cwd=str(cwd), repo=str(self.root), branch=branch)
-        base = {"secrets": names, "process": proc, "task": task}
+        return cwd, env_file
+
+    def _policy_refusal(self, ctx: RunContext, foreign: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+        """(the answer's reason, the audit detail) when the user's policy refuses this run whatever the grants."""
+        from remediate.vault import default_namespace
 
         if foreign:
-            reason = (f"the reference file points outside this repository's vault namespace {own_ns!r} "
-                      f"({', '.join(foreign)}); an agent's run may only use this repository's secrets")
-            self.record("run.refused", client, scrub, result="refused", detail={"reason": reason}, **base)
-            return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
-
-        if tier not in self.policy.mcp_tiers:
-            reason = (f"{tier}-tier secrets are not reachable through MCP under the user's policy "
+            reason = (f"the reference file points outside this repository's vault namespace "
+                      f"{default_namespace(self.root)!r} ({', '.join(foreign)}); an agent's run may only use this "
+                      "repository's secrets")
+            return reason, {"reason": reason}
+        if ctx.tier not in self.policy.mcp_tiers:
+            reason = (f"{ctx.tier}-tier secrets are not reachable through MCP under the user's policy "
                       f"(mcp_tiers = {list(self.policy.mcp_tiers)} in the user's policy.toml)")
-            self.record("run.refused", client, scrub, result="refused", detail={"reason": reason, "tier": tier},
-                        **base)
-            return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
+            return reason, {"reason": reason, "tier": ctx.tier}
+        return None
 
-        grant = self._store().find_grant(ctx)
-        if grant is None:
-            danger = dangerous_reason(argv, program=ctx.program)
-            if danger is not None:
-                reason = (f"refused: {danger}. Such commands could print the secrets, so they run only under a "
-                          "grant a human makes for exactly that command with `unleak grant --allow-dangerous`. "
-                          "Run the program itself instead (e.g. the test runner).")
-                self.record("run.refused", client, scrub, result="refused",
-                            detail={"reason": danger, "tier": tier}, **base)
-                return ToolOutcome({"status": "refused", "reason": reason}, is_error=True)
-            req = self._store().create_request(ctx)
-            url = self._approvals().approval_url(req)
-            # The link goes to the human only (this log, URL elicitation): whoever loads the page reads the code
-            # that approving needs, so it never enters an answer.
-            print(f"unleak: approval needed for request {req.id}: {url}", file=sys.stderr, flush=True)
-            self.record("run.request", client, scrub, request=req.id, result="approval_required",
-                        detail={"tier": tier, "ttl": req.ttl}, **base)
-            out: dict[str, Any] = {
-                "status": "approval_required",
-                "request_id": req.id,
-                "message": (f"No grant covers this run. Ask the human to approve request {req.id}: they run "
-                            f"`unleak approve {req.id}` in their own terminal and type the code shown on its "
-                            "approval page (unleak's log has the link). Then call run again with the same "
-                            "arguments."),
-                "approve_command": f"unleak approve {req.id}",
-                "secrets": list(names),
-                "expires_in_seconds": int(req.expires - time.time()),
-            }
-            return ToolOutcome(out)
+    def _danger_refusal(self, ctx: RunContext) -> tuple[str, dict[str, Any]] | None:
+        """A command that could print its secrets is never put to the human as a request (no grant covers it)."""
+        danger = dangerous_reason(ctx.argv, program=ctx.program)
+        if danger is None:
+            return None
+        reason = (f"refused: {danger}. Such commands could print the secrets, so they run only under a "
+                  "grant a human makes for exactly that command with `unleak grant --allow-dangerous`. "
+                  "Run the program itself instead (e.g. the test runner).")
+        return reason, {"reason": danger, "tier": ctx.tier}
 
-        # Covered: resolve (everything that can fail happens before the child exists), run, mask, cap.
-        plan = runner.prepare([env_file], cwd=cwd, variables=variables)  # what was checked, not a re-read
+    def _ask_approval(self, ctx: RunContext, client: str, scrub: AnswerGuard, base: dict[str, Any]) -> ToolOutcome:
+        """No grant covers the run: a request the human approves in their own terminal."""
+        req = self._store().create_request(ctx)
+        url = self._approvals().approval_url(req)
+        # The link goes to the human only (this log, URL elicitation): whoever loads the page reads the code
+        # that approving needs, so it never enters an answer.
+        print(f"unleak: approval needed for request {req.id}: {url}", file=sys.stderr, flush=True)
+        self.record("run.request", client, scrub, request=req.id, result="approval_required",
+                    detail={"tier": ctx.tier, "ttl": req.ttl}, **base)
+        return ToolOutcome({
+            "status": "approval_required",
+            "request_id": req.id,
+            "message": (f"No grant covers this run. Ask the human to approve request {req.id}: they run "
+                        f"`unleak approve {req.id}` in their own terminal and type the code shown on its "
+                        "approval page (unleak's log has the link). Then call run again with the same "
+                        "arguments."),
+            "approve_command": f"unleak approve {req.id}",
+            "secrets": list(ctx.secrets),
+            "expires_in_seconds": int(req.expires - time.time()),
+        })
+
+    def _run_granted(self, args: dict[str, Any], ctx: RunContext, grant: Grant, plan: Any, cwd: Path, client: str,
+                     scrub: AnswerGuard, proc: dict[str, Any]) -> ToolOutcome:
+        """Covered: resolved before the child exists (``plan``), run, masked, capped; start and end audited."""
+        from unleak import run as runner
+
+        names, tier, task = ctx.secrets, ctx.tier, ctx.task
         extra = plan.masked  # resolved references and plaintext secret-named values alike
         # The agent may ask for less time than the policy's limit, never more.
         timeout = min(int(args.get("timeout_seconds", self.policy.run_timeout)), self.policy.run_timeout)
@@ -557,7 +590,7 @@ class UnleakMCP:
                         detail={"tier": tier, "grant_expires": grant.expires})
 
         try:
-            res = execute_masked(list(argv), plan.env, extra, cwd=cwd, timeout=timeout,
+            res = execute_masked(list(ctx.argv), plan.env, extra, cwd=cwd, timeout=timeout,
                                  cap=self.policy.output_cap, on_start=on_start,
                                  watch=grant_watch(grant.id, self._store()))
         except runner.CommandNotFoundError as exc:
