@@ -34,7 +34,8 @@ from typing import Any
 
 from scanner.errors import UnleakError
 from unleak.agent import pages
-from unleak.agent.policy import ApprovalRequest, GrantStore
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import ApprovalRequest
 from unleak.audit import process_info
 from unleak.userenv import human_actor
 

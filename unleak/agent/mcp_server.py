@@ -39,16 +39,10 @@ from typing import Any
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
 from unleak.agent.display import shown
-from unleak.agent.policy import (
-    Grant,
-    GrantStore,
-    Policy,
-    RunContext,
-    dangerous_reason,
-    load_policy,
-    run_context,
-)
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import Grant, Policy, RunContext, load_policy, run_context
 from unleak.agent.runguard import grant_watch
+from unleak.agent.shellrisk import dangerous_reason
 from unleak.audit import AuditLog, process_info
 
 SERVER_NAME = "unleak"

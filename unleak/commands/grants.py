@@ -41,7 +41,7 @@ def _describe_request(req: Any) -> str:
         lines.append("  WARNING     the program is inside the repository, where the agent can change it: read it, "
                      "then approve with --pin to allow this exact content")
     for name, value in req.env:
-        from unleak.agent.policy import show_env_value
+        from unleak.agent.runtarget import show_env_value
 
         lines.append(f"  environment {name}={show_env_value(value)}")
     if req.env:
@@ -75,7 +75,9 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
               tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
-    from unleak.agent.policy import GrantStore, format_duration, parse_command_pattern, parse_duration
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import format_duration, parse_duration
+    from unleak.agent.runtarget import parse_command_pattern
     from unleak.audit import AuditLog
 
     actor = human_action("grant")
@@ -159,7 +161,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     """List grants and pending approval requests."""
     import json
 
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
 
     store = GrantStore()
     for problem in store.problems():
@@ -202,7 +204,8 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
     You type the code shown on the request's approval page, then confirm: the agent can start a request and
     read its own answers, but it cannot type into your terminal."""
     from unleak.agent import presence
-    from unleak.agent.policy import GrantStore, parse_duration
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import parse_duration
     from unleak.audit import AuditLog
 
     actor = human_action("approve")
@@ -288,7 +291,7 @@ def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | No
 @click.argument("request_id")
 def deny_cmd(request_id: str) -> None:
     """Deny a pending request from a coding agent."""
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
     from unleak.audit import AuditLog
     from unleak.userenv import human_actor
 
@@ -311,7 +314,7 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     """End grants now and list the secrets they exposed to processes (the credentials to rotate)."""
     import json
 
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
     from unleak.audit import AuditLog
     from unleak.userenv import human_actor
 
