@@ -13,11 +13,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from dotenv.parser import parse_stream
 
-from remediate.codemods.sites import Site
 from remediate.vault.refs import needs_quoting
+
+if TYPE_CHECKING:  # the codemods package imports libcst; the agent hooks read .env files through this module
+    from remediate.codemods.sites import Site
 
 REFERENCE_HEADER = "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them."
 
@@ -46,8 +49,15 @@ def entries(text: str) -> list[Entry]:
     return out
 
 
+def parse_errors(text: str) -> list[int]:
+    """Lines python-dotenv cannot parse (a program reading the file skips them; a guard must not)."""
+    return [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+
+
 def analyze(text: str, raws: list[str]) -> list[Site]:
     """Where each raw secret sits: a variable's value (moved whole) or a comment (replaced by a marker)."""
+    from remediate.codemods.sites import Site
+
     sites: list[Site] = []
     for b in parse_stream(io.StringIO(text)):
         source = b.original.string

@@ -605,6 +605,7 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
     planned with `remediate.plan.build` against a vault that stores nothing. Every suggestion is checked against
     the planned values (and re-scanned) before it is returned, so no body can carry a secret.
     """
+    from remediate.dotenv import is_dotenv_path
     from remediate.plan import build
     from unleak.agent.hooks import scan_text
 
@@ -631,7 +632,7 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
         if not result.findings:
             return out
         py = [p for p in written if p.endswith((".py", ".pyi"))]
-        envs = [p for p in written if PurePosixPath(p).name.startswith(".env") or p.endswith(".env")]
+        envs = [p for p in written if is_dotenv_path(p)]
         plan = build(root, result.findings, PlanOnlyVault(namespace), python_files=py, dotenv_files=envs)
         values = [v for v in plan.redactions() if v] + [f.secret.reveal() for f in result.findings]
         allowed = commentable_lines(repo, base, head)
@@ -654,7 +655,7 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
                 elif lines_ok:
                     note = "unleak: the rewritten code needs this line too." if insertion else (
                         "unleak: a reference instead of the value; `unleak fix --apply` puts the value into your "
-                        "vault and `unleak run` resolves it." if _is_dotenv_path(change.path) else "")
+                        "vault and `unleak run` resolves it." if is_dotenv_path(change.path) else "")
                     out.suggestions.append(Suggestion(change.path, first, last, tuple(new), note))
                 else:
                     out.notes.append(f"`{change.path}` line {first} (outside this pull request's diff): "
@@ -861,10 +862,7 @@ def _review(settings: Settings, req: ScanRequest, repo: Path, target: Target, re
     if not result.findings:
         return "notice", "suggest-fixes: nothing to suggest"
     try:
-        from remediate.vault import default_namespace
-
-        namespace = default_namespace(repo) if not settings.repository else \
-            _namespace(settings.repository.split("/")[-1])
+        namespace = review_namespace(settings.repository, repo)
         fixes = plan_suggestions(req, repo, target.base, target.head, namespace)
         review = post_review(settings.api_url, settings.repository, target.pr_number, settings.token,
                              target.head, fixes)
@@ -877,11 +875,9 @@ def _review(settings: Settings, req: ScanRequest, repo: Path, target: Target, re
             else "warning"), f"suggest-fixes: {review.message}"
 
 
-def _is_dotenv_path(path: str) -> bool:
-    name = PurePosixPath(path).name
-    return name == ".env" or name.startswith(".env.") or name.endswith(".env")
+def review_namespace(repository: str, repo: Path) -> str:
+    """The vault namespace the suggested references use: the one ``unleak fix`` uses in a clone of the repository,
+    which is named after it (``OWNER/NAME`` -> ``NAME``), whatever the runner called its checkout."""
+    from remediate.vault import default_namespace, sanitize_namespace
 
-
-def _namespace(name: str) -> str:
-    ns = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("._-")
-    return ns[:64] or "default"
+    return sanitize_namespace(repository.split("/")[-1]) if repository else default_namespace(repo)

@@ -44,6 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
+from remediate.vault.refs import REFERENCE_PREFIXES
 from scanner.errors import BadReferenceError, UnleakError, UsageError
 from unleak.masking import Masker, names_too_short
 from unleak.reaper import exit_status as exit_status  # re-exported: callers use run.exit_status
@@ -52,8 +53,6 @@ from unleak.reaper import kill_descendants
 #: set in the child's environment so programs (and nested ``unleak run``) know the values are injected
 MARKER = "UNLEAK_RUN"
 
-#: schemes of the supported vault backends (see ARCHITECTURE.md, "Reference syntax")
-REFERENCE_PREFIXES = ("unleak://", "op://")
 
 Resolver = Callable[[str], str]
 IsReference = Callable[[str], bool]

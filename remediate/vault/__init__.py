@@ -40,6 +40,7 @@ __all__ = [
     "open_vault",
     "parse_reference",
     "resolve_reference",
+    "sanitize_namespace",
 ]
 
 @dataclass(frozen=True)
@@ -97,7 +98,10 @@ def find_repo_root(start: Path) -> Path | None:
     return None
 
 
-def _sanitize_namespace(raw: str) -> str:
+def sanitize_namespace(raw: str) -> str:
+    """A directory or repository name as a namespace: lower case, ``[a-z0-9._-]``, runs of ``-`` collapsed, no
+    leading or trailing punctuation, at most 64 characters; ``default`` when nothing is left. The one definition:
+    the Action plans its suggested references with it, and the vault stores under it."""
     ns = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
     ns = re.sub(r"-{2,}", "-", ns).lstrip("._-")[:64].rstrip("._-")
     return ns or "default"
@@ -108,7 +112,7 @@ def default_namespace(repo_path: str | os.PathLike[str] | None = None) -> str:
     ``[a-z0-9._-]``; outside a repository, the name of ``repo_path`` (or the current directory)."""
     start = Path(repo_path) if repo_path is not None else Path.cwd()
     root = find_repo_root(start) or start.resolve()
-    return _sanitize_namespace(root.name)
+    return sanitize_namespace(root.name)
 
 
 def open_vault(
@@ -147,6 +151,6 @@ def resolve_reference(reference: str) -> str:
     if ref.scheme == UNLEAK_SCHEME:
         return open_vault(UNLEAK_SCHEME, namespace=ref.namespace).get(reference)
     if ref.scheme == OP_SCHEME:
-        return open_vault(OP_SCHEME, namespace=_sanitize_namespace(ref.vault), op_vault=ref.vault).get(reference)
+        return open_vault(OP_SCHEME, namespace=sanitize_namespace(ref.vault), op_vault=ref.vault).get(reference)
     raise BadReferenceError(f"no vault backend for {reference!r}")  # pragma: no cover — parse rejects others
 

@@ -24,6 +24,9 @@ from scanner.errors import BadReferenceError
 UNLEAK_SCHEME = "unleak"
 OP_SCHEME = "op"
 SCHEMES = (UNLEAK_SCHEME, OP_SCHEME)
+#: how a value that means to be a reference starts (it may still fail to parse: that is a broken reference, not a
+#: plain value)
+REFERENCE_PREFIXES = tuple(f"{scheme}://" for scheme in SCHEMES)
 
 # unleak namespaces become file names in the vault directory, so they are lower-case (no collisions on
 # case-insensitive file systems) and cannot be "." / ".." or start with a dot or dash.

@@ -484,3 +484,17 @@ def test_install_step_real_cold_then_warm(pr: PR, tmp_path: Path) -> None:
     res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action, skip_install=False,
                     cache_dir=cache)
     assert {s.id: s for s in res.steps}["cache"].outputs["cache-hit"] == "false"
+
+
+@pytest.mark.parametrize("name", ["shop", "My--Shop", "shop--api", "_private.", "a..b", "Ünïcode Repo", "---",
+                                  "x" * 80 + "-y", "dots.and-dashes_ok"])
+def test_the_review_plans_the_namespace_the_vault_uses(tmp_path: Path, name: str) -> None:
+    """The Action suggests references in the namespace `unleak fix` will use in a clone named after the
+    repository; a second sanitiser disagreed on "--" (my--shop vs my-shop), so the suggested reference pointed
+    at an entry the vault would never hold."""
+    from remediate.vault import default_namespace
+    from unleak.action import review_namespace
+
+    clone = tmp_path / name
+    clone.mkdir()
+    assert review_namespace(f"octo/{name}", tmp_path / "checkout") == default_namespace(clone)

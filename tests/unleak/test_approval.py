@@ -25,7 +25,8 @@ import pytest
 
 from tests.conftest import run_cli
 from unleak.agent.approval import ApprovalServer, store_in_local_vault
-from unleak.agent.policy import GrantStore, Policy, RunContext
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import Policy, RunContext
 from unleak.audit import AuditLog
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

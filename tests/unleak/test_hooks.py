@@ -532,3 +532,31 @@ def test_install_adds_native_deny_rules_for_secret_files(tmp_path: Path) -> None
     assert {"Read(./.env)", "Read(./.env.*)", "Read(~/.ssh/**)"} <= set(perms["deny"])
     before = settings.read_text()
     assert not hooks.install_claude_code(settings).changed and settings.read_text() == before
+
+
+@pytest.mark.parametrize(("text", "safe"), [
+    ("T=unleak://app/T\n", True),
+    ("T=unleak://\n", False),  # a scheme alone is no reference
+    ("T=unleak://app/T  # inline comment\n", True),  # python-dotenv drops the comment, as the program does
+    ("export T='op://dev/stripe/credential'\nE=\n# {secret}\n", True),
+    ("T={secret}\n", False),
+    ('T="{secret}\n', False),  # unterminated quote: python-dotenv skips the line, the guard must not
+    ("T=unleak://app/T\nBROKEN {secret}\n", False),
+    ('T="unleak://app/T\n{secret}"\n', False),  # a multi-line value read whole
+])
+def test_a_dotenv_is_safe_to_read_only_when_it_parses_to_references(tmp_path: Path, canary: str, text: str,
+                                                                     safe: bool) -> None:
+    """The guard reads the file the way the program and `unleak fix` read it (remediate.dotenv)."""
+    (tmp_path / ".env").write_text(text.replace("{secret}", canary))
+    d = hooks.decide(tool(tmp_path, "Read", file_path=str(tmp_path / ".env")))
+    assert d.block is not safe
+    assert canary not in d.reason
+
+
+@pytest.mark.parametrize("name", [".env", ".env.local", "prod.env", ".env.example", ".env.sample", ".envrc",
+                                  "env", "config.env.example", ".env.production.template", "a.env"])
+def test_the_guard_and_the_fixer_agree_on_what_a_dotenv_file_is(name: str) -> None:
+    from remediate.dotenv import is_dotenv_path
+
+    documented_example = name.startswith(".env.") and name.endswith(hooks._DOTENV_SAFE)
+    assert hooks._is_dotenv(name) == (is_dotenv_path(name) and not documented_example)

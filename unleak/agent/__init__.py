@@ -1,11 +1,13 @@
 """The agent wing: everything a coding agent talks to, and everything that decides what an agent may do.
 
-- ``mcp_server``: the stdio MCP server (the agent's tools and their redacted answers).
+- ``mcp_server`` (the tools), ``mcp_tools`` (their schemas), ``answer_guard``, ``masked_exec``, ``mcp_transport``:
+  the stdio MCP server and its redacted answers.
 - ``hooks`` and ``agent_hooks``: the hooks Claude Code, Codex and Cursor call before a tool runs, and their
   installers.
-- ``policy``: grants, approval requests and the user's policy (who may run what with which secrets).
-- ``approval`` and ``presence``: the loopback pages a human approves on, and the proof that the human, not the
-  agent, approved.
+- ``policy``: the user's policy, grant and request records, and what a grant covers; ``grantstore`` keeps them,
+  ``shellrisk`` (the one shell-risk model), ``runtarget`` (what a run really executes) and ``tiers`` feed it.
+- ``approval``, ``pages`` and ``presence``: the loopback pages a human approves on, and the proof that the human,
+  not the agent, approved.
 - ``runguard``: who may start ``unleak run`` without a grant (the agent's shell may not).
 - ``display``: escaping of text an agent chose before a human reads it.
 

@@ -21,22 +21,22 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import html
 import secrets
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
-from unleak.agent.display import shown
-from unleak.agent.policy import ApprovalRequest, GrantStore, format_duration
+from unleak.agent import pages
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import ApprovalRequest
+from unleak.audit import process_info
 from unleak.userenv import human_actor
 
 MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
@@ -65,27 +65,6 @@ class SecretRequest:
     held: str | None = field(default=None, repr=False)
 
 
-_STYLE = """
-body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
-h1{font-size:1.4rem} dt{font-weight:600;margin-top:.6rem} dd{margin:0 0 0 1rem}
-code{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px;word-break:break-all}
-.warn{background:#fff0f0;border:1px solid #d33;padding:.6rem;border-radius:4px}
-button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.6rem} textarea{width:100%;font-family:monospace}
-"""
-
-
-def _page(title: str, body: str) -> bytes:
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    ).encode()
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
-
-
 class ApprovalServer:
     """Serves ``/approve/<token>`` and ``/secret/<token>`` on 127.0.0.1 in a daemon thread."""
 
@@ -99,7 +78,7 @@ class ApprovalServer:
         self._watcher: threading.Thread | None = None
         self._secret_requests: dict[str, SecretRequest] = {}
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
@@ -115,9 +94,7 @@ class ApprovalServer:
 
     def start(self, port: int = 0) -> str:
         if self._httpd is None:
-            handler = _make_handler(self)
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-            self._httpd.daemon_threads = True
+            self._httpd = _Server(("127.0.0.1", port), self)
             self._thread = threading.Thread(target=self._httpd.serve_forever, name="unleak-approval", daemon=True)
             self._thread.start()
         return self.origin
@@ -239,287 +216,230 @@ class ApprovalServer:
                 self.audit(action, **kw)
 
 
-def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "unleak"
-        sys_version = ""
-        timeout = 15
+class _Server(ThreadingHTTPServer):
+    """The loopback HTTP server, holding the :class:`ApprovalServer` its handlers answer for."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            # The default logs every request line (with the one-time token) to stderr; the MCP client shows
-            # that stream to people and sometimes to the model.
-            return
+    daemon_threads = True
 
-        # -- plumbing
+    def __init__(self, address: tuple[str, int], app: ApprovalServer) -> None:
+        self.app = app
+        super().__init__(address, _Handler)
 
-        def _send(self, status: int, body: bytes, *, content_type: str = "text/html; charset=utf-8") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Referrer-Policy", "same-origin")
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header(
-                "Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
-                "base-uri 'none'",
-            )
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
 
-        def _refuse(self, status: int, title: str, text: str) -> None:
-            self._send(status, _page(title, f"<p>{html.escape(text)}</p>"))
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP plumbing and the checks every request passes (host, route, origin, form, CSRF); the pages themselves
+    are built by :mod:`unleak.agent.pages` and the decisions made by the :class:`ApprovalServer`."""
+    server_version = "unleak"
+    sys_version = ""
+    timeout = 15
+    server: _Server
 
-        def _host_ok(self) -> bool:
-            return self.headers.get("Host", "") == f"127.0.0.1:{app.port}"
+    @property
+    def app(self) -> ApprovalServer:
+        return self.server.app
 
-        def _same_origin(self) -> bool:
-            origin = self.headers.get("Origin")
-            site = self.headers.get("Sec-Fetch-Site")
-            if site is not None and site not in ("same-origin", "none"):
-                return False
-            if origin is not None:
-                return origin == app.origin
-            referer = self.headers.get("Referer")
-            # A POST without Origin and without Referer is not what a browser sends from our own page.
-            return referer is not None and referer.startswith(app.origin + "/")
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default logs every request line (with the one-time token) to stderr; the MCP client shows
+        # that stream to people and sometimes to the model.
+        return
 
-        def _route(self) -> tuple[str, str] | None:
-            path = urllib.parse.urlsplit(self.path).path
-            parts = path.strip("/").split("/")
-            if len(parts) == 2 and parts[0] in ("approve", "secret") and parts[1]:
-                return parts[0], parts[1]
-            return None
+    # -- plumbing
 
-        def _form(self) -> dict[str, str] | None:
-            try:
-                length = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                return None
-            if length < 0 or length > MAX_BODY:
-                return None
-            if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-                return None
-            raw = self.rfile.read(length).decode("utf-8", errors="replace")
-            return {k: v for k, v in urllib.parse.parse_qsl(raw, keep_blank_values=True)}
+    def _send(self, status: int, body: bytes, *, content_type: str = "text/html; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "same-origin")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+            "base-uri 'none'",
+        )
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-        def _checked_route(self) -> tuple[str, str] | None:
-            """The (kind, token) of a request to our own host, or None after refusing it."""
-            if not self._host_ok():
-                self._refuse(HTTPStatus.MISDIRECTED_REQUEST, "Wrong address",
-                             "Open this page at 127.0.0.1 exactly as it was given to you.")
-                return None
-            route = self._route()
-            if route is None:
-                self._refuse(HTTPStatus.NOT_FOUND, "Not found", "There is nothing here.")
-            return route
+    def _refuse(self, status: int, title: str, text: str) -> None:
+        self._send(status, pages.refusal(title, text))
 
-        def _csrf_ok(self, token: str, form: dict[str, str]) -> bool:
-            if app.consume_csrf(token, form.get("csrf", "")):
-                return True
-            self._refuse(HTTPStatus.FORBIDDEN, "Refused",
-                         "This form is stale or was not issued by this page; reload the link.")
+    def _host_ok(self) -> bool:
+        return self.headers.get("Host", "") == f"127.0.0.1:{self.app.port}"
+
+    def _same_origin(self) -> bool:
+        origin = self.headers.get("Origin")
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
             return False
+        if origin is not None:
+            return origin == self.app.origin
+        referer = self.headers.get("Referer")
+        # A POST without Origin and without Referer is not what a browser sends from our own page.
+        return referer is not None and referer.startswith(self.app.origin + "/")
 
-        # -- verbs
+    def _route(self) -> tuple[str, str] | None:
+        path = urllib.parse.urlsplit(self.path).path
+        parts = path.strip("/").split("/")
+        if len(parts) == 2 and parts[0] in ("approve", "secret") and parts[1]:
+            return parts[0], parts[1]
+        return None
 
-        def do_GET(self) -> None:
-            route = self._checked_route()
-            if route is None:
-                return
-            kind, token = route
-            if kind == "approve":
-                return self._get_approve(token)
-            return self._get_secret(token)
+    def _form(self) -> dict[str, str] | None:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return None
+        if length < 0 or length > MAX_BODY:
+            return None
+        if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return None
+        raw = self.rfile.read(length).decode("utf-8", errors="replace")
+        return {k: v for k, v in urllib.parse.parse_qsl(raw, keep_blank_values=True)}
 
-        def do_POST(self) -> None:
-            route = self._checked_route()
-            if route is None:
-                return
-            if not self._same_origin():
-                return self._refuse(HTTPStatus.FORBIDDEN, "Refused",
-                                    "This form can only be sent from its own page (cross-site request refused).")
-            form = self._form()
-            if form is None:
-                return self._refuse(HTTPStatus.BAD_REQUEST, "Bad request", "The form could not be read.")
-            kind, token = route
-            if kind == "approve":
-                return self._post_approve(token, form)
-            return self._post_secret(token, form)
+    def _checked_route(self) -> tuple[str, str] | None:
+        """The (kind, token) of a request to our own host, or None after refusing it."""
+        if not self._host_ok():
+            self._refuse(HTTPStatus.MISDIRECTED_REQUEST, "Wrong address",
+                         "Open this page at 127.0.0.1 exactly as it was given to you.")
+            return None
+        route = self._route()
+        if route is None:
+            self._refuse(HTTPStatus.NOT_FOUND, "Not found", "There is nothing here.")
+        return route
 
-        # -- approval
+    def _csrf_ok(self, token: str, form: dict[str, str]) -> bool:
+        if self.app.consume_csrf(token, form.get("csrf", "")):
+            return True
+        self._refuse(HTTPStatus.FORBIDDEN, "Refused",
+                     "This form is stale or was not issued by this page; reload the link.")
+        return False
 
-        def _pending(self, token: str) -> ApprovalRequest | None:
-            try:
-                req = app.store.request_by_token(token)
-            except UnleakError:
-                req = None
-            if req is None:
-                self._refuse(HTTPStatus.NOT_FOUND, "Unknown link", "This approval link is not valid.")
-                return None
-            state = req.state()
-            if state != "pending":
-                self._refuse(HTTPStatus.GONE, "Link no longer valid",
-                             f"This request was already {state}; each approval link works once and expires. "
-                             "If the agent still needs this, it must ask again.")
-                return None
-            return req
+    # -- verbs
 
-        def _get_approve(self, token: str) -> None:
-            req = self._pending(token)
-            if req is None:
-                return
-            code = app.code_for(req.id)
-            if code is None:  # a page this server did not issue (its code lives in another server)
-                return self._refuse(HTTPStatus.GONE, "Link no longer valid",
-                                    "This request's page belongs to a server that has stopped; the agent must "
-                                    "ask again.")
-            csrf = app.issue_csrf(token)
+    def do_GET(self) -> None:
+        route = self._checked_route()
+        if route is None:
+            return
+        kind, token = route
+        if kind == "approve":
+            return self._get_approve(token)
+        return self._get_secret(token)
 
-            def esc(text: str | None) -> str:
-                return html.escape(shown(text or ""))
+    def do_POST(self) -> None:
+        route = self._checked_route()
+        if route is None:
+            return
+        if not self._same_origin():
+            return self._refuse(HTTPStatus.FORBIDDEN, "Refused",
+                                "This form can only be sent from its own page (cross-site request refused).")
+        form = self._form()
+        if form is None:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "Bad request", "The form could not be read.")
+        kind, token = route
+        if kind == "approve":
+            return self._post_approve(token, form)
+        return self._post_secret(token, form)
 
-            names = "".join(f"<li><code>{esc(n)}</code></li>" for n in req.secrets) or "<li>(none)</li>"
-            danger = ""
-            flag = ""
-            if req.dangerous:
-                danger = (f"<p class=warn id=danger><strong>Warning:</strong> {esc(req.dangerous)}. A command "
-                          "like this can print or send away the secrets it receives. Approve only if you "
-                          "wrote or checked it yourself.</p>")
-                flag = " --allow-dangerous"
-            who = esc(req.client or "an unknown program")
-            body = (
-                f"<p id=summary>{who} asks to run a command with {len(req.secrets)} secret(s) in its "
-                f"environment. It will not see the values; the command will. Everything below was written by "
-                f"the agent: read it as its claim, not as a fact.</p>{danger}"
-                "<dl>"
-                f"<dt>Command</dt><dd><code id=command>{esc(_shell_join(req.argv))}</code></dd>"
-                f"<dt>Secrets</dt><dd><ul id=secrets>{names}</ul></dd>"
-                f"<dt>Repository</dt><dd><code id=repo>{esc(req.repo)}</code></dd>"
-                f"<dt>Branch</dt><dd><code id=branch>{esc(req.branch)}</code></dd>"
-                f"<dt>Environment</dt><dd id=tier>{esc(req.tier)}"
-                + (f", from <code id=env_file>{esc(req.env_file)}</code>" if req.env_file else "") + "</dd>"
-                f"<dt>For how long</dt><dd id=duration>{esc(format_duration(req.ttl))} after you approve "
-                "(this exact command only)</dd>"
-                + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")
-                + f"<dt>Request</dt><dd><code id=request>{esc(req.id)}</code>, asked at {_when(req.created)}, "
-                f"this page expires at {_when(req.expires)}</dd></dl>"
-                # Approving needs this code typed in the human's own terminal: a program that loads this page
-                # (the agent included) can read the code, but it cannot type into that terminal.
-                "<p class=warn id=howto>To approve, run this in <strong>your own terminal</strong> and type the "
-                f"code when asked:<br><code id=approve_command>unleak approve {esc(req.id)}{flag}</code></p>"
-                f"<p>Code: <code id=code>{esc(code)}</code></p>"
-                "<p>Never type this code into anything the agent can see (its chat, a file it reads).</p>"
-                f"<form method=post action='/approve/{esc(token)}' id=decide>"
-                f"<input type=hidden name=csrf value='{esc(csrf)}'>"
-                "<button type=submit name=decision value=deny id=deny>Deny</button></form>"
-            )
-            self._send(HTTPStatus.OK, _page("Approve a command for a coding agent?", body))
+    # -- approval
 
-        def _post_approve(self, token: str, form: dict[str, str]) -> None:
-            req = self._pending(token)
-            if req is None:
-                return
-            if not self._csrf_ok(token, form):
-                return
-            if form.get("decision") != "deny":
-                # Approving is never a POST: any local process can send one.
-                return self._refuse(HTTPStatus.FORBIDDEN, "Approve in your terminal",
-                                    f"Approving happens in your own terminal: unleak approve {req.id}")
-            actor = human_actor() + " (approval page)"
-            try:
-                req, _ = app.store.decide(req.id, approve=False, by=actor)
-            except UnleakError as exc:
-                return self._refuse(HTTPStatus.CONFLICT, "Not done", str(exc))
-            proc = {"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo, "branch": req.branch}
-            app.record("deny", actor=actor, secrets=req.secrets, process=proc, task=req.task, request=req.id,
-                       detail={"via": "page"})
-            return self._send(HTTPStatus.OK, _page("Denied", "<p id=result>Denied. The command will not run."
-                                                              "</p>"))
+    def _pending(self, token: str) -> ApprovalRequest | None:
+        try:
+            req = self.app.store.request_by_token(token)
+        except UnleakError:
+            req = None
+        if req is None:
+            self._refuse(HTTPStatus.NOT_FOUND, "Unknown link", "This approval link is not valid.")
+            return None
+        state = req.state()
+        if state != "pending":
+            self._refuse(HTTPStatus.GONE, "Link no longer valid",
+                         f"This request was already {state}; each approval link works once and expires. "
+                         "If the agent still needs this, it must ask again.")
+            return None
+        return req
 
-        # -- secret entry
+    def _get_approve(self, token: str) -> None:
+        req = self._pending(token)
+        if req is None:
+            return
+        code = self.app.code_for(req.id)
+        if code is None:  # a page this server did not issue (its code lives in another server)
+            return self._refuse(HTTPStatus.GONE, "Link no longer valid",
+                                "This request's page belongs to a server that has stopped; the agent must "
+                                "ask again.")
+        csrf = self.app.issue_csrf(token)
 
-        def _live_secret(self, token: str) -> SecretRequest | None:
-            sr = app.secret_request(token)
-            if sr is None:
-                self._refuse(HTTPStatus.NOT_FOUND, "Unknown link", "This link is not valid.")
-                return None
-            if sr.used or time.time() >= sr.expires:
-                self._refuse(HTTPStatus.GONE, "Link no longer valid",
-                             "This link was already used or has expired; each link works once.")
-                return None
-            return sr
+        self._send(HTTPStatus.OK, pages.approve_page(req, token, code, csrf))
 
-        def _get_secret(self, token: str) -> None:
-            sr = self._live_secret(token)
-            if sr is None:
-                return
-            csrf = app.issue_csrf(token)
+    def _post_approve(self, token: str, form: dict[str, str]) -> None:
+        req = self._pending(token)
+        if req is None:
+            return
+        if not self._csrf_ok(token, form):
+            return
+        if form.get("decision") != "deny":
+            # Approving is never a POST: any local process can send one.
+            return self._refuse(HTTPStatus.FORBIDDEN, "Approve in your terminal",
+                                f"Approving happens in your own terminal: unleak approve {req.id}")
+        actor = human_actor() + " (approval page)"
+        try:
+            req, _ = self.app.store.decide(req.id, approve=False, by=actor)
+        except UnleakError as exc:
+            return self._refuse(HTTPStatus.CONFLICT, "Not done", str(exc))
+        proc = process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch)
+        self.app.record("deny", actor=actor, secrets=req.secrets, process=proc, task=req.task, request=req.id,
+                   detail={"via": "page"})
+        return self._send(HTTPStatus.OK, pages.page("Denied", "<p id=result>Denied. The command will not run."
+                                                          "</p>"))
 
-            def esc(text: str | None) -> str:
-                return html.escape(shown(text or ""))
+    # -- secret entry
 
-            body = (
-                f"<p id=summary>{esc(sr.client or 'A coding agent')} asks for a secret named "
-                f"<code id=name>{esc(sr.name)}</code> for the repository <code id=repo>{esc(sr.repo)}</code>. "
-                "If you want to give it, type or paste the value here. After you send it, this page shows a "
-                "code: type it into <code>unleak approve</code> in your own terminal, and only then does the "
-                "value go into your local vault. The agent gets only the reference, never the value.</p>"
-                + ("<p>Reason, as written by the agent (unverified, not from unleak):</p>"
-                   f"<blockquote id=reason>{esc(sr.reason)}</blockquote>" if sr.reason else "")
-                + ("<p class=warn id=held>A value was already entered on this page and waits for confirmation. "
-                   "If you did not enter it, enter yours: it replaces that one and gets a new code.</p>"
-                   if sr.held is not None else "")
-                + f"<form method=post action='/secret/{esc(token)}' id=store autocomplete=off>"
-                f"<input type=hidden name=csrf value='{esc(csrf)}'>"
-                "<p><textarea name=value id=value rows=4 required spellcheck=false autocomplete=off></textarea></p>"
-                "<button type=submit name=decision value=store id=save>Continue</button>"
-                "<button type=submit name=decision value=cancel id=cancel formnovalidate>Cancel</button></form>"
-                f"<p>This page expires at {_when(sr.expires)}.</p>"
-            )
-            self._send(HTTPStatus.OK, _page("Enter a secret", body))
+    def _live_secret(self, token: str) -> SecretRequest | None:
+        sr = self.app.secret_request(token)
+        if sr is None:
+            self._refuse(HTTPStatus.NOT_FOUND, "Unknown link", "This link is not valid.")
+            return None
+        if sr.used or time.time() >= sr.expires:
+            self._refuse(HTTPStatus.GONE, "Link no longer valid",
+                         "This link was already used or has expired; each link works once.")
+            return None
+        return sr
 
-        def _post_secret(self, token: str, form: dict[str, str]) -> None:
-            sr = self._live_secret(token)
-            if sr is None:
-                return
-            if not self._csrf_ok(token, form):
-                return
-            actor = human_actor() + " (secret page)"
-            if form.get("decision") != "store":
-                sr.used = True
-                sr.held = None
-                app.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
-                           detail={"reason": "cancelled on the page"})
-                return self._send(HTTPStatus.OK, _page("Cancelled", "<p id=result>Nothing was stored.</p>"))
-            value = form.get("value", "")
-            # Browsers send textarea line breaks as CRLF; a pasted token must not keep them.
-            value = value.replace("\r\n", "\n").strip("\n")
-            if not value:
-                return self._refuse(HTTPStatus.BAD_REQUEST, "Empty", "The value was empty; nothing was stored.")
-            if app.store_secret is None:
-                return self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "Not available", "No vault is configured.")
-            # Anything on this machine can post this form, the agent included: the value waits until the human
-            # types this code in their own terminal.
-            code = app.hold_secret(sr, value)
-            del value
-            esc = html.escape
-            body = (f"<p id=result>One more step. In <strong>your own terminal</strong>, run "
-                    f"<code id=approve_command>unleak approve {esc(sr.id)}</code> and type this code:</p>"
-                    f"<p>Code: <code id=code>{esc(code)}</code></p>"
-                    f"<p>Then <code>{esc(shown(sr.name))}</code> goes into the vault. Never type this code into "
-                    "anything the agent can see.</p>")
-            return self._send(HTTPStatus.OK, _page("Confirm in your terminal", body))
+    def _get_secret(self, token: str) -> None:
+        sr = self._live_secret(token)
+        if sr is None:
+            return
+        csrf = self.app.issue_csrf(token)
 
-    return Handler
+        self._send(HTTPStatus.OK, pages.secret_page(sr, token, csrf))
 
-
-def _shell_join(argv: tuple[str, ...] | list[str]) -> str:
-    import shlex
-
-    return shlex.join(list(argv))
+    def _post_secret(self, token: str, form: dict[str, str]) -> None:
+        sr = self._live_secret(token)
+        if sr is None:
+            return
+        if not self._csrf_ok(token, form):
+            return
+        actor = human_actor() + " (secret page)"
+        if form.get("decision") != "store":
+            sr.used = True
+            sr.held = None
+            self.app.record("secret.refused", actor=actor, secrets=[sr.name], task=sr.task,
+                       detail={"reason": "cancelled on the page"})
+            return self._send(HTTPStatus.OK, pages.page("Cancelled", "<p id=result>Nothing was stored.</p>"))
+        value = form.get("value", "")
+        # Browsers send textarea line breaks as CRLF; a pasted token must not keep them.
+        value = value.replace("\r\n", "\n").strip("\n")
+        if not value:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "Empty", "The value was empty; nothing was stored.")
+        if self.app.store_secret is None:
+            return self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, "Not available", "No vault is configured.")
+        # Anything on this machine can post this form, the agent included: the value waits until the human
+        # types this code in their own terminal.
+        code = self.app.hold_secret(sr, value)
+        del value
+        return self._send(HTTPStatus.OK, pages.confirm_page(sr, code))
 
 
 def store_in_local_vault(sr: SecretRequest, value: str) -> str:

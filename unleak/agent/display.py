@@ -10,6 +10,7 @@ shown as a visible escape (``\\x1b``, ``\\u202e``) instead, so what the human re
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 
 # Cc: C0/C1 controls (ESC, CR, BEL, NUL…); Cf: format characters (bidi embeddings, overrides and isolates, zero
 # width joiners, BOM); Zl/Zp: line and paragraph separators; Co/Cs/Cn: private use, surrogates, unassigned.
@@ -29,3 +30,9 @@ def shown(text: str) -> str:
 
 
 __all__ = ["shown"]
+
+
+def when(ts: float, *, date: bool = True) -> str:
+    """A time as every human-facing place shows it: local time, to the second; ``date=False`` for a page that
+    only lives for minutes."""
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")

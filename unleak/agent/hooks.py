@@ -112,38 +112,39 @@ _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_e
               "vault.key"}
 _KEY_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx", ".vault")
 _DOTENV_SAFE = (".example", ".sample", ".template", ".dist", ".defaults", ".schema")
-_REF_VALUE = lazy(r"^(unleak|op)://\S+$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_VAR_EXPANSION = lazy(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 def _is_dotenv(name: str) -> bool:
-    if name == ".env" or name.endswith(".env"):
-        return True
-    return name.startswith(".env.") and not name.endswith(_DOTENV_SAFE)
+    """A dotenv file that may hold values: :func:`remediate.dotenv.is_dotenv_path`, less the documented examples
+    (``.env.example`` and the like), which exist to be read."""
+    from remediate.dotenv import is_dotenv_path
+
+    return is_dotenv_path(name) and not (name.startswith(".env.") and name.endswith(_DOTENV_SAFE))
 
 
 def _dotenv_is_references_only(path: Path) -> bool:
     """True when every assignment in a dotenv file is empty or a reference: such a file is safe to read (it is the
-    file `unleak fix` writes). Unreadable or missing files count as unsafe only if they exist."""
+    file `unleak fix` writes). Unreadable or missing files count as unsafe only if they exist. Parsed as the
+    programs and `unleak fix` parse it (python-dotenv, through :func:`remediate.dotenv.entries`)."""
+    from remediate.dotenv import entries, parse_errors
+    from remediate.vault.refs import REFERENCE_PREFIXES
+
+    def safe(value: str | None) -> bool:  # empty, a reference (any scheme) or a ${VAR} expansion
+        if not value or _VAR_EXPANSION.match(value):
+            return True
+        return any(value.startswith(p) and len(value) > len(p) for p in REFERENCE_PREFIXES) and not any(
+            c.isspace() for c in value)
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return True  # nothing to leak; the command fails on its own
     except (OSError, UnicodeDecodeError):
         return False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        if "=" not in line:
-            continue
-        value = line.split("=", 1)[1].strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if value and not _REF_VALUE.match(value):
-            return False
-    return True
+    if parse_errors(text):  # a line the parser skips could still hold a value: not known to be safe
+        return False
+    return all(safe(e.value) for e in entries(text))
 
 
 def _public_pem(path: Path) -> bool:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner.errors import PolicyError, UnleakError
-from unleak.agent.policy import AGENT_ENV_MARKERS, Grant, GrantStore, Policy, dangerous_reason, run_context
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import AGENT_ENV_MARKERS, Grant, Policy, run_context
+from unleak.agent.shellrisk import dangerous_reason
 
 #: programs of coding agents, as their process name (comm) or the base name of their first two argv words
 AGENT_PROGRAMS = frozenset({

@@ -9,15 +9,11 @@ from typing import Any
 import click
 
 from scanner.words import plural
+from unleak.agent.display import when
+from unleak.audit import process_info
 from unleak.commands.common import (
     human_action,
 )
-
-
-def _when(ts: float) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _describe_request(req: Any) -> str:
@@ -45,7 +41,7 @@ def _describe_request(req: Any) -> str:
         lines.append("  WARNING     the program is inside the repository, where the agent can change it: read it, "
                      "then approve with --pin to allow this exact content")
     for name, value in req.env:
-        from unleak.agent.policy import show_env_value
+        from unleak.agent.runtarget import show_env_value
 
         lines.append(f"  environment {name}={show_env_value(value)}")
     if req.env:
@@ -79,7 +75,9 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
               tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
-    from unleak.agent.policy import GrantStore, format_duration, parse_command_pattern, parse_duration
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import format_duration, parse_duration
+    from unleak.agent.runtarget import parse_command_pattern
     from unleak.audit import AuditLog
 
     actor = human_action("grant")
@@ -99,12 +97,12 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
                         ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
                         task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd())
     AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
-                      process={"argv": list(pattern), "pid": None, "cwd": None, "repo": repo_path, "branch": branch},
+                      process=process_info(pattern, repo=repo_path, branch=branch),
                       detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous,
                               "program": g.program.to_dict() if g.program else None, "pinned": pin,
                               "allow_env": [e.split("=", 1)[0] for e in allow_env]})
     click.echo(f"{g.id}: {', '.join(globs)} for `{g.command_text()}` in {repo_path or 'any repository'}"
-               f"{f' on {branch}' if branch else ''} until {_when(g.expires)} "
+               f"{f' on {branch}' if branch else ''} until {when(g.expires)} "
                f"({format_duration(g.expires - g.created)})")
     if g.program is not None:
         click.echo(f"  program {g.program.describe()}{' (pinned)' if pin else ''}", err=True)
@@ -163,7 +161,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     """List grants and pending approval requests."""
     import json
 
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
 
     store = GrantStore()
     for problem in store.problems():
@@ -177,7 +175,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
     from unleak.agent.display import shown
 
     for g in grants:
-        click.echo(shown(f"{g.id}  {g.state():<7}  until {_when(g.expires)}  {','.join(g.secrets)}  "
+        click.echo(shown(f"{g.id}  {g.state():<7}  until {when(g.expires)}  {','.join(g.secrets)}  "
                          f"`{g.command_text()}`  {g.repo or 'any repo'}{'  branch ' + g.branch if g.branch else ''}"
                          f"  tier<={g.tier}{'  task ' + g.task if g.task else ''}"
                          f"{'  DANGEROUS' if g.dangerous else ''}"
@@ -206,7 +204,8 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
     You type the code shown on the request's approval page, then confirm: the agent can start a request and
     read its own answers, but it cannot type into your terminal."""
     from unleak.agent import presence
-    from unleak.agent.policy import GrantStore, parse_duration
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import parse_duration
     from unleak.audit import AuditLog
 
     actor = human_action("approve")
@@ -244,11 +243,10 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
                           allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env)
     assert g is not None
     AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
-                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
-                               "branch": req.branch},
+                      process=process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch),
                       detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous),
                               "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env]})
-    click.echo(f"approved {req.id}: grant {g.id} until {_when(g.expires)}")
+    click.echo(f"approved {req.id}: grant {g.id} until {when(g.expires)}")
 
 
 def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | None, yes: bool) -> None:
@@ -293,15 +291,15 @@ def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | No
 @click.argument("request_id")
 def deny_cmd(request_id: str) -> None:
     """Deny a pending request from a coding agent."""
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
     from unleak.audit import AuditLog
     from unleak.userenv import human_actor
 
     actor = human_actor()  # denying only ever narrows access, so it works from anywhere
     req, _ = GrantStore().decide(request_id, approve=False, by=actor)
     AuditLog().append("deny", actor=actor, secrets=req.secrets, task=req.task, request=req.id,
-                      process={"argv": list(req.argv), "pid": None, "cwd": req.cwd, "repo": req.repo,
-                               "branch": req.branch}, detail={"via": "terminal"})
+                      process=process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch),
+                      detail={"via": "terminal"})
     click.echo(f"denied {req.id}")
 
 
@@ -316,7 +314,7 @@ def revoke_cmd(task: str | None, grant_id: str | None, client: str | None, every
     """End grants now and list the secrets they exposed to processes (the credentials to rotate)."""
     import json
 
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
     from unleak.audit import AuditLog
     from unleak.userenv import human_actor
 

@@ -27,7 +27,7 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
         raise click.UsageError("the MCP server needs the mcp package: pip install 'unleak[mcp]'") from None
-    from unleak.agent.mcp_server import serve
+    from unleak.agent.mcp_transport import serve
 
     serve(Path(repo_dir).resolve(), read_only=read_only)
 

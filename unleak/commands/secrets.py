@@ -121,7 +121,8 @@ def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str 
     vault.reference_for(name)  # reject a bad name before asking for the value
     reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
     if tier:
-        from unleak.agent.policy import TierLabels, canonical_reference
+        from unleak.agent.policy import canonical_reference
+        from unleak.agent.tiers import TierLabels
         from unleak.audit import AuditLog
 
         TierLabels().set(canonical_reference(reference), tier)
@@ -137,7 +138,8 @@ def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str 
 def secrets_tier(name: str, tier: str | None, namespace: str | None, backend: str, op_vault: str | None) -> None:
     """Show the tier label of an entry, or label it (what `secrets set --tier` does, without a new value)."""
     from scanner.errors import UsageError
-    from unleak.agent.policy import TierLabels, canonical_reference
+    from unleak.agent.policy import canonical_reference
+    from unleak.agent.tiers import TierLabels
     from unleak.audit import AuditLog
 
     vault = _secrets_vault(backend, namespace, op_vault)

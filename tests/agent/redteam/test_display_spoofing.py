@@ -19,7 +19,8 @@ SHOWN = ["\\x1b[2K\\x0d", "\\u202e", "\\u200b", "\\x07\\x9b31m", "\\u2028"]
 
 
 def _request() -> object:
-    from unleak.agent.policy import GrantStore, RunContext
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import RunContext
 
     ctx = RunContext(argv=tuple(SPOOF), secrets=("TOKEN",), repo="/work/demo", branch="main\x1b[0m", tier="dev",
                      task="T-1", client="agent\u202e1")
@@ -44,7 +45,7 @@ def test_grants_and_approve_show_escapes() -> None:
 
 def test_the_approval_page_shows_escapes() -> None:
     from unleak.agent.approval import ApprovalServer
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
 
     app = ApprovalServer(GrantStore())
     try:

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from scanner.errors import ConfigError
 from tests.conftest import GitRepo, run_cli
+from unleak import userenv
 from unleak.agent import policy as pol
-from unleak.agent.policy import GrantStore, RunContext
+from unleak.agent import runtarget
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import RunContext
 from unleak.audit import AuditLog
 
 TEN_YEARS = 10 * 365 * 86400
@@ -36,7 +39,7 @@ open(path, "w").write(json.dumps(data))
 
 def _pytest_ctx(repo: Path) -> RunContext:
     return RunContext(argv=("pytest", "-q"), secrets=("STRIPE_KEY",), repo=str(repo), branch="main",
-                      program=pol.identify_program("pytest", cwd=repo, search_path=os.environ["PATH"]))
+                      program=runtarget.identify_program("pytest", cwd=repo, search_path=os.environ["PATH"]))
 
 
 def _wide_ctx(repo: Path) -> RunContext:
@@ -46,7 +49,7 @@ def _wide_ctx(repo: Path) -> RunContext:
 
 def test_a_grant_appended_by_a_granted_process_is_ignored_and_audited(repo: GitRepo) -> None:
     assert run_cli("grant", "--secrets", "STRIPE_KEY", "--command", "pytest *", cwd=repo.path).returncode == 0
-    grants = pol.state_dir() / "grants.json"
+    grants = userenv.state_dir() / "grants.json"
     subprocess.run([sys.executable, "-c", _FORGE, str(grants)], check=True)
 
     assert GrantStore().find_grant(_wide_ctx(repo.path)) is None
@@ -59,7 +62,7 @@ def test_a_grant_appended_by_a_granted_process_is_ignored_and_audited(repo: GitR
 
 def test_a_granted_process_cannot_widen_its_own_grant_in_place(repo: GitRepo) -> None:
     assert run_cli("grant", "--secrets", "STRIPE_KEY", "--command", "pytest *", cwd=repo.path).returncode == 0
-    grants = pol.state_dir() / "grants.json"
+    grants = userenv.state_dir() / "grants.json"
     data = json.loads(grants.read_text())
     data["grants"][0].update(secrets=["*"], command=["*"], expires=time.time() + TEN_YEARS, tier="prod",
                              dangerous=True)
@@ -70,7 +73,7 @@ def test_a_granted_process_cannot_widen_its_own_grant_in_place(repo: GitRepo) ->
 
 def test_restoring_an_old_copy_does_not_undo_a_revocation(repo: GitRepo) -> None:
     assert run_cli("grant", "--secrets", "STRIPE_KEY", "--command", "pytest *", cwd=repo.path).returncode == 0
-    grants = pol.state_dir() / "grants.json"
+    grants = userenv.state_dir() / "grants.json"
     before = grants.read_bytes()
     assert GrantStore().find_grant(_pytest_ctx(repo.path)) is not None
     assert run_cli("revoke", "--all", cwd=repo.path).returncode == 0

@@ -19,7 +19,7 @@ pytest.importorskip("mcp")
 
 from tests.unleak.test_mcp import Agent, run_agent
 from unleak.agent import presence
-from unleak.agent.policy import GrantStore
+from unleak.agent.grantstore import GrantStore
 
 FAKE = "fake-value-0123456789-abcdefghij"
 MARK = "agent-code-ran-with-K"

@@ -87,7 +87,7 @@ def test_the_human_stores_a_value_by_confirming_in_the_terminal(repo: GitRepo) -
     into `unleak approve ID` in their terminal; only then does it enter the vault."""
     from remediate.vault import default_namespace, open_vault
     from unleak.agent.approval import ApprovalServer, store_in_local_vault
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
     from unleak.audit import AuditLog
 
     log = AuditLog()
