@@ -1149,8 +1149,8 @@ def _client_name(client: str) -> str:
 
 
 #: environment variables coding agents set in the shells they run; a human's approval must not come from there
-AGENT_ENV_MARKERS = ("UNLEAK_RUN", "UNLEAK_MCP", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CODEX_SANDBOX",
-                     "CODEX_SANDBOX_NETWORK_DISABLED", "CURSOR_AGENT", "GEMINI_CLI", "AIDER_MODEL")
+AGENT_ENV_MARKERS = ("UNLEAK_RUN", "UNLEAK_MCP", "UNLEAK_AGENT", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT",
+                     "CODEX_SANDBOX", "CODEX_SANDBOX_NETWORK_DISABLED", "CURSOR_AGENT", "GEMINI_CLI", "AIDER_MODEL")
 
 
 def refuse_agent_environment(action: str) -> None:
