@@ -335,7 +335,9 @@ class Broker:
         cwd = req.get("cwd")
         if not isinstance(cwd, str) or not os.path.isabs(cwd) or not os.path.isdir(cwd):
             raise UsageError("the request's working directory is not a directory")
-        base = [sys.executable, "-m", "unleak"]
+        # -P: the working directory is the agent's repository, and `python -m` would import from it first (a
+        # json.py there would run outside the sandbox). This module's entry confines git before anything runs.
+        base = [sys.executable, "-P", "-m", "unleak.broker"]
         op = req.get("op")
         if op == "mcp" and nstreams == 2:
             return [*base, "mcp", "-C", cwd, *(["--read-only"] if req.get("read_only") is True else [])], cwd
@@ -443,3 +445,28 @@ def serve_mcp(read_only: bool) -> int:
 def forward_run(args: Sequence[str]) -> int:
     """``unleak run ARGS`` inside the sandbox: the broker runs it outside, on our stdin/stdout/stderr."""
     return request("run", {"args": list(args)}, (0, 1, 2))
+
+
+def confine_git() -> None:
+    """Every git this process starts runs in the agent's sandbox: the repository is the agent's, and its config can
+    name commands git runs (``core.fsmonitor``, filter drivers), which must not run with our access to the key."""
+    from scanner import git
+    from unleak import confine
+
+    if not confine.available():
+        return
+    ports = sandbox_ports() if confine.abi() >= confine.NET_ABI else None
+    fd = confine.ruleset(confine.plan(confine.unleak_dirs()), connect_ports=ports)  # close-on-exec, kept open
+
+    def enter() -> None:  # pragma: no cover - runs in the child between fork and exec
+        confine.restrict(fd)
+
+    git.child_setup = enter
+
+
+if __name__ == "__main__":
+    # `python -P -m unleak.broker ARGS`: unleak ARGS as the broker runs it for the agent (see Broker._command).
+    confine_git()
+    from unleak.fastpath import main
+
+    main(sys.argv[1:])
