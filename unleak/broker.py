@@ -34,7 +34,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,7 +217,7 @@ class Broker:
                 # Same process group and terminal as us: the agent is the foreground job (a TUI needs that);
                 # Ctrl-C reaches it directly, and we ignore it while it runs, as a shell does.
                 proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, pass_fds=(theirs.fileno(),),
-                                        preexec_fn=hook[0] if hook else None)
+                                        preexec_fn=_agent_setup(hook[0] if hook else None))
             except FileNotFoundError:
                 from unleak.run import CommandNotFoundError
 
@@ -346,14 +346,45 @@ class Broker:
             if not isinstance(args, list) or not args or not all(isinstance(a, str) and "\0" not in a
                                                                    for a in args):
                 raise UsageError("the run request carries no command")
+            self._check_env_files(args, cwd)
             # The arguments go to `unleak run`'s own parser, which decides what they mean (options, then
             # COMMAND after them): the same rules as at the human's terminal.
             return [*base, "run", *args], cwd
         raise UsageError("unknown request to the broker")
 
 
+    def _check_env_files(self, args: Sequence[str], cwd: str) -> None:
+        """No reference file from unleak's own directories: the run outside reads it with our access, for the
+        agent, which must not learn even the shape of those files."""
+        named: list[str] = []
+        for i, a in enumerate(args):
+            if a == "--" or not a.startswith("-"):
+                break
+            if a == "--env-file" and i + 1 < len(args):
+                named.append(args[i + 1])
+            elif a.startswith("--env-file="):
+                named.append(a.split("=", 1)[1])
+        for name in named:
+            real = Path(os.path.realpath(os.path.join(cwd, name)))
+            if any(real == d or d in real.parents for d in map(Path, map(os.path.realpath, self.box.deny))):
+                raise UsageError("--env-file names a file in unleak's own directories, which the agent may not use")
+
+
 def _shell_status(code: int) -> int:
     return 128 - code if code < 0 else code
+
+
+def _agent_setup(restrict: Callable[[], None] | None) -> Callable[[], None]:
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        # The broker gone (killed), the agent must not go on without it: SIGTERM, as a closing terminal sends.
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if restrict is not None:
+            restrict()
+
+    return setup
 
 
 def _end_with_client(status: socket.socket, proc: subprocess.Popen[bytes]) -> None:
@@ -410,12 +441,12 @@ def _control() -> socket.socket:
                       f"socket {ENV_FD} nor {ENV_SOCKET}); restart the agent with `unleak agent -- ...`")
 
 
-def request(op: str, fields: Mapping[str, Any], streams: Sequence[int]) -> int:
+def request(op: str, fields: Mapping[str, Any], streams: Sequence[int], cwd: Path | None = None) -> int:
     """Ask the broker to run ``op`` outside the sandbox on our ``streams``; returns its exit status."""
     ctl = _control()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        body = json.dumps({"op": op, "cwd": os.getcwd(), **fields}).encode()
+        body = json.dumps({"op": op, "cwd": str((cwd or Path.cwd()).resolve()), **fields}).encode()
         try:
             ctl.sendmsg([body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                   array.array("i", [theirs.fileno(), *streams]))])
@@ -437,9 +468,9 @@ def request(op: str, fields: Mapping[str, Any], streams: Sequence[int]) -> int:
     return int(answer["exit"])
 
 
-def serve_mcp(read_only: bool) -> int:
-    """``unleak mcp`` inside the sandbox: the broker serves our stdin/stdout with the real server."""
-    return request("mcp", {"read_only": read_only}, (0, 1))
+def serve_mcp(repo: Path, read_only: bool) -> int:
+    """``unleak mcp`` inside the sandbox: the broker serves our stdin/stdout with the real server for ``repo``."""
+    return request("mcp", {"read_only": read_only}, (0, 1), cwd=repo)
 
 
 def forward_run(args: Sequence[str]) -> int:
