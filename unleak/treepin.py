@@ -56,3 +56,19 @@ def fingerprint(repo: str | Path, env_file: str | Path | None = None) -> str:
     if env_file is not None:
         h.update(b"\0env\0" + os.fsencode(str(env_file)) + b"\0" + _file_digest(str(env_file)))
     return h.hexdigest()
+
+
+def approval_kind(tier: str) -> str:
+    """What approving a request for ``tier`` makes, as the approval page and ``unleak approve`` say it."""
+    if tier == "dev":
+        return ("unpinned unless you approve with --pinned: an unpinned grant keeps covering this command while "
+                "the agent edits code (dev tier); --pinned binds it to the repository's files as they are now")
+    return (f"pinned ({tier} tier: approve with --pinned): the grant covers the repository's files and reference "
+            "file as they are now, and editing any of them voids it")
+
+
+def grant_kind(tree: str | None) -> str:
+    """How a grant made is bound, in one phrase."""
+    if tree is None:
+        return "unpinned: it follows the code as the agent edits it"
+    return "pinned to the repository as it is now: editing, adding or removing a file voids it"
