@@ -389,7 +389,7 @@ def _make_handler(app: ApprovalServer) -> type[BaseHTTPRequestHandler]:
                           "like this can print or send away the secrets it receives. Approve only if you "
                           "wrote or checked it yourself.</p>")
                 flag = " --allow-dangerous"
-            from unleak.treepin import approval_kind
+            from unleak.agent.treepin import approval_kind
 
             if req.tier != "dev":
                 flag += " --pinned"

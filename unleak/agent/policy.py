@@ -618,7 +618,7 @@ class Grant:
     #: plain variables from the reference file a human allowed: NAME (any value) or NAME=value
     allow_env: tuple[str, ...] = ()
     #: pinned grant: the fingerprint of the repository's files and reference file when it was made
-    #: (:mod:`unleak.treepin`); any change voids it. None: unpinned, follows the code as it changes.
+    #: (:mod:`unleak.agent.treepin`); any change voids it. None: unpinned, follows the code as it changes.
     tree: str | None = None
 
     def active(self, at: float | None = None) -> bool:
@@ -718,7 +718,7 @@ def grant_covers(grant: Grant, ctx: RunContext, at: float | None = None, *, poli
     if dangerous_reason(ctx.argv, program=ctx.program) is not None and not grant.dangerous:
         return "dangerous command not explicitly allowed"
     if grant.tree is not None:
-        from unleak.treepin import fingerprint
+        from unleak.agent.treepin import fingerprint
 
         if grant.tree != (ctx.tree or fingerprint(ctx.repo, ctx.env_file)):
             return "the grant is pinned and the repository's files or reference file changed since it was made"
@@ -1020,7 +1020,7 @@ class GrantStore:
         t = now()
         grants = self.grants()
         if ctx.tree is None and any(g.tree is not None and g.active(t) for g in grants):
-            from unleak.treepin import fingerprint
+            from unleak.agent.treepin import fingerprint
 
             ctx = replace(ctx, tree=fingerprint(ctx.repo, ctx.env_file))  # once, not per pinned grant
         covering = [g for g in grants if grant_covers(g, ctx, t, policy=self.policy) is None]
@@ -1141,7 +1141,7 @@ class GrantStore:
                         "secrets only")
                 tree = None
                 if pinned:
-                    from unleak.treepin import fingerprint
+                    from unleak.agent.treepin import fingerprint
 
                     tree = fingerprint(r.repo, r.env_file)
                 seconds = self.policy.check_ttl(ttl if ttl is not None else r.ttl)

@@ -337,7 +337,7 @@ class Broker:
             raise UsageError("the request's working directory is not a directory")
         # -P: the working directory is the agent's repository, and `python -m` would import from it first (a
         # json.py there would run outside the sandbox). This module's entry confines git before anything runs.
-        base = [sys.executable, "-P", "-m", "unleak.broker"]
+        base = [sys.executable, "-P", "-m", "unleak.agent.broker"]
         op = req.get("op")
         if op == "mcp" and nstreams == 2:
             return [*base, "mcp", "-C", cwd, *(["--read-only"] if req.get("read_only") is True else [])], cwd
@@ -496,7 +496,7 @@ def confine_git() -> None:
 
 
 if __name__ == "__main__":
-    # `python -P -m unleak.broker ARGS`: unleak ARGS as the broker runs it for the agent (see Broker._command).
+    # `python -P -m unleak.agent.broker ARGS`: unleak ARGS as the broker runs it for the agent (see Broker._command).
     confine_git()
     from unleak.fastpath import main
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
-from unleak.hooks import InstallResult
+from unleak.agent.hooks import InstallResult
 
 AGENTS = ("claude-code", "codex")
 
@@ -107,7 +107,7 @@ def _codex_sandbox(config: Path) -> InstallResult:
 def install(agent: str, project: Path, scope: str = "project",
             command: Sequence[str] | None = None) -> list[InstallResult]:
     """The agent's sandbox/permission settings, the hooks and the MCP entry, all naming unleak by absolute path."""
-    from unleak import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hooks
 
     cmd = list(command or unleak_command())
     line = shlex.join(cmd)
@@ -186,7 +186,7 @@ def agent_checks(agent: str, project: Path, scope: str = "project") -> list[Chec
     """What ``agent``'s configuration in ``project`` (or the user's) sets up, row by row."""
     import tomllib
 
-    from unleak import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hooks
 
     if agent == "claude-code":
         settings = hooks.claude_settings_path(scope, project)
@@ -241,7 +241,8 @@ def _keyring_check() -> Check:
 
 
 def machine_checks() -> list[Check]:
-    from unleak import broker, confine, reaper
+    from unleak import confine, reaper
+    from unleak.agent import broker
 
     version = confine.abi()
     rows = [
@@ -270,7 +271,7 @@ def machine_checks() -> list[Check]:
 
 def checks(project: Path, agents: Sequence[str] = ()) -> list[Check]:
     """The machine's rows, then each agent's (``agents`` empty: the agents configured in ``project``)."""
-    from unleak import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hooks
 
     rows = machine_checks()
     chosen = list(agents)
