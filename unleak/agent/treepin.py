@@ -54,7 +54,8 @@ def fingerprint(repo: str | Path, env_file: str | Path | None = None) -> str:
     for rel in sorted(set(filter(None, listed.split("\0")))):
         h.update(os.fsencode(rel) + b"\0" + _file_digest(str(root / rel)) + b"\0")
     if env_file is not None:
-        h.update(b"\0env\0" + os.fsencode(str(env_file)) + b"\0" + _file_digest(str(env_file)))
+        real = os.path.realpath(env_file)  # one spelling of the path, whichever way the caller reached it
+        h.update(b"\0env\0" + os.fsencode(real) + b"\0" + _file_digest(real))
     return h.hexdigest()
 
 
