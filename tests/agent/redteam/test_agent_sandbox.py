@@ -397,3 +397,12 @@ def test_unleak_run_inside_cannot_read_unleaks_files_as_a_reference_file(repo: G
                       cwd=repo.path)
         assert res.returncode == 2 and "unleak's own directories" in res.stderr, res.stdout + res.stderr
         assert "default_ttl" not in res.stdout
+
+
+@pytest.mark.parametrize("command", [("grants",), ("audit",)])
+def test_human_commands_inside_say_why_they_cannot_work(repo: GitRepo, canary: str, command: tuple[str, ...]) -> None:
+    _unleak_files(repo, canary)
+    res = run_cli("agent", "--", sys.executable, "-m", "unleak", *command, cwd=repo.path)
+    assert res.returncode == 2, res.stderr
+    assert "internal error" not in res.stderr
+    assert "inside `unleak agent`" in res.stderr or "Permission denied" in res.stderr, res.stderr
