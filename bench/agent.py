@@ -5,7 +5,7 @@
 Everything happens in a temporary HOME (its own vault, file key, no OS keyring) and a temporary git repository
 whose .env references one secret; a grant covers `true`, so MCP `run` is answered without approval.
 
-Rows (median of --runs, wall time of the whole command):
+Rows (median of --runs; wall time, and CPU time of the whole process tree, which a busy machine disturbs less):
   * ``true``                                  the floor
   * ``unleak run -- true``                    a run at the human's terminal (policy: no grant needed)
   * ``unleak agent -- true``                  broker, Landlock domain, agent, tree collected at exit
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,13 +84,21 @@ def isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
-    times = []
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system of the whole process tree) of ``cmd``. On a busy
+    machine the CPU time is the steadier measure of what a command costs."""
+    walls, cpus = [], []
     for _ in range(runs):
-        t = time.perf_counter()
+        c, t = _children_cpu(), time.perf_counter()
         subprocess.run(cmd, env=env, cwd=cwd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(_children_cpu() - c)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def mcp_session(prefix: list[str], env: dict[str, str], cwd: Path, calls: int, script: Path) -> tuple[float, float]:
@@ -121,8 +130,9 @@ def main() -> None:
              timed([*UNLEAK, "agent", "--", "sh", "-c", f"{sys.executable} -m unleak run -- true"], env, repo,
                    args.runs)),
         ]
-        for label, secs in rows:
-            print(f"{label:<48} {secs * 1000:8.1f} ms")
+        print(f"{'':<48} {'wall':>8}    {'cpu':>8}")
+        for label, (wall, cpu) in rows:
+            print(f"{label:<48} {wall * 1000:8.1f} ms {cpu * 1000:8.1f} ms")
         direct = mcp_session([], env, repo, args.calls, script)
         inside = mcp_session([*UNLEAK, "agent", "--"], env, repo, args.calls, script)
         print(f"{'MCP session start-up, direct':<48} {direct[0] * 1000:8.1f} ms")

@@ -183,10 +183,11 @@ def restrict(fd: int) -> None:
 def unleak_dirs() -> tuple[Path, ...]:
     """What a confined process must never reach: unleak's data (vault, key), state (grants, audit) and config
     (policy) directories."""
-    from remediate.vault.local import user_data_dir
     from unleak.userenv import config_dir, data_dir, state_dir
 
-    return tuple(dict.fromkeys((data_dir(), Path(user_data_dir()), state_dir(), config_dir())))
+    # data_dir() is the vault's directory too (remediate.vault.local.user_data_dir; a test holds them equal): not
+    # importing the vault keeps its crypto off the start of `unleak agent`.
+    return tuple(dict.fromkeys((data_dir(), state_dir(), config_dir())))
 
 
 def preexec(deny: Iterable[Path] | None = None, *,
