@@ -473,6 +473,30 @@ def serve_mcp(repo: Path, read_only: bool) -> int:
     return request("mcp", {"read_only": read_only}, (0, 1), cwd=repo)
 
 
+def fast_forward(argv: Sequence[str]) -> int | None:
+    """``unleak run ARGS`` / ``unleak mcp [-C DIR] [--read-only]`` inside the sandbox, handed to the broker; None
+    for any other command line (the CLI parses it and says what is wrong)."""
+    if argv[:1] == ["run"]:
+        # `unleak run`'s own parser, outside, reads these arguments as it would here.
+        return forward_run(argv[1:])
+    if argv[:1] != ["mcp"]:
+        return None
+    repo, read_only, rest = ".", False, list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--read-only":
+            read_only = True
+        elif arg in ("-C", "--repo") and rest:
+            repo = rest.pop(0)
+        elif arg.startswith("--repo="):
+            repo = arg.split("=", 1)[1]
+        else:
+            return None
+    if not os.path.isdir(repo):
+        return None
+    return serve_mcp(Path(repo), read_only)
+
+
 def forward_run(args: Sequence[str]) -> int:
     """``unleak run ARGS`` inside the sandbox: the broker runs it outside, on our stdin/stdout/stderr."""
     return request("run", {"args": list(args)}, (0, 1, 2))
