@@ -294,7 +294,13 @@ class Broker:
     def _handle(self, msg: bytes, fds: list[int]) -> None:
         if not fds:
             return
-        status = socket.socket(fileno=fds[0])
+        try:
+            status = socket.socket(fileno=fds[0])
+        except OSError:  # the agent sent something else than a socket to answer on: nothing to answer
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            return
         streams = fds[1:]
         try:
             try:

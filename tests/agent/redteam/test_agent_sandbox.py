@@ -406,3 +406,31 @@ def test_human_commands_inside_say_why_they_cannot_work(repo: GitRepo, canary: s
     assert res.returncode == 2, res.stderr
     assert "internal error" not in res.stderr
     assert "inside `unleak agent`" in res.stderr or "Permission denied" in res.stderr, res.stderr
+
+
+MALFORMED = r"""
+import array, json, os, socket, subprocess, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(os.environ["UNLEAK_BROKER_SOCKET"])
+def send(body, fds):
+    s.sendmsg([body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+r, w = os.pipe()
+send(b"{}", [r, 0, 1])  # something else than a socket to answer on
+for body, n in ((b"not json", 3), (json.dumps({"op": "shell", "cwd": "/"}).encode(), 2),
+                (json.dumps({"op": "run", "cwd": "relative", "args": ["--", "true"]}).encode(), 3),
+                (json.dumps({"op": "mcp", "cwd": os.getcwd()}).encode(), 3)):
+    a, b = socket.socketpair()
+    send(body, [b.fileno(), 0, 1, 2][: n + 1])
+    b.close()
+    print("answer", json.loads(a.recv(4096)).get("error", "")[:40])
+print("help", subprocess.run([sys.executable, "-m", "unleak", "run", "--help"], capture_output=True).returncode)
+"""
+
+
+def test_malformed_requests_get_an_error_and_the_broker_keeps_serving(repo: GitRepo) -> None:
+    res = run_cli("agent", "--", sys.executable, "-c", MALFORMED, cwd=repo.path)
+    assert res.returncode == 0, res.stderr
+    answers = [ln for ln in res.stdout.splitlines() if ln.startswith("answer ")]
+    assert len(answers) == 4 and all(len(a) > len("answer ") for a in answers), res.stdout
+    assert "help 0" in res.stdout
+    assert "Traceback" not in res.stderr
