@@ -55,6 +55,8 @@ print(json.dumps({
     "read_policy": t(lambda: open(p["policy"]).read()),
     "list_data_dir": t(lambda: os.listdir(p["data"])),
     "replace_data_dir": t(lambda: os.rename(p["data"], p["data"] + ".moved")),
+    # Not an attack, a cost of the carve-out (README): no new entries directly in the parents of unleak's directories.
+    "create_in_home": t(lambda: open(os.path.join(p["home"], "new-file"), "w").close()),
 }))
 """
 
@@ -83,6 +85,7 @@ def _unleak_files(repo: GitRepo, canary: str) -> dict[str, str]:
         "audit": str(AuditLog().path),
         "policy": str(policy_path()),
         "data": str(data_dir()),
+        "home": str(Path.home()),
     }
     for name, p in paths.items():
         assert Path(p).exists(), name
@@ -98,6 +101,7 @@ def test_inside_unleak_agent_the_agent_cannot_read_or_change_unleak_files(repo: 
     # The control run changed grants.json and the audit log: put the data directory back as it was for the next.
     if Path(paths["data"] + ".moved").exists():
         os.rename(paths["data"] + ".moved", paths["data"])
+    Path(paths["home"], "new-file").unlink()
     res = run_cli("agent", "--", *argv, cwd=repo.path)
     assert res.returncode == 0, res.stderr
     after = json.loads(res.stdout)
