@@ -26,9 +26,9 @@ from remediate.plan import Plan, build
 from remediate.vault import Vault
 from scanner import git
 from scanner.api import ScanRequest, scan
-from scanner.engine import ScanResult
 from scanner.errors import UnleakError, UsageError
 from scanner.finding import Confidence
+from scanner.result import ScanResult
 
 DEFAULT_REFERENCE_FILE = ".env"
 

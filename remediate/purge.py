@@ -283,14 +283,9 @@ def _filter_repo_env(mirror: Path) -> dict[str, str]:
 def _check_is_mirror(mirror: Path, top: Path, mark: str) -> None:
     """Refuse to rewrite anything but the bare mirror made by this run: the repository the rewrite's environment
     designates must carry this run's mark, be bare and not be the user's clone."""
-    proc = subprocess.run(["git", "config", "--get", MIRROR_MARK_KEY], cwd=mirror, env=_filter_repo_env(mirror),
-                          capture_output=True, check=False)
-    where = subprocess.run(["git", "rev-parse", "--absolute-git-dir", "--is-bare-repository"], cwd=mirror,
-                           env=_filter_repo_env(mirror), capture_output=True, check=False)
-    lines = where.stdout.decode("utf-8", "replace").splitlines()
-    gitdir = Path(lines[0]).resolve() if lines else None
-    if (proc.returncode != 0 or proc.stdout.decode().strip() != mark or gitdir != mirror or lines[1:] != ["true"]
-            or gitdir == git.common_git_dir(top)):
+    # The same environment git-filter-repo gets (_filter_repo_env: the clean one plus GIT_DIR).
+    value, gitdir, bare = git.designated_repository(mirror, {"GIT_DIR": str(mirror)}, MIRROR_MARK_KEY)
+    if value != mark or gitdir != mirror or not bare or gitdir == git.common_git_dir(top):
         raise PurgeError(f"refusing to rewrite: the repository git would rewrite ({gitdir or 'unknown'}) is not the "
                          f"mirror unleak just cloned ({mirror}); nothing was rewritten and your clone is untouched")
 

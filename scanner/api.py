@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 from scanner import git, sources
 from scanner.baseline import Baseline
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, ScanResult, Stats
+from scanner.engine import Engine, EngineOptions
 from scanner.errors import UsageError
 from scanner.finding import Confidence
+from scanner.result import ScanResult, Stats
 from scanner.rules import Rule
 
 # Baseline files hold fingerprints and hashes of known findings, never values; scanning them only finds hashes.
@@ -42,7 +43,6 @@ class ScanRequest:
     # History mode over these revisions instead of every ref (``--all``): the commits a fleet scan unit owns, or
     # (``--no-walk`` + ids) the few commits whose values exposure reads back.
     revs: tuple[str, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
     ignore_filters: frozenset[str] = frozenset()  # filter names not applied (hooks: "allow-comment")
 
 

@@ -61,8 +61,10 @@ def _file_digest(path: str) -> str:
 
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
-    from scanner import detect_secrets_adapter, engine, filters, gates, git, sources
-    from scanner.gates import _detect_secrets_version
+    from scanner import engine, filters, git, sources
+    from scanner.detect_secrets import adapter, gates, installed_version
+    from scanner.detect_secrets import rules as ds_rules
+    from scanner.filters import base as filter_base
     from scanner.version import VERSION
 
     h = hashlib.sha256()
@@ -79,9 +81,13 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, filters, git, sources, gates, detect_secrets_adapter):
+    from scanner.git import history as git_history
+    from scanner.git import parse as git_parse
+
+    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, git_history,
+                git_parse, sources, gates, adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
-    add("detect-secrets", _detect_secrets_version())
+    add("detect-secrets", installed_version())
     for k in sorted(options):
         add(k, options[k])
     return h.hexdigest()[:24]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, cast
 
@@ -20,13 +20,13 @@ from scanner.finding import (
     Confidence,
     Finding,
     Secret,
-    Skipped,
     fingerprint,
     masked_context,
     redacted_preview,
     sha1_hex,
 )
-from scanner.rules import Candidate, Rule, all_rules
+from scanner.result import Explanation, ScanResult
+from scanner.rules import Candidate, DetectFn, Rule, all_rules
 from scanner.rules._util import shannon_entropy
 
 # Families whose candidates yield to a specific provider/format match on the same span.
@@ -37,61 +37,14 @@ _GATE_TAG = "\0gate:"  # automaton values for gate literals; never a rule id
 _CONTEXT = 1024  # characters of the candidate's line on each side that filters see
 
 
-@dataclass
-class Stats:
-    files: int = 0
-    bytes: int = 0
-    chunks: int = 0
-    commits: int = 0
-    binary_skipped: int = 0
-    unreadable: int = 0
-    too_large: int = 0
-    symlinks_skipped: int = 0
-    submodules_skipped: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why a candidate was dropped: rule, place and the filter's *name*; never the value."""
-
-    rule_id: str
-    path: str
-    line: int
-    filter: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
-
-
-@dataclass
-class ScanResult:
-    findings: list[Finding] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
-    dropped: Counter[str] = field(default_factory=Counter)
-    explanations: list[Explanation] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    baselined: int = 0
-    rules: dict[str, Rule] = field(default_factory=dict)
-    # Everything found, baselined or not (for `baseline update` and stale-entry reports).
-    all_findings: list[Finding] = field(default_factory=list)
-    # `--verify`: fingerprint → scanner.verify.Verification (typed loosely so the engine never imports verify).
-    verifications: dict[str, Any] = field(default_factory=dict)
-    verified_first: bool = False  # order reports live credentials first
-    # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
-    skipped: list[Skipped] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class EngineOptions:
     disabled: frozenset[str] = frozenset()
     extra_rules: tuple[Rule, ...] = ()
     min_confidence: Confidence = Confidence.LOW
     explain: bool = False
-    # Sound prefilters for keyword-less detector families (scanner.gates). Off only for the reference path that
-    # proves the gates change no finding.
+    # Sound prefilters for keyword-less detector families (scanner.detect_secrets.gates). Off only for the
+    # reference path that proves the gates change no finding.
     gates: bool = True
     # Find keywords and gate patterns with hyperscan (when installed) in ASCII chunks: the same hits as the
     # automaton, ~10x faster, but ~50 ms to compile, so only for commit scans.
@@ -113,10 +66,11 @@ class Engine:
         rules = [r for r in by_id.values() if r.id not in self.options.disabled]
         self.rules: dict[str, Rule] = {r.id: r for r in rules}
         self._always: list[Rule] = [r for r in rules if not r.keywords]
-        # Keyword-less detectors of a gated family run only when the family's gate opens (see scanner.gates).
+        # Keyword-less detectors of a gated family run only when the family's gate opens (scanner.detect_secrets
+        # .gates).
         self._gates: dict[str, Any] = {}
         if self.options.gates:
-            from scanner.gates import gates
+            from scanner.detect_secrets.gates import gates
 
             fams = {r.family for r in self._always if r.detect is not None}
             self._gates = {f: g for f, g in gates().items() if f in fams}
@@ -225,20 +179,30 @@ class Engine:
                 if gated[rule.family] is None:
                     continue
             spans[rule.id] = [[0, len(text)]]
+        # A detector shared by several rules (detect-secrets' UL950-952) emits candidates under each of their ids:
+        # it runs once per chunk, and only the candidates of rules scheduled here (enabled, not blocked) count.
+        ran: set[DetectFn] = set()
         for rid, windows in spans.items():
             if rid in blocked:
                 continue
             rule = self.rules[rid]
             if rule.detect is not None:
+                if rule.detect in ran:
+                    continue
+                ran.add(rule.detect)
                 view = gated.get(rule.family) if not rule.keywords else None
                 if view is None or view[1] is None:
-                    yield from rule.detect(chunk)
+                    for c in rule.detect(chunk):
+                        if c.rule_id == rid or (c.rule_id in spans and c.rule_id not in blocked):
+                            yield c
                     continue
                 sub, starts = view[0], view[1]
                 if rule.family not in sub_starts:
                     sub_starts[rule.family] = _line_starts(sub.text)
                 ss = sub_starts[rule.family]
                 for c in rule.detect(sub):
+                    if c.rule_id != rid and (c.rule_id not in spans or c.rule_id in blocked):
+                        continue
                     i = bisect.bisect_right(ss, c.start) - 1
                     s = starts[i] + c.start - ss[i]
                     yield Candidate(c.rule_id, c.value, s, s + c.end - c.start, c.confidence)
@@ -365,7 +329,8 @@ class _Hyperscan:
     Keywords match case-insensitively in the text, which for ASCII is exactly what the automaton finds in its
     lower-cased copy; hits come back as the automaton yields them (by end offset, the longer keyword first at one
     offset, end = index of the last character), so windows and candidate order are the same. Gate patterns are
-    the gates' look-behind-free forms (:data:`scanner.gates._FORWARD`); only the line of each match is used.
+    the gates' look-behind-free forms (:data:`scanner.detect_secrets.gates._FORWARD`); only the line of each match
+    is used.
     ``tests/scanner/test_engine_hyperscan.py`` proves equal candidates against the automaton path.
     """
 

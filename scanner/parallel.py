@@ -33,9 +33,10 @@ from typing import Any
 
 from scanner import git, sources
 from scanner.chunk import Chunk
-from scanner.engine import Engine, Explanation, ScanResult, Stats
+from scanner.engine import Engine
 from scanner.errors import GitError, UnleakError
 from scanner.finding import CommitInfo, Finding, Skipped
+from scanner.result import Explanation, ScanResult, Stats
 from scanner.words import plural
 
 # Below this many commits worker processes cost more than they save.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from scanner import git
 from scanner.chunk import Chunk
-from scanner.engine import Stats
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Skipped
+from scanner.result import Stats
 
 DEFAULT_MAX_FILE_SIZE = 25 * 1024 * 1024
 _BINARY_SNIFF = 8192

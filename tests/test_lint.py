@@ -44,7 +44,7 @@ def test_architecture_arrows() -> None:
                     top = n.split(".")[0]
                     if top in forbidden and not (top == "click" and _cli_layer(rel)):
                         problems.append(f"{rel} imports {n}")
-                    if top == "detect_secrets" and rel != "scanner/detect_secrets_adapter.py":
+                    if top == "detect_secrets" and rel != "scanner/detect_secrets/adapter.py":
                         problems.append(f"{rel} imports detect_secrets outside the adapter")
     assert problems == []
 

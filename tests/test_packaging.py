@@ -31,7 +31,7 @@ def _imported_top_level_modules() -> set[str]:
 
 # distribution name -> the module it provides, where they differ
 _MODULE = {"pyyaml": "yaml", "detect-secrets": "detect_secrets", "python-dotenv": "dotenv",
-           "pyahocorasick": "ahocorasick"}
+           "pyahocorasick": "ahocorasick", "gitpython": "git"}
 
 
 def test_every_runtime_dependency_is_imported() -> None:

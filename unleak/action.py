@@ -22,9 +22,10 @@ from typing import Any
 
 from scanner import git, sources
 from scanner.api import ScanRequest
-from scanner.engine import Engine, EngineOptions, ScanResult
+from scanner.engine import Engine, EngineOptions
 from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
+from scanner.result import ScanResult
 from scanner.words import plural
 
 ZERO_SHA = "0" * 40

@@ -35,10 +35,10 @@ def _slug(name: str, used: set[str]) -> str:
 
 def write(out_dir: Path, results: list[RepoResult], merged: list[dict[str, Any]]) -> dict[str, Path]:
     """fleet.json, sarif/<repository>.sarif, index.html under ``out_dir``; returns what was written."""
-    from scanner.engine import ScanResult
     from scanner.fileio import atomic_write_text
     from scanner.finding import Finding
     from scanner.report import sarif
+    from scanner.result import ScanResult
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sarif").mkdir(exist_ok=True)

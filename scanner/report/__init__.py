@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from scanner.engine import ScanResult
+from scanner.result import ScanResult
 
 # Imported on use: the pre-commit path renders text only.
 FORMATS = {"text": "text", "json": "json_report", "sarif": "sarif", "github": "github"}

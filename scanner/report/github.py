@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scanner.engine import ScanResult
 from scanner.report.text import summary
+from scanner.result import ScanResult
 
 _LEVEL = {"high": "error", "medium": "error", "low": "warning"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scanner.engine import ScanResult
 from scanner.finding import Finding
+from scanner.result import ScanResult
 
 
 def document(result: ScanResult) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from scanner.engine import ScanResult
+from scanner.result import ScanResult
 from scanner.rules import Rule, all_rules
 from scanner.version import VERSION
 

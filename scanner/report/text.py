@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from itertools import groupby
 
-from scanner.engine import ScanResult
 from scanner.finding import Finding, Skipped
+from scanner.result import ScanResult
 from scanner.words import plural
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",

@@ -23,8 +23,8 @@ import math
 import re
 
 from scanner.finding import Confidence
-from scanner.rules import Rule
 from scanner.rules._util import NAME_SEP
+from scanner.rules.base import Rule
 
 ALPHABETS: dict[str, str] = {
     "hex": "0-9a-f", "HEX": "0-9A-F", "Hex": "0-9a-fA-F", "d": "0-9",

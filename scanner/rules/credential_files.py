@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
-from scanner.rules import Candidate, Rule, register
 from scanner.rules._util import NAME_SEP, b64decode_text, iter_lines, shannon_entropy
+from scanner.rules.base import Candidate, Rule, register
 
 H = Confidence.HIGH
 M = Confidence.MEDIUM

@@ -9,7 +9,7 @@ annotations, placeholders and references are removed by the named filters in :mo
 from __future__ import annotations
 
 from scanner.finding import Confidence
-from scanner.rules import Rule, register
+from scanner.rules.base import Rule, register
 
 # The secret-like word inside a longer name (``DB_PASSWORD``, ``stripeApiKey``, ``client.secret``). ``pass`` only
 # counts when no lowercase letter follows, so ``passenger`` and ``passthrough`` are not names of secrets.

@@ -12,8 +12,8 @@ import dataclasses
 import re
 
 from scanner.finding import Confidence
-from scanner.rules import Rule, register
 from scanner.rules._util import NAME_SEP, github_checksum_ok
+from scanner.rules.base import Rule, register
 
 H = Confidence.HIGH
 M = Confidence.MEDIUM

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from scanner.rules import register
 from scanner.rules._provider import M, anchored, token
+from scanner.rules.base import register
 
 T = partial(token, category="database")
 A = partial(anchored, category="database")

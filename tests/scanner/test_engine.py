@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
+from scanner.result import Explanation
 from scanner.rules._util import shannon_entropy
 from tests import fakes
 
@@ -69,8 +72,45 @@ def test_gated_detectors_report_original_offsets() -> None:
 
 
 def test_detect_secrets_hit_repr_hides_the_value() -> None:
-    from scanner.detect_secrets_adapter import DSHit
+    from scanner.detect_secrets.adapter import DSHit
 
     value = fakes._rand(fakes.B64, 40)
     hit = DSHit(0, 4, value, "Base64 High Entropy String")
     assert value not in repr(hit) and value not in str(hit)
+
+
+def _three_kinds_of_detect_secrets_hits() -> Chunk:
+    """A keyword hit (UL951), a base64 entropy hit (UL950) and an IBM Cloud IAM key (UL952)."""
+    b64 = fakes._rand("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/", 40)
+    iam = fakes._rand("abcdefghijklmnopqrstuvwxyz0123456789_-", 44)
+    return Chunk(path="app/settings.cfg",
+                 text=f'db_password = "{fakes.password()}"\nblob = "{b64}"\nibm_cloud_iam_key = "{iam}"\n')
+
+
+def test_detect_secrets_runs_once_per_chunk_for_its_three_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.detect_secrets import adapter
+
+    calls: list[str] = []
+    real = adapter.scan_lines
+
+    def counting(path: str, text: str, select: bool = True) -> Iterator[adapter.DSHit]:
+        calls.append(path)
+        return real(path, text, select)
+
+    monkeypatch.setattr(adapter, "scan_lines", counting)
+    explain: list[Explanation] = []
+    found = Engine(EngineOptions(explain=True)).scan_chunk(_three_kinds_of_detect_secrets_hits(), explain)
+    ids = {f.rule_id for f in found} | {e.rule_id for e in explain}
+    assert {"UL950", "UL951", "UL952"} <= ids
+    assert calls == ["app/settings.cfg"]
+
+
+@pytest.mark.parametrize("keep", ["UL950", "UL951", "UL952"])
+def test_each_detect_secrets_rule_can_be_disabled_on_its_own(keep: str) -> None:
+    chunk = _three_kinds_of_detect_secrets_hits()
+    others = {"UL950", "UL951", "UL952"} - {keep}
+    # The provider and generic rules that win these spans are off too, so every candidate left is reported.
+    engine = Engine(EngineOptions(disabled=frozenset(others | {"UL900", "UL368"}), explain=True))
+    explain: list[Explanation] = []
+    found = engine.scan_chunk(chunk, explain)
+    assert {f.rule_id for f in found} | {e.rule_id for e in explain} == {keep}

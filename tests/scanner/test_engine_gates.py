@@ -10,14 +10,15 @@ import sys
 
 import pytest
 
-from scanner import detect_secrets_adapter as ds
 from scanner.chunk import Chunk
+from scanner.detect_secrets import DETECT_SECRETS_VERSION
+from scanner.detect_secrets import adapter as ds
+from scanner.detect_secrets.gates import gates
 from scanner.engine import Engine, EngineOptions, _ascii_lower
-from scanner.gates import DETECT_SECRETS_VERSION, gates
 from tests import fakes
 
-# The plugins the supersets in scanner/gates.py were derived from. A detect-secrets upgrade that adds or changes
-# plugins must fail here (the gate then stays open: see scanner.gates.gates()).
+# The plugins the supersets in scanner/detect_secrets/gates.py were derived from. A detect-secrets upgrade that adds
+# or changes plugins must fail here (the gate then stays open: see scanner.detect_secrets.gates.gates()).
 KNOWN_PLUGINS = {
     "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector", "CloudantDetector",
     "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "Base64HighEntropyString",
@@ -149,7 +150,7 @@ def test_each_plugin_reports_only_on_lines_with_its_anchor(seed: int) -> None:
     from detect_secrets.settings import get_plugins
     from detect_secrets.util.code_snippet import get_code_snippet
 
-    from scanner.gates import plugin_anchors
+    from scanner.detect_secrets.gates import plugin_anchors
 
     ds._configure()
     anchors = plugin_anchors()

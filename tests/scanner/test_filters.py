@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, Explanation
+from scanner.engine import Engine, EngineOptions
 from scanner.filters import BUILTIN_DEMOTIONS, BUILTIN_FILTERS, Context, active_filters
 from scanner.finding import Confidence
+from scanner.result import Explanation
 from scanner.rules import all_rules
 from tests import fakes as f
 from tests.conftest import run_cli
@@ -65,6 +66,44 @@ def test_every_filter_is_named_and_documented_in_one_line() -> None:
         doc = (flt.drop.__doc__ or "").strip()
         assert doc and "\n" not in doc, flt.name
         assert flt.doc and "\n" not in flt.doc
+
+
+# The public names: they appear in --explain, in the dropped counts of every report and in rules' skip_filters,
+# so the registry must keep them whatever the functions are called.
+PUBLIC_FILTERS = (
+    "config-allowlist", "allow-comment", "reference", "example-key", "placeholder", "env-read", "lockfile-hash",
+    "git-sha", "password-hash", "uuid", "checksum", "public-material", "data-uri", "notebook-media", "ui-string",
+    "type-annotation", "code-expression", "name-as-value", "path-or-url", "metadata-name", "encoded-text", "slug",
+    "fake-jwt", "non-secret-name", "short-hex", "identifier-words", "regex-source", "key-header-only",
+    "plain-words", "short-token", "not-basic-credential", "key-body-fragment", "prose", "invalid-checksum",
+    "unnamed-hex", "character-set", "number-or-version",
+)
+
+
+def test_the_registry_names_each_predicate_after_its_function_and_documents_it_with_its_docstring() -> None:
+    assert tuple(x.name for x in BUILTIN_FILTERS) == PUBLIC_FILTERS
+    assert tuple(d.name for d in BUILTIN_DEMOTIONS) == ("demo-credential", "test-fixture", "weak-password")
+    for name, pred, doc in [*((x.name, x.drop, x.doc) for x in BUILTIN_FILTERS),
+                            *((d.name, d.applies, d.doc) for d in BUILTIN_DEMOTIONS)]:
+        assert pred.__name__.replace("_", "-") == name
+        assert doc == (pred.__doc__ or "").strip()
+
+
+def test_the_registry_refuses_a_predicate_without_a_docstring_or_a_second_one_of_a_name() -> None:
+    from scanner.filters.base import _describe, drop_filter
+
+    def undocumented(ctx: Context) -> bool:
+        return False
+
+    with pytest.raises(ValueError, match="no docstring"):
+        _describe(undocumented)
+
+    def placeholder(ctx: Context) -> bool:
+        """A second filter named placeholder."""
+        return False
+
+    with pytest.raises(ValueError, match="duplicate filter placeholder"):
+        drop_filter(placeholder)
 
 
 def test_name_based_filters_do_not_touch_provider_tokens() -> None:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from scanner import lazyre
-from scanner.gates import gates
+from scanner.detect_secrets.gates import gates
 
 
 def test_lazy_pattern_matches_like_a_compiled_one() -> None:

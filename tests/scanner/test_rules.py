@@ -221,8 +221,8 @@ def test_specific_rule_wins_over_generic_on_the_same_value() -> None:
 
 def test_detect_secrets_parity_on_corpus() -> None:
     """Every line detect-secrets flags in the corpus is reported by unleak or dropped by a *named* filter."""
-    from scanner import detect_secrets_adapter as ds
-    from scanner.engine import Explanation
+    from scanner.detect_secrets import adapter as ds
+    from scanner.result import Explanation
 
     engine = Engine(EngineOptions(explain=True))
     for case in f.corpus():

@@ -12,7 +12,7 @@ import pytest
 
 from scanner import git, parallel, sources
 from scanner.api import ScanRequest, scan
-from scanner.engine import ScanResult, Stats
+from scanner.result import ScanResult, Stats
 from tests import fakes
 from tests.scanner import speed_corpus
 

@@ -160,7 +160,7 @@ def test_credentials_in_a_clone_url_never_reach_argv_or_the_clone_config(tmp_pat
         seen.append((list(args), dict(env) if isinstance(env, dict) else {}))
         return real(args, **kw)  # type: ignore[call-overload, no-any-return]
 
-    monkeypatch.setattr(git.subprocess, "run", spy)
+    monkeypatch.setattr(subprocess, "run", spy)
     url = "https://ci-bot:TopSecretPw1@127.0.0.1:9/o/r.git"
     with pytest.raises(git.GitError) as exc:
         git.clone_or_update(url, tmp_path / "clone")

@@ -511,7 +511,7 @@ def forward_run(args: Sequence[str]) -> int:
 def confine_git() -> None:
     """Every git this process starts runs in the agent's sandbox: the repository is the agent's, and its config can
     name commands git runs (``core.fsmonitor``, filter drivers), which must not run with our access to the key."""
-    from scanner import git
+    from scanner.git import proc
     from unleak import confine
 
     if not confine.available():
@@ -522,7 +522,7 @@ def confine_git() -> None:
     def enter() -> None:  # pragma: no cover - runs in the child between fork and exec
         confine.restrict(fd)
 
-    git.child_setup = enter
+    proc.child_setup = enter
 
 
 if __name__ == "__main__":

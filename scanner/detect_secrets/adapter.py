@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.filters import NOTEBOOK_B64_LINE
+from scanner.detect_secrets import NOTEBOOK_B64_LINE
 
 _LOCK = threading.Lock()
 _READY = False
@@ -58,8 +58,8 @@ def _configure() -> None:
 
 def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
     """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``: on each line
-    only the plugins whose anchor it contains (:func:`scanner.gates.plugin_anchors`), or with ``select=False``
-    every plugin, as detect-secrets itself does (the reference the tests compare with)."""
+    only the plugins whose anchor it contains (:func:`scanner.detect_secrets.gates.plugin_anchors`), or with
+    ``select=False`` every plugin, as detect-secrets itself does (the reference the tests compare with)."""
     lines = text.split("\n")
     # Base64 media lines of a notebook are dropped by the notebook-media filter anyway; not running the plugins
     # on them is what keeps a history full of notebooks fast.
@@ -75,7 +75,7 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
 
     # The file name only selects detect-secrets' per-language keyword regexes and filename filters; the file is not
     # read again (the text is what unleak already decoded, possibly a diff's added lines).
-    from scanner.gates import plugin_anchors
+    from scanner.detect_secrets.gates import plugin_anchors
 
     anchors = plugin_anchors() if select else {}
     filename = path or "input.txt"

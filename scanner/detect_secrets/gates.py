@@ -8,22 +8,21 @@ the literal anchor and the length of the secret run), and an entropy plugin need
 ``2 ** limit`` because Shannon entropy never exceeds ``log2(len)``. ``tests/scanner/test_engine_gates.py`` proves the
 superset against the installed detect-secrets on a corpus, and the fast-path/plain-path test proves equal findings.
 
-Nothing here imports detect-secrets (that stays behind :mod:`scanner.detect_secrets_adapter`), so a pre-commit run
+Nothing here imports detect-secrets (that stays behind :mod:`scanner.detect_secrets.adapter`), so a pre-commit run
 whose staged lines fail the gate never pays detect-secrets' import either. With any other detect-secrets version
 than the one these supersets were derived from, the gate stays open (always yes), which is slow but exact.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
 
+from scanner.detect_secrets import DETECT_SECRETS_VERSION, installed_version
 from scanner.lazyre import lazy
 
-DETECT_SECRETS_VERSION = "1.5.0"
 _SMALL = 4096
 
 _B64 = string.ascii_letters + string.digits + "+/" + "\\-_" + "="  # detect-secrets' Base64HighEntropyString charset
@@ -139,34 +138,10 @@ class Gate:
         return starts
 
 
-def _detect_secrets_version() -> str | None:
-    """detect-secrets' version without importing it or importlib.metadata (both cost tens of milliseconds on
-    the pre-commit path): its ``__version__.py`` holds one assignment."""
-    from importlib.util import find_spec
-
-    try:
-        spec = find_spec("detect_secrets")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    m = re.search(r"""VERSION\s*=\s*['"]([^'"]+)['"]""",
-                  _read(os.path.join(os.path.dirname(spec.origin), "__version__.py")))
-    return m.group(1) if m else None
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
 @lru_cache(maxsize=1)
 def gates() -> dict[str, Gate]:
     """Gates by rule family, only for families whose supersets are known to hold here."""
-    if _detect_secrets_version() != DETECT_SECRETS_VERSION:
+    if installed_version() != DETECT_SECRETS_VERSION:
         return {}
     # Compiled on first use: a pre-commit run on a small change needs only the two alternations.
     on_text = tuple(lazy(p, f | re.M) for p, f, low, _ in _REGEXES if not low)
@@ -184,7 +159,7 @@ def plugin_anchors() -> dict[str, re.Pattern[str]]:
     anchors and gate patterns above, searched in the raw line, case-insensitively where the plugin is. The adapter
     runs on a line only the plugins whose anchor it contains (one plugin in twenty-seven, typically), which is the
     same result as running them all, ~5x faster. Empty (every plugin on every line) with another detect-secrets."""
-    if _detect_secrets_version() != DETECT_SECRETS_VERSION:
+    if installed_version() != DETECT_SECRETS_VERSION:
         return {}
     parts: dict[str, list[str]] = {}
     for plugins, literals in _LITERAL_GROUPS:

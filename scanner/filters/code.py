@@ -1,0 +1,301 @@
+"""Filters about where the value sits and what names it: UI text, type annotations, code expressions, names as
+values, paths and URLs, names about a secret, word-built names, plain words and prose.
+"""
+
+from __future__ import annotations
+
+import re
+
+from scanner.filters.base import (
+    _ASSIGNED_NAME,
+    _ENV_LIKE,
+    _SECRETISH,
+    NAME_BASED,
+    Context,
+    _before,
+    _name_based,
+    _name_parts,
+    _pronounceable,
+    _words_only,
+    assigned_name,
+    drop_filter,
+)
+from scanner.lazyre import lazy
+
+# ---------------------------------------------------------------------------------------------- code and UI
+_UI_CONTEXT = lazy(
+    r"(?i)(?:label|placeholder|title|message|msg|text|hint|prompt|description|tooltip|caption|error|"
+    r"i18n|translate|gettext|aria-|help|heading|button|field|input|form|route|url|path|endpoint|uri|href|"
+    r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
+    r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
+)
+_WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
+_SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
+
+
+@drop_filter
+def ui_string(ctx: Context) -> bool:
+    """Labels and messages about passwords (``"Enter your password"``, ``forgot-password``, ``password_reset``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if " " in v:
+        return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
+    if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
+        return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
+        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
+    before = _before(ctx.line, v)
+    # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
+    name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
+    if name is None or not _UI_CONTEXT.search(name.group(1)):
+        return False
+    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v))
+
+
+_CODE_EXT = lazy(
+    r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|rb|php|go|java|kt|kts|scala|groovy|cs|swift|rs|c|cc|cpp|h|hpp|m|dart|"
+    r"lua|ex|exs|erl|clj|vue|svelte|pl|pm|r|jl|sh|bash|zsh|ps1|tf|hcl|gradle|sql)$",
+    re.IGNORECASE,
+)
+_TYPE_NAMES = lazy(
+    r"^(?:\??(?:str|string|String|bytes|int|bool|boolean|Boolean|Any|any|object|Object|SecretStr|SecretBytes|"
+    r"Secret|Optional|Union|Sequence|Mapping|Iterable|Callable|dict|list|tuple|set|Dict|List|Tuple|Set|None|"
+    r"null|number|char|byte|Integer|Long|char\[\]|byte\[\]|\[\]byte|\*string|&str|&'static str|Option<[^>]*>|"
+    r"Vec<[^>]*>|Buffer|Uint8Array|unknown|never|void|ReadonlyArray<[^>]*>|Record<[^>]*>|Promise<[^>]*>)"
+    r"(?:\[[^\]]{0,80}\]|<[^>]{0,80}>)?[,;)]*\??)$"
+)
+
+
+@drop_filter
+def type_annotation(ctx: Context) -> bool:
+    """Type annotations and declarations of parameters named like secrets (``password: str``, ``token?: string``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip().rstrip(",;)")
+    if _TYPE_NAMES.match(v) or _TYPE_NAMES.match(v.split("|")[0].strip()):
+        return True
+    # `secret: Sequence[str] | None`, `password: Optional[str] = None`
+    return bool(re.fullmatch(r"[A-Z][A-Za-z0-9_]*(?:\[[^\]]{0,120}\]|<[^>]{0,120}>)[,;)=]*", v))
+
+
+_SHELL_EXT = lazy(r"\.(?:sh|bash|zsh|ps1)$", re.IGNORECASE)
+
+
+def _quoted(ctx: Context) -> bool:
+    """Whether the value sits in quotes on its line (first occurrence)."""
+    idx = ctx.line.find(ctx.value)
+    if idx <= 0:
+        return False
+    return ctx.line[idx - 1] in "\"'`"
+
+
+# Documentation and rendered API docs: their code samples are code, so an unquoted expression there is no literal.
+_DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|html?|xhtml|map|ipynb)$|"
+                r"(?:^|/)search_index\.json$", re.IGNORECASE)
+# An expression, not a literal: attribute access (request.form[…], httpx.BasicAuth(…)), a call or subscript, a
+# language constant, or markup of a rendered signature (None</em>, <httpx._client.UseClientDefault …>).
+_DOC_EXPRESSION = lazy(
+    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[),\]].*|\(.*"
+    r"|(?:None|True|False|null|nil|undefined|NULL|nullptr)(?:[<,;)\]].*)?|<[A-Za-z_/].*)$"
+)
+
+
+def _code_call(v: str) -> bool:
+    return "(" in v and v.rstrip(",;:").endswith((")", "(")) and re.match(r"^[A-Za-z_$][\w$.]*\(", v) is not None
+
+
+@drop_filter
+def code_expression(ctx: Context) -> bool:
+    """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
+    if _quoted(ctx):
+        return False
+    v = ctx.value.strip()
+    if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
+        return _code_call(v)
+    if ctx.rule.family == "connection-string" and _CODE_EXT.search(ctx.path):
+        # `def f(user=get_credentials[0], password=get_credentials[1])`: a call or subscript, not a DSN
+        return re.match(r"[A-Za-z_$][\w$.]*[(\[]", v) is not None
+    if not _name_based(ctx):
+        return False
+    if _code_call(v):
+        return True  # a call, in any file type (YAML/templating too)
+    if re.fullmatch(r":[a-z_][a-z0-9_]{1,40}[,)]?", v):
+        return True  # a Ruby symbol (`password: :digest`)
+    idx = ctx.line.find(v)
+    if idx >= 2 and ctx.line[idx - 1] == ":" and ctx.line[idx - 2] in " \t" and re.fullmatch(r"[a-z_]\w{1,40}", v):
+        return True  # `reset_password_token :datetime` (schema annotations): a symbol, not `name: value`
+    if _DOC_EXT.search(ctx.path):
+        # A JWT (eyJ…) is dotted too; a real token is not an expression.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
+    if not _CODE_EXT.search(ctx.path):
+        return False
+    if _in_comment_or_string(ctx):
+        # `// password: s3cr3t` and `"…?token=…&…"` are text inside code, where a literal is unquoted; commented-out
+        # code is still code, judged like a documentation sample.
+        return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
+    # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
+    # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles).
+    return not _SHELL_EXT.search(ctx.path)
+
+
+_COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%)")
+
+
+def _in_comment_or_string(ctx: Context) -> bool:
+    """Whether the value sits in a line comment or inside a string literal (an odd number of quotes before it)."""
+    idx = ctx.line.find(ctx.value)
+    if idx < 0 or len(ctx.line) > 400:
+        return False
+    before = ctx.line[:idx]
+    if _COMMENT_START.match(before) or re.search(r"(?:^|\s)(?://|#)\s", before):
+        return True
+    return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
+
+
+@drop_filter
+def name_as_value(ctx: Context) -> bool:
+    """The value repeats the name (``password: password``, ``PASSWORD=PASSWORD``, ``token = "TOKEN"``)."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip().lower().replace("-", "_")
+    idx = ctx.line.rfind(ctx.value)  # the value follows the name, which may contain the same word
+    before = ctx.line[:idx].lower().replace("-", "_") if idx > 0 else ""
+    m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
+    if m is None:
+        return False
+    return v == m.group(1) or v == m.group(1).rsplit(".", 1)[-1]
+
+
+_PATH_OR_URL = lazy(
+    r"^(?:(?:[a-z][a-z0-9+.-]{1,20}://[^\s:@/]{1,253}(?:/[^\s]*)?)|(?:\.{0,2}/[A-Za-z0-9_.@%+~-]{1,80}){2,}/?|"
+    r"~/[^\s]{1,200}|[A-Za-z]:\\[^\s]{1,200}|[A-Za-z0-9_.-]{1,80}\.(?:pem|key|crt|json|txt|yaml|yml|env|p12|pfx|"
+    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5})$"
+)
+
+
+@drop_filter
+def path_or_url(ctx: Context) -> bool:
+    """A file path, URL without credentials or ARN (``SECRET_FILE=/run/secrets/db``, ``token_url: https://…``)."""
+    v = ctx.value.strip()
+    if not _name_based(ctx):
+        return False
+    if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
+        return True  # a Markdown link reference definition: `[name]: page.md#anchor`
+    return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
+
+
+def _odd_quotes(text: str, q: str) -> bool:
+    """Whether ``text`` ends inside a string opened with quote ``q`` (escapes ignored: a heuristic)."""
+    return text.count(q) % 2 == 1
+
+
+_PASSWORD_PART = frozenset({"pass", "passwd", "password", "passwort", "pwd", "pw", "passphrase", "pword", "senha",
+                            "contrasena", "motdepasse", "mdp"})
+
+
+def _password_named(ctx: Context) -> bool:
+    return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))
+
+
+@drop_filter
+def plain_words(ctx: Context) -> bool:
+    """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
+    if not _name_based(ctx) and ctx.rule.family != "framework":
+        return False
+    v = ctx.value.strip()
+    if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
+        return False
+    if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_"))):
+        return False  # "wllfccvrzl", "catxhdlhtmw": random letters, not words
+    # People choose passwords, and a lowercase word is a (weak) password: reported at low confidence as such.
+    # Tokens, keys and secrets are generated, so a word there is a name. A sentinel (_sa_default) never is.
+    return v.startswith("_") or "_" in v or not _password_named(ctx)
+
+
+_MACHINE_PART = frozenset({"token", "tokens", "key", "apikey", "secret", "signature"})
+
+
+@drop_filter
+def short_token(ctx: Context) -> bool:
+    """A short word-like value (``track1``, ``abc``) under a token/key name: generated credentials are long."""
+    if not _name_based(ctx) or _password_named(ctx):
+        return False
+    v = ctx.value.strip()
+    parts = _name_parts(assigned_name(ctx))
+    return (bool(parts) and parts[-1] in _MACHINE_PART and len(v) < 10
+            and bool(re.fullmatch(r"[A-Za-z]{2,9}[0-9]{0,2}", v)))
+
+
+@drop_filter
+def prose(ctx: Context) -> bool:
+    """An unquoted word followed by more words (``Confirmar minha conta``) or text in another script: UI text."""
+    if not _name_based(ctx):
+        return False
+    v = ctx.value.strip()
+    if not v.isascii() and sum(c.isalpha() and not c.isascii() for c in v) >= 0.5 * len(v):
+        return True
+    idx = ctx.line.find(v)
+    if idx < 0 or _quoted(ctx) or not re.fullmatch(r"[^\W\d_]{2,30}[.,:!?]?", v):
+        return False
+    return bool(re.match(r"[ \t]+[^\W\d_]{1,30}[ \t]+[^\W\d_]{2,30}", ctx.line[idx + len(v):]))
+
+
+@drop_filter
+def identifier_words(ctx: Context) -> bool:
+    """CamelCase or snake_case names made of real-looking words (``AWSAccessKeyId``, ``aws_secret_access_key``)."""
+    # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
+    if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
+        return False
+    if _password_named(ctx):
+        return False  # people choose passwords from words; the weak-password demotion rates them
+    v = ctx.value.strip()
+    if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
+        return True  # an enum-like constant ("REQUEST", "BASIC")
+    return _words_only(v)
+
+
+_METADATA_NAME = lazy(
+    r"(?i)(?:passw(?:or)?d|pass|pwd|secret|token|key|credentials?|auth|signature)[_.-]?(?:id|ids|name|names|type|types|arn|"
+    r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
+    r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
+    r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max|method|methods|algorithm|alg|"
+    r"algo|scheme|style|strategy)[\"']?\]?\s{0,8}"
+    r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
+)
+
+
+@drop_filter
+def metadata_name(ctx: Context) -> bool:
+    """Names about a secret rather than of it (``password_id``, ``token_type``, ``secret_name``, ``key_url``)."""
+    if not _name_based(ctx):
+        return False
+    idx = ctx.line.find(ctx.value)
+    return idx > 0 and bool(_METADATA_NAME.search(ctx.line[max(0, idx - 80):idx]))
+
+
+_NON_SECRET_NAME = lazy(
+    r"(?i)(?:(?:next|prev(?:ious)?|page|continuation|pagination|sync|resume|cursor|input|output|csrf|xsrf|forward|"
+    r"backward|client|idempotency|change|verification|purchase|update|work[_-]?unit|copy[a-z]{0,20})"
+    r"[A-Za-z_.-]{0,20}(?:token|marker)|(?:shard)?iterator|ciphertext(?:blob)?|serial(?:number)?|(?:^|[_.-]|[a-z])(?:id|ids|arn|guid|uuid|etag|version(?:id)?|digest|nonce|opaque|iv|salt|"
+    r"fingerprint|thumbprint|hash|checksum|sha\d{0,3}|md5|marker|cursor|modifier|reason|status)|Id|ID|Arn|Name)$"
+)
+
+
+@drop_filter
+def non_secret_name(ctx: Context) -> bool:
+    """Values of names that are never credentials: ids, ARNs, versions, nonces, pagination tokens (``NextToken``)."""
+    if not _name_based(ctx):
+        return False
+    idx = ctx.line.rfind(ctx.value)
+    before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
+    m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
+    if m is None:
+        # An unnamed entropy hit next to words about nonces or digests (`def get_client_nonce(…): return "…"`).
+        near = ctx.prev_line[-200:] + " " + before
+        return (ctx.rule.family == "detect-secrets" and not _SECRETISH.search(near)
+                and re.search(r"(?i)nonce|opaque|salt|etag|digest|checksum|fingerprint", near) is not None)
+    name = m.group(1).rstrip(".-_")
+    if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
+        return False  # a session id is a bearer credential
+    return bool(_NON_SECRET_NAME.search(name))

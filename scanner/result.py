@@ -1,0 +1,60 @@
+"""What a scan returns: findings, what was dropped and why (by filter name), counts, notes and skipped objects.
+
+Its own module so that reports, sources and front ends can use a result without importing the engine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.finding import Finding, Skipped
+from scanner.rules.base import Rule
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    chunks: int = 0
+    commits: int = 0
+    binary_skipped: int = 0
+    unreadable: int = 0
+    too_large: int = 0
+    symlinks_skipped: int = 0
+    submodules_skipped: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a candidate was dropped: rule, place and the filter's *name*; never the value."""
+
+    rule_id: str
+    path: str
+    line: int
+    filter: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+    dropped: Counter[str] = field(default_factory=Counter)
+    explanations: list[Explanation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    baselined: int = 0
+    rules: dict[str, Rule] = field(default_factory=dict)
+    # Everything found, baselined or not (for `baseline update` and stale-entry reports).
+    all_findings: list[Finding] = field(default_factory=list)
+    # `--verify`: fingerprint → scanner.verify.Verification (typed loosely so the engine never imports verify).
+    verifications: dict[str, Any] = field(default_factory=dict)
+    verified_first: bool = False  # order reports live credentials first
+    # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
+    skipped: list[Skipped] = field(default_factory=list)
