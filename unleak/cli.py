@@ -20,10 +20,12 @@ from unleak.errors import EXIT_INTERRUPTED, EXIT_USAGE, error_handler, fail, usa
 # command name -> "module:attribute" in unleak.commands
 COMMANDS: dict[str, str] = {
     "action": "action:action_group",
+    "agent": "agent:agent_cmd",
     "approve": "grants:approve_cmd",
     "audit": "audit:audit_group",
     "baseline": "baseline:baseline",
     "deny": "grants:deny_cmd",
+    "doctor": "agent:doctor_cmd",
     "exposure": "history:exposure_cmd",
     "fix": "fix:fix_command",
     "fleet": "fleet:fleet",

@@ -25,7 +25,7 @@ import os
 import platform
 import stat
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,10 @@ from pathlib import Path
 _SYS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
 _CREATE_VERSION = 1 << 0
 _RULE_PATH_BENEATH = 1
+_RULE_NET_PORT = 2
+_NET_CONNECT_TCP = 1 << 1
+#: the first ABI with TCP port rules
+NET_ABI = 4
 _PR_SET_NO_NEW_PRIVS = 38
 
 _FS = {  # access right: first ABI that has it
@@ -114,15 +118,27 @@ def plan(deny: Iterable[Path]) -> Plan:
     return Plan(tuple(sorted(denied)), tuple(allow))
 
 
-def ruleset(p: Plan, version: int | None = None) -> int:
-    """A Landlock ruleset fd for ``p`` (the caller restricts itself, or a child, with :func:`restrict`)."""
+def ruleset(p: Plan, version: int | None = None, *, connect_ports: Collection[int] | None = None) -> int:
+    """A Landlock ruleset fd for ``p`` (the caller restricts itself, or a child, with :func:`restrict`).
+
+    ``connect_ports``: TCP connections are allowed to these ports only, on every address (Landlock's port rules do
+    not see addresses); None leaves TCP alone. Needs ABI >= 4: an OSError otherwise, so a caller that asked for a
+    network boundary never silently runs without one."""
     version = abi() if version is None else version
     if version <= 0:
         raise OSError("Landlock is not available on this system")
+    if connect_ports is not None and version < NET_ABI:
+        raise OSError(f"Landlock ABI {version} has no TCP rules (needs {NET_ABI}, Linux >= 6.7)")
     create, add, _restrict = _SYS[platform.machine()]
     handled = _rights(version, _FS)
+    net = _NET_CONNECT_TCP if connect_ports is not None else 0
     scoped = (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if version >= 6 else 0
-    attr = struct.pack("QQQ", handled, 0, scoped) if version >= 6 else struct.pack("Q", handled)
+    if version >= 6:
+        attr = struct.pack("QQQ", handled, net, scoped)
+    elif net:
+        attr = struct.pack("QQ", handled, net)
+    else:
+        attr = struct.pack("Q", handled)
     buf = ctypes.create_string_buffer(attr, len(attr))
     fd = _syscall(create, ctypes.cast(buf, ctypes.c_void_p), len(attr), 0)
     if fd < 0:
@@ -142,6 +158,12 @@ def ruleset(p: Plan, version: int | None = None) -> int:
                     raise OSError(err, f"landlock_add_rule failed for {path}")
             finally:
                 os.close(pfd)
+        for port in sorted(set(connect_ports or ())):
+            # struct landlock_net_port_attr is packed: allowed_access (u64), port (u64)
+            rule = struct.pack("=QQ", _NET_CONNECT_TCP, port)
+            rbuf = ctypes.create_string_buffer(rule, len(rule))
+            if _syscall(add, fd, _RULE_NET_PORT, ctypes.cast(rbuf, ctypes.c_void_p), 0) < 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for TCP port {port}")
     except BaseException:
         os.close(fd)
         raise
@@ -161,16 +183,18 @@ def restrict(fd: int) -> None:
 def unleak_dirs() -> tuple[Path, ...]:
     """What a confined process must never reach: unleak's data (vault, key), state (grants, audit) and config
     (policy) directories."""
-    from remediate.vault.local import user_data_dir
     from unleak.userenv import config_dir, data_dir, state_dir
 
-    return tuple(dict.fromkeys((data_dir(), Path(user_data_dir()), state_dir(), config_dir())))
+    # data_dir() is the vault's directory too (remediate.vault.local.user_data_dir; a test holds them equal): not
+    # importing the vault keeps its crypto off the start of `unleak agent`.
+    return tuple(dict.fromkeys((data_dir(), state_dir(), config_dir())))
 
 
-def preexec(deny: Iterable[Path] | None = None) -> tuple[Callable[[], None], int] | None:
+def preexec(deny: Iterable[Path] | None = None, *,
+            connect_ports: Collection[int] | None = None) -> tuple[Callable[[], None], int] | None:
     """A ``preexec_fn`` confining the child, and the ruleset fd the parent closes once the child has started; None
     where Landlock is unavailable."""
     if not available():
         return None
-    fd = ruleset(plan(unleak_dirs() if deny is None else deny))
+    fd = ruleset(plan(unleak_dirs() if deny is None else deny), connect_ports=connect_ports)
     return (lambda: restrict(fd)), fd

@@ -77,4 +77,14 @@ def error_handler(passthrough: tuple[type[BaseException], ...] = ()) -> Iterator
     except Exception as exc:
         if passthrough and isinstance(exc, passthrough):
             raise
+        if isinstance(exc, PermissionError) and _in_agent_sandbox():
+            # Expected, not a bug: the sandbox of `unleak agent` denies unleak's own directories.
+            fail("inside `unleak agent` this command cannot reach unleak's vault, grants, policy or audit log (the "
+                 "sandbox denies them); run it in your own terminal", EXIT_USAGE)
         fail(internal_error(exc), EXIT_INTERNAL)
+
+
+def _in_agent_sandbox() -> bool:
+    from unleak.agent.broker import inside
+
+    return inside()

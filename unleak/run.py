@@ -459,10 +459,13 @@ def spawn(
     ``confine``: the child runs in a Landlock domain without access to unleak's directories (vault and key,
     grants, policy, audit log) — see :mod:`unleak.confine`; unconfined where the kernel has no Landlock."""
     ruleset_fd = None
-    if confine:
+    from unleak.agent.broker import ENV_AGENT, sandbox_ports
+
+    # Whatever `unleak agent`'s broker starts for the agent is confined like the agent (and to its TCP ports).
+    if confine or os.environ.get(ENV_AGENT):
         from unleak import confine as cf
 
-        hook = cf.preexec()
+        hook = cf.preexec(connect_ports=sandbox_ports())
         if hook is not None:
             restrict, ruleset_fd = hook
             inner = kwargs.pop("preexec_fn", None)

@@ -328,8 +328,11 @@ class CatFile:
     def __init__(self, repo: Path) -> None:
         if not git_available():
             raise GitError("git is not installed or not on PATH")
+        from scanner.git import proc
+
         self._proc = subprocess.Popen([*_BASE, "cat-file", "--batch"], cwd=repo, env=_env(),
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      preexec_fn=proc.child_setup)
 
     def read(self, oid: str) -> tuple[str, bytes] | None:
         """(type, content) of ``oid``, or None if the object is missing."""

@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from scanner.errors import GitError
@@ -49,10 +49,17 @@ def git_available() -> bool:
     return shutil.which("git") is not None
 
 
+#: Run in every git child between fork and exec when set (read at each call, so set it on this module). A
+#: repository's own config names commands git runs (core.fsmonitor, filter drivers); a caller scanning a repository
+#: someone else controls (the broker of ``unleak agent``) confines them with this to what that someone may do anyway.
+child_setup: Callable[[], None] | None = None
+
+
 def _call(args: list[str], cwd: Path | str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     if not git_available():
         raise GitError("git is not installed or not on PATH; install git or scan files without --staged/--history")
-    return subprocess.run([*_BASE, *args], cwd=cwd, env=_env(), input=stdin, capture_output=True, check=False)
+    return subprocess.run([*_BASE, *args], cwd=cwd, env=_env(), input=stdin, capture_output=True, check=False,
+                          preexec_fn=child_setup)
 
 
 def run(args: list[str], cwd: Path | str, check: bool = True, stdin: bytes | None = None) -> str:
@@ -78,7 +85,8 @@ def _output(args: list[str], cwd: Path, data: bytes | None = None, lines: bool =
     if not git_available():
         raise GitError("git is not installed or not on PATH")
     proc = subprocess.Popen([*_BASE, *args], cwd=cwd, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, bufsize=1 << 20)
+                            stdin=subprocess.DEVNULL if data is None else subprocess.PIPE, bufsize=1 << 20,
+                            preexec_fn=child_setup)
     assert proc.stdout is not None
     # A 1 MiB pipe instead of 64 KiB: git and the scanning process then rarely wait for each other, which on a
     # busy machine is the difference between using two cores and taking turns on one.
@@ -123,7 +131,7 @@ def _call_env(args: list[str], cwd: Path | str, extra: dict[str, str]) -> subpro
     if not git_available():
         raise GitError("git is not installed or not on PATH")
     return subprocess.run([*_BASE, *args], cwd=cwd, env={**_env(), **extra}, capture_output=True, check=False,
-                          stdin=subprocess.DEVNULL)
+                          preexec_fn=child_setup, stdin=subprocess.DEVNULL)
 
 
 def _reason(stderr: bytes) -> str:

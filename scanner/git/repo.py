@@ -56,6 +56,10 @@ def _repo_class() -> type[gitpython.Repo]:
 
     class CleanGit(gitpython.Git):
         def execute(self, *args: Any, **kwargs: Any) -> Any:
+            from scanner.git import proc
+
+            if proc.child_setup is not None:  # GitPython hands extra keywords to Popen
+                kwargs.setdefault("preexec_fn", proc.child_setup)
             with _clean_environ():
                 return super().execute(*args, **kwargs)
 

@@ -129,3 +129,44 @@ def test_a_granted_agent_run_cannot_reach_the_vault_grants_or_audit(repo: GitRep
     assert json.loads(line[7:]) == {"list_vault": "denied", "mint_grant": "denied", "read_vault_key": "denied",
                                     "truncate_audit": "denied"}
     assert (state_dir() / "audit.jsonl").stat().st_size > 0
+
+
+CONNECT = r"""
+import socket, sys
+for port in sys.argv[1:]:
+    c = socket.socket()
+    c.settimeout(5)
+    try:
+        c.connect(("127.0.0.1", int(port)))
+        print(port, "connected")
+    except OSError as e:
+        print(port, "errno", e.errno)
+"""
+
+
+@pytest.mark.skipif(confine.abi() < confine.NET_ABI, reason="Landlock ABI < 4 has no TCP rules")
+def test_connect_ports_allow_the_listed_tcp_ports_and_nothing_else(tmp_path: Path) -> None:
+    import socket
+
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    allowed, denied = (s.getsockname()[1] for s in listeners)
+    try:
+        fd = confine.ruleset(confine.plan([tmp_path / "private"]), connect_ports=[allowed])
+        try:
+            out = subprocess.run([sys.executable, "-c", CONNECT, str(allowed), str(denied)],
+                                 preexec_fn=lambda: confine.restrict(fd), capture_output=True, text=True,
+                                 check=True).stdout
+        finally:
+            os.close(fd)
+        unconfined = subprocess.run([sys.executable, "-c", CONNECT, str(denied)], capture_output=True, text=True,
+                                    check=True).stdout
+    finally:
+        for s in listeners:
+            s.close()
+    assert out.splitlines() == [f"{allowed} connected", f"{denied} errno 13"]
+    assert unconfined.strip() == f"{denied} connected"
+
+
+def test_tcp_rules_need_abi_4() -> None:
+    with pytest.raises(OSError, match="no TCP rules"):
+        confine.ruleset(confine.plan([]), version=3, connect_ports=[443])

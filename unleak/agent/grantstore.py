@@ -168,7 +168,7 @@ class GrantStore:
         self, *, secrets: Sequence[str], command: Sequence[str], created_by: str, ttl: int | None = None,
         exact: bool = False, repo: str | None = None, branch: str | None = None, tier: str = "dev",
         task: str | None = None, dangerous: bool = False, client: str | None = None, request: str | None = None,
-        pin: bool = False, allow_env: Sequence[str] = (), cwd: Path | None = None,
+        pin: bool = False, allow_env: Sequence[str] = (), cwd: Path | None = None, tree: str | None = None,
     ) -> Grant:
         """A grant from a human. A literal program name is bound to what it resolves to now (real path and
         content hash, on this process's PATH, relative paths from ``cwd``): a program inside the repository only
@@ -198,7 +198,7 @@ class GrantStore:
             id=new_id("g-"), secrets=tuple(secrets), command=tuple(command), created=t, expires=t + seconds,
             created_by=created_by, exact=exact, repo=os.path.realpath(repo) if repo else None, branch=branch,
             tier=tier, task=task, dangerous=dangerous, client=client, request=request, program=program,
-            pinned=pin, allow_env=tuple(allow_env),
+            pinned=pin, allow_env=tuple(allow_env), tree=tree,
         )
         with self._locked() as data:
             data["grants"].append(grant.to_dict())
@@ -207,7 +207,12 @@ class GrantStore:
     def find_grant(self, ctx: RunContext) -> Grant | None:
         """The active grant that covers ``ctx`` and expires last, or None."""
         t = now()
-        covering = [g for g in self.grants() if grant_covers(g, ctx, t, policy=self.policy) is None]
+        grants = self.grants()
+        if ctx.tree is None and any(g.tree is not None and g.active(t) for g in grants):
+            from unleak.agent.treepin import fingerprint
+
+            ctx = replace(ctx, tree=fingerprint(ctx.repo, ctx.env_file))  # once, not per pinned grant
+        covering = [g for g in grants if grant_covers(g, ctx, t, policy=self.policy) is None]
         return max(covering, key=lambda g: g.expires) if covering else None
 
     def revoke(self, *, by: str, grant: str | None = None, task: str | None = None, client: str | None = None,
@@ -284,8 +289,8 @@ class GrantStore:
         return None
 
     def decide(self, request_id: str, *, approve: bool, by: str, ttl: int | None = None,
-               allow_dangerous: bool = False, pin: bool = False,
-               allow_env: bool = False) -> tuple[ApprovalRequest, Grant | None]:
+               allow_dangerous: bool = False, pin: bool = False, allow_env: bool = False,
+               pinned: bool = False) -> tuple[ApprovalRequest, Grant | None]:
         """Approve (creating a grant for exactly that argv, program, secrets, repo, branch, tier and task) or deny
         a pending request. A decided or expired request cannot be decided again. A program inside the repository
         needs ``pin`` and plain variables that can change the code that runs need ``allow_env``: the human says
@@ -318,12 +323,22 @@ class GrantStore:
                     raise PolicyError(
                         f"request {request_id} sets {', '.join(n for n, _ in r.env)} from the reference file, which "
                         "can change the code that runs. Approve it only if you mean it, with --allow-env")
+                if r.tier != "dev" and not pinned:
+                    raise PolicyError(
+                        f"request {request_id} uses {r.tier}-tier secrets: approve it pinned to the repository as it "
+                        "is now, with --pinned (editing any file voids the grant); unpinned grants are for dev-tier "
+                        "secrets only")
+                tree = None
+                if pinned:
+                    from unleak.agent.treepin import fingerprint
+
+                    tree = fingerprint(r.repo, r.env_file)
                 seconds = self.policy.check_ttl(ttl if ttl is not None else r.ttl)
                 grant = Grant(
                     id=new_id("g-"), secrets=r.secrets, command=r.argv, created=t, expires=t + seconds,
                     created_by=by, exact=True, repo=r.repo, branch=r.branch, tier=r.tier, task=r.task,
                     dangerous=bool(r.dangerous), client=r.client, request=r.id, program=r.program,
-                    pinned=r.inside_repo, allow_env=tuple(f"{n}={v}" for n, v in r.env),
+                    pinned=r.inside_repo, allow_env=tuple(f"{n}={v}" for n, v in r.env), tree=tree,
                 )
                 data["grants"].append(grant.to_dict())
                 r = replace(r, status="approved", decided=t, decided_by=by, grant=grant.id, ttl=seconds)

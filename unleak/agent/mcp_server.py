@@ -126,7 +126,10 @@ class UnleakMCP:
 
             self.approvals = ApprovalServer(self._store(), audit=self._audit_from_page,
                                             store_secret=store_in_local_vault)
-            self.approvals.start()
+            from unleak.agent.broker import approval_port
+
+            # Inside `unleak agent`, on a port the agent's sandbox cannot connect to.
+            self.approvals.start(port=approval_port())
         return self.approvals
 
     def _store(self) -> GrantStore:

@@ -51,6 +51,10 @@ def approve_page(req: ApprovalRequest, token: str, code: str, csrf: str) -> byte
                   "like this can print or send away the secrets it receives. Approve only if you "
                   "wrote or checked it yourself.</p>")
         flag = " --allow-dangerous"
+    from unleak.agent.treepin import approval_kind
+
+    if req.tier != "dev":
+        flag += " --pinned"
     who = esc(req.client or "an unknown program")
     body = (
         f"<p id=summary>{who} asks to run a command with {len(req.secrets)} secret(s) in its "
@@ -63,6 +67,7 @@ def approve_page(req: ApprovalRequest, token: str, code: str, csrf: str) -> byte
         f"<dt>Branch</dt><dd><code id=branch>{esc(req.branch)}</code></dd>"
         f"<dt>Environment</dt><dd id=tier>{esc(req.tier)}"
         + (f", from <code id=env_file>{esc(req.env_file)}</code>" if req.env_file else "") + "</dd>"
+        f"<dt>Kind</dt><dd id=kind>{esc(approval_kind(req.tier))}</dd>"
         f"<dt>For how long</dt><dd id=duration>{esc(format_duration(req.ttl))} after you approve "
         "(this exact command only)</dd>"
         + (f"<dt>Task</dt><dd><code id=task>{esc(req.task)}</code></dd>" if req.task else "")

@@ -254,6 +254,9 @@ class Grant:
     pinned: bool = False
     #: plain variables from the reference file a human allowed: NAME (any value) or NAME=value
     allow_env: tuple[str, ...] = ()
+    #: pinned grant: the fingerprint of the repository's files and reference file when it was made
+    #: (:mod:`unleak.agent.treepin`); any change voids it. None: unpinned, follows the code as it changes.
+    tree: str | None = None
 
     def active(self, at: float | None = None) -> bool:
         t = now() if at is None else at
@@ -297,6 +300,8 @@ class RunContext:
     program: Program | None = None
     #: plain variables from the reference file that can change the code that runs (see unsafe_env)
     env: tuple[tuple[str, str], ...] = ()
+    #: the fingerprint of the repository and reference file, computed only when a pinned grant needs it
+    tree: str | None = None
 
 
 def _program_reason(grant: Grant, ctx: RunContext) -> str | None:
@@ -349,6 +354,11 @@ def grant_covers(grant: Grant, ctx: RunContext, at: float | None = None, *, poli
             return f"{pair[0]} from the reference file can change the code that runs and the grant does not allow it"
     if dangerous_reason(ctx.argv, program=ctx.program) is not None and not grant.dangerous:
         return "dangerous command not explicitly allowed"
+    if grant.tree is not None:
+        from unleak.agent.treepin import fingerprint
+
+        if grant.tree != (ctx.tree or fingerprint(ctx.repo, ctx.env_file)):
+            return "the grant is pinned and the repository's files or reference file changed since it was made"
     return None
 
 
@@ -471,7 +481,8 @@ class ApprovalRequest:
 
 
 #: environment variables coding agents set in the shells they run; a human's approval must not come from there
-AGENT_ENV_MARKERS = ("UNLEAK_RUN", "UNLEAK_MCP", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CODEX_SANDBOX",
+AGENT_ENV_MARKERS = ("UNLEAK_RUN", "UNLEAK_MCP", "UNLEAK_AGENT", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT",
+                     "CODEX_SANDBOX",
                      "CODEX_SANDBOX_NETWORK_DISABLED", "CURSOR_AGENT", "GEMINI_CLI", "AIDER_MODEL")
 
 

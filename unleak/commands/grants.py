@@ -22,6 +22,7 @@ def _describe_request(req: Any) -> str:
 
     from unleak.agent.display import shown
     from unleak.agent.policy import format_duration
+    from unleak.agent.treepin import approval_kind
 
     lines = [
         f"request {req.id} from {req.client or 'an unknown program'}:",
@@ -32,6 +33,7 @@ def _describe_request(req: Any) -> str:
         f"  tier        {req.tier} (the highest label on these vault entries)"
         + (f", from {req.env_file}" if req.env_file else ""),
         f"  duration    {format_duration(req.ttl)} after approval",
+        f"  kind        {approval_kind(req.tier)}",
     ]
     if req.task:
         lines.append(f"  task        {req.task}")
@@ -71,8 +73,12 @@ def _describe_request(req: Any) -> str:
 @click.option("--allow-env", "allow_env", multiple=True, metavar="NAME[=VALUE]",
               help="Allow this plain variable from the reference file (PYTHONPATH, NODE_OPTIONS, PATH, ...); "
                    "refused by default because it can change which code runs.")
+@click.option("--pinned", is_flag=True,
+              help="Bind the grant to the repository's files and reference file (.env here) as they are now: any "
+                   "edit voids it.")
 def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo: str | None, branch: str | None,
-              tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...]) -> None:
+              tier: str, task: str | None, allow_dangerous: bool, pin: bool, allow_env: tuple[str, ...],
+              pinned: bool) -> None:
     """Let coding agents run COMMAND with these secrets for a while, without asking each time."""
     from scanner import git
     from unleak.agent.grantstore import GrantStore
@@ -92,10 +98,20 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
         if not Path(repo).is_dir():
             raise click.UsageError(f"--repo {repo}: not a directory")
         repo_path = str(git.toplevel(Path(repo)) or Path(repo).resolve())
+    tree = None
+    if pinned:
+        if repo_path is None:
+            raise click.UsageError("--pinned binds the grant to one repository's files: run it in the repository "
+                                   "or name it with --repo DIR")
+        from unleak import run as runner
+        from unleak.agent.treepin import fingerprint
+
+        tree = fingerprint(repo_path, runner.default_env_file(Path.cwd()))
     store = GrantStore()
     g = store.add_grant(secrets=globs, command=pattern, created_by=actor,
                         ttl=parse_duration(ttl) if ttl else None, repo=repo_path, branch=branch, tier=tier,
-                        task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd())
+                        task=task, dangerous=allow_dangerous, pin=pin, allow_env=allow_env, cwd=Path.cwd(),
+                        tree=tree)
     AuditLog().append("grant", actor=actor, secrets=globs, grant=g.id, task=task,
                       process=process_info(pattern, repo=repo_path, branch=branch),
                       detail={"ttl": int(g.expires - g.created), "tier": tier, "dangerous": allow_dangerous,
@@ -108,6 +124,10 @@ def grant_cmd(secret_globs: tuple[str, ...], command: str, ttl: str | None, repo
         click.echo(f"  program {g.program.describe()}{' (pinned)' if pin else ''}", err=True)
     for e in allow_env:
         click.echo(f"  allows {e.split('=', 1)[0]} from the reference file", err=True)
+    if pinned:
+        from unleak.agent.treepin import grant_kind
+
+        click.echo(f"  {grant_kind(g.tree)}", err=True)
 
 
 @click.group("policy")
@@ -180,6 +200,7 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
                          f"  tier<={g.tier}{'  task ' + g.task if g.task else ''}"
                          f"{'  DANGEROUS' if g.dangerous else ''}"
                          f"{'  program ' + g.program.path if g.program else ''}{'  PINNED' if g.pinned else ''}"
+                         f"{'  TREE-PINNED' if g.tree else ''}"
                          f"{'  env ' + ','.join(e.split('=', 1)[0] for e in g.allow_env) if g.allow_env else ''}"))
     for r in reqs:
         click.echo(_describe_request(r) + f"\n  state       {r.state()} (approve: unleak approve {r.id})")
@@ -197,8 +218,11 @@ def grants_cmd(show_all: bool, pending: bool, as_json: bool) -> None:
 @click.option("--pin", is_flag=True, help="Approve a program inside the repository, bound to its content now.")
 @click.option("--allow-env", "allow_env", is_flag=True,
               help="Approve the plain variables shown (PYTHONPATH, NODE_OPTIONS, ...) with the values shown.")
+@click.option("--pinned", is_flag=True,
+              help="Bind the grant to the repository's files and reference file as they are now: any edit voids "
+                   "it (required for staging and prod secrets).")
 def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: str | None, yes: bool, pin: bool,
-                allow_env: bool) -> None:
+                allow_env: bool, pinned: bool) -> None:
     """Approve a pending request from a coding agent: that exact command may run with those secrets.
 
     You type the code shown on the request's approval page, then confirm: the agent can start a request and
@@ -227,6 +251,9 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
         raise click.UsageError(f"request {req.id} sets {', '.join(n for n, _ in req.env)} from the reference file, "
                                "which can change the code that runs. Approve it only if you mean it, with "
                                "--allow-env")
+    if req.tier != "dev" and not pinned:
+        raise click.UsageError(f"request {req.id} uses {req.tier}-tier secrets: approve it with --pinned (bound to "
+                               "the repository's files as they are now; editing any of them voids the grant)")
     interactive = sys.stdin.isatty()
     if (code is None or not yes) and not interactive:
         raise click.UsageError("approving asks for the page's code and a y/N in a terminal; without one, pass "
@@ -240,13 +267,16 @@ def approve_cmd(request_id: str, ttl: str | None, allow_dangerous: bool, code: s
         click.echo("not approved (the request is still pending)", err=True)
         raise SystemExit(1)
     req, g = store.decide(request_id, approve=True, by=actor, ttl=parse_duration(ttl) if ttl else None,
-                          allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env)
+                          allow_dangerous=allow_dangerous, pin=pin, allow_env=allow_env, pinned=pinned)
     assert g is not None
+    from unleak.agent.treepin import grant_kind
+
     AuditLog().append("approve", actor=actor, secrets=req.secrets, grant=g.id, task=req.task, request=req.id,
                       process=process_info(req.argv, cwd=req.cwd, repo=req.repo, branch=req.branch),
                       detail={"ttl": req.ttl, "via": "terminal", "dangerous": bool(req.dangerous),
-                              "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env]})
-    click.echo(f"approved {req.id}: grant {g.id} until {when(g.expires)}")
+                              "pinned": req.inside_repo, "allow_env": [n for n, _ in req.env],
+                              "tree_pinned": g.tree is not None})
+    click.echo(f"approved {req.id}: grant {g.id} until {when(g.expires)}, {grant_kind(g.tree)}")
 
 
 def _confirm_secret(store_dir: Path, request_id: str, actor: str, code: str | None, yes: bool) -> None:

@@ -17,12 +17,17 @@ from unleak.commands.common import (
               help="Repository the agent works in (default: the current directory).")
 @click.option("--read-only", is_flag=True, help="Serve only scan, check_diff and list_secrets.")
 @click.pass_context
-def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
+def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> int | None:
     """Serve the MCP tools (scan, check_diff, fix, list_secrets, run, request_secret) over stdio.
 
     `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
     if ctx.invoked_subcommand is not None:
-        return
+        return None
+    from unleak.agent import broker
+
+    if broker.inside():
+        # Inside `unleak agent`: the broker serves this stdin/stdout with the real server, outside the sandbox.
+        return broker.serve_mcp(Path(repo_dir), read_only)
     try:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
@@ -30,6 +35,7 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> None:
     from unleak.agent.mcp_transport import serve
 
     serve(Path(repo_dir).resolve(), read_only=read_only)
+    return None
 
 
 @mcp_cmd.command("install")

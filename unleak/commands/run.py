@@ -39,7 +39,14 @@ def run_command(
     \b
     Example:  unleak run -- python manage.py runserver
     """
+    from unleak.agent import broker
 
+    if broker.inside():
+        # Inside `unleak agent` this process cannot read the vault: the broker runs `unleak run` with these very
+        # arguments outside, on our stdin/stdout/stderr, under the grant rules.
+        sys.exit(broker.forward_run([*(a for f in env_files for a in ("--env-file", f)),
+                                     *(["--no-masking"] if no_masking else []),
+                                     *(["--no-override"] if no_override else []), "--", *command]))
     from unleak import run as runner
     from unleak.agent import runguard
     from unleak.agent.policy import load_policy
