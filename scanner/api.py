@@ -44,6 +44,9 @@ class ScanRequest:
     # (``--no-walk`` + ids) the few commits whose values exposure reads back.
     revs: tuple[str, ...] = ()
     ignore_filters: frozenset[str] = frozenset()  # filter names not applied (hooks: "allow-comment")
+    # Note a shallow clone in commit modes. Off for a caller that completes the history it names itself and
+    # reports its own coverage (the Action deepens a shallow checkout per pull request).
+    shallow_note: bool = True
 
 
 def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, ...] | None = None,
@@ -77,7 +80,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
 def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, list[str]]:
     """The repository and ``git log`` revisions of a ``range``/``history`` mode; notes a shallow clone."""
     top = git.require_repo(req.root, f"--{mode}", bare=True)
-    if git.is_shallow(top):
+    if req.shallow_note and git.is_shallow(top):
         notes.append("shallow clone: commits before the shallow boundary were not scanned "
                      "(git fetch --unshallow to scan all history)")
     if mode == "range":
@@ -140,3 +143,12 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
         for chunk in sources.messages(top, revs, result.stats, tags=mode == "history" and not req.revs,
                                       notes=result.notes):
             result.findings.extend(engine.scan_chunk(chunk, explain, result.dropped))
+
+
+def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *,
+              disabled: frozenset[str] = frozenset(), ignore_filters: frozenset[str] = frozenset()) -> ScanResult:
+    """Secrets in ``text`` that is not (yet) a file: content an agent is about to write, a command, a suggested
+    change. ``path`` names it (it selects path-restricted rules); ``root`` only places the scan, the repository's
+    configuration is the caller's to apply. Built-in rules, one process, no baseline."""
+    return scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1,
+                            disabled=disabled, ignore_filters=ignore_filters))

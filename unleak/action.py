@@ -20,9 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from scanner import git, sources
+from scanner import git
 from scanner.api import ScanRequest
-from scanner.engine import Engine, EngineOptions
 from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import ScanResult
@@ -327,25 +326,16 @@ def _range(hist: _History, base: str, head: str, size: int, label: str, kind: st
 
 
 def scan_target(req: ScanRequest, target: Target) -> ScanResult:
-    """Scan the target's commits with the request's rules, filters and baseline (as ``scanner.api.scan`` does for
-    a range, but with any list of ``git log`` arguments: new branches need ``HEAD --not BASE``)."""
-    if target.revs is None:
-        from scanner.api import scan
+    """Scan the target through :func:`scanner.api.scan`, as ``unleak scan`` would: its commits as history over
+    any list of ``git log`` arguments (new branches need ``HEAD --not BASE``), or the checked-out files. The
+    Action reports its own coverage of a shallow checkout (``Target.warnings``), so the generic note is off."""
+    from scanner.api import scan
 
+    if target.revs is None:
         return scan(replace(req, modes=("files",)))
-    engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
-                                  min_confidence=req.min_confidence, explain=req.explain))
-    result = ScanResult()
-    if target.revs:
-        top = git.require_repo(req.root, "the action")
-        chunks = sources.commits(top, target.revs, result.stats, sources.PathFilter(req.exclude))
-        result = engine.scan(chunks, result)
-    result.all_findings = list(result.findings)
-    if req.baseline is not None:
-        kept = [f for f in result.findings if not req.baseline.contains(f)]
-        result.baselined = len(result.findings) - len(kept)
-        result.findings = kept
-    return result
+    if not target.revs:  # nothing to scan (a deleted branch): an empty result with the request's rules
+        return scan(replace(req, modes=()))
+    return scan(replace(req, modes=("history",), revs=tuple(target.revs), shallow_note=False))
 
 
 def failing(findings: Iterable[Finding], fail_on: str) -> list[Finding]:
@@ -607,7 +597,7 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
     """
     from remediate.dotenv import is_dotenv_path
     from remediate.plan import build
-    from unleak.agent.hooks import scan_text
+    from scanner.api import scan_text
 
     out = FixSuggestions()
     names = [p for p in git.run(["diff", "--name-only", "--no-renames", "--diff-filter=AM", f"{base}...{head}"],
@@ -639,7 +629,9 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
 
         def safe(lines: Sequence[str]) -> bool:
             text = "\n".join(lines)
-            return not any(v and v in text for v in values) and not scan_text(text, "<suggestion>")
+            # An allow comment in a suggestion would be the fix's own doing: it cannot vouch for the text.
+            return not any(v and v in text for v in values) and not scan_text(
+                text, "<suggestion>", root, ignore_filters=frozenset({"allow-comment"})).findings
 
         for change in plan.changes:
             if change.before is None:  # a new file (the reference file): GitHub cannot suggest creating one

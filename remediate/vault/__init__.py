@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from remediate.vault.entry import SecretEntry, find_repo_root
 from remediate.vault.refs import (
     OP_SCHEME,
     SCHEMES,
@@ -42,14 +42,6 @@ __all__ = [
     "resolve_reference",
     "sanitize_namespace",
 ]
-
-@dataclass(frozen=True)
-class SecretEntry:
-    """One stored secret as anyone may see it: its name and the reference that resolves to it. No value."""
-
-    name: str
-    reference: str
-
 
 @runtime_checkable
 class Vault(Protocol):
@@ -86,16 +78,6 @@ class Vault(Protocol):
     def delete(self, name: str) -> None:
         """Remove ``name``; :class:`VaultError` if there is no such entry."""
         ...
-
-
-def find_repo_root(start: Path) -> Path | None:
-    """The top of the git working tree containing ``start``, found by looking for ``.git`` (a directory, or a
-    file in worktrees and submodules). No git subprocess: this runs on every vault open."""
-    p = start.resolve()
-    for candidate in (p, *p.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
 
 
 def sanitize_namespace(raw: str) -> str:

@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from remediate.vault import SecretEntry
+from remediate.vault.entry import SecretEntry
 from scanner.errors import UsageError, VaultError
 
 SCHEME = "github"

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediate.vault import SecretEntry, find_repo_root
+from remediate.vault.entry import SecretEntry, find_repo_root
 from remediate.vault.refs import NAME_RE, NAMESPACE_RE, UNLEAK_SCHEME, format_reference, parse_reference
 from scanner.errors import BadReferenceError, UsageError, VaultError
 from scanner.fileio import atomic_write_bytes

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from remediate.vault import SecretEntry
+from remediate.vault.entry import SecretEntry
 from remediate.vault.refs import NAME_RE, OP_SCHEME, format_reference, parse_reference
 from scanner.errors import BadReferenceError, UsageError, VaultError
 from scanner.fileio import atomic_write_bytes

@@ -1,9 +1,9 @@
 """The repository model: where a repository is, its refs, remotes, shallow state, index and clones.
 
-The cold paths (exposure, purge, the Action, fleet) read refs, remotes and the object store through GitPython,
-imported on first use: it costs 60-80 ms that ``scan --staged`` in a pre-commit hook and the agent hooks never pay,
-so the functions those paths call stay plain ``git`` processes.
-"""
+The cold paths (exposure, purge, the Action) read HEAD, remotes and shallow state, and deepen a clone, through
+GitPython, imported on first use: it costs 60-80 ms that ``scan --staged`` in a pre-commit hook and the agent hooks
+never pay, so the functions those paths call stay plain ``git`` processes. Refs are listed with one
+``git for-each-ref`` (see :func:`_ref_objects`)."""
 
 from __future__ import annotations
 
@@ -224,8 +224,7 @@ def ls_files(repo: Path, paths: list[str]) -> list[str]:
 
 def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/remotes", "refs/tags")
                 ) -> list[tuple[str, str]]:
-    """(refname, commit sha) for every ref under ``patterns`` (``refs/heads`` or ``refs/``: whole path
-    components, as ``git for-each-ref`` matches them), by name; annotated tags peeled; non-commit targets skipped."""
+    """(refname, commit sha) for every ref under ``patterns``; annotated tags peeled; non-commit targets skipped."""
     refs: list[tuple[str, str]] = []
     for name, otype, oid, ptype, poid in _ref_objects(repo, patterns):
         if name.endswith("/HEAD") and name.startswith("refs/remotes/"):
@@ -239,24 +238,20 @@ def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/rem
 
 def _ref_objects(repo: Path, patterns: tuple[str, ...] = ()) -> list[tuple[str, str, str, str, str]]:
     """(refname, object type, object id, peeled type, peeled id) of every ref under ``patterns`` (every ref
-    without), in refname order; the peeled fields are empty unless the ref names an annotated tag."""
-    def under(name: str, pattern: str) -> bool:
-        return name == pattern or name.startswith(pattern if pattern.endswith("/") else pattern + "/")
+    without), in refname order; the peeled fields are empty unless the ref names an annotated tag.
 
-    out: list[tuple[str, str, str, str, str]] = []
-    with _opened(repo) as r:
-        for ref in r.references:
-            name = ref.path
-            if patterns and not any(under(name, p) for p in patterns):
-                continue
-            try:
-                obj = ref.object
-                peeled = obj.object if obj.type == "tag" else None
-            except ValueError as exc:  # a ref to an object the store does not have
-                raise GitError(f"ref {name} names an object git cannot read: {exc}") from None
-            out.append((name, obj.type, obj.hexsha, peeled.type if peeled is not None else "",
-                        peeled.hexsha if peeled is not None else ""))
-    return sorted(out)
+    One ``git for-each-ref``, not GitPython's refs: GitPython resolves each ref by reading packed-refs from the
+    top, so a repository whose refs are packed costs it quadratic time (the 4,515 refs of a psf/requests mirror:
+    about 120 s, against 0.6 s here)."""
+    out = run(["for-each-ref", "--format=%(refname)\x01%(objecttype)\x01%(objectname)\x01%(*objecttype)\x01"
+               "%(*objectname)", *patterns], repo)
+    rows: list[tuple[str, str, str, str, str]] = []
+    for line in out.splitlines():
+        name, otype, oid, ptype, poid = (line.split("\x01") + [""] * 5)[:5]
+        rows.append((name, otype, oid, ptype, poid))
+    return rows
+
+
 
 
 def head_sha(repo: Path) -> str | None:

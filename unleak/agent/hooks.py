@@ -87,14 +87,13 @@ def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *, tho
     and CI apply the configuration."""
     if not text:
         return []
-    from scanner.api import ScanRequest, scan
+    from scanner.api import scan_text as scan_request_text
     from scanner.rules import all_rules
 
     if thorough is None:
         thorough = os.environ.get("UNLEAK_HOOK_THOROUGH", "") not in ("", "0")
     disabled: set[str] = set() if thorough else {r.id for r in all_rules().values() if r.family in SLOW_FAMILIES}
-    result = scan(ScanRequest(root=root or Path.cwd(), modes=(), text=text, text_path=path, workers=1,
-                              disabled=frozenset(disabled), ignore_filters=AGENT_IGNORED_FILTERS))
+    result = scan_request_text(text, path, root, disabled=frozenset(disabled), ignore_filters=AGENT_IGNORED_FILTERS)
     return [Hit(f.rule_id, f.title, f.line, f.preview, f.fingerprint) for f in result.findings]
 
 

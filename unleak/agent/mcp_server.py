@@ -190,13 +190,16 @@ class UnleakMCP:
                             "next": "call fix to move these into the vault" if findings else "clean"})
 
     def tool_check_diff(self, args: dict[str, Any], client: str, scrub: AnswerGuard) -> ToolOutcome:
-        from scanner.api import ScanRequest, scan
+        from scanner.api import scan
+        from unleak.config import scan_request
 
         with tempfile.TemporaryDirectory(prefix="unleak-diff-") as tmp:
             path = Path(tmp) / "change.diff"
             path.write_text(args["diff"], encoding="utf-8")
             try:
-                result = scan(ScanRequest(root=self.root, modes=("diff",), diff=str(path)))
+                # The request `unleak scan --diff` builds: the repository's config and baseline apply.
+                req, _cfg = scan_request(self.root, ("diff",), (), diff=str(path))
+                result = scan(req)
             except UsageError as exc:
                 raise UsageError(str(exc).replace(str(path), "diff")) from None
         findings = [f.to_dict() for f in result.findings]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import secrets
 import shlex
 import time
@@ -37,6 +36,11 @@ from scanner.errors import ConfigError, PolicyError, UnleakError, UsageError
 from unleak.agent.runtarget import Program, command_matches, env_allowed, identify_program, unsafe_env
 from unleak.agent.shellrisk import dangerous_reason
 from unleak.agent.tiers import TIER_RANK, TIERS, tier_of_references
+
+# Durations live in unleak.durations (audit reads them too, without importing the policy); re-exported for the
+# grant commands and the approval page.
+from unleak.durations import format_duration as format_duration
+from unleak.durations import parse_duration as parse_duration
 from unleak.userenv import config_dir
 
 DEFAULT_TTL = 15 * 60
@@ -49,37 +53,6 @@ MAX_RUN_TIMEOUT = 3600
 
 def now() -> float:
     return time.time()
-
-
-# ------------------------------------------------------------------------------------------------ durations
-
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str | int) -> int:
-    """``30m`` → 1800. Units s, m, h, d (a bare number is seconds)."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        seconds = text
-    else:
-        m = _DURATION_RE.match(str(text).lower())
-        if not m:
-            raise UsageError(f"invalid duration {text!r}: use a number with a unit, e.g. 90s, 15m, 2h, 1d")
-        seconds = int(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise UsageError(f"invalid duration {text!r}: it must be longer than zero")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    s = max(0, round(seconds))
-    if s >= 3600 and s % 3600 == 0:
-        return f"{s // 3600} h"
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    if s >= 60:
-        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
-    return f"{s} s"
 
 
 # --------------------------------------------------------------------------------------------------- policy
