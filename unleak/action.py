@@ -26,6 +26,7 @@ from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import ScanResult
 from scanner.words import plural
+from unleak.github_api import request_json
 
 ZERO_SHA = "0" * 40
 FAIL_ON = ("high", "medium", "low", "none")
@@ -666,33 +667,6 @@ class ReviewResult:
     posted: bool
     message: str
     comments: int = 0
-
-
-def request_json(method: str, url: str, token: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Accept": "application/vnd.github+json",
-        "Authorization": f"Bearer {token}",
-        "X-GitHub-Api-Version": "2022-11-28",
-        "User-Agent": "unleak-action",
-        **({"Content-Type": "application/json"} if data is not None else {}),
-    })
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read() or b"null")
-        except (json.JSONDecodeError, ValueError):
-            detail = None
-        return exc.code, detail
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UnleakError(f"cannot reach the GitHub API at {url.split('/repos/')[0]}: {reason}") from None
 
 
 def post_review(api_url: str, repository: str, pr_number: int, token: str, head: str, fixes: FixSuggestions

@@ -177,7 +177,7 @@ def commit_to_pull_request(req: ScanRequest, repo: Path, *, repository: str, sec
 def open_pull_request(req: ScanRequest, repo: Path, *, repository: str, secrets_token: str, token: str,
                       api_url: str, head: str, base: str, temp: Path | None) -> Remediation:
     """Fix ``head`` on ``unleak/fix-<sha>`` and open a pull request into ``base`` (once per head)."""
-    from unleak.action import request_json
+    from unleak.github_api import request_json
 
     branch = BRANCH_PREFIX + head[:12]
     owner = repository.split("/")[0]
