@@ -65,7 +65,6 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
         elif mode in ("range", "history"):
             top, revs = _commit_revs(req, mode, notes)
             parts.append(sources.commits(top, revs, stats, exclude))
-            parts.append(sources.messages(top, revs, stats, tags=mode == "history" and not req.revs))
         elif mode == "diff":
             if req.diff is None:
                 raise UsageError("--diff needs a file name or - for stdin")
@@ -96,6 +95,10 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
     result = ScanResult()
     if req.plain:
         result = engine.scan(_chunks(req, result.stats, result.notes), result, progress)
+        for mode in req.modes:
+            if mode in ("range", "history"):
+                top, revs = _commit_revs(req, mode, [])
+                _scan_messages(req, engine, result, top, revs, mode)
     else:
         _scan_fast(req, engine, result, progress)
     result.all_findings = list(result.findings)
@@ -137,12 +140,19 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
         parallel.scan_commits(engine, result, top, revs, exclude, workers=req.workers,
                               cache_options=options if req.cache else None, explain=req.explain,
                               progress=progress)
-        # Messages: one git call and short texts, not cached, and not counted as chunks or progress (those count
-        # the walk of the commits' files, which the cache spares).
-        explain = result.explanations if req.explain else None
-        for chunk in sources.messages(top, revs, result.stats, tags=mode == "history" and not req.revs,
-                                      notes=result.notes):
-            result.findings.extend(engine.scan_chunk(chunk, explain, result.dropped))
+        _scan_messages(req, engine, result, top, revs, mode)
+
+
+def _scan_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, revs: list[str],
+                   mode: str) -> None:
+    """Commit (and, for the whole history, tag) messages: one git call and short texts, not cached, and not counted
+    as chunks or progress (those count the walk of the commits' files, which the cache spares)."""
+    if mode == "history" and not git.has_head(top):
+        return
+    explain = result.explanations if req.explain else None
+    for chunk in sources.messages(top, revs, result.stats, tags=mode == "history" and not req.revs,
+                                  notes=result.notes):
+        result.findings.extend(engine.scan_chunk(chunk, explain, result.dropped))
 
 
 def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *,

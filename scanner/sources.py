@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable, Iterator
@@ -214,6 +215,7 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
 
 
+_TOKEN_RUN = re.compile(r"\S{12,}")
 MESSAGE_PATHS = {"commit-message": "COMMIT_EDITMSG", "tag-message": "TAG_EDITMSG"}  # git's own names for them
 
 
@@ -234,6 +236,8 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
             notes.append(f"commit and tag messages were not scanned ({exc})")
         return
     for source, info, text in found:
+        if not _TOKEN_RUN.search(text):
+            continue  # "fix typo": no run of 12 non-space characters, no value to find (and no prefilter to build)
         stats.bytes += len(text)
         yield Chunk(path=MESSAGE_PATHS[source], text=text, source=source, commit=info)
 

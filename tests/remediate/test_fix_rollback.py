@@ -53,7 +53,7 @@ def _limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
 
     return subprocess.run([sys.executable, "-m", "unleak", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, preexec_fn=limit)
+                          timeout=300, preexec_fn=limit)
 
 
 @pytest.fixture
