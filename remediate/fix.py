@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +30,7 @@ from scanner import git
 from scanner.api import ScanRequest, scan
 from scanner.engine import ScanResult
 from scanner.errors import UnleakError, UsageError
+from scanner.fileio import atomic_write_bytes
 from scanner.finding import Confidence
 
 DEFAULT_REFERENCE_FILE = ".env"
@@ -70,12 +73,14 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     kept = [f for f in result.findings if f.confidence.rank >= min_confidence.rank]
     left = [f for f in result.findings if f.confidence.rank < min_confidence.rank]
     files: list[str] = []
+    everything: list[str] = []
     if git.toplevel(root) is not None:
-        files = git.ls_files(root, scope)
+        everything = git.ls_files(root, [])
+        files = git.ls_files(root, scope) if scope else everything
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
-                 reference_file=reference_file, redact_also=result.all_findings)
+                 reference_file=reference_file, redact_also=result.all_findings, search_files=everything)
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
@@ -101,6 +106,12 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
               confirm: Callable[[Plan, str, str], bool] | None = None) -> FixResult:
     """Perform ``plan``. ``write`` replaces the atomic file writer and ``confirm`` the post-write check (tests
     inject failures through them)."""
+    with _HeldInterrupts() as held:
+        return _apply(plan, vault, held, write, confirm)
+
+
+def _apply(plan: Plan, vault: Vault, held: _HeldInterrupts, write: patch.Writer | None,
+           confirm: Callable[[Plan, str, str], bool] | None) -> FixResult:
     res = FixResult()
     root = plan.root
     # 0. Nothing changed under us since planning.
@@ -111,13 +122,17 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
             raise FixError(f"{c.path} changed since the plan was made; nothing was changed — run `unleak fix` again")
 
     # 1. Vault: put, read back, compare. No file is touched until every value is safe.
+    before: set[str] | None = None
     created: list[str] = []
     try:
+        held.check()
         before = {e.name for e in vault.names()}
+        # Every name this run may create, known before the first write: an entry stored a moment before an
+        # interrupt is removed again as surely as one whose write had been recorded.
+        created = [s.name for s in plan.secrets if s.name not in before]
         for s in plan.secrets:
+            held.check()
             ref = vault.put(s.name, s.value, overwrite=False)
-            if s.name not in before:
-                created.append(s.name)
             if ref != s.reference:
                 raise FixError(f"the vault returned {ref} for {s.name}, expected {s.reference}")
             back = vault.get(ref)
@@ -125,28 +140,35 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                 raise FixError(f"{s.name} did not read back equal from the vault")
             res.stored.append(s.name)
     except BaseException as exc:
-        _forget(vault, created)
+        removed = _forget(vault, created)
         if not isinstance(exc, (UnleakError, OSError)):
             raise  # interrupted: no file was touched yet
         why = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} ({exc.strerror or 'I/O error'})"
         raise FixError(f"storing the values failed: {why}. No file was changed"
-                       + (f"; the {len(created)} new vault entries were removed again" if created else "")) from None
+                       + (f"; the {len(removed)} new vault entries were removed again" if removed else "")) from None
 
     # 2-4. Files, confirmation, reference file last.
     body = [c for c in plan.changes if not c.reference_file]
     ref_changes = [c for c in plan.changes if c.reference_file]
     check = confirm or _confirm
     done: list[patch.Written] = []
+    writer = write or atomic_write_bytes
+
+    def guarded(path: Path, data: bytes) -> None:
+        held.check()  # before a write, never inside one; a rollback after the interrupt is not stopped again
+        writer(path, data)
+
     try:
-        done += patch.apply(root, body, write)
+        done += patch.apply(root, body, guarded)
         for c in body:
+            held.check()
             text = (root / c.path).read_text(encoding="utf-8")
             if not check(plan, c.path, text):
                 raise FixError(f"after rewriting, a moved value is still found in {c.path}")
         for c in ref_changes:
             if not check(plan, c.path, c.after):
                 raise FixError(f"the reference file {c.path} would still hold a moved value")
-        done += patch.apply(root, ref_changes, write)
+        done += patch.apply(root, ref_changes, guarded)
         for c in ref_changes:
             if not check(plan, c.path, (root / c.path).read_text(encoding="utf-8")):
                 raise FixError(f"after writing, a moved value is still found in {c.path}")
@@ -154,7 +176,7 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
         # Also on Ctrl-C: a half-applied fix must not stay behind.
         failed_apply = exc if isinstance(exc, patch.ApplyError) else None
         not_restored = list(failed_apply.not_restored) if failed_apply else []
-        rolled_back = patch.rollback(root, done, write) if done else []
+        rolled_back = patch.rollback(root, done, writer) if done else []
         not_restored += rolled_back
         restored = (failed_apply.restored if failed_apply else 0) + len(done) - len(rolled_back)
         # A file left rewritten reads its values from the vault: those entries are the only copy now, so they stay.
@@ -166,10 +188,10 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                 else f"{type(exc).__name__} while checking the files")
         if not_restored:
             refs = {sec.name: sec.reference for sec in plan.secrets}
-            held = "; ".join(f"{path} reads {', '.join(refs[n] for n in names)}" if names else path
-                             for path in not_restored for names in [_needed_by(plan, [path])])
+            holding = "; ".join(f"{path} reads {', '.join(refs[n] for n in names)}" if names else path
+                                for path in not_restored for names in [_needed_by(plan, [path])])
             raise FixError(
-                f"{what}; could NOT restore {', '.join(not_restored)}, still rewritten ({held}). Those values were "
+                f"{what}; could NOT restore {', '.join(not_restored)}, still rewritten ({holding}). Those values were "
                 "kept in the vault (`unleak secrets list`); check the files with `git diff`"
                 + (f"; the other {restored} file(s) were restored" if restored else "")
                 + (f"; {len(removed)} other new vault entr{'y was' if len(removed) == 1 else 'ies were'} removed"
@@ -181,6 +203,40 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
     res.written = [c.path for c in body + ref_changes]
     res.confirmed = True
     return res
+
+
+class _HeldInterrupts:
+    """Ctrl-C while the fix is applied is held until a point where stopping leaves nothing half done.
+
+    A KeyboardInterrupt can otherwise land anywhere: between a vault write and the bookkeeping of what was created,
+    or inside the rollback itself. Here SIGINT only sets a flag; :meth:`check` (called before each vault write and
+    each file write) turns it into KeyboardInterrupt once, so the rollback that follows runs to its end. After the
+    last file is written the fix is complete and an interrupt no longer undoes it.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.raised = False
+        self._old: Any = None
+
+    def __enter__(self) -> _HeldInterrupts:
+        # Only the main thread may set handlers; a caller that set its own (or ignores SIGINT) keeps it.
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending and not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _confirm(plan: Plan, path: str, text: str) -> bool:

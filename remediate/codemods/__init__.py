@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from libcst import ParserSyntaxError
-from libcst.codemod import CodemodContext, TransformFailure, TransformSuccess, transform_module
+from libcst.codemod import CodemodContext, TransformExit, TransformFailure, TransformSuccess, transform_module
 
 from remediate.codemods.env_reads import FixEnvReads
 from remediate.codemods.literals import ReplaceSecretLiterals, comment_marker
@@ -48,6 +48,9 @@ def _describe(result: TransformFailure) -> str:
 
 def _run(codemod: ReplaceSecretLiterals | FixEnvReads, code: str) -> tuple[str | None, str | None]:
     result = transform_module(codemod, code)
+    if isinstance(result, TransformExit):
+        # libcst turns Ctrl-C into a result; taken as "unchanged", the fix would go on without this file.
+        raise KeyboardInterrupt
     if isinstance(result, TransformFailure):
         return None, _describe(result)
     if isinstance(result, TransformSuccess):
