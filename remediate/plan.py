@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediate import codemods, configfiles, dotenv
+from remediate import codemods, configfiles, copies, dotenv
 from remediate.codemods.sites import Site
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, is_reference
@@ -178,6 +178,7 @@ class ManualStep:
     reason: str
     rule_id: str = ""
     preview: str = ""
+    value: str = field(default="", repr=False)  # the secret left in place (never shown; see Plan.redactions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "rule_id": self.rule_id, "preview": self.preview,
@@ -204,9 +205,14 @@ class Plan:
 
     def redactions(self) -> dict[str, str]:
         """Every secret text (raw and runtime forms) -> the label shown instead of it."""
+        from scanner.forms import encoded_forms
+
         out: dict[str, str] = dict(self.hidden)
+        for m in self.manual:
+            if m.value:
+                out.setdefault(m.value, f"[REDACTED:{m.rule_id or 'secret'}]")
         for s in self.secrets:
-            for form in {s.value, *s.raws}:
+            for form in {s.value, *s.raws, *encoded_forms(s.value)}:
                 if form:
                     out[form] = f"[REDACTED:{s.name}]"
         return out
@@ -247,13 +253,14 @@ def _placeholder(value: str) -> bool:
 
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
-          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = ()
-          ) -> Plan:
+          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = (),
+          search_files: Iterable[str] = ()) -> Plan:
     """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
 
     ``python_files`` are further Python files to check for environment reads that need a change (secret defaults,
     ``dotenv_values`` reads, ``load_dotenv(override=True)``); ``dotenv_files`` further ``.env`` files whose
-    reference values tell which keys are secrets.
+    reference values tell which keys are secrets. ``search_files`` are searched for every other copy of each value
+    found (raw copies are rewritten like findings where they can be, everything else becomes a manual step).
     """
     root = root.resolve()
     if (root / reference_file).is_symlink():
@@ -269,27 +276,37 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         if f.source in ("file", "text") and f.secret.reveal():
             by_path.setdefault(f.path, []).append(f)
     rule_of: dict[str, Finding] = {}
+    for fs in by_path.values():
+        for f in fs:
+            rule_of.setdefault(f.secret.reveal(), f)
     found: list[_Found] = []
     texts: dict[str, str] = {}
     env_sites: dict[str, list[Site]] = {}
+    # Other copies of the values found: the scanner flags what looks like a secret, not every place a value sits.
+    extra: dict[str, list[copies.Copy]] = {}
+    for c in copies.find(root, search_files, rule_of):
+        extra.setdefault(c.path, []).append(c)
 
     # 1. Where does each value sit, and what is it called there?
-    for path in sorted(by_path):
-        fs = by_path[path]
-        for f in fs:
-            rule_of.setdefault(f.secret.reveal(), f)
-        raws = sorted({f.secret.reveal() for f in fs}, key=len, reverse=True)
+    for path in sorted(set(by_path) | set(extra)):
+        fs = by_path.get(path, [])
+        # A raw copy of a value flagged in this same file is that finding (or analysed with it).
+        cs = [c for c in extra.get(path, []) if not (c.raw and c.value in {f.secret.reveal() for f in fs})]
+        raws = sorted({f.secret.reveal() for f in fs} | {c.value for c in cs if c.raw}, key=len, reverse=True)
         text = _read(root, path)
         if text is None:
             plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
-                                       f.preview) for f in fs]
+                                       f.preview, f.secret.reveal()) for f in fs]
+            plan.manual += [_copy_step(c, rule_of, "in a file that is not UTF-8 text") for c in cs
+                            if c.value not in {f.secret.reveal() for f in fs}]
             continue
         texts[path] = text
         sites: list[Site]
         if path.endswith(_PY):
             outcome = codemods.analyze(text, raws)
             if not outcome.ok:
-                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview) for f in fs]
+                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview,
+                                           f.secret.reveal()) for f in fs]
                 continue
             sites = outcome.sites
         elif dotenv.is_dotenv_path(path):
@@ -299,7 +316,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         else:
             sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
                           manual=configfiles.manual_reason(path)) for f in fs]
-        covered = {s.raw for s in sites}
+            sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                           manual=configfiles.manual_reason(path)) for c in cs if c.raw]
+        covered = {s.raw for s in sites} | {s.value for s in sites}
         # Environment reads are planned in step 2, for every Python file alike.
         if path.endswith(_PY):
             env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
@@ -309,6 +328,14 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                 sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
                                   manual="not inside a string literal, value or comment the fix can rewrite (a "
                                   "false positive? allow it with an `unleak:allow` comment); check it by hand"))
+        for c in cs:
+            if not c.raw:
+                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                                  manual="a copy of the value, encoded (base64, hex, URL or JSON escaping): replace it "
+                                  "by hand"))
+            elif c.value not in covered:
+                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                                  manual="a copy of the value where the fix cannot rewrite it: replace it by hand"))
         for s in sites:
             f0 = rule_of.get(s.raw)
             found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
@@ -362,7 +389,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             moved = secret_of_value.get(x.site.value)
             also = f" (the value is in the vault as {moved.name} after this fix)" if moved else ""
             plan.manual.append(ManualStep(x.path, x.site.line, (x.site.manual or "fix it by hand") + also,
-                                          x.rule_id, x.preview))
+                                          x.rule_id, x.preview, x.site.value))
 
     # 4. Which environment variables must the reference file define, and can it?
     needed: dict[str, PlannedSecret] = {}
@@ -382,7 +409,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         if conflict:
             dropped.append(x)
             plan.manual.append(ManualStep(x.path, x.site.line, f"{var} is already defined with another value in "
-                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview))
+                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview,
+                                          x.site.value))
             continue
         env_var_owner[var] = x.site.value
         needed[var] = ps
@@ -414,7 +442,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             outcome = codemods.rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
                                        dotenv_keys=dotenv_keys, flip_override=flip)
             if not outcome.ok or outcome.code is None:
-                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview) for x in xs]
+                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview,
+                                           x.site.value) for x in xs]
                 continue
             after = outcome.code
         elif dotenv.is_dotenv_path(path):
@@ -431,7 +460,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         elif removes:
             # Applying would fail its own re-scan; keep the file out of the fix instead of blocking the rest.
             plan.manual += [ManualStep(path, x.site.line, "the rewrite would leave a copy of the value in the file: "
-                                       "fix it by hand", x.rule_id, x.preview) for x in xs]
+                                       "fix it by hand", x.rule_id, x.preview, x.site.value) for x in xs]
 
     # 6. The reference file: every variable the rewritten code and configs read.
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}
@@ -455,7 +484,37 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         change.reference_file = True
         plan.changes.remove(change)
         plan.changes.append(change)  # written last (invariant 2 order)
+    _mention_every_copy(plan, search_files, rule_of)
     return plan
+
+
+def _copy_step(c: copies.Copy, rule_of: dict[str, Finding], why: str) -> ManualStep:
+    f0 = rule_of.get(c.value)
+    return ManualStep(c.path, c.line, f"a copy of a value this fix moves, {why}: replace it by hand",
+                      f0.rule_id if f0 else "", f0.preview if f0 else "", c.value)
+
+
+def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[str, Finding]) -> None:
+    """The last word: any form of a moved value still in a file after this plan is a manual step (never silent),
+    and a rewritten file knowingly keeps it (the post-write re-scan does not count it)."""
+    moved = {s.value: s for s in plan.secrets}
+    if not moved:
+        return
+    listed = {(m.path, m.value) for m in plan.manual}
+    changed = {c.path: c for c in plan.changes}
+    paths = sorted(set(search_files) | set(changed))
+    for c in copies.find(plan.root, [p for p in paths if p not in changed], moved):
+        if (c.path, c.value) not in listed:
+            plan.manual.append(_copy_step(c, rule_of, f"left where it is (it is in the vault as {moved[c.value].name} "
+                                          "after this fix)"))
+            listed.add((c.path, c.value))
+    for path, change in changed.items():
+        for c in copies.in_text(change.after, moved):
+            if (path, c.value) not in listed:
+                plan.manual.append(_copy_step(dataclasses.replace(c, path=path), rule_of, "left in the rewritten file "
+                                              f"(it is in the vault as {moved[c.value].name} after this fix)"))
+                listed.add((path, c.value))
+            change.keeps.add(c.value)
 
 
 def _free_name(base: str, value: str, taken: dict[str, str], existing: set[str], vault: Vault,
