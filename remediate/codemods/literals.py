@@ -67,7 +67,6 @@ class ReplaceSecretLiterals(LineCodemod):
         self.sites: list[Site] = []
         self._bindings = Bindings()
         self._env_defaults: set[int] = set()
-        self._rewrote = False  # an os.environ read was written, so the module needs `import os`
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._bindings = gather(tree)
@@ -216,9 +215,9 @@ class ReplaceSecretLiterals(LineCodemod):
             kind, hint, scope = self._context(original_node)
             self._record(original_node, kind, content, content, hint, scope)
             if self.names is not None and content in self.names:
-                self._rewrote = True
                 q = original_node.quote[0]
-                return cst.parse_expression(f"os.environ[{q}{self.names[content]}{q}].encode()").with_changes(
+                os_name = self.os_name(original_node)
+                return cst.parse_expression(f"{os_name}.environ[{q}{self.names[content]}{q}].encode()").with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         if is_docstring(original_node, parent):
@@ -231,9 +230,8 @@ class ReplaceSecretLiterals(LineCodemod):
             kind, hint, scope = self._context(original_node)
             self._record(original_node, kind, content, value, hint, scope)
             if self.names is not None and content in self.names:
-                self._rewrote = True
                 quote = original_node.quote[0]
-                return env_expr(self.names[content], quote).with_changes(
+                return env_expr(self.names[content], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         if "\\" in content and "r" not in prefix:
@@ -243,7 +241,6 @@ class ReplaceSecretLiterals(LineCodemod):
         self._partial_sites(original_node, content, hits)
         if self.names is None or any(h not in self.names for h in hits):
             return updated_node
-        self._rewrote = True
         return self._split_simple(original_node, updated_node, parent, hits)
 
     def _split_simple(self, node: cst.SimpleString, updated: cst.SimpleString, parent: cst.CSTNode | None,
@@ -256,6 +253,7 @@ class ReplaceSecretLiterals(LineCodemod):
             isinstance(parent, cst.BinaryOperation) and parent.left is node
             and isinstance(parent.operator, cst.Modulo))
         inner_q = "'" if quote[0] == '"' else '"'
+        os_name = self.os_name(node)
         if template:
             # "…{}".format(x) / "…%s" % x: the literal is a template, so keep every piece a plain literal and join.
             parts: list[str] = []
@@ -263,7 +261,7 @@ class ReplaceSecretLiterals(LineCodemod):
                 if piece:
                     parts.append(f"{prefix}{quote}{piece}{quote}")
                 if i < len(found):
-                    parts.append(f"os.environ[{inner_q}{self.names[found[i]]}{inner_q}]")
+                    parts.append(f"{os_name}.environ[{inner_q}{self.names[found[i]]}{inner_q}]")
             expr = cst.parse_expression("(" + " + ".join(parts) + ")")
             return expr.with_changes(lpar=[cst.LeftParen(), *updated.lpar], rpar=[*updated.rpar, cst.RightParen()]) \
                 if updated.lpar else expr
@@ -272,7 +270,7 @@ class ReplaceSecretLiterals(LineCodemod):
         for i, piece in enumerate(pieces):
             body += piece.replace("{", "{{").replace("}", "}}")
             if i < len(found):
-                body += "{os.environ[" + inner_q + self.names[found[i]] + inner_q + "]}"
+                body += "{" + os_name + ".environ[" + inner_q + self.names[found[i]] + inner_q + "]}"
         return cst.parse_expression(f"{fprefix}{quote}{body}{quote}").with_changes(
             lpar=updated.lpar, rpar=updated.rpar)
 
@@ -293,9 +291,8 @@ class ReplaceSecretLiterals(LineCodemod):
             raw = texts[0].value
             self._record(original_node, kind, raw, raw, hint, scope)
             if self.names is not None and raw in self.names:
-                self._rewrote = True
                 quote = original_node.start.lstrip("fFrRbBuU")[0]
-                return env_expr(self.names[raw], quote).with_changes(
+                return env_expr(self.names[raw], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         kind, hint, scope = self._context(original_node)
@@ -306,7 +303,7 @@ class ReplaceSecretLiterals(LineCodemod):
         if self.names is None or any(h not in self.names for h in hits):
             return updated_node
         assert self._rx is not None
-        self._rewrote = True
+        os_name = self.os_name(original_node)
         quote = original_node.start.lstrip("fFrRbBuU")
         inner_q = "'" if quote[0] == '"' else '"'
         new_parts: list[cst.BaseFormattedStringContent] = []
@@ -321,7 +318,7 @@ class ReplaceSecretLiterals(LineCodemod):
                     new_parts.append(cst.FormattedStringText(piece))
                 if i < len(found):
                     new_parts.append(cst.FormattedStringExpression(
-                        expression=env_expr(self.names[found[i]], inner_q)))
+                        expression=env_expr(self.names[found[i]], inner_q, os_name)))
         return updated_node.with_changes(parts=new_parts)
 
     def leave_Comment(self, original_node: cst.Comment, updated_node: cst.Comment) -> cst.Comment:
@@ -338,6 +335,5 @@ class ReplaceSecretLiterals(LineCodemod):
             value=self._rx.sub(lambda m: comment_marker(names[m.group(0)]), updated_node.value))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if self._rewrote:
-            self.add_needed_import("os")
+        self.add_os_imports()
         return updated_node

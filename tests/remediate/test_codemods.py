@@ -79,6 +79,23 @@ LITERAL_CASES = [
      'KEY = "S1_PLACE"\n',
      'KEY = "S1_PLACE"\n',
      {}),
+    # `os` shadowed where the secret sits: the read goes through a name that reaches the module (scope analysis).
+    ("os-parameter",
+     'import os\n\n\ndef build(os):\n    return {"token": "S1_PLACE", "os": os}\n',
+     'import os\nimport os as _os\n\n\ndef build(os):\n    return {"token": _os.environ["TOKEN"], "os": os}\n',
+     {S1: "TOKEN"}),
+    ("os-local-reuses-alias",
+     'import os as _os\n\n\ndef f():\n    os = "linux"\n    return os, "S1_PLACE"\n',
+     'import os as _os\n\n\ndef f():\n    os = "linux"\n    return os, _os.environ["TOKEN"]\n',
+     {S1: "TOKEN"}),
+    ("os-shadowed-in-one-function-only",
+     'import os\n\nA = "S1_PLACE"\n\n\ndef g(os=None):\n    return "S2_PLACE"\n',
+     'import os\nimport os as _os\n\nA = os.environ["A"]\n\n\ndef g(os=None):\n    return _os.environ["B"]\n',
+     {S1: "A", S2: "B"}),
+    ("os-module-variable",
+     'os = "linux"\nKEY = f"S1_PLACE"\n',
+     'import os as _os\n\nos = "linux"\nKEY = _os.environ["KEY"]\n',
+     {S1: "KEY"}),
 ]
 
 
