@@ -81,6 +81,14 @@ class ReplaceSecretLiterals(LineCodemod):
             return None
         return parent
 
+    def _in_pattern(self, node: cst.CSTNode) -> bool:
+        cur: cst.CSTNode | None = node
+        while cur is not None and not isinstance(cur, (cst.BaseStatement, cst.MatchCase)):
+            if isinstance(cur, cst.MatchPattern):
+                return True
+            cur = self._parent(cur)
+        return False
+
     def _hits(self, text: str) -> list[str]:
         if self._rx is None:
             return []
@@ -205,6 +213,12 @@ class ReplaceSecretLiterals(LineCodemod):
         if not hits or id(original_node) in self._env_defaults:
             return updated_node
         parent = self._parent(original_node)
+        if self._in_pattern(original_node):
+            # An expression there is not a pattern: the rewritten file would not parse, and every other site in it
+            # would go unfixed with it.
+            self._manual(original_node, hits, "in a match-case pattern, which must stay a literal: match a guard "
+                         "(`case x if x == os.environ[...]`) by hand")
+            return updated_node
         prefix = original_node.prefix.lower()
         if "b" in prefix:
             content = original_node.raw_value

@@ -155,7 +155,21 @@ SKIP_CASES = [
     ("bytes-inside-larger", 'KEY = b"x-S1_PLACE"\n', "bytes literal"),
     ("docstring", 'def f():\n    """Use S1_PLACE."""\n', "docstring"),
     ("escapes-in-larger-string", 'U = "a\\tb S1_PLACE"\n', "escape sequences"),
+    ("match-case-pattern", 'match cmd:\n    case "S1_PLACE":\n        pass\n', "match-case pattern"),
 ]
+
+
+def test_one_unrewritable_site_leaves_the_others_rewritten() -> None:
+    """A literal in a `case` pattern cannot become an expression; the other secrets in the file still move, and
+    the case is a manual step with its real reason (not "the rewritten file would not parse" for all of them)."""
+    s1, s2 = _secret(), _secret()
+    src = f'TOKEN = "{s2}"\n\n\ndef route(cmd):\n    match cmd:\n        case "{s1}":\n            return 1\n'
+    out = rewrite(src, [s1, s2], names={s1: "ADMIN_TOKEN", s2: "TOKEN"})
+    assert out.ok, out.error
+    assert out.code is not None and 'TOKEN = os.environ["TOKEN"]' in out.code and s2 not in out.code
+    assert f'case "{s1}":' in out.code
+    manual = [s for s in out.sites if s.kind == "manual"]
+    assert [m.raw for m in manual] == [s1] and "match-case pattern" in (manual[0].manual or "")
 
 
 @pytest.mark.parametrize(("code", "why"), [c[1:] for c in SKIP_CASES], ids=[c[0] for c in SKIP_CASES])
