@@ -56,9 +56,10 @@ _BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", 
                   "dict", "get", "post", "put", "request", "config", "settings", "update", "set", "from_env", "build"}
 _STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
 
-CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # rewritten to os.environ["NAME"]
-_RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2, "partial": 3,
-         "call-arg": 4, "other": 4, "comment": 5}
+# Rewritten to os.environ["NAME"] (a settings field: its default dropped).
+CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other", "settings-field"}
+_RANK = {"env-default": 0, "dotenv": 0, "settings-field": 0, "interpolate": 1, "assign": 1, "keyword": 2, "dict": 2,
+         "partial": 3, "call-arg": 4, "other": 4, "comment": 5}
 _PY = (".py", ".pyi")
 _ENV_KINDS = ("env-default", "dotenv-read", "override")
 # A cheap pre-check for the environment reads the codemods change (parsing is the expensive part): an env read of a
@@ -396,7 +397,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     dropped: list[_Found] = []
     for x in auto:
         ps = secret_of_value[x.site.value]
-        var = x.site.env_key if x.site.kind == "env-default" else (
+        # An env read and a pydantic-settings field read the variable they name, whatever the vault entry is called.
+        var = x.site.env_key if x.site.kind in ("env-default", "settings-field") else (
             ps.name if x.site.kind in CODE_KINDS or x.site.kind == "interpolate" else None)
         if var is None:
             continue

@@ -53,6 +53,26 @@ def _hint_before(text_before: str) -> str | None:
     return None
 
 
+def _env_prefix(cls: cst.ClassDef) -> str:
+    """``env_prefix`` of a pydantic-settings class (``model_config = SettingsConfigDict(env_prefix=…)`` or an inner
+    ``class Config: env_prefix = …``), '' when none."""
+    for stmt in cls.body.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == "Config":
+            for inner in stmt.body.body:
+                if isinstance(inner, cst.SimpleStatementLine):
+                    for small in inner.body:
+                        if (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)
+                                and small.targets[0].target.value == "env_prefix"):
+                            return string_value(small.value) or ""
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.Call):
+                    for arg in small.value.args:
+                        if arg.keyword is not None and arg.keyword.value == "env_prefix":
+                            return string_value(arg.value) or ""
+    return ""
+
+
 class ReplaceSecretLiterals(LineCodemod):
     DESCRIPTION = "Replace secret string literals with os.environ reads."
     METADATA_DEPENDENCIES = (ParentNodeProvider, PositionProvider)
@@ -65,6 +85,8 @@ class ReplaceSecretLiterals(LineCodemod):
         self._rx = re.compile("|".join(re.escape(r) for r in self.raws)) if self.raws else None
         self.names = names
         self.sites: list[Site] = []
+        # function (by id of its original node) -> (parameter, environment read) for defaults read at call time
+        self._param_reads: dict[int, list[tuple[str, cst.BaseExpression]]] = {}
         self._bindings = Bindings()
         self._env_defaults: set[int] = set()
 
@@ -80,6 +102,51 @@ class ReplaceSecretLiterals(LineCodemod):
         except KeyError:
             return None
         return parent
+
+    def _enclosing_def(self, param: cst.Param) -> cst.FunctionDef | None:
+        params = self._parent(param)
+        fn = self._parent(params) if params is not None else None
+        return fn if isinstance(fn, cst.FunctionDef) else None
+
+    def _settings_field(self, node: cst.CSTNode, parent: cst.CSTNode | None) -> str | None:
+        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default."""
+        if not isinstance(parent, cst.AnnAssign) or parent.value is not node or not isinstance(parent.target, cst.Name):
+            return None
+        body = self._parent(parent)
+        block = self._parent(body) if body is not None else None
+        cls = self._parent(block) if block is not None else None
+        if not isinstance(cls, cst.ClassDef) or not any(
+                (dotted_name(b.value) or "").rsplit(".", 1)[-1] == "BaseSettings" for b in cls.bases):
+            return None
+        return (_env_prefix(cls) + parent.target.value).upper()
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
+        value = original_node.value
+        if (self.names is not None and isinstance(value, cst.SimpleString) and value.raw_value in self.names
+                and self._settings_field(value, original_node) is not None):
+            return updated_node.with_changes(value=None, equal=cst.MaybeSentinel.DEFAULT)
+        return updated_node
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef,
+                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        reads = self._param_reads.pop(id(original_node), [])
+        if not reads:
+            return updated_node
+        checks: list[cst.BaseStatement] = [
+            cst.If(test=cst.Comparison(cst.Name(p), [cst.ComparisonTarget(cst.Is(), cst.Name("None"))]),
+                   body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(p))],
+                                                                               read)])]))
+            for p, read in reads]
+        body = updated_node.body
+        # `def f(p=…): return p` has a one-line body: it becomes a block.
+        stmts: list[cst.BaseStatement] = (
+            list(body.body) if isinstance(body, cst.IndentedBlock)
+            else [cst.SimpleStatementLine(list(body.body))])  # type: ignore[arg-type]
+        at = 1 if stmts and isinstance(stmts[0], cst.SimpleStatementLine) and stmts[0].body and isinstance(
+            stmts[0].body[0], cst.Expr) and isinstance(stmts[0].body[0].value, cst.SimpleString) else 0
+        new_body = cst.IndentedBlock([*stmts[:at], *checks, *stmts[at:]]) if not isinstance(
+            body, cst.IndentedBlock) else body.with_changes(body=[*stmts[:at], *checks, *stmts[at:]])
+        return updated_node.with_changes(body=new_body)
 
     def _in_pattern(self, node: cst.CSTNode) -> bool:
         cur: cst.CSTNode | None = node
@@ -241,10 +308,25 @@ class ReplaceSecretLiterals(LineCodemod):
         if content in hits and not isinstance(parent, cst.ConcatenatedString):
             value = original_node.evaluated_value
             assert isinstance(value, str)
+            field_var = self._settings_field(original_node, parent)
+            if field_var is not None:
+                # pydantic-settings reads the field from the environment itself: the idiomatic fix drops the
+                # default (leave_AnnAssign), and the variable must be the one the settings class reads.
+                self.sites.append(Site(line=self._line(original_node), kind="settings-field", raw=content,
+                                       value=value, hint=field_var, env_key=field_var))
+                return updated_node
             kind, hint, scope = self._context(original_node)
             self._record(original_node, kind, content, value, hint, scope)
             if self.names is not None and content in self.names:
                 quote = original_node.quote[0]
+                if isinstance(parent, cst.Param) and parent.default is original_node:
+                    # A default is evaluated at import: read the environment when the function is called instead,
+                    # so importing the module without the variable still works (the original failure point).
+                    fn = self._enclosing_def(parent)
+                    if fn is not None:
+                        self._param_reads.setdefault(id(fn), []).append(
+                            (parent.name.value, env_expr(self.names[content], quote, self.os_name(original_node))))
+                        return cst.Name("None").with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
                 return env_expr(self.names[content], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node

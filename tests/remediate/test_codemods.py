@@ -64,8 +64,8 @@ LITERAL_CASES = [
      {S1: "KEY"}),
     ("annotated-and-param-default",
      'import os\nAPI_KEY: str = "S1_PLACE"\n\n\ndef login(user, password="S2_PLACE"):\n    return user\n',
-     'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=os.environ["PASSWORD"]):\n'
-     '    return user\n',
+     'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=None):\n'
+     '    if password is None:\n        password = os.environ["PASSWORD"]\n    return user\n',
      {S1: "API_KEY", S2: "PASSWORD"}),
     ("bytes-literal",
      "import os\nKEY = b'S1_PLACE'\n",
@@ -286,3 +286,32 @@ def test_whole_literal_with_escapes_moves_the_runtime_value() -> None:
     [site] = out.sites
     assert site.raw == raw and site.value == body + '\\x"y'
     assert out.code == 'import os\n\nPASSWORD = os.environ["PASSWORD"]\n'
+
+
+def test_defaults_and_settings_fields_read_the_environment_at_use_not_at_import(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parameter default that read os.environ[...] would fail at import when the variable is unset; it reads at
+    call time instead. A pydantic-settings field loses its default: the settings class reads the variable (with
+    its env_prefix) itself."""
+    s1, s2 = _secret(), _secret()
+    src = (f'def connect(host, password="{s1}"):\n    """Connect."""\n    return host, password\n\n\n'
+           f'def one(token="{s2}"): return token\n')
+    out = rewrite(src, [s1, s2], names={s1: "DB_PASSWORD", s2: "API_TOKEN"})
+    assert out.ok and out.code is not None and s1 not in out.code and s2 not in out.code
+    monkeypatch.delenv("DB_PASSWORD", raising=False)
+    ns: dict[str, object] = {}
+    exec(compile(out.code, "m.py", "exec"), ns)  # importing works without the variables
+    monkeypatch.setenv("DB_PASSWORD", s1)
+    monkeypatch.setenv("API_TOKEN", s2)
+    assert ns["connect"]("db") == ("db", s1)  # type: ignore[operator]
+    assert ns["connect"]("db", "given") == ("db", "given")  # type: ignore[operator]
+    assert ns["one"]() == s2  # type: ignore[operator]
+    assert ns["connect"].__doc__ == "Connect."  # type: ignore[attr-defined]
+
+    settings = ("from pydantic_settings import BaseSettings, SettingsConfigDict\n\n\nclass Settings(BaseSettings):\n"
+                f'    model_config = SettingsConfigDict(env_prefix="APP_")\n    api_key: str = "{s1}"\n')
+    sites = analyze(settings, [s1]).sites
+    assert [(s.kind, s.env_key) for s in sites] == [("settings-field", "APP_API_KEY")]
+    out = rewrite(settings, [s1], names={s1: "APP_API_KEY"})
+    assert out.ok and out.code is not None
+    assert "    api_key: str\n" in out.code and s1 not in out.code and "os.environ" not in out.code

@@ -178,3 +178,15 @@ def test_a_provider_value_nothing_names_takes_the_rule_variable_name(repo: GitRe
     plan = _plan(repo)
     assert [s.name for s in plan.secrets] == ["NETLIFY_AUTH_TOKEN"]
     assert plan.secrets[0].rule_ids == ["UL354"]
+
+
+def test_settings_field_keeps_the_variable_its_class_reads(repo: GitRepo) -> None:
+    key = stripe_live_key()
+    repo.write("app/config.py", "from pydantic_settings import BaseSettings, SettingsConfigDict\n\n\n"
+               "class Settings(BaseSettings):\n    model_config = SettingsConfigDict(env_prefix='SHOP_')\n"
+               f"    stripe_api_key: str = '{key}'\n")
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["SHOP_STRIPE_API_KEY"]
+    assert plan.reference_entries == {"SHOP_STRIPE_API_KEY": "unleak://app/SHOP_STRIPE_API_KEY"}
+    code = next(c for c in plan.changes if c.path == "app/config.py")
+    assert "    stripe_api_key: str\n" in code.after and key not in code.after
