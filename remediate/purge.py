@@ -41,7 +41,7 @@ _BINARY_SNIFF = 8192  # git-filter-repo leaves blobs with a NUL byte in their fi
 class PurgeError(UnleakError):
     """The purge could not run or could not be proven; the user's clone is untouched."""
 
-    exit_code = 1
+    exit_code = 2  # an error the user acts on; 1 means "findings" in every command
 
 
 def replacement_for(fingerprint: str) -> str:

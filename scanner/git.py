@@ -905,3 +905,9 @@ def ref_tips(repo: Path) -> list[str]:
         elif kind == "tag" and peeled_kind == "commit":  # a tag of a tree or blob has no history
             tips.setdefault(peeled, None)
     return list(tips)
+
+
+def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | None:
+    """A file's content at ``rev`` (at most ``limit`` bytes), or None when it cannot be read."""
+    proc = _call(["cat-file", "blob", f"{rev}:{path}"], repo)
+    return proc.stdout[:limit] if proc.returncode == 0 else None

@@ -94,7 +94,7 @@ def human_runs(isolated_home: Path) -> None:
 def write_policy(text: str) -> None:
     """Write the user's policy.toml and sign it, as the human does with `unleak policy sign` after reviewing it
     (an unsigned policy is refused)."""
-    from unleak.policy import policy_path, sign_policy
+    from unleak.agent.policy import policy_path, sign_policy
 
     policy_path().parent.mkdir(parents=True, exist_ok=True)
     policy_path().write_text(text, encoding="utf-8")

@@ -592,7 +592,7 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
     the planned values (and re-scanned) before it is returned, so no body can carry a secret.
     """
     from remediate.plan import build
-    from unleak.hooks import scan_text
+    from unleak.agent.hooks import scan_text
 
     out = FixSuggestions()
     names = [p for p in git.run(["diff", "--name-only", "--no-renames", "--diff-filter=AM", f"{base}...{head}"],

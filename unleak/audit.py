@@ -302,7 +302,7 @@ def _parse_time(text: str) -> float:
 
 def parse_since(text: str) -> float:
     """``2h`` (ago), ``2026-01-31`` or an ISO timestamp → epoch seconds."""
-    from unleak.policy import parse_duration
+    from unleak.agent.policy import parse_duration
 
     with contextlib.suppress(UsageError):
         return time.time() - parse_duration(text)

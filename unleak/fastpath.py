@@ -6,7 +6,7 @@ function the click command calls (:func:`unleak.scancmd.run_scan`); anything els
 unknown, repeated or malformed option — goes to :mod:`unleak.cli`, which owns every message. A test proves that
 for each accepted command line this parse equals click's.
 
-Errors map to the same one-line messages and exit codes as the click command (see ``unleak.cli._Group``). After a
+Errors map to messages and exit codes in :func:`unleak.errors.error_handler`, the handler the click group uses. After a
 fast run the process ends with ``os._exit`` once stdout and stderr are flushed: the scan leaves nothing for
 interpreter teardown to do, and tearing down every imported module is ~8 ms.
 """
@@ -17,6 +17,8 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from unleak.errors import EXIT_INTERRUPTED, error_handler
 
 _FLAGS = {"--staged": "staged", "--changes": "changes", "--pre-push": "pre_push", "--no-baseline": "no_baseline",
           "--exit-zero": "exit_zero"}
@@ -29,8 +31,6 @@ _VALUED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "-C": ("repo_dir", None),
     "--repo": ("repo_dir", None),
 }
-EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
 
 
 def parse(argv: Sequence[str]) -> dict[str, Any] | None:
@@ -85,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _run(params)
         sys.stdout.flush()
         sys.stderr.flush()
+    except SystemExit as exc:  # the error handler's one line is written; keep its code
+        code = exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:  # between the scan's own handler and here
-        code = _fail("interrupted", EXIT_INTERRUPTED)
+        code = _interrupted()
     except BrokenPipeError:
         code = 0
     if argv is None:
@@ -95,29 +97,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _run(params: dict[str, Any]) -> int:
-    from scanner.errors import UnleakError
-
-    try:
+    with error_handler():
         from unleak.scancmd import run_scan
 
         return run_scan(**params)
-    except UnleakError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:
-        return _fail(internal_error(exc), EXIT_INTERNAL)
 
 
-def internal_error(exc: BaseException) -> str:
-    """The message for an unexpected exception: its *type* only, as a message could carry a value that a library
-    put there by mistake, and stderr is a channel a log or an agent reads (invariant 1)."""
-    return (f"internal error ({type(exc).__name__}); run with UNLEAK_DEBUG=1 is not supported on purpose "
-            "because tracebacks can carry values — please report the command you ran")
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"unleak: {message}\n")
-    return code
+def _interrupted() -> int:
+    sys.stderr.write("unleak: interrupted\n")
+    return EXIT_INTERRUPTED

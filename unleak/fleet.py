@@ -175,7 +175,10 @@ def _with_ray(ray: Any, targets: list[Target], opts: FleetOptions, progress: Pro
         if opts.address:
             ray.init(address=opts.address, **kw)
         else:
-            ray.init(num_cpus=opts.workers or None, **kw)
+            # "local": always a Ray of this run's own. Without it, ray.init() attaches to whatever cluster
+            # `ray start` last left on this machine (someone else's, with other auth), and repositories' contents
+            # would be scanned there.
+            ray.init(address="local", num_cpus=opts.workers or None, **kw)
     try:
         return _run(ray, targets, opts, progress or (lambda *_: None))
     finally:

@@ -149,13 +149,15 @@ def verify_findings(findings: list[Any], root: Path, *, budget: float, cache_ttl
     hosts will be contacted and for how many credentials."""
     from scanner import verify
 
-    opts = verify.VerifyOptions(budget=budget, cache_dir=verify.cache_dir_for(root), cache_ttl=cache_ttl)
+    opts = verify.VerifyOptions(budget=budget, cache_dir=verify.cache_dir_for(root), cache_ttl=cache_ttl,
+                                read_line=verify.line_reader(root))
     todo, _ = verify.prepare(findings, opts)
     hosts = verify.hosts_for([p for p in todo if p.cred.value])
     if hosts:
         n = sum(hosts.values())
         sys.stderr.write(f"unleak: verifying {n} credential{'s' if n != 1 else ''}, each only with its own provider "
-                         "over HTTPS: " + ", ".join(f"{h} ({c})" for h, c in hosts.items()) + "\n")
+                         "(over HTTPS; a database URL at its own host): "
+                         + ", ".join(f"{h} ({c})" for h, c in hosts.items()) + "\n")
         sys.stderr.flush()
     return verify.verify(findings, opts).results
 

@@ -1,9 +1,9 @@
 """Where unleak keeps the user's state and config, and who the user is.
 
-Kept apart from :mod:`unleak.policy` so that the audit record every ``unleak scan --staged`` writes does not import
-the policy engine, and free of platformdirs on Linux and the BSDs (it pulls in ``tempfile`` and ``random``: ~4 ms of
-a pre-commit run). The XDG answers below are platformdirs' own (a test checks them against it); other systems ask
-platformdirs.
+Kept apart from :mod:`unleak.agent.policy` so that the audit record every ``unleak scan --staged`` writes does not
+import the policy engine, and free of platformdirs on Linux and the BSDs (it pulls in ``tempfile`` and ``random``:
+~4 ms of a pre-commit run). The XDG answers below are platformdirs' own (a test checks them against it); other
+systems ask platformdirs.
 """
 
 from __future__ import annotations

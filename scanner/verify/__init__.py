@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.finding import Finding
+from scanner.finding import Finding, fingerprint
 from scanner.verify.model import Status, Verification, unknown
 from scanner.verify.specs import Credential, Verifier, by_rule, pair_rule_ids
 
@@ -34,6 +34,9 @@ class VerifyOptions:
     rate: float = 10.0
     cache_dir: Path | None = None  # a repository's .git/unleak; None: no cache
     cache_ttl: float = 24 * 3600.0
+    # The text of a finding's line (its file in the work tree, or its blob in history), for checks that need more
+    # than the value: a database login needs the whole URL around the password.
+    read_line: Callable[[Finding], str | None] | None = None
 
 
 @dataclass
@@ -52,7 +55,7 @@ class _Plan:
     cred: Credential
 
 
-def plan(findings: Iterable[Finding]) -> list[_Plan]:
+def plan(findings: Iterable[Finding], read_line: Callable[[Finding], str | None] | None = None) -> list[_Plan]:
     """One job per distinct secret with a verifier, pairs matched by place."""
     table = by_rule()
     pair_ids = pair_rule_ids()
@@ -74,8 +77,24 @@ def plan(findings: Iterable[Finding]) -> list[_Plan]:
             pair = min(near, key=lambda h: (abs(h.line - f.line), h.line), default=None)
         key = f.fingerprint + (":" + pair.fingerprint if pair else "")
         fps = (f.fingerprint, pair.fingerprint) if pair else (f.fingerprint,)
-        out[f.fingerprint] = _Plan(key, fps, verifier, Credential(value, pair.secret.reveal() if pair else ""))
+        target = ""
+        if verifier.connect is not None:
+            target = _target(f, read_line)
+            if not target and value:
+                continue  # not a URL unleak can log in with (another scheme): no verdict rather than noise
+            key += ":" + fingerprint("db-url", target)  # one verdict per place the password logs in
+        out[f.fingerprint] = _Plan(key, fps, verifier,
+                                   Credential(value, pair.secret.reveal() if pair else "", target))
     return list(out.values())
+
+
+def _target(f: Finding, read_line: Callable[[Finding], str | None] | None) -> str:
+    """The connection URL around ``f``'s password, when its line is at hand and unleak can check that scheme."""
+    from scanner.verify import databases
+
+    line = read_line(f) if read_line is not None and f.secret.reveal() else None
+    url = databases.url_at(line, f.column) if line else ""
+    return url if url and databases.supported(url) and f.secret.reveal() in url else ""
 
 
 def _load_cache(opts: VerifyOptions) -> dict[str, Any]:
@@ -111,7 +130,7 @@ def prepare(findings: Iterable[Finding], opts: VerifyOptions) -> tuple[list[_Pla
     entries = _load_cache(opts)
     now = time.time()
     todo = []
-    for p in plan(findings):
+    for p in plan(findings, opts.read_line):
         hit = entries.get(p.key)
         if not (isinstance(hit, dict) and now - float(hit.get("checked", 0)) < opts.cache_ttl):
             todo.append(p)
@@ -130,7 +149,7 @@ def verify(findings: Iterable[Finding], opts: VerifyOptions | None = None) -> Ve
 
     opts = opts or VerifyOptions()
     findings = list(findings)
-    plans = plan(findings)
+    plans = plan(findings, opts.read_line)
     todo, entries = prepare(findings, opts)
     report = VerifyReport()
     fresh: dict[str, Verification] = {}
@@ -158,6 +177,28 @@ def verify(findings: Iterable[Finding], opts: VerifyOptions | None = None) -> Ve
     return report
 
 
+def line_reader(root: Path) -> Callable[[Finding], str | None]:
+    """Reads a finding's line back: from the work tree for files, from its commit's blob for history."""
+    from scanner import git
+
+    def read(f: Finding) -> str | None:
+        data: bytes | None
+        if f.commit is not None:
+            data = git.blob_at(root, f.commit.sha, f.path)
+        else:
+            try:
+                with open(root / f.path, "rb") as fh:
+                    data = fh.read(1 << 20)
+            except OSError:
+                data = None
+        if data is None:
+            return None
+        lines = data.decode("utf-8", "replace").splitlines()
+        return lines[f.line - 1] if 0 < f.line <= len(lines) else None
+
+    return read
+
+
 def cache_dir_for(root: Path) -> Path | None:
     """``.git/unleak`` of the repository at ``root``, or None outside one."""
     from scanner import git
@@ -176,6 +217,7 @@ __all__ = [
     "VerifyOptions",
     "VerifyReport",
     "cache_dir_for",
+    "line_reader",
     "plan",
     "verify",
 ]

@@ -78,7 +78,7 @@ def _target(probe: Probe, table: dict[str, str]) -> tuple[str, bool]:
 
 def _scrub(v: Verification, cred: Credential) -> Verification:
     """An answer field that carries the credential itself (an echo) is dropped, so no output can show it."""
-    secrets = [s for s in (cred.value, cred.pair) if s]
+    secrets = [s for s in (cred.value, cred.pair, cred.target) if s]
 
     def clean(text: str) -> str:
         return "" if any(s in text for s in secrets) else text
@@ -91,10 +91,13 @@ def run(jobs: Sequence[Job], limits: Limits) -> dict[str, Verification]:
     """Verify every job; returns a verdict per job key. Never raises for a network or provider failure."""
     if not jobs:
         return {}
-    return asyncio.run(_run(list(jobs), limits, overrides()))
+    from scanner.verify import databases
+
+    return asyncio.run(_run(list(jobs), limits, overrides(), databases.overrides()))
 
 
-async def _run(jobs: list[Job], limits: Limits, table: dict[str, str]) -> dict[str, Verification]:
+async def _run(jobs: list[Job], limits: Limits, table: dict[str, str],
+               db_table: dict[str, tuple[str, int]] | None = None) -> dict[str, Verification]:
     import httpx
 
     results: dict[str, Verification] = {}
@@ -118,8 +121,23 @@ async def _run(jobs: list[Job], limits: Limits, table: dict[str, str]) -> dict[s
     async with httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=True) as real, \
             httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False, verify=test_ctx) as test:
 
+        async def login(job: Job, connect: Any) -> None:
+            from scanner.verify import databases
+
+            t = databases.parse(job.cred.target)
+            host = t.host if t is not None else ""
+            async with sems[host]:
+                if t is not None:
+                    await wait_slot(host)
+                # A driver call blocks: it runs in a thread, bounded by its own connect timeout.
+                verdict = await asyncio.to_thread(connect, job.cred, limits.request_timeout, db_table or {})
+            results[job.key] = _scrub(verdict, job.cred)
+
         async def one(job: Job) -> None:
             provider = job.verifier.provider
+            if job.verifier.connect is not None:
+                await login(job, job.verifier.connect)
+                return
             probe = job.verifier.build(job.cred)
             if probe is None:
                 results[job.key] = unknown(provider, "no side-effect-free check for this kind of credential"
@@ -177,8 +195,16 @@ async def _run(jobs: list[Job], limits: Limits, table: dict[str, str]) -> dict[s
 
 def planned_hosts(jobs: Sequence[Job]) -> dict[str, int]:
     """Which hosts would be contacted, and for how many credentials (for the notice before anything is sent)."""
+    from scanner.verify import databases
+
+    table = databases.overrides()
     out: dict[str, int] = defaultdict(int)
     for job in jobs:
+        if job.verifier.connect is not None:
+            t = databases.parse(job.cred.target)
+            if t is not None and (t.host in table or databases.contactable(t)):
+                out[f"{t.host}:{t.port} ({t.kind})"] += 1
+            continue
         probe = job.verifier.build(job.cred)
         if probe is not None and job.verifier.host_re.fullmatch(probe.host):
             out[probe.host] += 1

@@ -26,6 +26,7 @@ from scanner.verify.model import Status, Verification, unknown
 class Credential:
     value: str
     pair: str = ""  # the other half where a credential has two (an AWS key id, a Twilio API key SID)
+    target: str = field(default="", repr=False)  # the whole connection URL, for a login check (holds the value)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Verifier:
     build: Callable[[Credential], Probe | None]
     read: Callable[[Answer], Verification]
     pair_rules: tuple[str, ...] = ()  # rule ids of the other half; without one the answer is unknown
+    # A login instead of an HTTP probe (database URLs): (credential, timeout, host overrides) → verdict.
+    connect: Callable[[Credential, float, dict[str, tuple[str, int]]], Verification] | None = None
     host_re: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,8 +173,18 @@ def _github_build(cred: Credential) -> Probe | None:
                                                    ("X-GitHub-Api-Version", "2022-11-28")))
 
 
-_github_read = generic_read("github", account=("login",), scopes_header="X-OAuth-Scopes",
-                            expiry_header="GitHub-Authentication-Token-Expiration")
+_github_classic = generic_read("github", account=("login",), scopes_header="X-OAuth-Scopes",
+                               expiry_header="GitHub-Authentication-Token-Expiration")
+
+
+def _github_fine_grained_read(ans: Answer) -> Verification:
+    v = _github_classic(ans)
+    if v.status is Status.VALID:
+        # A fine-grained token's permissions are set per repository and no identity endpoint lists them: say so
+        # rather than show an empty scope list that reads as "no rights".
+        return Verification(v.status, v.provider, "fine-grained token: permissions are per repository and not "
+                            "listed by GitHub's API", v.account, (), v.expires)
+    return v
 
 
 def _gitlab_build(cred: Credential) -> Probe | None:
@@ -321,10 +334,25 @@ def _telegram_build(cred: Credential) -> Probe | None:
     return Probe("api.telegram.org", "GET", f"/bot{cred.value}/getMe", (_UA,))
 
 
+def _db_connect(cred: Credential, timeout: float, table: dict[str, tuple[str, int]]) -> Verification:
+    from scanner.verify import databases
+
+    if not cred.target:
+        return unknown("database", "the URL is not at hand (a cached history record keeps no line)")
+    return databases.check(cred.target, timeout, table)
+
+
+def _no_probe(cred: Credential) -> Probe | None:
+    return None
+
+
 VERIFIERS: tuple[Verifier, ...] = (
-    Verifier("github", ("UL001", "UL002"), re.escape("api.github.com"), "GET https://api.github.com/user "
+    Verifier("github", ("UL001",), re.escape("api.github.com"), "GET https://api.github.com/user "
              "(for an installation token, /installation/repositories)", "login, classic scopes, expiry",
-             _github_build, _github_read),
+             _github_build, _github_classic),
+    Verifier("github", ("UL002",), re.escape("api.github.com"), "GET https://api.github.com/user",
+             "login, expiry (fine-grained permissions are not listed by the API)", _github_build,
+             _github_fine_grained_read),
     Verifier("gitlab", ("UL005",), re.escape("gitlab.com"), "GET https://gitlab.com/api/v4/personal_access_tokens/self",
              "user id, scopes, expiry (gitlab.com personal/project/group tokens)", _gitlab_build, _gitlab_read),
     Verifier("slack", ("UL030",), re.escape("slack.com"), "POST https://slack.com/api/auth.test",
@@ -361,6 +389,10 @@ VERIFIERS: tuple[Verifier, ...] = (
     Verifier("telegram", ("UL037",), re.escape("api.telegram.org"), "GET https://api.telegram.org/bot<token>/getMe",
              "bot user name", _telegram_build, generic_read("telegram", account=("result.username",),
                                                             invalid=(401, 404))),
+    Verifier("database", ("UL220",), r".+", "log in at the URL's own host and disconnect (PostgreSQL, MySQL/MariaDB, "
+             "Redis; drivers from the verify-db extra); local and private hosts are not contacted",
+             "whether the user and password are accepted", _no_probe, lambda ans: unknown("database", ""),
+             connect=_db_connect),
 )
 
 

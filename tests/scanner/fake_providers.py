@@ -97,8 +97,10 @@ def _answer(state: FakeProviders, host: str, method: str, path: str, h: Any, bod
         if state.mode.get(tok) == "huge":
             return 200, js, b'{"login": "' + b"x" * 2_000_000 + b'"}'
         if tok in state.valid:
+            # Only classic tokens carry OAuth scopes; fine-grained and app tokens answer without the header.
+            scopes = {} if tok.startswith(("github_pat_", "ghs_")) else {"X-OAuth-Scopes": "repo, gist"}
             return ok({"login": "octo-user"} if path == "/user" else {"total_count": 1},
-                      {"X-OAuth-Scopes": "repo, gist", "GitHub-Authentication-Token-Expiration": "2027-01-01 UTC"})
+                      {**scopes, "GitHub-Authentication-Token-Expiration": "2027-01-01 UTC"})
         return deny
     if host == "gitlab.com" and path == "/api/v4/personal_access_tokens/self":
         if h.get("PRIVATE-TOKEN") in state.valid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
@@ -10,28 +11,39 @@ from scanner.rules._util import shannon_entropy
 from tests import fakes
 
 
-def test_many_candidates_in_one_chunk_stay_fast_and_unique() -> None:
+def _fastest(text: str, path: str, runs: int = 2) -> tuple[float, list]:
+    best, found = float("inf"), []
+    for _ in range(runs):
+        t0 = time.process_time()  # CPU time of this process: other load on the machine does not count
+        found = Engine().scan_chunk(Chunk(path=path, text=text))
+        best = min(best, time.process_time() - t0)
+    return best, found
+
+
+def _growth(make: Callable[[int], str], path: str, n: int) -> tuple[float, list]:
+    """CPU-time ratio of scanning 4n candidates to n: about 4 when linear, 16 when quadratic."""
+    small, _ = _fastest(make(n // 4), path)
+    large, found = _fastest(make(n), path)
+    return large / max(small, 1e-3), found
+
+
+def test_many_candidates_in_one_chunk_stay_linear_and_unique() -> None:
     # A notebook-like chunk with thousands of secrets; the old pairwise overlap check was quadratic here.
     tokens = [fakes.github_pat() for _ in range(3000)]
-    text = "\n".join(f'"api_token": "{t}",' for t in tokens)
-    t0 = time.perf_counter()
-    found = Engine().scan_chunk(Chunk(path="nb.ipynb", text=text))
-    elapsed = time.perf_counter() - t0
+    ratio, found = _growth(lambda k: "\n".join(f'"api_token": "{t}",' for t in tokens[:k]), "nb.ipynb", 3000)
     # One finding per token: the provider rule wins over the generic one on the same span.
     assert sorted(f.line for f in found) == list(range(1, 3001))
     assert {f.rule_id for f in found} == {"UL001"}
-    assert elapsed < 10, elapsed
+    assert ratio < 9, ratio
 
 
 def test_many_candidates_on_one_long_line_stay_linear() -> None:
     # A minified bundle: filters used to get the whole line per candidate (40 s for 1,500 candidates).
     tokens = [fakes.github_pat() for _ in range(2000)]
-    text = "var a=1;" + ";".join(f'k{i}="{t}"' for i, t in enumerate(tokens)) + ";"
-    t0 = time.perf_counter()
-    found = Engine().scan_chunk(Chunk(path="bundle.min.js", text=text))
-    elapsed = time.perf_counter() - t0
+    ratio, found = _growth(lambda k: "var a=1;" + ";".join(f'k{i}="{t}"' for i, t in enumerate(tokens[:k])) + ";",
+                           "bundle.min.js", 2000)
     assert len(found) == 2000 and {f.rule_id for f in found} == {"UL001"}
-    assert elapsed < 20, elapsed
+    assert ratio < 9, ratio
 
 
 def test_filters_see_the_line_within_1024_characters_of_the_candidate() -> None:

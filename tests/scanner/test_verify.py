@@ -82,6 +82,18 @@ def test_scopes_and_expiry_are_reported(repo: GitRepo, provider: tuple[FakeProvi
                  "expires": "2027-01-01 UTC"}
 
 
+def test_fine_grained_github_token_says_its_permissions_are_not_listed(
+        repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]]) -> None:
+    state, env = provider
+    tok = fakes.github_fine_grained()
+    state.valid.add(tok)
+    repo.commit("x", {"c.py": f'TOKEN = "{tok}"\n'})
+    doc, _ = _scan(repo, env)
+    v = doc["findings"][0]["verified"]
+    assert v["status"] == "valid" and "scopes" not in v
+    assert "fine-grained" in v["reason"] and v["expires"] == "2027-01-01 UTC"
+
+
 def test_aws_pair_is_signed_and_checked(repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]]) -> None:
     state, env = provider
     kid, secret = fakes.aws_access_key_id(), fakes.aws_secret_key()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.fakes import stripe_live_key
-from unleak import agent_hooks, hooks
+from unleak.agent import agent_hooks, hooks
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "agent_payloads"
 

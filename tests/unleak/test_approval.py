@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli
-from unleak.approval import ApprovalServer, store_in_local_vault
+from unleak.agent.approval import ApprovalServer, store_in_local_vault
+from unleak.agent.policy import GrantStore, Policy, RunContext
 from unleak.audit import AuditLog
-from unleak.policy import GrantStore, Policy, RunContext
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from unleak.agent.policy import state_dir
 from unleak.audit import AuditLog, parse_since, process_info
-from unleak.policy import state_dir
 
 
 def _fill(log: AuditLog, n: int = 5) -> None:

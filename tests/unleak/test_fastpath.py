@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
-from unleak.cli import cli
+from unleak.commands.scan import scan as scan_command
 from unleak.fastpath import parse
 
 ACCEPTED = [
@@ -39,7 +39,7 @@ REJECTED = [
 
 @pytest.mark.parametrize("argv", ACCEPTED, ids=" ".join)
 def test_accepted_command_lines_parse_exactly_as_click_does(argv: list[str]) -> None:
-    command = cli.commands["scan"]
+    command = scan_command
     defaults = command.make_context("scan", []).params
     fast = parse(argv)
     assert fast is not None

@@ -10,10 +10,8 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import stripe_live_key
-from unleak import hooks
+from unleak.agent import hooks
 
 
 def payload(cwd: Path, event: str, **fields: Any) -> dict[str, Any]:
@@ -422,37 +420,27 @@ def test_install_git_hook_outside_repo(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- latency
 
 
-def test_hook_latency(tmp_path: Path, canary: str, record_property: Any) -> None:
-    """Process wall time of `unleak hook claude-code` (it runs on every edit). Measured with bytecode caching on,
-    as in an installed package; the median of 10 runs per event is printed and recorded. The budget asserted is
-    generous (a loaded 2-core CI machine); the target is 0.25 s."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+# Modules that cost tens of milliseconds to import and that no hook event needs. The latency itself is measured by
+# bench/hooks.py beside a bare interpreter (a timed assertion here would only measure how busy the machine is).
+HEAVY = ("rich", "httpx", "libcst", "mcp", "git", "ray", "cryptography", "jsonschema", "detect_secrets",
+         "pydantic", "yaml")
+
+
+def test_hook_path_stays_light(tmp_path: Path, canary: str) -> None:
+    """`unleak hook claude-code` runs on every edit: it answers without importing any heavy module."""
     cases = {
         "Write": tool(tmp_path, "Write", file_path=str(tmp_path / "a.py"), content="x = 1\n" * 50),
         "Bash": tool(tmp_path, "Bash", command="pytest -q tests/"),
         "UserPromptSubmit": payload(tmp_path, "UserPromptSubmit", prompt=f"use {canary}"),
     }
-    medians = {}
     for name, data in cases.items():
-        raw = json.dumps(data)
-        times = []
-        for i in range(11):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "unleak", "hook", "claude-code"], input=raw, text=True,
-                           capture_output=True, env=env, check=False)
-            if i:  # the first run writes the bytecode cache
-                times.append(time.perf_counter() - t0)
-        medians[name] = statistics.median(times)
-        record_property(f"hook_latency_{name}", round(medians[name], 3))
-    bare = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], env=env, check=False)
-        bare.append(time.perf_counter() - t0)
-    medians["bare interpreter"] = statistics.median(bare)
-    print("hook latency (median of 10, s):", {k: round(v, 3) for k, v in medians.items()})
-    assert max(medians.values()) < 1.5
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "unleak", "hook", "claude-code"],
+                           input=json.dumps(data), text=True, capture_output=True, check=False)
+        assert r.returncode in (0, 2), (name, r.stderr[-400:])
+        imported = {m.group(1).split(".")[0]
+                    for m in re.finditer(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)", r.stderr, re.M)}
+        assert imported.isdisjoint(HEAVY), (name, sorted(imported & set(HEAVY)))
+        assert canary not in r.stdout
 
 
 def test_slow_rule_families_are_skipped_unless_thorough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

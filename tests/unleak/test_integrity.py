@@ -11,8 +11,8 @@ import pytest
 from scanner.errors import ConfigError
 from tests.conftest import GitRepo, run_cli
 from unleak import integrity
+from unleak.agent.policy import policy_path, state_dir
 from unleak.audit import AuditLog
-from unleak.policy import policy_path, state_dir
 
 
 def test_key_is_private_outside_the_state_dir_and_stable(isolated_home: Path) -> None:

@@ -217,7 +217,7 @@ def test_end_to_end_scan_fix_list_run_approve_revoke(planted: GitRepo, canary: s
 
     assert_no_canary(state["transcript"], canary, "an MCP answer")
     assert_no_canary(server_stderr, canary, "the server's stderr")
-    from unleak.policy import state_dir
+    from unleak.agent.policy import state_dir
 
     for f in state_dir().iterdir():
         if f.is_file():
@@ -281,7 +281,7 @@ def test_prod_tier_is_unreachable_unless_policy_allows(repo: GitRepo) -> None:
     assert run_cli("grant", "--secrets", "*", "--command", "*", "--tier", "prod", cwd=repo.path).returncode == 0
     run_agent(repo.path, scenario)
     assert out[1]["status"] == "refused"
-    from unleak.policy import policy_path
+    from unleak.agent.policy import policy_path
 
     policy_path().parent.mkdir(parents=True, exist_ok=True)
     policy_path().write_text('mcp_tiers = ["dev", "staging", "prod"]\n')
@@ -444,8 +444,8 @@ def page_code(url: str) -> str:
 def human_approves(request_id: str, *args: str) -> Any:
     """The human opens the request's page, reads its code and types it in `unleak approve` (no terminal here, so
     the code and the confirmation come as flags)."""
-    from unleak import presence
-    from unleak.policy import GrantStore
+    from unleak.agent import presence
+    from unleak.agent.policy import GrantStore
 
     url = presence.page_url(GrantStore().dir, request_id)
     assert url is not None
@@ -458,7 +458,7 @@ def _human_clicks(url: str, decision: str) -> None:
 
     if decision == "approve":
         request_id = url.rsplit("/", 1)[1]
-        from unleak.policy import GrantStore
+        from unleak.agent.policy import GrantStore
 
         req = GrantStore().request_by_token(request_id)
         assert req is not None

@@ -160,7 +160,7 @@ def test_red_team_cannot_extract_the_canary(fixed_repo: GitRepo, canary: str, tm
     # 4. The canary, in any encoding, is nowhere the agent or a log could read it.
     assert_no_canary(answers["transcript"][0]["text"], canary, "an MCP answer")
     assert_no_canary(stderr, canary, "the server's stderr")
-    from unleak.policy import state_dir
+    from unleak.agent.policy import state_dir
 
     for f in state_dir().iterdir():
         if f.is_file():

@@ -1,4 +1,4 @@
-"""Grants, approval requests and the user's policy (unleak.policy), plus the grant/grants/approve/deny/revoke
+"""Grants, approval requests and the user's policy (unleak.agent.policy), plus the grant/grants/approve/deny/revoke
 commands through the real CLI. Every store lives in the per-test XDG dirs the conftest sets up."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 
 from scanner.errors import ConfigError, PolicyError, UsageError
 from tests.conftest import run_cli
-from unleak import policy as pol
-from unleak import presence
-from unleak.policy import GrantStore, RunContext
+from unleak.agent import policy as pol
+from unleak.agent import presence
+from unleak.agent.policy import GrantStore, RunContext
 
 
 @pytest.mark.parametrize("text,seconds", [
@@ -341,7 +341,7 @@ def test_cli_approve_deny_and_listing_of_requests(repo: object) -> None:
 
     res = run_cli("approve", risky.id)
     assert res.returncode == 2 and "--allow-dangerous" in res.stderr
-    # Approving takes the code the request's approval page shows (unleak.presence), typed back here.
+    # Approving takes the code the request's approval page shows (unleak.agent.presence), typed back here.
     codes = {r.id: presence.issue(store.dir, r.id, "http://127.0.0.1:1/approve/x") for r in (safe, risky, other)}
     res = run_cli("approve", safe.id, "--ttl", "20m")
     assert res.returncode == 2 and "--code CODE --yes" in res.stderr  # no terminal to ask in

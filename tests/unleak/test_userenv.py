@@ -29,7 +29,7 @@ def test_dirs_match_platformdirs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 def test_the_audit_record_of_a_scan_imports_neither_policy_nor_platformdirs(tmp_path: Path) -> None:
     code = ("import sys; from unleak.audit import record; record('scan', result='0 findings'); "
-            "print(sorted(m for m in ('unleak.policy', 'platformdirs', 'click') if m in sys.modules))")
+            "print(sorted(m for m in ('unleak.agent.policy', 'platformdirs', 'click') if m in sys.modules))")
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(tmp_path / "state")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"

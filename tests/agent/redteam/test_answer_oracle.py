@@ -62,7 +62,7 @@ def test_list_secrets_is_not_an_oracle_for_vault_values(repo: GitRepo, canary: s
 
 def test_answers_quote_only_valid_syntax_and_withhold_whole(repo: GitRepo, canary: str) -> None:
     from remediate.vault import open_vault
-    from unleak.mcp_server import WITHHELD
+    from unleak.agent.mcp_server import WITHHELD
 
     open_vault(namespace="payments-prod", repo_path=repo.path).put("STRIPE_KEY", canary)
     marker = "zq9marker"
@@ -102,7 +102,7 @@ def test_run_reports_output_length_after_masking(tmp_path: object, length: int) 
     import sys
     from pathlib import Path
 
-    from unleak.mcp_server import execute_masked
+    from unleak.agent.mcp_server import execute_masked
 
     value = ("ghp_" + "x7Qz" * 30)[:length]
     env = {**os.environ, "T": value}

@@ -19,7 +19,7 @@ SHOWN = ["\\x1b[2K\\x0d", "\\u202e", "\\u200b", "\\x07\\x9b31m", "\\u2028"]
 
 
 def _request() -> object:
-    from unleak.policy import GrantStore, RunContext
+    from unleak.agent.policy import GrantStore, RunContext
 
     ctx = RunContext(argv=tuple(SPOOF), secrets=("TOKEN",), repo="/work/demo", branch="main\x1b[0m", tier="dev",
                      task="T-1", client="agent\u202e1")
@@ -43,8 +43,8 @@ def test_grants_and_approve_show_escapes() -> None:
 
 
 def test_the_approval_page_shows_escapes() -> None:
-    from unleak.approval import ApprovalServer
-    from unleak.policy import GrantStore
+    from unleak.agent.approval import ApprovalServer
+    from unleak.agent.policy import GrantStore
 
     app = ApprovalServer(GrantStore())
     try:
@@ -62,6 +62,6 @@ def test_the_approval_page_shows_escapes() -> None:
     ("\U000e0041tag", "\\U000e0041tag"),
 ])
 def test_shown_keeps_printable_text_and_escapes_the_rest(text: str, shown: str) -> None:
-    from unleak.display import shown as display
+    from unleak.agent.display import shown as display
 
     assert display(text) == shown

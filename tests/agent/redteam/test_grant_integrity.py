@@ -13,9 +13,9 @@ from pathlib import Path
 
 from scanner.errors import ConfigError
 from tests.conftest import GitRepo, run_cli
-from unleak import policy as pol
+from unleak.agent import policy as pol
+from unleak.agent.policy import GrantStore, RunContext
 from unleak.audit import AuditLog
-from unleak.policy import GrantStore, RunContext
 
 TEN_YEARS = 10 * 365 * 86400
 

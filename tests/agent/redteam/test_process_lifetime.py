@@ -24,7 +24,7 @@ import pytest
 
 from tests.agent.redteam.runtools import PY, agent_env, make_vault_repo
 from tests.conftest import GitRepo, write_policy
-from unleak.policy import GrantStore
+from unleak.agent.policy import GrantStore
 
 
 @pytest.fixture

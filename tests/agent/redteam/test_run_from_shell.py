@@ -17,7 +17,7 @@ import pytest
 
 from tests.agent.redteam.runtools import PY, agent_env, human_env, in_terminal, make_vault_repo
 from tests.conftest import GitRepo, write_policy
-from unleak.policy import GrantStore
+from unleak.agent.policy import GrantStore
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_agent_shell_cannot_turn_masking_off(vault_repo: GitRepo, canary: str) -
 
 
 def test_prod_tier_stays_out_of_reach_from_the_agent_shell(vault_repo: GitRepo) -> None:
-    from unleak.policy import TierLabels
+    from unleak.agent.policy import TierLabels
 
     # The human labels the entry prod (a tier is never read from a file name the agent can choose).
     TierLabels().set((vault_repo.path / ".env").read_text().strip().split("=", 1)[1], "prod")
@@ -174,7 +174,7 @@ def test_terminal_origin(vault_repo: GitRepo, canary: str, tmp_path: Path, mode:
 
 def test_policy_value_is_validated(isolated_home: Path) -> None:
     from scanner.errors import ConfigError
-    from unleak.policy import load_policy
+    from unleak.agent.policy import load_policy
 
     with pytest.raises(ConfigError, match="run_requires_grant"):
         write_policy('run_requires_grant = "sometimes"\n')  # signing validates first

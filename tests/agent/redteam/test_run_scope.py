@@ -18,8 +18,8 @@ from tests.conftest import GitRepo, run_cli
 pytest.importorskip("mcp")
 
 from tests.unleak.test_mcp import Agent, run_agent
-from unleak import presence
-from unleak.policy import GrantStore
+from unleak.agent import presence
+from unleak.agent.policy import GrantStore
 
 FAKE = "fake-value-0123456789-abcdefghij"
 MARK = "agent-code-ran-with-K"

@@ -86,9 +86,9 @@ def test_the_human_stores_a_value_by_confirming_in_the_terminal(repo: GitRepo) -
     """The human's own flow: the value typed on the page is held until they type the code the page then shows
     into `unleak approve ID` in their terminal; only then does it enter the vault."""
     from remediate.vault import default_namespace, open_vault
-    from unleak.approval import ApprovalServer, store_in_local_vault
+    from unleak.agent.approval import ApprovalServer, store_in_local_vault
+    from unleak.agent.policy import GrantStore
     from unleak.audit import AuditLog
-    from unleak.policy import GrantStore
 
     log = AuditLog()
     app = ApprovalServer(GrantStore(), audit=log.append, store_secret=store_in_local_vault)

@@ -120,8 +120,8 @@ def _approve_in_a_terminal(request_id: str, typed: list[str]) -> tuple[int, str]
 
 
 def test_approve_asks_for_the_page_code_and_a_yes_in_a_terminal() -> None:
-    from unleak import presence
-    from unleak.policy import GrantStore, RunContext
+    from unleak.agent import presence
+    from unleak.agent.policy import GrantStore, RunContext
 
     store = GrantStore()
     ctx = RunContext(argv=("pytest", "-q"), secrets=("TOKEN",), repo="/work/demo", branch="main", tier="dev",
@@ -151,8 +151,8 @@ def test_approve_asks_for_the_page_code_and_a_yes_in_a_terminal() -> None:
 
 
 def test_five_wrong_codes_end_the_code() -> None:
-    from unleak import presence
-    from unleak.policy import GrantStore
+    from unleak.agent import presence
+    from unleak.agent.policy import GrantStore
 
     store = GrantStore()
     code = presence.issue(store.dir, "r-abcdefgh", "http://127.0.0.1:1/approve/x")

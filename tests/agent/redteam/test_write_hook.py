@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat
-from unleak import hooks
+from unleak.agent import hooks
 
 
 def _payload(cwd: Path, event: str, tool: str, tool_input: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError
-from unleak.display import shown
-from unleak.policy import ApprovalRequest, GrantStore, format_duration
+from unleak.agent.display import shown
+from unleak.agent.policy import ApprovalRequest, GrantStore, format_duration
 from unleak.userenv import human_actor
 
 MAX_BODY = 1 << 20  # a secret may be a key file's worth of text, not more
@@ -132,7 +132,7 @@ class ApprovalServer:
 
     def approval_url(self, req: ApprovalRequest) -> str:
         """The page of ``req``; the first time (or once its code is used up), a new presence code for it."""
-        from unleak import presence
+        from unleak.agent import presence
 
         self.start()
         url = f"{self.origin}/approve/{req.token}"
@@ -161,7 +161,7 @@ class ApprovalServer:
     def hold_secret(self, sr: SecretRequest, value: str) -> str:
         """Keep ``value`` until the human confirms it in their terminal; returns the code the page shows. A new
         entry replaces the held one and its code."""
-        from unleak import presence
+        from unleak.agent import presence
 
         with self._lock:
             sr.held = value
@@ -171,7 +171,7 @@ class ApprovalServer:
 
     def _watch(self) -> None:
         """Store each held value once its request is confirmed in the terminal; forget it when it expires."""
-        from unleak import presence
+        from unleak.agent import presence
 
         while self._httpd is not None:
             with self._lock:
@@ -185,7 +185,7 @@ class ApprovalServer:
             time.sleep(0.1)
 
     def _store_confirmed(self, sr: SecretRequest) -> None:
-        from unleak import presence
+        from unleak.agent import presence
 
         value, sr.held = sr.held, None
         presence.discard(self.store.dir, sr.id)

@@ -103,7 +103,7 @@ class Policy:
     #: send every audit head to the system log (syslog/journald) as well
     audit_syslog: bool = False
     #: which ``unleak run`` invocations need a grant like an MCP ``run``: "agent" (every one not started by the
-    #: human at their own terminal, see :mod:`unleak.runguard`), "always", or "never" (a machine no agent uses)
+    #: human at their own terminal, see :mod:`unleak.agent.runguard`), "always", or "never" (a machine no agent uses)
     run_requires_grant: str = "agent"
 
     def check_ttl(self, seconds: int) -> int:

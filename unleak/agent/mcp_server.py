@@ -7,7 +7,7 @@ Layers, from the inside out:
 
 1. Library calls return only redacted data (findings carry fingerprints, the vault lists names and references).
 2. ``run`` needs a grant from the human (policy, grants and approval requests live outside the repository, see
-   :mod:`unleak.policy`); commands that dump the environment or run inline code need an explicit one.
+   :mod:`unleak.agent.policy`); commands that dump the environment or run inline code need an explicit one.
 3. A run's output passes through :class:`unleak.masking.Masker` (every value, base64/hex/url/JSON forms) and is
    capped in size.
 4. Every answer, whatever the tool, is scrubbed once more against *every* value in the local vault in all those
@@ -38,10 +38,10 @@ from typing import Any
 
 from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak import __version__
+from unleak.agent.display import shown
+from unleak.agent.policy import GrantStore, Policy, dangerous_reason, load_policy, run_context
+from unleak.agent.runguard import grant_watch
 from unleak.audit import AuditLog, process_info
-from unleak.display import shown
-from unleak.policy import GrantStore, Policy, dangerous_reason, load_policy, run_context
-from unleak.runguard import grant_watch
 
 SERVER_NAME = "unleak"
 MAX_DIFF = 5 * 1024 * 1024
@@ -313,7 +313,7 @@ class UnleakMCP:
 
     def _approvals(self) -> Any:
         if self.approvals is None:
-            from unleak.approval import ApprovalServer, store_in_local_vault
+            from unleak.agent.approval import ApprovalServer, store_in_local_vault
 
             self.approvals = ApprovalServer(self._store(), audit=self._audit_from_page,
                                             store_secret=store_in_local_vault)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scanner.errors import PolicyError, UnleakError
-from unleak.policy import AGENT_ENV_MARKERS, Grant, GrantStore, Policy, dangerous_reason, run_context
+from unleak.agent.policy import AGENT_ENV_MARKERS, Grant, GrantStore, Policy, dangerous_reason, run_context
 
 #: programs of coding agents, as their process name (comm) or the base name of their first two argv words
 AGENT_PROGRAMS = frozenset({

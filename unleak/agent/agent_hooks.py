@@ -5,7 +5,7 @@ Codex CLI speaks Claude Code's hook wire format (``hook_event_name``, ``tool_nam
 ``tool_input.command``) and MCP tools named ``mcp__<server>__<tool>``. Cursor has its own events
 (``beforeShellExecution``, ``beforeReadFile``, ``beforeMCPExecution``, ``beforeSubmitPrompt``) answered with JSON
 (``permission`` allow/deny, or ``continue`` for prompts). Each payload is translated into the Claude Code payload
-:func:`unleak.hooks.decide` judges, so every agent gets the same checks and the same value-free reasons.
+:func:`unleak.agent.hooks.decide` judges, so every agent gets the same checks and the same value-free reasons.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
-from unleak.hooks import (
+from unleak.agent.hooks import (
     _BASH_ADVICE,
     ALLOW,
     Decision,

@@ -1,0 +1,164 @@
+"""``unleak secrets``: vault entries by name; no command prints a value."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from unleak.commands.common import (
+    human_action,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+
+_MAX_STDIN_VALUE = 1 << 20
+
+
+def _secrets_options(f: F) -> F:
+    f = click.option("--op-vault", metavar="VAULT",
+                     help="1Password vault for --backend op (default: the namespace).")(f)
+    f = click.option("--backend", type=click.Choice(["unleak", "op", "github"]), default="unleak",
+                     show_default=True, help="unleak: the local encrypted vault; op: 1Password through the op CLI; "
+                     "github: a repository's Actions secrets (write-only; --namespace OWNER/REPO, token in "
+                     "UNLEAK_GITHUB_SECRETS_TOKEN).")(f)
+    f = click.option("--namespace", metavar="NS",
+                     help="Vault namespace (default: this repository's directory name).")(f)
+    return f
+
+
+def _secrets_vault(backend: str, namespace: str | None, op_vault: str | None) -> Any:
+    from remediate.vault import open_vault
+    from scanner.errors import UsageError
+
+    if op_vault and backend != "op":
+        raise UsageError("--op-vault only applies with --backend op")
+    opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
+    if backend == "github":
+        opts = {"token": os.environ.get("UNLEAK_GITHUB_SECRETS_TOKEN", ""),
+                "api_url": os.environ.get("GITHUB_API_URL") or "https://api.github.com"}
+    return open_vault(backend, namespace=namespace, repo_path=Path.cwd(), **opts)
+
+
+def _read_secret_value(name: str) -> str:
+    """The value from a hidden, confirmed prompt on a terminal, else all of stdin (one trailing newline dropped,
+    so `printf '%s\\n' "$V" | unleak secrets set NAME` stores exactly $V). Never from argv (invariant 3)."""
+    from scanner.errors import UsageError
+
+    if sys.stdin.isatty():
+        try:
+            value = str(click.prompt(f"Value for {name}", hide_input=True, confirmation_prompt=True, err=True))
+        except click.Abort:  # Ctrl-C / Ctrl-D at the prompt: exit 130 like every interrupted command
+            raise KeyboardInterrupt from None
+    else:
+        raw = sys.stdin.buffer.read(_MAX_STDIN_VALUE + 1)
+        if len(raw) > _MAX_STDIN_VALUE:
+            raise UsageError(f"the value on stdin is larger than {_MAX_STDIN_VALUE} bytes")
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("the value on stdin is not UTF-8 text") from None
+        value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
+    if not value:
+        raise UsageError(f"no value given for {name}: type it at the prompt or pipe it on stdin")
+    return value
+
+
+@click.group("secrets")
+def secrets_group() -> None:
+    """Store, list and remove vault entries. Shows names and references only; no command prints a value."""
+    from remediate.hardening import no_core_dumps
+
+    no_core_dumps()  # the value passes through this process
+
+
+@secrets_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_secrets_options
+def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """List the secrets of a namespace: NAME and reference."""
+    import json
+
+    vault = _secrets_vault(backend, namespace, op_vault)
+    entries = vault.names()
+    if as_json:
+        click.echo(json.dumps({"backend": backend, "namespace": vault.namespace,
+                               "secrets": [{"name": e.name, "reference": e.reference} for e in entries]}, indent=2))
+        return
+    if not entries:
+        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend})", err=True)
+        return
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        click.echo(f"{e.name:<{width}}  {e.reference}")
+
+
+@secrets_group.command("set")
+@click.argument("name")
+@click.option("--no-overwrite", is_flag=True, help="Fail if NAME already holds a different value.")
+@click.option("--tier", type=click.Choice(["dev", "staging", "prod"]), default=None,
+              help="Label the entry with its environment tier (kept; default for a new entry: dev). Agents reach "
+                   "a tier only when the policy's mcp_tiers lists it.")
+@_secrets_options
+def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str | None, backend: str,
+                op_vault: str | None) -> None:
+    """Store a value under NAME and print its reference.
+
+    The value comes from a hidden prompt on a terminal, otherwise from stdin — never from the command line.
+
+    \b
+    Example:  unleak secrets set STRIPE_API_KEY
+              pbpaste | unleak secrets set STRIPE_API_KEY
+    """
+    actor = human_action("secrets set --tier") if tier else None  # a label decides what agents may reach
+    vault = _secrets_vault(backend, namespace, op_vault)
+    vault.reference_for(name)  # reject a bad name before asking for the value
+    reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
+    if tier:
+        from unleak.agent.policy import TierLabels, canonical_reference
+        from unleak.audit import AuditLog
+
+        TierLabels().set(canonical_reference(reference), tier)
+        AuditLog().append("tier.set", actor=actor or "", secrets=[name], result=tier,
+                          detail={"reference": reference})
+    click.echo(reference)
+
+
+@secrets_group.command("tier")
+@click.argument("name")
+@click.argument("tier", type=click.Choice(["dev", "staging", "prod"]), required=False)
+@_secrets_options
+def secrets_tier(name: str, tier: str | None, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Show the tier label of an entry, or label it (what `secrets set --tier` does, without a new value)."""
+    from scanner.errors import UsageError
+    from unleak.agent.policy import TierLabels, canonical_reference
+    from unleak.audit import AuditLog
+
+    vault = _secrets_vault(backend, namespace, op_vault)
+    reference = vault.reference_for(name)
+    if tier is None:
+        click.echo(TierLabels().tier(canonical_reference(reference)))
+        return
+    actor = human_action("secrets tier")
+    if not any(e.name == name for e in vault.names()):
+        raise UsageError(f"no secret named {name!r} in {vault.namespace!r}; store it with `unleak secrets set`")
+    TierLabels().set(canonical_reference(reference), tier)
+    AuditLog().append("tier.set", actor=actor, secrets=[name], result=tier, detail={"reference": reference})
+    click.echo(f"{reference}: {tier}", err=True)
+
+
+@secrets_group.command("rm")
+@click.argument("name")
+@_secrets_options
+def secrets_rm(name: str, namespace: str | None, backend: str, op_vault: str | None) -> None:
+    """Remove NAME from the vault."""
+    vault = _secrets_vault(backend, namespace, op_vault)
+    reference = vault.reference_for(name)
+    vault.delete(name)
+    click.echo(f"removed {reference}", err=True)

@@ -1,0 +1,80 @@
+"""Exit codes and the one error handler of the front door (pre-commit's ``error_handler`` is the model).
+
+Every entry point — the click group (:mod:`unleak.cli`) and the click-free pre-commit entry (:mod:`unleak.fastpath`)
+— runs its command inside :func:`error_handler`, so an error means the same message and the same exit code whichever
+way the command was parsed. This module imports nothing heavy and not click: the hook path loads it on every commit.
+
+Exit codes (every command): 0 clean, 1 findings or changes needed, 2 usage or configuration error, 3 unexpected
+internal error, 130 interrupted. ``unleak run`` returns the child's exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from scanner.errors import UnleakError
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+__all__ = [
+    "EXIT_CLEAN",
+    "EXIT_FINDINGS",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "UnleakError",
+    "error_handler",
+    "fail",
+    "internal_error",
+    "usage_message",
+]
+
+
+def internal_error(exc: BaseException) -> str:
+    """The message for an unexpected exception: its *type* only, as a message could carry a value that a library
+    put there by mistake, and stderr is a channel a log or an agent reads (invariant 1)."""
+    return (f"internal error ({type(exc).__name__}); run with UNLEAK_DEBUG=1 is not supported on purpose "
+            "because tracebacks can carry values — please report the command you ran")
+
+
+def usage_message(message: str, command: str | None = None) -> str:
+    """The one format of a usage error, whether the parser or the command found it: ``unleak: <what is wrong>``,
+    and where a command is known, where its options are listed."""
+    return f"{message.rstrip('.')} (see '{command} --help')" if command else message
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, then exit with ``code``."""
+    sys.stderr.write(f"unleak: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+@contextmanager
+def error_handler(passthrough: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Map every exception raised inside to one line on stderr and a defined exit code; never a traceback.
+
+    ``passthrough`` names exceptions the caller's framework handles itself (click's ``Exit`` and ``Abort``):
+    this module must not import click, because the hook path runs through it without click."""
+    try:
+        yield
+    except UnleakError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        # The reader went away (``unleak scan | head``): nothing left to tell anyone.
+        raise SystemExit(EXIT_CLEAN) from None
+    except Exception as exc:
+        if passthrough and isinstance(exc, passthrough):
+            raise
+        fail(internal_error(exc), EXIT_INTERNAL)
