@@ -18,7 +18,7 @@ import contextlib
 import hmac
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,8 @@ def project_root(start: Path) -> Path:
 
 
 def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAULT_REFERENCE_FILE,
-             min_confidence: Confidence = Confidence.MEDIUM) -> tuple[Plan, ScanResult]:
+             min_confidence: Confidence = Confidence.MEDIUM, names: Mapping[str, str] | None = None
+             ) -> tuple[Plan, ScanResult]:
     """Scan the working tree (``request.paths`` or everything) and plan the fix. Reads only.
 
     Findings below ``min_confidence`` (by default the low-confidence entropy guesses, which are mostly hashes and
@@ -80,7 +81,8 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
-                 reference_file=reference_file, redact_also=result.all_findings, search_files=everything)
+                 reference_file=reference_file, redact_also=result.all_findings, search_files=everything,
+                 renames=names)
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)

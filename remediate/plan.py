@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,19 +29,63 @@ from scanner.finding import Finding
 
 # What a provider's token is usually called, for values nothing in the code names.
 RULE_NAMES = {
-    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN",
-    "UL100": "PRIVATE_KEY",
+    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL012": "AWS_SECRET_ACCESS_KEY",
+    "UL013": "AWS_SESSION_TOKEN", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN", "UL100": "PRIVATE_KEY",
 }
+# Slack's token kinds by prefix: the variable names Slack's own SDK documentation uses.
+_SLACK_KINDS = {"xoxb-": "SLACK_BOT_TOKEN", "xoxp-": "SLACK_USER_TOKEN", "xapp-": "SLACK_APP_TOKEN"}
 
 
-def _rule_name(rule_id: str) -> str:
-    """The name for a value nothing in the code names: the rule's provider variable (``MAILGUN_API_KEY``)."""
+def _provider_name(rule_id: str, value: str = "") -> str:
+    """What the provider's own documentation calls a credential of this rule (``STRIPE_SECRET_KEY``), '' for
+    rules that know no provider (generic assignments, URLs)."""
+    if rule_id.startswith("UL03"):
+        for prefix, name in _SLACK_KINDS.items():
+            if value.startswith(prefix):
+                return name
     if rule_id in RULE_NAMES:
         return RULE_NAMES[rule_id]
     from scanner.rules import all_rules
 
     rule = all_rules().get(rule_id)
-    return rule.env_name if rule is not None and rule.env_name else "SECRET"
+    return rule.env_name if rule is not None and rule.env_name else ""
+
+
+# Words that say nothing about whose credential a name holds: `X`, `KEY`, `URL`, `TOKEN_3`, `API_KEY`, `WEB_TOKEN`.
+_WEAK_WORDS = frozenset({
+    "X", "Y", "Z", "S", "V", "K", "KEY", "KEYS", "URL", "URI", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD",
+    "PASS", "PASSWD", "PWD", "API", "AUTH", "ACCESS", "CLIENT", "WEB", "FIELD", "VALUE", "VAL", "CREDENTIAL",
+    "CREDENTIALS", "CRED", "CREDS", "BEARER", "PRIVATE", "APP", "DEFAULT", "MY", "THE", "CONFIG", "SETTINGS", "DATA",
+    "VAR", "CONST", "TMP", "TEMP", "STR", "STRING", "HEADER", "HEADERS", "AUTHORIZATION", "LIVE", "PROD", "TEST",
+})
+
+
+def weak_name(name: str) -> bool:
+    """Whether ``name`` says nothing but "a secret" (numbered copies such as ``TOKEN_3`` and ``_2`` included)."""
+    core = re.sub(r"(?:_\d+)+$", "", name).strip("_")
+    words = [w for w in core.split("_") if w]
+    return len(core) <= 2 or all(w in _WEAK_WORDS or w.isdigit() for w in words)
+
+
+def choose_name(sites: list[Site], rule_id: str, value: str) -> str:
+    """The name for one value found at ``sites`` (best ranked first).
+
+    A variable the code already reads (an environment read's key, a ``.env`` key, a settings field) is kept as it
+    is. Otherwise the code's own name wins when it says whose credential this is (``STRIPE_KEY``,
+    ``DATABASE_PASSWORD``); a name that only says "a secret" (``KEY``, ``API_KEY``, ``WEB_TOKEN``) gives way to
+    the provider's name (``STRIPE_SECRET_KEY``, ``SLACK_BOT_TOKEN``), as a reviewer would rename it.
+    """
+    named = [(s, n) for s in sites for n in [suggest_name(s)] if n]
+    read = [n for s, n in named if s.kind in ("env-default", "dotenv", "settings-field")]
+    if read:
+        return read[0]
+    strong = [n for _, n in named if not weak_name(n)]
+    if strong:
+        return strong[0]
+    provider = _provider_name(rule_id, value)
+    if provider:
+        return provider
+    return named[0][1] if named else "SECRET"
 
 
 # A target called only this says nothing about whose secret it is: qualify it by its scope.
@@ -54,6 +98,8 @@ GENERIC = {
 _DB_CALLEES = {"connect", "create_engine", "create_async_engine", "create_connection", "connection", "database"}
 _BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", "__init__", "setup", "configure",
                   "dict", "get", "post", "put", "request", "config", "settings", "update", "set", "from_env", "build"}
+_PLURAL_SCOPES = {"databases": "DATABASE", "caches": "CACHE", "credentials": "", "secrets": "", "fields": "",
+                  "field": "", "headers": "", "params": "", "data": "", "payload": "", "options": "", "kwargs": ""}
 _STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
 
 # Rewritten to os.environ["NAME"] (a settings field: its default dropped).
@@ -89,6 +135,8 @@ def _scope_prefix(scope: str | None) -> str:
         return "DB"
     if low in _BLAND_CALLEES:
         return ""
+    if low in _PLURAL_SCOPES:
+        return _PLURAL_SCOPES[low]  # Django's DATABASES = {"default": {"PASSWORD": …}} -> DATABASE_PASSWORD
     if scope[:1].isupper() and "_" not in scope:
         # A class: OpenAI -> OPENAI, StripeClient -> STRIPE (its generic suffix says nothing).
         # A class named only "Settings" or "Client" says nothing: no prefix.
@@ -255,14 +303,16 @@ def _placeholder(value: str) -> bool:
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
           dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = (),
-          search_files: Iterable[str] = ()) -> Plan:
+          search_files: Iterable[str] = (), renames: Mapping[str, str] | None = None) -> Plan:
     """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
 
     ``python_files`` are further Python files to check for environment reads that need a change (secret defaults,
     ``dotenv_values`` reads, ``load_dotenv(override=True)``); ``dotenv_files`` further ``.env`` files whose
     reference values tell which keys are secrets. ``search_files`` are searched for every other copy of each value
     found (raw copies are rewritten like findings where they can be, everything else becomes a manual step).
+    ``renames`` maps a name the plan would choose to the name the user wants (``--name OLD=NEW``).
     """
+    renames = dict(renames or {})
     root = root.resolve()
     if (root / reference_file).is_symlink():
         # An atomic write would replace the link with a file; writing through it could land outside the repository.
@@ -364,6 +414,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     ref_text = texts.get(ref_path) if ref_path in texts else _read(root, ref_path)
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
     existing = {e.name for e in vault.names()}
+    # Names another owner holds in the backend (a 1Password item unleak did not create): never planned, so the
+    # collision is found now rather than at apply.
+    foreign: set[str] = getattr(vault, "foreign_names", lambda: set())()
     by_value: dict[str, list[_Found]] = {}
     for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
         by_value.setdefault(x.site.value, []).append(x)
@@ -371,10 +424,17 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
     for value, xs in by_value.items():
         ranked = sorted(xs, key=lambda x: _RANK.get(x.site.kind, 9))
-        candidates = [n for n in (suggest_name(x.site) for x in ranked) if n]
-        f0 = rule_of.get(xs[0].site.raw)
-        base = candidates[0] if candidates else _rule_name(f0.rule_id if f0 else "")
-        name = _free_name(base, value, taken, existing, vault, ref_entries)
+        f0 = rule_of.get(xs[0].site.raw) or rule_of.get(value)
+        base = choose_name([x.site for x in ranked], f0.rule_id if f0 else "", value)
+        chosen, wanted = base, renames.get(base)
+        if wanted is not None:
+            if not NAME_RE.fullmatch(wanted):
+                raise UsageError(f"--name {chosen}={wanted}: not a valid variable name (A-Z, 0-9 and _)")
+            base = wanted
+        name = _free_name(base, value, taken, existing | foreign, vault, ref_entries)
+        if wanted is not None and name != wanted:
+            raise UsageError(f"--name {chosen}={wanted}: {wanted} already holds another value (in this plan, the "
+                             f"vault or {ref_path}); choose another name")
         taken[name] = value
         ps = PlannedSecret(name=name, reference=vault.reference_for(name), value=value,
                            raws={x.site.raw for x in xs} | {value},

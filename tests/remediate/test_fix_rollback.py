@@ -57,11 +57,11 @@ def _limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("failing", ["second-file", "reference-file"])
 def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, failing: str) -> None:
-    a_vals = _shrinking(repo, "a.py", "A")
+    a_vals = _shrinking(repo, "a.py", "SVC_A")
     if failing == "second-file":
-        other = _growing(repo, "b.py", "B")
+        other = _growing(repo, "b.py", "SVC_B")
     else:  # the reference file is written last: b.py is rewritten (and restorable), then .env fails
-        other = _shrinking(repo, "b.py", "B")
+        other = _shrinking(repo, "b.py", "SVC_B")
         repo.write(".env", "#" * 79 + "\n" + "PAD=1\n" * (LIMIT // 6 + 100))
     repo.commit("init")
     proc = _limited("fix", "--apply", cwd=repo.path)
@@ -70,18 +70,18 @@ def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, failing: str) 
     for v in a_vals + other:
         assert v not in out
     a_text = (repo.path / "a.py").read_text()
-    assert all(v not in a_text for v in a_vals) and "os.environ[\"A0\"]" in a_text, out  # a.py holds references
+    assert all(v not in a_text for v in a_vals) and "os.environ[\"SVC_A0\"]" in a_text, out  # a.py holds references
     unrestored = ["a.py"] if failing == "second-file" else ["a.py", "b.py"]
     assert f"could NOT restore {', '.join(unrestored)}" in out
     listed = json.loads(run_cli("secrets", "list", "--json", cwd=repo.path).stdout)
     names = {e["name"] for e in (listed if isinstance(listed, list) else listed["secrets"])}
     # every value a.py (and b.py when unrestored) now reads from the vault is still there
-    assert {f"A{i}" for i in range(SECRETS_PER_FILE)} <= names
-    assert ("B0" in names) == (failing == "reference-file")
-    assert "unleak://repo/A0" in out and "kept in the vault" in out
+    assert {f"SVC_A{i}" for i in range(SECRETS_PER_FILE)} <= names
+    assert ("SVC_B0" in names) == (failing == "reference-file")
+    assert "unleak://repo/SVC_A0" in out and "kept in the vault" in out
     # the very values a.py no longer holds are in the vault
     vault = open_vault(namespace="repo", repo_path=repo.path)
-    assert [vault.get(f"unleak://repo/A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
+    assert [vault.get(f"unleak://repo/SVC_A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
 
 
 @pytest.mark.parametrize("step", [1, 2, 3])
