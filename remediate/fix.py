@@ -83,6 +83,8 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
                  reference_file=reference_file, redact_also=result.all_findings, search_files=everything,
                  renames=names)
+    if plan.secrets and git.toplevel(root) is not None and git.has_head(root):
+        _record_history(plan, request)
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
@@ -90,6 +92,33 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
                           f"{first.path}:{first.line} {first.rule_id}); run `unleak fix --min-confidence "
                           f"{lowest.value}` to move them too")
     return plan, result
+
+
+def _record_history(plan: Plan, request: ScanRequest) -> None:
+    """Rotation comes first: per moved secret, whether git history holds it (since when, on which refs) and where
+    its provider revokes it; a note points to `unleak exposure` and `unleak purge`."""
+    from remediate.plan import History
+    from scanner import exposure
+    from scanner.rules import all_rules
+
+    report = exposure.analyze(plan.root, request)
+    by_value = {e.secret.reveal(): e for e in report.exposures if e.secret.reveal()}
+    rules = all_rules()
+    for s in plan.secrets:
+        revoke = next((rules[r].revoke for r in s.rule_ids if r in rules and rules[r].revoke), "")
+        e = by_value.get(s.value)
+        if e is None:
+            s.history = History(committed=False, revoke=revoke)
+            continue
+        refs = tuple(dict.fromkeys((*e.branches, *e.tags, *e.remote_refs)))
+        s.history = History(committed=True, first_commit=e.first.sha[:12], first_date=e.first.date, refs=refs,
+                            pushed=e.pushed, revoke=revoke or (rules[e.rule_id].revoke if e.rule_id in rules else ""))
+    committed = [s.name for s in plan.secrets if s.history is not None and s.history.committed]
+    if committed:
+        plan.notes.append(
+            f"{len(committed)} of the {len(plan.secrets)} secrets moved are in git history ({', '.join(committed)}): "
+            "moving them into the vault does not un-leak them. Rotate each one first (where: see each secret's "
+            "revoke location), then check `unleak exposure` and remove the old values with `unleak purge`")
 
 
 def _values_left(plan: Plan, path: str, text: str) -> bool:

@@ -199,10 +199,37 @@ class PlannedSecret:
     rule_ids: list[str] = field(default_factory=lambda: [])
     preview: str = ""
     in_vault: bool = False  # the vault already holds this name with this value
+    history: History | None = None  # None: not looked up (no git history)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
-                "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
+        d = {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
+             "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
+        if self.history is not None:
+            d["history"] = self.history.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class History:
+    """Whether a moved value was committed (moving it into a vault does not un-leak it) and where to revoke it."""
+
+    committed: bool
+    first_commit: str = ""  # short sha of the earliest commit holding it
+    first_date: str = ""
+    refs: tuple[str, ...] = ()  # branches, tags and remote refs whose history holds it
+    pushed: bool = False
+    revoke: str = ""  # the rule's revoke location
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"committed": self.committed, "first_commit": self.first_commit, "first_date": self.first_date,
+                "refs": list(self.refs), "pushed": self.pushed, "revoke": self.revoke}
+
+    def describe(self) -> str:
+        if not self.committed:
+            return "not in git history"
+        where = f" on {', '.join(self.refs)}" if self.refs else ""
+        return (f"committed since {self.first_commit} ({self.first_date[:10]}){where}"
+                + (", pushed" if self.pushed else "") + (f"; revoke: {self.revoke}" if self.revoke else ""))
 
 
 @dataclass

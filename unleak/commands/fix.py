@@ -28,6 +28,8 @@ def _fix_text(plan: Any, diff: str) -> str:
             where = ", ".join(f"{p.path}:{p.line}" for p in s.places)
             note = " (already in the vault)" if s.in_vault else ""
             lines.append(f"  {s.name:<{width}}  {s.reference}  {s.preview}  {where}{note}")
+            if s.history is not None:
+                lines.append(f"  {'':<{width}}  {s.history.describe()}")
     if plan.changes:
         lines.append("files to rewrite: " + ", ".join(
             c.path + (" (reference file)" if c.reference_file else "") for c in plan.changes))
