@@ -60,8 +60,15 @@ _WEAK_WORDS = frozenset({
 })
 
 
+# Generic, but the one-word names applications conventionally use for their own single credential (Django's
+# SECRET_KEY, a service's TOKEN): kept as the code has them.
+_CONVENTIONAL = frozenset({"TOKEN", "PASSWORD", "SECRET_KEY"})
+
+
 def weak_name(name: str) -> bool:
     """Whether ``name`` says nothing but "a secret" (numbered copies such as ``TOKEN_3`` and ``_2`` included)."""
+    if name in _CONVENTIONAL:
+        return False
     core = re.sub(r"(?:_\d+)+$", "", name).strip("_")
     words = [w for w in core.split("_") if w]
     return len(core) <= 2 or all(w in _WEAK_WORDS or w.isdigit() for w in words)
