@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,8 @@ def project_root(start: Path) -> Path:
 
 
 def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAULT_REFERENCE_FILE,
-             min_confidence: Confidence = Confidence.MEDIUM) -> tuple[Plan, ScanResult]:
+             min_confidence: Confidence = Confidence.MEDIUM, names: Mapping[str, str] | None = None
+             ) -> tuple[Plan, ScanResult]:
     """Scan the working tree (``request.paths`` or everything) and plan the fix. Reads only, once a fix that was
     killed mid-way has been finished (:func:`remediate.staging.recover`; the plan's notes say what it did).
 
@@ -78,13 +81,18 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     kept = [f for f in result.findings if f.confidence.rank >= min_confidence.rank]
     left = [f for f in result.findings if f.confidence.rank < min_confidence.rank]
     files: list[str] = []
+    everything: list[str] = []
     if git.toplevel(root) is not None:
-        files = git.ls_files(root, scope)
+        everything = git.ls_files(root, [])
+        files = git.ls_files(root, scope) if scope else everything
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,
-                 reference_file=reference_file, redact_also=result.all_findings)
+                 reference_file=reference_file, redact_also=result.all_findings, search_files=everything,
+                 renames=names)
     plan.notes[:0] = recovered.notes()
+    if plan.secrets and git.toplevel(root) is not None and git.has_head(root):
+        _record_history(plan, request)
     if left:
         first = left[0]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
@@ -92,6 +100,33 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
                           f"{first.path}:{first.line} {first.rule_id}); run `unleak fix --min-confidence "
                           f"{lowest.value}` to move them too")
     return plan, result
+
+
+def _record_history(plan: Plan, request: ScanRequest) -> None:
+    """Rotation comes first: per moved secret, whether git history holds it (since when, on which refs) and where
+    its provider revokes it; a note points to `unleak exposure` and `unleak purge`."""
+    from remediate.plan import History
+    from scanner import exposure
+    from scanner.rules import all_rules
+
+    report = exposure.analyze(plan.root, request)
+    by_value = {e.secret.reveal(): e for e in report.exposures if e.secret.reveal()}
+    rules = all_rules()
+    for s in plan.secrets:
+        revoke = next((rules[r].revoke for r in s.rule_ids if r in rules and rules[r].revoke), "")
+        e = by_value.get(s.value)
+        if e is None:
+            s.history = History(committed=False, revoke=revoke)
+            continue
+        refs = tuple(dict.fromkeys((*e.branches, *e.tags, *e.remote_refs)))
+        s.history = History(committed=True, first_commit=e.first.sha[:12], first_date=e.first.date, refs=refs,
+                            pushed=e.pushed, revoke=revoke or (rules[e.rule_id].revoke if e.rule_id in rules else ""))
+    committed = [s.name for s in plan.secrets if s.history is not None and s.history.committed]
+    if committed:
+        plan.notes.append(
+            f"{len(committed)} of the {len(plan.secrets)} secrets moved are in git history ({', '.join(committed)}): "
+            "moving them into the vault does not un-leak them. Rotate each one first (where: see each secret's "
+            "revoke location), then check `unleak exposure` and remove the old values with `unleak purge`")
 
 
 def _values_left(plan: Plan, path: str, text: str) -> bool:
@@ -110,6 +145,12 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
               confirm: Callable[[Plan, str, str], bool] | None = None) -> FixResult:
     """Perform ``plan``. ``write`` replaces the atomic file writer and ``confirm`` the post-write check (tests
     inject failures through them)."""
+    with _HeldInterrupts() as held:
+        return _apply(plan, vault, held, write, confirm)
+
+
+def _apply(plan: Plan, vault: Vault, held: _HeldInterrupts, write: patch.Writer | None,
+           confirm: Callable[[Plan, str, str], bool] | None) -> FixResult:
     res = FixResult()
     root = plan.root
     # 0. Nothing changed under us since planning.
@@ -120,13 +161,17 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
             raise FixError(f"{c.path} changed since the plan was made; nothing was changed — run `unleak fix` again")
 
     # 1. Vault: put, read back, compare. No file is touched until every value is safe.
+    before: set[str] | None = None
     created: list[str] = []
     try:
+        held.check()
         before = {e.name for e in vault.names()}
+        # Every name this run may create, known before the first write: an entry stored a moment before an
+        # interrupt is removed again as surely as one whose write had been recorded.
+        created = [s.name for s in plan.secrets if s.name not in before]
         for s in plan.secrets:
+            held.check()
             ref = vault.put(s.name, s.value, overwrite=False)
-            if s.name not in before:
-                created.append(s.name)
             if ref != s.reference:
                 raise FixError(f"the vault returned {ref} for {s.name}, expected {s.reference}")
             # A write-only store (GitHub Actions secrets) cannot be read back; its put() has confirmed the write
@@ -137,12 +182,12 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                     raise FixError(f"{s.name} did not read back equal from the vault")
             res.stored.append(s.name)
     except BaseException as exc:
-        _forget(vault, created)
+        removed = _forget(vault, created)
         if not isinstance(exc, (UnleakError, OSError)):
             raise  # interrupted: no file was touched yet
         why = str(exc) if isinstance(exc, UnleakError) else f"{type(exc).__name__} ({exc.strerror or 'I/O error'})"
         raise FixError(f"storing the values failed: {why}. No file was changed"
-                       + (f"; the {len(created)} new vault entries were removed again" if created else "")) from None
+                       + (f"; the {len(removed)} new vault entries were removed again" if removed else "")) from None
 
     # 2-4. Files, confirmation, reference file last. Every new content is staged (written and fsync()ed under
     # .git/unleak) and checked before the first file is replaced; then all are renamed into place under a journal
@@ -152,13 +197,18 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
     check = confirm or _confirm
     txn: staging.Transaction | None = None
     try:
+        held.check()
         txn = staging.stage(root, body + ref_changes, write)
         for c in body:
+            held.check()
             if not check(plan, c.path, c.after):
                 raise FixError(f"after rewriting, a moved value is still found in {c.path}")
         for c in ref_changes:
             if not check(plan, c.path, c.after):
                 raise FixError(f"the reference file {c.path} would still hold a moved value")
+        # The last point where Ctrl-C stops the fix: after the journal's commit the renames are finished (here, or
+        # by the next run if this process is killed).
+        held.check()
         txn.commit()
         for c in body + ref_changes:
             if not check(plan, c.path, (root / c.path).read_text(encoding="utf-8")):
@@ -182,10 +232,10 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
                 else f"{type(exc).__name__} while checking the files")
         if not_restored:
             refs = {sec.name: sec.reference for sec in plan.secrets}
-            held = "; ".join(f"{path} reads {', '.join(refs[n] for n in names)}" if names else path
-                             for path in not_restored for names in [_needed_by(plan, [path])])
+            holding = "; ".join(f"{path} reads {', '.join(refs[n] for n in names)}" if names else path
+                                for path in not_restored for names in [_needed_by(plan, [path])])
             raise FixError(
-                f"{what}; could NOT restore {', '.join(not_restored)}, still rewritten ({held}). Those values were "
+                f"{what}; could NOT restore {', '.join(not_restored)}, still rewritten ({holding}). Those values were "
                 "kept in the vault (`unleak secrets list`); check the files with `git diff`"
                 + (f"; the other {restored} file(s) were restored" if restored else "")
                 + (f"; {len(removed)} other new vault entr{'y was' if len(removed) == 1 else 'ies were'} removed"
@@ -198,6 +248,40 @@ def apply_fix(plan: Plan, vault: Vault, *, write: patch.Writer | None = None,
     res.written = [c.path for c in body + ref_changes]
     res.confirmed = True
     return res
+
+
+class _HeldInterrupts:
+    """Ctrl-C while the fix is applied is held until a point where stopping leaves nothing half done.
+
+    A KeyboardInterrupt can otherwise land anywhere: between a vault write and the bookkeeping of what was created,
+    or inside the rollback itself. Here SIGINT only sets a flag; :meth:`check` (called before each vault write and
+    each file write) turns it into KeyboardInterrupt once, so the rollback that follows runs to its end. After the
+    last file is written the fix is complete and an interrupt no longer undoes it.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.raised = False
+        self._old: Any = None
+
+    def __enter__(self) -> _HeldInterrupts:
+        # Only the main thread may set handlers; a caller that set its own (or ignores SIGINT) keeps it.
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: object) -> None:
+        self.pending = True
+
+    def check(self) -> None:
+        if self.pending and not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _confirm(plan: Plan, path: str, text: str) -> bool:

@@ -15,12 +15,12 @@ import dataclasses
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediate import codemods, configfiles, dotenv
+from remediate import codemods, configfiles, copies, dotenv
 from remediate.codemods import javascript, notebook, workflow
 from remediate.codemods.sites import Site
 from remediate.vault import Vault
@@ -30,19 +30,70 @@ from scanner.finding import Finding
 
 # What a provider's token is usually called, for values nothing in the code names.
 RULE_NAMES = {
-    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN",
-    "UL100": "PRIVATE_KEY",
+    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL012": "AWS_SECRET_ACCESS_KEY",
+    "UL013": "AWS_SESSION_TOKEN", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN", "UL100": "PRIVATE_KEY",
 }
+# Slack's token kinds by prefix: the variable names Slack's own SDK documentation uses.
+_SLACK_KINDS = {"xoxb-": "SLACK_BOT_TOKEN", "xoxp-": "SLACK_USER_TOKEN", "xapp-": "SLACK_APP_TOKEN"}
 
 
-def _rule_name(rule_id: str) -> str:
-    """The name for a value nothing in the code names: the rule's provider variable (``MAILGUN_API_KEY``)."""
+def _provider_name(rule_id: str, value: str = "") -> str:
+    """What the provider's own documentation calls a credential of this rule (``STRIPE_SECRET_KEY``), '' for
+    rules that know no provider (generic assignments, URLs)."""
+    if rule_id.startswith("UL03"):
+        for prefix, name in _SLACK_KINDS.items():
+            if value.startswith(prefix):
+                return name
     if rule_id in RULE_NAMES:
         return RULE_NAMES[rule_id]
     from scanner.rules import all_rules
 
     rule = all_rules().get(rule_id)
-    return rule.env_name if rule is not None and rule.env_name else "SECRET"
+    return rule.env_name if rule is not None and rule.env_name else ""
+
+
+# Words that say nothing about whose credential a name holds: `X`, `KEY`, `URL`, `TOKEN_3`, `API_KEY`, `WEB_TOKEN`.
+_WEAK_WORDS = frozenset({
+    "X", "Y", "Z", "S", "V", "K", "KEY", "KEYS", "URL", "URI", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD",
+    "PASS", "PASSWD", "PWD", "API", "AUTH", "ACCESS", "CLIENT", "WEB", "FIELD", "VALUE", "VAL", "CREDENTIAL",
+    "CREDENTIALS", "CRED", "CREDS", "BEARER", "PRIVATE", "APP", "DEFAULT", "MY", "THE", "CONFIG", "SETTINGS", "DATA",
+    "VAR", "CONST", "TMP", "TEMP", "STR", "STRING", "HEADER", "HEADERS", "AUTHORIZATION", "LIVE", "PROD", "TEST",
+})
+
+
+# Generic, but the one-word names applications conventionally use for their own single credential (Django's
+# SECRET_KEY, a service's TOKEN): kept as the code has them.
+_CONVENTIONAL = frozenset({"TOKEN", "PASSWORD", "SECRET_KEY"})
+
+
+def weak_name(name: str) -> bool:
+    """Whether ``name`` says nothing but "a secret" (numbered copies such as ``TOKEN_3`` and ``_2`` included)."""
+    if name in _CONVENTIONAL:
+        return False
+    core = re.sub(r"(?:_\d+)+$", "", name).strip("_")
+    words = [w for w in core.split("_") if w]
+    return len(core) <= 2 or all(w in _WEAK_WORDS or w.isdigit() for w in words)
+
+
+def choose_name(sites: list[Site], rule_id: str, value: str) -> str:
+    """The name for one value found at ``sites`` (best ranked first).
+
+    A variable the code already reads (an environment read's key, a ``.env`` key, a settings field) is kept as it
+    is. Otherwise the code's own name wins when it says whose credential this is (``STRIPE_KEY``,
+    ``DATABASE_PASSWORD``); a name that only says "a secret" (``KEY``, ``API_KEY``, ``WEB_TOKEN``) gives way to
+    the provider's name (``STRIPE_SECRET_KEY``, ``SLACK_BOT_TOKEN``), as a reviewer would rename it.
+    """
+    named = [(s, n) for s in sites for n in [suggest_name(s)] if n]
+    read = [n for s, n in named if s.kind in ("env-default", "dotenv", "settings-field")]
+    if read:
+        return read[0]
+    strong = [n for _, n in named if not weak_name(n)]
+    if strong:
+        return strong[0]
+    provider = _provider_name(rule_id, value)
+    if provider:
+        return provider
+    return named[0][1] if named else "SECRET"
 
 
 # A target called only this says nothing about whose secret it is: qualify it by its scope.
@@ -55,10 +106,14 @@ GENERIC = {
 _DB_CALLEES = {"connect", "create_engine", "create_async_engine", "create_connection", "connection", "database"}
 _BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", "__init__", "setup", "configure",
                   "dict", "get", "post", "put", "request", "config", "settings", "update", "set", "from_env", "build"}
+_PLURAL_SCOPES = {"databases": "DATABASE", "caches": "CACHE", "credentials": "", "secrets": "", "fields": "",
+                  "field": "", "headers": "", "params": "", "data": "", "payload": "", "options": "", "kwargs": ""}
 _STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
 
-CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other"}  # rewritten to os.environ["NAME"]
-_RANK = {"env-default": 0, "dotenv": 0, "interpolate": 1, "workflow": 1, "assign": 1, "keyword": 2, "dict": 2,
+# Rewritten to os.environ["NAME"] (a settings field: its default dropped).
+CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other", "settings-field"}
+_RANK = {"env-default": 0, "dotenv": 0, "settings-field": 0, "interpolate": 1, "workflow": 1, "assign": 1,
+         "keyword": 2, "dict": 2,
          "partial": 3, "call-arg": 4, "other": 4, "comment": 5}
 _PY = (".py", ".pyi")
 _ENV_KINDS = ("env-default", "dotenv-read", "override")
@@ -89,6 +144,8 @@ def _scope_prefix(scope: str | None) -> str:
         return "DB"
     if low in _BLAND_CALLEES:
         return ""
+    if low in _PLURAL_SCOPES:
+        return _PLURAL_SCOPES[low]  # Django's DATABASES = {"default": {"PASSWORD": …}} -> DATABASE_PASSWORD
     if scope[:1].isupper() and "_" not in scope:
         # A class: OpenAI -> OPENAI, StripeClient -> STRIPE (its generic suffix says nothing).
         # A class named only "Settings" or "Client" says nothing: no prefix.
@@ -151,10 +208,37 @@ class PlannedSecret:
     rule_ids: list[str] = field(default_factory=lambda: [])
     preview: str = ""
     in_vault: bool = False  # the vault already holds this name with this value
+    history: History | None = None  # None: not looked up (no git history)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
-                "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
+        d = {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
+             "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
+        if self.history is not None:
+            d["history"] = self.history.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class History:
+    """Whether a moved value was committed (moving it into a vault does not un-leak it) and where to revoke it."""
+
+    committed: bool
+    first_commit: str = ""  # short sha of the earliest commit holding it
+    first_date: str = ""
+    refs: tuple[str, ...] = ()  # branches, tags and remote refs whose history holds it
+    pushed: bool = False
+    revoke: str = ""  # the rule's revoke location
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"committed": self.committed, "first_commit": self.first_commit, "first_date": self.first_date,
+                "refs": list(self.refs), "pushed": self.pushed, "revoke": self.revoke}
+
+    def describe(self) -> str:
+        if not self.committed:
+            return "not in git history"
+        where = f" on {', '.join(self.refs)}" if self.refs else ""
+        return (f"committed since {self.first_commit} ({self.first_date[:10]}){where}"
+                + (", pushed" if self.pushed else "") + (f"; revoke: {self.revoke}" if self.revoke else ""))
 
 
 @dataclass
@@ -179,6 +263,7 @@ class ManualStep:
     reason: str
     rule_id: str = ""
     preview: str = ""
+    value: str = field(default="", repr=False)  # the secret left in place (never shown; see Plan.redactions)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "rule_id": self.rule_id, "preview": self.preview,
@@ -205,9 +290,14 @@ class Plan:
 
     def redactions(self) -> dict[str, str]:
         """Every secret text (raw and runtime forms) -> the label shown instead of it."""
+        from scanner.forms import encoded_forms
+
         out: dict[str, str] = dict(self.hidden)
+        for m in self.manual:
+            if m.value:
+                out.setdefault(m.value, f"[REDACTED:{m.rule_id or 'secret'}]")
         for s in self.secrets:
-            for form in {s.value, *s.raws}:
+            for form in {s.value, *s.raws, *encoded_forms(s.value)}:
                 if form:
                     out[form] = f"[REDACTED:{s.name}]"
         return out
@@ -248,14 +338,17 @@ def _placeholder(value: str) -> bool:
 
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
-          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = ()
-          ) -> Plan:
+          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = (),
+          search_files: Iterable[str] = (), renames: Mapping[str, str] | None = None) -> Plan:
     """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
 
     ``python_files`` are further Python files to check for environment reads that need a change (secret defaults,
     ``dotenv_values`` reads, ``load_dotenv(override=True)``); ``dotenv_files`` further ``.env`` files whose
-    reference values tell which keys are secrets.
+    reference values tell which keys are secrets. ``search_files`` are searched for every other copy of each value
+    found (raw copies are rewritten like findings where they can be, everything else becomes a manual step).
+    ``renames`` maps a name the plan would choose to the name the user wants (``--name OLD=NEW``).
     """
+    renames = dict(renames or {})
     root = root.resolve()
     if (root / reference_file).is_symlink():
         # An atomic write would replace the link with a file; writing through it could land outside the repository.
@@ -270,27 +363,37 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         if f.source in ("file", "text") and f.secret.reveal():
             by_path.setdefault(f.path, []).append(f)
     rule_of: dict[str, Finding] = {}
+    for fs in by_path.values():
+        for f in fs:
+            rule_of.setdefault(f.secret.reveal(), f)
     found: list[_Found] = []
     texts: dict[str, str] = {}
     env_sites: dict[str, list[Site]] = {}
+    # Other copies of the values found: the scanner flags what looks like a secret, not every place a value sits.
+    extra: dict[str, list[copies.Copy]] = {}
+    for c in copies.find(root, search_files, rule_of):
+        extra.setdefault(c.path, []).append(c)
 
     # 1. Where does each value sit, and what is it called there?
-    for path in sorted(by_path):
-        fs = by_path[path]
-        for f in fs:
-            rule_of.setdefault(f.secret.reveal(), f)
-        raws = sorted({f.secret.reveal() for f in fs}, key=len, reverse=True)
+    for path in sorted(set(by_path) | set(extra)):
+        fs = by_path.get(path, [])
+        # A raw copy of a value flagged in this same file is that finding (or analysed with it).
+        cs = [c for c in extra.get(path, []) if not (c.raw and c.value in {f.secret.reveal() for f in fs})]
+        raws = sorted({f.secret.reveal() for f in fs} | {c.value for c in cs if c.raw}, key=len, reverse=True)
         text = _read(root, path)
         if text is None:
             plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
-                                       f.preview) for f in fs]
+                                       f.preview, f.secret.reveal()) for f in fs]
+            plan.manual += [_copy_step(c, rule_of, "in a file that is not UTF-8 text") for c in cs
+                            if c.value not in {f.secret.reveal() for f in fs}]
             continue
         texts[path] = text
         sites: list[Site]
         if path.endswith(_PY) or notebook.is_notebook(path):
             outcome = (notebook.analyze if notebook.is_notebook(path) else codemods.analyze)(text, raws)
             if not outcome.ok:
-                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview) for f in fs]
+                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview,
+                                           f.secret.reveal()) for f in fs]
                 continue
             sites = outcome.sites
         elif dotenv.is_dotenv_path(path):
@@ -304,7 +407,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         else:
             sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
                           manual=configfiles.manual_reason(path)) for f in fs]
-        covered = {s.raw for s in sites}
+            sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                           manual=configfiles.manual_reason(path)) for c in cs if c.raw]
+        covered = {s.raw for s in sites} | {s.value for s in sites}
         # Environment reads are planned in step 2, for every Python file alike.
         if path.endswith(_PY) or notebook.is_notebook(path):
             env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
@@ -314,6 +419,14 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                 sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
                                   manual="not inside a string literal, value or comment the fix can rewrite (a "
                                   "false positive? allow it with an `unleak:allow` comment); check it by hand"))
+        for c in cs:
+            if not c.raw:
+                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                                  manual="a copy of the value, encoded (base64, hex, URL or JSON escaping): replace it "
+                                  "by hand"))
+            elif c.value not in covered:
+                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                                  manual="a copy of the value where the fix cannot rewrite it: replace it by hand"))
         for s in sites:
             f0 = rule_of.get(s.raw)
             found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
@@ -341,6 +454,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     ref_text = texts.get(ref_path) if ref_path in texts else _read(root, ref_path)
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
     existing = {e.name for e in vault.names()}
+    # Names another owner holds in the backend (a 1Password item unleak did not create): never planned, so the
+    # collision is found now rather than at apply.
+    foreign: set[str] = getattr(vault, "foreign_names", lambda: set())()
     by_value: dict[str, list[_Found]] = {}
     for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
         by_value.setdefault(x.site.value, []).append(x)
@@ -348,10 +464,17 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
     for value, xs in by_value.items():
         ranked = sorted(xs, key=lambda x: _RANK.get(x.site.kind, 9))
-        candidates = [n for n in (suggest_name(x.site) for x in ranked) if n]
-        f0 = rule_of.get(xs[0].site.raw)
-        base = candidates[0] if candidates else _rule_name(f0.rule_id if f0 else "")
-        name = _free_name(base, value, taken, existing, vault, ref_entries)
+        f0 = rule_of.get(xs[0].site.raw) or rule_of.get(value)
+        base = choose_name([x.site for x in ranked], f0.rule_id if f0 else "", value)
+        chosen, wanted = base, renames.get(base)
+        if wanted is not None:
+            if not NAME_RE.fullmatch(wanted):
+                raise UsageError(f"--name {chosen}={wanted}: not a valid variable name (A-Z, 0-9 and _)")
+            base = wanted
+        name = _free_name(base, value, taken, existing | foreign, vault, ref_entries)
+        if wanted is not None and name != wanted:
+            raise UsageError(f"--name {chosen}={wanted}: {wanted} already holds another value (in this plan, the "
+                             f"vault or {ref_path}); choose another name")
         taken[name] = value
         ps = PlannedSecret(name=name, reference=vault.reference_for(name), value=value,
                            raws={x.site.raw for x in xs} | {value},
@@ -368,17 +491,18 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             also = f" (the value is in the vault as {moved.name} after this fix)" if moved else ""
             # A reason may name the variable to use ({NAME}): the one the value is moved under, else the one the
             # place suggests.
-            name = moved.name if moved else suggest_name(x.site) or _rule_name(x.rule_id)
+            name = moved.name if moved else suggest_name(x.site) or _provider_name(x.rule_id, x.site.value) or "SECRET"
             plan.manual.append(ManualStep(x.path, x.site.line,
                                           (x.site.manual or "fix it by hand").replace("{NAME}", name) + also,
-                                          x.rule_id, x.preview))
+                                          x.rule_id, x.preview, x.site.value))
 
     # 4. Which environment variables must the reference file define, and can it?
     needed: dict[str, PlannedSecret] = {}
     dropped: list[_Found] = []
     for x in auto:
         ps = secret_of_value[x.site.value]
-        var = x.site.env_key if x.site.kind == "env-default" else (
+        # An env read and a pydantic-settings field read the variable they name, whatever the vault entry is called.
+        var = x.site.env_key if x.site.kind in ("env-default", "settings-field") else (
             ps.name if x.site.kind in CODE_KINDS or x.site.kind in ("interpolate", "workflow") else None)
         if var is None:
             continue
@@ -391,7 +515,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         if conflict:
             dropped.append(x)
             plan.manual.append(ManualStep(x.path, x.site.line, f"{var} is already defined with another value in "
-                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview))
+                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview,
+                                          x.site.value))
             continue
         env_var_owner[var] = x.site.value
         needed[var] = ps
@@ -424,7 +549,8 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             outcome = rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
                               dotenv_keys=dotenv_keys, flip_override=flip)
             if not outcome.ok or outcome.code is None:
-                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview) for x in xs]
+                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview,
+                                           x.site.value) for x in xs]
                 continue
             after = outcome.code
         elif dotenv.is_dotenv_path(path):
@@ -449,7 +575,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         elif removes:
             # Applying would fail its own re-scan; keep the file out of the fix instead of blocking the rest.
             plan.manual += [ManualStep(path, x.site.line, "the rewrite would leave a copy of the value in the file: "
-                                       "fix it by hand", x.rule_id, x.preview) for x in xs]
+                                       "fix it by hand", x.rule_id, x.preview, x.site.value) for x in xs]
 
     # Rewritten workflows read Actions secrets, which only the user can create: say how, without the value.
     rewritten = {c.path for c in plan.changes}
@@ -480,7 +606,37 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         change.reference_file = True
         plan.changes.remove(change)
         plan.changes.append(change)  # written last (invariant 2 order)
+    _mention_every_copy(plan, search_files, rule_of)
     return plan
+
+
+def _copy_step(c: copies.Copy, rule_of: dict[str, Finding], why: str) -> ManualStep:
+    f0 = rule_of.get(c.value)
+    return ManualStep(c.path, c.line, f"a copy of a value this fix moves, {why}: replace it by hand",
+                      f0.rule_id if f0 else "", f0.preview if f0 else "", c.value)
+
+
+def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[str, Finding]) -> None:
+    """The last word: any form of a moved value still in a file after this plan is a manual step (never silent),
+    and a rewritten file knowingly keeps it (the post-write re-scan does not count it)."""
+    moved = {s.value: s for s in plan.secrets}
+    if not moved:
+        return
+    listed = {(m.path, m.value) for m in plan.manual}
+    changed = {c.path: c for c in plan.changes}
+    paths = sorted(set(search_files) | set(changed))
+    for c in copies.find(plan.root, [p for p in paths if p not in changed], moved):
+        if (c.path, c.value) not in listed:
+            plan.manual.append(_copy_step(c, rule_of, f"left where it is (it is in the vault as {moved[c.value].name} "
+                                          "after this fix)"))
+            listed.add((c.path, c.value))
+    for path, change in changed.items():
+        for c in copies.in_text(change.after, moved):
+            if (path, c.value) not in listed:
+                plan.manual.append(_copy_step(dataclasses.replace(c, path=path), rule_of, "left in the rewritten file "
+                                              f"(it is in the vault as {moved[c.value].name} after this fix)"))
+                listed.add((path, c.value))
+            change.keeps.add(c.value)
 
 
 def _free_name(base: str, value: str, taken: dict[str, str], existing: set[str], vault: Vault,

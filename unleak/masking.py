@@ -19,18 +19,16 @@ Streaming rules (a value may arrive split across any number of writes):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import ahocorasick
 
-#: values shorter than this are not masked: a 3-character mask would shred ordinary output
-MIN_MASK_LENGTH = 4
+# The forms of a value are one concept shared with `fix` (which searches the tree for every form of a moved value).
+from scanner.forms import MIN_MASK_LENGTH, encoded_forms, lines_of
+
+__all__ = ["MIN_MASK_LENGTH", "Masker", "encoded_forms", "mask_for", "names_too_short", "windows"]
 
 # A held tail this long (or longer) at end of stream is masked rather than written: a child that dies halfway
 # through printing a secret must not leak its first half. Shorter tails are ordinary text ("http" of a URL).
@@ -43,9 +41,6 @@ WINDOW = 12
 #: most of it anyway, and would mask ordinary text)
 WINDOW_MIN_VALUE = 20
 
-# PEM armour lines ("-----BEGIN RSA PRIVATE KEY-----") are the same in every key of a kind: not secret, and masking
-# them would hide every PEM header in a program's output.
-_ARMOUR = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]+-----")
 # In a multi-line value (a PEM key, a JSON service-account file), the runs of token characters are the secret part;
 # the rest of a line is structure shared with every value of its kind.
 _TOKEN_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{WINDOW_MIN_VALUE},}}")
@@ -60,105 +55,16 @@ def mask_for(name: str) -> str:
     return f"<unleak:{name}>"
 
 
-def _b64_forms(raw: bytes) -> set[str]:
-    """Base64 (standard and url-safe, padded and not) of the value alone and as it appears inside longer data.
-
-    A value embedded at byte offset 0, 1 or 2 (mod 3) of a larger blob encodes differently each time; the
-    characters that depend only on the value's own bits are the same for every surrounding, so each alignment
-    contributes the run of characters whose 6 bits lie wholly inside the value.
-    """
-    forms: set[str] = set()
-    std = base64.b64encode(raw).decode("ascii")
-    url = base64.urlsafe_b64encode(raw).decode("ascii")
-    forms.update({std, std.rstrip("="), url, url.rstrip("=")})
-    n = len(raw)
-    for k in range(3):
-        enc = base64.b64encode(b"\0" * k + raw).decode("ascii")
-        first = -(-8 * k // 6)  # first character whose bits start at or after the value's first bit
-        last = (8 * (k + n)) // 6  # one past the last character whose bits end at or before the value's end
-        core = enc[first:last]
-        forms.add(core)
-        forms.add(core.replace("+", "-").replace("/", "_"))
-    # `base64` (coreutils) wraps at 76 columns and PEM at 64: each full line of a wrapped encoding is masked.
-    # Short lines are left out: a 4-character tail such as "Cg==" would mask unrelated output everywhere.
-    for width in (64, 76):
-        if len(std) > width:
-            forms.update(line for i in range(0, len(std), width) if len(line := std[i : i + width]) >= 16)
-    return forms
-
-
-def _encodings(value: str) -> set[str]:
-    """base64, hex, URL and JSON forms of one string (see :func:`encoded_forms`)."""
-    raw = value.encode("utf-8")
-    texts: set[str] = set(_b64_forms(raw))
-    hexed = binascii.hexlify(raw).decode("ascii")
-    texts.update({hexed, hexed.upper()})
-    for quoted in (
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote(value),
-        urllib.parse.quote_plus(value),
-        urllib.parse.quote(value, safe="-_.!~*'()"),  # JavaScript's encodeURIComponent
-    ):
-        texts.add(quoted)
-        texts.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
-    for ascii_only in (True, False):
-        escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        for variant in (escaped, escaped.replace("/", "\\/")):
-            texts.add(variant)
-            # Other encoders write \u escapes in upper case (\u00E9).
-            texts.add(re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group(0)[2:].upper(), variant))
-    return texts
-
-
-def _lines(value: str) -> list[str] | None:
-    """The lines of a multi-line value (without PEM armour), or None for a one-line value."""
-    lines = value.splitlines()
-    if len(lines) > 1 or value.endswith(("\n", "\r")):
-        return [line.strip() for line in lines if line.strip() and not _ARMOUR.fullmatch(line.strip())]
-    return None
-
-
-def encoded_forms(value: str) -> set[str]:
-    """Every whole form of ``value`` to mask, as latin-1 strings of its UTF-8 bytes; none contains a line break.
-
-    Forms: the raw value (or each line of a multi-line value, and each line's own encodings: a program may
-    encode a key line by line), base64/base64url (see :func:`_b64_forms`), hex in lower and upper case,
-    URL-encoding (``quote`` with and without ``/`` safe, ``quote_plus``, JavaScript's ``encodeURIComponent``,
-    lower-case escapes) and JSON string escaping (ASCII-only and not, upper-case ``\\u`` escapes, with and
-    without escaped slashes). PEM armour lines are not forms: they are the same in every key.
-    """
-    texts: set[str] = set()
-    lines = _lines(value)
-    if lines is not None:
-        texts.update(lines)
-        for line in lines:
-            if len(line) >= 8:  # a key's last line may be short; shorter ones would mask ordinary text
-                texts.update(_encodings(line))
-    else:
-        texts.add(value)
-    texts.update(_encodings(value))
-    return _usable(texts)
-
-
 def windows(value: str) -> set[str]:
     """Every :data:`WINDOW`-character window of a value of :data:`WINDOW_MIN_VALUE`+ characters (of each token run
     of a multi-line value), as latin-1 strings of UTF-8 bytes."""
-    lines = _lines(value)
+    lines = lines_of(value)
     runs = [value] if lines is None else [r for line in lines for r in _TOKEN_RUN.findall(line)]
     out: set[str] = set()
     for run in runs:
         if len(run) >= WINDOW_MIN_VALUE and "\n" not in run and "\r" not in run:
             b = run.encode("utf-8").decode("latin-1")
             out.update(b[i : i + WINDOW] for i in range(len(b) - WINDOW + 1))
-    return out
-
-
-def _usable(texts: set[str]) -> set[str]:
-    out: set[str] = set()
-    for text in texts:
-        as_bytes = text.encode("utf-8").decode("latin-1")
-        if len(as_bytes) >= MIN_MASK_LENGTH and "\n" not in as_bytes and "\r" not in as_bytes:
-            out.add(as_bytes)
     return out
 
 

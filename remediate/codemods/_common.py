@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.codemod import VisitorBasedCodemodCommand
-from libcst.metadata import PositionProvider
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.metadata import PositionProvider, Scope, ScopeProvider
 
 # Callees that read one variable from the environment and take a default: dotted name -> (index of the key
 # argument, index of a positional default or None, name of the keyword default).
@@ -33,9 +35,9 @@ def dotted_name(expr: cst.BaseExpression) -> str | None:
     return None
 
 
-def env_expr(name: str, quote: str = '"') -> cst.BaseExpression:
-    """``os.environ["NAME"]``, quoted like the literal it replaces."""
-    return cst.parse_expression(f"os.environ[{quote}{name}{quote}]")
+def env_expr(name: str, quote: str = '"', os_name: str = "os") -> cst.BaseExpression:
+    """``os.environ["NAME"]``, quoted like the literal it replaces (``os_name``: what the module calls ``os``)."""
+    return cst.parse_expression(f"{os_name}.environ[{quote}{name}{quote}]")
 
 
 def string_value(expr: cst.BaseExpression | None) -> str | None:
@@ -138,9 +140,66 @@ def env_read(call: cst.Call, b: Bindings) -> EnvRead | None:
     return EnvRead(call, family, key, default)
 
 
+# `os` used as anything but `os.` or in `import os`: a parameter, a variable, a loop target, another import.
+_OS_OTHER_USE = re.compile(r"\bos\b(?!\s*\.)")
+_IMPORT_OS = re.compile(r"^[ \t]*import[ \t]+os[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
 class LineCodemod(VisitorBasedCodemodCommand):
     """A codemod that records the line of each site it reports (subclasses list ``PositionProvider`` among their
-    ``METADATA_DEPENDENCIES``)."""
+    ``METADATA_DEPENDENCIES``) and writes environment reads under a name that reaches the ``os`` module there."""
+
+    def __init__(self, context: CodemodContext) -> None:
+        super().__init__(context)
+        self._scopes: Mapping[cst.CSTNode, Scope | None] | None = None
+        self._os_plain = False  # `os` written somewhere: the module needs `import os`
+        self._os_alias: str | None = None  # `os` is shadowed somewhere: the module imports it under this name
+        self._code = ""
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self._code = tree.code
+        self._scopes = None
+        return super().transform_module_impl(tree)
+
+    def _os_reaches(self, scope: Scope | None, name: str) -> bool:
+        """Whether ``name`` at a place in ``scope`` is the module ``os`` (or unbound, so an import makes it so)."""
+        if scope is None:
+            return True
+        for a in scope[name]:
+            node = getattr(a, "node", None)
+            if not isinstance(node, cst.Import) or not any(
+                    dotted_name(al.name) in ("os", "os.path") and (
+                        (al.asname is None and name == "os") or (
+                            al.asname is not None and isinstance(al.asname.name, cst.Name)
+                            and al.asname.name.value == name))
+                    for al in node.names):
+                return False
+        return True
+
+    def os_name(self, node: cst.CSTNode) -> str:
+        """What to call ``os`` at ``node``: ``os`` unless a parameter, variable or other import shadows it there;
+        then an existing ``import os as X`` or a fresh ``_os`` (libcst scope analysis, only when the source uses
+        ``os`` as anything but a module)."""
+        scope: Scope | None = None
+        if _OS_OTHER_USE.search(_IMPORT_OS.sub("", self._code)):
+            if self._scopes is None:
+                self._scopes = self.context.wrapper.resolve(ScopeProvider) if self.context.wrapper else {}
+            scope = self._scopes.get(node)
+        if self._os_reaches(scope, "os"):
+            self._os_plain = True
+            return "os"
+        if self._os_alias is None:
+            existing = re.findall(r"^import[ \t]+os[ \t]+as[ \t]+([A-Za-z_]\w*)", self._code, re.MULTILINE)
+            names = set(re.findall(r"[A-Za-z_]\w*", self._code))
+            fresh = next(n for n in ("_os", "_os_module", "_unleak_os") if n not in names)
+            self._os_alias = next((n for n in existing if self._os_reaches(scope, n)), fresh)
+        return self._os_alias
+
+    def add_os_imports(self) -> None:
+        if self._os_plain:
+            self.add_needed_import("os")
+        if self._os_alias is not None:
+            self.add_needed_import("os", asname=self._os_alias)
 
     def _line(self, node: cst.CSTNode) -> int:
         try:

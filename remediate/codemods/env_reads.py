@@ -55,7 +55,6 @@ class FixEnvReads(LineCodemod):
         self.flip_override = flip_override
         self.sites: list[Site] = []
         self._b = Bindings()
-        self._rewrote = False
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._b = gather(tree)
@@ -80,8 +79,8 @@ class FixEnvReads(LineCodemod):
             if key is not None:
                 self.sites.append(Site(line=self._line(original_node), kind="dotenv-read", env_key=key))
                 if key in self.dotenv_keys:
-                    self._rewrote = True
-                    return updated_node.with_changes(func=cst.parse_expression("os.environ.get"))
+                    os_name = self.os_name(original_node)
+                    return updated_node.with_changes(func=cst.parse_expression(f"{os_name}.environ.get"))
             return updated_node
         kw = None
         if callee in self._b.load_dotenv:
@@ -119,10 +118,9 @@ class FixEnvReads(LineCodemod):
             return updated
         index = next(i for i, a in enumerate(original.args) if a is default)
         if read.family == "os":
-            self._rewrote = True
             key_node = updated.args[0].value
             quote = key_node.quote[0] if isinstance(key_node, cst.SimpleString) else '"'
-            return env_expr(read.key, quote).with_changes(lpar=updated.lpar, rpar=updated.rpar)
+            return env_expr(read.key, quote, self.os_name(original)).with_changes(lpar=updated.lpar, rpar=updated.rpar)
         args = list(updated.args)
         removed = args.pop(index)
         if args and index == len(args):
@@ -143,10 +141,8 @@ class FixEnvReads(LineCodemod):
         self.sites.append(Site(line=self._line(original_node), kind="dotenv-read", env_key=key))
         if key not in self.dotenv_keys:
             return updated_node
-        self._rewrote = True
-        return updated_node.with_changes(value=cst.parse_expression("os.environ"))
+        return updated_node.with_changes(value=cst.parse_expression(f"{self.os_name(original_node)}.environ"))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if self._rewrote:
-            self.add_needed_import("os")
+        self.add_os_imports()
         return updated_node

@@ -53,6 +53,26 @@ def _hint_before(text_before: str) -> str | None:
     return None
 
 
+def _env_prefix(cls: cst.ClassDef) -> str:
+    """``env_prefix`` of a pydantic-settings class (``model_config = SettingsConfigDict(env_prefix=…)`` or an inner
+    ``class Config: env_prefix = …``), '' when none."""
+    for stmt in cls.body.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == "Config":
+            for inner in stmt.body.body:
+                if isinstance(inner, cst.SimpleStatementLine):
+                    for small in inner.body:
+                        if (isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)
+                                and small.targets[0].target.value == "env_prefix"):
+                            return string_value(small.value) or ""
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.Call):
+                    for arg in small.value.args:
+                        if arg.keyword is not None and arg.keyword.value == "env_prefix":
+                            return string_value(arg.value) or ""
+    return ""
+
+
 class ReplaceSecretLiterals(LineCodemod):
     DESCRIPTION = "Replace secret string literals with os.environ reads."
     METADATA_DEPENDENCIES = (ParentNodeProvider, PositionProvider)
@@ -65,9 +85,10 @@ class ReplaceSecretLiterals(LineCodemod):
         self._rx = re.compile("|".join(re.escape(r) for r in self.raws)) if self.raws else None
         self.names = names
         self.sites: list[Site] = []
+        # function (by id of its original node) -> (parameter, environment read) for defaults read at call time
+        self._param_reads: dict[int, list[tuple[str, cst.BaseExpression]]] = {}
         self._bindings = Bindings()
         self._env_defaults: set[int] = set()
-        self._rewrote = False  # an os.environ read was written, so the module needs `import os`
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self._bindings = gather(tree)
@@ -81,6 +102,59 @@ class ReplaceSecretLiterals(LineCodemod):
         except KeyError:
             return None
         return parent
+
+    def _enclosing_def(self, param: cst.Param) -> cst.FunctionDef | None:
+        params = self._parent(param)
+        fn = self._parent(params) if params is not None else None
+        return fn if isinstance(fn, cst.FunctionDef) else None
+
+    def _settings_field(self, node: cst.CSTNode, parent: cst.CSTNode | None) -> str | None:
+        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default."""
+        if not isinstance(parent, cst.AnnAssign) or parent.value is not node or not isinstance(parent.target, cst.Name):
+            return None
+        body = self._parent(parent)
+        block = self._parent(body) if body is not None else None
+        cls = self._parent(block) if block is not None else None
+        if not isinstance(cls, cst.ClassDef) or not any(
+                (dotted_name(b.value) or "").rsplit(".", 1)[-1] == "BaseSettings" for b in cls.bases):
+            return None
+        return (_env_prefix(cls) + parent.target.value).upper()
+
+    def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
+        value = original_node.value
+        if (self.names is not None and isinstance(value, cst.SimpleString) and value.raw_value in self.names
+                and self._settings_field(value, original_node) is not None):
+            return updated_node.with_changes(value=None, equal=cst.MaybeSentinel.DEFAULT)
+        return updated_node
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef,
+                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        reads = self._param_reads.pop(id(original_node), [])
+        if not reads:
+            return updated_node
+        checks: list[cst.BaseStatement] = [
+            cst.If(test=cst.Comparison(cst.Name(p), [cst.ComparisonTarget(cst.Is(), cst.Name("None"))]),
+                   body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(p))],
+                                                                               read)])]))
+            for p, read in reads]
+        body = updated_node.body
+        # `def f(p=…): return p` has a one-line body: it becomes a block.
+        stmts: list[cst.BaseStatement] = (
+            list(body.body) if isinstance(body, cst.IndentedBlock)
+            else [cst.SimpleStatementLine(list(body.body))])  # type: ignore[arg-type]
+        at = 1 if stmts and isinstance(stmts[0], cst.SimpleStatementLine) and stmts[0].body and isinstance(
+            stmts[0].body[0], cst.Expr) and isinstance(stmts[0].body[0].value, cst.SimpleString) else 0
+        new_body = cst.IndentedBlock([*stmts[:at], *checks, *stmts[at:]]) if not isinstance(
+            body, cst.IndentedBlock) else body.with_changes(body=[*stmts[:at], *checks, *stmts[at:]])
+        return updated_node.with_changes(body=new_body)
+
+    def _in_pattern(self, node: cst.CSTNode) -> bool:
+        cur: cst.CSTNode | None = node
+        while cur is not None and not isinstance(cur, (cst.BaseStatement, cst.MatchCase)):
+            if isinstance(cur, cst.MatchPattern):
+                return True
+            cur = self._parent(cur)
+        return False
 
     def _hits(self, text: str) -> list[str]:
         if self._rx is None:
@@ -206,6 +280,12 @@ class ReplaceSecretLiterals(LineCodemod):
         if not hits or id(original_node) in self._env_defaults:
             return updated_node
         parent = self._parent(original_node)
+        if self._in_pattern(original_node):
+            # An expression there is not a pattern: the rewritten file would not parse, and every other site in it
+            # would go unfixed with it.
+            self._manual(original_node, hits, "in a match-case pattern, which must stay a literal: match a guard "
+                         "(`case x if x == os.environ[...]`) by hand")
+            return updated_node
         prefix = original_node.prefix.lower()
         if "b" in prefix:
             content = original_node.raw_value
@@ -216,9 +296,9 @@ class ReplaceSecretLiterals(LineCodemod):
             kind, hint, scope = self._context(original_node)
             self._record(original_node, kind, content, content, hint, scope)
             if self.names is not None and content in self.names:
-                self._rewrote = True
                 q = original_node.quote[0]
-                return cst.parse_expression(f"os.environ[{q}{self.names[content]}{q}].encode()").with_changes(
+                os_name = self.os_name(original_node)
+                return cst.parse_expression(f"{os_name}.environ[{q}{self.names[content]}{q}].encode()").with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         if is_docstring(original_node, parent):
@@ -228,12 +308,26 @@ class ReplaceSecretLiterals(LineCodemod):
         if content in hits and not isinstance(parent, cst.ConcatenatedString):
             value = original_node.evaluated_value
             assert isinstance(value, str)
+            field_var = self._settings_field(original_node, parent)
+            if field_var is not None:
+                # pydantic-settings reads the field from the environment itself: the idiomatic fix drops the
+                # default (leave_AnnAssign), and the variable must be the one the settings class reads.
+                self.sites.append(Site(line=self._line(original_node), kind="settings-field", raw=content,
+                                       value=value, hint=field_var, env_key=field_var))
+                return updated_node
             kind, hint, scope = self._context(original_node)
             self._record(original_node, kind, content, value, hint, scope)
             if self.names is not None and content in self.names:
-                self._rewrote = True
                 quote = original_node.quote[0]
-                return env_expr(self.names[content], quote).with_changes(
+                if isinstance(parent, cst.Param) and parent.default is original_node:
+                    # A default is evaluated at import: read the environment when the function is called instead,
+                    # so importing the module without the variable still works (the original failure point).
+                    fn = self._enclosing_def(parent)
+                    if fn is not None:
+                        self._param_reads.setdefault(id(fn), []).append(
+                            (parent.name.value, env_expr(self.names[content], quote, self.os_name(original_node))))
+                        return cst.Name("None").with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
+                return env_expr(self.names[content], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         if "\\" in content and "r" not in prefix:
@@ -243,7 +337,6 @@ class ReplaceSecretLiterals(LineCodemod):
         self._partial_sites(original_node, content, hits)
         if self.names is None or any(h not in self.names for h in hits):
             return updated_node
-        self._rewrote = True
         return self._split_simple(original_node, updated_node, parent, hits)
 
     def _split_simple(self, node: cst.SimpleString, updated: cst.SimpleString, parent: cst.CSTNode | None,
@@ -256,6 +349,7 @@ class ReplaceSecretLiterals(LineCodemod):
             isinstance(parent, cst.BinaryOperation) and parent.left is node
             and isinstance(parent.operator, cst.Modulo))
         inner_q = "'" if quote[0] == '"' else '"'
+        os_name = self.os_name(node)
         if template:
             # "…{}".format(x) / "…%s" % x: the literal is a template, so keep every piece a plain literal and join.
             parts: list[str] = []
@@ -263,7 +357,7 @@ class ReplaceSecretLiterals(LineCodemod):
                 if piece:
                     parts.append(f"{prefix}{quote}{piece}{quote}")
                 if i < len(found):
-                    parts.append(f"os.environ[{inner_q}{self.names[found[i]]}{inner_q}]")
+                    parts.append(f"{os_name}.environ[{inner_q}{self.names[found[i]]}{inner_q}]")
             expr = cst.parse_expression("(" + " + ".join(parts) + ")")
             return expr.with_changes(lpar=[cst.LeftParen(), *updated.lpar], rpar=[*updated.rpar, cst.RightParen()]) \
                 if updated.lpar else expr
@@ -272,7 +366,7 @@ class ReplaceSecretLiterals(LineCodemod):
         for i, piece in enumerate(pieces):
             body += piece.replace("{", "{{").replace("}", "}}")
             if i < len(found):
-                body += "{os.environ[" + inner_q + self.names[found[i]] + inner_q + "]}"
+                body += "{" + os_name + ".environ[" + inner_q + self.names[found[i]] + inner_q + "]}"
         return cst.parse_expression(f"{fprefix}{quote}{body}{quote}").with_changes(
             lpar=updated.lpar, rpar=updated.rpar)
 
@@ -293,9 +387,8 @@ class ReplaceSecretLiterals(LineCodemod):
             raw = texts[0].value
             self._record(original_node, kind, raw, raw, hint, scope)
             if self.names is not None and raw in self.names:
-                self._rewrote = True
                 quote = original_node.start.lstrip("fFrRbBuU")[0]
-                return env_expr(self.names[raw], quote).with_changes(
+                return env_expr(self.names[raw], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
         kind, hint, scope = self._context(original_node)
@@ -306,7 +399,7 @@ class ReplaceSecretLiterals(LineCodemod):
         if self.names is None or any(h not in self.names for h in hits):
             return updated_node
         assert self._rx is not None
-        self._rewrote = True
+        os_name = self.os_name(original_node)
         quote = original_node.start.lstrip("fFrRbBuU")
         inner_q = "'" if quote[0] == '"' else '"'
         new_parts: list[cst.BaseFormattedStringContent] = []
@@ -321,7 +414,7 @@ class ReplaceSecretLiterals(LineCodemod):
                     new_parts.append(cst.FormattedStringText(piece))
                 if i < len(found):
                     new_parts.append(cst.FormattedStringExpression(
-                        expression=env_expr(self.names[found[i]], inner_q)))
+                        expression=env_expr(self.names[found[i]], inner_q, os_name)))
         return updated_node.with_changes(parts=new_parts)
 
     def leave_Comment(self, original_node: cst.Comment, updated_node: cst.Comment) -> cst.Comment:
@@ -338,6 +431,5 @@ class ReplaceSecretLiterals(LineCodemod):
             value=self._rx.sub(lambda m: comment_marker(names[m.group(0)]), updated_node.value))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if self._rewrote:
-            self.add_needed_import("os")
+        self.add_os_imports()
         return updated_node

@@ -267,6 +267,17 @@ class OnePasswordVault:
                 entries.append(SecretEntry(title, self.reference_for(title)))
         return sorted(set(entries), key=lambda e: e.name)
 
+    def foreign_names(self) -> set[str]:
+        """Item titles in the vault that unleak did not create for this project: ``put`` refuses them, so ``fix``
+        plans around them instead of failing at apply."""
+        out = self._run(["item", "list", "--vault", self.op_vault, "--format", "json"])
+        try:
+            items = json.loads(out or "[]")
+        except json.JSONDecodeError:
+            raise VaultError("the 1Password CLI returned output unleak could not parse for `op item list`") from None
+        titles = {item.get("title") for item in items if isinstance(item, dict)} if isinstance(items, list) else set()
+        return {t for t in titles if isinstance(t, str)} - {e.name for e in self.names()}
+
     def delete(self, name: str) -> None:
         self.reference_for(name)
         item = self._find_item(name)

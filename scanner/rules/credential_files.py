@@ -133,8 +133,9 @@ def _escaped(line: str, j: int) -> bool:
 # --------------------------------------------------------------------------------------------- URLs and DSNs
 # scheme://user:password@host — any scheme (postgres, mysql, mongodb+srv, redis, amqp, jdbc:…, http, ftp…).
 # The pattern starts at the literal "://" (fast to find); the scheme is checked by looking back from there.
+# The host may be a template (`f"redis://:pw@{host}"`, `"…@{}/db".format(h)`, `${HOST}`): the password is still literal.
 _URL_USERINFO = lazy(
-    r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})"
+    r"://(?P<user>[^\s:@/?#'\"<>`]{0,128}):(?P<secret>[^\s@/'\"<>`]{1,256})@(?P<host>[A-Za-z0-9_.%\[\]{}$-]{1,253})"
 )
 _SCHEME = lazy(r"[A-Za-z][A-Za-z0-9+.-]{1,30}$")
 

@@ -45,3 +45,41 @@ register(
         "(Python, JS/TS, Ruby, PHP, Go, Java, shell)",
     ),
 )
+
+# `SECRET_KEY = os.environ.get("SECRET_KEY") or "…"` (Python), `token = process.env.T || "…"` / `?? "…"` (JS/TS):
+# the literal is the value whenever the variable is unset, so it is as much a committed secret as an assignment.
+_FALLBACK = r"(?:=|:)\s{0,8}[^\n]{0,200}?\s(?:or|\|\||\?\?)\s{0,8}"
+# Key material written as bytes (`HMAC_KEY = b"…"`) is often named after its use rather than "secret" or "key".
+_BYTES_WORD = _WORD[:-1] + r"|hmac|fernet|jwt|cipher|aes|nacl)"
+_BYTES_NAME = r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?" + _BYTES_WORD + r"[A-Za-z0-9_.-]{0,40}"
+
+register(
+    Rule(
+        id="UL901",
+        title="Secret as the fallback of a secret-like name",
+        confidence=Confidence.MEDIUM,
+        pattern=r"(?i)(?P<name>" + _NAME + r")[\"']?\]?\s{0,8}(?::[^=\n]{0,60}(?==))?" + _FALLBACK
+        + r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
+        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
+        requires=(" or ", "||", "??"),
+        min_entropy=2.5,
+        family="generic",
+        revoke="rotate the credential at its issuer",
+        description="`NAME = read() or \"literal\"` (Python), `|| \"literal\"` and `?? \"literal\"` (JS/TS) under "
+        "a secret-like name: the literal is the value whenever the variable is unset",
+    ),
+    Rule(
+        id="UL902",
+        title="Secret bytes literal under a secret-like name",
+        confidence=Confidence.MEDIUM,
+        pattern=r"(?i)(?P<name>" + _BYTES_NAME + r")\s{0,8}(?::[^=\n]{0,60})?=\s{0,8}[bB][rR]?"
+        r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
+        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "hmac", "fernet", "jwt", "cipher", "aes",
+                  "nacl", *_KEY_NAMES),
+        requires=("b'", 'b"', "B'", 'B"'),
+        min_entropy=2.5,
+        family="generic",
+        revoke="rotate the credential at its issuer",
+        description="`HMAC_KEY = b\"…\"`, `SECRET_KEY: bytes = b'…'`: key material written as a bytes literal",
+    ),
+)

@@ -64,8 +64,8 @@ LITERAL_CASES = [
      {S1: "KEY"}),
     ("annotated-and-param-default",
      'import os\nAPI_KEY: str = "S1_PLACE"\n\n\ndef login(user, password="S2_PLACE"):\n    return user\n',
-     'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=os.environ["PASSWORD"]):\n'
-     '    return user\n',
+     'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=None):\n'
+     '    if password is None:\n        password = os.environ["PASSWORD"]\n    return user\n',
      {S1: "API_KEY", S2: "PASSWORD"}),
     ("bytes-literal",
      "import os\nKEY = b'S1_PLACE'\n",
@@ -79,6 +79,23 @@ LITERAL_CASES = [
      'KEY = "S1_PLACE"\n',
      'KEY = "S1_PLACE"\n',
      {}),
+    # `os` shadowed where the secret sits: the read goes through a name that reaches the module (scope analysis).
+    ("os-parameter",
+     'import os\n\n\ndef build(os):\n    return {"token": "S1_PLACE", "os": os}\n',
+     'import os\nimport os as _os\n\n\ndef build(os):\n    return {"token": _os.environ["TOKEN"], "os": os}\n',
+     {S1: "TOKEN"}),
+    ("os-local-reuses-alias",
+     'import os as _os\n\n\ndef f():\n    os = "linux"\n    return os, "S1_PLACE"\n',
+     'import os as _os\n\n\ndef f():\n    os = "linux"\n    return os, _os.environ["TOKEN"]\n',
+     {S1: "TOKEN"}),
+    ("os-shadowed-in-one-function-only",
+     'import os\n\nA = "S1_PLACE"\n\n\ndef g(os=None):\n    return "S2_PLACE"\n',
+     'import os\nimport os as _os\n\nA = os.environ["A"]\n\n\ndef g(os=None):\n    return _os.environ["B"]\n',
+     {S1: "A", S2: "B"}),
+    ("os-module-variable",
+     'os = "linux"\nKEY = f"S1_PLACE"\n',
+     'import os as _os\n\nos = "linux"\nKEY = _os.environ["KEY"]\n',
+     {S1: "KEY"}),
 ]
 
 
@@ -138,7 +155,21 @@ SKIP_CASES = [
     ("bytes-inside-larger", 'KEY = b"x-S1_PLACE"\n', "bytes literal"),
     ("docstring", 'def f():\n    """Use S1_PLACE."""\n', "docstring"),
     ("escapes-in-larger-string", 'U = "a\\tb S1_PLACE"\n', "escape sequences"),
+    ("match-case-pattern", 'match cmd:\n    case "S1_PLACE":\n        pass\n', "match-case pattern"),
 ]
+
+
+def test_one_unrewritable_site_leaves_the_others_rewritten() -> None:
+    """A literal in a `case` pattern cannot become an expression; the other secrets in the file still move, and
+    the case is a manual step with its real reason (not "the rewritten file would not parse" for all of them)."""
+    s1, s2 = _secret(), _secret()
+    src = f'TOKEN = "{s2}"\n\n\ndef route(cmd):\n    match cmd:\n        case "{s1}":\n            return 1\n'
+    out = rewrite(src, [s1, s2], names={s1: "ADMIN_TOKEN", s2: "TOKEN"})
+    assert out.ok, out.error
+    assert out.code is not None and 'TOKEN = os.environ["TOKEN"]' in out.code and s2 not in out.code
+    assert f'case "{s1}":' in out.code
+    manual = [s for s in out.sites if s.kind == "manual"]
+    assert [m.raw for m in manual] == [s1] and "match-case pattern" in (manual[0].manual or "")
 
 
 @pytest.mark.parametrize(("code", "why"), [c[1:] for c in SKIP_CASES], ids=[c[0] for c in SKIP_CASES])
@@ -255,3 +286,32 @@ def test_whole_literal_with_escapes_moves_the_runtime_value() -> None:
     [site] = out.sites
     assert site.raw == raw and site.value == body + '\\x"y'
     assert out.code == 'import os\n\nPASSWORD = os.environ["PASSWORD"]\n'
+
+
+def test_defaults_and_settings_fields_read_the_environment_at_use_not_at_import(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parameter default that read os.environ[...] would fail at import when the variable is unset; it reads at
+    call time instead. A pydantic-settings field loses its default: the settings class reads the variable (with
+    its env_prefix) itself."""
+    s1, s2 = _secret(), _secret()
+    src = (f'def connect(host, password="{s1}"):\n    """Connect."""\n    return host, password\n\n\n'
+           f'def one(token="{s2}"): return token\n')
+    out = rewrite(src, [s1, s2], names={s1: "DB_PASSWORD", s2: "API_TOKEN"})
+    assert out.ok and out.code is not None and s1 not in out.code and s2 not in out.code
+    monkeypatch.delenv("DB_PASSWORD", raising=False)
+    ns: dict[str, object] = {}
+    exec(compile(out.code, "m.py", "exec"), ns)  # importing works without the variables
+    monkeypatch.setenv("DB_PASSWORD", s1)
+    monkeypatch.setenv("API_TOKEN", s2)
+    assert ns["connect"]("db") == ("db", s1)  # type: ignore[operator]
+    assert ns["connect"]("db", "given") == ("db", "given")  # type: ignore[operator]
+    assert ns["one"]() == s2  # type: ignore[operator]
+    assert ns["connect"].__doc__ == "Connect."  # type: ignore[attr-defined]
+
+    settings = ("from pydantic_settings import BaseSettings, SettingsConfigDict\n\n\nclass Settings(BaseSettings):\n"
+                f'    model_config = SettingsConfigDict(env_prefix="APP_")\n    api_key: str = "{s1}"\n')
+    sites = analyze(settings, [s1]).sites
+    assert [(s.kind, s.env_key) for s in sites] == [("settings-field", "APP_API_KEY")]
+    out = rewrite(settings, [s1], names={s1: "APP_API_KEY"})
+    assert out.ok and out.code is not None
+    assert "    api_key: str\n" in out.code and s1 not in out.code and "os.environ" not in out.code

@@ -192,9 +192,9 @@ def test_canary_never_leaves_through_fix_output(repo: GitRepo, canary: str) -> N
 @pytest.mark.usefixtures("human_runs")
 def test_verify_reports_the_commands_result(repo: GitRepo) -> None:
     tok = github_pat()
-    repo.write("a.py", f'import os\nTOKEN = "{tok}"\n')
+    repo.write("a.py", f'import os\nDEPLOY_TOKEN = "{tok}"\n')
     check = ('python -c "import os,hashlib,sys; '
-             f"sys.exit(0 if hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest()=='{_sha(tok)}' else 7)\"")
+             f"sys.exit(0 if hashlib.sha256(os.environ['DEPLOY_TOKEN'].encode()).hexdigest()=='{_sha(tok)}' else 7)\"")
     ok = run_cli("fix", "--apply", "--verify", check, cwd=repo.path)
     assert ok.returncode == 0, ok.stderr
     assert "verify passed" in ok.stderr and tok not in ok.stderr + ok.stdout
@@ -220,7 +220,7 @@ def test_bad_usage_is_a_clear_error_and_changes_nothing(repo: GitRepo, args: tup
                                                          message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `op` on PATH
     tok = github_pat()
-    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     before = _snapshot(repo.path)
     r = run_cli(*args, cwd=repo.path)
     assert r.returncode == code, r.stdout + r.stderr
@@ -231,7 +231,7 @@ def test_bad_usage_is_a_clear_error_and_changes_nothing(repo: GitRepo, args: tup
 
 def test_symlinked_reference_file_is_refused(repo: GitRepo, tmp_path: Path) -> None:
     tok = github_pat()
-    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     real = tmp_path / "shared.env"
     real.write_text("X=1\n")
     (repo.path / ".env").symlink_to(real)
@@ -242,20 +242,20 @@ def test_symlinked_reference_file_is_refused(repo: GitRepo, tmp_path: Path) -> N
 
 
 def test_json_shape(repo: GitRepo) -> None:
-    repo.write("a.py", f'TOKEN = "{github_pat()}"\n')
+    repo.write("a.py", f'DEPLOY_TOKEN = "{github_pat()}"\n')
     r = run_cli("fix", "--json", cwd=repo.path)
     doc: dict[str, Any] = json.loads(r.stdout)
     assert set(doc) == {"plan", "patch", "applied"}
-    assert [s["name"] for s in doc["plan"]["secrets"]] == ["TOKEN"]
+    assert [s["name"] for s in doc["plan"]["secrets"]] == ["DEPLOY_TOKEN"]
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
                                     {"path": ".env", "created": True, "reference_file": True}]
-    assert doc["plan"]["reference_entries"] == {"TOKEN": f"unleak://{repo.path.name}/TOKEN"}
+    assert doc["plan"]["reference_entries"] == {"DEPLOY_TOKEN": f"unleak://{repo.path.name}/DEPLOY_TOKEN"}
 
 
 def test_one_unparsable_file_does_not_stop_the_others(repo: GitRepo) -> None:
     good, bad = github_pat(), github_pat()
-    repo.write("good.py", f'TOKEN = "{good}"\n')
-    repo.write("bad.py", f'TOKEN = "{bad}"\ndef broken(:\n')
+    repo.write("good.py", f'DEPLOY_TOKEN = "{good}"\n')
+    repo.write("bad.py", f'DEPLOY_TOKEN = "{bad}"\ndef broken(:\n')
     vault = open_vault(namespace="app", repo_path=repo.path)
     plan = _plan(repo, vault)
     assert [(m.path, "syntax error" in m.reason) for m in plan.manual] == [("bad.py", True)]
@@ -280,11 +280,11 @@ def test_outside_git_the_directory_is_the_project(tmp_path: Path) -> None:
     work = tmp_path / "plain"
     work.mkdir()
     tok = github_pat()
-    (work / "app.py").write_text(f'TOKEN = "{tok}"\n')
+    (work / "app.py").write_text(f'DEPLOY_TOKEN = "{tok}"\n')
     r = run_cli("fix", "--apply", cwd=work)
     assert r.returncode == 0, r.stderr
-    assert (work / "app.py").read_text() == 'import os\n\nTOKEN = os.environ["TOKEN"]\n'
-    assert (work / ".env").read_text().endswith("TOKEN=unleak://plain/TOKEN\n")
+    assert (work / "app.py").read_text() == 'import os\n\nDEPLOY_TOKEN = os.environ["DEPLOY_TOKEN"]\n'
+    assert (work / ".env").read_text().endswith("DEPLOY_TOKEN=unleak://plain/DEPLOY_TOKEN\n")
     again = run_cli("fix", cwd=work)
     assert again.returncode == 0 and again.stdout == ""
 

@@ -75,8 +75,8 @@ def _make_immutable(path: Path, made: list[Path]) -> None:
 def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, immutable: list[Path], failing: str) -> None:
     """Every new content is staged and fits the limit; replacing the immutable file fails after a.py (and b.py)
     were replaced; putting a.py back needs its original, which is over the limit: a.py stays rewritten."""
-    a_vals = _shrinking(repo, "a.py", "A")
-    other = _shrinking(repo, "b.py", "B")
+    a_vals = _shrinking(repo, "a.py", "SVC_A")
+    other = _shrinking(repo, "b.py", "SVC_B")
     repo.write(".env", "PAD=1\n")
     repo.commit("init")
     _make_immutable(repo.path / ("b.py" if failing == "second-file" else ".env"), immutable)
@@ -86,18 +86,18 @@ def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, immutable: lis
     for v in a_vals + other:
         assert v not in out
     a_text = (repo.path / "a.py").read_text()
-    assert all(v not in a_text for v in a_vals) and "os.environ[\"A0\"]" in a_text, out  # a.py holds references
+    assert all(v not in a_text for v in a_vals) and "os.environ[\"SVC_A0\"]" in a_text, out  # a.py holds references
     unrestored = ["a.py"] if failing == "second-file" else ["a.py", "b.py"]
     assert f"could NOT restore {', '.join(unrestored)}" in out
     listed = json.loads(run_cli("secrets", "list", "--json", cwd=repo.path).stdout)
     names = {e["name"] for e in (listed if isinstance(listed, list) else listed["secrets"])}
     # every value a.py (and b.py when unrestored) now reads from the vault is still there
-    assert {f"A{i}" for i in range(SECRETS_PER_FILE)} <= names
-    assert ("B0" in names) == (failing == "reference-file")
-    assert "unleak://repo/A0" in out and "kept in the vault" in out
+    assert {f"SVC_A{i}" for i in range(SECRETS_PER_FILE)} <= names
+    assert ("SVC_B0" in names) == (failing == "reference-file")
+    assert "unleak://repo/SVC_A0" in out and "kept in the vault" in out
     # the very values a.py no longer holds are in the vault
     vault = open_vault(namespace="repo", repo_path=repo.path)
-    assert [vault.get(f"unleak://repo/A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
+    assert [vault.get(f"unleak://repo/SVC_A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
     assert not [p for p in repo.path.rglob("*.tmp")]
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from collections.abc import Callable
+
 import pytest
 
 from remediate.codemods.sites import Site
@@ -9,8 +14,9 @@ from remediate.fix import plan_fix
 from remediate.plan import Plan, suggest_name, upper_snake
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
-from tests.conftest import GitRepo
-from tests.fakes import github_pat, password, stripe_live_key
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat, openai_key, password, slack_bot_token, stripe_live_key
+from tests.fakes_op import FakeOp
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -128,12 +134,13 @@ def test_planning_writes_nothing(repo: GitRepo) -> None:
 
 def test_code_name_avoids_a_reference_file_key_holding_something_else(repo: GitRepo) -> None:
     tok = github_pat()
-    repo.write(".env", "TOKEN=not-a-secret\n")
-    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    repo.write(".env", "DEPLOY_TOKEN=not-a-secret\n")
+    repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     plan = _plan(repo)
-    assert [s.name for s in plan.secrets] == ["TOKEN_2"]
+    assert [s.name for s in plan.secrets] == ["DEPLOY_TOKEN_2"]
     ref = next(c for c in plan.changes if c.reference_file)
-    assert ref.after.startswith("TOKEN=not-a-secret\n") and "TOKEN_2=unleak://app/TOKEN_2" in ref.after
+    assert ref.after.startswith("DEPLOY_TOKEN=not-a-secret\n")
+    assert "DEPLOY_TOKEN_2=unleak://app/DEPLOY_TOKEN_2" in ref.after
 
 
 def test_remediate_imports_neither_unleak_nor_click() -> None:
@@ -162,12 +169,12 @@ def test_ignored_reference_file_holding_a_moved_value_gets_the_reference(repo: G
     tok = github_pat()
     repo.write(".gitignore", ".env\n")
     repo.write(".env", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored), but it is the reference file
-    repo.write("a.py", f'TOKEN = "{tok}"\n')
+    repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     plan = _plan(repo)
     ref = next(c for c in plan.changes if c.reference_file)
-    assert ref.after == "DEBUG=1\nGH=unleak://app/TOKEN\n\n" + \
+    assert ref.after == "DEBUG=1\nGH=unleak://app/DEPLOY_TOKEN\n\n" + \
         "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them.\n" + \
-        "TOKEN=unleak://app/TOKEN\n"
+        "DEPLOY_TOKEN=unleak://app/DEPLOY_TOKEN\n"
 
 
 def test_a_provider_value_nothing_names_takes_the_rule_variable_name(repo: GitRepo) -> None:
@@ -178,3 +185,56 @@ def test_a_provider_value_nothing_names_takes_the_rule_variable_name(repo: GitRe
     plan = _plan(repo)
     assert [s.name for s in plan.secrets] == ["NETLIFY_AUTH_TOKEN"]
     assert plan.secrets[0].rule_ids == ["UL354"]
+
+
+def test_settings_field_keeps_the_variable_its_class_reads(repo: GitRepo) -> None:
+    key = stripe_live_key()
+    repo.write("app/config.py", "from pydantic_settings import BaseSettings, SettingsConfigDict\n\n\n"
+               "class Settings(BaseSettings):\n    model_config = SettingsConfigDict(env_prefix='SHOP_')\n"
+               f"    stripe_api_key: str = '{key}'\n")
+    plan = _plan(repo)
+    assert [s.name for s in plan.secrets] == ["SHOP_STRIPE_API_KEY"]
+    assert plan.reference_entries == {"SHOP_STRIPE_API_KEY": "unleak://app/SHOP_STRIPE_API_KEY"}
+    code = next(c for c in plan.changes if c.path == "app/config.py")
+    assert "    stripe_api_key: str\n" in code.after and key not in code.after
+
+
+@pytest.mark.parametrize(("code", "make", "expected"), [
+    ('X = "{v}"\n', stripe_live_key, "STRIPE_SECRET_KEY"),
+    ('API_KEY = "{v}"\n', stripe_live_key, "STRIPE_SECRET_KEY"),
+    ('KEY = "{v}"\n', github_pat, "GITHUB_TOKEN"),
+    ('TOKEN_3 = "{v}"\n', github_pat, "GITHUB_TOKEN"),
+    ('_2 = "{v}"\n', github_pat, "GITHUB_TOKEN"),
+    ('client = WebClient(token="{v}")\n', slack_bot_token, "SLACK_BOT_TOKEN"),
+    ('client = OpenAI(api_key="{v}")\n', openai_key, "OPENAI_API_KEY"),
+    ('openai.api_key = "{v}"\n', openai_key, "OPENAI_API_KEY"),
+    ('DATABASES = {{"default": {{"ENGINE": "x", "PASSWORD": "{v}"}}}}\n', password, "DATABASE_PASSWORD"),
+    # The code's own name wins when it says whose credential it is, and a variable the code reads is kept.
+    ('STRIPE_KEY = "{v}"\n', stripe_live_key, "STRIPE_KEY"),
+    ('import os\nK = os.getenv("PAYMENTS_KEY", "{v}")\n', stripe_live_key, "PAYMENTS_KEY"),
+])
+def test_names_a_reviewer_accepts(repo: GitRepo, code: str, make: Callable[[], str], expected: str) -> None:
+    repo.write("app.py", code.format(v=make()))
+    assert [s.name for s in _plan(repo).secrets] == [expected]
+
+
+def test_user_renames_from_flag_and_config(repo: GitRepo) -> None:
+    repo.write("app.py", f'X = "{stripe_live_key()}"\nT = "{github_pat()}"\n')
+    repo.write(".unleak.toml", '[fix.names]\nSTRIPE_SECRET_KEY = "PAYMENTS_STRIPE_KEY"\n')
+    repo.commit("app")
+    out = run_cli("fix", "--json", "--name", "GITHUB_TOKEN=CI_GITHUB_TOKEN", cwd=repo.path)
+    assert out.returncode == 1, out.stderr
+    names = sorted(s["name"] for s in json.loads(out.stdout)["plan"]["secrets"])
+    assert names == ["CI_GITHUB_TOKEN", "PAYMENTS_STRIPE_KEY"]
+    bad = run_cli("fix", "--name", "GITHUB_TOKEN", cwd=repo.path)
+    assert bad.returncode == 2 and "OLD=NEW" in bad.stderr
+
+
+def test_foreign_1password_item_title_is_avoided_at_plan_time(repo: GitRepo, fake_op: FakeOp) -> None:
+    """An item titled like the planned name that unleak did not create would fail at apply: planning avoids it."""
+    subprocess.run(["op", "item", "create", "--vault", "dev", "--title", "GITHUB_TOKEN", "--category", "LOGIN"],
+                   check=True, capture_output=True, env={**os.environ, **fake_op.env()})
+    repo.write("app.py", f'T = "{github_pat()}"\n')
+    vault = open_vault("op", namespace="app", repo_path=repo.path, op_vault="dev")
+    plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
+    assert [s.name for s in plan.secrets] == ["GITHUB_TOKEN_2"]

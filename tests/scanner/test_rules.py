@@ -128,6 +128,9 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
+    "UL901": ("a.py", lambda: f"SECRET_KEY = os.environ.get('SECRET_KEY') or '{f.url_password(24)}'",
+              "SECRET_KEY = os.environ.get('SECRET_KEY') or 'changeme'"),
+    "UL902": ("a.py", lambda: f'HMAC_KEY = b"{f.url_password(24)}"', 'HMAC_KEY = b"placeholder"'),
     # A seeded draw: about 1 random base64 string in 200 looks like a path or a word slug and is rightly filtered.
     "UL950": ("a.py", lambda: f'blob = "{_seeded_b64(950, 48)}"', 'blob = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'),
     "UL951": ("a.yaml", lambda: f"db_pass: {f._rand(f.ALNUM, 3)}&{f._rand(f.ALNUM, 3)}",
@@ -319,3 +322,23 @@ def test_kubernetes_secret_holding_a_kubeconfig_reports_keys_not_its_lines() -> 
     text = ("kind: Secret\nstringData:\n  config: |\n    contexts:\n    - context:\n        cluster: kind-karmada\n"
             f"  token: {tok}\n")
     assert [(line, r) for line, r in _scan("secret.yaml", text) if r == "UL210"] == [(7, "UL210")]
+
+
+@pytest.mark.parametrize(("path", "template"), [
+    ("a.py", "SECRET_KEY = os.environ.get('SECRET_KEY') or '{v}'"),
+    ("a.py", "api_token: str = os.getenv('API_TOKEN') or \"{v}\""),
+    ("a.ts", "const apiToken = process.env.API_TOKEN || \"{v}\";"),
+    ("a.ts", "const apiToken = process.env.API_TOKEN ?? '{v}';"),
+    ("a.py", 'HMAC_KEY = b"{v}"'),
+    ("a.py", "SIGNING_SECRET: bytes = B'{v}'"),
+    ("a.py", 'REDIS_URL = f"redis://:{v}@{{host}}:6379/0"'),
+    ("a.py", 'DB = "mysql://app:{v}@{{}}/db".format(h)'),
+    ("a.sh", 'export DATABASE_URL="postgres://app:{v}@${{DB_HOST}}/app"'),
+])
+def test_values_behind_fallbacks_bytes_and_templated_hosts_are_found(path: str, template: str) -> None:
+    """A literal that is the value whenever the variable is unset, key bytes, a URL whose host is a template: each
+    holds the committed secret as surely as a plain assignment."""
+    value = f.url_password(24)
+    text = template.format(v=value)
+    engine = Engine(EngineOptions())
+    assert value in {x.secret.reveal() for x in engine.scan_chunk(Chunk(path, text + "\n"))}

@@ -28,6 +28,8 @@ def _fix_text(plan: Any, diff: str) -> str:
             where = ", ".join(f"{p.path}:{p.line}" for p in s.places)
             note = " (already in the vault)" if s.in_vault else ""
             lines.append(f"  {s.name:<{width}}  {s.reference}  {s.preview}  {where}{note}")
+            if s.history is not None:
+                lines.append(f"  {'':<{width}}  {s.history.describe()}")
     if plan.changes:
         lines.append("files to rewrite: " + ", ".join(
             c.path + (" (reference file)" if c.reference_file else "") for c in plan.changes))
@@ -38,6 +40,19 @@ def _fix_text(plan: Any, diff: str) -> str:
     out = "\n".join(lines) + ("\n" if lines else "")
     if diff:
         out += "\n" + diff
+    return out
+
+
+def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
+    """OLD -> NEW from ``[tool.unleak.fix.names]`` and then ``--name OLD=NEW`` (flags beat config)."""
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise click.UsageError("[tool.unleak.fix.names] must map names to names (OLD = \"NEW\")")
+    out = {str(k): v for k, v in table.items()}
+    for flag in flags:
+        old, sep, new = flag.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise click.UsageError(f"--name {flag}: expected OLD=NEW (for example --name KEY=STRIPE_SECRET_KEY)")
+        out[old.strip()] = new.strip()
     return out
 
 
@@ -57,12 +72,15 @@ def _fix_text(plan: Any, diff: str) -> str:
 @click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), default="medium",
               show_default=True, help="Move findings at or above this confidence (low adds entropy guesses).")
 @click.option("--no-baseline", is_flag=True, help="Also fix findings recorded in the baseline.")
+@click.option("--name", "renames", multiple=True, metavar="OLD=NEW",
+              help="Store the secret the plan calls OLD as NEW (repeatable; also [tool.unleak.fix.names]).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cmd: str | None,
                 env_file: str | None, backend: str | None, namespace: str | None, op_vault: str | None,
-                min_confidence: str, no_baseline: bool, config_path: str | None, repo_dir: str) -> None:
+                min_confidence: str, no_baseline: bool, renames: tuple[str, ...], config_path: str | None,
+                repo_dir: str) -> None:
     """Move secrets into the vault and rewrite the code to read them from the environment.
 
     Without --apply, prints the plan and a unified diff in which every secret value is redacted (safe to paste
@@ -106,7 +124,9 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     scheme = backend or str(section.get("backend", "unleak"))
     opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
     vault = open_vault(scheme, namespace=namespace or section.get("namespace"), repo_path=top, **opts)
-    plan, _ = plan_fix(req, vault, reference_file=ref_rel, min_confidence=Confidence.parse(min_confidence))
+    names = _renames(section.get("names", {}), renames)
+    plan, _ = plan_fix(req, vault, reference_file=ref_rel, min_confidence=Confidence.parse(min_confidence),
+                       names=names)
     diff = unified_diff(plan.changes, plan.redactions())
     payload: dict[str, Any] = {"plan": plan.to_dict(), "patch": diff, "applied": False}
     if not do_apply:
