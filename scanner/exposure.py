@@ -221,6 +221,11 @@ def _matcher(values: list[bytes]) -> Callable[[bytes], int]:
     return match_many
 
 
+class _TooManyReads(Exception):
+    """The walk met more unread blobs than it should read one round trip at a time."""
+
+
+_EAGER_READS = 64  # blobs a walk on cached answers may read one by one before it prefetches instead
 _PREFETCH_ROUNDS = 6  # dry runs of the presence walk; each reads what the previous one found missing
 _HS_PREFIX = 48  # bytes of each form hyperscan looks for; a hit on a longer form is confirmed by a substring search
 
@@ -354,16 +359,33 @@ class _Presence:
         self._progress = progress
         self._phase = phase
         self._cat: git.CatFile | None = None
+        self._budget: int | None = None  # blobs the walk may still read one by one (None: no limit)
         if values:
             commits = self._history(repo)
-            self._prefetch(repo, commits)
             try:
-                self._walk(repo, commits)
+                try:
+                    # With what an earlier run learnt (``known``), the walk usually needs nothing new: walk at
+                    # once, and only if it starts reading blob after blob, prefetch and walk again.
+                    self._budget = _EAGER_READS if known else 0
+                    self._walk(repo, commits)
+                except _TooManyReads:
+                    self._reset()
+                    self._budget = None
+                    self._prefetch(repo, commits)
+                    self._walk(repo, commits)
             except GitError as exc:
                 self.error = self.error or str(exc)
             finally:
                 if self._cat is not None:
                     self._cat.close()
+
+    def _reset(self) -> None:
+        self.present.clear()
+        self.reach.clear()
+        self.order.clear()
+        self.info.clear()
+        self.opened = 0
+        self._blob_bits.clear()
 
     def _history(self, repo: Path) -> list[git.RawCommit]:
         commits: list[git.RawCommit] = []
@@ -424,6 +446,10 @@ class _Presence:
             self.opened += 1
             bits = self._prefetched.get(oid)
             if bits is None:
+                if self._budget is not None:
+                    if self._budget <= 0:
+                        raise _TooManyReads
+                    self._budget -= 1
                 if self._cat is None:
                     self._cat = git.CatFile(repo)
                 self.read += 1
