@@ -294,6 +294,9 @@ _UI_CONTEXT = lazy(
     r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
     r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
 )
+_LOCALE_PATH = lazy(r"(?i)(?:^|/)(?:locales?|i18n|l10n|lang|langs|languages|translations?|messages)/|"
+                    r"(?:^|/)(?:messages|strings|translations?)[._-][A-Za-z_-]{2,10}\.[a-z]{2,10}$|"
+                    r"\.(?:po|pot|xliff|xlf|resx|strings)$")
 _WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
 _SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
 
@@ -305,6 +308,8 @@ def ui_string(ctx: Context) -> bool:
     v = ctx.value.strip()
     if " " in v:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
+    if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[^\W\d_]+[.:!?]?", v):
+        return True  # a translation file: `password: Senha` is the word for the label, in some language
     if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
     if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
@@ -464,6 +469,10 @@ def version_or_number(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
+    if re.fullmatch(r"[0-9]+\.(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)(?:\.ago)?", v):
+        return True  # a Ruby duration (`reset_password_within = 6.hours`)
+    if re.fullmatch(r"[0-9]{4,12}", v) and _password_named(ctx):
+        return False  # `password: 6412871`: a PIN or numeric password, not a count
     return bool(re.fullmatch(r"[0-9][0-9_.,:/ -]*(?:[smhdkKMG]|ms|px|em|%|KB|MB|GB)?|v?[0-9]+(?:\.[0-9]+){1,3}"
                              r"(?:[-+][A-Za-z0-9.]{1,20})?|#[0-9a-fA-F]{3,8}|#[a-z]{3,30}"
                              r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.]{5,15}(?:Z|[+-][0-9:]{4,5})?)?", v))
@@ -629,7 +638,7 @@ _METADATA_NAME = lazy(
     r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
     r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
     r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max|method|methods|algorithm|alg|"
-    r"algo|scheme|style|strategy)[\"']?\]?\s{0,8}"
+    r"algo|scheme|style|strategy|charset|encoding)[\"']?\]?\s{0,8}"
     r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
 )
 

@@ -45,3 +45,29 @@ register(
         "(Python, JS/TS, Ruby, PHP, Go, Java, shell)",
     ),
 )
+
+# People choose short passwords ("aybi", "Pa5s", a PIN): UL900's floor (six characters quoted, eight bare, 2.5 bits
+# of entropy) is right for tokens and keys, which are generated and long, but loses them. Only under a name that
+# says password (not token/key/secret), and at low confidence: a short password is real but guessable.
+_PASSWORD_NAME = (r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
+                  r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)[A-Za-z0-9_.-]{0,20}")
+
+register(
+    Rule(
+        id="UL901",
+        title="Short password assigned to a password name",
+        confidence=Confidence.LOW,
+        pattern=(
+            r"(?i)(?P<name>" + _PASSWORD_NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
+            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{4,5})\\?[\"']"
+            r"|(?P<bare>(?<=[=:\s])[^\"'\s,;#`\\{}()\[\]<>$%&][^\"'\s,;`\\{}()\[\]<>&]{3,6})(?=[\s,;}\]]|$))"
+        ),
+        keywords=("pass", "pwd"),
+        requires=("=", ":"),
+        min_entropy=1.5,
+        family="generic",
+        revoke="change the password where it is used",
+        description="Passwords of four to seven characters under password names (UL900 starts at six quoted, "
+        "eight bare)",
+    ),
+)

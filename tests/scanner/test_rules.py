@@ -84,6 +84,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL091": ("a.toml", lambda: f'd = "{f.atlassian_token()}"', 'd = "ATATT3"'),
     "UL092": ("a.toml", lambda: f'd = "{f.vault_token()}"', 'd = "hvs.short"'),
     "UL093": ("a.toml", lambda: f'd = "{f.mapbox_secret()}"', 'd = "sk.eyJ"'),
+    "UL094": ("nats.conf", lambda: f"seed: {f.nats_seed()}", f"nkey: U{f.nats_seed()[2:]}"),
     "UL100": ("id_rsa", lambda: f.private_key_pem("RSA "), "-----BEGIN RSA PRIVATE KEY-----\n...\n"
               "-----END RSA PRIVATE KEY-----"),
     "UL101": ("k.ppk", lambda: f.putty_key(), "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 0\n"),
@@ -127,6 +128,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL232": ("config/master.key", lambda: f.hex32(), "not a key"),
     "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
+    "UL901": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f._rand(f.ALNUM, 5)}'}})",
+              "db.connect({user: 'app', pass: 'none'})"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     # A seeded draw: about 1 random base64 string in 200 looks like a path or a word slug and is rightly filtered.
     "UL950": ("a.py", lambda: f'blob = "{_seeded_b64(950, 48)}"', 'blob = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"'),
