@@ -102,6 +102,8 @@ def placeholder(ctx: Context) -> bool:
         if len(body) >= 200 and len(set(body)) > 16:
             return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
+    # In a query string (`client_secret=<SECRET>&email=…`) the value ends at the next parameter.
+    v = re.split(r"&[A-Za-z_][\w.-]{0,40}=", v, maxsplit=1)[0]
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
@@ -148,7 +150,14 @@ def reference(ctx: Context) -> bool:
     if _REFERENCE.match(v):
         return True
     # `password: !vault |` (Ansible vault) and `ENC[...]` (sops) are encrypted, not plaintext.
-    return v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED
+    if v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED:
+        return True
+    # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
+    # (only the CI service holds the key), like sealed secrets; an entropy guess on them is not a plaintext secret.
+    if ctx.rule.family != "detect-secrets":
+        return False
+    parts = _name_parts(assigned_name(ctx))
+    return parts == ["secure"] or (bool(parts) and parts[0] in ("encrypted", "ciphertext", "sealed"))
 
 
 _ENV_READ = lazy(
@@ -273,6 +282,8 @@ def public_material(ctx: Context) -> bool:
         return True
     if not _name_based(ctx):
         return False
+    if ctx.rule.family == "detect-secrets" and re.fullmatch(r"[OAUNC][A-Z2-7]{55}", v):
+        return True  # a NATS public NKey (operator, account, user, server, cluster); its seed starts with S (UL094)
     return bool(_PUBLIC_NAME.search(_before(ctx.line, v)) or
                 re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
 
@@ -282,6 +293,8 @@ def data_uri(ctx: Context) -> bool:
     v = ctx.value.strip()
     if v.startswith("data:"):
         return True
+    if ctx.rule.family == "detect-secrets" and v.startswith("H4sI"):
+        return True  # base64 of gzip data (1f 8b 08): compressed content in a recorded response
     idx = ctx.line.find(v)
     window = ctx.line[max(0, idx - 80):idx]
     return idx > 0 and bool(re.search(r"data:[a-z]{1,20}/[A-Za-z0-9.+-]{1,40};base64,$", window))
@@ -319,7 +332,9 @@ def ui_string(ctx: Context) -> bool:
     name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
     if name is None or not _UI_CONTEXT.search(name.group(1)):
         return False
-    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v))
+    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v)
+                or re.fullmatch(r"[^\W\d_]{2,30}:", v))  # a label in any script: 'labelPassword': 'Hasło:'
+
 
 
 _CODE_EXT = lazy(
@@ -430,7 +445,9 @@ def name_as_value(ctx: Context) -> bool:
     m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
     if m is None:
         return False
-    return v == m.group(1) or v == m.group(1).rsplit(".", 1)[-1]
+    name = m.group(1).rsplit(".", 1)[-1]
+    # Also qualified: `"AdminResetUserPassword": "cognito-idp:AdminResetUserPassword"` (an IAM action).
+    return v == m.group(1) or v == name or (len(name) >= 6 and re.split(r"[:./]", v)[-1] == name)
 
 
 _PATH_OR_URL = lazy(
@@ -447,7 +464,7 @@ def path_or_url(ctx: Context) -> bool:
         return False
     if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
         return True  # a Markdown link reference definition: `[name]: page.md#anchor`
-    return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
+    return bool(_PATH_OR_URL.match(v)) or v.startswith(("arn:", "urn:"))
 
 
 def test_path(ctx: Context) -> bool:
@@ -481,6 +498,11 @@ def version_or_number(ctx: Context) -> bool:
 def character_set(ctx: Context) -> bool:
     """Alphabets and character sets (``"abcdefghjkmnpq…23456789"``): mostly ascending runs, not random."""
     v = ctx.value.strip()
+    if 4 <= len(v) < 10 and v.isalnum():
+        # `123456`, `abc123`, `987654321`: a keyboard run, the stand-in value of tutorials and tests (detect-secrets'
+        # is_sequential_string); a chosen short password (`6412871`, `Pass1234`) is not mostly steps of one.
+        steps = sum(1 for a, b in itertools.pairwise(v.lower()) if abs(ord(b) - ord(a)) == 1)
+        return steps >= 0.75 * (len(v) - 1)
     if len(v) < 10:
         return False
     ascending = sum(1 for a, b in itertools.pairwise(v) if 0 < ord(b) - ord(a) <= 3)
@@ -540,7 +562,7 @@ def not_basic_credential(ctx: Context) -> bool:
     return decoded is None or ":" not in decoded
 
 
-_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=]{16,}(?:\\[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
+_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=_-]{16,}(?:\\{1,2}[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
 
 
 def key_body_fragment(ctx: Context) -> bool:
@@ -549,8 +571,8 @@ def key_body_fragment(ctx: Context) -> bool:
         return False
     if not _B64_FRAGMENT.match(ctx.line):
         return False
-    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|CERTIFICATE)",
-                                                                ctx.prev_line))
+    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(
+        r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|PUBLIC KEY|CERTIFICATE)|ssh-(?:rsa|ed25519|dss) AAAA", ctx.prev_line))
 
 
 def prose(ctx: Context) -> bool:
@@ -576,9 +598,11 @@ def identifier_words(ctx: Context) -> bool:
     # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
     if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
         return False
-    if _password_named(ctx):
-        return False  # people choose passwords from words; the weak-password demotion rates them
     v = ctx.value.strip()
+    if _password_named(ctx) and not re.fullmatch(r"[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){2,}", v):
+        # People choose passwords from words; the weak-password demotion rates them. A dotted module path
+        # (`allauth.account.forms.ChangePasswordForm`) is code even under a password name.
+        return False
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
     return _words_only(v)
@@ -686,12 +710,18 @@ def non_secret_name(ctx: Context) -> bool:
     name = m.group(1).rstrip(".-_")
     if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
         return False  # a session id is a bearer credential
+    if ctx.rule.family == "detect-secrets" and re.search(r"(?i)(?:signature|sig|hmac|sign(?:256|rsa|ed)?)$", name):
+        return True  # an entropy guess on a computed signature (`signature = '…'  # expected hash`), not a key
+    if ctx.rule.family == "detect-secrets" and name in ("iss", "sub", "aud", "jti", "kid", "account", "issuer"):
+        return True  # JWT claims and account names identify a party; they are not its credential
     return bool(_NON_SECRET_NAME.search(name))
 
 
 def short_hex(ctx: Context) -> bool:
     """Hex strings of at most 16 characters matched by name-based rules: ids and short hashes, not credentials."""
-    return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip()))
+    # Not under a password name: `password = "978410018"` is a chosen password, not an id.
+    return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip())) and \
+        not _password_named(ctx)
 
 
 _JWT_SHAPE = lazy(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
@@ -724,6 +754,8 @@ def encoded_text(ctx: Context) -> bool:
     decoded = b64decode_text(ctx.value.strip())
     if decoded is not None and _words_only(decoded):
         return True  # base64 of an identifier ("MyVerifierString")
+    if decoded is not None and re.fullmatch(r"0\d{1,3}:[A-Z][A-Za-z]{2,60}\d{1,20}", decoded):
+        return True  # a GitHub API node id ("019:BaseRefChangedEvent1782915693" in base64)
     if decoded is None or " " not in decoded or ctx.rule.family != "detect-secrets":
         return False
     return sum(c.isalpha() or c in " <>=/\"'.,-" for c in decoded) >= 0.85 * len(decoded)

@@ -32,7 +32,8 @@ register(
         title="Secret assigned to a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=(
-            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
+            # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`).
+            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
             r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.

@@ -322,3 +322,26 @@ def test_kubernetes_secret_holding_a_kubeconfig_reports_keys_not_its_lines() -> 
     text = ("kind: Secret\nstringData:\n  config: |\n    contexts:\n    - context:\n        cluster: kind-karmada\n"
             f"  token: {tok}\n")
     assert [(line, r) for line, r in _scan("secret.yaml", text) if r == "UL210"] == [(7, "UL210")]
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    ("client = OmniAuth::Strategies::OAuth2.new(app)", False),
+    ("if (![NtApiDotNet.NtToken]::EnableDebugPrivilege()) {", False),
+    ("auth: '" + "Zq8vN3xLp2" + "Rt7YwK4mHs'", True),  # split: the source holds no secret-shaped literal
+])
+def test_generic_rule_reads_a_colon_not_a_scope_operator(line: str, found: bool) -> None:
+    """UL900: `Name::member` (Ruby, C++, PowerShell scope) is no assignment; `name: value` is."""
+    assert ("UL900" in {r for _, r in _scan("lib/auth.rb", line)}) is found
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    ("db.connect({user: 'app', pass: 'q7Zx'})", True),  # four characters, quoted
+    ("  password: ieadcm", True),  # six bare characters: under UL900's eight
+    ("  password: 123456", False),  # a keyboard run
+    ("  passes: abcd", False),  # not a password name
+    ("  token: q7Zx", False),  # short values only under password names
+    ("  password: ${DB_PASS}", False),
+])
+def test_short_password_rule(line: str, found: bool) -> None:
+    """UL901 reports four- to seven-character passwords at low confidence, under password names only."""
+    assert ("UL901" in {r for _, r in _scan("config.yml", line)}) is found
