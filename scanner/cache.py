@@ -61,7 +61,7 @@ def _file_digest(path: str) -> str:
 
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
-    from scanner import detect_secrets_adapter, engine, filters, gates, git, sources
+    from scanner import detect_secrets_adapter, engine, filters, gates, git, postimage, sources
     from scanner.gates import _detect_secrets_version
     from scanner.version import VERSION
 
@@ -79,7 +79,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
-    for mod in (engine, filters, git, sources, gates, detect_secrets_adapter):
+    for mod in (engine, filters, git, sources, postimage, gates, detect_secrets_adapter):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", _detect_secrets_version())
     for k in sorted(options):
