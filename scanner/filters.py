@@ -453,7 +453,9 @@ def name_as_value(ctx: Context) -> bool:
 _PATH_OR_URL = lazy(
     r"^(?:(?:[a-z][a-z0-9+.-]{1,20}://[^\s:@/]{1,253}(?:/[^\s]*)?)|(?:\.{0,2}/[A-Za-z0-9_.@%+~-]{1,80}){2,}/?|"
     r"~/[^\s]{1,200}|[A-Za-z]:\\[^\s]{1,200}|[A-Za-z0-9_.-]{1,80}\.(?:pem|key|crt|json|txt|yaml|yml|env|p12|pfx|"
-    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5})$"
+    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5}"
+    # A page of the documentation, with its anchor (`[credential-helper]: config.md#credential`).
+    r"|[A-Za-z0-9_./-]{1,200}\.(?:md|mdx|rst|html?|txt|adoc)#[A-Za-z0-9_.-]{1,100})$"
 )
 
 
@@ -498,6 +500,10 @@ def version_or_number(ctx: Context) -> bool:
 def character_set(ctx: Context) -> bool:
     """Alphabets and character sets (``"abcdefghjkmnpq…23456789"``): mostly ascending runs, not random."""
     v = ctx.value.strip()
+    ranges = re.findall(r"([A-Za-z0-9])-([A-Za-z0-9])", v)
+    if len(ranges) >= 2 and all(ord(b) - ord(a) >= 5 for a, b in ranges) and \
+            re.fullmatch(r"(?:[A-Za-z0-9]-[A-Za-z0-9]|[_.+/=\\-])+", v):
+        return True  # a regex class body held in a constant (`_TOKEN_CHARS = "A-Za-z0-9_-"`)
     if 4 <= len(v) < 10 and v.isalnum():
         # `123456`, `abc123`, `987654321`: a keyboard run, the stand-in value of tutorials and tests (detect-secrets'
         # is_sequential_string); a chosen short password (`6412871`, `Pass1234`) is not mostly steps of one.
@@ -719,7 +725,7 @@ def non_secret_name(ctx: Context) -> bool:
 
 def short_hex(ctx: Context) -> bool:
     """Hex strings of at most 16 characters matched by name-based rules: ids and short hashes, not credentials."""
-    # Not under a password name: `password = "978410018"` is a chosen password, not an id.
+    # Not under a password name: nine digits there are a chosen password, not an id.
     return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip())) and \
         not _password_named(ctx)
 
