@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.engine import Explanation
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
 from scanner.rules import Rule
 
@@ -92,19 +93,33 @@ class CommitRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     binary: int = 0
+    # Why each dropped candidate was dropped (rule, path, line, filter; never a value), when the commit was scanned
+    # with --explain; None when it was not (an --explain scan reads such a commit again).
+    explained: list[dict[str, Any]] | None = None
 
     def empty(self) -> bool:
         return not self.findings and not self.dropped and not self.binary
 
+    def explains(self) -> bool:
+        """Whether the record can answer --explain: it kept the reasons, or nothing was dropped."""
+        return self.explained is not None or not self.dropped
 
-def record_of(findings: Iterable[Finding], dropped: Counter[str], binary: int) -> CommitRecord:
+
+def record_of(findings: Iterable[Finding], dropped: Counter[str], binary: int,
+              explained: Iterable[Explanation] | None = None) -> CommitRecord:
     out = []
     for f in findings:
         d = f.to_dict()
         d.pop("commit", None)  # the commit is the record's key
         d["sha1"] = f.sha1
         out.append(d)
-    return CommitRecord(out, dict(dropped), binary)
+    why = None if explained is None else [e.to_dict() for e in explained]
+    return CommitRecord(out, dict(dropped), binary, why)
+
+
+def explanations_of(rec: CommitRecord, commit: CommitInfo) -> list[Explanation]:
+    return [Explanation(d["rule_id"], d["path"], int(d["line"]), d["filter"], commit.sha)
+            for d in rec.explained or []]
 
 
 def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
@@ -112,7 +127,7 @@ def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
                     line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
                     fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit,
                     secret=Secret(""), sha1=d.get("sha1", ""), label=d.get("label", ""),
-                    context=d.get("context", "")) for d in rec.findings]
+                    context=d.get("context", ""), line_context=d.get("line_context", "")) for d in rec.findings]
 
 
 class ScanCache:
@@ -139,7 +154,8 @@ class ScanCache:
             try:
                 d = json.loads(raw)
                 info = CommitInfo(**d["commit"])
-                rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)))
+                rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)),
+                                   d.get("explained"))
             except (ValueError, KeyError, TypeError):
                 continue  # a torn line (crash, concurrent writer): that commit is simply scanned again
             self.records[info.sha] = (info, rec)
@@ -155,8 +171,10 @@ class ScanCache:
             if rec.empty():
                 lines.append(info.sha)
             else:
-                lines.append(json.dumps({"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped,
-                                         "binary": rec.binary}, separators=(",", ":")))
+                d = {"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped, "binary": rec.binary}
+                if rec.explained is not None:
+                    d["explained"] = rec.explained
+                lines.append(json.dumps(d, separators=(",", ":")))
         try:
             if not self.dir.is_dir():
                 self.dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from scanner.finding import (
     Skipped,
     fingerprint,
     masked_context,
+    masked_line,
     redacted_preview,
     sha1_hex,
 )
@@ -61,9 +62,13 @@ class Explanation:
     path: str
     line: int
     filter: str
+    commit: str = ""  # the commit whose added lines held the candidate (history, range), else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+        d: dict[str, Any] = {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+        if self.commit:
+            d["commit"] = self.commit
+        return d
 
 
 @dataclass
@@ -279,7 +284,8 @@ class Engine:
             if dropped is not None:
                 dropped[name] += 1
             if explain is not None:
-                explain.append(Explanation(cand.rule_id, chunk.path, chunk.file_line(line_index(cand.start)), name))
+                explain.append(Explanation(cand.rule_id, chunk.path, chunk.file_line(line_index(cand.start)), name,
+                                           chunk.commit.sha if chunk.commit is not None else ""))
 
         for cand in self._candidates(chunk):
             rule = self.rules[cand.rule_id]
@@ -342,6 +348,7 @@ class Engine:
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
                 secret=Secret(cand.value), sha1=sha1_hex(cand.value), label=label,
                 context=masked_context(text[max(ls, cand.start - 200):cand.start], cand.value),
+                line_context=masked_line(text[ls:_line_end(text, cand.start)], cand.start - ls, cand.end - ls),
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings
