@@ -103,7 +103,8 @@ def placeholder(ctx: Context) -> bool:
             return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
     # In a query string (`client_secret=<SECRET>&email=…`) the value ends at the next parameter.
-    v = re.split(r"&[A-Za-z_][\w.-]{0,40}=", v, maxsplit=1)[0]
+    if re.fullmatch(r"[\w.~%+<>:/-]+(?:&[A-Za-z_][\w.-]{0,40}=[\w.~%+<>:/-]*)+", v):
+        v = v.split("&", 1)[0]  # (only a value shaped like one: a Django key may hold "&x=" by chance)
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
@@ -325,8 +326,8 @@ def ui_string(ctx: Context) -> bool:
         return True  # a translation file: `password: Senha` is the word for the label, in some language
     if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
-    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
-        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}|[a-z]+", v):
+        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token" (not "password123")
     before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
     name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)

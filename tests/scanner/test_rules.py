@@ -92,6 +92,12 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL201": (".pgpass", lambda: f"h:5432:db:u:{f.password()}", "# h:5432:db:u:comment"),
     "UL202": (".git-credentials", lambda: f"https://u:{f.url_password()}@git.internal.org",
               "https://git.internal.org"),
+    "UL211": ("filezilla/recentservers.xml", lambda: f'<Pass encoding="base64">{f.b64(f.password())}</Pass>',
+              "<Pass />"),
+    "UL212": ("profile/logins.json", lambda: f'{{"encryptedPassword": "{f._rand(f.B64, 64)}"}}',
+              '{"encryptedPassword": ""}'),
+    "UL213": ("db/dump.sql", lambda: f"(1, 'ann', '{f.bcrypt_hash()}', 1),",
+              "(1, 'ann', '$2y$12$short', 1),"),
     "UL203": ("config.json", lambda: f'{{"auths": {{"r": {{"auth": "{f.b64("u:" + f.password())}"}}}}}}',
               '{"auths": {"r": {}}, "credsStore": "desktop"}'),
     "UL204": (".npmrc", lambda: f"//registry.npmjs.org/:_authToken={f._rand(f.ALNUM, 36)}",
@@ -128,7 +134,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL232": ("config/master.key", lambda: f.hex32(), "not a key"),
     "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
-    "UL901": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f._rand(f.ALNUM, 5)}'}})",
+    "UL901": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f.short_password()}'}})",
               "db.connect({user: 'app', pass: 'none'})"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     # A seeded draw: about 1 random base64 string in 200 looks like a path or a word slug and is rightly filtered.
@@ -345,3 +351,13 @@ def test_generic_rule_reads_a_colon_not_a_scope_operator(line: str, found: bool)
 def test_short_password_rule(line: str, found: bool) -> None:
     """UL901 reports four- to seven-character passwords at low confidence, under password names only."""
     assert ("UL901" in {r for _, r in _scan("config.yml", line)}) is found
+
+
+@pytest.mark.parametrize("user", ["deploy", "deploy@example.com"])
+def test_git_credentials_password_with_unusual_characters(user: str) -> None:
+    """UL202: the password runs to the host after the last "@" (an e-mail user name, "#" and "@" in the password)."""
+    pw = f._rand(f.ALNUM, 10) + "!#@" + f._rand(f.ALNUM, 4)
+    engine = Engine()
+    found = [x for x in engine.scan_chunk(Chunk(".git-credentials", f"https://{user}:{pw}@github.com\n"))
+             if x.rule_id == "UL202"]
+    assert [x.secret.reveal() for x in found] == [pw]
