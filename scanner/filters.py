@@ -103,7 +103,7 @@ def placeholder(ctx: Context) -> bool:
             return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
     # In a query string (`client_secret=<SECRET>&email=…`) the value ends at the next parameter.
-    if re.fullmatch(r"[\w.~%+<>:/-]+(?:&[A-Za-z_][\w.-]{0,40}=[\w.~%+<>:/-]*)+", v):
+    if re.fullmatch(r"[\w.~%+<>:/${}-]*(?:&[A-Za-z_][\w.-]{0,40}=[\w.~%+<>:/${}-]*)+", v):
         v = v.split("&", 1)[0]  # (only a value shaped like one: a Django key may hold "&x=" by chance)
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
@@ -285,8 +285,9 @@ def public_material(ctx: Context) -> bool:
         return False
     if ctx.rule.family == "detect-secrets" and re.fullmatch(r"[OAUNC][A-Z2-7]{55}", v):
         return True  # a NATS public NKey (operator, account, user, server, cluster); its seed starts with S (UL094)
-    return bool(_PUBLIC_NAME.search(_before(ctx.line, v)) or
-                re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
+    # Only the name the value is assigned to: `'verify_certs': True, 'basic_auth_password': '…'` is no certificate.
+    name = assigned_name(ctx) or _before(ctx.line, v)[-40:]
+    return bool(_PUBLIC_NAME.search(name) or re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
 
 
 def data_uri(ctx: Context) -> bool:

@@ -513,7 +513,8 @@ register(
     Rule(
         id="UL230", title="WordPress wp-config secret", confidence=H,
         pattern=r"(?i)define\(\s{0,4}['\"](?:DB_PASSWORD|(?:SECURE_)?AUTH_(?:KEY|SALT)|LOGGED_IN_(?:KEY|SALT)"
-                r"|NONCE_(?:KEY|SALT))['\"]\s{0,4},\s{0,4}(?P<q>['\"])(?P<secret>(?:(?!(?P=q)).){1,200})(?P=q)",
+                # wp-config-sample.php aligns the values with up to a dozen spaces after the comma.
+                r"|NONCE_(?:KEY|SALT))['\"]\s{0,4},\s{0,16}(?P<q>['\"])(?P<secret>(?:(?!(?P=q)).){1,200})(?P=q)",
         keywords=("define(", "define ("), family="framework",
         revoke="change the database password; regenerate salts at https://api.wordpress.org/secret-key/1.1/salt/",
         description="DB_PASSWORD and the authentication keys/salts in wp-config.php",

@@ -361,3 +361,9 @@ def test_git_credentials_password_with_unusual_characters(user: str) -> None:
     found = [x for x in engine.scan_chunk(Chunk(".git-credentials", f"https://{user}:{pw}@github.com\n"))
              if x.rule_id == "UL202"]
     assert [x.secret.reveal() for x in found] == [pw]
+
+
+def test_wp_config_salts_aligned_as_in_the_sample_file() -> None:
+    """UL230: wp-config-sample.php aligns values after the comma with up to nine spaces."""
+    value = f._rand(f.ALNUM, 30) + "(>%|$~`" + f._rand(f.ALNUM, 27)
+    assert (1, "UL230") in _scan("wp-config.php", f"define('AUTH_KEY',         '{value}');")
