@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
+from scanner.result import Explanation
 from scanner.rules import Rule
 
 CACHE_FORMAT = 2
@@ -61,7 +62,7 @@ def _file_digest(path: str) -> str:
 
 def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], options: dict[str, Any]) -> str:
     """The version of "what a scan of a commit yields": rules, filters, engine code, options, versions."""
-    from scanner import engine, filters, git, sources
+    from scanner import engine, filters, git, postimage, sources
     from scanner.detect_secrets import adapter, gates, installed_version
     from scanner.detect_secrets import rules as ds_rules
     from scanner.filters import base as filter_base
@@ -85,7 +86,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
     from scanner.git import parse as git_parse
 
     for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, git_history,
-                git_parse, sources, gates, adapter, ds_rules):
+                git_parse, sources, postimage, gates, adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", installed_version())
     for k in sorted(options):
@@ -98,19 +99,33 @@ class CommitRecord:
     findings: list[dict[str, Any]] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     binary: int = 0
+    # Why each dropped candidate was dropped (rule, path, line, filter; never a value), when the commit was scanned
+    # with --explain; None when it was not (an --explain scan reads such a commit again).
+    explained: list[dict[str, Any]] | None = None
 
     def empty(self) -> bool:
         return not self.findings and not self.dropped and not self.binary
 
+    def explains(self) -> bool:
+        """Whether the record can answer --explain: it kept the reasons, or nothing was dropped."""
+        return self.explained is not None or not self.dropped
 
-def record_of(findings: Iterable[Finding], dropped: Counter[str], binary: int) -> CommitRecord:
+
+def record_of(findings: Iterable[Finding], dropped: Counter[str], binary: int,
+              explained: Iterable[Explanation] | None = None) -> CommitRecord:
     out = []
     for f in findings:
         d = f.to_dict()
         d.pop("commit", None)  # the commit is the record's key
         d["sha1"] = f.sha1
         out.append(d)
-    return CommitRecord(out, dict(dropped), binary)
+    why = None if explained is None else [e.to_dict() for e in explained]
+    return CommitRecord(out, dict(dropped), binary, why)
+
+
+def explanations_of(rec: CommitRecord, commit: CommitInfo) -> list[Explanation]:
+    return [Explanation(d["rule_id"], d["path"], int(d["line"]), d["filter"], commit.sha)
+            for d in rec.explained or []]
 
 
 def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
@@ -118,7 +133,7 @@ def findings_of(rec: CommitRecord, commit: CommitInfo) -> list[Finding]:
                     line=int(d["line"]), column=int(d["column"]), end_column=int(d["end_column"]),
                     fingerprint=d["fingerprint"], preview=d["preview"], source=d["source"], commit=commit,
                     secret=Secret(""), sha1=d.get("sha1", ""), label=d.get("label", ""),
-                    context=d.get("context", "")) for d in rec.findings]
+                    context=d.get("context", ""), line_context=d.get("line_context", "")) for d in rec.findings]
 
 
 class ScanCache:
@@ -145,7 +160,8 @@ class ScanCache:
             try:
                 d = json.loads(raw)
                 info = CommitInfo(**d["commit"])
-                rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)))
+                rec = CommitRecord(d.get("findings", []), d.get("dropped", {}), int(d.get("binary", 0)),
+                                   d.get("explained"))
             except (ValueError, KeyError, TypeError):
                 continue  # a torn line (crash, concurrent writer): that commit is simply scanned again
             self.records[info.sha] = (info, rec)
@@ -161,8 +177,10 @@ class ScanCache:
             if rec.empty():
                 lines.append(info.sha)
             else:
-                lines.append(json.dumps({"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped,
-                                         "binary": rec.binary}, separators=(",", ":")))
+                d = {"commit": info.to_dict(), "findings": rec.findings, "dropped": rec.dropped, "binary": rec.binary}
+                if rec.explained is not None:
+                    d["explained"] = rec.explained
+                lines.append(json.dumps(d, separators=(",", ":")))
         try:
             if not self.dir.is_dir():
                 self.dir.mkdir(parents=True, exist_ok=True)

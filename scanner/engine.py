@@ -22,6 +22,7 @@ from scanner.finding import (
     Secret,
     fingerprint,
     masked_context,
+    masked_line,
     redacted_preview,
     sha1_hex,
 )
@@ -249,7 +250,8 @@ class Engine:
             if dropped is not None:
                 dropped[name] += 1
             if explain is not None:
-                explain.append(Explanation(cand.rule_id, chunk.path, chunk.file_line(line_index(cand.start)), name))
+                explain.append(Explanation(cand.rule_id, chunk.path, chunk.file_line(line_index(cand.start)), name,
+                                           chunk.commit.sha if chunk.commit is not None else ""))
 
         for cand in self._candidates(chunk):
             rule = self.rules[cand.rule_id]
@@ -312,6 +314,7 @@ class Engine:
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
                 secret=Secret(cand.value), sha1=sha1_hex(cand.value), label=label,
                 context=masked_context(text[max(ls, cand.start - 200):cand.start], cand.value),
+                line_context=masked_line(text[ls:_line_end(text, cand.start)], cand.start - ls, cand.end - ls),
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings

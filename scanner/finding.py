@@ -113,6 +113,71 @@ def masked_context(line_before: str, value: str) -> str:
     return f"{name} = {shape}" if name else shape
 
 
+# A token of a line: a run between delimiters (spaces, quotes, brackets, assignment and separator characters).
+_LINE_TOKEN = re.compile(r"[^\s\"'`=:,;()\[\]{}<>]+")
+_WORDISH = re.compile(r"[A-Za-z_$@][A-Za-z_$]*(?:[._-]?[A-Za-z][A-Za-z_]*)*")
+_PLAIN_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{1,6}(?=[A-Z][a-z])|[A-Z]{1,20}$")
+MASKED_LINE_MAX = 240
+
+
+def _plain_word(token: str) -> bool:
+    """An identifier made of word-like parts (``DB_PASSWORD``, ``os.environ``, ``apiKey``): structure, not data."""
+    if not _WORDISH.fullmatch(token) or len(token) > 60:
+        return False
+    parts = [w for chunk in re.split(r"[_.$@-]+", token) if chunk for w in _PLAIN_PART.findall(chunk)]
+    if "".join(parts) != re.sub(r"[_.$@-]", "", token):
+        return False
+    return all(re.search(r"[aeiouyAEIOUY]", w) or len(w) <= 3 or (w.isupper() and len(w) <= 4) for w in parts)
+
+
+def masked_line(line: str, start: int, end: int) -> str:
+    """The finding's whole line for triage, with the value replaced in place by its shape (:func:`value_shape`).
+    Every other token that is not plainly an identifier made of words (``DB_PASSWORD``, ``os.getenv``) is shaped as
+    well, and so is everything inside quotes: code structure stays readable, and no character of the value, or of
+    any other string on the line that might be a secret (a second key, a URL's user part), is shown."""
+    line = line.split("\n", 1)[0].rstrip("\r")
+    end = min(end, len(line))
+    if not 0 <= start < end:
+        return ""
+    head, tail = line[:start], line[end:]
+    # Keep at most MASKED_LINE_MAX characters around the value (minified bundles are one line).
+    if len(head) > MASKED_LINE_MAX // 2:
+        head = "…" + head[-(MASKED_LINE_MAX // 2):]
+    if len(tail) > MASKED_LINE_MAX // 2:
+        tail = tail[:MASKED_LINE_MAX // 2] + "…"
+
+    def mask(text: str, quote_at_start: str) -> str:
+        out: list[str] = []
+        pos = 0
+        quote = quote_at_start
+        for m in _LINE_TOKEN.finditer(text):
+            gap = text[pos:m.start()]
+            for c in gap:  # track string literals through the delimiters between tokens
+                if c in "\"'`":
+                    quote = "" if quote == c else (quote or c)
+            out.append(gap)
+            tok = m.group(0)
+            after = text[m.end():m.end() + 3].lstrip(" ")
+            # A quoted plain word followed by `:` is a key (`"api_key": …`); a flag or comment marker is structure.
+            key = bool(quote) and gap.endswith(quote) and after[:1] == quote and after[1:2] in (":", "")
+            bare = tok.lstrip("-#!&|*+.")  # not "/": `//user` is a URL's user part
+            punctuation = not re.search(r"[A-Za-z0-9]", tok) and len(tok) <= 3
+            word = _plain_word(tok) or (bare != tok and len(tok) - len(bare) <= 2 and _plain_word(bare))
+            if punctuation or ((not quote or key) and word):
+                out.append(tok)
+            else:
+                out.append(value_shape(tok))
+            pos = m.end()
+        out.append(text[pos:])
+        return "".join(out)
+
+    opened = ""
+    for c in line[:start]:
+        if c in "\"'`":
+            opened = "" if opened == c else (opened or c)
+    return mask(head, "") + value_shape(line[start:end]) + mask(tail, opened)
+
+
 def redacted_preview(prefix: str, fp: str) -> str:
     """What people see instead of the value: the format's public prefix (e.g. ``ghp_``) and the fingerprint."""
     return f"{prefix}…[{fp[:8]}]" if prefix else f"…[{fp[:8]}]"
@@ -138,6 +203,8 @@ class Finding:
     # A safe triage context: the secret-like name the value is assigned to and the value's shape (length and
     # character classes, never a character of it), e.g. ``DB_PASSWORD = aaaaaa00``. See :func:`masked_context`.
     context: str = field(default="", compare=False)
+    # The whole line with the value (and every literal-looking token) shaped in place: see :func:`masked_line`.
+    line_context: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -170,6 +237,8 @@ class Finding:
             d["label"] = self.label
         if self.context:
             d["context"] = self.context
+        if self.line_context:
+            d["line_context"] = self.line_context
         if self.commit is not None:
             d["commit"] = self.commit.to_dict()
         return d

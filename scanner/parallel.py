@@ -219,12 +219,14 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
 
     shas = git.rev_list(top, revs, skipped=result.skipped)
     cache = None
-    if cache_options is not None and not explain:
+    if cache_options is not None:
         key = cache_mod.ruleset_key(engine.rules.values(), [(f.name, f.drop) for f in active_filters()
                                                               if f.name not in engine.options.ignore_filters],
                                     cache_options)
         cache = cache_mod.ScanCache(git.common_git_dir(top), key).load()
-    todo = [s for s in shas if cache is None or s not in cache.done]
+    # --explain reads a cached commit again only when its record did not keep the reasons of what it dropped.
+    todo = [s for s in shas if cache is None or s not in cache.done
+            or (explain and s in cache.records and not cache.records[s][1].explains())]
     if workers <= 0:
         workers = default_workers() if len(todo) >= MIN_PARALLEL_COMMITS else 1
     blocks = _blocks(todo)
@@ -240,6 +242,9 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         for k, v in stats.to_dict().items():
             setattr(result.stats, k, getattr(result.stats, k) + v)
         result.explanations.extend(expl)
+        why: dict[str, list[Explanation]] = {}
+        for e in expl:
+            why.setdefault(e.commit, []).append(e)
         entries = []
         for info, found, dropped, binary, lost in commits:
             result.dropped.update(dropped)
@@ -249,7 +254,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
                 # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
                 result.skipped.extend(lost)
             elif cache is not None:
-                entries.append((info, cache_mod.record_of(found, dropped, binary)))
+                entries.append((info, cache_mod.record_of(found, dropped, binary,
+                                                          why.get(info.sha, []) if explain else None)))
             if progress is not None:
                 progress(Chunk(path="", text="", source="commit", commit=info))
         if cache is not None:
@@ -278,6 +284,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         if rec is not None:
             info, r = rec
             result.findings.extend(cache_mod.findings_of(r, info))
+            if explain:
+                result.explanations.extend(cache_mod.explanations_of(r, info))
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
     if cached_commits:

@@ -37,9 +37,13 @@ class Explanation:
     path: str
     line: int
     filter: str
+    commit: str = ""  # the commit whose added lines held the candidate (history, range), else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+        d: dict[str, Any] = {"rule_id": self.rule_id, "path": self.path, "line": self.line, "filter": self.filter}
+        if self.commit:
+            d["commit"] = self.commit
+        return d
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from scanner import git
+from scanner import git, postimage
 from scanner.chunk import Chunk
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Skipped
@@ -153,22 +153,57 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
                 yield full, shown
 
 
+class _PostImages:
+    """Reads the post-image of a changed file (``<commit>:<path>``, or ``:<path>`` for the index) for
+    :func:`postimage.widen`, through one ``git cat-file --batch`` started on first use."""
+
+    def __init__(self, repo: Path | None) -> None:
+        self._repo = repo
+        self._cat: git.CatFile | None = None
+
+    def widen(self, rev: str, path: str, text: str, numbers: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+        if self._repo is None or "\n" in path:
+            return text, numbers
+
+        def read() -> bytes | None:
+            if self._cat is None:
+                self._cat = git.CatFile(self._repo)  # type: ignore[arg-type]
+            got = self._cat.read(f"{rev}:{path}")
+            return got[1] if got is not None and got[0] == "blob" else None
+
+        try:
+            return postimage.widen(path, text, numbers, read)
+        except (OSError, GitError):
+            return text, numbers
+
+    def close(self) -> None:
+        if self._cat is not None:
+            self._cat.close()
+            self._cat = None
+
+
 def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: PathFilter,
-                  count_commits: bool = False) -> Iterator[Chunk]:
+                  count_commits: bool = False, repo: Path | None = None) -> Iterator[Chunk]:
+    """Chunks of a diff's added lines; with ``repo``, widened by the post-image lines multi-line rules need."""
     def on_commit(_: CommitInfo) -> None:
         stats.commits += 1
 
-    for _commit, fp in git.parse_patch(lines, on_commit if count_commits else None):
-        commit = _commit
-        if fp.binary:
-            stats.binary_skipped += 1
-            continue
-        if not fp.path or exclude.excluded(fp.path):
-            continue
-        text = "\n".join(t for _, t in fp.added)
-        stats.bytes += len(text)
-        yield Chunk(path=fp.path, text=text, source=source,
-                    line_numbers=tuple(n for n, _ in fp.added), commit=commit)
+    images = _PostImages(repo)
+    try:
+        for _commit, fp in git.parse_patch(lines, on_commit if count_commits else None):
+            commit = _commit
+            if fp.binary:
+                stats.binary_skipped += 1
+                continue
+            if not fp.path or exclude.excluded(fp.path):
+                continue
+            text = "\n".join(t for _, t in fp.added)
+            numbers = tuple(n for n, _ in fp.added)
+            text, numbers = images.widen(commit.sha if commit is not None else "", fp.path, text, numbers)
+            stats.bytes += len(text)
+            yield Chunk(path=fp.path, text=text, source=source, line_numbers=numbers, commit=commit)
+    finally:
+        images.close()
 
 
 def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...] = ()) -> Iterator[Chunk]:
@@ -182,7 +217,7 @@ def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...]
         lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d",
                                    *(["--", *(f":(literal){p}" for p in paths)] if paths else [])],
                                index=git.caller_index(d))
-        yield from _patch_chunks(lines, "staged", stats, exclude)
+        yield from _patch_chunks(lines, "staged", stats, exclude, repo=d)
     except GitError:
         git.require_repo(repo, "--staged")
         raise
@@ -212,7 +247,7 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
     top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range", bare=True)
     if revs == ["--all"] and not git.has_head(top):
         return
-    yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True)
+    yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True, repo=top)
 
 
 _TOKEN_RUN = re.compile(r"\S{12,}")
@@ -247,21 +282,25 @@ def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter
     """The commits ``shas``, in that order, each with its chunks and how many binary files it skipped: the same
     chunks :func:`commits` yields for them, grouped so a caller can cache and report per commit. With
     ``skipped``, unreadable objects are listed there (before their commit is yielded) instead of ending the walk."""
-    for info, files in git.commit_added_texts(repo, shas, skipped):
-        stats.commits += 1
-        chunks: list[Chunk] = []
-        binary = 0
-        for f in files:
-            if f.binary:
-                stats.binary_skipped += 1
-                binary += 1
-                continue
-            if not f.path or exclude.excluded(f.path):
-                continue
-            stats.bytes += len(f.text)
-            chunks.append(Chunk(path=f.path, text=f.text, source=source, line_numbers=f.line_numbers,
-                                commit=info))
-        yield info, chunks, binary
+    images = _PostImages(repo)
+    try:
+        for info, files in git.commit_added_texts(repo, shas, skipped):
+            stats.commits += 1
+            chunks: list[Chunk] = []
+            binary = 0
+            for f in files:
+                if f.binary:
+                    stats.binary_skipped += 1
+                    binary += 1
+                    continue
+                if not f.path or exclude.excluded(f.path):
+                    continue
+                text, numbers = images.widen(info.sha, f.path, f.text, f.line_numbers)
+                stats.bytes += len(text)
+                chunks.append(Chunk(path=f.path, text=text, source=source, line_numbers=numbers, commit=info))
+            yield info, chunks, binary
+    finally:
+        images.close()
 
 
 def parse_range(repo: Path, spec: str) -> list[str]:

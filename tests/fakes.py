@@ -275,6 +275,22 @@ def age_secret_key() -> str:
     return "AGE-SECRET-KEY-1" + _rand("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58)
 
 
+def bcrypt_hash() -> str:
+    """The shape of a bcrypt hash ($2y$, cost, 53 characters of bcrypt's base64); not a hash of anything."""
+    return "$2y$12$" + _rand(string.ascii_letters + string.digits + "./", 53)
+
+
+def short_password(n: int = 5) -> str:
+    """A short password of distinct characters (a value of three kinds of character or fewer reads as a filler)."""
+    chars = secrets.SystemRandom().sample(string.ascii_lowercase + string.digits, n)
+    return "".join(c.upper() if c.isalpha() and secrets.randbelow(2) else c for c in chars)
+
+
+def nats_seed(kind: str = "U") -> str:
+    """A NATS NKey seed of the given type (S + type + 56 base32 characters; the CRC16 is not computed)."""
+    return "S" + kind + _rand("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 56)
+
+
 def atlassian_token() -> str:
     return "ATATT3" + _rand(URLSAFE, 186)
 
@@ -423,6 +439,8 @@ def corpus() -> list[Case]:
              (f'op = "{onepassword_sa_token()}"', "UL088"), (f'age = "{age_secret_key()}"', "UL089"),
              (f'jira = "{atlassian_token()}"', "UL091"), (f'vault = "{vault_token()}"', "UL092"),
              (f'mapbox = "{mapbox_secret()}"', "UL093")),
+        Case("nats/user.creds", "nats", "-----BEGIN USER NKEY SEED-----", (nats_seed(), "UL094"),
+             "------END USER NKEY SEED------"),
         Case("web/session.js", "jwt", (f"const session = '{jwt()}';", "UL090")),
         # ---------------------------------------------------------------- private keys
         Case("keys/deploy_rsa", "private-key", (private_key_pem("RSA "), "UL100")),
@@ -484,6 +502,14 @@ def corpus() -> list[Case]:
         Case("config/secrets.yml", "rails", "production:", (f"  secret_key_base: {_rand(HEX, 128)}", "UL231")),
         Case("config/master.key", "rails", (_rand(HEX, 32), "UL232")),
         Case("terraform/prod.tfvars", "terraform", 'region = "eu-west-1"', (f'db_password = "{pw()}"', "UL900")),
+        Case("filezilla/recentservers.xml", "filezilla", "<RecentServers><Server>", "<User>root</User>",
+             (f'<Pass encoding="base64">{b64(pw())}</Pass>', "UL211"), "</Server></RecentServers>"),
+        Case("firefox/logins.json", "firefox", '{"logins": [{"hostname": "https://example.org",',
+             (f'"encryptedPassword": "{_rand(B64, 88)}",', "UL212"), '"timesUsed": 1}]}'),
+        Case("db/dump.sql", "sql", "INSERT INTO `users` (`id`, `name`, `password`) VALUES",
+             (f"(1, 'ann', '{bcrypt_hash()}'),", "UL213"), (f"(2, 'bob', '{bcrypt_hash()}');", "UL213")),
+        Case("web/db.js", "js", "const db = connect({", "  user: 'app',", (f"  pass: '{short_password()}',", "UL903"),
+             "  port: 5432,", "});"),
         Case("terraform/terraform.tfstate", "terraform", "{", '  "version": 4,', '  "resources": [{',
              '    "instances": [{"attributes": {', '      "username": "admin",',
              (f'      "password": "{pw()}",', "UL240"), '      "id": "db-1"', "    }}]", "  }]", "}"),

@@ -83,7 +83,8 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     text = render(fmt, result, color=color, root=str(root), group=group)
     if explain and fmt == "text" and result.explanations:
         lines = ["dropped candidates (rule, place, filter):"]
-        lines += [f"  {e.rule_id}  {e.path}:{e.line}  {e.filter}" for e in result.explanations]
+        lines += [f"  {e.rule_id}  {e.path}:{e.line}{f' (commit {e.commit[:10]})' if e.commit else ''}  {e.filter}"
+                  for e in result.explanations]
         text += "\n".join(lines) + "\n"
     if output:
         from scanner.fileio import atomic_write_text

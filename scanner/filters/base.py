@@ -142,3 +142,11 @@ def _words_only(v: str) -> bool:
 
 
 _SECRETISH = lazy(r"(?i)pass|pwd|secret|token|key|auth|cred|private|signature|sig\b|bearer|session|cookie")
+
+
+_PASSWORD_PART = frozenset({"pass", "passwd", "password", "passwort", "pwd", "pw", "passphrase", "pword", "senha",
+                            "contrasena", "motdepasse", "mdp"})
+
+
+def _password_named(ctx: Context) -> bool:
+    return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))

@@ -15,6 +15,7 @@ from scanner.filters.base import (
     _before,
     _name_based,
     _name_parts,
+    _password_named,
     _pronounceable,
     _words_only,
     assigned_name,
@@ -29,6 +30,10 @@ _UI_CONTEXT = lazy(
     r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
     r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
 )
+_LOCALE_PATH = lazy(r"(?i)(?:^|/)(?:locales?|i18n|l10n|lang|langs|languages|translations?|messages)/|"
+                    r"(?:^|/)(?:messages|strings|translations?)[._-][A-Za-z_-]{2,10}\.[a-z]{2,10}$|"
+                    r"\.(?:po|pot|xliff|xlf|resx|strings)$")
+
 _WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
 _SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
 
@@ -41,16 +46,19 @@ def ui_string(ctx: Context) -> bool:
     v = ctx.value.strip()
     if " " in v:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
+    if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[^\W\d_]+[.:!?]?", v):
+        return True  # a translation file: `password: Senha` is the word for the label, in some language
     if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
-    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z][a-z0-9]*(?:[_.-][a-z0-9]+){0,6}", v):
-        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token"
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}|[a-z]+", v):
+        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token" (not "password123")
     before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
     name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
     if name is None or not _UI_CONTEXT.search(name.group(1)):
         return False
-    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v))
+    return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v)
+                or re.fullmatch(r"[^\W\d_]{2,30}:", v))  # a label in any script: 'labelPassword': 'Hasło:'
 
 
 _CODE_EXT = lazy(
@@ -164,13 +172,17 @@ def name_as_value(ctx: Context) -> bool:
     m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
     if m is None:
         return False
-    return v == m.group(1) or v == m.group(1).rsplit(".", 1)[-1]
+    name = m.group(1).rsplit(".", 1)[-1]
+    # Also qualified: `"AdminResetUserPassword": "cognito-idp:AdminResetUserPassword"` (an IAM action).
+    return v == m.group(1) or v == name or (len(name) >= 6 and re.split(r"[:./]", v)[-1] == name)
 
 
 _PATH_OR_URL = lazy(
     r"^(?:(?:[a-z][a-z0-9+.-]{1,20}://[^\s:@/]{1,253}(?:/[^\s]*)?)|(?:\.{0,2}/[A-Za-z0-9_.@%+~-]{1,80}){2,}/?|"
     r"~/[^\s]{1,200}|[A-Za-z]:\\[^\s]{1,200}|[A-Za-z0-9_.-]{1,80}\.(?:pem|key|crt|json|txt|yaml|yml|env|p12|pfx|"
-    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5})$"
+    r"jks|gpg|asc|pub|cfg|conf|ini|toml)|\.?/?[A-Za-z0-9_.-]{1,80}/[A-Za-z0-9_./-]{1,200}\.[a-z]{2,5}"
+    # A page of the documentation, with its anchor (`[credential-helper]: config.md#credential`).
+    r"|[A-Za-z0-9_./-]{1,200}\.(?:md|mdx|rst|html?|txt|adoc)#[A-Za-z0-9_.-]{1,100})$"
 )
 
 
@@ -182,20 +194,12 @@ def path_or_url(ctx: Context) -> bool:
         return False
     if re.match(r"^\s{0,3}\[[^\]]{1,200}\]:\s", ctx.line):
         return True  # a Markdown link reference definition: `[name]: page.md#anchor`
-    return bool(_PATH_OR_URL.match(v)) or v.startswith("arn:")
+    return bool(_PATH_OR_URL.match(v)) or v.startswith(("arn:", "urn:"))
 
 
 def _odd_quotes(text: str, q: str) -> bool:
     """Whether ``text`` ends inside a string opened with quote ``q`` (escapes ignored: a heuristic)."""
     return text.count(q) % 2 == 1
-
-
-_PASSWORD_PART = frozenset({"pass", "passwd", "password", "passwort", "pwd", "pw", "passphrase", "pword", "senha",
-                            "contrasena", "motdepasse", "mdp"})
-
-
-def _password_named(ctx: Context) -> bool:
-    return any(p in _PASSWORD_PART or p.endswith(("password", "passwd")) for p in _name_parts(assigned_name(ctx)))
 
 
 @drop_filter
@@ -247,9 +251,11 @@ def identifier_words(ctx: Context) -> bool:
     # Not in .env/INI/properties files: there a word-only value is more likely a (weak) literal password.
     if ctx.rule.family not in NAME_BASED | {"framework"} or _ENV_LIKE.search(ctx.path):
         return False
-    if _password_named(ctx):
-        return False  # people choose passwords from words; the weak-password demotion rates them
     v = ctx.value.strip()
+    if _password_named(ctx) and not re.fullmatch(r"[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){2,}", v):
+        # People choose passwords from words; the weak-password demotion rates them. A dotted module path
+        # (`allauth.account.forms.ChangePasswordForm`) is code even under a password name.
+        return False
     if re.fullmatch(r"[A-Z]{2,12}", v) and re.search(r"[AEIOUY]", v):
         return True  # an enum-like constant ("REQUEST", "BASIC")
     return _words_only(v)
@@ -260,7 +266,7 @@ _METADATA_NAME = lazy(
     r"version|url|uri|path|file|dir|length|len|size|count|ttl|expiry|expires(?:_at|_in)?|lifetime|prefix|suffix|"
     r"field|label|header|param|policy|rotation|hint|format|kind|mode|ref|hash|digest|salt_rounds|rounds|endpoint|"
     r"location|provider|store|manager|source|env|var|variable|enabled|required|min|max|method|methods|algorithm|alg|"
-    r"algo|scheme|style|strategy)[\"']?\]?\s{0,8}"
+    r"algo|scheme|style|strategy|charset|encoding)[\"']?\]?\s{0,8}"
     r"(?::=|=>|=|:)\s{0,8}\\?[\"']?$"
 )
 
@@ -298,4 +304,8 @@ def non_secret_name(ctx: Context) -> bool:
     name = m.group(1).rstrip(".-_")
     if re.search(r"(?i)(?:^|[_.-])(?:sid|session[_-]?id|sessid)$", name):
         return False  # a session id is a bearer credential
+    if ctx.rule.family == "detect-secrets" and re.search(r"(?i)(?:signature|sig|hmac|sign(?:256|rsa|ed)?)$", name):
+        return True  # an entropy guess on a computed signature (`signature = '…'  # expected hash`), not a key
+    if ctx.rule.family == "detect-secrets" and name in ("iss", "sub", "aud", "jti", "kid", "account", "issuer"):
+        return True  # JWT claims and account names identify a party; they are not its credential
     return bool(_NON_SECRET_NAME.search(name))

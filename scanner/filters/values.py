@@ -17,6 +17,7 @@ from scanner.filters.base import (
     _before,
     _name_based,
     _name_parts,
+    _password_named,
     _words_only,
     assigned_name,
     drop_filter,
@@ -74,6 +75,9 @@ def placeholder(ctx: Context) -> bool:
         if len(body) >= 200 and len(set(body)) > 16:
             return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
+    # In a query string (`client_secret=<SECRET>&email=…`) the value ends at the next parameter.
+    if re.fullmatch(r"[\w.~%+<>:/${}-]*(?:&[A-Za-z_][\w.-]{0,40}=[\w.~%+<>:/${}-]*)+", v):
+        v = v.split("&", 1)[0]  # (only a value shaped like one: a Django key may hold "&x=" by chance)
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
@@ -122,7 +126,14 @@ def reference(ctx: Context) -> bool:
     if _REFERENCE.match(v):
         return True
     # `password: !vault |` (Ansible vault) and `ENC[...]` (sops) are encrypted, not plaintext.
-    return v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED
+    if v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED:
+        return True
+    # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
+    # (only the CI service holds the key), like sealed secrets; an entropy guess on them is not a plaintext secret.
+    if ctx.rule.family != "detect-secrets":
+        return False
+    parts = _name_parts(assigned_name(ctx))
+    return parts == ["secure"] or (bool(parts) and parts[0] in ("encrypted", "ciphertext", "sealed"))
 
 
 _ENV_READ = lazy(
@@ -239,8 +250,11 @@ def public_material(ctx: Context) -> bool:
         return True
     if not _name_based(ctx):
         return False
-    return bool(_PUBLIC_NAME.search(_before(ctx.line, v)) or
-                re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
+    if ctx.rule.family == "detect-secrets" and re.fullmatch(r"[OAUNC][A-Z2-7]{55}", v):
+        return True  # a NATS public NKey (operator, account, user, server, cluster); its seed starts with S (UL094)
+    # Only the name the value is assigned to: `'verify_certs': True, 'basic_auth_password': '…'` is no certificate.
+    name = assigned_name(ctx) or _before(ctx.line, v)[-40:]
+    return bool(_PUBLIC_NAME.search(name) or re.search(r"(?i)\.pub$|(?:^|/)authorized_keys$", ctx.path))
 
 
 @drop_filter
@@ -249,6 +263,8 @@ def data_uri(ctx: Context) -> bool:
     v = ctx.value.strip()
     if v.startswith("data:"):
         return True
+    if ctx.rule.family == "detect-secrets" and v.startswith("H4sI"):
+        return True  # base64 of gzip data (1f 8b 08): compressed content in a recorded response
     idx = ctx.line.find(v)
     window = ctx.line[max(0, idx - 80):idx]
     return idx > 0 and bool(re.search(r"data:[a-z]{1,20}/[A-Za-z0-9.+-]{1,40};base64,$", window))
@@ -260,6 +276,10 @@ def number_or_version(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
+    if re.fullmatch(r"[0-9]+\.(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)(?:\.ago)?", v):
+        return True  # a Ruby duration (`reset_password_within = 6.hours`)
+    if re.fullmatch(r"[0-9]{4,12}", v) and _password_named(ctx):
+        return False  # `password: 6412871`: a PIN or numeric password, not a count
     return bool(re.fullmatch(r"[0-9][0-9_.,:/ -]*(?:[smhdkKMG]|ms|px|em|%|KB|MB|GB)?|v?[0-9]+(?:\.[0-9]+){1,3}"
                              r"(?:[-+][A-Za-z0-9.]{1,20})?|#[0-9a-fA-F]{3,8}|#[a-z]{3,30}"
                              r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.]{5,15}(?:Z|[+-][0-9:]{4,5})?)?", v))
@@ -269,6 +289,15 @@ def number_or_version(ctx: Context) -> bool:
 def character_set(ctx: Context) -> bool:
     """Alphabets and character sets (``"abcdefghjkmnpq…23456789"``): mostly ascending runs, not random."""
     v = ctx.value.strip()
+    ranges = re.findall(r"([A-Za-z0-9])-([A-Za-z0-9])", v)
+    if len(ranges) >= 2 and all(ord(b) - ord(a) >= 5 for a, b in ranges) and \
+            re.fullmatch(r"(?:[A-Za-z0-9]-[A-Za-z0-9]|[_.+/=\\-])+", v):
+        return True  # a regex class body held in a constant (`_TOKEN_CHARS = "A-Za-z0-9_-"`)
+    if 4 <= len(v) < 10 and v.isalnum():
+        # `123456`, `abc123`, `987654321`: a keyboard run, the stand-in value of tutorials and tests (detect-secrets'
+        # is_sequential_string); a chosen short password (`6412871`, `Pass1234`) is not mostly steps of one.
+        steps = sum(1 for a, b in itertools.pairwise(v.lower()) if abs(ord(b) - ord(a)) == 1)
+        return steps >= 0.75 * (len(v) - 1)
     if len(v) < 10:
         return False
     ascending = sum(1 for a, b in itertools.pairwise(v) if 0 < ord(b) - ord(a) <= 3)
@@ -294,7 +323,7 @@ def not_basic_credential(ctx: Context) -> bool:
     return decoded is None or ":" not in decoded
 
 
-_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=]{16,}(?:\\[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
+_B64_FRAGMENT = lazy(r"""^\s*(?:[+.]\s*)?["'][A-Za-z0-9+/=_-]{16,}(?:\\{1,2}[rn])*["']\s*(?:[+.,;)]\s*)*(?:\\)?\s*$""")
 
 
 @drop_filter
@@ -304,8 +333,8 @@ def key_body_fragment(ctx: Context) -> bool:
         return False
     if not _B64_FRAGMENT.match(ctx.line):
         return False
-    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|CERTIFICATE)",
-                                                                ctx.prev_line))
+    return bool(_B64_FRAGMENT.match(ctx.prev_line) or re.search(
+        r"BEGIN [A-Z ]{0,30}(?:PRIVATE KEY|PUBLIC KEY|CERTIFICATE)|ssh-(?:rsa|ed25519|dss) AAAA", ctx.prev_line))
 
 
 _REGEX_SOURCE = lazy(r"\\[sdwbSDWB]|\(\?[:=!<P]|\[[^\]]{0,20}\][{*+?]|\.[*+]\??|\{\d{1,4}(?:,\d{0,4})?\}")
@@ -357,7 +386,9 @@ def unnamed_hex(ctx: Context) -> bool:
 @drop_filter
 def short_hex(ctx: Context) -> bool:
     """Hex strings of at most 16 characters matched by name-based rules: ids and short hashes, not credentials."""
-    return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip()))
+    # Not under a password name: nine digits there are a chosen password, not an id.
+    return _name_based(ctx) and bool(re.fullmatch(r"[0-9a-fA-F]{6,16}", ctx.value.strip())) and \
+        not _password_named(ctx)
 
 
 _JWT_SHAPE = lazy(r"eyJ[A-Za-z0-9_-]{2,4000}\.eyJ[A-Za-z0-9_-]{2,8000}\.(?P<sig>[A-Za-z0-9_-]{0,2000})")
@@ -392,6 +423,8 @@ def encoded_text(ctx: Context) -> bool:
     decoded = b64decode_text(ctx.value.strip())
     if decoded is not None and _words_only(decoded):
         return True  # base64 of an identifier ("MyVerifierString")
+    if decoded is not None and re.fullmatch(r"0\d{1,3}:[A-Z][A-Za-z]{2,60}\d{1,20}", decoded):
+        return True  # a GitHub API node id ("019:BaseRefChangedEvent1782915693" in base64)
     if decoded is None or " " not in decoded or ctx.rule.family != "detect-secrets":
         return False
     return sum(c.isalpha() or c in " <>=/\"'.,-" for c in decoded) >= 0.85 * len(decoded)

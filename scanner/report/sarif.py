@@ -59,6 +59,10 @@ def document(result: ScanResult, root: str | None = None, extra_rules: dict[str,
             "partialFingerprints": {"unleakFingerprint/v1": f.fingerprint},
             "properties": {"confidence": f.confidence.value, "source": f.source},
         }
+        if f.line_context:
+            # The whole line with every literal shaped (never a character of the value), for triage in the UI.
+            res["locations"][0]["physicalLocation"]["contextRegion"] = {
+                "startLine": f.line, "snippet": {"text": f.line_context}}
         if f.rule_id in index:
             res["ruleIndex"] = index[f.rule_id]
         verdict = result.verifications.get(f.fingerprint)

@@ -74,6 +74,9 @@ def render(result: ScanResult, color: bool = False, group: bool = False) -> str:
                 line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
             out.append(line)
+            if f.line_context:
+                # The line itself, every literal shaped (length and character classes): judged without the value.
+                out.append(_c("dim", f"      │ {_sanitize(f.line_context.strip())}", color))
         out.append("")
     if repeated:
         out.append(_c("path", "same secret in several places (--no-group lists each)", color))

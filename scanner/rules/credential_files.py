@@ -152,8 +152,38 @@ _GIT_CRED_PATH_RE = r"(?:^|/)\.?git-credentials$"
 _GIT_CRED_PATH = lazy(_GIT_CRED_PATH_RE)
 
 
+# git's store helper writes one URL a line; a user name with an unencoded "@" (an e-mail address) or a password
+# with "#", "@" or "/" still ends at the host after the *last* "@", and the user part holds no ":".
+_GIT_CRED_LINE = lazy(r"(?m)^[ \t]*[A-Za-z][A-Za-z0-9+.-]{1,30}://(?P<user>[^:\s]{0,256}):(?P<secret>\S{1,256})"
+                      r"@(?P<host>[A-Za-z0-9_.%\[\]-]{1,253})(?::[0-9]{1,5})?(?:/\S*)?[ \t]*\r?$")
+
+
 def _git_credentials(chunk: Chunk) -> Iterator[Candidate]:
-    yield from _url_userinfo(chunk, "UL202")
+    seen: set[int] = set()
+    for m in _GIT_CRED_LINE.finditer(chunk.text):
+        seen.add(m.start("secret"))
+        yield Candidate("UL202", m.group("secret"), m.start("secret"), m.end("secret"))
+    for c in _url_userinfo(chunk, "UL202"):
+        if c.start not in seen and not any(s <= c.start < s + 257 for s in seen):
+            yield c
+
+
+# --------------------------------------------------------------------------------------------- saved logins
+# FileZilla keeps site passwords in its XML (plain, or base64 with encoding="base64"); Firefox keeps saved logins in
+# logins.json, encrypted with the profile's key4.db, which sits in the same profile folder and needs no password by
+# default; SQL dumps carry users' password hashes, which can be cracked offline.
+_FILEZILLA_PASS = lazy(r"<Pass(?:\s+encoding=\"(?:base64|plain)\")?>(?P<secret>[^<\s]{1,512})</Pass>")
+_FIREFOX_PASS = lazy(r"\"encryptedPassword\"\s{0,4}:\s{0,4}\"(?P<secret>[A-Za-z0-9+/=]{16,4096})\"")
+
+
+def _filezilla(chunk: Chunk) -> Iterator[Candidate]:
+    for m in _FILEZILLA_PASS.finditer(chunk.text):
+        yield Candidate("UL211", m.group("secret"), m.start("secret"), m.end("secret"))
+
+
+def _firefox_logins(chunk: Chunk) -> Iterator[Candidate]:
+    for m in _FIREFOX_PASS.finditer(chunk.text):
+        yield Candidate("UL212", m.group("secret"), m.start("secret"), m.end("secret"))
 
 
 def _url_not_git_credentials(chunk: Chunk) -> Iterator[Candidate]:
@@ -327,6 +357,28 @@ register(
         description="Credentials stored by git's store helper",
     ),
     Rule(
+        id="UL211", title="FileZilla saved password", confidence=H,
+        detect=_filezilla, path_pattern=r"(?:^|/)(?:recentservers|sitemanager|filezilla)\.xml$",
+        keywords=("<pass",), family="credential-file",
+        revoke="change the FTP/SFTP password, then re-save the site without it (FileZilla: use a master password)",
+        description="<Pass> of FileZilla's recentservers.xml, sitemanager.xml and filezilla.xml (plain or base64)",
+    ),
+    Rule(
+        id="UL212", title="Firefox saved login", confidence=M,
+        detect=_firefox_logins, path_pattern=r"(?:^|/)logins\.json$", keywords=("encryptedpassword",),
+        family="credential-file",
+        revoke="change the saved passwords; a profile's key4.db (no primary password by default) decrypts them",
+        description="encryptedPassword of a Firefox profile's logins.json",
+    ),
+    Rule(
+        id="UL213", title="Password hash in a SQL dump", confidence=M,
+        pattern=r"'(?P<secret>\$(?:2[abxy]|argon2id|argon2i|argon2d|6|5|y|gy)\$[./A-Za-z0-9$=,+-]{20,200})'",
+        path_pattern=r"\.sql(?:\.txt)?$", keywords=("$2a$", "$2b$", "$2y$", "$argon2", "$6$", "$5$", "$y$"),
+        family="credential-file",
+        revoke="force a password reset for these users: hashes in a dump can be cracked offline",
+        description="bcrypt, argon2 and sha-crypt hashes in the rows of SQL dumps",
+    ),
+    Rule(
         id="UL203", title="Docker registry credentials", confidence=H,
         detect=_docker_auths, keywords=('"auth"', '"identitytoken"', '"registrytoken"'), family="credential-file",
         revoke="revoke the registry token or change the password; docker logout",
@@ -462,7 +514,8 @@ register(
     Rule(
         id="UL230", title="WordPress wp-config secret", confidence=H,
         pattern=r"(?i)define\(\s{0,4}['\"](?:DB_PASSWORD|(?:SECURE_)?AUTH_(?:KEY|SALT)|LOGGED_IN_(?:KEY|SALT)"
-                r"|NONCE_(?:KEY|SALT))['\"]\s{0,4},\s{0,4}(?P<q>['\"])(?P<secret>(?:(?!(?P=q)).){1,200})(?P=q)",
+                # wp-config-sample.php aligns the values with up to a dozen spaces after the comma.
+                r"|NONCE_(?:KEY|SALT))['\"]\s{0,4},\s{0,16}(?P<q>['\"])(?P<secret>(?:(?!(?P=q)).){1,200})(?P=q)",
         keywords=("define(", "define ("), family="framework",
         revoke="change the database password; regenerate salts at https://api.wordpress.org/secret-key/1.1/salt/",
         description="DB_PASSWORD and the authentication keys/salts in wp-config.php",

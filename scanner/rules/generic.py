@@ -32,7 +32,8 @@ register(
         title="Secret assigned to a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=(
-            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
+            # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`).
+            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
             r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
@@ -52,6 +53,11 @@ _FALLBACK = r"(?:=|:)\s{0,8}[^\n]{0,200}?\s(?:or|\|\||\?\?)\s{0,8}"
 # Key material written as bytes (`HMAC_KEY = b"…"`) is often named after its use rather than "secret" or "key".
 _BYTES_WORD = _WORD[:-1] + r"|hmac|fernet|jwt|cipher|aes|nacl)"
 _BYTES_NAME = r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?" + _BYTES_WORD + r"[A-Za-z0-9_.-]{0,40}"
+# People choose short passwords ("aybi", "Pa5s", a PIN): UL900's floor (six characters quoted, eight bare, 2.5 bits
+# of entropy) is right for tokens and keys, which are generated and long, but loses them. Only under a name that
+# says password (not token/key/secret), and at low confidence: a short password is real but guessable.
+_PASSWORD_NAME = (r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
+                  r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)[A-Za-z0-9_.-]{0,20}")
 
 register(
     Rule(
@@ -81,5 +87,22 @@ register(
         family="generic",
         revoke="rotate the credential at its issuer",
         description="`HMAC_KEY = b\"…\"`, `SECRET_KEY: bytes = b'…'`: key material written as a bytes literal",
+    ),
+    Rule(
+        id="UL903",
+        title="Short password assigned to a password name",
+        confidence=Confidence.LOW,
+        pattern=(
+            r"(?i)(?P<name>" + _PASSWORD_NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
+            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{4,5})\\?[\"']"
+            r"|(?P<bare>(?<=[=:\s])[^\"'\s,;#`\\{}()\[\]<>$%&][^\"'\s,;`\\{}()\[\]<>&]{3,6})(?=[\s,;}\]]|$))"
+        ),
+        keywords=("pass", "pwd"),
+        requires=("=", ":"),
+        min_entropy=1.5,
+        family="generic",
+        revoke="change the password where it is used",
+        description="Passwords of four to seven characters under password names (UL900 starts at six quoted, "
+        "eight bare)",
     ),
 )

@@ -54,7 +54,7 @@ _ENV = {
     "UL082": "NEW_RELIC_API_KEY", "UL083": "GRAFANA_TOKEN", "UL084": "SENTRY_AUTH_TOKEN", "UL085": "DOPPLER_TOKEN",
     "UL086": "PULUMI_ACCESS_TOKEN", "UL087": "LINEAR_API_KEY", "UL088": "OP_SERVICE_ACCOUNT_TOKEN",
     "UL089": "AGE_SECRET_KEY", "UL090": "JWT", "UL091": "ATLASSIAN_API_TOKEN", "UL092": "VAULT_TOKEN",
-    "UL093": "MAPBOX_ACCESS_TOKEN",
+    "UL093": "MAPBOX_ACCESS_TOKEN", "UL094": "NATS_NKEY_SEED",
 }
 
 _RULES = (
@@ -440,6 +440,18 @@ _RULES = (
         keywords=("sk.eyj",), preview_prefix="sk.", min_entropy=3.5,
         revoke="https://account.mapbox.com/access-tokens/", family="mapbox",
         description="Mapbox secret access tokens",
+    ),
+    Rule(
+        id="UL094", title="NATS NKey seed", confidence=M,
+        # S, then the key type (operator, account, user, server, cluster, curve), then 56 base32 characters. No
+        # keyword: the third character is random, so any literal of three would be most of the alphabet; the
+        # pattern starts with the literal S, which keeps the whole-text search fast.
+        pattern=_p(r"S[OAUNCX][A-Z2-7]{56}"),
+        preview_prefix="S", min_entropy=3.5,
+        revoke="generate a new NKey (nsc or nk -gen) and replace the public key in the server or account config",
+        family="nats", provider="NATS", category="messaging", doc="https://docs.nats.io/running-a-nats-service/"
+        "configuration/securing_nats/auth_intro/nkey_auth",
+        description="Private NKey seeds (SU…, SA…, SO…) of NATS users, accounts and operators",
     ),
     # ---------------------------------------------------------------- generic token formats
     Rule(

@@ -39,3 +39,36 @@ def test_findings_carry_context_and_no_value(tmp_path: Path) -> None:
         assert proc.returncode == 1 and pw not in out and tok not in out, fmt
     doc = json.loads(run_cli("scan", "--format", "json", cwd=tmp_path).stdout)
     assert {"DB_PASSWORD = " + value_shape(pw)} <= {x.get("context") for x in doc["findings"]}
+
+
+def test_masked_line_shapes_the_value_and_every_literal_in_place() -> None:
+    from scanner.finding import masked_line
+
+    pw, other = f.password(), f._rand(f.ALNUM, 24)
+    line = f'    conn = connect(user="deploy", password="{pw}", api_key="{other}")  # prod db'
+    got = masked_line(line, line.index(pw), line.index(pw) + len(pw))
+    # Structure stays: names, calls, the comment words; the value is its shape, in place.
+    assert got.startswith("    conn = connect(user=") and f'password="{value_shape(pw)}"' in got
+    assert got.endswith("# prod db")
+    # No other literal survives either: the user name and a second key on the line are shaped too.
+    assert pw not in got and other not in got and '"deploy"' not in got
+    url = f"DATABASE_URL=postgres://deploy:{pw}@db.internal/app"
+    got = masked_line(url, url.index(pw), url.index(pw) + len(pw))
+    assert got.startswith("DATABASE_URL=postgres:") and "deploy" not in got and "internal" not in got
+    long = "x = 1; " * 100 + f'k = "{pw}"' + "; y = 2" * 100
+    assert len(masked_line(long, long.index(pw), long.index(pw) + len(pw))) <= 260
+
+
+def test_reports_carry_the_masked_line(tmp_path: Path) -> None:
+    pw, tok = f.password(), f.github_pat()
+    text = f'settings = {{"db_password": "{pw}", "token": "{tok}"}}\n'
+    (tmp_path / "app.py").write_text(text)
+    doc = json.loads(run_cli("scan", "--format", "json", cwd=tmp_path).stdout)
+    lines = {x["rule_id"]: x["line_context"] for x in doc["findings"]}
+    assert lines and all(pw not in v and tok not in v for v in lines.values())
+    assert any('"db_password": "' + value_shape(pw) + '"' in v for v in lines.values())
+    sarif = json.loads(run_cli("scan", "--format", "sarif", cwd=tmp_path).stdout)
+    regions = [r["locations"][0]["physicalLocation"]["contextRegion"] for r in sarif["runs"][0]["results"]]
+    assert regions and all(r["startLine"] == 1 and pw not in r["snippet"]["text"] for r in regions)
+    out = run_cli("scan", cwd=tmp_path).stdout
+    assert "│ settings = " in out and pw not in out and tok not in out

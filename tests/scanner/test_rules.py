@@ -84,6 +84,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL091": ("a.toml", lambda: f'd = "{f.atlassian_token()}"', 'd = "ATATT3"'),
     "UL092": ("a.toml", lambda: f'd = "{f.vault_token()}"', 'd = "hvs.short"'),
     "UL093": ("a.toml", lambda: f'd = "{f.mapbox_secret()}"', 'd = "sk.eyJ"'),
+    "UL094": ("nats.conf", lambda: f"seed: {f.nats_seed()}", f"nkey: U{f.nats_seed()[2:]}"),
     "UL100": ("id_rsa", lambda: f.private_key_pem("RSA "), "-----BEGIN RSA PRIVATE KEY-----\n...\n"
               "-----END RSA PRIVATE KEY-----"),
     "UL101": ("k.ppk", lambda: f.putty_key(), "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 0\n"),
@@ -91,6 +92,12 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL201": (".pgpass", lambda: f"h:5432:db:u:{f.password()}", "# h:5432:db:u:comment"),
     "UL202": (".git-credentials", lambda: f"https://u:{f.url_password()}@git.internal.org",
               "https://git.internal.org"),
+    "UL211": ("filezilla/recentservers.xml", lambda: f'<Pass encoding="base64">{f.b64(f.password())}</Pass>',
+              "<Pass />"),
+    "UL212": ("profile/logins.json", lambda: f'{{"encryptedPassword": "{f._rand(f.B64, 64)}"}}',
+              '{"encryptedPassword": ""}'),
+    "UL213": ("db/dump.sql", lambda: f"(1, 'ann', '{f.bcrypt_hash()}', 1),",
+              "(1, 'ann', '$2y$12$short', 1),"),
     "UL203": ("config.json", lambda: f'{{"auths": {{"r": {{"auth": "{f.b64("u:" + f.password())}"}}}}}}',
               '{"auths": {"r": {}}, "credsStore": "desktop"}'),
     "UL204": (".npmrc", lambda: f"//registry.npmjs.org/:_authToken={f._rand(f.ALNUM, 36)}",
@@ -127,6 +134,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL232": ("config/master.key", lambda: f.hex32(), "not a key"),
     "UL240": ("t.tfstate", lambda: f'"password": "{f.password()}",', '"password_id": "abc-123-def",'),
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
+    "UL903": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f.short_password()}'}})",
+              "db.connect({user: 'app', pass: 'none'})"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     "UL901": ("a.py", lambda: f"SECRET_KEY = os.environ.get('SECRET_KEY') or '{f.url_password(24)}'",
               "SECRET_KEY = os.environ.get('SECRET_KEY') or 'changeme'"),
@@ -342,3 +351,42 @@ def test_values_behind_fallbacks_bytes_and_templated_hosts_are_found(path: str, 
     text = template.format(v=value)
     engine = Engine(EngineOptions())
     assert value in {x.secret.reveal() for x in engine.scan_chunk(Chunk(path, text + "\n"))}
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    ("client = OmniAuth::Strategies::OAuth2.new(app)", False),
+    ("if (![NtApiDotNet.NtToken]::EnableDebugPrivilege()) {", False),
+    ("auth: '" + "Zq8vN3xLp2" + "Rt7YwK4mHs'", True),  # split: the source holds no secret-shaped literal
+])
+def test_generic_rule_reads_a_colon_not_a_scope_operator(line: str, found: bool) -> None:
+    """UL900: `Name::member` (Ruby, C++, PowerShell scope) is no assignment; `name: value` is."""
+    assert ("UL900" in {r for _, r in _scan("lib/auth.rb", line)}) is found
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    ("db.connect({user: 'app', pass: 'q7Zx'})", True),  # four characters, quoted
+    ("  password: ieadcm", True),  # six bare characters: under UL900's eight
+    ("  password: 123456", False),  # a keyboard run
+    ("  passes: abcd", False),  # not a password name
+    ("  token: q7Zx", False),  # short values only under password names
+    ("  password: ${DB_PASS}", False),
+])
+def test_short_password_rule(line: str, found: bool) -> None:
+    """UL903 reports four- to seven-character passwords at low confidence, under password names only."""
+    assert ("UL903" in {r for _, r in _scan("config.yml", line)}) is found
+
+
+@pytest.mark.parametrize("user", ["deploy", "deploy@example.com"])
+def test_git_credentials_password_with_unusual_characters(user: str) -> None:
+    """UL202: the password runs to the host after the last "@" (an e-mail user name, "#" and "@" in the password)."""
+    pw = f._rand(f.ALNUM, 10) + "!#@" + f._rand(f.ALNUM, 4)
+    engine = Engine()
+    found = [x for x in engine.scan_chunk(Chunk(".git-credentials", f"https://{user}:{pw}@github.com\n"))
+             if x.rule_id == "UL202"]
+    assert [x.secret.reveal() for x in found] == [pw]
+
+
+def test_wp_config_salts_aligned_as_in_the_sample_file() -> None:
+    """UL230: wp-config-sample.php aligns values after the comma with up to nine spaces."""
+    value = f._rand(f.ALNUM, 30) + "(>%|$~`" + f._rand(f.ALNUM, 27)
+    assert (1, "UL230") in _scan("wp-config.php", f"define('AUTH_KEY',         '{value}');")
