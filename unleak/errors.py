@@ -85,6 +85,6 @@ def error_handler(passthrough: tuple[type[BaseException], ...] = ()) -> Iterator
 
 
 def _in_agent_sandbox() -> bool:
-    from unleak.agent.broker import inside
+    from unleak.agent.sandboxenv import inside
 
     return inside()

@@ -459,7 +459,7 @@ def spawn(
     ``confine``: the child runs in a Landlock domain without access to unleak's directories (vault and key,
     grants, policy, audit log) — see :mod:`unleak.confine`; unconfined where the kernel has no Landlock."""
     ruleset_fd = None
-    from unleak.agent.broker import ENV_AGENT, sandbox_ports
+    from unleak.agent.sandboxenv import ENV_AGENT, sandbox_ports
 
     # Whatever `unleak agent`'s broker starts for the agent is confined like the agent (and to its TCP ports).
     if confine or os.environ.get(ENV_AGENT):

@@ -242,7 +242,7 @@ def _keyring_check() -> Check:
 
 def machine_checks() -> list[Check]:
     from unleak import confine, reaper
-    from unleak.agent import broker
+    from unleak.agent import sandboxenv
 
     version = confine.abi()
     rows = [
@@ -261,7 +261,7 @@ def machine_checks() -> list[Check]:
               "runs and the agent's tree are collected and killed at exit, timeout, revoke and expiry"),
         _keyring_check(),
     ]
-    if broker.inside():
+    if sandboxenv.inside():
         # Opened for real: access(2) answers from file modes only and does not see Landlock.
         try:
             os.listdir(confine.unleak_dirs()[0])

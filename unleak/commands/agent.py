@@ -31,9 +31,9 @@ def agent_cmd(ctx: click.Context, allow_ports: tuple[str, ...], command: tuple[s
         with install.make_context("unleak agent install", list(command[1:]), parent=ctx) as sub:
             install.invoke(sub)
         return 0
-    from unleak.agent import broker
+    from unleak.agent import broker, sandboxenv
 
-    box = broker.sandbox(broker.parse_ports(allow_ports))
+    box = broker.sandbox(sandboxenv.parse_ports(allow_ports))
     # Said at every start, loudly: the guarantees of the sandbox do not hold where these apply.
     for warning in box.warnings():
         click.echo(f"unleak: WARNING: {warning}", err=True)

@@ -23,9 +23,9 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> int | None:
     `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
     if ctx.invoked_subcommand is not None:
         return None
-    from unleak.agent import broker
+    from unleak.agent import broker, sandboxenv
 
-    if broker.inside():
+    if sandboxenv.inside():
         # Inside `unleak agent`: the broker serves this stdin/stdout with the real server, outside the sandbox.
         return broker.serve_mcp(Path(repo_dir), read_only)
     try:

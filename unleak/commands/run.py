@@ -39,9 +39,9 @@ def run_command(
     \b
     Example:  unleak run -- python manage.py runserver
     """
-    from unleak.agent import broker
+    from unleak.agent import broker, sandboxenv
 
-    if broker.inside():
+    if sandboxenv.inside():
         # Inside `unleak agent` this process cannot read the vault: the broker runs `unleak run` with these very
         # arguments outside, on our stdin/stdout/stderr, under the grant rules.
         sys.exit(broker.forward_run([*(a for f in env_files for a in ("--env-file", f)),
