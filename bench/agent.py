@@ -36,7 +36,8 @@ SETUP = r"""
 import sys
 from pathlib import Path
 from remediate.vault import open_vault
-from unleak.agent.policy import GrantStore, policy_path, sign_policy
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import policy_path, sign_policy
 repo = Path(sys.argv[1])
 policy_path().parent.mkdir(parents=True, exist_ok=True)
 policy_path().write_text('run_requires_grant = "never"\n')

@@ -69,7 +69,8 @@ def _unleak_files(repo: GitRepo, canary: str) -> dict[str, str]:
     from remediate.vault.local import user_data_dir
     from tests.conftest import write_policy
     from unleak import integrity
-    from unleak.agent.policy import GrantStore, policy_path
+    from unleak.agent.grantstore import GrantStore
+    from unleak.agent.policy import policy_path
     from unleak.audit import AuditLog
     from unleak.userenv import data_dir
 
@@ -277,7 +278,7 @@ def test_unleak_run_inside_unleak_agent_needs_a_grant_and_its_child_is_confined(
         """)
     res = run_cli("agent", "--", "sh", "-c", script, cwd=repo.path)
     assert "first=2" in res.stdout and "needs a grant" in res.stderr, res.stdout + res.stderr
-    from unleak.agent.policy import GrantStore
+    from unleak.agent.grantstore import GrantStore
 
     GrantStore().add_grant(secrets=["TOKEN"], command=[sys.executable, "app.py", "*"], created_by="user:test",
                            repo=str(repo.path), cwd=repo.path)

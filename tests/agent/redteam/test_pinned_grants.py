@@ -20,7 +20,8 @@ from scanner.errors import PolicyError
 from tests.agent.redteam.runtools import PY, make_vault_repo
 from tests.conftest import GitRepo
 from unleak import confine
-from unleak.agent.policy import GrantStore, run_context
+from unleak.agent.grantstore import GrantStore
+from unleak.agent.policy import run_context
 from unleak.run import read_reference_files
 
 
@@ -83,7 +84,7 @@ def test_an_unpinned_grant_follows_the_edit_test_loop(repo: GitRepo, canary: str
 
 def test_staging_and_prod_approvals_must_be_pinned(repo: GitRepo, canary: str) -> None:
     from tests.conftest import write_policy
-    from unleak.agent.policy import TierLabels
+    from unleak.agent.tiers import TierLabels
 
     make_vault_repo(repo, canary)
     write_policy('mcp_tiers = ["dev", "staging"]\n')
