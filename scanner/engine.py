@@ -17,6 +17,7 @@ from typing import Any, cast
 from scanner.chunk import Chunk
 from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
 from scanner.finding import (
+    MASKED_LINE_MAX,
     Confidence,
     Finding,
     Secret,
@@ -314,7 +315,7 @@ class Engine:
                 preview=redacted_preview(rule.preview_prefix, fp), source=chunk.source, commit=chunk.commit,
                 secret=Secret(cand.value), sha1=sha1_hex(cand.value), label=label,
                 context=masked_context(text[max(ls, cand.start - 200):cand.start], cand.value),
-                line_context=masked_line(text[ls:_line_end(text, cand.start)], cand.start - ls, cand.end - ls),
+                line_context=_line_context(text, cand.start, cand.end),
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings
@@ -428,6 +429,14 @@ def _ascii_lower(text: str) -> str:
     if "\u0130" in text or "\u0131" in text or "\u017f" in text:  # translate() is slow; most text needs none
         text = text.translate(_FOLD)
     return text.lower()
+
+
+def _line_context(text: str, start: int, end: int) -> str:
+    """:func:`masked_line` of the finding's line, given only a window of it: never more than a few hundred characters
+    are copied or walked per finding, however long the line (a minified bundle holds thousands of findings)."""
+    ls = text.rfind("\n", 0, start) + 1
+    lo = max(ls, start - MASKED_LINE_MAX)  # a cut window starts > MASKED_LINE_MAX // 2 before: masked_line sees it
+    return masked_line(text[lo:end + MASKED_LINE_MAX], start - lo, end - lo)
 
 
 def _line_end(text: str, pos: int) -> int:

@@ -122,7 +122,7 @@ MASKED_LINE_MAX = 240
 
 def _plain_word(token: str) -> bool:
     """An identifier made of word-like parts (``DB_PASSWORD``, ``os.environ``, ``apiKey``): structure, not data."""
-    if not _WORDISH.fullmatch(token) or len(token) > 60:
+    if len(token) > 60 or not _WORDISH.fullmatch(token):  # length first: the pattern backtracks on long tokens
         return False
     parts = [w for chunk in re.split(r"[_.$@-]+", token) if chunk for w in _PLAIN_PART.findall(chunk)]
     if "".join(parts) != re.sub(r"[_.$@-]", "", token):
@@ -134,15 +134,21 @@ def masked_line(line: str, start: int, end: int) -> str:
     """The finding's whole line for triage, with the value replaced in place by its shape (:func:`value_shape`).
     Every other token that is not plainly an identifier made of words (``DB_PASSWORD``, ``os.getenv``) is shaped as
     well, and so is everything inside quotes: code structure stays readable, and no character of the value, or of
-    any other string on the line that might be a secret (a second key, a URL's user part), is shown."""
-    line = line.split("\n", 1)[0].rstrip("\r")
+    any other string on the line that might be a secret (a second key, a URL's user part), is shown.
+
+    At most MASKED_LINE_MAX characters around the value are kept (minified bundles are one line), and the work done
+    is bounded by that window, not by the line: a line with thousands of findings stays linear. Where the window
+    starts inside the line, whether it starts inside a string is not known, so every token there is shaped."""
+    nl = line.find("\n", 0, end + 1)
+    if nl >= 0:
+        line = line[:nl]
+    line = line[:end + MASKED_LINE_MAX // 2 + 1].rstrip("\r")
     end = min(end, len(line))
     if not 0 <= start < end:
         return ""
-    head, tail = line[:start], line[end:]
-    # Keep at most MASKED_LINE_MAX characters around the value (minified bundles are one line).
-    if len(head) > MASKED_LINE_MAX // 2:
-        head = "…" + head[-(MASKED_LINE_MAX // 2):]
+    cut = start > MASKED_LINE_MAX // 2
+    head = "…" + line[start - MASKED_LINE_MAX // 2:start] if cut else line[:start]
+    tail = line[end:]
     if len(tail) > MASKED_LINE_MAX // 2:
         tail = tail[:MASKED_LINE_MAX // 2] + "…"
 
@@ -163,7 +169,7 @@ def masked_line(line: str, start: int, end: int) -> str:
             bare = tok.lstrip("-#!&|*+.")  # not "/": `//user` is a URL's user part
             punctuation = not re.search(r"[A-Za-z0-9]", tok) and len(tok) <= 3
             word = _plain_word(tok) or (bare != tok and len(tok) - len(bare) <= 2 and _plain_word(bare))
-            if punctuation or ((not quote or key) and word):
+            if punctuation or (not cut and (not quote or key) and word):
                 out.append(tok)
             else:
                 out.append(value_shape(tok))
@@ -172,9 +178,10 @@ def masked_line(line: str, start: int, end: int) -> str:
         return "".join(out)
 
     opened = ""
-    for c in line[:start]:
-        if c in "\"'`":
-            opened = "" if opened == c else (opened or c)
+    if not cut:
+        for c in line[:start]:
+            if c in "\"'`":
+                opened = "" if opened == c else (opened or c)
     return mask(head, "") + value_shape(line[start:end]) + mask(tail, opened)
 
 
