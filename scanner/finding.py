@@ -115,14 +115,16 @@ def masked_context(line_before: str, value: str) -> str:
 
 # A token of a line: a run between delimiters (spaces, quotes, brackets, assignment and separator characters).
 _LINE_TOKEN = re.compile(r"[^\s\"'`=:,;()\[\]{}<>]+")
-_WORDISH = re.compile(r"[A-Za-z_$@][A-Za-z_$]*(?:[._-]?[A-Za-z][A-Za-z_]*)*")
+# Unambiguous on purpose (a separator is "." or "-", never a letter or "_"): every string has one parse, so a
+# long token that fails the match costs a single linear pass instead of exponential backtracking.
+_WORDISH = re.compile(r"[A-Za-z_$@][A-Za-z_$]*(?:[.-][A-Za-z][A-Za-z_]*)*")
 _PLAIN_PART = re.compile(r"[A-Z]?[a-z]{1,14}|[A-Z]{1,6}(?=[A-Z][a-z])|[A-Z]{1,20}$")
 MASKED_LINE_MAX = 240
 
 
 def _plain_word(token: str) -> bool:
     """An identifier made of word-like parts (``DB_PASSWORD``, ``os.environ``, ``apiKey``): structure, not data."""
-    if len(token) > 60 or not _WORDISH.fullmatch(token):  # length first: the pattern backtracks on long tokens
+    if len(token) > 60 or not _WORDISH.fullmatch(token):
         return False
     parts = [w for chunk in re.split(r"[_.$@-]+", token) if chunk for w in _PLAIN_PART.findall(chunk)]
     if "".join(parts) != re.sub(r"[_.$@-]", "", token):
