@@ -141,7 +141,7 @@ def masked_line(line: str, start: int, end: int) -> str:
     At most MASKED_LINE_MAX characters around the value are kept (minified bundles are one line), and the work done
     is bounded by that window, not by the line: a line with thousands of findings stays linear. Where the window
     starts inside the line, whether it starts inside a string is not known, so every token there is shaped."""
-    nl = line.find("\n", 0, end + 1)
+    nl = line.find("\n", end)  # the value may span lines (a key block); its line ends after it
     if nl >= 0:
         line = line[:nl]
     line = line[:end + MASKED_LINE_MAX // 2 + 1].rstrip("\r")

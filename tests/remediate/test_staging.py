@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -113,7 +114,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fixed = _tree(run)
     assert set(fixed) == set(original) | {".env"} and all(fixed[p] != original[p] for p in original)
-    return Reference(template, original, fixed, values, log.read_text().splitlines())
+    # The vault names are the fix's own choice (GITHUB_TOKEN, GITHUB_TOKEN_2…): read each from the rewritten line.
+    by_name = {}
+    for i in range(FILES):
+        m = re.search(rb'os\.environ\["(\w+)"\]', fixed[f"pkg/sub{i % 3}/mod{i}.py"])
+        assert m, fixed[f"pkg/sub{i % 3}/mod{i}.py"]
+        by_name[m.group(1).decode()] = values[f"TOKEN_{i}"]
+    assert len(by_name) == FILES
+    return Reference(template, original, fixed, by_name, log.read_text().splitlines())
 
 
 def _renames_into_tree(events: list[str]) -> list[int]:

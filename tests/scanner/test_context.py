@@ -57,6 +57,17 @@ def test_masked_line_shapes_the_value_and_every_literal_in_place() -> None:
     assert got.startswith("DATABASE_URL=postgres:") and "deploy" not in got and "internal" not in got
     long = "x = 1; " * 100 + f'k = "{pw}"' + "; y = 2" * 100
     assert len(masked_line(long, long.index(pw), long.index(pw) + len(pw))) <= 260
+    # The finding's own line only, however much text follows it.
+    text = f'TOKEN = "{pw}"\nNAME = "shop"\n'
+    assert masked_line(text, text.index(pw), text.index(pw) + len(pw)) == f'TOKEN = "{value_shape(pw)}"'
+
+
+def test_a_long_token_that_is_not_a_word_costs_one_pass() -> None:
+    # The word pattern once backtracked exponentially on a 60-character token that failed it at the end.
+    from scanner.finding import _plain_word
+
+    assert not _plain_word("a" * 59 + "1") and not _plain_word("ab_" * 19 + "1")
+    assert _plain_word("DB_PASSWORD") and _plain_word("os.environ") and _plain_word("apiKey")
 
 
 def test_reports_carry_the_masked_line(tmp_path: Path) -> None:
