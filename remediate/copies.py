@@ -18,6 +18,9 @@ from scanner.forms import encoded_forms
 MAX_BYTES = 20 * 1024 * 1024
 
 
+Built = tuple[object, dict[str, str]]  # an automaton and form -> value
+
+
 @dataclass(frozen=True)
 class Copy:
     path: str
@@ -26,7 +29,7 @@ class Copy:
     raw: bool  # the value as it is (a finding-like site) rather than an encoding of it
 
 
-def automaton(values: Iterable[str]) -> tuple[object, dict[str, str]] | None:
+def automaton(values: Iterable[str]) -> Built | None:
     """An Aho-Corasick automaton over every form of every value (latin-1 strings of UTF-8 bytes), and form ->
     value. None when there is nothing to look for."""
     import ahocorasick
@@ -44,15 +47,16 @@ def automaton(values: Iterable[str]) -> tuple[object, dict[str, str]] | None:
     return auto, owner
 
 
-def in_text(text: str, values: Iterable[str]) -> list[Copy]:
-    """The copies of ``values`` in ``text`` (path left empty)."""
-    built = automaton(values)
+def in_text(text: str, values: Iterable[str] | Built | None) -> list[Copy]:
+    """The copies of ``values`` in ``text`` (path left empty); ``values`` may be an :func:`automaton` already
+    built (many texts, one set of values)."""
+    built = values if isinstance(values, tuple) or values is None else automaton(values)
     return _search("", text.encode("utf-8").decode("latin-1"), built) if built else []
 
 
-def find(root: Path, paths: Iterable[str], values: Iterable[str]) -> list[Copy]:
+def find(root: Path, paths: Iterable[str], values: Iterable[str] | Built | None) -> list[Copy]:
     """Every copy of every value in the files ``paths`` (relative to ``root``), in path and line order."""
-    built = automaton(values)
+    built = values if isinstance(values, tuple) or values is None else automaton(values)
     if built is None:
         return []
     out: list[Copy] = []
@@ -68,7 +72,7 @@ def find(root: Path, paths: Iterable[str], values: Iterable[str]) -> list[Copy]:
     return out
 
 
-def _search(rel: str, text: str, built: tuple[object, dict[str, str]]) -> list[Copy]:
+def _search(rel: str, text: str, built: Built) -> list[Copy]:
     auto, owner = built
     seen: dict[tuple[int, str], bool] = {}
     for end, form in auto.iter(text):  # type: ignore[attr-defined]

@@ -625,13 +625,14 @@ def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[s
     listed = {(m.path, m.value) for m in plan.manual}
     changed = {c.path: c for c in plan.changes}
     paths = sorted(set(search_files) | set(changed))
-    for c in copies.find(plan.root, [p for p in paths if p not in changed], moved):
+    built = copies.automaton(moved)
+    for c in copies.find(plan.root, [p for p in paths if p not in changed], built):
         if (c.path, c.value) not in listed:
             plan.manual.append(_copy_step(c, rule_of, f"left where it is (it is in the vault as {moved[c.value].name} "
                                           "after this fix)"))
             listed.add((c.path, c.value))
     for path, change in changed.items():
-        for c in copies.in_text(change.after, moved):
+        for c in copies.in_text(change.after, built):
             if (path, c.value) not in listed:
                 plan.manual.append(_copy_step(dataclasses.replace(c, path=path), rule_of, "left in the rewritten file "
                                               f"(it is in the vault as {moved[c.value].name} after this fix)"))

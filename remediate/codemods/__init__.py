@@ -22,9 +22,12 @@ import libcst as cst
 from libcst import ParserSyntaxError
 from libcst.codemod import CodemodContext, SkipFile
 
+from remediate.codemods import _matchers
 from remediate.codemods.env_reads import FixEnvReads
 from remediate.codemods.literals import ReplaceSecretLiterals, comment_marker
 from remediate.codemods.sites import Site
+
+_matchers.install()
 
 __all__ = ["FixEnvReads", "Outcome", "ReplaceSecretLiterals", "Site", "analyze", "comment_marker", "rewrite"]
 
