@@ -363,7 +363,7 @@ def test_shallow_checkout_without_origin_says_partial(origin: Origin, tmp_path: 
 def test_review_listing_paginates(origin: Origin, tmp_path: Path, api: FakeGitHub) -> None:
     """A pull request with more than 100 reviews: the one already posted for this head is on page 2, and the
     action finds it there instead of posting a second one."""
-    from unleak.action import REVIEW_MARKER
+    from unleak.action_review import REVIEW_MARKER
 
     api.reviews.extend({"id": i, "body": "looks good", "commit_id": origin.head, "state": "COMMENTED"}
                        for i in range(1, 121))

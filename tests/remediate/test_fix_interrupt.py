@@ -21,7 +21,7 @@ from remediate.vault import open_vault
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
 
-FILES = 150
+FILES = 80
 
 
 def _tree(root: Path) -> dict[str, bytes]:
