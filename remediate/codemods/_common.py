@@ -154,12 +154,21 @@ class LineCodemod(VisitorBasedCodemodCommand):
         self._scopes: Mapping[cst.CSTNode, Scope | None] | None = None
         self._os_plain = False  # `os` written somewhere: the module needs `import os`
         self._os_alias: str | None = None  # `os` is shadowed somewhere: the module imports it under this name
-        self._code = ""
+        self._tree: cst.Module | None = None
+        self._source: str | None = None
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        self._code = tree.code
+        self._tree, self._source = tree, None
         self._scopes = None
         return super().transform_module_impl(tree)
+
+    @property
+    def _code(self) -> str:
+        """The module's source, generated only when a rewrite needs it (code generation of a large module costs
+        as much as a visit of it, and most files are only analysed)."""
+        if self._source is None:
+            self._source = self._tree.code if self._tree is not None else ""
+        return self._source
 
     def _os_reaches(self, scope: Scope | None, name: str) -> bool:
         """Whether ``name`` at a place in ``scope`` is the module ``os`` (or unbound, so an import makes it so)."""
