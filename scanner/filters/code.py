@@ -36,6 +36,15 @@ _LOCALE_PATH = lazy(r"(?i)(?:^|/)(?:locales?|i18n|l10n|lang|langs|languages|tran
 
 _WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
 _SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
+# A lone lower-case word that names a password field or screen: the secret word, with the words of forms around it.
+_UI_WORD = lazy(
+    r"(?:(?:forgot|forgotten|reset|new|old|current|confirm|repeat|retype|show|hide|enter|change|update|your|my|user"
+    r"|admin|lost|remember|verify|check|set|create|save|invalid|wrong|missing|one|time)*"
+    r"(?:pass(?:word|wd|phrase)?|secret|token|credential|apikey|auth|login|logout|signin|signup|pin)s?"
+    r"(?:reset|confirm|confirmation|again|repeat|label|hint|field|input|placeholder|text|title|form|page|button"
+    r"|link|url|path|route|required|invalid|error|mismatch|strength|length|policy|expired|manager|protected|less"
+    r"|change|recovery|forgot|settings|prompt|dialog|modal|screen|view|key|name|type|id|s)*)"
+)
 
 
 @drop_filter
@@ -48,9 +57,10 @@ def ui_string(ctx: Context) -> bool:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
     if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[^\W\d_]+[.:!?]?", v):
         return True  # a translation file: `password: Senha` is the word for the label, in some language
-    if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")):
-        return True  # "Password:", "forgot-password", "resetToken", "api-key-label"
-    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}|[a-z]+", v):
+    if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")) and (
+            re.search(r"[ _/-]", v) or _UI_WORD.fullmatch(v.rstrip(".:!?…").lower())):
+        return True  # "Password:", "forgot-password", "resetToken", "api-key-label" (not the one word "Mongopass")
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}", v):
         return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token" (not "password123")
     before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.

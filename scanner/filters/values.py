@@ -58,6 +58,8 @@ _PLACEHOLDER_TOKEN = lazy(
     r"|not[_-]?(?:a[_-]?)?(?:real|valid)[_-]?(?:password|secret|token|key|pass)?)"
     r"|put your unique phrase here"
 )
+# The lone words of _PLACEHOLDER_WHOLE that people do use as passwords.
+_WEAK_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret|admin|root|test|login|default)$")
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
     r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|%[A-Za-z_][A-Za-z0-9_]*%"
@@ -91,7 +93,12 @@ def placeholder(ctx: Context) -> bool:
         return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
-    return bool(_PLACEHOLDER_WHOLE.match(v) or _PLACEHOLDER_TOKEN.search(v))
+    if _PLACEHOLDER_TOKEN.search(v):
+        return True
+    # A credential store (.pgpass, .netrc, FileZilla, .git-credentials…) is not a template: it holds the password a
+    # client logs in with, and `root:password` there is a weak password in use (kept, demoted as weak-password).
+    # Elsewhere the same lone word stands in for a value.
+    return bool(_PLACEHOLDER_WHOLE.match(v)) and not (ctx.rule.family == "credential-file" and _WEAK_WORD.match(v))
 
 
 # Vendor-documented example credentials (AWS's documentation keys and similar) and values ending in EXAMPLE.

@@ -26,6 +26,7 @@ def all_rules() -> dict[str, Rule]:
         # Importing a family module registers its rules.
         from scanner.detect_secrets import rules as _detect_secrets_rules  # noqa: F401
         from scanner.rules import (  # noqa: F401
+            client_configs,
             credential_files,
             generic,
             providers,

@@ -159,6 +159,19 @@ def test_test_fixture_credential_is_reported_low_not_dropped() -> None:
     assert Engine(EngineOptions(min_confidence=Confidence.MEDIUM)).scan_chunk(Chunk("tests/t.py", text)) == []
 
 
+def test_a_weak_word_in_a_credential_store_is_a_weak_password_and_a_template_there_is_not() -> None:
+    # .pgpass, .msmtprc and DBeaver's data sources hold the password a client logs in with: `password` there is in
+    # use. The same word in a .env or a settings file stands in for a value.
+    engine = Engine()
+    for path, text, rule in ((".pgpass", "localhost:5432:app:root:password\n", "UL201"),
+                             (".msmtprc", 'account default\npassword "secret"\n', "UL214"),
+                             ("dbeaver-data-sources.xml", '<connection user="app" password="admin"/>\n', "UL215")):
+        found = [x for x in engine.scan_chunk(Chunk(path, text)) if x.rule_id == rule]
+        assert [(x.confidence.value, x.label) for x in found] == [("low", "weak-password")], path
+    assert engine.scan_chunk(Chunk(".pgpass", "localhost:5432:app:root:<password>\n")) == []
+    assert engine.scan_chunk(Chunk(".env", "DB_PASSWORD=password\n")) == []
+
+
 def test_private_key_is_judged_by_its_body_not_a_word_beside_the_header() -> None:
     """A generated key with a word after its BEGIN line is a key; a header over a dummy body is a placeholder."""
     key = f.private_key_pem()
