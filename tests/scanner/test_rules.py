@@ -154,8 +154,11 @@ def _provider_case(rule: Rule) -> tuple[str, Builder, str]:
     """The declared provider rules (UL300–UL899) draw their cases from their shapes; tests/scanner/
     test_provider_rules.py holds their full tables."""
     name = f.provider_name(rule.anchors) if rule.anchors else "SETTING"
+    # The near miss shortens the rule's shortest shape: a shortened long shape (60 base64 characters) can hold a
+    # run that is another of the rule's shapes (24 letters and digits between two slashes).
+    shortest = min(rule.shapes, key=lambda shape: len(f.from_shape(shape)))
     return (".env", lambda: f"{name}={f.from_shape(rule.shapes[0])}",
-            f"{name}={f.from_shape(rule.shapes[0], shorten_last=True)}")
+            f"{name}={f.from_shape(shortest, shorten_last=True)}")
 
 
 CASES.update({r.id: _provider_case(r) for r in all_rules().values() if r.shapes})
