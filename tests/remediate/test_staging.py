@@ -1,4 +1,4 @@
-"""Staged apply (remediate.staging): a real ``unleak fix --apply`` over 50 files is SIGKILLed at many points of its
+"""Staged apply (remediate.staging): a real ``unleak fix --apply`` over 24 files is SIGKILLed at many points of its
 file operations; the work tree never holds a temp file, every file is its original or its rewrite, and the next
 ``unleak fix`` finishes what was decided (or finds the tree as it was), with every value readable.
 
@@ -26,7 +26,7 @@ from remediate.vault import open_vault
 from tests.conftest import GIT_ENV, REPO_ROOT, GitRepo
 from tests.fakes import github_pat
 
-FILES = 50
+FILES = 24  # enough renames for first, middle and last to be distinct kill points
 
 # Run `unleak` with an audit hook that logs (N == 0) or SIGKILLs the process at (N > 0) its N-th file operation
 # inside UNLEAK_TEST_ROOT.
