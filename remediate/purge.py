@@ -25,7 +25,8 @@ from typing import Any
 
 from scanner import git
 from scanner.errors import GitError, UnleakError, UsageError
-from scanner.exposure import Exposure, ExposureReport, analyze, select
+from scanner.exposure.analysis import analyze
+from scanner.exposure.model import Exposure, ExposureReport, select
 from scanner.fileio import atomic_write_bytes
 
 REPLACEMENTS_NAME = "purge-replacements.txt"

@@ -13,7 +13,7 @@ import pytest
 
 from remediate import purge
 from scanner import git
-from scanner.exposure import analyze
+from scanner.exposure.analysis import analyze
 from tests.conftest import GitRepo, run_cli
 from tests.scanner.test_exposure import Story, build_story
 from tests.unleak.test_masking import fake_pem
