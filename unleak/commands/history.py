@@ -141,7 +141,7 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
 
     Without --execute, only shows the plan (exit 1). Your working clone is never rewritten; you push the mirror.
     """
-    from remediate import purge
+    from remediate import purge, purge_run
 
     root = Path(repo_dir).resolve()
     req, _ = scan_request(root, ("history",), ())
@@ -149,7 +149,7 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
         _echo_plan(purge.plan(root, list(fingerprints), request=req))
         click.echo("nothing was changed; add --execute to rewrite a mirror clone", err=True)
         sys.exit(EXIT_FINDINGS)
-    res = purge.execute(root, list(fingerprints), Path(workdir) if workdir else None, request=req)
+    res = purge_run.execute(root, list(fingerprints), Path(workdir) if workdir else None, request=req)
     pr = res.proof
     click.echo(f"rewrote {pr.commits} commit(s) in {res.mirror}: {pr.blobs_changed} file version(s) and "
                f"{pr.messages_changed} message(s) had values replaced; {pr.refs} ref(s)")
