@@ -106,10 +106,10 @@ def _record_history(plan: Plan, request: ScanRequest) -> None:
     """Rotation comes first: per moved secret, whether git history holds it (since when, on which refs) and where
     its provider revokes it; a note points to `unleak exposure` and `unleak purge`."""
     from remediate.plan import History
-    from scanner import exposure
+    from scanner.exposure.analysis import analyze
     from scanner.rules import all_rules
 
-    report = exposure.analyze(plan.root, request)
+    report = analyze(plan.root, request)
     by_value = {e.secret.reveal(): e for e in report.exposures if e.secret.reveal()}
     rules = all_rules()
     for s in plan.secrets:

@@ -103,10 +103,10 @@ def _env_block(names: list[str]) -> str:
 
 def _rotation(repo: Path, req: ScanRequest, values: dict[str, str]) -> list[str]:
     """Markdown rows: each moved secret's first commit, the refs that hold it, where to revoke it."""
-    from scanner import exposure
+    from scanner.exposure.analysis import analyze
 
     try:
-        report = exposure.analyze(repo, replace(req, root=repo, paths=()))
+        report = analyze(repo, replace(req, root=repo, paths=()))
     except UnleakError as exc:
         return [f"| (exposure could not be computed: {exc}) | | | |"]
     revoke = {fp: item.revoke for item in report.rotation for fp in item.fingerprints}

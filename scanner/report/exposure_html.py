@@ -15,7 +15,8 @@ import hashlib
 import html
 from datetime import UTC, datetime
 
-from scanner.exposure import NO_REVOKE, Exposure, ExposureReport, counted
+from scanner.exposure.model import Exposure, ExposureReport
+from scanner.report.exposure import NO_REVOKE, counted
 
 
 def _esc(text: object) -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from remediate import purge
+from remediate import purge, purge_proof, purge_run
 from scanner import git
-from scanner.exposure import analyze
+from scanner.exposure.analysis import analyze
 from tests.conftest import GitRepo, run_cli
 from tests.scanner.test_exposure import Story, build_story
 from tests.unleak.test_masking import fake_pem
@@ -105,7 +105,7 @@ def test_purge_only_selected(repo: GitRepo, tmp_path: Path) -> None:
     story = build_story(repo, tmp_path, head_secret=False)
     side = next(e for e in analyze(repo.path).exposures if e.secret.reveal() == story.values["side"])
     work = tmp_path / "work"
-    res = purge.execute(repo.path, [side.fingerprint], work)
+    res = purge_run.execute(repo.path, [side.fingerprint], work)
     assert res.proof.ok, res.proof.problems
     assert res.mirror == work.resolve() / "repo.git"
     blobs = git.run(["log", "--all", "-p", "--format=%H"], res.mirror)
@@ -124,7 +124,7 @@ def test_purge_multiline_private_key_with_crlf(repo: GitRepo) -> None:
     report = analyze(repo.path)
     (e,) = report.exposures
     assert e.rule_id == "UL100" and e.commits == 2 and not e.in_head
-    res = purge.execute(repo.path, [], None)
+    res = purge_run.execute(repo.path, [], None)
     assert res.proof.ok, res.proof.problems
     assert res.proof.blobs_changed == 1
     body = key.splitlines()[1]
@@ -203,7 +203,7 @@ def test_proof_catches_collateral_changes(repo: GitRepo, tmp_path: Path, extra: 
     build_story(repo, tmp_path, head_secret=False)
     p = purge.plan(repo.path, [])
     mirror, refs = _rewrite(repo, tmp_path / "rw", p.replacements_file.read_bytes() + extra)
-    proof = purge.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
+    proof = purge_proof.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
     if problem is None:
         assert proof.ok, proof.problems
         assert proof.commits == 5 and proof.blobs_changed == 2
@@ -218,7 +218,7 @@ def test_proof_catches_value_left_behind(repo: GitRepo, tmp_path: Path) -> None:
     # the rewrite "forgets" one value; the proof is told it was purged
     kept = b"".join(r.expression() + b"\n" for r in p.reps if r.value != story.values["removed"].encode())
     mirror, refs = _rewrite(repo, tmp_path / "rw", kept)
-    proof = purge.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
+    proof = purge_proof.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
     assert any("still hold a purged value" in x for x in proof.problems), proof.problems
     assert any("history scan of the mirror still finds 1" in x for x in proof.problems), proof.problems
     assert all(story.values["removed"] not in x for x in proof.problems)
@@ -276,7 +276,7 @@ def test_proof_notes_headers_fast_export_cannot_carry(repo: GitRepo) -> None:
     custom = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo.path, check=True,
                             input=f"{head}\nx-tool-change-id 1234\n\n{msg}\n", capture_output=True, text=True)
     repo.git("update-ref", "refs/heads/main", custom.stdout.strip())
-    res = purge.execute(repo.path, [])
+    res = purge_run.execute(repo.path, [])
     assert res.proof.ok, res.proof.problems
     assert any("'x-tool-change-id' header" in n for n in res.proof.notes)
     assert secret not in git.run(["log", "--all", "-p"], res.mirror)
@@ -336,7 +336,7 @@ def test_filter_repo_failure_message_never_quotes_a_value(tmp_path: Path, quoted
     script = (f"import sys; data = open({str(file)!r}).read(); i = data.index({said!r}); "
               f"sys.stderr.write('error near ' + data[i:i + {len(said)}] + '\\n'); sys.exit(1)")
     with pytest.raises(purge.PurgeError) as err:
-        purge._run_filter_repo([sys.executable, "-c", script], tmp_path, p)
+        purge_run._run_filter_repo([sys.executable, "-c", script], tmp_path, p)
     assert "message withheld" in str(err.value)
     for r in reps:
         for piece in (r.value.decode(), *r.value.decode().splitlines(), r.pattern.decode()):
@@ -377,8 +377,8 @@ def test_rewrite_refuses_any_repository_but_the_new_mirror(repo: GitRepo, tmp_pa
     repo.commit("one", {"a.py": "x = 1\n"})
     mirror = (tmp_path / "m.git").resolve()
     git.clone_mirror(repo.path, mirror)
-    git.run(["config", purge.MIRROR_MARK_KEY, "right"], mirror)
-    purge._check_is_mirror(mirror, repo.path, "right")
+    git.run(["config", purge_run.MIRROR_MARK_KEY, "right"], mirror)
+    purge_run._check_is_mirror(mirror, repo.path, "right")
     for target, mark in ((mirror, "wrong"), ((repo.path / ".git").resolve(), "right")):
         with pytest.raises(purge.PurgeError, match=r"refusing to rewrite.*your clone is untouched"):
-            purge._check_is_mirror(target, repo.path, mark)
+            purge_run._check_is_mirror(target, repo.path, mark)

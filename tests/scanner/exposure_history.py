@@ -176,7 +176,7 @@ def _looks(value: str, make: Callable[[], str]) -> bool:
 def normalized(doc: dict[str, Any], exposures_values: dict[str, str], hist: History) -> dict[str, Any]:
     """An exposure JSON document with fingerprints, previews and commit ids replaced by value-independent names.
 
-    ``exposures_values``: fingerprint -> value (from :class:`scanner.exposure.Exposure.secret`)."""
+    ``exposures_values``: fingerprint -> value (from :class:`scanner.exposure.model.Exposure.secret`)."""
     index = {v: i for i, v in reversed(list(enumerate(hist.values)))}
     names = {fp: f"S{index[v]}" for fp, v in exposures_values.items()}
     previews = {e["preview"]: names[e["fingerprint"]] for e in doc["exposures"]}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scanner import exposure
 from scanner.api import ScanRequest, scan
+from scanner.exposure.analysis import analyze
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat, stripe_live_key
 
@@ -46,7 +46,7 @@ def test_cli_history_exposure_and_purge_plan_in_a_bare_repository(repo: GitRepo,
     proc = run_cli("exposure", "--json", "-C", str(mirror))
     assert proc.returncode == 1, proc.stderr
     assert len(json.loads(proc.stdout)["exposures"]) == 2
-    report = exposure.analyze(mirror)
+    report = analyze(mirror)
     assert {e.in_head for e in report.exposures} == {False, True}
     proc = run_cli("purge-plan", "-C", str(mirror))
     assert proc.returncode in (0, 1), proc.stderr

@@ -14,8 +14,10 @@ import pytest
 
 from scanner.api import ScanRequest
 from scanner.errors import UsageError
-from scanner.exposure import Exposure, analyze, render, select
+from scanner.exposure.analysis import analyze
+from scanner.exposure.model import Exposure, select
 from scanner.finding import Confidence
+from scanner.report.exposure import render
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat, private_key_pem, slack_bot_token, stripe_live_key
 
@@ -258,10 +260,10 @@ def test_refs_agree_with_git_contains(repo: GitRepo, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n", [1, 3, 12, 40])  # below and above the Aho-Corasick threshold
 def test_blob_matcher(n: int) -> None:
-    from scanner.exposure import _matcher
+    from scanner.exposure.matcher import matcher
 
     values = [github_pat().encode() for _ in range(n - 1)] + [private_key_pem().encode()]
-    match = _matcher(values)
+    match = matcher(values)
     assert match(b"nothing here") == 0
     for i, v in enumerate(values):
         assert match(b"x = '" + v + b"'\n") == 1 << i
@@ -342,7 +344,7 @@ def test_exposure_from_the_scan_cache_equals_a_fresh_one(repo: GitRepo, tmp_path
 
 
 def test_presence_opens_only_blobs_where_a_secret_can_be(repo: GitRepo) -> None:
-    from scanner.exposure import _Presence
+    from scanner.exposure.presence import Presence
 
     token = github_pat()
     repo.commit("secret", {"conf.py": f'T = "{token}"\n'})
@@ -350,9 +352,9 @@ def test_presence_opens_only_blobs_where_a_secret_can_be(repo: GitRepo) -> None:
         repo.commit(f"work {i}", {f"src/m{i % 7}.py": f"x = {i}\n", "notes.txt": f"{i}\n"})
     repo.commit("edit conf", {"conf.py": f'T = "{token}"\nDEBUG = 1\n'})
     values = [token.encode()]
-    every = _Presence(repo.path, values)
+    every = Presence(repo.path, values)
     first = repo.git("rev-list", "--max-parents=0", "HEAD")
-    narrow = _Presence(repo.path, values, added={(first, "conf.py")})
+    narrow = Presence(repo.path, values, added={(first, "conf.py")})
     assert narrow.present == every.present and narrow.reach == every.reach
     assert every.opened > 30 and narrow.opened <= 4
 
@@ -449,7 +451,7 @@ def test_values_are_cut_from_file_versions_not_rescanned(repo: GitRepo, monkeypa
 @pytest.mark.parametrize(("line", "column", "end"), [(9, 1, 5), (2, 40, 90), (2, 1, 3)])
 def test_value_cut_needs_the_fingerprint(line: int, column: int, end: int) -> None:
     """A cut that does not hash to the fingerprint (wrong line, wrong columns) gives no value."""
-    from scanner.exposure import _value_at
+    from scanner.exposure.values import value_at
     from scanner.finding import CommitInfo, Finding, Secret, fingerprint
 
     token = github_pat()
@@ -458,9 +460,9 @@ def test_value_cut_needs_the_fingerprint(line: int, column: int, end: int) -> No
     good = Finding(rule_id="UL001", title="t", confidence=Confidence.HIGH, path="b.py", line=2, column=6,
                    end_column=6 + len(token), fingerprint=fp, preview="p", source="commit",
                    commit=CommitInfo(sha="0" * 40, author="", email="", date=""), secret=Secret(""))
-    assert _value_at(text, good) == token
+    assert value_at(text, good) == token
     bad = dataclasses.replace(good, line=line, column=column, end_column=end)
-    assert _value_at(text, bad) is None
+    assert value_at(text, bad) is None
 
 
 def test_cat_file_stream(repo: GitRepo) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scanner.exposure import analyze
+from scanner.exposure.analysis import analyze
 from scanner.report.exposure_html import render_html
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat

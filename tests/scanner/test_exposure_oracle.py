@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from scanner.api import ScanRequest
-from scanner.exposure import analyze, render
+from scanner.exposure.analysis import analyze
+from scanner.report.exposure import render
 from tests.scanner.exposure_history import History, build, normalized
 
 ORACLE = Path(__file__).parent.parent / "data" / "exposure_oracle.json"

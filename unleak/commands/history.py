@@ -37,24 +37,26 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
 
     Exit 1 when history holds any secret, 0 when it is clean. Values are never shown.
     """
-    from scanner import exposure
+    from scanner.exposure.analysis import analyze
+    from scanner.exposure.model import apply_verification, as_findings
+    from scanner.report.exposure import render
 
     root = Path(repo_dir).resolve()
     req, cfg = scan_request(root, ("history",), (), config_path=config_path)
     logs = None if agent_logs is None else ([agent_logs] if agent_logs else [])
     if sys.stderr.isatty():
-        report = _with_commit_progress(root, lambda tick, phase: exposure.analyze(
+        report = _with_commit_progress(root, lambda tick, phase: analyze(
             root, req, agent_logs=logs, progress=tick, phase=phase))
     else:
-        report = exposure.analyze(root, req, agent_logs=logs)
+        report = analyze(root, req, agent_logs=logs)
     from unleak.scancmd import verify_config, verify_findings
 
     vcfg = verify_config(cfg)
     if vcfg["enabled"] if verify is None else verify:
-        verdicts = verify_findings(exposure.as_findings(report), root, budget=verify_timeout or vcfg["timeout"],
+        verdicts = verify_findings(as_findings(report), root, budget=verify_timeout or vcfg["timeout"],
                                    cache_ttl=vcfg["cache-ttl"])
-        exposure.apply_verification(report, verdicts)
-    text = exposure.render(report, "json" if as_json else fmt)
+        apply_verification(report, verdicts)
+    text = render(report, "json" if as_json else fmt)
     if html_path:
         from scanner.fileio import atomic_write_text
         from scanner.report.exposure_html import render_html
@@ -139,7 +141,7 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
 
     Without --execute, only shows the plan (exit 1). Your working clone is never rewritten; you push the mirror.
     """
-    from remediate import purge
+    from remediate import purge, purge_run
 
     root = Path(repo_dir).resolve()
     req, _ = scan_request(root, ("history",), ())
@@ -147,7 +149,7 @@ def purge_cmd(execute: bool, fingerprints: tuple[str, ...], workdir: str | None,
         _echo_plan(purge.plan(root, list(fingerprints), request=req))
         click.echo("nothing was changed; add --execute to rewrite a mirror clone", err=True)
         sys.exit(EXIT_FINDINGS)
-    res = purge.execute(root, list(fingerprints), Path(workdir) if workdir else None, request=req)
+    res = purge_run.execute(root, list(fingerprints), Path(workdir) if workdir else None, request=req)
     pr = res.proof
     click.echo(f"rewrote {pr.commits} commit(s) in {res.mirror}: {pr.blobs_changed} file version(s) and "
                f"{pr.messages_changed} message(s) had values replaced; {pr.refs} ref(s)")

@@ -1,0 +1,54 @@
+"""Each secret's value, cut out of the file version where the history scan found it.
+
+Findings read from the scan cache carry no value (it holds none, invariant 1); the presence walk needs the values.
+A value is cut out of its file version (the finding's line and columns) and kept only if it hashes to the finding's
+fingerprint, so a wrong line or column costs a rescan of that commit, never a wrong value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scanner import git
+from scanner.finding import Finding, Secret
+from scanner.finding import fingerprint as fingerprint_of
+
+
+def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
+    """fingerprint → value for each finding whose value can be cut out of its file version (one streamed
+    ``cat-file`` for all). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column
+    (a file whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
+    names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in findings]
+    out: dict[str, Secret] = {}
+    for f, obj in zip(findings, git.cat_file_stream(top, names), strict=True):
+        if obj is not None and obj[0] == "blob":
+            value = value_at(obj[1].decode("utf-8", "replace"), f)
+            if value is not None:
+                out[f.fingerprint] = Secret(value)
+    return out
+
+
+_MAX_VALUE_LINES = 200  # a multi-line value (a private key, a certificate bundle) is tried up to this many lines
+
+
+def value_at(text: str, f: Finding) -> str | None:
+    """The value of ``f`` in ``text`` (the file version it was found in), or None. ``column``/``end_column`` span
+    the value's first line (see :class:`Finding`); a value that goes on runs to the end of that line, and its end
+    on a later line is the one whose text hashes to the fingerprint."""
+    lines = text.split("\n")
+    if not 1 <= f.line <= len(lines) or f.column < 1:
+        return None
+    line = lines[f.line - 1]
+    first = line[f.column - 1:f.end_column - 1]
+    if fingerprint_of(f.rule_id, first) == f.fingerprint:
+        return first
+    if f.end_column - 1 != len(line):
+        return None
+    value = first
+    for nxt in lines[f.line:f.line + _MAX_VALUE_LINES]:
+        for cut in range(len(nxt) + 1):
+            candidate = value + "\n" + nxt[:cut]
+            if fingerprint_of(f.rule_id, candidate) == f.fingerprint:
+                return candidate
+        value += "\n" + nxt
+    return None
