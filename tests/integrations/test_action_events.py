@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import GIT_ENV
 from tests.fakes import stripe_live_key
-from tests.integrations.github_api import TOKEN, FakeGitHub, closed_port_url, serve
+from tests.fakes_github import GITHUB_TOKEN, FakeGitHub, closed_port_url, serve
 from tests.unleak.action_runner import ActionRun, run_action
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,7 +231,7 @@ def run(origin: Origin, ev: Event, tmp_path: Path, depth: int, api_url: str, ext
         "RUNNER_TEMP": str(runner), "UNLEAK_ACTION_SKIP_INSTALL": "1",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(extra_env or {}),
     }
-    github = {"token": TOKEN, "workspace": str(workspace), "action_path": str(ROOT), "event_name": ev.name,
+    github = {"token": GITHUB_TOKEN, "workspace": str(workspace), "action_path": str(ROOT), "event_name": ev.name,
               "ref": ev.ref, "sha": ev.sha}
     res = run_action(ROOT, with_={"suggest-fixes": "true", **inputs}, env=env, github=github)
     return Run(res, summary.read_text(), runner, workspace)
@@ -348,7 +348,7 @@ def test_shallow_checkout_without_origin_says_partial(origin: Origin, tmp_path: 
            "GITHUB_API_URL": closed_port_url(), "GITHUB_SHA": ev.sha, "RUNNER_TEMP": str(runner),
            "UNLEAK_ACTION_SKIP_INSTALL": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    res = run_action(ROOT, with_={}, env=env, github={"token": TOKEN, "workspace": str(dest)})
+    res = run_action(ROOT, with_={}, env=env, github={"token": GITHUB_TOKEN, "workspace": str(dest)})
     summary = (runner / "summary.md").read_text()
     assert res.outputs["coverage"] == "partial", res.stdout + res.stderr
     assert re.search(r"^::warning title=unleak::partial coverage: .*fetch-depth: 0", res.stdout, re.M)

@@ -1,6 +1,6 @@
 """The remediation bot (`remediate: commit | pull-request`) run as the runner runs the composite action: its steps
 under bash with GITHUB_* variables and an event file, a checkout made the way actions/checkout makes it, a bare
-"GitHub" repository to push to, and a FAKE of the REST endpoints (tests/integrations/github_bot_api.py). The values
+"GitHub" repository to push to, and a FAKE of the REST endpoints (tests/fakes_github.py). The values
 arrive sealed — the test opens them with the private key — and appear in no other request, log, summary, commit or
 pull-request body; forks and missing tokens fall back; re-runs change nothing."""
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import openai_key, stripe_live_key
-from tests.integrations.github_bot_api import GITHUB_TOKEN, SECRETS_TOKEN, FakeBotAPI, serve
+from tests.fakes_github import GITHUB_TOKEN, SECRETS_TOKEN, FakeGitHub, closed_port_url, serve
 from tests.integrations.test_action_events import ROOT, checkout, git
 from tests.unleak.action_runner import run_action
 
@@ -83,8 +83,8 @@ def hub(tmp_path: Path) -> Hub:
 
 
 @pytest.fixture
-def api() -> Iterator[FakeBotAPI]:
-    with serve(FakeBotAPI(REPOSITORY)) as state:
+def api(hub: Hub) -> Iterator[FakeGitHub]:
+    with serve(FakeGitHub(REPOSITORY, pr_number=PR, head=hub.head)) as state:
         yield state
 
 
@@ -114,7 +114,7 @@ class Run:
     returncode: int
 
 
-def run(h: Hub, ev: tuple[str, str, str, dict[str, Any]], tmp: Path, api: FakeBotAPI, **inputs: str) -> Run:
+def run(h: Hub, ev: tuple[str, str, str, dict[str, Any]], tmp: Path, api: FakeGitHub, **inputs: str) -> Run:
     name, ref, sha, payload = ev
     tmp.mkdir(parents=True)
     workspace = checkout(h, tmp / "work" / "shop", ref, sha, 0)  # type: ignore[arg-type]
@@ -136,7 +136,7 @@ def run(h: Hub, ev: tuple[str, str, str, dict[str, Any]], tmp: Path, api: FakeBo
     return Run(res.stdout, res.stderr, (runner / "summary.md").read_text(), res.returncode)
 
 
-def _no_values(h: Hub, api: FakeBotAPI, *texts: str) -> None:
+def _no_values(h: Hub, api: FakeGitHub, *texts: str) -> None:
     traffic = api.unsealed_traffic()
     for v in h.values:
         assert v not in traffic
@@ -149,7 +149,7 @@ def _tree_text(h: Hub, rev: str) -> str:
     return "\n".join(git(h.path, "show", f"{rev}:{f}") for f in files)
 
 
-def test_commit_mode_moves_the_values_and_pushes_the_fix(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_commit_mode_moves_the_values_and_pushes_the_fix(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     r = run(hub, pr_event(hub), tmp_path / "1", api, remediate="commit", **{"secrets-token": SECRETS_TOKEN})
     assert r.returncode == 1  # the scan's findings still fail the check: the values are in the branch's history
     assert "Traceback" not in r.stderr
@@ -174,16 +174,16 @@ def test_commit_mode_moves_the_values_and_pushes_the_fix(hub: Hub, api: FakeBotA
     assert api.writes() == writes and git(hub.path, "rev-parse", "refs/heads/feature") == tip
 
 
-def test_a_fork_gets_suggestions_and_nothing_is_moved(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_a_fork_gets_suggestions_and_nothing_is_moved(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     r = run(hub, pr_event(hub, fork=True), tmp_path / "1", api, remediate="commit",
             **{"secrets-token": SECRETS_TOKEN})
     assert "comes from a fork" in r.stdout
     assert api.stored == {} and git(hub.path, "rev-parse", "refs/heads/feature") == hub.head
-    assert len(api.reviews) == 1  # the suggestions instead
+    assert len(api.reviews) == 1 and api.errors == []  # the suggestions instead
     _no_values(hub, api, r.stdout, r.stderr, r.summary, json.dumps(api.reviews))
 
 
-def test_without_a_secrets_token_nothing_is_moved_and_it_says_why(hub: Hub, api: FakeBotAPI,
+def test_without_a_secrets_token_nothing_is_moved_and_it_says_why(hub: Hub, api: FakeGitHub,
                                                                    tmp_path: Path) -> None:
     r = run(hub, pr_event(hub), tmp_path / "1", api, remediate="commit")
     assert re.search(r"^::warning title=unleak::remediate: no secrets-token input.*GITHUB_TOKEN cannot", r.stdout,
@@ -192,7 +192,7 @@ def test_without_a_secrets_token_nothing_is_moved_and_it_says_why(hub: Hub, api:
     assert not [q for q in api.requests if "/actions/secrets" in q["path"]]
 
 
-def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     git(hub.path, "update-ref", "refs/heads/main", hub.merge)  # the feature was merged: main holds the values
     ev = push_event(hub, hub.merge)
     r = run(hub, ev, tmp_path / "1", api, remediate="pull-request", **{"secrets-token": SECRETS_TOKEN})
@@ -204,7 +204,7 @@ def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: Fak
     assert all(v not in _tree_text(hub, fix) for v in hub.values)
     assert git(hub.path, "rev-parse", "refs/heads/main") == hub.merge  # main itself is never written
     [pr] = api.pulls
-    assert (pr["head"], pr["base"]) == (branch, "main")
+    assert (pr["head"]["ref"], pr["base"]["ref"]) == (branch, "main")
     body = pr["body"]
     assert "### Rotate first" in body and hub.head[:10] in body  # the commit that introduced the values
     assert "`refs/heads/main`" in body or "`main`" in body
@@ -221,7 +221,7 @@ def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: Fak
     assert "exists already" in again.stdout and api.writes() == writes and len(api.pulls) == 1
 
 
-def test_a_human_edit_on_the_bots_branch_is_never_overwritten(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_a_human_edit_on_the_bots_branch_is_never_overwritten(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     git(hub.path, "update-ref", "refs/heads/main", hub.merge)
     ev = push_event(hub, hub.merge)
     run(hub, ev, tmp_path / "1", api, remediate="pull-request", **{"secrets-token": SECRETS_TOKEN})
@@ -241,7 +241,7 @@ def test_a_human_edit_on_the_bots_branch_is_never_overwritten(hub: Hub, api: Fak
     assert git(hub.path, "rev-parse", f"refs/heads/{branch}") == human and api.writes() == writes
 
 
-def test_modes_outside_their_events_do_nothing(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_modes_outside_their_events_do_nothing(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     r = run(hub, pr_event(hub), tmp_path / "1", api, remediate="pull-request", **{"secrets-token": SECRETS_TOKEN})
     assert "pull-request works on pushes to the default branch" in r.stdout
     r2 = run(hub, push_event(hub, hub.main), tmp_path / "2", api, remediate="commit",
@@ -252,7 +252,7 @@ def test_modes_outside_their_events_do_nothing(hub: Hub, api: FakeBotAPI, tmp_pa
     assert bad.returncode == 2 and "input remediate" in bad.stdout + bad.stderr
 
 
-def test_subprocess_git_never_sees_the_secrets_token(hub: Hub, api: FakeBotAPI, tmp_path: Path) -> None:
+def test_subprocess_git_never_sees_the_secrets_token(hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
     """The token goes in an HTTP header only: not in git's config, the remote URL or the bot's commit."""
     run(hub, pr_event(hub), tmp_path / "1", api, remediate="commit", **{"secrets-token": SECRETS_TOKEN})
     ws = tmp_path / "1" / "work" / "shop"
@@ -280,9 +280,7 @@ def test_readme_bot_workflows_use_declared_inputs() -> None:
 
 
 def test_a_failing_api_costs_a_warning_not_the_results(hub: Hub, tmp_path: Path) -> None:
-    from tests.integrations.github_api import closed_port_url
-
-    down = FakeBotAPI(REPOSITORY, url=closed_port_url())
+    down = FakeGitHub(REPOSITORY, url=closed_port_url())
     r = run(hub, pr_event(hub), tmp_path / "1", down, remediate="commit", **{"secrets-token": SECRETS_TOKEN})
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert re.search(r"^::warning title=unleak::remediate: .*unreachable.*the scan's results above are complete",

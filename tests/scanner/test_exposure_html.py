@@ -13,10 +13,10 @@ import pytest
 
 from scanner.exposure.analysis import analyze
 from scanner.report.exposure_html import render_html
+from tests.browser import CDP, Tab, headless_chromium
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat
 from tests.scanner.test_exposure import build_story
-from tests.unleak.test_approval import CDP, Tab, _chromium
 
 HOSTILE_AUTHOR = 'Eve" autofocus onfocus="document.title=\'pwned\'" x="&amp;'
 HOSTILE_BRANCH = "fix<b>bold</b>"
@@ -24,16 +24,7 @@ HOSTILE_BRANCH = "fix<b>bold</b>"
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CDP]:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium); the exposure page needs a "
-                    "real browser test")
-    cdp = CDP(binary, tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        cdp.send("Browser.getVersion", timeout=30)
-        yield cdp
-    finally:
-        cdp.close()
+    yield from headless_chromium(tmp_path_factory, "the exposure page")
 
 
 def _open(browser: CDP, page: Path) -> tuple[Tab, list[dict[str, Any]]]:

@@ -2,8 +2,8 @@
 with a pull-request-shaped branch: a secret added and then removed inside the pull request, and one still at head.
 
 The install step is skipped with UNLEAK_ACTION_SKIP_INSTALL=1 (unleak is installed in this interpreter);
-test_install_step_real_cold_then_warm runs it for real. Review posting goes to a local HTTP server on 127.0.0.1
-that checks each request against GitHub's documented REST API for pull-request reviews.
+test_install_step_real_cold_then_warm runs it for real. Review posting goes to the FAKE of GitHub's REST API
+on 127.0.0.1 (tests/fakes_github.py), which checks each request against the documented shapes for pull-request reviews.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import os
 import re
 import shutil
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +22,11 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import stripe_live_key
+from tests.fakes_github import GITHUB_TOKEN, FakeGitHub, serve
 from tests.unleak.action_runner import ActionRun, parse_output_file, run_action
 
 ROOT = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
-TOKEN = "test-token-not-a-secret"
 
 
 @dataclass
@@ -88,7 +86,8 @@ def run(pr: PR, tmp_path: Path, event: str, payload: dict[str, Any], api_url: st
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "ACTIONS_CACHE_FAKE_DIR": str(cache_dir or ""),
     }
-    github = {"token": TOKEN, "workspace": str(pr.repo.path), "action_path": str(action_path), "event_name": event}
+    github = {"token": GITHUB_TOKEN, "workspace": str(pr.repo.path), "action_path": str(action_path),
+              "event_name": event}
     return run_action(action_path, with_=inputs, env=env, github=github), summary, runner
 
 
@@ -240,121 +239,10 @@ def test_outputs_file_format() -> None:
 # ------------------------------------------------------------------------------------------ review posting
 
 
-@dataclass
-class FakeGitHub:
-    """A local stand-in for api.github.com's pull-request review endpoints, checking requests against the REST
-    API documentation (POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews; GET lists reviews)."""
-
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    reviews: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    reject_comments: bool = False
-    url: str = ""
-
-
-def _check_review(body: Any, head: str) -> list[str]:
-    errs: list[str] = []
-    if not isinstance(body, dict):
-        return ["body is not a JSON object"]
-    allowed = {"commit_id", "body", "event", "comments"}
-    if set(body) - allowed:
-        errs.append(f"unknown fields {set(body) - allowed}")
-    if body.get("commit_id") != head:
-        errs.append("commit_id is not the head sha")
-    if body.get("event") not in ("APPROVE", "REQUEST_CHANGES", "COMMENT"):
-        errs.append("event must be APPROVE, REQUEST_CHANGES or COMMENT")
-    if body.get("event") in ("REQUEST_CHANGES", "COMMENT") and not body.get("body"):
-        errs.append("body is required for REQUEST_CHANGES and COMMENT")
-    for c in body.get("comments", []):
-        if not isinstance(c.get("path"), str) or not isinstance(c.get("body"), str):
-            errs.append("comment needs path and body strings")
-        if not isinstance(c.get("line"), int) or c["line"] < 1:
-            errs.append("comment line must be a positive integer")
-        if c.get("side", "RIGHT") not in ("LEFT", "RIGHT"):
-            errs.append("side must be LEFT or RIGHT")
-        if "start_line" in c:
-            if not isinstance(c["start_line"], int) or c["start_line"] >= c.get("line", 0):
-                errs.append("start_line must be an integer below line")
-            if c.get("start_side", "RIGHT") not in ("LEFT", "RIGHT"):
-                errs.append("start_side must be LEFT or RIGHT")
-        if "position" in c:
-            errs.append("position is deprecated: use line/side")
-    return errs
-
-
 @pytest.fixture
 def github_api(pr: PR) -> Iterator[FakeGitHub]:
-    state = FakeGitHub()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, code: int, doc: Any) -> None:
-            raw = json.dumps(doc).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _common(self) -> bool:
-            if self.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):
-                state.errors.append("missing or wrong Authorization header")
-                self._send(401, {"message": "Bad credentials"})
-                return False
-            if self.headers.get("Accept") != "application/vnd.github+json":
-                state.errors.append("Accept must be application/vnd.github+json")
-            if not self.headers.get("User-Agent"):
-                state.errors.append("User-Agent is required by the GitHub API")
-            return True
-
-        def do_GET(self) -> None:
-            state.requests.append({"method": "GET", "path": self.path})
-            if not self._common():
-                return
-            if self.path.split("?")[0] != "/repos/octo/shop/pulls/7/reviews":
-                self._send(404, {"message": "Not Found"})
-                return
-            self._send(200, state.reviews)
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                body = json.loads(raw)
-            except json.JSONDecodeError:
-                body = None
-            state.requests.append({"method": "POST", "path": self.path, "body": body, "raw": raw.decode()})
-            if not self._common():
-                return
-            if self.path != "/repos/octo/shop/pulls/7/reviews":
-                self._send(404, {"message": "Not Found"})
-                return
-            if self.headers.get("Content-Type") != "application/json":
-                state.errors.append("POST without Content-Type: application/json")
-            errs = _check_review(body, pr.head)
-            if errs:
-                state.errors.extend(errs)
-                self._send(422, {"message": "Validation Failed", "errors": errs})
-                return
-            if state.reject_comments and body.get("comments"):
-                self._send(422, {"message": "Unprocessable Entity",
-                                 "errors": ["Line could not be resolved"]})
-                return
-            review = {"id": len(state.reviews) + 1, "body": body.get("body"), "commit_id": body["commit_id"],
-                      "state": "COMMENTED"}
-            state.reviews.append(review)
-            self._send(200, review)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(FakeGitHub("octo/shop", pr_number=7, head=pr.head)) as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
@@ -381,7 +269,7 @@ def test_suggest_fixes_posts_one_review(pr: PR, tmp_path: Path, github_api: Fake
     assert all(c["path"] != "app/config.py" for c in comments)
     assert re.search(r"^::notice title=unleak::suggest-fixes: posted a review", res.stdout, re.M)
     assert_no_secret(pr, posts[0]["raw"], res.stdout, res.stderr)
-    assert TOKEN not in res.stdout + res.stderr
+    assert GITHUB_TOKEN not in res.stdout + res.stderr
 
 
 def test_suggest_fixes_dotenv_gets_a_reference(pr: PR, tmp_path: Path, github_api: FakeGitHub) -> None:
@@ -389,6 +277,7 @@ def test_suggest_fixes_dotenv_gets_a_reference(pr: PR, tmp_path: Path, github_ap
 
     token = github_pat()
     pr.head = pr.repo.commit("env", {".env": f"# local settings\nDEBUG=1\nGITHUB_TOKEN={token}\n"})
+    github_api.head = pr.head  # the review must name the new head
     res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), api_url=github_api.url,
                     **{"suggest-fixes": "true"})
     assert github_api.errors == []
