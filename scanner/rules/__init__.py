@@ -27,8 +27,10 @@ def all_rules() -> dict[str, Rule]:
         from scanner.detect_secrets import rules as _detect_secrets_rules  # noqa: F401
         from scanner.rules import (  # noqa: F401
             client_configs,
+            connection_strings,
             credential_files,
             generic,
+            infra_config,
             providers,
             providers_ai,
             providers_cicd,

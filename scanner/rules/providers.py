@@ -101,7 +101,7 @@ _RULES = (
         revoke="https://console.aws.amazon.com/iam/home#/security_credentials", family="aws",
         description="Secret access key assigned to an AWS-named key (credentials files, env, code)",
     ),
-    # UL012 (secret key next to an access key id) is a detector in credential_files.py.
+    # UL012 (secret key next to an access key id) is a detector in infra_config.py.
     # ---------------------------------------------------------------- payments
     Rule(
         id="UL020", title="Stripe secret key", confidence=H,

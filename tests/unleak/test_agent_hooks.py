@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.fakes import stripe_live_key
-from unleak.agent import agent_hooks, hooks
+from unleak.agent import agent_hooks, hook_installers
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "agent_payloads"
 
@@ -146,7 +146,7 @@ def test_install_codex_hooks_merges_and_runs(project: Path, tmp_path: Path, cana
     assert doc["hooks"]["PreToolUse"][0] == mine
     ours = doc["hooks"]["PreToolUse"][1]
     assert ours["matcher"] == "Bash|apply_patch|mcp__.*"
-    assert ours["hooks"][0]["command"] == hooks.guarded_command("unleak hook codex")
+    assert ours["hooks"][0]["command"] == hook_installers.guarded_command("unleak hook codex")
     assert doc["hooks"]["UserPromptSubmit"][0]["hooks"] == ours["hooks"]
     before = path.read_text()
     assert "already installed" in run_cli("hook", "install", "codex", "-C", str(project)).stderr
@@ -165,7 +165,7 @@ def test_install_cursor_hooks(project: Path, tmp_path: Path) -> None:
     assert doc["version"] == 1
     assert set(doc["hooks"]) == set(agent_hooks.CURSOR_EVENTS)
     entry = doc["hooks"]["beforeShellExecution"][0]
-    assert entry["failClosed"] is True and entry["command"] == hooks.guarded_command("unleak hook cursor")
+    assert entry["failClosed"] is True and entry["command"] == hook_installers.guarded_command("unleak hook cursor")
     out = _sh(entry["command"], payload("cursor_before_shell_execution", CWD=str(project), COMMAND="printenv"),
               _unleak_on_path(tmp_path))
     assert json.loads(out.stdout)["permission"] == "deny"

@@ -57,9 +57,10 @@ def test_codex_install_puts_sandbox_mode_at_the_top_and_keeps_the_users_tables(t
 
 
 def test_doctor_flags_hooks_that_name_unleak_by_a_bare_name(tmp_path: Path) -> None:
-    from unleak.agent import hooks
+    from unleak.agent import hook_installers
 
-    hooks.install_claude_code(tmp_path / ".claude" / "settings.json")  # the plain hook install: `unleak` on PATH
+    # the plain hook install: `unleak` on PATH
+    hook_installers.install_claude_code(tmp_path / ".claude" / "settings.json")
     rows = _rows(tmp_path)
     assert rows["claude-code: hooks"].ok is False and "absolute path" in rows["claude-code: hooks"].detail
     assert rows["claude-code: sandbox settings"].ok is False

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import stripe_live_key
-from unleak.agent import hooks
+from unleak.agent import hook_installers, hook_scan, hooks, secret_reads
 
 
 def payload(cwd: Path, event: str, **fields: Any) -> dict[str, Any]:
@@ -278,13 +278,13 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
     assert p.returncode == 0, p.stderr
     doc = json.loads(settings.read_text())
     assert doc["permissions"]["allow"] == existing["permissions"]["allow"]
-    assert set(hooks.DENY_READ_RULES) <= set(doc["permissions"]["deny"])
+    assert set(hook_installers.DENY_READ_RULES) <= set(doc["permissions"]["deny"])
     pre = doc["hooks"]["PreToolUse"]
     assert pre[0] == existing["hooks"]["PreToolUse"][0]
     ours = pre[1]
     assert all(claude_matches(ours["matcher"], t) for t in ("Write", "Edit", "MultiEdit", "Bash", "WebFetch",
                                                               "mcp__fs__write_file"))
-    assert ours["hooks"] == [{"type": "command", "command": hooks.guarded_command("unleak hook claude-code"),
+    assert ours["hooks"] == [{"type": "command", "command": hook_installers.guarded_command("unleak hook claude-code"),
                               "timeout": 10}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": ours["hooks"]}]
     assert doc["hooks"]["PostToolUse"] == [{"matcher": "Write|Edit|MultiEdit|NotebookEdit", "hooks": ours["hooks"]}]
@@ -297,19 +297,19 @@ def test_install_claude_code_merges_and_is_idempotent(repo: GitRepo) -> None:
 def test_install_claude_code_updates_an_older_matcher(tmp_path: Path) -> None:
     settings = tmp_path / ".claude" / "settings.json"
     settings.parent.mkdir()
-    cmd = {"type": "command", "command": hooks.HOOK_COMMAND, "timeout": 10}
+    cmd = {"type": "command", "command": hook_installers.HOOK_COMMAND, "timeout": 10}
     settings.write_text(json.dumps({"hooks": {"PreToolUse": [{"matcher": "Write|Edit", "hooks": [cmd]}],
                                               "UserPromptSubmit": [{"hooks": [cmd]}]}}))
-    res = hooks.install_claude_code(settings)
+    res = hook_installers.install_claude_code(settings)
     assert res.changed and res.added == ["PreToolUse (matcher updated)", "PreToolUse (fails closed now)",
                                          "PostToolUse", "UserPromptSubmit (fails closed now)",
                                          "permissions.deny (10 rules)"]
     doc = json.loads(settings.read_text())
-    guarded = {**cmd, "command": hooks.guarded_command(hooks.HOOK_COMMAND)}
-    assert doc["hooks"]["PreToolUse"] == [{"matcher": hooks.PRE_TOOL_MATCHER, "hooks": [guarded]}]
-    assert doc["hooks"]["PostToolUse"] == [{"matcher": hooks.POST_TOOL_MATCHER, "hooks": [guarded]}]
+    guarded = {**cmd, "command": hook_installers.guarded_command(hook_installers.HOOK_COMMAND)}
+    assert doc["hooks"]["PreToolUse"] == [{"matcher": hook_installers.PRE_TOOL_MATCHER, "hooks": [guarded]}]
+    assert doc["hooks"]["PostToolUse"] == [{"matcher": hook_installers.POST_TOOL_MATCHER, "hooks": [guarded]}]
     assert doc["hooks"]["UserPromptSubmit"] == [{"hooks": [guarded]}]
-    assert not hooks.install_claude_code(settings).changed
+    assert not hook_installers.install_claude_code(settings).changed
 
 
 def _hook_commands(settings: Path) -> list[str]:
@@ -328,7 +328,7 @@ def test_installed_hook_fails_closed_when_unleak_is_not_on_path(tmp_path: Path, 
     """The attack: the settings are committed, and a teammate (or the agent's sandbox) has no unleak on PATH. A
     bare `unleak hook claude-code` exits 127, a non-blocking error: the write of a secret went through."""
     settings = tmp_path / ".claude" / "settings.json"
-    hooks.install_claude_code(settings)
+    hook_installers.install_claude_code(settings)
     payload = {"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": str(tmp_path),
                "tool_input": {"file_path": str(tmp_path / "a.py"), "content": f"T = '{canary}'\n"}}
     no_unleak = "/usr/bin:/bin"  # git and sh, no unleak
@@ -341,7 +341,7 @@ def test_installed_hook_fails_closed_when_unleak_is_not_on_path(tmp_path: Path, 
 
 def test_installed_hook_runs_unleak_from_path_and_blocks_its_crash(tmp_path: Path, canary: str) -> None:
     settings = tmp_path / ".claude" / "settings.json"
-    hooks.install_claude_code(settings)
+    hook_installers.install_claude_code(settings)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "unleak").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m unleak "$@"\n')
@@ -406,7 +406,7 @@ def test_install_git_hook_refuses_foreign_hook_and_honours_hooks_path(repo: GitR
     assert (custom / "pre-commit").read_text() == "#!/bin/sh\necho mine\n"
     p = run_cli("install-hook", "--force", cwd=repo.path)
     assert p.returncode == 0
-    assert hooks.GIT_HOOK_MARKER in (custom / "pre-commit").read_text()
+    assert hook_installers.GIT_HOOK_MARKER in (custom / "pre-commit").read_text()
     assert not (repo.path / ".git" / "hooks" / "pre-commit").exists()
     p = run_cli("install-hook", cwd=repo.path)  # ours: rewriting is fine
     assert p.returncode == 0 and "already installed" in p.stderr
@@ -447,7 +447,7 @@ def test_slow_rule_families_are_skipped_unless_thorough(tmp_path: Path, monkeypa
     """Hooks skip the detect-secrets-backed rules by default (latency); UNLEAK_HOOK_THOROUGH=1 runs them."""
     from scanner.rules import all_rules
 
-    slow = {r.id for r in all_rules().values() if r.family in hooks.SLOW_FAMILIES}
+    slow = {r.id for r in all_rules().values() if r.family in hook_scan.SLOW_FAMILIES}
     assert slow, "the slow family exists, so skipping it is not vacuous"
     seen: list[frozenset[str]] = []
     import scanner.api
@@ -459,9 +459,9 @@ def test_slow_rule_families_are_skipped_unless_thorough(tmp_path: Path, monkeypa
         return real(req)
 
     monkeypatch.setattr(scanner.api, "scan", spy)
-    hooks.scan_text("x = 1\n", "a.py")
+    hook_scan.scan_text("x = 1\n", "a.py")
     monkeypatch.setenv("UNLEAK_HOOK_THOROUGH", "1")
-    hooks.scan_text("x = 1\n", "a.py")
+    hook_scan.scan_text("x = 1\n", "a.py")
     assert slow <= seen[0] and not slow & seen[1]
 
 
@@ -513,7 +513,7 @@ def test_any_tool_whose_input_carries_a_secret_is_blocked(tmp_path: Path, canary
     clean = json.loads(json.dumps(tool_input).replace("{SECRET}", "${SHOP_TOKEN}"))
     assert not hooks.decide({"hook_event_name": "PreToolUse", "cwd": str(tmp_path), "tool_name": tool,
                              "tool_input": clean}).block
-    assert claude_matches(hooks.PRE_TOOL_MATCHER, tool)  # Claude Code sends the call to the hook at all
+    assert claude_matches(hook_installers.PRE_TOOL_MATCHER, tool)  # Claude Code sends the call to the hook at all
 
 
 def claude_matches(matcher: str, tool: str) -> bool:
@@ -525,13 +525,13 @@ def test_install_adds_native_deny_rules_for_secret_files(tmp_path: Path) -> None
     settings = tmp_path / ".claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({"permissions": {"allow": ["Bash(npm test)"], "deny": ["Read(./secrets/**)"]}}))
-    hooks.install_claude_code(settings)
+    hook_installers.install_claude_code(settings)
     perms = json.loads(settings.read_text())["permissions"]
     assert perms["allow"] == ["Bash(npm test)"]
     assert perms["deny"][0] == "Read(./secrets/**)"
     assert {"Read(./.env)", "Read(./.env.*)", "Read(~/.ssh/**)"} <= set(perms["deny"])
     before = settings.read_text()
-    assert not hooks.install_claude_code(settings).changed and settings.read_text() == before
+    assert not hook_installers.install_claude_code(settings).changed and settings.read_text() == before
 
 
 @pytest.mark.parametrize(("text", "safe"), [
@@ -558,5 +558,5 @@ def test_a_dotenv_is_safe_to_read_only_when_it_parses_to_references(tmp_path: Pa
 def test_the_guard_and_the_fixer_agree_on_what_a_dotenv_file_is(name: str) -> None:
     from remediate.dotenv import is_dotenv_path
 
-    documented_example = name.startswith(".env.") and name.endswith(hooks._DOTENV_SAFE)
-    assert hooks._is_dotenv(name) == (is_dotenv_path(name) and not documented_example)
+    documented_example = name.startswith(".env.") and name.endswith(secret_reads._DOTENV_SAFE)
+    assert secret_reads._is_dotenv(name) == (is_dotenv_path(name) and not documented_example)

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 LIMIT = 500
 # Not yet split by responsibility: each may shrink, none may grow.
-STILL_TOO_LONG = {"unleak/agent/hooks.py": 754}
+STILL_TOO_LONG: dict[str, int] = {}
 
 
 def _lines(path: Path) -> int:

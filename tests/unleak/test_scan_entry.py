@@ -77,11 +77,11 @@ def test_check_diff_honours_the_repository_config(repo: GitRepo) -> None:
 def test_text_checks_go_through_the_scan_entry(repo: GitRepo) -> None:
     """Hooks and the Action's suggestion check ask scanner.api.scan_text; the agent's policy (no allow comments,
     no repository config) is the hook's argument, not a second scanner."""
-    from unleak.agent import hooks
+    from unleak.agent import hook_scan
 
     token = github_pat()
     text = f"TOKEN = '{token}'  # pragma: allowlist secret\n"
     assert api.scan_text(text, "a.py", repo.path).findings == []
-    agent_view = api.scan_text(text, "a.py", repo.path, ignore_filters=hooks.AGENT_IGNORED_FILTERS)
+    agent_view = api.scan_text(text, "a.py", repo.path, ignore_filters=hook_scan.AGENT_IGNORED_FILTERS)
     assert [f.rule_id for f in agent_view.findings] == ["UL001"]
-    assert [h.rule_id for h in hooks.scan_text(text, "a.py", repo.path)] == ["UL001"]
+    assert [h.rule_id for h in hook_scan.scan_text(text, "a.py", repo.path)] == ["UL001"]

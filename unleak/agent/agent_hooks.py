@@ -17,19 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
-from unleak.agent.hooks import (
-    _BASH_ADVICE,
-    ALLOW,
-    Decision,
-    InstallResult,
-    _cwd,
-    _hits_text,
-    _root,
-    decide,
-    guarded_command,
-    scan_text,
-    scan_tool_input,
-)
+from unleak.agent.hook_installers import InstallResult, guarded_command
+from unleak.agent.hook_scan import _hits_text, _root, scan_text
+from unleak.agent.hooks import _BASH_ADVICE, ALLOW, Decision, _cwd, decide, scan_tool_input
 
 CODEX_COMMAND = "unleak hook codex"
 CURSOR_COMMAND = "unleak hook cursor"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError, UsageError
-from unleak.agent.hooks import InstallResult
+from unleak.agent.hook_installers import InstallResult
 
 AGENTS = ("claude-code", "codex")
 
@@ -107,15 +107,15 @@ def _codex_sandbox(config: Path) -> InstallResult:
 def install(agent: str, project: Path, scope: str = "project",
             command: Sequence[str] | None = None) -> list[InstallResult]:
     """The agent's sandbox/permission settings, the hooks and the MCP entry, all naming unleak by absolute path."""
-    from unleak.agent import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hook_installers
 
     cmd = list(command or unleak_command())
     line = shlex.join(cmd)
     if agent == "claude-code":
-        settings = hooks.claude_settings_path(scope, project)
+        settings = hook_installers.claude_settings_path(scope, project)
         return [
             _claude_sandbox(settings),
-            hooks.install_claude_code(settings, command=f"{line} hook claude-code"),
+            hook_installers.install_claude_code(settings, command=f"{line} hook claude-code"),
             agent_hooks.install_mcp(agent, agent_hooks.agent_config_path(agent, "mcp", scope, project),
                                     command=cmd[0], args=(*cmd[1:], "mcp")),
         ]
@@ -186,10 +186,10 @@ def agent_checks(agent: str, project: Path, scope: str = "project") -> list[Chec
     """What ``agent``'s configuration in ``project`` (or the user's) sets up, row by row."""
     import tomllib
 
-    from unleak.agent import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hook_installers
 
     if agent == "claude-code":
-        settings = hooks.claude_settings_path(scope, project)
+        settings = hook_installers.claude_settings_path(scope, project)
         doc = _load_json(settings)
         raw_sandbox, raw_perms = doc.get("sandbox"), doc.get("permissions")
         sandbox: dict[str, Any] = raw_sandbox if isinstance(raw_sandbox, dict) else {}
@@ -276,12 +276,12 @@ def machine_checks() -> list[Check]:
 
 def checks(project: Path, agents: Sequence[str] = ()) -> list[Check]:
     """The machine's rows, then each agent's (``agents`` empty: the agents configured in ``project``)."""
-    from unleak.agent import agent_hooks, hooks
+    from unleak.agent import agent_hooks, hook_installers
 
     rows = machine_checks()
     chosen = list(agents)
     if not chosen:
-        found = {"claude-code": [hooks.claude_settings_path("project", project),
+        found = {"claude-code": [hook_installers.claude_settings_path("project", project),
                                  agent_hooks.agent_config_path("claude-code", "mcp", "project", project)],
                  "codex": [agent_hooks.agent_config_path("codex", "mcp", "project", project),
                            agent_hooks.agent_config_path("codex", "hooks", "project", project)]}

@@ -26,9 +26,9 @@ def install_hook(force: bool, repo_dir: str) -> None:
 
     Honours core.hooksPath. Refuses to replace a hook that unleak did not write unless --force.
     """
-    from unleak.agent import hooks
+    from unleak.agent import hook_installers
 
-    res = hooks.install_git_hook(Path(repo_dir).resolve(), force=force)
+    res = hook_installers.install_git_hook(Path(repo_dir).resolve(), force=force)
     click.echo(f"{'wrote' if res.changed else 'already installed:'} {res.path}", err=True)
 
 
@@ -132,9 +132,10 @@ def hook_check(path: str, fmt: str) -> None:
     """Scan content on stdin (for any agent's hook system). Exit 1 with redacted findings when it carries a secret."""
     import json
 
-    from unleak.agent import hooks
+    from unleak.agent import hook_scan
 
-    hits = hooks.scan_text(sys.stdin.buffer.read().decode("utf-8", "replace"), path, hooks._root(Path.cwd()))
+    hits = hook_scan.scan_text(sys.stdin.buffer.read().decode("utf-8", "replace"), path,
+                               hook_scan._root(Path.cwd()))
     if fmt == "json":
         click.echo(json.dumps([{"rule_id": h.rule_id, "title": h.title, "line": h.line, "preview": h.preview}
                                for h in hits], indent=2))
@@ -164,11 +165,12 @@ def hook_install_claude_code(scope: str, command: str, repo_dir: str) -> None:
     """Add unleak's PreToolUse, PostToolUse and UserPromptSubmit hooks to Claude Code's settings (merging;
     idempotent)."""
     from scanner import git
-    from unleak.agent import hooks
+    from unleak.agent import hook_installers
 
     root = Path(repo_dir).resolve()
     project = git.toplevel(root) or root
-    res = hooks.install_claude_code(hooks.claude_settings_path(scope, project), command=command)
+    res = hook_installers.install_claude_code(hook_installers.claude_settings_path(scope, project),
+                                              command=command)
     if res.changed:
         click.echo(f"updated {res.path}: added {', '.join(res.added)} hook(s)", err=True)
     else:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat
-from unleak.agent import hooks
+from unleak.agent import hook_installers, hook_writes, hooks
 
 
 def _payload(cwd: Path, event: str, tool: str, tool_input: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -153,12 +153,12 @@ def test_post_tool_use_checks_the_file_as_written(repo: GitRepo, canary: str) ->
 
 def test_install_adds_the_post_tool_use_hook(tmp_path: Path) -> None:
     settings = tmp_path / ".claude" / "settings.json"
-    res = hooks.install_claude_code(settings)
+    res = hook_installers.install_claude_code(settings)
     assert "PostToolUse" in res.added
     doc = json.loads(settings.read_text())
     (group,) = doc["hooks"]["PostToolUse"]
     assert set(group["matcher"].split("|")) == {"Write", "Edit", "MultiEdit", "NotebookEdit"}
-    assert group["hooks"][0]["command"] == hooks.guarded_command(hooks.HOOK_COMMAND)
+    assert group["hooks"][0]["command"] == hook_installers.guarded_command(hook_installers.HOOK_COMMAND)
 
 
 def test_human_scan_still_honours_allow_comments(repo: GitRepo) -> None:
@@ -175,10 +175,10 @@ def test_hook_check_ignores_allow_comments_too(tmp_path: Path, canary: str) -> N
 
 
 def test_a_file_above_the_whole_file_limit_is_checked_on_the_new_text(repo: GitRepo, canary: str) -> None:
-    target = repo.write("big.py", "x = 1\n" * (hooks.WHOLE_FILE_LIMIT // 6 + 10))
+    target = repo.write("big.py", "x = 1\n" * (hook_writes.WHOLE_FILE_LIMIT // 6 + 10))
     data = _payload(repo.path, "PreToolUse", "Edit", {"file_path": str(target), "old_string": "x = 1\n",
                                                       "new_string": f'T = "{canary}"\n'})
-    assert hooks.content_before_after("Edit", data["tool_input"], target) is None
+    assert hook_writes.content_before_after("Edit", data["tool_input"], target) is None
     assert _blocked(_hook(data, repo.path), canary)
 
 
