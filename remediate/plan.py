@@ -1,114 +1,27 @@
 """Findings -> a plan: which values go to the vault under which names, which files change, what is left by hand.
 
-Planning reads files and the vault's names, and never writes. The plan holds values (it must, to store them)
-but nothing in it prints one: values live in fields excluded from ``repr`` and :meth:`Plan.to_dict`.
-
-Names come from the place the value sits (the ``.env`` key or the variable an environment read names, then the
-variable it is assigned to, then the keyword or dict key, qualified by the callee, class or outer dict when the key
-alone is generic, e.g. ``OpenAI(api_key=…)`` -> ``OPENAI_API_KEY``), in UPPER_SNAKE_CASE. The same value found in
-several places becomes one vault entry with one name; two different values never share a name (``_2``, ``_3``…).
+Planning reads files and the vault's names, and never writes. The plan's records are in
+:mod:`remediate.plan_model`, its names come from :mod:`remediate.naming`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from remediate import codemods, configfiles, copies, dotenv
 from remediate.codemods import javascript, notebook, workflow
 from remediate.codemods.sites import Site
+from remediate.naming import choose_name, free_name, provider_name, suggest_name
+from remediate.plan_model import FileChange, ManualStep, Place, Plan, PlannedSecret
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, is_reference
-from scanner.errors import UnleakError, UsageError
+from scanner.errors import UsageError
 from scanner.finding import Finding
-
-# What a provider's token is usually called, for values nothing in the code names.
-RULE_NAMES = {
-    "UL001": "GITHUB_TOKEN", "UL010": "AWS_ACCESS_KEY_ID", "UL012": "AWS_SECRET_ACCESS_KEY",
-    "UL013": "AWS_SESSION_TOKEN", "UL020": "STRIPE_SECRET_KEY", "UL030": "SLACK_TOKEN", "UL100": "PRIVATE_KEY",
-}
-# Slack's token kinds by prefix: the variable names Slack's own SDK documentation uses.
-_SLACK_KINDS = {"xoxb-": "SLACK_BOT_TOKEN", "xoxp-": "SLACK_USER_TOKEN", "xapp-": "SLACK_APP_TOKEN"}
-
-
-def _provider_name(rule_id: str, value: str = "") -> str:
-    """What the provider's own documentation calls a credential of this rule (``STRIPE_SECRET_KEY``), '' for
-    rules that know no provider (generic assignments, URLs)."""
-    if rule_id.startswith("UL03"):
-        for prefix, name in _SLACK_KINDS.items():
-            if value.startswith(prefix):
-                return name
-    if rule_id in RULE_NAMES:
-        return RULE_NAMES[rule_id]
-    from scanner.rules import all_rules
-
-    rule = all_rules().get(rule_id)
-    return rule.env_name if rule is not None and rule.env_name else ""
-
-
-# Words that say nothing about whose credential a name holds: `X`, `KEY`, `URL`, `TOKEN_3`, `API_KEY`, `WEB_TOKEN`.
-_WEAK_WORDS = frozenset({
-    "X", "Y", "Z", "S", "V", "K", "KEY", "KEYS", "URL", "URI", "TOKEN", "TOKENS", "SECRET", "SECRETS", "PASSWORD",
-    "PASS", "PASSWD", "PWD", "API", "AUTH", "ACCESS", "CLIENT", "WEB", "FIELD", "VALUE", "VAL", "CREDENTIAL",
-    "CREDENTIALS", "CRED", "CREDS", "BEARER", "PRIVATE", "APP", "DEFAULT", "MY", "THE", "CONFIG", "SETTINGS", "DATA",
-    "VAR", "CONST", "TMP", "TEMP", "STR", "STRING", "HEADER", "HEADERS", "AUTHORIZATION", "LIVE", "PROD", "TEST",
-})
-
-
-# Generic, but the one-word names applications conventionally use for their own single credential (Django's
-# SECRET_KEY, a service's TOKEN): kept as the code has them.
-_CONVENTIONAL = frozenset({"TOKEN", "PASSWORD", "SECRET_KEY"})
-
-
-def weak_name(name: str) -> bool:
-    """Whether ``name`` says nothing but "a secret" (numbered copies such as ``TOKEN_3`` and ``_2`` included)."""
-    if name in _CONVENTIONAL:
-        return False
-    core = re.sub(r"(?:_\d+)+$", "", name).strip("_")
-    words = [w for w in core.split("_") if w]
-    return len(core) <= 2 or all(w in _WEAK_WORDS or w.isdigit() for w in words)
-
-
-def choose_name(sites: list[Site], rule_id: str, value: str) -> str:
-    """The name for one value found at ``sites`` (best ranked first).
-
-    A variable the code already reads (an environment read's key, a ``.env`` key, a settings field) is kept as it
-    is. Otherwise the code's own name wins when it says whose credential this is (``STRIPE_KEY``,
-    ``DATABASE_PASSWORD``); a name that only says "a secret" (``KEY``, ``API_KEY``, ``WEB_TOKEN``) gives way to
-    the provider's name (``STRIPE_SECRET_KEY``, ``SLACK_BOT_TOKEN``), as a reviewer would rename it.
-    """
-    named = [(s, n) for s in sites for n in [suggest_name(s)] if n]
-    read = [n for s, n in named if s.kind in ("env-default", "dotenv", "settings-field")]
-    if read:
-        return read[0]
-    strong = [n for _, n in named if not weak_name(n)]
-    if strong:
-        return strong[0]
-    provider = _provider_name(rule_id, value)
-    if provider:
-        return provider
-    return named[0][1] if named else "SECRET"
-
-
-# A target called only this says nothing about whose secret it is: qualify it by its scope.
-GENERIC = {
-    "password", "passwd", "pwd", "pass", "secret", "token", "key", "api_key", "apikey", "access_token",
-    "auth_token", "secret_key", "auth", "credential", "credentials", "client_secret", "private_key", "access_key",
-    "value", "bearer", "authorization",
-}
-# Callees whose name says nothing useful as a prefix, or says "database".
-_DB_CALLEES = {"connect", "create_engine", "create_async_engine", "create_connection", "connection", "database"}
-_BLAND_CALLEES = {"client", "session", "login", "authenticate", "auth", "init", "__init__", "setup", "configure",
-                  "dict", "get", "post", "put", "request", "config", "settings", "update", "set", "from_env", "build"}
-_PLURAL_SCOPES = {"databases": "DATABASE", "caches": "CACHE", "credentials": "", "secrets": "", "fields": "",
-                  "field": "", "headers": "", "params": "", "data": "", "payload": "", "options": "", "kwargs": ""}
-_STEM_SUFFIX = re.compile(r"_(?:URL|URI|DSN|CONN|CONNECTION|CONNECTION_STRING|CONN_STR|ENDPOINT)$")
 
 # Rewritten to os.environ["NAME"] (a settings field: its default dropped).
 CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other", "settings-field"}
@@ -126,192 +39,8 @@ _ENV_HINT = re.compile(
 )
 
 
-def upper_snake(text: str) -> str:
-    """``apiKey`` -> ``API_KEY``, ``db-password`` -> ``DB_PASSWORD``; '' if nothing usable is left."""
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    s = re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").upper()
-    s = re.sub(r"_+", "_", s)
-    if s and s[0].isdigit():
-        s = "_" + s
-    return s if s and NAME_RE.fullmatch(s) else ""
-
-
-def _scope_prefix(scope: str | None) -> str:
-    if not scope:
-        return ""
-    low = scope.lower()
-    if low in _DB_CALLEES:
-        return "DB"
-    if low in _BLAND_CALLEES:
-        return ""
-    if low in _PLURAL_SCOPES:
-        return _PLURAL_SCOPES[low]  # Django's DATABASES = {"default": {"PASSWORD": …}} -> DATABASE_PASSWORD
-    if scope[:1].isupper() and "_" not in scope:
-        # A class: OpenAI -> OPENAI, StripeClient -> STRIPE (its generic suffix says nothing).
-        # A class named only "Settings" or "Client" says nothing: no prefix.
-        trimmed = re.sub(r"^Base(?=[A-Z])", "", scope)
-        trimmed = re.sub(r"(?:Client|Api|API|Session|Connection|Config|Settings|Service)$", "", trimmed)
-        return re.sub(r"[^A-Za-z0-9]+", "", trimmed).upper()
-    return _STEM_SUFFIX.sub("", upper_snake(scope))
-
-
-def suggest_name(site: Site) -> str:
-    """The name a site suggests for its value ('' when it suggests none)."""
-    if site.env_key and upper_snake(site.env_key) == site.env_key:
-        return site.env_key
-    if site.env_key and NAME_RE.fullmatch(site.env_key):
-        return site.env_key
-    hint = upper_snake(site.hint or "")
-    prefix = _scope_prefix(site.scope)
-    if site.kind == "partial":
-        if hint and prefix:
-            return hint if hint.startswith(prefix) else f"{prefix}_{hint}"
-        return hint or (f"{prefix}_SECRET" if prefix else "")
-    if not hint and site.kind == "other" and site.scope:
-        # `def get_api_token(): return "…"` -> API_TOKEN
-        return upper_snake(re.sub(r"^_*(?:get|load|read|fetch|make)_", "", site.scope)) if any(
-            w in site.scope.lower() for w in ("key", "token", "secret", "pass", "pwd", "credential", "auth")) else ""
-    if not hint:
-        return ""
-    if hint.lower() in GENERIC and prefix and not hint.startswith(prefix):
-        return f"{prefix}_{hint}"
-    return hint
-
-
 def _fp(value: str) -> str:
     return hashlib.sha256(b"unleak-plan:" + value.encode()).hexdigest()[:8]
-
-
-@dataclass
-class Place:
-    """Where a planned secret sits. ``kind`` as in :class:`~remediate.codemods.sites.Site`."""
-
-    path: str
-    line: int
-    kind: str
-    env_key: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "line": self.line, "kind": self.kind}
-        if self.env_key:
-            d["env_key"] = self.env_key
-        return d
-
-
-@dataclass
-class PlannedSecret:
-    name: str
-    reference: str
-    value: str = field(repr=False)
-    raws: set[str] = field(repr=False, default_factory=lambda: set())
-    places: list[Place] = field(default_factory=lambda: [])
-    rule_ids: list[str] = field(default_factory=lambda: [])
-    preview: str = ""
-    in_vault: bool = False  # the vault already holds this name with this value
-    history: History | None = None  # None: not looked up (no git history)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "reference": self.reference, "rule_ids": self.rule_ids, "preview": self.preview,
-             "already_in_vault": self.in_vault, "places": [p.to_dict() for p in self.places]}
-        if self.history is not None:
-            d["history"] = self.history.to_dict()
-        return d
-
-
-@dataclass(frozen=True)
-class History:
-    """Whether a moved value was committed (moving it into a vault does not un-leak it) and where to revoke it."""
-
-    committed: bool
-    first_commit: str = ""  # short sha of the earliest commit holding it
-    first_date: str = ""
-    refs: tuple[str, ...] = ()  # branches, tags and remote refs whose history holds it
-    pushed: bool = False
-    revoke: str = ""  # the rule's revoke location
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"committed": self.committed, "first_commit": self.first_commit, "first_date": self.first_date,
-                "refs": list(self.refs), "pushed": self.pushed, "revoke": self.revoke}
-
-    def describe(self) -> str:
-        if not self.committed:
-            return "not in git history"
-        where = f" on {', '.join(self.refs)}" if self.refs else ""
-        return (f"committed since {self.first_commit} ({self.first_date[:10]}){where}"
-                + (", pushed" if self.pushed else "") + (f"; revoke: {self.revoke}" if self.revoke else ""))
-
-
-@dataclass
-class FileChange:
-    path: str  # relative to the root, '/'-separated
-    before: str | None = field(repr=False)  # None: the file does not exist yet
-    after: str = field(repr=False)
-    # Values (raw and runtime forms) that must be gone from the file once rewritten.
-    removes: set[str] = field(repr=False, default_factory=lambda: set())
-    # Secrets knowingly left in the file (manual steps): the post-write re-scan does not count them.
-    keeps: set[str] = field(repr=False, default_factory=lambda: set())
-    reference_file: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "created": self.before is None, "reference_file": self.reference_file}
-
-
-@dataclass
-class ManualStep:
-    path: str
-    line: int
-    reason: str
-    rule_id: str = ""
-    preview: str = ""
-    value: str = field(default="", repr=False)  # the secret left in place (never shown; see Plan.redactions)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "rule_id": self.rule_id, "preview": self.preview,
-                "reason": self.reason}
-
-
-@dataclass
-class Plan:
-    root: Path
-    namespace: str
-    scheme: str
-    reference_file: str
-    secrets: list[PlannedSecret] = field(default_factory=lambda: [])
-    changes: list[FileChange] = field(default_factory=lambda: [])
-    manual: list[ManualStep] = field(default_factory=lambda: [])
-    notes: list[str] = field(default_factory=lambda: [])
-    reference_entries: dict[str, str] = field(default_factory=lambda: {})  # variable -> reference (new ones)
-    # Every other secret text seen (manual steps, findings left alone) -> its label: redacted in the patch too.
-    hidden: dict[str, str] = field(repr=False, default_factory=lambda: {})
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes and not self.secrets
-
-    def redactions(self) -> dict[str, str]:
-        """Every secret text (raw and runtime forms) -> the label shown instead of it."""
-        from scanner.forms import encoded_forms
-
-        out: dict[str, str] = dict(self.hidden)
-        for m in self.manual:
-            if m.value:
-                out.setdefault(m.value, f"[REDACTED:{m.rule_id or 'secret'}]")
-        for s in self.secrets:
-            for form in {s.value, *s.raws, *encoded_forms(s.value)}:
-                if form:
-                    out[form] = f"[REDACTED:{s.name}]"
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"root": str(self.root), "namespace": self.namespace, "vault": self.scheme,
-                "reference_file": self.reference_file,
-                "secrets": [s.to_dict() for s in self.secrets],
-                "files": [c.to_dict() for c in self.changes],
-                "reference_entries": dict(self.reference_entries),
-                "manual": [m.to_dict() for m in self.manual], "notes": list(self.notes)}
-
-
-# ------------------------------------------------------------------------------------------------- building
 
 
 @dataclass
@@ -471,7 +200,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             if not NAME_RE.fullmatch(wanted):
                 raise UsageError(f"--name {chosen}={wanted}: not a valid variable name (A-Z, 0-9 and _)")
             base = wanted
-        name = _free_name(base, value, taken, existing | foreign, vault, ref_entries)
+        name = free_name(base, value, taken, existing | foreign, vault, ref_entries)
         if wanted is not None and name != wanted:
             raise UsageError(f"--name {chosen}={wanted}: {wanted} already holds another value (in this plan, the "
                              f"vault or {ref_path}); choose another name")
@@ -491,7 +220,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             also = f" (the value is in the vault as {moved.name} after this fix)" if moved else ""
             # A reason may name the variable to use ({NAME}): the one the value is moved under, else the one the
             # place suggests.
-            name = moved.name if moved else suggest_name(x.site) or _provider_name(x.rule_id, x.site.value) or "SECRET"
+            name = moved.name if moved else suggest_name(x.site) or provider_name(x.rule_id, x.site.value) or "SECRET"
             plan.manual.append(ManualStep(x.path, x.site.line,
                                           (x.site.manual or "fix it by hand").replace("{NAME}", name) + also,
                                           x.rule_id, x.preview, x.site.value))
@@ -638,29 +367,3 @@ def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[s
                                               f"(it is in the vault as {moved[c.value].name} after this fix)"))
                 listed.add((path, c.value))
             change.keeps.add(c.value)
-
-
-def _free_name(base: str, value: str, taken: dict[str, str], existing: set[str], vault: Vault,
-               ref_entries: dict[str, str | None]) -> str:
-    """``base`` unless another value already owns it (in this plan, the vault or the reference file); then
-    ``base_2``, ``base_3``…"""
-    n = 1
-    while True:
-        name = base if n == 1 else f"{base}_{n}"
-        n += 1
-        if name in taken and taken[name] != value:
-            continue
-        if name in existing and not _vault_holds(vault, name, value):
-            continue
-        current = ref_entries.get(name)
-        if current is not None and current != value and current != vault.reference_for(name):
-            continue
-        return name
-
-
-def _vault_holds(vault: Vault, name: str, value: str) -> bool:
-    try:
-        return hmac.compare_digest(vault.get(vault.reference_for(name)).encode(), value.encode())
-    except UnleakError:
-        return False
-
