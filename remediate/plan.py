@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from remediate import codemods, configfiles, copies, dotenv
@@ -84,113 +84,195 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         raise UsageError(f"{reference_file} is a symbolic link; pass the file it points to with --env-file")
     plan = Plan(root=root, namespace=vault.namespace, scheme=vault.scheme, reference_file=reference_file)
     findings = list(findings)
-    for f in [*findings, *redact_also]:
+    _hide(plan, [*findings, *redact_also])
+    by_path = _by_path(findings)
+    rule_of = _rule_of(by_path)
+    located = _Located()
+    _locate(plan, by_path, _other_copies(root, search_files, rule_of), rule_of, located)
+    _locate_env_reads(root, python_files, by_path, rule_of, located)
+    auto = [x for x in located.found if x.site.kind != "manual"]
+    ref_text = located.texts.get(reference_file) if reference_file in located.texts else _read(root, reference_file)
+    ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
+    by_value = _by_value(auto)
+    _name_values(plan, vault, by_value, rule_of, ref_entries, renames)
+    secret_of_value = {s.value: s for s in plan.secrets}
+    _report_manual(plan, located.found, secret_of_value)
+    needed, dropped = _reference_variables(plan, auto, by_value, secret_of_value, ref_entries)
+    auto = [x for x in auto if x not in dropped]
+    _rewrite_files(plan, auto, located, secret_of_value, _secret_dotenv_keys(root, located.texts, dotenv_files, auto))
+    _workflow_notes(plan)
+    _plan_reference_file(plan, needed, ref_text, secret_of_value)
+    _mention_every_copy(plan, search_files, rule_of)
+    return plan
+
+
+@dataclass
+class _Located:
+    """What the files say: every place a value sits, the texts read, and each Python file's environment reads."""
+
+    found: list[_Found] = field(default_factory=lambda: [])
+    texts: dict[str, str] = field(default_factory=lambda: {})
+    env_sites: dict[str, list[Site]] = field(default_factory=lambda: {})
+
+
+def _hide(plan: Plan, findings: Iterable[Finding]) -> None:
+    """Every secret text seen gets a label, so the patch redacts it even where this plan leaves it alone."""
+    for f in findings:
         if f.secret.reveal():
             plan.hidden[f.secret.reveal()] = f"[REDACTED:{f.rule_id}:{f.fingerprint[:8]}]"
+
+
+def _by_path(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    """The findings in working-tree files (those the fix can rewrite), by path."""
     by_path: dict[str, list[Finding]] = {}
     for f in findings:
         if f.source in ("file", "text") and f.secret.reveal():
             by_path.setdefault(f.path, []).append(f)
+    return by_path
+
+
+def _rule_of(by_path: dict[str, list[Finding]]) -> dict[str, Finding]:
+    """Each value -> the first finding of it (its rule id and preview label the value everywhere)."""
     rule_of: dict[str, Finding] = {}
     for fs in by_path.values():
         for f in fs:
             rule_of.setdefault(f.secret.reveal(), f)
-    found: list[_Found] = []
-    texts: dict[str, str] = {}
-    env_sites: dict[str, list[Site]] = {}
-    # Other copies of the values found: the scanner flags what looks like a secret, not every place a value sits.
+    return rule_of
+
+
+def _other_copies(root: Path, search_files: Iterable[str], rule_of: dict[str, Finding]) -> dict[str, list[copies.Copy]]:
+    """Other copies of the values found, by path: the scanner flags what looks like a secret, not every place a
+    value sits."""
     extra: dict[str, list[copies.Copy]] = {}
     for c in copies.find(root, search_files, rule_of):
         extra.setdefault(c.path, []).append(c)
+    return extra
 
-    # 1. Where does each value sit, and what is it called there?
+
+# ------------------------------------------------------------------------------- 1. where each value sits
+
+
+def _locate(plan: Plan, by_path: dict[str, list[Finding]], extra: dict[str, list[copies.Copy]],
+            rule_of: dict[str, Finding], located: _Located) -> None:
+    """Where does each value sit, and what is it called there? (every file with a finding or a copy)"""
     for path in sorted(set(by_path) | set(extra)):
         fs = by_path.get(path, [])
         # A raw copy of a value flagged in this same file is that finding (or analysed with it).
         cs = [c for c in extra.get(path, []) if not (c.raw and c.value in {f.secret.reveal() for f in fs})]
-        raws = sorted({f.secret.reveal() for f in fs} | {c.value for c in cs if c.raw}, key=len, reverse=True)
-        text = _read(root, path)
-        if text is None:
-            plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
-                                       f.preview, f.secret.reveal()) for f in fs]
-            plan.manual += [_copy_step(c, rule_of, "in a file that is not UTF-8 text") for c in cs
-                            if c.value not in {f.secret.reveal() for f in fs}]
-            continue
-        texts[path] = text
-        sites: list[Site]
-        if path.endswith(_PY) or notebook.is_notebook(path):
-            outcome = (notebook.analyze if notebook.is_notebook(path) else codemods.analyze)(text, raws)
-            if not outcome.ok:
-                plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview,
-                                           f.secret.reveal()) for f in fs]
-                continue
-            sites = outcome.sites
-        elif dotenv.is_dotenv_path(path):
-            sites = dotenv.analyze(text, raws)
-        elif javascript.handles(path):
-            sites = javascript.analyze(path, text, raws)
-        elif workflow.handles(path):
-            sites = workflow.analyze(text, raws)
-        elif configfiles.interpolates(path):
-            sites = configfiles.analyze(path, text, raws)
-        else:
-            sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
-                          manual=configfiles.manual_reason(path)) for f in fs]
-            sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                           manual=configfiles.manual_reason(path)) for c in cs if c.raw]
-        covered = {s.raw for s in sites} | {s.value for s in sites}
-        # Environment reads are planned in step 2, for every Python file alike.
-        if path.endswith(_PY) or notebook.is_notebook(path):
-            env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
-        sites = [s for s in sites if s.kind not in _ENV_KINDS]
-        for f in fs:
-            if f.secret.reveal() not in covered:
-                sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
-                                  manual="not inside a string literal, value or comment the fix can rewrite (a "
-                                  "false positive? allow it with an `unleak:allow` comment); check it by hand"))
-        for c in cs:
-            if not c.raw:
-                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                                  manual="a copy of the value, encoded (base64, hex, URL or JSON escaping): replace it "
-                                  "by hand"))
-            elif c.value not in covered:
-                sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                                  manual="a copy of the value where the fix cannot rewrite it: replace it by hand"))
-        for s in sites:
-            f0 = rule_of.get(s.raw)
-            found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
+        _locate_in_file(plan, path, fs, cs, rule_of, located)
 
-    # 2. Environment reads in other Python files: secret defaults, .env reads, override=True.
+
+def _locate_in_file(plan: Plan, path: str, fs: list[Finding], cs: list[copies.Copy], rule_of: dict[str, Finding],
+                    located: _Located) -> None:
+    raws = sorted({f.secret.reveal() for f in fs} | {c.value for c in cs if c.raw}, key=len, reverse=True)
+    text = _read(plan.root, path)
+    if text is None:
+        plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
+                                   f.preview, f.secret.reveal()) for f in fs]
+        plan.manual += [_copy_step(c, rule_of, "in a file that is not UTF-8 text") for c in cs
+                        if c.value not in {f.secret.reveal() for f in fs}]
+        return
+    located.texts[path] = text
+    sites = _analyze(plan, path, text, fs, cs, raws)
+    if sites is None:
+        return
+    covered = {s.raw for s in sites} | {s.value for s in sites}
+    # Environment reads are planned in step 2, for every Python file alike.
+    if path.endswith(_PY) or notebook.is_notebook(path):
+        located.env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
+    sites = [s for s in sites if s.kind not in _ENV_KINDS] + _unplaced(fs, cs, covered)
+    for s in sites:
+        f0 = rule_of.get(s.raw)
+        located.found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
+
+
+def _analyze(plan: Plan, path: str, text: str, fs: list[Finding], cs: list[copies.Copy],
+             raws: list[str]) -> list[Site] | None:
+    """The sites of ``raws`` in one file, by the analyser of its kind; None (and manual steps) when it cannot
+    parse."""
+    if path.endswith(_PY) or notebook.is_notebook(path):
+        outcome = (notebook.analyze if notebook.is_notebook(path) else codemods.analyze)(text, raws)
+        if not outcome.ok:
+            plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview,
+                                       f.secret.reveal()) for f in fs]
+            return None
+        return outcome.sites
+    if dotenv.is_dotenv_path(path):
+        return dotenv.analyze(text, raws)
+    if javascript.handles(path):
+        return javascript.analyze(path, text, raws)
+    if workflow.handles(path):
+        return workflow.analyze(text, raws)
+    if configfiles.interpolates(path):
+        return configfiles.analyze(path, text, raws)
+    sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
+                  manual=configfiles.manual_reason(path)) for f in fs]
+    sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                   manual=configfiles.manual_reason(path)) for c in cs if c.raw]
+    return sites
+
+
+def _unplaced(fs: list[Finding], cs: list[copies.Copy], covered: set[str]) -> list[Site]:
+    """Manual sites for the findings no analysed site covers and the copies the fix cannot rewrite."""
+    sites: list[Site] = []
+    for f in fs:
+        if f.secret.reveal() not in covered:
+            sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
+                              manual="not inside a string literal, value or comment the fix can rewrite (a "
+                              "false positive? allow it with an `unleak:allow` comment); check it by hand"))
+    for c in cs:
+        if not c.raw:
+            sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                              manual="a copy of the value, encoded (base64, hex, URL or JSON escaping): replace it "
+                              "by hand"))
+        elif c.value not in covered:
+            sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
+                              manual="a copy of the value where the fix cannot rewrite it: replace it by hand"))
+    return sites
+
+
+# ------------------------------------------------------------------------------- 2. environment reads
+
+
+def _locate_env_reads(root: Path, python_files: Iterable[str], by_path: dict[str, list[Finding]],
+                      rule_of: dict[str, Finding], located: _Located) -> None:
+    """Environment reads in every Python file: secret defaults, .env reads, override=True."""
     for path in sorted(set(python_files) - set(by_path)):
         text = _read(root, path)
         if text is None or not _ENV_HINT.search(text):
             continue  # parsing is the expensive part: only files that look like they need a change
         outcome = codemods.analyze(text, [])
         if outcome.ok:
-            texts[path] = text
-            env_sites[path] = outcome.sites
-    for path, sites_here in sorted(env_sites.items()):
+            located.texts[path] = text
+            located.env_sites[path] = outcome.sites
+    for path, sites_here in sorted(located.env_sites.items()):
         for s in sites_here:
             if s.kind == "env-default" and (s.raw in rule_of or not _placeholder(s.value)):
                 f0 = rule_of.get(s.raw)
-                found.append(_Found(path, dataclasses.replace(s, kind="manual") if s.manual else s,
-                                    f0.rule_id if f0 else "", f0.preview if f0 else "…[" + _fp(s.value) + "]"))
+                located.found.append(_Found(path, dataclasses.replace(s, kind="manual") if s.manual else s,
+                                            f0.rule_id if f0 else "", f0.preview if f0 else "…[" + _fp(s.value) + "]"))
 
-    auto = [x for x in found if x.site.kind != "manual"]
 
-    # 3. One name per value.
-    ref_path = reference_file
-    ref_text = texts.get(ref_path) if ref_path in texts else _read(root, ref_path)
-    ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
+# ------------------------------------------------------------------------------- 3. one name per value
+
+
+def _by_value(auto: list[_Found]) -> dict[str, list[_Found]]:
+    by_value: dict[str, list[_Found]] = {}
+    for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
+        by_value.setdefault(x.site.value, []).append(x)
+    return by_value
+
+
+def _name_values(plan: Plan, vault: Vault, by_value: dict[str, list[_Found]], rule_of: dict[str, Finding],
+                 ref_entries: dict[str, str | None], renames: dict[str, str]) -> None:
+    """One vault entry per value, under a name no other value holds (in this plan, the vault or the reference
+    file), or the name the user asked for."""
+    ref_path = plan.reference_file
     existing = {e.name for e in vault.names()}
     # Names another owner holds in the backend (a 1Password item unleak did not create): never planned, so the
     # collision is found now rather than at apply.
     foreign: set[str] = getattr(vault, "foreign_names", lambda: set())()
-    by_value: dict[str, list[_Found]] = {}
-    for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
-        by_value.setdefault(x.site.value, []).append(x)
     taken: dict[str, str] = {}  # name -> value
-    env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
     for value, xs in by_value.items():
         ranked = sorted(xs, key=lambda x: _RANK.get(x.site.kind, 9))
         f0 = rule_of.get(xs[0].site.raw) or rule_of.get(value)
@@ -212,8 +294,9 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                            preview=(f0.preview if f0 else xs[0].preview), in_vault=name in existing)
         plan.secrets.append(ps)
 
-    # Manual steps are reported, never dropped; where the value is moved elsewhere anyway, say under which name.
-    secret_of_value = {s.value: s for s in plan.secrets}
+
+def _report_manual(plan: Plan, found: list[_Found], secret_of_value: dict[str, PlannedSecret]) -> None:
+    """Manual steps are reported, never dropped; where the value is moved elsewhere anyway, say under which name."""
     for x in found:
         if x.site.kind == "manual":
             moved = secret_of_value.get(x.site.value)
@@ -225,9 +308,19 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                                           (x.site.manual or "fix it by hand").replace("{NAME}", name) + also,
                                           x.rule_id, x.preview, x.site.value))
 
-    # 4. Which environment variables must the reference file define, and can it?
+
+# ------------------------------------------------------------------------------- 4. the variables to define
+
+
+def _reference_variables(plan: Plan, auto: list[_Found], by_value: dict[str, list[_Found]],
+                         secret_of_value: dict[str, PlannedSecret],
+                         ref_entries: dict[str, str | None]) -> tuple[dict[str, PlannedSecret], list[_Found]]:
+    """Which environment variables must the reference file define, and can it? Returns them, and the places
+    dropped to manual steps because their variable already holds another value."""
+    ref_path = plan.reference_file
     needed: dict[str, PlannedSecret] = {}
     dropped: list[_Found] = []
+    env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
     for x in auto:
         ps = secret_of_value[x.site.value]
         # An env read and a pydantic-settings field read the variable they name, whatever the vault entry is called.
@@ -249,9 +342,15 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             continue
         env_var_owner[var] = x.site.value
         needed[var] = ps
-    auto = [x for x in auto if x not in dropped]
+    return needed, dropped
 
-    # 5. The new file contents.
+
+# ------------------------------------------------------------------------------- 5. the new file contents
+
+
+def _secret_dotenv_keys(root: Path, texts: dict[str, str], dotenv_files: Iterable[str],
+                        auto: list[_Found]) -> set[str]:
+    """The ``.env`` keys that hold secrets: those whose value is a reference already, and those this fix moves."""
     dotenv_keys = set()
     for path in set(texts) | set(dotenv_files):
         if dotenv.is_dotenv_path(path):
@@ -260,44 +359,29 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                 if e.value and is_reference(e.value):
                     dotenv_keys.add(e.key)
     dotenv_keys |= {x.site.env_key for x in auto if x.site.kind == "dotenv" and x.site.env_key}
-    flip = bool(plan.secrets) or bool(dotenv_keys)
-    def needs_rewrite(sites: list[Site]) -> bool:
-        return any((s.kind == "dotenv-read" and s.env_key in dotenv_keys) or (s.kind == "override" and flip)
-                   for s in sites)
+    return dotenv_keys
 
-    files = sorted({x.path for x in auto} | {p for p, ss in env_sites.items() if needs_rewrite(ss)})
+
+def _needs_rewrite(sites: list[Site], dotenv_keys: set[str], flip: bool) -> bool:
+    return any((s.kind == "dotenv-read" and s.env_key in dotenv_keys) or (s.kind == "override" and flip)
+               for s in sites)
+
+
+def _rewrite_files(plan: Plan, auto: list[_Found], located: _Located, secret_of_value: dict[str, PlannedSecret],
+                   dotenv_keys: set[str]) -> None:
+    """A file change for every file whose values move or whose environment reads must change; a file whose
+    rewrite fails, or would keep a copy of a value, becomes manual steps instead."""
+    flip = bool(plan.secrets) or bool(dotenv_keys)
+    files = sorted({x.path for x in auto} | {p for p, ss in located.env_sites.items()
+                                             if _needs_rewrite(ss, dotenv_keys, flip)})
     for path in files:
         xs = [x for x in auto if x.path == path]
-        text = texts[path]
-        manual_raws = {m.site.raw for m in found if m.path == path and m.site.kind == "manual"}
+        text = located.texts[path]
+        manual_raws = {m.site.raw for m in located.found if m.path == path and m.site.kind == "manual"}
         removes = {form for x in xs for form in (x.site.raw, x.site.value) if form} - manual_raws
-        if path.endswith(_PY) or notebook.is_notebook(path):
-            names = {x.site.raw: secret_of_value[x.site.value].name for x in xs if x.site.kind != "env-default"}
-            defaults = {x.site.raw: x.site.env_key for x in xs if x.site.kind == "env-default" and x.site.env_key}
-            rewrite = notebook.rewrite if notebook.is_notebook(path) else codemods.rewrite
-            outcome = rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
-                              dotenv_keys=dotenv_keys, flip_override=flip)
-            if not outcome.ok or outcome.code is None:
-                plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview,
-                                           x.site.value) for x in xs]
-                continue
-            after = outcome.code
-        elif dotenv.is_dotenv_path(path):
-            refs = {x.site.env_key: secret_of_value[x.site.value].reference for x in xs
-                    if x.site.kind == "dotenv" and x.site.env_key}
-            markers = {x.site.raw: codemods.comment_marker(secret_of_value[x.site.value].name) for x in xs
-                       if x.site.kind == "comment"}
-            after = dotenv.rewrite(text, refs, markers)
-        elif javascript.handles(path) or workflow.handles(path):
-            names = {x.site.raw: secret_of_value[x.site.value].name for x in xs}
-            new, error = (javascript.rewrite(path, text, names) if javascript.handles(path)
-                          else workflow.rewrite(text, names))
-            if new is None:
-                plan.manual += [ManualStep(path, x.site.line, error or "", x.rule_id, x.preview) for x in xs]
-                continue
-            after = new
-        else:
-            after = configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
+        after = _rewrite(plan, path, text, xs, secret_of_value, dotenv_keys, flip)
+        if after is None:
+            continue
         left = {v for v in removes if v in after}
         if after != text and not left:
             plan.changes.append(FileChange(path, text, after, removes, keeps=manual_raws))
@@ -306,14 +390,53 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
             plan.manual += [ManualStep(path, x.site.line, "the rewrite would leave a copy of the value in the file: "
                                        "fix it by hand", x.rule_id, x.preview, x.site.value) for x in xs]
 
-    # Rewritten workflows read Actions secrets, which only the user can create: say how, without the value.
+
+def _rewrite(plan: Plan, path: str, text: str, xs: list[_Found], secret_of_value: dict[str, PlannedSecret],
+             dotenv_keys: set[str], flip: bool) -> str | None:
+    """One file's new text, by the rewriter of its kind; None (and manual steps) when the rewriter fails."""
+    if path.endswith(_PY) or notebook.is_notebook(path):
+        names = {x.site.raw: secret_of_value[x.site.value].name for x in xs if x.site.kind != "env-default"}
+        defaults = {x.site.raw: x.site.env_key for x in xs if x.site.kind == "env-default" and x.site.env_key}
+        rewrite = notebook.rewrite if notebook.is_notebook(path) else codemods.rewrite
+        outcome = rewrite(text, list(names) + list(defaults), names=names, default_names=defaults,
+                          dotenv_keys=dotenv_keys, flip_override=flip)
+        if not outcome.ok or outcome.code is None:
+            plan.manual += [ManualStep(path, x.site.line, outcome.error or "", x.rule_id, x.preview,
+                                       x.site.value) for x in xs]
+            return None
+        return outcome.code
+    if dotenv.is_dotenv_path(path):
+        refs = {x.site.env_key: secret_of_value[x.site.value].reference for x in xs
+                if x.site.kind == "dotenv" and x.site.env_key}
+        markers = {x.site.raw: codemods.comment_marker(secret_of_value[x.site.value].name) for x in xs
+                   if x.site.kind == "comment"}
+        return dotenv.rewrite(text, refs, markers)
+    if javascript.handles(path) or workflow.handles(path):
+        names = {x.site.raw: secret_of_value[x.site.value].name for x in xs}
+        new, error = (javascript.rewrite(path, text, names) if javascript.handles(path)
+                      else workflow.rewrite(text, names))
+        if new is None:
+            plan.manual += [ManualStep(path, x.site.line, error or "", x.rule_id, x.preview) for x in xs]
+        return new
+    return configfiles.rewrite(text, {x.site.raw: secret_of_value[x.site.value].name for x in xs})
+
+
+def _workflow_notes(plan: Plan) -> None:
+    """Rewritten workflows read Actions secrets, which only the user can create: say how, without the value."""
     rewritten = {c.path for c in plan.changes}
     for ps in plan.secrets:
         flows = {p.path for p in ps.places if p.kind == "workflow" and p.path in rewritten}
         if flows:
             plan.notes.append(workflow.gh_step(ps.name, flows))
 
-    # 6. The reference file: every variable the rewritten code and configs read.
+
+# ------------------------------------------------------------------------------- 6. the reference file
+
+
+def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text: str | None,
+                         secret_of_value: dict[str, PlannedSecret]) -> None:
+    """The reference file: every variable the rewritten code and configs read. It is written last (invariant 2)."""
+    ref_path = plan.reference_file
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}
     change = next((c for c in plan.changes if c.path == ref_path), None)
     base_text = change.after if change else (ref_text or "")
@@ -335,8 +458,6 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
         change.reference_file = True
         plan.changes.remove(change)
         plan.changes.append(change)  # written last (invariant 2 order)
-    _mention_every_copy(plan, search_files, rule_of)
-    return plan
 
 
 def _copy_step(c: copies.Copy, rule_of: dict[str, Finding], why: str) -> ManualStep:
