@@ -1,21 +1,31 @@
 """Findings -> a plan: which values go to the vault under which names, which files change, what is left by hand.
 
-Planning reads files and the vault's names, and never writes. The plan's records are in
-:mod:`remediate.plan_model`, its names come from :mod:`remediate.naming`.
+Planning reads files and the vault's names, and never writes. Where each value sits is found by
+:mod:`remediate.locate`, the names come from :mod:`remediate.naming`, the records are in :mod:`remediate.plan_model`;
+this module decides the names, the variables the reference file defines and each file's new text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from remediate import codemods, configfiles, copies, dotenv
 from remediate.codemods import javascript, notebook, workflow
 from remediate.codemods.sites import Site
+from remediate.locate import (
+    PYTHON_SUFFIXES,
+    Found,
+    Located,
+    copy_step,
+    findings_by_path,
+    first_finding_by_value,
+    locate,
+    locate_env_reads,
+    other_copies,
+    read_text,
+)
 from remediate.naming import choose_name, free_name, provider_name, suggest_name
 from remediate.plan_model import FileChange, ManualStep, Place, Plan, PlannedSecret
 from remediate.vault import Vault
@@ -28,42 +38,6 @@ CODE_KINDS = {"assign", "keyword", "dict", "call-arg", "partial", "other", "sett
 _RANK = {"env-default": 0, "dotenv": 0, "settings-field": 0, "interpolate": 1, "workflow": 1, "assign": 1,
          "keyword": 2, "dict": 2,
          "partial": 3, "call-arg": 4, "other": 4, "comment": 5}
-_PY = (".py", ".pyi")
-_ENV_KINDS = ("env-default", "dotenv-read", "override")
-# A cheap pre-check for the environment reads the codemods change (parsing is the expensive part): an env read of a
-# secret-like key with a string default, a dotenv_values read, load_dotenv(override=True) / read_env(overwrite=True).
-_ENV_HINT = re.compile(
-    r"""(?:getenv|environ\.get|config|env(?:\.\w+)?)\(\s*[rRuU]?["'][\w.-]*"""
-    r"""(?i:passw|pwd|secret|token|key|credential)[\w.-]*["'][^)\n]*[,=]\s*[rRuU]?["']"""
-    r"|dotenv_values|load_dotenv\([^)]*override\s*=\s*True|read_env\([^)]*overwrite\s*=\s*True"
-)
-
-
-def _fp(value: str) -> str:
-    return hashlib.sha256(b"unleak-plan:" + value.encode()).hexdigest()[:8]
-
-
-@dataclass
-class _Found:
-    path: str
-    site: Site
-    rule_id: str = ""
-    preview: str = ""
-
-
-def _read(root: Path, rel: str) -> str | None:
-    try:
-        return (root / rel).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _placeholder(value: str) -> bool:
-    from scanner.filters import Context, placeholder
-    from scanner.rules import all_rules
-
-    rule = all_rules().get("UL900") or next(iter(all_rules().values()))
-    return placeholder(Context(rule=rule, value=value, line="", prev_line="", path=""))
 
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
@@ -85,13 +59,14 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     plan = Plan(root=root, namespace=vault.namespace, scheme=vault.scheme, reference_file=reference_file)
     findings = list(findings)
     _hide(plan, [*findings, *redact_also])
-    by_path = _by_path(findings)
-    rule_of = _rule_of(by_path)
-    located = _Located()
-    _locate(plan, by_path, _other_copies(root, search_files, rule_of), rule_of, located)
-    _locate_env_reads(root, python_files, by_path, rule_of, located)
+    by_path = findings_by_path(findings)
+    rule_of = first_finding_by_value(by_path)
+    located = Located()
+    locate(plan, by_path, other_copies(root, search_files, rule_of), rule_of, located)
+    locate_env_reads(root, python_files, by_path, rule_of, located)
     auto = [x for x in located.found if x.site.kind != "manual"]
-    ref_text = located.texts.get(reference_file) if reference_file in located.texts else _read(root, reference_file)
+    ref_text = (located.texts.get(reference_file) if reference_file in located.texts
+                else read_text(root, reference_file))
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
     by_value = _by_value(auto)
     _name_values(plan, vault, by_value, rule_of, ref_entries, renames)
@@ -106,15 +81,6 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     return plan
 
 
-@dataclass
-class _Located:
-    """What the files say: every place a value sits, the texts read, and each Python file's environment reads."""
-
-    found: list[_Found] = field(default_factory=lambda: [])
-    texts: dict[str, str] = field(default_factory=lambda: {})
-    env_sites: dict[str, list[Site]] = field(default_factory=lambda: {})
-
-
 def _hide(plan: Plan, findings: Iterable[Finding]) -> None:
     """Every secret text seen gets a label, so the patch redacts it even where this plan leaves it alone."""
     for f in findings:
@@ -122,148 +88,17 @@ def _hide(plan: Plan, findings: Iterable[Finding]) -> None:
             plan.hidden[f.secret.reveal()] = f"[REDACTED:{f.rule_id}:{f.fingerprint[:8]}]"
 
 
-def _by_path(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
-    """The findings in working-tree files (those the fix can rewrite), by path."""
-    by_path: dict[str, list[Finding]] = {}
-    for f in findings:
-        if f.source in ("file", "text") and f.secret.reveal():
-            by_path.setdefault(f.path, []).append(f)
-    return by_path
-
-
-def _rule_of(by_path: dict[str, list[Finding]]) -> dict[str, Finding]:
-    """Each value -> the first finding of it (its rule id and preview label the value everywhere)."""
-    rule_of: dict[str, Finding] = {}
-    for fs in by_path.values():
-        for f in fs:
-            rule_of.setdefault(f.secret.reveal(), f)
-    return rule_of
-
-
-def _other_copies(root: Path, search_files: Iterable[str], rule_of: dict[str, Finding]) -> dict[str, list[copies.Copy]]:
-    """Other copies of the values found, by path: the scanner flags what looks like a secret, not every place a
-    value sits."""
-    extra: dict[str, list[copies.Copy]] = {}
-    for c in copies.find(root, search_files, rule_of):
-        extra.setdefault(c.path, []).append(c)
-    return extra
-
-
-# ------------------------------------------------------------------------------- 1. where each value sits
-
-
-def _locate(plan: Plan, by_path: dict[str, list[Finding]], extra: dict[str, list[copies.Copy]],
-            rule_of: dict[str, Finding], located: _Located) -> None:
-    """Where does each value sit, and what is it called there? (every file with a finding or a copy)"""
-    for path in sorted(set(by_path) | set(extra)):
-        fs = by_path.get(path, [])
-        # A raw copy of a value flagged in this same file is that finding (or analysed with it).
-        cs = [c for c in extra.get(path, []) if not (c.raw and c.value in {f.secret.reveal() for f in fs})]
-        _locate_in_file(plan, path, fs, cs, rule_of, located)
-
-
-def _locate_in_file(plan: Plan, path: str, fs: list[Finding], cs: list[copies.Copy], rule_of: dict[str, Finding],
-                    located: _Located) -> None:
-    raws = sorted({f.secret.reveal() for f in fs} | {c.value for c in cs if c.raw}, key=len, reverse=True)
-    text = _read(plan.root, path)
-    if text is None:
-        plan.manual += [ManualStep(path, f.line, "cannot read the file as UTF-8 text: fix it by hand", f.rule_id,
-                                   f.preview, f.secret.reveal()) for f in fs]
-        plan.manual += [_copy_step(c, rule_of, "in a file that is not UTF-8 text") for c in cs
-                        if c.value not in {f.secret.reveal() for f in fs}]
-        return
-    located.texts[path] = text
-    sites = _analyze(plan, path, text, fs, cs, raws)
-    if sites is None:
-        return
-    covered = {s.raw for s in sites} | {s.value for s in sites}
-    # Environment reads are planned in step 2, for every Python file alike.
-    if path.endswith(_PY) or notebook.is_notebook(path):
-        located.env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]
-    sites = [s for s in sites if s.kind not in _ENV_KINDS] + _unplaced(fs, cs, covered)
-    for s in sites:
-        f0 = rule_of.get(s.raw)
-        located.found.append(_Found(path, s, f0.rule_id if f0 else "", f0.preview if f0 else ""))
-
-
-def _analyze(plan: Plan, path: str, text: str, fs: list[Finding], cs: list[copies.Copy],
-             raws: list[str]) -> list[Site] | None:
-    """The sites of ``raws`` in one file, by the analyser of its kind; None (and manual steps) when it cannot
-    parse."""
-    if path.endswith(_PY) or notebook.is_notebook(path):
-        outcome = (notebook.analyze if notebook.is_notebook(path) else codemods.analyze)(text, raws)
-        if not outcome.ok:
-            plan.manual += [ManualStep(path, f.line, outcome.error or "", f.rule_id, f.preview,
-                                       f.secret.reveal()) for f in fs]
-            return None
-        return outcome.sites
-    if dotenv.is_dotenv_path(path):
-        return dotenv.analyze(text, raws)
-    if javascript.handles(path):
-        return javascript.analyze(path, text, raws)
-    if workflow.handles(path):
-        return workflow.analyze(text, raws)
-    if configfiles.interpolates(path):
-        return configfiles.analyze(path, text, raws)
-    sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
-                  manual=configfiles.manual_reason(path)) for f in fs]
-    sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                   manual=configfiles.manual_reason(path)) for c in cs if c.raw]
-    return sites
-
-
-def _unplaced(fs: list[Finding], cs: list[copies.Copy], covered: set[str]) -> list[Site]:
-    """Manual sites for the findings no analysed site covers and the copies the fix cannot rewrite."""
-    sites: list[Site] = []
-    for f in fs:
-        if f.secret.reveal() not in covered:
-            sites.append(Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
-                              manual="not inside a string literal, value or comment the fix can rewrite (a "
-                              "false positive? allow it with an `unleak:allow` comment); check it by hand"))
-    for c in cs:
-        if not c.raw:
-            sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                              manual="a copy of the value, encoded (base64, hex, URL or JSON escaping): replace it "
-                              "by hand"))
-        elif c.value not in covered:
-            sites.append(Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                              manual="a copy of the value where the fix cannot rewrite it: replace it by hand"))
-    return sites
-
-
-# ------------------------------------------------------------------------------- 2. environment reads
-
-
-def _locate_env_reads(root: Path, python_files: Iterable[str], by_path: dict[str, list[Finding]],
-                      rule_of: dict[str, Finding], located: _Located) -> None:
-    """Environment reads in every Python file: secret defaults, .env reads, override=True."""
-    for path in sorted(set(python_files) - set(by_path)):
-        text = _read(root, path)
-        if text is None or not _ENV_HINT.search(text):
-            continue  # parsing is the expensive part: only files that look like they need a change
-        outcome = codemods.analyze(text, [])
-        if outcome.ok:
-            located.texts[path] = text
-            located.env_sites[path] = outcome.sites
-    for path, sites_here in sorted(located.env_sites.items()):
-        for s in sites_here:
-            if s.kind == "env-default" and (s.raw in rule_of or not _placeholder(s.value)):
-                f0 = rule_of.get(s.raw)
-                located.found.append(_Found(path, dataclasses.replace(s, kind="manual") if s.manual else s,
-                                            f0.rule_id if f0 else "", f0.preview if f0 else "…[" + _fp(s.value) + "]"))
-
-
 # ------------------------------------------------------------------------------- 3. one name per value
 
 
-def _by_value(auto: list[_Found]) -> dict[str, list[_Found]]:
-    by_value: dict[str, list[_Found]] = {}
+def _by_value(auto: list[Found]) -> dict[str, list[Found]]:
+    by_value: dict[str, list[Found]] = {}
     for x in sorted(auto, key=lambda x: (x.path, x.site.line)):
         by_value.setdefault(x.site.value, []).append(x)
     return by_value
 
 
-def _name_values(plan: Plan, vault: Vault, by_value: dict[str, list[_Found]], rule_of: dict[str, Finding],
+def _name_values(plan: Plan, vault: Vault, by_value: dict[str, list[Found]], rule_of: dict[str, Finding],
                  ref_entries: dict[str, str | None], renames: dict[str, str]) -> None:
     """One vault entry per value, under a name no other value holds (in this plan, the vault or the reference
     file), or the name the user asked for."""
@@ -295,7 +130,7 @@ def _name_values(plan: Plan, vault: Vault, by_value: dict[str, list[_Found]], ru
         plan.secrets.append(ps)
 
 
-def _report_manual(plan: Plan, found: list[_Found], secret_of_value: dict[str, PlannedSecret]) -> None:
+def _report_manual(plan: Plan, found: list[Found], secret_of_value: dict[str, PlannedSecret]) -> None:
     """Manual steps are reported, never dropped; where the value is moved elsewhere anyway, say under which name."""
     for x in found:
         if x.site.kind == "manual":
@@ -312,14 +147,14 @@ def _report_manual(plan: Plan, found: list[_Found], secret_of_value: dict[str, P
 # ------------------------------------------------------------------------------- 4. the variables to define
 
 
-def _reference_variables(plan: Plan, auto: list[_Found], by_value: dict[str, list[_Found]],
+def _reference_variables(plan: Plan, auto: list[Found], by_value: dict[str, list[Found]],
                          secret_of_value: dict[str, PlannedSecret],
-                         ref_entries: dict[str, str | None]) -> tuple[dict[str, PlannedSecret], list[_Found]]:
+                         ref_entries: dict[str, str | None]) -> tuple[dict[str, PlannedSecret], list[Found]]:
     """Which environment variables must the reference file define, and can it? Returns them, and the places
     dropped to manual steps because their variable already holds another value."""
     ref_path = plan.reference_file
     needed: dict[str, PlannedSecret] = {}
-    dropped: list[_Found] = []
+    dropped: list[Found] = []
     env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
     for x in auto:
         ps = secret_of_value[x.site.value]
@@ -349,12 +184,12 @@ def _reference_variables(plan: Plan, auto: list[_Found], by_value: dict[str, lis
 
 
 def _secret_dotenv_keys(root: Path, texts: dict[str, str], dotenv_files: Iterable[str],
-                        auto: list[_Found]) -> set[str]:
+                        auto: list[Found]) -> set[str]:
     """The ``.env`` keys that hold secrets: those whose value is a reference already, and those this fix moves."""
     dotenv_keys = set()
     for path in set(texts) | set(dotenv_files):
         if dotenv.is_dotenv_path(path):
-            t = texts.get(path) if path in texts else _read(root, path)
+            t = texts.get(path) if path in texts else read_text(root, path)
             for e in dotenv.entries(t or ""):
                 if e.value and is_reference(e.value):
                     dotenv_keys.add(e.key)
@@ -367,7 +202,7 @@ def _needs_rewrite(sites: list[Site], dotenv_keys: set[str], flip: bool) -> bool
                for s in sites)
 
 
-def _rewrite_files(plan: Plan, auto: list[_Found], located: _Located, secret_of_value: dict[str, PlannedSecret],
+def _rewrite_files(plan: Plan, auto: list[Found], located: Located, secret_of_value: dict[str, PlannedSecret],
                    dotenv_keys: set[str]) -> None:
     """A file change for every file whose values move or whose environment reads must change; a file whose
     rewrite fails, or would keep a copy of a value, becomes manual steps instead."""
@@ -391,10 +226,10 @@ def _rewrite_files(plan: Plan, auto: list[_Found], located: _Located, secret_of_
                                        "fix it by hand", x.rule_id, x.preview, x.site.value) for x in xs]
 
 
-def _rewrite(plan: Plan, path: str, text: str, xs: list[_Found], secret_of_value: dict[str, PlannedSecret],
+def _rewrite(plan: Plan, path: str, text: str, xs: list[Found], secret_of_value: dict[str, PlannedSecret],
              dotenv_keys: set[str], flip: bool) -> str | None:
     """One file's new text, by the rewriter of its kind; None (and manual steps) when the rewriter fails."""
-    if path.endswith(_PY) or notebook.is_notebook(path):
+    if path.endswith(PYTHON_SUFFIXES) or notebook.is_notebook(path):
         names = {x.site.raw: secret_of_value[x.site.value].name for x in xs if x.site.kind != "env-default"}
         defaults = {x.site.raw: x.site.env_key for x in xs if x.site.kind == "env-default" and x.site.env_key}
         rewrite = notebook.rewrite if notebook.is_notebook(path) else codemods.rewrite
@@ -460,12 +295,6 @@ def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text:
         plan.changes.append(change)  # written last (invariant 2 order)
 
 
-def _copy_step(c: copies.Copy, rule_of: dict[str, Finding], why: str) -> ManualStep:
-    f0 = rule_of.get(c.value)
-    return ManualStep(c.path, c.line, f"a copy of a value this fix moves, {why}: replace it by hand",
-                      f0.rule_id if f0 else "", f0.preview if f0 else "", c.value)
-
-
 def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[str, Finding]) -> None:
     """The last word: any form of a moved value still in a file after this plan is a manual step (never silent),
     and a rewritten file knowingly keeps it (the post-write re-scan does not count it)."""
@@ -478,13 +307,13 @@ def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[s
     built = copies.automaton(moved)
     for c in copies.find(plan.root, [p for p in paths if p not in changed], built):
         if (c.path, c.value) not in listed:
-            plan.manual.append(_copy_step(c, rule_of, f"left where it is (it is in the vault as {moved[c.value].name} "
-                                          "after this fix)"))
+            plan.manual.append(copy_step(c, rule_of, f"left where it is (it is in the vault as {moved[c.value].name} "
+                                         "after this fix)"))
             listed.add((c.path, c.value))
     for path, change in changed.items():
         for c in copies.in_text(change.after, built):
             if (path, c.value) not in listed:
-                plan.manual.append(_copy_step(dataclasses.replace(c, path=path), rule_of, "left in the rewritten file "
-                                              f"(it is in the vault as {moved[c.value].name} after this fix)"))
+                plan.manual.append(copy_step(dataclasses.replace(c, path=path), rule_of, "left in the rewritten "
+                                             f"file (it is in the vault as {moved[c.value].name} after this fix)"))
                 listed.add((path, c.value))
             change.keeps.add(c.value)
