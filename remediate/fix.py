@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from remediate import dotenv, patch, staging
-from remediate.plan import Plan, build
+from remediate.plan import build
+from remediate.plan_model import Plan
 from remediate.vault import Vault
 from scanner import git
 from scanner.api import ScanRequest, scan
@@ -105,7 +106,7 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
 def _record_history(plan: Plan, request: ScanRequest) -> None:
     """Rotation comes first: per moved secret, whether git history holds it (since when, on which refs) and where
     its provider revokes it; a note points to `unleak exposure` and `unleak purge`."""
-    from remediate.plan import History
+    from remediate.plan_model import History
     from scanner.exposure.analysis import analyze
     from scanner.rules import all_rules
 

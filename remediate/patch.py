@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remediate.plan import FileChange
+from remediate.plan_model import FileChange
 from scanner.errors import UnleakError
 from scanner.fileio import atomic_write_bytes
 

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from remediate.plan import FileChange
+from remediate.plan_model import FileChange
 from scanner import git
 from scanner.errors import UnleakError
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from remediate.fix import FixError, apply_fix, plan_fix
-from remediate.plan import Plan
+from remediate.plan_model import Plan
 from remediate.vault import SecretEntry, Vault, open_vault
 from scanner.api import ScanRequest
 from scanner.fileio import atomic_write_bytes

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from remediate import patch
-from remediate.plan import FileChange
+from remediate.plan_model import FileChange
 from tests.fakes import github_pat
 
 

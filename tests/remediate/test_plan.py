@@ -11,7 +11,8 @@ import pytest
 
 from remediate.codemods.sites import Site
 from remediate.fix import plan_fix
-from remediate.plan import Plan, suggest_name, upper_snake
+from remediate.naming import suggest_name, upper_snake
+from remediate.plan_model import Plan
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
 from tests.conftest import GitRepo, run_cli

@@ -10,7 +10,7 @@ import pytest
 
 from remediate.codemods import javascript
 from remediate.fix import plan_fix
-from remediate.plan import Plan
+from remediate.plan_model import Plan
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
 from tests.conftest import GitRepo

@@ -21,7 +21,7 @@ from types import ModuleType
 
 import pytest
 
-from remediate.plan import FileChange
+from remediate.plan_model import FileChange
 from remediate.vault import open_vault
 from tests.conftest import GIT_ENV, REPO_ROOT, GitRepo
 from tests.fakes import github_pat
@@ -258,7 +258,7 @@ def test_recovery_never_overwrites_a_file_changed_since_it_was_staged(git_root: 
     changes = _changes(git_root, 2)
     code = (f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r})\n"
             "import os, signal\nfrom pathlib import Path\nfrom remediate import staging\n"
-            "from remediate.plan import FileChange\n"
+            "from remediate.plan_model import FileChange\n"
             f"root = Path({str(git_root)!r})\n"
             "cs = [FileChange('f0.txt', 'old 0\\n', 'new 0\\n'), FileChange('f1.txt', 'old 1\\n', 'new 1\\n')]\n"
             "t = staging.stage(root, cs)\nt._save('commit')\nos.kill(os.getpid(), signal.SIGKILL)\n")

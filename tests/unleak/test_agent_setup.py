@@ -80,9 +80,9 @@ def test_doctor_reports_this_kernel_and_the_keyring(tmp_path: Path, monkeypatch:
 
     keyring.core._keyring_backend = None  # type: ignore[attr-defined]
     try:
-        from remediate.vault.local import _usable_keyring
+        from remediate.vault.keystore import usable_keyring
 
-        if _usable_keyring() is not None:
+        if usable_keyring() is not None:
             assert _rows(tmp_path)["keyring backend"].ok is False
     finally:
         keyring.core._keyring_backend = None  # type: ignore[attr-defined]

@@ -228,9 +228,10 @@ def agent_checks(agent: str, project: Path, scope: str = "project") -> list[Chec
 
 
 def _keyring_check() -> Check:
-    from remediate.vault.local import _usable_keyring, user_data_dir
+    from remediate.vault.keystore import usable_keyring
+    from remediate.vault.local import user_data_dir
 
-    kr = _usable_keyring()
+    kr = usable_keyring()
     if kr is None:
         return Check("keyring backend", True, f"none: the vault key is the 0600 file in {user_data_dir()}, which "
                                               "Landlock keeps from the agent")

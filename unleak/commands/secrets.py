@@ -177,7 +177,7 @@ def secrets_rotate_key(as_json: bool) -> None:
     """
     import json
 
-    from remediate.vault.local import rotate_key
+    from remediate.vault.rotation import rotate_key
 
     done = rotate_key()
     if as_json:

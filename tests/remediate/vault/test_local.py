@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from remediate.vault import default_namespace, open_vault, resolve_reference
-from remediate.vault.local import KEYRING_SERVICE, KEYRING_USERNAME, LocalVault, user_data_dir
+from remediate.vault.keystore import KEYRING_SERVICE, KEYRING_USERNAME
+from remediate.vault.local import LocalVault, user_data_dir
 from scanner.errors import BadReferenceError, UsageError, VaultError
 from tests.conftest import GitRepo
 from tests.fakes import github_pat, password

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from remediate.vault.local import LocalVault, key_id, rotate_key, user_data_dir
+from remediate.vault.envelope import key_id
+from remediate.vault.local import LocalVault, user_data_dir
+from remediate.vault.rotation import rotate_key
 from scanner.errors import VaultError
 from tests.fakes import github_pat
 from tests.remediate.vault.test_local import memory_keyring  # noqa: F401  (fixture)
@@ -125,7 +127,7 @@ def hook(event, args):
     if seen == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
 sys.addaudithook(hook)
-from remediate.vault.local import rotate_key
+from remediate.vault.rotation import rotate_key
 rotate_key()
 print(seen)
 """
