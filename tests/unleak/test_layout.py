@@ -1,5 +1,6 @@
-"""The front door's layout: cli.py holds only the group and the command table, and no module grows past ~450 lines
-(500 with slack). The modules still over it are listed with the size they may not exceed, so they can only shrink."""
+"""The layout: cli.py holds only the group and the command table, and no module of scanner, remediate or unleak grows
+past ~450 lines (500 with slack). A module still over it is listed with the size it may not exceed, so it can only
+shrink."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 LIMIT = 500
+PACKAGES = ("scanner", "remediate", "unleak")
 # Not yet split by responsibility: each may shrink, none may grow.
 STILL_TOO_LONG: dict[str, int] = {}
 
@@ -21,7 +23,7 @@ def test_cli_is_the_group_and_the_table() -> None:
 
 def test_no_module_of_the_front_door_is_too_long() -> None:
     too_long = {}
-    for path in sorted((ROOT / "unleak").rglob("*.py")):
+    for path in sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
         n = _lines(path)
         if n > STILL_TOO_LONG.get(rel, LIMIT):
