@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from remediate.plan_model import FileChange
+from remediate.vault.privatefs import make_private_dirs
 from scanner import git
 from scanner.errors import UnleakError
 
@@ -112,17 +113,6 @@ def staging_home(root: Path) -> Path:
     from remediate.vault.local import user_data_dir
 
     return user_data_dir() / "fix-staging" / hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
-
-
-def _make_private_dir(path: Path) -> None:
-    missing: list[Path] = []
-    p = path
-    while not os.path.lexists(p) and p != p.parent:
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(d, 0o700)
 
 
 class Transaction:
@@ -240,7 +230,7 @@ def _undo(e: Entry) -> None:
 
 
 def _open_transaction(home: Path, root: Path) -> tuple[Path, int]:
-    _make_private_dir(home)
+    make_private_dirs(home)
     txid = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(4).hex()}"
     setup = home / f".{PREFIX}{txid}.new"
     os.mkdir(setup, 0o700)

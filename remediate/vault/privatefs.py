@@ -16,8 +16,15 @@ from scanner.fileio import atomic_write_bytes
 
 
 def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` and every missing parent 0700, then check it with :func:`check_private_dir`."""
+    make_private_dirs(path)
+    check_private_dir(path)
+
+
+def make_private_dirs(path: Path) -> None:
     """Create ``path`` and every missing parent 0700 (mkdir's ``parents=True`` would give the parents the umask's
-    mode: 0777 under umask 000), then check it with :func:`check_private_dir`."""
+    mode: 0777 under umask 000). A directory that exists, or that another process makes meanwhile, is left as it
+    is: callers that must trust it check it."""
     missing: list[Path] = []
     p = path
     while not os.path.lexists(p) and p != p.parent:
@@ -27,9 +34,8 @@ def ensure_private_dir(path: Path) -> None:
         try:
             os.mkdir(d, 0o700)
         except FileExistsError:
-            continue  # made by someone else meanwhile: the check below decides
+            continue  # made by someone else meanwhile
         os.chmod(d, 0o700)  # the umask may have removed bits we need
-    check_private_dir(path)
 
 
 def check_private_dir(path: Path) -> None:
