@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from unleak import __version__
-from unleak.errors import EXIT_INTERRUPTED, EXIT_USAGE, error_handler, fail, usage_message
+from unleak.errors import EXIT_USAGE, error_handler, fail, interrupted, usage_message
 
 # command name -> "module:attribute" in unleak.commands
 COMMANDS: dict[str, str] = {
@@ -108,4 +108,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="unleak", standalone_mode=True)
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
+        interrupted()

@@ -33,6 +33,7 @@ __all__ = [
     "error_handler",
     "fail",
     "internal_error",
+    "interrupted",
     "usage_message",
 ]
 
@@ -57,6 +58,17 @@ def fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def interrupted() -> NoReturn:
+    """Ctrl-C: one line, exit code 130.
+
+    CPython (3.11) remembers a KeyboardInterrupt that passed through ``exec``/``eval`` of a string — dataclasses and
+    namedtuples build their methods that way while a module is imported — and when the interpreter ends it kills itself
+    with SIGINT instead of the exit code, even though the interrupt was handled. Evaluating any string clears that
+    memory, so the exit code a script or a test reads is 130 whenever the interrupt landed."""
+    exec("None")  # a constant; resets the interpreter's "unhandled KeyboardInterrupt" mark
+    fail("interrupted", EXIT_INTERRUPTED)
+
+
 @contextmanager
 def error_handler(passthrough: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """Map every exception raised inside to one line on stderr and a defined exit code; never a traceback.
@@ -68,7 +80,7 @@ def error_handler(passthrough: tuple[type[BaseException], ...] = ()) -> Iterator
     except UnleakError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
+        interrupted()
     except SystemExit:
         raise
     except BrokenPipeError:

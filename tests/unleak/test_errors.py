@@ -83,3 +83,15 @@ def test_internal_errors_name_the_type_only(tmp_path: Path) -> None:
 def test_a_group_without_a_command_shows_its_help(args: tuple[str, ...]) -> None:
     p = run_cli(*args)
     assert p.returncode == 2 and p.stderr.startswith("Usage: unleak ") and "Commands:" in p.stderr
+
+
+def test_an_interrupt_that_passed_through_exec_still_exits_130(tmp_path: Path) -> None:
+    # CPython marks a KeyboardInterrupt that left an exec'd string (dataclasses build methods that way during an
+    # import) and, handled or not, ends the process by SIGINT instead of the exit code. Seen as exit -2 when Ctrl-C
+    # landed while `unleak fix` was importing.
+    (tmp_path / "probe.py").write_text(
+        "from unleak.errors import error_handler\n"
+        "with error_handler():\n"
+        "    exec('raise KeyboardInterrupt')\n")
+    proc = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (130, "unleak: interrupted\n")
