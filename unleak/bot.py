@@ -33,6 +33,7 @@ MODES = ("off", "suggest", "commit", "pull-request")
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 BRANCH_PREFIX = "unleak/fix-"
+WORKFLOWS = ".github/workflows"
 
 
 @dataclass
@@ -76,18 +77,58 @@ def _worktree(repo: Path, sha: str, temp: Path | None) -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _fix(req: ScanRequest, wt: Path, vault: Any) -> tuple[Any, list[str]] | None:
-    """Plan and apply the fix in ``wt``; the plan and the names moved, or None when there is nothing to move."""
+@dataclass
+class _Fixed:
+    """A fix applied in the worktree: the plan, the names moved, and how the workflows were wired."""
+
+    plan: Any
+    names: list[str]
+    wired: list[str] = field(default_factory=lambda: [])  # "`.github/workflows/ci.yml` job `test`, step ...: NAME"
+    wiring_manual: list[str] = field(default_factory=lambda: [])
+    expressions: dict[str, str] = field(default_factory=lambda: {})  # env variable the code reads -> expression
+    workflows_refused: bool = False  # the workflow edits could not be pushed (no Workflows permission)
+
+
+def _fix(req: ScanRequest, wt: Path, vault: Any) -> _Fixed | None:
+    """Plan and apply the fix in ``wt`` and wire the workflows; None when there is nothing to move."""
     from remediate.fix import apply_fix, plan_fix
 
     plan, _ = plan_fix(replace(req, root=wt, paths=()), vault)
     # The reference file would hold `${{ secrets.NAME }}` expressions, which only a workflow can read: the
-    # workflows pass the secrets as environment variables instead (the pull request says which).
+    # workflows pass the secrets as environment variables instead.
     plan.changes = [c for c in plan.changes if not c.reference_file]
     if not plan.changes or not plan.secrets:
         return None
     result = apply_fix(plan, vault)
-    return plan, list(result.stored)
+    fixed = _Fixed(plan, list(result.stored))
+    _wire_workflows(wt, fixed, vault)
+    return fixed
+
+
+def _wire_workflows(wt: Path, fixed: _Fixed, vault: Any) -> None:
+    """Give the workflow steps that run the rewritten code the secrets it now reads (``env:``, step by step)."""
+    from remediate.codemods import workflow, workflow_env
+    from scanner.fileio import atomic_write_text
+
+    code = [c for c in fixed.plan.changes if not workflow.handles(c.path)]
+    fixed.expressions = {s.name: vault.reference_for(s.name) for s in fixed.plan.secrets
+                         if s.name in fixed.names and any({s.value, *s.raws} & c.removes for c in code)}
+    folder = wt / ".github" / "workflows"
+    if not fixed.expressions or folder.is_symlink() or not folder.is_dir():
+        return
+    for path in sorted(folder.iterdir()):
+        rel = path.relative_to(wt).as_posix()
+        if not workflow.handles(rel) or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        w = workflow_env.wire(text, fixed.expressions, [c.path for c in code])
+        if w.text is not None:
+            atomic_write_text(path, w.text)
+        fixed.wired += [f"`{rel}` {x}" for x in w.wired]
+        fixed.wiring_manual += [f"`{rel}` {x}" for x in w.manual]
 
 
 def _commit_message(names: list[str]) -> str:
@@ -96,9 +137,57 @@ def _commit_message(names: list[str]) -> str:
             "repository secrets (write-only). Rotate them: they are still in this repository's history.\n")
 
 
-def _env_block(names: list[str]) -> str:
-    lines = "\n".join(f"  {n}: ${{{{ secrets.{n} }}}}" for n in names)
+def _commit_and_push(wt: Path, fixed: _Fixed, ref: str) -> str:
+    """Commit the fix (the workflow edits as a commit of their own, on top) and push it to ``ref``; the commit
+    pushed. GitHub refuses a push that changes workflows unless the token has the Workflows permission, which
+    ``GITHUB_TOKEN`` never has: then the code commit alone is pushed and the pull request says what to add."""
+    code = git.commit_all(wt, _commit_message(fixed.names), BOT_NAME, BOT_EMAIL, exclude=(WORKFLOWS,))
+    flows = git.commit_all(wt, "unleak: pass the moved secrets to the workflow steps that run the code\n",
+                           BOT_NAME, BOT_EMAIL)
+    top = flows or code
+    if top is None:
+        raise GitError("the fix left nothing to commit")
+    try:
+        git.push(wt, "origin", top, ref)
+        return top
+    except GitError as exc:
+        if flows is None or code is None or "workflow" not in str(exc).lower():
+            raise
+    git.push(wt, "origin", code, ref)
+    fixed.workflows_refused = True
+    return code
+
+
+def _env_block(expressions: dict[str, str]) -> str:
+    lines = "\n".join(f"  {n}: {e}" for n, e in expressions.items())
     return f"```yaml\nenv:\n{lines}\n```"
+
+
+def _wiring_text(fixed: _Fixed) -> str:
+    """The pull request's "Wire the workflows" section."""
+    from remediate.codemods import workflow
+
+    block = _env_block(fixed.expressions or {n: f"${{{{ secrets.{n} }}}}" for n in fixed.names})
+    steps = "\n".join(f"- {w}" for w in fixed.wired)
+    if fixed.wired and not fixed.workflows_refused:
+        text = ("The workflow steps that run the rewritten code now receive the secrets in their own `env:` "
+                "(no other step or action sees them):\n" + steps)
+    elif fixed.wired:
+        text = ("GitHub refused the workflow edits: the token that checked the repository out lacks the Workflows "
+                "permission (`GITHUB_TOKEN` never has it). Add to each of these steps, or give `actions/checkout` a "
+                "token with Workflows: write and re-run:\n" + steps + "\n\n" + block)
+        left = sorted({c.path for c in fixed.plan.changes if workflow.handles(c.path)} -
+                      {w.split("`")[1] for w in fixed.wired})
+        if left:
+            text += "\n\nThe change below to " + ", ".join(f"`{p}`" for p in left) + " was not pushed either."
+    elif fixed.expressions:
+        text = "No workflow step was found that runs the rewritten code; pass the secrets to the steps that do:\n\n" \
+               + block
+    else:
+        text = ""
+    if fixed.wiring_manual:
+        text += "\n\nBy hand:\n" + "\n".join(f"- {m}" for m in fixed.wiring_manual)
+    return text.strip()
 
 
 def _rotation(repo: Path, req: ScanRequest, values: dict[str, str]) -> list[str]:
@@ -123,9 +212,10 @@ def _rotation(repo: Path, req: ScanRequest, values: dict[str, str]) -> list[str]
     return rows
 
 
-def pr_body(plan: Any, names: list[str], rotation: list[str], head: str) -> str:
+def pr_body(fixed: _Fixed, rotation: list[str], head: str) -> str:
     from remediate.patch import unified_diff
 
+    plan, names = fixed.plan, fixed.names
     diff = unified_diff(plan.changes, plan.redactions())
     manual = [f"- `{m.path}` line {m.line}: {m.reason}" for m in plan.manual]
     parts = [
@@ -135,9 +225,11 @@ def pr_body(plan: Any, names: list[str], rotation: list[str], head: str) -> str:
         "### Rotate first\nMoving a value does not un-leak it: every one of these is in the repository's history. "
         "Revoke and replace each, then update the repository secret.\n\n| secret | first commit | refs that hold it "
         "| where to revoke |\n|---|---|---|---|\n" + ("\n".join(rotation) or "| (none found in history) | | | |"),
-        "### Wire the workflows\nPass the secrets to the steps that run this code:\n\n" + _env_block(names),
-        "### The change (values redacted)\n```diff\n" + diff.rstrip("\n") + "\n```",
     ]
+    wiring = _wiring_text(fixed)
+    if wiring:
+        parts.append("### Wire the workflows\n" + wiring)
+    parts.append("### The change (values redacted)\n```diff\n" + diff.rstrip("\n") + "\n```")
     if manual:
         parts.append("### Manual steps\n" + "\n".join(manual))
     parts.append("`unleak exposure` lists every secret in history; `unleak purge` rewrites history once rotated.")
@@ -159,19 +251,30 @@ def commit_to_pull_request(req: ScanRequest, repo: Path, *, repository: str, sec
         return Remediation("notice", f"remediate: {head_ref} has moved on since this event ({head[:10]} → "
                            f"{(tip or 'gone')[:10]}); nothing done")
     with _worktree(repo, head, temp) as wt:
-        done = _fix(req, wt, _vault(repository, secrets_token, api_url))
-        if done is None:
+        fixed = _fix(req, wt, _vault(repository, secrets_token, api_url))
+        if fixed is None:
             return Remediation("notice", "remediate: nothing to move at the pull request's head")
-        _, names = done
-        sha = git.commit_all(wt, _commit_message(names), BOT_NAME, BOT_EMAIL)
+        names = fixed.names
         try:
-            git.push(wt, "origin", sha, f"refs/heads/{head_ref}")
+            sha = _commit_and_push(wt, fixed, f"refs/heads/{head_ref}")
         except GitError as exc:
             return Remediation("warning", f"remediate: the values are stored as Actions secrets ({', '.join(names)}) "
                                f"but the fix commit could not be pushed to {head_ref} ({exc}); run `unleak fix` "
                                "on the branch", moved=names)
-    return Remediation("notice", f"remediate: moved {', '.join(names)} to Actions secrets and pushed {sha[:10]} to "
-                       f"{head_ref}", moved=names, commit=sha, branch=head_ref)
+    wiring = _wiring_note(fixed)
+    return Remediation("warning" if fixed.workflows_refused else "notice",
+                       f"remediate: moved {', '.join(names)} to Actions secrets and pushed {sha[:10]} to "
+                       f"{head_ref}" + (f"; {wiring}" if wiring else ""), moved=names, commit=sha, branch=head_ref)
+
+
+def _wiring_note(fixed: _Fixed) -> str:
+    """One clause for the log line: what happened to the workflows."""
+    if fixed.workflows_refused:
+        return ("the workflow edits were refused (the checkout's token lacks the Workflows permission); add "
+                + ", ".join(fixed.expressions) + " to the env of the steps that run the code")
+    if fixed.wired:
+        return f"{len(fixed.wired)} workflow step{'s' if len(fixed.wired) != 1 else ''} now receive them"
+    return ""
 
 
 def open_pull_request(req: ScanRequest, repo: Path, *, repository: str, secrets_token: str, token: str,
@@ -190,25 +293,27 @@ def open_pull_request(req: ScanRequest, repo: Path, *, repository: str, secrets_
         return Remediation("notice", f"remediate: branch {branch} exists already (closed or being edited); "
                            "nothing done", branch=branch)
     with _worktree(repo, head, temp) as wt:
-        done = _fix(req, wt, _vault(repository, secrets_token, api_url))
-        if done is None:
+        fixed = _fix(req, wt, _vault(repository, secrets_token, api_url))
+        if fixed is None:
             return Remediation("notice", f"remediate: nothing to move at {head[:10]}")
-        plan, names = done
-        values = {s.name: s.value for s in plan.secrets}
+        names = fixed.names
+        values = {s.name: s.value for s in fixed.plan.secrets}
         # The checklist is taken before the push, so the bot's own branch is not listed among the refs.
-        body = pr_body(plan, names, _rotation(repo, req, values), head)
+        rotation = _rotation(repo, req, values)
         values.clear()
-        sha = git.commit_all(wt, _commit_message(names), BOT_NAME, BOT_EMAIL)
-        git.push(wt, "origin", sha, f"refs/heads/{branch}")
+        sha = _commit_and_push(wt, fixed, f"refs/heads/{branch}")
+        body = pr_body(fixed, rotation, head)
     status, pr = request_json("POST", f"{api_url}/repos/{repository}/pulls", token, {
         "title": f"unleak: move {len(names)} secret{'s' if len(names) != 1 else ''} to GitHub Actions secrets",
         "head": branch, "base": base, "body": body, "maintainer_can_modify": True})
     if status != 201 or not isinstance(pr, dict):
         return Remediation("warning", f"remediate: pushed {branch} but opening the pull request failed (HTTP "
                            f"{status}); open it from the branch", moved=names, commit=sha, branch=branch, body=body)
-    return Remediation("notice", f"remediate: opened pull request #{pr.get('number')} ({branch}) moving "
-                       f"{', '.join(names)}", moved=names, commit=sha, branch=branch,
-                       pull_request=str(pr.get("html_url", "")), body=body)
+    wiring = _wiring_note(fixed)
+    return Remediation("warning" if fixed.workflows_refused else "notice",
+                       f"remediate: opened pull request #{pr.get('number')} ({branch}) moving "
+                       f"{', '.join(names)}" + (f"; {wiring}" if wiring else ""), moved=names, commit=sha,
+                       branch=branch, pull_request=str(pr.get("html_url", "")), body=body)
 
 
 def decide(mode: str, event_name: str, payload: Mapping[str, Any], repository: str, ref: str,

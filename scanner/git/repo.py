@@ -388,9 +388,12 @@ def worktree_remove(repo: Path, dest: Path) -> None:
     _call(["worktree", "prune"], repo)
 
 
-def commit_all(repo: Path, message: str, name: str, email: str) -> str:
-    """Commit every change in the work tree as ``name <email>`` (author and committer); the new commit's sha."""
-    run(["add", "-A"], repo)
+def commit_all(repo: Path, message: str, name: str, email: str, exclude: tuple[str, ...] = ()) -> str | None:
+    """Commit every change in the work tree but the paths under ``exclude`` as ``name <email>`` (author and
+    committer); the new commit's sha, or None when there was nothing to commit."""
+    run(["add", "-A", "--", ".", *(f":(exclude){p}" for p in exclude)], repo)
+    if not run(["diff", "--cached", "--name-only"], repo).strip():
+        return None
     ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
              "GIT_COMMITTER_EMAIL": email}
     proc = _call_env(["commit", "--quiet", "--no-verify", "-m", message], repo, ident)
@@ -401,8 +404,18 @@ def commit_all(repo: Path, message: str, name: str, email: str) -> str:
 
 
 def push(repo: Path, remote: str, sha: str, ref: str) -> None:
-    """Push ``sha`` to ``ref`` on ``remote``; never forced, so work someone else pushed there is never lost."""
-    run(["push", "--quiet", remote, f"{sha}:{ref}"], repo)
+    """Push ``sha`` to ``ref`` on ``remote``; never forced, so work someone else pushed there is never lost.
+
+    A refusal raises :class:`GitError` with the server's reason (the ``[remote rejected]`` or ``[rejected]`` line
+    and the ``remote:`` lines before it), not only git's closing "failed to push" line."""
+    proc = _call(["push", "--porcelain", remote, f"{sha}:{ref}"], repo)
+    if proc.returncode == 0:
+        return
+    lines = (proc.stdout + proc.stderr).decode("utf-8", "replace").splitlines()
+    said = [ln.strip() for ln in lines if ln.startswith("remote:") and ln[7:].strip()]
+    why = [ln.strip() for ln in lines if ln.startswith("!") or "rejected]" in ln]
+    last = [ln.strip() for ln in lines if ln.strip()][-1:] or [f"exit {proc.returncode}"]
+    raise GitError("git push failed: " + "; ".join([*said[-3:], *why[:1]] or last))
 
 
 def remote_branch_tip(repo: Path, remote: str, branch: str) -> str | None:

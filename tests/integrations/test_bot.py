@@ -28,6 +28,39 @@ pytestmark = pytest.mark.slow
 
 REPOSITORY = "octo/shop"
 PR = 7
+CI = ".github/workflows/ci.yml"
+CI_WORKFLOW = """name: ci
+on: [push, pull_request]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.12"  # kept as written
+      - run: pip install -e .
+      - name: Tests
+        run: |
+          python -m pytest -q
+
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: ruff check .
+"""
+# What GitHub answers when a token without the Workflows permission (GITHUB_TOKEN, always) pushes a workflow change.
+REFUSE_WORKFLOWS = """#!/bin/sh
+while read old new ref; do
+  for c in $(git rev-list "$new" --not --all); do
+    if git diff-tree --no-commit-id --name-only -r "$c" | grep -q '^[.]github/workflows/'; then
+      echo "refusing to allow a GitHub App to create or update workflow without workflows permission" >&2
+      exit 1
+    fi
+  done
+done
+"""
 
 
 @dataclass
@@ -63,7 +96,7 @@ def hub(tmp_path: Path) -> Hub:
         return git(work, "rev-parse", "HEAD")
 
     main = commit("init", {"README.md": "shop\n", "app/__init__.py": "",
-                           "app/main.py": "def main() -> None:\n    print('hi')\n"})
+                           "app/main.py": "def main() -> None:\n    print('hi')\n", CI: CI_WORKFLOW})
     git(work, "checkout", "-q", "-b", "feature")
     head = commit("payments", {"app/payments.py": (
         "import stripe\n\n"
@@ -144,6 +177,21 @@ def _no_values(h: Hub, api: FakeGitHub, *texts: str) -> None:
             assert v not in t
 
 
+def _steps_env(h: Hub, rev: str) -> dict[str, dict[str, str]]:
+    """Each step's env in the workflow at ``rev``, by job and step."""
+    import yaml
+
+    doc = yaml.safe_load(git(h.path, "show", f"{rev}:{CI}"))
+    return {f"{job}/{i}": step["env"] for job, body in doc["jobs"].items()
+            for i, step in enumerate(body["steps"]) if "env" in step}
+
+
+def _refuse_workflow_pushes(h: Hub) -> None:
+    hook = h.path / "hooks" / "pre-receive"
+    hook.write_text(REFUSE_WORKFLOWS)
+    hook.chmod(0o755)
+
+
 def _tree_text(h: Hub, rev: str) -> str:
     files = git(h.path, "ls-tree", "-r", "--name-only", rev).splitlines()
     return "\n".join(git(h.path, "show", f"{rev}:{f}") for f in files)
@@ -157,15 +205,20 @@ def test_commit_mode_moves_the_values_and_pushes_the_fix(hub: Hub, api: FakeGitH
     assert sorted(api.opened(n) for n in api.stored) == sorted(hub.values), sorted(api.stored)
     # The fix is on the pull request's branch, as the Actions bot, on top of the head.
     tip = git(hub.path, "rev-parse", "refs/heads/feature")
-    assert tip != hub.head and git(hub.path, "rev-parse", f"{tip}^") == hub.head
-    assert git(hub.path, "log", "-1", "--format=%an <%ae>", tip) == \
-        "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+    assert tip != hub.head and git(hub.path, "rev-parse", f"{tip}~2") == hub.head
+    assert git(hub.path, "log", "-2", "--format=%an <%ae>", tip).splitlines() == \
+        ["github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"] * 2
+    # The code commit, then the workflow commit: only the step that runs the code receives the secrets.
+    assert git(hub.path, "diff", "--name-only", f"{tip}^", tip) == CI
+    assert _steps_env(hub, tip) == {"test/3": {n: f"${{{{ secrets.{n} }}}}" for n in sorted(api.stored)}}
+    assert '"3.12"  # kept as written' in git(hub.path, "show", f"{tip}:{CI}")
     code = git(hub.path, "show", f"{tip}:app/payments.py")
     assert "os.environ" in code and all(v not in _tree_text(hub, tip) for v in hub.values)
     for name in api.stored:
         assert name in code
-    assert re.search(r"^::notice title=unleak::remediate: moved .* pushed [0-9a-f]{10} to feature", r.stdout, re.M)
-    _no_values(hub, api, r.stdout, r.stderr, r.summary, git(hub.path, "log", "-1", "--format=%B", tip))
+    assert re.search(r"^::notice title=unleak::remediate: moved .* pushed [0-9a-f]{10} to feature; 1 workflow step "
+                     r"now receive", r.stdout, re.M)
+    _no_values(hub, api, r.stdout, r.stderr, r.summary, git(hub.path, "log", "-2", "--format=%B", tip))
     assert api.errors == []
     # The same event again (a re-run): the branch moved on, so nothing is stored or pushed twice.
     writes = api.writes()
@@ -200,7 +253,8 @@ def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: Fak
     branch = f"unleak/fix-{hub.merge[:12]}"
     assert sorted(api.opened(n) for n in api.stored) == sorted(hub.values)
     fix = git(hub.path, "rev-parse", f"refs/heads/{branch}")
-    assert git(hub.path, "rev-parse", f"{fix}^") == hub.merge
+    assert git(hub.path, "rev-parse", f"{fix}~2") == hub.merge
+    assert _steps_env(hub, fix) == {"test/3": {n: f"${{{{ secrets.{n} }}}}" for n in sorted(api.stored)}}
     assert all(v not in _tree_text(hub, fix) for v in hub.values)
     assert git(hub.path, "rev-parse", "refs/heads/main") == hub.merge  # main itself is never written
     [pr] = api.pulls
@@ -209,8 +263,7 @@ def test_pull_request_mode_opens_one_remediation_pull_request(hub: Hub, api: Fak
     assert "### Rotate first" in body and hub.head[:10] in body  # the commit that introduced the values
     assert "`refs/heads/main`" in body or "`main`" in body
     assert "dashboard.stripe.com" in body or "stripe" in body.lower()  # where to revoke
-    for name in api.stored:
-        assert f"{name}: ${{{{ secrets.{name} }}}}" in body
+    assert f"- `{CI}` job `test`, step `Tests`: " in body and "now receive the secrets" in body
     assert "```diff" in body and "os.environ" in body
     assert f"opened pull request #{pr['number']}" in r.stdout
     _no_values(hub, api, r.stdout, r.stderr, r.summary, body, git(hub.path, "log", "-1", "--format=%B", fix))
@@ -288,3 +341,32 @@ def test_a_failing_api_costs_a_warning_not_the_results(hub: Hub, tmp_path: Path)
     assert len(re.findall(r"^::error file=", r.stdout, re.M)) == 2  # both findings still annotated
     assert git(hub.path, "rev-parse", "refs/heads/feature") == hub.head
     _no_values(hub, down, r.stdout, r.stderr, r.summary)
+
+
+def test_a_token_without_the_workflows_permission_gets_the_code_fix_and_the_steps_to_add(
+        hub: Hub, api: FakeGitHub, tmp_path: Path) -> None:
+    _refuse_workflow_pushes(hub)
+    r = run(hub, pr_event(hub), tmp_path / "1", api, remediate="commit", **{"secrets-token": SECRETS_TOKEN})
+    assert "Traceback" not in r.stderr
+    tip = git(hub.path, "rev-parse", "refs/heads/feature")
+    assert git(hub.path, "rev-parse", f"{tip}^") == hub.head  # the code commit alone
+    assert "os.environ" in git(hub.path, "show", f"{tip}:app/payments.py")
+    assert _steps_env(hub, tip) == {}
+    assert re.search(r"^::warning title=unleak::remediate: moved .* pushed [0-9a-f]{10} to feature; the workflow "
+                     r"edits were refused .*Workflows permission", r.stdout, re.M), r.stdout[-1500:]
+    _no_values(hub, api, r.stdout, r.stderr, r.summary)
+
+    # The same on a push to main: the pull request says which steps to give which env.
+    git(hub.path, "update-ref", "refs/heads/main", hub.merge)
+    r = run(hub, push_event(hub, hub.merge), tmp_path / "2", api, remediate="pull-request",
+            **{"secrets-token": SECRETS_TOKEN})
+    [pr] = api.pulls
+    fix = git(hub.path, "rev-parse", f"refs/heads/{pr['head']['ref']}")
+    assert git(hub.path, "rev-parse", f"{fix}^") == hub.merge and _steps_env(hub, fix) == {}
+    body = pr["body"]
+    assert "GitHub refused the workflow edits" in body and f"- `{CI}` job `test`, step `Tests`: " in body
+    moved = re.search(r"moving ([A-Z0-9_, ]+);", r.stdout)
+    assert moved, r.stdout[-1500:]
+    for name in moved.group(1).split(", "):
+        assert f"  {name}: ${{{{ secrets.{name} }}}}" in body
+    _no_values(hub, api, r.stdout, r.stderr, r.summary, body)
