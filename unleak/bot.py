@@ -273,7 +273,8 @@ def _wiring_note(fixed: _Fixed) -> str:
         return ("the workflow edits were refused (the checkout's token lacks the Workflows permission); add "
                 + ", ".join(fixed.expressions) + " to the env of the steps that run the code")
     if fixed.wired:
-        return f"{len(fixed.wired)} workflow step{'s' if len(fixed.wired) != 1 else ''} now receive them"
+        n = len(fixed.wired)
+        return f"{n} workflow step{'s' if n != 1 else ''} now receive{'s' if n == 1 else ''} them"
     return ""
 
 

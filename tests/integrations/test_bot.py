@@ -82,6 +82,11 @@ class Hub:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Hub:
+    return make_hub(tmp_path)
+
+
+def make_hub(tmp_path: Path) -> Hub:
+    """A repository on "GitHub": main with a CI workflow, a pull request (7) whose branch adds two secrets."""
     stripe, oai = stripe_live_key(), openai_key()
     work = tmp_path / "src"
     work.mkdir()
@@ -217,7 +222,7 @@ def test_commit_mode_moves_the_values_and_pushes_the_fix(hub: Hub, api: FakeGitH
     for name in api.stored:
         assert name in code
     assert re.search(r"^::notice title=unleak::remediate: moved .* pushed [0-9a-f]{10} to feature; 1 workflow step "
-                     r"now receive", r.stdout, re.M)
+                     r"now receives them", r.stdout, re.M)
     _no_values(hub, api, r.stdout, r.stderr, r.summary, git(hub.path, "log", "-2", "--format=%B", tip))
     assert api.errors == []
     # The same event again (a re-run): the branch moved on, so nothing is stored or pushed twice.
