@@ -1,10 +1,13 @@
-"""The console script's entry: ``unleak scan --staged [FILE...]`` (the pre-commit hook) without importing click.
+"""The console script's entry: ``unleak scan --staged [FILE...]`` (the pre-commit hook) and ``unleak run [...] --
+COMMAND`` (every use of a secret) without importing click.
 
 A hook runs many times a day, and click with what it pulls in is ~10 ms of a ~60 ms run. An invocation made only of
 ``scan``, ``--staged`` or ``--changes`` and the plain options a hook passes is parsed here and handed to the very
 function the click command calls (:func:`unleak.scancmd.run_scan`); anything else — help, paths, other commands, an
-unknown, repeated or malformed option — goes to :mod:`unleak.cli`, which owns every message. A test proves that
-for each accepted command line this parse equals click's.
+unknown, repeated or malformed option — goes to :mod:`unleak.cli`, which owns every message. ``unleak run`` is
+taken here when its options are followed by ``--`` and a command (the form every example and integration uses) and
+goes to :func:`unleak.runcmd.run_main`, which the click command calls too. A test proves that for each accepted
+command line this parse equals click's.
 
 Errors map to messages and exit codes in :func:`unleak.errors.error_handler`, the handler the click group uses. After a
 fast run the process ends with ``os._exit`` once stdout and stderr are flushed: the scan leaves nothing for
@@ -73,18 +76,51 @@ def parse(argv: Sequence[str]) -> dict[str, Any] | None:
     return params
 
 
+def parse_run(argv: Sequence[str]) -> dict[str, Any] | None:
+    """The keyword arguments of :func:`~unleak.runcmd.run_main` for ``unleak run [--env-file F]... [--no-masking]
+    [--no-override] -- COMMAND...``, or None when click should handle the command line (help, an unknown or
+    repeated option, no ``--``)."""
+    if argv[:1] != ["run"]:
+        return None
+    env_files: list[str] = []
+    flags = {"--no-masking": False, "--no-override": False}
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            if not rest:
+                return None
+            return {"env_files": tuple(env_files), "no_masking": flags["--no-masking"],
+                    "no_override": flags["--no-override"], "command": tuple(rest)}
+        if arg in flags and not flags[arg]:
+            flags[arg] = True
+        elif arg == "--env-file" and rest and rest[0] and not rest[0].startswith("-"):
+            env_files.append(rest.pop(0))
+        elif arg.startswith("--env-file=") and len(arg) > len("--env-file="):
+            env_files.append(arg.split("=", 1)[1])
+        else:
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("run", "mcp") and {"UNLEAK_BROKER_FD", "UNLEAK_BROKER_SOCKET"} & os.environ.keys():
         # Inside `unleak agent`: `run` and `mcp` are handed to the broker without loading click (one hop less of
         # start-up for every MCP server and run the agent starts).
         from unleak.agent.broker import fast_forward
-        from unleak.errors import error_handler
 
         with error_handler():
             code = fast_forward(args)
         if code is not None:
             sys.exit(code)
+    run = parse_run(args)
+    if run is not None:
+        with error_handler():
+            from unleak.runcmd import run_main
+
+            code = run_main(**run)
+        sys.exit(code)  # not os._exit: a run's pumps and audit records end the ordinary way
     params = parse(args)
     if params is None:
         from unleak.cli import main as cli_main

@@ -119,6 +119,14 @@ class KeyStore:
             self._cache = found
         return self._cache
 
+    def find(self, kid: str) -> bytes | None:
+        """The key with id ``kid``. The key file and a rotation's next key are read first; the OS keyring (a slow
+        import and a D-Bus call) only when neither is that key."""
+        for key in (self._read_key_file(), self.read_next()):
+            if key is not None and key_id(key) == kid:
+                return key
+        return self.available().get(kid)
+
     def forget(self) -> None:
         self._cache = None
 
@@ -137,6 +145,9 @@ class KeyStore:
 
     def primary(self) -> bytes:
         """The key new vault files are sealed with, created on first use."""
+        file_key = self._read_key_file()
+        if file_key is not None:  # it wins ties, so the keyring need not be asked
+            return self.read_next() or file_key
         keys = self.available()
         rotating = self.read_next() if keys else None
         if rotating is not None:

@@ -289,10 +289,10 @@ class LocalVault:
                 or not all(isinstance(k, str) and isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
                            for k, v in entries.items())):
             raise self._damaged("unexpected structure")
-        master = self.keys.available().get(kid)
+        master = self.keys.find(kid)
         if master is None:
             self.keys.forget()  # another process may have created the key after we last looked
-            master = self.keys.available().get(kid)
+            master = self.keys.find(kid)
         if master is None:
             raise VaultError(
                 f"the vault file {self.path} was sealed with a key this machine does not have (looked in "

@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
+from unleak.commands.run import run_command
 from unleak.commands.scan import scan as scan_command
-from unleak.fastpath import parse
+from unleak.fastpath import parse, parse_run
 
 ACCEPTED = [
     ["scan", "--staged"],
@@ -81,3 +82,43 @@ def test_a_hook_scan_does_not_import_click(repo: GitRepo) -> None:
             "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False"
+
+
+RUN_ACCEPTED = [
+    ["run", "--", "true"],
+    ["run", "--", "python", "-m", "app", "--flag"],
+    ["run", "--no-masking", "--", "sh", "-c", "echo $X"],
+    ["run", "--env-file", ".env.ci", "--env-file=prod.env", "--no-override", "--", "make", "--", "x"],
+    ["run", "--no-override", "--no-masking", "--env-file", "a b", "--", "-dash-command"],
+]
+RUN_REJECTED = [
+    ["run"], ["run", "--"], ["run", "true"], ["run", "-h", "--", "x"], ["run", "--help"], ["run", "--env-file", "--",
+    "x"], ["run", "--env-file", "--", "--", "x"], ["run", "--env-file=", "--", "x"], ["run", "--no-masking",
+    "--no-masking", "--", "x"], ["run", "--unknown", "--", "x"], ["run", "--env-file"], ["scan", "--", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", RUN_ACCEPTED, ids=" ".join)
+def test_accepted_run_command_lines_parse_exactly_as_click_does(argv: list[str]) -> None:
+    fast = parse_run(argv)
+    assert fast is not None
+    assert fast == run_command.make_context("run", argv[1:]).params
+
+
+@pytest.mark.parametrize("argv", RUN_REJECTED, ids=" ".join)
+def test_other_run_command_lines_go_to_click(argv: list[str]) -> None:
+    assert parse_run(argv) is None
+
+
+@pytest.mark.usefixtures("human_runs")
+def test_a_run_does_not_import_click_and_reads_as_the_click_path(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GREETING=hello-there\n")
+    code = ("import sys\nfrom unleak.fastpath import main\n"
+            "try:\n    main(['run', '--', 'sh', '-c', 'echo hi; exit 3'])\n"
+            "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines() == ["hi", "3 False"]
+    args = ["run", "--no-override", "--", "sh", "-c", "echo out; echo err >&2; exit 4"]
+    fast, slow = _both(args, tmp_path)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
+    assert (fast.returncode, fast.stdout) == (4, "out\n") and fast.stderr.endswith("err\n")

@@ -91,6 +91,17 @@ def test_key_file_is_used_when_keyring_fails() -> None:
         LocalVault("kf").get("unleak://kf/A")
 
 
+def test_with_a_key_file_reading_and_writing_never_touch_the_keyring() -> None:
+    # keyring's import and a D-Bus round trip are most of a run's start-up; the key file, when present, wins.
+    open_vault(namespace="kf").put("A", "value-a")
+    code = ("import sys\nfrom remediate.vault import open_vault, resolve_reference\n"
+            "assert resolve_reference('unleak://kf/A') == 'value-a'\n"
+            "open_vault(namespace='kf').put('B', 'value-b')\n"
+            "print('keyring' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 class MemoryKeyring:
     """A minimal keyring backend through keyring's own plugin interface, holding passwords in a dict."""
 
