@@ -103,6 +103,28 @@ def parse_run(argv: Sequence[str]) -> dict[str, Any] | None:
     return None
 
 
+def parse_agent(argv: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(allow_ports, command) for ``unleak agent [--allow-port PORTS]... -- COMMAND...``, or None for click
+    (help, ``install``, anything else)."""
+    if argv[:1] != ["agent"]:
+        return None
+    ports: list[str] = []
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            if not rest or rest[0] == "install":
+                return None
+            return tuple(ports) or ("443",), tuple(rest)
+        if arg == "--allow-port" and rest and rest[0] and not rest[0].startswith("-"):
+            ports.append(rest.pop(0))
+        elif arg.startswith("--allow-port=") and len(arg) > len("--allow-port="):
+            ports.append(arg.split("=", 1)[1])
+        else:
+            return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("run", "mcp") and {"UNLEAK_BROKER_FD", "UNLEAK_BROKER_SOCKET"} & os.environ.keys():
@@ -114,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = fast_forward(args)
         if code is not None:
             sys.exit(code)
+    agent = parse_agent(args)
+    if agent is not None:
+        with error_handler():
+            from unleak.agent.broker import session
+
+            code = session(*agent, lambda w: sys.stderr.write(f"unleak: WARNING: {w}\n"))
+        sys.exit(code)
     run = parse_run(args)
     if run is not None:
         with error_handler():

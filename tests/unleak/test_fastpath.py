@@ -10,9 +10,10 @@ import pytest
 
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
+from unleak.commands.agent import agent_cmd
 from unleak.commands.run import run_command
 from unleak.commands.scan import scan as scan_command
-from unleak.fastpath import parse, parse_run
+from unleak.fastpath import parse, parse_agent, parse_run
 
 ACCEPTED = [
     ["scan", "--staged"],
@@ -122,3 +123,29 @@ def test_a_run_does_not_import_click_and_reads_as_the_click_path(tmp_path: Path)
     fast, slow = _both(args, tmp_path)
     assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr)
     assert (fast.returncode, fast.stdout) == (4, "out\n") and fast.stderr.endswith("err\n")
+
+
+AGENT_ACCEPTED = [
+    ["agent", "--", "claude"],
+    ["agent", "--", "sh", "-c", "unleak run -- true"],
+    ["agent", "--allow-port", "22,80", "--allow-port=8000-8100", "--", "codex", "--full-auto"],
+    ["agent", "--", "claude", "install"],
+]
+AGENT_REJECTED = [
+    ["agent"], ["agent", "--"], ["agent", "claude"], ["agent", "--", "install", "claude-code"], ["agent", "--help"],
+    ["agent", "-h", "--", "x"], ["agent", "--allow-port", "--", "x"], ["agent", "--allow-port=", "--", "x"],
+    ["agent", "--other", "--", "x"], ["run", "--", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", AGENT_ACCEPTED, ids=" ".join)
+def test_accepted_agent_command_lines_parse_exactly_as_click_does(argv: list[str]) -> None:
+    fast = parse_agent(argv)
+    assert fast is not None
+    params = agent_cmd.make_context("agent", argv[1:]).params
+    assert fast == (params["allow_ports"], params["command"])
+
+
+@pytest.mark.parametrize("argv", AGENT_REJECTED, ids=" ".join)
+def test_other_agent_command_lines_go_to_click(argv: list[str]) -> None:
+    assert parse_agent(argv) is None

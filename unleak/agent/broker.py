@@ -110,6 +110,17 @@ def sandbox(allow_ports: Collection[int] = DEFAULT_PORTS) -> Sandbox:
     return Sandbox(abi=version, deny=confine.unleak_dirs(), connect_ports=ports)
 
 
+def session(allow_ports: Sequence[str], command: Sequence[str], warn: Callable[[str], None]) -> int:
+    """``unleak agent -- COMMAND``: the broker here, COMMAND in the sandbox; COMMAND's exit status. Each reason the
+    sandbox's guarantees do not hold here goes to ``warn`` first (said at every start, loudly)."""
+    from unleak.agent.sandboxenv import parse_ports
+
+    box = sandbox(parse_ports(allow_ports))
+    for warning in box.warnings():
+        warn(warning)
+    return Broker(box, dict(os.environ)).run(command)
+
+
 # ------------------------------------------------------------------------------------------------- the broker
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from unleak.commands.common import installed, project_dir
@@ -31,13 +29,9 @@ def agent_cmd(ctx: click.Context, allow_ports: tuple[str, ...], command: tuple[s
         with install.make_context("unleak agent install", list(command[1:]), parent=ctx) as sub:
             install.invoke(sub)
         return 0
-    from unleak.agent import broker, sandboxenv
+    from unleak.agent import broker
 
-    box = broker.sandbox(sandboxenv.parse_ports(allow_ports))
-    # Said at every start, loudly: the guarantees of the sandbox do not hold where these apply.
-    for warning in box.warnings():
-        click.echo(f"unleak: WARNING: {warning}", err=True)
-    return broker.Broker(box, dict(os.environ)).run(command)
+    return broker.session(allow_ports, command, lambda w: click.echo(f"unleak: WARNING: {w}", err=True))
 
 
 def _install_command() -> click.Command:
