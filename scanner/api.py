@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from scanner.baseline import Baseline
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
 from scanner.errors import UsageError
-from scanner.finding import Confidence
-from scanner.result import ScanResult, Stats
+from scanner.finding import Confidence, Finding
+from scanner.result import Explanation, ScanResult, Stats
 from scanner.rules import Rule
 
 # Baseline files hold fingerprints and hashes of known findings, never values; scanning them only finds hashes.
@@ -98,7 +99,7 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
         for mode in req.modes:
             if mode in ("range", "history"):
                 top, revs = _commit_revs(req, mode, [])
-                _scan_messages(req, engine, result, top, revs, mode)
+                _scan_messages(req, engine, result, top, revs, mode, result.findings, result.explanations)
     else:
         _scan_fast(req, engine, result, progress)
     result.all_findings = list(result.findings)
@@ -137,22 +138,27 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
             continue  # as sources.commits: nothing committed yet
         options = {"disabled": sorted(req.disabled), "min_confidence": req.min_confidence.value,
                    "exclude": list(exclude.globs)}
+        # The messages are scanned here while the workers scan the commits, and reported after them.
+        found: list[Finding] = []
+        why: list[Explanation] = []
         parallel.scan_commits(engine, result, top, revs, exclude, workers=req.workers,
                               cache_options=options if req.cache else None, explain=req.explain,
-                              progress=progress)
-        _scan_messages(req, engine, result, top, revs, mode)
+                              progress=progress,
+                              meanwhile=partial(_scan_messages, req, engine, result, top, revs, mode, found, why))
+        result.findings.extend(found)
+        result.explanations.extend(why)
 
 
 def _scan_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, revs: list[str],
-                   mode: str) -> None:
-    """Commit (and, for the whole history, tag) messages: one git call and short texts, not cached, and not counted
-    as chunks or progress (those count the walk of the commits' files, which the cache spares)."""
+                   mode: str, found: list[Finding], why: list[Explanation]) -> None:
+    """Commit (and, for the whole history, tag) messages into ``found`` (and ``why``): one git call and short
+    texts, not cached, and not counted as chunks or progress (those count the walk of the commits' files, which the
+    cache spares)."""
     if mode == "history" and not git.has_head(top):
         return
-    explain = result.explanations if req.explain else None
     for chunk in sources.messages(top, revs, result.stats, tags=mode == "history" and not req.revs,
                                   notes=result.notes):
-        result.findings.extend(engine.scan_chunk(chunk, explain, result.dropped))
+        found.extend(engine.scan_chunk(chunk, why if req.explain else None, result.dropped))
 
 
 def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *,

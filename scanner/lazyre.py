@@ -15,9 +15,13 @@ _BOUND = ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn", 
           "pattern", "flags", "groups", "groupindex")
 
 
+_ALL: list[_Lazy] = []
+
+
 class _Lazy:
     def __init__(self, pattern: str | bytes, flags: int) -> None:
         self._args = (pattern, flags)
+        _ALL.append(self)
 
     def __getattr__(self, name: str) -> Any:  # only reached for names not yet bound
         if name.startswith("__"):
@@ -35,3 +39,13 @@ def lazy(pattern: AnyStr, flags: int = 0) -> re.Pattern[AnyStr]:
     """``re.compile(pattern, flags)``, deferred to the first use. Invalid patterns fail there, so every pattern
     made with this is exercised by the tests of the module that owns it."""
     return cast("re.Pattern[AnyStr]", _Lazy(pattern, flags))
+
+
+def compile_all() -> None:
+    """Compile every pattern made so far: before forking workers, so that each inherits them compiled instead of
+    compiling its own."""
+    for rx in _ALL:
+        try:
+            rx.search  # noqa: B018 - the first attribute access compiles and binds
+        except re.error:  # fails again where it is used, as it would have without this
+            continue

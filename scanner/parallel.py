@@ -159,9 +159,11 @@ def _blocks(shas: list[str]) -> list[list[str]]:
 
 
 def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
-                 scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks) -> bool:
+                 scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks,
+                 meanwhile: Callable[[], None] | None = None) -> bool:
     """Scan ``blocks`` in ``workers`` forked processes (block i in worker i mod workers), calling ``take`` on the
-    results in block order. False when processes cannot be made here (no fork, no semaphores): scan in-process."""
+    results in block order, and ``meanwhile`` here once they are started. False when processes cannot be made here
+    (no fork, no semaphores; ``meanwhile`` not called): scan in-process."""
     import multiprocessing
     import queue as queue_mod
 
@@ -183,6 +185,8 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
     pending: dict[int, BatchOut] = {}
     following = 0
     try:
+        if meanwhile is not None:
+            meanwhile()
         while following < len(blocks):
             try:
                 kind, index, payload = results.get(timeout=0.5)
@@ -211,8 +215,9 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
 
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
                  workers: int, cache_options: dict[str, Any] | None, explain: bool,
-                 progress: Callable[[Chunk], None] | None = None) -> None:
-    """Scan every commit of ``revs`` into ``result`` (findings in ``git log`` order)."""
+                 progress: Callable[[Chunk], None] | None = None, meanwhile: Callable[[], None] | None = None) -> None:
+    """Scan every commit of ``revs`` into ``result`` (findings in ``git log`` order); ``meanwhile`` runs while
+    worker processes scan (or after, in one process)."""
     global _STATE
     from scanner import cache as cache_mod
     from scanner.filters import active_filters
@@ -231,8 +236,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         workers = default_workers() if len(todo) >= MIN_PARALLEL_COMMITS else 1
     blocks = _blocks(todo)
     workers = max(1, min(workers, len(blocks)))
-    if blocks:
-        engine.accelerator()  # compiled once here, inherited by every worker
+    if blocks and workers > 1:
+        engine.warm()  # compiled and loaded once here, inherited by every worker
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
@@ -262,10 +267,12 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             cache.add(entries)
 
     try:
-        if workers <= 1 or not _run_workers(blocks, workers, take):
+        if workers <= 1 or not _run_workers(blocks, workers, take, meanwhile=meanwhile):
             with _gc_paused():
                 for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
                     take(out)
+            if meanwhile is not None:
+                meanwhile()
     finally:
         _STATE = None
 
@@ -343,7 +350,7 @@ def scan_files(engine: Engine, result: ScanResult, files: list[tuple[Path, str]]
     if workers <= 1:
         return False
     engine.use_accelerator()
-    engine.accelerator()  # compiled once here, inherited by every worker
+    engine.warm()  # compiled and loaded once here, inherited by every worker
 
     def take(out: FileBlockOut) -> None:
         found, stats, dropped, names = out

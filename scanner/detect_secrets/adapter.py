@@ -56,6 +56,18 @@ def _configure() -> None:
         _READY = True
 
 
+def warm() -> None:
+    """Load and configure detect-secrets and its plugins now (before forking workers)."""
+    _configure()
+    from detect_secrets.core import scan as ds_scan  # noqa: F401 - imported for its side: loaded once, here
+    from detect_secrets.settings import get_plugins
+
+    from scanner.detect_secrets.gates import plugin_anchors
+
+    get_plugins()
+    plugin_anchors()
+
+
 def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
     """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``: on each line
     only the plugins whose anchor it contains (:func:`scanner.detect_secrets.gates.plugin_anchors`), or with

@@ -60,3 +60,24 @@ def test_every_lazy_pattern_in_the_packages_compiles() -> None:
             assert isinstance(rx.pattern, str)  # forces the compile
             seen += 1
     assert seen >= 50
+
+
+def test_compile_all_compiles_what_is_pending_before_a_fork() -> None:
+    from scanner import lazyre
+
+    rx = lazyre.lazy(r"pending-[0-9]+")
+    assert "search" not in vars(rx)  # not compiled yet
+    lazyre.compile_all()
+    assert "search" in vars(rx) and rx.search("x pending-42").group() == "pending-42"
+
+
+def test_warming_an_engine_loads_detect_secrets_once_for_every_worker() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom scanner.engine import Engine, EngineOptions\n"
+            "e = Engine(EngineOptions(hyperscan=True))\n"
+            "before = 'detect_secrets.core.scan' in sys.modules\ne.warm()\n"
+            "print(before, 'detect_secrets.core.scan' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
