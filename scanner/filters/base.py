@@ -102,7 +102,10 @@ def _before(line: str, v: str) -> str:
     return line[:idx] if idx >= 0 else line
 
 
-_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?$")
+# ``KEY=…``, ``"key": "…"``, ``key => …``, and a quoted key beside its quoted value in a call (``define('KEY', '…')``,
+# ``setdefault("key", "…")``).
+_ASSIGNED_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80})(?:[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}[\"'`]?"
+                      r"|[\"']\s{0,8},\s{0,8}[\"'])$")
 
 
 def _name_parts(name: str) -> list[str]:

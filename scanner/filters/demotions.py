@@ -22,7 +22,7 @@ _WEAK = lazy(
     r"(?i)passw(?:or|0r)d|pa55w(?:or|0r)d|p@ss|secret|s3cr3t|qwerty|letmein|hunter\d|admin|welcome|changeit|"
     r"iloveyou|monkey|dragon|abc123|test123|^[a-z]{1,12}\d{0,6}[!@#$%&*?.]?$|(?:0123|1234|2345|3456|4567|5678|6789)"
 )
-_WEAK_FAMILIES = NAME_BASED | {"connection-string", "code-call", "credential-file"}
+_WEAK_FAMILIES = NAME_BASED | {"connection-string", "code-call", "credential-file", "framework"}
 
 
 @demotion(Confidence.LOW)

@@ -60,6 +60,7 @@ _PLACEHOLDER_TOKEN = lazy(
 )
 # The lone words of _PLACEHOLDER_WHOLE that people do use as passwords.
 _WEAK_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret|admin|root|test|login|default)$")
+_SELF_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret)$")
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
     r"|%[sd]|\{[^{}\s]{0,100}\}|#\{[^}]*\}|@[A-Za-z_][A-Za-z0-9_]*@|__[A-Z0-9_]+__|%[A-Za-z_][A-Za-z0-9_]*%"
@@ -97,8 +98,17 @@ def placeholder(ctx: Context) -> bool:
         return True
     # A credential store (.pgpass, .netrc, FileZilla, .git-credentials…) is not a template: it holds the password a
     # client logs in with, and `root:password` there is a weak password in use (kept, demoted as weak-password).
-    # Elsewhere the same lone word stands in for a value.
-    return bool(_PLACEHOLDER_WHOLE.match(v)) and not (ctx.rule.family == "credential-file" and _WEAK_WORD.match(v))
+    # Nor is the configuration a deployed program reads (a `.env`, `wp-config.php` — not their `.example` or
+    # `-sample` twins), though there the word that names the thing itself (`password`, `secret`) still stands in
+    # for a value while `admin` or `root` is one. Elsewhere every such lone word stands in for a value.
+    return bool(_PLACEHOLDER_WHOLE.match(v)) and not (
+        (ctx.rule.family == "credential-file" and _WEAK_WORD.match(v))
+        or (_LIVE_CONFIG.search(ctx.path) and _WEAK_WORD.match(v) and not _SELF_WORD.match(v)))
+
+
+# Configuration files a deployed program reads as they are; a template of one carries a suffix (.env.example,
+# wp-config-sample.php) and does not match.
+_LIVE_CONFIG = lazy(r"(?:^|/)(?:\.env(?:\.(?:local|prod|production|staging|dev|development))?|wp-config\.php)$")
 
 
 # Vendor-documented example credentials (AWS's documentation keys and similar) and values ending in EXAMPLE.

@@ -172,6 +172,21 @@ def test_a_weak_word_in_a_credential_store_is_a_weak_password_and_a_template_the
     assert engine.scan_chunk(Chunk(".env", "DB_PASSWORD=password\n")) == []
 
 
+def test_a_weak_word_in_a_deployed_configuration_is_a_weak_password_and_in_its_template_is_not() -> None:
+    engine = Engine()
+    live = ((".env", "DB_PASSWORD=admin\n"), ("deploy/.env.production", "REDIS_PASSWORD=default\n"),
+            ("public_html/wp-config.php", "define( 'DB_PASSWORD', 'admin' );\n"))
+    for path, text in live:
+        found = engine.scan_chunk(Chunk(path, text))
+        assert [x.confidence.value for x in found] == ["low"], path
+    template = ((".env.example", "DB_PASSWORD=admin\n"),
+                ("wp-config-sample.php", "define( 'DB_PASSWORD', 'admin' );\n"),
+                (".env", "DB_PASSWORD=password\n"), (".env", "APP_SECRET=secret\n"),
+                ("settings.py", 'PASSWORD = "admin"\n'))
+    for path, text in template:
+        assert engine.scan_chunk(Chunk(path, text)) == [], path
+
+
 def test_private_key_is_judged_by_its_body_not_a_word_beside_the_header() -> None:
     """A generated key with a word after its BEGIN line is a key; a header over a dummy body is a placeholder."""
     key = f.private_key_pem()
