@@ -123,6 +123,9 @@ def assigned_name(ctx: Context) -> str:
     return m.group(1) if m else ""
 
 
+# Test code and its data: what a credential there authenticates is a test.
+TEST_PATH = lazy(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
+                 r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$")
 _ENV_LIKE = lazy(r"(?:^|/)\.env(?:\.[A-Za-z0-9_-]+)?$|\.(?:env|ini|cfg|conf|properties|netrc|pgpass)$|"
                        r"(?:^|/)\.?(?:netrc|pgpass|pypirc|npmrc|s3cfg)$")
 _WORD_PART = lazy(r"[A-Z]?[a-z]{1,14}|[A-Z]{2,6}(?=[A-Z][a-z]|$|_|-|/)|[AI](?=[A-Z][a-z])")

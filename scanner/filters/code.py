@@ -114,7 +114,7 @@ _DOC_EXT = lazy(r"\.(?:md|markdown|mdx|rst|txt|adoc|asciidoc|textile|org|wiki|ht
 # An expression, not a literal: attribute access (request.form[…], httpx.BasicAuth(…)), a call or subscript, a
 # language constant, or markup of a rendered signature (None</em>, <httpx._client.UseClientDefault …>).
 _DOC_EXPRESSION = lazy(
-    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[].*)?|[A-Za-z_$][\w$]*[(\[),\]].*|\(.*"
+    r"^(?:[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+(?:[(\[)}\],;].*)?|[A-Za-z_$][\w$]*[(\[),\]].*|\(.*"
     r"|(?:None|True|False|null|nil|undefined|NULL|nullptr)(?:[<,;)\]].*)?|<[A-Za-z_/].*)$"
 )
 
@@ -136,6 +136,8 @@ def code_expression(ctx: Context) -> bool:
         return re.match(r"[A-Za-z_$][\w$.]*[(\[]", v) is not None
     if not _name_based(ctx):
         return False
+    if v.startswith("=") and "==" + v[1:] in ctx.line:
+        return True  # `password==other.password`: a comparison, the "value" is its right-hand side
     if _code_call(v):
         return True  # a call, in any file type (YAML/templating too)
     if re.fullmatch(r":[a-z_][a-z0-9_]{1,40}[,)]?", v):
@@ -218,12 +220,15 @@ def plain_words(ctx: Context) -> bool:
     if not _name_based(ctx) and ctx.rule.family != "framework":
         return False
     v = ctx.value.strip()
-    if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}_{0,2}", v):
+    # (a numbered one too: `my_name_2`, `test_schema_2`)
+    if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}(?:[-_][0-9]{1,3})?_{0,2}", v):
         return False
-    if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_"))):
+    if not all(_pronounceable(p) for p in re.split(r"[-_.]+", v.strip("_")) if not p.isdigit()):
         return False  # "wllfccvrzl", "catxhdlhtmw": random letters, not words
     # People choose passwords, and a lowercase word is a (weak) password: reported at low confidence as such.
     # Tokens, keys and secrets are generated, so a word there is a name. A sentinel (_sa_default) never is.
+    if re.search(r"[-_][0-9]{1,3}_{0,2}$", v) and _password_named(ctx):
+        return False  # `summer_2` as a password: a (weak) password, where `my_name_2` elsewhere is a name
     return v.startswith("_") or "_" in v or not _password_named(ctx)
 
 
@@ -232,13 +237,13 @@ _MACHINE_PART = frozenset({"token", "tokens", "key", "apikey", "secret", "signat
 
 @drop_filter
 def short_token(ctx: Context) -> bool:
-    """A short word-like value (``track1``, ``abc``) under a token/key name: generated credentials are long."""
+    """A short word-like value (``track1``, ``Blue-1``) under a token/key name: generated credentials are long."""
     if not _name_based(ctx) or _password_named(ctx):
         return False
     v = ctx.value.strip()
     parts = _name_parts(assigned_name(ctx))
     return (bool(parts) and parts[-1] in _MACHINE_PART and len(v) < 10
-            and bool(re.fullmatch(r"[A-Za-z]{2,9}[0-9]{0,2}", v)))
+            and bool(re.fullmatch(r"[A-Za-z]{2,9}[-_]?[0-9]{0,2}", v)))
 
 
 @drop_filter

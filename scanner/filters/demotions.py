@@ -6,6 +6,7 @@ import re
 
 from scanner.filters.base import (
     NAME_BASED,
+    TEST_PATH,
     Context,
     demotion,
 )
@@ -66,8 +67,6 @@ def demo_credential(ctx: Context) -> bool:
 @demotion(Confidence.LOW)
 def test_fixture(ctx: Context) -> bool:
     """Passwords, URLs, headers and name-based matches in test folders (a token format or a key keeps its rating)."""
-    return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(_TEST_PATH.search(ctx.path))
+    return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(TEST_PATH.search(ctx.path))
 
 
-_TEST_PATH = lazy(r"(?i)(?:^|/)(?:tests?|spec|specs|__tests__|fixtures?|testdata|mocks?)/|(?:^|/)test_[^/]*$|"
-                  r"_test\.[a-z]{1,4}$|\.(?:spec|test)\.[a-z]{1,4}$")

@@ -58,6 +58,8 @@ _PLACEHOLDER_TOKEN = lazy(
     r"|not[_-]?(?:a[_-]?)?(?:real|valid)[_-]?(?:password|secret|token|key|pass)?)"
     r"|put your unique phrase here"
 )
+# A printf conversion inside a value (%s, %d, %r, %(name)s), not followed by what would make it text or a URL escape.
+_PRINTF = lazy(r"(?<!%)%(?:\([A-Za-z_]\w{0,30}\))?[sdr](?![A-Za-z0-9])")
 # The lone words of _PLACEHOLDER_WHOLE that people do use as passwords.
 _WEAK_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret|admin|root|test|login|default)$")
 _SELF_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret)$")
@@ -83,6 +85,8 @@ def placeholder(ctx: Context) -> bool:
         v = v.split("&", 1)[0]  # (only a value shaped like one: a Django key may hold "&x=" by chance)
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
+    if _PRINTF.search(v):
+        return True  # "_AssociationProxy_%s_%s", "user:%s@": a format string the code fills in
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
         return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
@@ -92,18 +96,29 @@ def placeholder(ctx: Context) -> bool:
     if ctx.rule.family in NAME_BASED and not any(c.isdigit() for c in v) and len(v) <= 30 and \
             re.search(r"(?i)secret|passw|token|apikey|api_key", v):
         return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
+    if _weak_word_in_use(ctx, v):
+        return False
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
         return True
     if _PLACEHOLDER_TOKEN.search(v):
         return True
-    # A credential store (.pgpass, .netrc, FileZilla, .git-credentials…) is not a template: it holds the password a
-    # client logs in with, and `root:password` there is a weak password in use (kept, demoted as weak-password).
-    # Nor is the configuration a deployed program reads (a `.env`, `wp-config.php` — not their `.example` or
-    # `-sample` twins), though there the word that names the thing itself (`password`, `secret`) still stands in
-    # for a value while `admin` or `root` is one. Elsewhere every such lone word stands in for a value.
-    return bool(_PLACEHOLDER_WHOLE.match(v)) and not (
-        (ctx.rule.family == "credential-file" and _WEAK_WORD.match(v))
-        or (_LIVE_CONFIG.search(ctx.path) and _WEAK_WORD.match(v) and not _SELF_WORD.match(v)))
+    return bool(_PLACEHOLDER_WHOLE.match(v))
+
+
+def _weak_word_in_use(ctx: Context, v: str) -> bool:
+    """A lone weak word (``pass``, ``admin``) where it is the password in use rather than a stand-in for one.
+
+    A credential store (.pgpass, .netrc, FileZilla, .git-credentials…) is not a template: it holds the password a
+    client logs in with, and `root:password` there is a weak password in use (kept, demoted as weak-password). Nor is
+    the configuration a deployed program reads (a `.env`, `wp-config.php` — not their `.example` or `-sample` twins),
+    though there the word that names the thing itself (`password`, `secret`) still stands in for a value while
+    `admin` or `root` is one. Elsewhere every such lone word stands in for a value — in test code too:
+    `http://user:pass@proxy` there shows a URL's syntax far more often than it logs in (CredData labels it so)."""
+    if not _WEAK_WORD.match(v):
+        return False
+    family = ctx.rule.family
+    return (family == "credential-file"
+            or (bool(_LIVE_CONFIG.search(ctx.path)) and not _SELF_WORD.match(v)))
 
 
 # Configuration files a deployed program reads as they are; a template of one carries a suffix (.env.example,

@@ -197,3 +197,23 @@ def test_private_key_is_judged_by_its_body_not_a_word_beside_the_header() -> Non
     assert not pred(_ctx(real, real.split("\n")[0], "Keys.kt", "UL100"))
     assert pred(_ctx(dummy, dummy.split("\n")[0], "Keys.kt", "UL100"))
     assert not pred(_ctx(key, key.split("\n")[0], "id_rsa", "UL100"))
+
+
+def test_format_strings_comparisons_and_numbered_names_are_not_secrets_but_look_alikes_are() -> None:
+    engine = Engine()
+
+    def found(path: str, text: str) -> list[str]:
+        return [x.rule_id for x in engine.scan_chunk(Chunk(path, text))]
+
+    # dropped: a printf format, a comparison in a doc sample, an attribute chain, numbered identifiers, a short label
+    assert found("lib/proxy.py", "storage_key = '_AssociationProxy_%s_%s' % (a, b)\n") == []
+    assert found("lib/db.py", 'dsn_password = "pw_%(user)s_x"\n') == []
+    assert found("doc/tutorial.txt", "    ...     users.c.password==addresses.c.email_address)\n") == []
+    assert found("doc/sql.txt", "    users.update(values={users.c.password:users.c.user_name}).execute()\n") == []
+    assert found("tests/test_log.py", 'conn.execution_options(logging_token="my_name_2")\n') == []
+    assert found("doc/api.rst", '    identity_token="test_schema_2",\n') == []
+    assert found("tests/test_rooms.py", 'blue1 = Room(token="Blue-1", color=blue)\n') == []
+    # kept: a URL escape is not a format, a password word with digits is a (weak) password, a long token stays
+    assert found("app/db.py", 'DB_PASSWORD = "p%2Fs4Xq9%dLm7"\n') != []
+    assert found("app/db.py", 'DB_PASSWORD = "summer_2"\n') != []
+    assert found("app/api.py", 'API_TOKEN = "Blue-1x7Qp9Lm2Zr8Kd4Wt6"\n') != []
