@@ -280,6 +280,11 @@ def bcrypt_hash() -> str:
     return "$2y$12$" + _rand(string.ascii_letters + string.digits + "./", 53)
 
 
+def generated_key() -> str:
+    """A generated-looking key: letters and digits alternating (a draw of ALNUM can come out all letters)."""
+    return "".join(_rand("abcdefghjkmnpqrstuvwxyz", 2) + _rand("23456789", 1) for _ in range(8))
+
+
 def short_password(n: int = 5) -> str:
     """A short password of distinct characters (a value of three kinds of character or fewer reads as a filler)."""
     chars = secrets.SystemRandom().sample(string.ascii_lowercase + string.digits, n)
@@ -516,6 +521,8 @@ def corpus() -> list[Case]:
              (f"(1, 'ann', '{bcrypt_hash()}'),", "UL213"), (f"(2, 'bob', '{bcrypt_hash()}');", "UL213")),
         Case("web/db.js", "js", "const db = connect({", "  user: 'app',", (f"  pass: '{short_password()}',", "UL903"),
              "  port: 5432,", "});"),
+        Case("logs/worker.log", "log", "[INFO] starting worker", "[DEBUG] cache key=user_profile_settings",
+             (f"[DEBUG] Using Key={generated_key()}", "UL904"), "[INFO] done"),
         Case("terraform/terraform.tfstate", "terraform", "{", '  "version": 4,', '  "resources": [{',
              '    "instances": [{"attributes": {', '      "username": "admin",',
              (f'      "password": "{pw()}",', "UL240"), '      "id": "db-1"', "    }}]", "  }]", "}"),

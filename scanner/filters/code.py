@@ -126,9 +126,11 @@ def _code_call(v: str) -> bool:
 @drop_filter
 def code_expression(ctx: Context) -> bool:
     """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
+    v = ctx.value.strip()
+    if _CONCATENATED.fullmatch(v):
+        return True  # `"…?apikey="+resMatch+"&q=…"`: the value is spliced in from a variable
     if _quoted(ctx):
         return False
-    v = ctx.value.strip()
     if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
         return _code_call(v)
     if ctx.rule.family == "connection-string" and _CODE_EXT.search(ctx.path):
@@ -155,8 +157,19 @@ def code_expression(ctx: Context) -> bool:
         # code is still code, judged like a documentation sample.
         return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
-    # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles).
-    return not _SHELL_EXT.search(ctx.path)
+    # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles). Unless it reads as
+    # generated: a line of a multi-line string (a Go raw string, a heredoc) holds text, not code.
+    return not _SHELL_EXT.search(ctx.path) and not _generated(v)
+
+
+def _generated(v: str) -> bool:
+    """16+ characters where letters and digits alternate often (``qx7dm2lz8k4wt6pb``): no one names a variable so."""
+    return len(v) >= 16 and len(re.findall(r"[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])", v)) >= 6
+
+
+# A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64
+# value may start with one).
+_CONCATENATED = lazy(r"\+\s*[A-Za-z_$][\w$.]*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\))?\s*\+")
 
 
 _COMMENT_START = lazy(r"^\s*(?://|#|\*(?!/)|/\*|--|;|>>>|\.\.\.|<!--|%)")

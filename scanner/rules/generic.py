@@ -89,6 +89,24 @@ register(
         description="`HMAC_KEY = b\"…\"`, `SECRET_KEY: bytes = b'…'`: key material written as a bytes literal",
     ),
     Rule(
+        id="UL904",
+        title="Generated secret assigned to a bare key",
+        confidence=Confidence.MEDIUM,
+        # `key=…`, `Key: …`, `"key": "…"` (a log line, a query string, a config): the name alone is too common to be
+        # a sign, so the value must look generated — 16+ characters of letters and digits mixed, high entropy.
+        pattern=(
+            r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>key)\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
+            r"(?P<secret>(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
+            r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=-])"
+        ),
+        keywords=("key",),
+        requires=("=", ":"),
+        min_entropy=3.5,
+        family="generic",
+        revoke="rotate the credential at its issuer",
+        description="`key=<token>` in log lines, query strings and configs, when the value looks generated",
+    ),
+    Rule(
         id="UL903",
         title="Short password assigned to a password name",
         confidence=Confidence.LOW,

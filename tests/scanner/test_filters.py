@@ -217,3 +217,11 @@ def test_format_strings_comparisons_and_numbered_names_are_not_secrets_but_look_
     assert found("app/db.py", 'DB_PASSWORD = "p%2Fs4Xq9%dLm7"\n') != []
     assert found("app/db.py", 'DB_PASSWORD = "summer_2"\n') != []
     assert found("app/api.py", 'API_TOKEN = "Blue-1x7Qp9Lm2Zr8Kd4Wt6"\n') != []
+
+
+def test_a_variable_spliced_into_a_url_is_code_and_a_key_starting_with_a_plus_is_not() -> None:
+    engine = Engine()
+    spliced = 'req, _ := http.NewRequest("GET", base+"/v1/cities?apikey="+resMatch+"&q=x", nil)\n'
+    assert engine.scan_chunk(Chunk("pkg/detectors/weather/weather.go", spliced)) == []
+    literal = 'URL = "https://api.example.net/v1?apikey=+Xq7Lm2Zr8Kd4Wt6Pb9"\n'
+    assert engine.scan_chunk(Chunk("app/weather.py", literal)) != []

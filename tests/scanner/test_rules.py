@@ -140,6 +140,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL903": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f.short_password()}'}})",
               "db.connect({user: 'app', pass: 'none'})"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
+    "UL904": ("server.log", lambda: f"[DEBUG] Using Key={f.generated_key()}", "[DEBUG] Using Key=user_profile_cache"),
     "UL901": ("a.py", lambda: f"SECRET_KEY = os.environ.get('SECRET_KEY') or '{f.url_password(24)}'",
               "SECRET_KEY = os.environ.get('SECRET_KEY') or 'changeme'"),
     "UL902": ("a.py", lambda: f'HMAC_KEY = b"{f.url_password(24)}"', 'HMAC_KEY = b"placeholder"'),
@@ -378,6 +379,21 @@ def test_values_behind_fallbacks_bytes_and_templated_hosts_are_found(path: str, 
 def test_generic_rule_reads_a_colon_not_a_scope_operator(line: str, found: bool) -> None:
     """UL900: `Name::member` (Ruby, C++, PowerShell scope) is no assignment; `name: value` is."""
     assert ("UL900" in {r for _, r in _scan("lib/auth.rb", line)}) is found
+
+
+@pytest.mark.parametrize(("path", "line", "found"), [
+    ("pkg/detectors/weather/weather_test.go", "\t\t[DEBUG] Using Key=qx7dm2lz8k4wt6pb9rc3vn5hj", True),
+    ("app/maps.js", 'const url = "https://maps.example.net/api?key=Qx7dM2lZ8k4Wt6Pb9rC3"', True),
+    ("config.yml", "key: qx7dm2lz8k4wt6pb9rc3vn5hj", True),
+    ("config.yml", "key: user_profile_settings_cache", False),  # words, not generated
+    ("app.py", 'cache = {"key": "session:7:settings"}', False),  # too short and low entropy
+    ("app.py", 'd = {"key": "value"}', False),
+    ("app.go", "key := strconv.Itoa(n)", False),  # code
+    ("app.py", "monkey=qx7dm2lz8k4wt6pb9rc3vn5hj", False),  # not the word key
+])
+def test_bare_key_rule_wants_a_generated_value(path: str, line: str, found: bool) -> None:
+    """UL904: a bare `key` is too common a name to be a sign; only a value that looks generated is reported."""
+    assert ("UL904" in {r for _, r in _scan(path, line)}) is found
 
 
 @pytest.mark.parametrize(("line", "found"), [
