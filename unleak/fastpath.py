@@ -76,6 +76,16 @@ def parse(argv: Sequence[str]) -> dict[str, Any] | None:
     return params
 
 
+def _value_of(option: str, arg: str, rest: list[str]) -> str | None:
+    """The value when ``arg`` is ``option`` (``--opt VALUE``, taken from ``rest``, or ``--opt=VALUE``); None when it is
+    not, or when the value is missing, empty or looks like an option (click then says what is wrong)."""
+    if arg == option and rest and rest[0] and not rest[0].startswith("-"):
+        return rest.pop(0)
+    if arg.startswith(option + "=") and len(arg) > len(option) + 1:
+        return arg[len(option) + 1:]
+    return None
+
+
 def parse_run(argv: Sequence[str]) -> dict[str, Any] | None:
     """The keyword arguments of :func:`~unleak.runcmd.run_main` for ``unleak run [--env-file F]... [--no-masking]
     [--no-override] -- COMMAND...``, or None when click should handle the command line (help, an unknown or
@@ -94,10 +104,8 @@ def parse_run(argv: Sequence[str]) -> dict[str, Any] | None:
                     "no_override": flags["--no-override"], "command": tuple(rest)}
         if arg in flags and not flags[arg]:
             flags[arg] = True
-        elif arg == "--env-file" and rest and rest[0] and not rest[0].startswith("-"):
-            env_files.append(rest.pop(0))
-        elif arg.startswith("--env-file=") and len(arg) > len("--env-file="):
-            env_files.append(arg.split("=", 1)[1])
+        elif (value := _value_of("--env-file", arg, rest)) is not None:
+            env_files.append(value)
         else:
             return None
     return None
@@ -116,10 +124,8 @@ def parse_agent(argv: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]] 
             if not rest or rest[0] == "install":
                 return None
             return tuple(ports) or ("443",), tuple(rest)
-        if arg == "--allow-port" and rest and rest[0] and not rest[0].startswith("-"):
-            ports.append(rest.pop(0))
-        elif arg.startswith("--allow-port=") and len(arg) > len("--allow-port="):
-            ports.append(arg.split("=", 1)[1])
+        if (value := _value_of("--allow-port", arg, rest)) is not None:
+            ports.append(value)
         else:
             return None
     return None
