@@ -76,6 +76,10 @@ def parse(argv: Sequence[str]) -> dict[str, Any] | None:
     return params
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(f"unleak: WARNING: {message}\n")
+
+
 def _value_of(option: str, arg: str, rest: list[str]) -> str | None:
     """The value when ``arg`` is ``option`` (``--opt VALUE``, taken from ``rest``, or ``--opt=VALUE``); None when it is
     not, or when the value is missing, empty or looks like an option (click then says what is wrong)."""
@@ -147,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with error_handler():
             from unleak.agent.broker import session
 
-            code = session(*agent, lambda w: sys.stderr.write(f"unleak: WARNING: {w}\n"))
+            code = session(*agent, _warn)
         sys.exit(code)
     run = parse_run(args)
     if run is not None:
