@@ -6,21 +6,22 @@ filter dropped a candidate by that name (``--explain``), never by value. Provide
 no sense for them through ``Rule.skip_filters``; the filters also check the rule family where a predicate only makes
 sense for name-based (generic) matches.
 
-``base`` defines filters and the registry, ``values`` judges the value, ``code`` the code and names around it,
-``demotions`` lowers confidence instead of dropping. The order below decides which filter names a drop.
+``base`` defines filters and the registry, ``placeholders`` judges what stands in for a value, ``values``
+the value itself, ``code`` the code and names around it, ``demotions`` lowers confidence instead of dropping.
+The order below decides which filter names a drop.
 """
 
 from __future__ import annotations
 
 # Importing the filter modules registers their predicates.
-from scanner.filters import code, demotions, values
+from scanner.filters import code, demotions, placeholders, values
 from scanner.filters.base import _DEMOTIONS, _FILTERS, NAME_BASED, Context, Demotion, Filter, _ordered
-from scanner.filters.values import ALLOW_MARKERS, placeholder
+from scanner.filters.placeholders import ALLOW_MARKERS, placeholder
 from scanner.rules.base import Rule
 
 __all__ = ["ALLOW_MARKERS", "BUILTIN_DEMOTIONS", "BUILTIN_FILTERS", "DEMOTION_ORDER", "FILTER_ORDER", "NAME_BASED",
            "Context", "Demotion", "Filter", "active_filters", "applicable", "applicable_demotions", "code",
-           "demotions", "placeholder", "values"]
+           "demotions", "placeholder", "placeholders", "values"]
 
 
 # The order in which filters are tried: the first that drops a candidate names the drop (``--explain``, stats).

@@ -31,7 +31,7 @@ def _secret_lines(rnd: random.Random, i: int) -> list[str]:
         lambda: f"# pragma: allowlist nextline secret\npassword = '{fakes.password()}'",
         lambda: f'paſsword = "{fakes.password()}"',  # long s: a case fold of "s" in regexes
         lambda: f'İ_TOKEN = "{fakes.github_pat()}"',  # dotted capital I: lower() changes its length
-        lambda: f"key = '{fakes._rand(fakes.ALNUM, 44)}'",
+        lambda: f"iam_key = '{fakes._rand(fakes.ALNUM, 44)}'",  # detect-secrets' IBM Cloud IAM plugin only
     ]
     return [kinds[(i + k) % len(kinds)]() for k in range(rnd.randint(1, 3))]
 
