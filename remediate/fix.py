@@ -63,6 +63,12 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
     Findings below ``min_confidence`` (by default the low-confidence entropy guesses, which are mostly hashes and
     ids) are not moved; the plan's notes say how many were left and how to include them.
     """
+    with _NotedInterrupts():
+        return _plan_fix(request, vault, reference_file=reference_file, min_confidence=min_confidence, names=names)
+
+
+def _plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str, min_confidence: Confidence,
+              names: Mapping[str, str] | None) -> tuple[Plan, ScanResult]:
     root = project_root(request.root)
     # A fix killed mid-way is finished (or its rollback is) before anything is planned on a half-written tree.
     try:
@@ -249,6 +255,35 @@ def _apply(plan: Plan, vault: Vault, held: _HeldInterrupts, write: patch.Writer 
     res.written = [c.path for c in body + ref_changes]
     res.confirmed = True
     return res
+
+
+class _NotedInterrupts:
+    """Ctrl-C while planning ends the run even when a library swallows the KeyboardInterrupt it becomes.
+
+    An interrupt that lands inside native code (libcst's parser) can come back as that code's own error, which the
+    codemods report as one file they could not rewrite: the fix would go on, short of that file. Here SIGINT still
+    raises KeyboardInterrupt as usual, and is also remembered, so that planning that seems to finish raises it again.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._old: Any = None
+
+    def __enter__(self) -> _NotedInterrupts:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        if self.seen and exc_type is None:
+            raise KeyboardInterrupt
 
 
 class _HeldInterrupts:

@@ -86,3 +86,28 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         assert _tree(repo.path) == before
     # Most moments fall inside the run: they must have been seen as interrupts, not ignored.
     assert outcomes.count("interrupted") >= 10, outcomes
+
+
+def test_an_interrupt_a_library_swallows_while_planning_still_ends_the_plan(repo: GitRepo,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside native code can come back as that code's own error (one file "could not be rewritten"); the plan
+    must still end as interrupted, not go on short of that file."""
+    import remediate.plan as plan_mod
+    from remediate.fix import plan_fix
+    from scanner.api import ScanRequest
+
+    repo.write("app.py", f'TOKEN = "{github_pat()}"\n')
+    repo.commit("app")
+    real = plan_mod.build
+
+    def build_swallowing_ctrl_c(*args: object, **kwargs: object) -> object:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # a real signal, delivered here
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # what a library that reports it as its own error does, in effect
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("remediate.fix.build", build_swallowing_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        plan_fix(ScanRequest(root=repo.path), open_vault("unleak", repo_path=repo.path))
