@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from remediate import dotenv, patch, staging
 from remediate.plan import build
@@ -257,7 +257,28 @@ def _apply(plan: Plan, vault: Vault, held: _HeldInterrupts, write: patch.Writer 
     return res
 
 
-class _NotedInterrupts:
+class _SigintHandler:
+    """Installs :meth:`_on_sigint` for SIGINT inside the ``with`` block and restores the previous handler after it.
+    Only the main thread may set handlers; a caller that set its own (or ignores SIGINT) keeps it."""
+
+    def __init__(self) -> None:
+        self._old: Any = None
+
+    def __enter__(self) -> Self:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class _NotedInterrupts(_SigintHandler):
     """Ctrl-C while planning ends the run even when a library swallows the KeyboardInterrupt it becomes.
 
     An interrupt that lands inside native code (libcst's parser) can come back as that code's own error, which the
@@ -265,28 +286,19 @@ class _NotedInterrupts:
     raises KeyboardInterrupt as usual, and is also remembered, so that planning that seems to finish raises it again.
     """
 
-    def __init__(self) -> None:
-        self.seen = False
-        self._old: Any = None
+    seen = False
 
-    def __enter__(self) -> _NotedInterrupts:
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._old = signal.signal(signal.SIGINT, self._note)
-        return self
-
-    def _note(self, signum: int, frame: Any) -> None:
+    def _on_sigint(self, signum: int, frame: Any) -> None:
         self.seen = True
         raise KeyboardInterrupt
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        super().__exit__(exc_type, *exc)
         if self.seen and exc_type is None:
             raise KeyboardInterrupt
 
 
-class _HeldInterrupts:
+class _HeldInterrupts(_SigintHandler):
     """Ctrl-C while the fix is applied is held until a point where stopping leaves nothing half done.
 
     A KeyboardInterrupt can otherwise land anywhere: between a vault write and the bookkeeping of what was created,
@@ -295,29 +307,16 @@ class _HeldInterrupts:
     last file is written the fix is complete and an interrupt no longer undoes it.
     """
 
-    def __init__(self) -> None:
-        self.pending = False
-        self.raised = False
-        self._old: Any = None
+    pending = False
+    raised = False
 
-    def __enter__(self) -> _HeldInterrupts:
-        # Only the main thread may set handlers; a caller that set its own (or ignores SIGINT) keeps it.
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._old = signal.signal(signal.SIGINT, self._hold)
-        return self
-
-    def _hold(self, signum: int, frame: object) -> None:
+    def _on_sigint(self, signum: int, frame: Any) -> None:
         self.pending = True
 
     def check(self) -> None:
         if self.pending and not self.raised:
             self.raised = True
             raise KeyboardInterrupt
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 def _confirm(plan: Plan, path: str, text: str) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -142,38 +144,47 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     if not as_json:
         click.echo(_fix_text(plan, diff), nl=False)
     code = EXIT_FINDINGS if plan.manual else EXIT_CLEAN
-    if not plan.empty:
-        result = apply_fix(plan, vault)
-        audit_action("fix", secrets=list(result.stored), detail={"files": list(result.written)})
-        payload["applied"] = True
-        payload["result"] = result.to_dict()
-        if not as_json:
-            click.echo(f"unleak fix: stored {plural(len(result.stored), 'secret')}, rewrote "
-                       f"{plural(len(result.written), 'file')}; "
-                       f"reference file {plan.reference_file} (safe to commit). Run your program with "
-                       "`unleak run -- <command>`.", err=True)
-    elif not as_json:
-        click.echo("unleak fix: nothing to fix", err=True)
-    if plan.manual and not as_json:
-        click.echo(f"unleak fix: {plural(len(plan.manual), 'manual step')} "
-                   f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
-    if verify_cmd is not None:
-        # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
-        from remediate.dotenv import is_dotenv_path
+    previous: Any = None
+    try:
+        if not plan.empty:
+            result = apply_fix(plan, vault)
+            if verify_cmd is None and threading.current_thread() is threading.main_thread():
+                # The fix is complete: a Ctrl-C now would report "interrupted" (130) over a fix that was not undone.
+                # What is left is printing the result.
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            audit_action("fix", secrets=list(result.stored), detail={"files": list(result.written)})
+            payload["applied"] = True
+            payload["result"] = result.to_dict()
+            if not as_json:
+                click.echo(f"unleak fix: stored {plural(len(result.stored), 'secret')}, rewrote "
+                           f"{plural(len(result.written), 'file')}; "
+                           f"reference file {plan.reference_file} (safe to commit). Run your program with "
+                           "`unleak run -- <command>`.", err=True)
+        elif not as_json:
+            click.echo("unleak fix: nothing to fix", err=True)
+        if plan.manual and not as_json:
+            click.echo(f"unleak fix: {plural(len(plan.manual), 'manual step')} "
+                       f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
+        if verify_cmd is not None:
+            # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
+            from remediate.dotenv import is_dotenv_path
 
-        # Every .env this fix turned into references, the reference file last (it wins).
-        env_files = [c.path for c in plan.changes if is_dotenv_path(c.path) and not c.reference_file]
-        env_args = [a for p in [*env_files, plan.reference_file] if (top / p).is_file()
-                    for a in ("--env-file", str(top / p))]
-        proc = subprocess.run(
-            [sys.executable, "-m", "unleak", "run", *env_args, "--", "sh", "-c", verify_cmd],
-            cwd=top, stdout=sys.stderr if as_json else None, check=False)
-        payload["verify"] = {"command": verify_cmd, "exit_code": proc.returncode, "passed": proc.returncode == 0}
-        if not as_json:
-            click.echo(f"unleak fix: verify {'passed' if proc.returncode == 0 else 'FAILED'} "
-                       f"(exit {proc.returncode}): {verify_cmd}", err=True)
-        if proc.returncode != 0:
-            code = EXIT_FINDINGS
-    if as_json:
-        click.echo(json.dumps(payload, indent=2))
-    sys.exit(code)
+            # Every .env this fix turned into references, the reference file last (it wins).
+            env_files = [c.path for c in plan.changes if is_dotenv_path(c.path) and not c.reference_file]
+            env_args = [a for p in [*env_files, plan.reference_file] if (top / p).is_file()
+                        for a in ("--env-file", str(top / p))]
+            proc = subprocess.run(
+                [sys.executable, "-m", "unleak", "run", *env_args, "--", "sh", "-c", verify_cmd],
+                cwd=top, stdout=sys.stderr if as_json else None, check=False)
+            payload["verify"] = {"command": verify_cmd, "exit_code": proc.returncode, "passed": proc.returncode == 0}
+            if not as_json:
+                click.echo(f"unleak fix: verify {'passed' if proc.returncode == 0 else 'FAILED'} "
+                           f"(exit {proc.returncode}): {verify_cmd}", err=True)
+            if proc.returncode != 0:
+                code = EXIT_FINDINGS
+        if as_json:
+            click.echo(json.dumps(payload, indent=2))
+        sys.exit(code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
