@@ -76,8 +76,9 @@ def placeholder(ctx: Context) -> bool:
         v = v.split("&", 1)[0]  # (only a value shaped like one: a Django key may hold "&x=" by chance)
     if not v or _TEMPLATE.match(v) or "${" in v or "{{" in v or "$(" in v:
         return True
-    if _PRINTF.search(v):
-        return True  # "_AssociationProxy_%s_%s", "user:%s@": a format string the code fills in
+    if ctx.rule.family in NAME_BASED and _PRINTF.search(v):
+        return True  # "_AssociationProxy_%s_%s", "user:%s@": a format string the code fills in (a provider's
+        # token format can hold "%r-" by chance)
     if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
         return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
