@@ -1,5 +1,8 @@
-"""``.env`` files -> reference files: each secret value is replaced in place by its reference; comments, blank
-lines, order, quoting of other values and ``export`` prefixes are kept byte for byte.
+"""``.env`` files -> reference files. In the reference file itself each secret value is replaced in place by its
+reference; in a dotenv file that programs load themselves (``.env``, ``.env.production``) the secret's binding
+becomes a comment naming the reference file that holds its reference now, so a program started without
+``unleak run`` finds the variable missing instead of holding a reference string. Comments, blank lines, order,
+quoting of other values and ``export`` prefixes are kept byte for byte.
 
 Parsing is python-dotenv's own (the library the programs use), so the value moved to the vault is exactly the
 value the program read. The unit is the whole value of a variable: ``DATABASE_URL=postgres://u:SECRET@h/db``
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from dotenv.parser import parse_stream
 
+from remediate.vault.refs import LEGACY_REFERENCE_FILE as LEGACY_REFERENCE_FILE
 from remediate.vault.refs import needs_quoting
 
 if TYPE_CHECKING:  # the codemods package imports libcst; the agent hooks read .env files through this module
@@ -124,6 +128,48 @@ def rewrite(text: str, references: Mapping[str, str], markers: Mapping[str, str]
             source = _mark(source, markers)  # a comment line
         out.append(source)
     return "".join(out)
+
+
+def move_out(text: str, moved: Mapping[str, str], markers: Mapping[str, str] | None = None) -> str:
+    """Turn the binding of every key in ``moved`` (key -> the reference file that holds its reference now) into a
+    one-line comment saying so; replace raw secrets quoted in comments by ``markers``. A value quoted over several
+    lines goes whole. Everything else is kept as it was."""
+    markers = markers or {}
+    out: list[str] = []
+    for b in parse_stream(io.StringIO(text)):
+        source = b.original.string
+        if b.key is not None and not b.error and b.key in moved:
+            nl = "\r\n" if source.endswith("\r\n") else "\n"
+            tail = _split_binding(source)[2].strip()  # a comment after the value says what the key is: kept
+            source = (f"# {b.key}: moved into the vault by `unleak fix`; its reference is in {moved[b.key]}"
+                      f"{'  ' + _mark(tail, markers) if tail.startswith('#') else ''}{nl}")
+        elif b.key is None:
+            source = _mark(source, markers)
+        out.append(source)
+    return "".join(out)
+
+
+def loaded_by_programs(path: str) -> bool:
+    """Whether dotenv loaders read ``path`` on their own: ``.env`` and the environment files frameworks load by
+    mode (``.env.local``, ``.env.production``); not ``.env.unleak`` nor ``.env.example`` and the like."""
+    name = PurePosixPath(path).name
+    if name == ".env":
+        return True
+    mode = name[len(".env."):] if name.startswith(".env.") else ""
+    return mode.split(".")[0] in {"local", "development", "production", "test", "staging"} and "unleak" not in \
+        mode.split(".")
+
+
+def reference_file_for(path: str, reference_file: str) -> str:
+    """Where the references of a dotenv file's secrets go: the reference file itself stays in place; the ``.env``
+    at the top of the project goes to the reference file; any other (``.env.production``, ``svc/.env``) to a
+    reference file of its own beside it (``.env.production.unleak``), which ``unleak run --env-file`` names."""
+    pp = PurePosixPath(path)
+    if path == reference_file:
+        return path
+    if path == LEGACY_REFERENCE_FILE:
+        return reference_file
+    return str(pp.with_name(pp.name + ".unleak"))
 
 
 def _mark(text: str, markers: Mapping[str, str]) -> str:

@@ -27,13 +27,14 @@ from remediate import dotenv, patch, staging
 from remediate.plan import build
 from remediate.plan_model import Plan
 from remediate.vault import Vault
+from remediate.vault.refs import REFERENCE_FILE
 from scanner import git
 from scanner.api import ScanRequest, scan
 from scanner.errors import UnleakError, UsageError
 from scanner.finding import Confidence
 from scanner.result import ScanResult
 
-DEFAULT_REFERENCE_FILE = ".env"
+DEFAULT_REFERENCE_FILE = REFERENCE_FILE
 
 
 class FixError(UnleakError):
@@ -67,6 +68,27 @@ def plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str = DEFAUL
         return _plan_fix(request, vault, reference_file=reference_file, min_confidence=min_confidence, names=names)
 
 
+def _reference_file_notes(plan: Plan, root: Path) -> list[str]:
+    """What would make the reference files useless or harmful: git-ignored (collaborators and CI get code that
+    reads variables and no references), or a file dotenv loaders read (a program started without `unleak run`
+    gets reference strings as values instead of failing on a missing variable)."""
+    notes: list[str] = []
+    refs = [c.path for c in plan.changes if c.reference_file]
+    if not refs:
+        return notes
+    if git.toplevel(root) is not None:
+        for path in refs:
+            if git.is_ignored(root, path):
+                notes.append(f"{path} is ignored by git, so collaborators and CI will not get its references: "
+                             f"commit it anyway (`git add -f {path}`) or un-ignore it; it holds no values")
+    for path in refs:
+        if dotenv.loaded_by_programs(path):
+            notes.append(f"{path} is read by dotenv loaders (python-dotenv, compose, Node): a program started "
+                         f"without `unleak run` gets reference strings instead of failing; the default reference "
+                         f"file {REFERENCE_FILE} is read by `unleak run` only")
+    return notes
+
+
 def _plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str, min_confidence: Confidence,
               names: Mapping[str, str] | None) -> tuple[Plan, ScanResult]:
     root = project_root(request.root)
@@ -98,6 +120,7 @@ def _plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str, min_co
                  reference_file=reference_file, redact_also=result.all_findings, search_files=everything,
                  renames=names)
     plan.notes[:0] = recovered.notes()
+    plan.notes += _reference_file_notes(plan, root)
     if plan.secrets and git.toplevel(root) is not None and git.has_head(root):
         _record_history(plan, request)
     if left:

@@ -29,7 +29,7 @@ from remediate.locate import (
 from remediate.naming import choose_name, free_name, provider_name, suggest_name
 from remediate.plan_model import FileChange, ManualStep, Place, Plan, PlannedSecret
 from remediate.vault import Vault
-from remediate.vault.refs import NAME_RE, is_reference
+from remediate.vault.refs import NAME_RE, REFERENCE_FILE, is_reference
 from scanner.errors import UsageError
 from scanner.finding import Finding
 
@@ -41,7 +41,7 @@ _RANK = {"env-default": 0, "dotenv": 0, "settings-field": 0, "interpolate": 1, "
 
 
 def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files: Iterable[str] = (),
-          dotenv_files: Iterable[str] = (), reference_file: str = ".env", redact_also: Iterable[Finding] = (),
+          dotenv_files: Iterable[str] = (), reference_file: str = REFERENCE_FILE, redact_also: Iterable[Finding] = (),
           search_files: Iterable[str] = (), renames: Mapping[str, str] | None = None) -> Plan:
     """Plan the fix of ``findings`` (working-tree findings, paths relative to ``root``).
 
@@ -68,6 +68,10 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     ref_text = (located.texts.get(reference_file) if reference_file in located.texts
                 else read_text(root, reference_file))
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
+    if reference_file != dotenv.LEGACY_REFERENCE_FILE:
+        # The top-level .env's keys count as defined: a program's own loader sets them when `unleak run` does not.
+        top = located.texts.get(dotenv.LEGACY_REFERENCE_FILE) or read_text(root, dotenv.LEGACY_REFERENCE_FILE)
+        ref_entries = {e.key: e.value for e in dotenv.entries(top or "")} | ref_entries
     by_value = _by_value(auto)
     _name_values(plan, vault, by_value, rule_of, ref_entries, renames)
     secret_of_value = {s.value: s for s in plan.secrets}
@@ -76,7 +80,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     auto = [x for x in auto if x not in dropped]
     _rewrite_files(plan, auto, located, secret_of_value, _secret_dotenv_keys(root, located.texts, dotenv_files, auto))
     _workflow_notes(plan)
-    _plan_reference_file(plan, needed, ref_text, secret_of_value)
+    _plan_reference_file(plan, needed, ref_text, secret_of_value, located.texts)
     _mention_every_copy(plan, search_files, rule_of)
     return plan
 
@@ -161,6 +165,8 @@ def _reference_variables(plan: Plan, auto: list[Found], by_value: dict[str, list
         # An env read and a pydantic-settings field read the variable they name, whatever the vault entry is called.
         var = x.site.env_key if x.site.kind in ("env-default", "settings-field") else (
             ps.name if x.site.kind in CODE_KINDS or x.site.kind in ("interpolate", "workflow") else None)
+        if x.site.kind == "dotenv" and x.path != ref_path and dotenv.reference_file_for(x.path, ref_path) == ref_path:
+            var = x.site.env_key  # the top-level .env's variable, read from the reference file now
         if var is None:
             continue
         other = env_var_owner.get(var)
@@ -245,7 +251,12 @@ def _rewrite(plan: Plan, path: str, text: str, xs: list[Found], secret_of_value:
                 if x.site.kind == "dotenv" and x.site.env_key}
         markers = {x.site.raw: codemods.comment_marker(secret_of_value[x.site.value].name) for x in xs
                    if x.site.kind == "comment"}
-        return dotenv.rewrite(text, refs, markers)
+        target = dotenv.reference_file_for(path, plan.reference_file)
+        if target == path:
+            return dotenv.rewrite(text, refs, markers)
+        if target != plan.reference_file:
+            plan.side_references.setdefault(target, {}).update(refs)
+        return dotenv.move_out(text, dict.fromkeys(refs, target), markers)
     if javascript.handles(path) or workflow.handles(path):
         names = {x.site.raw: secret_of_value[x.site.value].name for x in xs}
         new, error = (javascript.rewrite(path, text, names) if javascript.handles(path)
@@ -269,22 +280,66 @@ def _workflow_notes(plan: Plan) -> None:
 
 
 def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text: str | None,
-                         secret_of_value: dict[str, PlannedSecret]) -> None:
-    """The reference file: every variable the rewritten code and configs read. It is written last (invariant 2)."""
-    ref_path = plan.reference_file
+                         secret_of_value: dict[str, PlannedSecret], texts: Mapping[str, str]) -> None:
+    """The reference file: every variable the rewritten code and configs read, and what the top-level ``.env``
+    held that belongs there; then the reference files of other dotenv files. Written last (invariant 2)."""
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}
+    refs_needed |= _move_top_env(plan, refs_needed, ref_text, secret_of_value, texts)
+    plan.reference_entries = _write_references(plan, plan.reference_file, refs_needed, ref_text, secret_of_value)
+    for path, refs in sorted(plan.side_references.items()):
+        _write_references(plan, path, refs, texts.get(path) if path in texts else read_text(plan.root, path), {})
+        plan.notes.append(f"the references of {path.removesuffix('.unleak')} are in {path}: run the program that "
+                          f"reads it with `unleak run --env-file {path} -- <command>`")
+
+
+def _move_top_env(plan: Plan, refs_needed: Mapping[str, str], ref_text: str | None,
+                  secret_of_value: Mapping[str, PlannedSecret], texts: Mapping[str, str]) -> dict[str, str]:
+    """Keys of the top-level ``.env`` that hold a reference (written there before ``.env.unleak`` existed) or a
+    value this fix moves (a git-ignored ``.env`` the scan does not see): their bindings become comments and their
+    references go to the reference file, so no loader reads a reference or a plaintext copy stays behind. A key the
+    reference file already defines otherwise is left alone."""
+    top = dotenv.LEGACY_REFERENCE_FILE
+    if plan.reference_file == top or (plan.root / top).is_symlink():
+        return {}
+    change = next((c for c in plan.changes if c.path == top), None)
+    text = change.after if change else (texts.get(top) if top in texts else read_text(plan.root, top))
+    if not text:
+        return {}
+    defined = {e.key: e.value for e in dotenv.entries(ref_text or "")}
+    moved: dict[str, str] = {}
+    for e in dotenv.entries(text):
+        if e.value is None:
+            continue
+        ref = e.value if is_reference(e.value) else (
+            secret_of_value[e.value].reference if e.value in secret_of_value else None)
+        if ref is None or refs_needed.get(e.key, ref) != ref or defined.get(e.key, ref) != ref:
+            continue
+        moved[e.key] = ref
+    if moved:
+        after = dotenv.move_out(text, dict.fromkeys(moved, plan.reference_file))
+        if change is None:
+            removes = {v for v in (e.value for e in dotenv.entries(text) if e.key in moved)
+                       if v and v in secret_of_value}
+            plan.changes.append(FileChange(top, text, after, removes))
+        else:
+            change.after = after
+    return moved
+
+
+def _write_references(plan: Plan, ref_path: str, refs_needed: Mapping[str, str], ref_text: str | None,
+                      secret_of_value: Mapping[str, PlannedSecret]) -> dict[str, str]:
+    """Plan ``ref_path`` so it defines ``refs_needed`` (variable -> reference); the entries it gains."""
     change = next((c for c in plan.changes if c.path == ref_path), None)
     base_text = change.after if change else (ref_text or "")
     defined = {e.key: e.value for e in dotenv.entries(base_text)}
     missing = {k: v for k, v in refs_needed.items() if defined.get(k) != v}
     in_place = {k: v for k, v in missing.items() if k in defined}
-    # The reference file may be one the scan does not see (a git-ignored .env): a key there holding a value this
+    # The reference file may be one the scan does not see (a git-ignored file): a key there holding a value this
     # fix moves gets the reference too, so no plaintext copy stays behind next to the references.
     in_place |= {k: secret_of_value[v].reference for k, v in defined.items()
                  if v is not None and v in secret_of_value and k not in in_place}
     after = dotenv.append_references(dotenv.rewrite(base_text, in_place) if in_place else base_text, missing)
     if after != base_text:
-        plan.reference_entries = missing
         if change is None:
             change = FileChange(ref_path, ref_text, after)
             plan.changes.append(change)
@@ -293,6 +348,7 @@ def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text:
         change.reference_file = True
         plan.changes.remove(change)
         plan.changes.append(change)  # written last (invariant 2 order)
+    return missing if after != base_text else {}
 
 
 def _mention_every_copy(plan: Plan, search_files: Iterable[str], rule_of: dict[str, Finding]) -> None:

@@ -111,6 +111,9 @@ class Plan:
     manual: list[ManualStep] = field(default_factory=lambda: [])
     notes: list[str] = field(default_factory=lambda: [])
     reference_entries: dict[str, str] = field(default_factory=lambda: {})  # variable -> reference (new ones)
+    # Reference files of dotenv files other than the top-level .env (``.env.production.unleak``): path ->
+    # variable -> reference.
+    side_references: dict[str, dict[str, str]] = field(default_factory=lambda: {})
     # Every other secret text seen (manual steps, findings left alone) -> its label: redacted in the patch too.
     hidden: dict[str, str] = field(repr=False, default_factory=lambda: {})
 

@@ -172,7 +172,9 @@ def plan_suggestions(req: ScanRequest, repo: Path, base: str, head: str, namespa
                 elif lines_ok:
                     note = "unleak: the rewritten code needs this line too." if insertion else (
                         "unleak: a reference instead of the value; `unleak fix --apply` puts the value into your "
-                        "vault and `unleak run` resolves it." if is_dotenv_path(change.path) else "")
+                        "vault and `unleak run` resolves it." if change.reference_file else
+                        f"unleak: the value moves into your vault (`unleak fix --apply`) and its reference into "
+                        f"`{plan.reference_file}`, which `unleak run` reads." if is_dotenv_path(change.path) else "")
                     out.suggestions.append(Suggestion(change.path, first, last, tuple(new), note))
                 else:
                     out.notes.append(f"`{change.path}` line {first} (outside this pull request's diff): "

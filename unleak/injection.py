@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from remediate.vault.refs import REFERENCE_PREFIXES
+from remediate.vault.refs import LEGACY_REFERENCE_FILE, REFERENCE_FILE, REFERENCE_PREFIXES
 from scanner.errors import BadReferenceError, UnleakError, UsageError
 from unleak.masking import names_too_short
 from unleak.reaper import exit_status as exit_status  # re-exported: callers use run.exit_status
@@ -73,14 +73,19 @@ def plaintext_secrets(plain: Mapping[str, str]) -> dict[str, str]:
 
 
 def default_env_file(cwd: Path) -> Path | None:
-    """``.env`` in ``cwd``, else ``.env`` at the root of the git work tree that contains ``cwd``."""
-    candidate = cwd / ".env"
-    if candidate.is_file():
-        return candidate
+    """The reference file a run reads when none is named: ``.env.unleak`` in ``cwd``, else at the root of the git
+    work tree that contains ``cwd``; without one, ``.env`` looked for the same way (references written before
+    ``.env.unleak`` existed, and plain values)."""
+    roots = [cwd]
     for parent in (cwd, *cwd.parents):
         if (parent / ".git").exists():
-            root_env = parent / ".env"
-            return root_env if root_env.is_file() else None
+            if parent != cwd:
+                roots.append(parent)
+            break
+    for name in (REFERENCE_FILE, LEGACY_REFERENCE_FILE):
+        for root in roots:
+            if (root / name).is_file():
+                return root / name
     return None
 
 
@@ -163,14 +168,15 @@ def build_env(
 
 
 def reference_sources(env_files: Sequence[Path], cwd: Path) -> tuple[Path, ...]:
-    """The reference files a run reads: the given ones (relative to ``cwd``), else the default ``.env``."""
+    """The reference files a run reads: the given ones (relative to ``cwd``), else the default one
+    (:func:`default_env_file`)."""
     if env_files:
         return tuple(p if p.is_absolute() else cwd / p for p in env_files)
     found = default_env_file(cwd)
     if found is None:
         raise UsageError(
-            "no reference file: there is no .env in this directory or at the repository root; "
-            "pass one with --env-file FILE"
+            f"no reference file: there is no {REFERENCE_FILE} (nor {LEGACY_REFERENCE_FILE}) in this directory or "
+            "at the repository root; run `unleak fix` to write one, or pass one with --env-file FILE"
         )
     return (found,)
 

@@ -28,6 +28,13 @@ SCHEMES = (UNLEAK_SCHEME, OP_SCHEME)
 #: plain value)
 REFERENCE_PREFIXES = tuple(f"{scheme}://" for scheme in SCHEMES)
 
+#: Where ``unleak fix`` writes references by default, and the first file ``unleak run`` reads: a file of its own,
+#: meant to be committed, that no dotenv loader reads (python-dotenv, compose and the JavaScript loaders read
+#: ``.env``), so a program started without ``unleak run`` finds its variables missing, not holding references.
+REFERENCE_FILE = ".env.unleak"
+#: Read by ``unleak run`` when there is no ``REFERENCE_FILE``: references written before it existed.
+LEGACY_REFERENCE_FILE = ".env"
+
 # unleak namespaces become file names in the vault directory, so they are lower-case (no collisions on
 # case-insensitive file systems) and cannot be "." / ".." or start with a dot or dash.
 NAMESPACE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -222,6 +222,14 @@ def ls_files(repo: Path, paths: list[str]) -> list[str]:
     return list(seen)
 
 
+def is_ignored(repo: Path, path: str) -> bool:
+    """Whether git ignores ``path`` (relative to the repository root) and it is not tracked: a file there would not
+    reach collaborators or CI."""
+    if run(["ls-files", "--full-name", "--", path], repo, check=False).strip():
+        return False
+    return _call(["check-ignore", "-q", "--", path], repo).returncode == 0
+
+
 def ref_targets(repo: Path, patterns: tuple[str, ...] = ("refs/heads", "refs/remotes", "refs/tags")
                 ) -> list[tuple[str, str]]:
     """(refname, commit sha) for every ref under ``patterns``; annotated tags peeled; non-commit targets skipped."""

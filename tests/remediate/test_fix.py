@@ -7,6 +7,7 @@ a confirmation scan that still finds the value — and every time the files must
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_apply_happy_path_then_second_run_does_nothing(repo: GitRepo) -> None:
     plan = _plan(repo, vault)
     result = apply_fix(plan, vault)
     assert result.confirmed
-    assert result.written[-1] == ".env"  # the reference file last
+    assert result.written[-1] == ".env.unleak"  # the reference file last
     assert sorted(e.name for e in vault.names()) == ["DB_PASSWORD", "GITHUB_TOKEN", "STRIPE_KEY"]
     for name, key in (("STRIPE_KEY", "stripe"), ("GITHUB_TOKEN", "gh"), ("DB_PASSWORD", "pw")):
         assert vault.get(vault.reference_for(name)) == vals[key]
@@ -122,9 +123,9 @@ def test_failure_half_way_through_the_staged_writes_changes_nothing(repo: GitRep
 
 @pytest.mark.parametrize(("failing_check", "match"), [
     # the staged contents are checked before any file is replaced
-    (1, r"reference file \.env would still hold.*no file had been written yet, nothing changed"),
+    (1, r"reference file \.env\.unleak would still hold.*no file had been written yet, nothing changed"),
     # the files re-read after the renames: all three are put back
-    (2, r"after writing, a moved value is still found in \.env; the 3 file\(s\) already written were restored, "
+    (2, r"after writing, a moved value is still found in \.env\.unleak; the 3 file\(s\) already written were restored, "
         r"nothing changed"),
 ], ids=["staged", "written"])
 def test_confirmation_failure_restores_files(repo: GitRepo, failing_check: int, match: str) -> None:
@@ -136,7 +137,7 @@ def test_confirmation_failure_restores_files(repo: GitRepo, failing_check: int, 
 
     def still_there(plan: Plan, path: str, text: str) -> bool:
         seen.append(path)
-        return path != ".env" or seen.count(".env") != failing_check
+        return path != ".env.unleak" or seen.count(".env.unleak") != failing_check
 
     with pytest.raises(FixError, match=match):
         apply_fix(plan, vault, confirm=still_there)
@@ -234,10 +235,10 @@ def test_symlinked_reference_file_is_refused(repo: GitRepo, tmp_path: Path) -> N
     repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     real = tmp_path / "shared.env"
     real.write_text("X=1\n")
-    (repo.path / ".env").symlink_to(real)
+    (repo.path / ".env.unleak").symlink_to(real)
     r = run_cli("fix", "--apply", cwd=repo.path)
     assert r.returncode == 2 and "symbolic link" in r.stderr
-    assert (repo.path / ".env").is_symlink() and real.read_text() == "X=1\n"
+    assert (repo.path / ".env.unleak").is_symlink() and real.read_text() == "X=1\n"
     assert tok in (repo.path / "a.py").read_text()
 
 
@@ -248,7 +249,7 @@ def test_json_shape(repo: GitRepo) -> None:
     assert set(doc) == {"plan", "patch", "applied"}
     assert [s["name"] for s in doc["plan"]["secrets"]] == ["DEPLOY_TOKEN"]
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
-                                    {"path": ".env", "created": True, "reference_file": True}]
+                                    {"path": ".env.unleak", "created": True, "reference_file": True}]
     assert doc["plan"]["reference_entries"] == {"DEPLOY_TOKEN": f"unleak://{repo.path.name}/DEPLOY_TOKEN"}
 
 
@@ -259,7 +260,7 @@ def test_one_unparsable_file_does_not_stop_the_others(repo: GitRepo) -> None:
     vault = open_vault(namespace="app", repo_path=repo.path)
     plan = _plan(repo, vault)
     assert [(m.path, "syntax error" in m.reason) for m in plan.manual] == [("bad.py", True)]
-    assert [c.path for c in plan.changes] == ["good.py", ".env"]
+    assert [c.path for c in plan.changes] == ["good.py", ".env.unleak"]
     apply_fix(plan, vault)
     assert good not in (repo.path / "good.py").read_text()
     assert bad in (repo.path / "bad.py").read_text()  # untouched, and listed as a manual step
@@ -270,7 +271,7 @@ def test_fix_with_1password_backend_keeps_values_off_argv(repo: GitRepo, fake_op
     repo.write("a.py", f'import os\nGH_TOKEN = "{tok}"\n')
     r = run_cli("fix", "--apply", "--backend", "op", "--op-vault", "dev", cwd=repo.path)
     assert r.returncode == 0, r.stderr
-    assert (repo.path / ".env").read_text().endswith("GH_TOKEN=op://dev/GH_TOKEN/credential\n")
+    assert (repo.path / ".env.unleak").read_text().endswith("GH_TOKEN=op://dev/GH_TOKEN/credential\n")
     assert 'GH_TOKEN = os.environ["GH_TOKEN"]' in (repo.path / "a.py").read_text()
     assert all(tok not in "\0".join(argv) for argv in fake_op.argvs())
     assert tok not in r.stdout + r.stderr
@@ -284,7 +285,7 @@ def test_outside_git_the_directory_is_the_project(tmp_path: Path) -> None:
     r = run_cli("fix", "--apply", cwd=work)
     assert r.returncode == 0, r.stderr
     assert (work / "app.py").read_text() == 'import os\n\nDEPLOY_TOKEN = os.environ["DEPLOY_TOKEN"]\n'
-    assert (work / ".env").read_text().endswith("DEPLOY_TOKEN=unleak://plain/DEPLOY_TOKEN\n")
+    assert (work / ".env.unleak").read_text().endswith("DEPLOY_TOKEN=unleak://plain/DEPLOY_TOKEN\n")
     again = run_cli("fix", cwd=work)
     assert again.returncode == 0 and again.stdout == ""
 
@@ -311,3 +312,27 @@ def test_paths_limit_the_fix(repo: GitRepo) -> None:
     assert (repo.path / "other/b.py").read_text() == f'B_TOKEN = "{b}"\n'
     rest = run_cli("fix", "--json", cwd=repo.path)
     assert [s["name"] for s in json.loads(rest.stdout)["plan"]["secrets"]] == ["B_TOKEN"]
+
+
+@pytest.mark.usefixtures("human_runs")
+def test_without_unleak_run_a_dotenv_program_misses_the_variable_instead_of_reading_a_reference(
+        repo: GitRepo) -> None:
+    """The program loads .env itself (python-dotenv); after the fix, started bare it must fail on a missing variable,
+    never run with a reference string as its secret; under `unleak run` it gets the value."""
+    import subprocess
+    import sys
+
+    tok = github_pat()
+    repo.write(".env", f"DEBUG=1\nGH_TOKEN={tok}\n")
+    repo.write("app.py", "import hashlib, os\nfrom dotenv import load_dotenv\nload_dotenv()\n"
+                         "print(os.environ['DEBUG'], hashlib.sha256(os.environ['GH_TOKEN'].encode()).hexdigest())\n")
+    repo.commit("init")
+    r = run_cli("fix", "--apply", cwd=repo.path)
+    assert r.returncode == 0, r.stderr
+    assert "unleak://" not in (repo.path / ".env").read_text() and tok not in (repo.path / ".env").read_text()
+    bare = subprocess.run([sys.executable, "app.py"], cwd=repo.path, capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "DEBUG")})
+    assert bare.returncode != 0 and "KeyError: 'GH_TOKEN'" in bare.stderr
+    under = run_cli("run", "--", sys.executable, "app.py", cwd=repo.path)
+    assert under.returncode == 0, under.stderr
+    assert under.stdout.split() == ["1", _sha(tok)]

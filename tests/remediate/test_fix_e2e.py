@@ -101,9 +101,13 @@ def test_fix_sample_app_end_to_end(repo: GitRepo) -> None:
     names = run_cli("secrets", "list", "--json", cwd=repo.path)
     entries = json.loads(names.stdout)["secrets"]
     assert len(entries) == n
+    # .env keeps its settings; its secrets' bindings became comments (a loader must not read references), their
+    # references went to .env.unleak, which only `unleak run` reads.
     env_text = (repo.path / ".env").read_text()
-    assert env_text.startswith("# local configuration\nDEBUG=1\nSLACK_BOT_TOKEN=unleak://")
-    assert 'export API_TOKEN=unleak://' in env_text and "# the API token" in env_text
+    assert env_text.startswith("# local configuration\nDEBUG=1\n# SLACK_BOT_TOKEN: moved into the vault")
+    assert "unleak://" not in env_text and "# API_TOKEN: moved" in env_text and "# the API token" in env_text
+    refs_text = (repo.path / ".env.unleak").read_text()
+    assert "SLACK_BOT_TOKEN=unleak://" in refs_text and "API_TOKEN=unleak://" in refs_text
 
     # The app: broken without its secrets, working under `unleak run`.
     bare = _app_tests(repo.path)

@@ -76,10 +76,10 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         assert done, f"at {delay:.2f}s: exit {proc.returncode}\n{err.decode()}"
         assert len(names) == FILES
         assert not any(v.encode() in after.get(rel, b"") for rel, v in values.items())
-        assert b"unleak://" in after[".env"]
+        assert b"unleak://" in after[".env.unleak"]
         outcomes.append("complete")
         repo.git("checkout", "-q", "--", ".")
-        (repo.path / ".env").unlink()
+        (repo.path / ".env.unleak").unlink()
         vault = open_vault("unleak", repo_path=repo.path)
         for n in names:
             vault.delete(n)

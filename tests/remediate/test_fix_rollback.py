@@ -77,9 +77,9 @@ def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, immutable: lis
     were replaced; putting a.py back needs its original, which is over the limit: a.py stays rewritten."""
     a_vals = _shrinking(repo, "a.py", "SVC_A")
     other = _shrinking(repo, "b.py", "SVC_B")
-    repo.write(".env", "PAD=1\n")
+    repo.write(".env.unleak", "PAD=1\n")
     repo.commit("init")
-    _make_immutable(repo.path / ("b.py" if failing == "second-file" else ".env"), immutable)
+    _make_immutable(repo.path / ("b.py" if failing == "second-file" else ".env.unleak"), immutable)
     proc = _limited("fix", "--apply", cwd=repo.path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
@@ -119,13 +119,13 @@ def test_size_limit_while_staging_changes_nothing(repo: GitRepo) -> None:
 @pytest.mark.parametrize("unwritable", [("a.py",), ("b.py",), ("a.py", "b.py")])
 def test_rollback_failure_keeps_what_unrestored_files_read(repo: GitRepo, unwritable: tuple[str, ...]) -> None:
     """The check after the renames fails, and staging the originals of ``unwritable`` fails (disk full): the entries
-    of each file left rewritten stay, the others are removed, the new .env is removed."""
+    of each file left rewritten stay, the others are removed, the new .env.unleak is removed."""
     vals = {"a.py": github_pat(), "b.py": github_pat()}
     for rel, v in vals.items():
         repo.write(rel, f'TOKEN_{rel[0].upper()} = "{v}"\n')
     vault = open_vault(namespace="app", repo_path=repo.path)
     plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
-    assert [c.path for c in plan.changes] == ["a.py", "b.py", ".env"]
+    assert [c.path for c in plan.changes] == ["a.py", "b.py", ".env.unleak"]
     staged_originals: list[bytes] = []
 
     def writer(path: Path, data: bytes) -> None:
@@ -156,7 +156,7 @@ def test_rollback_failure_keeps_what_unrestored_files_read(repo: GitRepo, unwrit
         else:
             assert name not in names
             assert (repo.path / rel).read_text() == f'{name} = "{vals[rel]}"\n'
-    assert not (repo.path / ".env").exists()
+    assert not (repo.path / ".env.unleak").exists()
     for v in vals.values():
         assert v not in msg
 
@@ -183,16 +183,17 @@ def _pages(n: int) -> str:
     return line * ((n * PAGE - PAGE // 2) // len(line))
 
 
-# Every new content is staged before any file is replaced: ~3, ~3+7 and ~3+7+11 pages (plus the journal's).
-@pytest.mark.parametrize(("free_pages", "failing"), [(1, "a.py"), (6, "b.py"), (15, ".env")])
+# Every new content is staged before any file is replaced, in path order: ~3, ~3+7 and ~3+7+11 pages (plus the
+# journal's), then the small new reference file.
+@pytest.mark.parametrize(("free_pages", "failing"), [(1, ".env"), (6, "a.py"), (15, "b.py")])
 def test_full_disk_at_every_write_changes_nothing(small_tmpfs: Path, free_pages: int, failing: str) -> None:
     repo = GitRepo(small_tmpfs / "repo")
     repo.path.mkdir()
     repo.git("init", "-q", "--template=", "-b", "main")
     vals = [github_pat() for _ in range(3)]
-    repo.write("a.py", _pages(3) + f'A = "{vals[0]}"\n')  # rewrites of ~3, ~7 and ~11 pages
-    repo.write("b.py", _pages(7) + f'B = "{vals[1]}"\n')
-    repo.write(".env", _pages(11) + f"C={vals[2]}\n")
+    repo.write(".env", _pages(3) + f"C={vals[2]}\n")  # rewrites of ~3, ~7 and ~11 pages
+    repo.write("a.py", _pages(7) + f'A = "{vals[0]}"\n')
+    repo.write("b.py", _pages(11) + f'B = "{vals[1]}"\n')
     repo.commit("init")
     # The plan looks the values up in history (rotation first) and caches that under .git/unleak; the dry run fills
     # those caches first so the free pages below are the staging's alone.

@@ -109,7 +109,7 @@ def test_env_default_secret_found_by_name_and_reference_file_entry(repo: GitRepo
     plan = _plan(repo)
     assert [s.name for s in plan.secrets] == ["DB_PASSWORD"]
     ref = next(c for c in plan.changes if c.reference_file)
-    assert ref.path == ".env" and ref.before is None
+    assert ref.path == ".env.unleak" and ref.before is None
     assert "DB_PASSWORD=unleak://app/DB_PASSWORD" in ref.after
     code = next(c for c in plan.changes if c.path == "db.py")
     assert 'PW = os.environ["DB_PASSWORD"]' in code.after and 'os.getenv("PORT", "5432")' in code.after
@@ -129,7 +129,7 @@ def test_planning_writes_nothing(repo: GitRepo) -> None:
     repo.write("a.py", f'T = "{tok}"\n')
     _plan(repo)
     assert (repo.path / "a.py").read_text() == f'T = "{tok}"\n'
-    assert not (repo.path / ".env").exists()
+    assert not (repo.path / ".env.unleak").exists()
     assert open_vault(namespace="app", repo_path=repo.path).names() == []
 
 
@@ -140,8 +140,9 @@ def test_code_name_avoids_a_reference_file_key_holding_something_else(repo: GitR
     plan = _plan(repo)
     assert [s.name for s in plan.secrets] == ["DEPLOY_TOKEN_2"]
     ref = next(c for c in plan.changes if c.reference_file)
-    assert ref.after.startswith("DEPLOY_TOKEN=not-a-secret\n")
-    assert "DEPLOY_TOKEN_2=unleak://app/DEPLOY_TOKEN_2" in ref.after
+    assert ref.path == ".env.unleak" and "DEPLOY_TOKEN_2=unleak://app/DEPLOY_TOKEN_2" in ref.after
+    # The .env key is the program's own setting: not a reference file's to change.
+    assert ".env" not in {c.path for c in plan.changes}
 
 
 def test_remediate_imports_neither_unleak_nor_click() -> None:
@@ -168,14 +169,58 @@ def test_known_secret_as_default_of_a_plainly_named_variable(repo: GitRepo) -> N
 
 def test_ignored_reference_file_holding_a_moved_value_gets_the_reference(repo: GitRepo) -> None:
     tok = github_pat()
-    repo.write(".gitignore", ".env\n")
-    repo.write(".env", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored), but it is the reference file
+    repo.write(".gitignore", ".env.unleak\n")
+    repo.write(".env.unleak", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored), but it is the reference file
     repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
     plan = _plan(repo)
     ref = next(c for c in plan.changes if c.reference_file)
     assert ref.after == "DEBUG=1\nGH=unleak://app/DEPLOY_TOKEN\n\n" + \
         "# Secret references written by `unleak fix`: safe to commit; `unleak run` resolves them.\n" + \
         "DEPLOY_TOKEN=unleak://app/DEPLOY_TOKEN\n"
+    assert any(".env.unleak is ignored by git" in n for n in plan.notes)
+
+
+def test_an_ignored_dotenv_holding_a_moved_value_loses_it_to_the_reference_file(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write(".gitignore", ".env\n")
+    repo.write(".env", f"DEBUG=1\nGH={tok}\n")  # not scanned (ignored); the program's loader reads it
+    repo.write("a.py", f'DEPLOY_TOKEN = "{tok}"\n')
+    plan = _plan(repo)
+    env = next(c for c in plan.changes if c.path == ".env")
+    assert env.after == "DEBUG=1\n# GH: moved into the vault by `unleak fix`; its reference is in .env.unleak\n"
+    ref = plan.changes[-1]
+    assert ref.path == ".env.unleak" and ref.reference_file
+    assert "GH=unleak://app/DEPLOY_TOKEN\n" in ref.after and "DEPLOY_TOKEN=unleak://app/DEPLOY_TOKEN\n" in ref.after
+
+
+def test_references_left_in_dotenv_move_to_the_reference_file(repo: GitRepo) -> None:
+    """References written into .env before .env.unleak existed: a loader would set them as values."""
+    repo.write(".env", "DEBUG=1\nexport OLD=unleak://app/OLD\nQUOTED='unleak://app/Q'\n")
+    plan = _plan(repo)
+    assert [c.path for c in plan.changes] == [".env", ".env.unleak"]
+    env, ref = plan.changes
+    assert "unleak://" not in env.after and env.after.startswith("DEBUG=1\n# OLD: moved")
+    assert "OLD=unleak://app/OLD\n" in ref.after and "QUOTED=unleak://app/Q\n" in ref.after
+
+
+def test_a_mode_dotenv_gets_a_reference_file_of_its_own(repo: GitRepo) -> None:
+    tok = github_pat()
+    repo.write(".env.production", f"# prod\nGH_TOKEN={tok}\nDEBUG=0\n")
+    plan = _plan(repo)
+    assert [c.path for c in plan.changes] == [".env.production", ".env.production.unleak"]
+    prod, ref = plan.changes
+    assert prod.after == ("# prod\n# GH_TOKEN: moved into the vault by `unleak fix`; its reference is in "
+                          ".env.production.unleak\nDEBUG=0\n")
+    assert ref.reference_file and ref.after.endswith("GH_TOKEN=unleak://app/GH_TOKEN\n")
+    assert any("unleak run --env-file .env.production.unleak" in n for n in plan.notes)
+
+
+def test_a_reference_file_that_loaders_read_is_named_in_a_note(repo: GitRepo) -> None:
+    repo.write("a.py", f'DEPLOY_TOKEN = "{github_pat()}"\n')
+    plan, _ = plan_fix(ScanRequest(root=repo.path), open_vault(namespace="app", repo_path=repo.path),
+                       reference_file=".env")
+    assert plan.changes[-1].path == ".env"
+    assert any(".env is read by dotenv loaders" in n for n in plan.notes)
 
 
 def test_a_provider_value_nothing_names_takes_the_rule_variable_name(repo: GitRepo) -> None:

@@ -113,7 +113,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     proc = _child(0, log, _env(base / "home", run), run, "fix", "--apply")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fixed = _tree(run)
-    assert set(fixed) == set(original) | {".env"} and all(fixed[p] != original[p] for p in original)
+    assert set(fixed) == set(original) | {".env.unleak"} and all(fixed[p] != original[p] for p in original)
     # The vault names are the fix's own choice (GITHUB_TOKEN, GITHUB_TOKEN_2…): read each from the rewritten line.
     by_name = {}
     for i in range(FILES):
@@ -164,7 +164,7 @@ def test_sigkill_at_any_point_leaves_no_temp_file_and_the_next_run_finishes(refe
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root, capture_output=True,
                             text=True, check=True).stdout.splitlines()
     untracked = [line[3:] for line in status if line.startswith("??")]
-    assert set(untracked) <= {".env"}, untracked
+    assert set(untracked) <= {".env.unleak"}, untracked
     assert not [p for p in root.rglob("*.tmp")]
     tree = _tree(root)
     for path, data in tree.items():

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,7 +284,11 @@ def test_suggest_fixes_dotenv_gets_a_reference(pr: PR, tmp_path: Path, github_ap
     assert github_api.errors == []
     post = next(r for r in github_api.requests if r["method"] == "POST")
     c = next(c for c in post["body"]["comments"] if c["path"] == ".env")
-    assert c["line"] == 3 and "GITHUB_TOKEN=unleak://shop/GITHUB_TOKEN" in c["body"]
+    # .env keeps no reference (a loader would read it as the value): the line becomes a comment, and the review
+    # body lists the reference for .env.unleak.
+    assert c["line"] == 3 and "# GITHUB_TOKEN: moved into the vault" in c["body"] and ".env.unleak" in c["body"]
+    assert "unleak://" not in c["body"]
+    assert "`.env.unleak`" in post["body"]["body"] and "`GITHUB_TOKEN=unleak://shop/GITHUB_TOKEN`" in post["body"]["body"]
     assert token not in post["raw"] and token not in res.stdout + res.stderr
     assert_no_secret(pr, post["raw"])
 
@@ -368,11 +373,25 @@ def test_install_step_real_cold_then_warm(pr: PR, tmp_path: Path) -> None:
         assert len(list(cache.iterdir())) == 1 and next(cache.iterdir()).name.startswith("unleak-venv-Linux-X64-py")
     print(f"install+scan: cold {timings[0]:.1f} s, warm {timings[1]:.1f} s")
     assert timings[1] < timings[0]
-    # another action version (a changed file) gets its own environment
+    # Another action version (a changed file) gets its own environment: the prep step's key changes. Its script is
+    # run alone, under bash as the runner runs it (a whole third run would only repeat the cold install).
+    import yaml
+
+    prep = next(st for st in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"]
+                if st.get("id") == "prep")
+
+    def key() -> str:
+        out = tmp_path / "prep-output"
+        out.write_text("")
+        env = {**os.environ, "GITHUB_ACTION_PATH": str(action), "GITHUB_OUTPUT": str(out),
+               "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "UNLEAK_ACTION_SKIP_INSTALL": ""}
+        subprocess.run(["bash", "-eo", "pipefail", "-c", prep["run"]], env=env, check=True)
+        return dict(line.split("=", 1) for line in out.read_text().splitlines())["key"]
+
+    first = key()
+    assert first.rpartition("-src")[2] == next(cache.iterdir()).name.rpartition("-src")[2] and key() == first
     (action / "unleak" / "__init__.py").write_text((action / "unleak" / "__init__.py").read_text() + "\n")
-    res, _, _ = run(pr, tmp_path, "pull_request", pr_payload(pr), action_path=action, skip_install=False,
-                    cache_dir=cache)
-    assert {s.id: s for s in res.steps}["cache"].outputs["cache-hit"] == "false"
+    assert key() != first
 
 
 @pytest.mark.parametrize("name", ["shop", "My--Shop", "shop--api", "_private.", "a..b", "Ünïcode Repo", "---",

@@ -179,7 +179,7 @@ def test_end_to_end_scan_fix_list_run_approve_revoke(planted: GitRepo, canary: s
         listed = await agent.call("list_secrets", {})
         names = {s["name"]: s for s in listed["secrets"]}
         assert names["TOKEN"]["reference"].startswith("unleak://") and names["TOKEN"]["in_vault"]
-        assert names["TOKEN"]["used_in"] == [".env"]
+        assert names["TOKEN"]["used_in"] == [".env.unleak"]
 
         first = await agent.call("run", {"argv": [sys.executable, "show.py"], "task_id": "T-42"})
         assert first["status"] == "approval_required", first

@@ -238,17 +238,28 @@ def test_build_env_override(override: bool, expected_source: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("layout", "expected"),
-    [("cwd", "cwd/.env"), ("root", ".env"), ("none", None)],
+    ("files", "expected"),
+    [
+        (["cwd/.env"], "cwd/.env"),
+        ([".env"], ".env"),
+        ([], None),
+        # .env.unleak (the file `unleak fix` writes) wins wherever it is; .env is read only without one
+        (["cwd/.env", ".env", "cwd/.env.unleak", ".env.unleak"], "cwd/.env.unleak"),
+        (["cwd/.env", ".env.unleak"], ".env.unleak"),
+        (["cwd/.env.unleak", ".env"], "cwd/.env.unleak"),
+        # a directory of that name is not a file
+        (["cwd/.env.unleak/", ".env"], ".env"),
+    ],
 )
-def test_default_env_file(tmp_path: Path, layout: str, expected: str | None) -> None:
+def test_default_env_file(tmp_path: Path, files: list[str], expected: str | None) -> None:
     (tmp_path / ".git").mkdir()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    if layout == "cwd":
-        (cwd / ".env").write_text("A=1\n")
-    if layout == "root":
-        (tmp_path / ".env").write_text("A=1\n")
+    for rel in files:
+        if rel.endswith("/"):
+            (tmp_path / rel).mkdir()
+        else:
+            (tmp_path / rel).write_text("A=1\n")
     found = runner.default_env_file(cwd)
     assert found == (tmp_path / expected if expected else None)
 

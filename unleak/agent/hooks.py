@@ -53,9 +53,9 @@ ALLOW = Decision(block=False)
 _WRITE_TOOLS = {"Write", "Edit", "MultiEdit", "NotebookEdit"}
 
 _FIX_ADVICE = ("Do not put secret values in files. Write code that reads the value from the environment "
-               "(e.g. os.environ[\"NAME\"]) and keep a reference such as unleak://<namespace>/NAME in .env; run "
-               "`unleak fix <file>` to move an existing secret into the vault, and `unleak run -- <command>` to run "
-               "with it (from an agent, that needs a grant: the human approves the request it makes).")
+               "(e.g. os.environ[\"NAME\"]) and keep a reference such as unleak://<namespace>/NAME in .env.unleak; "
+               "run `unleak fix <file>` to move an existing secret into the vault, and `unleak run -- <command>` to "
+               "run with it (from an agent, that needs a grant: the human approves the request it makes).")
 _BASH_ADVICE = ("Secrets must not be printed where an agent or a log can read them. Use `unleak secrets list` to see "
                 "names and references, and `unleak run -- <command>` to run a program with the values injected "
                 "(from an agent, under a grant the human approves).")

@@ -328,8 +328,8 @@ class UnleakMCP:
         else:
             env_file = runner.default_env_file(cwd)
         if env_file is None or not env_file.is_file():
-            raise UsageError("no reference file: there is no .env here or at the repository root; run fix first "
-                             "or pass env_file")
+            raise UsageError("no reference file: there is no .env.unleak (nor .env) here or at the repository root; "
+                             "run fix first or pass env_file")
         return cwd, env_file
 
     def _policy_refusal(self, ctx: RunContext, foreign: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
@@ -438,7 +438,7 @@ class UnleakMCP:
             "request_id": sr.id, "expires_in_seconds": int(sr.expires - time.time()),
             "message": (f"Ask the human to enter the value of {name} on unleak's secret entry page (unleak's "
                         f"log has the link) and to confirm it with `unleak approve {sr.id}` in their own "
-                        f"terminal. Meanwhile put {name}={vault.reference_for(name)} in .env. The value will "
+                        f"terminal. Meanwhile put {name}={vault.reference_for(name)} in .env.unleak. The value will "
                         "never be shown to you."),
         })
 

@@ -115,9 +115,9 @@ TOOLS: dict[str, dict[str, Any]] = {
     "run": {
         "title": "Run a command with secrets",
         "description": "Run an argv (a list, no shell) with the secrets of the repository's reference file "
-                       "(.env) in its environment. Allowed only under a grant the human gave; otherwise returns an "
-                       "approval request id and what the human must do. Returns the exit code and the masked, "
-                       "size-capped output. Commands that print the environment or run inline code (sh -c, "
+                       "(.env.unleak) in its environment. Allowed only under a grant the human gave; otherwise "
+                       "returns an approval request id and what the human must do. Returns the exit code and the "
+                       "masked, size-capped output. Commands that print the environment or run inline code (sh -c, "
                        "python -c, env, printenv, cat .env …) are refused unless the human allowed exactly that.",
         "schema": _schema({
             "argv": {"type": "array", "items": {"type": "string", "maxLength": 8192, "pattern": "^[^\\x00]*$"},
@@ -125,7 +125,7 @@ TOOLS: dict[str, dict[str, Any]] = {
             "cwd": {"type": "string", "maxLength": 4096,
                     "description": "Directory inside the repository (default: its root)."},
             "env_file": {"type": "string", "maxLength": 4096,
-                         "description": "Reference file, relative to cwd (default: .env)."},
+                         "description": "Reference file, relative to cwd (default: .env.unleak, else .env)."},
             "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 3600},
             "task_id": _TASK,
         }, ("argv",)),
@@ -135,8 +135,8 @@ TOOLS: dict[str, dict[str, Any]] = {
     "request_secret": {
         "title": "Ask the human for a new secret",
         "description": "Ask the human to enter a secret you need (e.g. an API key). They type it into a local "
-                       "page that stores it in the vault; you get back the reference to put in .env, never the "
-                       "value.",
+                       "page that stores it in the vault; you get back the reference to put in .env.unleak, "
+                       "never the value.",
         "schema": _schema({
             "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"},
             "reason": {"type": "string", "maxLength": 500},

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from remediate.vault.refs import REFERENCE_FILE
 from scanner.words import plural
 from unleak.commands.common import (
     audit_action,
@@ -65,8 +66,8 @@ def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--verify", "verify_cmd", metavar="CMD",
               help="After --apply, run CMD (through sh -c) under `unleak run` and report its result.")
 @click.option("--env-file", "env_file", metavar="FILE",
-              help="Reference file to write (default: .env at the repository root, or [tool.unleak.fix] "
-                   "reference-file).")
+              help="Reference file to write (default: .env.unleak at the repository root, or "
+                   "[tool.unleak.fix] reference-file).")
 @click.option("--backend", type=click.Choice(["unleak", "op"]), default=None,
               help="Vault backend (default: unleak, the local encrypted vault).")
 @click.option("--namespace", metavar="NS", help="Vault namespace (default: the repository's directory name).")
@@ -116,7 +117,7 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
                              min_confidence="low")
     section = cfg.sections.get("fix", {})
     top = project_root(root)
-    ref_file = env_file or str(section.get("reference-file", ".env"))
+    ref_file = env_file or str(section.get("reference-file", REFERENCE_FILE))
     # normpath, not resolve(): a symlinked reference file must be seen (and refused) as the link it is.
     ref_abs = Path(os.path.normpath((root if env_file else top) / ref_file))
     try:
@@ -167,10 +168,8 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
                        f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
         if verify_cmd is not None:
             # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
-            from remediate.dotenv import is_dotenv_path
-
-            # Every .env this fix turned into references, the reference file last (it wins).
-            env_files = [c.path for c in plan.changes if is_dotenv_path(c.path) and not c.reference_file]
+            # Every reference file this fix wrote, the main one last (it wins).
+            env_files = [c.path for c in plan.changes if c.reference_file and c.path != plan.reference_file]
             env_args = [a for p in [*env_files, plan.reference_file] if (top / p).is_file()
                         for a in ("--env-file", str(top / p))]
             proc = subprocess.run(
