@@ -288,7 +288,8 @@ def test_suggest_fixes_dotenv_gets_a_reference(pr: PR, tmp_path: Path, github_ap
     # body lists the reference for .env.unleak.
     assert c["line"] == 3 and "# GITHUB_TOKEN: moved into the vault" in c["body"] and ".env.unleak" in c["body"]
     assert "unleak://" not in c["body"]
-    assert "`.env.unleak`" in post["body"]["body"] and "`GITHUB_TOKEN=unleak://shop/GITHUB_TOKEN`" in post["body"]["body"]
+    body = post["body"]["body"]
+    assert "`.env.unleak`" in body and "`GITHUB_TOKEN=unleak://shop/GITHUB_TOKEN`" in body
     assert token not in post["raw"] and token not in res.stdout + res.stderr
     assert_no_secret(pr, post["raw"])
 
