@@ -10,7 +10,9 @@ Rows (median of --runs; wall time, and CPU time of the whole process tree, which
   * ``unleak run -- true``                    a run at the human's terminal (policy: no grant needed)
   * ``unleak agent -- true``                  broker, Landlock domain, agent, tree collected at exit
   * ``unleak agent -- sh -c 'unleak run -- true'``  a run from the agent's shell, served by the broker (under the
-    grant)
+    grant), the session started for it
+  * ``unleak run -- true`` from a shell, directly and inside an ``unleak agent`` session that is already up (the
+    broker's run server is warm): what an agent's command pays, which is the overhead target
 MCP rows (median over --calls tool calls after the session is up, and the session's start-up):
   * MCP `run` of `true` through ``unleak mcp`` started by a client outside any sandbox (today)
   * the same client inside ``unleak agent``, its ``unleak mcp`` a thin client of the broker
@@ -109,6 +111,26 @@ def mcp_session(prefix: list[str], env: dict[str, str], cwd: Path, calls: int, s
     return float(data["startup"]), statistics.median(data["calls"])
 
 
+SHELL_RUNS = r"""
+import json, subprocess, sys, time
+n, cmd = int(sys.argv[1]), sys.argv[2:]
+time.sleep(1.0)  # the session is up and settled, as when an agent's shell runs a command later on
+out = []
+for _ in range(n):
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    out.append(time.perf_counter() - t)
+print(json.dumps(out))
+"""
+
+
+def in_session(prefix: list[str], env: dict[str, str], cwd: Path, runs: int, script: Path) -> float:
+    """Median wall time of ``unleak run -- true`` run ``runs`` times from one shell (inside ``prefix``)."""
+    out = subprocess.run([*prefix, sys.executable, str(script), str(runs), *UNLEAK, "run", "--", "true"], env=env,
+                         cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return statistics.median(json.loads(out.strip().splitlines()[-1]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=7)
@@ -134,6 +156,13 @@ def main() -> None:
         print(f"{'':<48} {'wall':>8}    {'cpu':>8}")
         for label, (wall, cpu) in rows:
             print(f"{label:<48} {wall * 1000:8.1f} ms {cpu * 1000:8.1f} ms")
+        shell = root / "shell_runs.py"
+        shell.write_text(SHELL_RUNS)
+        outside = in_session([], env, repo, args.runs, shell)
+        inside_run = in_session([*UNLEAK, "agent", "--"], env, repo, args.runs, shell)
+        print(f"{'unleak run -- true from a shell, direct':<48} {outside * 1000:8.1f} ms")
+        print(f"{'  … from the shell of a running unleak agent':<48} {inside_run * 1000:8.1f} ms"
+              f"   (+{(inside_run - outside) * 1000:.0f} ms)")
         direct = mcp_session([], env, repo, args.calls, script)
         inside = mcp_session([*UNLEAK, "agent", "--"], env, repo, args.calls, script)
         print(f"{'MCP session start-up, direct':<48} {direct[0] * 1000:8.1f} ms")

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,8 @@ class Broker:
     box: Sandbox
     #: the environment of everything the broker starts outside the sandbox (the human's, at start)
     environ: Mapping[str, str]
+    #: the warm process brokered runs are forked from (None: each run starts an interpreter)
+    zygote: Any = field(default=None, init=False)
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in self.environ.items() if k not in (ENV_FD, ENV_SOCKET)}
@@ -172,6 +174,10 @@ class Broker:
         env = self.child_env()
         env[ENV_FD] = str(theirs.fileno())
         env[ENV_SOCKET] = os.path.join(rundir, "broker.sock")
+        if os.environ.get("UNLEAK_AGENT_NO_ZYGOTE") != "1":
+            from unleak.agent.zygote import Zygote
+
+            self.zygote = Zygote.start(self.child_env())  # forked before any thread of ours exists
         threading.Thread(target=self._serve, args=(ours,), daemon=True, name="unleak-broker").start()
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name="unleak-broker-path").start()
         try:
@@ -213,6 +219,8 @@ class Broker:
             reaper.kill_descendants()
             ours.close()
             listener.close()
+            if self.zygote is not None:
+                self.zygote.close()
             import shutil
 
             shutil.rmtree(rundir, ignore_errors=True)
@@ -270,6 +278,12 @@ class Broker:
             except UsageError as exc:
                 _send(status, {"error": str(exc)})
                 return
+            if self.zygote is not None and argv[len(_BROKERED):len(_BROKERED) + 1] == ["run"]:
+                answer = self.zygote.run(argv[len(_BROKERED) + 1:], cwd, status, streams)
+                if answer is not None:  # the streams went to the zygote's child and are closed here
+                    streams = []
+                    _send(status, answer)
+                    return
             try:
                 # stderr: the run's own for `unleak run`; the human's terminal (ours) for the MCP server, whose
                 # log carries approval links the agent must not read.
@@ -305,7 +319,7 @@ class Broker:
             raise UsageError("the request's working directory is not a directory")
         # -P: the working directory is the agent's repository, and `python -m` would import from it first (a
         # json.py there would run outside the sandbox). This module's entry confines git before anything runs.
-        base = [sys.executable, "-P", "-m", "unleak.agent.brokered"]
+        base = list(_BROKERED)
         op = req.get("op")
         if op == "mcp" and nstreams == 2:
             return [*base, "mcp", "-C", cwd, *(["--read-only"] if req.get("read_only") is True else [])], cwd
@@ -336,6 +350,9 @@ class Broker:
             real = Path(os.path.realpath(os.path.join(cwd, name)))
             if any(real == d or d in real.parents for d in map(Path, map(os.path.realpath, self.box.deny))):
                 raise UsageError("--env-file names a file in unleak's own directories, which the agent may not use")
+
+
+_BROKERED = (sys.executable, "-P", "-m", "unleak.agent.brokered")
 
 
 def _shell_status(code: int) -> int:
