@@ -53,7 +53,10 @@ class Zygote:
         if pid == 0:  # pragma: no cover - the zygote; its behaviour is tested through the runs it serves
             code = 0
             try:
-                ours.close()
+                # Nothing of the broker's but the terminal: not the agent's socket, the listener, the ruleset.
+                keep = theirs.fileno()
+                os.closerange(3, keep)
+                os.closerange(keep + 1, _max_fd())
                 _serve(theirs, dict(env))
             except BaseException:  # nothing may unwind into the broker's code in this process
                 code = 1
@@ -119,6 +122,13 @@ class Zygote:
 
 
 # ------------------------------------------------------------------------------------------- in the zygote
+
+
+def _max_fd() -> int:  # pragma: no cover - runs in the zygote
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
 #: What every run imports: loaded once here, so each forked run starts warm.
