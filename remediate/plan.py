@@ -117,6 +117,10 @@ def _name_values(plan: Plan, vault: Vault, by_value: dict[str, list[Found]], rul
         f0 = rule_of.get(xs[0].site.raw) or rule_of.get(value)
         base = choose_name([x.site for x in ranked], f0.rule_id if f0 else "", value)
         chosen, wanted = base, renames.get(base)
+        if wanted is None:
+            # The name shown in a plan may be the base with a suffix (DEPLOY_TOKEN_2): renaming that one counts too.
+            proposed = free_name(base, value, taken, existing | foreign, vault, ref_entries)
+            chosen, wanted = proposed, renames.get(proposed)
         if wanted is not None:
             if not NAME_RE.fullmatch(wanted):
                 raise UsageError(f"--name {chosen}={wanted}: not a valid variable name (A-Z, 0-9 and _)")

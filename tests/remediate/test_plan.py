@@ -276,6 +276,16 @@ def test_user_renames_from_flag_and_config(repo: GitRepo) -> None:
     assert bad.returncode == 2 and "OLD=NEW" in bad.stderr
 
 
+def test_a_suffixed_name_the_plan_shows_can_be_renamed(repo: GitRepo) -> None:
+    """Renames are given by the names the plan shows, which may carry a suffix (DEPLOY_TOKEN_2)."""
+    repo.write(".env", "DEPLOY_TOKEN=not-a-secret\n")
+    repo.write("a.py", f'DEPLOY_TOKEN = "{github_pat()}"\n')
+    assert [s.name for s in _plan(repo).secrets] == ["DEPLOY_TOKEN_2"]
+    plan, _ = plan_fix(ScanRequest(root=repo.path), open_vault(namespace="app", repo_path=repo.path),
+                       names={"DEPLOY_TOKEN_2": "CI_DEPLOY_TOKEN"})
+    assert [s.name for s in plan.secrets] == ["CI_DEPLOY_TOKEN"]
+
+
 def test_foreign_1password_item_title_is_avoided_at_plan_time(repo: GitRepo, fake_op: FakeOp) -> None:
     """An item titled like the planned name that unleak did not create would fail at apply: planning avoids it."""
     subprocess.run(["op", "item", "create", "--vault", "dev", "--title", "GITHUB_TOKEN", "--category", "LOGIN"],
