@@ -240,7 +240,8 @@ def _checkup_lines(c: Any, repairing: bool) -> list[str]:
                  + (f"; do NOT authenticate: {', '.join(c.damaged)}" if c.damaged else ""))
     if c.rolled_back:
         lines.append("  OLDER COPY: the file is an older write than this machine last saw (put back from a backup or "
-                     "a sync); put the newest copy back")
+                     f"a sync); put the newest copy back (`unleak secrets list --namespace {c.namespace}` says how "
+                     "to accept this one instead)")
     if c.repair is not None:
         r = c.repair
         lines.append(f"  repaired: recovered {len(r.recovered)} entr{'y' if len(r.recovered) == 1 else 'ies'}; "

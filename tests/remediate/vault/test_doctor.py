@@ -160,3 +160,17 @@ def test_healthy_vault_needs_no_repair() -> None:
     assert v.path.read_bytes() == before and not _copies(v)
     code, out = _doctor("--namespace", "nosuch")
     assert code == 2 and "no vault file for namespace 'nosuch'" in out
+
+
+def test_an_older_whole_copy_is_reported_not_repaired() -> None:
+    """A whole file put back from a backup authenticates throughout; only the generation tells. Repair is not the
+    way to accept it (the existing error says how), so it leaves the file alone."""
+    v = _vault({"A": github_pat()})
+    older = v.path.read_bytes()
+    v.put("B", github_pat())
+    v.path.write_bytes(older)
+    code, out = _doctor("--namespace", "shop")
+    assert code == 1 and "OLDER COPY" in out and "MAC) holds" in out and "(this machine last saw 2)" in out
+    code, out = _doctor("--namespace", "shop", "--repair")
+    assert code == 1 and "OLDER COPY" in out and "repaired" not in out
+    assert v.path.read_bytes() == older and not _copies(v)
