@@ -8,13 +8,15 @@ standard-library imports, and, when the module has none, as a group of its own b
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node as dotted_name
 
-_Key = tuple[str, int]  # (module, 0 for `import m` / 1 for `from m import ...`): isort's order within a section
+_Key = tuple[str, int]  # (module, 0 for `import m` / 1 for `from m import ...`)
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -86,8 +88,16 @@ def add_import_os(module: cst.Module, asname: str | None = None) -> cst.Module:
         block.append((i, kind[0], kind[1]))
     stdlib = [(i, key) for i, kind, key in block if kind == "stdlib"]
     if stdlib:
-        # Alphabetical among the standard-library imports: before the first one that sorts after `import os`.
-        at = next((i for i, key in stdlib if key > own), None)
+        # isort's order within a section: every `import m` before every `from m import ...`, each alphabetical —
+        # unless the file sorts both kinds together by module (isort's force_sort_within_sections), which shows as
+        # a `from` import followed by a plain one.
+        kinds = [key[1] for _, key in stdlib]
+        together = any(a > b for a, b in itertools.pairwise(kinds))
+
+        def order(key: _Key) -> tuple[Any, ...]:
+            return key if together else (key[1], key[0])
+
+        at = next((i for i, key in stdlib if order(key) > order(own)), None)
         if at is None:
             body.insert(stdlib[-1][0] + 1, new)
         else:

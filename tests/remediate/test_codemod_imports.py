@@ -5,6 +5,9 @@ Each "after" is what isort (profile black) leaves unchanged, so a fixed file pas
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from remediate.codemods import rewrite
@@ -28,6 +31,12 @@ CASES = [
     ("plain-imports-before-from-imports",
      'from pathlib import Path\n\nKEY = "S1_PLACE"\n',
      'import os\nfrom pathlib import Path\n\nKEY = os.environ["KEY"]\n'),
+    ("plain-imports-first-then-from-imports",
+     'import abc\nfrom collections import OrderedDict\nfrom typing import Any\n\nKEY = "S1_PLACE"\n',
+     'import abc\nimport os\nfrom collections import OrderedDict\nfrom typing import Any\n\nKEY = os.environ["KEY"]\n'),
+    ("force-sort-within-sections-style-kept",
+     'from collections import OrderedDict\nimport sys\n\nKEY = "S1_PLACE"\n',
+     'from collections import OrderedDict\nimport os\nimport sys\n\nKEY = os.environ["KEY"]\n'),
     ("only-third-party-own-group-first",
      'import requests\nfrom flask import Flask\n\nKEY = "S1_PLACE"\n',
      'import os\n\nimport requests\nfrom flask import Flask\n\nKEY = os.environ["KEY"]\n'),
@@ -61,3 +70,14 @@ def test_import_os_goes_into_the_stdlib_group(before: str, after: str) -> None:
     out = rewrite(fill(before, s1, ""), [s1], names={s1: "KEY"})
     assert out.ok, out.error
     assert out.code == fill(after, s1, "")
+
+
+@pytest.mark.parametrize("after", [c[2] for c in CASES], ids=[c[0] for c in CASES])
+def test_every_after_passes_the_import_order_check(after: str) -> None:
+    """The "after" column is what isort accepts (ruff's implementation of it; the one case written in isort's
+    force_sort_within_sections style is checked with that setting)."""
+    style = ["--config", "lint.isort.force-sort-within-sections=true"] if after.startswith("from collections") else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", *style, "--select", "I", "--stdin-filename", "m.py", "-"],
+        input=after.replace("S1_PLACE", "x"), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
