@@ -262,7 +262,7 @@ class LocalVault:
 
     def _damaged(self, why: str) -> VaultError:
         return VaultError(f"the vault file {self.path} is damaged ({why}); restore it from a backup or move it "
-                          "aside to start an empty vault (`unleak secrets doctor` tells what is left)")
+                          "aside to start an empty vault")
 
     @property
     def _repair_hint(self) -> str:
