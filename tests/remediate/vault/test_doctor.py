@@ -174,3 +174,11 @@ def test_an_older_whole_copy_is_reported_not_repaired() -> None:
     code, out = _doctor("--namespace", "shop", "--repair")
     assert code == 1 and "OLDER COPY" in out and "repaired" not in out
     assert v.path.read_bytes() == older and not _copies(v)
+
+
+def test_a_file_of_another_namespace_is_never_repaired() -> None:
+    v = _vault({"A": github_pat()})
+    before = _edit(v, lambda d: d.__setitem__("namespace", "other"))
+    code, out = _doctor("--namespace", "shop", "--repair")
+    assert code == 2 and "belongs to namespace 'other'" in out and "Nothing was changed" in out
+    assert v.path.read_bytes() == before and not _copies(v)
