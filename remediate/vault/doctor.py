@@ -78,6 +78,11 @@ class Checkup:
                 and (self.mac_ok is False or bool(self.damaged)))
 
     @property
+    def recoverable(self) -> bool:
+        """Repairable, and something is left to keep (a namespace of which no entry opens is left as it is)."""
+        return self.repairable and (any(self.entries.values()) or not self.entries)
+
+    @property
     def healthy(self) -> bool:
         return (self.problem is None and bool(self.key_present) and bool(self.mac_ok) and not self.damaged
                 and not self.rolled_back)
@@ -113,7 +118,7 @@ def doctor(namespace: str | None = None, *, repair: bool = False, data_dir: str 
         with flocked(vault.lock_path):  # no writer between the check and the rewrite
             vault._remove_stale_temp_files()
             found, sealed = check(vault)
-            if found.repairable:
+            if found.recoverable:
                 found.repair = _repair(vault, found, sealed)
             elif namespace is not None and not found.healthy and not found.rolled_back:
                 raise VaultError(_refusal(found))
@@ -192,8 +197,6 @@ def _refusal(found: Checkup) -> str:
 def _repair(vault: LocalVault, found: Checkup, sealed: VaultFile | None) -> Repair:
     assert sealed is not None
     keep = [n for n, ok in found.entries.items() if ok]
-    if not keep and found.entries:
-        raise VaultError(_refusal(found))
     master = vault.keys.find(sealed.key_id)
     assert master is not None
     copy = _keep_damaged_copy(vault)

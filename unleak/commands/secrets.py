@@ -250,6 +250,8 @@ def _checkup_lines(c: Any, repairing: bool) -> list[str]:
         if r.lost:
             lines.append(f"  could not recover: {', '.join(r.lost)} (store each again with `unleak secrets set`)")
         lines.append(f"  the damaged file is kept as {r.damaged_copy}; the vault is now generation {r.generation}")
+    elif c.repairable and not c.recoverable:
+        lines.append("  no entry authenticates: there is nothing to recover; restore the file from a backup")
     elif c.repairable:
         lines.append(f"  repair with: unleak secrets doctor --namespace {c.namespace} --repair (keeps the "
                      f"{good} that authenticate{'s' if good == 1 else ''} and a copy of the damaged file)")

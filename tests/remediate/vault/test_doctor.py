@@ -182,3 +182,17 @@ def test_a_file_of_another_namespace_is_never_repaired() -> None:
     code, out = _doctor("--namespace", "shop", "--repair")
     assert code == 2 and "belongs to namespace 'other'" in out and "Nothing was changed" in out
     assert v.path.read_bytes() == before and not _copies(v)
+
+
+def test_repair_of_every_namespace_skips_one_with_nothing_left() -> None:
+    shop = _vault({"A": github_pat(), "B": github_pat()})
+    dead = _vault({"B": github_pat()}, ns="dead")
+    for v in (shop, dead):
+        _edit(v, ENTRY_DAMAGE["ciphertext byte"])
+    dead_bytes = dead.path.read_bytes()
+    code, out = _doctor("--repair")
+    assert code == 1 and "recovered 1 entry;" in out and "there is nothing to recover" in out
+    assert [e.name for e in shop.names()] == ["A"]
+    assert dead.path.read_bytes() == dead_bytes and not _copies(dead)
+    code, out = _doctor("--namespace", "dead", "--repair")
+    assert code == 2 and "no entry of" in out and "Nothing was changed" in out
