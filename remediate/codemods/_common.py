@@ -10,6 +10,8 @@ import libcst as cst
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.metadata import PositionProvider, Scope, ScopeProvider
 
+from remediate.codemods.imports import add_import_os
+
 # Callees that read one variable from the environment and take a default: dotted name -> (index of the key
 # argument, index of a positional default or None, name of the keyword default).
 _OS_READS = {
@@ -204,11 +206,13 @@ class LineCodemod(VisitorBasedCodemodCommand):
             self._os_alias = next((n for n in existing if self._os_reaches(scope, n)), fresh)
         return self._os_alias
 
-    def add_os_imports(self) -> None:
+    def add_os_imports(self, module: cst.Module) -> cst.Module:
+        """``module`` with the ``os`` imports its rewrites need, placed in the standard-library group."""
         if self._os_plain:
-            self.add_needed_import("os")
+            module = add_import_os(module)
         if self._os_alias is not None:
-            self.add_needed_import("os", asname=self._os_alias)
+            module = add_import_os(module, self._os_alias)
+        return module
 
     def _line(self, node: cst.CSTNode) -> int:
         try:

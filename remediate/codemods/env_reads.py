@@ -144,5 +144,4 @@ class FixEnvReads(LineCodemod):
         return updated_node.with_changes(value=cst.parse_expression(f"{self.os_name(original_node)}.environ"))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        self.add_os_imports()
-        return updated_node
+        return self.add_os_imports(updated_node)

@@ -431,5 +431,4 @@ class ReplaceSecretLiterals(LineCodemod):
             value=self._rx.sub(lambda m: comment_marker(names[m.group(0)]), updated_node.value))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        self.add_os_imports()
-        return updated_node
+        return self.add_os_imports(updated_node)

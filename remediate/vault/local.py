@@ -218,7 +218,7 @@ class LocalVault:
             return AESGCM(derive(master, b"entry")).decrypt(nonce, ct, reference.encode("utf-8"))
         except (InvalidTag, ValueError, binascii.Error):
             raise VaultError(f"{reference} failed authentication: the vault file {self.path} was modified "
-                             "outside unleak or is damaged") from None
+                             f"outside unleak or is damaged; {self._repair_hint}") from None
 
     def _mac(self, master: bytes, vf: VaultFile) -> str:
         return hmac.new(derive(master, b"index"), canonical(vf.body()), hashlib.sha256).hexdigest()
@@ -264,6 +264,11 @@ class LocalVault:
         return VaultError(f"the vault file {self.path} is damaged ({why}); restore it from a backup or move it "
                           "aside to start an empty vault")
 
+    @property
+    def _repair_hint(self) -> str:
+        return ("recover every entry that still authenticates with: unleak secrets doctor --namespace "
+                f"{self.namespace} --repair")
+
     def _load(self) -> tuple[VaultFile, bytes] | None:
         check_private_dir(self.data_dir)
         check_private_dir(self.vault_dir)
@@ -285,10 +290,12 @@ class LocalVault:
         entries = doc.get("entries")
         kid, mac, ns, gen = doc.get("key_id"), doc.get("mac"), doc.get("namespace"), doc.get("generation")
         if (not isinstance(entries, dict) or not isinstance(kid, str) or not isinstance(mac, str)
-                or not isinstance(ns, str) or (gen is not None and (type(gen) is not int or gen < 1))
-                or not all(isinstance(k, str) and isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
-                           for k, v in entries.items())):
+                or not isinstance(ns, str) or (gen is not None and (type(gen) is not int or gen < 1))):
             raise self._damaged("unexpected structure")
+        if not all(isinstance(v, dict) and all(isinstance(x, str) for x in v.values()) for v in entries.values()):
+            # The file is whole; an entry is not, and the others may still open on their own.
+            raise VaultError(f"the vault file {self.path} has a damaged entry; no entry was read — "
+                             f"{self._repair_hint}")
         master = self.keys.find(kid)
         if master is None:
             self.keys.forget()  # another process may have created the key after we last looked
@@ -302,7 +309,7 @@ class LocalVault:
         vf = VaultFile(ns, kid, entries, gen)
         if not hmac.compare_digest(self._mac(master, vf), mac):
             raise VaultError(f"the vault file {self.path} failed its integrity check: it was modified outside "
-                             "unleak or is damaged; no entry was read")
+                             f"unleak or is damaged; no entry was read — {self._repair_hint}")
         if ns != self.namespace:
             raise self._damaged(f"it belongs to namespace {ns!r}")
         seen = self._seen_generation()

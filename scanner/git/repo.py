@@ -284,6 +284,25 @@ def dirty_tracked(repo: Path) -> list[str]:
     return [e[3:] for e in out.split("\0") if len(e) > 3]
 
 
+def uncommitted(repo: Path) -> tuple[list[str], list[str]]:
+    """(staged, unstaged): tracked files whose index differs from HEAD, and those whose work tree differs from the
+    index (a file can be in both). Paths are relative to the work tree's top."""
+    out = run(["status", "--porcelain", "-z", "--untracked-files=no"], repo)
+    staged: list[str] = []
+    unstaged: list[str] = []
+    entries = iter(out.split("\0"))
+    for e in entries:
+        if len(e) < 4:
+            continue
+        if e[0] in "RC":
+            next(entries, None)  # -z puts a rename's or copy's source path in an entry of its own
+        if e[0] not in " ?":
+            staged.append(e[3:])
+        if e[1] not in " ?":
+            unstaged.append(e[3:])
+    return staged, unstaged
+
+
 def clone_mirror(src: Path, dest: Path) -> None:
     """A fresh, fully packed mirror clone (every ref of ``src``), so history can be rewritten away from it."""
     run(["clone", "--quiet", "--mirror", "--no-local", "--", str(src), str(dest)], src.parent)

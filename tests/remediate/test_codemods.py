@@ -215,7 +215,7 @@ ENV_CASES = [
     ("environ-get-default", "import os\npw = os.environ.get('API_TOKEN', 'S1_PLACE')\n",
      "import os\npw = os.environ['API_TOKEN']\n", {S1: "API_TOKEN"}, (), False),
     ("bare-getenv-adds-import", 'from os import getenv\npw = getenv("DB_PASSWORD", default="S1_PLACE")\n',
-     'from os import getenv\nimport os\n\npw = os.environ["DB_PASSWORD"]\n', {S1: "DB_PASSWORD"}, (), False),
+     'import os\nfrom os import getenv\npw = os.environ["DB_PASSWORD"]\n', {S1: "DB_PASSWORD"}, (), False),
     ("decouple-default", 'from decouple import config\nK = config("SECRET_KEY", default="S1_PLACE", cast=str)\n',
      'from decouple import config\nK = config("SECRET_KEY", cast=str)\n', {S1: "SECRET_KEY"}, (), False),
     ("decouple-last-default", 'from decouple import config\nK = config("SECRET_KEY", "S1_PLACE")\n',
@@ -228,7 +228,7 @@ ENV_CASES = [
     ("dotenv-values-subscript",
      'from dotenv import dotenv_values\nA = dotenv_values(".env")["API_TOKEN"]\ncfg = dotenv_values()\n'
      'B = cfg["DB_PASSWORD"]\nC = cfg.get("API_TOKEN")\nD = cfg["DEBUG"]\n',
-     'from dotenv import dotenv_values\nimport os\n\nA = os.environ["API_TOKEN"]\ncfg = dotenv_values()\n'
+     'import os\n\nfrom dotenv import dotenv_values\nA = os.environ["API_TOKEN"]\ncfg = dotenv_values()\n'
      'B = os.environ["DB_PASSWORD"]\nC = os.environ.get("API_TOKEN")\nD = cfg["DEBUG"]\n',
      {}, ("API_TOKEN", "DB_PASSWORD"), False),
     ("load-dotenv-override",

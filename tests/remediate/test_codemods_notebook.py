@@ -67,7 +67,7 @@ def test_code_cells_rewritten_outputs_and_markdown_kept_as_manual_steps() -> Non
     after = notebook.rewrite(before, [key], names={key: "STRIPE_API_KEY"})
     assert after.ok and after.code is not None
     assert _sources(after.code) == [
-        'import stripe\nimport os\n\n%matplotlib inline\n!pip list\nstripe.api_key = os.environ["STRIPE_API_KEY"]\n'
+        'import os\n\nimport stripe\n%matplotlib inline\n!pip list\nstripe.api_key = os.environ["STRIPE_API_KEY"]\n'
         "print(stripe.api_key)",
         f"Our key was `{key}`.",
         'import os\n\nheaders = {"Authorization": f"Bearer {os.environ[\'STRIPE_API_KEY\']}"}  '

@@ -199,6 +199,7 @@ def test_verify_reports_the_commands_result(repo: GitRepo) -> None:
     ok = run_cli("fix", "--apply", "--verify", check, cwd=repo.path)
     assert ok.returncode == 0, ok.stderr
     assert "verify passed" in ok.stderr and tok not in ok.stderr + ok.stdout
+    repo.write("b.py", f'import os\nSECOND_TOKEN = "{github_pat()}"\n')  # something to move, so verify runs
     bad = run_cli("fix", "--apply", "--json", "--verify", "exit 5", cwd=repo.path)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["verify"] == {"command": "exit 5", "exit_code": 5, "passed": False}
@@ -246,7 +247,7 @@ def test_json_shape(repo: GitRepo) -> None:
     repo.write("a.py", f'DEPLOY_TOKEN = "{github_pat()}"\n')
     r = run_cli("fix", "--json", cwd=repo.path)
     doc: dict[str, Any] = json.loads(r.stdout)
-    assert set(doc) == {"plan", "patch", "applied"}
+    assert set(doc) == {"plan", "patch", "applied", "uncommitted"}
     assert [s["name"] for s in doc["plan"]["secrets"]] == ["DEPLOY_TOKEN"]
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
                                     {"path": ".env.unleak", "created": True, "reference_file": True}]

@@ -46,6 +46,35 @@ def _fix_text(plan: Any, diff: str) -> str:
     return out
 
 
+def _dirty(top: Path, plan: Any) -> tuple[list[str], list[str]]:
+    """(staged, unstaged): the files the plan rewrites whose index differs from HEAD, and whose work tree differs
+    from the index; nothing outside a git work tree."""
+    from scanner import git
+
+    if not plan.changes or git.toplevel(top) is None:
+        return [], []
+    staged, unstaged = (set(p) for p in git.uncommitted(top))
+    return [c.path for c in plan.changes if c.path in staged], [c.path for c in plan.changes if c.path in unstaged]
+
+
+def _dirty_text(staged: list[str], unstaged: list[str]) -> list[str]:
+    """Said before anything is written. Not a refusal (unlike `cargo fix`): the secret to move usually sits in
+    changes not yet committed — the pre-commit hook stopped them — and committing them first is what must not
+    happen. What the user needs is to know how to review the fix alone."""
+    def have(paths: list[str]) -> str:
+        return f"{paths[0]} has" if len(paths) == 1 else f"{', '.join(paths)} have"
+
+    out = []
+    if unstaged:
+        out.append(f"{have(unstaged)} changes not staged for commit: `git diff` will show them mixed with the fix "
+                   "(run `git add` on them first to see the fix alone; the patch printed is the fix alone)")
+    only_staged = [p for p in staged if p not in unstaged]
+    if only_staged:
+        out.append(f"{have(only_staged)} staged changes: `git diff` will show the fix alone; `git add` the fix "
+                   "before committing, or the commit takes the staged version, value included")
+    return out
+
+
 def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
     """OLD -> NEW from ``[tool.unleak.fix.names]`` and then ``--name OLD=NEW`` (flags beat config)."""
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
@@ -89,7 +118,8 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     Without --apply, prints the plan and a unified diff in which every secret value is redacted (safe to paste
     into a pull request or an agent's context) and exits 1 if there is something to fix. With --apply: stores
     each value and reads it back, rewrites the files atomically, re-scans them, then writes the reference file
-    (a .env of references, safe to commit). If any step fails, the files are left as they were.
+    (a .env of references, safe to commit). If any step fails, the files are left as they were. Files to
+    rewrite that have uncommitted changes are named before anything is written.
 
     \b
     Example:  unleak fix                 # review
@@ -131,7 +161,12 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     plan, _ = plan_fix(req, vault, reference_file=ref_rel, min_confidence=Confidence.parse(min_confidence),
                        names=names)
     diff = unified_diff(plan.changes, plan.redactions())
-    payload: dict[str, Any] = {"plan": plan.to_dict(), "patch": diff, "applied": False}
+    staged, unstaged = _dirty(top, plan)
+    payload: dict[str, Any] = {"plan": plan.to_dict(), "patch": diff, "applied": False,
+                               "uncommitted": {"staged": staged, "unstaged": unstaged}}
+    if not as_json:
+        for line in _dirty_text(staged, unstaged):
+            click.echo(f"unleak fix: {line}", err=True)
     if not do_apply:
         if as_json:
             click.echo(json.dumps(payload, indent=2))
@@ -166,7 +201,12 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         if plan.manual and not as_json:
             click.echo(f"unleak fix: {plural(len(plan.manual), 'manual step')} "
                        f"{'remains' if len(plan.manual) == 1 else 'remain'} (listed above)", err=True)
-        if verify_cmd is not None:
+        if verify_cmd is not None and plan.empty:
+            # Nothing was moved, so there is no rewrite to verify (and no reference file to run under).
+            payload["verify"] = {"command": verify_cmd, "skipped": "nothing was moved"}
+            if not as_json:
+                click.echo(f"unleak fix: verify not run (nothing was moved): {verify_cmd}", err=True)
+        elif verify_cmd is not None:
             # `unleak run` in a child process: the values reach CMD through its environment only, masked output.
             # Every reference file this fix wrote, the main one last (it wins).
             env_files = [c.path for c in plan.changes if c.reference_file and c.path != plan.reference_file]

@@ -187,3 +187,74 @@ def secrets_rotate_key(as_json: bool) -> None:
     click.echo(f"unleak secrets: {verb}: {len(done.namespaces)} namespace(s), {done.entries} entr"
                f"{'y' if done.entries == 1 else 'ies'} re-encrypted under key {done.new_key_id} (retired: "
                f"{', '.join(done.old_key_ids) or 'none'}); back up the new key", err=True)
+
+
+@secrets_group.command("doctor")
+@click.option("--namespace", metavar="NS", help="Check this namespace only (default: every local namespace).")
+@click.option("--repair", is_flag=True,
+              help="After a failed integrity check or damaged entries: keep the damaged file as "
+                   "<ns>.vault.damaged-<time> and rewrite the vault with every entry that still authenticates.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report (names only, never a value).")
+def secrets_doctor(namespace: str | None, repair: bool, as_json: bool) -> None:
+    """Check the local vault; with --repair, recover every entry that still authenticates.
+
+    Per namespace: whether the file parses, whether this machine has its key, whether its integrity check (MAC)
+    holds, and which write (generation) it is; per entry: whether it authenticates. No value is ever printed.
+    Repair trusts each entry's own seal: an entry put back from an older copy of the vault authenticates too, so
+    check the values it recovered. Exit 0 when every namespace is healthy (or was repaired with nothing lost),
+    1 otherwise.
+
+    \b
+    Example:  unleak secrets doctor
+              unleak secrets doctor --namespace shop --repair
+    """
+    import json
+
+    from remediate.vault.doctor import doctor
+
+    found = doctor(namespace, repair=repair)
+    ok = all(c.healthy or (c.repair is not None and not c.repair.lost) for c in found)
+    if as_json:
+        click.echo(json.dumps({"namespaces": [c.to_dict() for c in found], "ok": ok}, indent=2))
+        sys.exit(0 if ok else 1)
+    if not found:
+        click.echo("no namespaces in the local vault", err=True)
+    for c in found:
+        click.echo("\n".join(_checkup_lines(c, repair)))
+    sys.exit(0 if ok else 1)
+
+
+def _checkup_lines(c: Any, repairing: bool) -> list[str]:
+    lines = [f"{c.namespace}: {c.path}"]
+    if c.problem is not None:
+        return [*lines, f"  DAMAGED: {c.problem}; it cannot be repaired (nothing to authenticate against): restore "
+                        "it from a backup, or move it aside to start an empty vault"]
+    if not c.key_present:
+        return [*lines, "  the key it was sealed with is NOT on this machine: nothing can be checked or repaired; "
+                        "restore that key"]
+    seen = f" (this machine last saw {c.seen_generation})" if c.seen_generation != (c.generation or 0) else ""
+    lines.append(f"  file parses; key present; integrity check (MAC) {'holds' if c.mac_ok else 'FAILED'}; "
+                 f"generation {c.generation or 0}{seen}")
+    good = sum(c.entries.values())
+    lines.append(f"  {len(c.entries)} entr{'y' if len(c.entries) == 1 else 'ies'}: {good} authenticate"
+                 + (f"; do NOT authenticate: {', '.join(c.damaged)}" if c.damaged else ""))
+    if c.rolled_back:
+        lines.append("  OLDER COPY: the file is an older write than this machine last saw (put back from a backup or "
+                     f"a sync); put the newest copy back (`unleak secrets list --namespace {c.namespace}` says how "
+                     "to accept this one instead)")
+    if c.repair is not None:
+        r = c.repair
+        lines.append(f"  repaired: recovered {len(r.recovered)} entr{'y' if len(r.recovered) == 1 else 'ies'}; "
+                     "their values are as last sealed, check them (an entry put back from an older copy of the vault "
+                     "authenticates too)")
+        if r.lost:
+            lines.append(f"  could not recover: {', '.join(r.lost)} (store each again with `unleak secrets set`)")
+        lines.append(f"  the damaged file is kept as {r.damaged_copy}; the vault is now generation {r.generation}")
+    elif c.repairable and not c.recoverable:
+        lines.append("  no entry authenticates: there is nothing to recover; restore the file from a backup")
+    elif c.repairable:
+        lines.append(f"  repair with: unleak secrets doctor --namespace {c.namespace} --repair (keeps the "
+                     f"{good} that authenticate{'s' if good == 1 else ''} and a copy of the damaged file)")
+    elif c.healthy:
+        lines.append("  healthy" + ("; nothing to repair" if repairing else ""))
+    return lines
