@@ -75,6 +75,30 @@ def _dirty_text(staged: list[str], unstaged: list[str]) -> list[str]:
     return out
 
 
+def _ask_names(plan: Any) -> dict[str, str]:
+    """OLD -> NEW as typed at the terminal, one prompt per secret (shown by name, masked preview and places)."""
+    from remediate.vault.refs import NAME_RE
+
+    click.echo(f"{plural(len(plan.secrets), 'secret')} to name (Enter keeps the name shown):", err=True)
+    out: dict[str, str] = {}
+    taken = {s.name for s in plan.secrets}
+    for s in plan.secrets:
+        where = ", ".join(f"{p.path}:{p.line}" for p in s.places)
+        click.echo(f"  {s.preview}  {where}", err=True)
+        while True:
+            new = str(click.prompt("  name", default=s.name, err=True)).strip()
+            if new != s.name and new in taken:
+                click.echo(f"  {new} is the name of another secret in this plan", err=True)
+            elif NAME_RE.fullmatch(new):
+                break
+            else:
+                click.echo("  a name is letters, digits and _ (for example STRIPE_SECRET_KEY)", err=True)
+        if new != s.name:
+            out[s.name] = new
+            taken = (taken - {s.name}) | {new}
+    return out
+
+
 def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
     """OLD -> NEW from ``[tool.unleak.fix.names]`` and then ``--name OLD=NEW`` (flags beat config)."""
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
@@ -106,19 +130,22 @@ def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
 @click.option("--no-baseline", is_flag=True, help="Also fix findings recorded in the baseline.")
 @click.option("--name", "renames", multiple=True, metavar="OLD=NEW",
               help="Store the secret the plan calls OLD as NEW (repeatable; also [tool.unleak.fix.names]).")
+@click.option("-i", "--interactive", is_flag=True,
+              help="In a terminal, ask for each secret's name before anything is written (Enter keeps the name "
+                   "proposed).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cmd: str | None,
                 env_file: str | None, backend: str | None, namespace: str | None, op_vault: str | None,
-                min_confidence: str, no_baseline: bool, renames: tuple[str, ...], config_path: str | None,
-                repo_dir: str) -> None:
+                min_confidence: str, no_baseline: bool, renames: tuple[str, ...], interactive: bool,
+                config_path: str | None, repo_dir: str) -> None:
     """Move secrets into the vault and rewrite the code to read them from the environment.
 
     Without --apply, prints the plan and a unified diff in which every secret value is redacted (safe to paste
     into a pull request or an agent's context) and exits 1 if there is something to fix. With --apply: stores
     each value and reads it back, rewrites the files atomically, re-scans them, then writes the reference file
-    (a .env of references, safe to commit). If any step fails, the files are left as they were. Files to
+    (.env.unleak: references only, to commit). If any step fails, the files are left as they were. Files to
     rewrite that have uncommitted changes are named before anything is written.
 
     \b
@@ -141,6 +168,9 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         raise click.UsageError(f"{repo_dir}: not a directory")
     if verify_cmd is not None and not do_apply:
         raise click.UsageError("--verify runs after the fix is applied: add --apply")
+    if interactive and (as_json or not sys.stdin.isatty()):
+        raise click.UsageError("--interactive asks in a terminal: run it with a terminal on stdin and without --json "
+                               "(elsewhere, rename with --name OLD=NEW)")
     from scanner.finding import Confidence
 
     req, cfg = scan_request(root, ("files",), paths, config_path=config_path, use_baseline=not no_baseline,
@@ -160,6 +190,12 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     names = _renames(section.get("names", {}), renames)
     plan, _ = plan_fix(req, vault, reference_file=ref_rel, min_confidence=Confidence.parse(min_confidence),
                        names=names)
+    if interactive and plan.secrets:
+        asked = _ask_names(plan)
+        if asked:
+            names.update(asked)
+            plan, _ = plan_fix(req, vault, reference_file=ref_rel,
+                               min_confidence=Confidence.parse(min_confidence), names=names)
     diff = unified_diff(plan.changes, plan.redactions())
     staged, unstaged = _dirty(top, plan)
     payload: dict[str, Any] = {"plan": plan.to_dict(), "patch": diff, "applied": False,
