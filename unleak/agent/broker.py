@@ -215,12 +215,13 @@ class Broker:
                 for s, h in previous.items():
                     signal.signal(s, h if h is not None else signal.SIG_DFL)
         finally:
-            # Nothing the agent or we started for it outlives the session: servers, runs, daemons.
+            # Nothing the agent or we started for it outlives the session: servers, runs, daemons. The run server
+            # first (it is always there; without it there is often nothing left to look for).
+            if self.zygote is not None:
+                self.zygote.close()
             reaper.kill_descendants()
             ours.close()
             listener.close()
-            if self.zygote is not None:
-                self.zygote.close()
             import shutil
 
             shutil.rmtree(rundir, ignore_errors=True)

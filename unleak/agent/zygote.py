@@ -115,8 +115,11 @@ class Zygote:
         return answer if isinstance(answer, dict) else {"error": "malformed answer from the run server"}
 
     def close(self) -> None:
+        """End the zygote (its runs are the broker's to collect, as descendants)."""
         with contextlib.suppress(OSError):
             self.sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(self.pid, 0)
 
