@@ -177,7 +177,7 @@ class Broker:
         if os.environ.get("UNLEAK_AGENT_NO_ZYGOTE") != "1":
             from unleak.agent.zygote import Zygote
 
-            self.zygote = Zygote.start(self.child_env())  # forked before any thread of ours exists
+            self.zygote = Zygote.start(self.child_env(), confine_git)  # forked before any thread of ours exists
         threading.Thread(target=self._serve, args=(ours,), daemon=True, name="unleak-broker").start()
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name="unleak-broker-path").start()
         try:

@@ -27,11 +27,12 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 _MAX_MESSAGE = 1 << 20
 _GRACE = 5.0
 _WARM_DELAY = 0.3
+_ENTRY = "unleak.fastpath"  # its main() is the console script's: `unleak run` parsed as at the human's terminal
 
 
 class Zygote:
@@ -41,8 +42,9 @@ class Zygote:
         self.sock, self.pid = sock, pid
 
     @classmethod
-    def start(cls, env: Mapping[str, str]) -> Zygote | None:
-        """Fork the zygote (call before the broker starts threads); None when it cannot be started."""
+    def start(cls, env: Mapping[str, str], setup: Callable[[], None]) -> Zygote | None:
+        """Fork the zygote (call before the broker starts threads); None when it cannot be started. ``setup`` runs
+        in it first (the broker confines the git its runs start)."""
         try:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         except OSError:
@@ -57,7 +59,7 @@ class Zygote:
                 keep = theirs.fileno()
                 os.closerange(3, keep)
                 os.closerange(keep + 1, _max_fd())
-                _serve(theirs, dict(env))
+                _serve(theirs, dict(env), setup)
             except BaseException:  # nothing may unwind into the broker's code in this process
                 code = 1
             os._exit(code)
@@ -134,7 +136,8 @@ def _max_fd() -> int:  # pragma: no cover - runs in the zygote
     return soft if 0 < soft < 1 << 20 else 1 << 16
 
 
-#: What every run imports: loaded once here, so each forked run starts warm.
+#: What every run imports: loaded once here, so each forked run starts warm. By name: the broker imports this module,
+#: and the run's entry (unleak.fastpath) imports the broker.
 _WARM = ("unleak.fastpath", "unleak.runcmd", "unleak.run", "unleak.masking", "unleak.agent.policy",
          "unleak.agent.runguard", "remediate.vault.local", "dotenv.main",
          "cryptography.hazmat.primitives.ciphers.aead")
@@ -143,15 +146,14 @@ _WARM = ("unleak.fastpath", "unleak.runcmd", "unleak.run", "unleak.masking", "un
 def _preload() -> None:  # pragma: no cover - runs in the zygote
     import importlib
 
-    from unleak.agent.broker import confine_git
-
-    confine_git()
     for name in _WARM:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
 
-def _serve(sock: socket.socket, env: dict[str, str]) -> None:  # pragma: no cover - runs in the zygote
+def _serve(sock: socket.socket, env: dict[str, str], setup: Callable[[], None]
+           ) -> None:  # pragma: no cover - runs in the zygote
+    setup()
     cwd = os.getcwd()
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != cwd]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the human's Ctrl-C is the agent's, as for the broker
@@ -255,9 +257,9 @@ def _child(args: list[str], cwd: str, streams: list[int], env: Mapping[str, str]
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        from unleak.fastpath import main
+        import importlib
 
-        main(["run", *args])
+        importlib.import_module(_ENTRY).main(["run", *args])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
