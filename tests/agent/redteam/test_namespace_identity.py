@@ -167,3 +167,21 @@ def _mcp_run_maybe(root: Path) -> dict[str, Any] | None:
     except Exception:  # the server may refuse the odd repository outright; then nothing ran either
         return None
 
+
+def test_starting_unleak_agent_claims_a_vault_made_before_the_registry(tmp_path: Path, canary: str) -> None:
+    """A vault made by the directory-name rule, never registered, belongs to any directory of that name — one the
+    agent makes too. The human's `unleak agent` registers the repository it starts in, so from then on only that
+    repository has it."""
+    from remediate.vault import default_namespace
+    from remediate.vault.local import LocalVault
+
+    ref = LocalVault("app").put("TOKEN", canary)
+    x = _git_repo(tmp_path / "x" / "app")
+    x.commit("x", {".env.unleak": f"TOKEN={ref}\n"})
+    forged = _git_repo(tmp_path / "z" / "app")
+    forged.commit("forged", {".env.unleak": f"TOKEN={ref}\n"})
+    assert default_namespace(forged.path) == "app"  # the window this closes: nobody has claimed "app" yet
+    res = run_cli("agent", "--", "true", cwd=x.path)
+    assert res.returncode == 0, res.stderr
+    assert default_namespace(x.path) == "app"
+    assert default_namespace(forged.path) != "app"
