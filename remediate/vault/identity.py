@@ -23,9 +23,10 @@ it writes decides the namespace on its own:
      that follows agree, and two repositories called ``app`` differ.
 
 Writing to the vault for "this repository" registers the choice (``register=True``); checks and listings never
-write. A choice that would take over a record whose repository is gone is made only with ``takeover=True``
-(registering commands a human runs): otherwise an agent could adopt the namespace of a repository that was moved
-and not yet used again by writing its references into a directory of its own.
+write. Taking over a record whose repository is gone, and recording a vault of the directory's name (b), are for
+commands a human runs (``takeover=True``): otherwise an agent could adopt the namespace of a repository that was
+moved, or claim for good a vault that predates the registry, from a directory of its own with references it
+wrote. ``unleak agent`` registers the repository it starts in, so the human's project holds its old vault first.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from remediate.vault.entry import find_repo_root
-from remediate.vault.privatefs import atomic_write, ensure_private_dir, flocked, read_private, user_data_dir
+from remediate.vault.privatefs import (
+    atomic_write,
+    check_private_dir,
+    ensure_private_dir,
+    flocked,
+    read_private,
+    user_data_dir,
+)
 from remediate.vault.refs import NAME_RE, NAMESPACE_RE
 from scanner.errors import VaultError
 
@@ -105,8 +113,11 @@ def repository_namespace(
     """The local-vault namespace of the repository containing ``repo`` (default: the current directory).
 
     ``register``: record the choice (under the registry's lock) when the repository is not registered yet; callers
-    that are about to write to the vault for this repository pass it. ``takeover`` (default: ``register``): a
-    namespace whose registered repository no longer exists may be taken. Without ``register`` nothing is written.
+    that are about to write to the vault for this repository pass it. ``takeover`` (default: ``register``): the
+    caller may claim a namespace whose vault exists without proof that this repository made it — one registered
+    to a repository that no longer exists (a moved repository), or a vault named after the directory made before
+    the registry (recorded only with ``takeover``; used unrecorded without). Pass False where an agent chooses
+    the repository. Without ``register`` nothing is written.
     """
     start = Path(repo) if repo is not None else Path.cwd()
     root, key = repository_key(start)
@@ -121,7 +132,9 @@ def repository_namespace(
                 tmp.unlink()
         records = _load(data)
         choice = _choose(records, root, key, data, take)
-        if not choice.registered:
+        # A vault named after the directory proves nothing about which directory of that name made it: recorded
+        # only for a caller that may take over (a human's command), else used as it is and left unclaimed.
+        if not choice.registered and (take or choice.source != "legacy"):
             for other in [k for k, r in records.items() if r["namespace"] == choice.namespace]:
                 del records[other]  # a record whose repository is gone (``_choose`` took over no live one)
             records[key] = {"namespace": choice.namespace, "path": str(root),
@@ -162,8 +175,10 @@ def _choose(records: dict[str, dict[str, str]], root: Path, key: str, data: Path
         held = owner(ns)
         if held == "live" or (held == "stale" and not takeover):
             continue
-        if held == "stale" or not vault_exists(ns) or ns in (base, own):
+        if held == "stale" or not vault_exists(ns) or ns == own:
             return NamespaceChoice(ns, "references", str(root), key, False)
+        if ns == base:  # a vault of the directory's name, made before the registry: rule b's case
+            return NamespaceChoice(ns, "legacy", str(root), key, False)
     if vault_exists(base) and owner(base) is None:
         return NamespaceChoice(base, "legacy", str(root), key, False)
     return NamespaceChoice(own, "new", str(root), key, False)
@@ -198,6 +213,7 @@ def _damaged(path: Path, why: str) -> VaultError:
 
 def _load(data: Path) -> dict[str, dict[str, str]]:
     path = data / REGISTRY
+    check_private_dir(data)  # as for the vaults: another user's directory could hand us a registry
     try:
         raw = read_private(path)
     except OSError as exc:

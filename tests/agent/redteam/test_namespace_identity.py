@@ -185,3 +185,29 @@ def test_starting_unleak_agent_claims_a_vault_made_before_the_registry(tmp_path:
     assert res.returncode == 0, res.stderr
     assert default_namespace(x.path) == "app"
     assert default_namespace(forged.path) != "app"
+
+
+def test_a_fix_the_agent_asks_for_in_a_same_named_directory_does_not_claim_an_old_vault(tmp_path: Path,
+                                                                                          canary: str) -> None:
+    """Before the human's repository is registered, the agent makes a directory named like an old (directory-name)
+    vault and asks MCP `fix` to apply there. The fix may write into that namespace, but must not record the
+    agent's directory as its owner: the human's repository registers it afterwards and the agent's is left out."""
+    from remediate.vault import default_namespace
+    from remediate.vault.identity import registered_repositories
+    from remediate.vault.local import LocalVault
+    from tests.fakes import github_pat
+
+    LocalVault("app").put("TOKEN", canary)
+    forged = _git_repo(tmp_path / "z" / "app")
+    forged.commit("forged", {"config.py": f'GITHUB_TOKEN = "{github_pat()}"\n'})
+    out: list[dict[str, Any]] = []
+
+    async def scenario(agent: Agent) -> None:
+        out.append(await agent.call("fix", {"apply": True}))
+
+    run_agent(forged.path, scenario)
+    assert out[0].get("status") == "applied", out
+    assert all(r["path"] != str(forged.path.resolve()) for r in registered_repositories().values())
+    x = _git_repo(tmp_path / "x" / "app")
+    assert run_cli("agent", "--", "true", cwd=x.path).returncode == 0
+    assert default_namespace(x.path) == "app" and default_namespace(forged.path) != "app"

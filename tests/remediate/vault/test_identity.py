@@ -116,6 +116,17 @@ def test_a_vault_made_before_the_registry_keeps_working(tmp_path: Path) -> None:
     assert default_namespace(y.path) != "app"
 
 
+def test_only_a_takeover_records_a_vault_named_after_the_directory(tmp_path: Path) -> None:
+    from remediate.vault.local import LocalVault
+
+    LocalVault("app").put("TOKEN", github_pat())
+    x = _git_repo(tmp_path / "x" / "app")
+    choice = repository_namespace(x.path, register=True, takeover=False)  # as an agent's fix registers
+    assert (choice.namespace, choice.source, choice.registered) == ("app", "legacy", False)
+    assert registered_repositories() == {}
+    assert repository_namespace(x.path, register=True).registered  # as a human's command does
+
+
 def test_an_explicit_namespace_wins_and_registers_nothing(repo: GitRepo) -> None:
     assert open_vault(namespace="team-shared", repo_path=repo.path).put("K", github_pat()) == \
         "unleak://team-shared/K"
