@@ -454,6 +454,8 @@ def repository_identity(path: Path) -> tuple[Path, Path] | None:
     here = d.resolve()
     if here != top and top not in here.parents:
         return None  # core.worktree names a directory elsewhere
+    if common == top / ".git":
+        return top, common  # an ordinary checkout: its own .git directory (one git process, not two)
     listed = _call(["worktree", "list", "--porcelain"], d)
     trees = {Path(line[len("worktree "):]).resolve()
              for line in listed.stdout.decode("utf-8", "surrogateescape").splitlines() if line.startswith("worktree ")}

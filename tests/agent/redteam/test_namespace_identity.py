@@ -135,25 +135,32 @@ def test_the_origin_url_changes_nothing(two_apps: tuple[GitRepo, GitRepo, str]) 
     assert default_namespace(y.path) != default_namespace(x.path)
 
 
-def test_a_git_file_naming_the_other_repositorys_git_dir_does_not_join_it(
-        two_apps: tuple[GitRepo, GitRepo, str]) -> None:
-    """Git treats /y/app as a work tree of /x/app's repository when /y/app/.git is a file ``gitdir: /x/app/.git``;
-    that must not make /x/app's namespace /y/app's (a real worktree is listed in /x/app's git directory, this is
-    not). Likewise a ``core.worktree`` in /y/app's config pointing at /x/app."""
+@pytest.mark.parametrize("how", ["git-file", "symlink", "core.worktree"])
+def test_a_git_dir_borrowed_from_the_other_repository_does_not_join_it(
+        two_apps: tuple[GitRepo, GitRepo, str], how: str) -> None:
+    """Git treats /y/app as a work tree of /x/app's repository when /y/app/.git is a file ``gitdir: /x/app/.git``
+    or a symbolic link to it, and reports /x/app as the top of /y/app when /y/app's config sets core.worktree to
+    it; none of that may make /x/app's namespace /y/app's (a real worktree is listed in /x/app's git directory)."""
     import shutil
 
     from remediate.vault import default_namespace
 
     x, y, ref = two_apps
-    own = default_namespace(y.path)
-    shutil.rmtree(y.path / ".git")
-    (y.path / ".git").write_text(f"gitdir: {x.path / '.git'}\n")
+    if how == "core.worktree":
+        y.git("config", "core.worktree", str(x.path))
+    else:
+        shutil.rmtree(y.path / ".git")
+        if how == "git-file":
+            (y.path / ".git").write_text(f"gitdir: {x.path / '.git'}\n")
+        else:
+            (y.path / ".git").symlink_to(x.path / ".git")
     assert default_namespace(y.path) != default_namespace(x.path)
     _point_at_file(y.path, ref)
     answer = _mcp_run_maybe(y.path)
-    assert answer is None or answer["status"] == "refused", answer
-    assert not (y.path / "stash.txt").exists()
-    assert own  # the namespace it had is not the point; that it is not x's is
+    # With core.worktree the server itself takes /x/app for its repository (git's top level), where the grant
+    # made for /y/app does not apply: an approval request naming /x/app, not a run.
+    assert answer is None or answer["status"] in ("refused", "approval_required"), answer
+    assert not (y.path / "stash.txt").exists() and not (x.path / "stash.txt").exists()
 
 
 def _point_at_file(root: Path, ref: str) -> None:
