@@ -153,7 +153,8 @@ def registered_repositories(data_dir: str | os.PathLike[str] | None = None) -> d
 
 
 def _choose(records: dict[str, dict[str, str]], root: Path, key: str, data: Path, takeover: bool) -> NamespaceChoice:
-    mine = records.get(key)
+    # A directory registered before it became a git repository (`git init` after a fix) keeps its namespace.
+    mine = records.get(key) or records.get(str(root))
     if mine is not None:
         return NamespaceChoice(mine["namespace"], "registered", mine.get("path", key), key, True)
     owners = {r["namespace"]: k for k, r in records.items()}

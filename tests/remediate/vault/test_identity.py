@@ -170,3 +170,13 @@ def test_secrets_list_shows_where_the_namespace_comes_from(tmp_path: Path) -> No
     over = json.loads(run_cli("secrets", "list", "--json", "--namespace", "x1", cwd=fresh.path).stdout)
     assert (over["namespace"], over["namespace_source"]) == ("x1", "option")
     assert registered_repositories() == {}
+
+
+def test_a_directory_fixed_before_git_init_keeps_its_namespace(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    ref = open_vault(repo_path=plain).put("K", github_pat())
+    ns = default_namespace(plain)
+    assert ref == f"unleak://{ns}/K" and set(registered_repositories()) == {str(plain.resolve())}
+    GitRepo(plain).git("init", "-q")
+    assert default_namespace(plain) == ns and repository_namespace(plain).source == "registered"
