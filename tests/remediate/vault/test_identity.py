@@ -180,3 +180,14 @@ def test_a_directory_fixed_before_git_init_keeps_its_namespace(tmp_path: Path) -
     assert ref == f"unleak://{ns}/K" and set(registered_repositories()) == {str(plain.resolve())}
     GitRepo(plain).git("init", "-q")
     assert default_namespace(plain) == ns and repository_namespace(plain).source == "registered"
+
+
+def test_fix_apply_registers_the_repository(repo: GitRepo) -> None:
+    repo.commit("leak", {"a.py": f'DEPLOY_TOKEN = "{github_pat()}"\n'})
+    planned = json.loads(run_cli("fix", "--json", cwd=repo.path).stdout)
+    assert registered_repositories() == {}  # planning writes nothing
+    applied = run_cli("fix", "--apply", cwd=repo.path)
+    assert applied.returncode == 0, applied.stderr
+    ns = default_namespace(repo.path)
+    assert planned["plan"]["namespace"] == ns  # the plan named the namespace the fix then registered
+    assert {r["namespace"]: r["path"] for r in registered_repositories().values()} == {ns: str(repo.path.resolve())}
