@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from remediate.vault.entry import SecretEntry, find_repo_root
-from remediate.vault.identity import NamespaceChoice, repository_namespace, sanitize_namespace
+from remediate.vault.identity import NamespaceChoice, namespace_owner, repository_namespace, sanitize_namespace
 from remediate.vault.refs import (
     OP_SCHEME,
     SCHEMES,
@@ -39,6 +39,7 @@ __all__ = [
     "find_repo_root",
     "format_reference",
     "is_reference",
+    "namespace_owner",
     "open_vault",
     "parse_reference",
     "repository_namespace",

@@ -149,6 +149,12 @@ def registered_repositories(data_dir: str | os.PathLike[str] | None = None) -> d
     return _load(Path(data_dir) if data_dir is not None else user_data_dir())
 
 
+def namespace_owner(namespace: str, data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """The work tree recorded for the repository that has ``namespace`` registered, or None."""
+    return next((r.get("path", k) for k, r in registered_repositories(data_dir).items()
+                 if r["namespace"] == namespace), None)
+
+
 # ------------------------------------------------------------------------------------------------ internals
 
 

@@ -191,3 +191,17 @@ def test_fix_apply_registers_the_repository(repo: GitRepo) -> None:
     ns = default_namespace(repo.path)
     assert planned["plan"]["namespace"] == ns  # the plan named the namespace the fix then registered
     assert {r["namespace"]: r["path"] for r in registered_repositories().values()} == {ns: str(repo.path.resolve())}
+
+
+def test_secrets_set_into_another_repositorys_namespace_says_whose_it_is(tmp_path: Path) -> None:
+    """A namespace any directory registered first (an agent's repository with references to a name the human
+    uses later with --namespace, say) is shown as that repository's before a value goes into it."""
+    a, b = _git_repo(tmp_path / "a"), _git_repo(tmp_path / "b")
+    a_ns = open_vault(repo_path=a.path).put("K", github_pat()).split("/")[2]
+    other = run_cli("secrets", "set", "X", "--namespace", a_ns, cwd=b.path, input=github_pat())
+    assert other.returncode == 0 and f"namespace {a_ns} is registered for the repository {a.path.resolve()}" \
+        in other.stderr
+    own = run_cli("secrets", "set", "Y", "--namespace", a_ns, cwd=a.path, input=github_pat())
+    assert own.returncode == 0 and "registered for" not in own.stderr
+    free = run_cli("secrets", "set", "Z", "--namespace", "team-shared", cwd=b.path, input=github_pat())
+    assert free.returncode == 0 and "registered for" not in free.stderr
