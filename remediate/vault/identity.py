@@ -246,5 +246,6 @@ def _load(data: Path) -> dict[str, dict[str, str]]:
 
 
 def _store(data: Path, records: dict[str, dict[str, str]]) -> None:
+    # ASCII with escapes: a path that is not UTF-8 (its bytes as surrogates) round-trips through json as it is.
     doc = {"format": _FORMAT, "version": _VERSION, "repositories": records}
-    atomic_write(data / REGISTRY, (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode())
+    atomic_write(data / REGISTRY, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("ascii"))

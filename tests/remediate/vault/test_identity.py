@@ -205,3 +205,12 @@ def test_secrets_set_into_another_repositorys_namespace_says_whose_it_is(tmp_pat
     assert own.returncode == 0 and "registered for" not in own.stderr
     free = run_cli("secrets", "set", "Z", "--namespace", "team-shared", cwd=b.path, input=github_pat())
     assert free.returncode == 0 and "registered for" not in free.stderr
+
+
+def test_a_repository_path_that_is_not_utf8_is_registered(tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(raw)
+    path = Path(os.fsdecode(raw))
+    GitRepo(path).git("init", "-q")
+    ref = open_vault(repo_path=path).put("K", github_pat())
+    assert ref == f"unleak://{default_namespace(path)}/K" and repository_namespace(path).source == "registered"
