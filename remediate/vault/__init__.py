@@ -4,6 +4,10 @@ Every backend implements :class:`Vault`. Callers plan with :meth:`Vault.referenc
 :meth:`Vault.put` (which reads the value back and compares before returning), list with :meth:`Vault.names`
 (names and references, never values) and resolve at runtime with :func:`resolve_reference`.
 
+The local vault's namespace for a repository is decided once, in :mod:`remediate.vault.identity` (a registry
+outside every repository; :func:`default_namespace` reads it, the first write for the repository records it): it
+is the boundary of an agent's runs, so no file in the repository decides it on its own.
+
 Backends are imported lazily: ``cryptography`` and ``keyring`` cost import time that ``unleak scan`` must not pay.
 """
 
