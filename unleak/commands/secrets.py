@@ -93,10 +93,10 @@ def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: s
                                "namespace_about": about,
                                "secrets": [{"name": e.name, "reference": e.reference} for e in entries]}, indent=2))
         return
-    click.echo(f"namespace {vault.namespace} ({about})", err=True)
     if not entries:
-        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend})", err=True)
+        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend}; {about})", err=True)
         return
+    click.echo(f"namespace {vault.namespace} ({about})", err=True)
     width = max(len(e.name) for e in entries)
     for e in entries:
         click.echo(f"{e.name:<{width}}  {e.reference}")

@@ -162,8 +162,8 @@ def test_secrets_list_shows_where_the_namespace_comes_from(tmp_path: Path) -> No
     origin.commit("refs", {".env.unleak": "TOKEN=unleak://proj-0a0b0c/TOKEN\n"})
     listed = run_cli("secrets", "list", cwd=origin.path)
     assert listed.returncode == 0
-    assert ("namespace proj-0a0b0c (adopted from the references in .env.unleak / .env; registered at the first "
-            "write)") in listed.stderr
+    assert ("no secrets in namespace 'proj-0a0b0c' (unleak; adopted from the references in .env.unleak / .env; "
+            "registered at the first write)") in listed.stderr
     fresh = _git_repo(tmp_path / "fresh")
     out = json.loads(run_cli("secrets", "list", "--json", cwd=fresh.path).stdout)
     assert out["namespace_source"] == "new" and out["namespace"].startswith("fresh-")
