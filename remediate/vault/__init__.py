@@ -4,17 +4,21 @@ Every backend implements :class:`Vault`. Callers plan with :meth:`Vault.referenc
 :meth:`Vault.put` (which reads the value back and compares before returning), list with :meth:`Vault.names`
 (names and references, never values) and resolve at runtime with :func:`resolve_reference`.
 
+The local vault's namespace for a repository is decided once, in :mod:`remediate.vault.identity` (a registry
+outside every repository; :func:`default_namespace` reads it, the first write for the repository records it): it
+is the boundary of an agent's runs, so no file in the repository decides it on its own.
+
 Backends are imported lazily: ``cryptography`` and ``keyring`` cost import time that ``unleak scan`` must not pay.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from remediate.vault.entry import SecretEntry, find_repo_root
+from remediate.vault.identity import NamespaceChoice, namespace_owner, repository_namespace, sanitize_namespace
 from remediate.vault.refs import (
     OP_SCHEME,
     SCHEMES,
@@ -29,16 +33,20 @@ from scanner.errors import BadReferenceError, UsageError, VaultError
 __all__ = [
     "OP_SCHEME",
     "UNLEAK_SCHEME",
+    "NamespaceChoice",
     "Reference",
     "SecretEntry",
     "Vault",
     "VaultError",
     "default_namespace",
+    "directory_namespace",
     "find_repo_root",
     "format_reference",
     "is_reference",
+    "namespace_owner",
     "open_vault",
     "parse_reference",
+    "repository_namespace",
     "resolve_reference",
     "sanitize_namespace",
 ]
@@ -80,30 +88,37 @@ class Vault(Protocol):
         ...
 
 
-def sanitize_namespace(raw: str) -> str:
-    """A directory or repository name as a namespace: lower case, ``[a-z0-9._-]``, runs of ``-`` collapsed, no
-    leading or trailing punctuation, at most 64 characters; ``default`` when nothing is left. The one definition:
-    the Action plans its suggested references with it, and the vault stores under it."""
-    ns = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
-    ns = re.sub(r"-{2,}", "-", ns).lstrip("._-")[:64].rstrip("._-")
-    return ns or "default"
-
-
 def default_namespace(repo_path: str | os.PathLike[str] | None = None) -> str:
-    """The repository's directory name (top of the working tree), lower-cased and reduced to
-    ``[a-z0-9._-]``; outside a repository, the name of ``repo_path`` (or the current directory)."""
+    """The local-vault namespace of the repository containing ``repo_path`` (default: the current directory), as
+    the repository registry decides it without writing anything (see :mod:`remediate.vault.identity`). This is
+    the agent's own namespace in run checks: nothing in the repository's files moves it into another
+    repository's namespace."""
+    return repository_namespace(repo_path, takeover=False).namespace
+
+
+def directory_namespace(repo_path: str | os.PathLike[str] | None = None) -> str:
+    """The repository's directory name as a namespace: the default 1Password vault name (a vault a human created
+    and named; no registry involved)."""
     start = Path(repo_path) if repo_path is not None else Path.cwd()
-    root = find_repo_root(start) or start.resolve()
-    return sanitize_namespace(root.name)
+    return sanitize_namespace((find_repo_root(start) or start.resolve()).name)
 
 
 def open_vault(
     scheme: str = UNLEAK_SCHEME,
     namespace: str | None = None,
     repo_path: str | os.PathLike[str] | None = None,
+    *,
+    register: bool = False,
+    takeover: bool = True,
     **opts: Any,
 ) -> Vault:
-    """Open the vault backend ``scheme`` for ``namespace`` (default: :func:`default_namespace` of ``repo_path``).
+    """Open the vault backend ``scheme`` for ``namespace``.
+
+    The local vault's default namespace is the repository's (:func:`remediate.vault.identity.repository_namespace`
+    of ``repo_path``), and the first write registers the repository under it; ``register`` does the same for an
+    explicit ``namespace`` (the write fails if the repository's namespace is another). ``takeover``: the
+    repository may take the namespace of a registered repository that no longer exists (pass False where an
+    agent chooses the repository). 1Password's default vault is the repository's directory name.
 
     Options: unleak — ``data_dir`` (default: the user data dir), ``use_keyring`` (default: auto);
     op — ``op_vault`` (1Password vault name, default: the namespace), ``op_path`` (default: ``op`` on PATH);
@@ -114,16 +129,19 @@ def open_vault(
 
         repo = namespace or os.environ.get("GITHUB_REPOSITORY", "")
         return GitHubSecretsVault(repo, **opts)
-    ns = namespace if namespace is not None else default_namespace(repo_path)
     if scheme == UNLEAK_SCHEME:
         from remediate.vault.local import LocalVault
 
-        vault: Vault = LocalVault(ns, repo_path=repo_path, **opts)
+        if namespace is None:
+            choice = repository_namespace(repo_path, takeover=takeover, data_dir=opts.get("data_dir"))
+            namespace, register = choice.namespace, True
+        claim = (Path(repo_path) if repo_path is not None else Path.cwd()) if register else None
+        vault: Vault = LocalVault(namespace, repo_path=repo_path, claim=claim, takeover=takeover, **opts)
         return vault
     if scheme == OP_SCHEME:
         from remediate.vault.onepassword import OnePasswordVault
 
-        return OnePasswordVault(ns, **opts)
+        return OnePasswordVault(namespace if namespace is not None else directory_namespace(repo_path), **opts)
     raise UsageError(f"unknown vault backend {scheme!r}; choose one of: {', '.join(SCHEMES)}")
 
 

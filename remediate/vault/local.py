@@ -36,18 +36,20 @@ from pathlib import Path
 from remediate.vault.entry import SecretEntry, find_repo_root
 from remediate.vault.envelope import FORMAT, NONCE_BYTES, VERSION, VaultFile, b64d, b64e, canonical, derive, key_id
 from remediate.vault.keystore import KEYRING_SERVICE, KEYRING_USERNAME, KeyStore
-from remediate.vault.privatefs import atomic_write, check_private_dir, ensure_private_dir, flocked, read_private
+from remediate.vault.privatefs import (
+    atomic_write,
+    check_private_dir,
+    ensure_private_dir,
+    flocked,
+    read_private,
+)
+from remediate.vault.privatefs import user_data_dir as user_data_dir  # where callers have always found it
 from remediate.vault.refs import NAME_RE, NAMESPACE_RE, UNLEAK_SCHEME, format_reference, parse_reference
 from scanner.errors import BadReferenceError, UsageError, VaultError
 from scanner.fileio import atomic_write_bytes
 
 MAX_VALUE_BYTES = 1 << 20
 
-
-def user_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
 
 
 
@@ -63,6 +65,8 @@ class LocalVault:
         repo_path: str | os.PathLike[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         use_keyring: bool | None = None,
+        claim: Path | None = None,
+        takeover: bool = True,
     ) -> None:
         if not NAMESPACE_RE.fullmatch(namespace):
             raise UsageError(
@@ -76,6 +80,8 @@ class LocalVault:
         self.path = self.vault_dir / f"{namespace}.vault"
         self.lock_path = self.vault_dir / f"{namespace}.lock"
         self.keys = KeyStore(self.data_dir, use_keyring)
+        # The repository this vault is "this repository's" for: its first write registers it (identity.py).
+        self._claim, self._takeover = claim, takeover
 
     def __repr__(self) -> str:
         return f"LocalVault(namespace={self.namespace!r}, path={str(self.path)!r})"
@@ -109,6 +115,7 @@ class LocalVault:
         plaintext = self._encode_value(value, name)
         ensure_private_dir(self.data_dir)
         ensure_private_dir(self.vault_dir)
+        self._register()
         self.keys.remove_stale_temp_files()
         with flocked(self.lock_path):
             self._remove_stale_temp_files()
@@ -178,6 +185,20 @@ class LocalVault:
         return len(vf.entries)
 
     # -------------------------------------------------------------------------------------------- internals
+
+    def _register(self) -> None:
+        """Record the claimed repository under this namespace before anything is stored for it; refuse when the
+        registry gives the repository another namespace (chosen meanwhile by another process)."""
+        if self._claim is None:
+            return
+        from remediate.vault.identity import repository_namespace
+
+        choice = repository_namespace(self._claim, register=True, takeover=self._takeover, data_dir=self.data_dir)
+        if choice.namespace != self.namespace:
+            raise VaultError(f"the repository {choice.path} has the vault namespace {choice.namespace!r} "
+                             f"({choice.describe()}), not {self.namespace!r}; nothing was stored — run the "
+                             "command again")
+        self._claim = None
 
     def _missing(self, name: str) -> str:
         return (f"no secret named {name!r} in the unleak vault namespace {self.namespace!r}; "

@@ -15,6 +15,14 @@ from scanner.errors import VaultError
 from scanner.fileio import atomic_write_bytes
 
 
+def user_data_dir() -> Path:
+    """unleak's data directory (``$XDG_DATA_HOME/unleak`` on Linux): the vaults, their key and the repository
+    registry."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
+
+
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` and every missing parent 0700, then check it with :func:`check_private_dir`."""
     make_private_dirs(path)

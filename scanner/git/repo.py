@@ -459,3 +459,31 @@ def absolute_git_dir(repo: Path) -> Path | None:
     """The git directory of the work tree at ``repo`` (a linked worktree's own one), or None outside a repository."""
     proc = _call(["rev-parse", "--absolute-git-dir"], repo)
     return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
+
+
+def repository_identity(path: Path) -> tuple[Path, Path] | None:
+    """(work tree root, git common directory), both resolved, of the work tree containing ``path``; None outside a
+    work tree, without git, or when git's answer does not hold together.
+
+    Everything under ``.git`` can be edited by whoever can edit the work tree, so the pair is accepted only when
+    the common directory itself lists the work tree: a ``.git`` file in one directory naming another repository's
+    git directory, or a ``core.worktree`` aimed at another checkout, makes git answer with that other repository,
+    but that repository does not list this directory among its worktrees."""
+    p = Path(path)
+    d = p if p.is_dir() else p.parent
+    if not git_available() or not d.exists():
+        return None
+    proc = _call(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir"], d)
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None
+    top, common = Path(lines[0]).resolve(), Path(lines[1]).resolve()
+    here = d.resolve()
+    if here != top and top not in here.parents:
+        return None  # core.worktree names a directory elsewhere
+    if common == top / ".git":
+        return top, common  # an ordinary checkout: its own .git directory (one git process, not two)
+    listed = _call(["worktree", "list", "--porcelain"], d)
+    trees = {Path(line[len("worktree "):]).resolve()
+             for line in listed.stdout.decode("utf-8", "surrogateescape").splitlines() if line.startswith("worktree ")}
+    return (top, common) if listed.returncode == 0 and top in trees else None

@@ -121,9 +121,11 @@ _TIMING = re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s|seconds?)\b")
 _JSON_TIMING = re.compile(r'("(?:elapsed|duration|seconds|elapsed_ms|duration_ms|time_ms)"\s*:\s*)[0-9.e+-]+')
 
 
-def normalise(text: str, repo: Path, home: Path) -> str:
+def normalise(text: str, repo: Path, home: Path, namespace: str | None = None) -> str:
     for path, name in ((repo, "<REPO>"), (repo.parent, "<TMP>"), (home, "<HOME>")):
         text = text.replace(str(path), name).replace(str(path.resolve()), name)
+    if namespace is not None:  # the repository's own namespace carries a hash of where it is: recorded as "shop"
+        text = text.replace(namespace, repo.name)
     text = _JSON_TIMING.sub(r"\1<T>", text)
     return _TIMING.sub("<T>", text)
 
@@ -178,14 +180,17 @@ def record(runner: Callable[..., subprocess.CompletedProcess[str]] | None = None
             env[var] = str(home / sub)
         repo = base / "work" / "shop"
         build(repo, v)
+        from remediate.vault.identity import repository_namespace
+
+        ns = repository_namespace(repo, data_dir=home / ".local/share" / "unleak").namespace
         out: dict[str, str] = {}
         for args in COMMANDS:
             p = subprocess.run([sys.executable, "-m", "unleak", *args], cwd=repo, env=env, capture_output=True,
                                text=True, timeout=600)
             out[" ".join(args)] = normalise(f"exit {p.returncode}\n--- stdout\n{p.stdout}--- stderr\n{p.stderr}",
-                                            repo, home)
+                                            repo, home, ns)
         for key, text in _mcp_answers(repo, env, v).items():
-            out[key] = normalise(text, repo, home)
+            out[key] = normalise(text, repo, home, ns)
     for key, text in out.items():
         for val in v.values():
             if val in text:

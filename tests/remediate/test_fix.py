@@ -15,7 +15,7 @@ import pytest
 
 from remediate.fix import FixError, apply_fix, plan_fix
 from remediate.plan_model import Plan
-from remediate.vault import SecretEntry, Vault, open_vault
+from remediate.vault import SecretEntry, Vault, default_namespace, open_vault
 from scanner.api import ScanRequest
 from scanner.fileio import atomic_write_bytes
 from tests.conftest import GitRepo, run_cli
@@ -251,7 +251,8 @@ def test_json_shape(repo: GitRepo) -> None:
     assert [s["name"] for s in doc["plan"]["secrets"]] == ["DEPLOY_TOKEN"]
     assert doc["plan"]["files"] == [{"path": "a.py", "created": False, "reference_file": False},
                                     {"path": ".env.unleak", "created": True, "reference_file": True}]
-    assert doc["plan"]["reference_entries"] == {"DEPLOY_TOKEN": f"unleak://{repo.path.name}/DEPLOY_TOKEN"}
+    ns = default_namespace(repo.path)  # the repository's own (registered at the first write)
+    assert doc["plan"]["reference_entries"] == {"DEPLOY_TOKEN": f"unleak://{ns}/DEPLOY_TOKEN"}
 
 
 def test_one_unparsable_file_does_not_stop_the_others(repo: GitRepo) -> None:
@@ -286,7 +287,8 @@ def test_outside_git_the_directory_is_the_project(tmp_path: Path) -> None:
     r = run_cli("fix", "--apply", cwd=work)
     assert r.returncode == 0, r.stderr
     assert (work / "app.py").read_text() == 'import os\n\nDEPLOY_TOKEN = os.environ["DEPLOY_TOKEN"]\n'
-    assert (work / ".env.unleak").read_text().endswith("DEPLOY_TOKEN=unleak://plain/DEPLOY_TOKEN\n")
+    assert (work / ".env.unleak").read_text().endswith(
+        f"DEPLOY_TOKEN=unleak://{default_namespace(work)}/DEPLOY_TOKEN\n")
     again = run_cli("fix", cwd=work)
     assert again.returncode == 0 and again.stdout == ""
 

@@ -94,10 +94,11 @@ def test_unrestorable_file_keeps_its_vault_entries(repo: GitRepo, immutable: lis
     # every value a.py (and b.py when unrestored) now reads from the vault is still there
     assert {f"SVC_A{i}" for i in range(SECRETS_PER_FILE)} <= names
     assert ("SVC_B0" in names) == (failing == "reference-file")
-    assert "unleak://repo/SVC_A0" in out and "kept in the vault" in out
+    ns = listed["namespace"]
+    assert f"unleak://{ns}/SVC_A0" in out and "kept in the vault" in out
     # the very values a.py no longer holds are in the vault
-    vault = open_vault(namespace="repo", repo_path=repo.path)
-    assert [vault.get(f"unleak://repo/SVC_A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
+    vault = open_vault(namespace=ns, repo_path=repo.path)
+    assert [vault.get(f"unleak://{ns}/SVC_A{i}") for i in range(SECRETS_PER_FILE)] == a_vals
     assert not [p for p in repo.path.rglob("*.tmp")]
 
 

@@ -110,7 +110,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     run = base / "run" / "repo"
     shutil.copytree(template, run, symlinks=True)
     log = base / "events.log"
-    proc = _child(0, log, _env(base / "home", run), run, "fix", "--apply")
+    # One namespace for every copy of the template: the fixed tree of each run is compared with this one's, and a
+    # repository's own namespace depends on where it is.
+    proc = _child(0, log, _env(base / "home", run), run, "fix", "--apply", "--namespace", "repo")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fixed = _tree(run)
     assert set(fixed) == set(original) | {".env.unleak"} and all(fixed[p] != original[p] for p in original)
@@ -157,7 +159,7 @@ def test_sigkill_at_any_point_leaves_no_temp_file_and_the_next_run_finishes(refe
     root = tmp_path / "repo"
     shutil.copytree(reference.template, root, symlinks=True)
     env = _env(Path(os.environ["HOME"]), root)  # this test's own home: the vault read below is the child's
-    proc = _child(points[point], tmp_path / "unused.log", env, root, "fix", "--apply")
+    proc = _child(points[point], tmp_path / "unused.log", env, root, "fix", "--apply", "--namespace", "repo")
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
 
     # Right after the kill: nothing in the work tree's view but the files themselves, each whole.
@@ -171,7 +173,8 @@ def test_sigkill_at_any_point_leaves_no_temp_file_and_the_next_run_finishes(refe
         assert data in (reference.original.get(path), reference.fixed.get(path)), f"{path} is torn"
 
     # The next run: the interrupted fix is finished (or was never decided, and the tree is as it was).
-    nxt = subprocess.run([sys.executable, "-m", "unleak", "fix", "--json"], cwd=root, env=env, capture_output=True,
+    nxt = subprocess.run([sys.executable, "-m", "unleak", "fix", "--json", "--namespace", "repo"], cwd=root, env=env,
+                         capture_output=True,
                          text=True, timeout=300)
     assert nxt.returncode in (0, 1), nxt.stdout + nxt.stderr
     tree = _tree(root)

@@ -399,11 +399,15 @@ def test_install_step_real_cold_then_warm(pr: PR, tmp_path: Path) -> None:
                                   "x" * 80 + "-y", "dots.and-dashes_ok"])
 def test_the_review_plans_the_namespace_the_vault_uses(tmp_path: Path, name: str) -> None:
     """The Action suggests references in the namespace `unleak fix` will use in a clone named after the
-    repository; a second sanitiser disagreed on "--" (my--shop vs my-shop), so the suggested reference pointed
-    at an entry the vault would never hold."""
-    from remediate.vault import default_namespace
+    repository once the suggestion is committed (a clone adopts the namespace of its references; and the
+    directory-name rule for vaults made before the registry); a second sanitiser disagreed on "--" (my--shop vs
+    my-shop), so the suggested reference pointed at an entry the vault would never hold."""
+    from remediate.vault import default_namespace, sanitize_namespace
     from unleak.action import review_namespace
 
     clone = tmp_path / name
     clone.mkdir()
-    assert review_namespace(f"octo/{name}", tmp_path / "checkout") == default_namespace(clone)
+    ns = review_namespace(f"octo/{name}", tmp_path / "checkout")
+    assert ns == sanitize_namespace(clone.name)
+    (clone / ".env.unleak").write_text(f"X=unleak://{ns}/X\n")
+    assert default_namespace(clone) == ns

@@ -446,5 +446,7 @@ def store_in_local_vault(sr: SecretRequest, value: str) -> str:
     """Default ``store_secret``: the embedded vault of the request's namespace; refuses to replace a value."""
     from remediate.vault import open_vault
 
-    vault = open_vault(namespace=sr.namespace, repo_path=Path(sr.repo))
+    # Registers the repository under the namespace the agent was told, unless it has another by now (then nothing
+    # is stored); never takes over a moved repository's namespace: the agent chose where it asked from.
+    vault = open_vault(namespace=sr.namespace, repo_path=Path(sr.repo), register=True, takeover=False)
     return vault.put(sr.name, value, overwrite=False)

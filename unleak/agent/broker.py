@@ -118,7 +118,23 @@ def session(allow_ports: Sequence[str], command: Sequence[str], warn: Callable[[
     box = sandbox(parse_ports(allow_ports))
     for warning in box.warnings():
         warn(warning)
+    register_project(warn)
     return Broker(box, dict(os.environ)).run(command)
+
+
+def register_project(warn: Callable[[str], None]) -> None:
+    """Record the repository the human starts the agent in under its vault namespace, before the agent runs: a
+    vault made before repositories were registered is then this repository's, and a directory of the same name
+    that the agent creates cannot claim it (see remediate.vault.identity). Imported here, outside the sandbox."""
+    from remediate.vault import repository_namespace
+    from scanner import git
+
+    if git.repository_identity(Path.cwd()) is None:
+        return  # not a repository (a home or scratch directory): nothing to claim
+    try:
+        repository_namespace(Path.cwd(), register=True)
+    except UnleakError as exc:
+        warn(f"could not register this repository's vault namespace: {exc}")
 
 
 # ------------------------------------------------------------------------------------------------- the broker

@@ -225,7 +225,9 @@ class UnleakMCP:
         apply = bool(args.get("apply", False))
         # As `unleak fix` does: findings the human accepted in the baseline are not moved.
         req, _ = scan_request(self.root, ("files",), paths)
-        vault = open_vault(repo_path=self.root)
+        # The first write registers this repository's namespace; the agent picks where the server runs, so it
+        # never takes over the namespace of a repository that was moved away.
+        vault = open_vault(repo_path=self.root, takeover=False)
         plan, _ = plan_fix(req, vault)
         data: dict[str, Any] = plan.to_dict()
         # The patch is rendered with every moved value replaced by [REDACTED:NAME]; the final scrub of the answer

@@ -123,7 +123,9 @@ def _renames(table: object, flags: tuple[str, ...]) -> dict[str, str]:
                    "[tool.unleak.fix] reference-file).")
 @click.option("--backend", type=click.Choice(["unleak", "op"]), default=None,
               help="Vault backend (default: unleak, the local encrypted vault).")
-@click.option("--namespace", metavar="NS", help="Vault namespace (default: the repository's directory name).")
+@click.option("--namespace", metavar="NS",
+              help="Vault namespace (default: the repository's, registered at the first fix; see `unleak secrets "
+                   "list`).")
 @click.option("--op-vault", metavar="VAULT", help="1Password vault for --backend op.")
 @click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), default="medium",
               show_default=True, help="Move findings at or above this confidence (low adds entropy guesses).")

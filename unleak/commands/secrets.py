@@ -29,7 +29,7 @@ def _secrets_options(f: F) -> F:
                      "github: a repository's Actions secrets (write-only; --namespace OWNER/REPO, token in "
                      "UNLEAK_GITHUB_SECRETS_TOKEN).")(f)
     f = click.option("--namespace", metavar="NS",
-                     help="Vault namespace (default: this repository's directory name).")(f)
+                     help="Vault namespace (default: this repository's, as `unleak secrets list` shows it).")(f)
     return f
 
 
@@ -87,16 +87,45 @@ def secrets_list(as_json: bool, namespace: str | None, backend: str, op_vault: s
 
     vault = _secrets_vault(backend, namespace, op_vault)
     entries = vault.names()
+    source, about = _namespace_origin(backend, namespace)
     if as_json:
-        click.echo(json.dumps({"backend": backend, "namespace": vault.namespace,
+        click.echo(json.dumps({"backend": backend, "namespace": vault.namespace, "namespace_source": source,
+                               "namespace_about": about,
                                "secrets": [{"name": e.name, "reference": e.reference} for e in entries]}, indent=2))
         return
     if not entries:
-        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend})", err=True)
+        click.echo(f"no secrets in namespace {vault.namespace!r} ({backend}; {about})", err=True)
         return
+    click.echo(f"namespace {vault.namespace} ({about})", err=True)
     width = max(len(e.name) for e in entries)
     for e in entries:
         click.echo(f"{e.name:<{width}}  {e.reference}")
+
+
+def _namespace_origin(backend: str, namespace: str | None) -> tuple[str, str]:
+    """Where the namespace shown comes from: (source, a phrase for people). Read-only: listing registers nothing."""
+    if namespace is not None:
+        return "option", "--namespace"
+    if backend == "github":
+        return "environment", "GITHUB_REPOSITORY"
+    if backend != "unleak":
+        return "directory", "the repository's directory name"
+    from remediate.vault import repository_namespace
+
+    choice = repository_namespace(Path.cwd())
+    about = choice.describe()
+    return choice.source, about if choice.registered else f"{about}; registered at the first write"
+
+
+def _say_whose(namespace: str) -> None:
+    """An explicit --namespace registered to another repository: say so before the value goes there, since runs in
+    that repository (an agent's under a grant included) can use every entry of its namespace."""
+    from remediate.vault import namespace_owner, repository_namespace
+
+    owner = namespace_owner(namespace)
+    if owner is not None and repository_namespace(Path.cwd()).namespace != namespace:
+        click.echo(f"unleak: note: namespace {namespace} is registered for the repository {owner}; runs there can "
+                   "use this secret", err=True)
 
 
 @secrets_group.command("set")
@@ -119,6 +148,8 @@ def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str 
     actor = human_action("secrets set --tier") if tier else None  # a label decides what agents may reach
     vault = _secrets_vault(backend, namespace, op_vault)
     vault.reference_for(name)  # reject a bad name before asking for the value
+    if namespace is not None and backend == "unleak":
+        _say_whose(namespace)
     reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
     if tier:
         from unleak.agent.policy import canonical_reference

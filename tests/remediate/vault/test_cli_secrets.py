@@ -37,24 +37,30 @@ def _no_leak(canary: str, *procs: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_set_list_rm_never_show_the_value(repo: GitRepo, canary: str) -> None:
+    from remediate.vault import default_namespace, resolve_reference
+
     set_ = run_cli("secrets", "set", "GITHUB_TOKEN", cwd=repo.path, input=canary + "\n")
     assert set_.returncode == 0, set_.stderr
-    assert set_.stdout == "unleak://repo/GITHUB_TOKEN\n"  # only the reference; the namespace is the repo's name
+    ns = default_namespace(repo.path)  # registered by the set: the directory's name and a suffix of its own
+    assert ns.startswith("repo-") and len(ns) == len("repo-") + 6
+    ref = f"unleak://{ns}/GITHUB_TOKEN"
+    assert set_.stdout == ref + "\n"  # only the reference
     listed = run_cli("secrets", "list", cwd=repo.path)
-    assert listed.returncode == 0 and listed.stdout.split() == ["GITHUB_TOKEN", "unleak://repo/GITHUB_TOKEN"]
+    assert listed.returncode == 0 and listed.stdout.split() == ["GITHUB_TOKEN", ref]
+    assert f"namespace {ns} (registered for {repo.path.resolve()})" in listed.stderr
     as_json = run_cli("secrets", "list", "--json", cwd=repo.path)
-    assert json.loads(as_json.stdout) == {"backend": "unleak", "namespace": "repo", "secrets": [
-        {"name": "GITHUB_TOKEN", "reference": "unleak://repo/GITHUB_TOKEN"}]}
+    assert json.loads(as_json.stdout) == {
+        "backend": "unleak", "namespace": ns, "namespace_source": "registered",
+        "namespace_about": f"registered for {repo.path.resolve()}",
+        "secrets": [{"name": "GITHUB_TOKEN", "reference": ref}]}
     # the stored value is exactly what was piped, minus the one trailing newline
-    from remediate.vault import resolve_reference
-
-    assert resolve_reference("unleak://repo/GITHUB_TOKEN") == canary
+    assert resolve_reference(ref) == canary
     again = run_cli("secrets", "set", "GITHUB_TOKEN", cwd=repo.path, input=canary)
-    assert again.returncode == 0 and again.stdout == "unleak://repo/GITHUB_TOKEN\n"
+    assert again.returncode == 0 and again.stdout == ref + "\n"
     refuse = run_cli("secrets", "set", "GITHUB_TOKEN", "--no-overwrite", cwd=repo.path, input=github_pat())
     assert refuse.returncode == 2 and "different value" in refuse.stderr
     rm = run_cli("secrets", "rm", "GITHUB_TOKEN", cwd=repo.path)
-    assert rm.returncode == 0 and "unleak://repo/GITHUB_TOKEN" in rm.stderr
+    assert rm.returncode == 0 and ref in rm.stderr
     empty = run_cli("secrets", "list", cwd=repo.path)
     assert empty.returncode == 0 and empty.stdout == "" and "no secrets" in empty.stderr
     _no_leak(canary, set_, listed, as_json, again, refuse, rm, empty)

@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import stat
@@ -60,11 +61,11 @@ def test_roundtrip(value: str) -> None:
 
 def test_vault_lives_under_xdg_data_home_outside_the_repo(isolated_home: Path, repo: GitRepo) -> None:
     v = open_vault(repo_path=repo.path)
-    assert v.namespace == "repo"
+    assert v.namespace.startswith("repo-")
     v.put("TOKEN", github_pat())
     xdg = Path(os.environ["XDG_DATA_HOME"])
     assert user_data_dir() == xdg / "unleak"
-    assert (xdg / "unleak" / "vaults" / "repo.vault").is_file()
+    assert (xdg / "unleak" / "vaults" / f"{v.namespace}.vault").is_file()
     assert list(repo.path.rglob("*.vault")) == [] and repo.git("status", "--porcelain") == ""
 
 
@@ -338,21 +339,25 @@ def test_backends_satisfy_the_protocol() -> None:
 
 
 def test_default_namespace(repo: GitRepo, tmp_path: Path) -> None:
+    """The directory's name (sanitised) and six hex digits of where the repository is: the same from any
+    subdirectory, and asking writes nothing (the registry appears at the first vault write)."""
     sub = repo.path / "src" / "pkg"
     sub.mkdir(parents=True)
-    assert default_namespace(repo.path) == "repo"
-    assert default_namespace(sub) == "repo"
+    ns = default_namespace(repo.path)
+    assert re.fullmatch(r"repo-[0-9a-f]{6}", ns)
+    assert default_namespace(sub) == ns == default_namespace(repo.path)
     odd = tmp_path / "My Shop API!!"
     odd.mkdir()
-    assert default_namespace(odd) == "my-shop-api"
+    assert re.fullmatch(r"my-shop-api-[0-9a-f]{6}", default_namespace(odd))
     weird = tmp_path / "..."
     weird.mkdir()
-    assert default_namespace(weird) == "default"
+    assert re.fullmatch(r"default-[0-9a-f]{6}", default_namespace(weird))
+    assert not (user_data_dir() / "repositories.json").exists()
 
 
 def test_default_namespace_uses_cwd(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo.path)
-    assert default_namespace() == "repo"
+    assert default_namespace() == default_namespace(repo.path)
 
 
 # ------------------------------------------------------------------------------------------------ processes
