@@ -127,6 +127,24 @@ class ReplaceSecretLiterals(LineCodemod):
             return updated_node.with_changes(value=None, equal=cst.MaybeSentinel.DEFAULT)
         return updated_node
 
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        """A parameter whose default became ``None`` (read at call time) gets an annotation that admits ``None``:
+        ``token: str = None`` would be a type error for mypy and pydantic."""
+        ann = updated_node.annotation
+        fn = self._enclosing_def(original_node) if ann is not None else None
+        if ann is None or fn is None or original_node.name.value not in {
+                p for p, _ in self._param_reads.get(id(fn), [])}:
+            return updated_node
+        text = cst.Module([]).code_for_node(ann.annotation)
+        if re.search(r"\b(None|Optional|Any|object)\b", text):
+            return updated_node
+        old = ann.annotation
+        if isinstance(old, cst.SimpleString):  # a string annotation stays one
+            new: cst.BaseExpression = cst.SimpleString(f"{old.prefix}{old.quote}{old.raw_value} | None{old.quote}")
+        else:
+            new = cst.BinaryOperation(old, cst.BitOr(), cst.Name("None"))
+        return updated_node.with_changes(annotation=ann.with_changes(annotation=new))
+
     def leave_FunctionDef(self, original_node: cst.FunctionDef,
                           updated_node: cst.FunctionDef) -> cst.FunctionDef:
         reads = self._param_reads.pop(id(original_node), [])

@@ -67,6 +67,19 @@ LITERAL_CASES = [
      'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=None):\n'
      '    if password is None:\n        password = os.environ["PASSWORD"]\n    return user\n',
      {S1: "API_KEY", S2: "PASSWORD"}),
+    # The default becomes None: an annotation that did not admit None says so now (mypy, pydantic, IDEs).
+    ("annotated-param-default-admits-none",
+     'import os\n\n\ndef tag(project: int, token: str = "S1_PLACE", key: "str" = "S2_PLACE") -> str:\n'
+     '    return token\n',
+     'import os\n\n\ndef tag(project: int, token: str | None = None, key: "str | None" = None) -> str:\n'
+     '    if token is None:\n        token = os.environ["TOKEN"]\n    if key is None:\n'
+     '        key = os.environ["KEY"]\n    return token\n',
+     {S1: "TOKEN", S2: "KEY"}),
+    ("optional-param-default-kept",
+     'import os\nfrom typing import Optional\n\n\ndef tag(token: Optional[str] = "S1_PLACE"):\n    return token\n',
+     'import os\nfrom typing import Optional\n\n\ndef tag(token: Optional[str] = None):\n'
+     '    if token is None:\n        token = os.environ["TOKEN"]\n    return token\n',
+     {S1: "TOKEN"}),
     ("bytes-literal",
      "import os\nKEY = b'S1_PLACE'\n",
      "import os\nKEY = os.environ['KEY'].encode()\n",
