@@ -41,6 +41,13 @@ def comment_marker(name: str) -> str:
     return f"<unleak:{name}>"
 
 
+def _secret_wrapper(call: cst.Call) -> bool:
+    """``SecretStr("…")``: pydantic's wrapper around one string literal, which a settings field builds itself."""
+    return ((dotted_name(call.func) or "").rsplit(".", 1)[-1] in ("SecretStr", "SecretBytes") and len(call.args) == 1
+            and call.args[0].keyword is None and not call.args[0].star
+            and isinstance(call.args[0].value, cst.SimpleString))
+
+
 def _hint_before(text_before: str) -> str | None:
     """What the text just before a secret embedded in a larger string calls it."""
     if re.search(r"://[^/@\s]*:$", text_before):
@@ -109,7 +116,11 @@ class ReplaceSecretLiterals(LineCodemod):
         return fn if isinstance(fn, cst.FunctionDef) else None
 
     def _settings_field(self, node: cst.CSTNode, parent: cst.CSTNode | None) -> str | None:
-        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default."""
+        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default (or the
+        one argument of the ``SecretStr(…)`` that is)."""
+        call = self._parent(parent) if isinstance(parent, cst.Arg) else None
+        if isinstance(call, cst.Call) and _secret_wrapper(call):
+            node, parent = call, self._parent(call)
         if not isinstance(parent, cst.AnnAssign) or parent.value is not node or not isinstance(parent.target, cst.Name):
             return None
         body = self._parent(parent)
@@ -122,8 +133,11 @@ class ReplaceSecretLiterals(LineCodemod):
 
     def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
         value = original_node.value
+        if isinstance(value, cst.Call) and _secret_wrapper(value):
+            value = value.args[0].value
         if (self.names is not None and isinstance(value, cst.SimpleString) and value.raw_value in self.names
-                and self._settings_field(value, original_node) is not None):
+                and original_node.value is not None
+                and self._settings_field(original_node.value, original_node) is not None):
             return updated_node.with_changes(value=None, equal=cst.MaybeSentinel.DEFAULT)
         return updated_node
 

@@ -328,3 +328,17 @@ def test_defaults_and_settings_fields_read_the_environment_at_use_not_at_import(
     out = rewrite(settings, [s1], names={s1: "APP_API_KEY"})
     assert out.ok and out.code is not None
     assert "    api_key: str\n" in out.code and s1 not in out.code and "os.environ" not in out.code
+
+
+def test_settings_field_wrapped_in_secretstr_drops_its_default() -> None:
+    """`token: SecretStr = SecretStr("…")` is a pydantic-settings field too: the settings class reads (and wraps)
+    the variable itself, so the default goes; reading os.environ in the class body would fail at import."""
+    s1 = _secret()
+    src = ("from pydantic import SecretStr\nfrom pydantic_settings import BaseSettings\n\n\n"
+           f'class Settings(BaseSettings):\n    github_token: SecretStr = SecretStr("{s1}")\n    debug: bool = False\n')
+    sites = analyze(src, [s1]).sites
+    assert [(s.kind, s.env_key) for s in sites] == [("settings-field", "GITHUB_TOKEN")]
+    out = rewrite(src, [s1], names={s1: "GITHUB_TOKEN"})
+    assert out.ok and out.code is not None
+    assert "    github_token: SecretStr\n    debug: bool = False\n" in out.code
+    assert s1 not in out.code and "os.environ" not in out.code
