@@ -11,7 +11,7 @@ it there (the planner turns those hints into names); with ``names`` (raw secret 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import libcst as cst
 from libcst.codemod import CodemodContext
@@ -39,6 +39,17 @@ _PASS_THROUGH = (
 def comment_marker(name: str) -> str:
     """What replaces a secret quoted in a comment: the variable that now holds it (a name is not a secret)."""
     return f"<unleak:{name}>"
+
+
+_BASIC_AUTH_CALLS = {"HTTPBasicAuth", "HTTPDigestAuth", "BasicAuth", "DigestAuth", "login"}
+
+
+def _pair_user(items: Sequence[cst.BaseElement | cst.Arg], second: cst.CSTNode) -> str | None:
+    """``user`` when ``items`` is ``("user", <second>)`` with a literal user (an e-mail address: its local part)."""
+    if len(items) != 2 or items[1] is not second or not isinstance(items[0].value, cst.SimpleString):
+        return None
+    user = string_value(items[0].value)
+    return user.split("@", 1)[0] if user and user.split("@", 1)[0] else None
 
 
 def _secret_wrapper(call: cst.Call) -> bool:
@@ -252,10 +263,13 @@ class ReplaceSecretLiterals(LineCodemod):
     def _context(self, node: cst.CSTNode) -> tuple[str, str | None, str | None]:
         """(kind, hint, scope): what the code calls the value at this place."""
         cur = node
+        user: str | None = None  # the literal user of a (user, password) pair the value is the password of
         while True:
             parent = self._parent(cur)
             if parent is None:
                 return ("other", None, None)
+            if isinstance(parent, cst.Tuple) and cur is not node:
+                user = _pair_user(parent.elements, cur)
             if isinstance(parent, _PASS_THROUGH) or (isinstance(parent, cst.Attribute) and parent.value is cur) or (
                     isinstance(parent, cst.Call) and parent.func is cur):
                 cur = parent  # "…".format(…): the target is further up
@@ -267,7 +281,14 @@ class ReplaceSecretLiterals(LineCodemod):
                 if short == "dict" and isinstance(call, cst.Call):
                     short = self._dict_scope(call)  # dict(password=…) is a dict literal by another name
                 if parent.keyword is not None:
+                    if user and parent.keyword.value == "auth":  # requests/httpx: auth=("deployer", "…")
+                        return ("keyword", f"{user}_password", short)
                     return ("keyword", parent.keyword.value, short)
+                if isinstance(call, cst.Call) and short in _BASIC_AUTH_CALLS:
+                    # HTTPBasicAuth("deployer", "…"), smtp.login("alerts@…", "…"): the password of that user
+                    pair_user = _pair_user(call.args, parent)
+                    if pair_user:
+                        return ("call-arg", f"{pair_user}_password", short)
                 return ("call-arg", None, short)
             if isinstance(parent, cst.DictElement):
                 if parent.value is cur:

@@ -342,3 +342,16 @@ def test_settings_field_wrapped_in_secretstr_drops_its_default() -> None:
     assert out.ok and out.code is not None
     assert "    github_token: SecretStr\n    debug: bool = False\n" in out.code
     assert s1 not in out.code and "os.environ" not in out.code
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ('requests.post(URL, auth=("deployer", "S1_PLACE"))', "deployer_password"),
+    ('requests.get(URL, auth=HTTPBasicAuth("ci-bot", "S1_PLACE"))', "ci-bot_password"),
+    ('smtp.login("alerts@shop.internal", "S1_PLACE")', "alerts_password"),
+    ('client = Client(auth=(user, "S1_PLACE"))', "auth"),  # no literal user: the keyword, as before
+])
+def test_basic_auth_pair_is_named_by_its_user(line: str, hint: str) -> None:
+    """A (user, password) pair names the password by its user: DEPLOYER_PASSWORD, not AUTH."""
+    s1 = _secret()
+    [site] = analyze(line.replace("S1_PLACE", s1) + "\n", [s1]).sites
+    assert site.hint == hint
