@@ -42,6 +42,8 @@ def comment_marker(name: str) -> str:
 
 
 _BASIC_AUTH_CALLS = {"HTTPBasicAuth", "HTTPDigestAuth", "BasicAuth", "DigestAuth", "login"}
+# Factory methods whose name says nothing about what they build: `x = URL.create(password=…)` is scoped by x.
+_FACTORY_VERBS = {"create", "new", "build", "make", "of", "from_parts"}
 
 
 def _pair_user(items: Sequence[cst.BaseElement | cst.Arg], second: cst.CSTNode) -> str | None:
@@ -283,6 +285,9 @@ class ReplaceSecretLiterals(LineCodemod):
                 if parent.keyword is not None:
                     if user and parent.keyword.value == "auth":  # requests/httpx: auth=("deployer", "…")
                         return ("keyword", f"{user}_password", short)
+                    built = self._parent(call) if short in _FACTORY_VERBS and call is not None else None
+                    if isinstance(built, cst.Assign) and call is not None and built.value is call:
+                        short = self._target_name(built.targets[0].target) or short
                     return ("keyword", parent.keyword.value, short)
                 if isinstance(call, cst.Call) and short in _BASIC_AUTH_CALLS:
                     # HTTPBasicAuth("deployer", "…"), smtp.login("alerts@…", "…"): the password of that user

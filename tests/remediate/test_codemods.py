@@ -355,3 +355,15 @@ def test_basic_auth_pair_is_named_by_its_user(line: str, hint: str) -> None:
     s1 = _secret()
     [site] = analyze(line.replace("S1_PLACE", s1) + "\n", [s1]).sites
     assert site.hint == hint
+
+
+def test_factory_call_keyword_is_scoped_by_the_variable_it_builds() -> None:
+    """`reporting_url = URL.create(password="…")`: the callee's verb says nothing (CREATE_PASSWORD); the variable the
+    call builds does (REPORTING_PASSWORD)."""
+    from remediate.naming import suggest_name
+
+    s1 = _secret()
+    code = f'reporting_url = URL.create("postgresql", username="reporter", password="{s1}", host="replica")\n'
+    [site] = analyze(code, [s1]).sites
+    assert (site.kind, site.hint, site.scope) == ("keyword", "password", "reporting_url")
+    assert suggest_name(site) == "REPORTING_PASSWORD"
