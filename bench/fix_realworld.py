@@ -11,7 +11,8 @@ value is ever committed. Per project, in a temporary git repository and a privat
    URL-encoded): a hit on a line the plan lists as a manual step counts as "manual", any other as "left";
 5. the app's tests fail without ``unleak run`` and pass under ``unleak run -- python -m pytest`` (each test also
    checks, by digest, that it read exactly the generated value);
-6. a second ``unleak fix`` changes nothing and exits 0.
+6. a second ``unleak fix`` changes nothing (manual steps may still be listed);
+7. which of the app's modules no longer import without ``unleak run`` (reads moved to import time).
 
 Nothing here knows the expected answer: it measures. Prints a markdown table and writes JSON.
 
@@ -79,6 +80,7 @@ class Result:
     fails_without_run: bool = False
     passes_under_run: bool = False
     second_fix_noop: bool = False
+    import_fails: list[str] = field(default_factory=list)  # app modules that import before, not after (w/o run)
     leaked_to_output: int = 0             # generated values seen in unleak's own stdout/stderr
     names: dict[str, str] = field(default_factory=dict)   # placeholder label -> name chosen (by location)
     reference_file: str = ""
@@ -158,6 +160,36 @@ def occurrences(root: Path, values: dict[str, str]) -> list[tuple[str, str, int]
 _SCAN_LOCK = threading.Lock()  # the detect-secrets adapter keeps global settings: one scan at a time
 
 
+_IMPORT_ALL = """import importlib, json, sys
+sys.path.insert(0, ".")
+bad = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        bad.append(name)
+print(json.dumps(bad))
+"""
+
+
+def app_modules(root: Path) -> list[str]:
+    """The app's own Python modules (not its tests)."""
+    mods = []
+    for p in sorted(root.rglob("*.py")):
+        rel = p.relative_to(root)
+        if rel.parts[0] in ("tests", ".git") or rel.name == "conftest.py":
+            continue
+        parts = list(rel.with_suffix("").parts)
+        mods.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return [m for m in mods if m]
+
+
+def import_failures(bench: Bench, root: Path) -> set[str]:
+    """Modules that fail to import in a plain environment: where a rewrite moved the failure point to import."""
+    out = bench.run([sys.executable, "-c", _IMPORT_ALL, *app_modules(root)], root)
+    return set(json.loads(out.stdout)) if out.returncode == 0 and out.stdout.strip() else {"?"}
+
+
 def detected_values(root: Path) -> set[str]:
     from scanner.api import ScanRequest, scan
     from scanner.finding import Confidence
@@ -181,6 +213,7 @@ def measure(bench: Bench, name: str, gens: dict[str, Callable[[], str]]) -> Resu
         bench.run(["git", "add", "-A"], repo, check=True)
         bench.run(["git", "-c", "commit.gpgsign=false", "commit", "-qm", "app"], repo, check=True)
         res.tests_before = bench.app_tests(repo, expect, under_run=False).returncode == 0
+        imports_before = import_failures(bench, repo)
 
         found = detected_values(repo)
         res.detected = len(found & set(values.values()))
@@ -212,6 +245,7 @@ def measure(bench: Bench, name: str, gens: dict[str, Callable[[], str]]) -> Resu
                 res.left_where.append(f"{label} in {rel}:{lineno}")
 
         res.fails_without_run = bench.app_tests(repo, expect, under_run=False).returncode != 0
+        res.import_fails = sorted(import_failures(bench, repo) - imports_before)
         under = bench.app_tests(repo, expect, under_run=True)
         res.passes_under_run = under.returncode == 0
         if not res.passes_under_run and not res.error:
@@ -237,14 +271,14 @@ def yn(ok: bool) -> str:
 
 def table(results: list[Result]) -> str:
     head = ("| project | detected / secrets | moved | sites rewritten | manual steps | tests before | fail w/o run "
-            "| pass under run | 2nd fix no-op | values left | left in manual | names chosen |")
-    rows = [head, "|" + "---|" * 12]
+            "| pass under run | 2nd fix no-op | values left | left in manual | import fails w/o run | names chosen |")
+    rows = [head, "|" + "---|" * 13]
     for r in results:
         names = ", ".join(sorted({n or "—" for n in r.names.values()}))
         rows.append(f"| {r.project} | {r.detected}/{r.secrets} | {r.planned} | {r.sites} | {r.manual} "
                     f"| {yn(r.tests_before)} | {yn(r.fails_without_run)} | {yn(r.passes_under_run)} "
                     f"| {yn(r.second_fix_noop)} | {r.left if r.left == 0 else f'**{r.left}**'} | {r.manual_left} "
-                    f"| {names} |")
+                    f"| {len(r.import_fails)} | {names} |")
     total = Result("**total**")
     for r in results:
         for k in ("secrets", "detected", "planned", "sites", "manual", "left", "manual_left"):
@@ -253,7 +287,8 @@ def table(results: list[Result]) -> str:
                 f"| {total.manual} | {sum(r.tests_before for r in results)}/{len(results)} "
                 f"| {sum(r.fails_without_run for r in results)}/{len(results)} "
                 f"| {sum(r.passes_under_run for r in results)}/{len(results)} "
-                f"| {sum(r.second_fix_noop for r in results)}/{len(results)} | {total.left} | {total.manual_left} | |")
+                f"| {sum(r.second_fix_noop for r in results)}/{len(results)} | {total.left} | {total.manual_left} "
+                f"| {sum(len(r.import_fails) for r in results)} | |")
     return "\n".join(rows)
 
 
@@ -264,6 +299,8 @@ def details(results: list[Result]) -> str:
                  + ", ".join(f"{k}→{v or '(not moved)'}" for k, v in sorted(r.names.items()))]
         lines += [f"  - manual: {m}" for m in r.manual_reasons]
         lines += [f"  - left: {w}" for w in r.left_where]
+        if r.import_fails:
+            lines.append("  - fails at import without unleak run: " + ", ".join(r.import_fails))
         if r.leaked_to_output:
             lines.append(f"  - **{r.leaked_to_output} value(s) in unleak's output**")
         if r.error:
