@@ -94,17 +94,15 @@ def choose_name(sites: list[Site], rule_id: str, value: str) -> str:
     read = [n for s, n in named if s.kind in ("env-default", "dotenv", "settings-field")]
     if read:
         return read[0]
-    strong = [n for _, n in named if not weak_name(n)]
-    # A conventional one-word name (TOKEN, PASSWORD) is kept only where no provider is known: `token = "ghp_…"`
-    # is GITHUB_TOKEN to a reviewer.
-    telling = [n for n in strong if n not in _CONVENTIONAL]
-    if telling:
-        return telling[0]
+    # A conventional one-word name counts as the code's own only where the code spells it so (a `TOKEN = "…"`
+    # constant, `app.config["SECRET_KEY"]`); a local `token = "ghp_…"` or a `token` parameter is GITHUB_TOKEN to a
+    # reviewer.
+    strong = [n for s, n in named if not weak_name(n) and (n not in _CONVENTIONAL or s.hint == n)]
+    if strong:
+        return strong[0]
     provider = provider_name(rule_id, value) or value_provider_name(value)
     if provider:
         return provider
-    if strong:
-        return strong[0]
     return named[0][1] if named else "SECRET"
 
 

@@ -65,13 +65,15 @@ def test_suggest_name(site: Site, expected: str) -> None:
 
 # Seen on real-world code (bench/fix_realworld.py): the value's provider names it when the code only says
 # "a secret" -- also when the finding's rule knows no provider (an Authorization header, a call argument) -- and a
-# conventional one-word name (TOKEN) gives way to the provider's; Stripe's key kinds keep their own names.
+# conventional one-word name gives way to the provider's unless the code spells it so (a TOKEN constant); Stripe's
+# key kinds keep their own names.
 @pytest.mark.parametrize(("sites", "rule_id", "make", "expected"), [
     ([Site(1, "partial", hint="token", scope="Authorization")], "UL225", github_pat, "GITHUB_TOKEN"),
     ([Site(1, "partial", hint="token", scope="Authorization")], "UL225", sendgrid_key, "SENDGRID_API_KEY"),
     ([Site(1, "assign", hint="PRIVATE_TOKEN"), Site(9, "assign", hint="token")], "UL005",
      gitlab_pat, "GITLAB_TOKEN"),
     ([Site(1, "assign", hint="token")], "UL001", github_pat, "GITHUB_TOKEN"),
+    ([Site(1, "assign", hint="TOKEN")], "UL001", github_pat, "TOKEN"),  # a constant the code spells so: kept
     ([Site(1, "call-arg", scope="StripeClient")], "UL020", stripe_restricted_key, "STRIPE_RESTRICTED_KEY"),
     ([Site(1, "assign", hint="STRIPE_WEBHOOK_SECRET")], "UL022", stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET"),
     # a name that says whose credential it is still wins; conventional names stay where no provider is known
