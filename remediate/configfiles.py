@@ -52,6 +52,33 @@ def manual_reason(path: str) -> str:
             "{NAME}` and make the program read {NAME} from its environment)")
 
 
+_BLOCK = re.compile(r"^(\s*)[\"']?([A-Za-z_][\w.-]*)[\"']?\s*[:=]\s*[\[{]?\s*$")
+_USERINFO = re.compile(r"://[^/\s:@]*:$")
+
+
+def key_hint(text: str, line: int, raw: str) -> tuple[str | None, str | None]:
+    """(hint, scope) for a value at ``line`` of a YAML/JSON/TOML-like file: the key it is written under and the
+    block that holds it (``smtp: / password: …`` -> ("password", "smtp")); a URL's password is a "password" in
+    the block of its key, so the manual step can name the variable (SMTP_PASSWORD) instead of a bare SECRET."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines) or raw not in lines[line - 1]:
+        return None, None
+    current = lines[line - 1]
+    before = current[: current.index(raw)]
+    m = _KEY_BEFORE.search(before.rsplit("://", 1)[0] if "://" in before else before)
+    key = m.group(1).rsplit(".", 1)[-1] if m else None
+    indent = len(current) - len(current.lstrip())
+    block = None
+    for prev in reversed(lines[: line - 1]):
+        b = _BLOCK.match(prev)
+        if b and len(b.group(1)) < indent:
+            block = b.group(2)
+            break
+    if _USERINFO.search(before):
+        return "password", block or key
+    return key, block
+
+
 def analyze(path: str, text: str, raws: list[str]) -> list[Site]:
     """Sites for an interpolating config file; a value that interpolation would alter is a manual step."""
     sites: list[Site] = []

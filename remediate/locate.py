@@ -152,11 +152,17 @@ def _analyze(plan: Plan, path: str, text: str, fs: list[Finding], cs: list[copie
         return workflow.analyze(text, raws)
     if configfiles.interpolates(path):
         return configfiles.analyze(path, text, raws)
+    # The key and block a value sits under name the variable the manual step tells the user to create.
     sites = [Site(line=f.line, kind="manual", raw=f.secret.reveal(), value=f.secret.reveal(),
-                  manual=configfiles.manual_reason(path)) for f in fs]
+                  manual=configfiles.manual_reason(path), **_key_hint(text, f.line, f.secret.reveal())) for f in fs]
     sites += [Site(line=c.line, kind="manual", raw=c.value, value=c.value,
-                   manual=configfiles.manual_reason(path)) for c in cs if c.raw]
+                   manual=configfiles.manual_reason(path), **_key_hint(text, c.line, c.value)) for c in cs if c.raw]
     return sites
+
+
+def _key_hint(text: str, line: int, raw: str) -> dict[str, str | None]:
+    hint, scope = configfiles.key_hint(text, line, raw)
+    return {"hint": hint, "scope": scope}
 
 
 def _unplaced(fs: list[Finding], cs: list[copies.Copy], covered: set[str]) -> list[Site]:

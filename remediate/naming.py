@@ -23,21 +23,40 @@ RULE_NAMES = {
 }
 # Slack's token kinds by prefix: the variable names Slack's own SDK documentation uses.
 _SLACK_KINDS = {"xoxb-": "SLACK_BOT_TOKEN", "xoxp-": "SLACK_USER_TOKEN", "xapp-": "SLACK_APP_TOKEN"}
+# Stripe's key kinds by prefix: a restricted key next to the secret key must not become STRIPE_SECRET_KEY_2.
+_STRIPE_KINDS = {"rk_": "STRIPE_RESTRICTED_KEY", "whsec_": "STRIPE_WEBHOOK_SECRET"}
 
 
 def provider_name(rule_id: str, value: str = "") -> str:
     """What the provider's own documentation calls a credential of this rule (``STRIPE_SECRET_KEY``), '' for
     rules that know no provider (generic assignments, URLs)."""
-    if rule_id.startswith("UL03"):
-        for prefix, name in _SLACK_KINDS.items():
-            if value.startswith(prefix):
-                return name
+    kinds = _SLACK_KINDS if rule_id.startswith("UL03") else _STRIPE_KINDS if rule_id.startswith("UL02") else {}
+    for prefix, name in kinds.items():
+        if value.startswith(prefix):
+            return name
     if rule_id in RULE_NAMES:
         return RULE_NAMES[rule_id]
     from scanner.rules import all_rules
 
     rule = all_rules().get(rule_id)
     return rule.env_name if rule is not None and rule.env_name else ""
+
+
+def value_provider_name(value: str) -> str:
+    """The provider's name for a value that is, by itself, one provider's token (``ghp_…`` -> ``GITHUB_TOKEN``),
+    whichever rule found it: a header or call-argument rule knows no provider, the token's shape does."""
+    if not value or len(value) > 512:
+        return ""
+    from scanner.rules import all_rules
+
+    for rule in all_rules().values():
+        if not rule.env_name or rule.pattern is None or rule.anchors or rule.requires or weak_name(rule.env_name):
+            continue
+        m = rule.regex.fullmatch(value)
+        if m is None or (rule.validate is not None and not rule.validate(value)):
+            continue
+        return provider_name(rule.id, value)
+    return ""
 
 
 # Words that say nothing about whose credential a name holds: `X`, `KEY`, `URL`, `TOKEN_3`, `API_KEY`, `WEB_TOKEN`.
@@ -75,10 +94,13 @@ def choose_name(sites: list[Site], rule_id: str, value: str) -> str:
     read = [n for s, n in named if s.kind in ("env-default", "dotenv", "settings-field")]
     if read:
         return read[0]
-    strong = [n for _, n in named if not weak_name(n)]
+    # A conventional one-word name counts as the code's own only where the code spells it so (a `TOKEN = "…"`
+    # constant, `app.config["SECRET_KEY"]`); a local `token = "ghp_…"` or a `token` parameter is GITHUB_TOKEN to a
+    # reviewer.
+    strong = [n for s, n in named if not weak_name(n) and (n not in _CONVENTIONAL or s.hint == n)]
     if strong:
         return strong[0]
-    provider = provider_name(rule_id, value)
+    provider = provider_name(rule_id, value) or value_provider_name(value)
     if provider:
         return provider
     return named[0][1] if named else "SECRET"

@@ -11,7 +11,7 @@ it there (the planner turns those hints into names); with ``names`` (raw secret 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import libcst as cst
 from libcst.codemod import CodemodContext
@@ -39,6 +39,26 @@ _PASS_THROUGH = (
 def comment_marker(name: str) -> str:
     """What replaces a secret quoted in a comment: the variable that now holds it (a name is not a secret)."""
     return f"<unleak:{name}>"
+
+
+_BASIC_AUTH_CALLS = {"HTTPBasicAuth", "HTTPDigestAuth", "BasicAuth", "DigestAuth", "login"}
+# Factory methods whose name says nothing about what they build: `x = URL.create(password=…)` is scoped by x.
+_FACTORY_VERBS = {"create", "new", "build", "make", "of", "from_parts"}
+
+
+def _pair_user(items: Sequence[cst.BaseElement | cst.Arg], second: cst.CSTNode) -> str | None:
+    """``user`` when ``items`` is ``("user", <second>)`` with a literal user (an e-mail address: its local part)."""
+    if len(items) != 2 or items[1] is not second or not isinstance(items[0].value, cst.SimpleString):
+        return None
+    user = string_value(items[0].value)
+    return user.split("@", 1)[0] if user and user.split("@", 1)[0] else None
+
+
+def _secret_wrapper(call: cst.Call) -> bool:
+    """``SecretStr("…")``: pydantic's wrapper around one string literal, which a settings field builds itself."""
+    return ((dotted_name(call.func) or "").rsplit(".", 1)[-1] in ("SecretStr", "SecretBytes") and len(call.args) == 1
+            and call.args[0].keyword is None and not call.args[0].star
+            and isinstance(call.args[0].value, cst.SimpleString))
 
 
 def _hint_before(text_before: str) -> str | None:
@@ -109,7 +129,11 @@ class ReplaceSecretLiterals(LineCodemod):
         return fn if isinstance(fn, cst.FunctionDef) else None
 
     def _settings_field(self, node: cst.CSTNode, parent: cst.CSTNode | None) -> str | None:
-        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default."""
+        """The environment variable a pydantic-settings field reads, when ``node`` is that field's default (or the
+        one argument of the ``SecretStr(…)`` that is)."""
+        call = self._parent(parent) if isinstance(parent, cst.Arg) else None
+        if isinstance(call, cst.Call) and _secret_wrapper(call):
+            node, parent = call, self._parent(call)
         if not isinstance(parent, cst.AnnAssign) or parent.value is not node or not isinstance(parent.target, cst.Name):
             return None
         body = self._parent(parent)
@@ -122,10 +146,31 @@ class ReplaceSecretLiterals(LineCodemod):
 
     def leave_AnnAssign(self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign) -> cst.AnnAssign:
         value = original_node.value
+        if isinstance(value, cst.Call) and _secret_wrapper(value):
+            value = value.args[0].value
         if (self.names is not None and isinstance(value, cst.SimpleString) and value.raw_value in self.names
-                and self._settings_field(value, original_node) is not None):
+                and original_node.value is not None
+                and self._settings_field(original_node.value, original_node) is not None):
             return updated_node.with_changes(value=None, equal=cst.MaybeSentinel.DEFAULT)
         return updated_node
+
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        """A parameter whose default became ``None`` (read at call time) gets an annotation that admits ``None``:
+        ``token: str = None`` would be a type error for mypy and pydantic."""
+        ann = updated_node.annotation
+        fn = self._enclosing_def(original_node) if ann is not None else None
+        if ann is None or fn is None or original_node.name.value not in {
+                p for p, _ in self._param_reads.get(id(fn), [])}:
+            return updated_node
+        text = cst.Module([]).code_for_node(ann.annotation)
+        if re.search(r"\b(None|Optional|Any|object)\b", text):
+            return updated_node
+        old = ann.annotation
+        if isinstance(old, cst.SimpleString):  # a string annotation stays one
+            new: cst.BaseExpression = cst.SimpleString(f"{old.prefix}{old.quote}{old.raw_value} | None{old.quote}")
+        else:
+            new = cst.BinaryOperation(old, cst.BitOr(), cst.Name("None"))
+        return updated_node.with_changes(annotation=ann.with_changes(annotation=new))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef,
                           updated_node: cst.FunctionDef) -> cst.FunctionDef:
@@ -220,10 +265,13 @@ class ReplaceSecretLiterals(LineCodemod):
     def _context(self, node: cst.CSTNode) -> tuple[str, str | None, str | None]:
         """(kind, hint, scope): what the code calls the value at this place."""
         cur = node
+        user: str | None = None  # the literal user of a (user, password) pair the value is the password of
         while True:
             parent = self._parent(cur)
             if parent is None:
                 return ("other", None, None)
+            if isinstance(parent, cst.Tuple) and cur is not node:
+                user = _pair_user(parent.elements, cur)
             if isinstance(parent, _PASS_THROUGH) or (isinstance(parent, cst.Attribute) and parent.value is cur) or (
                     isinstance(parent, cst.Call) and parent.func is cur):
                 cur = parent  # "…".format(…): the target is further up
@@ -235,7 +283,17 @@ class ReplaceSecretLiterals(LineCodemod):
                 if short == "dict" and isinstance(call, cst.Call):
                     short = self._dict_scope(call)  # dict(password=…) is a dict literal by another name
                 if parent.keyword is not None:
+                    if user and parent.keyword.value == "auth":  # requests/httpx: auth=("deployer", "…")
+                        return ("keyword", f"{user}_password", short)
+                    built = self._parent(call) if short in _FACTORY_VERBS and call is not None else None
+                    if isinstance(built, cst.Assign) and call is not None and built.value is call:
+                        short = self._target_name(built.targets[0].target) or short
                     return ("keyword", parent.keyword.value, short)
+                if isinstance(call, cst.Call) and short in _BASIC_AUTH_CALLS:
+                    # HTTPBasicAuth("deployer", "…"), smtp.login("alerts@…", "…"): the password of that user
+                    pair_user = _pair_user(call.args, parent)
+                    if pair_user:
+                        return ("call-arg", f"{pair_user}_password", short)
                 return ("call-arg", None, short)
             if isinstance(parent, cst.DictElement):
                 if parent.value is cur:

@@ -67,6 +67,19 @@ LITERAL_CASES = [
      'import os\nAPI_KEY: str = os.environ["API_KEY"]\n\n\ndef login(user, password=None):\n'
      '    if password is None:\n        password = os.environ["PASSWORD"]\n    return user\n',
      {S1: "API_KEY", S2: "PASSWORD"}),
+    # The default becomes None: an annotation that did not admit None says so now (mypy, pydantic, IDEs).
+    ("annotated-param-default-admits-none",
+     'import os\n\n\ndef tag(project: int, token: str = "S1_PLACE", key: "str" = "S2_PLACE") -> str:\n'
+     '    return token\n',
+     'import os\n\n\ndef tag(project: int, token: str | None = None, key: "str | None" = None) -> str:\n'
+     '    if token is None:\n        token = os.environ["TOKEN"]\n    if key is None:\n'
+     '        key = os.environ["KEY"]\n    return token\n',
+     {S1: "TOKEN", S2: "KEY"}),
+    ("optional-param-default-kept",
+     'import os\nfrom typing import Optional\n\n\ndef tag(token: Optional[str] = "S1_PLACE"):\n    return token\n',
+     'import os\nfrom typing import Optional\n\n\ndef tag(token: Optional[str] = None):\n'
+     '    if token is None:\n        token = os.environ["TOKEN"]\n    return token\n',
+     {S1: "TOKEN"}),
     ("bytes-literal",
      "import os\nKEY = b'S1_PLACE'\n",
      "import os\nKEY = os.environ['KEY'].encode()\n",
@@ -315,3 +328,42 @@ def test_defaults_and_settings_fields_read_the_environment_at_use_not_at_import(
     out = rewrite(settings, [s1], names={s1: "APP_API_KEY"})
     assert out.ok and out.code is not None
     assert "    api_key: str\n" in out.code and s1 not in out.code and "os.environ" not in out.code
+
+
+def test_settings_field_wrapped_in_secretstr_drops_its_default() -> None:
+    """`token: SecretStr = SecretStr("…")` is a pydantic-settings field too: the settings class reads (and wraps)
+    the variable itself, so the default goes; reading os.environ in the class body would fail at import."""
+    s1 = _secret()
+    src = ("from pydantic import SecretStr\nfrom pydantic_settings import BaseSettings\n\n\n"
+           f'class Settings(BaseSettings):\n    github_token: SecretStr = SecretStr("{s1}")\n    debug: bool = False\n')
+    sites = analyze(src, [s1]).sites
+    assert [(s.kind, s.env_key) for s in sites] == [("settings-field", "GITHUB_TOKEN")]
+    out = rewrite(src, [s1], names={s1: "GITHUB_TOKEN"})
+    assert out.ok and out.code is not None
+    assert "    github_token: SecretStr\n    debug: bool = False\n" in out.code
+    assert s1 not in out.code and "os.environ" not in out.code
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ('requests.post(URL, auth=("deployer", "S1_PLACE"))', "deployer_password"),
+    ('requests.get(URL, auth=HTTPBasicAuth("ci-bot", "S1_PLACE"))', "ci-bot_password"),
+    ('smtp.login("alerts@shop.internal", "S1_PLACE")', "alerts_password"),
+    ('client = Client(auth=(user, "S1_PLACE"))', "auth"),  # no literal user: the keyword, as before
+])
+def test_basic_auth_pair_is_named_by_its_user(line: str, hint: str) -> None:
+    """A (user, password) pair names the password by its user: DEPLOYER_PASSWORD, not AUTH."""
+    s1 = _secret()
+    [site] = analyze(line.replace("S1_PLACE", s1) + "\n", [s1]).sites
+    assert site.hint == hint
+
+
+def test_factory_call_keyword_is_scoped_by_the_variable_it_builds() -> None:
+    """`reporting_url = URL.create(password="…")`: the callee's verb says nothing (CREATE_PASSWORD); the variable the
+    call builds does (REPORTING_PASSWORD)."""
+    from remediate.naming import suggest_name
+
+    s1 = _secret()
+    code = f'reporting_url = URL.create("postgresql", username="reporter", password="{s1}", host="replica")\n'
+    [site] = analyze(code, [s1]).sites
+    assert (site.kind, site.hint, site.scope) == ("keyword", "password", "reporting_url")
+    assert suggest_name(site) == "REPORTING_PASSWORD"

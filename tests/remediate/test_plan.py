@@ -11,12 +11,22 @@ import pytest
 
 from remediate.codemods.sites import Site
 from remediate.fix import plan_fix
-from remediate.naming import suggest_name, upper_snake
+from remediate.naming import choose_name, suggest_name, upper_snake
 from remediate.plan_model import Plan
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
 from tests.conftest import GitRepo, run_cli
-from tests.fakes import github_pat, openai_key, password, slack_bot_token, stripe_live_key
+from tests.fakes import (
+    github_pat,
+    gitlab_pat,
+    openai_key,
+    password,
+    sendgrid_key,
+    slack_bot_token,
+    stripe_live_key,
+    stripe_restricted_key,
+    stripe_webhook_secret,
+)
 from tests.fakes_op import FakeOp
 
 
@@ -51,6 +61,28 @@ def test_upper_snake(text: str, expected: str) -> None:
 ])
 def test_suggest_name(site: Site, expected: str) -> None:
     assert suggest_name(site) == expected
+
+
+# Seen on real-world code (bench/fix_realworld.py): the value's provider names it when the code only says
+# "a secret" -- also when the finding's rule knows no provider (an Authorization header, a call argument) -- and a
+# conventional one-word name gives way to the provider's unless the code spells it so (a TOKEN constant); Stripe's
+# key kinds keep their own names.
+@pytest.mark.parametrize(("sites", "rule_id", "make", "expected"), [
+    ([Site(1, "partial", hint="token", scope="Authorization")], "UL225", github_pat, "GITHUB_TOKEN"),
+    ([Site(1, "partial", hint="token", scope="Authorization")], "UL225", sendgrid_key, "SENDGRID_API_KEY"),
+    ([Site(1, "assign", hint="PRIVATE_TOKEN"), Site(9, "assign", hint="token")], "UL005",
+     gitlab_pat, "GITLAB_TOKEN"),
+    ([Site(1, "assign", hint="token")], "UL001", github_pat, "GITHUB_TOKEN"),
+    ([Site(1, "assign", hint="TOKEN")], "UL001", github_pat, "TOKEN"),  # a constant the code spells so: kept
+    ([Site(1, "call-arg", scope="StripeClient")], "UL020", stripe_restricted_key, "STRIPE_RESTRICTED_KEY"),
+    ([Site(1, "assign", hint="STRIPE_WEBHOOK_SECRET")], "UL022", stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET"),
+    # a name that says whose credential it is still wins; conventional names stay where no provider is known
+    ([Site(1, "assign", hint="PAYMENTS_KEY")], "UL020", stripe_live_key, "PAYMENTS_KEY"),
+    ([Site(1, "assign", hint="PASSWORD")], "UL900", password, "PASSWORD"),
+    ([Site(1, "dict", hint="SECRET_KEY", scope="config")], "UL231", lambda: "Q" + password(39), "SECRET_KEY"),
+])
+def test_choose_name(sites: list[Site], rule_id: str, make: Callable[[], str], expected: str) -> None:
+    assert choose_name(sites, rule_id, make()) == expected
 
 
 def _plan(repo: GitRepo) -> Plan:

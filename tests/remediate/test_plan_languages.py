@@ -14,7 +14,7 @@ from remediate.plan_model import Plan
 from remediate.vault import open_vault
 from scanner.api import ScanRequest
 from tests.conftest import GitRepo
-from tests.fakes import github_pat, password, stripe_live_key
+from tests.fakes import github_pat, password, stripe_live_key, url_password
 
 
 def _plan(repo: GitRepo) -> Plan:
@@ -83,3 +83,19 @@ def test_other_config_files_name_the_variable_in_the_manual_step(repo: GitRepo) 
     assert "unleak secrets set " in reasons["config/settings.json"]
     assert 'os.Getenv("' in reasons["deploy.go"] and "read it with os.Getenv(\"NAME\")" not in reasons["deploy.go"]
     _no_value(plan, tok)
+
+
+def test_config_file_manual_steps_name_the_variable_by_its_key(repo: GitRepo) -> None:
+    """A value in a YAML/JSON file read verbatim is a manual step whose variable is named by the key and the block
+    it sits in (smtp.password -> SMTP_PASSWORD; the password of queue.url -> QUEUE_PASSWORD), never a bare SECRET
+    that two different values would share."""
+    smtp, mq, db = password(), url_password(), password()
+    repo.write("config/app.yaml", f"queue:\n  url: amqp://worker:{mq}@mq.internal:5672/jobs\nsmtp:\n"
+               f'  host: smtp.internal\n  password: "{smtp}"\n')
+    repo.write("config/db.json", json.dumps({"reporting": {"host": "db", "db_password": db}}, indent=2) + "\n")
+    plan = _plan(repo)
+    reasons = {(m.path, m.line): m.reason for m in plan.manual}
+    assert "unleak secrets set QUEUE_PASSWORD" in reasons[("config/app.yaml", 2)]
+    assert "unleak secrets set SMTP_PASSWORD" in reasons[("config/app.yaml", 5)]
+    assert "unleak secrets set DB_PASSWORD" in reasons[("config/db.json", 4)]
+    _no_value(plan, smtp, mq, db)
