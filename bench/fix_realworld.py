@@ -8,7 +8,8 @@ value is ever committed. Per project, in a temporary git repository and a privat
 2. the scanner (in process, the confidence `fix` moves) finds N of the generated values;
 3. ``unleak fix --json`` is the plan (names, sites, manual steps), ``unleak fix --apply --json`` applies it;
 4. every file of the tree is searched for every generated value in every form (raw, JSON-escaped, base64,
-   URL-encoded): a hit on a line the plan lists as a manual step counts as "manual", any other as "left";
+   URL-encoded): a hit on a line the plan names (a manual step, or a finding below the confidence moved, listed in
+   ``left_alone``) counts as "named", any other as "left" (left behind unmentioned);
 5. the app's tests fail without ``unleak run`` and pass under ``unleak run -- python -m pytest`` (each test also
    checks, by digest, that it read exactly the generated value);
 6. a second ``unleak fix`` changes nothing (manual steps may still be listed);
@@ -236,7 +237,9 @@ def measure(bench: Bench, name: str, gens: dict[str, Callable[[], str]]) -> Resu
         for label, locs in sorted(where.items()):  # a label is named by whichever of its places the plan lists
             res.names[label] = next((by_place[loc] for loc in locs if loc in by_place), "")
 
-        manual_lines = {(m["path"], m["line"]) for m in plan.get("manual", [])}
+        # Named by the plan: a manual step, or a finding below the confidence `fix` moves (listed one by one).
+        manual_lines = {(m["path"], m["line"]) for m in plan.get("manual", [])} | {
+            (x["path"], x["line"]) for x in plan.get("left_alone", [])}
         for label, rel, lineno in occurrences(repo, values):
             if (rel, lineno) in manual_lines:
                 res.manual_left += 1
@@ -271,7 +274,8 @@ def yn(ok: bool) -> str:
 
 def table(results: list[Result]) -> str:
     head = ("| project | detected / secrets | moved | sites rewritten | manual steps | tests before | fail w/o run "
-            "| pass under run | 2nd fix no-op | values left | left in manual | import fails w/o run | names chosen |")
+            "| pass under run | 2nd fix no-op | values left unmentioned | left, named by the plan "
+            "| import fails w/o run | names chosen |")
     rows = [head, "|" + "---|" * 13]
     for r in results:
         names = ", ".join(sorted({n or "—" for n in r.names.values()}))

@@ -35,6 +35,7 @@ from scanner.finding import Confidence
 from scanner.result import ScanResult
 
 DEFAULT_REFERENCE_FILE = REFERENCE_FILE
+_LEFT_SHOWN = 10
 
 
 class FixError(UnleakError):
@@ -124,11 +125,14 @@ def _plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str, min_co
     if plan.secrets and git.toplevel(root) is not None and git.has_head(root):
         _record_history(plan, request)
     if left:
-        first = left[0]
+        # Named one by one (never silently left behind): the user decides whether they are secrets.
+        plan.left_alone = [(f.path, f.line, f.rule_id, f.confidence.value) for f in left]
         lowest = min((f.confidence for f in left), key=lambda c: c.rank)
-        plan.notes.append(f"{len(left)} finding(s) below {min_confidence.value} confidence left alone (first: "
-                          f"{first.path}:{first.line} {first.rule_id}); run `unleak fix --min-confidence "
-                          f"{lowest.value}` to move them too")
+        shown = ", ".join(f"{f.path}:{f.line} {f.rule_id}" for f in left[:_LEFT_SHOWN])
+        more = f" and {len(left) - _LEFT_SHOWN} more (--json lists them all)" if len(left) > _LEFT_SHOWN else ""
+        plan.notes.append(f"{len(left)} finding(s) below {min_confidence.value} confidence left alone: {shown}{more}; "
+                          f"move them too with `unleak fix --min-confidence {lowest.value}`, or mark the ones that "
+                          "are not secrets with an allow comment or the baseline")
     return plan, result
 
 

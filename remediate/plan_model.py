@@ -114,6 +114,8 @@ class Plan:
     # Reference files of dotenv files other than the top-level .env (``.env.production.unleak``): path ->
     # variable -> reference.
     side_references: dict[str, dict[str, str]] = field(default_factory=lambda: {})
+    # Findings below the confidence asked for, left where they are but named (path, line, rule id, confidence).
+    left_alone: list[tuple[str, int, str, str]] = field(default_factory=lambda: [])
     # Every other secret text seen (manual steps, findings left alone) -> its label: redacted in the patch too.
     hidden: dict[str, str] = field(repr=False, default_factory=lambda: {})
 
@@ -141,4 +143,6 @@ class Plan:
                 "secrets": [s.to_dict() for s in self.secrets],
                 "files": [c.to_dict() for c in self.changes],
                 "reference_entries": dict(self.reference_entries),
-                "manual": [m.to_dict() for m in self.manual], "notes": list(self.notes)}
+                "manual": [m.to_dict() for m in self.manual], "notes": list(self.notes),
+                "left_alone": [{"path": p, "line": ln, "rule_id": r, "confidence": c}
+                               for p, ln, r, c in self.left_alone]}

@@ -326,3 +326,17 @@ def test_foreign_1password_item_title_is_avoided_at_plan_time(repo: GitRepo, fak
     vault = open_vault("op", namespace="app", repo_path=repo.path, op_vault="dev")
     plan, _ = plan_fix(ScanRequest(root=repo.path), vault)
     assert [s.name for s in plan.secrets] == ["GITHUB_TOKEN_2"]
+
+
+def test_findings_below_the_confidence_asked_for_are_named_one_by_one(repo: GitRepo) -> None:
+    """Left alone is never left unmentioned: each place is in the note (the first ten) and in --json."""
+    import secrets
+
+    for i in range(12):
+        repo.write(f"conf/c{i:02d}.json", f'{{\n  "pagerduty": {{"routing_key": "{secrets.token_hex(16)}"}}\n}}\n')
+    r = run_cli("fix", "--json", cwd=repo.path)
+    plan = json.loads(r.stdout)["plan"]
+    assert [(x["path"], x["line"], x["confidence"]) for x in plan["left_alone"]] == [
+        (f"conf/c{i:02d}.json", 2, "low") for i in range(12)]
+    note = next(n for n in plan["notes"] if "below medium confidence left alone" in n)
+    assert "conf/c09.json:2" in note and "conf/c10.json" not in note and "and 2 more" in note
