@@ -124,6 +124,9 @@ def _locate_in_file(plan: Plan, path: str, fs: list[Finding], cs: list[copies.Co
     if sites is None:
         return
     covered = {s.raw for s in sites} | {s.value for s in sites}
+    # A settings field's whole default moves (a URL holding the password): the finding inside it is covered.
+    covered |= {f.secret.reveal() for f in fs for s in sites
+                if s.kind == "settings-field" and f.secret.reveal() and f.secret.reveal() in s.value}
     # Environment reads are planned in step 2, for every Python file alike.
     if path.endswith(PYTHON_SUFFIXES) or notebook.is_notebook(path):
         located.env_sites[path] = [s for s in sites if s.kind in _ENV_KINDS]

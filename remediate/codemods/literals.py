@@ -388,6 +388,14 @@ class ReplaceSecretLiterals(LineCodemod):
                 return env_expr(self.names[content], quote, self.os_name(original_node)).with_changes(
                     lpar=updated_node.lpar, rpar=updated_node.rpar)
             return updated_node
+        field_var = None if isinstance(parent, cst.ConcatenatedString) else self._settings_field(original_node, parent)
+        if field_var is not None and "\\" not in content:
+            # A secret inside a settings field's default (a URL): the whole value moves under the field's variable.
+            value = original_node.evaluated_value
+            assert isinstance(value, str)
+            self.sites.append(Site(line=self._line(original_node), kind="settings-field", raw=content, value=value,
+                                   hint=field_var, env_key=field_var))
+            return updated_node
         if "\\" in content and "r" not in prefix:
             # Source text and runtime value differ around escapes; splitting there could change the string.
             self._manual(original_node, hits, "inside a string with escape sequences: split it by hand")

@@ -277,6 +277,22 @@ def test_settings_field_keeps_the_variable_its_class_reads(repo: GitRepo) -> Non
     assert "    stripe_api_key: str\n" in code.after and key not in code.after
 
 
+def test_a_secret_inside_a_settings_field_default_moves_the_whole_value(repo: GitRepo) -> None:
+    """Splitting the URL would read os.environ in the class body (failing at import); the field reads its variable
+    itself once its default is gone, as pydantic-settings intends."""
+    from tests.fakes import url_password
+
+    pw = url_password()
+    url = f"postgresql://app:{pw}@db.internal:5432/shop"
+    repo.write("app/config.py", "from pydantic_settings import BaseSettings\n\n\n"
+               f"class Settings(BaseSettings):\n    database_url: str = '{url}'\n    debug: bool = False\n")
+    plan = _plan(repo)
+    assert [(s.name, s.value) for s in plan.secrets] == [("DATABASE_URL", url)]
+    assert plan.manual == []
+    code = next(c for c in plan.changes if c.path == "app/config.py")
+    assert code.after.endswith("    database_url: str\n    debug: bool = False\n") and "environ" not in code.after
+
+
 @pytest.mark.parametrize(("code", "make", "expected"), [
     ('X = "{v}"\n', stripe_live_key, "STRIPE_SECRET_KEY"),
     ('API_KEY = "{v}"\n', stripe_live_key, "STRIPE_SECRET_KEY"),
