@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args and args[0] in ("run", "mcp") and {"UNLEAK_BROKER_FD", "UNLEAK_BROKER_SOCKET"} & os.environ.keys():
         # Inside `unleak agent`: `run` and `mcp` are handed to the broker without loading click (one hop less of
         # start-up for every MCP server and run the agent starts).
-        from unleak.agent.broker import fast_forward
+        from unleak.agent.client import fast_forward
 
         with error_handler():
             code = fast_forward(args)

@@ -22,11 +22,11 @@ def run_main(env_files: tuple[str, ...], no_masking: bool, no_override: bool, co
     from unleak.agent import sandboxenv
 
     if sandboxenv.inside():
-        from unleak.agent import broker
+        from unleak.agent import client
 
         # Inside `unleak agent` this process cannot read the vault: the broker runs `unleak run` with these very
         # arguments outside, on our stdin/stdout/stderr, under the grant rules.
-        return broker.forward_run([*(a for f in env_files for a in ("--env-file", f)),
+        return client.forward_run([*(a for f in env_files for a in ("--env-file", f)),
                                    *(["--no-masking"] if no_masking else []),
                                    *(["--no-override"] if no_override else []), "--", *command])
     from unleak import run as runner

@@ -23,11 +23,11 @@ def mcp_cmd(ctx: click.Context, repo_dir: str, read_only: bool) -> int | None:
     `unleak mcp install claude-code|codex|cursor` registers this server in an agent's configuration."""
     if ctx.invoked_subcommand is not None:
         return None
-    from unleak.agent import broker, sandboxenv
+    from unleak.agent import client, sandboxenv
 
     if sandboxenv.inside():
         # Inside `unleak agent`: the broker serves this stdin/stdout with the real server, outside the sandbox.
-        return broker.serve_mcp(Path(repo_dir), read_only)
+        return client.serve_mcp(Path(repo_dir), read_only)
     try:
         import mcp.server.lowlevel  # noqa: F401 - only to give a clear message when the SDK is missing
     except ImportError:
