@@ -148,3 +148,12 @@ def fake_op(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOp:
     for key, value in fake.env().items():
         monkeypatch.setenv(key, value)
     return fake
+
+
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Files made immutable (chattr +i: even root cannot replace them) and made mutable again afterwards."""
+    made: list[Path] = []
+    yield made
+    for p in made:
+        subprocess.run(["chattr", "-i", str(p)], check=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,15 +67,9 @@ def test_verify_with_nothing_moved_is_a_clean_no_op(repo: GitRepo, manual: bool)
     assert proc.returncode == (1 if manual else 0), proc.stderr
     doc = json.loads(run_cli("fix", "--apply", "--json", "--verify", "false", cwd=repo.path).stdout)
     assert doc["verify"] == {"command": "false", "skipped": "nothing was moved"}
-    assert not (repo.path / ".env").exists() and repo.git("status", "--porcelain") == ""
+    assert not (repo.path / ".env.unleak").exists() and repo.git("status", "--porcelain") == ""
 
 
-@pytest.fixture
-def immutable() -> Iterator[list[Path]]:
-    made: list[Path] = []
-    yield made
-    for p in made:
-        subprocess.run(["chattr", "-i", str(p)], check=False)
 
 
 @pytest.mark.parametrize("as_json", [False, True])

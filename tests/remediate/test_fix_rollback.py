@@ -56,13 +56,6 @@ def _limited(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, preexec_fn=limit)
 
 
-@pytest.fixture
-def immutable() -> Iterator[list[Path]]:
-    """Files made immutable (chattr +i: even root cannot replace them) and made mutable again afterwards."""
-    made: list[Path] = []
-    yield made
-    for p in made:
-        subprocess.run(["chattr", "-i", str(p)], check=False)
 
 
 def _make_immutable(path: Path, made: list[Path]) -> None:

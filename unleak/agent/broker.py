@@ -25,7 +25,6 @@ Only the standard library here: ``unleak mcp`` and ``unleak run`` inside the san
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import os
@@ -259,19 +258,12 @@ class Broker:
     # -- the control socket
 
     def _serve(self, ctl: socket.socket) -> None:
+        from unleak.agent.zygote import receive
+
         while True:
-            try:
-                msg, anc, _flags, _addr = ctl.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS * 4))
-            except OSError:
-                return
-            fds: list[int] = []
-            for level, kind, data in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    a = array.array("i")
-                    a.frombytes(data[: len(data) - len(data) % a.itemsize])
-                    fds.extend(a)
+            msg, fds = receive(ctl, _MAX_MESSAGE, _MAX_FDS)
             if not msg and not fds:
-                return  # every holder of the agent's end has gone
+                return  # every holder of the agent's end has gone, or the socket failed
             threading.Thread(target=self._handle, args=(msg, fds), daemon=True).start()
 
     def _handle(self, msg: bytes, fds: list[int]) -> None:

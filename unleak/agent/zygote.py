@@ -178,7 +178,7 @@ def _serve(sock: socket.socket, env: dict[str, str], setup: Callable[[], None]
             warm_at = None
         for key, _ in events:
             if key.data == "request":
-                msg, fds = _receive(sock)
+                msg, fds = receive(sock)
                 if not msg and not fds:
                     return  # the broker is gone
                 _start(msg, fds, env, runs, sel, sock, wake_r)
@@ -199,9 +199,10 @@ def _serve(sock: socket.socket, env: dict[str, str], setup: Callable[[], None]
             deadlines[pid] = now + 3600
 
 
-def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:  # pragma: no cover - runs in the zygote
+def receive(sock: socket.socket, max_message: int = _MAX_MESSAGE, max_fds: int = 4) -> tuple[bytes, list[int]]:
+    """One message and the descriptors it carries (SCM_RIGHTS); ``(b"", [])`` when the socket failed."""
     try:
-        msg, anc, _flags, _addr = sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(4 * 4))
+        msg, anc, _flags, _addr = sock.recvmsg(max_message, socket.CMSG_SPACE(max_fds * 4))
     except OSError:
         return b"", []
     fds: list[int] = []
