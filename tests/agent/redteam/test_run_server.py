@@ -89,3 +89,41 @@ def test_a_run_whose_client_is_killed_is_ended(repo: GitRepo, canary: str, tmp_p
     assert "run=ended" in res.stdout, res.stdout + res.stderr
     assert canary not in res.stdout + res.stderr
     assert os.path.exists(marker)
+
+
+# Modules a run imports only when it needs them (a refusal imports `resource`, the vault `platformdirs`), planted in
+# the agent's repository. The broker is often started with `python -m unleak agent` there, which puts the
+# repository first on Python's module path: outside the sandbox such a module would run with the key readable.
+PLANTED = """\
+import os
+try:
+    with open({key!r}, "rb"):
+        pass
+    open({marker!r}, "a").write(__name__ + " outside the sandbox\\n")
+except OSError:
+    pass
+raise ImportError("planted")
+"""
+
+
+@pytest.mark.parametrize("server", ["zygote", "interpreter"])
+def test_modules_planted_in_the_repository_never_run_outside_the_sandbox(
+        repo: GitRepo, canary: str, server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from remediate.vault import open_vault
+    from remediate.vault.local import user_data_dir
+
+    if server == "interpreter":
+        monkeypatch.setenv("UNLEAK_AGENT_NO_ZYGOTE", "1")
+    ref = open_vault(repo_path=repo.path).put("TOKEN", canary)
+    key = str(Path(user_data_dir()) / "vault.key")
+    assert os.path.exists(key)
+    marker = tmp_path / "escaped"
+    planted = {f"{name}.py": PLANTED.format(key=key, marker=str(marker))
+               for name in ("resource", "platformdirs", "pty", "termios", "tty", "shlex", "struct", "fcntl")}
+    repo.commit("app", {".env.unleak": f"TOKEN={ref}\n", **planted})
+    script = f"cd {repo.path} && {sys.executable} -m unleak run -- true; echo done=$?"
+    # `python -m unleak agent`, started in the repository: its directory is first on the broker's module path.
+    res = run_cli("agent", "--", "sh", "-c", script, cwd=repo.path)
+    assert not marker.exists(), marker.read_text()
+    assert "done=" in res.stdout, res.stdout + res.stderr
+    assert canary not in res.stdout + res.stderr
