@@ -68,6 +68,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     ref_text = (located.texts.get(reference_file) if reference_file in located.texts
                 else read_text(root, reference_file))
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
+    ref_only = set(ref_entries)
     if reference_file != dotenv.LEGACY_REFERENCE_FILE:
         # The top-level .env's keys count as defined: a program's own loader sets them when `unleak run` does not.
         top = located.texts.get(dotenv.LEGACY_REFERENCE_FILE) or read_text(root, dotenv.LEGACY_REFERENCE_FILE)
@@ -76,7 +77,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     _name_values(plan, vault, by_value, rule_of, ref_entries, renames)
     secret_of_value = {s.value: s for s in plan.secrets}
     _report_manual(plan, located.found, secret_of_value)
-    needed, dropped = _reference_variables(plan, auto, by_value, secret_of_value, ref_entries)
+    needed, dropped = _reference_variables(plan, auto, by_value, secret_of_value, ref_entries, ref_only)
     auto = [x for x in auto if x not in dropped]
     _rewrite_files(plan, auto, located, secret_of_value, _secret_dotenv_keys(root, located.texts, dotenv_files, auto))
     _workflow_notes(plan)
@@ -156,14 +157,15 @@ def _report_manual(plan: Plan, found: list[Found], secret_of_value: dict[str, Pl
 
 
 def _reference_variables(plan: Plan, auto: list[Found], by_value: dict[str, list[Found]],
-                         secret_of_value: dict[str, PlannedSecret],
-                         ref_entries: dict[str, str | None]) -> tuple[dict[str, PlannedSecret], list[Found]]:
+                         secret_of_value: dict[str, PlannedSecret], ref_entries: dict[str, str | None],
+                         ref_only: set[str]) -> tuple[dict[str, PlannedSecret], list[Found]]:
     """Which environment variables must the reference file define, and can it? Returns them, and the places
     dropped to manual steps because their variable already holds another value."""
     ref_path = plan.reference_file
     needed: dict[str, PlannedSecret] = {}
     dropped: list[Found] = []
     env_var_owner: dict[str, str] = {}  # variable a rewritten read needs -> value
+    owner_place: dict[str, str] = {}  # variable -> where that value sits
     for x in auto:
         ps = secret_of_value[x.site.value]
         # An env read and a pydantic-settings field read the variable they name, whatever the vault entry is called.
@@ -181,11 +183,14 @@ def _reference_variables(plan: Plan, auto: list[Found], by_value: dict[str, list
             current is not None and current != ps.reference and not dotenv_here and current != x.site.value)
         if conflict:
             dropped.append(x)
-            plan.manual.append(ManualStep(x.path, x.site.line, f"{var} is already defined with another value in "
-                                          f"{ref_path}: move this value by hand", x.rule_id, x.preview,
+            where = (f"at {owner_place[var]}, which this fix moves too" if other is not None and other != x.site.value
+                     else f"in {ref_path}" if var in ref_only else f"in {dotenv.LEGACY_REFERENCE_FILE}")
+            plan.manual.append(ManualStep(x.path, x.site.line, f"{var} is already defined with another value "
+                                          f"{where}: move this value by hand", x.rule_id, x.preview,
                                           x.site.value))
             continue
         env_var_owner[var] = x.site.value
+        owner_place[var] = f"{x.path}:{x.site.line}"
         needed[var] = ps
     return needed, dropped
 

@@ -153,7 +153,8 @@ def test_conflicting_env_default_is_manual(repo: GitRepo) -> None:
     repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{default}")\n')
     plan = _plan(repo)
     assert [m.path for m in plan.manual] == ["db.py"]
-    assert "DB_PASSWORD is already defined" in plan.manual[0].reason
+    assert "DB_PASSWORD is already defined with another value at .env:1, which this fix moves too" in \
+        plan.manual[0].reason
 
 
 def test_planning_writes_nothing(repo: GitRepo) -> None:
@@ -356,3 +357,11 @@ def test_findings_below_the_confidence_asked_for_are_named_one_by_one(repo: GitR
         (f"conf/c{i:02d}.json", 2, "low") for i in range(12)]
     note = next(n for n in plan["notes"] if "below medium confidence left alone" in n)
     assert "conf/c09.json:2" in note and "conf/c10.json" not in note and "and 2 more" in note
+
+
+def test_a_conflict_names_the_file_that_defines_the_variable(repo: GitRepo) -> None:
+    repo.write(".env.unleak", "DB_PASSWORD=unleak://app/SOMETHING_ELSE\n")
+    repo.write("db.py", f'import os\nPW = os.getenv("DB_PASSWORD", "{password(20)}")\n')
+    plan = _plan(repo)
+    assert [m.path for m in plan.manual] == ["db.py"]
+    assert "DB_PASSWORD is already defined with another value in .env.unleak:" in plan.manual[0].reason

@@ -61,3 +61,14 @@ def warn_if_not_on_path(command: str) -> None:
     if shutil.which(prog) is None:
         click.echo(f"warning: {prog} is not on PATH here; the hook blocks every call it guards until it is "
                    "(install unleak with pipx, or add its virtualenv's bin directory to PATH)", err=True)
+
+
+def say_whose(namespace: str, repo: Path) -> None:
+    """An explicit namespace registered to another repository than ``repo``: say so before a value goes there, since
+    runs in that repository (an agent's under a grant included) can use every entry of its namespace."""
+    from remediate.vault import namespace_owner, repository_namespace
+
+    owner = namespace_owner(namespace)
+    if owner is not None and repository_namespace(repo).namespace != namespace:
+        click.echo(f"unleak: note: namespace {namespace} is registered for the repository {owner}; runs there can "
+                   "use these secrets", err=True)

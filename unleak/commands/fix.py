@@ -15,6 +15,7 @@ from remediate.vault.refs import REFERENCE_FILE
 from scanner.words import plural
 from unleak.commands.common import (
     audit_action,
+    say_whose,
     scan_request,
 )
 from unleak.errors import EXIT_CLEAN, EXIT_FINDINGS
@@ -188,7 +189,10 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
         raise UsageError(f"reference file {ref_file}: it must be inside {top}") from None
     scheme = backend or str(section.get("backend", "unleak"))
     opts: dict[str, Any] = {"op_vault": op_vault} if op_vault else {}
-    vault = open_vault(scheme, namespace=namespace or section.get("namespace"), repo_path=top, **opts)
+    chosen_ns = namespace or section.get("namespace")
+    vault = open_vault(scheme, namespace=chosen_ns, repo_path=top, **opts)
+    if chosen_ns and scheme == "unleak":
+        say_whose(str(chosen_ns), top)
     names = _renames(section.get("names", {}), renames)
     plan, _ = plan_fix(req, vault, reference_file=ref_rel, min_confidence=Confidence.parse(min_confidence),
                        names=names)

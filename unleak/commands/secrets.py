@@ -12,6 +12,7 @@ import click
 
 from unleak.commands.common import (
     human_action,
+    say_whose,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,17 +118,6 @@ def _namespace_origin(backend: str, namespace: str | None) -> tuple[str, str]:
     return choice.source, about if choice.registered else f"{about}; registered at the first write"
 
 
-def _say_whose(namespace: str) -> None:
-    """An explicit --namespace registered to another repository: say so before the value goes there, since runs in
-    that repository (an agent's under a grant included) can use every entry of its namespace."""
-    from remediate.vault import namespace_owner, repository_namespace
-
-    owner = namespace_owner(namespace)
-    if owner is not None and repository_namespace(Path.cwd()).namespace != namespace:
-        click.echo(f"unleak: note: namespace {namespace} is registered for the repository {owner}; runs there can "
-                   "use this secret", err=True)
-
-
 @secrets_group.command("set")
 @click.argument("name")
 @click.option("--no-overwrite", is_flag=True, help="Fail if NAME already holds a different value.")
@@ -149,7 +139,7 @@ def secrets_set(name: str, no_overwrite: bool, tier: str | None, namespace: str 
     vault = _secrets_vault(backend, namespace, op_vault)
     vault.reference_for(name)  # reject a bad name before asking for the value
     if namespace is not None and backend == "unleak":
-        _say_whose(namespace)
+        say_whose(namespace, Path.cwd())
     reference = vault.put(name, _read_secret_value(name), overwrite=not no_overwrite)
     if tier:
         from unleak.agent.policy import canonical_reference

@@ -207,6 +207,17 @@ def test_secrets_set_into_another_repositorys_namespace_says_whose_it_is(tmp_pat
     assert free.returncode == 0 and "registered for" not in free.stderr
 
 
+def test_fix_into_another_repositorys_namespace_says_whose_it_is(tmp_path: Path) -> None:
+    a, b = _git_repo(tmp_path / "a"), _git_repo(tmp_path / "b")
+    a_ns = open_vault(repo_path=a.path).put("K", github_pat()).split("/")[2]
+    b.commit("leak", {"t.py": f'DEPLOY_TOKEN = "{github_pat()}"\n'})
+    other = run_cli("fix", "--namespace", a_ns, cwd=b.path)
+    assert other.returncode == 1 and f"namespace {a_ns} is registered for the repository {a.path.resolve()}" \
+        in other.stderr
+    own = run_cli("fix", cwd=b.path)
+    assert own.returncode == 1 and "registered for" not in own.stderr
+
+
 def test_a_repository_path_that_is_not_utf8_is_registered(tmp_path: Path) -> None:
     raw = os.fsencode(tmp_path) + b"/caf\xe9"
     os.mkdir(raw)
