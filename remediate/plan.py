@@ -69,6 +69,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
                 else read_text(root, reference_file))
     ref_entries = {e.key: e.value for e in dotenv.entries(ref_text)} if ref_text else {}
     ref_only = set(ref_entries)
+    top = None
     if reference_file != dotenv.LEGACY_REFERENCE_FILE:
         # The top-level .env's keys count as defined: a program's own loader sets them when `unleak run` does not.
         top = located.texts.get(dotenv.LEGACY_REFERENCE_FILE) or read_text(root, dotenv.LEGACY_REFERENCE_FILE)
@@ -81,7 +82,7 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     auto = [x for x in auto if x not in dropped]
     _rewrite_files(plan, auto, located, secret_of_value, _secret_dotenv_keys(root, located.texts, dotenv_files, auto))
     _workflow_notes(plan)
-    _plan_reference_file(plan, needed, ref_text, secret_of_value, located.texts)
+    _plan_reference_file(plan, needed, ref_text, secret_of_value, located.texts, top)
     _mention_every_copy(plan, search_files, rule_of)
     return plan
 
@@ -289,11 +290,12 @@ def _workflow_notes(plan: Plan) -> None:
 
 
 def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text: str | None,
-                         secret_of_value: dict[str, PlannedSecret], texts: Mapping[str, str]) -> None:
+                         secret_of_value: dict[str, PlannedSecret], texts: Mapping[str, str],
+                         top_text: str | None) -> None:
     """The reference file: every variable the rewritten code and configs read, and what the top-level ``.env``
     held that belongs there; then the reference files of other dotenv files. Written last (invariant 2)."""
     refs_needed = {var: s.reference for var, s in sorted(needed.items())}
-    refs_needed |= _move_top_env(plan, refs_needed, ref_text, secret_of_value, texts)
+    refs_needed |= _move_top_env(plan, refs_needed, ref_text, secret_of_value, top_text)
     plan.reference_entries = _write_references(plan, plan.reference_file, refs_needed, ref_text, secret_of_value)
     for path, refs in sorted(plan.side_references.items()):
         _write_references(plan, path, refs, texts.get(path) if path in texts else read_text(plan.root, path), {})
@@ -302,7 +304,7 @@ def _plan_reference_file(plan: Plan, needed: dict[str, PlannedSecret], ref_text:
 
 
 def _move_top_env(plan: Plan, refs_needed: Mapping[str, str], ref_text: str | None,
-                  secret_of_value: Mapping[str, PlannedSecret], texts: Mapping[str, str]) -> dict[str, str]:
+                  secret_of_value: Mapping[str, PlannedSecret], top_text: str | None) -> dict[str, str]:
     """Keys of the top-level ``.env`` that hold a reference (written there before ``.env.unleak`` existed) or a
     value this fix moves (a git-ignored ``.env`` the scan does not see): their bindings become comments and their
     references go to the reference file, so no loader reads a reference or a plaintext copy stays behind. A key the
@@ -311,7 +313,7 @@ def _move_top_env(plan: Plan, refs_needed: Mapping[str, str], ref_text: str | No
     if plan.reference_file == top or (plan.root / top).is_symlink():
         return {}
     change = next((c for c in plan.changes if c.path == top), None)
-    text = change.after if change else (texts.get(top) if top in texts else read_text(plan.root, top))
+    text = change.after if change else top_text
     if not text:
         return {}
     defined = {e.key: e.value for e in dotenv.entries(ref_text or "")}

@@ -101,16 +101,20 @@ def write_policy(text: str) -> None:
     sign_policy()
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Iterator[GitRepo]:
-    path = tmp_path / "repo"
-    path.mkdir()
+def make_repo(path: Path) -> GitRepo:
+    """A new git repository at ``path`` (created), branch main, the test identity, unsigned commits."""
+    path.mkdir(parents=True)
     r = GitRepo(path)
     r.git("init", "-q", "-b", "main")
     r.git("config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
     r.git("config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
     r.git("config", "commit.gpgsign", "false")
-    yield r
+    return r
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[GitRepo]:
+    yield make_repo(tmp_path / "repo")
 
 
 def _rand(alphabet: str, n: int) -> str:

@@ -51,14 +51,14 @@ from remediate.vault.privatefs import (
     read_private,
     user_data_dir,
 )
-from remediate.vault.refs import NAME_RE, NAMESPACE_RE
+from remediate.vault.refs import LEGACY_REFERENCE_FILE, NAME_RE, NAMESPACE_RE, REFERENCE_FILE
 from scanner.errors import VaultError
 
 REGISTRY = "repositories.json"
 _FORMAT = "unleak-repositories"
 _VERSION = 1
 #: the files whose references a clone adopts its namespace from, in the order they are read
-REFERENCE_FILES = (".env.unleak", ".env")
+REFERENCE_FILES = (REFERENCE_FILE, LEGACY_REFERENCE_FILE)
 _MAX_REFERENCE_FILE = 1 << 20
 _UNLEAK_REF = re.compile(rf"unleak://({NAMESPACE_RE.pattern})/{NAME_RE.pattern}")
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from remediate.vault.refs import REFERENCE_FILE
 from scanner.words import plural
 from unleak.commands.common import (
     audit_action,
@@ -164,6 +163,7 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     no_core_dumps()  # every value found passes through this process
     from remediate.patch import unified_diff
     from remediate.vault import open_vault
+    from remediate.vault.refs import REFERENCE_FILE
     from scanner.errors import UsageError
 
     root = Path(repo_dir).resolve()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.agent.redteam.runtools import PY, STASH, agent_env
-from tests.conftest import GIT_ENV, GitRepo, run_cli
+from tests.conftest import GitRepo, make_repo, run_cli
 
 pytest.importorskip("mcp")
 
@@ -21,26 +21,16 @@ from tests.unleak.test_mcp import Agent, run_agent
 UNLEAK_RUN = [PY, "-m", "unleak", "run", "--env-file", ".env", "--"]
 
 
-def _git_repo(path: Path) -> GitRepo:
-    path.mkdir(parents=True)
-    r = GitRepo(path)
-    r.git("init", "-q", "-b", "main")
-    r.git("config", "user.name", GIT_ENV["GIT_AUTHOR_NAME"])
-    r.git("config", "user.email", GIT_ENV["GIT_AUTHOR_EMAIL"])
-    r.git("config", "commit.gpgsign", "false")
-    return r
-
-
 @pytest.fixture
 def two_apps(tmp_path: Path, canary: str) -> tuple[GitRepo, GitRepo, str]:
     """/x/app with the canary in its vault as TOKEN, and an unrelated /y/app (same directory name) where the agent
     works, and where the human granted every ordinary command with every secret."""
     from remediate.vault import open_vault
 
-    x = _git_repo(tmp_path / "x" / "app")
+    x = make_repo(tmp_path / "x" / "app")
     ref = open_vault(repo_path=x.path).put("TOKEN", canary)
     x.commit("x", {".env": f"TOKEN={ref}\n", ".env.unleak": f"TOKEN={ref}\n"})
-    y = _git_repo(tmp_path / "y" / "app")
+    y = make_repo(tmp_path / "y" / "app")
     y.commit("y", {"stash.py": STASH, "README": "y\n"})
     assert run_cli("grant", "--secrets", "*", "--command", "*", "--ttl", "10m", cwd=y.path).returncode == 0
     return x, y, ref
@@ -93,7 +83,7 @@ def test_references_written_into_a_fresh_repository_do_not_adopt_another_namespa
     _x, _y, ref = two_apps
     other_ns = parse_reference(ref).namespace
     for where in (tmp_path / "z" / "app", tmp_path / "z" / other_ns, tmp_path / "w" / "fresh"):
-        z = _git_repo(where)
+        z = make_repo(where)
         z.commit("forged", {"stash.py": STASH, ".env": f"TOKEN={ref}\n", ".env.unleak": f"TOKEN={ref}\n"})
         assert run_cli("grant", "--secrets", "*", "--command", "*", cwd=z.path).returncode == 0
         assert default_namespace(z.path) != other_ns, where
@@ -183,9 +173,9 @@ def test_starting_unleak_agent_claims_a_vault_made_before_the_registry(tmp_path:
     from remediate.vault.local import LocalVault
 
     ref = LocalVault("app").put("TOKEN", canary)
-    x = _git_repo(tmp_path / "x" / "app")
+    x = make_repo(tmp_path / "x" / "app")
     x.commit("x", {".env.unleak": f"TOKEN={ref}\n"})
-    forged = _git_repo(tmp_path / "z" / "app")
+    forged = make_repo(tmp_path / "z" / "app")
     forged.commit("forged", {".env.unleak": f"TOKEN={ref}\n"})
     assert default_namespace(forged.path) == "app"  # the window this closes: nobody has claimed "app" yet
     res = run_cli("agent", "--", "true", cwd=x.path)
@@ -205,7 +195,7 @@ def test_a_fix_the_agent_asks_for_in_a_same_named_directory_does_not_claim_an_ol
     from tests.fakes import github_pat
 
     LocalVault("app").put("TOKEN", canary)
-    forged = _git_repo(tmp_path / "z" / "app")
+    forged = make_repo(tmp_path / "z" / "app")
     forged.commit("forged", {"config.py": f'GITHUB_TOKEN = "{github_pat()}"\n'})
     out: list[dict[str, Any]] = []
 
@@ -215,6 +205,6 @@ def test_a_fix_the_agent_asks_for_in_a_same_named_directory_does_not_claim_an_ol
     run_agent(forged.path, scenario)
     assert out[0].get("status") == "applied", out
     assert all(r["path"] != str(forged.path.resolve()) for r in registered_repositories().values())
-    x = _git_repo(tmp_path / "x" / "app")
+    x = make_repo(tmp_path / "x" / "app")
     assert run_cli("agent", "--", "true", cwd=x.path).returncode == 0
     assert default_namespace(x.path) == "app" and default_namespace(forged.path) != "app"

@@ -15,22 +15,12 @@ from remediate.vault import default_namespace, open_vault, repository_namespace
 from remediate.vault.identity import registered_repositories
 from remediate.vault.local import user_data_dir
 from scanner.errors import VaultError
-from tests.conftest import GIT_ENV, GitRepo, run_cli
+from tests.conftest import GitRepo, make_repo, run_cli
 from tests.fakes import github_pat
 
 
-def _git_repo(path: Path) -> GitRepo:
-    path.mkdir(parents=True)
-    r = GitRepo(path)
-    r.git("init", "-q", "-b", "main")
-    for k, v in (("user.name", GIT_ENV["GIT_AUTHOR_NAME"]), ("user.email", GIT_ENV["GIT_AUTHOR_EMAIL"]),
-                 ("commit.gpgsign", "false")):
-        r.git("config", k, v)
-    return r
-
-
 def test_two_repositories_with_the_same_name_get_their_own_namespaces(tmp_path: Path) -> None:
-    x, y = _git_repo(tmp_path / "x" / "app"), _git_repo(tmp_path / "y" / "app")
+    x, y = make_repo(tmp_path / "x" / "app"), make_repo(tmp_path / "y" / "app")
     rx = open_vault(repo_path=x.path).put("TOKEN", github_pat())
     ry = open_vault(repo_path=y.path).put("TOKEN", github_pat())
     nx, ny = default_namespace(x.path), default_namespace(y.path)
@@ -68,7 +58,7 @@ def test_a_worktree_shares_the_checkouts_namespace(repo: GitRepo, tmp_path: Path
 
 def test_a_clone_adopts_the_namespace_its_committed_references_use(tmp_path: Path) -> None:
     # Written on another machine (no vault file here yet): the clone agrees with what it commits.
-    origin = _git_repo(tmp_path / "origin" / "app")
+    origin = make_repo(tmp_path / "origin" / "app")
     origin.commit("refs", {".env.unleak": "TOKEN=unleak://app-1a2b3c/TOKEN\n"})
     clone = tmp_path / "work" / "my-checkout"
     origin.git("clone", "-q", str(origin.path), str(clone))
@@ -77,13 +67,13 @@ def test_a_clone_adopts_the_namespace_its_committed_references_use(tmp_path: Pat
     assert open_vault(repo_path=clone).put("TOKEN", github_pat()) == "unleak://app-1a2b3c/TOKEN"
     assert repository_namespace(clone).source == "registered"
     # Older checkouts keep their references in .env: read too.
-    old = _git_repo(tmp_path / "old")
+    old = make_repo(tmp_path / "old")
     old.write(".env", "A=unleak://shop-4d5e6f/A\nB='unleak://shop-4d5e6f/B'\n")
     assert default_namespace(old.path) == "shop-4d5e6f"
 
 
 def test_a_moved_repository_keeps_its_namespace_through_its_references(tmp_path: Path) -> None:
-    x = _git_repo(tmp_path / "a" / "app")
+    x = make_repo(tmp_path / "a" / "app")
     ref = open_vault(repo_path=x.path).put("TOKEN", github_pat())
     x.commit("refs", {".env.unleak": f"TOKEN={ref}\n"})
     ns = default_namespace(x.path)
@@ -105,13 +95,13 @@ def test_a_vault_made_before_the_registry_keeps_working(tmp_path: Path) -> None:
     from remediate.vault.local import LocalVault
 
     ref = LocalVault("app").put("TOKEN", github_pat())  # what the directory-name rule stored
-    x = _git_repo(tmp_path / "x" / "app")
+    x = make_repo(tmp_path / "x" / "app")
     choice = repository_namespace(x.path)
     assert (choice.namespace, choice.source) == ("app", "legacy")
     assert open_vault(repo_path=x.path).put("NEW", github_pat()) == "unleak://app/NEW"
     assert repository_namespace(x.path).source == "registered"
     # Once it is registered, another directory of the same name is not it.
-    y = _git_repo(tmp_path / "y" / "app")
+    y = make_repo(tmp_path / "y" / "app")
     y.write(".env.unleak", f"TOKEN={ref}\n")
     assert default_namespace(y.path) != "app"
 
@@ -120,7 +110,7 @@ def test_only_a_takeover_records_a_vault_named_after_the_directory(tmp_path: Pat
     from remediate.vault.local import LocalVault
 
     LocalVault("app").put("TOKEN", github_pat())
-    x = _git_repo(tmp_path / "x" / "app")
+    x = make_repo(tmp_path / "x" / "app")
     choice = repository_namespace(x.path, register=True, takeover=False)  # as an agent's fix registers
     assert (choice.namespace, choice.source, choice.registered) == ("app", "legacy", False)
     assert registered_repositories() == {}
@@ -158,13 +148,13 @@ def test_a_fifo_as_reference_file_does_not_hang(repo: GitRepo) -> None:
 
 
 def test_secrets_list_shows_where_the_namespace_comes_from(tmp_path: Path) -> None:
-    origin = _git_repo(tmp_path / "proj")
+    origin = make_repo(tmp_path / "proj")
     origin.commit("refs", {".env.unleak": "TOKEN=unleak://proj-0a0b0c/TOKEN\n"})
     listed = run_cli("secrets", "list", cwd=origin.path)
     assert listed.returncode == 0
     assert ("no secrets in namespace 'proj-0a0b0c' (unleak; adopted from the references in .env.unleak / .env; "
             "registered at the first write)") in listed.stderr
-    fresh = _git_repo(tmp_path / "fresh")
+    fresh = make_repo(tmp_path / "fresh")
     out = json.loads(run_cli("secrets", "list", "--json", cwd=fresh.path).stdout)
     assert out["namespace_source"] == "new" and out["namespace"].startswith("fresh-")
     over = json.loads(run_cli("secrets", "list", "--json", "--namespace", "x1", cwd=fresh.path).stdout)
@@ -196,7 +186,7 @@ def test_fix_apply_registers_the_repository(repo: GitRepo) -> None:
 def test_secrets_set_into_another_repositorys_namespace_says_whose_it_is(tmp_path: Path) -> None:
     """A namespace any directory registered first (an agent's repository with references to a name the human
     uses later with --namespace, say) is shown as that repository's before a value goes into it."""
-    a, b = _git_repo(tmp_path / "a"), _git_repo(tmp_path / "b")
+    a, b = make_repo(tmp_path / "a"), make_repo(tmp_path / "b")
     a_ns = open_vault(repo_path=a.path).put("K", github_pat()).split("/")[2]
     other = run_cli("secrets", "set", "X", "--namespace", a_ns, cwd=b.path, input=github_pat())
     assert other.returncode == 0 and f"namespace {a_ns} is registered for the repository {a.path.resolve()}" \
@@ -208,7 +198,7 @@ def test_secrets_set_into_another_repositorys_namespace_says_whose_it_is(tmp_pat
 
 
 def test_fix_into_another_repositorys_namespace_says_whose_it_is(tmp_path: Path) -> None:
-    a, b = _git_repo(tmp_path / "a"), _git_repo(tmp_path / "b")
+    a, b = make_repo(tmp_path / "a"), make_repo(tmp_path / "b")
     a_ns = open_vault(repo_path=a.path).put("K", github_pat()).split("/")[2]
     b.commit("leak", {"t.py": f'DEPLOY_TOKEN = "{github_pat()}"\n'})
     other = run_cli("fix", "--namespace", a_ns, cwd=b.path)
