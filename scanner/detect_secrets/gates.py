@@ -169,3 +169,16 @@ def plugin_anchors() -> dict[str, re.Pattern[str]]:
         for plugin in plugins:
             parts.setdefault(plugin, []).append(f"(?i:{pattern})" if low else f"(?:{pattern})")
     return {plugin: lazy("|".join(alts)) for plugin, alts in parts.items()}
+
+
+def anchor_sources() -> tuple[tuple[str, bool, tuple[str, ...]], ...]:
+    """The anchors of :func:`plugin_anchors` as hyperscan sources, for ASCII text: (pattern without look-behind,
+    case-insensitive?, plugins). Non-ASCII literals are left out (they cannot occur in ASCII text)."""
+    out: list[tuple[str, bool, tuple[str, ...]]] = []
+    for plugins, literals in _LITERAL_GROUPS:
+        for lit in literals:
+            if lit.isascii():
+                out.append(("".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in lit), True, plugins))
+    for pattern, _, low, plugins in _REGEXES:
+        out.append((_FORWARD.get(pattern, pattern), low, plugins))
+    return tuple(out)

@@ -176,3 +176,31 @@ def test_selected_plugins_report_what_all_plugins_report(path: str) -> None:
     full = list(ds.scan_lines(path, text, select=False))
     assert len(full) > 30
     assert list(ds.scan_lines(path, text)) == full
+
+
+@pytest.mark.parametrize("hyperscan", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyperscan: bool,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter finds every plugin's anchor in one pass over the joined lines (hyperscan, or one regex per
+    anchor); that must give exactly the lines a search of each line gives: no anchor may match across a line break
+    (a line ending ``key =`` above a line starting with a 64-hex value; digits before a line break and ``:`` after
+    it), and hyperscan's forward forms and case folding must agree with the regexes."""
+    from scanner.detect_secrets import adapter
+    from scanner.detect_secrets.gates import plugin_anchors
+
+    if hyperscan:
+        pytest.importorskip("hyperscan")
+        assert adapter._anchor_db() is not None
+    else:
+        monkeypatch.setattr(adapter, "_HS", False)
+    rnd = random.Random(seed)
+    lines = _samples(rnd)
+    lines += ["password =", "a" * 64 + "'", "12345678", ":" + "b" * 35, "https://user", ":pw@host/", "1.2", ".3.4",
+              "AKIA", "0123456789ABCDEF", "", "   ", "eyJ", "Api-Key", "x" * 32 + "-us", "1", "PRIVATE KEY"]
+    rnd.shuffle(lines)
+    anchors = plugin_anchors()
+    got = adapter._anchored_lines(lines, anchors)
+    assert set(got) == set(anchors)
+    for plugin, anchor in anchors.items():
+        assert got[plugin] == {i for i, line in enumerate(lines) if anchor.search(line)}, plugin
