@@ -168,9 +168,9 @@ def _anchored_lines(lines: list[str], anchors: dict[str, Any]) -> dict[str, set[
         found: set[tuple[int, int]] = set()
         db.scan(text.encode("ascii"), match_event_handler=_hs_collect, context=found, scratch=scratch)
         for i, end in found:
-            line = bisect.bisect_right(starts, end - 1) - 1
+            index = bisect.bisect_right(starts, end - 1) - 1
             for plugin in plugins_of[i]:
-                out.setdefault(plugin, set()).add(line)
+                out.setdefault(plugin, set()).add(index)
         for plugin in anchors:
             out.setdefault(plugin, set())
         return out
