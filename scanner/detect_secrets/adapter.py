@@ -93,13 +93,14 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
 
     anchors = plugin_anchors() if select else {}
     filename = path or "input.txt"
-    secrets: Any = (_selected_plugins(numbered, filename, anchors) if anchors
-                    else ds_scan._process_line_based_plugins(lines=numbered, filename=filename))
-    for s in secrets:
-        value = s.secret_value
+    secrets: Iterator[tuple[int, str, str]] = (
+        _selected_plugins(numbered, filename, anchors) if anchors
+        else ((s.line_number, s.type, s.secret_value or "")
+              for s in ds_scan._process_line_based_plugins(lines=numbered, filename=filename)))
+    for line_number, type_, value in secrets:
         if not value:
             continue
-        idx = int(s.line_number) - 1
+        idx = int(line_number) - 1
         if not 0 <= idx < len(lines):
             continue
         # Some plugins capture the delimiter in front of the secret (a quote, '=' or ':'): keep only the value.
@@ -107,7 +108,7 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
         col = lines[idx].find(value)
         if col < 0 or not value:
             continue
-        yield DSHit(idx, col, value, str(s.type))
+        yield DSHit(idx, col, value, str(type_))
 
 
 def _may_report(plugin: Any, line: str) -> bool:
@@ -121,35 +122,69 @@ def _may_report(plugin: Any, line: str) -> bool:
                for m in regex.findall(line))
 
 
-def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict[str, Any]) -> Iterator[Any]:
-    """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, same results in the same order),
-    except that a plugin runs on a line only when the line contains its anchor (a plugin without one cannot report
-    there), and the line filters — ``is_indirect_reference`` is a backtracking regex, ~60 µs a line — run only on
-    a line where a plugin reported something: the filters are pure, so when they run cannot change what they say."""
+# (detect-secrets' file type, line) -> what the plugins and filters report on that line: (type, value) pairs.
+_MEMO: dict[tuple[Any, str], list[tuple[str, str]]] = {}
+_MEMO_MAX = 200_000
+
+
+def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict[str, Any]
+                      ) -> Iterator[tuple[int, str, str]]:
+    """detect-secrets 1.5's ``_process_line_based_plugins`` (same filters, same results in the same order) as
+    (line number, type, value), except that:
+
+    * a plugin runs on a line only when the line contains its anchor (a plugin without one cannot report there);
+    * the line filters — ``is_indirect_reference`` is a backtracking regex, ~60 µs a line — run only on a line
+      where a plugin reported something: the filters are pure, so when they run cannot change what they say;
+    * a line already judged in a file of the same detect-secrets file type is not judged again (a history repeats
+      lines from commit to commit: 41,000 candidate lines of trufflehog's history are 19,000 distinct ones). What
+      the plugins and filters say depends on the line, the file type (the keyword plugin's regexes) and the
+      previous line, which only the allowlist filter reads, and only when a line holds ``allowlist``: a chunk that
+      does is judged line by line, without the memo."""
     from detect_secrets.core.scan import _is_filtered_out, _scan_line
     from detect_secrets.settings import get_plugins
     from detect_secrets.util.code_snippet import get_code_snippet
+    from detect_secrets.util.filetype import determine_file_type
 
     line_content = [line for _, line in lines]
     stripped = [raw.rstrip() for _, raw in lines]
-    anchored = _anchored_lines(stripped, anchors)
+    memo: dict[tuple[Any, str], list[tuple[str, str]]] | None = _MEMO
+    if any("allowlist" in line.lower() for line in line_content):
+        memo = None
+    elif len(_MEMO) > _MEMO_MAX:
+        _MEMO.clear()
+    filetype = determine_file_type(filename)
+    todo: list[int] = []
+    for k, line in enumerate(stripped):
+        got = memo.get((filetype, line)) if memo is not None else None
+        if got is None:
+            todo.append(k)
+    anchored = _anchored_lines([stripped[k] for k in todo], anchors) if todo else {}
     plugins = [(plugin, anchored.get(type(plugin).__name__)) for plugin in get_plugins()]
+    position = {k: j for j, k in enumerate(todo)}
     for k, (line_number, _) in enumerate(lines):
         line = stripped[k]
-        chosen = [plugin for plugin, where in plugins if (where is None or k in where) and _may_report(plugin, line)]
-        if not chosen:
+        j = position.get(k)
+        if j is None:  # judged before, in a file of the same type
+            for type_, value in memo[(filetype, line)]:  # type: ignore[index]
+                yield line_number, type_, value
             continue
-        snippet = get_code_snippet(lines=line_content, line_number=line_number)
-        found = [(plugin, secret) for plugin in chosen
-                 for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=line_number,
-                                          context=snippet)]
-        if not found or _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
-                                         context=snippet):
-            continue
-        for plugin, secret in found:
-            if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
-                                    secret=secret.secret_value, plugin=plugin, line=line, context=snippet):
-                yield secret
+        report: list[tuple[str, str]] = []
+        chosen = [plugin for plugin, where in plugins if (where is None or j in where) and _may_report(plugin, line)]
+        if chosen:
+            snippet = get_code_snippet(lines=line_content, line_number=line_number)
+            found = [(plugin, secret) for plugin in chosen
+                     for secret in _scan_line(plugin=plugin, filename=filename, line=line, line_number=line_number,
+                                              context=snippet)]
+            if found and not _is_filtered_out(required_filter_parameters=["line"], filename=filename, line=line,
+                                              context=snippet):
+                report = [(str(secret.type), secret.secret_value or "") for plugin, secret in found
+                          if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
+                                                  secret=secret.secret_value, plugin=plugin, line=line,
+                                                  context=snippet)]
+        if memo is not None:
+            memo[(filetype, line)] = report
+        for type_, value in report:
+            yield line_number, type_, value
 
 
 def _anchored_lines(lines: list[str], anchors: dict[str, Any]) -> dict[str, set[int]]:

@@ -204,3 +204,21 @@ def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyper
     assert set(got) == set(anchors)
     for plugin, anchor in anchors.items():
         assert got[plugin] == {i for i, line in enumerate(lines) if anchor.search(line)}, plugin
+
+
+def test_lines_judged_before_are_judged_alike_in_other_file_types_and_next_to_an_allowlist_pragma() -> None:
+    """The adapter remembers what detect-secrets said about a line per file type; the same lines must still give
+    detect-secrets' own answer in a file of another type (the keyword plugin's regexes differ), and below a
+    ``pragma: allowlist nextline secret`` comment (the only filter that reads the previous line)."""
+    from scanner.detect_secrets import adapter
+
+    adapter._MEMO.clear()
+    lines = ['password = "Xk9-v2LmQpR7tZw4"', 'api_key: "a8f3Kd92LmQp0Zx7Vb6N"', "secret=hunter2hunter2x",
+             'token = "ghp_notarealtokenbutlongenough00000"']
+    for path in ("app.py", "config.yaml", "app.js", ".env", "app.py"):
+        text = "\n".join(lines)
+        assert list(ds.scan_lines(path, text)) == list(ds.scan_lines(path, text, select=False))
+    assert adapter._MEMO  # judged lines were remembered
+    allowed = "\n".join(["# pragma: allowlist nextline secret", *lines])
+    assert list(ds.scan_lines("app.py", allowed)) == list(ds.scan_lines("app.py", allowed, select=False))
+    assert len(list(ds.scan_lines("app.py", allowed))) < len(list(ds.scan_lines("app.py", "\n".join(lines))))
