@@ -372,10 +372,10 @@ class _Hyperscan:
                 flags.append(hyperscan.HS_FLAG_CASELESS if caseless else 0)
                 self._families.append(fam)
         self._n = len(words)
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
-        self._db = db
-        self._scratch = hyperscan.Scratch(db)
+        from scanner.hscache import block_database
+
+        self._db = block_database(exprs, flags)
+        self._scratch = hyperscan.Scratch(self._db)
 
     def scan(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], dict[str, set[int]]]:
         found: list[tuple[int, int]] = []

@@ -235,10 +235,10 @@ def _anchor_db() -> Any:
         try:
             import hyperscan
 
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=[p.encode("ascii") for p, _, _ in sources], ids=list(range(len(sources))),
-                       elements=len(sources),
-                       flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless, _ in sources])
+            from scanner.hscache import block_database
+
+            db = block_database([p.encode("ascii") for p, _, _ in sources],
+                                [hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless, _ in sources])
             _HS = (db, hyperscan.Scratch(db), [plugins for _, _, plugins in sources])
         except Exception:  # not installed (not Linux x86-64), or a pattern it cannot compile: the regex path
             _HS = False
