@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scanner import git, sources
 from scanner.baseline import Baseline
@@ -16,6 +18,9 @@ from scanner.errors import UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import Explanation, ScanResult, Stats
 from scanner.rules import Rule
+
+if TYPE_CHECKING:
+    from scanner.parallel import MessageOut
 
 # Baseline files hold fingerprints and hashes of known findings, never values; scanning them only finds hashes.
 DEFAULT_EXCLUDES = (".unleak-baseline.json", "**/.unleak-baseline.json", ".secrets.baseline", "**/.secrets.baseline")
@@ -48,6 +53,12 @@ class ScanRequest:
     # Note a shallow clone in commit modes. Off for a caller that completes the history it names itself and
     # reports its own coverage (the Action deepens a shallow checkout per pull request).
     shallow_note: bool = True
+    # Annotated tag messages too: by default only in a history scan of every ref (no ``revs``). Exposure asks for
+    # them with ``revs`` when a value it needs back was found in one.
+    tag_messages: bool | None = None
+
+    def wants_tags(self, mode: str) -> bool:
+        return mode == "history" and (self.tag_messages if self.tag_messages is not None else not self.revs)
 
 
 def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, ...] | None = None,
@@ -138,27 +149,64 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
             continue  # as sources.commits: nothing committed yet
         options = {"disabled": sorted(req.disabled), "min_confidence": req.min_confidence.value,
                    "exclude": list(exclude.globs)}
-        # The messages are scanned here while the workers scan the commits, and reported after them.
-        found: list[Finding] = []
-        why: list[Explanation] = []
-        parallel.scan_commits(engine, result, top, revs, exclude, workers=req.workers,
-                              cache_options=options if req.cache else None, explain=req.explain,
-                              progress=progress,
-                              meanwhile=partial(_scan_messages, req, engine, result, top, revs, mode, found, why))
-        result.findings.extend(found)
-        result.explanations.extend(why)
+        # Commit messages are scanned (and cached) with their commits; tag messages after them.
+        cache = parallel.scan_commits(engine, result, top, revs, exclude, workers=req.workers,
+                                      cache_options=options if req.cache else None, explain=req.explain,
+                                      progress=progress,
+                                      messages=partial(_scan_commit_messages, req, engine, result, top))
+        if req.wants_tags(mode):
+            _scan_tag_messages(req, engine, result, top, cache)
 
 
 def _scan_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, revs: list[str],
                    mode: str, found: list[Finding], why: list[Explanation]) -> None:
-    """Commit (and, for the whole history, tag) messages into ``found`` (and ``why``): one git call and short
-    texts, not cached, and not counted as chunks or progress (those count the walk of the commits' files, which the
-    cache spares)."""
+    """Commit and, for the whole history, tag messages into ``found`` (and ``why``): one git call and short texts,
+    not counted as chunks or progress (those count the walk of the commits' files). The plain path."""
     if mode == "history" and not git.has_head(top):
         return
-    for chunk in sources.messages(top, revs, result.stats, tags=mode == "history" and not req.revs,
-                                  notes=result.notes):
+    for chunk in sources.messages(top, revs, result.stats, tags=req.wants_tags(mode), notes=result.notes):
         found.extend(engine.scan_chunk(chunk, why if req.explain else None, result.dropped))
+
+
+def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, cache: Any) -> None:
+    """Annotated tag messages into ``result``, each tag object scanned once: a tag object never changes, so what
+    its message gave is cached under its id beside the commits (a rescan then imports no detector for them)."""
+    from scanner import cache as cache_mod
+
+    if not git.has_head(top):
+        return
+    entries = []
+    for chunk in sources.messages(top, [], result.stats, tags=True, notes=result.notes, commits=[]):
+        info = chunk.commit
+        assert info is not None
+        rec = cache.records.get(info.sha) if cache is not None else None
+        if cache is not None and info.sha in cache.done and (not req.explain or rec is None or rec[1].explains()):
+            if rec is not None:
+                result.findings.extend(cache_mod.findings_of(rec[1], rec[0]))
+                result.dropped.update(rec[1].dropped)
+                if req.explain:
+                    result.explanations.extend(cache_mod.explanations_of(rec[1], rec[0]))
+            continue
+        why: list[Explanation] = []
+        dropped: Counter[str] = Counter()
+        found = engine.scan_chunk(chunk, why if req.explain else None, dropped)
+        result.findings.extend(found)
+        result.dropped.update(dropped)
+        result.explanations.extend(why)
+        entries.append((info, cache_mod.record_of(found, dropped, 0, why if req.explain else None)))
+    if cache is not None:
+        cache.add(entries)
+
+
+def _scan_commit_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, shas: list[str]
+                          ) -> dict[str, MessageOut]:
+    """The messages of the commits ``shas`` (one git call), scanned: per commit, findings, drops, explanations."""
+    out: dict[str, MessageOut] = {}
+    for chunk in sources.messages(top, [], result.stats, tags=False, notes=result.notes, commits=shas):
+        assert chunk.commit is not None
+        found, dropped, why = out.setdefault(chunk.commit.sha, ([], Counter(), []))
+        found.extend(engine.scan_chunk(chunk, why if req.explain else None, dropped))
+    return out
 
 
 def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *,

@@ -32,7 +32,7 @@ from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding
 from scanner.result import Explanation
 from scanner.rules import Rule
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: commit-message findings are cached with their commit
 
 
 def _code_digest(fn: Any) -> str:

@@ -213,11 +213,20 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
     return True
 
 
+MESSAGE_SOURCE = "commit-message"
+# Per commit, what its message gave: findings, drop counters, explanations.
+MessageOut = tuple[list[Finding], Counter[str], list[Explanation]]
+
+
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
                  workers: int, cache_options: dict[str, Any] | None, explain: bool,
-                 progress: Callable[[Chunk], None] | None = None, meanwhile: Callable[[], None] | None = None) -> None:
-    """Scan every commit of ``revs`` into ``result`` (findings in ``git log`` order); ``meanwhile`` runs while
-    worker processes scan (or after, in one process)."""
+                 progress: Callable[[Chunk], None] | None = None,
+                 messages: Callable[[list[str]], dict[str, MessageOut]] | None = None) -> Any:
+    """Scan every commit of ``revs`` into ``result``: the findings in its files in ``git log`` order, then those in
+    its commit messages, in the same order. ``messages`` scans the messages of the commits it is given (those not
+    in the cache); it runs here while the worker processes scan the files (or first, in one process), and what it
+    finds is cached with each commit, so a rescan reads no message again. Returns the scan cache (a
+    :class:`scanner.cache.ScanCache`, None without one), for the caller to cache tag messages in."""
     global _STATE
     from scanner import cache as cache_mod
     from scanner.filters import active_filters
@@ -240,7 +249,12 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         engine.warm()  # compiled and loaded once here, inherited by every worker
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
+    said: dict[str, MessageOut] = {}  # the messages of the commits scanned now
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
+
+    def meanwhile() -> None:
+        if messages is not None:
+            said.update(messages(todo))
 
     def take(batch: BatchOut) -> None:
         commits, stats, expl = batch
@@ -255,12 +269,16 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             result.dropped.update(dropped)
             if found:
                 fresh[info.sha] = (info, found)
+            msg_found, msg_dropped, msg_why = said.get(info.sha) or ([], Counter(), [])
+            result.dropped.update(msg_dropped)
+            result.explanations.extend(msg_why)
             if lost:
                 # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
                 result.skipped.extend(lost)
             elif cache is not None:
-                entries.append((info, cache_mod.record_of(found, dropped, binary,
-                                                          why.get(info.sha, []) if explain else None)))
+                entries.append((info, cache_mod.record_of(
+                    [*found, *msg_found], dropped + msg_dropped, binary,
+                    [*why.get(info.sha, []), *msg_why] if explain else None)))
             if progress is not None:
                 progress(Chunk(path="", text="", source="commit", commit=info))
         if cache is not None:
@@ -268,21 +286,22 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
 
     try:
         if workers <= 1 or not _run_workers(blocks, workers, take, meanwhile=meanwhile):
+            meanwhile()  # first: take() caches each commit with what its message gave
             with _gc_paused():
                 for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
                     take(out)
-            if meanwhile is not None:
-                meanwhile()
     finally:
         _STATE = None
 
     scanned = set(todo)
     cached_commits = 0
+    in_messages: list[Finding] = []
     for sha in shas:
         got = fresh.get(sha)
         if got is not None:
             result.findings.extend(got[1])
-            continue
+        if sha in said:
+            in_messages.extend(said[sha][0])
         if cache is None or sha in scanned:
             continue
         cached_commits += 1
@@ -290,15 +309,18 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         rec = cache.records.get(sha)
         if rec is not None:
             info, r = rec
-            result.findings.extend(cache_mod.findings_of(r, info))
+            for f in cache_mod.findings_of(r, info):
+                (in_messages if f.source == MESSAGE_SOURCE else result.findings).append(f)
             if explain:
                 result.explanations.extend(cache_mod.explanations_of(r, info))
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
+    result.findings.extend(in_messages)
     if cached_commits:
         result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
                             f"{'was' if cached_commits == 1 else 'were'} read from the cache "
                             "(.git/unleak/scan-cache)")
+    return cache
 
 
 # ------------------------------------------------------------------------------------------------- files scans

@@ -254,16 +254,17 @@ _TOKEN_RUN = re.compile(r"\S{12,}")
 MESSAGE_PATHS = {"commit-message": "COMMIT_EDITMSG", "tag-message": "TAG_EDITMSG"}  # git's own names for them
 
 
-def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[str] | None = None
-             ) -> Iterator[Chunk]:
-    """Commit messages of ``revs`` and (with ``tags``) annotated tag messages: a value pasted there is in history
-    as surely as one in a file. Findings carry the source ``commit-message`` / ``tag-message``. A history git
-    cannot list (a missing commit object) leaves the messages unscanned, said in ``notes``; the walk of the
-    files reports the unreadable objects themselves."""
+def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[str] | None = None,
+             commits: list[str] | None = None) -> Iterator[Chunk]:
+    """Commit messages of ``revs`` (or of exactly the commits ``commits``; none with an empty list) and (with
+    ``tags``) annotated tag messages: a value pasted there is in history as surely as one in a file. Findings
+    carry the source ``commit-message`` / ``tag-message``. A history git cannot list (a missing commit object)
+    leaves the messages unscanned, said in ``notes``; the walk of the files reports the unreadable objects
+    themselves."""
     if revs == ["--all"] and not git.has_head(repo):
         return
     try:
-        found = [("commit-message", info, text) for info, text in git.commit_messages(repo, revs)]
+        found = [("commit-message", info, text) for info, text in git.commit_messages(repo, revs, commits)]
         if tags:
             found += [("tag-message", info, text) for _name, info, text in git.tag_messages(repo)]
     except GitError as exc:

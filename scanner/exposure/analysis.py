@@ -102,9 +102,15 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     if firsts:
         step("reading values", len(firsts))
         values = values_from_blobs(top, list(firsts.values()))
-        need = sorted({f.commit.sha for fp, f in firsts.items() if fp not in values and f.commit is not None})
-        if need:
-            again = scan(dataclasses.replace(req, revs=("--no-walk", *need), cache=False), progress=progress)
+        lost = [f for fp, f in firsts.items() if fp not in values and f.commit is not None]
+        need = sorted({f.commit.sha for f in lost if f.source != "tag-message" and f.commit is not None})
+        # A tag message's value comes back from the tag messages (its "commit" is the tag object), read beside
+        # the commits (at least one: HEAD's) that are scanned again.
+        tags = any(f.source == "tag-message" for f in lost)
+        revs = need or ([head] if tags and (head := git.head_sha(top)) else [])
+        if revs:
+            again = scan(dataclasses.replace(req, revs=("--no-walk", *revs), cache=False, tag_messages=tags),
+                         progress=progress)
             values.update((f.fingerprint, f.secret) for f in again.findings
                           if f.secret.reveal() and f.fingerprint not in values)
     if baseline is not None:

@@ -366,9 +366,17 @@ def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | No
     return proc.stdout[:limit] if proc.returncode == 0 else None
 
 
-def commit_messages(repo: Path, revs: list[str]) -> Iterator[tuple[CommitInfo, str]]:
-    """The full message of every commit of ``revs`` (a secret pasted into a message is in history too)."""
-    out = run(["log", "-z", "--format=%H%x01%an%x01%ae%x01%aI%x01%B", *revs, "--"], repo)
+def commit_messages(repo: Path, revs: list[str], shas: list[str] | None = None) -> Iterator[tuple[CommitInfo, str]]:
+    """The full message of every commit of ``revs`` (a secret pasted into a message is in history too), or of
+    exactly the commits ``shas``, in that order."""
+    fmt = "--format=%H%x01%an%x01%ae%x01%aI%x01%B"
+    if shas is not None:
+        if not shas:
+            return
+        out = run(["log", "--no-walk=unsorted", "--stdin", "-z", fmt, "--"], repo,
+                  stdin="".join(s + "\n" for s in shas).encode("ascii"))
+    else:
+        out = run(["log", "-z", fmt, *revs, "--"], repo)
     for record in out.split("\0"):
         parts = record.split("\x01", 4)
         if len(parts) == 5 and parts[4].strip():

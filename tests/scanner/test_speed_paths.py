@@ -12,6 +12,7 @@ import pytest
 
 from scanner import git, parallel, sources
 from scanner.api import ScanRequest, scan
+from scanner.engine import Engine
 from scanner.result import ScanResult, Stats
 from tests import fakes
 from tests.scanner import speed_corpus
@@ -228,3 +229,52 @@ def test_a_rescan_with_nothing_new_compiles_no_prefilter(corpus: tuple[Path, dic
     assert built == [1]
     again = scan(ScanRequest(root=root, modes=("history",), workers=1))
     assert built == [1] and _key(again) == _key(first)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_commit_messages_are_scanned_with_their_commits_and_cached(repo: Any, workers: int,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value pasted into a commit message is found by the fast path as by the plain path, reported after the
+    findings in files, and cached with its commit: a rescan reads no message again, and a new commit's message
+    is read alone. Tag messages are read each time (a tag can be added without a commit)."""
+    monkeypatch.setattr(parallel, "BLOCK", 2)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_COMMITS", 1)
+    for i in range(5):
+        repo.commit(f"deploy {i}\n\ntoken used: {fakes.github_pat()}" if i % 2 else f"c{i}",
+                    {f"f{i}.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    repo.git("tag", "-a", "v1", "-m", f"release\n\nslack: {fakes.slack_bot_token()}")
+    read: list[list[str] | None] = []
+    real = git.commit_messages
+
+    def spy(top: Path, revs: list[str], shas: list[str] | None = None) -> Any:
+        read.append(None if shas is None else list(shas))
+        return real(top, revs, shas)
+
+    monkeypatch.setattr(git, "commit_messages", spy)
+    first = scan(ScanRequest(root=repo.path, modes=("history",), workers=workers))
+    plain = _plain(repo.path)
+    assert _key(first) == _key(plain)
+    assert first.dropped == plain.dropped
+    sources_seen = [f.source for f in first.findings]
+    assert sources_seen.count("commit-message") == 2 and sources_seen.count("tag-message") == 1
+    assert sources_seen == sorted(sources_seen, key=["commit", "commit-message", "tag-message"].index)
+    read.clear()
+    scanned: list[str] = []
+    real_scan = Engine.scan_chunk
+
+    def counting(self: Engine, chunk: Any, *a: Any, **k: Any) -> Any:
+        scanned.append(chunk.source)
+        return real_scan(self, chunk, *a, **k)
+
+    monkeypatch.setattr(Engine, "scan_chunk", counting)
+    again = scan(ScanRequest(root=repo.path, modes=("history",), workers=workers))
+    assert _key(again) == _key(first)
+    assert all(not shas for shas in read)  # no commit message read again
+    assert scanned == []  # and no tag message scanned again
+    new = repo.commit(f"rotate\n\nold one was {fakes.github_pat()}", {"g.py": "x = 1\n"})
+    read.clear()
+    third = scan(ScanRequest(root=repo.path, modes=("history",), workers=workers))
+    assert [shas for shas in read if shas] == [[new]]
+    assert "tag-message" not in scanned
+    assert _key(third) == _key(_plain(repo.path))
+    assert [f.source for f in third.findings].count("commit-message") == 3
