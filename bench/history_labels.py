@@ -2,6 +2,7 @@
 
     python bench/history_labels.py --clones /tmp/sp requests httpx flask sqlalchemy trufflehog
     python bench/history_labels.py --clones /tmp/sp trufflehog --sample 150 --todo /tmp/todo-trufflehog.csv
+    python bench/history_labels.py --clones /tmp/sp requests --missed /tmp/missed.csv
 
 Each repository is a fresh clone under ``--clones`` (``git clone`` of the mirror: branches and tags). unleak scans its
 history (cache cleared), and so do betterleaks and gitleaks (``git`` mode, no network: run under ``unshare -n`` when
@@ -83,7 +84,8 @@ def load_labels(name: str) -> dict[tuple[str, int], str]:
     return {(r["path"], int(r["line"])): r["label"].strip() for r in csv.DictReader(path.open())}
 
 
-def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]]) -> str:
+def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]],
+            missed_out: list[list[str]] | None = None) -> str:
     labels = load_labels(name)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -124,6 +126,10 @@ def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]]) ->
     judged_findings = sum(weight.values())
     not_distinct = sum(1 for v in judged.values() if v not in CREDENTIAL)
     missed = [(k, who) for k, (_, who) in only_peer.items() if labels.get(k) in MISSABLE]
+    if missed_out is not None:
+        for k, _who in sorted(missed):
+            (p, ln, sha, rule), who = only_peer[k]
+            missed_out.append([name, p, str(ln), sha, rule, "+".join(sorted(who)), labels[k]])
     peer_judged = sum(1 for k in only_peer if k in labels)
     share = f"{100 * not_findings / judged_findings:.1f} %" if judged_findings else "—"
     share_d = f"{100 * not_distinct / len(judged):.1f} %" if judged else "—"
@@ -138,19 +144,27 @@ def main() -> None:
     ap.add_argument("--clones", type=Path, required=True, help="directory holding a clone of each repository")
     ap.add_argument("--sample", type=int, help="label at most N groups and N peer-only places per repository")
     ap.add_argument("--todo", type=Path, help="write the unlabelled places here (CSV)")
+    ap.add_argument("--missed", type=Path, help="write the credentials only a peer reports here (CSV, no values)")
     args = ap.parse_args()
     todo: list[list[str]] = []
+    missed: list[list[str]] = []
     print("| repository | findings | distinct secrets | labelled | not a credential (findings) | (distinct) | "
           "peer-only places | credentials only a peer reports |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.repos:
-        print(measure(name, args.clones / name, args.sample, todo), flush=True)
+        print(measure(name, args.clones / name, args.sample, todo, missed), flush=True)
     if args.todo:
         with args.todo.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["repo", "path", "line", "commit", "rule", "reported_by", "findings"])
             w.writerows(todo)
         print(f"{len(todo)} places to label in {args.todo}", file=sys.stderr)
+    if args.missed:
+        with args.missed.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["repo", "path", "line", "commit", "rule", "reported_by", "label"])
+            w.writerows(missed)
+        print(f"{len(missed)} places only a peer reports in {args.missed}", file=sys.stderr)
 
 
 if __name__ == "__main__":
