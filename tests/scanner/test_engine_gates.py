@@ -222,3 +222,31 @@ def test_lines_judged_before_are_judged_alike_in_other_file_types_and_next_to_an
     allowed = "\n".join(["# pragma: allowlist nextline secret", *lines])
     assert list(ds.scan_lines("app.py", allowed)) == list(ds.scan_lines("app.py", allowed, select=False))
     assert len(list(ds.scan_lines("app.py", allowed))) < len(list(ds.scan_lines("app.py", "\n".join(lines))))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_line_filters_answer_as_detect_secrets_does(seed: int) -> None:
+    """The adapter answers detect-secrets' line filters itself (its indirect-reference regex is quadratic); on
+    every line it must say what detect-secrets says: calls and subscripts after any assignment or comparison
+    operator, near misses (no operator, no closing bracket, a vertical tab in between), long lines, allowlist
+    pragmas."""
+    from detect_secrets.core.scan import _is_filtered_out
+    from detect_secrets.util.code_snippet import get_code_snippet
+
+    from scanner.detect_secrets import adapter
+
+    adapter._configure()
+    rnd = random.Random(seed)
+    lines = _samples(rnd)
+    lines += ["secret = get_secret_key()", "secret = request.headers['apikey']", "if token == os.environ['T']:",
+              "x := f(y)", "a !== b[c]", "key: value(", "key value()", "password = abc)", "p = a\vb()",
+              "p = a(\v)", "token=foo.bar-baz[0]", "t === x(1, 2)", "==f()", "secret: x" + " " * 990 + "y()",
+              "secret = 'x' # pragma: allowlist secret", "a = b(" + "c" * 2000 + ")", "\u00e9 = \u00e9(x)",
+              "pwd=:=:=:=f()", "k :  g[ ]"]
+    for _ in range(300):
+        lines.append("".join(rnd.choice("ab_.-=!:() []\v\t$x1") for _ in range(rnd.randint(0, 30))))
+    for path in ("app.py", "config.yaml"):
+        for i, line in enumerate(lines):
+            snippet = get_code_snippet(lines=lines, line_number=i + 1)
+            want = _is_filtered_out(required_filter_parameters=["line"], filename=path, line=line, context=snippet)
+            assert adapter._line_filtered(path, line, snippet) == want, repr(line)
