@@ -77,8 +77,8 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
 
     add("unleak-scan-cache", CACHE_FORMAT, VERSION, FINGERPRINT_VERSION)
     for r in sorted(rules, key=lambda r: r.id):
-        add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.requires, r.flags,
-            r.path_pattern, r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
+        add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.requires, r.starts_near,
+            r.flags, r.path_pattern, r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))

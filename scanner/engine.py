@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, cast
 
+from scanner import anchored
 from scanner.chunk import Chunk
 from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
 from scanner.finding import (
@@ -94,6 +95,10 @@ class Engine:
         self._hs: _Hyperscan | None = None
         self._keywords = list(by_kw)
         self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
+        # Rules whose matches start just before a keyword: how far before a hit's last character (scanner.anchored).
+        # Off on the reference path, which proves it changes no finding.
+        self._reach = {r.id: r.starts_near + max(map(len, r.keywords)) - 1 for r in rules
+                       if r.starts_near >= 0 and r.keywords and r.pattern} if self.options.gates else {}
         self._filters: dict[str, tuple[Filter, ...]] = {
             r.id: tuple(f for f in applicable(r) if f.name not in self.options.ignore_filters) for r in rules}
         self._demotions: dict[str, tuple[Demotion, ...]] = {r.id: applicable_demotions(r) for r in rules}
@@ -148,6 +153,8 @@ class Engine:
         # rule id -> merged windows (start, end) around keyword hits, clipped to the hit's line. Windows, not
         # whole lines, keep a 10 MB single-line file linear: each regex only runs near its keywords.
         spans: dict[str, list[list[int]]] = {}
+        hit_ends: dict[str, list[int]] = {}  # rule id -> its keyword hits, for the rules in self._reach
+        reach = self._reach
         lower = ""
         gate_hits: dict[str, set[int]] = {}
         pattern_lines: dict[str, set[int]] | None = None  # gate-pattern lines by family, when hyperscan found them
@@ -173,6 +180,8 @@ class Engine:
                         continue
                     ws = end - _BEFORE if end - _BEFORE > ls else ls
                     we = end + window if end + window < le else le
+                    if rid in reach:
+                        hit_ends.setdefault(rid, []).append(end)
                     lst = spans.get(rid)
                     if lst is None:
                         spans[rid] = [[ws, we]]
@@ -231,10 +240,17 @@ class Engine:
                 continue
             rx = rule.regex
             requires = rule.requires
+            near = reach.get(rid)
+            ends = hit_ends.get(rid, [])
             for s, e in windows:
                 if requires and not _contains_any(text, requires, s, e):
                     continue
-                for m in rx.finditer(text, s, e):
+                if near is None:
+                    found: Iterable[Any] = rx.finditer(text, s, e)
+                else:  # only where a match can start: just before a keyword
+                    found = anchored.matches(rx, text, s, e, ends[bisect.bisect_left(ends, s):
+                                                                   bisect.bisect_left(ends, e)], near)
+                for m in found:
                     grp = _secret_group(m)
                     if grp is None:
                         continue

@@ -68,6 +68,9 @@ class Rule:
     # Every match contains one of these: a keyword window without any is not searched (UL900's "pass" hits are
     # mostly Python's `pass` statement, which has no "=" or ":").
     requires: tuple[str, ...] = ()
+    # Every match starts at most this many characters before the first character of one of its keywords (-1: no
+    # bound). The engine then tries the pattern only there (scanner.anchored), not at every position of a window.
+    starts_near: int = -1
     flags: int = 0
     # Structural rules: a detector over the whole chunk; ``path_pattern`` or ``keywords`` gate it.
     detect: DetectFn | None = None

@@ -37,6 +37,9 @@ register(
             r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
+        # A match starts at its name: a sigil, up to 40 characters, then the word, whose keyword can sit 7 in
+        # (client_secret).
+        starts_near=49,
         keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
         requires=("=", ":"),  # the assignment operator (?::=|=>|=|:) is in every match
         min_entropy=2.5,
@@ -66,6 +69,7 @@ register(
         confidence=Confidence.MEDIUM,
         pattern=r"(?i)(?P<name>" + _NAME + r")[\"']?\]?\s{0,8}(?::[^=\n]{0,60}(?==))?" + _FALLBACK
         + r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
+        starts_near=49,  # as UL900
         keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
         requires=(" or ", "||", "??"),
         min_entropy=2.5,
@@ -80,8 +84,10 @@ register(
         confidence=Confidence.MEDIUM,
         pattern=r"(?i)(?P<name>" + _BYTES_NAME + r")\s{0,8}(?::[^=\n]{0,60})?=\s{0,8}[bB][rR]?"
         r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
-        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "hmac", "fernet", "jwt", "cipher", "aes",
-                  "nacl", *_KEY_NAMES),
+        starts_near=47,  # no sigil, else as UL900
+        # Every word of _BYTES_WORD holds one of these (a match starts just before it).
+        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", "hmac", "fernet", "jwt", "cipher",
+                  "aes", "nacl", *_KEY_NAMES),
         requires=("b'", 'b"', "B'", 'B"'),
         min_entropy=2.5,
         family="generic",
@@ -99,6 +105,7 @@ register(
             r"(?P<secret>(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
             r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=-])"
         ),
+        starts_near=0,  # at the keyword itself
         keywords=("key",),
         requires=("=", ":"),
         min_entropy=3.5,
@@ -115,6 +122,7 @@ register(
             r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{4,5})\\?[\"']"
             r"|(?P<bare>(?<=[=:\s])[^\"'\s,;#`\\{}()\[\]<>$%&][^\"'\s,;`\\{}()\[\]<>&]{3,6})(?=[\s,;}\]]|$))"
         ),
+        starts_near=42,  # a sigil, up to 40 characters, then the word
         keywords=("pass", "pwd"),
         requires=("=", ":"),
         min_entropy=1.5,
