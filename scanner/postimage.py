@@ -70,18 +70,30 @@ def _putty_block(lines: list[str]) -> tuple[int, int] | None:
 
 def _secret_context(lines: list[str], added: list[int]) -> set[int]:
     """For added lines under ``data:``/``stringData:`` of a YAML document with ``kind: Secret``: that line and the
-    nearest block header above it (0-based)."""
+    nearest block header above it (0-based). Each document's kind and each line's header are found in one pass,
+    not once per added line (a regenerated 10,000-line manifest made that quadratic)."""
     out: set[int] = set()
     docs = [0] + [i + 1 for i, ln in enumerate(lines) if ln.rstrip() == "---"]
+    kinds: dict[int, int] = {}  # document start -> line of its `kind: Secret`, -1 when it has none
+    header_above: list[int] = []  # per line: the nearest data header above it in its document, -1 when none
     for i in added:
-        d = docs[bisect.bisect_right(docs, i) - 1]
-        nxt = docs[bisect.bisect_right(docs, i)] if bisect.bisect_right(docs, i) < len(docs) else len(lines)
-        kind = next((j for j in range(d, nxt) if _KIND_SECRET.match(lines[j])), -1)
-        if kind < 0:
+        k = bisect.bisect_right(docs, i) - 1
+        d = docs[k]
+        if d not in kinds:
+            nxt = docs[k + 1] if k + 1 < len(docs) else len(lines)
+            kinds[d] = next((j for j in range(d, nxt) if _KIND_SECRET.match(lines[j])), -1)
+        if kinds[d] < 0:
             continue
-        header = next((j for j in range(i - 1, d - 1, -1) if _DATA.match(lines[j])), -1)
-        if header >= 0:
-            out.update((kind, header))
+        if not header_above:
+            starts, last = set(docs), -1
+            for j, line in enumerate(lines):
+                if j in starts:
+                    last = -1
+                header_above.append(last)
+                if _DATA.match(line):
+                    last = j
+        if header_above[i] >= 0:
+            out.update((kinds[d], header_above[i]))
     return out
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,3 +151,34 @@ def test_staged_key_changed_in_place_is_found(tmp_path: Path) -> None:
     _git(tmp_path, "add", "-A")
     res = scan(ScanRequest(root=tmp_path, modes=("staged",)))
     assert [x.rule_id for x in res.findings] == ["UL100"]
+
+
+def _secret_context_reference(lines: list[str], added: list[int]) -> set[int]:
+    """The definition, line by line (quadratic): for an added line in a document with ``kind: Secret``, that kind
+    line and the nearest ``data:``/``stringData:`` header above the line in its document."""
+    import re
+
+    out: set[int] = set()
+    docs = [0] + [i + 1 for i, ln in enumerate(lines) if ln.rstrip() == "---"]
+    for i in added:
+        d = max(x for x in docs if x <= i)
+        nxt = min([x for x in docs if x > i] or [len(lines)])
+        kind = next((j for j in range(d, nxt) if re.match(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", lines[j])), -1)
+        header = next((j for j in range(i - 1, d - 1, -1)
+                       if re.match(r"^[ \t]{0,20}(?:data|stringData):[ \t]*$", lines[j])), -1)
+        if kind >= 0 and header >= 0:
+            out.update((kind, header))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_secret_context_is_its_definition(seed: int) -> None:
+    from scanner.postimage import _secret_context
+
+    rnd = random.Random(seed)
+    pool = ["---", "kind: Secret", "kind: ConfigMap", "data:", "  stringData:", "  key: dmFsdWU=", "metadata:",
+            "  name: x", "kind: 'Secret'", ""]
+    for _ in range(200):
+        lines = [rnd.choice(pool) for _ in range(rnd.randint(0, 40))]
+        added = sorted(rnd.sample(range(len(lines)), rnd.randint(0, len(lines)))) if lines else []
+        assert _secret_context(lines, added) == _secret_context_reference(lines, added), (lines, added)
