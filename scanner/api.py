@@ -14,7 +14,7 @@ from scanner import git, sources
 from scanner.baseline import Baseline
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
-from scanner.errors import UsageError
+from scanner.errors import GitError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import Explanation, ScanResult, Stats
 from scanner.rules import Rule
@@ -199,13 +199,18 @@ def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top
 
 
 def _scan_commit_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, shas: list[str]
-                          ) -> dict[str, MessageOut]:
-    """The messages of the commits ``shas`` (one git call), scanned: per commit, findings, drops, explanations."""
+                          ) -> dict[str, MessageOut] | None:
+    """The messages of the commits ``shas`` (one git call), scanned: per commit, findings, drops, explanations.
+    None when git could not list them (said in the notes): those commits must then not be cached as scanned."""
     out: dict[str, MessageOut] = {}
-    for chunk in sources.messages(top, [], result.stats, tags=False, notes=result.notes, commits=shas):
-        assert chunk.commit is not None
-        found, dropped, why = out.setdefault(chunk.commit.sha, ([], Counter(), []))
-        found.extend(engine.scan_chunk(chunk, why if req.explain else None, dropped))
+    try:
+        for chunk in sources.messages(top, [], result.stats, tags=False, notes=result.notes, commits=shas,
+                                      strict=True):
+            assert chunk.commit is not None
+            found, dropped, why = out.setdefault(chunk.commit.sha, ([], Counter(), []))
+            found.extend(engine.scan_chunk(chunk, why if req.explain else None, dropped))
+    except GitError:
+        return None
     return out
 
 

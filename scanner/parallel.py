@@ -221,11 +221,12 @@ MessageOut = tuple[list[Finding], Counter[str], list[Explanation]]
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
                  workers: int, cache_options: dict[str, Any] | None, explain: bool,
                  progress: Callable[[Chunk], None] | None = None,
-                 messages: Callable[[list[str]], dict[str, MessageOut]] | None = None) -> Any:
+                 messages: Callable[[list[str]], dict[str, MessageOut] | None] | None = None) -> Any:
     """Scan every commit of ``revs`` into ``result``: the findings in its files in ``git log`` order, then those in
     its commit messages, in the same order. ``messages`` scans the messages of the commits it is given (those not
     in the cache); it runs here while the worker processes scan the files (or first, in one process), and what it
-    finds is cached with each commit, so a rescan reads no message again. Returns the scan cache (a
+    finds is cached with each commit, so a rescan reads no message again (when git cannot list the messages,
+    ``messages`` returns None and no commit is cached). Returns the scan cache (a
     :class:`scanner.cache.ScanCache`, None without one), for the caller to cache tag messages in."""
     global _STATE
     from scanner import cache as cache_mod
@@ -250,11 +251,16 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
     said: dict[str, MessageOut] = {}  # the messages of the commits scanned now
+    unsaid: list[bool] = []  # non-empty when the messages could not be read: nothing is cached then
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
 
     def meanwhile() -> None:
         if messages is not None:
-            said.update(messages(todo))
+            got = messages(todo)
+            if got is None:
+                unsaid.append(True)
+            else:
+                said.update(got)
 
     def take(batch: BatchOut) -> None:
         commits, stats, expl = batch
@@ -275,7 +281,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             if lost:
                 # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
                 result.skipped.extend(lost)
-            elif cache is not None:
+            elif cache is not None and not unsaid:
                 entries.append((info, cache_mod.record_of(
                     [*found, *msg_found], dropped + msg_dropped, binary,
                     [*why.get(info.sha, []), *msg_why] if explain else None)))

@@ -255,12 +255,12 @@ MESSAGE_PATHS = {"commit-message": "COMMIT_EDITMSG", "tag-message": "TAG_EDITMSG
 
 
 def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[str] | None = None,
-             commits: list[str] | None = None) -> Iterator[Chunk]:
+             commits: list[str] | None = None, strict: bool = False) -> Iterator[Chunk]:
     """Commit messages of ``revs`` (or of exactly the commits ``commits``; none with an empty list) and (with
     ``tags``) annotated tag messages: a value pasted there is in history as surely as one in a file. Findings
     carry the source ``commit-message`` / ``tag-message``. A history git cannot list (a missing commit object)
-    leaves the messages unscanned, said in ``notes``; the walk of the files reports the unreadable objects
-    themselves."""
+    leaves the messages unscanned, said in ``notes`` (and raised with ``strict``); the walk of the files reports
+    the unreadable objects themselves."""
     if revs == ["--all"] and not git.has_head(repo):
         return
     try:
@@ -270,6 +270,8 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
     except GitError as exc:
         if notes is not None:
             notes.append(f"commit and tag messages were not scanned ({exc})")
+        if strict:
+            raise
         return
     for source, info, text in found:
         if not _TOKEN_RUN.search(text):

@@ -278,3 +278,26 @@ def test_commit_messages_are_scanned_with_their_commits_and_cached(repo: Any, wo
     assert "tag-message" not in scanned
     assert _key(third) == _key(_plain(repo.path))
     assert [f.source for f in third.findings].count("commit-message") == 3
+
+
+def test_commits_whose_messages_could_not_be_read_are_not_cached(repo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache holds each commit with what its message gave: when git cannot list the messages, caching the
+    commits would lose a secret in a message for good, so none is cached and the next scan reads them again."""
+    from scanner.errors import GitError
+
+    repo.commit(f"deploy\n\ntoken used: {fakes.github_pat()}", {"f.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    real = git.commit_messages
+
+    def failing(top: Path, revs: list[str], shas: list[str] | None = None) -> Any:
+        if shas:
+            raise GitError("git log failed: fatal: bad object")
+        return real(top, revs, shas)
+
+    monkeypatch.setattr(git, "commit_messages", failing)
+    first = scan(ScanRequest(root=repo.path, modes=("history",), workers=1))
+    assert [f.source for f in first.findings] == ["commit"]
+    assert any("messages were not scanned" in n for n in first.notes)
+    monkeypatch.setattr(git, "commit_messages", real)
+    again = scan(ScanRequest(root=repo.path, modes=("history",), workers=1))
+    assert again.stats.chunks > 0  # read again, not from the cache
+    assert sorted(f.source for f in again.findings) == ["commit", "commit-message"]
