@@ -20,6 +20,9 @@ class Chunk:
     source: str = "file"  # file | staged | changes | commit | diff | agent-log
     line_numbers: tuple[int, ...] | None = None
     commit: CommitInfo | None = None
+    # Offsets of the first characters of the lines a gated detector looks at (the engine sets it for the family
+    # whose gate opened only those lines); None: every line.
+    only_lines: frozenset[int] | None = None
 
     def file_line(self, index: int) -> int:
         """1-based file line of the 0-based line ``index`` of ``text``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Any, cast
 
@@ -190,9 +190,8 @@ class Engine:
                             lst[-1][1] = we
                     else:
                         lst.append([ws, we])
-        # family -> the chunk its gated detectors see (None: gate closed), and how to map offsets back.
-        gated: dict[str, tuple[Chunk, list[int] | None] | None] = {}
-        sub_starts: dict[str, list[int]] = {}  # family -> line starts of its blanked view
+        # family -> the chunk its gated detectors see (None: gate closed).
+        gated: dict[str, Chunk | None] = {}
         blocked = self._blocked_on(chunk.path) if self._path_rules else frozenset()
         for rule in self._always:
             if rule.id in blocked:
@@ -222,21 +221,9 @@ class Engine:
                     continue
                 ran.add(rule.detect)
                 view = gated.get(rule.family) if not rule.keywords else None
-                if view is None or view[1] is None:
-                    for c in rule.detect(chunk):
-                        if c.rule_id == rid or (c.rule_id in spans and c.rule_id not in blocked):
-                            yield c
-                    continue
-                sub, starts = view[0], view[1]
-                if rule.family not in sub_starts:
-                    sub_starts[rule.family] = _line_starts(sub.text)
-                ss = sub_starts[rule.family]
-                for c in rule.detect(sub):
-                    if c.rule_id != rid and (c.rule_id not in spans or c.rule_id in blocked):
-                        continue
-                    i = bisect.bisect_right(ss, c.start) - 1
-                    s = starts[i] + c.start - ss[i]
-                    yield Candidate(c.rule_id, c.value, s, s + c.end - c.start, c.confidence)
+                for c in rule.detect(view or chunk):
+                    if c.rule_id == rid or (c.rule_id in spans and c.rule_id not in blocked):
+                        yield c
                 continue
             rx = rule.regex
             requires = rule.requires
@@ -430,22 +417,16 @@ def _line_starts(text: str) -> list[int]:
 _PLUS_ONE = (1).__add__
 
 
-def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> tuple[Chunk, list[int] | None] | None:
-    """What a gated family's detectors see: nothing (gate closed), the chunk itself, or the chunk with every line
-    the gate did not open blanked. Blanking keeps line indices (so line numbers and per-line verdicts stay) and
-    the returned original line starts map offsets back."""
+def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> Chunk | None:
+    """What a gated family's detectors see: nothing (gate closed), the chunk itself, or the chunk with the lines
+    the gate opened named in ``only_lines`` (offsets in the same text, so candidates need no mapping back)."""
     if open_lines is None:
-        return chunk, None
+        return chunk
     if not open_lines:
         return None
-    text = chunk.text
-    starts = _line_starts(text)
-    if len(open_lines) >= len(starts):
-        return chunk, None
-    lines = text.split("\n")
-    sub = "\n".join(line if st in open_lines else "" for st, line in zip(starts, lines, strict=True))
-    return Chunk(path=chunk.path, text=sub, source=chunk.source, line_numbers=chunk.line_numbers,
-                 commit=chunk.commit), starts
+    if len(open_lines) > chunk.text.count("\n"):  # every line
+        return chunk
+    return replace(chunk, only_lines=frozenset(open_lines))
 
 
 def _ascii_lower(text: str) -> str:

@@ -11,8 +11,11 @@ inheriting its false alarms.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,12 +38,14 @@ _CANDIDATE_LINE = re.compile(
 
 @dataclass(frozen=True)
 class DSHit:
-    """One detect-secrets result: 0-based line index in the chunk, the secret's offset in that line, its type."""
+    """One detect-secrets result: 0-based line index in the chunk, the secret's offset in that line, its type, and
+    the offset of that line in the text."""
 
     line_index: int
     column: int
     value: str = field(repr=False)  # a repr in a log or traceback must not carry the secret (invariant 1)
     type: str
+    line_start: int = 0
 
 
 def _configure() -> None:
@@ -48,13 +53,50 @@ def _configure() -> None:
     with _LOCK:
         if _READY:
             return
-        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-        from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+        with _offline():
+            from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+            from detect_secrets.settings import cache_bust, configure_settings_from_baseline, get_filters, get_plugins
 
-        cache_bust()
-        plugin_classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
-        configure_settings_from_baseline({"plugins_used": [{"name": cls.__name__} for cls in plugin_classes]})
+            cache_bust()
+            plugin_classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+            configure_settings_from_baseline({"plugins_used": [{"name": cls.__name__} for cls in plugin_classes]})
+            get_plugins()
+            get_filters()  # imports the filter modules now, while the stand-in below is in place
         _READY = True
+
+
+class _Offline(Exception):
+    """What detect-secrets' ``requests`` raises here: it never verifies anything for unleak."""
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """detect-secrets imports ``requests`` in its plugin and filter modules, only to verify secrets with their
+    providers, which unleak never asks it to do (its verification filter is not configured). Importing requests,
+    and the character-set detection it loads, was most of detect-secrets' import time (~0.1 s before any worker
+    starts). While detect-secrets' modules are imported, ``requests`` is a stand-in whose calls raise: cheaper, and
+    detect-secrets can never reach the network from unleak. The stand-in is removed again, so any later
+    ``import requests`` elsewhere gets the real package; when that was imported already, it is left alone."""
+    if "requests" in sys.modules or "detect_secrets.core.plugins.util" in sys.modules:
+        yield
+        return
+
+    def refuse(*_args: object, **_kwargs: object) -> Any:
+        raise _Offline("detect-secrets verification is not used by unleak")
+
+    stub = types.ModuleType("requests")
+    exceptions = types.ModuleType("requests.exceptions")
+    exceptions.RequestException = _Offline  # type: ignore[attr-defined]
+    stub.exceptions = exceptions  # type: ignore[attr-defined]
+    stub.Response = type("Response", (), {})  # type: ignore[attr-defined]
+    stub.get = stub.post = refuse  # type: ignore[attr-defined]
+    sys.modules["requests"], sys.modules["requests.exceptions"] = stub, exceptions
+    try:
+        yield
+    finally:
+        for name, mod in (("requests", stub), ("requests.exceptions", exceptions)):
+            if sys.modules.get(name) is mod:
+                del sys.modules[name]
 
 
 def warm() -> None:
@@ -70,16 +112,30 @@ def warm() -> None:
     _anchor_db()
 
 
-def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
-    """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text``: on each line
-    only the plugins whose anchor it contains (:func:`scanner.detect_secrets.gates.plugin_anchors`), or with
-    ``select=False`` every plugin, as detect-secrets itself does (the reference the tests compare with)."""
-    lines = text.split("\n")
+def scan_lines(path: str, text: str, select: bool = True, only: frozenset[int] | None = None) -> Iterator[DSHit]:
+    """Run detect-secrets' line plugins (with its own filters) over the candidate lines of ``text`` (of those
+    starting at the offsets ``only``, when given: the lines a gate opened): on each line only the plugins whose
+    anchor it contains (:func:`scanner.detect_secrets.gates.plugin_anchors`), or with ``select=False`` every
+    plugin, as detect-secrets itself does (the reference the tests compare with)."""
     # Base64 media lines of a notebook are dropped by the notebook-media filter anyway; not running the plugins
     # on them is what keeps a history full of notebooks fast.
     media = NOTEBOOK_B64_LINE if path.endswith(".ipynb") else None
-    # A gated view blanks the lines its gate did not open: most lines are empty, skip them before any regex.
-    numbered = [(i + 1, line) for i, line in enumerate(lines)
+    # index -> (offset, line) of the lines to judge; with ``only``, found from the offsets (newlines counted in C)
+    # instead of splitting a whole file for a few lines.
+    chosen: dict[int, tuple[int, str]] = {}
+    if only is None:
+        offset = 0
+        for i, line in enumerate(text.split("\n")):
+            chosen[i] = (offset, line)
+            offset += len(line) + 1
+    else:
+        index = prev = 0
+        for start in sorted(only):
+            index += text.count("\n", prev, start)
+            prev = start
+            end = text.find("\n", start)
+            chosen[index] = (start, text[start:] if end < 0 else text[start:end])
+    numbered = [(i + 1, line) for i, (_, line) in chosen.items()
                 if line and len(line) <= MAX_LINE and _CANDIDATE_LINE.search(line)
                 and not (media is not None and media.match(line))]
     if not numbered:
@@ -101,14 +157,15 @@ def scan_lines(path: str, text: str, select: bool = True) -> Iterator[DSHit]:
         if not value:
             continue
         idx = int(line_number) - 1
-        if not 0 <= idx < len(lines):
+        if idx not in chosen:
             continue
         # Some plugins capture the delimiter in front of the secret (a quote, '=' or ':'): keep only the value.
         value = value.strip(" \t\"'=:`")
-        col = lines[idx].find(value)
+        start, line = chosen[idx]
+        col = line.find(value)
         if col < 0 or not value:
             continue
-        yield DSHit(idx, col, value, str(type_))
+        yield DSHit(idx, col, value, str(type_), start)
 
 
 def _may_report(plugin: Any, line: str) -> bool:

@@ -8,7 +8,6 @@ to any specific rule on the same span.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from scanner.chunk import Chunk
@@ -23,10 +22,9 @@ def detect(chunk: Chunk) -> Iterator[Candidate]:
     order in which separate detectors per rule yielded them: the overlap resolution keeps the first of equals)."""
     from scanner.detect_secrets import adapter as ds
 
-    hits = list(ds.scan_lines(chunk.path, chunk.text))
+    hits = list(ds.scan_lines(chunk.path, chunk.text, only=chunk.only_lines))
     if not hits:
         return
-    line_starts = [0, *(m.end() for m in re.finditer("\n", chunk.text))]
     out: list[Candidate] = []
     for hit in hits:
         if hit.type in ds.ENTROPY_TYPES:
@@ -35,7 +33,7 @@ def detect(chunk: Chunk) -> Iterator[Candidate]:
             rid = "UL951"
         else:
             rid = "UL952"
-        start = line_starts[hit.line_index] + hit.column
+        start = hit.line_start + hit.column
         out.append(Candidate(rid, hit.value, start, start + len(hit.value)))
     out.sort(key=lambda c: _ORDER[c.rule_id])  # stable: each rule's candidates keep the adapter's order
     yield from out

@@ -95,9 +95,10 @@ def test_detect_secrets_runs_once_per_chunk_for_its_three_rules(monkeypatch: pyt
     calls: list[str] = []
     real = adapter.scan_lines
 
-    def counting(path: str, text: str, select: bool = True) -> Iterator[adapter.DSHit]:
+    def counting(path: str, text: str, select: bool = True, only: frozenset[int] | None = None
+                 ) -> Iterator[adapter.DSHit]:
         calls.append(path)
-        return real(path, text, select)
+        return real(path, text, select, only)
 
     monkeypatch.setattr(adapter, "scan_lines", counting)
     explain: list[Explanation] = []

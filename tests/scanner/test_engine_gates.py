@@ -250,3 +250,25 @@ def test_line_filters_answer_as_detect_secrets_does(seed: int) -> None:
             snippet = get_code_snippet(lines=lines, line_number=i + 1)
             want = _is_filtered_out(required_filter_parameters=["line"], filename=path, line=line, context=snippet)
             assert adapter._line_filtered(path, line, snippet) == want, repr(line)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_only_the_opened_lines_are_judged_as_in_a_blanked_copy(seed: int) -> None:
+    """A gate names the lines it opened (their offsets) instead of blanking the others: detect-secrets must say
+    on those lines what it says on a copy with every other line emptied, and place each hit on its line."""
+    rnd = random.Random(seed)
+    lines = [*_samples(rnd), "", "x = 1", "# pragma: allowlist nextline secret"]
+    rnd.shuffle(lines)
+    text = "\n".join(lines[:150])
+    starts = [0]
+    for line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    for _ in range(5):
+        only = frozenset(rnd.sample(starts, rnd.randint(1, len(starts))))
+        blanked = "\n".join(line if st in only else "" for st, line in zip(starts, text.split("\n"), strict=True))
+        got = list(ds.scan_lines("app.py", text, only=only))
+        want = list(ds.scan_lines("app.py", blanked))
+        assert [(h.line_index, h.column, h.value, h.type) for h in got] == \
+            [(h.line_index, h.column, h.value, h.type) for h in want]
+        assert all(text[h.line_start + h.column:].startswith(h.value) for h in got)
+        assert len(got) > 0
