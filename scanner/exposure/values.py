@@ -16,15 +16,42 @@ from scanner.finding import fingerprint as fingerprint_of
 
 def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
     """fingerprint → value for each finding whose value can be cut out of its file version (one streamed
-    ``cat-file`` for all). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column
-    (a file whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
-    names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in findings]
+    ``cat-file`` for all) or out of its commit or tag message (one ``git log`` for the commits, one ``for-each-ref``
+    for the tags). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column (a file
+    whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
+    in_files = [f for f in findings if f.source not in _MESSAGES]
+    names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in in_files]
     out: dict[str, Secret] = {}
-    for f, obj in zip(findings, git.cat_file_stream(top, names), strict=True):
+    for f, obj in zip(in_files, git.cat_file_stream(top, names), strict=True):
         if obj is not None and obj[0] == "blob":
             value = value_at(obj[1].decode("utf-8", "replace"), f)
             if value is not None:
                 out[f.fingerprint] = Secret(value)
+    out.update(_values_from_messages(top, [f for f in findings if f.source in _MESSAGES]))
+    return out
+
+
+_MESSAGES = ("commit-message", "tag-message")
+
+
+def _values_from_messages(top: Path, findings: list[Finding]) -> dict[str, Secret]:
+    """The values of findings in commit and tag messages, cut out of the same message text the scan read."""
+    if not findings:
+        return {}
+    texts: dict[tuple[str, str], str] = {}
+    try:
+        commits = sorted({f.commit.sha for f in findings if f.source == "commit-message" and f.commit is not None})
+        texts.update((("commit-message", info.sha), text) for info, text in git.commit_messages(top, [], commits))
+        if any(f.source == "tag-message" for f in findings):
+            texts.update((("tag-message", info.sha), text) for _name, info, text in git.tag_messages(top))
+    except git.GitError:  # then those commits are scanned again, as any value not recovered
+        return {}
+    out: dict[str, Secret] = {}
+    for f in findings:
+        text = texts.get((f.source, f.commit.sha)) if f.commit is not None else None
+        value = value_at(text, f) if text is not None else None
+        if value is not None:
+            out[f.fingerprint] = Secret(value)
     return out
 
 

@@ -472,3 +472,27 @@ def test_cat_file_stream(repo: GitRepo) -> None:
     names = ["HEAD:a.txt", "0" * 40, "HEAD:b.txt", "HEAD:no\nsuch", "HEAD:missing.txt", "HEAD:a.txt"]
     got = list(git.cat_file_stream(repo.path, names))
     assert got == [("blob", b"alpha\n"), None, ("blob", b"beta\n" * 1000), None, None, ("blob", b"alpha\n")]
+
+
+def test_values_in_messages_are_read_back_from_the_messages_without_a_rescan(repo: GitRepo,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the scan cache warm, a secret's value is cut out of where it was found; for a commit or tag message
+    that is the message itself, so exposure scans nothing again (the cached scan is its only scan)."""
+    import scanner.api
+
+    repo.commit(f"deploy\n\ntoken: {github_pat()}", {"a.py": "x = 1\n"})
+    repo.commit("c2", {"b.py": f'TOKEN = "{github_pat()}"\n'})
+    repo.git("tag", "-a", "v1", "-m", f"release\n\nslack: {slack_bot_token()}")
+    first = analyze(repo.path)
+    assert len(first.exposures) == 3
+    calls: list[ScanRequest] = []
+    real = scanner.api.scan
+
+    def counting(req: ScanRequest, *a: object, **k: object) -> object:
+        calls.append(req)
+        return real(req, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanner.api, "scan", counting)
+    again = analyze(repo.path)
+    assert len(calls) == 1 and calls[0].cache
+    assert [(e.fingerprint, e.paths) for e in again.exposures] == [(e.fingerprint, e.paths) for e in first.exposures]
