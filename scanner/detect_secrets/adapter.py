@@ -195,8 +195,9 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
     * a line already judged in a file of the same detect-secrets file type is not judged again (a history repeats
       lines from commit to commit: 41,000 candidate lines of trufflehog's history are 19,000 distinct ones). What
       the plugins and filters say depends on the line, the file type (the keyword plugin's regexes) and the
-      previous line, which only the allowlist filter reads, and only when a line holds ``allowlist``: a chunk that
-      does is judged line by line, without the memo."""
+      previous line, which only the allowlist filter reads, and only when a line holds ``allowlist`` (the filter
+      also reads the extension, which the file type does not tell, when a line holds a pragma): a chunk with
+      ``allowlist`` or ``whitelist`` in it is judged line by line, without the memo."""
     from detect_secrets.core.scan import _is_filtered_out, _scan_line
     from detect_secrets.settings import get_plugins
     from detect_secrets.util.code_snippet import get_code_snippet
@@ -205,7 +206,7 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
     line_content = [line for _, line in lines]
     stripped = [raw.rstrip() for _, raw in lines]
     memo: dict[tuple[Any, str], list[tuple[str, str]]] | None = _MEMO
-    if any("allowlist" in line.lower() for line in line_content):
+    if any("allowlist" in low or "whitelist" in low for low in map(str.lower, line_content)):
         memo = None
     elif len(_MEMO) > _MEMO_MAX:
         _MEMO.clear()

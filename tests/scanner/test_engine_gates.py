@@ -272,3 +272,14 @@ def test_only_the_opened_lines_are_judged_as_in_a_blanked_copy(seed: int) -> Non
             [(h.line_index, h.column, h.value, h.type) for h in want]
         assert all(text[h.line_start + h.column:].startswith(h.value) for h in got)
         assert len(got) > 0
+
+
+def test_a_pragma_on_the_line_itself_is_judged_per_file_not_from_the_memo() -> None:
+    """detect-secrets reads comment styles by extension (`.yaml` only `#`; `.yml` every style) while its file type
+    is the same for both: a line with a pragma must not take its verdict from the memo."""
+    from scanner.detect_secrets import adapter
+
+    adapter._MEMO.clear()
+    line = 'password: "Xk9-v2LmQpR7tZw4q8" // pragma: whitelist secret'
+    for path in ("a.yaml", "b.yml", "c.yaml", "d.yml"):
+        assert list(ds.scan_lines(path, line)) == list(ds.scan_lines(path, line, select=False)), path
