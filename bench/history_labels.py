@@ -154,17 +154,18 @@ def main() -> None:
     for name in args.repos:
         print(measure(name, args.clones / name, args.sample, todo, missed), flush=True)
     if args.todo:
-        with args.todo.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["repo", "path", "line", "commit", "rule", "reported_by", "findings"])
-            w.writerows(todo)
+        _write(args.todo, "findings", todo)
         print(f"{len(todo)} places to label in {args.todo}", file=sys.stderr)
     if args.missed:
-        with args.missed.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["repo", "path", "line", "commit", "rule", "reported_by", "label"])
-            w.writerows(missed)
+        _write(args.missed, "label", missed)
         print(f"{len(missed)} places only a peer reports in {args.missed}", file=sys.stderr)
+
+
+def _write(path: Path, last: str, rows: list[list[str]]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["repo", "path", "line", "commit", "rule", "reported_by", last])
+        w.writerows(rows)
 
 
 if __name__ == "__main__":
