@@ -1,4 +1,4 @@
-"""Compiled hyperscan databases, kept between runs in ``$XDG_CACHE_HOME/unleak/hyperscan/``.
+"""Compiled hyperscan databases, kept between runs in ``$XDG_DATA_HOME/unleak/hyperscan/``.
 
 Compiling the keyword prefilter and detect-secrets' anchors takes ~0.2 s, paid before any worker starts: a tenth
 of a history scan of a small repository. A compiled database is a pure function of its patterns, flags, mode and
@@ -6,14 +6,17 @@ the hyperscan build, so it is stored under a hash of all four and loaded (~10 µ
 stored file — missing, truncated, from another hyperscan or CPU (``loadb`` checks both), unreadable under a
 sandbox — means compiling again, exactly as without the cache; a store that fails is skipped in silence.
 
-The files hold compiled patterns only, never scanned text. They are as trusted as the rest of the user's
-``unleak`` state: whoever can write there as this user can also edit the installed package.
+The files hold compiled patterns only, never scanned text. They decide what a scan looks at, so a planted one
+could blind it: they live in unleak's data directory (beside the vault), which the processes unleak confines for
+a coding agent cannot read or write (``unleak.confine.unleak_dirs``), not under ``$XDG_CACHE_HOME``, where an
+agent could write (and which confinement cannot close without stopping every tool's cache).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,14 @@ KEEP = 8  # databases kept
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "unleak" / "hyperscan"
+    """``<unleak's data directory>/hyperscan``: on Linux ``$XDG_DATA_HOME/unleak``, as ``unleak.userenv.data_dir``
+    (a test holds them equal; the scanner does not import the CLI's modules)."""
+    if sys.platform.startswith("linux"):
+        base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
+        return Path(base) / "unleak" / "hyperscan"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("unleak", appauthor=False)) / "hyperscan"
 
 
 def block_database(expressions: list[bytes], flags: list[int]) -> Any:
@@ -46,9 +54,21 @@ def block_database(expressions: list[bytes], flags: list[int]) -> Any:
     return db
 
 
+def _private_dirs(path: Path) -> None:
+    """``path`` and every missing directory above it, created 0700 (the vault refuses a data directory others can
+    enter, and ``mkdir(parents=True)`` would give the parents the umask's mode)."""
+    missing = []
+    d = path
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
 def _store(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:

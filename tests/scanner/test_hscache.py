@@ -33,7 +33,7 @@ def test_a_database_is_compiled_once_and_then_loaded(monkeypatch: pytest.MonkeyP
     first = hscache.block_database(EXPRS, FLAGS)
     stored = list(hscache.cache_dir().glob("*.db"))
     assert len(stored) == 1 and stored[0].stat().st_mode & 0o777 == 0o600
-    assert str(hscache.cache_dir()).startswith(os.environ["XDG_CACHE_HOME"])
+    assert str(hscache.cache_dir()).startswith(os.environ["XDG_DATA_HOME"])
 
     def no_compile(*_a: object, **_k: object) -> None:
         raise AssertionError("compiled again")
@@ -72,7 +72,7 @@ def test_a_damaged_file_is_compiled_again(damage: str) -> None:
 def test_an_unwritable_cache_only_costs_a_compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
     assert _matches(hscache.block_database(EXPRS, FLAGS)) == _compiled()
 
 
@@ -80,3 +80,16 @@ def test_only_the_most_recent_databases_are_kept() -> None:
     for n in range(hscache.KEEP + 3):
         hscache.block_database([*EXPRS, f"word{n}".encode()], [*FLAGS, 0])
     assert len(list(hscache.cache_dir().glob("*.db"))) == hscache.KEEP
+
+
+def test_the_databases_live_where_a_confined_agent_cannot_plant_one() -> None:
+    """A planted database that matches nothing would blind every later scan: the directory is inside one that
+    unleak's confinement denies, and it is made private (the vault refuses a data directory others can enter)."""
+    from unleak import confine
+    from unleak.userenv import data_dir
+
+    assert hscache.cache_dir().parent == data_dir()
+    assert any(hscache.cache_dir().is_relative_to(d) for d in confine.unleak_dirs())
+    hscache.block_database(EXPRS, FLAGS)
+    assert data_dir().stat().st_mode & 0o777 == 0o700
+    assert hscache.cache_dir().stat().st_mode & 0o777 == 0o700

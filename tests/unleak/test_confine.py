@@ -170,3 +170,41 @@ def test_connect_ports_allow_the_listed_tcp_ports_and_nothing_else(tmp_path: Pat
 def test_tcp_rules_need_abi_4() -> None:
     with pytest.raises(OSError, match="no TCP rules"):
         confine.ruleset(confine.plan([]), version=3, connect_ports=[443])
+
+
+PLANT = r"""
+import os, sys
+from scanner import hscache
+d = hscache.cache_dir()
+try:
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "0" * 40 + ".db"), "wb") as fh:
+        fh.write(b"planted")
+    print("planted")
+except OSError as e:
+    print("denied" if e.errno in (1, 13) else f"errno {e.errno}")
+"""
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_a_confined_agent_cannot_plant_a_hyperscan_database(exists: bool) -> None:
+    """The compiled prefilter decides what a scan looks at; a database planted by the agent would blind every
+    later scan of the user's. A confined child can neither write one nor make the directory."""
+    from scanner import hscache
+
+    if exists:
+        hscache.block_database([b"password"], [0])
+        assert hscache.cache_dir().is_dir()
+    hook = confine.preexec()
+    assert hook is not None
+    restrict, fd = hook
+    try:
+        out = subprocess.run([sys.executable, "-c", PLANT], preexec_fn=restrict, capture_output=True, text=True,
+                             check=True, env=os.environ).stdout.strip()
+    finally:
+        os.close(fd)
+    assert out == "denied"
+    # Unconfined, the same probe plants (so the probe can succeed).
+    out = subprocess.run([sys.executable, "-c", PLANT], capture_output=True, text=True, check=True,
+                         env=os.environ).stdout.strip()
+    assert out == "planted"
