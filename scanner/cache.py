@@ -13,11 +13,19 @@ findings are for reports and baselines; ``unleak fix`` takes values from working
 One append-only file, ``commits``: a line per scanned commit, its bare id when it had nothing to record, else a
 JSON record. Each batch is one ``write`` with a leading newline, so a torn line (a crash, a concurrent scan) only
 ever loses commits that are then scanned again, never attaches findings to the wrong commit.
+
+Each line ends with a MAC (HMAC-SHA-256 under a key in unleak's data directory, ``scan-cache.key``) over the rule
+set key and the line. The cache sits in the repository, where a coding agent can write: a line it appends ("this
+commit was scanned and held nothing") would hide the secret that commit adds from every later history, range and
+pre-push scan. The processes unleak confines for an agent cannot read the key, so they cannot write a line that
+counts; a line whose MAC does not hold is ignored (the commit is scanned again). Without the key (a sandbox, a
+read-only home) there is no cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import inspect
 import json
 import os
@@ -32,7 +40,7 @@ from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding
 from scanner.result import Explanation
 from scanner.rules import Rule
 
-CACHE_FORMAT = 3  # 3: commit-message findings are cached with their commit
+CACHE_FORMAT = 4  # 3: commit-message findings cached with their commit; 4: lines carry a MAC
 
 
 def _code_digest(fn: Any) -> str:
@@ -145,13 +153,23 @@ class ScanCache:
         self.key = key
         self.done: set[str] = set()
         self.records: dict[str, tuple[CommitInfo, CommitRecord]] = {}
+        self._key = _mac_key()  # no key, no cache
+
+    def _mac(self, raw: bytes) -> bytes:
+        assert self._key is not None
+        return hmac.new(self._key, self.key.encode() + b"\0" + raw, hashlib.sha256).hexdigest()[:32].encode()
 
     def load(self) -> ScanCache:
+        if self._key is None:
+            return self
         try:
             data = (self.dir / "commits").read_bytes()
         except OSError:
             return self
-        for raw in data.split(b"\n"):
+        for line in data.split(b"\n"):
+            raw, _, mac = line.rpartition(b"\t")
+            if not raw or not hmac.compare_digest(mac, self._mac(raw)):
+                continue  # torn, or not written by unleak with this user's key: the commit is scanned again
             if len(raw) == 40:  # a clean commit: just its id
                 self.done.add(raw.decode("ascii", "replace"))
                 continue
@@ -170,7 +188,7 @@ class ScanCache:
 
     def add(self, entries: list[tuple[CommitInfo, CommitRecord]]) -> None:
         """Persist scanned commits, one line each, in one append: a commit is cached only if its whole line is."""
-        if not entries:
+        if not entries or self._key is None:
             return
         lines = []
         for info, rec in entries:
@@ -185,9 +203,10 @@ class ScanCache:
             if not self.dir.is_dir():
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self._prune_others()
+            signed = [raw + b"\t" + self._mac(raw) for raw in (ln.encode("utf-8") for ln in lines)]
             fd = os.open(self.dir / "commits", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, ("\n" + "\n".join(lines) + "\n").encode("utf-8"))
+                os.write(fd, b"\n" + b"\n".join(signed) + b"\n")
             finally:
                 os.close(fd)
         except OSError:
@@ -201,3 +220,37 @@ class ScanCache:
         for d in self.root.iterdir():
             if d.is_dir() and d.name != self.key:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+KEY_FILE = "scan-cache.key"
+
+
+def _mac_key() -> bytes | None:
+    """The key of the cache lines' MACs, made on first use (32 random bytes, 0600); None when unreadable here."""
+    from scanner.hscache import data_dir, private_dirs
+
+    path = data_dir() / KEY_FILE
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    try:
+        private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(32))
+        finally:
+            os.close(fd)
+    except FileExistsError:  # made by a concurrent scan
+        pass
+    except OSError:
+        return None
+    try:
+        key = path.read_bytes()
+    except OSError:
+        return None
+    return key if len(key) >= 32 else None

@@ -24,15 +24,19 @@ from typing import Any
 KEEP = 8  # databases kept
 
 
-def cache_dir() -> Path:
-    """``<unleak's data directory>/hyperscan``: on Linux ``$XDG_DATA_HOME/unleak``, as ``unleak.userenv.data_dir``
-    (a test holds them equal; the scanner does not import the CLI's modules)."""
+def data_dir() -> Path:
+    """unleak's data directory: on Linux ``$XDG_DATA_HOME/unleak``, as ``unleak.userenv.data_dir`` (a test holds
+    them equal; the scanner does not import the CLI's modules)."""
     if sys.platform.startswith("linux"):
         base = os.environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
-        return Path(base) / "unleak" / "hyperscan"
+        return Path(base) / "unleak"
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("unleak", appauthor=False)) / "hyperscan"
+    return Path(platformdirs.user_data_dir("unleak", appauthor=False))
+
+
+def cache_dir() -> Path:
+    return data_dir() / "hyperscan"
 
 
 def block_database(expressions: list[bytes], flags: list[int]) -> Any:
@@ -54,7 +58,7 @@ def block_database(expressions: list[bytes], flags: list[int]) -> Any:
     return db
 
 
-def _private_dirs(path: Path) -> None:
+def private_dirs(path: Path) -> None:
     """``path`` and every missing directory above it, created 0700 (the vault refuses a data directory others can
     enter, and ``mkdir(parents=True)`` would give the parents the umask's mode)."""
     missing = []
@@ -68,7 +72,7 @@ def _private_dirs(path: Path) -> None:
 
 def _store(path: Path, data: bytes) -> None:
     try:
-        _private_dirs(path.parent)
+        private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:

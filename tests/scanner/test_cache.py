@@ -87,3 +87,47 @@ def test_unwritable_cache_still_scans(repo: Any) -> None:
     (repo.path / ".git" / "unleak").write_text("not a directory")  # mkdir fails: no cache, same result
     res = scan(ScanRequest(root=repo.path, modes=("history",)))
     assert len(res.findings) == 1
+
+
+@pytest.mark.parametrize("forged", ["bare id", "record", "copied MAC"])
+def test_a_line_an_agent_appends_does_not_hide_a_commit(repo: Any, forged: str) -> None:
+    """The scan cache sits in the repository, where a coding agent can write. Appending "this commit was scanned
+    and held nothing" for the commit that adds a secret hid it from every later history and range scan. Lines
+    carry a MAC under a key the agent's confined processes cannot read; a forged line is ignored."""
+    import json
+
+    repo.commit("base", {"a.py": "x = 1\n"})
+    scan(ScanRequest(root=repo.path, modes=("history",)))
+    sha = repo.commit("add", {"b.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    (commits,) = (repo.path / ".git" / "unleak" / "scan-cache").glob("*/commits")
+    good = commits.read_bytes().strip().split(b"\n")[-1]
+    if forged == "bare id":
+        line = sha.encode()
+    elif forged == "record":
+        line = json.dumps({"commit": {"sha": sha, "author": "a", "email": "e", "date": "d"}, "findings": []}).encode()
+    else:  # a valid line's MAC on another commit's id
+        line = sha.encode() + b"\t" + good.rpartition(b"\t")[2]
+    with commits.open("ab") as fh:
+        fh.write(b"\n" + line + b"\n")
+    for mode, kw in (("history", {}), ("range", {"range": "HEAD~1..HEAD"})):
+        res = scan(ScanRequest(root=repo.path, modes=(mode,), **kw))
+        assert [f.rule_id for f in res.findings if f.commit and f.commit.sha == sha], (mode, forged)
+
+
+def test_the_key_is_where_a_confined_agent_cannot_read_it(repo: Any, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner import cache, hscache
+    from unleak import confine
+
+    repo.commit("c", {"a.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    scan(ScanRequest(root=repo.path, modes=("history",)))
+    key = hscache.data_dir() / cache.KEY_FILE
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    assert any(key.is_relative_to(d) for d in confine.unleak_dirs())
+    # Without the key (as inside the sandbox) there is no cache, and the scan is still right.
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    again = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert len(again.findings) == 1 and again.stats.chunks > 0
+    assert not any("from the cache" in n for n in again.notes)
