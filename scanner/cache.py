@@ -24,6 +24,7 @@ read-only home) there is no cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -226,31 +227,34 @@ KEY_FILE = "scan-cache.key"
 
 
 def _mac_key() -> bytes | None:
-    """The key of the cache lines' MACs, made on first use (32 random bytes, 0600); None when unreadable here."""
+    """The key of the cache lines' MACs, made on first use (32 random bytes, 0600); None when unreadable here.
+    It appears whole or not at all (written to a temporary file, then linked into place), so a crash or a
+    concurrent scan never leaves a short key behind."""
+    import tempfile
+
     from scanner.hscache import data_dir, private_dirs
 
     path = data_dir() / KEY_FILE
     try:
-        key = path.read_bytes()
-        if len(key) >= 32:
-            return key
+        return _whole(path.read_bytes())
     except FileNotFoundError:
         pass
     except OSError:
         return None
     try:
         private_dirs(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".scan-cache.key.")
         try:
-            os.write(fd, os.urandom(32))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(32))
+            with contextlib.suppress(FileExistsError):  # a concurrent scan linked its key first: read that one
+                os.link(tmp, path)
         finally:
-            os.close(fd)
-    except FileExistsError:  # made by a concurrent scan
-        pass
+            os.unlink(tmp)
+        return _whole(path.read_bytes())
     except OSError:
         return None
-    try:
-        key = path.read_bytes()
-    except OSError:
-        return None
-    return key if len(key) >= 32 else None
+
+
+def _whole(key: bytes) -> bytes | None:
+    return key if len(key) == 32 else None

@@ -131,3 +131,17 @@ def test_the_key_is_where_a_confined_agent_cannot_read_it(repo: Any, tmp_path: P
     again = scan(ScanRequest(root=repo.path, modes=("history",)))
     assert len(again.findings) == 1 and again.stats.chunks > 0
     assert not any("from the cache" in n for n in again.notes)
+
+
+def test_a_short_key_left_behind_is_not_used(repo: Any) -> None:
+    """A key file that is not 32 bytes (a crash long ago, a hand edit) means no cache, never a weak MAC."""
+    from scanner import cache, hscache
+
+    key = hscache.data_dir() / cache.KEY_FILE
+    hscache.private_dirs(key.parent)
+    key.write_bytes(b"short")
+    repo.commit("c", {"a.py": f'TOKEN = "{fakes.github_pat()}"\n'})
+    scan(ScanRequest(root=repo.path, modes=("history",)))
+    again = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert len(again.findings) == 1 and again.stats.chunks > 0
+    assert not list((repo.path / ".git" / "unleak" / "scan-cache").glob("*/commits"))
