@@ -173,9 +173,7 @@ def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top
     its message gave is cached under its id beside the commits (a rescan then imports no detector for them)."""
     from scanner import cache as cache_mod
 
-    if not git.has_head(top):
-        return
-    entries = []
+    entries = []  # the caller scans a history only when it has a HEAD
     for chunk in sources.messages(top, [], result.stats, tags=True, notes=result.notes, commits=[]):
         info = chunk.commit
         assert info is not None

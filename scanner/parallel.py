@@ -213,7 +213,6 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
     return True
 
 
-MESSAGE_SOURCE = "commit-message"
 # Per commit, what its message gave: findings, drop counters, explanations.
 MessageOut = tuple[list[Finding], Counter[str], list[Explanation]]
 
@@ -316,7 +315,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         if rec is not None:
             info, r = rec
             for f in cache_mod.findings_of(r, info):
-                (in_messages if f.source == MESSAGE_SOURCE else result.findings).append(f)
+                (in_messages if f.source == "commit-message" else result.findings).append(f)
             if explain:
                 result.explanations.extend(cache_mod.explanations_of(r, info))
             result.dropped.update(r.dropped)

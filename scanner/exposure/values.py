@@ -12,6 +12,7 @@ from pathlib import Path
 from scanner import git
 from scanner.finding import Finding, Secret
 from scanner.finding import fingerprint as fingerprint_of
+from scanner.sources import MESSAGE_PATHS
 
 
 def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
@@ -19,7 +20,7 @@ def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
     ``cat-file`` for all) or out of its commit or tag message (one ``git log`` for the commits, one ``for-each-ref``
     for the tags). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column (a file
     whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
-    in_files = [f for f in findings if f.source not in _MESSAGES]
+    in_files = [f for f in findings if f.source not in MESSAGE_PATHS]
     names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in in_files]
     out: dict[str, Secret] = {}
     for f, obj in zip(in_files, git.cat_file_stream(top, names), strict=True):
@@ -27,11 +28,8 @@ def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
             value = value_at(obj[1].decode("utf-8", "replace"), f)
             if value is not None:
                 out[f.fingerprint] = Secret(value)
-    out.update(_values_from_messages(top, [f for f in findings if f.source in _MESSAGES]))
+    out.update(_values_from_messages(top, [f for f in findings if f.source in MESSAGE_PATHS]))
     return out
-
-
-_MESSAGES = ("commit-message", "tag-message")
 
 
 def _values_from_messages(top: Path, findings: list[Finding]) -> dict[str, Secret]:
