@@ -213,6 +213,10 @@ def character_set(ctx: Context) -> bool:
         return steps >= 0.75 * (len(v) - 1)
     if len(v) < 10:
         return False
+    if v.isdigit():
+        # A random number steps up by 1-3 between a quarter of its digits: a 19-digit id would often pass the
+        # alphabet test below. Digits written as a run (`01234567890123`) step by exactly one.
+        return sum(1 for a, b in itertools.pairwise(v) if (ord(b) - ord(a)) % 10 == 1) >= 0.75 * (len(v) - 1)
     ascending = sum(1 for a, b in itertools.pairwise(v) if 0 < ord(b) - ord(a) <= 3)
     if ascending >= 0.5 * (len(v) - 1):
         return True
