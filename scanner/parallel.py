@@ -2,12 +2,12 @@
 
 1. ``git rev-list`` gives the commits in ``git log`` order; commits already in the scanned-commit cache
    (:mod:`scanner.cache`) are not read again, their stored findings are reported.
-2. The rest is cut into blocks of :data:`BLOCK` consecutive commits, dealt round-robin to the worker processes
-   (forked, so they inherit the compiled engine). Each worker runs ONE ``git log --no-walk --stdin -p --cc -U0``
-   over its blocks and scans what it streams: git's diffing and the engine's Python run on every core, every
-   worker samples the whole history (so they finish together although recent commits cost more), no git process
-   is started twice, and no process ever holds more than one commit's patch. A worker sends each block's results
-   as soon as it is done.
+2. The rest is cut into blocks of :data:`BLOCK` consecutive commits. Worker processes (forked, so they inherit the
+   compiled engine) take the next block whenever they are free, so a block of huge commits never leaves a core
+   idle. Each worker hands the blocks it takes to ONE ``git diff-tree --stdin -p --cc -U0`` process
+   (:mod:`scanner.git.blocks`) and scans what it streams: git's diffing and the engine's Python run on every core,
+   no git process is started twice, and no process ever holds more than one commit's patch. A worker sends each
+   block's results as soon as it is done.
 3. Inside a worker, a file diff whose added text (and path) was already scanned — a cherry-pick, a backport, the
    same commit on two rewritten branches — is not scanned again: its findings are replayed with the new commit
    and line numbers.
@@ -27,7 +27,6 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +40,10 @@ from scanner.words import plural
 
 # Below this many commits worker processes cost more than they save.
 MIN_PARALLEL_COMMITS = 400
-# Commits per block. Workers take alternate blocks; a block boundary costs git some delta-cache warm-up, a larger
-# block makes the workers' shares less even. 200, 500 and 1,000 measured alike on sqlalchemy (within noise).
-BLOCK = 500
+# Commits per block. A worker takes the next block when it is free: smaller blocks even out the end of a scan (the
+# last block taken is the last to finish), larger ones cost fewer messages. 100 and 500 measured alike on
+# trufflehog's history (within noise).
+BLOCK = 250
 _DEDUPE_MAX = 400_000  # entries (~100 bytes each for chunks without findings)
 
 # Per commit: its info, findings, drop counters, binary files skipped and what could not be read.
@@ -91,46 +91,76 @@ def _scan_chunk(w: _Worker, chunk: Chunk, dropped: Counter[str], explain: list[E
     return [replace(f, line=chunk.file_line(i), commit=chunk.commit, source=chunk.source) for i, f in pairs]
 
 
-def _scan_blocks(blocks: list[list[str]]) -> Iterator[BatchOut]:
-    """Each block's results in turn, from one git process over all of them."""
+def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, BatchOut]]:
+    """The results of each block ``take`` gives, with its index, from one git process over all of them."""
     w = _STATE
     assert w is not None
     total = Stats()  # commit_groups counts into it; each block reports its own share
     skipped: list[Skipped] = []  # commit_groups adds a commit's unreadable objects before yielding it
-    groups = sources.commit_groups(w.top, [sha for block in blocks for sha in block], total, w.exclude,
-                                   skipped=skipped)
-    for block in blocks:
-        before = total.to_dict()
-        explain: list[Explanation] | None = [] if w.explain else None
-        out: list[CommitOut] = []
-        for sha, (info, chunks, binary) in zip(block, islice(groups, len(block)), strict=False):
-            if info.sha != sha:  # git left a commit out or reordered: blocks would be misattributed
-                raise GitError(f"git log returned commit {info.sha[:12]} where {sha[:12]} was expected")
-            dropped: Counter[str] = Counter()
-            found: list[Finding] = []
-            for chunk in chunks:
-                total.chunks += 1
-                found.extend(_scan_chunk(w, chunk, dropped, explain))
-            out.append((info, found, dropped, binary, skipped[:]))
-            skipped.clear()
-        if len(out) != len(block):
-            raise GitError(f"git log returned {len(out)} of the {len(block)} commits asked for")
-        yield out, Stats(**{k: v - before[k] for k, v in total.to_dict().items()}), explain or []
+    taken: dict[int, list[str]] = {}
+
+    def taking() -> git.Block | None:
+        block = take()
+        if block is not None:
+            taken[block[0]] = block[1]
+        return block
+
+    before = total.to_dict()
+    out: list[CommitOut] = []
+    explain: list[Explanation] | None = [] if w.explain else None
+    for index, info, chunks, binary in sources.commit_groups(w.top, taking, total, w.exclude, skipped=skipped):
+        block = taken[index]
+        if len(out) >= len(block) or info.sha != block[len(out)]:
+            # git left a commit out or reordered: blocks would be misattributed
+            want = block[len(out)] if len(out) < len(block) else "nothing"
+            raise GitError(f"git returned commit {info.sha[:12]} where {want[:12]} was expected")
+        dropped: Counter[str] = Counter()
+        found: list[Finding] = []
+        for chunk in chunks:
+            total.chunks += 1
+            found.extend(_scan_chunk(w, chunk, dropped, explain))
+        out.append((info, found, dropped, binary, skipped[:]))
+        skipped.clear()
+        if len(out) == len(block):
+            now = total.to_dict()
+            yield index, (out, Stats(**{k: v - before[k] for k, v in now.items()}), explain or [])
+            del taken[index]
+            before, out = now, []
+            explain = [] if w.explain else None
+    if out or taken:
+        raise GitError("git returned fewer commits than were asked for")
 
 
-def _worker(index: int, workers: int, blocks: list[Any], queue: Any,
-            scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks) -> None:
-    """Worker ``index`` of ``workers``, given blocks index, index + workers, …: each block's results onto
-    ``queue`` as ("block", block index, out), then ("done", index, None); an error as ("error", index, exception) —
-    an UnleakError as it is, anything else by type name only (a message could carry a value)."""
+def _worker(counter: Any, blocks: list[Any], queue: Any,
+            scan: Callable[[Callable[[], tuple[int, Any] | None]], Iterator[tuple[int, Any]]] = _scan_blocks
+            ) -> None:
+    """A worker: takes the next block not yet taken (``counter``, shared by all workers) whenever it is free, and
+    puts each block's results onto ``queue`` as ("block", block index, out), then ("done", 0, None); an error as
+    ("error", 0, exception) — an UnleakError as it is, anything else by type name only (a message could carry a
+    value)."""
     gc.disable()  # see _gc_paused; this process ends with the scan
+
+    def take() -> tuple[int, Any] | None:
+        with counter.get_lock():
+            i = counter.value
+            if i >= len(blocks):
+                return None
+            counter.value = i + 1
+        return i, blocks[i]
+
     try:
-        for i, out in enumerate(scan(blocks)):
-            queue.put(("block", index + i * workers, out))
-        queue.put(("done", index, None))
+        for i, out in scan(take):
+            queue.put(("block", i, out))
+        queue.put(("done", 0, None))
     except BaseException as exc:  # reported to the parent, which raises it
         err = exc if isinstance(exc, UnleakError) else RuntimeError(f"scan worker failed ({type(exc).__name__})")
-        queue.put(("error", index, err))
+        queue.put(("error", 0, err))
+
+
+def in_turn(blocks: list[Any]) -> Callable[[], tuple[int, Any] | None]:
+    """``take`` for one process: every block, in order."""
+    it = enumerate(blocks)
+    return lambda: next(it, None)
 
 
 def default_workers() -> int:
@@ -159,21 +189,22 @@ def _blocks(shas: list[str]) -> list[list[str]]:
 
 
 def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
-                 scan: Callable[[list[Any]], Iterator[Any]] = _scan_blocks,
+                 scan: Callable[[Callable[[], tuple[int, Any] | None]], Iterator[tuple[int, Any]]] = _scan_blocks,
                  meanwhile: Callable[[], None] | None = None) -> bool:
-    """Scan ``blocks`` in ``workers`` forked processes (block i in worker i mod workers), calling ``take`` on the
-    results in block order, and ``meanwhile`` here once they are started. False when processes cannot be made here
-    (no fork, no semaphores; ``meanwhile`` not called): scan in-process."""
+    """Scan ``blocks`` in ``workers`` forked processes, each taking the next block whenever it is free, calling
+    ``take`` on the results in block order, and ``meanwhile`` here once they are started. False when processes
+    cannot be made here (no fork, no semaphores; ``meanwhile`` not called): scan in-process."""
     import multiprocessing
     import queue as queue_mod
 
     try:
         ctx = multiprocessing.get_context("fork")
         results = ctx.Queue()
+        counter = ctx.Value("q", 0)
     except (OSError, ValueError, ImportError):
         return False
-    procs = [ctx.Process(target=_worker, args=(i, workers, blocks[i::workers], results, scan), daemon=True)
-             for i in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan), daemon=True)
+             for _ in range(workers)]
     try:
         for proc in procs:
             proc.start()
@@ -293,7 +324,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         if workers <= 1 or not _run_workers(blocks, workers, take, meanwhile=meanwhile):
             meanwhile()  # first: take() caches each commit with what its message gave
             with _gc_paused():
-                for out in _scan_blocks(blocks):  # one process (or no fork here): same results, same order
+                for _, out in _scan_blocks(in_turn(blocks)):  # one process (or no fork here): same results
                     take(out)
     finally:
         _STATE = None
@@ -346,11 +377,14 @@ class _FileWorker:
 _FILE_STATE: _FileWorker | None = None  # set in the parent before forking
 
 
-def _scan_file_blocks(blocks: list[list[tuple[Path, str]]]) -> Iterator[FileBlockOut]:
-    """Each block's findings, stats, drop counters and names of the files scanned, reading its files here."""
+def _scan_file_blocks(take: Callable[[], tuple[int, list[tuple[Path, str]]] | None]
+                      ) -> Iterator[tuple[int, FileBlockOut]]:
+    """The findings, stats, drop counters and names of the files scanned of each block ``take`` gives, with its
+    index, reading its files here."""
     w = _FILE_STATE
     assert w is not None
-    for block in blocks:
+    while (taken := take()) is not None:
+        index, block = taken
         stats = Stats()
         dropped: Counter[str] = Counter()
         found: list[Finding] = []
@@ -362,7 +396,7 @@ def _scan_file_blocks(blocks: list[list[tuple[Path, str]]]) -> Iterator[FileBloc
             stats.chunks += 1
             found.extend(w.engine.scan_chunk(chunk, None, dropped))
             names.append(shown)
-        yield found, stats, dropped, names
+        yield index, (found, stats, dropped, names)
 
 
 def scan_files(engine: Engine, result: ScanResult, files: list[tuple[Path, str]], *, workers: int, max_size: int,

@@ -8,7 +8,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from scanner import git, postimage
@@ -280,14 +280,16 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
         yield Chunk(path=MESSAGE_PATHS[source], text=text, source=source, commit=info)
 
 
-def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter, source: str = "commit",
-                  skipped: list[Skipped] | None = None) -> Iterator[tuple[CommitInfo, list[Chunk], int]]:
-    """The commits ``shas``, in that order, each with its chunks and how many binary files it skipped: the same
-    chunks :func:`commits` yields for them, grouped so a caller can cache and report per commit. With
-    ``skipped``, unreadable objects are listed there (before their commit is yielded) instead of ending the walk."""
+def commit_groups(repo: Path, take: Callable[[], git.Block | None], stats: Stats, exclude: PathFilter,
+                  source: str = "commit", skipped: list[Skipped] | None = None
+                  ) -> Iterator[tuple[int, CommitInfo, list[Chunk], int]]:
+    """The commits of the blocks ``take`` gives (until None), in order, each with its block's index, its chunks
+    and how many binary files it skipped: the same chunks :func:`commits` yields for them, grouped so a caller can
+    cache and report per commit. With ``skipped``, unreadable objects are listed there (before their commit is
+    yielded) instead of ending the walk."""
     images = _PostImages(repo)
     try:
-        for info, files in git.commit_added_texts(repo, shas, skipped):
+        for index, info, files in git.taken_added_texts(repo, take, skipped):
             stats.commits += 1
             chunks: list[Chunk] = []
             binary = 0
@@ -301,7 +303,7 @@ def commit_groups(repo: Path, shas: list[str], stats: Stats, exclude: PathFilter
                 text, numbers = images.widen(info.sha, f.path, f.text, f.line_numbers)
                 stats.bytes += len(text)
                 chunks.append(Chunk(path=f.path, text=text, source=source, line_numbers=numbers, commit=info))
-            yield info, chunks, binary
+            yield index, info, chunks, binary
     finally:
         images.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from scanner.errors import GitError
 from scanner.finding import Skipped
+from scanner.git.blocks import Block, taken_added_texts
 from scanner.git.history import (
     LOG_FORMAT,
     ZERO_OID,
@@ -85,6 +86,7 @@ __all__ = [
     "LOG_FORMAT",
     "ZERO_OID",
     "AddedText",
+    "Block",
     "CatFile",
     "FilePatch",
     "GitError",
@@ -136,6 +138,7 @@ __all__ = [
     "shallow_boundary",
     "split_credentials",
     "tag_messages",
+    "taken_added_texts",
     "toplevel",
     "uncommitted",
     "unreadable_objects",

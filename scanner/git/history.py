@@ -230,35 +230,42 @@ def unreadable_objects(repo: Path, oids: list[str]) -> set[str]:
 def _commit_added_texts(repo: Path, shas: list[str], pathspec: list[str] | None = None
                         ) -> Iterator[tuple[CommitInfo, list[AddedText]]]:
     for blob in _commit_blobs(repo, shas, pathspec):
-        nl = blob.find(b"\n")
-        head = (blob if nl < 0 else blob[:nl]).decode("utf-8", "replace").rstrip("\r")
-        if not head.startswith(COMMIT_MARK):
+        got = texts_of_blob(blob)
+        if got is not None:
+            yield got
+
+
+def texts_of_blob(blob: bytes) -> tuple[CommitInfo, list[AddedText]] | None:
+    """One commit's raw patch output (its marker line first) as the added text of each file; None for output that
+    does not start with a marker line."""
+    nl = blob.find(b"\n")
+    head = (blob if nl < 0 else blob[:nl]).decode("utf-8", "replace").rstrip("\r")
+    if not head.startswith(COMMIT_MARK):
+        return None
+    info = _commit_info(head)
+    files: list[AddedText] = []
+    if nl < 0:
+        return info, files
+    # Sections start at "diff --" at the start of a line; an added line always starts with "+" or " ".
+    cuts = [nl + 1] if blob.startswith(b"diff --", nl + 1) else []
+    i = blob.find(b"\ndiff --", nl + 1)
+    while i >= 0:
+        cuts.append(i + 1)
+        i = blob.find(b"\ndiff --", i + 1)
+    cuts.append(len(blob))
+    for c, stop in pairwise(cuts):
+        fast = _parse_section(blob, c, stop) if blob.startswith(b"diff --git ", c) else None
+        if fast is not None:
+            if fast.binary or fast.text or fast.line_numbers:
+                files.append(fast)
             continue
-        info = _commit_info(head)
-        files: list[AddedText] = []
-        if nl < 0:
-            yield info, files
-            continue
-        # Sections start at "diff --" at the start of a line; an added line always starts with "+" or " ".
-        cuts = [nl + 1] if blob.startswith(b"diff --", nl + 1) else []
-        i = blob.find(b"\ndiff --", nl + 1)
-        while i >= 0:
-            cuts.append(i + 1)
-            i = blob.find(b"\ndiff --", i + 1)
-        cuts.append(len(blob))
-        for c, stop in pairwise(cuts):
-            fast = _parse_section(blob, c, stop) if blob.startswith(b"diff --git ", c) else None
-            if fast is not None:
-                if fast.binary or fast.text or fast.line_numbers:
-                    files.append(fast)
-                continue
-            for fp in _section_fallback(blob[c:stop]):
-                if fp.binary:
-                    files.append(AddedText(fp.path, "", (), binary=True))
-                elif fp.added:
-                    files.append(AddedText(fp.path, "\n".join(t for _, t in fp.added),
-                                           tuple(n for n, _ in fp.added)))
-        yield info, files
+        for fp in _section_fallback(blob[c:stop]):
+            if fp.binary:
+                files.append(AddedText(fp.path, "", (), binary=True))
+            elif fp.added:
+                files.append(AddedText(fp.path, "\n".join(t for _, t in fp.added),
+                                       tuple(n for n, _ in fp.added)))
+    return info, files
 
 
 def count_commits(repo: Path, revs: list[str]) -> int:

@@ -82,8 +82,10 @@ def test_hunk_parser_gives_the_same_chunks_as_the_line_parser(corpus: tuple[Path
     s1, s2 = Stats(), Stats()
     plain = [(c.commit.sha if c.commit else "", c.path, c.text, c.line_numbers)
              for c in sources.commits(root, ["--all"], s1, sources.PathFilter())]
+    shas = git.rev_list(root, ["--all"])
+    blocks = [shas[i:i + 7] for i in range(0, len(shas), 7)]  # several blocks in flight in one git process
     fast = [(c.commit.sha if c.commit else "", c.path, c.text, c.line_numbers)
-            for _, cs, _ in sources.commit_groups(root, git.rev_list(root, ["--all"]), s2, sources.PathFilter())
+            for _, _, cs, _ in sources.commit_groups(root, parallel.in_turn(blocks), s2, sources.PathFilter())
             for c in cs]
     assert fast == plain
     assert s1 == s2
@@ -161,8 +163,8 @@ def test_a_worker_that_dies_is_reported_not_waited_for(corpus: tuple[Path, dict[
 
     real = sources.commit_groups
 
-    def dying(repo: Path, shas: list[str], *args: Any, **kwargs: Any) -> Any:
-        for n, item in enumerate(real(repo, shas, *args, **kwargs)):
+    def dying(repo: Path, take: Any, *args: Any, **kwargs: Any) -> Any:
+        for n, item in enumerate(real(repo, take, *args, **kwargs)):
             if n == 3 and os.getpid() != parent:
                 os._exit(9)  # killed mid-block, as the OOM killer would
             yield item
