@@ -182,3 +182,30 @@ def test_secret_context_is_its_definition(seed: int) -> None:
         lines = [rnd.choice(pool) for _ in range(rnd.randint(0, 40))]
         added = sorted(rnd.sample(range(len(lines)), rnd.randint(0, len(lines)))) if lines else []
         assert _secret_context(lines, added) == _secret_context_reference(lines, added), (lines, added)
+
+
+def test_needs_context_answers_the_same_with_hyperscan_and_with_the_regexes() -> None:
+    """History scans load hyperscan and answer ``needs_context`` in one pass over UTF-8 bytes; the pre-commit path
+    does not load it and uses the regexes. Both answers agree on generated text built from the patterns' parts."""
+    pytest.importorskip("hyperscan")
+    from scanner import postimage
+
+    rnd = random.Random(5)
+    parts = ["A" * 41, "QUJD" * 12, "-----END RSA PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+             "  key: abcd\n", "\n", " ", "\t", '"', "'", "\\n", "=", ",", "é", "x:", "kind: Secret\n",
+             "  token: 'Zm9vYmFy'\n", "Az09+/", "-", "_", "."]
+    seen: dict[tuple[str, bool], int] = {}
+    saved = postimage._HS
+    try:
+        for _ in range(4000):
+            text = "".join(rnd.choice(parts) for _ in range(rnd.randint(0, 40)))
+            for path in ("secret.yaml", "key.py"):
+                postimage._HS = False  # the regexes
+                slow = postimage.needs_context(path, text)
+                postimage._HS = None  # built again from hyperscan
+                assert postimage._hyperscan_found(text, True) is not None
+                assert postimage.needs_context(path, text) == slow, (path, text)
+                seen[(path, slow)] = seen.get((path, slow), 0) + 1
+    finally:
+        postimage._HS = saved
+    assert all(seen.get((p, b), 0) > 100 for p in ("secret.yaml", "key.py") for b in (True, False)), seen
