@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,6 +123,8 @@ class _Reader:
     def __init__(self, repo: Path) -> None:
         if not git_available():
             raise GitError("git is not installed or not on PATH")
+        import tempfile  # (not on the pre-commit path, which imports this module but reads no history)
+
         # git's messages go to a file: a long run of warnings must never fill a pipe nobody reads until the end.
         self._err = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
         self._proc = subprocess.Popen([*_BASE, *ARGS], cwd=repo, env=clean_env({"GIT_INDEX_FILE": _no_index()}),
