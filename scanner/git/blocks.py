@@ -71,11 +71,11 @@ def taken_added_texts(repo: Path, take: Callable[[], Block | None], skipped: lis
                 rest = [(index, s) for s in shas[done:]] + [(i, s) for i, b in sent for s in b]
                 sent.clear()
                 got = commit_added_texts(repo, [s for _, s in rest], skipped)
-                for (i, sha), (info, files) in zip(rest, got, strict=True):
-                    if info.sha != sha:
-                        raise GitError(f"git log returned commit {info.sha[:12]} where {sha[:12]} was "
-                                       "expected") from None
-                    yield i, info, files
+                for i, sha in rest:
+                    item = next(got, None)
+                    if item is None or item[0].sha != sha:
+                        raise GitError(f"git log did not return commit {sha[:12]} where it was expected") from None
+                    yield i, item[0], item[1]
     finally:
         if reader is not None:
             reader.close()
