@@ -154,7 +154,7 @@ class ScanCache:
         self.key = key
         self.done: set[str] = set()
         self.records: dict[str, tuple[CommitInfo, CommitRecord]] = {}
-        self._key = _mac_key()  # no key, no cache
+        self._key = mac_key()  # no key, no cache
 
     def _mac(self, raw: bytes) -> bytes:
         assert self._key is not None
@@ -226,10 +226,10 @@ class ScanCache:
 KEY_FILE = "scan-cache.key"
 
 
-def _mac_key() -> bytes | None:
-    """The key of the cache lines' MACs, made on first use (32 random bytes, 0600); None when unreadable here.
-    It appears whole or not at all (written to a temporary file, then linked into place), so a crash or a
-    concurrent scan never leaves a short key behind."""
+def mac_key() -> bytes | None:
+    """The key of the caches' MACs (the scan cache's lines, the exposure caches), made on first use (32 random
+    bytes, 0600); None when unreadable here. It appears whole or not at all (written to a temporary file, then
+    linked into place), so a crash or a concurrent scan never leaves a short key behind."""
     import tempfile
 
     from scanner.hscache import data_dir, private_dirs

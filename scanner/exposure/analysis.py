@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanner import git
+from scanner.cache import mac_key
 from scanner.chunk import Chunk
 from scanner.exposure.blobcache import BlobCache
 from scanner.exposure.matcher import matcher
@@ -71,11 +72,7 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     ``phase(name, total)`` announces each step (history scan, reading values, walking history, refs) and
     ``progress`` is called with a chunk per commit done in it.
     """
-    from scanner.api import ScanRequest, scan
-
-    def step(name: str, total: int | None) -> None:
-        if phase is not None:
-            phase(name, total)
+    from scanner.api import ScanRequest
 
     top = git.require_repo(root, "exposure", bare=True)
     req = request if request is not None else ScanRequest(root=top)
@@ -83,6 +80,24 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
     req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
+    # The commit list of the presence walk, walked by git on another core while the history scan runs.
+    listing = git.start_listing(top, ["--all"]) if req.cache else None
+    try:
+        return _analyze(top, req, baseline, agent_logs, progress, phase, listing)
+    finally:
+        if listing is not None:
+            listing.close()
+
+
+def _analyze(top: Path, req: ScanRequest, baseline: Baseline | None, agent_logs: list[str] | None,
+             progress: Callable[[Chunk], None] | None, phase: Callable[[str, int | None], None] | None,
+             listing: git.Background | None) -> ExposureReport:
+    from scanner.api import scan
+
+    def step(name: str, total: int | None) -> None:
+        if phase is not None:
+            phase(name, total)
+
     step("scanning history", None)
     result = scan(req, progress=progress)
     report = ExposureReport(notes=list(result.notes), findings=len(result.findings), skipped=len(result.skipped))
@@ -123,10 +138,10 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     fps = list(seen)
     raw_values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
     step("walking history", (result.stats.commits or None) if raw_values else None)
-    blob_cache = BlobCache(git.common_git_dir(top), fps).load() if req.cache and raw_values else None
+    blob_cache = BlobCache(git.common_git_dir(top), fps, mac_key()).load() if req.cache and raw_values else None
     pres = Presence(top, raw_values, added={(f.commit.sha, f.path) for f in findings if f.commit is not None},
                      unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress, phase=phase,
-                     known=blob_cache.known if blob_cache is not None else None)
+                     known=blob_cache.known if blob_cache is not None else None, listing=listing)
     if blob_cache is not None and not pres.error:
         blob_cache.save(pres.answers())
     if pres.error:

@@ -1,11 +1,21 @@
 """The exposure blob cache: which secrets (by fingerprint) each file version holds, kept by object id under
-``.git/unleak/exposure-cache`` so a second exposure opens only file versions added since. No value is stored."""
+``.git/unleak/exposure-cache`` so a second exposure opens only file versions added since. No value is stored.
+
+The file is signed like the scan cache (HMAC-SHA-256 under :func:`scanner.cache.mac_key`): a coding agent can write
+there, and a forged answer ("this file version holds nothing") would report a secret gone from HEAD that is not.
+A file whose MAC does not hold is ignored; without the key there is no blob cache."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 from pathlib import Path
+
+
+def _mac(key: bytes, body: bytes) -> str:
+    return hmac.new(key, b"exposure-blobs\0" + body, hashlib.sha256).hexdigest()
 
 
 class BlobCache:
@@ -14,30 +24,37 @@ class BlobCache:
     as the scan cache stores. The answers are for the set of secrets checked when they were written; a secret not
     in that set (one committed since) makes the file start over."""
 
-    _VERSION = "unleak-exposure-blobs 1"
+    _VERSION = "unleak-exposure-blobs 2"
 
-    def __init__(self, git_dir: Path, fps: list[str]) -> None:
+    def __init__(self, git_dir: Path, fps: list[str], key: bytes | None) -> None:
         self.path = git_dir / "unleak" / "exposure-cache" / "blobs"
         self.fps = fps
         self.known: dict[str, int] = {}  # oid -> bits over ``fps``
         self._checked: list[str] = []
+        self._key = key
 
     def load(self) -> BlobCache:
+        if self._key is None:
+            return self
         try:
-            lines = self.path.read_text(encoding="ascii").split("\n")
+            head, _, body = self.path.read_text(encoding="ascii").partition("\n")
         except (OSError, UnicodeDecodeError):
             return self
-        if len(lines) < 2 or lines[0] != self._VERSION:
+        version, _, mac = head.rpartition(" ")
+        if version != self._VERSION or not hmac.compare_digest(mac, _mac(self._key, body.encode("ascii"))):
+            return self  # another format, torn, or not written by unleak with this user's key
+        lines = body.split("\n")
+        if not lines:
             return self
-        checked = lines[1].split(",") if lines[1] else []
+        checked = lines[0].split(",") if lines[0] else []
         if not set(self.fps) <= set(checked):
             return self
         self._checked = checked
         bit_of = {fp: 1 << i for i, fp in enumerate(self.fps)}
-        for line in lines[2:]:
+        for line in lines[1:]:
             oid, _, held = line.partition(" ")
             if len(oid) not in (40, 64):
-                continue  # a torn last line: that version is read again
+                continue  # the end of the file
             bits = 0
             for fp in held.split(",") if held else ():
                 bits |= bit_of.get(fp, 0)
@@ -47,9 +64,10 @@ class BlobCache:
     def save(self, bits_by_oid: dict[str, int]) -> None:
         """Write every answer known now (``bits_by_oid`` over ``fps``), atomically; best effort (a read-only
         .git only costs the next run its speed)."""
-        if self._checked and set(self._checked) >= set(self.fps) and all(o in self.known for o in bits_by_oid):
-            return  # nothing new
-        out = [self._VERSION, ",".join(self.fps)]
+        if self._key is None or (self._checked and set(self._checked) >= set(self.fps)
+                                 and all(o in self.known for o in bits_by_oid)):
+            return  # no key, or nothing new
+        out = [",".join(self.fps)]
         for oid, bits in bits_by_oid.items():
             held = [self.fps[i] for i in range(len(self.fps)) if bits >> i & 1]
             out.append(f"{oid} {','.join(held)}" if held else oid)
@@ -57,8 +75,9 @@ class BlobCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            body = "\n".join(out) + "\n"
             with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write("\n".join(out) + "\n")
+                fh.write(f"{self._VERSION} {_mac(self._key, body.encode('ascii'))}\n{body}")
             os.replace(tmp, self.path)
         except OSError:
             with contextlib.suppress(OSError):

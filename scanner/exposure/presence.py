@@ -1,8 +1,9 @@
 """The presence walk: per commit, which secrets its tree holds and which its history holds, as bitsets.
 
 One ``git log --raw`` walk of all refs (parents first) gives, per commit, the blobs that changed against the first
-parent; a changed blob is opened only where a secret can be: where the scan found one added (that commit, that
-path), at a path that held one in a parent, or in a commit that deletes such a path (a file moved and edited at
+parent (for commits an earlier run saw, the history cache does: :mod:`scanner.exposure.histcache`); a changed
+blob is opened only where a secret can be: where the scan found one added (that commit, that path), at a path that
+held one in a parent, or in a commit that deletes such a path (a file moved and edited at
 once, which the scan's rename detection shows without its old lines). Every opened blob is checked once for all
 values (:mod:`scanner.exposure.matcher`); a commit's set of secret-bearing paths is its first parent's set updated
 by its changes. The blobs are not read one round trip at a time: dry runs of the walk on what is known so far name
@@ -20,6 +21,7 @@ from pathlib import Path
 from scanner import git
 from scanner.chunk import Chunk
 from scanner.errors import GitError
+from scanner.exposure.histcache import cached_history
 from scanner.exposure.matcher import matcher
 from scanner.finding import CommitInfo
 
@@ -48,12 +50,14 @@ class Presence:
                  unreadable: set[tuple[str, str]] | None = None,
                  progress: Callable[[Chunk], None] | None = None,
                  phase: Callable[[str, int | None], None] | None = None,
-                 known: dict[str, int] | None = None) -> None:
+                 known: dict[str, int] | None = None, listing: git.Background | None = None) -> None:
         """``added``: (commit, path) pairs where the scan found a secret added (None: open every changed blob).
         ``unreadable``: (commit, path) pairs the scan could not read, (commit, "") for a whole commit; never
         opened here. ``phase`` announces the blob reading (its total in blobs) and ``progress`` ticks once per
         commit walked and once per blob read. ``known``: bits of file versions read by an earlier run (oid ->
-        bits over ``values``), not read again."""
+        bits over ``values``), not read again. ``listing``: :func:`git.start_listing` of ``--all``, started
+        earlier; with it, the changes of commits seen by an earlier run come from the history cache
+        (:mod:`scanner.exposure.histcache`)."""
         self.values = values
         self.present: dict[str, int] = {}
         self.reach: dict[str, int] = {}
@@ -73,7 +77,7 @@ class Presence:
         self._cat: git.CatFile | None = None
         self._budget: int | None = None  # blobs the walk may still read one by one (None: no limit)
         if values:
-            commits = self._history(repo)
+            commits = self._history(repo, listing)
             try:
                 try:
                     # With what an earlier run learnt (``known``), the walk usually needs nothing new: walk at
@@ -99,7 +103,20 @@ class Presence:
         self.opened = 0
         self._blob_bits.clear()
 
-    def _history(self, repo: Path) -> list[git.RawCommit]:
+    def _history(self, repo: Path, listing: git.Background | None) -> list[git.RawCommit]:
+        cached = None
+        if listing is not None:
+            try:
+                cached = cached_history(repo, listing)
+            except GitError:
+                cached = None  # read as if there were no cache: the raw history says what git can and cannot give
+            finally:
+                listing.close()
+        if cached is not None:
+            if self._progress is not None:
+                for rc in cached:
+                    self._progress(Chunk(path="", text="", source="commit", commit=rc.info))
+            return cached
         commits: list[git.RawCommit] = []
         try:
             for rc in git.raw_history(repo, ["--all"]):
@@ -110,9 +127,10 @@ class Presence:
             self.error = str(exc)
         return commits
 
-    def _readable(self, sha: str, ch: git.RawChange) -> bool:
-        return (ch.new_oid != git.ZERO_OID and ch.new_mode != _SUBMODULE_MODE and (sha, "") not in self._unreadable
-                and (sha, ch.path) not in self._unreadable)
+    def _readable(self, sha: str, ch: tuple[str, str, str]) -> bool:
+        path, mode, oid = ch
+        return (oid != git.ZERO_OID and mode != _SUBMODULE_MODE and (sha, "") not in self._unreadable
+                and (sha, path) not in self._unreadable)
 
     def _prefetch(self, repo: Path, commits: list[git.RawCommit]) -> None:
         """Bits of the file versions the walk will open, read in streams instead of one round trip each.
@@ -122,7 +140,7 @@ class Presence:
         stream, and again until it asks for nothing new (two or three rounds). Anything still missing is read on
         demand by the real walk, so a wrong guess costs time, never a different answer."""
         if self._added is None:
-            todo = {ch.new_oid: None for rc in commits for ch in rc.changes if self._readable(rc.sha, ch)}
+            todo = {ch[2]: None for rc in commits for ch in rc.changes if self._readable(rc.sha, ch)}
             self._read_all(repo, list(todo))
             return
         for _ in range(_PREFETCH_ROUNDS):
@@ -193,12 +211,11 @@ class Presence:
             others = [states.get(q, empty) for q in rc.parents[1:]]
             # A commit that deletes a secret-bearing path may have moved the secret elsewhere (a rename with
             # edits): every blob it adds is opened then.
-            moved = every or any(ch.new_oid == zero and ch.path in state for ch in rc.changes)
+            moved = every or any(oid == zero and path in state for path, _, oid in rc.changes)
             whole = bool(unreadable) and (sha, "") in unreadable
-            for ch in rc.changes:
+            for path, mode, oid in rc.changes:
                 bits = 0
-                path, oid = ch.path, ch.new_oid
-                if (oid != zero and ch.new_mode != _SUBMODULE_MODE and not whole
+                if (oid != zero and mode != _SUBMODULE_MODE and not whole
                         and not (unreadable and (sha, path) in unreadable)):
                     known = memo.get(oid)
                     if known is not None:

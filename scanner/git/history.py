@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -274,51 +273,10 @@ def count_commits(repo: Path, revs: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- exposure and purge (history objects)
-# Small helpers for `unleak exposure` / `unleak purge`: a raw-diff walk of history (which blob sits at which path in
-# every commit), ref targets, and a persistent `git cat-file --batch` reader so reading thousands of objects costs
-# one process, not thousands.
+# Small helpers for `unleak exposure` / `unleak purge` (the raw-diff walk is in ``rawlog``): the object store, ref
+# targets, and a persistent `git cat-file --batch` reader so reading thousands of objects costs one process.
 
 ZERO_OID = "0" * 40
-
-
-@dataclass
-class RawChange:
-    path: str
-    new_mode: str
-    new_oid: str  # ZERO_OID when the path was deleted
-
-
-@dataclass
-class RawCommit:
-    sha: str
-    parents: list[str]
-    info: CommitInfo
-    timestamp: int  # committer time, for ordering across branches
-    changes: list[RawChange] = field(default_factory=list)
-
-
-def raw_history(repo: Path, revs: list[str]) -> Iterator[RawCommit]:
-    """Every commit of ``revs``, parents before children, with its changes against its *first* parent (root
-    commits against the empty tree). Renames are off so a moved file is a delete plus an add of the same blob."""
-    fmt = f"--format={COMMIT_MARK}%H\x01%P\x01%an\x01%ae\x01%aI\x01%ct"
-    current: RawCommit | None = None
-    for raw in _stream(["log", "--topo-order", "--reverse", "--raw", "--no-abbrev", "--no-renames", "--root",
-                        "--diff-merges=first-parent", fmt, *revs, "--"], repo):
-        line = raw.rstrip("\n")
-        if line.startswith(COMMIT_MARK):
-            if current is not None:
-                yield current
-            parts = line[len(COMMIT_MARK):].split("\x01")
-            parts += [""] * (6 - len(parts))
-            current = RawCommit(sha=parts[0], parents=parts[1].split(), timestamp=int(parts[5] or 0),
-                                info=CommitInfo(sha=parts[0], author=parts[2], email=parts[3], date=parts[4]))
-        elif line.startswith(":") and current is not None and "\t" in line:
-            meta, path = line[1:].split("\t", 1)
-            fields = meta.split()
-            if len(fields) >= 5:
-                current.changes.append(RawChange(path=path, new_mode=fields[1], new_oid=fields[3]))
-    if current is not None:
-        yield current
 
 
 def all_object_ids(repo: Path) -> Iterator[tuple[str, str, int]]:

@@ -127,6 +127,48 @@ def _output(args: list[str], cwd: Path, data: bytes | None = None, lines: bool =
         raise GitError(f"git {args[0]} failed: {last[-1] if last else 'exit ' + str(rc)}")
 
 
+class Background:
+    """A git command started now and read later: its output goes to an unnamed temporary file, so git works on
+    another core while this process does something else, and never waits on a full pipe."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        import tempfile
+
+        if not git_available():
+            raise GitError("git is not installed or not on PATH")
+        self.args = args
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 -- held until output() or close()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [*_BASE, *args], cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+            preexec_fn=child_setup)
+
+    def output(self) -> bytes:
+        """Everything git wrote, once it has finished; GitError with git's last message line when it failed."""
+        if self._proc is None:
+            raise GitError(f"git {self.args[0]} was stopped")
+        rc = self._proc.wait()
+        self._proc = None
+        try:
+            if rc != 0:
+                self._err.seek(0)
+                raise GitError(f"git {self.args[0]} failed: {_reason(self._err.read())}")
+            self._out.seek(0)
+            return self._out.read()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop git if it still runs, and drop its output."""
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+        self._out.close()
+        self._err.close()
+
+
 def _call_env(args: list[str], cwd: Path | str, extra: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     if not git_available():
         raise GitError("git is not installed or not on PATH")

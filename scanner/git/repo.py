@@ -263,12 +263,15 @@ def _ref_objects(repo: Path, patterns: tuple[str, ...] = ()) -> list[tuple[str, 
 
 
 def head_sha(repo: Path) -> str | None:
-    """The commit HEAD names; None before the first commit."""
-    with _opened(repo) as r:
-        try:
-            return r.head.commit.hexsha
-        except ValueError:  # an unborn branch
-            return None
+    """The commit HEAD names; None before the first commit. One ``git rev-parse``: exposure asks it on every run,
+    where importing GitPython would cost more than the question."""
+    proc = _call(["rev-parse", "-q", "--verify", "HEAD^{commit}"], repo)
+    out = proc.stdout.decode().strip()
+    if proc.returncode == 0 and out:
+        return out
+    if _call(["rev-parse", "--git-dir"], repo).returncode != 0:
+        raise GitError(f"{repo} is not a git repository")
+    return None  # an unborn branch
 
 
 def common_git_dir(repo: Path) -> Path:

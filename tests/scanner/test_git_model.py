@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from scanner import git
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo
 from tests.fakes import github_pat
 
 
@@ -147,7 +147,14 @@ def test_gitpython_stays_off_the_hook_paths(repo: GitRepo, args: list[str], monk
 
 
 def test_gitpython_is_what_the_cold_paths_use(mine: GitRepo) -> None:
-    """The exposure report reads refs through GitPython (the test above would pass if nothing ever used it)."""
+    """The purge plan's push commands read the remotes through GitPython (the test above would pass if nothing ever
+    used it); exposure, measured for speed, does not load it."""
+    code = "import sys; from pathlib import Path; from remediate.purge_run import push_commands; " \
+           "print(push_commands(Path('.'), Path(sys.argv[1])))"
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code, str(mine.path / "mirror")], cwd=mine.path,
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "git" in {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     mods = _imported_modules(["exposure", "--format", "json"], mine.path)
-    assert "git" in mods
-    assert run_cli("exposure", "--format", "json", cwd=mine.path).returncode in (0, 1)
+    assert "scanner.exposure.analysis" in mods
+    assert not {m for m in mods if m == "git" or m.startswith("git.")}
