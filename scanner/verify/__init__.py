@@ -7,7 +7,10 @@ Credentials that come in two halves (an AWS key id and its secret key, a Twilio 
 paired with the nearest other half in the same file of the same commit.
 
 Verdicts are cached by fingerprint under ``.git/unleak/verify-cache.json`` (never the value) for ``cache_ttl``
-seconds; ``unknown`` is never cached. This package is imported only when verifying.
+seconds; ``unknown`` is never cached. The file carries a MAC under the scan cache's key
+(:func:`scanner.cache.mac_key`): a coding agent can write there, and a verdict it forged ("invalid": already
+revoked) would send a live credential to the bottom of the rotation list. A file whose MAC does not hold is
+ignored; without the key nothing is cached. This package is imported only when verifying.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from scanner.verify.model import Status, Verification, unknown
 from scanner.verify.specs import Credential, Verifier, by_rule, pair_rule_ids
 
 CACHE_FILE = "verify-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: signed
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,25 @@ def _target(f: Finding, read_line: Callable[[Finding], str | None] | None) -> st
     return url if url and databases.supported(url) and f.secret.reveal() in url else ""
 
 
+def _mac(key: bytes, entries: dict[str, Any]) -> str:
+    import hashlib
+    import hmac
+
+    body = json.dumps(entries, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hmac.new(key, b"verify-cache\0" + body, hashlib.sha256).hexdigest()
+
+
+def _cache_key(opts: VerifyOptions) -> bytes | None:
+    from scanner.cache import mac_key
+
+    return mac_key() if opts.cache_dir is not None else None
+
+
 def _load_cache(opts: VerifyOptions) -> dict[str, Any]:
-    if opts.cache_dir is None:
+    import hmac
+
+    key = _cache_key(opts)
+    if key is None or opts.cache_dir is None:
         return {}
     try:
         data = json.loads((opts.cache_dir / CACHE_FILE).read_text("utf-8"))
@@ -106,21 +126,24 @@ def _load_cache(opts: VerifyOptions) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
         return {}
+    mac = data.get("mac")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, data["entries"])):
+        return {}  # not written by unleak with this user's key: every verdict is asked for again
     return dict(data["entries"])
 
 
 def _save_cache(opts: VerifyOptions, entries: dict[str, Any]) -> None:
-    if opts.cache_dir is None:
+    key = _cache_key(opts)
+    if key is None or opts.cache_dir is None:
         return
     from scanner.fileio import atomic_write_text
 
     now = time.time()
     keep = {k: v for k, v in entries.items() if now - float(v.get("checked", 0)) < opts.cache_ttl}
+    doc = {"version": CACHE_VERSION, "entries": keep, "mac": _mac(key, keep)}
     try:
         opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_text(opts.cache_dir / CACHE_FILE,
-                          json.dumps({"version": CACHE_VERSION, "entries": keep}, sort_keys=True, indent=1) + "\n",
-                          mode=0o600)
+        atomic_write_text(opts.cache_dir / CACHE_FILE, json.dumps(doc, sort_keys=True, indent=1) + "\n", mode=0o600)
     except OSError:
         return  # a read-only .git: the verdicts are still right, only not remembered
 

@@ -216,6 +216,39 @@ def test_each_secret_is_verified_once_and_cached_without_values(
     assert doc2["findings"][0]["verified"]["cached"] is True
 
 
+def test_a_forged_verdict_in_the_cache_is_not_believed(
+        repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]], tmp_path: Path) -> None:
+    """An agent rewrites the cache so a live token reads "invalid" (already revoked) and signs it with a key of its
+    own: the next scan asks the provider again and reports it valid. Under the forger's key (another data
+    directory) the same file is believed: the MAC is what stops it."""
+    import hashlib
+    import hmac
+
+    state, env = provider
+    tok = fakes.github_pat()
+    state.valid.add(tok)
+    repo.commit("x", {"a.env": f"GH={tok}\n"})
+    doc, _ = _scan(repo, env)
+    assert doc["findings"][0]["verified"]["status"] == "valid" and len(state.hits) == 1
+    cache = repo.path / ".git" / "unleak" / "verify-cache.json"
+    data = json.loads(cache.read_text())
+    for entry in data["entries"].values():
+        entry.update(status="invalid", reason="revoked", account="", scopes=[])
+    forger = tmp_path / "forger-data"
+    (forger / "unleak").mkdir(parents=True)
+    key = b"f" * 32
+    (forger / "unleak" / "scan-cache.key").write_bytes(key)
+    body = json.dumps(data["entries"], sort_keys=True, separators=(",", ":")).encode()
+    data["mac"] = hmac.new(key, b"verify-cache\0" + body, hashlib.sha256).hexdigest()
+    forged = json.dumps(data)
+    cache.write_text(forged)
+    doc, _ = _scan(repo, env)
+    assert doc["findings"][0]["verified"]["status"] == "valid" and len(state.hits) == 2
+    cache.write_text(forged)
+    doc, _ = _scan(repo, {**env, "XDG_DATA_HOME": str(forger)})
+    assert doc["findings"][0]["verified"]["status"] == "invalid" and len(state.hits) == 2
+
+
 def test_only_verified_and_verified_first(repo: GitRepo, provider: tuple[FakeProviders, dict[str, str]]) -> None:
     state, env = provider
     live, dead = fakes.github_pat(), fakes.github_pat()
