@@ -464,6 +464,35 @@ def absolute_git_dir(repo: Path) -> Path | None:
     return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
 
 
+def own_work_tree(path: Path) -> Path | None:
+    """The top level of the work tree containing ``path``, when git's answer is the one the directories give: it
+    contains ``path``, and its ``.git`` is the git directory (or a file naming it: a linked worktree, a submodule).
+    None outside a repository, and when ``core.worktree`` (set by whoever can edit ``.git/config``) makes git name
+    another directory, even one that contains ``path``."""
+    d = path if path.is_dir() else path.parent
+    if not git_available() or not d.exists():
+        return None
+    proc = _call(["rev-parse", "--path-format=absolute", "--show-toplevel", "--absolute-git-dir"], d)
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None
+    top, gitdir = Path(lines[0]).resolve(), Path(lines[1]).resolve()
+    here = d.resolve()
+    if here != top and top not in here.parents:
+        return None
+    dotgit = top / ".git"
+    if dotgit.is_dir():
+        return top if dotgit.resolve() == gitdir else None
+    try:
+        text = dotgit.read_text("utf-8", "replace").strip() if dotgit.is_file() else ""
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    named = Path(text[len("gitdir:"):].strip())
+    return top if (named if named.is_absolute() else top / named).resolve() == gitdir else None
+
+
 def repository_identity(path: Path) -> tuple[Path, Path] | None:
     """(work tree root, git common directory), both resolved, of the work tree containing ``path``; None outside a
     work tree, without git, or when git's answer does not hold together.

@@ -113,7 +113,19 @@ class UnleakMCP:
     def __post_init__(self) -> None:
         from scanner import git
 
-        self.root = (git.toplevel(self.root) or self.root).resolve()
+        here = self.root.resolve()
+        top = git.toplevel(here)
+        if top is None:
+            self.root = here
+        else:
+            own = git.own_work_tree(here)
+            if own is None:
+                # core.worktree in .git/config (which the agent can edit) names another directory: serving it
+                # would scan, and rewrite with fix, files outside the repository the server was started in.
+                raise UsageError(f"git names {top.resolve()} as the work tree of the repository at {here} "
+                                 "(core.worktree), not the directory that holds its .git; unleak mcp serves only "
+                                 "the repository it is started in: remove core.worktree from .git/config")
+            self.root = own
         if self.store is None:
             self.store = GrantStore(policy=self.policy)
         _refuse_state_in_repo(self.root, [self.store.dir, self.audit.dir])
