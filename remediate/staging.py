@@ -23,6 +23,13 @@ renames that did not happen are done (every value was already in the vault and r
 forward loses nothing); ``rollback`` → the originals not yet put back are. A target that changed since it was staged
 (its inode, size and modification time differ) is never overwritten: it is reported instead.
 
+The journal sits under the git directory, where whoever edits the work tree (a coding agent) can write too, and
+recovery runs at the start of every ``fix``, a plan included. So a journal is acted on only when every path in it is
+one a transaction of this work tree can have: targets (resolved) inside the work tree at their recorded relative
+path, staged files and originals in the transaction's own directory (or beside their target, under the name
+:func:`_entry` gives), created directories inside the work tree. Any other journal is left alone and reported: a
+forged one could otherwise delete, or overwrite with the agent's file, any file of the user's.
+
 The journal holds paths, modes and (inode, size, mtime) triples only — nothing derived from a file's contents.
 """
 
@@ -37,7 +44,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from remediate.plan_model import FileChange
@@ -311,10 +318,11 @@ class Recovered:
     rolled_back: list[str] = field(default_factory=lambda: [])  # originals put back now
     discarded: int = 0  # interrupted before any file changed: staged files removed
     conflicts: list[str] = field(default_factory=lambda: [])  # changed since staged: left alone, reported
+    refused: list[str] = field(default_factory=lambda: [])  # transaction directories whose journal was not unleak's
 
     @property
     def any(self) -> bool:
-        return bool(self.completed or self.rolled_back or self.discarded or self.conflicts)
+        return bool(self.completed or self.rolled_back or self.discarded or self.conflicts or self.refused)
 
     def notes(self) -> list[str]:
         out = []
@@ -325,6 +333,9 @@ class Recovered:
         if self.conflicts:
             out.append(f"an interrupted `unleak fix` left {', '.join(self.conflicts)} alone: changed since it was "
                        "staged; check them with `git diff`")
+        for d in self.refused:
+            out.append(f"{d} was left alone: its journal names files outside this work tree or outside its own "
+                       "directory, which no `unleak fix` writes (someone else wrote it); look at it, then remove it")
         return out
 
 
@@ -334,6 +345,40 @@ def _load(directory: Path) -> tuple[str, list[Entry]] | None:
         return str(doc["state"]), [Entry(**e) for e in doc["entries"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _confined(root: Path, d: Path, e: Entry) -> bool:
+    """Whether every path ``e`` names is one a transaction of the work tree ``root`` in directory ``d`` writes."""
+    try:
+        base = os.path.realpath(root)
+        home = os.path.realpath(d)
+        rel = PurePosixPath(e.path)
+        if not e.path or rel.is_absolute() or ".." in rel.parts or not isinstance(e.target, str):
+            return False
+        target = os.path.realpath(e.target)
+        if target != os.path.realpath(os.path.join(base, *rel.parts)) or not _within(target, base):
+            return False
+
+        def placed(p: str | None) -> bool:
+            if p is None:
+                return True
+            where = os.path.realpath(os.path.dirname(p))
+            if where == home:
+                return True
+            # Staged beside its target (another file system): the name _entry gives, in a directory on its path.
+            return (os.path.basename(p) == f".{os.path.basename(target)}.{d.name}.tmp" and _within(where, base)
+                    and _within(target, where))
+
+        return (placed(e.staged) and placed(e.old)
+                and all(isinstance(c, str) and _within(os.path.realpath(c), base)
+                        and _within(target, os.path.realpath(c))
+                        for c in e.created_dirs))
+    except (TypeError, ValueError, OSError):
+        return False
+
+
+def _within(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _try_lock(directory: Path) -> int | None:
@@ -379,14 +424,17 @@ def recover(root: Path) -> Recovered:
         if fd is None:
             continue
         try:
-            _recover_one(d, out)
+            _recover_one(root, d, out)
         finally:
             if fd >= 0:
                 os.close(fd)
     return out
 
 
-def _recover_one(d: Path, out: Recovered) -> None:
+def _recover_one(root: Path, d: Path, out: Recovered) -> None:
+    if os.path.islink(d):
+        out.refused.append(str(d))
+        return
     loaded = _load(d)
     if loaded is None:
         # Killed before the journal existed: nothing was staged outside this directory.
@@ -394,6 +442,9 @@ def _recover_one(d: Path, out: Recovered) -> None:
         out.discarded += 1
         return
     state, entries = loaded
+    if not all(_confined(root, d, e) for e in entries):
+        out.refused.append(str(d))
+        return
     if state == "staging":
         for e in entries:
             with contextlib.suppress(OSError):

@@ -5,6 +5,7 @@ bitsets into one :class:`~scanner.exposure.model.Exposure` per secret and the ro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -81,7 +82,10 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
     req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
     # The commit list of the presence walk, walked by git on another core while the history scan runs.
-    listing = git.start_listing(top, ["--all"]) if req.cache else None
+    listing = None
+    if req.cache:
+        with contextlib.suppress(OSError):  # no temporary file here (a sandbox): the walk reads history itself
+            listing = git.start_listing(top, ["--all"])
     try:
         return _analyze(top, req, baseline, agent_logs, progress, phase, listing)
     finally:

@@ -43,7 +43,6 @@ class HistoryCache:
         self.path = git_dir / "unleak" / "exposure-cache" / "history"
         self._key = key
         self.entries: dict[str, _Entry] = {}
-        self.fetched = 0  # commits whose changes came from git this run
 
     def load(self) -> HistoryCache:
         try:
@@ -100,7 +99,6 @@ def cached_history(repo: Path, listing: git.Background) -> list[git.RawCommit] |
     for rc in commits:
         got = fresh.get(rc.sha)
         rc.changes = got.changes if got is not None else known[rc.sha][1]
-    cache.fetched = len(need)
     if need or len(known) != len(commits):
         cache.save({rc.sha: (_first(rc.parents), tuple((p, m, o) for p, m, o in rc.changes))
                     for rc in commits})
