@@ -464,22 +464,31 @@ def absolute_git_dir(repo: Path) -> Path | None:
     return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
 
 
+def _top_containing(path: Path, ask: str) -> tuple[Path, Path] | None:
+    """(git's top level, the directory ``ask`` names: ``--absolute-git-dir`` or ``--git-common-dir``), resolved,
+    for the directory of ``path``; None outside a repository, without git, or when the top level does not contain
+    that directory (``core.worktree`` names a directory elsewhere)."""
+    d = path if path.is_dir() else path.parent
+    if not git_available() or not d.exists():
+        return None
+    proc = _call(["rev-parse", "--path-format=absolute", "--show-toplevel", ask], d)
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None
+    top, other = Path(lines[0]).resolve(), Path(lines[1]).resolve()
+    here = d.resolve()
+    return (top, other) if here == top or top in here.parents else None
+
+
 def own_work_tree(path: Path) -> Path | None:
     """The top level of the work tree containing ``path``, when git's answer is the one the directories give: it
     contains ``path``, and its ``.git`` is the git directory (or a file naming it: a linked worktree, a submodule).
     None outside a repository, and when ``core.worktree`` (set by whoever can edit ``.git/config``) makes git name
     another directory, even one that contains ``path``."""
-    d = path if path.is_dir() else path.parent
-    if not git_available() or not d.exists():
+    found = _top_containing(path, "--absolute-git-dir")
+    if found is None:
         return None
-    proc = _call(["rev-parse", "--path-format=absolute", "--show-toplevel", "--absolute-git-dir"], d)
-    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-    if proc.returncode != 0 or len(lines) != 2:
-        return None
-    top, gitdir = Path(lines[0]).resolve(), Path(lines[1]).resolve()
-    here = d.resolve()
-    if here != top and top not in here.parents:
-        return None
+    top, gitdir = found
     dotgit = top / ".git"
     if dotgit.is_dir():
         return top if dotgit.resolve() == gitdir else None
@@ -501,18 +510,11 @@ def repository_identity(path: Path) -> tuple[Path, Path] | None:
     the common directory itself lists the work tree: a ``.git`` file in one directory naming another repository's
     git directory, or a ``core.worktree`` aimed at another checkout, makes git answer with that other repository,
     but that repository does not list this directory among its worktrees."""
-    p = Path(path)
-    d = p if p.is_dir() else p.parent
-    if not git_available() or not d.exists():
+    found = _top_containing(Path(path), "--git-common-dir")
+    if found is None:
         return None
-    proc = _call(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir"], d)
-    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-    if proc.returncode != 0 or len(lines) != 2:
-        return None
-    top, common = Path(lines[0]).resolve(), Path(lines[1]).resolve()
-    here = d.resolve()
-    if here != top and top not in here.parents:
-        return None  # core.worktree names a directory elsewhere
+    top, common = found
+    d = Path(path) if Path(path).is_dir() else Path(path).parent
     if common == top / ".git":
         return top, common  # an ordinary checkout: its own .git directory (one git process, not two)
     listed = _call(["worktree", "list", "--porcelain"], d)
