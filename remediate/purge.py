@@ -28,7 +28,7 @@ from scanner import git
 from scanner.errors import UnleakError, UsageError
 from scanner.exposure.analysis import analyze
 from scanner.exposure.model import Exposure, ExposureReport, select
-from scanner.fileio import atomic_write_bytes
+from scanner.fileio import write_state_file
 
 REPLACEMENTS_NAME = "purge-replacements.txt"
 REMOTES_NS = "refs/unleak/remotes/"  # where the mirror keeps the original's remote-tracking refs
@@ -104,16 +104,23 @@ def apply(reps: list[Replacement], data: bytes) -> bytes:
 
 
 def state_dir(repo: Path) -> Path:
-    d = git.common_git_dir(repo) / "unleak"
-    d.mkdir(mode=0o700, exist_ok=True)
+    """``<git dir>/unleak``, unleak's own private directory: the replacements file written there holds the values.
+    A symbolic link there (which an agent could plant, to a shared folder) is refused, never followed."""
+    from scanner.fileio import state_dir as own_dir
+
+    d = own_dir(git.common_git_dir(repo), "unleak")
+    if d is None:
+        raise UsageError(f"{git.common_git_dir(repo) / 'unleak'} is not a directory of this user's (a symbolic link, "
+                         "or another owner's): remove it, then run the command again")
     os.chmod(d, 0o700)
     return d
 
 
 def write_replacements(path: Path, reps: list[Replacement]) -> None:
     """Atomically, 0600 from the first byte (never world-readable, not even briefly)."""
-    # scanner.fileio creates its temp file with mkstemp (0600) and renames it into place.
-    atomic_write_bytes(path, b"".join(r.expression() + b"\n" for r in reps), mode=0o600)
+    # A temporary file made 0600 with O_EXCL and O_NOFOLLOW, renamed over the name: a symbolic link planted there
+    # is replaced, never written through (the file holds the values).
+    write_state_file(path, b"".join(r.expression() + b"\n" for r in reps), mode=0o600)
 
 
 def find_filter_repo() -> list[str] | None:

@@ -237,7 +237,14 @@ def _undo(e: Entry) -> None:
 
 
 def _open_transaction(home: Path, root: Path) -> tuple[Path, int]:
-    make_private_dirs(home)
+    from scanner.fileio import state_dir
+
+    make_private_dirs(home.parent)
+    if state_dir(home.parent, home.name) is None:
+        # .git/unleak is a symbolic link (an agent can plant one) or not this user's: staging there would put the
+        # new contents, and later renames, wherever it points.
+        raise StagingError(f"{home} is not a directory of this user's (a symbolic link?); remove it and run "
+                           "`unleak fix` again")
     txid = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(4).hex()}"
     setup = home / f".{PREFIX}{txid}.new"
     os.mkdir(setup, 0o700)
@@ -291,6 +298,11 @@ def _entry(root: Path, directory: Path, i: int, c: FileChange, umask: int) -> En
     target = root / c.path
     if target.is_symlink():
         target = Path(os.path.realpath(target))  # the link stays; its target gets the new content
+    base = os.path.realpath(root)
+    if not _within(os.path.realpath(target), base):
+        # A directory on the way is a symbolic link out of the work tree (which whoever edits it can make): the
+        # file written would be another directory's.
+        raise StagingError(f"{c.path} leads outside {root} through a symbolic link; nothing was written")
     created: list[str] = []
     if c.before is None:
         created = [str(d) for d in reversed((target.parent, *target.parent.parents)) if not d.exists()]
@@ -402,6 +414,9 @@ def recover(root: Path) -> Recovered:
     another ``fix`` runs: live transactions are locked and left alone."""
     out = Recovered()
     home = staging_home(root)
+    if os.path.islink(home):
+        out.refused.append(str(home))  # not unleak's directory: nothing in it is a transaction of ours
+        return out
     try:
         names = sorted(os.listdir(home))
     except (FileNotFoundError, NotADirectoryError):

@@ -31,12 +31,14 @@ import inspect
 import json
 import os
 import shutil
+import stat
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.fileio import state_dir
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
 from scanner.result import Explanation
 from scanner.rules import Rule
@@ -149,6 +151,7 @@ class ScanCache:
     """The scanned-commit cache of one repository for one rule-set key."""
 
     def __init__(self, git_dir: Path, key: str) -> None:
+        self.git_dir = git_dir
         self.root = git_dir / "unleak" / "scan-cache"
         self.dir = self.root / key
         self.key = key
@@ -161,10 +164,12 @@ class ScanCache:
         return hmac.new(self._key, self.key.encode() + b"\0" + raw, hashlib.sha256).hexdigest()[:32].encode()
 
     def load(self) -> ScanCache:
-        if self._key is None:
+        if self._key is None or state_dir(self.git_dir, "unleak", "scan-cache", self.key, create=False) is None:
             return self
         try:
-            data = (self.dir / "commits").read_bytes()
+            fd = os.open(self.dir / "commits", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read()
         except OSError:
             return self
         for line in data.split(b"\n"):
@@ -201,11 +206,16 @@ class ScanCache:
                     d["explained"] = rec.explained
                 lines.append(json.dumps(d, separators=(",", ":")))
         try:
-            if not self.dir.is_dir():
-                self.dir.mkdir(parents=True, exist_ok=True)
+            fresh = not os.path.lexists(self.dir)
+            # Never through a symbolic link an agent planted (.git/unleak, scan-cache, the key's directory, the
+            # file): appending a line to whatever it points at, or pruning "other keys" there, is not a cache.
+            if state_dir(self.git_dir, "unleak", "scan-cache", self.key) is None:
+                return
+            if fresh:
                 self._prune_others()
             signed = [raw + b"\t" + self._mac(raw) for raw in (ln.encode("utf-8") for ln in lines)]
-            fd = os.open(self.dir / "commits", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.dir / "commits", os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                         0o600)
             try:
                 os.write(fd, b"\n" + b"\n".join(signed) + b"\n")
             finally:
@@ -218,8 +228,10 @@ class ScanCache:
                 self.records[info.sha] = (info, rec)
 
     def _prune_others(self) -> None:
+        """Remove the directories of other rule-set keys: real directories named like a key, nothing else."""
         for d in self.root.iterdir():
-            if d.is_dir() and d.name != self.key:
+            if (d.name != self.key and len(d.name) == len(self.key) and all(c in "0123456789abcdef" for c in d.name)
+                    and stat.S_ISDIR(os.lstat(d).st_mode)):
                 shutil.rmtree(d, ignore_errors=True)
 
 

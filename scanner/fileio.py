@@ -81,7 +81,8 @@ def _create_temp(path: Path) -> tuple[int, str]:
     for _ in range(100):
         tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+            return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name next to {path}")
@@ -91,3 +92,52 @@ def _umask() -> int:
     cur = os.umask(0)
     os.umask(cur)
     return cur
+
+
+# ------------------------------------------------------------------------------------------------ unleak's own state
+# Caches, journals and plans under ``<git dir>/unleak``: a coding agent can write there, so a symbolic link it plants
+# (the directory itself, a subdirectory, a file) must never send one of unleak's writes, renames or deletions
+# elsewhere: into the user's home, another project, a shared folder.
+
+
+def state_dir(base: Path, *parts: str, create: bool = True) -> Path | None:
+    """``base/parts…`` as a directory of unleak's state: every component below ``base`` a real directory (never a
+    symbolic link) owned by this user, made 0700 where missing (with ``create``). None when one is not: the caller
+    then keeps no state (a cache) or refuses (a plan)."""
+    d = Path(base)
+    for part in parts:
+        d = d / part
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            if not create:
+                return None
+            try:
+                os.mkdir(d, 0o700)
+                st = os.lstat(d)
+            except FileExistsError:
+                st = os.lstat(d)
+            except OSError:
+                return None
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+    return d
+
+
+def write_state_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` (in a directory :func:`state_dir` gave) atomically: a temporary file made with O_EXCL and
+    O_NOFOLLOW, renamed over the name (a rename replaces a symbolic link there, it never writes through one)."""
+    fd, tmp = _create_temp(Path(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -131,8 +131,18 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
                 stats.symlinks_skipped += 1
                 continue
             files = git.ls_files(top, [] if rel_target == "." else [rel_target])
+            inside: dict[str, bool] = {}  # a file's directory -> it is in the work tree (no link leads out)
             for rel in files:
                 if exclude.excluded(rel):
+                    continue
+                parent = os.path.dirname(rel)
+                ok = inside.get(parent)
+                if ok is None:
+                    real = os.path.realpath(top / parent)
+                    ok = inside[parent] = real == str(top) or real.startswith(str(top) + os.sep)
+                if not ok:
+                    # A directory git lists that is now a symbolic link: its files are another directory's.
+                    stats.symlinks_skipped += 1
                     continue
                 yield top / rel, rel
             continue

@@ -89,8 +89,10 @@ def default_env_file(cwd: Path) -> Path | None:
     return None
 
 
-def read_reference_files(paths: Sequence[Path]) -> dict[str, str]:
-    """Variables of all files in order (a later file wins); keys without ``=`` carry nothing, so skip them."""
+def read_reference_files(paths: Sequence[Path], interpolate: bool = True) -> dict[str, str]:
+    """Variables of all files in order (a later file wins); keys without ``=`` carry nothing, so skip them.
+    ``interpolate=False`` keeps ``${VAR}`` as written: for answers to an agent, which must not carry this process's
+    environment (the file is the agent's to write)."""
     from dotenv import dotenv_values
 
     merged: dict[str, str] = {}
@@ -100,7 +102,7 @@ def read_reference_files(paths: Sequence[Path]) -> dict[str, str]:
         try:
             # Interpolate ${VAR} like load_dotenv() does, so the program sees the same plain values it saw
             # when it read the file itself (the injected ones win, so its own load_dotenv cannot redo this).
-            values = dotenv_values(path, interpolate=True)
+            values = dotenv_values(path, interpolate=interpolate)
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"cannot read reference file {path} ({type(exc).__name__}); is it a text .env file?"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 from pathlib import Path
+
+from scanner.fileio import state_dir, write_state_file
 
 
 def _mac(key: bytes, body: bytes) -> str:
@@ -27,6 +28,7 @@ class BlobCache:
     _VERSION = "unleak-exposure-blobs 2"
 
     def __init__(self, git_dir: Path, fps: list[str], key: bytes | None) -> None:
+        self.git_dir = git_dir
         self.path = git_dir / "unleak" / "exposure-cache" / "blobs"
         self.fps = fps
         self.known: dict[str, int] = {}  # oid -> bits over ``fps``
@@ -71,14 +73,9 @@ class BlobCache:
         for oid, bits in bits_by_oid.items():
             held = [self.fps[i] for i in range(len(self.fps)) if bits >> i & 1]
             out.append(f"{oid} {','.join(held)}" if held else oid)
-        tmp = self.path.with_name(f".blobs.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            body = "\n".join(out) + "\n"
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(f"{self._VERSION} {_mac(self._key, body.encode('ascii'))}\n{body}")
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        if state_dir(self.git_dir, "unleak", "exposure-cache") is None:
+            return  # a symbolic link (or another user's directory) where unleak's own should be: no cache
+        body = "\n".join(out) + "\n"
+        signed = f"{self._VERSION} {_mac(self._key, body.encode('ascii'))}\n{body}"
+        with contextlib.suppress(OSError):
+            write_state_file(self.path, signed.encode("ascii"))

@@ -20,11 +20,11 @@ import contextlib
 import hashlib
 import hmac
 import marshal
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from scanner import git
+from scanner.fileio import state_dir, write_state_file
 
 _VERSION = b"unleak-exposure-history 1"
 _Entry = tuple[str, tuple[tuple[str, str, str], ...]]  # (first parent or "", changes as (path, mode, new oid))
@@ -40,6 +40,7 @@ def _replaced(repo: Path) -> bool:
 
 class HistoryCache:
     def __init__(self, git_dir: Path, key: bytes) -> None:
+        self.git_dir = git_dir
         self.path = git_dir / "unleak" / "exposure-cache" / "history"
         self._key = key
         self.entries: dict[str, _Entry] = {}
@@ -64,16 +65,10 @@ class HistoryCache:
     def save(self, entries: dict[str, _Entry]) -> None:
         """Write ``entries`` atomically; best effort (a read-only .git costs the next run its speed only)."""
         payload = marshal.dumps(entries)
-        tmp = self.path.with_name(f".history.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_VERSION + b" " + _mac(self._key, payload) + b"\n" + payload)
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        if state_dir(self.git_dir, "unleak", "exposure-cache") is None:
+            return  # a symbolic link (or another user's directory) where unleak's own should be: no cache
+        with contextlib.suppress(OSError):
+            write_state_file(self.path, _VERSION + b" " + _mac(self._key, payload) + b"\n" + payload)
 
 
 def cached_history(repo: Path, listing: git.Background) -> list[git.RawCommit] | None:

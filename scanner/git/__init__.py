@@ -62,14 +62,12 @@ from scanner.git.repo import (
     ls_files,
     merge_base,
     move_refs,
-    own_work_tree,
     push,
     ref_targets,
     ref_tips,
     remote_branch_tip,
     remote_has_branch,
     remote_names,
-    repository_identity,
     require_repo,
     shallow_boundary,
     split_credentials,
@@ -79,6 +77,7 @@ from scanner.git.repo import (
     worktree_add,
     worktree_remove,
 )
+from scanner.git.worktree import own_work_tree, repository_identity
 
 __all__ = [
     "COMMIT_MARK",

@@ -136,14 +136,17 @@ def _save_cache(opts: VerifyOptions, entries: dict[str, Any]) -> None:
     key = _cache_key(opts)
     if key is None or opts.cache_dir is None:
         return
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import state_dir, write_state_file
 
     now = time.time()
     keep = {k: v for k, v in entries.items() if now - float(v.get("checked", 0)) < opts.cache_ttl}
     doc = {"version": CACHE_VERSION, "entries": keep, "mac": _mac(key, keep)}
+    # .git/unleak only as unleak's own directory: never through a symbolic link an agent planted there.
+    home = state_dir(opts.cache_dir.parent, opts.cache_dir.name)
+    if home is None:
+        return
     try:
-        opts.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_text(opts.cache_dir / CACHE_FILE, json.dumps(doc, sort_keys=True, indent=1) + "\n", mode=0o600)
+        write_state_file(home / CACHE_FILE, (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode("utf-8"))
     except OSError:
         return  # a read-only .git: the verdicts are still right, only not remembered
 

@@ -69,17 +69,19 @@ def test_torn_records_are_ignored_and_rescanned(repo: Any, tmp_path: Path) -> No
 def test_cache_add_and_load_round_trip(tmp_path: Path) -> None:
     from scanner.cache import CommitRecord
 
-    c = ScanCache(tmp_path, "k1")
+    k1, k2 = "1" * 24, "2" * 24  # keys are 24 hex digits (ruleset_key)
+    c = ScanCache(tmp_path, k1)
     info = CommitInfo("a" * 40, "A", "a@example.org", "2024-01-01T00:00:00+00:00")
     clean = CommitInfo("b" * 40, "B", "b@example.org", "2024-01-01T00:00:00+00:00")
     c.add([(info, CommitRecord([], {"placeholder": 2}, 1)), (clean, CommitRecord())])
-    loaded = ScanCache(tmp_path, "k1").load()
+    loaded = ScanCache(tmp_path, k1).load()
     assert loaded.done == {info.sha, clean.sha}
     assert loaded.records[info.sha][1].dropped == {"placeholder": 2}
     assert clean.sha not in loaded.records
-    # A new key prunes the old directory on first write.
-    ScanCache(tmp_path, "k2").add([(info, CommitRecord())])
-    assert sorted(p.name for p in (tmp_path / "unleak" / "scan-cache").iterdir()) == ["k2"]
+    # A new key prunes the old key's directory on first write, and nothing that is not a key's directory.
+    (tmp_path / "unleak" / "scan-cache" / "notes").mkdir()
+    ScanCache(tmp_path, k2).add([(info, CommitRecord())])
+    assert sorted(p.name for p in (tmp_path / "unleak" / "scan-cache").iterdir()) == [k2, "notes"]
 
 
 def test_unwritable_cache_still_scans(repo: Any) -> None:

@@ -130,6 +130,21 @@ def _new_hits(before: list[Hit], after: list[Hit]) -> list[Hit]:
     return out
 
 
+def _readable_whole(path: Path, root: Path | None) -> bool:
+    """Whether the hook may read ``path`` to judge a write whole: a file inside the project (by its real path), and
+    not in unleak's own directories. The hook's verdict depends on what the file holds, so reading any file would
+    answer "does this file contain X" for files the agent cannot read itself (the vault key)."""
+    from unleak.userenv import config_dir, data_dir, state_dir
+
+    real = os.path.realpath(path)
+
+    def within(base: Path) -> bool:
+        b = os.path.realpath(base)
+        return real == b or real.startswith(b.rstrip(os.sep) + os.sep)
+
+    return root is not None and within(root) and not any(within(d) for d in (data_dir(), state_dir(), config_dir()))
+
+
 def write_hits(tool: str, tool_input: dict[str, Any], cwd: Path) -> list[Hit]:
     """Secrets a write tool call would add. The whole resulting file is scanned — a key split over two edits, or
     completed next to text already there, is whole only there — and what the file already held is not reported
@@ -138,9 +153,9 @@ def write_hits(tool: str, tool_input: dict[str, Any], cwd: Path) -> list[Hit]:
     rel = _relative(path_text or "<content>", cwd)
     root = _root(cwd)
     both = None
-    if path_text:
-        both = content_before_after(tool, tool_input, Path(path_text) if os.path.isabs(path_text)
-                                    else cwd / path_text)
+    target = Path(path_text) if os.path.isabs(path_text) else cwd / path_text
+    if path_text and _readable_whole(target, root):
+        both = content_before_after(tool, tool_input, target)
     if both is None:
         return [h for text in _written_content(tool, tool_input) for h in scan_text(text, rel, root)]
     before, after = both
@@ -154,11 +169,13 @@ def file_hits_after_write(tool_input: dict[str, Any], tool_response: Any, cwd: P
     if not path_text:
         return []
     p = Path(path_text) if os.path.isabs(path_text) else cwd / path_text
+    root = _root(cwd)
+    if not _readable_whole(p, root):
+        return []  # checked before the call, on the new text alone
     now = _read_text(p)
     if not now:
         return []
     rel = _relative(path_text, cwd)
-    root = _root(cwd)
     if p.suffix == ".ipynb":
         cells = _notebook_sources(now)
         if cells is not None:

@@ -40,6 +40,7 @@ from scanner.errors import PolicyError, UnleakError, UsageError
 from unleak.agent.answer_guard import WITHHELD, AnswerGuard, guard_for_audit, vault_values
 from unleak.agent.grantstore import GrantStore
 from unleak.agent.masked_exec import execute_masked
+from unleak.agent.mcp_scope import agent_request, served_root
 from unleak.agent.mcp_tools import validate_arguments, without_arguments
 from unleak.agent.policy import Grant, Policy, RunContext, load_policy, run_context
 from unleak.agent.runguard import grant_watch
@@ -111,21 +112,7 @@ class UnleakMCP:
     secret_urls: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        from scanner import git
-
-        here = self.root.resolve()
-        top = git.toplevel(here)
-        if top is None:
-            self.root = here
-        else:
-            own = git.own_work_tree(here)
-            if own is None:
-                # core.worktree in .git/config (which the agent can edit) names another directory: serving it
-                # would scan, and rewrite with fix, files outside the repository the server was started in.
-                raise UsageError(f"git names {top.resolve()} as the work tree of the repository at {here} "
-                                 "(core.worktree), not the directory that holds its .git; unleak mcp serves only "
-                                 "the repository it is started in: remove core.worktree from .git/config")
-            self.root = own
+        self.root = served_root(self.root)
         if self.store is None:
             self.store = GrantStore(policy=self.policy)
         _refuse_state_in_repo(self.root, [self.store.dir, self.audit.dir])
@@ -177,9 +164,11 @@ class UnleakMCP:
             raise UsageError("paths apply to mode=files only")
         if mode == "range" and not args.get("range"):
             raise UsageError("mode=range needs range, e.g. main..HEAD")
-        # The same request `unleak scan` builds: config, baseline and size limit apply as they do for the human.
+        # The same request `unleak scan` builds: config, baseline and size limit apply as they do for the human,
+        # but for the repository's custom rules (see _agent_request).
         req, _cfg = scan_request(self.root, (mode,), paths, range_=args.get("range"),
                                  min_confidence=args.get("min_confidence"))
+        req = agent_request(req)
         verifying = bool(args.get("verify"))
         if verifying:
             from dataclasses import replace
@@ -211,7 +200,7 @@ class UnleakMCP:
             try:
                 # The request `unleak scan --diff` builds: the repository's config and baseline apply.
                 req, _cfg = scan_request(self.root, ("diff",), (), diff=str(path))
-                result = scan(req)
+                result = scan(agent_request(req))
             except UsageError as exc:
                 raise UsageError(str(exc).replace(str(path), "diff")) from None
         findings = [f.to_dict() for f in result.findings]
@@ -237,6 +226,7 @@ class UnleakMCP:
         apply = bool(args.get("apply", False))
         # As `unleak fix` does: findings the human accepted in the baseline are not moved.
         req, _ = scan_request(self.root, ("files",), paths)
+        req = agent_request(req)
         # The first write registers this repository's namespace; the agent picks where the server runs, so it
         # never takes over the namespace of a repository that was moved away.
         vault = open_vault(repo_path=self.root, takeover=False)
@@ -278,7 +268,7 @@ class UnleakMCP:
                 invalid["files"] += 1
                 continue
             with contextlib.suppress(UnleakError):
-                for var, val in read_reference_files([env]).items():
+                for var, val in read_reference_files([env], interpolate=False).items():
                     if not val.startswith(REFERENCE_PREFIXES):
                         continue
                     if not _NAME.fullmatch(var):
@@ -341,6 +331,8 @@ class UnleakMCP:
             env_file: Path | None = self._inside(str(cwd / args["env_file"]), "env_file")
         else:
             env_file = runner.default_env_file(cwd)
+            # The default is checked like a named one: a link to another project's .env is not this repository's.
+            env_file = self._inside(str(env_file), "the reference file") if env_file is not None else None
         if env_file is None or not env_file.is_file():
             raise UsageError("no reference file: there is no .env.unleak (nor .env) here or at the repository root; "
                              "run fix first or pass env_file")

@@ -127,6 +127,12 @@ def serve(root: Path, read_only: bool = False) -> None:
     from unleak.reaper import protect_process
 
     protect_process()
+    # The repository is the agent's, and its git config can name programs git runs (core.fsmonitor, filter
+    # drivers): every git this server starts runs away from unleak's directories (the vault key), as under the
+    # broker of `unleak agent`.
+    from unleak.agent.broker import confine_git
+
+    confine_git()
     app = UnleakMCP(root=root)
     server = build_server(app, read_only=read_only)
 

@@ -30,7 +30,9 @@ def unleak_command() -> list[str]:
     """unleak as an absolute command line: the agent's PATH is not the human's (and a relative name on it is
     something the agent can shadow)."""
     found = shutil.which("unleak")
-    return [os.path.realpath(found)] if found else [sys.executable, "-m", "unleak"]
+    # -P: the agent's repository (the working directory) is not searched for modules, so an ``unleak/`` package
+    # there is not what runs.
+    return [os.path.realpath(found)] if found else [sys.executable, "-P", "-m", "unleak"]
 
 
 def _protected_dirs() -> list[Path]:

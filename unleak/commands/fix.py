@@ -255,7 +255,7 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
             env_args = [a for p in [*env_files, plan.reference_file] if (top / p).is_file()
                         for a in ("--env-file", str(top / p))]
             proc = subprocess.run(
-                [sys.executable, "-m", "unleak", "run", *env_args, "--", "sh", "-c", verify_cmd],
+                [sys.executable, "-P", "-m", "unleak", "run", *env_args, "--", "sh", "-c", verify_cmd],
                 cwd=top, stdout=sys.stderr if as_json else None, check=False)
             payload["verify"] = {"command": verify_cmd, "exit_code": proc.returncode, "passed": proc.returncode == 0}
             if not as_json:
