@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,17 @@ def _baseline_target(root: Path, file: str | None) -> Path:
     from scanner.baseline import DEFAULT_BASELINE
 
     base = git.toplevel(root) or root
-    return Path(file) if file else base / DEFAULT_BASELINE
+    if file:
+        return Path(file)
+    target = base / DEFAULT_BASELINE
+    real = os.path.realpath(target)
+    top = os.path.realpath(base)
+    if target.is_symlink() and not (real == top or real.startswith(top.rstrip(os.sep) + os.sep)):
+        # The default name is a link out of the repository (anyone who edits the repository can make one): writing
+        # through it would write the user's files elsewhere. A path the user names with --file is written as given.
+        raise click.UsageError(f"{target} is a symbolic link to {real}, outside {base}; remove it, or name the "
+                               "baseline with --file")
+    return target
 
 
 @baseline.command("create")

@@ -232,3 +232,18 @@ def test_the_mcp_command_written_for_an_agent_ignores_the_working_directory(monk
 
     monkeypatch.setattr(setup.shutil, "which", lambda name: None)
     assert setup.unleak_command()[:2] == [sys.executable, "-P"]
+
+
+def test_a_baseline_link_out_of_the_repository_is_not_written_through(repo: GitRepo, victim: Path) -> None:
+    """``.unleak-baseline.json`` planted as a (dangling) link to ``~/.bash_login``: the human's `unleak baseline
+    create` created the user's login script."""
+    repo.commit("init", {"app.py": f'TOKEN = "{github_pat()}"\n'})
+    os.symlink(victim / ".bash_login", repo.path / ".unleak-baseline.json")
+    r = run_cli("baseline", "create", cwd=repo.path)
+    assert r.returncode == 2 and "outside" in r.stderr, r.stderr
+    assert not (victim / ".bash_login").exists()
+    inside = repo.path / "baselines" / "known.json"
+    inside.parent.mkdir()
+    (repo.path / ".unleak-baseline.json").unlink()
+    os.symlink(inside, repo.path / ".unleak-baseline.json")  # a link inside the repository is written through
+    assert run_cli("baseline", "create", cwd=repo.path).returncode == 0 and inside.is_file()
