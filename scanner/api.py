@@ -145,7 +145,7 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
             continue
         top, revs = _commit_revs(req, mode, result.notes)
         result.rules.update(engine.rules)
-        if mode == "history" and not git.has_head(top):
+        if mode == "history" and not git.has_commits(top):
             continue  # as sources.commits: nothing committed yet
         options = {"disabled": sorted(req.disabled), "min_confidence": req.min_confidence.value,
                    "exclude": list(exclude.globs)}
@@ -162,7 +162,7 @@ def _scan_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Pa
                    mode: str, found: list[Finding], why: list[Explanation]) -> None:
     """Commit and, for the whole history, tag messages into ``found`` (and ``why``): one git call and short texts,
     not counted as chunks or progress (those count the walk of the commits' files). The plain path."""
-    if mode == "history" and not git.has_head(top):
+    if mode == "history" and not git.has_commits(top):
         return
     for chunk in sources.messages(top, revs, result.stats, tags=req.wants_tags(mode), notes=result.notes):
         found.extend(engine.scan_chunk(chunk, why if req.explain else None, result.dropped))

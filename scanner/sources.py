@@ -255,7 +255,7 @@ def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, sour
             ) -> Iterator[Chunk]:
     """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
     top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range", bare=True)
-    if revs == ["--all"] and not git.has_head(top):
+    if revs == ["--all"] and not git.has_commits(top):
         return
     yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True, repo=top)
 
@@ -271,7 +271,7 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
     carry the source ``commit-message`` / ``tag-message``. A history git cannot list (a missing commit object)
     leaves the messages unscanned, said in ``notes`` (and raised with ``strict``); the walk of the files reports
     the unreadable objects themselves."""
-    if revs == ["--all"] and not git.has_head(repo):
+    if revs == ["--all"] and not git.has_commits(repo):
         return
     try:
         found = [("commit-message", info, text) for info, text in git.commit_messages(repo, revs, commits)]

@@ -153,6 +153,13 @@ def has_head(repo: Path) -> bool:
     return _call(["rev-parse", "--verify", "-q", "HEAD"], repo).returncode == 0
 
 
+def has_commits(repo: Path) -> bool:
+    """Whether any ref (or HEAD) reaches a commit: HEAD can be unborn (``git switch --orphan``) while branches
+    hold the whole history."""
+    proc = _call(["rev-list", "--max-count=1", "--all", "--"], repo)
+    return proc.returncode != 0 or bool(proc.stdout.strip())  # a walk that fails is scanned (and reports why)
+
+
 def is_shallow(repo: Path) -> bool:
     return run(["rev-parse", "--is-shallow-repository"], repo).strip() == "true"
 

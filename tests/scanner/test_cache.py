@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from scanner.filters import active_filters
 from scanner.finding import CommitInfo
 from scanner.rules import all_rules, custom_rule
 from tests import fakes
+from tests.conftest import run_cli
 
 
 def _key(rules: Any = None, **opts: Any) -> str:
@@ -147,3 +149,15 @@ def test_a_short_key_left_behind_is_not_used(repo: Any) -> None:
     again = scan(ScanRequest(root=repo.path, modes=("history",)))
     assert len(again.findings) == 1 and again.stats.chunks > 0
     assert not list((repo.path / ".git" / "unleak" / "scan-cache").glob("*/commits"))
+
+
+def test_history_is_scanned_when_head_is_an_unborn_branch(repo: Any) -> None:
+    """``git switch --orphan`` leaves HEAD unborn while the branches hold the whole history: --history read
+    nothing and said "no secrets found"."""
+    repo.commit("c", {"a.py": f'T = "{fakes.github_pat()}"\n'})
+    repo.git("symbolic-ref", "HEAD", "refs/heads/new-orphan")
+    for cache in (False, True):
+        res = scan(ScanRequest(root=repo.path, modes=("history",), cache=cache))
+        assert len(res.findings) == 1
+    r = run_cli("exposure", "--format", "json", cwd=repo.path)
+    assert r.returncode == 1 and len(json.loads(r.stdout)["exposures"]) == 1

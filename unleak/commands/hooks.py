@@ -54,18 +54,37 @@ def hook_claude_code(as_json: bool) -> None:
 
     from unleak.agent import hooks
 
-    # Bytes, decoded leniently: invalid UTF-8 must still be checked, not crash into a non-blocking error.
-    payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
     try:
+        payload = hooks.parse_payload(_payload_text())
         decision = hooks.decide(payload)
-    except UnleakError:
-        raise
     except Exception as exc:
-        # Fail closed: any exit code but 2 lets the tool call through. Only the type is shown (no values).
-        click.echo(f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to "
-                   "be safe; run `unleak hook check` on the content, or remove the hook to continue", err=True)
+        # Fail closed: any exit code but 2 lets the tool call through.
+        click.echo(_failure(exc), err=True)
         sys.exit(2)
     _hook_answer(decision, as_json)
+
+
+# A hook payload is a tool call's input: far below this. Reading more would only let an endless or huge stdin take
+# the machine's memory (and end in an error that exits 3, which the agent's client treats as "let it through").
+PAYLOAD_LIMIT = 64 * 1024 * 1024
+
+
+def _payload_text() -> str:
+    """The payload on stdin, decoded leniently (invalid UTF-8 must still be checked, not crash into a non-blocking
+    error); ValueError past :data:`PAYLOAD_LIMIT`, which the callers answer by blocking."""
+    data = sys.stdin.buffer.read(PAYLOAD_LIMIT + 1)
+    if len(data) > PAYLOAD_LIMIT:
+        raise ValueError("hook payload larger than 64 MiB")
+    return data.decode("utf-8", "replace")
+
+
+def _failure(exc: Exception) -> str:
+    """Why a hook blocked without a verdict: an unleak error's own message (they never carry values), else only the
+    exception's type."""
+    if isinstance(exc, UnleakError):
+        return f"unleak: {exc}; this was blocked to be safe"
+    return (f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to be safe; run "
+            "`unleak hook check` on the content, or remove the hook to continue")
 
 
 def _hook_answer(decision: Any, as_json: bool) -> NoReturn:
@@ -89,15 +108,13 @@ def _agent_hook(decide_name: str, as_json: bool, cursor: bool = False) -> NoRetu
 
     from unleak.agent import agent_hooks, hooks
 
-    payload = hooks.parse_payload(sys.stdin.buffer.read().decode("utf-8", "replace"))
-    event = str(payload.get("hook_event_name") or "")
+    event = ""
     try:
+        payload = hooks.parse_payload(_payload_text())
+        event = str(payload.get("hook_event_name") or "")
         decision = getattr(agent_hooks, decide_name)(payload)
-    except UnleakError:
-        raise
     except Exception as exc:
-        reason = (f"unleak: the secret check failed internally ({type(exc).__name__}), so this was blocked to be "
-                  "safe; run `unleak hook check` on the content, or remove the hook to continue")
+        reason = _failure(exc)
         decision = hooks.Decision(True, reason, event)
         if not cursor:
             click.echo(reason, err=True)

@@ -195,3 +195,20 @@ def test_custom_rule_written_by_the_agent_cannot_stall_the_hook(repo: GitRepo, c
     except subprocess.TimeoutExpired:
         pytest.fail("the hook stalled on an agent-written rule: Claude Code would have let the write through")
     assert _blocked(proc, canary) and time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+@pytest.mark.parametrize("shape", ["nested", "huge"])
+def test_a_payload_the_check_cannot_handle_is_blocked_not_let_through(repo: GitRepo, agent: str, shape: str) -> None:
+    """A tool input nested deeper than the parser goes, or a payload larger than any tool call: the check failed
+    with exit 3 (an internal error), which the agent's client takes as "let the call through"."""
+    token = github_pat()
+    if shape == "nested":
+        inner = "[" * 5000 + json.dumps(token) + "]" * 5000
+        payload = ('{"hook_event_name":"PreToolUse","session_id":"s","cwd":' + json.dumps(str(repo.path))
+                   + ',"tool_name":"mcp__x__write","tool_input":{"data":' + inner + "}}")
+    else:
+        payload = '{"hook_event_name":"PreToolUse","tool_input":{"data":"' + "x" * (65 * 1024 * 1024) + '"}}'
+    r = run_cli("hook", agent, cwd=repo.path, input=payload)
+    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+    assert "blocked" in r.stderr and token not in r.stderr + r.stdout
