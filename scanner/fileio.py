@@ -141,3 +141,15 @@ def write_state_file(path: Path, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_report(path: Path, text: str) -> None:
+    """A report the user asked for (``--output``, ``--html``), written as :func:`atomic_write_text` writes; a path
+    that cannot be written (a missing directory, no permission, a full disk) is a usage error naming it, not an
+    internal one."""
+    from scanner.errors import UsageError
+
+    try:
+        atomic_write_text(Path(path), text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None

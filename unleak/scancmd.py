@@ -87,10 +87,10 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
                   for e in result.explanations]
         text += "\n".join(lines) + "\n"
     if output:
-        from scanner.fileio import atomic_write_text
+        from scanner.fileio import write_report
         from scanner.report.text import summary
 
-        atomic_write_text(Path(output), text)
+        write_report(Path(output), text)
         sys.stderr.write(summary(result) + "\n")
     else:
         sys.stdout.write(text)

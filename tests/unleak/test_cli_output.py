@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import GitRepo, run_cli
@@ -55,3 +57,12 @@ def test_shell_completion_scripts(shell: str, marker: str) -> None:
 def test_shell_completion_completes_commands() -> None:
     p = run_cli(env={"_UNLEAK_COMPLETE": "bash_complete", "COMP_WORDS": "unleak sc", "COMP_CWORD": "1"})
     assert p.returncode == 0 and "plain,scan" in p.stdout.splitlines()
+
+
+@pytest.mark.parametrize("args", [["scan", "-o", "{missing}/report.txt"], ["exposure", "-o", "{missing}/x.txt"],
+                                  ["exposure", "--html", "{missing}/x.html"], ["scan", "-o", "/dev/full"]])
+def test_an_output_that_cannot_be_written_is_a_usage_error(leaky: GitRepo, tmp_path: Path, args: list[str]) -> None:
+    """A missing directory or a full disk under --output/--html: exit 2 naming the path, not an internal error."""
+    argv = [a.format(missing=tmp_path / "no" / "such" / "dir") for a in args]
+    r = run_cli(*argv, cwd=leaky.path)
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr

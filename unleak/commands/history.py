@@ -58,15 +58,15 @@ def exposure_cmd(fmt: str, as_json: bool, agent_logs: str | None, output: str | 
         apply_verification(report, verdicts)
     text = render(report, "json" if as_json else fmt)
     if html_path:
-        from scanner.fileio import atomic_write_text
+        from scanner.fileio import write_report
         from scanner.report.exposure_html import render_html
 
-        atomic_write_text(Path(html_path), render_html(report, f"Secret exposure: {root.name}"))
+        write_report(Path(html_path), render_html(report, f"Secret exposure: {root.name}"))
         click.echo(f"wrote {html_path}: {plural(len(report.exposures), 'secret')} in history", err=True)
     if output:
-        from scanner.fileio import atomic_write_text
+        from scanner.fileio import write_report
 
-        atomic_write_text(Path(output), text)
+        write_report(Path(output), text)
         click.echo(f"wrote {output}: {plural(len(report.exposures), 'secret')} in history", err=True)
     else:
         click.echo(text, nl=False)
