@@ -147,7 +147,7 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
                 yield top / rel, rel
             continue
         base = target if target.is_dir() else target.parent
-        if target.is_file() or target.is_symlink():
+        if not target.is_dir():  # a file, a link, or a FIFO, socket or device named itself: that one path only
             rel = target.name if not t.is_absolute() else str(t)
             if not exclude.excluded(rel):
                 yield target, str(t)

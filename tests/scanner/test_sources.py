@@ -225,3 +225,12 @@ def test_unreadable_files_are_counted_and_scan_continues(tmp_path: Path, monkeyp
     res = scan(ScanRequest(root=tmp_path))
     assert {f.path for f in res.findings} == {"ok.txt"}
     assert res.stats.unreadable == 1
+
+
+def test_a_fifo_named_outside_a_repository_is_that_path_only(tmp_path: Path) -> None:
+    """``unleak scan PIPE`` walked the pipe's whole directory (and reported its neighbours under the pipe's name)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "other.py").write_text(f'TOKEN = "{github_pat()}"\n')
+    os.mkfifo(tmp_path / "pipe")
+    res = scan(ScanRequest(root=tmp_path, modes=("files",), paths=(str(tmp_path / "pipe"),)))
+    assert res.findings == [] and res.stats.files == 0
