@@ -153,3 +153,19 @@ def write_report(path: Path, text: str) -> None:
         atomic_write_text(Path(path), text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def write_project_file(path: Path, text: str, mode: int | None = None) -> None:
+    """A file unleak writes into a project (a hook, an agent's settings): as :func:`atomic_write_text`, but never
+    through a symbolic link that leads out of the project (the nearest directory above with a ``.git``), which
+    whoever edits the project can plant: the write would land on the user's own files."""
+    from scanner.errors import UsageError
+
+    path = Path(path).absolute()
+    root = next((d for d in path.parents if (d / ".git").exists()), None)
+    if root is not None:
+        real, base = os.path.realpath(path), os.path.realpath(root)
+        if not (real == base or real.startswith(base.rstrip(os.sep) + os.sep)):
+            raise UsageError(f"{path} leads to {real} through a symbolic link, outside {root}; remove the link "
+                             "and run the command again")
+    atomic_write_text(path, text, mode)

@@ -135,10 +135,10 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+    write_project_file(path, json.dumps(doc, indent=2) + "\n")
 
 
 def agent_config_path(agent: str, kind: str, scope: str, project_dir: Path, home: Path | None = None) -> Path:
@@ -234,7 +234,7 @@ def _install_mcp_toml(path: Path, entry: dict[str, Any]) -> InstallResult:
     comments and layout; the result is parsed back before it is written."""
     import tomllib
 
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
@@ -254,5 +254,5 @@ def _install_mcp_toml(path: Path, entry: dict[str, Any]) -> InstallResult:
     if parsed["mcp_servers"][MCP_NAME] != entry:
         raise ConfigError(f"{path}: could not add [mcp_servers.{MCP_NAME}] without changing its meaning")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, new)
+    write_project_file(path, new)
     return InstallResult(path, True, [f"mcp_servers.{MCP_NAME}"])

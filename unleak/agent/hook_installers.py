@@ -66,7 +66,7 @@ def _is_ours(h: Any, command: str) -> bool:
 def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: int = 10) -> InstallResult:
     """Merge unleak's hook entries into a Claude Code settings file; keep everything else; idempotent. The
     command written is :func:`guarded_command`, so a missing unleak blocks instead of silently allowing."""
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     doc: dict[str, Any] = {}
     if settings.exists():
@@ -115,7 +115,7 @@ def install_claude_code(settings: Path, command: str = HOOK_COMMAND, timeout: in
     if not added:
         return InstallResult(settings, False)
     settings.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(settings, json.dumps(doc, indent=2) + "\n")
+    write_project_file(settings, json.dumps(doc, indent=2) + "\n")
     return InstallResult(settings, True, added)
 
 
@@ -141,7 +141,7 @@ def install_git_hook(repo: Path, force: bool = False, python: str | None = None)
     import sys
 
     from scanner import git
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     top = git.require_repo(repo, "install-hook")
     hooks_dir = Path(git.run(["rev-parse", "--git-path", "hooks"], top).strip())
@@ -160,5 +160,5 @@ def install_git_hook(repo: Path, force: bool = False, python: str | None = None)
             raise UsageError(f"{target} already exists and was not written by unleak; add `unleak scan --staged` "
                              "to it yourself, or replace it with `unleak install-hook --force`")
     hooks_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(target, script, mode=0o755)
+    write_project_file(target, script, mode=0o755)
     return InstallResult(target, True)

@@ -61,7 +61,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _claude_sandbox(settings: Path) -> InstallResult:
     """Claude Code's own Bash sandbox on, without fallback to unsandboxed commands, and Read/Edit denied under
     unleak's directories; everything else in the file is kept."""
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     doc = _load_json(settings)
     added: list[str] = []
@@ -80,7 +80,7 @@ def _claude_sandbox(settings: Path) -> InstallResult:
         added.append(f"permissions.deny (unleak's directories, {len(missing)} rules)")
     if added:
         settings.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(settings, json.dumps(doc, indent=2) + "\n")
+        write_project_file(settings, json.dumps(doc, indent=2) + "\n")
     return InstallResult(settings, bool(added), added)
 
 
@@ -89,7 +89,7 @@ def _codex_sandbox(config: Path) -> InstallResult:
     belong to that table); an existing choice is the user's and is left alone."""
     import tomllib
 
-    from scanner.fileio import atomic_write_text
+    from scanner.fileio import write_project_file
 
     text = config.read_text(encoding="utf-8") if config.exists() else ""
     try:
@@ -102,7 +102,7 @@ def _codex_sandbox(config: Path) -> InstallResult:
     if tomllib.loads(new).get("sandbox_mode") != "workspace-write":  # pragma: no cover - guarded above
         raise ConfigError(f"{config}: could not add sandbox_mode without changing its meaning")
     config.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(config, new)
+    write_project_file(config, new)
     return InstallResult(config, True, ["sandbox_mode"])
 
 

@@ -247,3 +247,23 @@ def test_a_baseline_link_out_of_the_repository_is_not_written_through(repo: GitR
     (repo.path / ".unleak-baseline.json").unlink()
     os.symlink(inside, repo.path / ".unleak-baseline.json")  # a link inside the repository is written through
     assert run_cli("baseline", "create", cwd=repo.path).returncode == 0 and inside.is_file()
+
+
+@pytest.mark.parametrize("planted", [".git/hooks/pre-commit", ".claude/settings.json"])
+def test_installers_do_not_write_through_a_link_out_of_the_repository(repo: GitRepo, victim: Path,
+                                                                      planted: str) -> None:
+    """A planted link at the hook's or the settings' path: `install-hook --force` replaced the user's file with
+    the hook script (mode 0755), `hook install claude-code` merged its entries into a file outside."""
+    repo.commit("init", {"README.md": "x\n"})
+    link = repo.path / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    target = victim / (".bashrc" if "hooks" in planted else "settings.json")
+    if not target.exists():
+        target.write_text("{}\n")
+    os.symlink(target, link)
+    before = target.read_text()
+    args = ["install-hook", "--force"] if "hooks" in planted else ["hook", "install", "claude-code"]
+    r = run_cli(*args, cwd=repo.path)
+    assert r.returncode == 2 and "symbolic link" in r.stderr, r.stderr
+    assert target.read_text() == before and target.stat().st_mode & 0o111 == 0
