@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import GitRepo
 
@@ -73,3 +74,17 @@ def in_terminal(argv: Sequence[str], cwd: Path, env: dict[str, str], timeout: fl
     os.close(master)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+
+
+def mcp_calls(root: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The answers of a real MCP client session over stdio in ``root`` to each (tool, arguments) in turn."""
+    from tests.unleak.test_mcp import Agent, run_agent
+
+    out: list[dict[str, Any]] = []
+
+    async def scenario(agent: Agent) -> None:
+        for name, args in calls:
+            out.append(await agent.call(name, args))
+
+    run_agent(root, scenario)
+    return out

@@ -11,7 +11,6 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,18 +19,7 @@ from tests.fakes import github_pat
 
 pytest.importorskip("mcp")
 
-from tests.unleak.test_mcp import Agent, run_agent
-
-
-def _mcp(root: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-
-    async def scenario(agent: Agent) -> None:
-        for name, args in calls:
-            out.append(await agent.call(name, args))
-
-    run_agent(root, scenario)
-    return out
+from tests.agent.redteam.runtools import mcp_calls
 
 
 def _tree(d: Path) -> dict[str, bytes]:
@@ -65,7 +53,7 @@ def test_a_linked_state_directory_is_not_written_through(repo: GitRepo, victim: 
     before = _tree(victim)
     assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
     assert run_cli("exposure", cwd=repo.path).returncode == 1
-    _mcp(repo.path, [("scan", {"mode": "range", "range": "HEAD~2..HEAD"})])
+    mcp_calls(repo.path, [("scan", {"mode": "range", "range": "HEAD~2..HEAD"})])
     assert _tree(victim) == before and sorted(p.name for p in victim.iterdir()) == [".bashrc", "Documents",
                                                                                        "projects"]
 
@@ -112,7 +100,7 @@ def test_a_directory_turned_into_a_link_is_neither_scanned_nor_rewritten(repo: G
     scan = json.loads(run_cli("scan", "--format", "json", cwd=repo.path).stdout)
     assert not [f for f in scan["findings"] if f["path"].startswith("sub/")]
     run_cli("fix", "--apply", cwd=repo.path)
-    answers = _mcp(repo.path, [("scan", {}), ("fix", {"apply": True})])
+    answers = mcp_calls(repo.path, [("scan", {}), ("fix", {"apply": True})])
     assert "sub/settings.py" not in json.dumps(answers[0])
     assert (other / "settings.py").read_text() == theirs
 
@@ -158,7 +146,7 @@ def test_git_config_programs_run_away_from_the_vault(repo: GitRepo) -> None:
     repo.commit("init", {"app.py": "print(1)\n"})
     repo.git("config", "core.fsmonitor", str(hook))
     (repo.path / "app.py").write_text("print(2)\n")
-    _mcp(repo.path, [("scan", {"mode": "changes"})])
+    mcp_calls(repo.path, [("scan", {"mode": "changes"})])
     assert loot.exists()  # the program did run (git's business), but could open none of unleak's files
     assert all(isinstance(x, str) for x in ast.literal_eval(loot.read_text())), loot.read_text()
 
@@ -188,7 +176,7 @@ def test_list_secrets_answers_carry_no_environment_value(repo: GitRepo, monkeypa
     token = github_pat()
     monkeypatch.setenv("SERVER_SIDE_TOKEN", token)
     repo.commit("init", {".env": "LEAK=unleak://x/${SERVER_SIDE_TOKEN}\n", "README.md": "x\n"})
-    answers = _mcp(repo.path, [("list_secrets", {})])
+    answers = mcp_calls(repo.path, [("list_secrets", {})])
     assert token not in json.dumps(answers)
 
 
@@ -200,7 +188,7 @@ def test_a_linked_default_reference_file_is_refused(repo: GitRepo, tmp_path: Pat
     repo.commit("init", {"show.py": "import os\nprint(len(os.environ.get('GITHUB_TOKEN', '')))\n"})
     os.symlink(other / ".env", repo.path / ".env.unleak")
     assert run_cli("grant", "--secrets", "*", "--command", "*", "--ttl", "10m", cwd=repo.path).returncode == 0
-    (answer,) = _mcp(repo.path, [("run", {"argv": [sys.executable, "show.py"]})])
+    (answer,) = mcp_calls(repo.path, [("run", {"argv": [sys.executable, "show.py"]})])
     assert answer["_is_error"] or answer.get("status") in ("refused", "approval_required"), answer
     assert "40" not in str(answer.get("stdout", ""))
 
@@ -217,7 +205,7 @@ def test_custom_rules_in_the_repository_do_not_shape_answers_to_the_agent(repo: 
         '[[rules]]\nid = "pfx"\nregex = \'\'\'(?<=GITHUB_TOKEN = ")[A-Za-z0-9_]{5}\'\'\'\n')
     human = json.loads(run_cli("scan", "--format", "json", cwd=repo.path).stdout)
     assert fingerprint("pfx", token[:5]) in json.dumps(human)  # the human's own scan runs the rule
-    probed = json.dumps(_mcp(repo.path, [("scan", {}), ("check_diff", {"diff": _diff(token)})]))
+    probed = json.dumps(mcp_calls(repo.path, [("scan", {}), ("check_diff", {"diff": _diff(token)})]))
     assert fingerprint("pfx", token[:5]) not in probed and '"pfx"' not in probed
 
 

@@ -6,7 +6,6 @@ rewrite its files with ``fix``: damage outside the repository, with no approval 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,18 +14,7 @@ from tests.fakes import github_pat, stripe_live_key
 
 pytest.importorskip("mcp")
 
-from tests.unleak.test_mcp import Agent, run_agent
-
-
-def _calls(root: Path, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-
-    async def scenario(agent: Agent) -> None:
-        for name, args in calls:
-            out.append(await agent.call(name, args))
-
-    run_agent(root, scenario)
-    return out
+from tests.agent.redteam.runtools import mcp_calls
 
 
 @pytest.mark.parametrize("where", ["outside", "parent"])
@@ -42,7 +30,7 @@ def test_core_worktree_does_not_move_the_server_out_of_its_repository(tmp_path: 
     before = settings.read_text()
     work.git("config", "core.worktree", str(victim))  # what the agent can do: .git/config is in its repository
     try:
-        answers = _calls(work.path, [("scan", {}), ("fix", {"apply": True})])
+        answers = mcp_calls(work.path, [("scan", {}), ("fix", {"apply": True})])
     except Exception:  # the server refused to start on this repository (checked below): nothing was touched
         answers = []
     assert settings.read_text() == before
@@ -57,5 +45,5 @@ def test_a_server_started_in_a_subdirectory_still_serves_its_repository(tmp_path
     subdirectory (git's top level is its ancestor) is served as before."""
     work = make_repo(tmp_path / "work")
     work.commit("init", {"src/app.py": f'GITHUB_TOKEN = "{github_pat()}"\n'})
-    answers = _calls(work.path / "src", [("scan", {})])
+    answers = mcp_calls(work.path / "src", [("scan", {})])
     assert "src/app.py" in str(answers[0]), answers
