@@ -115,6 +115,9 @@ def load(path: Path) -> Baseline:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"baseline {path} is not valid JSON (line {exc.lineno}: {exc.msg}); "
                           "fix it or recreate it with `unleak baseline create`") from None
+    except RecursionError:
+        raise ConfigError(f"baseline {path} is nested deeper than a baseline can be; recreate it with "
+                          "`unleak baseline create`") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"baseline {path}: top level must be a JSON object")
     if "results" in doc and "plugins_used" in doc:

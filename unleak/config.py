@@ -49,7 +49,7 @@ def find_config(root: Path) -> tuple[Path, bool] | None:
             try:
                 if "tool" in (doc := tomllib.loads(py.read_text(encoding="utf-8"))) and "unleak" in doc["tool"]:
                     return py, True
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, RecursionError):
                 return py, True  # let load() report the parse error with the file name
         if (d / ".git").exists():
             break
@@ -102,6 +102,8 @@ def _load_own(root: Path, explicit: Path | None) -> Config:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested deeper than a configuration can be") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     if is_pyproject:

@@ -81,8 +81,8 @@ def _compiles(source: str, key: str, pattern: str) -> str:
     py = go_regex(pattern)
     try:
         re.compile(py)
-    except re.error as exc:
-        raise ConfigError(f"{source}: {key} does not compile: {exc}") from None
+    except (re.error, OverflowError, RecursionError) as exc:  # a repetition count past 2**32; nesting too deep
+        raise ConfigError(f"{source}: {key} does not compile: {exc or type(exc).__name__}") from None
     return py
 
 
@@ -213,6 +213,8 @@ def load_config(path: Path, depth: int = 0, mig: Migrated | None = None) -> Migr
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested deeper than a configuration can be") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     for extra in sorted(set(doc) - _TOP):

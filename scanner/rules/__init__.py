@@ -64,8 +64,8 @@ def custom_rule(source: str, spec: dict[str, object]) -> Rule:
     regex = str(need("regex", str))
     try:
         re.compile(regex)
-    except re.error as exc:
-        raise ConfigError(f"{source}: rules[{rid}].regex does not compile: {exc}") from None
+    except (re.error, OverflowError, RecursionError) as exc:  # a repetition count past 2**32; nesting too deep
+        raise ConfigError(f"{source}: rules[{rid}].regex does not compile: {exc or type(exc).__name__}") from None
     kws = spec.get("keywords", [])
     if not isinstance(kws, list) or not all(isinstance(k, str) and k for k in kws):
         raise ConfigError(f"{source}: rules[{rid}].keywords must be a list of non-empty strings")

@@ -66,3 +66,21 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(leaky: GitRepo, tmp_p
     argv = [a.format(missing=tmp_path / "no" / "such" / "dir") for a in args]
     r = run_cli(*argv, cwd=leaky.path)
     assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("case", ["nested-toml", "huge-repetition", "nested-baseline", "nul-value"])
+def test_bad_input_is_a_usage_error_not_an_internal_one(leaky: GitRepo, case: str) -> None:
+    """Each ended in an internal error (exit 3: RecursionError, OverflowError), or, for a value holding NUL, was
+    stored and then broke every `unleak run` that used it."""
+    stdin = None
+    args = ["scan"]
+    if case == "nested-toml":
+        leaky.write(".unleak.toml", "exclude = [" + "[" * 3000 + "]" * 3000 + "]\n")
+    elif case == "huge-repetition":
+        leaky.write(".unleak.toml", '[[rules]]\nid = "xx"\nregex = "a{4294967295}"\n')
+    elif case == "nested-baseline":
+        leaky.write(".unleak-baseline.json", "[" * 100000 + "]" * 100000 + "\n")
+    else:
+        args, stdin = ["secrets", "set", "NUL_TEST"], "ab\0cd"
+    r = run_cli(*args, cwd=leaky.path, input=stdin)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr

@@ -68,6 +68,11 @@ def _read_secret_value(name: str) -> str:
         value = value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
     if not value:
         raise UsageError(f"no value given for {name}: type it at the prompt or pipe it on stdin")
+    if "\0" in value:
+        # No program can receive it: an environment variable ends at the first NUL byte, so `unleak run` could not
+        # inject it (binary data goes in base64).
+        raise UsageError(f"the value for {name} contains a NUL byte, which no environment variable can carry; "
+                         "store binary data base64-encoded")
     return value
 
 
