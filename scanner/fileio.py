@@ -23,18 +23,21 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
         return
     if path.is_symlink():
         path = Path(os.path.realpath(path))  # the link stays; its target gets the atomic write
+    if mode is None:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+    _replace(path, data, mode)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    """``data`` in a temporary file beside ``path`` (O_EXCL, O_NOFOLLOW), fsync()ed, given ``mode``, renamed over
+    ``path``: a rename replaces whatever name is there (a symbolic link included), it never writes through it."""
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        elif path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -129,18 +132,7 @@ def state_dir(base: Path, *parts: str, create: bool = True) -> Path | None:
 def write_state_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` (in a directory :func:`state_dir` gave) atomically: a temporary file made with O_EXCL and
     O_NOFOLLOW, renamed over the name (a rename replaces a symbolic link there, it never writes through one)."""
-    fd, tmp = _create_temp(Path(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _replace(Path(path), data, mode)
 
 
 def write_report(path: Path, text: str) -> None:

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +45,10 @@ def normalise(code: str) -> str:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
+    from scanner.fileio import write_state_file
+
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".presence-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_state_file(path, json.dumps(data).encode("utf-8"))
 
 
 def issue(store_dir: Path, request_id: str, page_url: str, about: dict[str, Any] | None = None) -> str:

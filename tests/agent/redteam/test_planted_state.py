@@ -255,3 +255,23 @@ def test_installers_do_not_write_through_a_link_out_of_the_repository(repo: GitR
     r = run_cli(*args, cwd=repo.path)
     assert r.returncode == 2 and "symbolic link" in r.stderr, r.stderr
     assert target.read_text() == before and target.stat().st_mode & 0o111 == 0
+
+
+def test_the_edit_hook_reads_none_of_unleaks_files_inside_the_project(isolated_home: Path) -> None:
+    """A project that holds unleak's data directory (a dotfiles repository at $HOME): the hook still never reads a
+    file there to judge an edit, so its verdict cannot tell a right guess at the file's content from a wrong one."""
+    from unleak.agent.hook_writes import write_hits
+    from unleak.userenv import data_dir
+
+    (isolated_home / ".git").mkdir()
+    secret = github_pat()[4:]
+    kept = data_dir() / "planted-key.txt"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(f"aws_secret_access_key = {secret}\n")
+
+    def verdict(guess: str) -> int:
+        edit = {"file_path": str(kept), "old_string": f"aws_secret_access_key = {guess}",
+                "new_string": "aws_secret_access_key = Qz8kL2v"}
+        return len(write_hits("Edit", edit, isolated_home))
+
+    assert verdict(secret[0]) == verdict("A" if secret[0] != "A" else "B")
