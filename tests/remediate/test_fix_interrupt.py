@@ -21,7 +21,7 @@ from remediate.vault import open_vault
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
 
-FILES = 80
+FILES = 40
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -46,18 +46,20 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
     repo.commit("app")
     before = _tree(repo.path)
 
-    # How long an uninterrupted run takes here (and that it completes), on a copy of the repository.
-    clean = repo.path.parent / "clean"
-    subprocess.run(["git", "clone", "-q", str(repo.path), str(clean)], check=True)
-    t0 = time.monotonic()
-    proc = _start(clean)
-    _, err = proc.communicate(timeout=600)
-    duration = time.monotonic() - t0
-    assert proc.returncode == 0, err.decode()
+    # How long an uninterrupted run takes here (and that it completes), on a copy of the repository; timed on a
+    # second copy, once the first run has filled the caches the interrupted rounds also find warm.
+    for copy in ("warm", "clean"):
+        clean = repo.path.parent / copy
+        subprocess.run(["git", "clone", "-q", str(repo.path), str(clean)], check=True)
+        t0 = time.monotonic()
+        proc = _start(clean)
+        _, err = proc.communicate(timeout=600)
+        duration = time.monotonic() - t0
+        assert proc.returncode == 0, err.decode()
 
     outcomes: list[str] = []
-    for k in range(1, 16):
-        delay = duration * k / 16
+    for k in range(1, 11):
+        delay = duration * k / 11
         proc = _start(repo.path)
         time.sleep(delay)
         if proc.poll() is None:
@@ -84,10 +86,9 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         for n in names:
             vault.delete(n)
         assert _tree(repo.path) == before
-    # Many moments fall inside the run: they must have been seen as interrupts, not ignored. (Not all: the rounds run
-    # on warm caches and finish sooner than the cold run that set the delays, a fix that completed ignores a late
-    # Ctrl-C, and on a loaded machine the spread of the delays shifts; 7 of 15 was seen at a load of 4.)
-    assert outcomes.count("interrupted") >= 6, outcomes
+    # Many moments fall inside the run: they must have been seen as interrupts, not ignored. (Not all: a fix that
+    # completed ignores a late Ctrl-C, and on a loaded machine the spread of the delays shifts.)
+    assert outcomes.count("interrupted") >= 4, outcomes
 
 
 def test_an_interrupt_a_library_swallows_while_planning_still_ends_the_plan(repo: GitRepo,

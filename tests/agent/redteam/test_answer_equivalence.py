@@ -173,7 +173,7 @@ def test_every_answer_is_the_same_for_value_a_and_value_b(tmp_path: Path) -> Non
     with _agents(worlds) as agents:
 
         # No shrinking: each step costs a dozen MCP calls, and the failing example is reported as found.
-        @settings(max_examples=int(os.environ.get("UNLEAK_EQUIVALENCE_EXAMPLES", "12")), deadline=None,
+        @settings(max_examples=int(os.environ.get("UNLEAK_EQUIVALENCE_EXAMPLES", "8")), deadline=None,
                   database=None, suppress_health_check=list(HealthCheck), phases=(Phase.generate,))
         @given(env_text=planted, content=fragment, tool_calls=calls)
         def check(env_text: str, content: str, tool_calls: tuple[tuple[str, dict[str, Any]], ...]) -> None:
