@@ -309,7 +309,8 @@ class Engine:
 
         findings: list[tuple[int, Finding]] = []
         # Specific rules beat generic ones on the same span, so one secret yields one finding.
-        accepted.sort(key=lambda cr: (cr[1].family in _LOW_PRECEDENCE, -(cr[0].confidence or cr[1].confidence).rank))
+        accepted.sort(key=lambda cr: (cr[1].defers, cr[1].family in _LOW_PRECEDENCE,
+                                      -(cr[0].confidence or cr[1].confidence).rank))
         # Taken spans never overlap each other, so sorted starts and a bisect find a clash in O(log n) (a notebook
         # with thousands of candidates in one chunk made the pairwise check quadratic).
         starts: list[int] = []

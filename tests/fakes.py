@@ -528,6 +528,8 @@ def corpus() -> list[Case]:
              "  port: 5432,", "});"),
         Case("logs/worker.log", "log", "[INFO] starting worker", "[DEBUG] cache key=user_profile_settings",
              (f"[DEBUG] Using Key={generated_key()}", "UL904"), "[INFO] done"),
+        Case("config/services.yml", "yaml", "weather:", "  cache_key: user_profile_settings_cache",
+             (f"  weather_key: {generated_key()}", "UL905"), "  timeout: 30"),
         Case("terraform/terraform.tfstate", "terraform", "{", '  "version": 4,', '  "resources": [{',
              '    "instances": [{"attributes": {', '      "username": "admin",',
              (f'      "password": "{pw()}",', "UL240"), '      "id": "db-1"', "    }}]", "  }]", "}"),

@@ -80,6 +80,7 @@ class Rule:
     preview_prefix: str = ""  # the public, non-secret prefix shown in previews (``ghp_``, ``AKIA``)
     revoke: str = ""  # where the provider revokes such a credential
     family: str = "generic"
+    defers: bool = False  # loses every overlap with another rule's candidate, whatever the families and confidences
     description: str = ""
     # Names in filters.py that must NOT apply to this rule (e.g. a provider token never looks like a placeholder).
     skip_filters: frozenset[str] = field(default_factory=frozenset)

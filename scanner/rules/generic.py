@@ -114,6 +114,32 @@ register(
         description="`key=<token>` in log lines, query strings and configs, when the value looks generated",
     ),
     Rule(
+        id="UL905",
+        title="Generated secret assigned to a service's key name",
+        confidence=Confidence.MEDIUM,
+        # A key named after its service (`artsy_key: …`, `azureKey: …`, `BILLOMAT_KEY=…`), as configs and detector
+        # fixtures write it; a compound UL900 names (`api_key`, `secret_key`) is left to UL900. As for UL904 the
+        # value must look generated. `monkey`, `MONKEY` and `hotkey` are not key names; a call
+        # (`*pRetKey = Lookup2(slot…)`) and a name under a domain (`authorization.k8s.io/reason`) are not values.
+        pattern=(
+            r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>(?![A-Za-z0-9_.-]{0,40}?" + _WORD + r")"
+            r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key)))key)"
+            r"\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
+            r"(?P<secret>(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
+            r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
+            r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=(-])"
+        ),
+        starts_near=41,  # up to 40 characters of name, then the keyword
+        keywords=("key",),
+        requires=("=", ":"),
+        min_entropy=3.5,
+        family="generic",
+        defers=True,  # a value another rule also matches keeps that rule's id (and fingerprint), as before UL905
+        revoke="rotate the credential at its issuer",
+        description="`<service>_key: <token>` and `serviceKey = \"<token>\"` in configs and test fixtures, when the "
+        "value looks generated",
+    ),
+    Rule(
         id="UL903",
         title="Short password assigned to a password name",
         confidence=Confidence.LOW,

@@ -141,6 +141,7 @@ CASES: dict[str, tuple[str, Builder, str]] = {
               "db.connect({user: 'app', pass: 'none'})"),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     "UL904": ("server.log", lambda: f"[DEBUG] Using Key={f.generated_key()}", "[DEBUG] Using Key=user_profile_cache"),
+    "UL905": ("config.yml", lambda: f"weather_key: {f.generated_key()}", "weather_key: user_profile_cache"),
     "UL901": ("a.py", lambda: f"SECRET_KEY = os.environ.get('SECRET_KEY') or '{f.url_password(24)}'",
               "SECRET_KEY = os.environ.get('SECRET_KEY') or 'changeme'"),
     "UL902": ("a.py", lambda: f'HMAC_KEY = b"{f.url_password(24)}"', 'HMAC_KEY = b"placeholder"'),
@@ -394,6 +395,34 @@ def test_generic_rule_reads_a_colon_not_a_scope_operator(line: str, found: bool)
 def test_bare_key_rule_wants_a_generated_value(path: str, line: str, found: bool) -> None:
     """UL904: a bare `key` is too common a name to be a sign; only a value that looks generated is reported."""
     assert ("UL904" in {r for _, r in _scan(path, line)}) is found
+
+
+@pytest.mark.parametrize(("path", "line", "rule"), [
+    ("pkg/detectors/artsy/artsy_test.go", '\tvalidPattern = "artsy_key: qx7dm2lz8k4wt6pb9rc3vn5hj"', "UL905"),
+    ("config.yml", "azureKey: qx7dm2lz8k4wt6pb9rc3vn5hjW8", "UL905"),
+    ("deploy.env", "BILLOMAT_KEY=qx7dm2lz8k4wt6pb9rc3vn5hj", "UL905"),
+    ("deploy.env", "MONKEY=qx7dm2lz8k4wt6pb9rc3vn5hj", None),  # not a key name
+    ("app.ini", "hotkey=qx7dm2lz8k4wt6pb9rc3vn5hj", None),
+    ("app.py", "monkeyKey2 = x", None),
+    ("config.yml", "cache_key: user_profile_settings_cache", None),  # words, not generated
+    ("lib/slot.c", "    *pRetKey = LookupKey2ForSlotAndCert(slot, *pRetCert, NULL);", None),  # a call
+    ("pkg/api/consts.go", '\treasonAnnotationKey = "authorization.k8s.io/reason"', None),  # a name under a domain
+    ("deploy.env", "STRIPE_API_KEY=qx7dm2lz8k4wt6pb9rc3vn5hj", "UL900"),  # a compound UL900 names stays UL900
+])
+def test_service_key_rule_wants_a_key_name_and_a_generated_value(path: str, line: str, rule: str | None) -> None:
+    """UL905: `<service>_key` / `serviceKey` with a generated value; the name alone is no sign."""
+    rules = {r for _, r in _scan(path, line)}
+    assert ("UL905" in rules) is (rule == "UL905")
+    if rule is not None:
+        assert rule in rules
+
+
+def test_service_key_rule_leaves_a_value_to_any_other_rule_that_matches_it() -> None:
+    """A value detect-secrets reported before UL905 existed keeps that rule's id, so its fingerprint and baselines
+    do not change."""
+    found = {r for _, r in _scan("app.py", "iam_key = 'qx7dm2lz8k4wt6pb9rc3vn5hjQX7DM2LZ8K4WT6PB9RC3vn'")}
+    assert found and found <= {"UL950", "UL951", "UL952"}
+    assert {r for _, r in _scan("app.py", "weather_key = 'qx7dm2lz8k4wt6pb9rc3vn5hjQX7DM2LZ8K4WT6PB9RC3vn'")}
 
 
 @pytest.mark.parametrize(("line", "found"), [
