@@ -3,6 +3,7 @@
     python bench/history_labels.py --clones /tmp/sp requests httpx flask sqlalchemy trufflehog
     python bench/history_labels.py --clones /tmp/sp trufflehog --sample 150 --todo /tmp/todo-trufflehog.csv
     python bench/history_labels.py --clones /tmp/sp requests --missed /tmp/missed.csv
+    python bench/history_labels.py --clones /tmp/sp requests httpx --min-confidence unlikely
 
 Each repository is a fresh clone under ``--clones`` (``git clone`` of the mirror: branches and tags). unleak scans its
 history (cache cleared), and so do betterleaks and gitleaks (``git`` mode, no network: run under ``unshare -n`` when
@@ -45,10 +46,11 @@ _NET = ["unshare", "-n"] if shutil.which("unshare") and subprocess.run(
 Place = tuple[str, int, str, str]  # path, line, commit, rule
 
 
-def unleak_groups(repo: Path, out: Path) -> dict[str, list[Place]]:
+def unleak_groups(repo: Path, out: Path, min_confidence: str = "") -> dict[str, list[Place]]:
     shutil.rmtree(repo / ".git" / "unleak", ignore_errors=True)
+    tier = ["--min-confidence", min_confidence] if min_confidence else []
     subprocess.run([*_NET, sys.executable, "-m", "unleak", "scan", "--history", "--format", "json", "--no-baseline",
-                    "--exit-zero", "--output", str(out)], cwd=repo, check=True, capture_output=True)
+                    "--exit-zero", "--output", str(out), *tier], cwd=repo, check=True, capture_output=True)
     groups: dict[str, list[Place]] = {}
     for f in json.loads(out.read_text())["findings"]:
         commit = f.get("commit") or {}
@@ -84,16 +86,32 @@ def load_labels(name: str) -> dict[tuple[str, int], str]:
     return {(r["path"], int(r["line"])): r["label"].strip() for r in csv.DictReader(path.open())}
 
 
+def _exact_labels(name: str) -> dict[tuple[str, int, str, str], str]:
+    """The labels by place and by what was labelled there (commit and rule): a line number names another line in
+    another commit, and one line can hold two findings."""
+    path = LABELS / f"{name}.csv"
+    if not path.exists():
+        return {}
+    return {(r["path"], int(r["line"]), r["commit"], r["rule"]): r["label"].strip()
+            for r in csv.DictReader(path.open())}
+
+
 def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]],
-            missed_out: list[list[str]] | None = None) -> str:
+            missed_out: list[list[str]] | None = None, min_confidence: str = "") -> str:
     labels = load_labels(name)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        groups = unleak_groups(repo, tmp / "unleak.json")
+        groups = unleak_groups(repo, tmp / "unleak.json", min_confidence)
         peers = peer_places(repo, tmp)
+    exact = _exact_labels(name)
+    by_rule = {(p, ln, rule): v for (p, ln, _, rule), v in exact.items()}
     judged: dict[str, str] = {}
     for fp, places in groups.items():
-        label = next((labels[(p, ln)] for p, ln, _, _ in places if (p, ln) in labels), None)
+        # A group is judged by a label of one of its own places (path, line, commit and rule) first, then by one of
+        # the same path, line and rule in another commit.
+        label = next((exact[k] for p, ln, sha, rule in places if (k := (p, ln, sha, rule)) in exact), None)
+        if label is None:
+            label = next((by_rule[k] for p, ln, _, rule in places if (k := (p, ln, rule)) in by_rule), None)
         if label is not None:
             judged[fp] = label
     ours = {(p, ln) for places in groups.values() for p, ln, _, _ in places}
@@ -144,6 +162,8 @@ def main() -> None:
     ap.add_argument("--clones", type=Path, required=True, help="directory holding a clone of each repository")
     ap.add_argument("--sample", type=int, help="label at most N groups and N peer-only places per repository")
     ap.add_argument("--todo", type=Path, help="write the unlabelled places here (CSV)")
+    ap.add_argument("--min-confidence", default="", help="unleak's tier (default: its default; `unlikely` adds the "
+                    "weak words and demo passwords that stand in for one)")
     ap.add_argument("--missed", type=Path, help="write the credentials only a peer reports here (CSV, no values)")
     args = ap.parse_args()
     todo: list[list[str]] = []
@@ -152,7 +172,7 @@ def main() -> None:
           "peer-only places | credentials only a peer reports |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.repos:
-        print(measure(name, args.clones / name, args.sample, todo, missed), flush=True)
+        print(measure(name, args.clones / name, args.sample, todo, missed, args.min_confidence), flush=True)
     if args.todo:
         _write(args.todo, "findings", todo)
         print(f"{len(todo)} places to label in {args.todo}", file=sys.stderr)

@@ -89,14 +89,15 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
     add("unleak-scan-cache", CACHE_FORMAT, VERSION, FINGERPRINT_VERSION)
     for r in sorted(rules, key=lambda r: r.id):
         add(r.id, r.title, r.confidence.value, r.pattern, tuple(r.keywords), r.window, r.requires, r.starts_near,
-            r.flags, r.path_pattern, r.min_entropy, r.preview_prefix, r.family, tuple(sorted(r.skip_filters)),
+            r.flags, r.path_pattern, r.min_entropy, r.preview_prefix, r.family, r.defers, tuple(sorted(r.skip_filters)),
             _code_digest(r.detect), _code_digest(r.validate), r.allow)
     for name, fn in filter_fns:
         add("filter", name, _code_digest(fn))
     from scanner.git import history as git_history
     from scanner.git import parse as git_parse
 
-    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, git, git_history,
+    for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, filters.placeholders,
+                git, git_history,
                 git_parse, sources, postimage, gates, adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", installed_version())

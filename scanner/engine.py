@@ -17,6 +17,7 @@ from typing import Any, cast
 from scanner import anchored
 from scanner.chunk import Chunk
 from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
+from scanner.filters.demotions import SOFTENED
 from scanner.finding import (
     MASKED_LINE_MAX,
     Confidence,
@@ -102,6 +103,7 @@ class Engine:
         self._filters: dict[str, tuple[Filter, ...]] = {
             r.id: tuple(f for f in applicable(r) if f.name not in self.options.ignore_filters) for r in rules}
         self._demotions: dict[str, tuple[Demotion, ...]] = {r.id: applicable_demotions(r) for r in rules}
+        self._unlikely = self.options.min_confidence is Confidence.UNLIKELY
         # Rules restricted to some paths, and per path the ids they exclude: a history repeats the same paths
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]
@@ -278,7 +280,8 @@ class Engine:
             if rule.validate is not None and not rule.validate(cand.value):
                 drop(cand, "failed-checksum")
                 continue
-            if rule.min_entropy and shannon_entropy(cand.value) < rule.min_entropy:
+            low_entropy = bool(rule.min_entropy) and shannon_entropy(cand.value) < rule.min_entropy
+            if low_entropy and not self._unlikely:
                 drop(cand, "low-entropy")
                 continue
             ls = text.rfind("\n", 0, cand.start) + 1
@@ -292,16 +295,25 @@ class Engine:
             ctx = Context(rule=rule, value=cand.value, line=text[cs:ce], prev_line=text[pls:ls] if ls else "",
                           path=chunk.path)
             why = next((f.name for f in self._filters[rule.id] if f.drop(ctx)), None)
+            if why is None and low_entropy:
+                why = "low-entropy"  # (only at the unlikely tier: judged after the filters, which may drop it first)
             if why is not None:
-                drop(cand, why)
-                continue
-            conf = cand.confidence or rule.confidence
-            label = ""
-            demotion = next((d for d in self._demotions[rule.id] if d.confidence.rank < conf.rank and d.applies(ctx)),
-                            None)
-            if demotion is not None:
-                conf, label = demotion.confidence, demotion.name
+                soften = SOFTENED.get(why) if self._unlikely else None
+                if soften is None or not soften(ctx):
+                    drop(cand, why)
+                    continue
+                # A stand-in a reader would still call a test password: kept at the tier asked for, named by the
+                # filter that would have dropped it.
+                conf, label = Confidence.UNLIKELY, why
                 cand = Candidate(cand.rule_id, cand.value, cand.start, cand.end, conf)
+            else:
+                conf = cand.confidence or rule.confidence
+                label = ""
+                demotion = next((d for d in self._demotions[rule.id]
+                                 if d.confidence.rank < conf.rank and d.applies(ctx)), None)
+                if demotion is not None:
+                    conf, label = demotion.confidence, demotion.name
+                    cand = Candidate(cand.rule_id, cand.value, cand.start, cand.end, conf)
             if conf.rank < self.options.min_confidence.rank:
                 drop(cand, label or "min-confidence")
                 continue

@@ -20,17 +20,21 @@ class Confidence(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+    # Below every default: what usually stands in for a credential in test code (`password = "secret"`,
+    # `user:pass@host`), reported only when asked for (`--min-confidence unlikely`), labelled with the filter that
+    # would otherwise drop it.
+    UNLIKELY = "unlikely"
 
     @property
     def rank(self) -> int:
-        return {"high": 3, "medium": 2, "low": 1}[self.value]
+        return {"high": 3, "medium": 2, "low": 1, "unlikely": 0}[self.value]
 
     @classmethod
     def parse(cls, text: str) -> Confidence:
         try:
             return cls(text.lower())
         except ValueError:
-            raise ValueError(f"unknown confidence {text!r}; use high, medium or low") from None
+            raise ValueError(f"unknown confidence {text!r}; use high, medium, low or unlikely") from None
 
 
 class Secret:

@@ -28,7 +28,7 @@ _FLAGS = {"--staged": "staged", "--changes": "changes", "--pre-push": "pre_push"
 # option -> (parameter, allowed values or None for any value)
 _VALUED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "--format": ("fmt", ("text", "json", "sarif", "github")),
-    "--min-confidence": ("min_confidence", ("high", "medium", "low")),
+    "--min-confidence": ("min_confidence", ("high", "medium", "low", "unlikely")),
     "--baseline": ("baseline_path", None),
     "--config": ("config_path", None),
     "-C": ("repo_dir", None),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from scanner.filters.base import (
     NAME_BASED,
     TEST_PATH,
     Context,
+    _password_named,
     demotion,
 )
+from scanner.filters.code import _CODE_EXT
+from scanner.filters.placeholders import _PLACEHOLDER_TOKEN
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
 
@@ -70,3 +74,63 @@ def test_fixture(ctx: Context) -> bool:
     return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(TEST_PATH.search(ctx.path))
 
 
+
+
+# ---------------------------------------------------------------------------------------------- stand-ins
+# What a filter drops as standing in for a value, yet a reader (and other scanners) would still call a test
+# password: `password = "secret"`, `postgres://foo:bar@localhost` in a test. Dropped by default; reported at
+# "unlikely", labelled with the dropping filter's name, when a scan asks for that tier (`--min-confidence unlikely`).
+# A template, a format string, an environment-variable name or a self-declared placeholder (`changeme`,
+# `your-password`, `xxxx`) is never softened: it is not a value at all.
+SOFTENED: dict[str, Callable[[Context], bool]] = {}
+
+
+def softens(filter_name: str) -> Callable[[Callable[[Context], bool]], Callable[[Context], bool]]:
+    """Register the decorated predicate as the exception, at the unlikely tier, to the drop filter ``filter_name``."""
+    def register(fn: Callable[[Context], bool]) -> Callable[[Context], bool]:
+        if filter_name in SOFTENED:
+            raise ValueError(f"filter {filter_name} already softened")
+        SOFTENED[filter_name] = fn
+        return fn
+    return register
+
+
+_STAND_IN_WORDS = frozenset({pw for _, pw in DEMO_CREDENTIALS} | {
+    "pass", "passwd", "password", "pwd", "secret", "admin", "root", "test", "login", "default", "foo", "bar", "baz",
+    "tiger", "hunter2", "letmein", "qwerty", "s3cret", "p@ssw0rd", "passw0rd", "secret123", "password123",
+})
+_WORD_VALUE = lazy(r"[A-Za-z][A-Za-z0-9_!@#%+-]{2,40}")  # no dot: `users.c.password` is an attribute
+
+
+@softens("placeholder")
+def stand_in_password(ctx: Context) -> bool:
+    """A weak word or demo password in test code (``password = "secret"``, ``user:pass@host``), not a template."""
+    # Only in tests: there it logs in to a test server or is the data under test; in documentation the same words
+    # show a syntax (`create_engine("…://user:password@hostname/db")`).
+    if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "credential-file" or not TEST_PATH.search(ctx.path):
+        return False
+    v = ctx.value.strip().strip("\"'").rstrip(",;):")
+    if not _WORD_VALUE.fullmatch(v) or "..." in v or _PLACEHOLDER_TOKEN.search(v):
+        return False
+    if _CODE_EXT.search(ctx.path):
+        # In code a literal is quoted, or sits in a URL or DSN string (`:pass@`, `PWD=pass`); `password = password`
+        # reads a variable.
+        at = ctx.line.find(v)
+        if at <= 0 or ctx.line[at - 1] not in "\"':=":
+            return False
+    low = v.lower()
+    # Written to look like a password (`secured_password`, `mysecretpassword`): a value someone typed, not a word
+    # that names the field.
+    typed = low not in ("password", "passwd", "secret") and bool(re.search(r"passw|secret", low)) and \
+        not re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v)
+    return low in _STAND_IN_WORDS or typed
+
+
+@softens("low-entropy")
+def stand_in_test_password(ctx: Context) -> bool:
+    """A quoted low-entropy value under a password name in test code (``"password": "%F0%9F%92%A9"``, ``"aaaa"``)."""
+    if ctx.rule.family not in NAME_BASED or not TEST_PATH.search(ctx.path) or not _password_named(ctx):
+        return False
+    v = ctx.value.strip()
+    at = ctx.line.find(v)
+    return len(v) >= 4 and at > 0 and ctx.line[at - 1] in "\"'" and ctx.line[at + len(v):at + len(v) + 1] in "\"'"

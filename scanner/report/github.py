@@ -5,7 +5,7 @@ from __future__ import annotations
 from scanner.report.text import summary
 from scanner.result import ScanResult
 
-_LEVEL = {"high": "error", "medium": "error", "low": "warning"}
+_LEVEL = {"high": "error", "medium": "error", "low": "warning", "unlikely": "notice"}
 
 
 def _data(s: str) -> str:

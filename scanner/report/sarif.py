@@ -12,9 +12,9 @@ from scanner.rules import Rule, all_rules
 from scanner.version import VERSION
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {"high": "error", "medium": "error", "low": "warning"}
-_SEVERITY = {"high": "9.0", "medium": "7.0", "low": "4.0"}
-_PRECISION = {"high": "very-high", "medium": "high", "low": "medium"}
+_LEVEL = {"high": "error", "medium": "error", "low": "warning", "unlikely": "note"}
+_SEVERITY = {"high": "9.0", "medium": "7.0", "low": "4.0", "unlikely": "1.0"}
+_PRECISION = {"high": "very-high", "medium": "high", "low": "medium", "unlikely": "low"}
 
 
 def _rule(rule: Rule) -> dict[str, Any]:

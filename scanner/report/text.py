@@ -9,8 +9,8 @@ from scanner.finding import Finding, Skipped
 from scanner.result import ScanResult
 from scanner.words import plural
 
-_COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "path": "\x1b[1m", "dim": "\x1b[2m",
-        "reset": "\x1b[0m"}
+_COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "unlikely": "\x1b[2m", "path": "\x1b[1m",
+        "dim": "\x1b[2m", "reset": "\x1b[0m"}
 
 
 def _c(kind: str, s: str, color: bool) -> str:
@@ -100,7 +100,7 @@ def summary(result: ScanResult) -> str:
     s = result.stats
     parts: list[str] = []
     if n:
-        detail = ", ".join(f"{by[k]} {k}" for k in ("high", "medium", "low") if by[k])
+        detail = ", ".join(f"{by[k]} {k}" for k in ("high", "medium", "low", "unlikely") if by[k])
         parts.append(f"{plural(n, 'secret')} in {plural(files, 'file')} ({detail})")
     else:
         parts.append("no secrets found")

@@ -29,7 +29,9 @@ import click
               help="Baseline of known findings (default: .unleak-baseline.json if present).")
 @click.option("--no-baseline", is_flag=True, help="Ignore any baseline.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (.unleak.toml).")
-@click.option("--min-confidence", type=click.Choice(["high", "medium", "low"]), help="Report only at or above.")
+@click.option("--min-confidence", type=click.Choice(["high", "medium", "low", "unlikely"]),
+              help="Report only at or above (unlikely: also the weak words and demo passwords that usually stand in "
+              "for one).")
 @click.option("--explain", is_flag=True, help="Show which filter dropped each candidate (never the value).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
 @click.option("--verify/--no-verify", default=None,
