@@ -10,6 +10,7 @@ from scanner.filters.base import (
     TEST_PATH,
     Context,
     _password_named,
+    assigned_name,
     demotion,
 )
 from scanner.filters.code import _CODE_EXT
@@ -115,9 +116,11 @@ def stand_in_password(ctx: Context) -> bool:
     if _CODE_EXT.search(ctx.path):
         # In code a literal is quoted, or sits in a URL or DSN string (`:pass@`, `PWD=pass`); `password = password`
         # reads a variable.
-        at = ctx.line.find(v)
-        if at <= 0 or ctx.line[at - 1] not in "\"':=":
-            return False
+        at = ctx.line.rfind(v)  # the value, after its name (`'password': password`)
+        before = ctx.line[:at]
+        if at <= 0 or before[-1] not in "\"':=" or \
+                (before[-1] in ":=" and before.count('"') % 2 == 0 and before.count("'") % 2 == 0):
+            return False  # not quoted, nor inside a string (`password=password` passes a variable)
     low = v.lower()
     # Written to look like a password (`secured_password`, `mysecretpassword`): a value someone typed, not a word
     # that names the field.
@@ -132,5 +135,24 @@ def stand_in_test_password(ctx: Context) -> bool:
     if ctx.rule.family not in NAME_BASED or not TEST_PATH.search(ctx.path) or not _password_named(ctx):
         return False
     v = ctx.value.strip()
-    at = ctx.line.find(v)
+    at = ctx.line.rfind(v)
     return len(v) >= 4 and at > 0 and ctx.line[at - 1] in "\"'" and ctx.line[at + len(v):at + len(v) + 1] in "\"'"
+
+
+@softens("character-set")
+def hand_typed_test_key(ctx: Context) -> bool:
+    """A hand-typed key in test code (``abcdef1234567890abcdef1234567890``): a fixture, not an alphabet constant."""
+    v = ctx.value.strip()
+    # Long enough to be a key, and no regex class (`A-Za-z0-9_-`), which is what a named alphabet holds.
+    return len(v) >= 16 and bool(TEST_PATH.search(ctx.path)) and not re.search(r"[A-Za-z0-9]-[A-Za-z0-9]-", v) and \
+        re.fullmatch(r"[A-Za-z0-9_/+=-]+", v) is not None and sum(c.isdigit() for c in v) >= 2
+
+
+@softens("uuid")
+def uuid_test_secret(ctx: Context) -> bool:
+    """A UUID under a secret or token name in test code (``secret = "9e4635bc-…"``): some services issue UUID keys."""
+    if not TEST_PATH.search(ctx.path):
+        return False
+    parts = [p.lower() for p in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", assigned_name(ctx)) if p]
+    return any(p in ("secret", "token", "key", "apikey", "password") or p.endswith(("secret", "token"))
+               for p in parts)

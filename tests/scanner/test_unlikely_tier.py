@@ -31,6 +31,8 @@ def _found(path: str, line: str, options: EngineOptions) -> list[Finding]:
     ("tests/test_requests.py", '    auth = ("user", "pass")'),
     ("tests/models/test_url.py", '"password": "password",'),
     ("tests/models/whatwg.json", '    "password": "%F0%9F%92%A9",'),  # a low-entropy test vector
+    ("pkg/detectors/phrase/phrase_test.go", '\t"github_secret": "abc123def4567890abcdef1234567890abcdef12"'),  # typed
+    ("pkg/detectors/heroku/heroku_test.go", '\tsecret = "bAf8bA7d-7088-07ce-3f87-7ec21653297d"'),  # a UUID key
 ])
 def test_a_stand_in_password_is_dropped_by_default_and_reported_when_asked(path: str, line: str) -> None:
     assert _found(path, line, EngineOptions()) == []
@@ -38,7 +40,7 @@ def test_a_stand_in_password_is_dropped_by_default_and_reported_when_asked(path:
     found = _found(path, line, UNLIKELY)
     assert found, line
     assert all(f.confidence is Confidence.UNLIKELY for f in found)
-    assert {f.label for f in found} <= {"placeholder", "low-entropy"}
+    assert {f.label for f in found} <= {"placeholder", "low-entropy", "character-set", "uuid"}
 
 
 @pytest.mark.parametrize(("path", "line"), [
@@ -55,10 +57,15 @@ def test_a_stand_in_password_is_dropped_by_default_and_reported_when_asked(path:
     ("tests/test_url.py", 'msg = "user:%s@%s" % (u, h)'),  # a format string
     ("tests/test_requests.py", "    httpbin_password = password"),  # code: a variable, an attribute
     ("test/orm/inheritance/basic.py", "        self.password = password"),
+    ("examples/minitwit/test_minitwit.py", "        'password':     password,"),
+    ("examples/flaskr/test_flaskr.py", "        password=password"),
     ("test/zblog/mappers.py", "    'crypt_password':tables.users.c.password,"),
     ("tests/test_api.py", 'client = Client(token="aaaaaaaa")'),  # low entropy, but not under a password name
     ("src/login.py", 'login(user="ann", password="aaaaaaaa")'),  # not test code
     ("tests/test_login.py", "login(user=ann, password=aaaaaaaa)"),  # not quoted: names
+    ("pkg/util/chars_test.go", '\t_TOKEN_CHARS = "A-Za-z0-9_-"'),  # an alphabet, in a test too
+    ("pkg/detectors/heroku/heroku_test.go", '\trequestID = "bAf8bA7d-7088-07ce-3f87-7ec21653297d"'),  # an id
+    ("pkg/detectors/phrase/phrase.go", '\t"github_secret": "abc123def4567890abcdef1234567890abcdef12"'),  # not a test
     # Outside test code the same words show a syntax.
     ("doc/build/changelog/migration_21.rst", '    engine = create_engine("mssql+x://user:password@hostname/db")'),
     ("README.rst", "    docker run -e MYSQL_USER='scott' -e MYSQL_PASSWORD='secret' mysql"),
