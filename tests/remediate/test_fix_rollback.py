@@ -22,7 +22,7 @@ from scanner.fileio import atomic_write_bytes
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import github_pat
 
-LIMIT = 32 * 1024
+LIMIT = 12 * 1024
 SECRETS_PER_FILE = 10
 
 
