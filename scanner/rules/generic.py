@@ -62,6 +62,10 @@ _BYTES_NAME = r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?" + _BYTES_WORD + r"[A-Z
 _PASSWORD_NAME = (r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
                   r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)[A-Za-z0-9_.-]{0,20}")
 
+# UL904/UL905: the assignment after a key name, and a value that mixes digits and letters (a generated one).
+_KEY_ASSIGN = r"\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
+_MIXED = r"(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
+
 register(
     Rule(
         id="UL901",
@@ -101,9 +105,8 @@ register(
         # `key=…`, `Key: …`, `"key": "…"` (a log line, a query string, a config): the name alone is too common to be
         # a sign, so the value must look generated — 16+ characters of letters and digits mixed, high entropy.
         pattern=(
-            r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>key)\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
-            r"(?P<secret>(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
-            r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=-])"
+            r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>key)" + _KEY_ASSIGN
+            + r"(?P<secret>" + _MIXED + r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=-])"
         ),
         starts_near=0,  # at the keyword itself
         keywords=("key",),
@@ -124,9 +127,7 @@ register(
         pattern=(
             r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>(?![A-Za-z0-9_.-]{0,40}?" + _WORD + r")"
             r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key)))key)"
-            r"\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
-            r"(?P<secret>(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
-            r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
+            + _KEY_ASSIGN + r"(?P<secret>" + _MIXED + r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
             r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=(-])"
         ),
         starts_near=41,  # up to 40 characters of name, then the keyword
