@@ -97,8 +97,7 @@ def ruleset_key(rules: Iterable[Rule], filter_fns: Iterable[tuple[str, Any]], op
     from scanner.git import parse as git_parse
 
     for mod in (engine, filters, filter_base, filters.values, filters.code, filters.demotions, filters.placeholders,
-                git, git_history,
-                git_parse, sources, postimage, gates, adapter, ds_rules):
+                git, git_history, git_parse, sources, postimage, gates, adapter, ds_rules):
         add(mod.__name__, _file_digest(mod.__file__ or ""))
     add("detect-secrets", installed_version())
     for k in sorted(options):

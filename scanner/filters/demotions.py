@@ -75,8 +75,6 @@ def test_fixture(ctx: Context) -> bool:
     return ctx.rule.family in NAME_BASED | {"connection-string", "code-call"} and bool(TEST_PATH.search(ctx.path))
 
 
-
-
 # ---------------------------------------------------------------------------------------------- stand-ins
 # What a filter drops as standing in for a value, yet a reader (and other scanners) would still call a test
 # password: `password = "secret"`, `postgres://foo:bar@localhost` in a test. Dropped by default; reported at
@@ -153,6 +151,6 @@ def uuid_test_secret(ctx: Context) -> bool:
     """A UUID under a secret or token name in test code (``secret = "9e4635bc-…"``): some services issue UUID keys."""
     if not TEST_PATH.search(ctx.path):
         return False
-    parts = [p.lower() for p in re.split(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])", assigned_name(ctx)) if p]
-    return any(p in ("secret", "token", "key", "apikey", "password") or p.endswith(("secret", "token"))
-               for p in parts)
+    # A secret-like name, not any key (`idempotency_key`, `cache_key` hold ids).
+    name = re.sub(r"[^a-z0-9]", "", assigned_name(ctx).lower())
+    return any(w in name for w in ("secret", "token", "apikey", "password"))

@@ -65,6 +65,7 @@ def test_a_stand_in_password_is_dropped_by_default_and_reported_when_asked(path:
     ("tests/test_login.py", "login(user=ann, password=aaaaaaaa)"),  # not quoted: names
     ("pkg/util/chars_test.go", '\t_TOKEN_CHARS = "A-Za-z0-9_-"'),  # an alphabet, in a test too
     ("pkg/detectors/heroku/heroku_test.go", '\trequestID = "bAf8bA7d-7088-07ce-3f87-7ec21653297d"'),  # an id
+    ("tests/test_payments.py", 'idempotency_key = "bAf8bA7d-7088-07ce-3f87-7ec21653297d"'),
     ("pkg/detectors/phrase/phrase.go", '\t"github_secret": "abc123def4567890abcdef1234567890abcdef12"'),  # not a test
     # Outside test code the same words show a syntax.
     ("doc/build/changelog/migration_21.rst", '    engine = create_engine("mssql+x://user:password@hostname/db")'),
