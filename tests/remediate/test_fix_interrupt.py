@@ -21,7 +21,7 @@ from remediate.vault import open_vault
 from tests.conftest import GitRepo
 from tests.fakes import github_pat
 
-FILES = 40
+FILES = 30
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -58,8 +58,8 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         assert proc.returncode == 0, err.decode()
 
     outcomes: list[str] = []
-    for k in range(1, 11):
-        delay = duration * k / 11
+    for k in range(1, 9):
+        delay = duration * k / 9
         proc = _start(repo.path)
         time.sleep(delay)
         if proc.poll() is None:
@@ -88,7 +88,7 @@ def test_sigint_at_any_moment_leaves_nothing_half_done(repo: GitRepo) -> None:
         assert _tree(repo.path) == before
     # Many moments fall inside the run: they must have been seen as interrupts, not ignored. (Not all: a fix that
     # completed ignores a late Ctrl-C, and on a loaded machine the spread of the delays shifts.)
-    assert outcomes.count("interrupted") >= 4, outcomes
+    assert outcomes.count("interrupted") >= 3, outcomes
 
 
 def test_an_interrupt_a_library_swallows_while_planning_still_ends_the_plan(repo: GitRepo,
