@@ -56,22 +56,22 @@ def _make_fleet(base: Path, n: int) -> tuple[list[Path], str]:
 
 
 def test_fleet_is_the_union_of_single_scans(tmp_path: Path) -> None:
-    repos, _shared = _make_fleet(tmp_path / "fleet", 18)  # 6 hold the shared token
+    repos, _shared = _make_fleet(tmp_path / "fleet", 12)  # 4 hold the shared token
     big = _repo(tmp_path / "big")
     for i in range(45):  # split into blocks of 8 commits (threshold 20)
         big.commit(f"c{i}", {f"f{i % 5}.env": f"API_KEY_{i}={fakes.openai_key()}\n" if i % 4 == 0 else f"n={i}\n"})
     listing = tmp_path / "targets.txt"
-    listing.write_text("# the organisation\n" + "\n".join(str(p) for p in repos[6:]) + "\n\n")
+    listing.write_text("# the organisation\n" + "\n".join(str(p) for p in repos[4:]) + "\n\n")
     dead = "https://deploy:hunter2-Secret-Pw@127.0.0.1:9/org/gone.git"  # nothing listens: the clone fails
     out = tmp_path / "report"
-    r = run_cli("fleet", "scan", *map(str, repos[:6]), str(listing), str(big.path), "file:///nonexistent/x.git", dead,
+    r = run_cli("fleet", "scan", *map(str, repos[:4]), str(listing), str(big.path), "file:///nonexistent/x.git", dead,
                 "--workers", "2", "--split-commits", "20", "--block-commits", "8", "--format", "json",
                 "-o", str(out), "--cache-dir", str(tmp_path / "cache"), timeout=600)
     assert r.returncode == 1, r.stderr
     assert "hunter2" not in r.stdout + r.stderr + "".join(p.read_text() for p in out.rglob("*") if p.is_file())
     doc = json.loads(r.stdout)
     by_name = {x["name"]: x for x in doc["repositories"]}
-    assert len(by_name) == 21
+    assert len(by_name) == 15
     for p in [*repos, big.path]:
         got = {_key(f) for f in doc["findings"][str(p)]}
         assert got == _single(p), p
@@ -80,16 +80,16 @@ def test_fleet_is_the_union_of_single_scans(tmp_path: Path) -> None:
     failed = {x["name"]: x["error"] for x in doc["repositories"] if not x["ok"]}
     assert set(failed) == {"file:///nonexistent/x.git", "https://127.0.0.1:9/org/gone.git"}
     assert all("clone" in e for e in failed.values())
-    # Merged by fingerprint: the shared token is one secret in the six repositories that hold it.
+    # Merged by fingerprint: the shared token is one secret in the four repositories that hold it.
     spread = [s for s in doc["secrets"] if s["repository_count"] > 1]
-    assert len(spread) == 1 and spread[0]["repository_count"] == 6 and spread[0]["rule_id"] == "UL001"
-    assert set(spread[0]["repositories"]) == {str(repos[i]) for i in range(0, 18, 3)}
+    assert len(spread) == 1 and spread[0]["repository_count"] == 4 and spread[0]["rule_id"] == "UL001"
+    assert set(spread[0]["repositories"]) == {str(repos[i]) for i in range(0, 12, 3)}
     assert len(doc["secrets"]) == len({f["fingerprint"] for fs in doc["findings"].values() for f in fs})
     # One SARIF file per repository, and a page that needs no network.
-    assert len(list((out / "sarif").glob("*.sarif"))) == 21
+    assert len(list((out / "sarif").glob("*.sarif"))) == 15
     page = (out / "index.html").read_text()
     assert not re.search(r"(?:src|href)\s*=|url\(|@import", page)  # no external asset of any kind
-    assert page.count("<tr>") >= 21 + len(doc["secrets"])
+    assert page.count("<tr>") >= 15 + len(doc["secrets"])
 
     # A second run reuses the clones and each repository's scan cache: nothing new, the same answer.
     r2 = run_cli("fleet", "scan", *map(str, repos[:3]), "--workers", "2", "--format", "json", "-o", str(out),
