@@ -117,3 +117,14 @@ def test_a_config_file_can_ask_for_the_tier(tmp_path: Path) -> None:
     assert res.returncode == 1 and "unlikely" in res.stdout, res.stdout + res.stderr
     bad = run_cli("scan", "--min-confidence", "maybe", cwd=tmp_path)
     assert bad.returncode == 2 and "unlikely" in bad.stderr
+
+
+def test_an_agent_can_ask_for_the_tier_over_mcp(repo: GitRepo) -> None:
+    """The MCP `scan` tool takes the same tier; its answer names the label and never the value."""
+    from tests.agent.redteam.runtools import mcp_calls
+
+    repo.commit("tests", {"tests/test_db.py": "mysql_password = 'secret'\n"})
+    default, wide = mcp_calls(repo.path, [("scan", {}), ("scan", {"min_confidence": "unlikely"})])
+    assert default["findings"] == []
+    assert [(f["path"], f["confidence"]) for f in wide["findings"]] == [("tests/test_db.py", "unlikely")]
+    assert "'secret'" not in json.dumps(wide)

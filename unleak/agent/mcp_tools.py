@@ -77,7 +77,7 @@ TOOLS: dict[str, dict[str, Any]] = {
             "paths": _PATHS,
             "range": {"type": "string", "pattern": r"^[^\s-][^\s]{0,255}$",
                       "description": "BASE..HEAD, for mode=range"},
-            "min_confidence": {"type": "string", "enum": ["high", "medium", "low"]},
+            "min_confidence": {"type": "string", "enum": ["high", "medium", "low", "unlikely"]},
             "verify": {"type": "boolean", "default": False,
                        "description": "Ask each credential's own provider whether it is live (valid, invalid or "
                                       "unknown per finding); sends each credential only to its provider, over HTTPS."},
