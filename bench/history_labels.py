@@ -8,10 +8,10 @@
 Each repository is a fresh clone under ``--clones`` (``git clone`` of the mirror: branches and tags). unleak scans its
 history (cache cleared), and so do betterleaks and gitleaks (``git`` mode, no network: run under ``unshare -n`` when
 available). unleak's findings are grouped by fingerprint — one secret is a credential or not wherever it sits — and
-each group is judged by the label of any of its places in ``bench/labels/<repo>.csv`` (``path,line,commit,rule,label``;
-``label`` is ``real``, ``test`` or ``demo`` for a credential, ``not`` for anything else; no values). A place a peer
-reports and unleak does not is labelled the same way: a real or test credential there is a miss (a documented demo
-pair such as ``user:pass`` in a README is not).
+each group is judged by the label of one of its places in ``bench/labels/<repo>.csv`` (``path,line,commit,rule,label``,
+matched on all four, else on path, line and rule in another commit; ``label`` is ``real``, ``test`` or ``demo`` for a
+credential, ``not`` for anything else; no values). A place a peer reports and unleak does not is labelled the same
+way: a real or test credential there is a miss (a documented demo pair such as ``user:pass`` in a README is not).
 
 Prints, per repository: findings, distinct secrets, how many are labelled, the share of findings (and of distinct
 secrets) that are not credentials, and the credentials a peer reports that unleak misses. ``--todo FILE`` writes
