@@ -16,8 +16,7 @@ from typing import Any, cast
 
 from scanner import anchored
 from scanner.chunk import Chunk
-from scanner.filters import Context, Demotion, Filter, applicable, applicable_demotions
-from scanner.filters.demotions import SOFTENED
+from scanner.filters import SOFTENED, Context, Demotion, Filter, applicable, applicable_demotions
 from scanner.finding import (
     MASKED_LINE_MAX,
     Confidence,

@@ -6,8 +6,9 @@ filter dropped a candidate by that name (``--explain``), never by value. Provide
 no sense for them through ``Rule.skip_filters``; the filters also check the rule family where a predicate only makes
 sense for name-based (generic) matches.
 
-``base`` defines filters and the registry, ``placeholders`` judges what stands in for a value, ``values``
-the value itself, ``code`` the code and names around it, ``demotions`` lowers confidence instead of dropping.
+``base`` defines filters and the registries, ``placeholders`` judges what stands in for a value, ``values``
+the value itself, ``code`` the code and names around it, ``demotions`` lowers confidence instead of dropping (and,
+at the ``unlikely`` tier, keeps what some filters drop: ``SOFTENED``).
 The order below decides which filter names a drop.
 """
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 # Importing the filter modules registers their predicates.
 from scanner.filters import code, demotions, placeholders, values
-from scanner.filters.base import _DEMOTIONS, _FILTERS, NAME_BASED, Context, Demotion, Filter, _ordered
+from scanner.filters.base import _DEMOTIONS, _FILTERS, NAME_BASED, SOFTENED, Context, Demotion, Filter, _ordered
 from scanner.filters.placeholders import ALLOW_MARKERS, placeholder
 from scanner.rules.base import Rule
 
 __all__ = ["ALLOW_MARKERS", "BUILTIN_DEMOTIONS", "BUILTIN_FILTERS", "DEMOTION_ORDER", "FILTER_ORDER", "NAME_BASED",
-           "Context", "Demotion", "Filter", "active_filters", "applicable", "applicable_demotions", "code",
+           "SOFTENED", "Context", "Demotion", "Filter", "active_filters", "applicable", "applicable_demotions", "code",
            "demotions", "placeholder", "placeholders", "values"]
 
 

@@ -80,6 +80,20 @@ def demotion(confidence: Confidence) -> Callable[[Predicate], Predicate]:
     return register
 
 
+SOFTENED: dict[str, Predicate] = {}
+
+
+def softens(filter_name: str) -> Callable[[Predicate], Predicate]:
+    """Register the decorated predicate as the exception to the drop filter ``filter_name`` at the ``unlikely`` tier:
+    True keeps a candidate that filter dropped, at that tier, labelled with the filter's name."""
+    def register(fn: Predicate) -> Predicate:
+        if filter_name in SOFTENED:
+            raise ValueError(f"filter {filter_name} already softened")
+        SOFTENED[filter_name] = fn
+        return fn
+    return register
+
+
 def _ordered(registry: dict[str, _T], order: tuple[str, ...]) -> tuple[_T, ...]:
     """The registered predicates in ``order``, which must name each of them exactly once."""
     if sorted(order) != sorted(registry):

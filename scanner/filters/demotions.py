@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from scanner.filters.base import (
     NAME_BASED,
     TEST_PATH,
     Context,
+    _name_parts,
     _password_named,
     assigned_name,
     demotion,
+    softens,
 )
 from scanner.filters.code import _CODE_EXT
-from scanner.filters.placeholders import _PLACEHOLDER_TOKEN
+from scanner.filters.placeholders import _PLACEHOLDER_TOKEN, ENV_NAME, WEAK_WORDS, looks_made_up
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
 
@@ -81,24 +82,25 @@ def test_fixture(ctx: Context) -> bool:
 # "unlikely", labelled with the dropping filter's name, when a scan asks for that tier (`--min-confidence unlikely`).
 # A template, a format string, an environment-variable name or a self-declared placeholder (`changeme`,
 # `your-password`, `xxxx`) is never softened: it is not a value at all.
-SOFTENED: dict[str, Callable[[Context], bool]] = {}
 
-
-def softens(filter_name: str) -> Callable[[Callable[[Context], bool]], Callable[[Context], bool]]:
-    """Register the decorated predicate as the exception, at the unlikely tier, to the drop filter ``filter_name``."""
-    def register(fn: Callable[[Context], bool]) -> Callable[[Context], bool]:
-        if filter_name in SOFTENED:
-            raise ValueError(f"filter {filter_name} already softened")
-        SOFTENED[filter_name] = fn
-        return fn
-    return register
-
-
-_STAND_IN_WORDS = frozenset({pw for _, pw in DEMO_CREDENTIALS} | {
-    "pass", "passwd", "password", "pwd", "secret", "admin", "root", "test", "login", "default", "foo", "bar", "baz",
-    "tiger", "hunter2", "letmein", "qwerty", "s3cret", "p@ssw0rd", "passw0rd", "secret123", "password123",
-})
+_STAND_IN_WORDS = frozenset(WEAK_WORDS) | {pw for _, pw in DEMO_CREDENTIALS} | {
+    "pwd", "foo", "bar", "baz", "tiger", "hunter2", "letmein", "qwerty", "s3cret", "p@ssw0rd", "passw0rd", "secret123",
+    "password123",
+}
 _WORD_VALUE = lazy(r"[A-Za-z][A-Za-z0-9_!@#%+-]{2,40}")  # no dot: `users.c.password` is an attribute
+
+
+def _literal(ctx: Context, v: str, *, in_string: bool = False) -> bool:
+    """Whether ``v``, where it last sits on its line (after its name: `'password': password`), is a quoted literal;
+    with ``in_string``, also the part of a string after `:` or `=` (`"…://user:pass@…"`, `"UID=u;PWD=pass"`)."""
+    at = ctx.line.rfind(v)
+    if at <= 0:
+        return False
+    before, after = ctx.line[at - 1], ctx.line[at + len(v):at + len(v) + 1]
+    if before in "\"'`" and after in "\"'`\\":  # (a backslash: an escaped quote, JSON inside a string)
+        return True
+    head = ctx.line[:at]
+    return in_string and before in ":=" and (head.count('"') % 2 == 1 or head.count("'") % 2 == 1)
 
 
 @softens("placeholder")
@@ -109,22 +111,15 @@ def stand_in_password(ctx: Context) -> bool:
     if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "credential-file" or not TEST_PATH.search(ctx.path):
         return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
-    if not _WORD_VALUE.fullmatch(v) or "..." in v or _PLACEHOLDER_TOKEN.search(v):
+    if not _WORD_VALUE.fullmatch(v) or _PLACEHOLDER_TOKEN.search(v) or ENV_NAME.fullmatch(v):
         return False
-    if _CODE_EXT.search(ctx.path):
-        # In code a literal is quoted, or sits in a URL or DSN string (`:pass@`, `PWD=pass`); `password = password`
-        # reads a variable.
-        at = ctx.line.rfind(v)  # the value, after its name (`'password': password`)
-        before = ctx.line[:at]
-        if at <= 0 or before[-1] not in "\"':=" or \
-                (before[-1] in ":=" and before.count('"') % 2 == 0 and before.count("'") % 2 == 0):
-            return False  # not quoted, nor inside a string (`password=password` passes a variable)
+    if _CODE_EXT.search(ctx.path) and not _literal(ctx, v, in_string=True):
+        return False  # code reads a variable there (`password = password`, `password=password`)
     low = v.lower()
-    # Written to look like a password (`secured_password`, `mysecretpassword`): a value someone typed, not a word
-    # that names the field.
-    typed = low not in ("password", "passwd", "secret") and bool(re.search(r"passw|secret", low)) and \
-        not re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v)
-    return low in _STAND_IN_WORDS or typed
+    # A word that names the field is a stand-in only in _STAND_IN_WORDS; one written to look like a password
+    # (`secured_password`, not `ACCESS-TOKEN`) is a value someone typed.
+    return low in _STAND_IN_WORDS or (low not in ("password", "passwd", "secret") and looks_made_up(v)
+                                      and re.search(r"passw|secret", low) is not None)
 
 
 @softens("low-entropy")
@@ -133,8 +128,7 @@ def stand_in_test_password(ctx: Context) -> bool:
     if ctx.rule.family not in NAME_BASED or not TEST_PATH.search(ctx.path) or not _password_named(ctx):
         return False
     v = ctx.value.strip()
-    at = ctx.line.rfind(v)
-    return len(v) >= 4 and at > 0 and ctx.line[at - 1] in "\"'" and ctx.line[at + len(v):at + len(v) + 1] in "\"'"
+    return len(v) >= 4 and _literal(ctx, v)
 
 
 @softens("character-set")
@@ -152,5 +146,5 @@ def uuid_test_secret(ctx: Context) -> bool:
     if not TEST_PATH.search(ctx.path):
         return False
     # A secret-like name, not any key (`idempotency_key`, `cache_key` hold ids).
-    name = re.sub(r"[^a-z0-9]", "", assigned_name(ctx).lower())
+    name = "".join(_name_parts(assigned_name(ctx)))
     return any(w in name for w in ("secret", "token", "apikey", "password"))

@@ -52,7 +52,10 @@ _PLACEHOLDER_TOKEN = lazy(
 # A printf conversion inside a value (%s, %d, %r, %(name)s), not followed by what would make it text or a URL escape.
 _PRINTF = lazy(r"(?<!%)%(?:\([A-Za-z_]\w{0,30}\))?[sdr](?![A-Za-z0-9])")
 # The lone words of _PLACEHOLDER_WHOLE that people do use as passwords.
-_WEAK_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret|admin|root|test|login|default)$")
+WEAK_WORDS = ("password", "passwd", "pass", "secret", "admin", "root", "test", "login", "default")
+_WEAK_WORD = lazy(r"(?i)^(?:" + "|".join(WEAK_WORDS) + r")$")
+# An environment variable's name standing in for its value (DB_PASSWORD, S1_PLACE).
+ENV_NAME = lazy(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+")
 _SELF_WORD = lazy(r"(?i)^(?:password|passwd|pass|secret)$")
 _TEMPLATE = lazy(
     r"^(?:\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|<[^<>]+>|\[[^\]]+\]"
@@ -83,11 +86,10 @@ def placeholder(ctx: Context) -> bool:
         return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
-    if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", v):
-        return True  # an environment-variable name standing in for the value (DB_PASSWORD, S1_PLACE)
-    if ctx.rule.family in NAME_BASED and not any(c.isdigit() for c in v) and len(v) <= 30 and \
-            re.search(r"(?i)secret|passw|token|apikey|api_key", v):
-        return True  # "ABCSECRETKEY", "mysecretpassword", "supersecrettoken": written to look fake
+    if ENV_NAME.fullmatch(v):
+        return True  # an environment-variable name standing in for the value
+    if ctx.rule.family in NAME_BASED and looks_made_up(v):
+        return True
     if _weak_word_in_use(ctx, v):
         return False
     if len(set(v.lower())) <= 3:  # "xxxxxxxx", "00000000", "********", "abababab"
@@ -95,6 +97,13 @@ def placeholder(ctx: Context) -> bool:
     if _PLACEHOLDER_TOKEN.search(v):
         return True
     return bool(_PLACEHOLDER_WHOLE.match(v))
+
+
+def looks_made_up(v: str) -> bool:
+    """Written to look like a secret (``ABCSECRETKEY``, ``mysecretpassword``, ``secured_password``): no digit, short,
+    and naming the thing it stands for."""
+    return not any(c.isdigit() for c in v) and len(v) <= 30 and \
+        re.search(r"(?i)secret|passw|token|apikey|api_key", v) is not None
 
 
 def _weak_word_in_use(ctx: Context, v: str) -> bool:

@@ -158,7 +158,9 @@ def test_every_answer_is_the_same_for_value_a_and_value_b(tmp_path: Path) -> Non
     # One call of every tool per example (run twice: without a grant, and under the grant).
     calls = st.tuples(
         st.tuples(st.just("list_secrets"), st.just({})),
-        st.tuples(st.just("scan"), st.fixed_dictionaries({"paths": st.lists(fragment, max_size=2)})),
+        st.tuples(st.just("scan"), st.fixed_dictionaries(
+            {"paths": st.lists(fragment, max_size=2)},
+            optional={"min_confidence": st.sampled_from(["high", "medium", "low", "unlikely"])})),
         st.tuples(st.just("check_diff"), fragment.map(
             lambda s: {"diff": f"--- a/f.py\n+++ b/f.py\n@@ -0,0 +1 @@\n+token = {s!r}\n"})),
         st.tuples(st.just("fix"), st.just({"paths": ["planted.txt"]})),
