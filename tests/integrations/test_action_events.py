@@ -27,7 +27,7 @@ from tests.fakes_github import GITHUB_TOKEN, FakeGitHub, closed_port_url, serve
 from tests.unleak.action_runner import ActionRun, run_action
 
 ROOT = Path(__file__).resolve().parents[2]
-SARIF_SCHEMA = ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"  # OASIS SARIF 2.1.0
 REPOSITORY = "octo/shop"
 PR_NUMBER = 7
 

@@ -19,7 +19,7 @@ from scanner.finding import Finding
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import aws_access_key_id, github_pat, slack_bot_token, stripe_live_key
 
-SARIF_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "data" / "schemas" / "sarif-schema-2.1.0.json"
 Key = tuple[str, str, str, str]
 
 

@@ -14,7 +14,7 @@ from tests import fakes as f
 from tests.conftest import GitRepo, run_cli
 from tests.fakes import aws_access_key_id, github_pat
 
-SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "schemas" / "sarif-schema-2.1.0.json"
 
 
 @pytest.fixture
