@@ -84,7 +84,20 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
     _workflow_notes(plan)
     _plan_reference_file(plan, needed, ref_text, secret_of_value, located.texts, top)
     _mention_every_copy(plan, search_files, rule_of)
+    _archive_members(plan, findings)
     return plan
+
+
+def _archive_members(plan: Plan, findings: list[Finding]) -> None:
+    """A value inside an archive (``app.war!/…``) cannot be rewritten in place: a manual step says what to do."""
+    from scanner import archives
+
+    for f in findings:
+        if f.source == archives.SOURCE and f.secret.reveal():
+            archive, _member = archives.split(f.path)
+            plan.manual.append(ManualStep(f.path, f.line, f"inside the archive {archive}: rebuild it from sources that "
+                                          "read the value from the vault, and rotate the value", f.rule_id,
+                                          f.preview, f.secret.reveal()))
 
 
 def _hide(plan: Plan, findings: Iterable[Finding]) -> None:

@@ -10,7 +10,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner import git, sources
+from scanner import archives, git, sources
 from scanner.baseline import Baseline
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
@@ -38,6 +38,9 @@ class ScanRequest:
     min_confidence: Confidence = Confidence.LOW
     explain: bool = False
     max_file_size: int = sources.DEFAULT_MAX_FILE_SIZE
+    # Files and changes scans: archives (zip, jar, whl, tar, .gz…) nested this deep are read member by member; 0: no
+    # archive is opened (scanner.archives).
+    archive_depth: int = archives.DEFAULT_DEPTH
     baseline: Baseline | None = None
     text: str | None = None  # scan this text instead (hooks and MCP check content before it is written)
     text_path: str = "<stdin>"
@@ -69,11 +72,12 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
         parts.append(iter([Chunk(path=req.text_path, text=req.text, source="text")]))
     for mode in req.modes if modes is None else modes:
         if mode == "files":
-            parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size))
+            parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size,
+                                              req.archive_depth))
         elif mode == "staged":
             parts.append(sources.staged(req.root, stats, exclude, req.paths))
         elif mode == "changes":
-            parts.append(sources.changes(req.root, stats, exclude, req.max_file_size))
+            parts.append(sources.changes(req.root, stats, exclude, req.max_file_size, req.archive_depth))
         elif mode in ("range", "history"):
             top, revs = _commit_revs(req, mode, notes)
             parts.append(sources.commits(top, revs, stats, exclude))
@@ -135,9 +139,10 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
             files = list(sources.working_tree_files(list(req.paths), req.root, result.stats, exclude))
             result.rules.update(engine.rules)
             if not parallel.scan_files(engine, result, files, workers=req.workers, max_size=req.max_file_size,
-                                       progress=progress):
+                                       progress=progress, archive_depth=req.archive_depth, exclude=exclude):
                 engine.scan((c for full, shown in files
-                             if (c := sources.read_file(full, shown, result.stats, req.max_file_size)) is not None),
+                             for c in sources.file_chunks(full, shown, result.stats, req.max_file_size,
+                                                          req.archive_depth, exclude)),
                             result, progress)
             continue
         if mode not in ("range", "history"):

@@ -372,6 +372,8 @@ FileBlockOut = tuple[list[Finding], Stats, Counter[str], list[str]]
 class _FileWorker:
     engine: Engine
     max_size: int
+    archive_depth: int
+    exclude: sources.PathFilter | None
 
 
 _FILE_STATE: _FileWorker | None = None  # set in the parent before forking
@@ -390,17 +392,18 @@ def _scan_file_blocks(take: Callable[[], tuple[int, list[tuple[Path, str]]] | No
         found: list[Finding] = []
         names: list[str] = []
         for full, shown in block:
-            chunk = sources.read_file(full, shown, stats, w.max_size)
-            if chunk is None:
-                continue
-            stats.chunks += 1
-            found.extend(w.engine.scan_chunk(chunk, None, dropped))
-            names.append(shown)
+            chunks = sources.file_chunks(full, shown, stats, w.max_size, w.archive_depth, w.exclude)
+            for chunk in chunks:
+                stats.chunks += 1
+                found.extend(w.engine.scan_chunk(chunk, None, dropped))
+            if chunks:
+                names.append(shown)
         yield index, (found, stats, dropped, names)
 
 
 def scan_files(engine: Engine, result: ScanResult, files: list[tuple[Path, str]], *, workers: int, max_size: int,
-               progress: Callable[[Chunk], None] | None = None) -> bool:
+               progress: Callable[[Chunk], None] | None = None, archive_depth: int = 0,
+               exclude: sources.PathFilter | None = None) -> bool:
     """Read and scan ``files`` in worker processes, results in the order one process gives. False (nothing done)
     when there are too few files to be worth it or processes cannot be made here: the caller scans in-process."""
     global _FILE_STATE
@@ -423,7 +426,7 @@ def scan_files(engine: Engine, result: ScanResult, files: list[tuple[Path, str]]
             for name in names:
                 progress(Chunk(path=name, text="", source="file"))
 
-    _FILE_STATE = _FileWorker(engine, max_size)
+    _FILE_STATE = _FileWorker(engine, max_size, archive_depth, exclude)
     try:
         return _run_workers(blocks, workers, take, scan=_scan_file_blocks)
     finally:

@@ -16,6 +16,7 @@ from scanner.rules.base import Rule
 @dataclass
 class Stats:
     files: int = 0
+    archive_members: int = 0  # text files read out of archives (scanner.archives), besides ``files``
     bytes: int = 0
     chunks: int = 0
     commits: int = 0

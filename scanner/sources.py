@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from scanner import git, postimage
+from scanner import archives, git, postimage
 from scanner.chunk import Chunk
 from scanner.errors import GitError, UsageError
 from scanner.finding import CommitInfo, Skipped
@@ -63,53 +63,86 @@ def is_binary(data: bytes) -> bool:
     return b"\0" in head
 
 
-def _read_file(path: Path, rel: str, stats: Stats, max_size: int) -> Chunk | None:
+def _read_file(path: Path, rel: str, stats: Stats, max_size: int, archive_depth: int = 0,
+               exclude: PathFilter | None = None) -> list[Chunk]:
+    """The file as one chunk; with ``archive_depth``, an archive's text members as one chunk each
+    (:mod:`scanner.archives`). Nothing (counted in ``stats``) for a binary file, one too large, a link or what
+    cannot be read."""
     try:
         st = path.lstat()
     except OSError:
         stats.unreadable += 1
-        return None
+        return []
     if stat.S_ISLNK(st.st_mode):
         # Never followed: a link may point outside the repository (the target is scanned on its own if inside).
         stats.symlinks_skipped += 1
-        return None
+        return []
     if stat.S_ISDIR(st.st_mode):
         stats.submodules_skipped += 1
-        return None
+        return []
     if not stat.S_ISREG(st.st_mode):
-        return None
+        return []
     if st.st_size > max_size:
         stats.too_large += 1
-        return None
+        return []
     try:
         with open(path, "rb") as fh:
-            # Decided from the first bytes: a binary file (an image, an archive, a model) is never read whole.
+            # Decided from the first bytes: a binary file (an image, a model) is never read whole, an archive only
+            # member by member.
             data = fh.read(_BINARY_SNIFF)
+            if archive_depth > 0 and archives.kind(data) is not None:
+                return _archive_chunks(path, rel, data, stats, max_size, archive_depth, exclude)
             if is_binary(data):
                 stats.binary_skipped += 1
-                return None
+                return []
             if len(data) == _BINARY_SNIFF:
                 data += fh.read()
     except OSError:
         stats.unreadable += 1
-        return None
+        return []
     stats.files += 1
     stats.bytes += len(data)
-    return Chunk(path=rel, text=decode(data), source="file")
+    return [Chunk(path=rel, text=decode(data), source="file")]
+
+
+def _archive_chunks(path: Path, rel: str, head: bytes, stats: Stats, max_size: int, depth: int,
+                    exclude: PathFilter | None) -> list[Chunk]:
+    counts = archives.Counts()
+    chunks: list[Chunk] = []
+    for member, data in archives.members(path, head, max_size, depth, counts):
+        shown = rel + archives.SEPARATOR + member
+        if is_binary(data) or (exclude is not None and exclude.excluded(shown)):
+            continue  # classes, images: a jar is mostly them
+        stats.archive_members += 1
+        stats.bytes += len(data)
+        chunks.append(Chunk(path=shown, text=decode(data), source=archives.SOURCE))
+    stats.files += 1
+    stats.unreadable += counts.unreadable
+    stats.too_large += counts.too_large
+    return chunks
 
 
 def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
-                 max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
-    """Files of the working tree: tracked plus untracked-not-ignored inside a repository, every file elsewhere."""
+                 max_size: int = DEFAULT_MAX_FILE_SIZE, archive_depth: int = archives.DEFAULT_DEPTH
+                 ) -> Iterator[Chunk]:
+    """Files of the working tree: tracked plus untracked-not-ignored inside a repository, every file elsewhere;
+    archives member by member."""
     for full, shown in working_tree_files(paths, cwd, stats, exclude):
-        chunk = read_file(full, shown, stats, max_size)
-        if chunk is not None:
-            yield chunk
+        yield from file_chunks(full, shown, stats, max_size, archive_depth, exclude)
 
 
 def read_file(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Chunk | None:
     """One file as a chunk named ``shown``, or None (counted in ``stats``: binary, too large, link, unreadable)."""
-    return _read_file(path, shown, stats, max_size)
+    got = _read_file(path, shown, stats, max_size)
+    return got[0] if got else None
+
+
+def file_chunks(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MAX_FILE_SIZE,
+                archive_depth: int = archives.DEFAULT_DEPTH, exclude: PathFilter | None = None) -> list[Chunk]:
+    """One file as a chunk named ``shown``, or an archive's text members (``shown!/member``, those ``exclude``
+    leaves) to ``archive_depth`` levels; nothing when it is skipped (counted in ``stats``: binary, too large,
+    link, unreadable)."""
+    return _read_file(path, shown, stats, max_size, archive_depth, exclude)
 
 
 def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter
@@ -233,8 +266,8 @@ def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...]
         raise
 
 
-def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAULT_MAX_FILE_SIZE
-            ) -> Iterator[Chunk]:
+def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAULT_MAX_FILE_SIZE,
+            archive_depth: int = archives.DEFAULT_DEPTH) -> Iterator[Chunk]:
     """Added lines of staged and unstaged changes against HEAD, plus new untracked files: what an agent wrote."""
     top = git.require_repo(repo, "--changes")
     head = git.has_head(top)
@@ -246,9 +279,8 @@ def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAU
     for rel in filter(None, untracked.split("\0")):
         if exclude.excluded(rel):
             continue
-        chunk = _read_file(top / rel, rel, stats, max_size)
-        if chunk is not None:
-            yield Chunk(path=rel, text=chunk.text, source="changes")
+        for chunk in _read_file(top / rel, rel, stats, max_size, archive_depth, exclude):
+            yield Chunk(path=chunk.path, text=chunk.text, source="changes" if chunk.source == "file" else chunk.source)
 
 
 def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
@@ -379,7 +411,7 @@ def agent_logs(paths: list[str], stats: Stats, max_size: int = DEFAULT_MAX_FILE_
         else:
             expanded = [f]
         for p in expanded:
-            chunk = _read_file(p, str(p), stats, max_size)
+            chunk = read_file(p, str(p), stats, max_size)
             if chunk is None:
                 continue
             if p.suffix != ".jsonl":

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 # Tables other features read; validated by their own code.
 _SECTIONS = {"fix", "run", "vault", "action", "verify"}
-_KEYS = {"exclude", "disable", "rules", "baseline", "min-confidence", "max-file-size"} | _SECTIONS
+_KEYS = ({"exclude", "disable", "rules", "baseline", "min-confidence", "max-file-size", "max-archive-depth"}
+         | _SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Config:
     baseline: str | None = None
     min_confidence: Confidence | None = None
     max_file_size: int | None = None
+    max_archive_depth: int | None = None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A migrated gitleaks/betterleaks config: what it could not carry over, and its commit allowlists.
     warnings: tuple[str, ...] = ()
@@ -154,6 +156,10 @@ def parse(table: dict[str, Any], source: str, prefix: str = "") -> Config:
     mfs = table.get("max-file-size")
     if mfs is not None and (not isinstance(mfs, int) or isinstance(mfs, bool) or mfs <= 0):
         raise ConfigError(f"{source}: '{prefix}max-file-size' must be a positive integer (bytes)")
+    depth = table.get("max-archive-depth")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise ConfigError(f"{source}: '{prefix}max-archive-depth' must be an integer, 0 or more (0: archives are "
+                          "not opened)")
     sections: dict[str, dict[str, Any]] = {}
     for sec in _SECTIONS:
         if sec in table:
@@ -161,13 +167,14 @@ def parse(table: dict[str, Any], source: str, prefix: str = "") -> Config:
                 raise ConfigError(f"{source}: '{prefix}{sec}' must be a table")
             sections[sec] = table[sec]
     return Config(source=source, exclude=exclude, disable=frozenset(disable), rules=rules, baseline=baseline,
-                  min_confidence=min_conf, max_file_size=mfs, sections=sections)
+                  min_confidence=min_conf, max_file_size=mfs, max_archive_depth=depth, sections=sections)
 
 
 def scan_request(
     root: Path, modes: tuple[str, ...], paths: tuple[str, ...], *, range_: str | None = None,
     diff: str | None = None, config_path: str | None = None, baseline_path: str | None = None,
     use_baseline: bool = True, min_confidence: str | None = None, explain: bool = False,
+    archive_depth: int | None = None,
 ) -> tuple[ScanRequest, Config]:
     """The scan request for a repository: flags (these arguments) beat config beat defaults. The one place the
     CLI and the MCP server turn a scan into a request, so both honour the same config and baseline."""
@@ -197,6 +204,8 @@ def scan_request(
         root=root, modes=modes, paths=paths, range=range_, diff=diff, exclude=cfg.exclude,
         disabled=cfg.disable, extra_rules=cfg.rules, min_confidence=conf, explain=explain,
         max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
+        archive_depth=next((d for d in (archive_depth, cfg.max_archive_depth) if d is not None),
+                           ScanRequest.archive_depth),
     )
     return req, cfg
 

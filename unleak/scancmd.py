@@ -26,7 +26,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
              explain: bool = False, exit_zero: bool = False, strict: bool = False, repo_dir: str = ".",
              verify: bool | None = None, verify_timeout: float | None = None, verified_first: bool = False,
-             only_verified: bool = False, group: bool = True) -> int:
+             only_verified: bool = False, group: bool = True, max_archive_depth: int | None = None) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
     some git object could not be read (everything else is scanned and reported first)."""
     root = Path(repo_dir).resolve()
@@ -58,7 +58,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
 
     req, cfg = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
                             baseline_path=baseline_path, use_baseline=not no_baseline,
-                            min_confidence=min_confidence, explain=explain)
+                            min_confidence=min_confidence, explain=explain, archive_depth=max_archive_depth)
     for warning in cfg.warnings:  # what a migrated gitleaks config could not carry over
         sys.stderr.write(f"warning: {warning}\n")
     vcfg = verify_config(cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scanner import archives
 from scanner.report.text import summary
 from scanner.result import ScanResult
 
@@ -23,13 +24,19 @@ def render(result: ScanResult) -> str:
         verdict = result.verifications.get(f.fingerprint)
         if verdict is not None:
             msg += f" [verified: {verdict.short()}]"
-        if f.commit is not None:
+        path, where = f.path, f"line={f.line},col={f.column},endColumn={f.end_column}"
+        if f.source == archives.SOURCE:
+            # GitHub can only point at the archive itself: the member and its line go in the message.
+            path, member = archives.split(f.path)
+            where = "line=1"
+            msg += f" in archive member {member} line {f.line}; rebuild the archive without it and rotate the value"
+        elif f.commit is not None:
             msg += f" in commit {f.commit.sha[:12]} by {f.commit.author}; a secret in history stays leaked: rotate it"
         else:
             msg += "; move it to the vault with `unleak fix`"
         out.append(
-            f"::{_LEVEL[f.confidence.value]} file={_prop(f.path)},line={f.line},col={f.column},"
-            f"endColumn={f.end_column},title={_prop(f.rule_id + ' ' + f.title)}::{_data(msg)}"
+            f"::{_LEVEL[f.confidence.value]} file={_prop(path)},{where},"
+            f"title={_prop(f.rule_id + ' ' + f.title)}::{_data(msg)}"
         )
     out.append(summary(result))
     return "\n".join(out) + "\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from scanner import archives
 from scanner.result import ScanResult
 from scanner.rules import Rule, all_rules
 from scanner.version import VERSION
@@ -69,6 +70,16 @@ def document(result: ScanResult, root: str | None = None, extra_rules: dict[str,
         if verdict is not None:
             res["properties"]["verified"] = verdict.to_dict()
             res["message"]["text"] += f" [verified: {verdict.status.value}]"
+        if f.source == archives.SOURCE:
+            # The artifact is the archive on disk; the member and the line inside it are properties and in the text.
+            archive, member = archives.split(f.path)
+            location = res["locations"][0]["physicalLocation"]
+            location["artifactLocation"]["uri"] = quote(archive)
+            location["region"] = {"startLine": 1}
+            context = location.pop("contextRegion", None)
+            res["properties"]["archiveMember"] = {"path": member, "line": f.line, "column": f.column,
+                                                  **({"context": context["snippet"]["text"]} if context else {})}
+            res["message"]["text"] += f" (in archive member {member} line {f.line})"
         if f.commit is not None:
             res["properties"]["commit"] = f.commit.to_dict()
             res["message"]["text"] += f" (introduced in commit {f.commit.sha[:12]} by {f.commit.author})"

@@ -109,6 +109,8 @@ def summary(result: ScanResult) -> str:
         scanned.append(plural(s.commits, "commit"))
     if s.files:
         scanned.append(plural(s.files, "file"))
+    if s.archive_members:
+        scanned.append(plural(s.archive_members, "archive member"))
     if not scanned:
         scanned.append(plural(s.chunks, "chunk"))
     parts.append("scanned " + ", ".join(scanned))

@@ -1,12 +1,13 @@
 """Files scans in worker processes give exactly what one process gives: the same findings in the same order, the
 same counts (files, bytes, binary, too large, links) and the same drop counters, on a generated tree with secrets,
-binaries (caught by their first bytes, or not: a NUL after the sniffed head), a too-large file, links, a minified
-line, Latin-1 text and nested directories; in a git work tree (tracked files) and in a plain directory."""
+binaries (caught by their first bytes, or not: a NUL after the sniffed head), archives, a too-large file, links, a
+minified line, Latin-1 text and nested directories; in a git work tree (tracked files) and in a plain directory."""
 
 from __future__ import annotations
 
 import os
 import random
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,11 @@ def _tree(root: Path, seed: int = 4) -> None:
         elif kind == 5:
             (d / f"latin{i}.py").write_bytes(b"# caf\xe9\nK = '" + stripe_live_key().encode() + b"'\n")
             continue
+        elif kind == 6:  # an archive: its members are scanned like files
+            with zipfile.ZipFile(d / f"bundle{i}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr("conf/app.env", f"TOKEN={github_pat()}\n")
+                zf.writestr("logo.png", b"\x89PNG\0\0" + os.urandom(200))
+            continue
         else:
             text = f"def f{i}():\n    return {i}\n" * rng.randrange(1, 40)
         (d / f"m{i}.py").write_text(text, encoding="utf-8")
@@ -71,6 +77,9 @@ def test_parallel_files_scan_equals_one_process(tmp_path: Path, in_git: bool) ->
     findings, stats, _ = two
     assert len(findings) > 40 and stats["binary_skipped"] > 10 and stats["too_large"] == 1
     assert any("late" in str(f["path"]) for f in findings)  # a NUL after the sniffed head: still text
+    members = [f for f in findings if f["source"] == "archive"]
+    assert members and all(str(f["path"]).endswith(".zip!/conf/app.env") for f in members)
+    assert stats["archive_members"] == len(members)  # the png beside each is binary: not a member scanned
 
 
 def test_scan_files_really_uses_workers(tmp_path: Path) -> None:

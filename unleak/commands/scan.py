@@ -32,6 +32,9 @@ import click
 @click.option("--min-confidence", type=click.Choice(["high", "medium", "low", "unlikely"]),
               help="Report only at or above (unlikely: also the weak words and demo passwords that usually stand in "
               "for one).")
+@click.option("--max-archive-depth", type=click.IntRange(min=0), metavar="N",
+              help="Read zip, jar, wheel and tar archives member by member, nested up to N deep (default 3; 0: "
+                   "treat archives as binary).")
 @click.option("--explain", is_flag=True, help="Show which filter dropped each candidate (never the value).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when secrets are found.")
 @click.option("--verify/--no-verify", default=None,
