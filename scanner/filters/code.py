@@ -30,9 +30,13 @@ _UI_CONTEXT = lazy(
     r"type|kind|column|header|event|action|mode|method|scope|grant_type|response_type|param|validator)"
     r"[A-Za-z0-9_.-]{0,30}[\"']?\s{0,4}(?:=|:|=>)"
 )
+# Language codes a resource bundle's name ends with (``messages_de.properties``, ``_text_pt_br.prop``).
+_LANGS = ("ar|bg|ca|cs|cy|da|de|el|en|es|et|eu|fa|fi|fr|ga|gl|he|hi|hr|hu|hy|id|in|is|it|iw|ja|ka|kk|ko|lt|lv|mk|"
+          "ms|mt|nb|nl|nn|no|pl|pt|ro|ru|sk|sl|sq|sr|sv|ta|th|tr|uk|ur|vi|zh")
 _LOCALE_PATH = lazy(r"(?i)(?:^|/)(?:locales?|i18n|l10n|lang|langs|languages|translations?|messages)/|"
                     r"(?:^|/)(?:messages|strings|translations?)[._-][A-Za-z_-]{2,10}\.[a-z]{2,10}$|"
-                    r"\.(?:po|pot|xliff|xlf|resx|strings)$")
+                    r"\.(?:po|pot|xliff|xlf|resx|strings)$|"
+                    r"_(?:" + _LANGS + r")(?:_[A-Za-z]{2,4})?\.(?:properties|prop)$")
 
 _WORDY = lazy(r"^[A-Za-z][a-z]+(?:[ _-][A-Za-z][a-z]+){0,6}[.:!?…]?$")
 _SECRET_WORD = lazy(r"(?i)pass(?:word|wd|phrase)?|secret|token|credential|api[_-]?key|auth|login|pin")
@@ -55,8 +59,10 @@ def ui_string(ctx: Context) -> bool:
     v = ctx.value.strip()
     if " " in v:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
-    if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[^\W\d_]+[.:!?]?", v):
-        return True  # a translation file: `password: Senha` is the word for the label, in some language
+    if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[#¿¡]?[^\W\d_]+[.:!?]?", v):
+        # a translation file: `password: Senha` is the word for the label, in some language (`#Decryption`: a
+        # string marked not yet translated)
+        return True
     if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")) and (
             re.search(r"[ _/-]", v) or _UI_WORD.fullmatch(v.rstrip(".:!?…").lower())):
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label" (not the one word "Mongopass")
@@ -73,7 +79,7 @@ def ui_string(ctx: Context) -> bool:
 
 _CODE_EXT = lazy(
     r"\.(?:py|pyi|js|jsx|mjs|cjs|ts|tsx|rb|php|go|java|kt|kts|scala|groovy|cs|swift|rs|c|cc|cpp|h|hpp|m|dart|"
-    r"lua|ex|exs|erl|clj|vue|svelte|pl|pm|r|jl|sh|bash|zsh|ps1|tf|hcl|gradle|sql)$",
+    r"lua|ex|exs|erl|clj|vue|svelte|pl|pm|r|jl|sh|bash|zsh|ps1|tf|hcl|gradle|sql|jj|jjt)$",
     re.IGNORECASE,
 )
 _TYPE_NAMES = lazy(
@@ -316,6 +322,9 @@ _NON_SECRET_NAME = lazy(
 )
 
 
+_BUILD_FILE = lazy(r"(?:^|/)(?:pom|build|ivy)\.xml$|\.pom$")
+
+
 @drop_filter
 def non_secret_name(ctx: Context) -> bool:
     """Values of names that are never credentials: ids, ARNs, versions, nonces, pagination tokens (``NextToken``)."""
@@ -323,6 +332,8 @@ def non_secret_name(ctx: Context) -> bool:
         return False
     idx = ctx.line.rfind(ctx.value)
     before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
+    if _BUILD_FILE.search(ctx.path) and re.search(r"(?:<token>|\btoken\s{0,4}=\s{0,4}[\"'])$", before):
+        return True  # Maven and Ant: the text a replace step substitutes (`<replacefilter token="@qualifier"`)
     m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
     if m is None:
         # An unnamed entropy hit next to words about nonces or digests (`def get_client_nonce(…): return "…"`).
