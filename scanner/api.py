@@ -75,7 +75,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
             parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size,
                                               req.archive_depth))
         elif mode == "staged":
-            parts.append(sources.staged(req.root, stats, exclude, req.paths))
+            parts.append(sources.staged(req.root, stats, exclude, req.paths, req.archive_depth, req.max_file_size))
         elif mode == "changes":
             parts.append(sources.changes(req.root, stats, exclude, req.max_file_size, req.archive_depth))
         elif mode in ("range", "history"):

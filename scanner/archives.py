@@ -54,6 +54,16 @@ def _read_errors() -> tuple[type[BaseException], ...]:
             zlib.error, lzma.LZMAError)
 
 
+# Names of archives a commit-side scan opens (git gives no first bytes there without reading the whole blob).
+_ARCHIVE_NAME = (".zip", ".jar", ".war", ".ear", ".aar", ".apk", ".whl", ".egg", ".nupkg", ".vsix", ".xpi", ".ipa",
+                 ".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".gz", ".bz2", ".xz")
+
+
+def named_like_one(path: str) -> bool:
+    """Whether a file's name says it is an archive (``.zip``, ``.jar``, ``.whl``, ``.tar.gz``…)."""
+    return path.lower().endswith(_ARCHIVE_NAME)
+
+
 def kind(head: bytes) -> str | None:
     """The archive format the first bytes announce (at least 262 of them for tar), else None."""
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -75,15 +85,17 @@ class Counts:
     budget_bytes: int = MAX_TOTAL
 
 
-def members(path: Path, head: bytes, max_size: int, depth: int, counts: Counts) -> Iterator[tuple[str, bytes]]:
-    """(member path, its bytes) of every file in the archive at ``path`` (its first bytes ``head``), archives
-    within it expanded to ``depth`` levels, in archive order. Over-limit and unreadable members are counted in
-    ``counts``; an archive nested deeper than ``depth`` is given out as a member (binary, so not scanned)."""
+def members(source: Path | bytes, name: str, head: bytes, max_size: int, depth: int, counts: Counts
+            ) -> Iterator[tuple[str, bytes]]:
+    """(member path, its bytes) of every file in the archive ``source`` (a file, or its bytes: a staged blob) named
+    ``name``, whose first bytes are ``head``, archives within it expanded to ``depth`` levels, in archive order.
+    Over-limit and unreadable members are counted in ``counts``; an archive nested deeper than ``depth`` is given
+    out as a member (binary, so not scanned)."""
     if depth <= 0 or kind(head) is None:
         return
     try:
-        with open(path, "rb") as fh:
-            yield from _expand(fh, path.name, head, "", max_size, depth, counts)
+        with (open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)) as fh:
+            yield from _expand(fh, name, head, "", max_size, depth, counts)
     except _read_errors():  # the archive itself is damaged (members read before it stay reported)
         counts.unreadable += 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import posixpath
 import re
 import stat
 import sys
@@ -91,7 +92,7 @@ def _read_file(path: Path, rel: str, stats: Stats, max_size: int, archive_depth:
             # member by member.
             data = fh.read(_BINARY_SNIFF)
             if archive_depth > 0 and archives.kind(data) is not None:
-                return _archive_chunks(path, rel, data, stats, max_size, archive_depth, exclude)
+                return _member_chunks(path, rel, data, stats, max_size, archive_depth, exclude)
             if is_binary(data):
                 stats.binary_skipped += 1
                 return []
@@ -105,11 +106,12 @@ def _read_file(path: Path, rel: str, stats: Stats, max_size: int, archive_depth:
     return [Chunk(path=rel, text=decode(data), source="file")]
 
 
-def _archive_chunks(path: Path, rel: str, head: bytes, stats: Stats, max_size: int, depth: int,
-                    exclude: PathFilter | None) -> list[Chunk]:
+def _member_chunks(source: Path | bytes, rel: str, head: bytes, stats: Stats, max_size: int, depth: int,
+                   exclude: PathFilter | None) -> list[Chunk]:
+    """An archive (a file, or a blob's bytes) named ``rel`` as one chunk per text member (``rel!/member``)."""
     counts = archives.Counts()
     chunks: list[Chunk] = []
-    for member, data in archives.members(path, head, max_size, depth, counts):
+    for member, data in archives.members(source, posixpath.basename(rel), head, max_size, depth, counts):
         shown = rel + archives.SEPARATOR + member
         if is_binary(data) or (exclude is not None and exclude.excluded(shown)):
             continue  # classes, images: a jar is mostly them
@@ -219,6 +221,25 @@ class _PostImages:
         except (OSError, GitError):
             return text, numbers
 
+    def archive(self, rev: str, path: str, stats: Stats, max_size: int, depth: int) -> list[Chunk] | None:
+        """The text members of the blob at ``rev:path`` (``:path``, the index, when ``rev`` is empty) when it is named
+        like an archive, is one and is within ``max_size``; else None (a binary file, to be counted as one)."""
+        if self._repo is None or depth <= 0 or "\n" in path or not archives.named_like_one(path):
+            return None  # (an image or a model is not read whole to learn it is not an archive)
+        spec = f"{rev}:{path}"
+        try:
+            size = git.object_size(self._repo, spec)
+            if size is None or size > max_size:
+                return None
+            if self._cat is None:
+                self._cat = git.CatFile(self._repo)
+            got = self._cat.read(spec)
+        except (OSError, GitError):
+            return None
+        if got is None or got[0] != "blob" or archives.kind(got[1][:_BINARY_SNIFF]) is None:
+            return None
+        return _member_chunks(got[1], path, got[1][:_BINARY_SNIFF], stats, max_size, depth, None)
+
     def close(self) -> None:
         if self._cat is not None:
             self._cat.close()
@@ -226,8 +247,10 @@ class _PostImages:
 
 
 def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: PathFilter,
-                  count_commits: bool = False, repo: Path | None = None) -> Iterator[Chunk]:
-    """Chunks of a diff's added lines; with ``repo``, widened by the post-image lines multi-line rules need."""
+                  count_commits: bool = False, repo: Path | None = None, archive_depth: int = 0,
+                  max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
+    """Chunks of a diff's added lines; with ``repo``, widened by the post-image lines multi-line rules need, and
+    (with ``archive_depth``) an added or changed archive read member by member from its blob."""
     def on_commit(_: CommitInfo) -> None:
         stats.commits += 1
 
@@ -236,7 +259,13 @@ def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: Path
         for _commit, fp in git.parse_patch(lines, on_commit if count_commits else None):
             commit = _commit
             if fp.binary:
-                stats.binary_skipped += 1
+                members = (images.archive(commit.sha if commit is not None else "", fp.path, stats, max_size,
+                                          archive_depth)
+                           if archive_depth and fp.path and not exclude.excluded(fp.path) else None)
+                if members is None:
+                    stats.binary_skipped += 1
+                    continue
+                yield from (c for c in members if not exclude.excluded(c.path))
                 continue
             if not fp.path or exclude.excluded(fp.path):
                 continue
@@ -249,8 +278,10 @@ def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: Path
         images.close()
 
 
-def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...] = ()) -> Iterator[Chunk]:
-    """Added lines of ``git diff --cached`` (in ``paths`` when given): what the next commit would add."""
+def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...] = (),
+           archive_depth: int = archives.DEFAULT_DEPTH, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
+    """Added lines of ``git diff --cached`` (in ``paths`` when given): what the next commit would add; a staged
+    archive member by member."""
     # git diff works from any directory of a work tree and prints root-relative paths, so the pre-commit path
     # skips a `rev-parse --show-toplevel` (a git process is ~3 ms); when it fails, require_repo says why.
     d = Path(repo)
@@ -260,7 +291,8 @@ def staged(repo: Path, stats: Stats, exclude: PathFilter, paths: tuple[str, ...]
         lines = git.diff_lines(d, ["--cached", "--no-relative", "--diff-filter=d",
                                    *(["--", *(f":(literal){p}" for p in paths)] if paths else [])],
                                index=git.caller_index(d))
-        yield from _patch_chunks(lines, "staged", stats, exclude, repo=d)
+        yield from _patch_chunks(lines, "staged", stats, exclude, repo=d, archive_depth=archive_depth,
+                                 max_size=max_size)
     except GitError:
         git.require_repo(repo, "--staged")
         raise

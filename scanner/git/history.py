@@ -325,6 +325,15 @@ class CatFile:
         self.close()
 
 
+def object_size(repo: Path, spec: str) -> int | None:
+    """The size in bytes of the object ``spec`` names (``:path`` for the index), or None when it cannot be read."""
+    proc = _call(["cat-file", "-s", spec], repo)
+    try:
+        return int(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        return None
+
+
 def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | None:
     """A file's content at ``rev`` (at most ``limit`` bytes), or None when it cannot be read."""
     proc = _call(["cat-file", "blob", f"{rev}:{path}"], repo)
