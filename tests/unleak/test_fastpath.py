@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,12 +29,19 @@ ACCEPTED = [
     ["scan", "--staged", "a.py", "dir/b c.py", "--no-baseline"],
     ["scan", "--staged", "--", "x", "--not-an-option"],
     ["scan", "--pre-push"],
+    ["scan", "--history"],
+    ["scan", "--history", "--format", "json", "--no-baseline"],
+    ["scan", "--range", "main..HEAD", "--format=sarif", "-o", "r.sarif"],
+    ["scan", "--range=a...b", "--output", "out dir/r.json", "--exit-zero"],
+    ["scan", "--staged", "-o", "r.json"],
 ]
 REJECTED = [
-    [], ["scan"], ["scan", "--history"], ["fix", "--staged"], ["scan", "--staged", "-h"],
+    [], ["scan"], ["scan", "--history", "--history"], ["scan", "--range"], ["scan", "--range", "--history"],
+    ["scan", "--history", "--strict"], ["scan", "--history", "--max-archive-depth", "1"], ["scan", "-o", "r.json"],
+    ["scan", "--history", "-o=r.json"], ["fix", "--staged"], ["scan", "--staged", "-h"],
     ["scan", "--staged", "--help"], ["scan", "path.py"], ["scan", "--staged", "--staged"],
     ["scan", "--staged", "--format"], ["scan", "--staged", "--format", "xml"], ["scan", "--staged", "--format="],
-    ["scan", "--staged", "--config", "--no-baseline"], ["scan", "--staged", "-o", "r.json"],
+    ["scan", "--staged", "--config", "--no-baseline"], ["scan", "--staged", "-o", "-x"],
     ["scan", "--staged", "--explain"], ["scan", "--staged", "-C=x"], ["scan", "--staged", "-Cx"],
     ["scan", "--staged", "--repo", "a", "-C", "b"], ["scan", "--stage"], ["scan", "--pre-push", "--pre-push"],
 ]
@@ -54,7 +62,11 @@ def test_everything_else_goes_to_click(argv: list[str]) -> None:
 
 
 def _both(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """The command by the fast path and by click, each with no scan cache (a commit scan's report says what it read
+    from the cache, which the first run would fill for the second)."""
+    shutil.rmtree(cwd / ".git" / "unleak", ignore_errors=True)
     fast = subprocess.run([sys.executable, "-m", "unleak", *args], cwd=cwd, capture_output=True, text=True)
+    shutil.rmtree(cwd / ".git" / "unleak", ignore_errors=True)
     slow = subprocess.run([sys.executable, "-c", "from unleak.cli import main; main()", *args], cwd=cwd,
                           capture_output=True, text=True)
     return fast, slow
@@ -67,7 +79,9 @@ def test_fast_and_click_paths_give_the_same_output_and_exit_codes(repo: GitRepo,
     (tmp_path / "bad.toml").write_text("[tool.unleak\n")
     cases = [["scan", "--staged"], ["scan", "--staged", "--format", "json"], ["scan", "--staged", "--exit-zero"],
              ["scan", "--changes", "--format=sarif"], ["scan", "--staged", "--config", str(tmp_path / "bad.toml")],
-             ["scan", "--staged", "-C", str(tmp_path)], ["scan", "--staged", "-C", str(tmp_path / "missing")]]
+             ["scan", "--staged", "-C", str(tmp_path)], ["scan", "--staged", "-C", str(tmp_path / "missing")],
+             ["scan", "--history", "--format", "json"], ["scan", "--range", "HEAD..HEAD"],
+             ["scan", "--range", "nope..HEAD"], ["scan", "--history", "a.txt"]]
     codes = set()
     for args in cases:
         fast, slow = _both(args, repo.path)
@@ -77,9 +91,10 @@ def test_fast_and_click_paths_give_the_same_output_and_exit_codes(repo: GitRepo,
     assert codes == {0, 1, 2}
 
 
-def test_a_hook_scan_does_not_import_click(repo: GitRepo) -> None:
+@pytest.mark.parametrize("mode", ["--staged", "--history"])
+def test_a_hook_or_history_scan_does_not_import_click(repo: GitRepo, mode: str) -> None:
     repo.commit("init", {"a.txt": "a\n"})
-    code = ("import sys\nfrom unleak.fastpath import main\ntry:\n    main(['scan', '--staged'])\n"
+    code = (f"import sys\nfrom unleak.fastpath import main\ntry:\n    main(['scan', '{mode}'])\n"
             "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False"
