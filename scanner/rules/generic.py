@@ -141,6 +141,34 @@ register(
         "value looks generated",
     ),
     Rule(
+        id="UL906",
+        title="Secret set as an HTTP header in code",
+        confidence=Confidence.MEDIUM,
+        # `req.Header.Set("X-Api-Key", "…")` (Go), `setRequestHeader('Authorization', 'Bearer …')` (JS),
+        # `setRequestProperty("X-Auth-Token", "…")` (Java), `DefaultRequestHeaders.Add(…)` (C#): a header whose name
+        # says key, token, secret, password or authorization, given a literal. CSRF/XSRF tokens, idempotency,
+        # cache and request ids are not credentials. As for UL904 the value must look generated.
+        pattern=(
+            r"(?i)(?<![A-Za-z0-9_])(?:set|add|append|put|header|setheader|addheader|setrequestheader"
+            r"|setrequestproperty|addrequestproperty|withheader|with_header|insert|tryaddwithoutvalidation)"
+            r"\(\s{0,4}[\"'`](?P<name>(?![A-Za-z0-9_-]{0,40}?(?:csrf|xsrf|idempotency|cache|request-id"
+            r"|correlation|trace|nonce))[A-Za-z0-9_-]{0,40}?(?:api[_-]?key|access[_-]?key|subscription[_-]?key"
+            r"|auth[A-Za-z-]{0,20}|token|secret|passw(?:or)?d))[\"'`]\s{0,4},\s{0,4}[\"'`]"
+            r"(?:(?:bearer|token|basic|bot|key|apikey|sso-key)\s+)?"
+            r"(?P<secret>" + _MIXED + r"[A-Za-z0-9][A-Za-z0-9+/_.=:-]{11,399})[\"'`]"
+        ),
+        # (The match starts at the method, after a "." the anchored search does not start at: the window is searched,
+        # and only where a call of one of these methods is.)
+        keywords=("key", "token", "auth", "secret", "passw"),
+        requires=("et(", "dd(", "end(", "ut(", "der(", "rty(", "ert(", "ion(", "ET(", "DD(", "END(", "UT(", "DER(",
+                  "RTY(", "ERT(", "ION("),
+        min_entropy=3.0,
+        family="generic",
+        revoke="rotate the credential at its issuer",
+        description="`req.Header.Set(\"X-Api-Key\", \"<token>\")`, `setRequestHeader('Authorization', 'Bearer "
+        "<token>')` and the like in code, when the value looks generated",
+    ),
+    Rule(
         id="UL903",
         title="Short password assigned to a password name",
         confidence=Confidence.LOW,

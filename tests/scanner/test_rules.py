@@ -142,6 +142,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     "UL904": ("server.log", lambda: f"[DEBUG] Using Key={f.generated_key()}", "[DEBUG] Using Key=user_profile_cache"),
     "UL905": ("config.yml", lambda: f"weather_key: {f.generated_key()}", "weather_key: user_profile_cache"),
+    "UL906": ("client.go", lambda: f'req.Header.Set("X-Api-Key", "{f.generated_key()}")',
+              'req.Header.Set("X-Api-Key", os.Getenv("API_KEY"))'),
     "UL901": ("a.py", lambda: f"SECRET_KEY = os.environ.get('SECRET_KEY') or '{f.url_password(24)}'",
               "SECRET_KEY = os.environ.get('SECRET_KEY') or 'changeme'"),
     "UL902": ("a.py", lambda: f'HMAC_KEY = b"{f.url_password(24)}"', 'HMAC_KEY = b"placeholder"'),
@@ -423,6 +425,25 @@ def test_service_key_rule_leaves_a_value_to_any_other_rule_that_matches_it() -> 
     found = {r for _, r in _scan("app.py", "iam_key = 'qx7dm2lz8k4wt6pb9rc3vn5hjQX7DM2LZ8K4WT6PB9RC3vn'")}
     assert found and found <= {"UL950", "UL951", "UL952"}
     assert {r for _, r in _scan("app.py", "weather_key = 'qx7dm2lz8k4wt6pb9rc3vn5hjQX7DM2LZ8K4WT6PB9RC3vn'")}
+
+
+@pytest.mark.parametrize(("path", "line", "found"), [
+    ("client.go", 'req.Header.Set("X-BillomatApiKey", "qx7dm2lz8k4wt6pb9rc3vn5hj")', True),
+    ("client.go", 'req.Header.Add("Authorization", "Token qx7dm2lz8k4wt6pb9rc3vn5hj")', True),
+    ("app.js", "xhr.setRequestHeader('X-Auth-Token', 'qx7dm2lz8k4wt6pb9rc3vn5hj');", True),
+    ("Api.java", 'conn.setRequestProperty("Ocp-Apim-Subscription-Key", "qx7dm2lz8k4wt6pb9rc3vn5hj");', True),
+    ("Api.cs", 'client.DefaultRequestHeaders.Add("X-Api-Key", "qx7dm2lz8k4wt6pb9rc3vn5hj");', True),
+    ("client.go", 'req.Header.Set("X-CSRF-Token", "qx7dm2lz8k4wt6pb9rc3vn5hj")', False),  # not a credential
+    ("client.go", 'req.Header.Set("Idempotency-Key", "qx7dm2lz8k4wt6pb9rc3vn5hj")', False),
+    ("client.go", 'req.Header.Set("X-Request-Id", "qx7dm2lz8k4wt6pb9rc3vn5hj")', False),  # not a secret name
+    ("client.go", 'req.Header.Set("X-Api-Key", "YOUR_API_KEY_HERE")', False),  # not generated
+    ("client.go", 'req.Header.Set("Authorization", "Bearer "+token)', False),  # built from a variable
+    ("client.go", 'req.Header.Set("X-Api-Key", apiKey)', False),
+    ("client.go", 'req.Header.Set("Authorization", "Bearer ${TOKEN}")', False),
+])
+def test_header_rule_wants_a_credential_header_and_a_generated_literal(path: str, line: str, found: bool) -> None:
+    """UL906: a header named for a key, token, secret, password or authorization, set to a literal in code."""
+    assert ("UL906" in {r for _, r in _scan(path, line)}) is found
 
 
 @pytest.mark.parametrize(("line", "found"), [
