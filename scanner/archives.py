@@ -9,7 +9,7 @@ lies about sizes, a million empty members) bounded in memory and time:
 * a member is read up to the scan's file-size limit (one byte more tells it is over; the header's size is not
   trusted), so no member costs more than a file of the same size would;
 * at most :data:`MAX_MEMBERS` members and :data:`MAX_TOTAL` uncompressed bytes per archive named on disk, nested
-  ones included;
+  ones included, and a tar stream is not read past :data:`MAX_TOTAL` (skipping a member decompresses it);
 * archives inside archives to :data:`DEFAULT_DEPTH` levels (``--max-archive-depth``; 0 reads no archive).
 
 What cannot be read (an encrypted or corrupt member, an unsupported compression, a member over the limits) is
@@ -83,6 +83,9 @@ class Counts:
     too_large: int = 0
     budget_members: int = MAX_MEMBERS
     budget_bytes: int = MAX_TOTAL
+    # How far into a tar stream reading may go: skipping a member decompresses it, so a member over the limit still
+    # costs its size in time. A tar.gz of one 100 GB run of zeros stops here.
+    budget_stream: int = MAX_TOTAL
 
 
 def members(source: Path | bytes, name: str, head: bytes, max_size: int, depth: int, counts: Counts
@@ -193,6 +196,9 @@ def _tar(tf: tarfile.TarFile, max_size: int, counts: Counts) -> Iterator[tuple[s
             counts.unreadable += 1
             return
         if info is None:
+            return
+        if info.offset_data + max(info.size, 0) > counts.budget_stream:
+            counts.too_large += 1  # the rest of the stream is not read (see Counts.budget_stream)
             return
         if not info.isreg():
             continue  # directories, links, devices: no content of their own

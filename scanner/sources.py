@@ -223,14 +223,18 @@ class _PostImages:
 
     def archive(self, rev: str, path: str, stats: Stats, max_size: int, depth: int) -> list[Chunk] | None:
         """The text members of the blob at ``rev:path`` (``:path``, the index, when ``rev`` is empty) when it is named
-        like an archive, is one and is within ``max_size``; else None (a binary file, to be counted as one)."""
+        like an archive and is one (nothing, counted too large, over ``max_size``); else None (a binary file, to be
+        counted as one)."""
         if self._repo is None or depth <= 0 or "\n" in path or not archives.named_like_one(path):
             return None  # (an image or a model is not read whole to learn it is not an archive)
         spec = f"{rev}:{path}"
         try:
             size = git.object_size(self._repo, spec)
-            if size is None or size > max_size:
+            if size is None:
                 return None
+            if size > max_size:
+                stats.too_large += 1  # as a file of the work tree over the limit
+                return []
             if self._cat is None:
                 self._cat = git.CatFile(self._repo)
             got = self._cat.read(spec)

@@ -203,6 +203,20 @@ def test_member_and_archive_budgets(tmp_path: Path) -> None:
     assert sum(len(d) for _, d in got) <= 50 and counts.too_large == 50 - len(got)
 
 
+def test_a_tar_stream_is_not_read_past_its_budget(tmp_path: Path) -> None:
+    """Skipping a tar member decompresses it, so a member over the file-size limit still costs its size in time:
+    reading stops where the stream budget ends, and what is beyond is counted, not read."""
+    zeros = b"0" * (4 * 1024 * 1024)
+    (tmp_path / "big.tar.gz").write_bytes(_tar({"zeros.txt": zeros, "after.env": f"GH={github_pat()}\n"}))
+    head = (tmp_path / "big.tar.gz").read_bytes()[:512]
+    counts = archives.Counts(budget_stream=1024 * 1024)
+    assert list(archives.members(tmp_path / "big.tar.gz", "big.tar.gz", head, 64 * 1024, 3, counts)) == []
+    assert counts.too_large == 1
+    counts = archives.Counts()
+    got = list(archives.members(tmp_path / "big.tar.gz", "big.tar.gz", head, 64 * 1024, 3, counts))
+    assert [m for m, _ in got] == ["after.env"] and counts.too_large == 1  # zeros.txt: over the file-size limit
+
+
 def test_member_names_are_plain_relative_paths(tmp_path: Path) -> None:
     """Names are only names (nothing is extracted), cleaned: no leading slash, no ``..`` climbing, no
     backslashes."""
