@@ -214,8 +214,10 @@ def _tar(tf: tarfile.TarFile, max_size: int, counts: Counts) -> Iterator[tuple[s
 
 def _clean(name: str) -> str:
     """A member name as a relative POSIX path: backslashes of Windows-made zips become ``/``; empty, ``.`` and
-    ``..`` segments are dropped. It is only a name (nothing is extracted), so this keeps reports readable and a
-    name from posing as a path outside the archive."""
+    ``..`` segments are dropped; a control character (a line break, an escape sequence) becomes ``?``. It is only a
+    name (nothing is extracted), so this keeps reports readable and a name from posing as a path outside the
+    archive or as a line of its own."""
+    name = "".join(c if c.isprintable() else "?" for c in name)  # no control characters into any report
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "unnamed"
 

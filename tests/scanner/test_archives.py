@@ -228,6 +228,17 @@ def test_member_names_are_plain_relative_paths(tmp_path: Path) -> None:
     assert not (tmp_path.parent / "etc").exists()
 
 
+def test_a_member_name_cannot_inject_lines_or_escapes_into_a_report(repo: GitRepo) -> None:
+    """A name with a line break and a workflow command, or a terminal escape, reaches no report as such."""
+    evil = "a\n::error file=README.md,line=1::owned\x1b[31m.env"
+    (repo.path / "evil.zip").write_bytes(_zip({evil: f"T={github_pat()}\n"}))
+    repo.commit("x")
+    for fmt in ("text", "github", "json", "sarif"):
+        out = run_cli("scan", "--format", fmt, cwd=repo.path).stdout
+        assert "\x1b" not in out and "\n::error file=README.md" not in out, fmt
+    assert "evil.zip!/a?::error file=README.md,line=1::owned?[31m.env" in run_cli("scan", cwd=repo.path).stdout
+
+
 def test_exclude_globs_reach_inside_archives(tmp_path: Path) -> None:
     token = f"GH={github_pat()}\n"
     (tmp_path / "bundle.zip").write_bytes(_zip({"tests/fixture.env": token, "prod.env": token}))
