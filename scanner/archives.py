@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,11 @@ SOURCE = "archive"  # the source of a member's chunk and findings (a fix cannot 
 DEFAULT_DEPTH = 3
 MAX_MEMBERS = 20_000
 MAX_TOTAL = 512 * 1024 * 1024
+MAX_SECONDS = 30.0  # per archive named on disk (a 25 MiB jar reads in about a second)
+MAX_HEADER = 64 * 1024  # a tar's long-name or pax header (a name, a few attributes) is never larger
+# Zip members compressed with these are read with a bounded output; bzip2 and lzma members are not (Python's
+# zipfile decompresses what it reads in one call, whatever it inflates to), so they are counted unreadable.
+_ZIP_METHODS = (0, 8)  # stored, deflated
 
 _COMPRESSED_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".tgz"}
 _GZIP, _BZIP2, _XZ = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"
@@ -44,14 +50,10 @@ _BZIP2_BLOCKS = (b"1AY&SY", b"\x17rE8P\x90")  # after "BZh" and the level: a blo
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
-    """What reading a damaged or unsupported archive can raise."""
-    import lzma
-    import tarfile
-    import zipfile
-    import zlib
-
-    return (OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zipfile.BadZipFile, tarfile.TarError,
-            zlib.error, lzma.LZMAError)
+    """What reading a damaged, hostile or unsupported archive may raise. Everything: zipfile and tarfile raise
+    more than they document on crafted input (an ``IndexError`` from a truncated sparse header), and one bad archive
+    must never end the scan of the rest."""
+    return (Exception,)
 
 
 # Names of archives a commit-side scan opens (git gives no first bytes there without reading the whole blob).
@@ -83,9 +85,19 @@ class Counts:
     too_large: int = 0
     budget_members: int = MAX_MEMBERS
     budget_bytes: int = MAX_TOTAL
-    # How far into a tar stream reading may go: skipping a member decompresses it, so a member over the limit still
-    # costs its size in time. A tar.gz of one 100 GB run of zeros stops here.
+    # How far into tar streams reading may go, nested ones included: skipping a member decompresses it, so a member
+    # over the limit still costs its size in time. A tar.gz of one 100 GB run of zeros stops here.
     budget_stream: int = MAX_TOTAL
+    # Wall-clock time one archive (nested ones included) may take; what is left when it runs out is counted too
+    # large. Every other limit bounds memory and work per step; this bounds the number of steps.
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.deadline:
+            self.deadline = time.monotonic() + MAX_SECONDS
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
 
 
 def members(source: Path | bytes, name: str, head: bytes, max_size: int, depth: int, counts: Counts
@@ -119,7 +131,7 @@ def _expand(fh: IO[bytes], name: str, head: bytes, prefix: str, max_size: int, d
 
 def _take(read: Callable[[int], bytes], size_hint: int, max_size: int, counts: Counts) -> bytes | None:
     """A member's bytes, or None (counted) when it is over a limit."""
-    if counts.budget_members <= 0:
+    if counts.budget_members <= 0 or counts.out_of_time():
         counts.too_large += 1
         return None
     counts.budget_members -= 1
@@ -143,8 +155,11 @@ def _zip(fh: IO[bytes], counts: Counts, max_size: int) -> Iterator[tuple[str, by
             if info.is_dir():
                 continue
             name = _clean(info.filename)
-            if info.flag_bits & 0x1:  # encrypted: no password to read it with
-                counts.unreadable += 1
+            if counts.out_of_time():
+                counts.too_large += 1
+                return
+            if info.flag_bits & 0x1 or info.compress_type not in _ZIP_METHODS:
+                counts.unreadable += 1  # encrypted (no password to read it with), or no bounded way to inflate it
                 continue
             try:
                 with zf.open(info) as member:
@@ -161,7 +176,7 @@ def _tar_or_single(fh: IO[bytes], name: str, head: bytes, max_size: int, counts:
     import tarfile
 
     try:
-        with tarfile.open(fileobj=fh, mode="r:*") as tf:
+        with tarfile.open(fileobj=fh, mode="r:*", tarinfo=_bounded_tarinfo()) as tf:
             yield from _tar(tf, max_size, counts)
         return
     except tarfile.ReadError:
@@ -187,20 +202,50 @@ def _decompressing(fh: IO[bytes], head: bytes) -> io.BufferedIOBase:
     return bz2.BZ2File(fh) if head.startswith(_BZIP2) else lzma.LZMAFile(fh)
 
 
+def _bounded_tarinfo() -> type[tarfile.TarInfo]:
+    """A TarInfo that refuses what tarfile would read whole into memory or parse in quadratic time: a long-name or
+    pax header over :data:`MAX_HEADER` (CVE-2024-6232 is a pax header of digits), and sparse members (their maps
+    are re-parsed for every member). Refused, the rest of that tar is counted unreadable."""
+    import tarfile
+
+    special = {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+               tarfile.SOLARIS_XHDTYPE}
+
+    class Bounded(tarfile.TarInfo):
+        def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+            if self.type == tarfile.GNUTYPE_SPARSE or (self.type in special and self.size > MAX_HEADER):
+                raise tarfile.HeaderError("a header unleak does not read")
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+
+    return Bounded
+
+
 def _tar(tf: tarfile.TarFile, max_size: int, counts: Counts) -> Iterator[tuple[str, bytes]]:
+    try:
+        yield from _tar_members(tf, max_size, counts)
+    finally:
+        counts.budget_stream -= tf.offset  # what this stream took is gone for the next one, nested or not
+
+
+def _tar_members(tf: tarfile.TarFile, max_size: int, counts: Counts) -> Iterator[tuple[str, bytes]]:
     errors = _read_errors()
     while True:
+        if counts.out_of_time() or counts.budget_members <= 0:
+            counts.too_large += 1
+            return
         try:
             info = tf.next()
         except errors:
             counts.unreadable += 1
             return
+        tf.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every header read; none is looked at again
         if info is None:
             return
         if info.offset_data + max(info.size, 0) > counts.budget_stream:
             counts.too_large += 1  # the rest of the stream is not read (see Counts.budget_stream)
             return
         if not info.isreg():
+            counts.budget_members -= 1  # a directory or a link costs a header read, like a member
             continue  # directories, links, devices: no content of their own
         try:
             member = tf.extractfile(info)

@@ -5,12 +5,14 @@ in every format; left alone by ``fix``; never a value in any output."""
 from __future__ import annotations
 
 import bz2
+import gzip
 import io
 import json
 import lzma
 import secrets
 import string
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -76,7 +78,8 @@ def test_archives_are_known_by_their_first_bytes_not_their_names(tmp_path: Path)
 
 
 def test_the_limits_are_those_the_readme_states() -> None:
-    assert (archives.DEFAULT_DEPTH, archives.MAX_MEMBERS, archives.MAX_TOTAL) == (3, 20_000, 512 * 1024 * 1024)
+    assert (archives.DEFAULT_DEPTH, archives.MAX_MEMBERS, archives.MAX_TOTAL, archives.MAX_SECONDS) == (
+        3, 20_000, 512 * 1024 * 1024, 30.0)
 
 
 def test_a_staged_archive_is_read_from_the_index(repo: GitRepo, canary: str) -> None:
@@ -122,8 +125,6 @@ def test_member_names_keep_path_rules_working(tmp_path: Path) -> None:
 
 
 def _gzip(data: bytes) -> bytes:
-    import gzip
-
     return gzip.compress(data)
 
 
@@ -215,6 +216,61 @@ def test_a_tar_stream_is_not_read_past_its_budget(tmp_path: Path) -> None:
     counts = archives.Counts()
     got = list(archives.members(tmp_path / "big.tar.gz", "big.tar.gz", head, 64 * 1024, 3, counts))
     assert [m for m, _ in got] == ["after.env"] and counts.too_large == 1  # zeros.txt: over the file-size limit
+
+
+def _raw_tar_member(name: str, typ: bytes, body: bytes, fmt: int = tarfile.USTAR_FORMAT) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = typ
+    info.size = len(body)
+    return info.tobuf(fmt, "utf-8", "surrogateescape") + body + b"\0" * (-len(body) % 512)
+
+
+def test_hostile_headers_are_refused_before_tarfile_parses_them(tmp_path: Path) -> None:
+    """Headers Python's tarfile would read whole into memory or parse in quadratic time (a pax header of digits,
+    CVE-2024-6232; a long name claiming gigabytes) and sparse members (a truncated one raised IndexError) end that
+    tar, counted unreadable, in well under a second; the archive next to them is still scanned."""
+    token = f"GH={github_pat()}\n".encode()
+    ok = _raw_tar_member("a.env", tarfile.REGTYPE, token)
+    (tmp_path / "pax.tar.gz").write_bytes(gzip.compress(_raw_tar_member("p", tarfile.XHDTYPE, b"1" * 200_000) + ok))
+    (tmp_path / "long.tar").write_bytes(_raw_tar_member("././@LongLink", tarfile.GNUTYPE_LONGNAME, b"A" * 100_000,
+                                                        tarfile.GNU_FORMAT) + ok)
+    sparse = bytearray(_raw_tar_member("s.txt", tarfile.GNUTYPE_SPARSE, b"", tarfile.GNU_FORMAT)[:512])
+    sparse[482] = 1  # "an extended sparse block follows", and the stream ends
+    sparse[148:156] = b" " * 8
+    sparse[148:156] = b"%06o\0 " % sum(sparse)
+    (tmp_path / "sparse.tar").write_bytes(bytes(sparse))
+    (tmp_path / "fine.tar").write_bytes(ok + b"\0" * 1024)
+    started = time.monotonic()
+    found, stats = _scan(tmp_path)
+    assert time.monotonic() - started < 10
+    assert [p for p, _, _ in found] == ["fine.tar!/a.env"] and stats["unreadable"] == 3
+
+
+def test_a_bzip2_or_lzma_zip_member_is_not_inflated(tmp_path: Path) -> None:
+    """Python's zipfile inflates a bzip2 or lzma member's read in one call, whatever it grows to (a 2 KB member of
+    3 GB of zeros whose header says 10 bytes took 6 GB): such members are counted unreadable, not read."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.env", f"GH={github_pat()}\n", compress_type=zipfile.ZIP_BZIP2)
+        zf.writestr("b.env", f"GH={github_pat()}\n", compress_type=zipfile.ZIP_LZMA)
+        zf.writestr("c.env", f"GH={github_pat()}\n", compress_type=zipfile.ZIP_DEFLATED)
+    (tmp_path / "m.zip").write_bytes(buf.getvalue())
+    found, stats = _scan(tmp_path)
+    assert [p for p, _, _ in found] == ["m.zip!/c.env"] and stats["unreadable"] == 2
+
+
+def test_nested_tar_streams_share_one_budget_and_an_archive_has_a_deadline(tmp_path: Path) -> None:
+    inner = _tar({"a.env": f"GH={github_pat()}\n", "pad.txt": b"x" * 4096}, "w:bz2")
+    (tmp_path / "many.zip").write_bytes(_zip({f"t{i}.tar.bz2": inner for i in range(5)}))
+    head = (tmp_path / "many.zip").read_bytes()[:512]
+    whole = list(archives.members(tmp_path / "many.zip", "many.zip", head, 1 << 20, 3, archives.Counts()))
+    assert len([m for m, _ in whole if m.endswith("a.env")]) == 5
+    counts = archives.Counts(budget_stream=3 * 6 * 1024)  # a few of the five tars' streams, not all
+    got = list(archives.members(tmp_path / "many.zip", "many.zip", head, 1 << 20, 3, counts))
+    assert 1 <= len([m for m, _ in got if m.endswith("a.env")]) < 5 and counts.too_large >= 1
+    late = archives.Counts(deadline=time.monotonic() - 1)
+    assert list(archives.members(tmp_path / "many.zip", "many.zip", head, 1 << 20, 3, late)) == []
+    assert late.too_large >= 1
 
 
 def test_member_names_are_plain_relative_paths(tmp_path: Path) -> None:
