@@ -333,7 +333,7 @@ def non_secret_name(ctx: Context) -> bool:
     idx = ctx.line.rfind(ctx.value)
     before = ctx.line[max(0, idx - 100):idx] if idx > 0 else ""
     if _BUILD_FILE.search(ctx.path) and re.search(r"(?:<token>|\btoken\s{0,4}=\s{0,4}[\"'])$", before):
-        return True  # Maven and Ant: the text a replace step substitutes (`<replacefilter token="@qualifier"`)
+        return True  # Maven and Ant: the text a replace step substitutes (a replacefilter's token attribute)
     m = _ASSIGNED_NAME.search(before) or re.search(r"--([a-z0-9-]{2,60})[ =][\"']?$", before)
     if m is None:
         # An unnamed entropy hit next to words about nonces or digests (`def get_client_nonce(…): return "…"`).

@@ -27,7 +27,7 @@ from tests.fakes_github import GITHUB_TOKEN, FakeGitHub, serve
 from tests.unleak.action_runner import ActionRun, parse_output_file, run_action
 
 ROOT = Path(__file__).resolve().parents[2]
-SARIF_SCHEMA = ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"  # OASIS SARIF 2.1.0
 
 
 @dataclass
