@@ -30,6 +30,7 @@ from remediate.naming import choose_name, free_name, provider_name, suggest_name
 from remediate.plan_model import FileChange, ManualStep, Place, Plan, PlannedSecret
 from remediate.vault import Vault
 from remediate.vault.refs import NAME_RE, REFERENCE_FILE, is_reference
+from scanner import archives
 from scanner.errors import UsageError
 from scanner.finding import Finding
 
@@ -90,8 +91,6 @@ def build(root: Path, findings: Iterable[Finding], vault: Vault, *, python_files
 
 def _archive_members(plan: Plan, findings: list[Finding]) -> None:
     """A value inside an archive (``app.war!/…``) cannot be rewritten in place: a manual step says what to do."""
-    from scanner import archives
-
     for f in findings:
         if f.source == archives.SOURCE and f.secret.reveal():
             archive, _member = archives.split(f.path)

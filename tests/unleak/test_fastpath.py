@@ -91,10 +91,10 @@ def test_fast_and_click_paths_give_the_same_output_and_exit_codes(repo: GitRepo,
     assert codes == {0, 1, 2}
 
 
-@pytest.mark.parametrize("mode", ["--staged", "--history"])
-def test_a_hook_or_history_scan_does_not_import_click(repo: GitRepo, mode: str) -> None:
+@pytest.mark.parametrize("mode", [["--staged"], ["--history"], ["--range", "HEAD..HEAD"]])
+def test_a_hook_history_or_range_scan_does_not_import_click(repo: GitRepo, mode: list[str]) -> None:
     repo.commit("init", {"a.txt": "a\n"})
-    code = (f"import sys\nfrom unleak.fastpath import main\ntry:\n    main(['scan', '{mode}'])\n"
+    code = (f"import sys\nfrom unleak.fastpath import main\ntry:\n    main(['scan', *{mode!r}])\n"
             "except SystemExit as e:\n    print(e.code, 'click' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo.path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False"
