@@ -153,6 +153,29 @@ def gates() -> dict[str, Gate]:
                                    any_lower=any_lower, context_words=("allowlist",), forward=forward)}
 
 
+# KeywordDetector's anchor is tighter than its denylist words (which stay its gate literals): every one of its
+# regexes, in every file type, puts an operator between the denylist name and a value that starts with a word
+# character (``:``, ``:=``, ``=``/``==``/``!=``/``=>``, the value optionally quoted; ``("`` or ``.assign("``), or a
+# quoted value and a ``;`` after it, or a comparison before the name (``"v" == password``). A name alone
+# (``def reset_password(user):``, ``password_field``) opens nothing. Line-local by construction: the white space
+# here is Python's (``\s`` without the line break) plus the separators \x1c-\x1f, which Python counts as space and
+# hyperscan does not, so both engines open the same lines.
+_SP = r"(?:[^\S\n]|[\x1c-\x1f])"
+_DENY = "(?:" + "|".join(_DENYLIST) + ")"
+_KEYWORD_BRANCHES = (rf"{_DENY}\w*(?:[\]'\"]{{0,2}}|\[[0-9]*\]){_SP}*(?::=?|[!=]{{1,3}}>?){_SP}*@?['\"`]?\w",
+                     rf"{_DENY}\w*(?:.assign)?\(\"\w",
+                     rf"{_DENY}\w*[^\s\x1c-\x1f]{{0,50}}{_SP}*['\"`]\w[^'\"\n]*['\"`];",
+                     rf"[!=][!=]{_SP}*\w+{_DENY}", rf"[!=][!=]{_SP}*{_DENY}")
+# Case-insensitive, instead of the plugin's literals. For hyperscan (ASCII text only) without the non-ASCII
+# denylist words, one expression per branch, and ``\w+D|D`` for ``\w*D``: hyperscan 0.9 misses some matches of
+# ``[!=][!=] *\w*(?:…)`` in multi-line text (``==apikey`` on the line after one that holds a denylist word) and of
+# the alternation of all the branches. tests/scanner/test_engine_gates.py compares both engines line by line.
+_PATTERN_ANCHORS: dict[str, tuple[str, ...]] = {"KeywordDetector": _KEYWORD_BRANCHES}
+_PATTERN_ANCHORS_ASCII: dict[str, tuple[str, ...]] = {
+    "KeywordDetector": tuple(b.replace(_DENY, "(?:" + "|".join(w for w in _DENYLIST if w.isascii()) + ")")
+                             for b in _KEYWORD_BRANCHES)}
+
+
 @lru_cache(maxsize=1)
 def plugin_anchors() -> dict[str, re.Pattern[str]]:
     """Per detect-secrets plugin (class name), a pattern found in every line that plugin reports: its literal
@@ -161,10 +184,12 @@ def plugin_anchors() -> dict[str, re.Pattern[str]]:
     same result as running them all, ~5x faster. Empty (every plugin on every line) with another detect-secrets."""
     if installed_version() != DETECT_SECRETS_VERSION:
         return {}
-    parts: dict[str, list[str]] = {}
+    parts: dict[str, list[str]] = {plugin: [f"(?i:{b})" for b in branches]
+                                   for plugin, branches in _PATTERN_ANCHORS.items()}
     for plugins, literals in _LITERAL_GROUPS:
         for plugin in plugins:
-            parts.setdefault(plugin, []).extend(f"(?i:{re.escape(lit)})" for lit in literals)
+            if plugin not in _PATTERN_ANCHORS:
+                parts.setdefault(plugin, []).extend(f"(?i:{re.escape(lit)})" for lit in literals)
     for pattern, _, low, plugins in _REGEXES:
         for plugin in plugins:
             parts.setdefault(plugin, []).append(f"(?i:{pattern})" if low else f"(?:{pattern})")
@@ -174,10 +199,13 @@ def plugin_anchors() -> dict[str, re.Pattern[str]]:
 def anchor_sources() -> tuple[tuple[str, bool, tuple[str, ...]], ...]:
     """The anchors of :func:`plugin_anchors` as hyperscan sources, for ASCII text: (pattern without look-behind,
     case-insensitive?, plugins). Non-ASCII literals are left out (they cannot occur in ASCII text)."""
-    out: list[tuple[str, bool, tuple[str, ...]]] = []
+    out: list[tuple[str, bool, tuple[str, ...]]] = [(branch, True, (plugin,))
+                                                     for plugin, branches in _PATTERN_ANCHORS_ASCII.items()
+                                                     for branch in branches]
     for plugins, literals in _LITERAL_GROUPS:
+        plugins = tuple(p for p in plugins if p not in _PATTERN_ANCHORS)
         for lit in literals:
-            if lit.isascii():
+            if lit.isascii() and plugins:
                 out.append(("".join(c if c.isalnum() else f"\\x{ord(c):02x}" for c in lit), True, plugins))
     for pattern, _, low, plugins in _REGEXES:
         out.append((_FORWARD.get(pattern, pattern), low, plugins))

@@ -198,6 +198,9 @@ def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyper
     lines = _samples(rnd)
     lines += ["password =", "a" * 64 + "'", "12345678", ":" + "b" * 35, "https://user", ":pw@host/", "1.2", ".3.4",
               "AKIA", "0123456789ABCDEF", "", "   ", "eyJ", "Api-Key", "x" * 32 + "-us", "1", "PRIVATE KEY"]
+    lines += _keyword_lines(rnd, 1500)
+    if hyperscan:  # hyperscan scans ASCII text only (one non-ASCII line sends the whole chunk to the regexes)
+        lines = [line for line in lines if line.isascii()]
     rnd.shuffle(lines)
     anchors = plugin_anchors()
     got = adapter._anchored_lines(lines, anchors)
@@ -283,3 +286,58 @@ def test_a_pragma_on_the_line_itself_is_judged_per_file_not_from_the_memo() -> N
     line = 'password: "Xk9-v2LmQpR7tZw4q8" // pragma: whitelist secret'
     for path in ("a.yaml", "b.yml", "c.yaml", "d.yml"):
         assert list(ds.scan_lines(path, line)) == list(ds.scan_lines(path, line, select=False)), path
+
+
+def _keyword_lines(rnd: random.Random, n: int) -> list[str]:
+    """Lines built from the pieces of detect-secrets' keyword regexes, each piece sometimes left out or swapped:
+    denylist names with affixes, closers, brackets, every operator, quotes, values, white space of every kind a
+    Python regex counts (the \\x1c-\\x1f separators and no-break space included), and the line endings that decide
+    the quote-and-semicolon form."""
+    names = ["password", "PASSWD", "db_pass", "api_key", "apikey", "Secret", "private_key", "pwd", "contraseña",
+             "client_key", "key_pass", "auth_key", "my_password_hash", "SECRET_TOKEN", "paſſword"]
+    closers = ["", "", "'", '"', "]", "']", '"]', "[0]", "[]", "[12]"]
+    spaces = ["", "", " ", "  ", "\t", "\x1c", "\x1f", "\xa0", "\x0b", "\r", "\x0c"]
+    ops = [":", ":=", "=", "==", "===", "!=", "!==", "=>", ">", "!", "(", ".assign(", "xassign(", " ", "->", "<-"]
+    quotes = ["", "", "'", '"', "`", "@\"", "@"]
+    values = ["hunter2value", "s3cr3t", "x", "_abc", "-abc", "abc,", "a b c", "", "9f8e7d", "ab'cd", "ñandú"]
+    tails = ["", ";", ", 17);", ")", " # note", ";;", " ;"]
+    out = []
+    for _ in range(n):
+        name = rnd.choice(names)
+        if rnd.random() < 0.3:
+            name = rnd.choice(["my_", "x", "get", "_"]) + name
+        q = rnd.choice(quotes)
+        close_q = q.lstrip("@") if rnd.random() < 0.9 else rnd.choice(["'", '"', "`", ""])
+        if rnd.random() < 0.15:  # the comparison written the other way round
+            line = f"{q}{rnd.choice(values)}{close_q}{rnd.choice(spaces)}{rnd.choice(['==', '!=', '===', '!=='])}" \
+                   f"{rnd.choice(spaces)}{name}"
+        else:
+            nonspace = rnd.choice(["", "", ".value", "Field", "(x)"])
+            line = (f"{name}{nonspace if rnd.random() < 0.2 else ''}{rnd.choice(closers)}{rnd.choice(spaces)}"
+                    f"{rnd.choice(ops)}{rnd.choice(spaces)}{q}{rnd.choice(values)}{close_q}{rnd.choice(tails)}")
+        out.append(rnd.choice(["", "  ", "x = ", "const ", "<"]) + line)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_keyword_plugin_reports_only_on_lines_with_its_operator_anchor(seed: int) -> None:
+    """KeywordDetector's anchor is a pattern, not its denylist words: every line the plugin reports, in every file
+    type it has regexes for, must contain it (or the adapter would skip a line detect-secrets reports)."""
+    from detect_secrets.settings import get_plugins
+
+    from scanner.detect_secrets.gates import plugin_anchors
+
+    ds._configure()
+    plugin = next(p for p in get_plugins() if type(p).__name__ == "KeywordDetector")
+    anchor = plugin_anchors()["KeywordDetector"]
+    lines = _keyword_lines(random.Random(seed), 1500)
+    reported = skipped = 0
+    for path in ("a.py", "a.go", "a.yaml", "a.ini", "a.c", "a.cpp", "a.cs", "a.m", "a.java", "a.js", "a.tf",
+                 "a.txt", ".env", "a.properties", "a.toml", "a.swift", "a.cls"):
+        for line in lines:
+            if plugin.analyze_line(filename=path, line=line, line_number=1):
+                reported += 1
+                assert anchor.search(line), (path, line)
+            elif not anchor.search(line):
+                skipped += 1
+    assert reported > 2000 and skipped > 2000  # both sides are exercised
