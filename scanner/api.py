@@ -197,6 +197,7 @@ def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top
         result.dropped.update(dropped)
         result.explanations.extend(why)
         entries.append((info, cache_mod.record_of(found, dropped, 0, why if req.explain else None)))
+        result.replayable = False
     if cache is not None:
         cache.add(entries)
 

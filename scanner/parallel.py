@@ -352,6 +352,9 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
     result.findings.extend(in_messages)
+    # Every commit from the cache and nothing unreadable: the report is what the cache and the refs say (see
+    # unleak.replay). Tag messages not yet cached turn it off again (scanner.api).
+    result.replayable = cache is not None and not todo and not result.skipped
     if cached_commits:
         result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
                             f"{'was' if cached_commits == 1 else 'were'} read from the cache "

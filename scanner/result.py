@@ -63,3 +63,5 @@ class ScanResult:
     verified_first: bool = False  # order reports live credentials first
     # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
     skipped: list[Skipped] = field(default_factory=list)
+    # A history scan that read every commit from the scan cache, and scanned nothing anew (unleak.replay).
+    replayable: bool = False

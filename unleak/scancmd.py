@@ -26,9 +26,17 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              no_baseline: bool = False, config_path: str | None = None, min_confidence: str | None = None,
              explain: bool = False, exit_zero: bool = False, strict: bool = False, repo_dir: str = ".",
              verify: bool | None = None, verify_timeout: float | None = None, verified_first: bool = False,
-             only_verified: bool = False, group: bool = True, max_archive_depth: int | None = None) -> int:
+             only_verified: bool = False, group: bool = True, max_archive_depth: int | None = None,
+             recorder: dict[str, Any] | None = None) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
-    some git object could not be read (everything else is scanned and reported first)."""
+    some git object could not be read (everything else is scanned and reported first). ``recorder`` receives what
+    the run wrote (for :mod:`unleak.replay`) and ``replayable`` when every commit came from the scan cache."""
+    rec: dict[str, Any] = recorder if recorder is not None else {}
+    out, err = [], []
+
+    def say(text: str) -> None:
+        sys.stderr.write(text)
+        err.append(text)
     root = Path(repo_dir).resolve()
     if not root.is_dir():
         raise UsageError(f"{repo_dir}: not a directory")
@@ -60,7 +68,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
                             baseline_path=baseline_path, use_baseline=not no_baseline,
                             min_confidence=min_confidence, explain=explain, archive_depth=max_archive_depth)
     for warning in cfg.warnings:  # what a migrated gitleaks config could not carry over
-        sys.stderr.write(f"warning: {warning}\n")
+        say(f"warning: {warning}\n")
     vcfg = verify_config(cfg)
     verifying = vcfg["enabled"] if verify is None else verify
     if (verified_first or only_verified) and not verifying:
@@ -91,23 +99,28 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
         from scanner.report.text import summary
 
         write_report(Path(output), text)
-        sys.stderr.write(summary(result) + "\n")
+        say(summary(result) + "\n")
+        rec["output_text"] = text
     else:
         sys.stdout.write(text)
+        out.append(text)
     sys.stdout.flush()
     if result.skipped:
         from scanner.report.text import skipped_warning
 
-        sys.stderr.write(skipped_warning(result.skipped, strict) + "\n")
+        say(skipped_warning(result.skipped, strict) + "\n")
     from unleak.audit import record
 
     detail: dict[str, Any] = {"modes": modes, "rules": sorted({f.rule_id for f in result.findings})}
     if verifying:
         detail["verified"] = sorted(v.status.value for v in result.verifications.values())
     record("scan", result=f"{len(result.findings)} findings", detail=detail)
-    if result.skipped and strict:
-        return EXIT_INCOMPLETE
-    return EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN
+    code = (EXIT_INCOMPLETE if result.skipped and strict
+            else EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+    rec.update(stdout="".join(out), stderr="".join(err), audit_result=f"{len(result.findings)} findings",
+               audit_detail=detail, code=code, replayable=result.replayable and not verifying and not result.skipped,
+               inputs={"config": cfg.source, "baseline": cfg.baseline})
+    return code
 
 
 def use_color(stream: Any) -> bool:

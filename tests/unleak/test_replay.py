@@ -1,0 +1,187 @@
+"""`unleak scan --history` run again with nothing changed replays the previous report (unleak.replay): byte for
+byte the same output, without importing the scanner; any change to what the report depends on (a commit, an object,
+the config, a baseline the config names, the command line) scans instead, and a record unleak did not sign is
+never replayed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat
+from unleak import replay
+
+SCAN = ("scan", "--history", "--format", "json", "--no-baseline")
+
+
+def _params(*extra: str) -> dict[str, object]:
+    """The command as the CLI parses it (run from the repository: the tests chdir there)."""
+    from unleak.fastpath import parse
+
+    got = parse([*SCAN, *extra])
+    assert got is not None
+    return got
+
+
+def _imports_scanner(repo: GitRepo, *args: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "unleak", *args], cwd=repo.path,
+                          capture_output=True, text=True, timeout=120)
+    return proc, "scanner.api" in proc.stderr
+
+
+def _record(repo: GitRepo, *args: str) -> subprocess.CompletedProcess[str]:
+    """A first scan (fills the cache) and a rescan (every commit from the cache: records its report)."""
+    run_cli(*args, cwd=repo.path)
+    return run_cli(*args, cwd=repo.path)
+
+
+def test_an_unchanged_rescan_is_replayed_byte_for_byte_without_the_scanner(repo: GitRepo, canary: str) -> None:
+    repo.commit("add", {"app.py": f"TOKEN = '{canary}'\n"})
+    first = run_cli(*SCAN, cwd=repo.path)
+    second = run_cli(*SCAN, cwd=repo.path)
+    assert first.returncode == second.returncode == 1
+    assert [f["rule_id"] for f in json.loads(second.stdout)["findings"]] == ["UL001"]
+    third, imported = _imports_scanner(repo, *SCAN)
+    assert not imported, "the rescan was not replayed"
+    assert third.returncode == 1 and third.stdout == second.stdout
+    # Invariant 1: the record holds what the report showed, never the value.
+    record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
+    assert record.is_file() and canary not in record.read_text(encoding="utf-8")
+    # The first run scanned commits anew, so it recorded nothing: only a run served from the cache is replayed.
+    assert "read from the cache" in " ".join(json.loads(third.stdout)["notes"])
+
+
+def test_a_new_commit_or_object_is_scanned_not_replayed(repo: GitRepo) -> None:
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    _record(repo, *SCAN)
+    repo.commit("more", {"b.py": f"OTHER = '{github_pat()}'\n"})
+    got, imported = _imports_scanner(repo, *SCAN)
+    assert imported and len(json.loads(got.stdout)["findings"]) == 2
+    _record(repo, *SCAN)
+    # An object written without a ref moving (git add) changes the object store: scanned again.
+    (repo.path / "c.py").write_text("x = 1\n", encoding="utf-8")
+    repo.git("add", "c.py")
+    assert _imports_scanner(repo, *SCAN)[1]
+
+
+def test_a_lost_object_is_reported_not_replayed(repo: GitRepo) -> None:
+    repo.commit("one", {"a.py": "a = 1\n"})
+    repo.commit("two", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    _record(repo, *SCAN)
+    blob = repo.git("rev-parse", "HEAD:app.py").strip()
+    obj = repo.path / ".git" / "objects" / blob[:2] / blob[2:]
+    obj.unlink()
+    got, imported = _imports_scanner(repo, *SCAN)
+    assert imported  # scanned (the cache still answers for that commit: its finding stays)
+    assert [f["rule_id"] for f in json.loads(got.stdout)["findings"]] == ["UL001"]
+
+
+def test_the_config_and_the_baseline_it_names_are_inputs(repo: GitRepo) -> None:
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n", ".unleak.toml": 'baseline = "known.json"\n'})
+    (repo.path / "known.json").write_text('{"version": 1, "findings": []}\n', encoding="utf-8")
+    args = ("scan", "--history", "--format", "json")
+    base = _record(repo, *args)
+    assert not _imports_scanner(repo, *args)[1]
+    # The baseline the config names changes: every finding is now known.
+    assert json.loads(base.stdout)["findings"]
+    (repo.path / "known.json").write_text('{"version": 1, "findings": []}\n\n', encoding="utf-8")
+    assert _imports_scanner(repo, *args)[1]
+    _record(repo, *args)
+    (repo.path / ".unleak.toml").write_text('baseline = "known.json"\ndisable = ["UL001"]\n', encoding="utf-8")
+    got, imported = _imports_scanner(repo, *args)
+    assert imported and "UL001" not in {f["rule_id"] for f in json.loads(got.stdout)["findings"]}
+
+
+def test_another_command_line_is_another_record(repo: GitRepo) -> None:
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    _record(repo, *SCAN)
+    got, imported = _imports_scanner(repo, "scan", "--history", "--format", "sarif", "--no-baseline")
+    assert imported and json.loads(got.stdout)["version"] == "2.1.0"
+    assert not replay.eligible({"history": True, "paths": ("a.py",)})
+    assert not replay.eligible({"history": True, "explain": True})
+    assert not replay.eligible({"staged": True})
+
+
+def test_an_output_file_is_written_again(repo: GitRepo) -> None:
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    args = (*SCAN, "-o", "report.json")
+    second = _record(repo, *args)
+    report = repo.path / "report.json"
+    want = report.read_text(encoding="utf-8")
+    report.unlink()
+    got, imported = _imports_scanner(repo, *args)
+    assert not imported and got.returncode == 1
+    assert report.read_text(encoding="utf-8") == want
+    assert second.stderr.strip() in got.stderr  # the summary line
+
+
+def test_a_record_unleak_did_not_sign_is_not_replayed(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a coding agent can do in the repository: rewrite the record to say "nothing found", with a MAC it
+    cannot compute (it cannot read unleak's key)."""
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    _record(repo, *SCAN)
+    monkeypatch.chdir(repo.path)
+    params = _params()
+    assert replay.load(params) is not None
+    record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
+    payload, mac = record.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)
+    forged = json.loads(payload)
+    forged.update(stdout='{"findings": []}\n', code=0)
+    record.write_bytes(json.dumps(forged, separators=(",", ":")).encode() + b"\n" + mac + b"\n")
+    assert replay.load(params) is None
+    got = run_cli(*SCAN, cwd=repo.path)
+    assert got.returncode == 1 and json.loads(got.stdout)["findings"]
+
+
+def test_git_environment_that_moves_the_repository_turns_replay_off(repo: GitRepo,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.commit("add", {"app.py": "x = 1\n"})
+    _record(repo, *SCAN)
+    monkeypatch.chdir(repo.path)
+    params = _params()
+    assert replay.lookup_key(params) is not None
+    monkeypatch.setenv("GIT_DIR", str(repo.path / ".git"))
+    assert replay.lookup_key(params) is None
+    monkeypatch.delenv("GIT_DIR")
+    # git's configuration and the variables unleak reads are inputs too.
+    key = replay.lookup_key(params)
+    repo.git("config", "diff.noprefix", "true")
+    assert replay.lookup_key(params) != key
+    key = replay.lookup_key(params)
+    monkeypatch.setenv("UNLEAK_WORKERS", "1")
+    assert replay.lookup_key(params) != key
+    (repo.path / ".gitleaks.toml").write_text("[extend]\nuseDefault = true\n", encoding="utf-8")
+    assert replay.lookup_key(params) is None
+    # A bare repository: not replayed (its layout is not looked for here).
+    bare = repo.path.parent / "bare.git"
+    repo.git("clone", "-q", "--bare", str(repo.path), str(bare))
+    monkeypatch.chdir(bare)
+    assert replay.lookup_key(params) is None
+
+
+def test_unleaks_own_code_is_an_input(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.commit("add", {"app.py": "x = 1\n"})
+    monkeypatch.chdir(repo.path)
+    params = _params()
+    before = replay.lookup_key(params)
+    import scanner.engine
+
+    path = scanner.engine.__file__
+    st = os.stat(path)
+    try:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        assert replay.lookup_key(params) != before
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert replay.lookup_key(params) == before
+
+
+def test_gitleaks_config_names_match() -> None:
+    from unleak import gitleaks
+
+    assert replay._GITLEAKS_NAMES == gitleaks.CONFIG_NAMES
