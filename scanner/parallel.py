@@ -282,6 +282,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
     said: dict[str, MessageOut] = {}  # the messages of the commits scanned now
     unsaid: list[bool] = []  # non-empty when the messages could not be read: nothing is cached then
+    lost_commits: list[str] = []  # scanned, but not cached: some object of theirs could not be read
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
 
     def meanwhile() -> None:
@@ -311,6 +312,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             if lost:
                 # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
                 result.skipped.extend(lost)
+                lost_commits.append(info.sha)
             elif cache is not None and not unsaid:
                 entries.append((info, cache_mod.record_of(
                     [*found, *msg_found], dropped + msg_dropped, binary,
@@ -352,9 +354,10 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
     result.findings.extend(in_messages)
-    # Every commit from the cache and nothing unreadable: the report is what the cache and the refs say (see
-    # unleak.replay). Tag messages not yet cached turn it off again (scanner.api).
-    result.replayable = cache is not None and not todo and not result.skipped
+    # Every commit from the cache, except those that cannot be cached because an object of theirs is unreadable
+    # (the same objects, the same result): the report is what the cache, the refs and the object store say (see
+    # unleak.replay, whose key covers all three). Tag messages not yet cached turn it off again (scanner.api).
+    result.replayable = cache is not None and not unsaid and len(lost_commits) == len(todo)
     if cached_commits:
         result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
                             f"{'was' if cached_commits == 1 else 'were'} read from the cache "

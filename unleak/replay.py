@@ -12,7 +12,9 @@ a hash of all of these (``.git/unleak/scan-cache/replay``); the next run with th
 Only what the fast entry parses (:mod:`unleak.fastpath`) is replayed, with no paths and no mode but ``--history``.
 Anything that makes the inputs hard to pin down turns replay off and the scan runs as always: git environment
 variables that move the repository (``GIT_DIR`` and the like), a reftable repository, a gitleaks/betterleaks
-config (it may extend other files), a scan that skipped unreadable objects or scanned anything anew.
+config (it may extend other files), a scan that scanned anything anew. A commit with an unreadable object is never
+cached, and is scanned again by every rescan, with the same result while the object store is the same: such a
+rescan is recorded too (its warning about what was skipped included), and a fetch or repair ends the replay.
 
 The record is signed like the scan cache (HMAC-SHA-256 under the key in unleak's data directory): a coding agent
 confined by unleak cannot read that key, so a report it plants ("nothing found") is not replayed. It holds what

@@ -118,7 +118,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     code = (EXIT_INCOMPLETE if result.skipped and strict
             else EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
     rec.update(stdout="".join(out), stderr="".join(err), audit_result=f"{len(result.findings)} findings",
-               audit_detail=detail, code=code, replayable=result.replayable and not verifying and not result.skipped,
+               audit_detail=detail, code=code, replayable=result.replayable and not verifying,
                inputs={"config": cfg.source, "baseline": cfg.baseline})
     return code
 

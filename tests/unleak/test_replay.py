@@ -81,6 +81,20 @@ def test_a_lost_object_is_reported_not_replayed(repo: GitRepo) -> None:
     assert [f["rule_id"] for f in json.loads(got.stdout)["findings"]] == ["UL001"]
 
 
+def test_a_history_with_an_unreadable_object_is_replayed_with_its_warning(repo: GitRepo) -> None:
+    """A commit with a missing object is never cached, so every rescan reads it again; with the same objects the
+    result is the same, warning included, and that is replayed until the object store changes."""
+    repo.commit("one", {"app.py": f"TOKEN = '{github_pat()}'\n", "lost.py": "a = 1\n"})
+    blob = repo.git("rev-parse", "HEAD:lost.py").strip()
+    (repo.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    second = _record(repo, *SCAN)
+    assert json.loads(second.stdout)["skipped"] == 1 and "unreadable git object" in second.stderr
+    third, imported = _imports_scanner(repo, *SCAN)
+    assert not imported
+    assert (third.stdout, third.returncode) == (second.stdout, second.returncode)
+    assert second.stderr in third.stderr
+
+
 def test_the_config_and_the_baseline_it_names_are_inputs(repo: GitRepo) -> None:
     repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n", ".unleak.toml": 'baseline = "known.json"\n'})
     (repo.path / "known.json").write_text('{"version": 1, "findings": []}\n', encoding="utf-8")
