@@ -183,15 +183,16 @@ def _parse_section(buf: bytes, start: int, end: int) -> AddedText | None:
     if hunk < 0:  # no hunks (mode change, rename, empty file)
         return AddedText(path, "", ())
     # From the "\n" before the first "@@": the patterns are literal-led ("\n@@", "\n+").
-    if buf.find(b"\n\\", hunk, end) >= 0:
-        return None  # "\ No newline at end of file": the careful parser knows which side it belongs to
     heads = _HUNK_B.findall(buf, hunk, end)
     olds = sum(int(o) if o else 1 for o, _, _ in heads)
     news = [int(n) if n else 1 for _, _, n in heads]
     added = _ADDED_B.findall(buf, hunk, end)
-    # With -U0 a hunk is its header, its removed lines, then its added lines. If the line count and the "+"
-    # count add up, the "+" lines are exactly the added lines; otherwise let the careful parser decide.
-    lines = buf.count(b"\n", hunk, end) - (buf[end - 1:end] == b"\n")
+    # With -U0 a hunk is its header, its removed lines, then its added lines, each side's last line possibly
+    # followed by "\ No newline at end of file" (which parse_patch skips, and which adds nothing: the line before
+    # it is whole). If the line count, less those markers, and the "+" count add up, the "+" lines are exactly the
+    # added lines; otherwise let the careful parser decide.
+    lines = (buf.count(b"\n", hunk, end) - (buf[end - 1:end] == b"\n")
+             - buf.count(b"\n\\", hunk, end))
     if len(added) != sum(news) or lines != len(heads) + olds + sum(news):
         return None
     firsts = [int(first) for _, first, _ in heads]
