@@ -121,6 +121,25 @@ def _compile(key: str, pattern: str, flags: int) -> re.Pattern[str]:
     return rx
 
 
+def precompile(rules: Iterable[Rule]) -> None:
+    """Compile the patterns (and path patterns) of ``rules`` now, through the store of compiled patterns
+    (:mod:`scanner.recache`): before worker processes fork, so that they inherit them compiled."""
+    from scanner import recache
+
+    keys: list[tuple[str, str, int]] = []
+    for r in rules:
+        if r.pattern:
+            keys.append((r.id, r.pattern, r.flags))
+        if r.path_pattern:
+            keys.append((r.id + ":path", r.path_pattern, 0))
+    todo = [k for k in keys if k not in _COMPILED]
+    got = recache.compile_many((pattern, flags) for _, pattern, flags in todo)
+    for k in todo:
+        rx = got.get((k[1], k[2]))
+        if rx is not None:
+            _COMPILED[k] = rx
+
+
 _REGISTRY: dict[str, Rule] = {}
 
 
