@@ -21,8 +21,10 @@ H = Confidence.HIGH
 M = Confidence.MEDIUM
 
 # --------------------------------------------------------------------------------------------- private keys
+# Any label before PRIVATE KEY (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP … BLOCK, and those tools write beside the
+# standard ones: ECDSA, ED25519, SSH2 ENCRYPTED), the END line naming the same one.
 _PEM = lazy(
-    r"-----BEGIN (?P<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 ENCRYPTED )?PRIVATE KEY(?: BLOCK)?)-----"
+    r"-----BEGIN (?P<kind>(?:[A-Z0-9]{1,12} ){0,3}PRIVATE KEY(?: BLOCK)?)-----"
     r"(?P<body>[\s\S]{20,16384}?)-----END (?P=kind)-----"
 )
 

@@ -225,3 +225,20 @@ def test_a_variable_spliced_into_a_url_is_code_and_a_key_starting_with_a_plus_is
     assert engine.scan_chunk(Chunk("pkg/detectors/weather/weather.go", spliced)) == []
     literal = 'URL = "https://api.example.net/v1?apikey=+Xq7Lm2Zr8Kd4Wt6Pb9"\n'
     assert engine.scan_chunk(Chunk("app/weather.py", literal)) != []
+
+
+def test_a_private_key_under_any_label_is_found_and_a_public_key_or_certificate_is_not() -> None:
+    """Labels beyond the standard ones (ECDSA, ED25519, written by some tools and in JSON with escaped newlines) are
+    keys too; the END line must name the same label, and PUBLIC KEY or CERTIFICATE blocks are not secrets."""
+    engine = Engine()
+    body = "".join(f._rand(f.B64, 64) + "\n" for _ in range(6))
+    for label in ("ECDSA ", "ED25519 ", "SSH2 ENCRYPTED ", "ANY ", ""):
+        pem = f"-----BEGIN {label}PRIVATE KEY-----\n{body}-----END {label}PRIVATE KEY-----\n"
+        assert [x.rule_id for x in engine.scan_chunk(Chunk("keys/k.pem", pem))] == ["UL100"], label
+        escaped = '{"privateKey": "' + pem.replace("\n", "\\n") + '"}\n'
+        assert "UL100" in [x.rule_id for x in engine.scan_chunk(Chunk("svc.json", escaped))], label
+    for block in ("PUBLIC KEY", "CERTIFICATE", "RSA PUBLIC KEY"):
+        text = f"-----BEGIN {block}-----\n{body}-----END {block}-----\n"
+        assert [x.rule_id for x in engine.scan_chunk(Chunk("keys/k.pem", text))] == [], block
+    mismatched = f"-----BEGIN ECDSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\n"
+    assert "UL100" not in [x.rule_id for x in engine.scan_chunk(Chunk("keys/k.pem", mismatched))]
