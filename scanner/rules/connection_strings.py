@@ -96,7 +96,7 @@ register(
         pattern=r"(?i)(?:server|data source|host|hostname|address|addr|uid|user id|username|initial catalog)"
                 r"[ \t]{0,4}=[^;\n]{1,200};[^\n]{0,400}?(?<![A-Za-z0-9_])(?:password|pwd)[ \t]{0,4}=[ \t]{0,4}"
                 r"(?P<q>['\"]?)(?P<secret>[^;\"'\s]{1,200})",
-        keywords=("password", "pwd"), family="connection-string",
+        keywords=("password", "pwd"), family="connection-string", requires=(";",),
         revoke="change the password of that database user",
         description="ADO.NET / ODBC / OLE DB strings (Server=…;Password=…)",
     ),
@@ -119,6 +119,7 @@ register(
                 r"|\bmysql(?:dump|admin|import|sh)?\b[^\n]{0,200}?\s(?:-p|--password=)[\"']?"
                 r"(?P<bare>[^\s\"'@,;`\u3000-\u303f\uff00-\uffef]{4,128})",
         keywords=("curl", "wget", "http", "sshpass", "ftp", "mysql"), family="connection-string",
+        requires=("-u", "-p"),  # every option above holds one ("http" alone is every URL)
         revoke="change the password; pass credentials through a netrc file or the environment instead",
         description="curl -u user:password, wget --http-user, sshpass -p, mysql -pPASSWORD and similar",
     ),
@@ -131,6 +132,7 @@ register(
                 r"[\"'](?P<secret>[^\"'\n]{4,200})[\"']"
                 r"|\bset_?[Pp]assword\([ \t]{0,4}[\"'](?P<bare>[^\"'\n]{4,200})[\"'][ \t]{0,4}\)",
         keywords=("auth", "login", "credential", "setpassword", "set_password", ".connect("), family="code-call",
+        requires=(",", "assword("),  # the comma between the two quoted arguments, or set(_)password(
         revoke="change the password; read it from the environment or a vault reference instead",
         description="auth=(\"user\", \"pw\"), HTTPBasicAuth/NetworkCredential(…), smtp.login(…), setPassword(\"…\")",
     ),

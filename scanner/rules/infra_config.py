@@ -197,6 +197,7 @@ register(
                 r"value=\"(?P<bare>[^\"]{1,400})\")",
         keywords=("password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "accesskey", "access_key",
                   "privatekey"),
+        requires=("</", '="'),  # the closing tag, or the key="…" value="…" pair
         family="xml", revoke="change the password / rotate the key",
         description="<password>…</password> elements and <add key=\"…Password\" value=\"…\"/> settings",
     ),
