@@ -293,11 +293,20 @@ def _anchored_lines(lines: list[str], anchors: dict[str, Any]) -> dict[str, set[
         for plugin in anchors:
             out.setdefault(plugin, set())
         return out
+    from scanner.detect_secrets.gates import plugin_prefilters
+
+    prefilters = plugin_prefilters()
     by_anchor: dict[int, set[int]] = {}
     for plugin, anchor in anchors.items():
         got = by_anchor.get(id(anchor))
         if got is None:
-            got = by_anchor[id(anchor)] = {bisect.bisect_right(starts, m.start()) - 1 for m in anchor.finditer(text)}
+            first = prefilters.get(plugin)
+            if first is not None:  # a pattern anchor: the lines holding its literal words, then the pattern there
+                near = {bisect.bisect_right(starts, m.start()) - 1 for m in first.finditer(text)}
+                got = {i for i in near if anchor.search(lines[i])}
+            else:
+                got = {bisect.bisect_right(starts, m.start()) - 1 for m in anchor.finditer(text)}
+            by_anchor[id(anchor)] = got
         out[plugin] = got
     return out
 

@@ -177,6 +177,16 @@ _PATTERN_ANCHORS_ASCII: dict[str, tuple[str, ...]] = {
 
 
 @lru_cache(maxsize=1)
+def plugin_prefilters() -> dict[str, re.Pattern[str]]:
+    """Per plugin whose anchor is a pattern, the literal words every match of it holds (for KeywordDetector, a
+    denylist word in every branch): searched first where hyperscan is not used, so that Python's regex engine tries
+    the pattern only on the lines that hold one, not at every position of the text."""
+    if installed_version() != DETECT_SECRETS_VERSION:
+        return {}
+    return {"KeywordDetector": lazy(f"(?i:{_DENY})")}
+
+
+@lru_cache(maxsize=1)
 def plugin_anchors() -> dict[str, re.Pattern[str]]:
     """Per detect-secrets plugin (class name), a pattern found in every line that plugin reports: its literal
     anchors and gate patterns above, searched in the raw line, case-insensitively where the plugin is. The adapter
