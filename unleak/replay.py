@@ -196,9 +196,17 @@ def _inputs(inputs: dict[str, Any], top: str) -> dict[str, str | None]:
 
 
 def lookup_key(params: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(record file, key, work tree top) of this command, or None when it cannot be replayed."""
+    """(record file, key, work tree top) of this command, or None when it cannot be replayed (or something it
+    reads cannot be read: a deleted working directory, a file removed while it is read; the scan then says so)."""
     if not eligible(params) or any(v in os.environ for v in _GIT_MOVES):
         return None
+    try:
+        return _lookup_key(params)
+    except (OSError, ValueError):
+        return None
+
+
+def _lookup_key(params: dict[str, Any]) -> tuple[str, str, str] | None:
     root = os.path.realpath(params.get("repo_dir") or ".")
     found = _git_dirs(root)
     if found is None:

@@ -133,7 +133,10 @@ def precompile(rules: Iterable[Rule]) -> None:
         if r.path_pattern:
             keys.append((r.id + ":path", r.path_pattern, 0))
     todo = [k for k in keys if k not in _COMPILED]
-    got = recache.compile_many((pattern, flags) for _, pattern, flags in todo)
+    if not todo:
+        return
+    # All of them, not only those not compiled yet: the store keeps exactly what it is asked for.
+    got = recache.compile_many((pattern, flags) for _, pattern, flags in keys)
     for k in todo:
         rx = got.get((k[1], k[2]))
         if rx is not None:
