@@ -88,10 +88,13 @@ register(
         confidence=Confidence.MEDIUM,
         pattern=r"(?i)(?P<name>" + _BYTES_NAME + r")\s{0,8}(?::[^=\n]{0,60})?=\s{0,8}[bB][rR]?"
         r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
-        # Keyed on the bytes literal every match holds (b'…', br"…", in any case): a file holds a fifteenth as many
-        # as it holds the secret-like words of the name, which begins at most ~170 characters before it (a long name
-        # and a type annotation; the window reaches 160).
-        keywords=("b'", 'b"', "br'", 'br"'),
+        starts_near=47,  # no sigil, else as UL900
+        # Every word of _BYTES_WORD holds one of these (a match starts just before it). Keyed on the bytes literal
+        # instead, the pattern would be searched from every position before it: slower than trying it only where
+        # the name can start and skipping windows without a literal.
+        keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", "hmac", "fernet", "jwt", "cipher",
+                  "aes", "nacl", *_KEY_NAMES),
+        requires=("b'", 'b"', "B'", 'B"', "r'", 'r"', "R'", 'R"'),  # b'…', and br'…'/bR"…' end in r'/R"
         min_entropy=2.5,
         family="generic",
         revoke="rotate the credential at its issuer",
