@@ -14,7 +14,8 @@ from tests import fakes
 NAMES = ["password", "db_password", "$password", "@token", "--password", "-p", "client_secret", "myClientSecret",
          "x.api_key", "API-KEY", "secret_key_base", "auth", "authToken", "bearer", "paſsword", "pwd", "PASS",
          "passphrase", "credentials", "a" * 39 + "_token", "a" * 41 + "_token", "key", "$key", "my_key",
-         "hmac_key", "fernet", "jwt_secret", "aes", "token_password_secret", "passenger", "keyboard"]
+         "hmac_key", "fernet", "jwt_secret", "aes", "token_password_secret", "passenger", "keyboard",
+         "@$password", "a$token", "@@secret", "x.y-z_secret.token", "K_token"]
 OPS = ["=", " = ", ": ", ":=", " => ", "=", ":", "::", " == ", "="]
 GLUE = [" ", "; ", ", ", " # ", "\t", " && ", "", "(", "{'", '"']
 
