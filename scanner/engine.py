@@ -420,7 +420,11 @@ def _hs_literal(word: str) -> bytes:
 
 
 def _contains_any(text: str, needles: tuple[str, ...], start: int, end: int) -> bool:
-    return any(text.find(needle, start, end) >= 0 for needle in needles)
+    find = text.find
+    for needle in needles:  # noqa: SIM110 - a loop, not any() over a generator: this runs once per window
+        if find(needle, start, end) >= 0:
+            return True
+    return False
 
 
 def _line_starts(text: str) -> list[int]:

@@ -175,8 +175,15 @@ def _may_report(plugin: Any, line: str) -> bool:
     regex = getattr(plugin, "regex", None)
     if limit is None or regex is None:
         return True
-    return any(plugin.calculate_shannon_entropy(m[1] if isinstance(m, tuple) else m) > limit
-               for m in regex.findall(line))
+    # Shannon entropy over the charset never exceeds log2 of the number of distinct characters (for three or more;
+    # below that it stays under 1.1 bits): a string with no more than 2 ** limit distinct characters cannot pass,
+    # and its entropy (64 str.count calls for base64) is not computed.
+    cap = 2 ** limit if limit >= 1.1 else -1
+    for m in regex.findall(line):
+        value = m[1] if isinstance(m, tuple) else m
+        if len(set(value)) > cap and plugin.calculate_shannon_entropy(value) > limit:
+            return True
+    return False
 
 
 # (detect-secrets' file type, line) -> what the plugins and filters report on that line: (type, value) pairs.

@@ -341,3 +341,28 @@ def test_keyword_plugin_reports_only_on_lines_with_its_operator_anchor(seed: int
             elif not anchor.search(line):
                 skipped += 1
     assert reported > 2000 and skipped > 2000  # both sides are exercised
+
+
+def test_entropy_precheck_says_what_the_entropy_says() -> None:
+    """_may_report skips computing the entropy of a string with too few distinct characters to pass the limit; it
+    must answer exactly as computing it for every string does."""
+    from detect_secrets.settings import get_plugins
+
+    ds._configure()
+    plugins = [p for p in get_plugins() if getattr(p, "entropy_limit", None)]
+    assert len(plugins) == 2
+    rnd = random.Random(7)
+    seen = {True: 0, False: 0}
+    for plugin in plugins:
+        for _ in range(3000):
+            parts = []
+            for _ in range(rnd.randint(1, 3)):
+                alphabet = rnd.choice([fakes.B64, fakes.HEX, "ab", "0123456789", fakes.B64[:rnd.randint(2, 40)]])
+                parts.append(rnd.choice("\"'") + "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 48)))
+                             + rnd.choice("\"'"))
+            line = "x = " + ", ".join(parts)
+            want = any(plugin.calculate_shannon_entropy(m[1] if isinstance(m, tuple) else m) > plugin.entropy_limit
+                       for m in plugin.regex.findall(line))
+            assert ds._may_report(plugin, line) == want, line
+            seen[want] += 1
+    assert seen[True] > 500 and seen[False] > 500
