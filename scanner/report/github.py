@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scanner import archives
-from scanner.report.text import summary
+from scanner.report.text import printable, summary
 from scanner.result import ScanResult
 
 _LEVEL = {"high": "error", "medium": "error", "low": "warning", "unlikely": "notice"}
@@ -24,14 +24,16 @@ def render(result: ScanResult) -> str:
         verdict = result.verifications.get(f.fingerprint)
         if verdict is not None:
             msg += f" [verified: {verdict.short()}]"
-        path, where = f.path, f"line={f.line},col={f.column},endColumn={f.end_column}"
+        # Control characters in a path or an author name (ESC, BEL) would reach the log viewer raw: shown as "?".
+        path, where = printable(f.path), f"line={f.line},col={f.column},endColumn={f.end_column}"
         if f.source == archives.SOURCE:
             # GitHub can only point at the archive itself: the member and its line go in the message.
-            path, member = archives.split(f.path)
+            path, member = (printable(x) for x in archives.split(f.path))
             where = "line=1"
             msg += f" in archive member {member} line {f.line}; rebuild the archive without it and rotate the value"
         elif f.commit is not None:
-            msg += f" in commit {f.commit.sha[:12]} by {f.commit.author}; a secret in history stays leaked: rotate it"
+            msg += (f" in commit {f.commit.sha[:12]} by {printable(f.commit.author)}; "
+                    "a secret in history stays leaked: rotate it")
         else:
             msg += "; move it to the vault with `unleak fix`"
         out.append(

@@ -17,8 +17,9 @@ def _c(kind: str, s: str, color: bool) -> str:
     return f"{_COL[kind]}{s}{_COL['reset']}" if color else s
 
 
-def _sanitize(s: str) -> str:
-    # Paths come from the scanned repository: strip control characters so a file name cannot drive the terminal.
+def printable(s: str) -> str:
+    """``s`` with every control character as ``?``: paths and author names come from the scanned repository, and a
+    file name must not drive the terminal or the CI log that shows the report."""
     return "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
@@ -40,15 +41,15 @@ def _entry(f: Finding, color: bool, result: ScanResult) -> str:
     if f.label:
         line += f"  [{f.label}]"
     if f.context:
-        line += f"  {_sanitize(f.context)}"
+        line += f"  {printable(f.context)}"
     verdict = result.verifications.get(f.fingerprint)
     if verdict is not None:
-        line += "  " + _c(_VERDICT[verdict.status.value], _sanitize(f"[{verdict.short()}]"), color)
+        line += "  " + _c(_VERDICT[verdict.status.value], printable(f"[{verdict.short()}]"), color)
     return line
 
 
 def _place(f: Finding) -> str:
-    where = f"{_sanitize(f.path)}:{f.line}"
+    where = f"{printable(f.path)}:{f.line}"
     if f.commit is not None:
         where += f" (commit {f.commit.sha[:10]}, {f.commit.date[:10]})"
     return where
@@ -67,16 +68,16 @@ def render(result: ScanResult, color: bool = False, group: bool = False) -> str:
             repeated.setdefault((f.rule_id, f.fingerprint), []).append(f)
         repeated = {k: v for k, v in repeated.items() if len(v) >= GROUP_AT}
     for path, fs in groupby((f for f in findings if (f.rule_id, f.fingerprint) not in repeated), key=lambda f: f.path):
-        out.append(_c("path", _sanitize(path), color))
+        out.append(_c("path", printable(path), color))
         for f in fs:
             line = f"  {f.line}:{f.column}  {_entry(f, color, result)}"
             if f.commit is not None:
-                line += _c("dim", f"  (commit {f.commit.sha[:10]}, {_sanitize(f.commit.author)}, "
+                line += _c("dim", f"  (commit {f.commit.sha[:10]}, {printable(f.commit.author)}, "
                                   f"{f.commit.date[:10]})", color)
             out.append(line)
             if f.line_context:
                 # The line itself, every literal shaped (length and character classes): judged without the value.
-                out.append(_c("dim", f"      │ {_sanitize(f.line_context.strip())}", color))
+                out.append(_c("dim", f"      │ {printable(f.line_context.strip())}", color))
         out.append("")
     if repeated:
         out.append(_c("path", "same secret in several places (--no-group lists each)", color))
@@ -138,7 +139,7 @@ _SHOW_SKIPPED = 5
 def skipped_warning(skipped: list[Skipped], strict: bool = False) -> str:
     """One warning naming what history holds but git could not read (commit and path; never content)."""
     commits = {s.commit for s in skipped}
-    shown = "; ".join(f"{s.commit[:12]} {_sanitize(s.path) if s.path else '(whole commit)'}: {s.reason}"
+    shown = "; ".join(f"{s.commit[:12]} {printable(s.path) if s.path else '(whole commit)'}: {s.reason}"
                       for s in skipped[:_SHOW_SKIPPED])
     more = f" (+{len(skipped) - _SHOW_SKIPPED} more, listed under \"skipped_objects\" in --format json)" \
         if len(skipped) > _SHOW_SKIPPED else ""

@@ -60,6 +60,24 @@ def test_github_escapes_hostile_paths(repo: GitRepo) -> None:
     assert "file=we%2Cird%3Aname%25.txt,line=1" in proc.stdout
 
 
+def test_github_annotations_carry_no_control_character_from_a_path_or_an_author(repo: GitRepo) -> None:
+    """A file name or a commit author holding ESC or BEL (written by whoever controls the repository) must not
+    reach the CI log raw, where it would drive the log viewer; a line break must not start a new workflow
+    command."""
+    repo.write("a\x1b[31mred\x07.py", f"TOKEN = '{github_pat()}'\n")
+    repo.write("b\nc.py", f"T = '{github_pat()}'\n")
+    repo.git("add", "-A")
+    repo.git("-c", "user.name=x", "commit", "-q", "-m", "x", "--author", "Eve\x1b[8m <eve@example.com>")
+    assert "\x1b" in repo.git("log", "-1", "--format=%an")
+    for args in (("scan", "--format", "github"), ("scan", "--history", "--format", "github")):
+        out = run_cli(*args, cwd=repo.path).stdout
+        lines = out.splitlines()
+        assert sum(x.startswith("::") for x in lines) == 2, out
+        assert not any(ch != "\n" and not ch.isprintable() for ch in out), repr(out)
+        assert "file=a?[31mred?.py" in out
+    assert "by Eve?[8m;" in out
+
+
 def test_text_groups_by_file_with_summary(leaky: tuple[GitRepo, list[str]]) -> None:
     repo, secrets = leaky
     proc = run_cli("scan", cwd=repo.path)
