@@ -29,11 +29,29 @@ class FilePatch:
 def _strip_prefix(p: str) -> str:
     p = p.rstrip("\n").rstrip("\r")
     if p.startswith('"') and p.endswith('"'):
+        # A C-quoted name (git quotes a tab, a quote, a backslash or a control character in it): a tab inside is
+        # part of the name.
         p = p[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1").decode(
             "utf-8", "replace")
-    if "\t" in p:  # some diff tools append a timestamp after a tab
+    elif "\t" in p:  # some diff tools append a timestamp after a tab
         p = p.split("\t", 1)[0]
     return p[2:] if p[:2] in ("a/", "b/") else p
+
+
+_QUOTED_A = re.compile(r'"a/(?:[^"\\]|\\.)*" ')
+
+
+def _header_path(rest: str) -> str:
+    """The new path of a ``diff --git a/X b/Y`` line (``rest`` is what follows ``diff --git ``): a best guess, as
+    the names may hold spaces, until a ``+++`` line names it. Either side may be C-quoted."""
+    if rest.startswith('"'):
+        m = _QUOTED_A.match(rest)
+        if m is not None:
+            return _strip_prefix(rest[m.end():])
+    elif rest.endswith('"') and ' "b/' in rest:
+        return _strip_prefix(rest[rest.rindex(' "b/') + 1:])
+    half = rest.split(" b/", 1)
+    return half[1] if len(half) == 2 else _strip_prefix(rest)
 
 
 def _commit_info(marker_line: str) -> CommitInfo:
@@ -95,9 +113,7 @@ def parse_patch(lines: Iterator[str], on_commit: Callable[[CommitInfo], None] | 
             current = FilePatch(path="")
             if line.startswith("diff --git "):
                 # Best guess until "+++ b/…" names it (binary files have no +++ line).
-                rest = line[len("diff --git "):]
-                half = rest.split(" b/", 1)
-                current.path = half[1] if len(half) == 2 else _strip_prefix(rest)
+                current.path = _header_path(line[len("diff --git "):])
             else:
                 current.path = line.split(" ", 2)[2]
             continue
@@ -174,9 +190,7 @@ def _parse_section(buf: bytes, start: int, end: int) -> AddedText | None:
         line = header[:stop if stop >= 0 else len(header)].decode("utf-8", "replace")
         if line.endswith("\r"):
             line = line[:-1]
-        rest = line[len("diff --git "):]
-        half = rest.split(" b/", 1)
-        path = half[1] if len(half) == 2 else _strip_prefix(rest)
+        path = _header_path(line[len("diff --git "):])
     binary = (b"\nBinary files " in header or b"\nGIT binary patch" in header)
     if binary:
         return AddedText(path, "", (), binary=True) if hunk < 0 else None

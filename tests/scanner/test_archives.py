@@ -102,6 +102,23 @@ def test_a_staged_archive_is_read_from_the_index(repo: GitRepo, canary: str) -> 
     assert run_cli("scan", "--staged", cwd=repo.path).returncode == 0
 
 
+def test_a_staged_archive_whose_name_git_quotes_is_read_too(repo: GitRepo) -> None:
+    """git C-quotes a name holding a tab, a double quote or a backslash in its diff headers; the staged blob is
+    found under the real name all the same (and a text file's path is the real one)."""
+    repo.commit("init", {"a.py": "x = 1\n"})
+    names = ["a\tb.zip", 'q"uote.zip', "back\\slash.zip", "sp ace.zip", "ünï.zip"]
+    for name in names:
+        (repo.path / name).write_bytes(_zip({"creds.env": f"GH={github_pat()}\n"}))
+    (repo.path / "t\tab.py").write_text(f"TOKEN = '{github_pat()}'\n", encoding="utf-8")
+    repo.git("add", "-A")
+    staged = scan(ScanRequest(root=repo.path, modes=("staged",)))
+    assert sorted(f.path for f in staged.findings) == sorted([n + "!/creds.env" for n in names] + ["t\tab.py"])
+    assert staged.stats.binary_skipped == 0
+    repo.git("commit", "-q", "-m", "x")
+    history = scan(ScanRequest(root=repo.path, modes=("history",)))
+    assert [f.path for f in history.findings] == ["t\tab.py"]  # (history counts archives as binary, for now)
+
+
 def test_history_does_not_open_archives_yet(repo: GitRepo) -> None:
     """git shows an archive's change as binary; history and range scans count it so (README: "not yet")."""
     repo.commit("init", {"a.py": "x = 1\n"})
