@@ -159,10 +159,14 @@ def unleak(*args: str) -> list[str]:
     return [*_UNLEAK, *args]
 
 
-def clear_cache(repo: Path) -> None:
+def unleak_state(repo: Path) -> Path:
+    """``.git/unleak`` of ``repo`` (its common git directory's)."""
     gitdir = Path(git(repo, "rev-parse", "--git-common-dir"))
-    gitdir = gitdir if gitdir.is_absolute() else repo / gitdir
-    shutil.rmtree(gitdir / "unleak" / "scan-cache", ignore_errors=True)
+    return (gitdir if gitdir.is_absolute() else repo / gitdir) / "unleak"
+
+
+def clear_cache(repo: Path) -> None:
+    shutil.rmtree(unleak_state(repo) / "scan-cache", ignore_errors=True)
 
 
 def history_cases(repo: Path, skip_peers: bool) -> list[Case]:
@@ -210,17 +214,13 @@ def export_tree(repo: Path, dest: Path) -> Path:
 
 
 def clear_exposure_cache(repo: Path) -> None:
-    gitdir = Path(git(repo, "rev-parse", "--git-common-dir"))
-    gitdir = gitdir if gitdir.is_absolute() else repo / gitdir
-    shutil.rmtree(gitdir / "unleak" / "exposure-cache", ignore_errors=True)
+    shutil.rmtree(unleak_state(repo) / "exposure-cache", ignore_errors=True)
 
 
 def clear_replay(repo: Path) -> None:
     """Remove the recorded report a rescan with nothing changed replays (unleak.replay), so that the next scan
     reads the scan cache."""
-    gitdir = Path(git(repo, "rev-parse", "--git-common-dir"))
-    gitdir = gitdir if gitdir.is_absolute() else repo / gitdir
-    (gitdir / "unleak" / "scan-cache" / "replay").unlink(missing_ok=True)
+    (unleak_state(repo) / "scan-cache" / "replay").unlink(missing_ok=True)
 
 
 def exposure_cases(repo: Path) -> list[Case]:

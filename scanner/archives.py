@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from scanner.words import printable
+
 if TYPE_CHECKING:
     import tarfile
 
@@ -262,7 +264,7 @@ def _clean(name: str) -> str:
     ``..`` segments are dropped; a control character (a line break, an escape sequence) becomes ``?``. It is only a
     name (nothing is extracted), so this keeps reports readable and a name from posing as a path outside the
     archive or as a line of its own."""
-    name = "".join(c if c.isprintable() else "?" for c in name)  # no control characters into any report
+    name = printable(name)  # no control characters into any report
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "unnamed"
 

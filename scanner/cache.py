@@ -40,6 +40,7 @@ from typing import Any
 
 from scanner.fileio import state_dir
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
+from scanner.hscache import MAC_KEY_FILE
 from scanner.result import Explanation
 from scanner.rules import Rule
 
@@ -235,7 +236,7 @@ class ScanCache:
                 shutil.rmtree(d, ignore_errors=True)
 
 
-KEY_FILE = "scan-cache.key"
+KEY_FILE = MAC_KEY_FILE
 
 
 def mac_key() -> bytes | None:

@@ -58,6 +58,19 @@ def block_database(expressions: list[bytes], flags: list[int]) -> Any:
     return db
 
 
+MAC_KEY_FILE = "scan-cache.key"  # the caches' MAC key (scanner.cache.mac_key), beside these databases
+
+
+def read_mac_key() -> bytes | None:
+    """The caches' MAC key when it exists whole (32 bytes); None when it is missing, short or unreadable. Here, not
+    in :mod:`scanner.cache`, so that a replayed rescan (:mod:`unleak.replay`) reads it without importing that."""
+    try:
+        raw = (data_dir() / MAC_KEY_FILE).read_bytes()
+    except OSError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
 def private_dirs(path: Path) -> None:
     """``path`` and every missing directory above it, created 0700 (the vault refuses a data directory others can
     enter, and ``mkdir(parents=True)`` would give the parents the umask's mode)."""

@@ -188,15 +188,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _run(params: dict[str, Any]) -> int:
     with error_handler():
-        from unleak import replay
-
-        key = replay.lookup_key(params) if replay.eligible(params) else None
-        if key is not None:
-            rec = replay.load(params, key)
-            if rec is not None:
-                return replay.replay(rec, params)
         from unleak.scancmd import run_scan
 
+        if not params.get("history"):  # the pre-commit hook's path: nothing of replay is imported
+            return run_scan(**params)
+        from unleak import replay
+
+        key = replay.lookup_key(params)
+        if key is not None:
+            rec = replay.load(key)
+            if rec is not None:
+                return replay.replay(rec, params)
         recorder: dict[str, Any] = {}
         code = run_scan(**params, recorder=recorder)
         # Recorded only when nothing it depends on moved while it ran (a commit, a fetch, an edited config).

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from scanner.words import printable
 from unleak.fleet import RepoResult
 
 
@@ -68,12 +69,8 @@ def text_summary(results: list[RepoResult], merged: list[dict[str, Any]]) -> str
     failed = [r for r in results if not r.ok]
     if failed:
         lines.append("failures:")
-        lines += [f"  {_printable(r.name)}: {_printable(r.error)}" for r in failed]
+        lines += [f"  {printable(r.name)}: {printable(r.error)}" for r in failed]
     return "\n".join(lines) + "\n"
-
-
-def _printable(s: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
 _CSS = """body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}

@@ -246,26 +246,22 @@ def _lookup_key(params: dict[str, Any]) -> tuple[str, str, str] | None:
 
 
 def _mac_key() -> bytes | None:
-    """The scan cache's MAC key (``scanner.cache.mac_key`` makes it; a replay needs a run that did)."""
-    from scanner.hscache import data_dir
+    """The scan cache's MAC key, read without importing the scan cache (``scanner.cache.mac_key`` makes it; a
+    replay needs a run that did)."""
+    from scanner.hscache import read_mac_key
 
-    try:
-        with open(data_dir() / "scan-cache.key", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    return raw if len(raw) == 32 else None
+    return read_mac_key()
 
 
 def _sign(mac_key: bytes, key: str, payload: bytes) -> bytes:
     return hmac.new(mac_key, b"unleak-replay\0" + key.encode() + b"\0" + payload, hashlib.sha256).hexdigest().encode()
 
 
-def load(params: dict[str, Any], found: tuple[str, str, str] | None = None) -> dict[str, Any] | None:
-    """The recorded run of this very command, when every input is as it was and the record is signed."""
-    found = found or lookup_key(params)
-    mac_key = _mac_key() if found is not None else None
-    if found is None or mac_key is None:
+def load(found: tuple[str, str, str]) -> dict[str, Any] | None:
+    """The recorded run of the command :func:`lookup_key` gave ``found`` for, when the record is signed (its key
+    holds every input, so a record under it is that command's with the same inputs)."""
+    mac_key = _mac_key()
+    if mac_key is None:
         return None
     path, key, _top = found
     try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from scanner import archives
-from scanner.report.text import printable, summary
+from scanner.report.text import summary
 from scanner.result import ScanResult
+from scanner.words import printable
 
 _LEVEL = {"high": "error", "medium": "error", "low": "warning", "unlikely": "notice"}
 

@@ -7,7 +7,7 @@ from itertools import groupby
 
 from scanner.finding import Finding, Skipped
 from scanner.result import ScanResult
-from scanner.words import plural
+from scanner.words import plural, printable
 
 _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "unlikely": "\x1b[2m", "path": "\x1b[1m",
         "dim": "\x1b[2m", "reset": "\x1b[0m"}
@@ -15,12 +15,6 @@ _COL = {"high": "\x1b[1;31m", "medium": "\x1b[33m", "low": "\x1b[36m", "unlikely
 
 def _c(kind: str, s: str, color: bool) -> str:
     return f"{_COL[kind]}{s}{_COL['reset']}" if color else s
-
-
-def printable(s: str) -> str:
-    """``s`` with every control character as ``?``: paths and author names come from the scanned repository, and a
-    file name must not drive the terminal or the CI log that shows the report."""
-    return "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
 _VERDICT = {"valid": "high", "unknown": "dim", "invalid": "dim"}

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -141,13 +142,15 @@ def test_a_record_unleak_did_not_sign_is_not_replayed(repo: GitRepo, monkeypatch
     _record(repo, *SCAN)
     monkeypatch.chdir(repo.path)
     params = _params()
-    assert replay.load(params) is not None
+    key = replay.lookup_key(params)
+    assert key is not None
+    assert replay.load(key) is not None
     record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
     payload, mac = record.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)
     forged = json.loads(payload)
     forged.update(stdout='{"findings": []}\n', code=0)
     record.write_bytes(json.dumps(forged, separators=(",", ":")).encode() + b"\n" + mac + b"\n")
-    assert replay.load(params) is None
+    assert replay.load(key) is None
     got = run_cli(*SCAN, cwd=repo.path)
     assert got.returncode == 1 and json.loads(got.stdout)["findings"]
 
@@ -199,3 +202,20 @@ def test_gitleaks_config_names_match() -> None:
     from unleak import gitleaks
 
     assert replay._GITLEAKS_NAMES == gitleaks.CONFIG_NAMES
+
+
+def test_a_record_path_an_agent_turns_into_a_link_is_neither_read_nor_written_through(repo: GitRepo,
+                                                                                     tmp_path: Path) -> None:
+    """The record sits where an agent can write: a symbolic link planted there, to a report it wrote or to a file
+    of the user's, is not replayed and is replaced, never written through."""
+    repo.commit("add", {"app.py": f"TOKEN = '{github_pat()}'\n"})
+    second = _record(repo, *SCAN)
+    record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
+    victim = tmp_path / "users-file.txt"
+    signed = record.read_bytes()
+    victim.write_bytes(signed)  # a signed record, even: read through a link it does not count
+    record.unlink()
+    record.symlink_to(victim)
+    got, imported = _imports_scanner(repo, *SCAN)
+    assert imported and got.stdout == second.stdout
+    assert victim.read_bytes() == signed and not record.is_symlink()  # replaced, not written through
