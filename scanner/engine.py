@@ -8,6 +8,7 @@ once per chunk when their path pattern or keywords say so.
 from __future__ import annotations
 
 import bisect
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -164,8 +165,11 @@ class Engine:
         if self._auto is not None:
             hits: Iterable[tuple[int, tuple[tuple[str, int], ...]]]
             hs = self._hs if self._hs_words is None else self.accelerator()
-            if hs is not None and text.isascii():
-                hits, pattern_lines = hs.scan(text)
+            if hs is not None:
+                if text.isascii():
+                    hits, pattern_lines = hs.scan(text)
+                else:
+                    hits = hs.scan_unicode(text)
             else:
                 lower = text.lower() if text.isascii() else _ascii_lower(text)
                 hits = self._auto.iter(lower)
@@ -206,8 +210,9 @@ class Engine:
                     if pattern_lines is not None:  # ASCII text: open_lines folds it only if it needs to
                         opened = gate.open_lines(text, lower, literal_lines, pattern_lines.get(rule.family, set()))
                     else:
-                        folded = lower or (text.lower() if text.isascii() else _ascii_lower(text))
-                        opened = gate.open_lines(text, folded, literal_lines)
+                        if not lower:  # once per chunk, whichever family asks first
+                            lower = text.lower() if text.isascii() else _ascii_lower(text)
+                        opened = gate.open_lines(text, lower, literal_lines)
                     gated[rule.family] = _gated_chunk(chunk, opened)
                 if gated[rule.family] is None:
                     continue
@@ -365,14 +370,15 @@ class Engine:
 
 
 class _Hyperscan:
-    """Keyword hits and gate-pattern lines of an ASCII chunk in one hyperscan pass.
+    """Keyword hits (and, for ASCII text, gate-pattern lines) of a chunk in one hyperscan pass.
 
     Keywords match case-insensitively in the text, which for ASCII is exactly what the automaton finds in its
     lower-cased copy; hits come back as the automaton yields them (by end offset, the longer keyword first at one
     offset, end = index of the last character), so windows and candidate order are the same. Gate patterns are
     the gates' look-behind-free forms (:data:`scanner.detect_secrets.gates._FORWARD`); only the line of each match
     is used.
-    ``tests/scanner/test_engine_hyperscan.py`` proves equal candidates against the automaton path.
+    Other text is scanned as its ASCII proxy (:meth:`scan_unicode`): one byte per character, so offsets stay those of
+    the text. ``tests/scanner/test_engine_hyperscan.py`` proves equal candidates against the automaton path.
     """
 
     def __init__(self, words: list[tuple[str, tuple[tuple[str, int], ...]]], gates: dict[str, Any]) -> None:
@@ -389,6 +395,17 @@ class _Hyperscan:
                 flags.append(hyperscan.HS_FLAG_CASELESS if caseless else 0)
                 self._families.append(fam)
         self._n = len(words)
+        self._gates_end = len(exprs)
+        # In the proxy of non-ASCII text every non-ASCII character is a '?': a keyword holding one is searched there
+        # in its proxied form, and a hit of it, or of a keyword holding a '?', is checked against the text itself.
+        self._words = [kw for kw, _ in words]
+        self._check = frozenset(i for i, kw in enumerate(self._words) if "?" in kw or not kw.isascii())
+        self._proxied: dict[int, int] = {}
+        for i, kw in enumerate(self._words):
+            if not kw.isascii():
+                self._proxied[len(exprs)] = i
+                exprs.append(_hs_literal(kw.encode("ascii", "replace").decode("ascii")))
+                flags.append(hyperscan.HS_FLAG_CASELESS)
         from scanner.hscache import block_database
 
         self._db = block_database(exprs, flags)
@@ -403,10 +420,35 @@ class _Hyperscan:
         lines: dict[str, set[int]] = {}
         if len(hits) < len(found):
             rfind = text.rfind
+            gates_end = self._gates_end
             for end, i in found:
-                if i >= n:
+                if n <= i < gates_end:
                     lines.setdefault(self._families[i - n], set()).add(rfind("\n", 0, end - 1) + 1)
         return hits, lines
+
+    def scan_unicode(self, text: str) -> list[tuple[int, tuple[tuple[str, int], ...]]]:
+        """Keyword hits of non-ASCII text, the automaton's on :func:`_ascii_lower` of it, from a hyperscan pass over
+        its ASCII proxy: every non-ASCII character encoded as one '?'. Only 'İ', 'ı', 'ſ' and 'K' (Kelvin) match an
+        ASCII letter case-insensitively (in Python's regex matching, which rule patterns use, and in the fold), so
+        text holding one of them is folded first."""
+        src = _ascii_lower(text) if _FOLDS_TO_ASCII.search(text) else text
+        found: list[tuple[int, int]] = []
+        self._db.scan(src.encode("ascii", "replace"), match_event_handler=_hs_collect, context=found,
+                      scratch=self._scratch)
+        n, pairs, words, check, proxied = self._n, self._pairs, self._words, self._check, self._proxied
+        hits: list[tuple[int, int, int]] = []
+        for end, i in found:
+            if i >= n:
+                i = proxied.get(i, -1)
+                if i < 0:
+                    continue
+            if i in check:
+                kw = words[i]
+                if _ascii_lower(src[end - len(kw):end]) != kw:
+                    continue
+            hits.append((end - 1, -len(words[i]), i))
+        hits.sort()
+        return [(end, pairs[i]) for end, _, i in hits]
 
 
 def _hs_collect(pattern_id: int, start: int, end: int, flags: int, found: object) -> None:
@@ -445,6 +487,9 @@ def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> Chunk | None:
     if len(open_lines) > chunk.text.count("\n"):  # every line
         return chunk
     return replace(chunk, only_lines=frozenset(open_lines))
+
+
+_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
 
 
 def _ascii_lower(text: str) -> str:

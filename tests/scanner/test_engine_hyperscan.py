@@ -7,7 +7,7 @@ import random
 import pytest
 
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, _hs_literal
+from scanner.engine import Engine, EngineOptions, _ascii_lower, _hs_literal
 from scanner.rules import custom_rule
 from tests import fakes
 from tests.scanner.test_engine_gates import _samples
@@ -84,3 +84,37 @@ def test_without_hyperscan_the_automaton_is_used(monkeypatch: pytest.MonkeyPatch
     chunk = Chunk(path="a.py", text=f"TOKEN = '{fakes.github_pat()}'", source="commit")
     assert [f.rule_id for f in engine.scan_chunk(chunk)] == ["UL001"]
 
+
+
+def test_non_ascii_text_is_scanned_by_hyperscan_with_the_automatons_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Non-ASCII text goes through hyperscan as its ASCII proxy (each other character a '?'); a keyword holding a
+    non-ASCII character or a '?' is checked against the text, and 'İ', 'ı', 'ſ' and the Kelvin sign still fold."""
+    plain, fast = Engine(), Engine(EngineOptions(hyperscan=True))
+    assert fast.accelerator() is not None
+    token = fakes._rand(fakes.ALNUM, 40)
+    texts = [
+        f"CONTRASEÑA = '{fakes.password()}'  # é",
+        f"Contraseña: {fakes.password()} ContraseNa: {fakes.password()}",
+        f"paſſword = '{fakes.password()}' ı",
+        f"api_\u212aey = '{token}'  # ü",
+        f"PASSWORD = '{fakes.password()}'  # İ",
+        # 'é' where the keyword has '?': the proxy holds a '?' there, the text does not
+        f"https://oapi.dingtalk.com/robot/sendéaccess_token={fakes._rand(fakes.HEX, 64)}",
+        f"https://oapi.dingtalk.com/robot/send?access_token={fakes._rand(fakes.HEX, 64)} ü",
+        f"контраseña password='{fakes.password()}' 密码",
+    ]
+    calls: list[int] = []
+    real_iter = fast._auto.iter
+    monkeypatch.setattr(fast, "_auto", type("A", (), {"iter": lambda self, t: calls.append(1) or real_iter(t)})())
+    total = 0
+    for text in texts:
+        chunk = Chunk(path="app.py", text=text, source="commit")
+        want = _key(plain, chunk)
+        assert _key(fast, chunk) == want, text
+        assert fast._hs.scan_unicode(text) == list(plain._auto.iter(_ascii_lower(text)))  # type: ignore[union-attr]
+        total += len(want)
+    assert not calls  # the automaton never ran
+    assert total >= 6
+    # UL543 (DingTalk webhook) is keyed on its URL up to the token, '?' included
+    dingtalk = [[rid for rid, *_ in _key(fast, Chunk(path="a.py", text=t, source="commit"))] for t in texts[5:7]]
+    assert "UL543" not in dingtalk[0] and "UL543" in dingtalk[1]
