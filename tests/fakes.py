@@ -290,6 +290,15 @@ def generated_key() -> str:
     return "".join(letters[2 * i] + letters[2 * i + 1] + digits[i] for i in range(8))
 
 
+def passphrase(words: int = 3) -> str:
+    """A passphrase of made-up pronounceable words joined by spaces (``gavo rekizu bafe``). The consonants are
+    chosen so that no word is one of those that make a phrase a label or a message (``none``, ``same``, ``todo``,
+    ``parola``)."""
+    rnd = secrets.SystemRandom()
+    return " ".join("".join(rnd.choice("bfgkrvz") + rnd.choice("aeiou") for _ in range(rnd.randint(2, 3)))
+                    for _ in range(words))
+
+
 def short_password(n: int = 5) -> str:
     """A short password of distinct characters (a value of three kinds of character or fewer reads as a filler)."""
     chars = secrets.SystemRandom().sample(string.ascii_lowercase + string.digits, n)
@@ -526,6 +535,9 @@ def corpus() -> list[Case]:
              (f"(1, 'ann', '{bcrypt_hash()}'),", "UL213"), (f"(2, 'bob', '{bcrypt_hash()}');", "UL213")),
         Case("web/db.js", "js", "const db = connect({", "  user: 'app',", (f"  pass: '{short_password()}',", "UL903"),
              "  port: 5432,", "});"),
+        Case("src/mail.py", "python", "import smtplib", 'LABEL = "Enter your password"',
+             'mail = Mailbox(user="ops", password_hint="Use at least twelve characters.")',
+             (f'mail = Mailbox(user="ops", password="{passphrase(4)}")', "UL907")),
         Case("logs/worker.log", "log", "[INFO] starting worker", "[DEBUG] cache key=user_profile_settings",
              (f"[DEBUG] Using Key={generated_key()}", "UL904"), "[INFO] done"),
         Case("config/services.yml", "yaml", "weather:", "  cache_key: user_profile_settings_cache",

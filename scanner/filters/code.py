@@ -51,12 +51,37 @@ _UI_WORD = lazy(
 )
 
 
+# Rules whose values are passphrases (UL907: a quoted password holding a space or a quote): ui-string judges their
+# values as phrases, where any other name-based value with a space is prose.
+PASSPHRASE_RULES = frozenset({"UL907"})
+# A message or label where a password goes: the words of forms and messages, "password" in a few languages, and what
+# stands in for an absent value ("not set", "see vault").
+_UI_PHRASE = lazy(
+    r"(?i)(?<![a-z])(?:pass(?:word|wd|phrase)?s?|p/w|enter|your|must|least|characters?|confirm|required|invalid"
+    r"|incorrect|wrong|new|old|current|repeat|retype|forgot|reset|change|show|hide|field|label|please|type|input"
+    r"|min(?:imum)?|max(?:imum)?|length|match(?:es)?|strength|strong|weak|here|example|placeholder|contains?|should"
+    r"|cannot|can't|empty|user(?:name)?|log ?in|sign|not|none|null|todo|tbd|see|from|env|vault|same|as|above|below"
+    r"|set|given|default|mot de passe|passwort|kennwort|wachtwoord|senha|contrase[nñ]a|parola|has[lł]o|heslo"
+    r"|salasana|l[oö]senord|passord|adgangskode|sifre|the|is|are|be|to|for|with|and|or)(?![a-z])"
+)
+_TEMPLATE = lazy(r"%[-+ #0-9.]*[sdr(]|\{|\}|\$[A-Za-z_{(]|<[^>]*>|\[\[|\]\]")
+
+
+def _ui_phrase(v: str) -> bool:
+    """A phrase that is a message, a label or a template rather than a passphrase: more than five words, ending
+    like a sentence or a label, holding a word of forms and messages or a template slot."""
+    return (len(v.split()) > 5 or v.endswith((".", ":", "!", "?", "…")) or _UI_PHRASE.search(v) is not None
+            or _TEMPLATE.search(v) is not None)
+
+
 @drop_filter
 def ui_string(ctx: Context) -> bool:
     """Labels and messages about passwords (``"Enter your password"``, ``forgot-password``, ``password_reset``)."""
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
+    if ctx.rule.id in PASSPHRASE_RULES:
+        return _LOCALE_PATH.search(ctx.path) is not None or _ui_phrase(v)
     if " " in v:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
     if _LOCALE_PATH.search(ctx.path) and re.fullmatch(r"[#¿¡]?[^\W\d_]+[.:!?]?", v):

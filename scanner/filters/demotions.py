@@ -14,7 +14,7 @@ from scanner.filters.base import (
     demotion,
     softens,
 )
-from scanner.filters.code import _CODE_EXT
+from scanner.filters.code import _CODE_EXT, PASSPHRASE_RULES
 from scanner.filters.placeholders import _PLACEHOLDER_TOKEN, ENV_NAME, WEAK_WORDS, looks_made_up
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
@@ -88,6 +88,7 @@ _STAND_IN_WORDS = frozenset(WEAK_WORDS) | {pw for _, pw in DEMO_CREDENTIALS} | {
     "password123",
 }
 _WORD_VALUE = lazy(r"[A-Za-z][A-Za-z0-9_!@#%+-]{2,40}")  # no dot: `users.c.password` is an attribute
+_PHRASE_VALUE = lazy(r"[A-Za-z][A-Za-z0-9_!@#%+-]{0,20}(?:['’ ][A-Za-z0-9_!@#%+-]{1,20}){1,4}")
 
 
 def _literal(ctx: Context, v: str, *, in_string: bool = False) -> bool:
@@ -111,7 +112,10 @@ def stand_in_password(ctx: Context) -> bool:
     if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "credential-file" or not TEST_PATH.search(ctx.path):
         return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
-    if not _WORD_VALUE.fullmatch(v) or _PLACEHOLDER_TOKEN.search(v) or ENV_NAME.fullmatch(v):
+    if ctx.rule.id in PASSPHRASE_RULES:  # a phrase (`"Joe's secret"`) where the other rules see one word
+        if not _PHRASE_VALUE.fullmatch(v):
+            return False
+    elif not _WORD_VALUE.fullmatch(v) or _PLACEHOLDER_TOKEN.search(v) or ENV_NAME.fullmatch(v):
         return False
     if _CODE_EXT.search(ctx.path) and not _literal(ctx, v, in_string=True):
         return False  # code reads a variable there (`password = password`, `password=password`)

@@ -34,7 +34,7 @@ register(
         pattern=(
             # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`).
             r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
-            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{6,400})\\?[\"']|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
+            r"(?:\\?(?P<q>[\"'])(?P<secret>(?:[^\"'\s\\]|(?!(?P=q))[\"']){6,400})\\?(?P=q)|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
         # A match starts at its name: a sigil, up to 40 characters, then the word, whose keyword can sit 7 in
@@ -72,7 +72,7 @@ register(
         title="Secret as the fallback of a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=r"(?i)(?P<name>" + _NAME + r")[\"']?\]?\s{0,8}(?::[^=\n]{0,60}(?==))?" + _FALLBACK
-        + r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
+        + r"(?P<q>[\"'])(?P<secret>(?:[^\"'\s\\]|(?!(?P=q))[\"']){6,400})(?P=q)",
         starts_near=49,  # as UL900
         keywords=("pass", "pwd", "secret", "token", "credential", "auth", "bearer", *_KEY_NAMES),
         requires=(" or ", "||", "??"),
@@ -87,7 +87,7 @@ register(
         title="Secret bytes literal under a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=r"(?i)(?P<name>" + _BYTES_NAME + r")\s{0,8}(?::[^=\n]{0,60})?=\s{0,8}[bB][rR]?"
-        r"[\"'](?P<secret>[^\"'\s\\]{6,400})[\"']",
+        r"(?P<q>[\"'])(?P<secret>(?:[^\"'\s\\]|\\[^\s]|(?!(?P=q))[\"']){6,400})(?P=q)",
         starts_near=47,  # no sigil, else as UL900
         # Every word of _BYTES_WORD holds one of these (a match starts just before it). Keyed on the bytes literal
         # instead, the pattern would be searched from every position before it: slower than trying it only where
@@ -175,7 +175,7 @@ register(
         confidence=Confidence.LOW,
         pattern=(
             r"(?i)(?P<name>" + _PASSWORD_NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}"
-            r"(?:\\?[\"'](?P<secret>[^\"'\s\\]{4,5})\\?[\"']"
+            r"(?:\\?(?P<q>[\"'])(?P<secret>(?:[^\"'\s\\]|(?!(?P=q))[\"']){4,5})\\?(?P=q)"
             r"|(?P<bare>(?<=[=:\s])[^\"'\s,;#`\\{}()\[\]<>$%&][^\"'\s,;`\\{}()\[\]<>&]{3,6})(?=[\s,;}\]]|$))"
         ),
         starts_near=42,  # a sigil, up to 40 characters, then the word
@@ -186,5 +186,31 @@ register(
         revoke="change the password where it is used",
         description="Passwords of four to seven characters under password names (UL900 starts at six quoted, "
         "eight bare)",
+    ),
+    Rule(
+        id="UL907",
+        title="Passphrase assigned to a password name",
+        confidence=Confidence.LOW,
+        # What UL900 cannot take: a quoted password holding a space or the other quote (`password="Circle of
+        # Life"`, `user.password = "Joe's secret"`, `password='tes"ting'`). Labels and messages in a password slot
+        # ("Enter your password", "Mot de passe") are the ui-string filter's, which judges this rule's values as
+        # phrases instead of dropping every value with a space.
+        # The name ends at the password word (or its confirmation: `password_confirmation`, `password2`), so
+        # `enterRoomPasswordSubmit: 'Join room'` is no password; the value starts with no space and holds no backtick,
+        # nor a `+` (or `.`, `,`, `;`, `)` and a space), so code between two literals (`"&password="+ escape(…)`,
+        # `' + newpw + '`) is no value either.
+        pattern=(
+            r"(?i)(?P<name>(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|passwd|pwd|pass"
+            r"|passphrase)(?:[_.-]?(?:confirm(?:ation)?|again|repeat|[0-9]{1,2}))?(?![A-Za-z0-9_.-]))"
+            r"[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
+            r"(?:\"(?P<secret>(?![ \t+]|[.,;)][ \t])(?=[^\"\n]{0,63}[ \t'])[^\"\n\\`]{4,64})\""
+            r"|'(?P<bare>(?![ \t+]|[.,;)][ \t])(?=[^'\n]{0,63}[ \t\"])[^'\n\\`]{4,64})')"
+        ),
+        starts_near=42,  # as UL903
+        keywords=("pass", "pwd"),
+        requires=("=", ":"),
+        family="generic",
+        revoke="change the password where it is used",
+        description="Quoted passwords holding a space or a quote, under password names",
     ),
 )

@@ -139,6 +139,8 @@ CASES: dict[str, tuple[str, Builder, str]] = {
     "UL250": ("a.xml", lambda: f"<password>{f.password()}</password>", "<password>${DB_PASSWORD}</password>"),
     "UL903": ("app.js", lambda: f"db.connect({{user: 'app', pass: '{f.short_password()}'}})",
               "db.connect({user: 'app', pass: 'none'})"),
+    "UL907": ("app.py", lambda: f'client.login(user="app", password="{f.passphrase()}")',
+              'client.login(user="app", password="Enter your password")'),
     "UL900": (".env", lambda: f"DB_PASSWORD={f.password()}", "DB_PASSWORD=changeme"),
     "UL904": ("server.log", lambda: f"[DEBUG] Using Key={f.generated_key()}", "[DEBUG] Using Key=user_profile_cache"),
     "UL905": ("config.yml", lambda: f"weather_key: {f.generated_key()}", "weather_key: user_profile_cache"),
@@ -457,6 +459,31 @@ def test_header_rule_wants_a_credential_header_and_a_generated_literal(path: str
 def test_short_password_rule(line: str, found: bool) -> None:
     """UL903 reports four- to seven-character passwords at low confidence, under password names only."""
     assert ("UL903" in {r for _, r in _scan("config.yml", line)}) is found
+
+
+@pytest.mark.parametrize(("path", "line", "found"), [
+    ("app.py", 'auth = DigestAuth(username="mufasa", password="{p}")', True),
+    ("app.py", "user.password = \"{w}'s {w}\"", True),  # the other quote inside
+    ("app.py", "url.set(password='it\"s {w}', database=name)", True),
+    ("app.py", 'x = "&password="+ escape(read("pw_{w}"))', False),  # code between two literals
+    ("app.js", "'enterRoomPasswordSubmit': 'Join room'", False),  # the name is about a button
+    ("app.go", "db.Exec(`ALTER ROLE ` + user + ` WITH PASSWORD = '` + pw + `'`)", False),
+    ("config.json", '"password": "{w} @ %"', True),
+    ("app.py", 'password = "{w}"', False),  # one word: UL900's
+    ("app.py", 'password = "Enter your password"', False),  # a label
+    ("app.py", 'password_help = "Use at least twelve characters."', False),  # a sentence
+    ("app.py", 'password: "Not set"', False),  # stands for an absent value
+    ("app.py", 'password = "%s %s" % (a, b)', False),  # a format
+    ("app.py", 'password = "{{first}} {{last}}"', False),  # a template
+    ("app.js", "password: 'mot de passe'", False),  # the word, in another language
+    ("locales/fr.yml", "password: 'Ton mot'", False),  # a translation file
+    ("app.py", 'passes = "{p}"', False),  # not a password name
+])
+def test_passphrase_rule(path: str, line: str, found: bool) -> None:
+    """UL907: a quoted password holding a space or a quote, under a password name; labels, sentences, templates
+    and translations in a password slot are not passphrases."""
+    text = line.format(p=f.passphrase(), w=f.passphrase(1) + "7")
+    assert ("UL907" in {r for _, r in _scan(path, text)}) is found
 
 
 @pytest.mark.parametrize("user", ["deploy", "deploy@example.com"])
