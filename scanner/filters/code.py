@@ -189,8 +189,29 @@ def code_expression(ctx: Context) -> bool:
         return not v.startswith("eyJ") and bool(_DOC_EXPRESSION.match(v))
     # Outside shell scripts a literal secret in code is quoted, so an unquoted value is an expression; in shell an
     # unquoted word is a literal (variable reads are $VAR, which the placeholder filter handles). Unless it reads as
-    # generated: a line of a multi-line string (a Go raw string, a heredoc) holds text, not code.
-    return not _SHELL_EXT.search(ctx.path) and not _generated(v)
+    # generated, or the line is no code at all: a line of a multi-line string (a Go raw string, a heredoc, a
+    # docstring) holds text, such as a log line or an environment file.
+    return not _SHELL_EXT.search(ctx.path) and not _generated(v) and not _text_line(ctx, v)
+
+
+# A log line (`[DEBUG] Using Key=…`, `2024-01-02 10:00:00 INFO …`, `WARN: …`): no language starts a statement so.
+_LOG_LINE = lazy(r"\s*(?:\[(?:DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|TRACE|FATAL)\]"
+                 r"|(?:DEBUG|INFO|WARN(?:ING)?|ERROR|TRACE):\s|\d{4}-\d\d-\d\d[T ]\d\d:\d\d)")
+# `API_KEY=aio_Vx…` at the start of a line, no space around `=`: an environment file's line. Formatted code puts
+# spaces there (gofmt, PEP 8, every style guide), and minified code is skipped before it gets here.
+_ENV_LINE = lazy(r"\s*(?:export\s+)?[A-Z][A-Z0-9_]{1,60}=")
+_TOKEN_LIKE = lazy(r"(?=[A-Za-z0-9_+/=-]{0,200}[0-9])(?=[A-Za-z0-9_+/=-]{0,200}[A-Za-z])[A-Za-z0-9_+/=-]{12,400}")
+
+
+def _text_line(ctx: Context, v: str) -> bool:
+    """Whether the value's line is text rather than code: a log line, or an environment file's `NAME=value` line,
+    holding a token-like value (letters and digits mixed, no dot, call or subscript)."""
+    if not _TOKEN_LIKE.fullmatch(v):
+        return False
+    if _LOG_LINE.match(ctx.line):
+        return True
+    m = _ENV_LINE.match(ctx.line)
+    return m is not None and ctx.line.startswith(v, m.end())
 
 
 def _generated(v: str) -> bool:
