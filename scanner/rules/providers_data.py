@@ -118,6 +118,10 @@ register(
     A("UL676", "Webflow", "Webflow API token", ("webflow",), "{hex:64}", env="WEBFLOW_API_TOKEN",
       doc="https://developers.webflow.com/data/reference/authentication",
       revoke="Webflow → Site settings → Apps & integrations"),
+    # The only literal is the suffix: the match starts before the keyword hit, within the engine's look-back.
+    T("UL677", "MaxMind", "MaxMind license key", "{b62:6}_{b62:29}_mmk", keywords=("_mmk",),
+      env="MAXMIND_LICENSE_KEY", doc="https://dev.maxmind.com/geoip/updating-databases/",
+      revoke="MaxMind account portal → Manage License Keys"),
     A("UL678", "Neo4j", "Neo4j Aura password", ("neo4j", "aura_"), "{url:43}", env="NEO4J_PASSWORD",
       doc="https://neo4j.com/docs/aura/classic/auradb/getting-started/connect-database/",
       revoke="Neo4j Aura console → instance → Reset password"),

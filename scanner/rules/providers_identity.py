@@ -103,4 +103,7 @@ register(
       env="APP_STORE_SHARED_SECRET",
       doc="https://developer.apple.com/help/app-store-connect/configure-in-app-purchase-settings/generate-a-shared-secret-to-verify-receipts",
       revoke="App Store Connect → App → App information → Shared secret → Regenerate"),
+    T("UL731", "42", "42 Intra API client secret", "s-s4t2ud-{hex:64}", env="INTRA42_CLIENT_SECRET",
+      doc="https://api.intra.42.fr/apidoc/guides/getting_started",
+      revoke="profile.intra.42.fr → Settings → API → the application → Replace secret"),
 )
