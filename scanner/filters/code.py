@@ -91,8 +91,10 @@ def ui_string(ctx: Context) -> bool:
     if _SECRET_WORD.search(v) and _WORDY.match(v.replace("/", "-")) and (
             re.search(r"[ _/-]", v) or _UI_WORD.fullmatch(v.rstrip(".:!?…").lower())):
         return True  # "Password:", "forgot-password", "resetToken", "api-key-label" (not the one word "Mongopass")
-    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}", v):
-        return True  # i18n keys and routes: "auth.password.invalid", "password_reset_token" (not "password123")
+    if _SECRET_WORD.search(v) and re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+){1,6}", v) and not _generated(v):
+        # i18n keys and routes: "auth.password.invalid", "password_reset_token" (not "password123", nor
+        # "thog-secret-8fbfc1350854…", a key with a readable prefix)
+        return True
     before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
     name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)

@@ -87,8 +87,8 @@ def placeholder(ctx: Context) -> bool:
         return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
-    if ENV_NAME.fullmatch(v):
-        return True  # an environment-variable name standing in for the value
+    if ENV_NAME.fullmatch(v) and len(re.findall(r"[A-Z](?=[0-9])|[0-9](?=[A-Z])", v)) < 6:
+        return True  # an environment-variable name standing in for the value (not API_KEYN2B1NFN5CP6…, a key)
     if ctx.rule.family in NAME_BASED and looks_made_up(v):
         return True
     if _weak_word_in_use(ctx, v):

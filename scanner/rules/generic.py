@@ -33,8 +33,10 @@ register(
         confidence=Confidence.MEDIUM,
         pattern=(
             # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`).
-            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
-            r"(?:\\?(?P<q>[\"'])(?P<secret>(?:[^\"'\s\\]|(?!(?P=q))[\"']){6,400})\\?(?P=q)|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
+            # Up to 40 blanks before the operator: gofmt and aligned declarations line up their `=`.
+            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?(?:[ \t]{0,40}|\s{0,8})(?::=|=>|=|:(?!:))\s{0,8}"
+            # A value in ", ' or ` (a JS template literal, a Go raw string) holds the other two.
+            r"(?:\\?(?P<q>[\"'`])(?P<secret>(?:[^\"'`\s\\]|(?!(?P=q))[\"'`]){6,400})\\?(?P=q)|(?P<bare>(?:(?<=[=:])#)?[^\"'\s,;#`\\][^\"'\s,;`\\]{7,399}))"
         ),
         # Not the bare word "key" (it is on every other line of code): the compound names _WORD accepts instead.
         # A match starts at its name: a sigil, up to 40 characters, then the word, whose keyword can sit 7 in
@@ -128,7 +130,7 @@ register(
         # (`*pRetKey = Lookup2(slot…)`) and a name under a domain (`authorization.k8s.io/reason`) are not values.
         pattern=(
             r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>(?![A-Za-z0-9_.-]{0,40}?" + _WORD + r")"
-            r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key)))key)"
+            r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key)))key[0-9]{0,2})"
             + _KEY_ASSIGN + r"(?P<secret>" + _MIXED + r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
             r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=(-])"
         ),

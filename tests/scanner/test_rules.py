@@ -486,6 +486,26 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     assert ("UL907" in {r for _, r in _scan(path, text)}) is found
 
 
+@pytest.mark.parametrize(("path", "line", "rule", "found"), [
+    ("a.js", "const apiToken = `{k}`;", "UL900", True),  # a template literal
+    ("a_test.go", 'secret = `{k}"`', "UL900", True),  # a Go raw string holding a double quote
+    ("a.js", "const apiToken = `${{TOKEN}}`;", "UL900", False),  # a template
+    ("a.go", 'token          = "{k}"', "UL900", True),  # gofmt aligns the '=' of a block
+    ("a.go", "token" + " " * 41 + '= "{k}"', "UL900", False),  # too far from its name
+    ("config.yml", "salesforce_key1: {k}", "UL905", True),  # a numbered key name
+    ("config.yml", "salesforce_key123: {k}", "UL905", False),
+    ("a.py", 'secret = "{u}"', "UL900", True),  # upper case, digits interleaved: a key, not an env name
+    ("a.py", 'secret = "API_SECRET_NAME"', "UL900", False),  # an environment variable's name
+    ("a.py", 'validSecret = "acme-secret-{h}"', "UL900", True),  # a readable prefix, then a generated part
+    ("a.py", 'secretLabel = "auth-secret-token"', "UL900", False),  # an i18n key
+])
+def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
+    """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
+    key = f.generated_key()
+    text = line.format(k=key, u="API_KEY" + key.upper(), h=f._rand("0123456789abcdef", 12) + "a1b2c3d4")
+    assert (rule in {r for _, r in _scan(path, text)}) is found, text
+
+
 @pytest.mark.parametrize("user", ["deploy", "deploy@example.com"])
 def test_git_credentials_password_with_unusual_characters(user: str) -> None:
     """UL202: the password runs to the host after the last "@" (an e-mail user name, "#" and "@" in the password)."""
