@@ -169,7 +169,7 @@ class Engine:
                 if text.isascii():
                     hits, pattern_lines = hs.scan(text)
                 else:
-                    hits = hs.scan_unicode(text)
+                    hits, lower = hs.scan_unicode(text)
             else:
                 lower = text.lower() if text.isascii() else _ascii_lower(text)
                 hits = self._auto.iter(lower)
@@ -426,12 +426,13 @@ class _Hyperscan:
                     lines.setdefault(self._families[i - n], set()).add(rfind("\n", 0, end - 1) + 1)
         return hits, lines
 
-    def scan_unicode(self, text: str) -> list[tuple[int, tuple[tuple[str, int], ...]]]:
+    def scan_unicode(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], str]:
         """Keyword hits of non-ASCII text, the automaton's on :func:`_ascii_lower` of it, from a hyperscan pass over
         its ASCII proxy: every non-ASCII character encoded as one '?'. Only 'İ', 'ı', 'ſ' and 'K' (Kelvin) match an
         ASCII letter case-insensitively (in Python's regex matching, which rule patterns use, and in the fold), so
-        text holding one of them is folded first."""
-        src = _ascii_lower(text) if _FOLDS_TO_ASCII.search(text) else text
+        text holding one of them is folded first; that fold is returned too ("" when none was needed)."""
+        folded = _ascii_lower(text) if _FOLDS_TO_ASCII.search(text) else ""
+        src = folded or text
         found: list[tuple[int, int]] = []
         self._db.scan(src.encode("ascii", "replace"), match_event_handler=_hs_collect, context=found,
                       scratch=self._scratch)
@@ -448,7 +449,7 @@ class _Hyperscan:
                     continue
             hits.append((end - 1, -len(words[i]), i))
         hits.sort()
-        return [(end, pairs[i]) for end, _, i in hits]
+        return [(end, pairs[i]) for end, _, i in hits], folded
 
 
 def _hs_collect(pattern_id: int, start: int, end: int, flags: int, found: object) -> None:
