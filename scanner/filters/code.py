@@ -64,14 +64,14 @@ _UI_PHRASE = lazy(
     r"|set|given|default|mot de passe|passwort|kennwort|wachtwoord|senha|contrase[nñ]a|parola|has[lł]o|heslo"
     r"|salasana|l[oö]senord|passord|adgangskode|sifre|the|is|are|be|to|for|with|and|or)(?![a-z])"
 )
-_TEMPLATE = lazy(r"%[-+ #0-9.]*[sdr(]|\{|\}|\$[A-Za-z_{(]|<[^>]*>|\[\[|\]\]")
+_PHRASE_TEMPLATE = lazy(r"%[-+ #0-9.]*[sdr(]|\{|\}|\$[A-Za-z_{(]|<[^>]*>|\[\[|\]\]")
 
 
 def _ui_phrase(v: str) -> bool:
     """A phrase that is a message, a label or a template rather than a passphrase: more than five words, ending
     like a sentence or a label, holding a word of forms and messages or a template slot."""
     return (len(v.split()) > 5 or v.endswith((".", ":", "!", "?", "…")) or _UI_PHRASE.search(v) is not None
-            or _TEMPLATE.search(v) is not None)
+            or _PHRASE_TEMPLATE.search(v) is not None)
 
 
 @drop_filter

@@ -193,10 +193,10 @@ register(
         id="UL907",
         title="Passphrase assigned to a password name",
         confidence=Confidence.LOW,
-        # What UL900 cannot take: a quoted password holding a space or the other quote (`password="Circle of
-        # Life"`, `user.password = "Joe's secret"`, `password='tes"ting'`). Labels and messages in a password slot
-        # ("Enter your password", "Mot de passe") are the ui-string filter's, which judges this rule's values as
-        # phrases instead of dropping every value with a space.
+        # What UL900 cannot take: a quoted password holding a space (`password="Circle of Life"`, `user.password =
+        # "Joe's secret"`); one holding only the other quote is UL900's or UL903's. Labels and messages in a
+        # password slot ("Enter your password", "Mot de passe") are the ui-string filter's, which judges this rule's
+        # values as phrases instead of dropping every value with a space.
         # The name ends at the password word (or its confirmation: `password_confirmation`, `password2`), so
         # `enterRoomPasswordSubmit: 'Join room'` is no password; the value starts with no space and holds no backtick,
         # nor a `+` (or `.`, `,`, `;`, `)` and a space), so code between two literals (`"&password="+ escape(…)`,

@@ -53,7 +53,7 @@ def test_same_candidates_in_the_same_order_and_same_findings(seed: int) -> None:
     plain, fast = Engine(), Engine(EngineOptions(hyperscan=True))
     assert fast.accelerator() is not None and plain.accelerator() is None
     chunks = _chunks(seed)
-    assert sum(not c.text.isascii() for c in chunks) > 5  # the automaton fallback is exercised too
+    assert sum(not c.text.isascii() for c in chunks) > 5  # the proxy scan of non-ASCII text is exercised too
     total = 0
     for chunk in chunks:
         want = _key(plain, chunk)
