@@ -516,9 +516,14 @@ def _line_end(text: str, pos: int) -> int:
     return len(text) if e < 0 else e
 
 
+# The groups a rule's value can be in: "secret" (or "sq"/"bq", the same value in single quotes or backticks, where a
+# pattern gives each quote its own alternative) and "bare" (unquoted).
+_SECRET_GROUPS = ("secret", "sq", "bq", "bare")
+
+
 def _secret_group(m: Any) -> str | int | None:
     gd = m.re.groupindex
-    for name in ("secret", "bare"):
+    for name in _SECRET_GROUPS:
         if name in gd and m.group(name) is not None:
             return name
     if "secret" in gd or "bare" in gd:
