@@ -8,12 +8,11 @@ once per chunk when their path pattern or keywords say so.
 from __future__ import annotations
 
 import bisect
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import accumulate
-from typing import Any, cast
+from typing import Any
 
 from scanner import anchored
 from scanner.chunk import Chunk
@@ -29,6 +28,7 @@ from scanner.finding import (
     redacted_preview,
     sha1_hex,
 )
+from scanner.keyscan import Hyperscan, ascii_lower
 from scanner.result import Explanation, ScanResult
 from scanner.rules import Candidate, DetectFn, Rule, all_rules
 from scanner.rules._util import shannon_entropy
@@ -93,7 +93,7 @@ class Engine:
         if by_kw:
             auto.make_automaton()
         # Compiled on first use (~60 ms): a rescan that finds every commit in the cache never pays for it.
-        self._hs: _Hyperscan | None = None
+        self._hs: Hyperscan | None = None
         self._keywords = list(by_kw)
         self._hs_words = [(kw, auto.get(kw)) for kw in by_kw] if self.options.hyperscan and by_kw else None
         # Rules whose matches start just before a keyword: how far before a hit's last character (scanner.anchored).
@@ -114,13 +114,13 @@ class Engine:
         if self._hs is None and self._hs_words is None and self._auto is not None:
             self._hs_words = [(kw, self._auto.get(kw)) for kw in self._keywords]
 
-    def accelerator(self) -> _Hyperscan | None:
+    def accelerator(self) -> Hyperscan | None:
         """The hyperscan prefilter, compiled now if it was asked for and not yet built (call it before forking
         workers, so that they share one); None when not asked for, not installed or not compilable."""
         if self._hs_words is not None:
             words, self._hs_words = self._hs_words, None
             try:
-                self._hs = _Hyperscan(words, self._gates)
+                self._hs = Hyperscan(words, self._gates)
             except Exception:  # not installed, or a pattern it cannot compile: the automaton gives the same hits
                 self._hs = None
         return self._hs
@@ -171,7 +171,7 @@ class Engine:
                 else:
                     hits, lower = hs.scan_unicode(text)
             else:
-                lower = text.lower() if text.isascii() else _ascii_lower(text)
+                lower = text.lower() if text.isascii() else ascii_lower(text)
                 hits = self._auto.iter(lower)
             ls = le = -1
             find, rfind = text.find, text.rfind
@@ -211,7 +211,7 @@ class Engine:
                         opened = gate.open_lines(text, lower, literal_lines, pattern_lines.get(rule.family, set()))
                     else:
                         if not lower:  # once per chunk, whichever family asks first
-                            lower = text.lower() if text.isascii() else _ascii_lower(text)
+                            lower = text.lower() if text.isascii() else ascii_lower(text)
                         opened = gate.open_lines(text, lower, literal_lines)
                     gated[rule.family] = _gated_chunk(chunk, opened)
                 if gated[rule.family] is None:
@@ -369,99 +369,6 @@ class Engine:
         return result
 
 
-class _Hyperscan:
-    """Keyword hits (and, for ASCII text, gate-pattern lines) of a chunk in one hyperscan pass.
-
-    Keywords match case-insensitively in the text, which for ASCII is exactly what the automaton finds in its
-    lower-cased copy; hits come back as the automaton yields them (by end offset, the longer keyword first at one
-    offset, end = index of the last character), so windows and candidate order are the same. Gate patterns are
-    the gates' look-behind-free forms (:data:`scanner.detect_secrets.gates._FORWARD`); only the line of each match
-    is used.
-    Other text is scanned as its ASCII proxy (:meth:`scan_unicode`): one byte per character, so offsets stay those of
-    the text. ``tests/scanner/test_engine_hyperscan.py`` proves equal candidates against the automaton path.
-    """
-
-    def __init__(self, words: list[tuple[str, tuple[tuple[str, int], ...]]], gates: dict[str, Any]) -> None:
-        import hyperscan
-
-        words = sorted(words, key=lambda w: -len(w[0].encode("utf-8")))  # id order = longest first
-        exprs = [_hs_literal(kw) for kw, _ in words]
-        flags = [hyperscan.HS_FLAG_CASELESS] * len(words)
-        self._pairs = [pairs for _, pairs in words]
-        self._families: list[str] = []
-        for fam, gate in gates.items():
-            for pattern, caseless in gate.forward:
-                exprs.append(pattern.encode("ascii"))
-                flags.append(hyperscan.HS_FLAG_CASELESS if caseless else 0)
-                self._families.append(fam)
-        self._n = len(words)
-        self._gates_end = len(exprs)
-        # In the proxy of non-ASCII text every non-ASCII character is a '?': a keyword holding one is searched there
-        # in its proxied form, and a hit of it, or of a keyword holding a '?', is checked against the text itself.
-        self._words = [kw for kw, _ in words]
-        self._check = frozenset(i for i, kw in enumerate(self._words) if "?" in kw or not kw.isascii())
-        self._proxied: dict[int, int] = {}
-        for i, kw in enumerate(self._words):
-            if not kw.isascii():
-                self._proxied[len(exprs)] = i
-                exprs.append(_hs_literal(kw.encode("ascii", "replace").decode("ascii")))
-                flags.append(hyperscan.HS_FLAG_CASELESS)
-        from scanner.hscache import block_database
-
-        self._db = block_database(exprs, flags)
-        self._scratch = hyperscan.Scratch(self._db)
-
-    def scan(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], dict[str, set[int]]]:
-        found: list[tuple[int, int]] = []
-        self._db.scan(text.encode("ascii"), match_event_handler=_hs_collect, context=found, scratch=self._scratch)
-        found.sort()
-        n, pairs = self._n, self._pairs
-        hits = [(end - 1, pairs[i]) for end, i in found if i < n]
-        lines: dict[str, set[int]] = {}
-        if len(hits) < len(found):
-            rfind = text.rfind
-            gates_end = self._gates_end
-            for end, i in found:
-                if n <= i < gates_end:
-                    lines.setdefault(self._families[i - n], set()).add(rfind("\n", 0, end - 1) + 1)
-        return hits, lines
-
-    def scan_unicode(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], str]:
-        """Keyword hits of non-ASCII text, the automaton's on :func:`_ascii_lower` of it, from a hyperscan pass over
-        its ASCII proxy: every non-ASCII character encoded as one '?'. Only 'İ', 'ı', 'ſ' and 'K' (Kelvin) match an
-        ASCII letter case-insensitively (in Python's regex matching, which rule patterns use, and in the fold), so
-        text holding one of them is folded first; that fold is returned too ("" when none was needed)."""
-        folded = _ascii_lower(text) if _FOLDS_TO_ASCII.search(text) else ""
-        src = folded or text
-        found: list[tuple[int, int]] = []
-        self._db.scan(src.encode("ascii", "replace"), match_event_handler=_hs_collect, context=found,
-                      scratch=self._scratch)
-        n, pairs, words, check, proxied = self._n, self._pairs, self._words, self._check, self._proxied
-        hits: list[tuple[int, int, int]] = []
-        for end, i in found:
-            if i >= n:
-                i = proxied.get(i, -1)
-                if i < 0:
-                    continue
-            if i in check:
-                kw = words[i]
-                if _ascii_lower(src[end - len(kw):end]) != kw:
-                    continue
-            hits.append((end - 1, -len(words[i]), i))
-        hits.sort()
-        return [(end, pairs[i]) for end, _, i in hits], folded
-
-
-def _hs_collect(pattern_id: int, start: int, end: int, flags: int, found: object) -> None:
-    cast("list[tuple[int, int]]", found).append((end, pattern_id))
-
-
-def _hs_literal(word: str) -> bytes:
-    """``word`` as a hyperscan pattern matching it literally: ASCII letters and digits as they are, every other
-    byte as ``\\xHH``."""
-    return b"".join(bytes([c]) if c < 128 and chr(c).isalnum() else b"\\x%02x" % c for c in word.encode("utf-8"))
-
-
 def _contains_any(text: str, needles: tuple[str, ...], start: int, end: int) -> bool:
     find = text.find
     for needle in needles:  # noqa: SIM110 - a loop, not any() over a generator: this runs once per window
@@ -488,19 +395,6 @@ def _gated_chunk(chunk: Chunk, open_lines: set[int] | None) -> Chunk | None:
     if len(open_lines) > chunk.text.count("\n"):  # every line
         return chunk
     return replace(chunk, only_lines=frozenset(open_lines))
-
-
-_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
-
-
-def _ascii_lower(text: str) -> str:
-    """Case fold of non-ASCII text, same length as ``text``."""
-    # 'İ' is the only character whose str.lower() is not one character; 'ı' and 'ſ' are those that Python's
-    # case-insensitive regex matching treats as an ASCII letter although str.lower() does not. Folding them first
-    # keeps offsets aligned and makes a keyword hit in the fold a superset of what a (?i) rule pattern can match.
-    # One character for one, so offsets stay aligned. str.replace, not str.translate: translate walks a mapping per
-    # character (~25 ms a megabyte), replace is a memchr-speed search.
-    return text.replace("\u0130", "i").replace("\u0131", "i").replace("\u017f", "s").lower()
 
 
 def _line_context(text: str, start: int, end: int) -> str:

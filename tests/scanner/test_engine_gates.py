@@ -14,7 +14,8 @@ from scanner.chunk import Chunk
 from scanner.detect_secrets import DETECT_SECRETS_VERSION
 from scanner.detect_secrets import adapter as ds
 from scanner.detect_secrets.gates import gates
-from scanner.engine import Engine, EngineOptions, _ascii_lower
+from scanner.engine import Engine, EngineOptions
+from scanner.keyscan import ascii_lower
 from tests import fakes
 
 # The plugins the supersets in scanner/detect_secrets/gates.py were derived from. A detect-secrets upgrade that adds
@@ -81,7 +82,7 @@ def test_every_line_detect_secrets_reports_is_opened_by_the_gate(seed: int) -> N
         text = "\n".join(lines)
         hits = list(ds.scan_lines(path, text))
         assert hits, "the sample must trigger detect-secrets, or the check proves nothing"
-        folded = text.lower() if text.isascii() else _ascii_lower(text)
+        folded = text.lower() if text.isascii() else ascii_lower(text)
         literal_lines = set()
         for lit in gate.literals:
             i = folded.find(lit)
@@ -114,7 +115,7 @@ def test_each_reported_line_alone_opens_the_gate() -> None:
         if not list(ds.scan_lines("settings.py", line)) and not list(ds.scan_lines("config.yaml", line)):
             continue
         checked += 1
-        folded = line.lower() if line.isascii() else _ascii_lower(line)
+        folded = line.lower() if line.isascii() else ascii_lower(line)
         opened = gate.open_lines(line, folded, _literal_lines(gate, line, folded))
         assert opened is None or 0 in opened, line
     assert checked > 50
@@ -139,7 +140,7 @@ def test_a_closed_gate_never_imports_detect_secrets() -> None:
 
 def test_fold_keeps_offsets_and_folds_what_regexes_fold() -> None:
     text = "İ ı ſ K Ab"
-    folded = _ascii_lower(text)
+    folded = ascii_lower(text)
     assert len(folded) == len(text)
     assert folded == "i i s k ab"
 

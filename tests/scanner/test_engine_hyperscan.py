@@ -7,7 +7,8 @@ import random
 import pytest
 
 from scanner.chunk import Chunk
-from scanner.engine import Engine, EngineOptions, _ascii_lower, _hs_literal
+from scanner.engine import Engine, EngineOptions
+from scanner.keyscan import ascii_lower, hs_literal
 from scanner.rules import custom_rule
 from tests import fakes
 from tests.scanner.test_engine_gates import _samples
@@ -64,7 +65,7 @@ def test_same_candidates_in_the_same_order_and_same_findings(seed: int) -> None:
 
 
 def test_keywords_with_regex_characters_match_literally() -> None:
-    assert _hs_literal("a.b-c") == rb"a\x2eb\x2dc"
+    assert hs_literal("a.b-c") == rb"a\x2eb\x2dc"
     rule = custom_rule("cfg", {"id": "odd-kw", "regex": r"(?P<secret>Z[0-9]{6})", "keywords": ["k.e*y+", "ñu"]})
     plain = Engine(EngineOptions(extra_rules=(rule,)))
     fast = Engine(EngineOptions(extra_rules=(rule,), hyperscan=True))
@@ -111,7 +112,7 @@ def test_non_ascii_text_is_scanned_by_hyperscan_with_the_automatons_hits(monkeyp
         chunk = Chunk(path="app.py", text=text, source="commit")
         want = _key(plain, chunk)
         assert _key(fast, chunk) == want, text
-        assert fast._hs.scan_unicode(text)[0] == list(plain._auto.iter(_ascii_lower(text)))  # type: ignore[union-attr]
+        assert fast._hs.scan_unicode(text)[0] == list(plain._auto.iter(ascii_lower(text)))  # type: ignore[union-attr]
         total += len(want)
     assert not calls  # the automaton never ran
     assert total >= 6

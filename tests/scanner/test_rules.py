@@ -471,7 +471,8 @@ def test_short_password_rule(line: str, found: bool) -> None:
     ("config.json", '"password": "{w} @ %"', True),
     ("app.py", 'password = "{w}"', False),  # one word: UL900's
     ("app.py", 'password = "Enter your password"', False),  # a label
-    ("app.py", 'password_help = "Use at least twelve characters."', False),  # a sentence
+    ("app.py", 'password = "Use at least twelve characters."', False),  # a sentence
+    ("app.py", 'password_help = "Use twelve {w}"', False),  # the name is about a password, not one
     ("app.py", 'password: "Not set"', False),  # stands for an absent value
     ("app.py", 'password = "%s %s" % (a, b)', False),  # a format
     ("app.py", 'password = "{{first}} {{last}}"', False),  # a template

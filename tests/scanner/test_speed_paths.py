@@ -218,7 +218,7 @@ def test_a_rescan_with_nothing_new_compiles_no_prefilter(corpus: tuple[Path, dic
     from scanner import engine
 
     built: list[int] = []
-    real = engine._Hyperscan
+    real = engine.Hyperscan
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         built.append(1)
@@ -226,7 +226,7 @@ def test_a_rescan_with_nothing_new_compiles_no_prefilter(corpus: tuple[Path, dic
 
     root, _ = corpus
     subprocess.run(["rm", "-rf", str(root / ".git" / "unleak")], check=True)
-    monkeypatch.setattr(engine, "_Hyperscan", counting)
+    monkeypatch.setattr(engine, "Hyperscan", counting)
     first = scan(ScanRequest(root=root, modes=("history",), workers=1))
     assert built == [1]
     again = scan(ScanRequest(root=root, modes=("history",), workers=1))
