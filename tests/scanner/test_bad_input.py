@@ -34,8 +34,9 @@ def test_huge_single_line_and_spaces_finish_fast(tmp_path: Path) -> None:
     res = scan(ScanRequest(root=tmp_path))
     elapsed = time.perf_counter() - t0
     assert ("big.txt", "UL001") in {(f.path, f.rule_id) for f in res.findings}
-    # Generous bound for a shared 2-core CI machine; the point is linear, not catastrophic, behaviour.
-    assert elapsed < 3.0, elapsed
+    # The point is linear, not catastrophic, behaviour: ~1.5 s here, where a quadratic search over the 10 MB line
+    # takes minutes. The bound leaves room for a loaded 2-core machine (3.6 s seen with a profiler running beside).
+    assert elapsed < 10.0, elapsed
 
 
 def test_too_large_files_are_skipped_and_counted(tmp_path: Path) -> None:
