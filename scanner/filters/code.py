@@ -163,7 +163,8 @@ def code_expression(ctx: Context) -> bool:
     if _CONCATENATED.fullmatch(v):
         return True  # `"…?apikey="+resMatch+"&q=…"`: the value is spliced in from a variable
     if _quoted(ctx):
-        return False
+        # `private_key = "ssh_private_key" in config`, `token == "…"`: the literal is an operand, not the value
+        return _name_based(ctx) and bool(_CODE_EXT.search(ctx.path)) and _operand(ctx, v)
     if ctx.rule.family == "framework":  # `secret_key_base: random_string(64)` generates the key
         return _code_call(v)
     if ctx.rule.family == "connection-string" and _CODE_EXT.search(ctx.path):
@@ -214,6 +215,15 @@ def _text_line(ctx: Context, v: str) -> bool:
         return True
     m = _ENV_LINE.match(ctx.line)
     return m is not None and ctx.line.startswith(v, m.end())
+
+
+_OPERATOR_AFTER = lazy(r"\s{1,4}(?:in|not\s+in|is|==|!=|===|!==)\s")
+
+
+def _operand(ctx: Context, v: str) -> bool:
+    """Whether the quoted value is followed by a membership or comparison operator (`"name" in mapping`)."""
+    idx = ctx.line.find(v)
+    return idx > 0 and _OPERATOR_AFTER.match(ctx.line, idx + len(v) + 1) is not None
 
 
 def _generated(v: str) -> bool:
@@ -281,12 +291,17 @@ def _odd_quotes(text: str, q: str) -> bool:
     return text.count(q) % 2 == 1
 
 
+_DUNDER = lazy(r"__[a-z][a-z0-9]*(?:_[a-z0-9]+)*__")
+
+
 @drop_filter
 def plain_words(ctx: Context) -> bool:
     """Short lowercase words joined by - or _ (``storage-user``, ``_sa_default``) under a non-password name."""
     if not _name_based(ctx) and ctx.rule.family != "framework":
         return False
     v = ctx.value.strip()
+    if _DUNDER.fullmatch(v):
+        return True  # a sentinel or a special name (`__ray_testing_never_deduplicate__`), under any name
     # (a numbered one too: `my_name_2`, `test_schema_2`)
     if not re.fullmatch(r"_{0,2}[A-Za-z][a-z]{1,11}(?:[-_.][a-z]{2,12}){0,2}(?:[-_][0-9]{1,3})?_{0,2}", v):
         return False

@@ -24,7 +24,10 @@ _KEY_NAMES = tuple(f"{w}{sep}key" for w in ("api", "access", "private", "signing
                    for sep in ("", "_", ".", "-"))
 # The name starts at a boundary (so a match attempt only begins at the start of an identifier, keeping long lines
 # linear) and may carry a sigil ($password, @token, --password).
-_NAME = r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?" + _WORD + r"[A-Za-z0-9_.-]{0,40}"
+# A segment of a colon-separated id (`urn:…:oauth:client-assertion-type`, `arn:aws:…:secret:NAME`) is no name:
+# after `x:`, a name followed by a bare `:` is refused (`/tmp/out:2:password=…`, grep's output, still counts).
+_NAME = (r"(?<![A-Za-z0-9_.-])(?!(?<=[A-Za-z0-9]:)[$@A-Za-z0-9_.-]{1,90}:(?!=))(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
+         + _WORD + r"[A-Za-z0-9_.-]{0,40}")
 
 register(
     Rule(
@@ -32,9 +35,10 @@ register(
         title="Secret assigned to a secret-like name",
         confidence=Confidence.MEDIUM,
         pattern=(
-            # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`).
+            # `:` but not `::` (Ruby and C++ scope: `OmniAuth::Strategies`, `[NtToken]::Method`), nor a URL's `://`
+            # (`otpauth://…`).
             # Up to 40 blanks before the operator: gofmt and aligned declarations line up their `=`.
-            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?(?:[ \t]{0,40}|\s{0,8})(?::=|=>|=|:(?!:))\s{0,8}"
+            r"(?i)(?P<name>" + _NAME + r")\\?[\"']?\]?(?:[ \t]{0,40}|\s{0,8})(?::=|=>|=|:(?!:|//))\s{0,8}"
             # A value in ", ' or ` (a JS template literal, a Go raw string) holds the other two; one group per
             # quote (secret, sq, bq), each a plain character class, is twice as fast as a back-reference.
             r"(?:\\?(?:\"(?P<secret>[^\"\s\\]{6,400})\\?\"|'(?P<sq>[^'\s\\]{6,400})\\?'|`(?P<bq>[^`\s\\]{6,400})`)"

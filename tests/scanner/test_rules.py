@@ -499,6 +499,10 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     ("a.py", 'secret = "API_SECRET_NAME"', "UL900", False),  # an environment variable's name
     ("a.py", 'validSecret = "acme-secret-{h}"', "UL900", True),  # a readable prefix, then a generated part
     ("a.py", 'secretLabel = "auth-secret-token"', "UL900", False),  # an i18n key
+    ("a.py", 'GRANT = "urn:ietf:params:oauth:grant-type:{k}"', "UL900", False),  # a segment of a URN
+    ("a.json", '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyDb-{k}"', "UL900", False),  # of an ARN
+    ("grep.txt", "/tmp/out:2:password={k}", "UL900", True),  # grep's output: path:line:match
+    ("a.py", 'return f"otpauth://{{kind}}/{{label}}?digits={k}"', "UL900", False),  # a URL scheme, not `name:`
 ])
 def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
     """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
