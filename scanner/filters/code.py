@@ -13,6 +13,7 @@ from scanner.filters.base import (
     NAME_BASED,
     Context,
     _before,
+    _generated,
     _name_based,
     _name_parts,
     _password_named,
@@ -51,9 +52,6 @@ _UI_WORD = lazy(
 )
 
 
-# Rules whose values are passphrases (UL907: a quoted password holding a space or a quote): ui-string judges their
-# values as phrases, where any other name-based value with a space is prose.
-PASSPHRASE_RULES = frozenset({"UL907"})
 # A message or label where a password goes: the words of forms and messages, "password" in a few languages, and what
 # stands in for an absent value ("not set", "see vault").
 _UI_PHRASE = lazy(
@@ -80,7 +78,7 @@ def ui_string(ctx: Context) -> bool:
     if not _name_based(ctx):
         return False
     v = ctx.value.strip()
-    if ctx.rule.id in PASSPHRASE_RULES:
+    if ctx.rule.phrase:  # a passphrase rule (UL907): its values hold spaces, so judge the phrase itself
         return _LOCALE_PATH.search(ctx.path) is not None or _ui_phrase(v)
     if " " in v:
         return True  # a value with spaces is prose (generic values never contain whitespace, detect-secrets' may)
@@ -226,9 +224,6 @@ def _operand(ctx: Context, v: str) -> bool:
     return idx > 0 and _OPERATOR_AFTER.match(ctx.line, idx + len(v) + 1) is not None
 
 
-def _generated(v: str) -> bool:
-    """16+ characters where letters and digits alternate often (``qx7dm2lz8k4wt6pb``): no one names a variable so."""
-    return len(v) >= 16 and len(re.findall(r"[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])", v)) >= 6
 
 
 # A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64

@@ -14,7 +14,7 @@ from scanner.filters.base import (
     demotion,
     softens,
 )
-from scanner.filters.code import _CODE_EXT, PASSPHRASE_RULES
+from scanner.filters.code import _CODE_EXT
 from scanner.filters.placeholders import _PLACEHOLDER_TOKEN, ENV_NAME, WEAK_WORDS, looks_made_up
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
@@ -112,7 +112,7 @@ def stand_in_password(ctx: Context) -> bool:
     if ctx.rule.family not in _WEAK_FAMILIES or ctx.rule.family == "credential-file" or not TEST_PATH.search(ctx.path):
         return False
     v = ctx.value.strip().strip("\"'").rstrip(",;):")
-    if ctx.rule.id in PASSPHRASE_RULES:  # a phrase (`"Joe's secret"`) where the other rules see one word
+    if ctx.rule.phrase:  # a phrase (`"Joe's secret"`) where the other rules see one word
         if not _PHRASE_VALUE.fullmatch(v):
             return False
     elif not _WORD_VALUE.fullmatch(v) or _PLACEHOLDER_TOKEN.search(v) or ENV_NAME.fullmatch(v):

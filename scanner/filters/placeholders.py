@@ -11,6 +11,7 @@ import re
 from scanner.filters.base import (
     NAME_BASED,
     Context,
+    _generated,
     drop_filter,
 )
 from scanner.lazyre import lazy
@@ -87,7 +88,7 @@ def placeholder(ctx: Context) -> bool:
         return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
-    if ENV_NAME.fullmatch(v) and len(re.findall(r"[A-Z](?=[0-9])|[0-9](?=[A-Z])", v)) < 6:
+    if ENV_NAME.fullmatch(v) and not _generated(v):
         return True  # an environment-variable name standing in for the value (not API_KEYN2B1NFN5CP6…, a key)
     if ctx.rule.family in NAME_BASED and looks_made_up(v):
         return True

@@ -84,6 +84,9 @@ class Rule:
     description: str = ""
     # Names in filters.py that must NOT apply to this rule (e.g. a provider token never looks like a placeholder).
     skip_filters: frozenset[str] = field(default_factory=frozenset)
+    # Values are phrases that may hold spaces (UL907's passphrases): the ui-string filter judges the phrase (a label,
+    # a message, a template) instead of dropping every value with a space as prose.
+    phrase: bool = False
     # Provider metadata (scanner/rules/_provider.py builds these for the provider modules): the service, the
     # category `unleak rules` groups by, the environment-variable name `fix` gives the value when nothing in the
     # code names it, and the provider's documentation of the format.

@@ -26,8 +26,8 @@ _KEY_NAMES = tuple(f"{w}{sep}key" for w in ("api", "access", "private", "signing
 # linear) and may carry a sigil ($password, @token, --password).
 # A segment of a colon-separated id (`urn:…:oauth:client-assertion-type`, `arn:aws:…:secret:NAME`) is no name:
 # after `x:`, a name followed by a bare `:` is refused (`/tmp/out:2:password=…`, grep's output, still counts).
-_NAME = (r"(?<![A-Za-z0-9_.-])(?!(?<=[A-Za-z0-9]:)[$@A-Za-z0-9_.-]{1,90}:(?!=))(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
-         + _WORD + r"[A-Za-z0-9_.-]{0,40}")
+_NAME_START = r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
+_NAME = r"(?!(?<=[A-Za-z0-9]:)[$@A-Za-z0-9_.-]{1,90}:(?!=))" + _NAME_START + _WORD + r"[A-Za-z0-9_.-]{0,40}"
 
 register(
     Rule(
@@ -67,8 +67,8 @@ _BYTES_NAME = r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{0,40}?" + _BYTES_WORD + r"[A-Z
 # People choose short passwords ("aybi", "Pa5s", a PIN): UL900's floor (six characters quoted, eight bare, 2.5 bits
 # of entropy) is right for tokens and keys, which are generated and long, but loses them. Only under a name that
 # says password (not token/key/secret), and at low confidence: a short password is real but guessable.
-_PASSWORD_NAME = (r"(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?"
-                  r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)[A-Za-z0-9_.-]{0,20}")
+_PASSWORD_WORD = r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)"
+_PASSWORD_NAME = _NAME_START + _PASSWORD_WORD + r"[A-Za-z0-9_.-]{0,20}"
 
 # UL904/UL905: the assignment after a key name, and a value that mixes digits and letters (a generated one).
 _KEY_ASSIGN = r"\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
@@ -208,8 +208,8 @@ register(
         # nor a `+` (or `.`, `,`, `;`, `)` and a space), so code between two literals (`"&password="+ escape(…)`,
         # `' + newpw + '`) is no value either.
         pattern=(
-            r"(?i)(?P<name>(?<![A-Za-z0-9_.-])(?:\$|@|--?)?[A-Za-z0-9_.-]{0,40}?(?:passw(?:or)?d|passwd|pwd|pass"
-            r"|passphrase)(?:[_.-]?(?:confirm(?:ation)?|again|repeat|[0-9]{1,2}))?(?![A-Za-z0-9_.-]))"
+            r"(?i)(?P<name>" + _NAME_START + _PASSWORD_WORD
+            + r"(?:[_.-]?(?:confirm(?:ation)?|again|repeat|[0-9]{1,2}))?(?![A-Za-z0-9_.-]))"
             r"[\"']?\]?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}"
             r"(?:\"(?P<secret>(?![ \t+]|[.,;)][ \t])(?=[^\"\n]{0,63}[ \t'])[^\"\n\\`]{4,64})\""
             r"|'(?P<sq>(?![ \t+]|[.,;)][ \t])(?=[^'\n]{0,63}[ \t\"])[^'\n\\`]{4,64})')"
@@ -218,6 +218,7 @@ register(
         keywords=("pass", "pwd"),
         requires=("=", ":"),
         family="generic",
+        phrase=True,
         revoke="change the password where it is used",
         description="Quoted passwords holding a space or a quote, under password names",
     ),

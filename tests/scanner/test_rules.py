@@ -503,6 +503,7 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     ("a.json", '"ARN": "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyDb-{k}"', "UL900", False),  # of an ARN
     ("grep.txt", "/tmp/out:2:password={k}", "UL900", True),  # grep's output: path:line:match
     ("a.py", 'return f"otpauth://{{kind}}/{{label}}?digits={k}"', "UL900", False),  # a URL scheme, not `name:`
+    ("a.py", 'is_default_token = "{k}" == given', "UL900", False),  # a literal compared: an operand
 ])
 def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
     """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
