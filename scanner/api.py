@@ -200,6 +200,8 @@ def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top
         result.replayable = False
     if cache is not None:
         cache.add(entries)
+    if cache is None or any(info.sha not in cache.done for info, _ in entries):
+        result.rescan = None  # a rescan would scan this tag's message again
 
 
 def _scan_commit_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, shas: list[str]

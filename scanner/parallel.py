@@ -35,7 +35,7 @@ from scanner.chunk import Chunk
 from scanner.engine import Engine
 from scanner.errors import GitError, UnleakError
 from scanner.finding import CommitInfo, Finding, Skipped
-from scanner.result import Explanation, ScanResult, Stats
+from scanner.result import Explanation, Rescan, ScanResult, Stats
 from scanner.words import plural
 
 # Below this many commits worker processes cost more than they save.
@@ -263,6 +263,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     from scanner.filters import active_filters
 
     shas = git.rev_list(top, revs, skipped=result.skipped)
+    stats_before, notes_before = result.stats.to_dict(), len(result.notes)
     cache = None
     if cache_options is not None:
         key = cache_mod.ruleset_key(engine.rules.values(), [(f.name, f.drop) for f in active_filters()
@@ -354,15 +355,26 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             result.dropped.update(r.dropped)
             result.stats.binary_skipped += r.binary
     result.findings.extend(in_messages)
+    notes_now = len(result.notes)
     # Every commit from the cache, except those that cannot be cached because an object of theirs is unreadable
     # (the same objects, the same result): the report is what the cache, the refs and the object store say (see
     # unleak.replay, whose key covers all three). Tag messages not yet cached turn it off again (scanner.api).
     result.replayable = cache is not None and not unsaid and len(lost_commits) == len(todo)
     if cached_commits:
-        result.notes.append(f"{plural(cached_commits, 'commit')} already scanned with these rules "
-                            f"{'was' if cached_commits == 1 else 'were'} read from the cache "
-                            "(.git/unleak/scan-cache)")
+        result.notes.append(_cached_note(cached_commits))
+    if (todo and cache is not None and not unsaid and not lost_commits and not explain
+            and notes_now == notes_before and all(s in cache.done for s in shas)):
+        # Every commit is in the cache now: a rescan adds only the commits and their binary files to the counters.
+        now = result.stats.to_dict()
+        delta = {k: stats_before[k] - v for k, v in now.items() if k != "binary_skipped"}
+        delta["commits"] += len(shas)
+        result.rescan = Rescan(delta, notes_now, _cached_note(len(shas)), replaces=bool(cached_commits))
     return cache
+
+
+def _cached_note(n: int) -> str:
+    were = "was" if n == 1 else "were"
+    return f"{plural(n, 'commit')} already scanned with these rules {were} read from the cache (.git/unleak/scan-cache)"
 
 
 # ------------------------------------------------------------------------------------------------- files scans

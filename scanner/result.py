@@ -6,7 +6,7 @@ Its own module so that reports, sources and front ends can use a result without 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanner.finding import Finding, Skipped
@@ -47,6 +47,19 @@ class Explanation:
         return d
 
 
+@dataclass(frozen=True)
+class Rescan:
+    """How a rescan with nothing new would report differently from a run that left every commit it read in the
+    scan cache: it adds none of the bytes and chunks read from files and messages here (``stats``, what to add), and
+    says its commits came from the cache (``note``, inserted at ``note_at`` or, with ``replaces``, replacing the
+    note there). :mod:`unleak.replay` records that report at once, so the first rescan is replayed too."""
+
+    stats: dict[str, int]
+    note_at: int
+    note: str
+    replaces: bool
+
+
 @dataclass
 class ScanResult:
     findings: list[Finding] = field(default_factory=list)
@@ -65,3 +78,18 @@ class ScanResult:
     skipped: list[Skipped] = field(default_factory=list)
     # A history scan that read every commit from the scan cache, and scanned nothing anew (unleak.replay).
     replayable: bool = False
+    # A history scan that read commits anew and left every one in the scan cache: how a rescan would differ.
+    rescan: Rescan | None = None
+
+    def as_rescan(self) -> ScanResult | None:
+        """The result a rescan with nothing new would give (None when this run cannot tell: see :class:`Rescan`)."""
+        r = self.rescan
+        if r is None:
+            return None
+        stats = Stats(**{k: v + r.stats.get(k, 0) for k, v in self.stats.to_dict().items()})
+        notes = list(self.notes)
+        if r.replaces:
+            notes[r.note_at] = r.note
+        else:
+            notes.insert(r.note_at, r.note)
+        return replace(self, stats=stats, notes=notes, rescan=None, replayable=True)

@@ -6,8 +6,10 @@ commit and reads the cache: ~0.2 s where the scan itself is 1.5 s. Yet its repor
 cheap to check: the command line and working directory, the refs (every commit ``--all`` reaches follows from them,
 and a commit never changes), the files that configure the scan, git's own configuration, the environment variables
 unleak and git read, and unleak's own code. A run whose every commit came from the cache records its report under
-a hash of all of these (``.git/unleak/scan-cache/replay``); the next run with the same hash writes that report again
-— the same stdout, stderr, ``--output`` file, audit record and exit code — without importing the scanner.
+a hash of all of these (``.git/unleak/scan-cache/replay``), and so does a run that scanned commits anew and left every
+one in the cache, with the report a rescan would give (:meth:`scanner.result.ScanResult.as_rescan`: the same
+findings, the counters and the note of a rescan); the next run with the same hash writes that report again — the
+same stdout, stderr, ``--output`` file, audit record and exit code — without importing the scanner.
 
 Only what the fast entry parses (:mod:`unleak.fastpath`) is replayed, with no paths and no mode but ``--history``.
 Anything that makes the inputs hard to pin down turns replay off and the scan runs as always: git environment

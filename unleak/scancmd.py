@@ -120,6 +120,14 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     rec.update(stdout="".join(out), stderr="".join(err), audit_result=f"{len(result.findings)} findings",
                audit_detail=detail, code=code, replayable=result.replayable and not verifying,
                inputs={"config": cfg.source, "baseline": cfg.baseline})
+    view = (result.as_rescan() if recorder is not None and modes == ["history"] and not verifying and not explain
+            and not result.skipped else None)
+    if view is not None:
+        # Every commit this run read is in the scan cache now: the report a rescan with nothing new would give (the
+        # same findings; its counters and a note say the commits came from the cache) is recorded at once, so the
+        # first rescan is replayed too (unleak.replay). The summary on stderr counts commits, which do not change.
+        shown = render(fmt, view, color=color, root=str(root), group=group)
+        rec.update({"output_text" if output else "stdout": shown, "replayable": True})
     return code
 
 

@@ -53,8 +53,44 @@ def test_an_unchanged_rescan_is_replayed_byte_for_byte_without_the_scanner(repo:
     # Invariant 1: the record holds what the report showed, never the value.
     record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
     assert record.is_file() and canary not in record.read_text(encoding="utf-8")
-    # The first run scanned commits anew, so it recorded nothing: only a run served from the cache is replayed.
+    # The first run scanned commits anew and recorded the report a rescan gives: its note says where they came from.
     assert "read from the cache" in " ".join(json.loads(third.stdout)["notes"])
+
+
+def _history_with_everything(repo: GitRepo) -> None:
+    repo.commit("one", {"app.py": f"TOKEN = '{github_pat()}'\n", "logo.png": "\x00PNG\x00binary\n"})
+    repo.commit(f"two: rotate {github_pat()}", {"b.py": "b = 2\n"})
+    repo.git("tag", "-a", "v1", "-m", f"release {github_pat()}")
+    repo.commit("three", {"c.py": f"OTHER = '{github_pat()}'\n"})
+
+
+@pytest.mark.parametrize("args", [SCAN, ("scan", "--history", "--format", "sarif", "--no-baseline", "-o", "r.sarif"),
+                                  ("scan", "--history", "--no-baseline")], ids=["json", "sarif-output", "text"])
+def test_the_first_rescan_is_replayed_as_the_rescan_it_stands_for(repo: GitRepo, args: tuple[str, ...]) -> None:
+    """A first scan (every commit read anew) and one after a new commit (some read anew, some from the cache) each
+    record the report a rescan gives: the next run is replayed, and what it writes is byte for byte what a real
+    rescan from the cache writes (its record removed), files, counters, notes, stderr and exit code alike."""
+    _history_with_everything(repo)
+    record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
+    out = repo.path / "r.sarif"
+
+    def written(proc: subprocess.CompletedProcess[str]) -> tuple[str, str, int, str]:
+        err = "".join(ln for ln in proc.stderr.splitlines(keepends=True) if not ln.startswith("import time:"))
+        return proc.stdout, err, proc.returncode, out.read_text(encoding="utf-8") if out.exists() else ""
+
+    for step in range(2):
+        if step:
+            repo.commit("four", {"d.py": f"MORE = '{github_pat()}'\n"})
+        first = run_cli(*args, cwd=repo.path)
+        assert first.returncode == 1 and record.is_file()
+        replayed, imported = _imports_scanner(repo, *args)
+        assert not imported, "the first rescan was not replayed"
+        replayed_out = written(replayed)
+        record.unlink()
+        rescan, imported = _imports_scanner(repo, *args)
+        assert imported
+        assert replayed_out == written(rescan)
+    assert "3 commits already scanned" not in replayed_out[0] + replayed_out[3]
 
 
 def test_a_new_commit_or_object_is_scanned_not_replayed(repo: GitRepo) -> None:
