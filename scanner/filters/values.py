@@ -42,8 +42,9 @@ def reference(ctx: Context) -> bool:
     if v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED:
         return True
     # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
-    # (only the CI service holds the key), like sealed secrets; an entropy guess on them is not a plaintext secret.
-    if ctx.rule.family != "detect-secrets":
+    # (only the CI service holds the key), like sealed secrets; a guess from the entropy or from a key name
+    # (`encryptedKey = "…"`) on them is not a plaintext secret.
+    if ctx.rule.family not in ("detect-secrets", "generic"):
         return False
     parts = _name_parts(assigned_name(ctx))
     return parts == ["secure"] or (bool(parts) and parts[0] in ("encrypted", "ciphertext", "sealed"))

@@ -71,7 +71,7 @@ _PASSWORD_WORD = r"(?:passw(?:or)?d|passwd|pwd|pass(?![a-z])|passphrase)"
 _PASSWORD_NAME = _NAME_START + _PASSWORD_WORD + r"[A-Za-z0-9_.-]{0,20}"
 
 # UL904/UL905: the assignment after a key name, and a value that mixes digits and letters (a generated one).
-_KEY_ASSIGN = r"\\?[\"']?\s{0,8}(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
+_KEY_ASSIGN = r"\\?[\"']?(?:[ \t]{0,40}|\s{0,8})(?::=|=>|=|:(?!:))\s{0,8}\\?[\"']?"
 _MIXED = r"(?=[A-Za-z0-9+/_.-]{0,200}[0-9])(?=[A-Za-z0-9+/_.-]{0,200}[A-Za-z])"
 
 register(
@@ -116,7 +116,7 @@ register(
         # a sign, so the value must look generated — 16+ characters of letters and digits mixed, high entropy.
         pattern=(
             r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>key)" + _KEY_ASSIGN
-            + r"(?P<secret>" + _MIXED + r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=-])"
+            + r"(?P<secret>" + _MIXED + r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,399}=*)(?![A-Za-z0-9+/_.=-])"
         ),
         starts_near=0,  # at the keyword itself
         keywords=("key",),
@@ -138,7 +138,7 @@ register(
             r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>(?![A-Za-z0-9_.-]{0,40}?" + _WORD + r")"
             r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key)))key[0-9]{0,2})"
             + _KEY_ASSIGN + r"(?P<secret>" + _MIXED + r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
-            r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,199}=*)(?![A-Za-z0-9+/_.=(-])"
+            r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,399}=*)(?![A-Za-z0-9+/_.=(-])"
         ),
         starts_near=41,  # up to 40 characters of name, then the keyword
         keywords=("key",),

@@ -504,11 +504,17 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     ("grep.txt", "/tmp/out:2:password={k}", "UL900", True),  # grep's output: path:line:match
     ("a.py", 'return f"otpauth://{{kind}}/{{label}}?digits={k}"', "UL900", False),  # a URL scheme, not `name:`
     ("a.py", 'is_default_token = "{k}" == given', "UL900", False),  # a literal compared: an operand
+    ("a_test.go", 'validKey         = "{x}"', "UL905", True),  # a key name in a gofmt-aligned block
+    ("a_test.go", "validKey" + " " * 41 + '= "{x}"', "UL905", False),
+    ("a.log", "[DEBUG] Using Key={l}", "UL904", True),  # a token of 300 characters (an OAuth token, a JWT)
+    ("a.java", 'String encryptedKey = "{l}";', "UL905", False),  # named encrypted: ciphertext, by design
+    ("a.java", 'String encryptionKey = "{l}";', "UL900", True),  # the key that encrypts is a secret
 ])
 def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
     """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
     key = f.generated_key()
-    text = line.format(k=key, u="API_KEY" + key.upper(), h=f._rand("0123456789abcdef", 12) + "a1b2c3d4")
+    text = line.format(k=key, u="API_KEY" + key.upper(), h=f._rand("0123456789abcdef", 12) + "a1b2c3d4",
+                       l="a1" + f._rand(f.ALNUM, 298), x="a1" + f._rand("0123456789abcdef", 30))
     assert (rule in {r for _, r in _scan(path, text)}) is found, text
 
 
