@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner import git
+from scanner import archives, git
 from scanner.errors import UnleakError, UsageError
 from scanner.exposure.analysis import analyze
 from scanner.exposure.model import Exposure, ExposureReport, select
@@ -164,6 +164,12 @@ def _warnings(report: ExposureReport, targets: list[Exposure]) -> list[str]:
     if tips:
         w.append("Still in the current tree of: " + "; ".join(tips) + ". The purge replaces it there too; "
                  "remove it from the code first (`unleak fix`), commit, then purge.")
+    packed = [f"{e.preview} ({', '.join(p for p in e.paths if archives.SEPARATOR in p)})" for e in targets
+              if any(archives.SEPARATOR in p for p in e.paths)]
+    if packed:
+        w.append("Inside an archive: " + "; ".join(packed) + ". Text replacement cannot reach a value in a compressed "
+                 "member and would break a stored member's checksum: rebuild the archive without the value in those "
+                 "commits, or remove the archive from history.")
     return w
 
 

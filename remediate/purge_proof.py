@@ -285,19 +285,16 @@ def _search_values(mirror: Path, reps: list[Replacement], proof: Proof) -> None:
 
 
 def _history_scan(mirror: Path, fingerprints: set[str], proof: Proof) -> None:
-    """The same history scan as `unleak scan --history`, over the (bare) mirror."""
-    from scanner import sources
-    from scanner.chunk import Chunk
+    """The plain history scan (``unleak scan --history``'s reference path: multi-line blocks widened, archives read
+    member by member, nothing excluded), over the (bare) mirror."""
+    from scanner import archives, sources
     from scanner.engine import Engine
     from scanner.result import Stats
 
     engine = Engine()
     left: set[str] = set()
-    for commit, fp in git.parse_patch(git.log_patch_lines(mirror, ["--all"])):
-        if fp.binary or not fp.path:
-            continue
-        chunk = Chunk(path=fp.path, text="\n".join(t for _, t in fp.added), source="commit",
-                      line_numbers=tuple(n for n, _ in fp.added), commit=commit)
+    for chunk in sources.commits(mirror, ["--all"], Stats(), sources.PathFilter(),
+                                 archive_depth=archives.DEFAULT_DEPTH):
         left.update(f.fingerprint for f in engine.scan_chunk(chunk) if f.fingerprint in fingerprints)
     for chunk in sources.messages(mirror, ["--all"], Stats(), tags=True):  # commit and tag messages too
         left.update(f.fingerprint for f in engine.scan_chunk(chunk) if f.fingerprint in fingerprints)

@@ -80,7 +80,8 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
             parts.append(sources.changes(req.root, stats, exclude, req.max_file_size, req.archive_depth))
         elif mode in ("range", "history"):
             top, revs = _commit_revs(req, mode, notes)
-            parts.append(sources.commits(top, revs, stats, exclude))
+            parts.append(sources.commits(top, revs, stats, exclude, archive_depth=req.archive_depth,
+                                         max_size=req.max_file_size))
         elif mode == "diff":
             if req.diff is None:
                 raise UsageError("--diff needs a file name or - for stdin")
@@ -153,11 +154,12 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
         if mode == "history" and not git.has_commits(top):
             continue  # as sources.commits: nothing committed yet
         options = {"disabled": sorted(req.disabled), "min_confidence": req.min_confidence.value,
-                   "exclude": list(exclude.globs)}
+                   "exclude": list(exclude.globs), "archive_depth": req.archive_depth, "max_size": req.max_file_size}
         # Commit messages are scanned (and cached) with their commits; tag messages after them.
         cache = parallel.scan_commits(engine, result, top, revs, exclude, workers=req.workers,
                                       cache_options=options if req.cache else None, explain=req.explain,
-                                      progress=progress,
+                                      progress=progress, archive_depth=req.archive_depth,
+                                      max_size=req.max_file_size,
                                       messages=partial(_scan_commit_messages, req, engine, result, top))
         if req.wants_tags(mode):
             _scan_tag_messages(req, engine, result, top, cache)

@@ -59,6 +59,8 @@ class _Worker:
     explain: bool
     dedupe: bool
     seen: dict[bytes, tuple[list[tuple[int, Finding]], Counter[str]]]
+    archive_depth: int = 0
+    max_size: int = sources.DEFAULT_MAX_FILE_SIZE
 
 
 _STATE: _Worker | None = None  # set in the parent before forking; each worker inherits its own copy
@@ -108,7 +110,8 @@ def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, Ba
     before = total.to_dict()
     out: list[CommitOut] = []
     explain: list[Explanation] | None = [] if w.explain else None
-    for index, info, chunks, binary in sources.commit_groups(w.top, taking, total, w.exclude, skipped=skipped):
+    for index, info, chunks, binary in sources.commit_groups(w.top, taking, total, w.exclude, skipped=skipped,
+                                                             archive_depth=w.archive_depth, max_size=w.max_size):
         block = taken[index]
         if len(out) >= len(block) or info.sha != block[len(out)]:
             # git left a commit out or reordered: blocks would be misattributed
@@ -251,7 +254,8 @@ MessageOut = tuple[list[Finding], Counter[str], list[Explanation]]
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
                  workers: int, cache_options: dict[str, Any] | None, explain: bool,
                  progress: Callable[[Chunk], None] | None = None,
-                 messages: Callable[[list[str]], dict[str, MessageOut] | None] | None = None) -> Any:
+                 messages: Callable[[list[str]], dict[str, MessageOut] | None] | None = None,
+                 archive_depth: int = 0, max_size: int = sources.DEFAULT_MAX_FILE_SIZE) -> Any:
     """Scan every commit of ``revs`` into ``result``: the findings in its files in ``git log`` order, then those in
     its commit messages, in the same order. ``messages`` scans the messages of the commits it is given (those not
     in the cache); it runs here while the worker processes scan the files (or first, in one process), and what it
@@ -284,7 +288,8 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     said: dict[str, MessageOut] = {}  # the messages of the commits scanned now
     unsaid: list[bool] = []  # non-empty when the messages could not be read: nothing is cached then
     lost_commits: list[str] = []  # scanned, but not cached: some object of theirs could not be read
-    _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={})
+    _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={}, archive_depth=archive_depth,
+                     max_size=max_size)
 
     def meanwhile() -> None:
         if messages is not None:

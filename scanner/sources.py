@@ -263,13 +263,11 @@ def _patch_chunks(lines: Iterator[str], source: str, stats: Stats, exclude: Path
         for _commit, fp in git.parse_patch(lines, on_commit if count_commits else None):
             commit = _commit
             if fp.binary:
-                members = (images.archive(commit.sha if commit is not None else "", fp.path, stats, max_size,
-                                          archive_depth)
-                           if archive_depth and fp.path and not exclude.excluded(fp.path) else None)
+                members = _commit_archive(images, commit, fp.path, stats, exclude, max_size, archive_depth)
                 if members is None:
                     stats.binary_skipped += 1
                     continue
-                yield from (c for c in members if not exclude.excluded(c.path))
+                yield from members
                 continue
             if not fp.path or exclude.excluded(fp.path):
                 continue
@@ -319,13 +317,15 @@ def changes(repo: Path, stats: Stats, exclude: PathFilter, max_size: int = DEFAU
             yield Chunk(path=chunk.path, text=chunk.text, source="changes" if chunk.source == "file" else chunk.source)
 
 
-def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit"
-            ) -> Iterator[Chunk]:
-    """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines."""
+def commits(repo: Path, revs: list[str], stats: Stats, exclude: PathFilter, source: str = "commit",
+            archive_depth: int = 0, max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[Chunk]:
+    """Every commit in ``revs`` (e.g. ``["--all"]`` or ``["BASE..HEAD"]``), each commit's added lines (and, with
+    ``archive_depth``, the text members of each archive it adds or changes)."""
     top = git.require_repo(repo, "--history" if revs == ["--all"] else "--range", bare=True)
     if revs == ["--all"] and not git.has_commits(top):
         return
-    yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True, repo=top)
+    yield from _patch_chunks(git.log_patch_lines(top, revs), source, stats, exclude, count_commits=True, repo=top,
+                             archive_depth=archive_depth, max_size=max_size)
 
 
 _TOKEN_RUN = re.compile(r"\S{12,}")
@@ -359,12 +359,13 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
 
 
 def commit_groups(repo: Path, take: Callable[[], git.Block | None], stats: Stats, exclude: PathFilter,
-                  source: str = "commit", skipped: list[Skipped] | None = None
-                  ) -> Iterator[tuple[int, CommitInfo, list[Chunk], int]]:
+                  source: str = "commit", skipped: list[Skipped] | None = None, archive_depth: int = 0,
+                  max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[tuple[int, CommitInfo, list[Chunk], int]]:
     """The commits of the blocks ``take`` gives (until None), in order, each with its block's index, its chunks
     and how many binary files it skipped: the same chunks :func:`commits` yields for them, grouped so a caller can
     cache and report per commit. With ``skipped``, unreadable objects are listed there (before their commit is
-    yielded) instead of ending the walk."""
+    yielded) instead of ending the walk. With ``archive_depth``, an archive a commit adds or changes is read member
+    by member from its blob, as a tree scan of that commit reads it."""
     images = _PostImages(repo)
     try:
         for index, info, files in git.taken_added_texts(repo, take, skipped):
@@ -373,8 +374,12 @@ def commit_groups(repo: Path, take: Callable[[], git.Block | None], stats: Stats
             binary = 0
             for f in files:
                 if f.binary:
-                    stats.binary_skipped += 1
-                    binary += 1
+                    members = _commit_archive(images, info, f.path, stats, exclude, max_size, archive_depth)
+                    if members is None:
+                        stats.binary_skipped += 1
+                        binary += 1
+                    else:
+                        chunks.extend(members)
                     continue
                 if not f.path or exclude.excluded(f.path):
                     continue
@@ -384,6 +389,19 @@ def commit_groups(repo: Path, take: Callable[[], git.Block | None], stats: Stats
             yield index, info, chunks, binary
     finally:
         images.close()
+
+
+def _commit_archive(images: _PostImages, commit: CommitInfo | None, path: str, stats: Stats, exclude: PathFilter,
+                    max_size: int, depth: int) -> list[Chunk] | None:
+    """The text members of the archive ``path`` that ``commit`` adds or changes (those ``exclude`` leaves), as chunks
+    of that commit; None when it is not an archive (or archives are not read): a binary file."""
+    if not depth or not path or exclude.excluded(path):
+        return None
+    members = images.archive(commit.sha if commit is not None else "", path, stats, max_size, depth)
+    if members is None:
+        return None
+    return [Chunk(path=c.path, text=c.text, source=c.source, commit=commit) for c in members
+            if not exclude.excluded(c.path)]
 
 
 def parse_range(repo: Path, spec: str) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner import git
+from scanner import archives, git
 from scanner.cache import mac_key
 from scanner.chunk import Chunk
 from scanner.exposure.blobcache import BlobCache
@@ -143,9 +143,14 @@ def _analyze(top: Path, req: ScanRequest, baseline: Baseline | None, agent_logs:
     raw_values = [seen[fp].secret.reveal().encode("utf-8") for fp in fps]
     step("walking history", (result.stats.commits or None) if raw_values else None)
     blob_cache = BlobCache(git.common_git_dir(top), fps, mac_key()).load() if req.cache and raw_values else None
-    pres = Presence(top, raw_values, added={(f.commit.sha, f.path) for f in findings if f.commit is not None},
+    # A secret in an archive's member (history reads archives as a tree scan does) is held by the archive's file
+    # versions: the walk opens those, and looks inside them.
+    in_archives = any(f.source == archives.SOURCE for f in findings)
+    pres = Presence(top, raw_values, added={(f.commit.sha, archives.split(f.path)[0] if f.source == archives.SOURCE
+                                             else f.path) for f in findings if f.commit is not None},
                      unreadable={(s.commit, s.path) for s in result.skipped}, progress=progress, phase=phase,
-                     known=blob_cache.known if blob_cache is not None else None, listing=listing)
+                     known=blob_cache.known if blob_cache is not None else None, listing=listing,
+                     archive_depth=req.archive_depth if in_archives else 0)
     if blob_cache is not None and not pres.error:
         blob_cache.save(pres.answers())
     if pres.error:

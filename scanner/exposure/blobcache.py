@@ -25,7 +25,7 @@ class BlobCache:
     as the scan cache stores. The answers are for the set of secrets checked when they were written; a secret not
     in that set (one committed since) makes the file start over."""
 
-    _VERSION = "unleak-exposure-blobs 2"
+    _VERSION = "unleak-exposure-blobs 3"  # 3: an archive's answer covers its members
 
     def __init__(self, git_dir: Path, fps: list[str], key: bytes | None) -> None:
         self.git_dir = git_dir

@@ -50,14 +50,16 @@ class Presence:
                  unreadable: set[tuple[str, str]] | None = None,
                  progress: Callable[[Chunk], None] | None = None,
                  phase: Callable[[str, int | None], None] | None = None,
-                 known: dict[str, int] | None = None, listing: git.Background | None = None) -> None:
+                 known: dict[str, int] | None = None, listing: git.Background | None = None,
+                 archive_depth: int = 0) -> None:
         """``added``: (commit, path) pairs where the scan found a secret added (None: open every changed blob).
         ``unreadable``: (commit, path) pairs the scan could not read, (commit, "") for a whole commit; never
         opened here. ``phase`` announces the blob reading (its total in blobs) and ``progress`` ticks once per
         commit walked and once per blob read. ``known``: bits of file versions read by an earlier run (oid ->
         bits over ``values``), not read again. ``listing``: :func:`git.start_listing` of ``--all``, started
         earlier; with it, the changes of commits seen by an earlier run come from the history cache
-        (:mod:`scanner.exposure.histcache`)."""
+        (:mod:`scanner.exposure.histcache`). ``archive_depth``: a file version that is an archive holds what its
+        members hold, to that depth (a value in a compressed member is not in the archive's bytes)."""
         self.values = values
         self.present: dict[str, int] = {}
         self.reach: dict[str, int] = {}
@@ -69,7 +71,7 @@ class Presence:
         self._blob_bits: dict[str, int] = {}
         self._prefetched: dict[str, int] = dict(known or {})
         self._unread: set[str] = set()  # objects git could not give
-        self._match = matcher(values)
+        self._match = matcher(values) if not archive_depth else _with_members(matcher(values), archive_depth)
         self._added = added
         self._unreadable = unreadable or set()
         self._progress = progress
@@ -260,3 +262,21 @@ class Presence:
             for p in rc.parents:
                 reach |= self.reach.get(p, 0)
             self.reach[sha] = reach
+
+
+def _with_members(match: Callable[[bytes], int], depth: int) -> Callable[[bytes], int]:
+    """``match`` over a file version and, when it is an archive, over each of its members to ``depth`` levels."""
+    from scanner import archives
+
+    def run(data: bytes) -> int:
+        bits = match(data)
+        head = data[:_ARCHIVE_SNIFF]
+        if archives.kind(head) is not None:
+            for _name, member in archives.members(data, "", head, MAX_BLOB, depth, archives.Counts()):
+                bits |= match(member)
+        return bits
+
+    return run
+
+
+_ARCHIVE_SNIFF = 512  # bytes that tell an archive (scanner.archives.kind)

@@ -7,12 +7,13 @@ fingerprint, so a wrong line or column costs a rescan of that commit, never a wr
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
-from scanner import git
+from scanner import archives, git
 from scanner.finding import Finding, Secret
 from scanner.finding import fingerprint as fingerprint_of
-from scanner.sources import MESSAGE_PATHS
+from scanner.sources import DEFAULT_MAX_FILE_SIZE, MESSAGE_PATHS
 
 
 def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
@@ -21,15 +22,27 @@ def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
     for the tags). A cut is kept only if it hashes to the finding's fingerprint, so a wrong line or column (a file
     whose bytes are not UTF-8 around the value, an unusual source) costs a rescan, never a wrong value."""
     in_files = [f for f in findings if f.source not in MESSAGE_PATHS]
-    names = [f"{f.commit.sha}:{f.path}" if f.commit is not None and f.path else "\n" for f in in_files]
+    names = [f"{f.commit.sha}:{archives.split(f.path)[0] if f.source == archives.SOURCE else f.path}"
+             if f.commit is not None and f.path else "\n" for f in in_files]
     out: dict[str, Secret] = {}
     for f, obj in zip(in_files, git.cat_file_stream(top, names), strict=True):
         if obj is not None and obj[0] == "blob":
-            value = value_at(obj[1].decode("utf-8", "replace"), f)
+            data = _member(obj[1], f.path) if f.source == archives.SOURCE else obj[1]
+            value = value_at(data.decode("utf-8", "replace"), f) if data is not None else None
             if value is not None:
                 out[f.fingerprint] = Secret(value)
     out.update(_values_from_messages(top, [f for f in findings if f.source in MESSAGE_PATHS]))
     return out
+
+
+def _member(blob: bytes, path: str) -> bytes | None:
+    """The bytes of the member ``path`` names (``a.zip!/dir/f.env``) in ``blob``, the archive's file version."""
+    archive, member = archives.split(path)
+    head = blob[:512]
+    depth = member.count(archives.SEPARATOR) + 1
+    budget = archives.Counts()
+    return next((data for name, data in archives.members(blob, posixpath.basename(archive), head,
+                                                         DEFAULT_MAX_FILE_SIZE, depth, budget) if name == member), None)
 
 
 def _values_from_messages(top: Path, findings: list[Finding]) -> dict[str, Secret]:

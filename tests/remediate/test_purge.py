@@ -15,6 +15,7 @@ from remediate import purge, purge_proof, purge_run
 from scanner import git
 from scanner.exposure.analysis import analyze
 from tests.conftest import GitRepo, run_cli
+from tests.fakes import github_pat
 from tests.scanner.test_exposure import Story, build_story
 from tests.unleak.test_masking import fake_pem
 
@@ -222,6 +223,30 @@ def test_proof_catches_value_left_behind(repo: GitRepo, tmp_path: Path) -> None:
     assert any("still hold a purged value" in x for x in proof.problems), proof.problems
     assert any("history scan of the mirror still finds 1" in x for x in proof.problems), proof.problems
     assert all(story.values["removed"] not in x for x in proof.problems)
+
+
+def _archived_secret(repo: GitRepo) -> purge.PurgePlan:
+    from tests.scanner.test_exposure import zipped
+
+    repo.commit("one", {"a.py": "x = 1\n"})
+    (repo.path / "drop.zip").write_bytes(zipped({"creds.env": f"GH={github_pat()}\n"}))
+    repo.commit("zip")
+    return purge.plan(repo.path, [])
+
+
+def test_a_value_inside_an_archive_is_named_in_the_warnings(repo: GitRepo) -> None:
+    """Text replacement cannot reach a value in a compressed member: the plan says so."""
+    p = _archived_secret(repo)
+    assert any(w.startswith("Inside an archive:") and "drop.zip!/creds.env" in w for w in p.warnings)
+
+
+@needs_filter_repo
+def test_proof_fails_when_a_value_inside_an_archive_is_left(repo: GitRepo, tmp_path: Path) -> None:
+    """When the rewrite runs anyway, the proof's history scan of the mirror reads the archive and still finds it."""
+    p = _archived_secret(repo)
+    mirror, refs = _rewrite(repo, tmp_path / "rw", p.replacements_file.read_bytes())
+    proof = purge_proof.prove(repo.path, mirror, p.reps, {r.fingerprint for r in p.reps}, refs)
+    assert any("history scan of the mirror still finds 1" in x for x in proof.problems), proof.problems
 
 
 def test_replacement_expressions() -> None:

@@ -116,16 +116,37 @@ def test_a_staged_archive_whose_name_git_quotes_is_read_too(repo: GitRepo) -> No
     assert staged.stats.binary_skipped == 0
     repo.git("commit", "-q", "-m", "x")
     history = scan(ScanRequest(root=repo.path, modes=("history",)))
-    assert [f.path for f in history.findings] == ["t\tab.py"]  # (history counts archives as binary, for now)
+    assert sorted(f.path for f in history.findings) == sorted(f.path for f in staged.findings)
 
 
-def test_history_does_not_open_archives_yet(repo: GitRepo) -> None:
-    """git shows an archive's change as binary; history and range scans count it so (README: "not yet")."""
+def _history(root: Path, **kw: object) -> list[tuple[str, str, str, str, int]]:
+    r = scan(ScanRequest(root=root, modes=("history",), **kw))  # type: ignore[arg-type]
+    return [(f.path, f.rule_id, f.fingerprint, f.commit.sha if f.commit else "", f.line) for f in r.findings]
+
+
+def test_history_reads_an_archive_each_commit_adds_or_changes(repo: GitRepo) -> None:
+    """git shows an archive's change as binary; history and range scans read the archive's blob member by member,
+    as a tree scan of that commit reads the file (same path, rule and fingerprint): the worker path as the plain
+    reference, and a rescan from the cache alike."""
     repo.commit("init", {"a.py": "x = 1\n"})
-    (repo.path / "drop.zip").write_bytes(_zip({"creds.env": f"GH={github_pat()}\n"}))
-    repo.commit("zip")
-    history = scan(ScanRequest(root=repo.path, modes=("history",), cache=False))
-    assert history.findings == [] and history.stats.binary_skipped == 1
+    (repo.path / "drop.zip").write_bytes(_zip({"conf/creds.env": f"PORT=1\nGH={github_pat()}\n",
+                                               "logo.png": b"\x89PNG\r\n\x00\x00"}))
+    zipped = repo.commit("zip")
+    tree = scan(ScanRequest(root=repo.path, modes=("files",))).findings
+    (repo.path / "drop.zip").write_bytes(_zip({"conf/creds.env": f"PORT=2\nGH={github_pat()}\n"}))
+    again = repo.commit("zip again")
+    want = _history(repo.path, cache=False)
+    assert [(p, r, sha, line) for p, r, _, sha, line in want] == [("drop.zip!/conf/creds.env", "UL001", again, 2),
+                                                                ("drop.zip!/conf/creds.env", "UL001", zipped, 2)]
+    assert [(f.path, f.rule_id, f.fingerprint) for f in tree] == [want[1][:3]]
+    assert _history(repo.path, plain=True) == want
+    assert _history(repo.path) == want and _history(repo.path) == want  # fills the cache, then reads it
+    ranged = scan(ScanRequest(root=repo.path, modes=("range",), range=f"{zipped}..{again}", cache=False))
+    assert [f.fingerprint for f in ranged.findings] == [want[0][2]]
+    # Depth 0 treats archives as binary files, and exclude globs reach inside, as in a tree scan.
+    off = scan(ScanRequest(root=repo.path, modes=("history",), archive_depth=0, cache=False))
+    assert off.findings == [] and off.stats.binary_skipped == 2
+    assert _history(repo.path, exclude=("drop.zip!/conf/*",), cache=False) == []
 
 
 def test_member_names_keep_path_rules_working(tmp_path: Path) -> None:

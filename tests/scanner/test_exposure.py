@@ -116,6 +116,33 @@ def test_moved_and_edited_file_still_counts(repo: GitRepo) -> None:
     assert e.commits == 2 and e.in_head
 
 
+def zipped(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def test_a_secret_inside_an_archive_is_followed_like_one_in_a_file(repo: GitRepo) -> None:
+    """History reads archives; exposure opens the archive's versions, looks inside (the value is compressed, not
+    in the blob's bytes) and takes the value from the member when the finding came from the cache."""
+    repo.commit("one", {"a.py": "x = 1\n"})
+    (repo.path / "drop.zip").write_bytes(zipped({"creds.env": f"GH={github_pat()}\n"}))
+    added = repo.commit("zip")
+    repo.commit("later", {"b.py": "y = 2\n"})
+    for _ in range(2):  # the second reads the findings, without values, from the scan cache
+        (e,) = analyze(repo.path).exposures
+        assert (e.in_head, e.commits, e.first.sha, e.paths) == (True, 2, added, ("drop.zip!/creds.env",))
+    (repo.path / "drop.zip").unlink()
+    repo.commit("drop it")
+    (e,) = analyze(repo.path).exposures
+    assert not e.in_head and e.commits == 2 and e.branches == ("main",)
+
+
 def test_clean_history(repo: GitRepo) -> None:
     repo.commit("one", {"a.py": "x = 1\n"})
     report = analyze(repo.path)

@@ -3,16 +3,19 @@
 At every commit, whatever a scan of that commit's tree reports must be reported by a history scan in that commit or
 an earlier one, with the same identity (path, rule id, fingerprint), so a baseline carries across modes. The
 generated histories change multi-line secrets in place: a private key regenerated below its unchanged BEGIN line,
-some of its body lines only, a Kubernetes Secret's value under an unchanged ``kind: Secret`` and ``data:``.
+some of its body lines only, a Kubernetes Secret's value under an unchanged ``kind: Secret`` and ``data:``; and an
+archive (binary to git) rebuilt with a new value in a member.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import os
 import random
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -46,7 +49,15 @@ def _secret_manifest(values: dict[str, str]) -> str:
     return f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ntype: Opaque\ndata:\n{items}\n"
 
 
-_STEPS = st.lists(st.sampled_from(["key", "key-prefixed", "secret", "secret-add", "env", "readme"]),
+def _zipped(members: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            zf.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), text)  # same bytes for the same members
+    return buf.getvalue()
+
+
+_STEPS = st.lists(st.sampled_from(["key", "key-prefixed", "secret", "secret-add", "env", "readme", "zip"]),
                   min_size=1, max_size=5)
 
 
@@ -71,6 +82,7 @@ def test_history_reports_every_tree_finding_with_the_same_identity(steps: list[s
             "README.md": "# app\n",
         }
         secret_values = {"password": f.password(), "api-token": f._rand(f.ALNUM, 32)}
+        archive = {"conf/app.env": f"PORT=8080\nGITHUB_TOKEN={f.github_pat()}\n", "README": "bundle\n"}
         commits: list[str] = []
         trees: list[set[Identity]] = []
 
@@ -78,6 +90,8 @@ def test_history_reports_every_tree_finding_with_the_same_identity(steps: list[s
             for rel, text in files.items():
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 (root / rel).write_text(text, encoding="utf-8")
+            (root / "dist").mkdir(exist_ok=True)
+            (root / "dist" / "bundle.zip").write_bytes(_zipped(archive))
             _git(root, "add", "-A")
             _git(root, "commit", "-q", "--allow-empty", "-m", message)
             commits.append(_git(root, "rev-parse", "HEAD"))
@@ -98,6 +112,8 @@ def test_history_reports_every_tree_finding_with_the_same_identity(steps: list[s
                 key = "password" if step == "secret" else f"token-{len(secret_values)}"
                 secret_values[key] = f.password()
                 files["deploy/secret.yaml"] = _secret_manifest(secret_values)
+            elif step == "zip":
+                archive["conf/app.env"] = f"PORT=8080\nGITHUB_TOKEN={f.github_pat()}\n"
             elif step == "env":
                 files[".env"] = f"PORT=8080\nDB_PASSWORD={f.password()}\n"
             else:
