@@ -59,6 +59,13 @@ def unleak_groups(repo: Path, out: Path, min_confidence: str = "") -> dict[str, 
     return groups
 
 
+def _member_path(path: str) -> str:
+    """gitleaks and betterleaks name an archive's member ``a.zip!member``; unleak names it ``a.zip!/member``."""
+    if "!" in path and "!/" not in path:
+        return path.replace("!", "!/")
+    return path
+
+
 def peer_places(repo: Path, tmp: Path) -> dict[str, list[Place]]:
     got: dict[str, list[Place]] = {}
     if BETTERLEAKS.exists():
@@ -66,7 +73,7 @@ def peer_places(repo: Path, tmp: Path) -> dict[str, list[Place]]:
         subprocess.run([*_NET, str(BETTERLEAKS), "git", "--no-banner", "-s", "--log-level", "error", "--exit-code",
                         "0", "-o", str(out), str(repo)], check=False, capture_output=True)
         if out.exists():
-            got["betterleaks"] = [(f["location"]["path"], int(f["location"]["start_line"]),
+            got["betterleaks"] = [(_member_path(f["location"]["path"]), int(f["location"]["start_line"]),
                                    f.get("attributes", {}).get("git.sha", ""), f["rule_id"])
                                   for f in json.loads(out.read_text()).get("findings", [])]
     if GITLEAKS.exists():
@@ -74,7 +81,7 @@ def peer_places(repo: Path, tmp: Path) -> dict[str, list[Place]]:
         subprocess.run([*_NET, str(GITLEAKS), "git", "--no-banner", "--log-level", "error", "--exit-code", "0",
                         "-f", "json", "-r", str(out), str(repo)], check=False, capture_output=True)
         if out.exists():
-            got["gitleaks"] = [(f["File"], int(f["StartLine"]), f["Commit"], f["RuleID"])
+            got["gitleaks"] = [(_member_path(f["File"]), int(f["StartLine"]), f["Commit"], f["RuleID"])
                                for f in json.loads(out.read_text())]
     return got
 
