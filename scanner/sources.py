@@ -227,22 +227,21 @@ class _PostImages:
         counted as one)."""
         if self._repo is None or depth <= 0 or "\n" in path or not archives.named_like_one(path):
             return None  # (an image or a model is not read whole to learn it is not an archive)
-        spec = f"{rev}:{path}"
         try:
-            size = git.object_size(self._repo, spec)
-            if size is None:
-                return None
-            if size > max_size:
-                stats.too_large += 1  # as a file of the work tree over the limit
-                return []
             if self._cat is None:
                 self._cat = git.CatFile(self._repo)
-            got = self._cat.read(spec)
+            got = self._cat.read_within(f"{rev}:{path}", max_size)
         except (OSError, GitError):
             return None
-        if got is None or got[0] != "blob" or archives.kind(got[1][:_BINARY_SNIFF]) is None:
+        if got is None or got[0] != "blob":
             return None
-        return _member_chunks(got[1], path, got[1][:_BINARY_SNIFF], stats, max_size, depth, None)
+        data = got[1]
+        if data is None:
+            stats.too_large += 1  # as a file of the work tree over the limit
+            return []
+        if archives.kind(data[:_BINARY_SNIFF]) is None:
+            return None
+        return _member_chunks(data, path, data[:_BINARY_SNIFF], stats, max_size, depth, None)
 
     def close(self) -> None:
         if self._cat is not None:

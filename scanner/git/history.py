@@ -301,13 +301,29 @@ class CatFile:
 
     def read(self, oid: str) -> tuple[str, bytes] | None:
         """(type, content) of ``oid``, or None if the object is missing."""
+        got = self.read_within(oid, None)
+        return None if got is None else (got[0], got[1] or b"")
+
+    def read_within(self, oid: str, limit: int | None) -> tuple[str, bytes | None] | None:
+        """(type, content) of ``oid``, the content None when it is larger than ``limit`` bytes (passed over a piece
+        at a time, never held whole); None if the object is missing."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(oid.encode() + b"\n")
         self._proc.stdin.flush()
         header = self._proc.stdout.readline().decode().split()
         if len(header) != 3:
             return None  # "<oid> missing"
-        data = self._proc.stdout.read(int(header[2]))
+        size = int(header[2])
+        data: bytes | None
+        if limit is not None and size > limit:
+            data, left = None, size
+            while left > 0:
+                piece = self._proc.stdout.read(min(left, 1 << 20))
+                if not piece:  # git has ended
+                    break
+                left -= len(piece)
+        else:
+            data = self._proc.stdout.read(size)
         self._proc.stdout.read(1)  # the newline after the content
         return header[1], data
 
@@ -323,15 +339,6 @@ class CatFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def object_size(repo: Path, spec: str) -> int | None:
-    """The size in bytes of the object ``spec`` names (``:path`` for the index), or None when it cannot be read."""
-    proc = _call(["cat-file", "-s", spec], repo)
-    try:
-        return int(proc.stdout) if proc.returncode == 0 else None
-    except ValueError:
-        return None
 
 
 def blob_at(repo: Path, rev: str, path: str, limit: int = 1 << 20) -> bytes | None:

@@ -147,6 +147,9 @@ def test_history_reads_an_archive_each_commit_adds_or_changes(repo: GitRepo) -> 
     off = scan(ScanRequest(root=repo.path, modes=("history",), archive_depth=0, cache=False))
     assert off.findings == [] and off.stats.binary_skipped == 2
     assert _history(repo.path, exclude=("drop.zip!/conf/*",), cache=False) == []
+    # An archive over max-file-size is counted too large, as in a tree scan, and never read whole.
+    big = scan(ScanRequest(root=repo.path, modes=("history",), max_file_size=64, cache=False))
+    assert big.findings == [] and big.stats.too_large == 2
 
 
 def test_member_names_keep_path_rules_working(tmp_path: Path) -> None:
