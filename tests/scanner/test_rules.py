@@ -509,12 +509,15 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     ("a.log", "[DEBUG] Using Key={l}", "UL904", True),  # a token of 300 characters (an OAuth token, a JWT)
     ("a.java", 'String encryptedKey = "{l}";', "UL905", False),  # named encrypted: ciphertext, by design
     ("a.java", 'String encryptionKey = "{l}";', "UL900", True),  # the key that encrypts is a secret
+    ("a.yml", "apimetricskey: {k}", "UL905", True),  # a service's key name written in one word
+    ("a.yml", "monkey: {k}", "UL905", False),  # words that end in "key" are not key names
+    ("a.yml", "hotkey: {k}", "UL905", False),
 ])
 def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
     """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
     key = f.generated_key()
     text = line.format(k=key, u="API_KEY" + key.upper(), h=f._rand("0123456789abcdef", 12) + "a1b2c3d4",
-                       l="a1" + f._rand(f.ALNUM, 298), x="a1" + f._rand("0123456789abcdef", 30))
+                       l="a1" + f._rand(f.ALNUM, 298), x="a1" + f._rand("0123456789abcdef", 62))
     assert (rule in {r for _, r in _scan(path, text)}) is found, text
 
 
