@@ -199,6 +199,9 @@ def _run(params: dict[str, Any]) -> int:
             rec = replay.load(key)
             if rec is not None:
                 return replay.replay(rec, params)
+            from scanner import git
+
+            git.start_rev_list(key[2], ["--all"])  # walks history while the scanner is imported and built
         recorder: dict[str, Any] = {}
         code = run_scan(**params, recorder=recorder)
         # Recorded only when nothing it depends on moved while it ran (a commit, a fetch, an edited config).

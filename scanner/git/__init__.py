@@ -24,6 +24,7 @@ from scanner.git.history import (
     diff_lines,
     log_patch_lines,
     rev_list,
+    start_rev_list,
     tag_messages,
     unreadable_objects,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "shallow_boundary",
     "split_credentials",
     "start_listing",
+    "start_rev_list",
     "tag_messages",
     "taken_added_texts",
     "toplevel",

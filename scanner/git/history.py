@@ -4,10 +4,12 @@ unreadable objects, raw diffs for exposure, and one ``git cat-file --batch`` pro
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from scanner.errors import GitError
 from scanner.finding import CommitInfo, Skipped
@@ -45,11 +47,52 @@ def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:
     return _stream(["log", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, *revs, "--"], repo)
 
 
+# (work tree top, revs, child setup) -> a ``git rev-list`` started early and what its reader thread collects.
+_EARLY: dict[tuple[str, tuple[str, ...], object], tuple[Any, Any, list[bytes]]] = {}
+
+
+def start_rev_list(top: str, revs: list[str]) -> None:
+    """Start the ``git rev-list`` that :func:`rev_list` will ask for in the work tree ``top``, so the walk runs while
+    this process imports and builds the scan (a first history scan's ~0.1 s before any worker starts). A thread
+    drains its output; :func:`rev_list` takes the result when the repository, the revisions and the child setup
+    are the same, and otherwise runs git itself. Nothing is reported from here: a failure is git's to tell again."""
+    import threading
+
+    from scanner.git import proc as proc_mod
+
+    if not git_available():
+        return
+    try:
+        child = subprocess.Popen([*_BASE, "rev-list", *revs, "--"], cwd=top, env=_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                 preexec_fn=proc_mod.child_setup)
+    except OSError:
+        return
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(child.communicate()[0]), daemon=True)
+    reader.start()
+    _EARLY[(os.path.realpath(top), tuple(revs), proc_mod.child_setup)] = (child, reader, out)
+
+
+def _early(repo: Path, revs: list[str]) -> list[str] | None:
+    from scanner.git import proc as proc_mod
+
+    got = _EARLY.pop((os.path.realpath(repo), tuple(revs), proc_mod.child_setup), None)
+    if got is None:
+        return None
+    child, reader, out = got
+    reader.join()
+    return out[0].decode().split() if child.returncode == 0 and out else None
+
+
 def rev_list(repo: Path, revs: list[str], skipped: list[Skipped] | None = None) -> list[str]:
     """Commit ids of ``revs`` in ``git log``'s default order (40 hex digits each; ~50 bytes per commit held).
 
     With ``skipped``, a walk of ``--all`` that git cannot finish (a ref whose commit is missing, a commit whose
     parent is) is done again from every ref tip on its own; what cannot be walked is listed in ``skipped``."""
+    early = _early(repo, revs)
+    if early is not None:
+        return early
     proc = _call(["rev-list", *revs, "--"], repo)
     if proc.returncode == 0 or skipped is None or revs != ["--all"]:
         if proc.returncode != 0:

@@ -13,6 +13,7 @@ import pytest
 from scanner import git, parallel, sources
 from scanner.api import ScanRequest, scan
 from scanner.engine import Engine
+from scanner.errors import GitError
 from scanner.result import ScanResult, Stats
 from tests import fakes
 from tests.scanner import speed_corpus
@@ -331,3 +332,50 @@ def test_sections_with_no_newline_markers_take_the_hunk_parser_and_give_what_the
         assert (fast.text, fast.line_numbers) == ("\n".join(body for fp in want for _, body in fp.added),
                                                  tuple(n for fp in want for n, _ in fp.added)), section
     assert marks >= 6 and taken == marks
+
+
+def test_a_rev_list_started_early_is_taken_only_for_its_own_repository_and_revisions(
+        repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script starts ``git rev-list --all`` before it imports the scanner; rev_list takes that result
+    for the same work tree and revisions (git is not run again), and otherwise runs git itself."""
+    from scanner.git import history
+
+    repo.commit("one", {"a.py": "x = 1\n"})
+    repo.commit("two", {"b.py": "y = 2\n"})
+    want = git.rev_list(repo.path, ["--all"])
+    calls: list[list[str]] = []
+    real_call = history._call
+
+    def counting(args: list[str], cwd: Any, stdin: bytes | None = None) -> Any:
+        calls.append(args)
+        return real_call(args, cwd, stdin)
+
+    monkeypatch.setattr(history, "_call", counting)
+    git.start_rev_list(str(repo.path), ["--all"])
+    assert git.rev_list(repo.path, ["--all"]) == want and calls == []
+    # Another revision list, or a repository that is not the one started for: git runs as always.
+    git.start_rev_list(str(repo.path), ["--all"])
+    assert git.rev_list(repo.path, ["HEAD~1"]) == want[1:] and len(calls) == 1
+    assert git.rev_list(repo.path, ["--all"]) == want and len(calls) == 1  # (the one started above)
+    other = tmp_path / "other"
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    git.start_rev_list(str(other), ["--all"])  # never taken for another repository
+    assert git.rev_list(repo.path, ["--all"]) == want and len(calls) == 2
+    assert git.rev_list(other, ["--all"]) == [] and len(calls) == 2
+    git.start_rev_list(str(repo.path), ["no-such-ref"])
+    with pytest.raises(GitError):
+        git.rev_list(repo.path, ["no-such-ref"])  # a failed early walk is no answer: git runs again and says why
+    assert len(calls) == 3
+
+
+def test_the_console_script_walks_history_once(repo: Any, tmp_path: Path) -> None:
+    """``unleak scan --history`` starts its ``git rev-list --all`` before anything else runs git, and uses it: git
+    walks history once."""
+    from tests.conftest import run_cli
+
+    repo.commit("one", {"a.py": "x = 1\n"})
+    trace = tmp_path / "trace"
+    proc = run_cli("scan", "--history", "--no-baseline", cwd=repo.path, env={"GIT_TRACE": str(trace)})
+    assert proc.returncode == 0, proc.stderr
+    runs = [ln.split("built-in: ", 1)[1] for ln in trace.read_text().splitlines() if "built-in: " in ln]
+    assert [i for i, ln in enumerate(runs) if ln.startswith("git rev-list --all")] == [0], runs
