@@ -91,9 +91,11 @@ def _shape_regex(parts: list[Part], left: str) -> str:
     return f"(?<![{left}])" + body
 
 
-def _end(parts: list[Part]) -> str:
+def _end(parts: list[Part], whole: bool = False) -> str:
+    """The right boundary of a token; with ``whole`` (a value assigned to a name, taken whole), base64's ``+``, ``/``
+    and ``=`` end nothing either: a base62 run followed by them is the start of a longer base64 value."""
     last = parts[-1]
-    extra = ALPHABETS[last[0]] if not isinstance(last, str) else ""
+    extra = (ALPHABETS[last[0]] if not isinstance(last, str) else "") + ("+/=" if whole else "")
     chars = "A-Za-z0-9" + "".join(c for c in extra if c in "+/=%") + "_-"
     return f"(?![{chars}])"
 
@@ -169,7 +171,8 @@ def anchored(
     words = _SECRET_WORDS
     name = (rf"(?:{svc}[A-Za-z0-9_.-]{{0,30}}?{words}|{words}[A-Za-z0-9_.-]{{0,30}}?{svc})"
             r"[A-Za-z0-9_.-]{0,20}")
-    values = "|".join("".join(re.escape(q) if isinstance(q, str) else _run(*q) for q in p) + _end(p) for p in parsed)
+    values = "|".join("".join(re.escape(q) if isinstance(q, str) else _run(*q) for q in p) + _end(p, whole=True)
+                      for p in parsed)
     pattern = rf"{name}{NAME_SEP}(?P<secret>{values})"
     return Rule(
         id=id, title=title, confidence=conf, pattern=pattern,

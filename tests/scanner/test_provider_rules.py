@@ -146,3 +146,14 @@ def test_ids_are_unique_and_shapes_parse() -> None:
     for rule in all_rules().values():
         for shape in rule.shapes:
             assert any(not isinstance(p, str) for p in parse_shape(shape)), (rule.id, shape)
+
+
+def test_an_assigned_value_is_taken_whole_not_cut_at_base64_characters() -> None:
+    """A context-anchored rule takes the value assigned to the name whole: 32 base62 characters followed by ``+``,
+    ``/`` or ``=`` are the start of a longer base64 value (a random draw of UL471's 86-character shape begins so about
+    once in a hundred), not a 32-character key."""
+    head = f._rand(f.ALNUM, 32)
+    for sep in "+/=":
+        text = f"COINBASE_API_SECRET={head}{sep}{f._rand(f.ALNUM, 40)}=="
+        assert "UL471" not in _found(".env", text), sep
+    assert "UL471" in _found(".env", f"COINBASE_API_SECRET={head}")
