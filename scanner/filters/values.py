@@ -32,6 +32,9 @@ _REFERENCE = lazy(
 )
 
 
+_SEALED_WORD = lazy(r"secure|encrypted|ciphertext|sealed", re.IGNORECASE)  # what a sealed value's name starts with
+
+
 @drop_filter
 def reference(ctx: Context) -> bool:
     """Secret references (``op://``, ``unleak://``, vault paths, secret manager ARNs): safe to commit by design."""
@@ -44,7 +47,7 @@ def reference(ctx: Context) -> bool:
     # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
     # (only the CI service holds the key), like sealed secrets; a guess from the entropy or from a key name
     # (`encryptedKey = "…"`) on them is not a plaintext secret.
-    if ctx.rule.family not in ("detect-secrets", "generic"):
+    if ctx.rule.family not in ("detect-secrets", "generic") or not _SEALED_WORD.search(ctx.line):
         return False
     parts = _name_parts(assigned_name(ctx))
     return parts == ["secure"] or (bool(parts) and parts[0] in ("encrypted", "ciphertext", "sealed"))
