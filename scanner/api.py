@@ -208,18 +208,21 @@ def _scan_tag_messages(req: ScanRequest, engine: Engine, result: ScanResult, top
 
 def _scan_commit_messages(req: ScanRequest, engine: Engine, result: ScanResult, top: Path, shas: list[str]
                           ) -> dict[str, MessageOut] | None:
-    """The messages of the commits ``shas`` (one git call), scanned: per commit, findings, drops, explanations.
+    """The messages of the commits ``shas`` (one git call), scanned: per commit, findings, drops, explanations and
+    the bytes scanned.
     None when git could not list them (said in the notes): those commits must then not be cached as scanned."""
-    out: dict[str, MessageOut] = {}
+    out: dict[str, tuple[list[Finding], Counter[str], list[Explanation]]] = {}
+    size: Counter[str] = Counter()
     try:
         for chunk in sources.messages(top, [], result.stats, tags=False, notes=result.notes, commits=shas,
                                       strict=True):
             assert chunk.commit is not None
             found, dropped, why = out.setdefault(chunk.commit.sha, ([], Counter(), []))
             found.extend(engine.scan_chunk(chunk, why if req.explain else None, dropped))
+            size[chunk.commit.sha] += len(chunk.text)
     except GitError:
         return None
-    return out
+    return {sha: (*got, size[sha]) for sha, got in out.items()}
 
 
 def scan_text(text: str, path: str = "<stdin>", root: Path | None = None, *,

@@ -46,8 +46,9 @@ MIN_PARALLEL_COMMITS = 400
 BLOCK = 250
 _DEDUPE_MAX = 400_000  # entries (~100 bytes each for chunks without findings)
 
-# Per commit: its info, findings, drop counters, binary files skipped and what could not be read.
-CommitOut = tuple[CommitInfo, list[Finding], Counter[str], int, list[Skipped]]
+# Per commit: its info, findings, drop counters, binary files skipped, what could not be read and, when something
+# could not be read (the commit is then not cached, and every rescan reads it again), what it added to the counters.
+CommitOut = tuple[CommitInfo, list[Finding], Counter[str], int, list[Skipped], dict[str, int] | None]
 BatchOut = tuple[list[CommitOut], Stats, list[Explanation]]
 
 
@@ -107,7 +108,7 @@ def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, Ba
             taken[block[0]] = block[1]
         return block
 
-    before = total.to_dict()
+    before = mark = total.to_dict()
     out: list[CommitOut] = []
     explain: list[Explanation] | None = [] if w.explain else None
     for index, info, chunks, binary in sources.commit_groups(w.top, taking, total, w.exclude, skipped=skipped,
@@ -122,7 +123,10 @@ def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, Ba
         for chunk in chunks:
             total.chunks += 1
             found.extend(_scan_chunk(w, chunk, dropped, explain))
-        out.append((info, found, dropped, binary, skipped[:]))
+        now = total.to_dict()
+        out.append((info, found, dropped, binary, skipped[:], {k: v - mark[k] for k, v in now.items()} if skipped
+                    else None))
+        mark = now
         skipped.clear()
         if len(out) == len(block):
             now = total.to_dict()
@@ -247,8 +251,8 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
     return True
 
 
-# Per commit, what its message gave: findings, drop counters, explanations.
-MessageOut = tuple[list[Finding], Counter[str], list[Explanation]]
+# Per commit, what its message gave: findings, drop counters, explanations, and the bytes of the message scanned.
+MessageOut = tuple[list[Finding], Counter[str], list[Explanation], int]
 
 
 def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str], exclude: sources.PathFilter, *,
@@ -288,6 +292,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     said: dict[str, MessageOut] = {}  # the messages of the commits scanned now
     unsaid: list[bool] = []  # non-empty when the messages could not be read: nothing is cached then
     lost_commits: list[str] = []  # scanned, but not cached: some object of theirs could not be read
+    lost_spent: Counter[str] = Counter()  # what those added to the counters besides commits and binary files
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={}, archive_depth=archive_depth,
                      max_size=max_size)
 
@@ -308,17 +313,19 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         for e in expl:
             why.setdefault(e.commit, []).append(e)
         entries = []
-        for info, found, dropped, binary, lost in commits:
+        for info, found, dropped, binary, lost, spent in commits:
             result.dropped.update(dropped)
             if found:
                 fresh[info.sha] = (info, found)
-            msg_found, msg_dropped, msg_why = said.get(info.sha) or ([], Counter(), [])
+            msg_found, msg_dropped, msg_why, msg_bytes = said.get(info.sha) or ([], Counter(), [], 0)
             result.dropped.update(msg_dropped)
             result.explanations.extend(msg_why)
             if lost:
                 # Not cached: once the objects are back (fetched, repaired), a rescan reads the commit again.
                 result.skipped.extend(lost)
                 lost_commits.append(info.sha)
+                lost_spent.update({k: v for k, v in (spent or {}).items() if k not in ("commits", "binary_skipped")})
+                lost_spent["bytes"] += msg_bytes
             elif cache is not None and not unsaid:
                 entries.append((info, cache_mod.record_of(
                     [*found, *msg_found], dropped + msg_dropped, binary,
@@ -367,13 +374,17 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     result.replayable = cache is not None and not unsaid and len(lost_commits) == len(todo)
     if cached_commits:
         result.notes.append(_cached_note(cached_commits))
-    if (todo and cache is not None and not unsaid and not lost_commits and not explain
-            and notes_now == notes_before and all(s in cache.done for s in shas)):
-        # Every commit is in the cache now: a rescan adds only the commits and their binary files to the counters.
+    lost = set(lost_commits)
+    if (len(lost) < len(todo) and cache is not None and not unsaid and not explain and notes_now == notes_before
+            and all(s in cache.done or s in lost for s in shas)):
+        # Every commit is in the cache now but those an object of which is unreadable: a rescan adds the commits and
+        # their binary files to the counters, and reads those again (their files and messages, as here).
         now = result.stats.to_dict()
-        delta = {k: stats_before[k] - v for k, v in now.items() if k != "binary_skipped"}
+        delta = {k: stats_before[k] - v + lost_spent[k] for k, v in now.items() if k != "binary_skipped"}
         delta["commits"] += len(shas)
-        result.rescan = Rescan(delta, notes_now, _cached_note(len(shas)), replaces=bool(cached_commits))
+        cached = len(shas) - len(lost)
+        result.rescan = Rescan(delta, notes_now, _cached_note(cached) if cached else None,
+                               replaces=bool(cached_commits))
     return cache
 
 

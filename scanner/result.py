@@ -50,13 +50,14 @@ class Explanation:
 @dataclass(frozen=True)
 class Rescan:
     """How a rescan with nothing new would report differently from a run that left every commit it read in the
-    scan cache: it adds none of the bytes and chunks read from files and messages here (``stats``, what to add), and
-    says its commits came from the cache (``note``, inserted at ``note_at`` or, with ``replaces``, replacing the
-    note there). :mod:`unleak.replay` records that report at once, so the first rescan is replayed too."""
+    scan cache (but those with an unreadable object, which no run caches): it adds none of the bytes and chunks read
+    from the cached commits' files and messages (``stats``, what to add), and says those came from the cache
+    (``note``, inserted at ``note_at`` or, with ``replaces``, replacing the note there). :mod:`unleak.replay`
+    records that report at once, so the first rescan is replayed too."""
 
     stats: dict[str, int]
     note_at: int
-    note: str
+    note: str | None  # None: a rescan reads no commit from the cache (each has an unreadable object)
     replaces: bool
 
 
@@ -88,8 +89,9 @@ class ScanResult:
             return None
         stats = Stats(**{k: v + r.stats.get(k, 0) for k, v in self.stats.to_dict().items()})
         notes = list(self.notes)
-        if r.replaces:
-            notes[r.note_at] = r.note
-        else:
-            notes.insert(r.note_at, r.note)
+        if r.note is not None:
+            if r.replaces:
+                notes[r.note_at] = r.note
+            else:
+                notes.insert(r.note_at, r.note)
         return replace(self, stats=stats, notes=notes, rescan=None, replayable=True)

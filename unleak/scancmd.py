@@ -121,7 +121,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
                audit_detail=detail, code=code, replayable=result.replayable and not verifying,
                inputs={"config": cfg.source, "baseline": cfg.baseline})
     view = (result.as_rescan() if recorder is not None and modes == ["history"] and not verifying and not explain
-            and not result.skipped else None)
+            else None)
     if view is not None:
         # Every commit this run read is in the scan cache now: the report a rescan with nothing new would give (the
         # same findings; its counters and a note say the commits came from the cache) is recorded at once, so the

@@ -57,20 +57,27 @@ def test_an_unchanged_rescan_is_replayed_byte_for_byte_without_the_scanner(repo:
     assert "read from the cache" in " ".join(json.loads(third.stdout)["notes"])
 
 
-def _history_with_everything(repo: GitRepo) -> None:
+def _history_with_everything(repo: GitRepo, lose: bool = False) -> None:
     repo.commit("one", {"app.py": f"TOKEN = '{github_pat()}'\n", "logo.png": "\x00PNG\x00binary\n"})
-    repo.commit(f"two: rotate {github_pat()}", {"b.py": "b = 2\n"})
+    repo.commit(f"two: rotate {github_pat()}", {"b.py": "b = 2\n", "lost.py": f"KEY = '{github_pat()}'\n"})
     repo.git("tag", "-a", "v1", "-m", f"release {github_pat()}")
     repo.commit("three", {"c.py": f"OTHER = '{github_pat()}'\n"})
+    if lose:  # a missing object: commit "two" is never cached, and every rescan reads it again
+        blob = repo.git("rev-parse", "HEAD:lost.py").strip()
+        (repo.path / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+        (repo.path / "lost.py").unlink()  # (so that no later `git add` writes the object again)
 
 
+@pytest.mark.parametrize("lose", [False, True], ids=["whole", "unreadable-object"])
 @pytest.mark.parametrize("args", [SCAN, ("scan", "--history", "--format", "sarif", "--no-baseline", "-o", "r.sarif"),
                                   ("scan", "--history", "--no-baseline")], ids=["json", "sarif-output", "text"])
-def test_the_first_rescan_is_replayed_as_the_rescan_it_stands_for(repo: GitRepo, args: tuple[str, ...]) -> None:
+def test_the_first_rescan_is_replayed_as_the_rescan_it_stands_for(repo: GitRepo, args: tuple[str, ...],
+                                                                  lose: bool) -> None:
     """A first scan (every commit read anew) and one after a new commit (some read anew, some from the cache) each
     record the report a rescan gives: the next run is replayed, and what it writes is byte for byte what a real
-    rescan from the cache writes (its record removed), files, counters, notes, stderr and exit code alike."""
-    _history_with_everything(repo)
+    rescan from the cache writes (its record removed), files, counters, notes, stderr and exit code alike; with an
+    unreadable object too (its commit is read again by every rescan, warning included)."""
+    _history_with_everything(repo, lose)
     record = repo.path / ".git" / "unleak" / "scan-cache" / replay.NAME
     out = repo.path / "r.sarif"
 
@@ -90,6 +97,7 @@ def test_the_first_rescan_is_replayed_as_the_rescan_it_stands_for(repo: GitRepo,
         rescan, imported = _imports_scanner(repo, *args)
         assert imported
         assert replayed_out == written(rescan)
+        assert ("unreadable git object" in replayed_out[1]) is lose
     assert "3 commits already scanned" not in replayed_out[0] + replayed_out[3]
 
 
