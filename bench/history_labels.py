@@ -61,9 +61,10 @@ def unleak_groups(repo: Path, out: Path, min_confidence: str = "") -> dict[str, 
 
 def _member_path(path: str) -> str:
     """gitleaks and betterleaks name an archive's member ``a.zip!member``; unleak names it ``a.zip!/member``."""
-    if "!" in path and "!/" not in path:
-        return path.replace("!", "!/")
-    return path
+    from scanner.archives import named_like_one
+
+    head, sep, member = path.partition("!")
+    return f"{head}!/{member}" if sep and not member.startswith("/") and named_like_one(head) else path
 
 
 def peer_places(repo: Path, tmp: Path) -> dict[str, list[Place]]:
