@@ -10,7 +10,6 @@ import pytest
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
 from scanner.result import Explanation
-from scanner.rules._util import shannon_entropy
 from tests import fakes
 
 
@@ -59,10 +58,7 @@ def test_filters_see_the_line_within_1024_characters_of_the_candidate() -> None:
 
 
 def test_gated_detectors_report_original_offsets() -> None:
-    # detect-secrets' base64 plugin wants entropy above 4.5; a random draw falls below it about 2 % of the time.
-    blob = fakes._rand(fakes.B64, 40)
-    while shannon_entropy(blob) < 4.7:
-        blob = fakes._rand(fakes.B64, 40)
+    blob = fakes.entropy_blob()
     lines = ["def f():", "    return 1", f'VALUE = "{blob}"', "x = 2", f'OTHER = "{fakes._rand(fakes.HEX, 40)}"']
     chunk = Chunk(path="m.py", text="\n".join(lines), line_numbers=(10, 11, 12, 40, 41))
     on = Engine(EngineOptions(gates=True)).scan_chunk(chunk)
@@ -81,9 +77,7 @@ def test_detect_secrets_hit_repr_hides_the_value() -> None:
 
 def _three_kinds_of_detect_secrets_hits() -> Chunk:
     """A keyword hit (UL951), a base64 entropy hit (UL950) and an IBM Cloud IAM key (UL952)."""
-    b64 = fakes._rand(fakes.B64, 40)
-    while shannon_entropy(b64) < 4.7:  # detect-secrets' base64 plugin wants more than 4.5 (about 2 % of draws miss)
-        b64 = fakes._rand(fakes.B64, 40)
+    b64 = fakes.entropy_blob()
     iam = fakes._rand("abcdefghijklmnopqrstuvwxyz0123456789_-", 44)
     return Chunk(path="app/settings.cfg",
                  text=f'db_password = "{fakes.password()}"\nblob = "{b64}"\nibm_cloud_iam_key = "{iam}"\n')
