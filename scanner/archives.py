@@ -41,6 +41,7 @@ DEFAULT_DEPTH = 3
 MAX_MEMBERS = 20_000
 MAX_TOTAL = 512 * 1024 * 1024
 MAX_SECONDS = 30.0  # per archive named on disk (a 25 MiB jar reads in about a second)
+HEAD = 512  # first bytes that tell an archive's kind (kind() needs 262 for tar)
 MAX_HEADER = 64 * 1024  # a tar's long-name or pax header (a name, a few attributes) is never larger
 # Zip members compressed with these are read with a bounded output; bzip2 and lzma members are not (Python's
 # zipfile decompresses what it reads in one call, whatever it inflates to), so they are counted unreadable.

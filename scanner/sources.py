@@ -10,6 +10,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from scanner import archives, git, postimage
@@ -221,10 +222,11 @@ class _PostImages:
         except (OSError, GitError):
             return text, numbers
 
-    def archive(self, rev: str, path: str, stats: Stats, max_size: int, depth: int) -> list[Chunk] | None:
+    def archive(self, rev: str, path: str, stats: Stats, max_size: int, depth: int,
+                exclude: PathFilter | None = None) -> list[Chunk] | None:
         """The text members of the blob at ``rev:path`` (``:path``, the index, when ``rev`` is empty) when it is named
-        like an archive and is one (nothing, counted too large, over ``max_size``); else None (a binary file, to be
-        counted as one)."""
+        like an archive and is one (those ``exclude`` leaves; nothing, counted too large, over ``max_size``); else None
+        (a binary file, to be counted as one)."""
         if self._repo is None or depth <= 0 or "\n" in path or not archives.named_like_one(path):
             return None  # (an image or a model is not read whole to learn it is not an archive)
         try:
@@ -241,7 +243,7 @@ class _PostImages:
             return []
         if archives.kind(data[:_BINARY_SNIFF]) is None:
             return None
-        return _member_chunks(data, path, data[:_BINARY_SNIFF], stats, max_size, depth, None)
+        return _member_chunks(data, path, data[:_BINARY_SNIFF], stats, max_size, depth, exclude)
 
     def close(self) -> None:
         if self._cat is not None:
@@ -396,11 +398,8 @@ def _commit_archive(images: _PostImages, commit: CommitInfo | None, path: str, s
     of that commit; None when it is not an archive (or archives are not read): a binary file."""
     if not depth or not path or exclude.excluded(path):
         return None
-    members = images.archive(commit.sha if commit is not None else "", path, stats, max_size, depth)
-    if members is None:
-        return None
-    return [Chunk(path=c.path, text=c.text, source=c.source, commit=commit) for c in members
-            if not exclude.excluded(c.path)]
+    members = images.archive(commit.sha if commit is not None else "", path, stats, max_size, depth, exclude)
+    return None if members is None else [replace(c, commit=commit) for c in members]
 
 
 def parse_range(repo: Path, spec: str) -> list[str]:

@@ -270,7 +270,7 @@ def _with_members(match: Callable[[bytes], int], depth: int) -> Callable[[bytes]
 
     def run(data: bytes) -> int:
         bits = match(data)
-        head = data[:_ARCHIVE_SNIFF]
+        head = data[:archives.HEAD]
         if archives.kind(head) is not None:
             for _name, member in archives.members(data, "", head, MAX_BLOB, depth, archives.Counts()):
                 bits |= match(member)
@@ -278,5 +278,3 @@ def _with_members(match: Callable[[bytes], int], depth: int) -> Callable[[bytes]
 
     return run
 
-
-_ARCHIVE_SNIFF = 512  # bytes that tell an archive (scanner.archives.kind)

@@ -38,7 +38,7 @@ def values_from_blobs(top: Path, findings: list[Finding]) -> dict[str, Secret]:
 def _member(blob: bytes, path: str) -> bytes | None:
     """The bytes of the member ``path`` names (``a.zip!/dir/f.env``) in ``blob``, the archive's file version."""
     archive, member = archives.split(path)
-    head = blob[:512]
+    head = blob[:archives.HEAD]
     depth = member.count(archives.SEPARATOR) + 1
     budget = archives.Counts()
     return next((data for name, data in archives.members(blob, posixpath.basename(archive), head,

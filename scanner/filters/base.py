@@ -109,6 +109,7 @@ NAME_BASED = frozenset({"generic", "detect-secrets", "xml"})
 def _name_based(ctx: Context) -> bool:
     return ctx.rule.family in NAME_BASED
 
+
 def _generated(v: str) -> bool:
     """16+ characters where letters and digits alternate often (``qx7dm2lz8k4wt6pb``): no one names a variable so."""
     return len(v) >= 16 and len(re.findall(r"[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])", v)) >= 6

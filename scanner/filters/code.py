@@ -224,8 +224,6 @@ def _operand(ctx: Context, v: str) -> bool:
     return idx > 0 and _OPERATOR_AFTER.match(ctx.line, idx + len(v) + 1) is not None
 
 
-
-
 # A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64
 # value may start with one).
 _CONCATENATED = lazy(r"\+\s*[A-Za-z_$][\w$.]*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\))?\s*\+")

@@ -132,13 +132,13 @@ register(
         confidence=Confidence.MEDIUM,
         # A key named after its service (`artsy_key: …`, `azureKey: …`, `BILLOMAT_KEY=…`), as configs and detector
         # fixtures write it, or in one word (`apimetricskey: …`, `accountkey=…`); a compound UL900 names (`api_key`,
-        # `secret_key`) is left to UL900. As for UL904 the value must look generated. `monkey`, `MONKEY` and `hotkey`
-        # are not key names; a call
-        # (`*pRetKey = Lookup2(slot…)`) and a name under a domain (`authorization.k8s.io/reason`) are not values.
+        # `secret_key`) is left to UL900. As for UL904 the value must look generated. `monkey`, `MONKEY`, `hotkey`
+        # and other words that merely end in "key" are not key names; a call (`*pRetKey = Lookup2(slot…)`) and a
+        # name under a domain (`authorization.k8s.io/reason`) are not values.
         pattern=(
             r"(?i)(?<![A-Za-z0-9_.$@-])(?P<name>(?![A-Za-z0-9_.-]{0,40}?" + _WORD + r")"
             r"(?:[A-Za-z0-9_.-]{0,39}[_.-]|[A-Za-z0-9_.-]{0,39}(?-i:[a-z0-9](?=Key))"
-            r"|(?![A-Za-z0-9_.-]{0,40}?(?:monkey|donkey|turkey|hockey|jockey|whiskey|hotkey|passkey)(?![a-z]))"
+            r"|(?![A-Za-z0-9_.-]{0,40}?(?:monkey|donkey|turkey|hockey|jockey|whiskey|hotkey)(?![a-z]))"
             r"[A-Za-z0-9_.-]{0,38}(?-i:[a-z](?=key)))key[0-9]{0,2})"
             + _KEY_ASSIGN + r"(?P<secret>" + _MIXED + r"(?![A-Za-z0-9+/_.-]{0,200}\.[A-Za-z]{2,}/)"
             r"[A-Za-z0-9][A-Za-z0-9+/_.-]{15,399}=*)(?![A-Za-z0-9+/_.=(-])"

@@ -512,6 +512,7 @@ def test_passphrase_rule(path: str, line: str, found: bool) -> None:
     ("a.yml", "apimetricskey: {k}", "UL905", True),  # a service's key name written in one word
     ("a.yml", "monkey: {k}", "UL905", False),  # words that end in "key" are not key names
     ("a.yml", "hotkey: {k}", "UL905", False),
+    ("tracker.yml", "passkey: {x}", "UL905", True),  # a tracker's passkey is a secret
 ])
 def test_generic_value_forms(path: str, line: str, rule: str, found: bool) -> None:
     """Quoted values in backticks, aligned assignments, numbered key names, upper-case keys and prefixed keys."""
