@@ -7,7 +7,9 @@
    idle. Each worker hands the blocks it takes to ONE ``git diff-tree --stdin -p --cc -U0`` process
    (:mod:`scanner.git.blocks`) and scans what it streams: git's diffing and the engine's Python run on every core,
    no git process is started twice, and no process ever holds more than one commit's patch. A worker sends each
-   block's results as soon as it is done.
+   block's results as soon as it is done. Those git processes are started here, one per worker, and handed the
+   first blocks before the engine is built and the workers fork (:class:`scanner.git.HeadStart`): git diffs on
+   the other core while this one builds.
 3. Inside a worker, a file diff whose added text (and path) was already scanned — a cherry-pick, a backport, the
    same commit on two rewritten branches — is not scanned again: its findings are replayed with the new commit
    and line numbers.
@@ -62,6 +64,7 @@ class _Worker:
     seen: dict[bytes, tuple[list[tuple[int, Finding]], Counter[str]]]
     archive_depth: int = 0
     max_size: int = sources.DEFAULT_MAX_FILE_SIZE
+    head_start: git.HeadStart | None = None  # git processes handed the first blocks before the workers forked
 
 
 _STATE: _Worker | None = None  # set in the parent before forking; each worker inherits its own copy
@@ -94,10 +97,12 @@ def _scan_chunk(w: _Worker, chunk: Chunk, dropped: Counter[str], explain: list[E
     return [replace(f, line=chunk.file_line(i), commit=chunk.commit, source=chunk.source) for i, f in pairs]
 
 
-def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, BatchOut]]:
-    """The results of each block ``take`` gives, with its index, from one git process over all of them."""
+def _scan_blocks(take: Callable[[], git.Block | None], worker: int = -1) -> Iterator[tuple[int, BatchOut]]:
+    """The results of each block ``take`` gives, with its index, from one git process over all of them; in forked
+    worker number ``worker`` (0, 1, …), first those of the blocks the head start handed its git process."""
     w = _STATE
     assert w is not None
+    start = w.head_start.adopt(worker) if w.head_start is not None and worker >= 0 else None
     total = Stats()  # commit_groups counts into it; each block reports its own share
     skipped: list[Skipped] = []  # commit_groups adds a commit's unreadable objects before yielding it
     taken: dict[int, list[str]] = {}
@@ -108,11 +113,15 @@ def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, Ba
             taken[block[0]] = block[1]
         return block
 
+    for index, shas in start[1] if start is not None else ():
+        taken[index] = shas
+
     before = mark = total.to_dict()
     out: list[CommitOut] = []
     explain: list[Explanation] | None = [] if w.explain else None
     for index, info, chunks, binary in sources.commit_groups(w.top, taking, total, w.exclude, skipped=skipped,
-                                                             archive_depth=w.archive_depth, max_size=w.max_size):
+                                                             archive_depth=w.archive_depth, max_size=w.max_size,
+                                                             start=start):
         block = taken[index]
         if len(out) >= len(block) or info.sha != block[len(out)]:
             # git left a commit out or reordered: blocks would be misattributed
@@ -138,11 +147,12 @@ def _scan_blocks(take: Callable[[], git.Block | None]) -> Iterator[tuple[int, Ba
         raise GitError("git returned fewer commits than were asked for")
 
 
-def _worker(counter: Any, blocks: list[Any], queue: Any,
-            scan: Callable[[Callable[[], tuple[int, Any] | None]], Iterator[tuple[int, Any]]] = _scan_blocks
-            ) -> None:
-    """A worker: takes the next block not yet taken (``counter``, shared by all workers) whenever it is free, and
-    puts each block's results onto ``queue`` as ("block", block index, out), then ("done", 0, None); an error as
+Scan = Callable[[Callable[[], tuple[int, Any] | None], int], Iterator[tuple[int, Any]]]
+
+
+def _worker(counter: Any, blocks: list[Any], queue: Any, scan: Scan = _scan_blocks, number: int = 0) -> None:
+    """Worker ``number``: takes the next block not yet taken (``counter``, shared by all workers) whenever it is free,
+    and puts each block's results onto ``queue`` as ("block", block index, out), then ("done", 0, None); an error as
     ("error", 0, exception) — an UnleakError as it is, anything else by type name only (a message could carry a
     value)."""
     gc.disable()  # see _gc_paused; this process ends with the scan
@@ -156,7 +166,7 @@ def _worker(counter: Any, blocks: list[Any], queue: Any,
         return i, blocks[i]
 
     try:
-        for i, out in scan(take):
+        for i, out in scan(take, number):
             queue.put(("block", i, out))
         queue.put(("done", 0, None))
     except BaseException as exc:  # reported to the parent, which raises it
@@ -195,23 +205,24 @@ def _blocks(shas: list[str]) -> list[list[str]]:
     return [shas[i:i + BLOCK] for i in range(0, len(shas), BLOCK)]
 
 
-def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
-                 scan: Callable[[Callable[[], tuple[int, Any] | None]], Iterator[tuple[int, Any]]] = _scan_blocks,
-                 meanwhile: Callable[[], None] | None = None) -> bool:
-    """Scan ``blocks`` in ``workers`` forked processes, each taking the next block whenever it is free, calling
-    ``take`` on the results in block order, and ``meanwhile`` here once they are started. False when processes
-    cannot be made here (no fork, no semaphores; ``meanwhile`` not called): scan in-process."""
+def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None], scan: Scan = _scan_blocks,
+                 meanwhile: Callable[[], None] | None = None, first: int = 0,
+                 forked: Callable[[], None] | None = None) -> bool:
+    """Scan ``blocks`` in ``workers`` forked processes, each taking the next block whenever it is free (from block
+    ``first`` on: the ones before were handed out already), calling ``take`` on the results in block order,
+    ``forked`` once every worker is forked, and ``meanwhile`` here once they are started. False when processes
+    cannot be made here (no fork, no semaphores; ``forked`` and ``meanwhile`` not called): scan in-process."""
     import multiprocessing
     import queue as queue_mod
 
     try:
         ctx = multiprocessing.get_context("fork")
         results = ctx.Queue()
-        counter = ctx.Value("q", 0)
+        counter = ctx.Value("q", first)
     except (OSError, ValueError, ImportError):
         return False
-    procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan), daemon=True)
-             for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan, k), daemon=True)
+             for k in range(workers)]
     try:
         for proc in procs:
             proc.start()
@@ -220,6 +231,8 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None],
             if proc.pid is not None:
                 proc.kill()
         return False
+    if forked is not None:
+        forked()
     pending: dict[int, BatchOut] = {}
     following = 0
     try:
@@ -285,7 +298,11 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
         workers = default_workers() if len(todo) >= MIN_PARALLEL_COMMITS else 1
     blocks = _blocks(todo)
     workers = max(1, min(workers, len(blocks)))
+    head_start = None
     if blocks and workers > 1:
+        # git diffs the first blocks on the other core while the engine is built here.
+        with contextlib.suppress(GitError):
+            head_start = git.HeadStart(top, blocks, workers)
         engine.warm()  # compiled and loaded once here, inherited by every worker
 
     fresh: dict[str, tuple[CommitInfo, list[Finding]]] = {}
@@ -294,7 +311,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
     lost_commits: list[str] = []  # scanned, but not cached: some object of theirs could not be read
     lost_spent: Counter[str] = Counter()  # what those added to the counters besides commits and binary files
     _STATE = _Worker(engine, top, exclude, explain, dedupe=True, seen={}, archive_depth=archive_depth,
-                     max_size=max_size)
+                     max_size=max_size, head_start=head_start)
 
     def meanwhile() -> None:
         if messages is not None:
@@ -336,13 +353,20 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
             cache.add(entries)
 
     try:
-        if workers <= 1 or not _run_workers(blocks, workers, take, meanwhile=meanwhile):
+        if workers <= 1 or not _run_workers(blocks, workers, take, meanwhile=meanwhile,
+                                            first=head_start.taken if head_start is not None else 0,
+                                            forked=head_start.let_go if head_start is not None else None):
+            if head_start is not None:  # no processes here after all: its blocks are read again below
+                head_start.close()
+                _STATE.head_start = None
             meanwhile()  # first: take() caches each commit with what its message gave
             with _gc_paused():
                 for _, out in _scan_blocks(in_turn(blocks)):  # one process (or no fork here): same results
                     take(out)
     finally:
         _STATE = None
+        if head_start is not None:
+            head_start.close()  # reaps the git processes (their workers have let go of them)
 
     scanned = set(todo)
     cached_commits = 0
@@ -413,7 +437,7 @@ class _FileWorker:
 _FILE_STATE: _FileWorker | None = None  # set in the parent before forking
 
 
-def _scan_file_blocks(take: Callable[[], tuple[int, list[tuple[Path, str]]] | None]
+def _scan_file_blocks(take: Callable[[], tuple[int, list[tuple[Path, str]]] | None], worker: int = -1
                       ) -> Iterator[tuple[int, FileBlockOut]]:
     """The findings, stats, drop counters and names of the files scanned of each block ``take`` gives, with its
     index, reading its files here."""

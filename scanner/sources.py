@@ -361,15 +361,17 @@ def messages(repo: Path, revs: list[str], stats: Stats, tags: bool, notes: list[
 
 def commit_groups(repo: Path, take: Callable[[], git.Block | None], stats: Stats, exclude: PathFilter,
                   source: str = "commit", skipped: list[Skipped] | None = None, archive_depth: int = 0,
-                  max_size: int = DEFAULT_MAX_FILE_SIZE) -> Iterator[tuple[int, CommitInfo, list[Chunk], int]]:
+                  max_size: int = DEFAULT_MAX_FILE_SIZE, start: git.Start | None = None
+                  ) -> Iterator[tuple[int, CommitInfo, list[Chunk], int]]:
     """The commits of the blocks ``take`` gives (until None), in order, each with its block's index, its chunks
     and how many binary files it skipped: the same chunks :func:`commits` yields for them, grouped so a caller can
     cache and report per commit. With ``skipped``, unreadable objects are listed there (before their commit is
     yielded) instead of ending the walk. With ``archive_depth``, an archive a commit adds or changes is read member
-    by member from its blob, as a tree scan of that commit reads it."""
+    by member from its blob, as a tree scan of that commit reads it. ``start``: a git process already handed the
+    first blocks (:class:`scanner.git.HeadStart`), whose blocks come first."""
     images = _PostImages(repo)
     try:
-        for index, info, files in git.taken_added_texts(repo, take, skipped):
+        for index, info, files in git.taken_added_texts(repo, take, skipped, start):
             stats.commits += 1
             chunks: list[Chunk] = []
             binary = 0

@@ -81,7 +81,10 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     # A baseline silences known findings in the *tree*; a committed secret stays exposed whatever its baseline
     # status says (accepted, even rotated: the old value is still in history). Only false positives are left out.
     req = dataclasses.replace(req, root=top, modes=("history",), paths=(), text=None, baseline=None)
-    # The commit list of the presence walk, walked by git on another core while the history scan runs.
+    # The history scan's commit list, walked by git on another core while the scanner is imported and built, and the
+    # commit list of the presence walk, walked while the history scan runs.
+    revs = list(req.revs) or ["--all"]
+    git.start_rev_list(str(top), revs)
     listing = None
     if req.cache:
         with contextlib.suppress(OSError):  # no temporary file here (a sandbox): the walk reads history itself
@@ -89,6 +92,7 @@ def analyze(root: Path, request: ScanRequest | None = None, agent_logs: list[str
     try:
         return _analyze(top, req, baseline, agent_logs, progress, phase, listing)
     finally:
+        git.drop_rev_list(str(top), revs)
         if listing is not None:
             listing.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from scanner.errors import GitError
 from scanner.finding import Skipped
-from scanner.git.blocks import Block, taken_added_texts
+from scanner.git.blocks import Block, HeadStart, Start, taken_added_texts
 from scanner.git.history import (
     LOG_FORMAT,
     ZERO_OID,
@@ -22,6 +22,7 @@ from scanner.git.history import (
     commit_messages,
     count_commits,
     diff_lines,
+    drop_rev_list,
     log_patch_lines,
     rev_list,
     start_rev_list,
@@ -92,9 +93,11 @@ __all__ = [
     "CatFile",
     "FilePatch",
     "GitError",
+    "HeadStart",
     "RawChange",
     "RawCommit",
     "Skipped",
+    "Start",
     "absolute_git_dir",
     "all_object_ids",
     "blob_at",
@@ -112,6 +115,7 @@ __all__ = [
     "designated_repository",
     "diff_lines",
     "dirty_tracked",
+    "drop_rev_list",
     "fetch",
     "git_available",
     "has_commits",

@@ -1,5 +1,6 @@
 """Commits read in blocks the caller takes one at a time, so that worker processes share a history out by taking
-the next block whenever they are free (no block is dealt in advance, and no git process is started per block).
+the next block whenever they are free (only the first few are dealt in advance, to git processes started while the
+engine is still being built: :class:`HeadStart`), and no git process is started per block.
 
 One ``git diff-tree --stdin`` process per reader is handed each block as it is taken, followed by an end line that
 is not an object id: diff-tree echoes such a line, and flushes, when it reaches it, so the reader knows where a
@@ -29,18 +30,68 @@ _END = b"\x01unleak-end\x01\n"
 AHEAD = 2  # blocks handed to git before their output is read: git diffs the next while this one is scanned
 
 Block = tuple[int, list[str]]  # (block index, commit ids)
+Start = tuple["_Reader", list[Block]]  # a git process already handed these blocks (HeadStart)
 
 
-def taken_added_texts(repo: Path, take: Callable[[], Block | None], skipped: list[Skipped] | None = None
+class HeadStart:
+    r"""git diff-tree processes started, and handed their first blocks, before the scan is ready to read them: they
+    diff while the parent builds the engine and forks the workers (~0.1 s that one core spent alone). Reader ``k``
+    gets blocks ``k``, ``k + n``, … (:data:`AHEAD` each); the workers take the rest from block :attr:`taken` on.
+
+    A forked worker :meth:`adopt`\ s its reader and lets go of the others' pipes; the parent lets go of every pipe
+    once the workers are forked (:meth:`let_go`), so each git sees the end of its input when its worker is done,
+    and reaps the processes at the end (:meth:`close`): only the process that started them can."""
+
+    def __init__(self, repo: Path, blocks: list[list[str]], n: int) -> None:
+        self.readers: list[Start] = []
+        try:
+            for k in range(n):
+                given = [(i, blocks[i]) for i in range(k, min(len(blocks), n * AHEAD), n)]
+                if not given:
+                    break
+                reader = _Reader(repo)
+                self.readers.append((reader, given))
+                for _, shas in given:
+                    reader.send(shas)
+        except (GitError, OSError):
+            self.close()
+            raise GitError("git diff-tree could not be started") from None
+        self.taken = sum(len(given) for _, given in self.readers)
+
+    def adopt(self, k: int) -> Start | None:
+        """In worker ``k``: its reader and blocks (None when there are fewer readers than workers); the other
+        readers' pipes are closed here."""
+        for j, (reader, _) in enumerate(self.readers):
+            if j != k:
+                reader.let_go()
+        if k >= len(self.readers):
+            return None
+        reader, given = self.readers[k]
+        reader.adopted = True
+        return reader, given
+
+    def let_go(self) -> None:
+        for reader, _ in self.readers:
+            reader.let_go()
+
+    def close(self) -> None:
+        for reader, _ in self.readers:
+            reader.close()
+        self.readers = []
+
+
+def taken_added_texts(repo: Path, take: Callable[[], Block | None], skipped: list[Skipped] | None = None,
+                      start: Start | None = None
                       ) -> Iterator[tuple[int, CommitInfo, list[AddedText]]]:
     """Each commit of the blocks ``take`` gives (until it gives None), in order, with its block's index and the added
-    text of each file: what :func:`scanner.git.commit_added_texts` gives for the same commits.
+    text of each file: what :func:`scanner.git.commit_added_texts` gives for the same commits. ``start`` is a reader
+    already handed blocks (:class:`HeadStart`): those come first.
 
     With ``skipped``, a commit git cannot read does not end the walk: the rest of the blocks in flight are read by
     :func:`scanner.git.commit_added_texts` (which lists what it cannot read in ``skipped``), and a new git process
     takes the blocks after them. Without it, git's failure is raised as a GitError."""
-    reader: _Reader | None = None
-    sent: deque[Block] = deque()
+    reader: _Reader | None = start[0] if start is not None else None
+    sent: deque[Block] = deque(start[1] if start is not None else ())
     more = True
     try:
         while True:
@@ -138,6 +189,7 @@ class _Reader:
                 assert pipe is not None
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         self._buf = b"\n"  # output read past the last block's end line (a line start is kept in front)
+        self.adopted = False  # used by a forked worker, not by the process that started git (HeadStart)
 
     def send(self, shas: list[str]) -> None:
         """Hand git one block. The blocks in flight are a few kB, far below the pipe's size: this never waits for
@@ -179,11 +231,24 @@ class _Reader:
             buf += chunk
 
     def _reason(self) -> str:
-        rc = self._proc.wait()  # its output has ended
+        # Its output has ended. Only the process that started git can learn its exit status; an adopted reader goes
+        # by what git wrote to its error file.
+        rc = 1 if self.adopted else self._proc.wait()
         self._err.seek(0)
-        return _reason(self._err.read()) if rc else "its output ended early"
+        err = self._err.read()
+        return _reason(err) if rc and (err.strip() or not self.adopted) else "its output ended early"
+
+    def let_go(self) -> None:
+        """Close this process's ends of git's pipes (and error file), leaving git running for whoever reads it."""
+        for pipe in (self._proc.stdin, self._proc.stdout, self._err):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def close(self) -> None:
+        if self.adopted:  # git ends once its input ends; the process that started it reaps it
+            self.let_go()
+            return
         if self._proc.poll() is None:
             with contextlib.suppress(OSError):
                 assert self._proc.stdin is not None

@@ -74,6 +74,12 @@ def start_rev_list(top: str, revs: list[str]) -> None:
     _EARLY[(os.path.realpath(top), tuple(revs), proc_mod.child_setup)] = (child, reader, out)
 
 
+def drop_rev_list(top: str, revs: list[str]) -> None:
+    """Forget a walk :func:`start_rev_list` started that :func:`rev_list` did not take (a long-lived process must
+    never hand a later call a list from before a commit)."""
+    _early(Path(top), revs)
+
+
 def _early(repo: Path, revs: list[str]) -> list[str] | None:
     from scanner.git import proc as proc_mod
 

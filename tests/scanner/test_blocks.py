@@ -89,7 +89,7 @@ def test_a_worker_busy_with_a_slow_block_leaves_the_rest_to_the_others(tmp_path:
     count = 9
     flag = tmp_path / "taken"
 
-    def scan_blocks(take: Any) -> Any:
+    def scan_blocks(take: Any, worker: int) -> Any:
         while (got := take()) is not None:
             index, _ = got
             if index == 0:

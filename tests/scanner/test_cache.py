@@ -161,3 +161,39 @@ def test_history_is_scanned_when_head_is_an_unborn_branch(repo: Any) -> None:
         assert len(res.findings) == 1
     r = run_cli("exposure", "--format", "json", cwd=repo.path)
     assert r.returncode == 1 and len(json.loads(r.stdout)["exposures"]) == 1
+
+
+@pytest.mark.parametrize("key_len", [0, 1, 32, 63, 64, 65, 200])
+def test_the_cache_mac_is_hmac_sha256(key_len: int) -> None:
+    """The precomputed pads give exactly hmac.new(key, prefix + message, sha256), whatever the key's length (over
+    SHA-256's 64-byte block it is hashed first)."""
+    import hashlib
+    import hmac
+    import os
+
+    from scanner.cache import hmac_pads
+
+    key = os.urandom(key_len)
+    prefix = os.urandom(25)
+    inner, outer = hmac_pads(key, prefix)
+    for size in (0, 1, 40, 55, 56, 64, 1000):
+        msg = os.urandom(size)
+        i, o = inner.copy(), outer.copy()
+        i.update(msg)
+        o.update(i.digest())
+        assert o.hexdigest() == hmac.new(key, prefix + msg, hashlib.sha256).hexdigest()
+
+
+def test_a_record_signed_by_another_key_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scanner.cache import CommitRecord
+
+    info = CommitInfo("a" * 40, "A", "a@example.org", "2024-01-01T00:00:00+00:00")
+    ScanCache(tmp_path, "1" * 24).add([(info, CommitRecord())])
+    assert info.sha in ScanCache(tmp_path, "1" * 24).load().done
+    # The same line under another rule set's key: the MAC covers the key, so it is not taken.
+    other = tmp_path / "unleak" / "scan-cache" / ("2" * 24)
+    other.mkdir(mode=0o700)
+    (other / "commits").write_bytes((tmp_path / "unleak" / "scan-cache" / ("1" * 24) / "commits").read_bytes())
+    assert not ScanCache(tmp_path, "2" * 24).load().done
+    monkeypatch.setattr("scanner.cache.mac_key", lambda: b"another user's key")
+    assert not ScanCache(tmp_path, "1" * 24).load().done

@@ -379,3 +379,69 @@ def test_the_console_script_walks_history_once(repo: Any, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     runs = [ln.split("built-in: ", 1)[1] for ln in trace.read_text().splitlines() if "built-in: " in ln]
     assert [i for i, ln in enumerate(runs) if ln.startswith("git rev-list --all")] == [0], runs
+
+
+def test_exposure_walks_the_scan_list_early_and_leaves_nothing_behind(repo: Any, monkeypatch: Any) -> None:
+    """``analyze`` starts the history scan's ``git rev-list`` before it imports and builds the scan, the scan takes
+    it (git is not asked again), and nothing started is left for a later call of the same process to take (an MCP
+    server, a test run) once a commit moved history on."""
+    from scanner.exposure.analysis import analyze
+    from scanner.git import history
+
+    repo.commit("one", {"a.py": f'T = "{fakes.github_pat()}"\n'})
+    calls: list[list[str]] = []
+    real_call = history._call
+
+    def counting(args: list[str], cwd: Any, stdin: bytes | None = None) -> Any:
+        calls.append(args)
+        return real_call(args, cwd, stdin)
+
+    monkeypatch.setattr(history, "_call", counting)
+    assert len(analyze(repo.path).exposures) == 1
+    assert not [c for c in calls if c[:1] == ["rev-list"] and "--all" in c], calls  # the early walk was taken
+    assert not history._EARLY
+    # A scan that never lists commits (the plain path) leaves the early walk untaken: it is dropped all the same.
+    analyze(repo.path, ScanRequest(root=repo.path, plain=True))
+    assert not history._EARLY
+    repo.commit("two", {"b.py": "y = 2\n"})
+    assert len(git.rev_list(repo.path, ["--all"])) == 2
+
+
+def _children() -> list[str]:
+    """The commands of this process's child processes (running or not yet reaped)."""
+    import os
+
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid():
+                out.append(stat.split("(", 1)[1].rsplit(")", 1)[0])
+    return out
+
+
+def test_the_head_start_diffs_the_first_blocks_and_leaves_no_process(corpus: tuple[Path, dict[str, str]],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The git processes started before the workers fork are handed the first blocks (each block read once, by
+    one process), the workers take the rest, the findings are the plain path's, and every git process started
+    here is reaped once the scan is done."""
+    root, _ = corpus
+    monkeypatch.setattr(parallel, "BLOCK", 16)
+    made: list[git.HeadStart] = []
+    real = git.HeadStart
+
+    def recording(*args: Any) -> Any:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(git, "HeadStart", recording)
+    before = _children()
+    fast = scan(ScanRequest(root=root, modes=("history",), workers=2, cache=False))
+    plain = _plain(root)
+    assert _key(fast) == _key(plain) and fast.stats.to_dict() == plain.stats.to_dict()
+    assert len(made) == 1 and made[0].taken == 4 and not made[0].readers  # closed: reaped
+    assert _children() == before
