@@ -280,14 +280,30 @@ def _line_filtered(filename: str, line: str, snippet: Any) -> bool:
 
 def _anchored_lines(lines: list[str], anchors: dict[str, Any]) -> dict[str, set[int]]:
     """Per plugin with an anchor, the indices of the lines that contain it: one pass over the joined lines instead
-    of one search per line and plugin (27 plugins). With hyperscan and ASCII text, one scan for every anchor;
-    otherwise one ``finditer`` per distinct anchor. Both equal searching each line, because no anchor can match a
-    line break (literals and patterns of in-line classes; ``tests/scanner/test_engine_gates.py`` holds it)."""
+    of one search per line and plugin (27 plugins). With hyperscan, one scan for every anchor over the ASCII lines;
+    otherwise (and for the other lines) one ``finditer`` per distinct anchor. Both equal searching each line,
+    because no anchor can match a line break (literals and patterns of in-line classes;
+    ``tests/scanner/test_engine_gates.py`` holds it)."""
     text = "\n".join(lines)
+    hs = _anchor_db()
+    if hs is not None and not text.isascii():
+        # A file with a few non-ASCII lines (a comment in Chinese, a name with an accent): hyperscan for the ASCII
+        # lines, the regexes for the rest (each pass sees the other's lines blank, and its answers there are left).
+        ascii_lines = [line.isascii() for line in lines]
+        plain = [ln if a else "" for ln, a in zip(lines, ascii_lines, strict=True)]
+        other = [ln if not a else "" for ln, a in zip(lines, ascii_lines, strict=True)]
+        fast = _anchored_in(plain, "\n".join(plain), anchors, hs)
+        slow = _anchored_in(other, "\n".join(other), anchors, None)
+        return {plugin: {i for i in found if ascii_lines[i]} | {i for i in slow.get(plugin, ()) if not ascii_lines[i]}
+                for plugin, found in fast.items()}
+    return _anchored_in(lines, text, anchors, hs if text.isascii() else None)
+
+
+def _anchored_in(lines: list[str], text: str, anchors: dict[str, Any], hs: Any) -> dict[str, set[int]]:
+    """:func:`_anchored_lines` of ``lines`` joined as ``text``: with ``hs`` (ASCII text only), one hyperscan pass."""
     starts = [0]
     for line in lines[:-1]:
         starts.append(starts[-1] + len(line) + 1)
-    hs = _anchor_db() if text.isascii() else None
     out: dict[str, set[int]] = {}
     if hs is not None:
         db, scratch, plugins_of = hs

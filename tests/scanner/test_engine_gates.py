@@ -179,9 +179,10 @@ def test_selected_plugins_report_what_all_plugins_report(path: str) -> None:
     assert list(ds.scan_lines(path, text)) == full
 
 
+@pytest.mark.parametrize("ascii_only", [True, False])
 @pytest.mark.parametrize("hyperscan", [True, False])
 @pytest.mark.parametrize("seed", range(3))
-def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyperscan: bool,
+def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyperscan: bool, ascii_only: bool,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The adapter finds every plugin's anchor in one pass over the joined lines (hyperscan, or one regex per
     anchor); that must give exactly the lines a search of each line gives: no anchor may match across a line break
@@ -200,8 +201,13 @@ def test_anchors_found_per_chunk_are_the_anchors_found_per_line(seed: int, hyper
     lines += ["password =", "a" * 64 + "'", "12345678", ":" + "b" * 35, "https://user", ":pw@host/", "1.2", ".3.4",
               "AKIA", "0123456789ABCDEF", "", "   ", "eyJ", "Api-Key", "x" * 32 + "-us", "1", "PRIVATE KEY"]
     lines += _keyword_lines(rnd, 1500)
-    if hyperscan:  # hyperscan scans ASCII text only (one non-ASCII line sends the whole chunk to the regexes)
+    # Non-ASCII lines among them (hyperscan takes the ASCII lines, the regexes the others), and a chunk of ASCII
+    # lines only (hyperscan takes them all).
+    if ascii_only:
         lines = [line for line in lines if line.isascii()]
+    else:
+        lines += ["пароль = 'Zx81Qw_pLm0a9'", "token: ghp_" + "é" * 36, "key = ключ" + "7" * 32, "# 注释 secret"]
+    assert any(not line.isascii() for line in lines) != ascii_only
     rnd.shuffle(lines)
     anchors = plugin_anchors()
     got = adapter._anchored_lines(lines, anchors)
