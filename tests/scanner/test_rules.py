@@ -536,3 +536,26 @@ def test_wp_config_salts_aligned_as_in_the_sample_file() -> None:
     """UL230: wp-config-sample.php aligns values after the comma with up to nine spaces."""
     value = f._rand(f.ALNUM, 30) + "(>%|$~`" + f._rand(f.ALNUM, 27)
     assert (1, "UL230") in _scan("wp-config.php", f"define('AUTH_KEY',         '{value}');")
+
+
+def test_ul224_boundaries_behind_the_first_letter_are_word_boundaries() -> None:
+    """UL224 checks each leading word boundary behind the branch's first letter (for speed); on text built around
+    its names, with word characters (ASCII and not) or not in front, it matches exactly where the ``\\b`` form does."""
+    fast = all_rules()["UL224"].pattern
+    assert fast is not None
+    plain = (fast.replace(r"a(?<!\wa)uth", r"\bauth").replace(r"c(?<!\wc)redentials?", r"\bcredentials?")
+             .replace(r"|s(?<!\ws)et_?", r"|\bset_?"))
+    assert plain.count(r"\b") == 3, "the pattern changed: update the \\b form here"
+    rx_fast, rx_plain = re.compile(fast), re.compile(plain)
+    rnd = random.Random(224)
+    heads = ["", " ", "x", "_", "9", "é", ".", "(", "o", "re"]
+    names = ["auth=(", "auth = [", "credential=(", "credentials =(", "setPassword(", "set_password(", ".login(",
+             "HTTPBasicAuth(", "basic_auth=("]
+    for _ in range(3000):
+        text = rnd.choice(heads) + rnd.choice(names) + rnd.choice(['"u", "hunter2x")', "'u','pw')", '"hunter22")'])
+        start = rnd.randrange(0, 3)
+        got = [(m.span(), m.groupdict()) for m in rx_fast.finditer(text, start)]
+        assert got == [(m.span(), m.groupdict()) for m in rx_plain.finditer(text, start)], text
+    assert rx_fast.search('auth=("u", "hunter2x")') and not rx_fast.search('oauth=("u", "hunter2x")')
+    assert rx_fast.search('setPassword("hunter2x")') and not rx_fast.search('resetPassword("hunter2x")')
+    assert not rx_fast.search('éauth=("u", "hunter2x")')  # a non-ASCII letter is a word character too
