@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
-from scanner.rules._util import iter_lines
 from scanner.rules.base import Candidate, Rule, register
 
 H = Confidence.HIGH
@@ -61,20 +60,27 @@ def _url_not_git_credentials(chunk: Chunk) -> Iterator[Candidate]:
 
 
 # --------------------------------------------------------------------------------------------- recorded HTTP
-_AUTH_KEY_LINE = lazy(r"(?i)^[ \t-]{0,40}[\"']?authorization[\"']?[ \t]{0,4}:[ \t]*$")
-_AUTH_ITEM = lazy(r"(?i)^[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
+# An `Authorization:` line with nothing after the colon, and a list item below it (matched at a line's start).
+_AUTH_KEY_LINES = lazy(r"(?im)^[ \t-]{0,40}[\"']?authorization[\"']?[ \t]{0,4}:[ \t]*$")
+_AUTH_ITEM = lazy(r"(?i)[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
                   r"(?P<secret>[A-Za-z0-9._~+/=-]{16,2000})")
 
 
 def _recorded_auth(chunk: Chunk) -> Iterator[Candidate]:
-    """VCR/recorded-HTTP YAML: the header's values are a list on the lines below ``Authorization:``."""
-    after_key = False
-    for off, line in iter_lines(chunk.text):
-        m = _AUTH_ITEM.match(line) if after_key else None
-        if m:
-            yield Candidate("UL227", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
-            continue
-        after_key = bool(_AUTH_KEY_LINE.match(line))
+    """VCR/recorded-HTTP YAML: the header's values are a list on the lines below ``Authorization:`` (each run of
+    such lines right below one). The key lines are found in one pass over the text, not line by line: a file that
+    says "authorization" once is not split into lines for it."""
+    text = chunk.text
+    for key in _AUTH_KEY_LINES.finditer(text):
+        pos = key.end() + 1  # the next line (the key line's "$" is before its newline or at the end)
+        while pos <= len(text):
+            nl = text.find("\n", pos)
+            end = len(text) if nl < 0 else nl
+            m = _AUTH_ITEM.match(text, pos, end)
+            if m is None:
+                break
+            yield Candidate("UL227", m.group("secret"), m.start("secret"), m.end("secret"))
+            pos = end + 1
 
 
 register(

@@ -9,7 +9,7 @@ framework configuration in :mod:`scanner.rules.infra_config`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
@@ -65,14 +65,30 @@ _NETRC_PATH = lazy(r"(?:^|/)[._]?netrc$")
 
 
 def _netrc(chunk: Chunk) -> Iterator[Candidate]:
-    is_netrc = bool(_NETRC_PATH.search(chunk.path))
-    for off, line in iter_lines(chunk.text):
-        # Outside a netrc file (a Dockerfile or script writing one), the machine/login context must be on the line.
-        if not is_netrc and "machine" not in line:
-            continue
-        rx = _NETRC_PW if is_netrc else _NETRC_INLINE
+    text = chunk.text
+    if _NETRC_PATH.search(chunk.path):
+        lines: Iterable[tuple[int, str]] = iter_lines(text)
+        rx = _NETRC_PW
+    else:
+        # Outside a netrc file (a Dockerfile or script writing one), the machine/login context must be on the line:
+        # only the lines that say "machine" are read (found with str.find, not by splitting the whole text).
+        lines = _lines_holding(text, "machine")
+        rx = _NETRC_INLINE
+    for off, line in lines:
         for m in rx.finditer(line):
             yield Candidate("UL200", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
+
+
+def _lines_holding(text: str, word: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) of each line of ``text`` that holds ``word``, in order: what filtering :func:`iter_lines`
+    on ``word in line`` gives."""
+    at = text.find(word)
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        nl = text.find("\n", at)
+        end = len(text) if nl < 0 else nl
+        yield start, text[start:end]
+        at = text.find(word, end)  # (-1 at the end of the text: str.find past it finds nothing)
 
 
 def _pgpass(chunk: Chunk) -> Iterator[Candidate]:

@@ -6,6 +6,7 @@ import random
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -559,3 +560,52 @@ def test_ul224_boundaries_behind_the_first_letter_are_word_boundaries() -> None:
     assert rx_fast.search('auth=("u", "hunter2x")') and not rx_fast.search('oauth=("u", "hunter2x")')
     assert rx_fast.search('setPassword("hunter2x")') and not rx_fast.search('resetPassword("hunter2x")')
     assert not rx_fast.search('éauth=("u", "hunter2x")')  # a non-ASCII letter is a word character too
+
+
+def _text_of(rnd: random.Random, parts: list[str], n: int) -> str:
+    return "".join(rnd.choice(parts) for _ in range(n))
+
+
+def test_recorded_auth_and_inline_netrc_find_what_a_line_by_line_reading_finds() -> None:
+    """UL227 (list items below an `Authorization:` line) and UL200 outside a netrc file (a line with `machine`)
+    read only the lines around their words; on generated text they give what reading every line gives."""
+    from scanner.rules import connection_strings, credential_files
+    from scanner.rules._util import iter_lines
+
+    key = re.compile(r"(?i)^[ \t-]{0,40}[\"']?authorization[\"']?[ \t]{0,4}:[ \t]*$")
+    item = re.compile(r"(?i)^[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ \t]{1,4}"
+                      r"(?P<secret>[A-Za-z0-9._~+/=-]{16,2000})")
+    inline = re.compile(r"\bmachine[ \t]+[^\s]{1,253}[ \t]+login[ \t]+[^\s]{1,200}[ \t]+password[ \t]+"
+                        r"(?P<secret>[^\s\"'`]{1,200})")
+
+    def auth_by_line(text: str) -> list[tuple[str, int, int]]:
+        out, after = [], False
+        for off, line in iter_lines(text):
+            m = item.match(line) if after else None
+            if m:
+                out.append((m.group("secret"), off + m.start("secret"), off + m.end("secret")))
+                continue
+            after = bool(key.match(line))
+        return out
+
+    def netrc_by_line(text: str) -> list[tuple[str, int, int]]:
+        return [(m.group("secret"), off + m.start("secret"), off + m.end("secret"))
+                for off, line in iter_lines(text) if "machine" in line for m in inline.finditer(line)]
+
+    rnd = random.Random(227)
+    token = "dGhpc2lzYXRlc3R0b2tlbjEyMw=="
+    parts = ["Authorization:", "  authorization: ", "- authorization:", '"Authorization":', "Authorization: x",
+             f"- Bearer {token}", f"  - Basic {token}", f"- 'Token {token}", "- Bearer short", "\n", "\n", "\r\n",
+             "machine h.example.com login u password pw1", "machine", " login u password pw2 ", "x", " ",
+             "\nAuthorization:\n", f"- Bearer {token}\n", f"\n  - Basic {token}"]
+    found = Counter[str]()
+    for _ in range(3000):
+        text = _text_of(rnd, parts, rnd.randrange(0, 14))
+        chunk = Chunk(path="cassette.yaml", text=text, source="file")
+        got = [(c.value, c.start, c.end) for c in connection_strings._recorded_auth(chunk)]
+        assert got == auth_by_line(text), repr(text)
+        found["UL227"] += bool(got)
+        got = [(c.value, c.start, c.end) for c in credential_files._netrc(chunk)]
+        assert got == netrc_by_line(text), repr(text)
+        found["UL200"] += bool(got)
+    assert min(found.values()) > 100, found  # the generator reaches both rules' values
