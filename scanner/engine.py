@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from itertools import accumulate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import anchored
 from scanner.chunk import Chunk
@@ -32,6 +32,9 @@ from scanner.keyscan import Hyperscan, ascii_lower
 from scanner.result import Explanation, ScanResult
 from scanner.rules import Candidate, DetectFn, Rule, all_rules
 from scanner.rules._util import shannon_entropy
+
+if TYPE_CHECKING:
+    from scanner.detect_secrets.gates import Lines
 
 # Families whose candidates yield to a specific provider/format match on the same span.
 _LOW_PRECEDENCE = {"generic", "detect-secrets"}
@@ -162,6 +165,8 @@ class Engine:
         lower = ""
         gate_hits: dict[str, set[int]] = {}
         pattern_lines: dict[str, set[int]] | None = None  # gate-pattern lines by family, when hyperscan found them
+        rest_of = False  # whether hyperscan judged only the ASCII lines of a non-ASCII text
+        rest: Lines | None = None  # the other lines, once asked for
         if self._auto is not None:
             hits: Iterable[tuple[int, tuple[tuple[str, int], ...]]]
             hs = self._hs if self._hs_words is None else self.accelerator()
@@ -169,7 +174,8 @@ class Engine:
                 if text.isascii():
                     hits, pattern_lines = hs.scan(text)
                 else:
-                    hits, lower = hs.scan_unicode(text)
+                    hits, lower, pattern_lines = hs.scan_unicode(text)
+                    rest_of = pattern_lines is not None  # (its lines: the ASCII ones; the regexes take the rest)
             else:
                 lower = text.lower() if text.isascii() else ascii_lower(text)
                 hits = self._auto.iter(lower)
@@ -207,8 +213,16 @@ class Engine:
             if gate is not None:
                 if rule.family not in gated:
                     literal_lines = gate_hits.get(_GATE_TAG + rule.family, set())
-                    if pattern_lines is not None:  # ASCII text: open_lines folds it only if it needs to
+                    if pattern_lines is not None and not rest_of:  # ASCII: open_lines folds it only if it needs to
                         opened = gate.open_lines(text, lower, literal_lines, pattern_lines.get(rule.family, set()))
+                    elif pattern_lines is not None:
+                        if rest is None:  # once per chunk, whichever family asks first
+                            from scanner.detect_secrets.gates import Lines
+
+                            lower = lower or ascii_lower(text)
+                            rest = Lines.non_ascii(text, lower)
+                        opened = gate.open_lines(text, lower, literal_lines, pattern_lines.get(rule.family, set()),
+                                                 rest)
                     else:
                         if not lower:  # once per chunk, whichever family asks first
                             lower = text.lower() if text.isascii() else ascii_lower(text)

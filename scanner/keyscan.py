@@ -67,20 +67,38 @@ class Hyperscan:
                     lines.setdefault(self._families[i - n], set()).add(rfind("\n", 0, end - 1) + 1)
         return hits, lines
 
-    def scan_unicode(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], str]:
+    def scan_unicode(self, text: str) -> tuple[list[tuple[int, tuple[tuple[str, int], ...]]], str,
+                                               dict[str, set[int]] | None]:
         """Keyword hits of non-ASCII text, the automaton's on :func:`ascii_lower` of it, from a hyperscan pass over
         its ASCII proxy: every non-ASCII character encoded as one '?'. Only 'İ', 'ı', 'ſ' and 'K' (Kelvin) match an
         ASCII letter case-insensitively (in Python's regex matching, which rule patterns use, and in the fold), so
-        text holding one of them is folded first; that fold is returned too ("" when none was needed)."""
+        text holding one of them is folded first; that fold is returned too ("" when none was needed).
+
+        Third, the gate-pattern lines among the lines that are ASCII (a line's proxy is the line itself there, and
+        no pattern spans a line break), as :meth:`scan` gives them for ASCII text; the other lines are the regexes'
+        to judge. None when the text had to be folded (the case-sensitive patterns cannot be judged on the fold)."""
         folded = ascii_lower(text) if _FOLDS_TO_ASCII.search(text) else ""
         src = folded or text
         found: list[tuple[int, int]] = []
         self._db.scan(src.encode("ascii", "replace"), match_event_handler=_collect, context=found,
                       scratch=self._scratch)
         n, pairs, words, check, proxied = self._n, self._pairs, self._words, self._check, self._proxied
+        gates_end = self._gates_end
+        lines: dict[str, set[int]] | None = None if folded else {}
+        ascii_line: dict[int, bool] = {}
         hits: list[tuple[int, int, int]] = []
         for end, i in found:
             if i >= n:
+                if i < gates_end:
+                    if lines is not None:
+                        start = text.rfind("\n", 0, end - 1) + 1
+                        ok = ascii_line.get(start)
+                        if ok is None:
+                            stop = text.find("\n", start)
+                            ok = ascii_line[start] = text[start:len(text) if stop < 0 else stop].isascii()
+                        if ok:
+                            lines.setdefault(self._families[i - n], set()).add(start)
+                    continue
                 i = proxied.get(i, -1)
                 if i < 0:
                     continue
@@ -90,7 +108,7 @@ class Hyperscan:
                     continue
             hits.append((end - 1, -len(words[i]), i))
         hits.sort()
-        return [(end, pairs[i]) for end, _, i in hits], folded
+        return [(end, pairs[i]) for end, _, i in hits], folded, lines
 
 
 def _collect(pattern_id: int, start: int, end: int, flags: int, found: object) -> None:

@@ -15,6 +15,7 @@ than the one these supersets were derived from, the gate stays open (always yes)
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 from dataclasses import dataclass
@@ -113,29 +114,65 @@ class Gate:
     # The patterns again as source for hyperscan: (pattern without look-behind, case-insensitive?).
     forward: tuple[tuple[str, bool], ...] = ()
 
-    def open_lines(self, text: str, folded: str, literal_lines: set[int], pattern_lines: set[int] | None = None
-                   ) -> set[int] | None:
+    def open_lines(self, text: str, folded: str, literal_lines: set[int], pattern_lines: set[int] | None = None,
+                   rest: Lines | None = None) -> set[int] | None:
         """Start offsets of the lines that may yield a finding; an empty set closes the gate; None means the
         whole chunk must be scanned as it is (a context word is present). ``folded`` is the engine's case fold of
         ``text`` (same length), under which the lower-case patterns stand for the plugins' case-insensitive ones.
-        ``pattern_lines``: the lines where the patterns match, when a caller already knows them (hyperscan)."""
+        ``pattern_lines``: the lines where the patterns match, when a caller already knows them (hyperscan); with
+        ``rest``, it knows them only on some lines, and ``rest`` holds the others, for the patterns to be searched
+        there."""
         starts = set(literal_lines)
         if pattern_lines is not None:
             starts |= pattern_lines
+            if rest is not None:
+                found: set[int] = set()
+                self._search(rest.text, rest.folded, found)
+                starts.update(rest.origin[bisect.bisect_right(rest.starts, s) - 1] for s in found)
         else:
-            # Small chunks (most of a history): one alternation per text costs less than twenty calls. Large ones:
-            # the literal-led patterns one by one, each jumping between occurrences of its literal. Both open the
-            # same lines, as no pattern spans a line break.
-            small = len(text) < _SMALL
-            for rx in (self.any_text,) if small else self.on_text:
-                for m in rx.finditer(text):
-                    starts.add(text.rfind("\n", 0, m.start()) + 1)
-            for rx in (self.any_lower,) if small else self.on_lower:
-                for m in rx.finditer(folded):
-                    starts.add(text.rfind("\n", 0, m.start()) + 1)
+            self._search(text, folded, starts)
         if starts and any(w in (folded or text.lower()) for w in self.context_words):
             return None
         return starts
+
+    def _search(self, text: str, folded: str, starts: set[int]) -> None:
+        """Add the start offsets of the lines where a pattern matches. Small chunks (most of a history): one
+        alternation per text costs less than twenty calls. Large ones: the literal-led patterns one by one, each
+        jumping between occurrences of its literal. Both open the same lines, as no pattern spans a line break."""
+        small = len(text) < _SMALL
+        for rx in (self.any_text,) if small else self.on_text:
+            for m in rx.finditer(text):
+                starts.add(text.rfind("\n", 0, m.start()) + 1)
+        for rx in (self.any_lower,) if small else self.on_lower:
+            for m in rx.finditer(folded):
+                starts.add(text.rfind("\n", 0, m.start()) + 1)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Some lines of a chunk, joined: ``text`` and its fold, where each line starts (``starts``, ascending) and
+    where it starts in the chunk (``origin``)."""
+
+    text: str
+    folded: str
+    starts: list[int]
+    origin: list[int]
+
+    @classmethod
+    def non_ascii(cls, text: str, folded: str) -> Lines:
+        """The lines of ``text`` (and of its same-length fold) that are not ASCII."""
+        keep: list[tuple[int, int]] = []  # (start, end) in the chunk
+        pos = 0
+        for line in text.split("\n"):
+            if not line.isascii():
+                keep.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        starts, at = [], 0
+        for s, e in keep:
+            starts.append(at)
+            at += e - s + 1
+        return cls("\n".join(text[s:e] for s, e in keep), "\n".join(folded[s:e] for s, e in keep), starts,
+                   [s for s, _ in keep])
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
+from scanner.keyscan import ascii_lower
 from scanner.lazyre import lazy
 from scanner.rules.base import Candidate, Rule, register
 
@@ -68,11 +69,20 @@ _AUTH_ITEM = lazy(r"(?i)[ \t]{0,40}-[ \t]{1,4}[\"']?(?:Bearer|Token|Basic|Bot)[ 
 
 def _recorded_auth(chunk: Chunk) -> Iterator[Candidate]:
     """VCR/recorded-HTTP YAML: the header's values are a list on the lines below ``Authorization:`` (each run of
-    such lines right below one). The key lines are found in one pass over the text, not line by line: a file that
-    says "authorization" once is not split into lines for it."""
+    such lines right below one). Only the lines that say "authorization" are tried as the key line (found with
+    str.find in a same-length case fold, which folds what the regex's case-insensitive match does): a file that
+    says it once is not split into lines for it."""
     text = chunk.text
-    for key in _AUTH_KEY_LINES.finditer(text):
-        pos = key.end() + 1  # the next line (the key line's "$" is before its newline or at the end)
+    low = text.lower() if text.isascii() else ascii_lower(text)
+    at = low.find("authorization")
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        nl = text.find("\n", at)
+        stop = len(text) if nl < 0 else nl
+        at = low.find("authorization", stop)
+        if _AUTH_KEY_LINES.match(text, start, stop) is None:
+            continue
+        pos = stop + 1  # the lines below it
         while pos <= len(text):
             nl = text.find("\n", pos)
             end = len(text) if nl < 0 else nl

@@ -373,3 +373,42 @@ def test_entropy_precheck_says_what_the_entropy_says() -> None:
             assert ds._may_report(plugin, line) == want, line
             seen[want] += 1
     assert seen[True] > 500 and seen[False] > 500
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hyperscan_opens_the_same_lines_of_a_chunk_with_non_ascii_lines(seed: int) -> None:
+    """In a chunk with non-ASCII lines, hyperscan judges the gate patterns on the ASCII lines (from the text's ASCII
+    proxy) and the regexes search only the other lines (the ASCII ones blanked): together they open exactly the
+    lines the regexes open over the whole chunk, for every gated family. A chunk with a character that folds to
+    ASCII ('İ', 'ı', 'ſ', Kelvin) is left to the regexes."""
+    pytest.importorskip("hyperscan")
+    from scanner.detect_secrets.gates import Lines
+
+    hs = Engine(EngineOptions(hyperscan=True)).accelerator()
+    assert hs is not None
+    rnd = random.Random(seed)
+    from scanner.keyscan import _FOLDS_TO_ASCII
+
+    lines = [ln for ln in _samples(rnd) + _keyword_lines(rnd, 400) if not _FOLDS_TO_ASCII.search(ln)]
+    accents = ["é", "ü", "密码", "пароль ", "“", "…"]
+    compared = 0
+    for _ in range(200):
+        picked = rnd.sample(lines, 12)
+        for k in rnd.sample(range(12), 4):  # some lines get a non-ASCII character, before, inside or after
+            at = rnd.randrange(len(picked[k]) + 1)
+            picked[k] = picked[k][:at] + rnd.choice(accents) + picked[k][at:]
+        text = "\n".join(picked)
+        _, folded, pattern_lines = hs.scan_unicode(text)
+        assert pattern_lines is not None and not folded
+        fold = ascii_lower(text)
+        rest = Lines.non_ascii(text, fold)
+        assert rest.text == "\n".join(ln for ln in text.split("\n") if not ln.isascii())
+        assert all(text[o:].startswith(rest.text[s:].split("\n", 1)[0] + "\n") or o + len(rest.text[s:]) == len(text)
+                   for s, o in zip(rest.starts, rest.origin, strict=True))
+        for family, gate in gates().items():
+            whole = gate.open_lines(text, fold, set())
+            split = gate.open_lines(text, fold, set(), pattern_lines.get(family, set()), rest)
+            assert split == whole, (family, text)
+            compared += bool(whole)
+    assert compared > 100  # gates did open lines: the comparison is not of empty sets
+    assert hs.scan_unicode("paſſword = 'x' é")[2] is None

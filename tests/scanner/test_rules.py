@@ -597,7 +597,8 @@ def test_recorded_auth_and_inline_netrc_find_what_a_line_by_line_reading_finds()
     parts = ["Authorization:", "  authorization: ", "- authorization:", '"Authorization":', "Authorization: x",
              f"- Bearer {token}", f"  - Basic {token}", f"- 'Token {token}", "- Bearer short", "\n", "\n", "\r\n",
              "machine h.example.com login u password pw1", "machine", " login u password pw2 ", "x", " ",
-             "\nAuthorization:\n", f"- Bearer {token}\n", f"\n  - Basic {token}"]
+             "\nAuthorization:\n", f"- Bearer {token}\n", f"\n  - Basic {token}", "\nAUTHORıZATION:\n", "é",
+             "\nauthorİzation:\n", "İ"]
     found = Counter[str]()
     for _ in range(3000):
         text = _text_of(rnd, parts, rnd.randrange(0, 14))
