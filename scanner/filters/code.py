@@ -72,6 +72,12 @@ def _ui_phrase(v: str) -> bool:
             or _PHRASE_TEMPLATE.search(v) is not None)
 
 
+# The name before a value in UI code (`label: …`, `placeholder="…"`), at the end of what precedes it: at most
+# _UI_NAME_MAX characters long, so only that many are searched (as _REPEATED_NAME).
+_UI_NAME = lazy(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$")
+_UI_NAME_MAX = 81 + 1 + 1 + 4 + 2 + 8 + 1 + 1
+
+
 @drop_filter
 def ui_string(ctx: Context) -> bool:
     """Labels and messages about passwords (``"Enter your password"``, ``forgot-password``, ``password_reset``)."""
@@ -95,7 +101,7 @@ def ui_string(ctx: Context) -> bool:
         return True
     before = _before(ctx.line, v)
     # Only the name the value is assigned to counts ("label: …", "placeholder=…"), not any word earlier on the line.
-    name = re.search(r"([A-Za-z_][A-Za-z0-9_.-]{0,80}[\"']?\]?\s{0,4}(?:=|:|=>))\s{0,8}\\?[\"'`]?$", before)
+    name = _UI_NAME.search(before, max(0, len(before) - _UI_NAME_MAX))
     if name is None or not _UI_CONTEXT.search(name.group(1)):
         return False
     return bool(_WORDY.match(v) or re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+){0,6}|[a-z]+(?:[_.:/-][a-z0-9]+){1,8}", v)
@@ -243,6 +249,13 @@ def _in_comment_or_string(ctx: Context) -> bool:
     return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
 
 
+# The name a value is assigned to, at the end of what precedes the value. A match is at most _MAX characters long,
+# so only that many at the end are searched (the same match: a search from every position of a long line was a
+# few per cent of a dense files scan).
+_REPEATED_NAME = lazy(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$")
+_REPEATED_NAME_MAX = 80 + 1 + 1 + 8 + 2 + 8 + 1 + 1
+
+
 @drop_filter
 def name_as_value(ctx: Context) -> bool:
     """The value repeats the name (``password: password``, ``PASSWORD=PASSWORD``, ``token = "TOKEN"``)."""
@@ -251,7 +264,7 @@ def name_as_value(ctx: Context) -> bool:
     v = ctx.value.strip().lower().replace("-", "_")
     idx = ctx.line.rfind(ctx.value)  # the value follows the name, which may contain the same word
     before = ctx.line[:idx].lower().replace("-", "_") if idx > 0 else ""
-    m = re.search(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$", before)
+    m = _REPEATED_NAME.search(before, max(0, len(before) - _REPEATED_NAME_MAX))
     if m is None:
         return False
     name = m.group(1).rsplit(".", 1)[-1]

@@ -242,3 +242,31 @@ def test_a_private_key_under_any_label_is_found_and_a_public_key_or_certificate_
         assert [x.rule_id for x in engine.scan_chunk(Chunk("keys/k.pem", text))] == [], block
     mismatched = f"-----BEGIN ECDSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\n"
     assert "UL100" not in [x.rule_id for x in engine.scan_chunk(Chunk("keys/k.pem", mismatched))]
+
+
+@pytest.mark.parametrize("name", ["_UI_NAME", "_REPEATED_NAME"])
+def test_a_name_searched_at_the_end_of_a_line_is_found_in_its_last_characters(name: str) -> None:
+    """ui-string and name-as-value search the name before a value in the last characters of what precedes it
+    (a match is at most that long); on long generated prefixes that finds what a search of the whole prefix finds."""
+    import random
+
+    from scanner.filters import code
+
+    rx, most = getattr(code, name), getattr(code, name + "_MAX")
+    rnd = random.Random(most)
+    parts = ["a", "Z", "_", ".", "-", "9", " ", "  ", "=", ":", "=>", ":=", '"', "'", "]", "\\", "`", "x" * 30,
+             "label", "placeholder"]
+    # The longest match each can have: the window must hold it whole.
+    longest = {"_UI_NAME": "a" * 81 + '"]' + " " * 4 + "=>" + " " * 8 + '\\"',
+               "_REPEATED_NAME": "a" * 80 + '"]' + " " * 8 + ":=" + " " * 8 + '\\"'}[name]
+    assert len(longest) == most
+    m = rx.search("#" * 40 + longest, 40 + len(longest) - most)
+    assert m is not None and m.group(1).startswith("a" * 80)
+    found = 0
+    for _ in range(6000):
+        before = "".join(rnd.choice(parts) for _ in range(rnd.randrange(0, 60)))
+        whole = rx.search(before)
+        tail = rx.search(before, max(0, len(before) - most))
+        assert (whole and (whole.span(), whole.group(1))) == (tail and (tail.span(), tail.group(1))), before
+        found += whole is not None and whole.start() > 0 and len(before) > most
+    assert found > 200  # long prefixes with a match at their end
