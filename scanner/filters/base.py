@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from scanner.finding import Confidence
+from scanner.keyscan import ascii_lower
 from scanner.lazyre import lazy
 from scanner.rules.base import Rule
 
@@ -113,6 +114,14 @@ def _name_based(ctx: Context) -> bool:
 def _generated(v: str) -> bool:
     """16+ characters where letters and digits alternate often (``qx7dm2lz8k4wt6pb``): no one names a variable so."""
     return len(v) >= 16 and len(re.findall(r"[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])", v)) >= 6
+
+
+def holds_any(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds one of the lower-case ``words``, case-insensitively as a ``(?i)word|word`` search
+    finds them (on the same-length fold that maps the four non-ASCII letters such a search equates with ASCII
+    ones): a case-insensitive alternation tries every position of the text, ~20 times slower than this."""
+    low = text.lower() if text.isascii() else ascii_lower(text)
+    return any(w in low for w in words)
 
 
 def _before(line: str, v: str) -> str:

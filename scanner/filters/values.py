@@ -21,6 +21,7 @@ from scanner.filters.base import (
     _words_only,
     assigned_name,
     drop_filter,
+    holds_any,
 )
 from scanner.lazyre import lazy
 
@@ -32,7 +33,7 @@ _REFERENCE = lazy(
 )
 
 
-_SEALED_WORD = lazy(r"secure|encrypted|ciphertext|sealed", re.IGNORECASE)  # what a sealed value's name starts with
+_SEALED_WORDS = ("secure", "encrypted", "ciphertext", "sealed")  # what a sealed value's name starts with
 
 
 @drop_filter
@@ -47,7 +48,7 @@ def reference(ctx: Context) -> bool:
     # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
     # (only the CI service holds the key), like sealed secrets; a guess from the entropy or from a key name
     # (`encryptedKey = "…"`) on them is not a plaintext secret.
-    if ctx.rule.family not in ("detect-secrets", "generic") or not _SEALED_WORD.search(ctx.line):
+    if ctx.rule.family not in ("detect-secrets", "generic") or not holds_any(ctx.line, _SEALED_WORDS):
         return False
     parts = _name_parts(assigned_name(ctx))
     return parts == ["secure"] or (bool(parts) and parts[0] in ("encrypted", "ciphertext", "sealed"))

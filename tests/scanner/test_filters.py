@@ -270,3 +270,24 @@ def test_a_name_searched_at_the_end_of_a_line_is_found_in_its_last_characters(na
         assert (whole and (whole.span(), whole.group(1))) == (tail and (tail.span(), tail.group(1))), before
         found += whole is not None and whole.start() > 0 and len(before) > most
     assert found > 200  # long prefixes with a match at their end
+
+
+def test_holds_any_finds_what_a_case_insensitive_alternation_finds() -> None:
+    """``holds_any`` stands in for ``re.search("(?i)a|b|…")`` over lines; on generated text, with the non-ASCII
+    letters Python's case-insensitive matching equates with ASCII ones ('İ', 'ı', 'ſ', Kelvin 'K'), they agree."""
+    import random
+    import re
+
+    from scanner.filters.base import holds_any
+
+    words = ("secure", "encrypted", "ciphertext", "sealed")
+    rx = re.compile("|".join(words), re.IGNORECASE)
+    rnd = random.Random(4)
+    alphabet = "secureSECUREncryptdhalıİſ\u212a é_-x"
+    agree = 0
+    for _ in range(20000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 24)))
+        text += rnd.choice(["", "ſecure", "ENCRYPTED", "cıphertext", "seaLed", "secur", "key"])
+        assert holds_any(text, words) == (rx.search(text) is not None), text
+        agree += holds_any(text, words)
+    assert agree > 1000
