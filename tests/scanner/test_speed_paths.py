@@ -334,15 +334,10 @@ def test_sections_with_no_newline_markers_take_the_hunk_parser_and_give_what_the
     assert marks >= 6 and taken == marks
 
 
-def test_a_rev_list_started_early_is_taken_only_for_its_own_repository_and_revisions(
-        repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The console script starts ``git rev-list --all`` before it imports the scanner; rev_list takes that result
-    for the same work tree and revisions (git is not run again), and otherwise runs git itself."""
+def _count_git_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The arguments of every git command scanner.git.history runs from now on (appended as they run)."""
     from scanner.git import history
 
-    repo.commit("one", {"a.py": "x = 1\n"})
-    repo.commit("two", {"b.py": "y = 2\n"})
-    want = git.rev_list(repo.path, ["--all"])
     calls: list[list[str]] = []
     real_call = history._call
 
@@ -351,6 +346,18 @@ def test_a_rev_list_started_early_is_taken_only_for_its_own_repository_and_revis
         return real_call(args, cwd, stdin)
 
     monkeypatch.setattr(history, "_call", counting)
+    return calls
+
+
+def test_a_rev_list_started_early_is_taken_only_for_its_own_repository_and_revisions(
+        repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script starts ``git rev-list --all`` before it imports the scanner; rev_list takes that result
+    for the same work tree and revisions (git is not run again), and otherwise runs git itself."""
+
+    repo.commit("one", {"a.py": "x = 1\n"})
+    repo.commit("two", {"b.py": "y = 2\n"})
+    want = git.rev_list(repo.path, ["--all"])
+    calls = _count_git_calls(monkeypatch)
     git.start_rev_list(str(repo.path), ["--all"])
     assert git.rev_list(repo.path, ["--all"]) == want and calls == []
     # Another revision list, or a repository that is not the one started for: git runs as always.
@@ -389,14 +396,7 @@ def test_exposure_walks_the_scan_list_early_and_leaves_nothing_behind(repo: Any,
     from scanner.git import history
 
     repo.commit("one", {"a.py": f'T = "{fakes.github_pat()}"\n'})
-    calls: list[list[str]] = []
-    real_call = history._call
-
-    def counting(args: list[str], cwd: Any, stdin: bytes | None = None) -> Any:
-        calls.append(args)
-        return real_call(args, cwd, stdin)
-
-    monkeypatch.setattr(history, "_call", counting)
+    calls = _count_git_calls(monkeypatch)
     assert len(analyze(repo.path).exposures) == 1
     assert not [c for c in calls if c[:1] == ["rev-list"] and "--all" in c], calls  # the early walk was taken
     assert not history._EARLY
