@@ -205,7 +205,7 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
       previous line, which only the allowlist filter reads, and only when a line holds ``allowlist`` (the filter
       also reads the extension, which the file type does not tell, when a line holds a pragma): a chunk with
       ``allowlist`` or ``whitelist`` in it is judged line by line, without the memo."""
-    from detect_secrets.core.scan import _is_filtered_out, _scan_line
+    from detect_secrets.core.scan import _scan_line
     from detect_secrets.settings import get_plugins
     from detect_secrets.util.code_snippet import get_code_snippet
     from detect_secrets.util.filetype import determine_file_type
@@ -242,9 +242,7 @@ def _selected_plugins(lines: list[tuple[int, str]], filename: str, anchors: dict
                                               context=snippet)]
             if found and not _line_filtered(filename, line, snippet):
                 report = [(str(secret.type), secret.secret_value or "") for plugin, secret in found
-                          if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
-                                                  secret=secret.secret_value, plugin=plugin, line=line,
-                                                  context=snippet)]
+                          if not _context_filtered(secret.filename, line, snippet, secret.secret_value, plugin)]
         if memo is not None:
             memo[(filetype, line)] = report
         for type_, value in report:
@@ -274,6 +272,29 @@ def _line_filtered(filename: str, line: str, snippet: Any) -> bool:
             if call_function_with_arguments(fn, filename=filename, line=line, context=snippet):
                 return True
         except TypeError:  # a filter that needs more than a line (as detect-secrets skips it)
+            pass
+    return False
+
+
+_LINE_ARGS = frozenset({"filename", "line", "context"})  # what _line_filtered passes
+
+
+def _context_filtered(filename: str, line: str, snippet: Any, secret: str | None, plugin: Any) -> bool:
+    """detect-secrets' ``_is_filtered_out(required_filter_parameters=["context"], …)`` for a secret on a line that
+    :func:`_line_filtered` let through, without the filters that took no more than the line's own arguments: it
+    asked them already, with the same arguments (they are pure), and they said no. With detect-secrets' default
+    filters that is all of them (``is_line_allowlisted``, which ran twice per reported line before)."""
+    from detect_secrets.core.scan import get_filters_with_parameter
+    from detect_secrets.util.inject import call_function_with_arguments
+
+    for fn in get_filters_with_parameter("context"):
+        if "line" in fn.injectable_variables and fn.injectable_variables <= _LINE_ARGS:
+            continue
+        try:
+            if call_function_with_arguments(fn, filename=filename, secret=secret, plugin=plugin, line=line,
+                                            context=snippet):
+                return True
+        except TypeError:  # a filter that needs more (as detect-secrets skips it)
             pass
     return False
 

@@ -412,3 +412,27 @@ def test_hyperscan_opens_the_same_lines_of_a_chunk_with_non_ascii_lines(seed: in
             compared += bool(whole)
     assert compared > 100  # gates did open lines: the comparison is not of empty sets
     assert hs.scan_unicode("paſſword = 'x' é")[2] is None
+
+
+def test_context_filters_already_asked_about_the_line_are_not_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a line passed the line filters, the context filters that take no more than the line's arguments
+    (detect-secrets' is_line_allowlisted) are not run again for each secret on it; one that needs the secret is."""
+    from detect_secrets.core import scan as ds_scan
+
+    asked: list[str] = []
+
+    def line_only(filename: str, line: str, context: object) -> bool:
+        asked.append("line_only")
+        return True  # would filter: it must not be asked here
+
+    def with_secret(secret: str, context: object) -> bool:
+        asked.append("with_secret")
+        return secret == "drop-me"
+
+    for fn in (line_only, with_secret):  # what detect-secrets' injection reads off a filter
+        setattr(fn, "injectable_variables", set(fn.__code__.co_varnames[:fn.__code__.co_argcount]))  # noqa: B010
+        setattr(fn, "path", fn.__name__)  # noqa: B010
+    monkeypatch.setattr(ds_scan, "get_filters_with_parameter", lambda *p: [line_only, with_secret])
+    assert ds._context_filtered("a.py", "x = 1", None, "drop-me", None)
+    assert not ds._context_filtered("a.py", "x = 1", None, "keep-me", None)
+    assert asked == ["with_secret", "with_secret"]
