@@ -249,9 +249,9 @@ def _in_comment_or_string(ctx: Context) -> bool:
     return any(_odd_quotes(before.replace("\\" + q, ""), q) for q in "\"'`")
 
 
-# The name a value is assigned to, at the end of what precedes the value. A match is at most _MAX characters long,
-# so only that many at the end are searched (the same match: a search from every position of a long line was a
-# few per cent of a dense files scan).
+# The name a value is assigned to, at the end of what precedes the value. A match is at most _REPEATED_NAME_MAX
+# characters long, so only that many at the end are searched (the same match: a search from every position of a
+# long line was a few per cent of a dense files scan).
 _REPEATED_NAME = lazy(r"([a-z0-9_.]{2,80})[\"']?\]?\s{0,8}(?::=|=>|=|:)\s{0,8}\\?[\"']?$")
 _REPEATED_NAME_MAX = 80 + 1 + 1 + 8 + 2 + 8 + 1 + 1
 
