@@ -9,7 +9,6 @@ import subprocess
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 from scanner.errors import GitError
 from scanner.finding import CommitInfo, Skipped
@@ -23,6 +22,7 @@ from scanner.git.parse import (
 from scanner.git.proc import (
     _BASE,
     COMMIT_MARK,
+    Background,
     _call,
     _env,
     _output,
@@ -47,48 +47,44 @@ def log_patch_lines(repo: Path, revs: list[str]) -> Iterator[str]:
     return _stream(["log", "-p", "--cc", *_DIFF_OPTS, LOG_FORMAT, *revs, "--"], repo)
 
 
-# (work tree top, revs, child setup) -> a ``git rev-list`` started early and what its reader thread collects.
-_EARLY: dict[tuple[str, tuple[str, ...], object], tuple[Any, Any, list[bytes]]] = {}
+# (work tree top, revs, child setup) -> a ``git rev-list`` started early.
+_EARLY: dict[tuple[str, tuple[str, ...], object], Background] = {}
 
 
 def start_rev_list(top: str, revs: list[str]) -> None:
     """Start the ``git rev-list`` that :func:`rev_list` will ask for in the work tree ``top``, so the walk runs while
-    this process imports and builds the scan (a first history scan's ~0.1 s before any worker starts). A thread
-    drains its output; :func:`rev_list` takes the result when the repository, the revisions and the child setup
-    are the same, and otherwise runs git itself. Nothing is reported from here: a failure is git's to tell again."""
-    import threading
-
+    this process imports and builds the scan (a first history scan's ~0.1 s before any worker starts). :func:`rev_list`
+    takes the result when the repository, the revisions and the child setup are the same, and otherwise runs git
+    itself. Nothing is reported from here: a failure is git's to tell again."""
     from scanner.git import proc as proc_mod
 
-    if not git_available():
-        return
     try:
-        child = subprocess.Popen([*_BASE, "rev-list", *revs, "--"], cwd=top, env=_env(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                 preexec_fn=proc_mod.child_setup)
-    except OSError:
+        walk = Background(["rev-list", *revs, "--"], Path(top))
+    except (GitError, OSError):  # no git, or no temporary file here: rev_list runs git itself
         return
-    out: list[bytes] = []
-    reader = threading.Thread(target=lambda: out.append(child.communicate()[0]), daemon=True)
-    reader.start()
-    _EARLY[(os.path.realpath(top), tuple(revs), proc_mod.child_setup)] = (child, reader, out)
+    _EARLY[(os.path.realpath(top), tuple(revs), proc_mod.child_setup)] = walk
 
 
 def drop_rev_list(top: str, revs: list[str]) -> None:
     """Forget a walk :func:`start_rev_list` started that :func:`rev_list` did not take (a long-lived process must
-    never hand a later call a list from before a commit)."""
-    _early(Path(top), revs)
+    never hand a later call a list from before a commit); git is stopped if it still runs."""
+    from scanner.git import proc as proc_mod
+
+    walk = _EARLY.pop((os.path.realpath(top), tuple(revs), proc_mod.child_setup), None)
+    if walk is not None:
+        walk.close()
 
 
 def _early(repo: Path, revs: list[str]) -> list[str] | None:
     from scanner.git import proc as proc_mod
 
-    got = _EARLY.pop((os.path.realpath(repo), tuple(revs), proc_mod.child_setup), None)
-    if got is None:
+    walk = _EARLY.pop((os.path.realpath(repo), tuple(revs), proc_mod.child_setup), None)
+    if walk is None:
         return None
-    child, reader, out = got
-    reader.join()
-    return out[0].decode().split() if child.returncode == 0 and out else None
+    try:
+        return walk.output().decode().split()
+    except GitError:  # a failed early walk is no answer: git runs again and says why
+        return None
 
 
 def rev_list(repo: Path, revs: list[str], skipped: list[Skipped] | None = None) -> list[str]:
