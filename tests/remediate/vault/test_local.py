@@ -401,7 +401,12 @@ def _crash_round(seed: str, prefix: str, delay: float) -> bool:
     assert first.strip() == f"{prefix}_0"
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
-    rest, _err = proc.communicate(timeout=30)
+    # Read the rest through the same file object: readline() may have buffered lines after the first, which
+    # communicate() (reading the pipe's descriptor) would never see.
+    rest = proc.stdout.read()
+    proc.wait(timeout=30)
+    assert proc.stderr is not None
+    proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     done = {first.strip(), *rest.split()}
     v = LocalVault("crash")
