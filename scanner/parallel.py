@@ -39,6 +39,7 @@ from scanner.errors import GitError, UnleakError
 from scanner.finding import CommitInfo, Finding, Skipped
 from scanner.result import Explanation, Rescan, ScanResult, Stats
 from scanner.words import plural
+from scanner.workerproc import default_workers, end_with, gc_paused
 
 # Below this many commits worker processes cost more than they save.
 MIN_PARALLEL_COMMITS = 400
@@ -150,14 +151,19 @@ def _scan_blocks(take: Callable[[], git.Block | None], worker: int = -1) -> Iter
 Scan = Callable[[Callable[[], tuple[int, Any] | None], int], Iterator[tuple[int, Any]]]
 
 
-def _worker(counter: Any, blocks: list[Any], queue: Any, scan: Scan = _scan_blocks, number: int = 0) -> None:
-    """Worker ``number``: takes the next block not yet taken (``counter``, shared by all workers) whenever it is free,
-    and puts each block's results onto ``queue`` as ("block", block index, out), then ("done", 0, None); an error as
-    ("error", 0, exception) — an UnleakError as it is, anything else by type name only (a message could carry a
-    value)."""
-    gc.disable()  # see _gc_paused; this process ends with the scan
+def _worker(counter: Any, blocks: list[Any], queue: Any, scan: Scan = _scan_blocks, number: int = 0,
+            parent: int = 0) -> None:
+    """Worker ``number`` of the scan process ``parent``: takes the next block not yet taken (``counter``, shared by
+    all workers) whenever it is free, and puts each block's results onto ``queue`` as ("block", block index, out),
+    then ("done", 0, None); an error as ("error", 0, exception) — an UnleakError as it is, anything else by type name
+    only (a message could carry a value)."""
+    if parent:
+        end_with(parent)
+    gc.disable()  # see gc_paused; this process ends with the scan
 
     def take() -> tuple[int, Any] | None:
+        if parent and os.getppid() != parent:  # no parent-death signal here, and the scan process is gone
+            os._exit(1)
         with counter.get_lock():
             i = counter.value
             if i >= len(blocks):
@@ -180,27 +186,6 @@ def in_turn(blocks: list[Any]) -> Callable[[], tuple[int, Any] | None]:
     return lambda: next(it, None)
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while commits are scanned: a scan allocates millions of short-lived objects
-    and makes almost no cycles (~600 collectable objects in sqlalchemy's 24,000 commits), so its collections were
-    ~8 % of the scanning processes' CPU for nothing. Reference counting still frees everything else."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _blocks(shas: list[str]) -> list[list[str]]:
     return [shas[i:i + BLOCK] for i in range(0, len(shas), BLOCK)]
 
@@ -221,7 +206,9 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None], s
         counter = ctx.Value("q", first)
     except (OSError, ValueError, ImportError):
         return False
-    procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan, k), daemon=True)
+    with contextlib.suppress(ImportError):
+        import ctypes  # noqa: F401 - for end_with in every worker, loaded once here
+    procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan, k, os.getpid()), daemon=True)
              for k in range(workers)]
     try:
         for proc in procs:
@@ -360,7 +347,7 @@ def scan_commits(engine: Engine, result: ScanResult, top: Path, revs: list[str],
                 head_start.close()
                 _STATE.head_start = None
             meanwhile()  # first: take() caches each commit with what its message gave
-            with _gc_paused():
+            with gc_paused():
                 for _, out in _scan_blocks(in_turn(blocks)):  # one process (or no fork here): same results
                     take(out)
     finally:
