@@ -207,7 +207,7 @@ def _run_workers(blocks: list[Any], workers: int, take: Callable[[Any], None], s
     except (OSError, ValueError, ImportError):
         return False
     with contextlib.suppress(ImportError):
-        import ctypes  # noqa: F401 - for end_with in every worker, loaded once here
+        import ctypes  # noqa: F401 - for end_with's prctl in every worker, loaded once here
     procs = [ctx.Process(target=_worker, args=(counter, blocks, results, scan, k, os.getpid()), daemon=True)
              for k in range(workers)]
     try:

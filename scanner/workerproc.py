@@ -1,5 +1,6 @@
 """The lifetime of the scan's forked worker processes (:mod:`scanner.parallel`): how many, garbage collection while
-they scan, and dying with the scan process however it ends."""
+they scan, and dying with the scan process however it ends; and :func:`prctl`, which :mod:`unleak.reaper` and the
+agent broker use too. Standard library only."""
 
 from __future__ import annotations
 
@@ -7,10 +8,20 @@ import contextlib
 import gc
 import os
 import signal
-import sys
 from collections.abc import Iterator
 
-_PR_SET_PDEATHSIG = 1  # prctl(2)
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def prctl(option: int, arg: int) -> bool:
+    """Linux's ``prctl(option, arg)``; False where it failed or there is none (not Linux). ``ctypes`` is loaded on
+    first use (a caller about to fork many times loads it once before)."""
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def end_with(parent: int) -> None:
@@ -19,10 +30,7 @@ def end_with(parent: int) -> None:
     hand its results to nobody, holding the caller's stdout and stderr open, so the command that ran the scan hung.
     Its git processes end once it does (their input and output pipes close). Linux's parent-death signal; where
     there is none, a worker ends when it next finds its parent gone (``scanner.parallel._worker``)."""
-    ctypes = sys.modules.get("ctypes")  # loaded before the fork (parallel._run_workers), not once per worker
-    if ctypes is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the signal was asked for
         os._exit(1)
 

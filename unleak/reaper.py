@@ -11,9 +11,10 @@ The process that holds values (``unleak run``, the MCP server, the supervisor be
 
 ``python -m unleak.reaper -- COMMAND...`` is a supervisor for a caller that has other children (the MCP server):
 it becomes the subreaper of COMMAND alone, passes its exit status on as a shell does, and on exit, SIGTERM, SIGINT,
-SIGHUP or its parent's death kills everything COMMAND started. It imports nothing but the standard library.
+SIGHUP or its parent's death kills everything COMMAND started. It imports nothing but the standard library (and
+:func:`scanner.workerproc.prctl`, itself standard-library only).
 
-Only the standard library on purpose: this module is on the path of every run.
+Only the standard library on purpose (and that one function): this module is on the path of every run.
 """
 
 from __future__ import annotations
@@ -28,22 +29,14 @@ from collections.abc import Collection
 from types import FrameType
 from typing import NoReturn
 
-_PR_SET_PDEATHSIG = 1
+from scanner.workerproc import PR_SET_PDEATHSIG
+from scanner.workerproc import prctl as _prctl
+
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 
 #: the supervisor's exit status when COMMAND cannot be started, as a shell reports it
 NOT_FOUND = 127
-
-
-def _prctl(option: int, arg: int) -> bool:
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(option, arg, 0, 0, 0)) == 0
-    except (OSError, AttributeError):  # not Linux
-        return False
 
 
 def protect_process() -> None:
@@ -137,7 +130,7 @@ def supervise(cmd: list[str]) -> NoReturn:
     parent = os.getppid()
     # Our parent (the MCP server) dying must end the run too; SIGTERM so the handler below cleans up. The signal
     # follows the *thread* that started us: the server's caller blocks in that thread until we exit.
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before the line above took effect
         os._exit(128 + signal.SIGTERM)
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import UnleakError, UsageError
+from scanner.workerproc import PR_SET_PDEATHSIG, prctl
 from unleak.agent.sandboxenv import (
     DEFAULT_PORTS,
     ENV_AGENT,
@@ -367,10 +368,7 @@ def _shell_status(code: int) -> int:
 def _agent_setup(restrict: Callable[[], None] | None) -> Callable[[], None]:
     def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
         # The broker gone (killed), the agent must not go on without it: SIGTERM, as a closing terminal sends.
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if restrict is not None:
             restrict()
 
