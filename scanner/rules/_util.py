@@ -46,6 +46,20 @@ def iter_lines(text: str) -> Iterator[tuple[int, str]]:
         pos += len(line) + 1
 
 
+def lines_holding(text: str, word: str, haystack: str | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of ``text`` that holds ``word``, in order, found with str.find, not by splitting
+    the whole text: what filtering :func:`iter_lines` on ``word in line`` gives. ``haystack``: where to look
+    instead, a same-length copy of ``text`` (a case fold)."""
+    look = text if haystack is None else haystack
+    at = look.find(word)
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        nl = text.find("\n", at)
+        end = len(text) if nl < 0 else nl
+        yield start, end
+        at = look.find(word, end)  # (-1 at the end of the text: str.find past it finds nothing)
+
+
 def b64decode_text(value: str) -> str | None:
     """The UTF-8 text behind a base64 value, or None when it is not base64 of printable text."""
     import base64

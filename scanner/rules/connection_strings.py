@@ -11,6 +11,7 @@ from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.keyscan import ascii_lower
 from scanner.lazyre import lazy
+from scanner.rules._util import lines_holding
 from scanner.rules.base import Candidate, Rule, register
 
 H = Confidence.HIGH
@@ -74,12 +75,7 @@ def _recorded_auth(chunk: Chunk) -> Iterator[Candidate]:
     says it once is not split into lines for it."""
     text = chunk.text
     low = text.lower() if text.isascii() else ascii_lower(text)
-    at = low.find("authorization")
-    while at >= 0:
-        start = text.rfind("\n", 0, at) + 1
-        nl = text.find("\n", at)
-        stop = len(text) if nl < 0 else nl
-        at = low.find("authorization", stop)
+    for start, stop in lines_holding(text, "authorization", low):
         if _AUTH_KEY_LINES.match(text, start, stop) is None:
             continue
         pos = stop + 1  # the lines below it

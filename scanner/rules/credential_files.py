@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from scanner.chunk import Chunk
 from scanner.finding import Confidence
 from scanner.lazyre import lazy
-from scanner.rules._util import b64decode_text, iter_lines
+from scanner.rules._util import b64decode_text, iter_lines, lines_holding
 from scanner.rules.base import Candidate, Rule, register
 
 H = Confidence.HIGH
@@ -72,23 +72,11 @@ def _netrc(chunk: Chunk) -> Iterator[Candidate]:
     else:
         # Outside a netrc file (a Dockerfile or script writing one), the machine/login context must be on the line:
         # only the lines that say "machine" are read (found with str.find, not by splitting the whole text).
-        lines = _lines_holding(text, "machine")
+        lines = ((start, text[start:end]) for start, end in lines_holding(text, "machine"))
         rx = _NETRC_INLINE
     for off, line in lines:
         for m in rx.finditer(line):
             yield Candidate("UL200", m.group("secret"), off + m.start("secret"), off + m.end("secret"))
-
-
-def _lines_holding(text: str, word: str) -> Iterator[tuple[int, str]]:
-    """(offset, line) of each line of ``text`` that holds ``word``, in order: what filtering :func:`iter_lines`
-    on ``word in line`` gives."""
-    at = text.find(word)
-    while at >= 0:
-        start = text.rfind("\n", 0, at) + 1
-        nl = text.find("\n", at)
-        end = len(text) if nl < 0 else nl
-        yield start, text[start:end]
-        at = text.find(word, end)  # (-1 at the end of the text: str.find past it finds nothing)
 
 
 def _pgpass(chunk: Chunk) -> Iterator[Candidate]:
