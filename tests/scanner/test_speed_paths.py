@@ -16,6 +16,7 @@ from scanner.engine import Engine
 from scanner.errors import GitError
 from scanner.result import ScanResult, Stats
 from tests import fakes
+from tests.procs import processes
 from tests.scanner import speed_corpus
 
 
@@ -411,17 +412,7 @@ def _children() -> list[str]:
     """The commands of this process's child processes (running or not yet reaped)."""
     import os
 
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid():
-                out.append(stat.split("(", 1)[1].rsplit(")", 1)[0])
-    return out
+    return [p.name for p in processes().values() if p.ppid == os.getpid()]
 
 
 def test_the_head_start_diffs_the_first_blocks_and_leaves_no_process(corpus: tuple[Path, dict[str, str]],

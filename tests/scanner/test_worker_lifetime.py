@@ -22,6 +22,7 @@ import pytest
 
 from scanner import workerproc
 from tests.conftest import GitRepo
+from tests.procs import processes
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                                 reason="one CPU: a scan forks no worker processes")
@@ -29,20 +30,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.s
 
 def _group(pgid: int) -> dict[int, tuple[int, str]]:
     """Live (not zombie) processes of process group ``pgid``: pid -> (parent pid, command name)."""
-    out: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        state, ppid, group = fields[0], int(fields[1]), int(fields[2])
-        if group == pgid and state not in ("Z", "X"):
-            out[int(entry)] = (ppid, name)
-    return out
+    return {pid: (p.ppid, p.name) for pid, p in processes().items() if p.pgid == pgid and p.state not in ("Z", "X")}
 
 
 def _lines(rng: random.Random, n: int) -> str:
