@@ -44,6 +44,7 @@ _NET = ["unshare", "-n"] if shutil.which("unshare") and subprocess.run(
     ["unshare", "-n", "true"], capture_output=True, check=False).returncode == 0 else []
 
 Place = tuple[str, int, str, str]  # path, line, commit, rule
+PeerPlace = tuple[str, int, str, str, int]  # path, first line, commit, rule, last line of the peer's match
 
 
 def unleak_groups(repo: Path, out: Path, min_confidence: str = "") -> dict[str, list[Place]]:
@@ -67,22 +68,24 @@ def _member_path(path: str) -> str:
     return f"{head}!/{member}" if sep and not member.startswith("/") and named_like_one(head) else path
 
 
-def peer_places(repo: Path, tmp: Path) -> dict[str, list[Place]]:
-    got: dict[str, list[Place]] = {}
+def peer_places(repo: Path, tmp: Path) -> dict[str, list[PeerPlace]]:
+    got: dict[str, list[PeerPlace]] = {}
     if BETTERLEAKS.exists():
         out = tmp / "betterleaks.json"
         subprocess.run([*_NET, str(BETTERLEAKS), "git", "--no-banner", "-s", "--log-level", "error", "--exit-code",
                         "0", "-o", str(out), str(repo)], check=False, capture_output=True)
         if out.exists():
             got["betterleaks"] = [(_member_path(f["location"]["path"]), int(f["location"]["start_line"]),
-                                   f.get("attributes", {}).get("git.sha", ""), f["rule_id"])
+                                   f.get("attributes", {}).get("git.sha", ""), f["rule_id"],
+                                   int(f["location"].get("end_line") or f["location"]["start_line"]))
                                   for f in json.loads(out.read_text()).get("findings", [])]
     if GITLEAKS.exists():
         out = tmp / "gitleaks.json"
         subprocess.run([*_NET, str(GITLEAKS), "git", "--no-banner", "--log-level", "error", "--exit-code", "0",
                         "-f", "json", "-r", str(out), str(repo)], check=False, capture_output=True)
         if out.exists():
-            got["gitleaks"] = [(_member_path(f["File"]), int(f["StartLine"]), f["Commit"], f["RuleID"])
+            got["gitleaks"] = [(_member_path(f["File"]), int(f["StartLine"]), f["Commit"], f["RuleID"],
+                                int(f.get("EndLine") or f["StartLine"]))
                                for f in json.loads(out.read_text())]
     return got
 
@@ -123,11 +126,13 @@ def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]],
         if label is not None:
             judged[fp] = label
     ours = {(p, ln) for places in groups.values() for p, ln, _, _ in places}
-    only_peer: dict[tuple[str, int], tuple[Place, set[str]]] = {}
+    only_peer: dict[tuple[str, int], tuple[PeerPlace, set[str]]] = {}
     for peer, places in peers.items():
         for place in places:
             key = (place[0], place[1])
-            if key not in ours:
+            # A match over several lines (a curl command, a key block) is unleak's too when unleak reports any of
+            # its lines in that file: unleak names the line of the value, a peer the first line of its match.
+            if not any((place[0], ln) in ours for ln in range(place[1], max(place[1], place[4]) + 1)):
                 only_peer.setdefault(key, (place, set()))[1].add(peer)
     rng = random.Random(f"unleak-labels-{name}")
     unlabelled = sorted(fp for fp in groups if fp not in judged)
@@ -143,7 +148,7 @@ def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]],
         keep = set(rng.sample(sorted(only_peer), min(sample, len(only_peer))))
         peer_unlabelled = [k for k in peer_unlabelled if k in keep]
     for key in peer_unlabelled:
-        (p, ln, sha, rule), who = only_peer[key]
+        (p, ln, sha, rule, _), who = only_peer[key]
         todo.append([name, p, str(ln), sha, rule, "+".join(sorted(who)), "1"])
 
     findings = sum(len(v) for v in groups.values())
@@ -154,7 +159,7 @@ def measure(name: str, repo: Path, sample: int | None, todo: list[list[str]],
     missed = [(k, who) for k, (_, who) in only_peer.items() if labels.get(k) in MISSABLE]
     if missed_out is not None:
         for k, _who in sorted(missed):
-            (p, ln, sha, rule), who = only_peer[k]
+            (p, ln, sha, rule, _), who = only_peer[k]
             missed_out.append([name, p, str(ln), sha, rule, "+".join(sorted(who)), labels[k]])
     peer_judged = sum(1 for k in only_peer if k in labels)
     share = f"{100 * not_findings / judged_findings:.1f} %" if judged_findings else "—"
