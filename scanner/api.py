@@ -18,6 +18,8 @@ from scanner.errors import GitError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import Explanation, ScanResult, Stats
 from scanner.rules import Rule
+from scanner.rules.base import STOPPED, USER_PATTERN_SECONDS
+from scanner.words import plural
 
 if TYPE_CHECKING:
     from scanner.parallel import MessageOut
@@ -118,11 +120,25 @@ def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> S
                 _scan_messages(req, engine, result, top, revs, mode, result.findings, result.explanations)
     else:
         _scan_fast(req, engine, result, progress)
+    _report_stopped(result)
     result.all_findings = list(result.findings)
     if req.baseline is not None:
         result.findings = [f for f in result.all_findings if not req.baseline.contains(f)]
         result.baselined = len(result.all_findings) - len(result.findings)
     return result
+
+
+def _report_stopped(result: ScanResult) -> None:
+    """Configured patterns stopped for running out of time (rules.base.UserPattern): out of the drop counts, into a
+    note each and ``result.stopped`` (so `--strict` fails the scan), naming the pattern, never text."""
+    for key in sorted(k for k in result.dropped if k.startswith(STOPPED)):
+        n = result.dropped.pop(key)
+        what = key[len(STOPPED):]
+        why = (f"{what} was stopped after one search ran past its time limit ({USER_PATTERN_SECONDS:g} s, plus 1 s "
+               f"per million characters), as a pattern that backtracks does: {plural(n, 'search', 'searches')} of "
+               "it cut short or not made. Rewrite it without nested or overlapping repetition")
+        result.notes.append(why)
+        result.stopped.append(what)
 
 
 def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,

@@ -32,6 +32,7 @@ from scanner.keyscan import Hyperscan, ascii_lower
 from scanner.result import Explanation, ScanResult
 from scanner.rules import Candidate, DetectFn, Rule, all_rules
 from scanner.rules._util import shannon_entropy
+from scanner.rules.base import STOPPED, PatternTimeout
 
 if TYPE_CHECKING:
     from scanner.detect_secrets.gates import Lines
@@ -111,6 +112,9 @@ class Engine:
         # thousands of times, and a regex search per rule and chunk was ~5 % of a full-history scan.
         self._path_rules = [r for r in rules if r.path_pattern]
         self._blocked: dict[str, frozenset[str]] = {}
+        # Configured patterns stopped while scanning the current chunk (rules.base.UserPattern), by name: counted
+        # into the drop counter under STOPPED + name when the chunk is done.
+        self._stopped: list[str] = []
 
     def use_accelerator(self) -> None:
         """Ask for the hyperscan prefilter after all (a files scan large enough to pay for its compilation)."""
@@ -148,11 +152,18 @@ class Engine:
         """Ids of the path-restricted rules whose path pattern ``path`` does not match."""
         got = self._blocked.get(path)
         if got is None:
-            got = frozenset(r.id for r in self._path_rules if not r.path_regex.search(path))  # type: ignore[union-attr]
+            got = frozenset(r.id for r in self._path_rules if not self._path_matches(r, path))
             if len(self._blocked) >= 100_000:
                 self._blocked.clear()
             self._blocked[path] = got
         return got
+
+    def _path_matches(self, rule: Rule, path: str) -> bool:
+        try:
+            return rule.path_regex.search(path) is not None  # type: ignore[union-attr]
+        except PatternTimeout as exc:  # a configured path pattern that backtracks: its rule does not run here
+            self._stopped.append(exc.what)
+            return False
 
     # ------------------------------------------------------------------------------------------ candidates
     def _candidates(self, chunk: Chunk) -> Iterator[Candidate]:
@@ -259,11 +270,15 @@ class Engine:
                 else:  # only where a match can start: just before a keyword
                     found = anchored.matches(rx, text, s, e, ends[bisect.bisect_left(ends, s):
                                                                    bisect.bisect_left(ends, e)], near)
-                for m in found:
-                    grp = _secret_group(m)
-                    if grp is None:
-                        continue
-                    yield Candidate(rid, m.group(grp), m.start(grp), m.end(grp))
+                try:
+                    for m in found:
+                        grp = _secret_group(m)
+                        if grp is None:
+                            continue
+                        yield Candidate(rid, m.group(grp), m.start(grp), m.end(grp))
+                except PatternTimeout as exc:  # a configured rule's pattern ran out of time: it is stopped
+                    self._stopped.append(exc.what)
+                    break
 
     # ------------------------------------------------------------------------------------------ scanning
     def scan_chunk(self, chunk: Chunk, explain: list[Explanation] | None = None,
@@ -314,7 +329,7 @@ class Engine:
             pls = pls if ls - pls <= _CONTEXT else ls - _CONTEXT
             ctx = Context(rule=rule, value=cand.value, line=text[cs:ce], prev_line=text[pls:ls] if ls else "",
                           path=chunk.path)
-            why = next((f.name for f in self._filters[rule.id] if f.drop(ctx)), None)
+            why = self._why(rule, ctx)
             if why is None and low_entropy:
                 why = "low-entropy"  # (only at the unlikely tier: judged after the filters, which may drop it first)
             if why is not None:
@@ -339,6 +354,10 @@ class Engine:
                 continue
             accepted.append((cand, rule, label))
 
+        if self._stopped:
+            if dropped is not None:
+                dropped.update(STOPPED + what for what in self._stopped)
+            self._stopped.clear()
         findings: list[tuple[int, Finding]] = []
         # Specific rules beat generic ones on the same span, so one secret yields one finding.
         accepted.sort(key=lambda cr: (cr[1].defers, cr[1].family in _LOW_PRECEDENCE,
@@ -369,6 +388,17 @@ class Engine:
             )))
         findings.sort(key=lambda p: (p[1].line, p[1].column, p[1].rule_id))
         return findings
+
+    def _why(self, rule: Rule, ctx: Context) -> str | None:
+        """The name of the first filter that drops the candidate, or None. An allowlist pattern of a config that runs
+        out of time drops nothing (the finding is reported) and is stopped; the other filters still judge."""
+        for f in self._filters[rule.id]:
+            try:
+                if f.drop(ctx):
+                    return f.name
+            except PatternTimeout as exc:
+                self._stopped.append(exc.what)
+        return None
 
     def scan(self, chunks: Iterable[Chunk], result: ScanResult | None = None,
              progress: Callable[[Chunk], None] | None = None) -> ScanResult:

@@ -77,6 +77,9 @@ class ScanResult:
     verified_first: bool = False  # order reports live credentials first
     # What history holds but git could not read (scanner.git.Skipped): the rest was scanned.
     skipped: list[Skipped] = field(default_factory=list)
+    # Configured patterns stopped for running past their time limit (named, as rules.base.UserPattern.what): the
+    # rest of the scan ran without them.
+    stopped: list[str] = field(default_factory=list)
     # A history scan that read every commit from the scan cache, and scanned nothing anew (unleak.replay).
     replayable: bool = False
     # A history scan that read commits anew and left every one in the scan cache: how a rescan would differ.

@@ -25,7 +25,7 @@ from typing import Any
 from scanner.baseline import Baseline
 from scanner.errors import ConfigError
 from scanner.finding import Confidence, Finding
-from scanner.rules import Allow, Rule
+from scanner.rules import Allow, Rule, check_user_pattern
 
 CONFIG_NAMES = (".gitleaks.toml", ".betterleaks.toml")
 IGNORE_NAME = ".gitleaksignore"
@@ -79,10 +79,7 @@ def _strs(source: str, key: str, val: Any) -> tuple[str, ...]:
 
 def _compiles(source: str, key: str, pattern: str) -> str:
     py = go_regex(pattern)
-    try:
-        re.compile(py)
-    except (re.error, OverflowError, RecursionError) as exc:  # a repetition count past 2**32; nesting too deep
-        raise ConfigError(f"{source}: {key} does not compile: {exc or type(exc).__name__}") from None
+    check_user_pattern(f"{source}: {key}", py)
     return py
 
 
@@ -146,7 +143,7 @@ def _rule(source: str, i: int, spec: Any, mig: Migrated) -> Rule | None:
     group = spec.get("secretGroup", 0)
     if not isinstance(group, int) or isinstance(group, bool) or group < 0:
         raise ConfigError(f"{source}: '{where}.secretGroup' must be a non-negative integer")
-    ngroups = re.compile(pattern).groups
+    ngroups = check_user_pattern(f"{source}: '{where}.regex'", pattern)
     if group > ngroups:
         raise ConfigError(f"{source}: '{where}.secretGroup' is {group} but the regex has {ngroups} groups")
     # gitleaks takes the value from secretGroup, else from the first capture group, else the whole match; unleak

@@ -15,7 +15,7 @@ from scanner.errors import UsageError
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
-EXIT_INCOMPLETE = 2  # --strict and some git object could not be read
+EXIT_INCOMPLETE = 2  # --strict and some git object could not be read, or a configured pattern was stopped
 
 _MODE_FLAGS = ("staged", "changes", "range", "history", "diff", "agent-logs")
 
@@ -29,8 +29,9 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
              only_verified: bool = False, group: bool = True, max_archive_depth: int | None = None,
              recorder: dict[str, Any] | None = None) -> int:
     """Find secrets; returns 1 when any are found (0 with ``exit_zero``), 0 when clean; with ``strict``, 2 when
-    some git object could not be read (everything else is scanned and reported first). ``recorder`` receives what
-    the run wrote (for :mod:`unleak.replay`) and ``replayable`` when every commit came from the scan cache."""
+    some git object could not be read or a configured pattern was stopped (everything else is scanned and reported
+    first). ``recorder`` receives what the run wrote (for :mod:`unleak.replay`) and ``replayable`` when every commit
+    came from the scan cache."""
     rec: dict[str, Any] = recorder if recorder is not None else {}
     out, err = [], []
 
@@ -115,7 +116,7 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
     if verifying:
         detail["verified"] = sorted(v.status.value for v in result.verifications.values())
     record("scan", result=f"{len(result.findings)} findings", detail=detail)
-    code = (EXIT_INCOMPLETE if result.skipped and strict
+    code = (EXIT_INCOMPLETE if (result.skipped or result.stopped) and strict
             else EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
     rec.update(stdout="".join(out), stderr="".join(err), audit_result=f"{len(result.findings)} findings",
                audit_detail=detail, code=code, replayable=result.replayable and not verifying,

@@ -11,10 +11,19 @@ import re
 
 from scanner.errors import ConfigError
 from scanner.finding import Confidence
-from scanner.rules.base import Allow, Candidate, DetectFn, Rule, Validator, register, registered
+from scanner.rules.base import (
+    Allow,
+    Candidate,
+    DetectFn,
+    Rule,
+    Validator,
+    check_user_pattern,
+    register,
+    registered,
+)
 
 __all__ = ["Allow", "Candidate", "DetectFn", "Rule", "Validator", "all_rules", "by_category", "category_of",
-           "custom_rule", "providers_of", "register", "rules_markdown"]
+           "check_user_pattern", "custom_rule", "providers_of", "register", "rules_markdown"]
 
 _LOADED = False
 
@@ -62,10 +71,7 @@ def custom_rule(source: str, spec: dict[str, object]) -> Rule:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{1,40}", rid) or re.fullmatch(r"UL\d+", rid):
         raise ConfigError(f"{source}: rules.id {rid!r} must be a name (letters, digits, -_.) and not a UL id")
     regex = str(need("regex", str))
-    try:
-        re.compile(regex)
-    except (re.error, OverflowError, RecursionError) as exc:  # a repetition count past 2**32; nesting too deep
-        raise ConfigError(f"{source}: rules[{rid}].regex does not compile: {exc or type(exc).__name__}") from None
+    check_user_pattern(f"{source}: rules[{rid}].regex", regex)
     kws = spec.get("keywords", [])
     if not isinstance(kws, list) or not all(isinstance(k, str) and k for k in kws):
         raise ConfigError(f"{source}: rules[{rid}].keywords must be a list of non-empty strings")

@@ -7,10 +7,12 @@ registry and its families form no import cycle.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from scanner.chunk import Chunk
+from scanner.errors import ConfigError
 from scanner.finding import Confidence
 
 
@@ -41,12 +43,12 @@ class Allow:
         text = {"secret": value, "match": match, "line": line}.get(self.target, value)
         checks: list[bool] = []
         if self.regexes:
-            checks.append(any(_compile("allow", rx, 0).search(text) for rx in self.regexes))
+            checks.append(any(user_pattern("an allowlist regex", rx).search(text) for rx in self.regexes))
         if self.stopwords:
             low = value.lower()
             checks.append(any(w in low for w in self.stopwords))
         if self.paths:
-            checks.append(any(_compile("allow", rx, 0).search(path) for rx in self.paths))
+            checks.append(any(user_pattern("an allowlist path", rx).search(path) for rx in self.paths))
         if not checks:
             return False
         return all(checks) if self.condition == "AND" else any(checks)
@@ -106,11 +108,106 @@ class Rule:
 
     @property
     def regex(self) -> re.Pattern[str]:
+        if self.family == "custom":
+            return user_pattern(f"rule {self.id}", self.pattern or "", self.flags)  # type: ignore[return-value]
         return _compile(self.id, self.pattern or "", self.flags)
 
     @property
     def path_regex(self) -> re.Pattern[str] | None:
-        return _compile(self.id + ":path", self.path_pattern, 0) if self.path_pattern else None
+        if not self.path_pattern:
+            return None
+        if self.family == "custom":
+            return user_pattern(f"rule {self.id}'s path", self.path_pattern)  # type: ignore[return-value]
+        return _compile(self.id + ":path", self.path_pattern, 0)
+
+
+# A pattern a configuration supplies (a custom rule, a migrated gitleaks allowlist) can backtrack for hours on a line
+# written for it, and the repository that holds the config also holds the files scanned. Each search of one may take
+# this long, plus a second per million characters searched; past that the pattern is stopped (PatternTimeout).
+USER_PATTERN_SECONDS = 1.0
+# The drop counter's key for a stopped pattern (then its name): it travels with the counts from worker processes and
+# the scan cache, and scanner.api turns it into a note and a `skipped` entry.
+STOPPED = "pattern-stopped:"
+
+
+class PatternTimeout(TimeoutError):
+    """A configured pattern ran past its time limit; ``what`` names it ("rule acme-token"), never the text."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}: a search ran past its time limit")
+        self.what = what
+
+
+class UserPattern:
+    """A configured pattern, compiled by the ``regex`` module (the ``re`` syntax, and a time limit per search).
+    Once a search runs out of time the pattern is stopped in this process: every later search raises
+    :class:`PatternTimeout` at once, so a backtracking pattern costs one time limit, not one per line, and each
+    text it did not search is counted."""
+
+    def __init__(self, what: str, pattern: str, flags: int = 0) -> None:
+        import regex  # only scans with configured patterns load it
+
+        self.what = what
+        self.pattern = pattern
+        self._rx: Any = regex.compile(pattern, flags)
+        self.groups: int = self._rx.groups
+        self.groupindex: dict[str, int] = dict(self._rx.groupindex)
+        self.stopped = False
+
+    def _limit(self, pos: int, endpos: int) -> float:
+        return USER_PATTERN_SECONDS + max(endpos - pos, 0) / 1_000_000
+
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Any]:
+        if self.stopped:  # each text it no longer searches is counted
+            raise PatternTimeout(self.what)
+        end = len(text) if endpos is None else endpos
+        try:
+            yield from self._rx.finditer(text, pos, end, timeout=self._limit(pos, end))
+        except TimeoutError:
+            self.stopped = True
+            raise PatternTimeout(self.what) from None
+
+    def _one(self, how: str, text: str, pos: int, endpos: int | None) -> Any:
+        if self.stopped:
+            raise PatternTimeout(self.what)
+        end = len(text) if endpos is None else endpos
+        try:
+            return getattr(self._rx, how)(text, pos, end, timeout=self._limit(pos, end))
+        except TimeoutError:
+            self.stopped = True
+            raise PatternTimeout(self.what) from None
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> Any:
+        return self._one("search", text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0, endpos: int | None = None) -> Any:
+        return self._one("match", text, pos, endpos)
+
+    def fullmatch(self, text: str, pos: int = 0, endpos: int | None = None) -> Any:
+        return self._one("fullmatch", text, pos, endpos)
+
+
+_USER: dict[tuple[str, str, int], UserPattern] = {}
+
+
+def check_user_pattern(where: str, pattern: str) -> int:
+    """The number of groups of ``pattern`` compiled as :class:`UserPattern` will compile it; ConfigError naming
+    ``where`` when it does not compile."""
+    import regex
+
+    try:
+        return int(regex.compile(pattern).groups)
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:  # a count past 2**32; nesting too deep
+        raise ConfigError(f"{where} does not compile: {exc or type(exc).__name__}") from None
+
+
+def user_pattern(what: str, pattern: str, flags: int = 0) -> UserPattern:
+    """The one :class:`UserPattern` of a configured pattern in this process."""
+    k = (what, pattern, flags)
+    rx = _USER.get(k)
+    if rx is None:
+        rx = _USER[k] = UserPattern(what, pattern, flags)
+    return rx
 
 
 _COMPILED: dict[tuple[str, str, int], re.Pattern[str]] = {}
@@ -131,6 +228,8 @@ def precompile(rules: Iterable[Rule]) -> None:
 
     keys: list[tuple[str, str, int]] = []
     for r in rules:
+        if r.family == "custom":  # configured patterns: compiled by the regex module, with a time limit
+            continue
         if r.pattern:
             keys.append((r.id, r.pattern, r.flags))
         if r.path_pattern:

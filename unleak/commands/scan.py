@@ -44,7 +44,8 @@ import click
 @click.option("--verified-first", is_flag=True, help="Order the report: live credentials first.")
 @click.option("--only-verified", is_flag=True, help="Report only credentials their provider accepted.")
 @click.option("--strict", is_flag=True,
-              help="Exit 2 when some git object could not be read (the rest is scanned and reported either way).")
+              help="Exit 2 when some git object could not be read, or a configured rule's pattern was stopped for "
+              "running past its time limit (the rest is scanned and reported either way).")
 @click.option("-C", "--repo", "repo_dir", type=click.Path(file_okay=False), default=".",
               help="Run as if started in DIR.")
 @click.option("--group/--no-group", default=True, show_default=True,
