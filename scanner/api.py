@@ -61,6 +61,9 @@ class ScanRequest:
     # Annotated tag messages too: by default only in a history scan of every ref (no ``revs``). Exposure asks for
     # them with ``revs`` when a value it needs back was found in one.
     tag_messages: bool | None = None
+    # A file named in ``paths`` is scanned even when git ignores it (`unleak scan .env`: the user named it). Off for
+    # an agent's request, which sees what git lists and nothing more.
+    named_ignored: bool = False
 
     def wants_tags(self, mode: str) -> bool:
         return mode == "history" and (self.tag_messages if self.tag_messages is not None else not self.revs)
@@ -75,7 +78,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
     for mode in req.modes if modes is None else modes:
         if mode == "files":
             parts.append(sources.working_tree(list(req.paths), req.root, stats, exclude, req.max_file_size,
-                                              req.archive_depth))
+                                              req.archive_depth, named_ignored=req.named_ignored))
         elif mode == "staged":
             parts.append(sources.staged(req.root, stats, exclude, req.paths, req.archive_depth, req.max_file_size))
         elif mode == "changes":
@@ -153,7 +156,8 @@ def _scan_fast(req: ScanRequest, engine: Engine, result: ScanResult,
     exclude = sources.PathFilter((*req.exclude, *DEFAULT_EXCLUDES))
     for mode in req.modes:
         if mode == "files" and not req.explain:
-            files = list(sources.working_tree_files(list(req.paths), req.root, result.stats, exclude))
+            files = list(sources.working_tree_files(list(req.paths), req.root, result.stats, exclude,
+                                                    named_ignored=req.named_ignored))
             result.rules.update(engine.rules)
             if not parallel.scan_files(engine, result, files, workers=req.workers, max_size=req.max_file_size,
                                        progress=progress, archive_depth=req.archive_depth, exclude=exclude):

@@ -25,6 +25,7 @@ class Stats:
     too_large: int = 0
     symlinks_skipped: int = 0
     submodules_skipped: int = 0
+    special_skipped: int = 0  # FIFOs, sockets and devices: never opened (a FIFO's read would wait for a writer)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

@@ -83,6 +83,7 @@ def _read_file(path: Path, rel: str, stats: Stats, max_size: int, archive_depth:
         stats.submodules_skipped += 1
         return []
     if not stat.S_ISREG(st.st_mode):
+        stats.special_skipped += 1
         return []
     if st.st_size > max_size:
         stats.too_large += 1
@@ -126,11 +127,11 @@ def _member_chunks(source: Path | bytes, rel: str, head: bytes, stats: Stats, ma
 
 
 def working_tree(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter,
-                 max_size: int = DEFAULT_MAX_FILE_SIZE, archive_depth: int = archives.DEFAULT_DEPTH
-                 ) -> Iterator[Chunk]:
-    """Files of the working tree: tracked plus untracked-not-ignored inside a repository, every file elsewhere;
-    archives member by member."""
-    for full, shown in working_tree_files(paths, cwd, stats, exclude):
+                 max_size: int = DEFAULT_MAX_FILE_SIZE, archive_depth: int = archives.DEFAULT_DEPTH, *,
+                 named_ignored: bool = False) -> Iterator[Chunk]:
+    """Files of the working tree: tracked plus untracked-not-ignored inside a repository (with ``named_ignored``,
+    also a file named in ``paths`` that git ignores), every file elsewhere; archives member by member."""
+    for full, shown in working_tree_files(paths, cwd, stats, exclude, named_ignored=named_ignored):
         yield from file_chunks(full, shown, stats, max_size, archive_depth, exclude)
 
 
@@ -148,8 +149,8 @@ def file_chunks(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MA
     return _read_file(path, shown, stats, max_size, archive_depth, exclude)
 
 
-def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter
-                       ) -> Iterator[tuple[Path, str]]:
+def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter, *,
+                       named_ignored: bool = False) -> Iterator[tuple[Path, str]]:
     """(file, name shown) of :func:`working_tree`, in its order, without reading them: the parallel files scan
     deals them out to worker processes."""
     targets = [Path(p) for p in paths] or [cwd]
@@ -167,6 +168,11 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
                 stats.symlinks_skipped += 1
                 continue
             files = git.ls_files(top, [] if rel_target == "." else [rel_target])
+            if named_ignored and not files and not target.is_dir() and rel_target != "." \
+                    and not rel_target.startswith(".." + os.sep) and ".git" not in Path(rel_target).parts:
+                # A file git does not list (ignored, or a FIFO or device git leaves out), named by the user: read
+                # as named, so `unleak scan .env` never answers "no secrets" for a file it did not open.
+                files = [Path(rel_target).as_posix()]
             inside: dict[str, bool] = {}  # a file's directory -> it is in the work tree (no link leads out)
             for rel in files:
                 if exclude.excluded(rel):

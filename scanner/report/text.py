@@ -111,7 +111,8 @@ def summary(result: ScanResult) -> str:
     parts.append("scanned " + ", ".join(scanned))
     skipped = [f"{v} {k.replace('_', ' ')}" for k, v in
                (("binary", s.binary_skipped), ("unreadable", s.unreadable), ("too large", s.too_large),
-                ("symlinks", s.symlinks_skipped), ("submodules", s.submodules_skipped)) if v]
+                ("symlinks", s.symlinks_skipped), ("submodules", s.submodules_skipped),
+                ("FIFO/socket/device", s.special_skipped)) if v]
     if result.skipped:
         skipped.append(f"{len(result.skipped)} unreadable in git")
     if skipped:

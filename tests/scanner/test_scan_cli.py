@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,34 @@ def test_scan_specific_paths(repo: GitRepo) -> None:
 def test_version_and_help() -> None:
     assert run_cli("--version").stdout.startswith("unleak")
     assert "--staged" in run_cli("scan", "--help").stdout
+
+
+def test_a_named_file_git_ignores_is_scanned(repo: GitRepo) -> None:
+    # `unleak scan .env` must never answer "no secrets" for a file it did not open: the user named it. A scan of the
+    # directory keeps git's view (tracked plus untracked-not-ignored), as documented.
+    token = github_pat()
+    repo.commit("init", {".gitignore": ".env\nlocal/\n", "README.md": "x\n"})
+    repo.write(".env", f"GITHUB_TOKEN={token}\n")
+    repo.write("local/creds.txt", f"token: {token}\n")
+    for named in ([".env"], ["local/creds.txt"], ["./.env", "README.md"]):
+        proc = run_cli("scan", *named, "--format", "json", cwd=repo.path)
+        assert proc.returncode == 1, (named, proc.stderr)
+        assert [x["rule_id"] for x in json.loads(proc.stdout)["findings"]] == ["UL001"], named
+        assert token not in proc.stdout + proc.stderr
+    whole = run_cli("scan", cwd=repo.path)
+    assert whole.returncode == 0, whole.stdout
+    # a directory git ignores, named, is still walked through git's view (its files are not named one by one)
+    assert run_cli("scan", "local", cwd=repo.path).returncode == 0
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_named_fifo_or_device_is_counted_as_skipped(repo: GitRepo, tmp_path: Path, inside: bool) -> None:
+    # never opened (a FIFO's read waits for a writer), and said so instead of "scanned 0 chunks" alone
+    where = repo.path if inside else tmp_path / "plain"
+    where.mkdir(exist_ok=True)
+    os.mkfifo(where / "pipe")
+    proc = run_cli("scan", "pipe", "/dev/null", cwd=where, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 2 FIFO/socket/device" in proc.stdout + proc.stderr
+    doc = json.loads(run_cli("scan", "pipe", "--format", "json", cwd=where, timeout=60).stdout)
+    assert doc["stats"]["special_skipped"] == 1

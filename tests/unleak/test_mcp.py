@@ -523,3 +523,23 @@ def test_scan_and_fix_honour_the_baseline_as_the_cli_does(planted: GitRepo, cana
     assert out["scan"]["count"] == 0
     assert out["fix"]["secrets"] == [] and out["fix"]["status"] == "nothing to fix"
     assert (root / "app.py").read_text().count(canary) == 1
+
+
+def test_an_agent_scan_sees_what_git_lists_even_for_a_named_file(repo: GitRepo, canary: str) -> None:
+    # `unleak scan .env` reads a file git ignores because the user named it; an agent naming it over MCP gets git's
+    # view of the tree, so the answers say nothing about the files the developer keeps out of git (and out of the
+    # agent's reach).
+    repo.commit("init", {".gitignore": ".env\n", "README.md": "x\n"})
+    repo.write(".env", f"GITHUB_TOKEN={canary}\n")
+    out: dict[str, Any] = {}
+
+    async def scenario(agent: Agent) -> None:
+        out["named"] = await agent.call("scan", {"mode": "files", "paths": [".env"]})
+        out["transcript"] = agent.transcript()
+
+    run_agent(repo.path, scenario)
+    assert not out["named"]["_is_error"]
+    assert out["named"]["findings"] == []
+    assert_no_canary(out["transcript"], canary, "scan")
+    human = run_cli("scan", ".env", cwd=repo.path)
+    assert human.returncode == 1

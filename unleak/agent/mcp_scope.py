@@ -31,7 +31,8 @@ def agent_request(req: Any) -> Any:
     """``req`` without the repository's custom rules: the agent writes .unleak.toml, and a rule whose regex matches
     the first k characters of a value makes each answer's fingerprint a check of a guess at them, character by
     character, for any value a scan reads (allowlists on built-in rules, carried as rules, too). The built-in rules
-    and the rest of the configuration (exclusions, disabled rules, baseline) apply."""
+    and the rest of the configuration (exclusions, disabled rules, baseline) apply. Named files are read as git
+    lists them: one git ignores (a developer's .env) is not scanned for an agent."""
     from dataclasses import replace
 
-    return replace(req, extra_rules=())
+    return replace(req, extra_rules=(), named_ignored=False)
