@@ -51,6 +51,7 @@ from remediate.plan_model import FileChange
 from remediate.vault.privatefs import make_private_dirs
 from scanner import git
 from scanner.errors import UnleakError
+from scanner.fileio import read_setting_bytes
 
 Writer = Callable[[Path, bytes], None]
 JOURNAL = "journal.json"
@@ -353,7 +354,7 @@ class Recovered:
 
 def _load(directory: Path) -> tuple[str, list[Entry]] | None:
     try:
-        doc: Any = json.loads((directory / JOURNAL).read_bytes())
+        doc: Any = json.loads(read_setting_bytes(directory / JOURNAL, follow=False))  # a planted FIFO: no wait
         return str(doc["state"]), [Entry(**e) for e in doc["entries"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import ConfigError
+from scanner.fileio import read_setting_text
 from scanner.finding import Finding
 
 BASELINE_VERSION = 1
@@ -105,7 +106,7 @@ def _need(obj: dict[str, Any], key: str, where: str) -> str:
 def load(path: Path) -> Baseline:
     """Read an unleak baseline, or a detect-secrets ``.secrets.baseline`` (imported transparently)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_setting_text(path)
     except FileNotFoundError:
         raise ConfigError(f"baseline {path} does not exist; create it with `unleak baseline create`") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.fileio import state_dir
+from scanner.fileio import append_state_file, read_setting_bytes, state_dir
 from scanner.finding import FINGERPRINT_VERSION, CommitInfo, Confidence, Finding, Secret
 from scanner.hscache import MAC_KEY_FILE
 from scanner.result import Explanation
@@ -176,9 +176,7 @@ class ScanCache:
         if self._key is None or state_dir(self.git_dir, "unleak", "scan-cache", self.key, create=False) is None:
             return self
         try:
-            fd = os.open(self.dir / "commits", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as fh:
-                data = fh.read()
+            data = read_setting_bytes(self.dir / "commits", follow=False)
         except OSError:
             return self
         for line in data.split(b"\n"):
@@ -223,12 +221,7 @@ class ScanCache:
             if fresh:
                 self._prune_others()
             signed = [raw + b"\t" + self._mac(raw) for raw in (ln.encode("utf-8") for ln in lines)]
-            fd = os.open(self.dir / "commits", os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
-                         0o600)
-            try:
-                os.write(fd, b"\n" + b"\n".join(signed) + b"\n")
-            finally:
-                os.close(fd)
+            append_state_file(self.dir / "commits", b"\n" + b"\n".join(signed) + b"\n")
         except OSError:
             return  # a read-only .git or a full disk: the scan result is still right, only not cached
         for info, rec in entries:

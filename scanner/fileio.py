@@ -1,4 +1,5 @@
 """Atomic file writes: temp file in the same directory, fsync, rename. A crash leaves the old file or the new one.
+(And the one reader of configuration files, :func:`read_setting_text`, which never waits on a FIFO.)
 
 Only regular files are replaced that way. A device (``/dev/null``), a FIFO, ``/dev/stdout`` or a process substitution
 (``/dev/fd/63``) is opened and written in place: renaming a regular file over ``/dev/null`` as root would make every
@@ -11,6 +12,7 @@ every pre-commit run, which writes its audit head through this module)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -129,6 +131,20 @@ def state_dir(base: Path, *parts: str, create: bool = True) -> Path | None:
     return d
 
 
+def append_state_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Append ``data`` to a state file (created ``mode``), never through a symbolic link, and only to a regular file:
+    OSError otherwise. Opening a FIFO to write waits for a reader; non-blocking, it fails at once instead."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def write_state_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` (in a directory :func:`state_dir` gave) atomically: a temporary file made with O_EXCL and
     O_NOFOLLOW, renamed over the name (a rename replaces a symbolic link there, it never writes through one)."""
@@ -161,3 +177,29 @@ def write_project_file(path: Path, text: str, mode: int | None = None) -> None:
             raise UsageError(f"{path} leads to {real} through a symbolic link, outside {root}; remove the link "
                              "and run the command again")
     atomic_write_text(path, text, mode)
+
+
+def read_setting_bytes(path: str | Path, *, follow: bool = True, limit: int = -1) -> bytes:
+    """A configuration or state file's bytes (a config, an extended gitleaks config, a baseline, an ignore file,
+    what the replay key hashes, the scan cache's records; at most ``limit`` bytes). A FIFO, socket or device there
+    raises OSError instead of being read: opening a FIFO waits for a writer, so one planted where a config is looked
+    for (or named by `[extend] path`, or in place of a cache file) would hang every scan. ``follow=False``: a
+    symbolic link raises too (state under .git/unleak is never read through one)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit)
+    finally:
+        os.close(fd)
+
+
+def read_setting_text(path: str | Path) -> str:
+    """:func:`read_setting_bytes` as UTF-8 text (UnicodeDecodeError when it is not)."""
+    return read_setting_bytes(path).decode("utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scanner.errors import ConfigError
+from scanner.fileio import read_setting_text
 from scanner.finding import Confidence
 from scanner.rules import Rule, all_rules, custom_rule
 
@@ -49,7 +50,7 @@ def find_config(root: Path) -> tuple[Path, bool] | None:
         py = d / "pyproject.toml"
         if py.is_file():
             try:
-                if "tool" in (doc := tomllib.loads(py.read_text(encoding="utf-8"))) and "unleak" in doc["tool"]:
+                if "tool" in (doc := tomllib.loads(read_setting_text(py))) and "unleak" in doc["tool"]:
                     return py, True
             except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, RecursionError):
                 return py, True  # let load() report the parse error with the file name
@@ -101,7 +102,7 @@ def _load_own(root: Path, explicit: Path | None) -> Config:
         return Config()
     path, is_pyproject = found
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_setting_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:

@@ -24,6 +24,7 @@ from typing import Any
 
 from scanner.baseline import Baseline
 from scanner.errors import ConfigError
+from scanner.fileio import read_setting_text
 from scanner.finding import Confidence, Finding
 from scanner.rules import Allow, Rule, check_user_pattern
 
@@ -207,7 +208,7 @@ def load_config(path: Path, depth: int = 0, mig: Migrated | None = None) -> Migr
     source = str(path)
     mig = mig or Migrated(source=source)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_setting_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
@@ -276,7 +277,7 @@ def load_ignore(path: Path) -> tuple[list[IgnoreEntry], list[str]]:
     entries: list[IgnoreEntry] = []
     warnings: list[str] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_setting_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     for n, raw in enumerate(text.splitlines(), 1):

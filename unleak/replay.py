@@ -66,9 +66,10 @@ class _Key:
 
     def file(self, path: str) -> None:
         """A file's bytes (or that it is absent)."""
+        from scanner.fileio import read_setting_bytes
+
         try:
-            with open(path, "rb") as fh:
-                self.add(path, fh.read())
+            self.add(path, read_setting_bytes(path))  # a FIFO planted there raises (no replay), never waits
         except FileNotFoundError:
             self.add(path, "absent")
         except IsADirectoryError:
@@ -266,10 +267,10 @@ def load(found: tuple[str, str, str]) -> dict[str, Any] | None:
     if mac_key is None:
         return None
     path, key, _top = found
+    from scanner.fileio import read_setting_bytes
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(64 << 20)
+        data = read_setting_bytes(path, follow=False, limit=64 << 20)
     except OSError:
         return None
     payload, _, mac = data.rstrip(b"\n").rpartition(b"\n")

@@ -1,7 +1,8 @@
 """Red team: what the agent plants in the repository (symbolic links under ``.git/unleak`` and in the work tree, a
-``.git`` file, git config naming programs, custom rules, ``${VAR}`` in reference files) must not make unleak — the
-MCP server, or the human's own commands — write, delete or read anything outside the repository, run a program
-with access to the vault, or answer with a value. Each test is the attack; each failed on the code before it."""
+``.git`` file, git config naming programs, custom rules, ``${VAR}`` in reference files, FIFOs where unleak reads)
+must not make unleak — the MCP server, or the human's own commands — write, delete or read anything outside the
+repository, run a program with access to the vault, answer with a value, or hang. Each test is the attack; each
+failed on the code before it."""
 
 from __future__ import annotations
 
@@ -275,3 +276,49 @@ def test_the_edit_hook_reads_none_of_unleaks_files_inside_the_project(isolated_h
         return len(write_hits("Edit", edit, isolated_home))
 
     assert verdict(secret[0]) == verdict("A" if secret[0] != "A" else "B")
+
+
+# A FIFO that unleak opened would wait for a writer forever: the subprocess timeout turns that into a failure.
+NO_WAIT = 60
+
+
+@pytest.mark.parametrize("where", [".gitleaksignore", ".unleak-baseline.json", ".unleak.toml"])
+def test_a_fifo_planted_where_a_config_is_read_does_not_hang_a_scan(repo: GitRepo, where: str) -> None:
+    """A FIFO at .gitleaksignore: the history scan's replay key opened it to hash it, and waited."""
+    _history(repo)
+    repo.commit("leak", {"c.py": f'TOKEN = "{github_pat()}"\n'})
+    os.mkfifo(repo.path / where)
+    for args in (("scan",), ("scan", "--history"), ("scan", "--history")):
+        assert run_cli(*args, cwd=repo.path, timeout=NO_WAIT).returncode == 1, (where, args)
+
+
+def test_a_fifo_named_by_a_gitleaks_extend_path_is_a_config_error(repo: GitRepo) -> None:
+    repo.write(".gitleaks.toml", '[extend]\npath = "base.toml"\n')
+    os.mkfifo(repo.path / "base.toml")
+    proc = run_cli("scan", cwd=repo.path, timeout=NO_WAIT)
+    assert proc.returncode == 2
+    assert "base.toml: cannot be read" in proc.stderr and "not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("state", ["replay", "commits"])
+def test_a_fifo_planted_in_place_of_a_cache_file_does_not_hang_a_history_scan(repo: GitRepo, state: str) -> None:
+    _history(repo)
+    repo.commit("leak", {"c.py": f'TOKEN = "{github_pat()}"\n'})
+    assert run_cli("scan", "--history", cwd=repo.path).returncode == 1
+    cache = repo.path / ".git" / "unleak" / "scan-cache"
+    (cache / "replay").unlink()  # so that the commits file is read, for "commits"
+    target = cache / "replay" if state == "replay" else next(cache.glob("*/commits"))
+    target.unlink(missing_ok=True)
+    os.mkfifo(target)
+    assert run_cli("scan", "--history", cwd=repo.path, timeout=NO_WAIT).returncode == 1
+
+
+def test_a_fifo_planted_as_a_fix_journal_does_not_hang_fix(repo: GitRepo) -> None:
+    from remediate.staging import JOURNAL, PREFIX
+
+    repo.commit("leak", {"settings.py": f'TOKEN = "{github_pat()}"\n'})
+    d = repo.path / ".git" / "unleak" / f"{PREFIX}planted"
+    d.mkdir(parents=True)
+    os.mkfifo(d / JOURNAL)
+    proc = run_cli("fix", cwd=repo.path, timeout=NO_WAIT)
+    assert proc.returncode in (0, 1), proc.stderr
