@@ -156,8 +156,12 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
     targets = [Path(p) for p in paths] or [cwd]
     for t in targets:
         target = t if t.is_absolute() else cwd / t
-        if not target.exists() and not target.is_symlink():
-            raise UsageError(f"{t}: no such file or directory")
+        try:
+            os.lstat(target)
+        except FileNotFoundError:
+            raise UsageError(f"{t}: no such file or directory") from None
+        except OSError as exc:  # a name too long, a component that is a file
+            raise UsageError(f"{str(t)[:200]}: {exc.strerror or 'cannot be read'}") from None
     for t in targets:
         target = t if t.is_absolute() else cwd / t
         top = git.toplevel(target)

@@ -5,6 +5,7 @@ Errors name the file and the key. Flags beat config beat defaults (the CLI appli
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,8 @@ def load(root: Path, explicit: Path | None = None) -> Config:
 
     if explicit is not None and gitleaks.is_gitleaks_config(explicit):
         if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} does not exist")
+            raise ConfigError(f"config file {explicit} " + ("is not a regular file" if os.path.lexists(explicit)
+                                                            else "does not exist"))
         return _with_gitleaks(_load_own(root, None), explicit)
     cfg = _load_own(root, explicit)
     found = gitleaks.find(root)
@@ -94,7 +96,8 @@ def _with_gitleaks(cfg: Config, path: Path) -> Config:
 def _load_own(root: Path, explicit: Path | None) -> Config:
     if explicit is not None:
         if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} does not exist")
+            raise ConfigError(f"config file {explicit} " + ("is not a regular file" if os.path.lexists(explicit)
+                                                            else "does not exist"))
         found: tuple[Path, bool] | None = (explicit, explicit.name == "pyproject.toml")
     else:
         found = find_config(root)

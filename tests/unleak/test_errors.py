@@ -25,6 +25,11 @@ from unleak.cli import COMMANDS, cli, load_command
     ("fix", "--verify", "true"),  # a command body raising click.UsageError
     ("scan", "--staged", "-C", "missing-dir"),  # scanner.errors.UsageError (the fast path)
     ("scan", "-C", "missing-dir"),  # scanner.errors.UsageError (the click path)
+    ("scan", "a" * 5000),  # a name too long for the file system: was an internal error (OSError), exit 3
+    ("scan", "--staged", "a" * 5000),
+    ("fix", "a" * 5000),
+    ("scan", "a.txt/below-a-file"),  # a path through a file
+    ("scan", "--config", "/dev/null"),  # not a regular file: said so, not "does not exist"
 ])
 def test_every_usage_error_is_one_line_and_exit_2(repo: GitRepo, args: tuple[str, ...]) -> None:
     repo.commit("init", {"a.txt": "a\n"})
@@ -95,3 +100,10 @@ def test_an_interrupt_that_passed_through_exec_still_exits_130(tmp_path: Path) -
         "    exec('raise KeyboardInterrupt')\n")
     proc = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (130, "unleak: interrupted\n")
+
+
+def test_a_config_that_is_not_a_regular_file_is_named_as_such(repo: GitRepo) -> None:
+    p = run_cli("scan", "--config", "/dev/null", cwd=repo.path)
+    assert p.returncode == 2 and "config file /dev/null is not a regular file" in p.stderr
+    p = run_cli("scan", "--config", "missing.toml", cwd=repo.path)
+    assert p.returncode == 2 and "config file missing.toml does not exist" in p.stderr
