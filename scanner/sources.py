@@ -149,19 +149,23 @@ def file_chunks(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MA
     return _read_file(path, shown, stats, max_size, archive_depth, exclude)
 
 
+def _named(target: Path, shown: str) -> None:
+    """UsageError unless a path the user named is there (a link counts, even a broken one)."""
+    try:
+        os.lstat(target)
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file or directory") from None
+    except OSError as exc:  # a name too long, a component that is a file
+        raise UsageError(f"{shown[:200]}: {exc.strerror or 'cannot be read'}") from None
+
+
 def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathFilter, *,
                        named_ignored: bool = False) -> Iterator[tuple[Path, str]]:
     """(file, name shown) of :func:`working_tree`, in its order, without reading them: the parallel files scan
     deals them out to worker processes."""
     targets = [Path(p) for p in paths] or [cwd]
     for t in targets:
-        target = t if t.is_absolute() else cwd / t
-        try:
-            os.lstat(target)
-        except FileNotFoundError:
-            raise UsageError(f"{t}: no such file or directory") from None
-        except OSError as exc:  # a name too long, a component that is a file
-            raise UsageError(f"{str(t)[:200]}: {exc.strerror or 'cannot be read'}") from None
+        _named(t if t.is_absolute() else cwd / t, str(t))
     for t in targets:
         target = t if t.is_absolute() else cwd / t
         top = git.toplevel(target)
@@ -468,6 +472,8 @@ def agent_logs(paths: list[str], stats: Stats, max_size: int = DEFAULT_MAX_FILE_
     """Coding-agent transcripts (JSON lines: every string field is scanned, mapped to its line) and shell
     histories. A finding here means the secret has already entered an agent's context or a history file."""
     files = [Path(p).expanduser() for p in paths] if paths else default_agent_logs()
+    for f in files if paths else ():
+        _named(f, str(f))  # a path the user names that is not there is a usage error, as for a files scan
     for f in files:
         if f.is_dir():
             expanded = sorted(p for p in f.rglob("*") if (p.is_file() and p.suffix in (".jsonl", ".json", ""))

@@ -29,6 +29,7 @@ from unleak.cli import COMMANDS, cli, load_command
     ("scan", "--staged", "a" * 5000),
     ("fix", "a" * 5000),
     ("scan", "a.txt/below-a-file"),  # a path through a file
+    ("scan", "--agent-logs", "no-such-transcript.jsonl"),  # was "skipped 1 unreadable", exit 0
     ("scan", "--config", "/dev/null"),  # not a regular file: said so, not "does not exist"
 ])
 def test_every_usage_error_is_one_line_and_exit_2(repo: GitRepo, args: tuple[str, ...]) -> None:
