@@ -25,6 +25,7 @@ from scanner.errors import ConfigError, GitError, UnleakError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import ScanResult
 from scanner.words import plural
+from unleak.action_config import Hidden, hidden_by_config
 from unleak.action_review import plan_suggestions, post_review
 from unleak.action_target import Target, scan_target, target_for
 
@@ -196,6 +197,25 @@ def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: b
     return "\n".join(lines) + "\n"
 
 
+def hidden_markdown(hidden: Hidden, limit: int = 50) -> str:
+    """The job summary's section on findings the commits' own configuration change hides ("" when none)."""
+    if not hidden.findings:
+        return ""
+    n = len(hidden.findings)
+    lines = [f"### {_plural(n, 'finding')} hidden by this change to "
+             f"{', '.join(f'`{_cell(c)}`' for c in hidden.changed)}", "",
+             "The base commit's configuration reports them; the changed one does not. A change to what is scanned "
+             "is reviewed on its own: make it in a pull request of its own.", "",
+             "| Rule | File | Line | Commit | Preview |", "|---|---|---|---|---|"]
+    for f in hidden.findings[:limit]:
+        commit = f"`{f.commit.sha[:12]}`" if f.commit else "working tree"
+        lines.append(f"| {f.rule_id} {_cell(f.title)} | `{_cell(f.path)}` | {f.line} | {commit} | "
+                     f"`{_cell(f.preview)}` |")
+    if n > limit:
+        lines.append(f"\n…and {n - limit} more (see the annotations).")
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------- SARIF
 
 
@@ -292,11 +312,14 @@ class Outcome:
     messages: list[tuple[str, str]] = field(default_factory=lambda: [])
 
 
-def run(settings: Settings, req: ScanRequest) -> Outcome:
+def run(settings: Settings, req: ScanRequest, config_path: str | None = None,
+        baseline_path: str | None = None) -> Outcome:
     """Scan, then write everything a workflow consumes (SARIF, summary, outputs; the annotations are returned)
-    before anything that talks to the network: a failed review costs a warning, never the scan's results."""
+    before anything that talks to the network: a failed review costs a warning, never the scan's results.
+    ``config_path`` and ``baseline_path`` are the inputs ``req`` was built from: when the commits change the
+    configuration, what that change hides is reported too (:mod:`unleak.action_config`)."""
     from scanner.fileio import atomic_write_text
-    from scanner.report import render
+    from scanner.report import github, render
 
     top = git.toplevel(settings.workspace)
     repo = top or settings.workspace
@@ -308,8 +331,13 @@ def run(settings: Settings, req: ScanRequest) -> Outcome:
         from unleak.scancmd import verify_findings
 
         result.verifications = verify_findings(result.findings, repo, budget=60.0, cache_ttl=24 * 3600.0)
-    bad = failing(result.findings, settings.fail_on)
+    hidden = hidden_by_config(req, repo, target, result.findings, config_path, baseline_path) if top else Hidden()
+    because = (f"hidden by this change to {', '.join(hidden.changed)}: the base commit's configuration reports it"
+               if hidden.changed else "")
+    bad = failing(result.findings, settings.fail_on) + failing(hidden.findings, settings.fail_on)
     messages: list[tuple[str, str]] = [("warning", w) for w in target.warnings]
+    if hidden.warning:
+        messages.append(("warning", hidden.warning))
 
     analysed = git.head_sha(repo) if top else None
     doc, sarif_warnings = sarif_document(_for_code_scanning(req, repo, target, result), target, repo, analysed)
@@ -320,11 +348,19 @@ def run(settings: Settings, req: ScanRequest) -> Outcome:
     present = at_head(repo, target.head, result.findings)
     write_outputs(settings.output_path, {"findings": str(len(result.findings)), "sarif-file": str(sarif_path),
                                          "failed": "true" if bad else "false", "coverage": target.coverage,
-                                         "category": f"unleak/{target.kind}/"})
+                                         "category": f"unleak/{target.kind}/",
+                                         "hidden-by-config": str(len(hidden.findings))})
     append_summary(settings.summary_path, summary_markdown(
         result, target, settings.fail_on, bool(bad), present,
-        warnings=[*target.warnings, *sarif_warnings]))
+        warnings=[*target.warnings, *sarif_warnings, *([hidden.warning] if hidden.warning else [])])
+        + hidden_markdown(hidden))
     annotations = render("github", result)
+    if hidden.findings:
+        annotations += github.render(ScanResult(findings=list(hidden.findings)), because=because)
+        messages.append(("error", f"{_plural(len(hidden.findings), 'finding')} hidden by this change to "
+                                  f"{', '.join(hidden.changed)}: the base commit's configuration reports "
+                                  f"{'them' if len(hidden.findings) > 1 else 'it'}. Change the configuration in a "
+                                  "pull request of its own"))
 
     messages += _remediate(settings, req, repo, target, result, payload)
     if bad:

@@ -18,7 +18,9 @@ def _prop(s: str) -> str:
     return _data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(result: ScanResult) -> str:
+def render(result: ScanResult, *, because: str = "") -> str:
+    """One annotation per finding, then the summary line. With ``because`` (why these findings are reported apart:
+    a configuration change hides them), each message ends with it and there is no summary line."""
     out: list[str] = []
     for f in result.findings:
         msg = f"{f.title} ({f.confidence.value}) {f.preview}"
@@ -37,9 +39,12 @@ def render(result: ScanResult) -> str:
                     "a secret in history stays leaked: rotate it")
         else:
             msg += "; move it to the vault with `unleak fix`"
+        if because:
+            msg += f" ({because})"
         out.append(
             f"::{_LEVEL[f.confidence.value]} file={_prop(path)},{where},"
             f"title={_prop(f.rule_id + ' ' + f.title)}::{_data(msg)}"
         )
-    out.append(summary(result))
-    return "\n".join(out) + "\n"
+    if not because:
+        out.append(summary(result))
+    return "\n".join(out) + "\n" if out else ""

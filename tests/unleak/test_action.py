@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GitRepo, run_cli
+from tests.conftest import GitRepo, make_repo, run_cli
 from tests.fakes import stripe_live_key
 from tests.fakes_github import GITHUB_TOKEN, FakeGitHub, serve
 from tests.unleak.action_runner import ActionRun, parse_output_file, run_action
@@ -169,6 +169,86 @@ def test_clean_pull_request(repo: GitRepo, tmp_path: Path) -> None:
     res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
     assert res.returncode == 0 and res.outputs["findings"] == "0"
     assert "0 secrets" in summary.read_text()
+
+
+def _pr_that_hides(repo: GitRepo, canary: str, hide: dict[str, str] | None, baseline: bool = False) -> PR:
+    """A pull request that adds a token and, in a later commit, changes the configuration (``hide``: files), or
+    commits a baseline that holds the token."""
+    base = repo.commit("init", {"README.md": "demo\n", "pyproject.toml": "[project]\nname = 'shop'\n"})
+    repo.git("update-ref", "refs/remotes/origin/main", base)
+    repo.git("checkout", "-q", "-b", "feature")
+    added = repo.commit("token", {"app/config.py": f'GITHUB_TOKEN = "{canary}"\n'})
+    head = added
+    if hide:
+        head = repo.commit("tidy the configuration", hide)
+    if baseline:
+        b = run_cli("baseline", "create", cwd=repo.path)
+        assert b.returncode == 0, b.stderr
+        repo.git("add", ".unleak-baseline.json")
+        repo.git("commit", "-q", "-m", "known findings")
+        head = repo.git("rev-parse", "HEAD").strip()
+    return PR(repo, base, added, head, head, canary, canary)
+
+
+@pytest.mark.parametrize("hide", [
+    {".unleak.toml": 'exclude = ["app/**"]\n'},
+    {".unleak.toml": 'disable = ["UL001", "UL900", "UL950"]\n'},
+    {"pyproject.toml": "[project]\nname = 'shop'\n\n[tool.unleak]\nexclude = ['app/config.py']\n"},
+    {".gitleaks.toml": "[allowlist]\npaths = ['^app/']\n"},
+], ids=["exclude", "disable", "pyproject", "gitleaks-allowlist"])
+def test_a_configuration_change_that_hides_the_pull_requests_token_fails_it(repo: GitRepo, canary: str,
+                                                                            tmp_path: Path,
+                                                                            hide: dict[str, str]) -> None:
+    """The pull request changes what is scanned: judged by its own configuration it would pass. The base commit's
+    configuration reports the token; the job fails and says which change hides what."""
+    pr_ = _pr_that_hides(repo, canary, hide)
+    res, summary, runner = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
+    assert res.returncode == 1, res.stderr
+    assert res.outputs["findings"] == "0" and res.outputs["hidden-by-config"] == "1"
+    assert res.outputs["failed"] == "true"
+    (name,) = hide
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("::error file=app/config.py"))
+    assert f"hidden by this change to {name}" in line
+    assert f"::error title=unleak::1 finding hidden by this change to {name}" in res.stdout
+    md = summary.read_text()
+    assert f"### 1 finding hidden by this change to `{name}`" in md and "| UL001 " in md
+    assert_no_secret(pr_, res.stdout, res.stderr, md, json.dumps(res.outputs),
+                     *(f.read_text(errors="replace") for f in runner.rglob("*") if f.is_file()))
+
+
+def test_a_baseline_the_pull_request_commits_does_not_hide_its_own_token(repo: GitRepo, canary: str,
+                                                                        tmp_path: Path) -> None:
+    pr_ = _pr_that_hides(repo, canary, None, baseline=True)
+    assert run_cli("scan", "--range", f"{pr_.base}..{pr_.head}", cwd=repo.path).returncode == 0  # baselined
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
+    assert res.returncode == 1 and res.outputs["hidden-by-config"] == "1"
+    assert "hidden by this change to `.unleak-baseline.json`" in summary.read_text()
+
+
+def test_a_configuration_change_that_hides_nothing_says_nothing(repo: GitRepo, canary: str,
+                                                               tmp_path: Path) -> None:
+    # an exclusion for a directory with nothing in it: the token is still reported, as itself, and nothing else
+    pr_ = _pr_that_hides(repo, canary, {".unleak.toml": 'exclude = ["vendor/**"]\n'})
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
+    assert res.returncode == 1
+    assert res.outputs["findings"] == "1" and res.outputs["hidden-by-config"] == "0"
+    assert "hidden by this change" not in res.stdout + summary.read_text()
+    # a pull request that leaves the configuration alone: nothing changed, nothing hidden
+    clean = _pr_that_hides(make_repo(tmp_path / "other"), canary, None)
+    res, _, _ = run(clean, tmp_path, "pull_request", pr_payload(clean))
+    assert res.outputs["hidden-by-config"] == "0" and res.outputs["findings"] == "1"
+
+
+def test_a_base_configuration_that_extends_another_file_skips_the_check_with_a_warning(repo: GitRepo, canary: str,
+                                                                                      tmp_path: Path) -> None:
+    # the base commit's .gitleaks.toml extends a file the check does not follow: said, not guessed
+    repo.commit("shared rules", {".gitleaks.toml": "[extend]\npath = 'common.toml'\n", "common.toml": "title = 'x'\n"})
+    pr_ = _pr_that_hides(repo, canary, {".gitleaks.toml": "[extend]\npath = 'common.toml'\n\n[allowlist]\n"
+                                                          "paths = ['^app/']\n"})
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_))
+    assert res.outputs["hidden-by-config"] == "0"
+    assert "::warning title=unleak::the base commit's configuration does not load" in res.stdout
+    assert "what this change to it hides was not checked" in summary.read_text()
 
 
 @pytest.mark.parametrize("before", ["new-branch", "force-pushed-away"])
@@ -334,7 +414,7 @@ def test_action_metadata_shape() -> None:
     meta = yaml.safe_load((ROOT / "action.yml").read_text())
     assert set(meta["inputs"]) == {"fail-on", "baseline", "config", "sarif-file", "suggest-fixes", "github-token",
                                    "scan", "verify", "remediate", "secrets-token"}
-    assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category"}
+    assert set(meta["outputs"]) == {"findings", "sarif-file", "failed", "coverage", "category", "hidden-by-config"}
     for step in meta["runs"]["steps"]:
         if "uses" in step:
             assert step["uses"] in ("actions/cache/restore@v4", "actions/cache/save@v4")

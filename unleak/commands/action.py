@@ -30,7 +30,7 @@ def action_github(config_path: str | None, baseline_path: str | None) -> None:
     root = settings.workspace
     req, _ = scan_request(root, ("range",), (), config_path=config_path or None,
                            baseline_path=baseline_path or None)
-    outcome = action.run(settings, req)
+    outcome = action.run(settings, req, config_path or None, baseline_path or None)
     click.echo(outcome.annotations, nl=False)
     for level, text in outcome.messages:
         click.echo(action.workflow_command(level, text))
