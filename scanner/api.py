@@ -10,7 +10,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner import archives, git, sources
+from scanner import archives, git, sources, transcripts
 from scanner.baseline import Baseline
 from scanner.chunk import Chunk
 from scanner.engine import Engine, EngineOptions
@@ -92,7 +92,7 @@ def _chunks(req: ScanRequest, stats: Stats, notes: list[str], modes: tuple[str, 
                 raise UsageError("--diff needs a file name or - for stdin")
             parts.append(sources.unified_diff(req.diff, stats, exclude))
         elif mode == "agent-logs":
-            parts.append(sources.agent_logs(list(req.paths), stats))
+            parts.append(transcripts.agent_logs(list(req.paths), stats))
         else:
             raise UsageError(f"unknown scan mode {mode!r}")
     return chain.from_iterable(parts)

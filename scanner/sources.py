@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import posixpath
 import re
@@ -149,7 +148,7 @@ def file_chunks(path: Path, shown: str, stats: Stats, max_size: int = DEFAULT_MA
     return _read_file(path, shown, stats, max_size, archive_depth, exclude)
 
 
-def _named(target: Path, shown: str) -> None:
+def check_named(target: Path, shown: str) -> None:
     """UsageError unless a path the user named is there (a link counts, even a broken one)."""
     try:
         os.lstat(target)
@@ -165,7 +164,7 @@ def working_tree_files(paths: list[str], cwd: Path, stats: Stats, exclude: PathF
     deals them out to worker processes."""
     targets = [Path(p) for p in paths] or [cwd]
     for t in targets:
-        _named(t if t.is_absolute() else cwd / t, str(t))
+        check_named(t if t.is_absolute() else cwd / t, str(t))
     for t in targets:
         target = t if t.is_absolute() else cwd / t
         top = git.toplevel(target)
@@ -445,61 +444,5 @@ def unified_diff(path: str, stats: Stats, exclude: PathFilter) -> Iterator[Chunk
     yield from _patch_chunks(iter(text.splitlines(keepends=True)), "diff", stats, exclude)
 
 
-def default_agent_logs(home: Path | None = None) -> list[Path]:
-    h = home or Path.home()
-    found: list[Path] = []
-    for base, pattern in ((h / ".claude" / "projects", "**/*.jsonl"), (h / ".codex" / "sessions", "**/*.jsonl")):
-        if base.is_dir():
-            found.extend(sorted(base.glob(pattern)))
-    for name in (".bash_history", ".zsh_history"):
-        if (h / name).is_file():
-            found.append(h / name)
-    return found
-
-
-def _strings(obj: object) -> Iterator[str]:
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _strings(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _strings(v)
-
-
-def agent_logs(paths: list[str], stats: Stats, max_size: int = DEFAULT_MAX_FILE_SIZE * 8) -> Iterator[Chunk]:
-    """Coding-agent transcripts (JSON lines: every string field is scanned, mapped to its line) and shell
-    histories. A finding here means the secret has already entered an agent's context or a history file."""
-    files = [Path(p).expanduser() for p in paths] if paths else default_agent_logs()
-    for f in files if paths else ():
-        _named(f, str(f))  # a path the user names that is not there is a usage error, as for a files scan
-    for f in files:
-        if f.is_dir():
-            expanded = sorted(p for p in f.rglob("*") if (p.is_file() and p.suffix in (".jsonl", ".json", ""))
-                              or p.name.endswith("_history"))
-        else:
-            expanded = [f]
-        for p in expanded:
-            chunk = read_file(p, str(p), stats, max_size)
-            if chunk is None:
-                continue
-            if p.suffix != ".jsonl":
-                yield Chunk(path=chunk.path, text=chunk.text, source="agent-log")
-                continue
-            texts: list[str] = []
-            numbers: list[int] = []
-            for i, line in enumerate(chunk.text.splitlines(), start=1):
-                try:
-                    parts = list(_strings(json.loads(line)))
-                except (ValueError, RecursionError):
-                    parts = [line]
-                for s in parts:
-                    for sub in s.split("\n"):
-                        texts.append(sub)
-                        numbers.append(i)
-            yield Chunk(path=chunk.path, text="\n".join(texts), source="agent-log", line_numbers=tuple(numbers))
-
-
-__all__ = ["CommitInfo", "PathFilter", "agent_logs", "changes", "commits", "parse_range", "staged",
-           "unified_diff", "working_tree"]
+__all__ = ["CommitInfo", "PathFilter", "changes", "check_named", "commits", "parse_range", "staged", "unified_diff",
+           "working_tree"]
