@@ -101,6 +101,11 @@ def hidden_by_config(req: ScanRequest, repo: Path, target: Target, found: Sequen
         except UnleakError as exc:
             return Hidden(changed, (), f"the base commit's configuration does not load ({exc}); what this "
                                        "change to it hides was not checked")
-    result = scan_target(replace(base_req, root=repo, workers=req.workers), target)
+    try:
+        # Without the scan cache: it keeps one rule set's entries and would prune the checked-out configuration's.
+        result = scan_target(replace(base_req, root=repo, workers=req.workers, cache=False), target)
+    except UnleakError as exc:
+        return Hidden(changed, (), f"the commits could not be scanned with the base commit's configuration ({exc}); "
+                                   "what this change to it hides was not checked")
     ours = {(f.path, f.rule_id, f.fingerprint) for f in found}
     return Hidden(changed, tuple(f for f in result.findings if (f.path, f.rule_id, f.fingerprint) not in ours))
