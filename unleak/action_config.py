@@ -87,8 +87,10 @@ def hidden_by_config(req: ScanRequest, repo: Path, target: Target, found: Sequen
                 if data is not None:
                     (top / name).parent.mkdir(parents=True, exist_ok=True)
                     (top / name).write_bytes(data)
-            base_cfg = load(top, top / cfg_in if cfg_in else (Path(config_path) if config_path else None))
-            bpath = (str(top / base_in) if base_in else baseline_path) or None
+            # An input naming a file the base commit lacks: at the base there was none (defaults, no baseline).
+            cfg_base = (str(top / cfg_in) if (top / cfg_in).is_file() else None) if cfg_in else config_path
+            bpath = (str(top / base_in) if (top / base_in).is_file() else None) if base_in else baseline_path
+            base_cfg = load(top, Path(cfg_base) if cfg_base else None)
             if base_cfg.baseline and not baseline_path:
                 named = _inside(repo, base_cfg.baseline)
                 if named:
@@ -96,9 +98,8 @@ def hidden_by_config(req: ScanRequest, repo: Path, target: Target, found: Sequen
                     if data is not None:
                         (top / named).parent.mkdir(parents=True, exist_ok=True)
                         (top / named).write_bytes(data)
-            base_req, _ = scan_request(top, req.modes, req.paths, config_path=str(top / cfg_in) if cfg_in
-                                       else config_path, baseline_path=bpath)
-        except UnleakError as exc:
+            base_req, _ = scan_request(top, req.modes, req.paths, config_path=cfg_base, baseline_path=bpath)
+        except (UnleakError, OSError) as exc:  # OSError: a name the config gives runs through another file
             return Hidden(changed, (), f"the base commit's configuration does not load ({exc}); what this "
                                        "change to it hides was not checked")
     try:

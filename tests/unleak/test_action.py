@@ -251,6 +251,21 @@ def test_a_base_configuration_that_extends_another_file_skips_the_check_with_a_w
     assert "what this change to it hides was not checked" in summary.read_text()
 
 
+def test_a_baseline_input_inside_the_repository_is_judged_by_its_base_version(repo: GitRepo, canary: str,
+                                                                              tmp_path: Path) -> None:
+    # the workflow names ci/known.json; the pull request adds its token to that file
+    pr_ = _pr_that_hides(repo, canary, None)
+    (repo.path / "ci").mkdir()
+    b = run_cli("baseline", "create", "--file", "ci/known.json", cwd=repo.path)
+    assert b.returncode == 0, b.stderr
+    repo.git("add", "ci/known.json")
+    repo.git("commit", "-q", "-m", "known findings")
+    pr_ = PR(repo, pr_.base, pr_.added, pr_.head, repo.git("rev-parse", "HEAD").strip(), canary, canary)
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_), baseline="ci/known.json")
+    assert res.outputs["findings"] == "0" and res.outputs["hidden-by-config"] == "1"
+    assert res.returncode == 1 and "hidden by this change to `ci/known.json`" in summary.read_text()
+
+
 @pytest.mark.parametrize("before", ["new-branch", "force-pushed-away"])
 def test_push_new_branch_scans_since_default_branch(pr: PR, tmp_path: Path, before: str) -> None:
     zero_or_gone = "0" * 40 if before == "new-branch" else "1234567890abcdef1234567890abcdef12345678"
