@@ -115,6 +115,9 @@ def _plan_fix(request: ScanRequest, vault: Vault, *, reference_file: str, min_co
     if git.toplevel(root) is not None:
         everything = git.ls_files(root, [])
         files = git.ls_files(root, scope) if scope else everything
+        if request.named_ignored:  # a named file git ignores (a local .env): the user asked for it by name
+            named = [s for s in scope if s not in files and (root / s).is_file() and not (root / s).is_symlink()]
+            files, everything = [*files, *named], [*everything, *named]
     python_files = [p for p in files if p.endswith((".py", ".pyi"))]
     dotenv_files = [p for p in files if dotenv.is_dotenv_path(p)]
     plan = build(root, kept, vault, python_files=python_files, dotenv_files=dotenv_files,

@@ -243,6 +243,24 @@ def test_symlinked_reference_file_is_refused(repo: GitRepo, tmp_path: Path) -> N
     assert tok in (repo.path / "a.py").read_text()
 
 
+def test_fix_moves_a_named_dotenv_that_git_ignores(repo: GitRepo) -> None:
+    # the local .env git ignores is where a developer's values sit, and what an agent in the project can read:
+    # `unleak fix .env` moves them, as `unleak scan .env` reports them; `unleak fix` alone keeps git's view
+    tok = github_pat()
+    repo.commit("init", {".gitignore": ".env\n", "README.md": "x\n"})
+    repo.write(".env", f"DEBUG=1\nGH_TOKEN={tok}\n")
+    whole = run_cli("fix", cwd=repo.path)
+    assert whole.returncode == 0 and "nothing to fix" in whole.stdout + whole.stderr
+    r = run_cli("fix", ".env", "--apply", cwd=repo.path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert tok not in r.stdout + r.stderr
+    assert (repo.path / ".env").read_text() == \
+        "DEBUG=1\n# GH_TOKEN: moved into the vault by `unleak fix`; its reference is in .env.unleak\n"
+    assert "GH_TOKEN=unleak://" in (repo.path / ".env.unleak").read_text()
+    listed = run_cli("secrets", "list", cwd=repo.path)
+    assert "GH_TOKEN" in listed.stdout and tok not in listed.stdout + listed.stderr
+
+
 def test_json_shape(repo: GitRepo) -> None:
     repo.write("a.py", f'DEPLOY_TOKEN = "{github_pat()}"\n')
     r = run_cli("fix", "--json", cwd=repo.path)

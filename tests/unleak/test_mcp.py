@@ -535,11 +535,13 @@ def test_an_agent_scan_sees_what_git_lists_even_for_a_named_file(repo: GitRepo, 
 
     async def scenario(agent: Agent) -> None:
         out["named"] = await agent.call("scan", {"mode": "files", "paths": [".env"]})
+        out["fix"] = await agent.call("fix", {"paths": [".env"]})
         out["transcript"] = agent.transcript()
 
     run_agent(repo.path, scenario)
     assert not out["named"]["_is_error"]
     assert out["named"]["findings"] == []
+    assert not out["fix"]["_is_error"] and out["fix"]["status"] == "nothing to fix"
     assert_no_canary(out["transcript"], canary, "scan")
     human = run_cli("scan", ".env", cwd=repo.path)
     assert human.returncode == 1
