@@ -360,8 +360,12 @@ class Engine:
             self._stopped.clear()
         findings: list[tuple[int, Finding]] = []
         # Specific rules beat generic ones on the same span, so one secret yields one finding.
+        # Among equal token-format rules, the longer span: a token that holds a shorter format's match (an X bearer
+        # token, and a 50-character run of it the X API-secret format also fits) is the finding, not the run. Other
+        # rules keep the order they came in (their ids, and the fingerprints baselines hold, stay as they were).
         accepted.sort(key=lambda cr: (cr[1].defers, cr[1].family in _LOW_PRECEDENCE,
-                                      -(cr[0].confidence or cr[1].confidence).rank))
+                                      -(cr[0].confidence or cr[1].confidence).rank,
+                                      cr[0].start - cr[0].end if cr[1].shapes else 0))
         # Taken spans never overlap each other, so sorted starts and a bisect find a clash in O(log n) (a notebook
         # with thousands of candidates in one chunk made the pairwise check quadratic).
         starts: list[int] = []

@@ -164,8 +164,9 @@ def _code_call(v: str) -> bool:
 def code_expression(ctx: Context) -> bool:
     """An unquoted value in source code or in a documentation code sample that is an identifier, access or call."""
     v = ctx.value.strip()
-    if _CONCATENATED.fullmatch(v):
-        return True  # `"…?apikey="+resMatch+"&q=…"`: the value is spliced in from a variable
+    if _CONCATENATED.fullmatch(v) and _between_quotes(ctx.line, v):
+        return True  # `"…?apikey="+resMatch+"&q=…"`: the value is spliced in from a variable (a base64 token that
+        # merely starts and ends with "+", `KEY=+lGC…Pd+`, is not: about one in 15,000 random ones)
     if _quoted(ctx):
         # `private_key = "ssh_private_key" in config`, `token == "…"`: the literal is an operand, not the value
         return _name_based(ctx) and bool(_CODE_EXT.search(ctx.path)) and _operand(ctx, v)
@@ -232,6 +233,12 @@ def _operand(ctx: Context, v: str) -> bool:
 
 # A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64
 # value may start with one).
+def _between_quotes(line: str, v: str) -> bool:
+    """``v`` sits on ``line`` right after a closing quote and before an opening one (`"…"+name+"…"`)."""
+    i = line.find(v)
+    return i > 0 and line[i - 1] in "\"'`" and line[i + len(v):i + len(v) + 1] in ("\"", "'", "`")
+
+
 _CONCATENATED = lazy(r"\+\s*[A-Za-z_$][\w$.]*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\))?\s*\+")
 
 

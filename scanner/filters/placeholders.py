@@ -66,6 +66,9 @@ _TEMPLATE = lazy(
 )
 
 
+_BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+
+
 @drop_filter
 def placeholder(ctx: Context) -> bool:
     """Template variables and placeholder words (``${VAR}``, ``<your-token>``, ``changeme``, ``xxxx``)."""
@@ -84,8 +87,11 @@ def placeholder(ctx: Context) -> bool:
     if ctx.rule.family in NAME_BASED and _PRINTF.search(v):
         return True  # "_AssociationProxy_%s_%s", "user:%s@": a format string the code fills in (a provider's
         # token format can hold "%r-" by chance)
-    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "..." in v or "…" in v or "{}" in v:
-        return True  # "$request.header.x-api-key", "eyJ2Ijo..." (elided in documentation), "{}:{}" (a format)
+    if re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_.-]{0,100}", v) or "…" in v or "{}" in v:
+        return True  # "$request.header.x-api-key", "{}:{}" (a format)
+    if "..." in v and not _BCRYPT.fullmatch(v):
+        return True  # "eyJ2Ijo..." (elided in documentation); a bcrypt hash's alphabet holds "." and its fixed
+        # length leaves no room to elide (one in 5,000 holds "...")
     if v.startswith(("{", "#{", "%{")) and not v.startswith('{"'):
         return True  # an interpolation (f-string, Ruby, Elixir) cut off at a space: code that builds the value
     if ENV_NAME.fullmatch(v) and not _generated(v):

@@ -46,8 +46,9 @@ def reference(ctx: Context) -> bool:
     if _REFERENCE.match(v):
         return True
     # `password: !vault |` (Ansible vault) and `ENC[...]` (sops) are encrypted, not plaintext.
-    if v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:", "AgA")) and ctx.rule.family in NAME_BASED:
-        return True
+    if ctx.rule.family in NAME_BASED and (v.startswith(("!vault", "ENC[", "$ANSIBLE_VAULT", "vault:"))
+                                          or (v.startswith("AgA") and len(v) >= 300)):
+        return True  # (a sealed secret's ciphertext, `AgA…`, is hundreds of characters; a token may start so)
     # Travis CI's `secure: "…"` and values named encrypted…/ciphertext are encrypted for the repository by design
     # (only the CI service holds the key), like sealed secrets; a guess from the entropy or from a key name
     # (`encryptedKey = "…"`) on them is not a plaintext secret.
@@ -78,7 +79,9 @@ _LOCKFILES = lazy(
     r"Pipfile\.lock|uv\.lock|pdm\.lock|Cargo\.lock|go\.sum|composer\.lock|Gemfile\.lock|packages\.lock\.json|"
     r"flake\.lock|requirements[^/]*\.txt|mix\.lock|pubspec\.lock|Podfile\.lock|gradle\.lockfile|\.terraform\.lock\.hcl)$"
 )
-_INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)|md5|h1|blake2b?)[-:][A-Za-z0-9+/=_-]{16,}$")
+# `sha512-…` (SRI, npm), `sha256:…`, Go's `h1:…`; `h1-`, `md5-` and `blake2b-` are no format, and a random token
+# starts so (one base64url token in 260,000 starts `h1-`).
+_INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)[-:]|(?:md5|h1|blake2b?):)[A-Za-z0-9+/=_-]{16,}$")
 
 
 _PASSWORD_HASH = lazy(r"^(?:\$(?:2[abxy]?|5|6|y|gy|7|argon2id?|argon2i|scrypt|pbkdf2[a-z0-9-]{0,10}|apr1|1)\$"
