@@ -231,14 +231,14 @@ def _operand(ctx: Context, v: str) -> bool:
     return idx > 0 and _OPERATOR_AFTER.match(ctx.line, idx + len(v) + 1) is not None
 
 
-# A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64
-# value may start with one).
 def _between_quotes(line: str, v: str) -> bool:
     """``v`` sits on ``line`` right after a closing quote and before an opening one (`"…"+name+"…"`)."""
     i = line.find(v)
     return i > 0 and line[i - 1] in "\"'`" and line[i + len(v):i + len(v) + 1] in ("\"", "'", "`")
 
 
+# A variable spliced into a string by concatenation: `+name+`, `+ obj.attr +`, `+get(k)+` (both pluses: a base64
+# value may start with one).
 _CONCATENATED = lazy(r"\+\s*[A-Za-z_$][\w$.]*(?:\[[^\]]{0,40}\]|\([^)]{0,40}\))?\s*\+")
 
 

@@ -66,7 +66,7 @@ _TEMPLATE = lazy(
 )
 
 
-_BCRYPT = re.compile(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
+_BCRYPT = lazy(r"\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}")
 
 
 @drop_filter
