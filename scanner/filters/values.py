@@ -81,6 +81,7 @@ _LOCKFILES = lazy(
 )
 # `sha512-…` (SRI, npm), `sha256:…`, Go's `h1:…`; `h1-`, `md5-` and `blake2b-` are no format, and a random token
 # starts so (one base64url token in 260,000 starts `h1-`).
+_LOWER, _UPPER = frozenset("abcdefghijklmnopqrstuvwxyz"), frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _INTEGRITY = lazy(r"^(?:sha(?:1|224|256|384|512)[-:]|(?:md5|h1|blake2b?):)[A-Za-z0-9+/=_-]{16,}$")
 
 
@@ -234,8 +235,11 @@ def character_set(ctx: Context) -> bool:
     # an alphabet still has. Other rules keep half (`pass123456` as a password is a stand-in).
     if ascending >= (0.75 if len(v) < 20 and ctx.rule.shapes else 0.5) * (len(v) - 1):
         return True
-    # 26+ characters without a single repeat is an alphabet (a random string that long almost always repeats one).
-    return _name_based(ctx) and len(v) >= 26 and len(set(v)) == len(v)
+    # 26+ characters without a single repeat, holding every letter of one case, is an alphabet or a keyboard's rows
+    # (`qwertyuiopasdfghjklzxcvbnm`). Distinct characters alone are not: a random 32-character key has no repeat
+    # about once in 3,000.
+    return _name_based(ctx) and len(v) >= 26 and len(set(v)) == len(v) and \
+        (set(v) >= _LOWER or set(v) >= _UPPER)
 
 
 _BASIC_BEFORE = lazy(r"(?i)\bbasic[ \t]{1,4}$")
