@@ -18,7 +18,7 @@ from scanner.errors import GitError, UsageError
 from scanner.finding import Confidence, Finding
 from scanner.result import Explanation, ScanResult, Stats
 from scanner.rules import Rule
-from scanner.rules.base import STOPPED, USER_PATTERN_SECONDS
+from scanner.rules.base import STOPPED, USER_PATTERN_SECONDS, restart_user_patterns
 from scanner.words import plural
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ def _commit_revs(req: ScanRequest, mode: str, notes: list[str]) -> tuple[Path, l
 
 
 def scan(req: ScanRequest, progress: Callable[[Chunk], None] | None = None) -> ScanResult:
+    restart_user_patterns()
     commit_scan = any(m in ("range", "history") for m in req.modes)
     engine = Engine(EngineOptions(disabled=req.disabled, extra_rules=req.extra_rules,
                                   min_confidence=req.min_confidence, explain=req.explain, gates=not req.plain,

@@ -178,13 +178,11 @@ def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: b
         lines += ["| Rule | File | Line | Commit | Preview | At head |" + (" Verified |" if verified else ""),
                   "|---|---|---|---|---|---|" + ("---|" if verified else "")]
         for f in result.findings[:limit]:
-            commit = f"`{f.commit.sha[:12]}`" if f.commit else "working tree"
             here = present.get((f.path, f.fingerprint))
             state = "—" if here is None else ("yes" if here else "removed, still in history")
             verdict = result.verifications.get(f.fingerprint)
             extra = (f" {_cell(verdict.short()) if verdict is not None else '—'} |") if verified else ""
-            lines.append(f"| {f.rule_id} {_cell(f.title)} | `{_cell(f.path)}` | {f.line} | {commit} | "
-                         f"`{_cell(f.preview)}` | {state} |{extra}")
+            lines.append(f"{_row(f)} {state} |{extra}")
         if n > limit:
             lines.append(f"\n…and {n - limit} more (see the SARIF file or the annotations).")
         lines.append("")
@@ -197,6 +195,12 @@ def summary_markdown(result: ScanResult, target: Target, fail_on: str, failed: b
     return "\n".join(lines) + "\n"
 
 
+def _row(f: Finding) -> str:
+    """A summary table's first cells for one finding: rule, file, line, commit, redacted preview."""
+    commit = f"`{f.commit.sha[:12]}`" if f.commit else "working tree"
+    return f"| {f.rule_id} {_cell(f.title)} | `{_cell(f.path)}` | {f.line} | {commit} | `{_cell(f.preview)}` |"
+
+
 def hidden_markdown(hidden: Hidden, limit: int = 50) -> str:
     """The job summary's section on findings the commits' own configuration change hides ("" when none)."""
     if not hidden.findings:
@@ -207,10 +211,7 @@ def hidden_markdown(hidden: Hidden, limit: int = 50) -> str:
              "The base commit's configuration reports them; the changed one does not. A change to what is scanned "
              "is reviewed on its own: make it in a pull request of its own.", "",
              "| Rule | File | Line | Commit | Preview |", "|---|---|---|---|---|"]
-    for f in hidden.findings[:limit]:
-        commit = f"`{f.commit.sha[:12]}`" if f.commit else "working tree"
-        lines.append(f"| {f.rule_id} {_cell(f.title)} | `{_cell(f.path)}` | {f.line} | {commit} | "
-                     f"`{_cell(f.preview)}` |")
+    lines += [_row(f) for f in hidden.findings[:limit]]
     if n > limit:
         lines.append(f"\n…and {n - limit} more (see the annotations).")
     return "\n".join(lines) + "\n"

@@ -81,23 +81,22 @@ def hidden_by_config(req: ScanRequest, repo: Path, target: Target, found: Sequen
         return Hidden()
     with tempfile.TemporaryDirectory(prefix="unleak-base-config-") as d:
         top = Path(d)
+
+        def put(name: str) -> None:  # the base commit's version of a file, if it has one
+            data = git.blob_at(repo, target.base or "", name, _MAX)
+            if data is not None:
+                (top / name).parent.mkdir(parents=True, exist_ok=True)
+                (top / name).write_bytes(data)
+
         try:
             for name in sorted({*CONFIG_FILES, *extra}):
-                data = git.blob_at(repo, target.base, name, _MAX)
-                if data is not None:
-                    (top / name).parent.mkdir(parents=True, exist_ok=True)
-                    (top / name).write_bytes(data)
+                put(name)
             # An input naming a file the base commit lacks: at the base there was none (defaults, no baseline).
             cfg_base = (str(top / cfg_in) if (top / cfg_in).is_file() else None) if cfg_in else config_path
             bpath = (str(top / base_in) if (top / base_in).is_file() else None) if base_in else baseline_path
             base_cfg = load(top, Path(cfg_base) if cfg_base else None)
-            if base_cfg.baseline and not baseline_path:
-                named = _inside(repo, base_cfg.baseline)
-                if named:
-                    data = git.blob_at(repo, target.base, named, _MAX)
-                    if data is not None:
-                        (top / named).parent.mkdir(parents=True, exist_ok=True)
-                        (top / named).write_bytes(data)
+            if base_cfg.baseline and not baseline_path and (named := _inside(repo, base_cfg.baseline)):
+                put(named)
             base_req, _ = scan_request(top, req.modes, req.paths, config_path=cfg_base, baseline_path=bpath)
         except (UnleakError, OSError) as exc:  # OSError: a name the config gives runs through another file
             return Hidden(changed, (), f"the base commit's configuration does not load ({exc}); what this "

@@ -178,10 +178,12 @@ def scan_request(
     root: Path, modes: tuple[str, ...], paths: tuple[str, ...], *, range_: str | None = None,
     diff: str | None = None, config_path: str | None = None, baseline_path: str | None = None,
     use_baseline: bool = True, min_confidence: str | None = None, explain: bool = False,
-    archive_depth: int | None = None,
+    archive_depth: int | None = None, named_ignored: bool = False,
 ) -> tuple[ScanRequest, Config]:
     """The scan request for a repository: flags (these arguments) beat config beat defaults. The one place the
-    CLI and the MCP server turn a scan into a request, so both honour the same config and baseline."""
+    CLI and the MCP server turn a scan into a request, so both honour the same config and baseline.
+    ``named_ignored``: a file named in ``paths`` is read even if git ignores it (the human's `scan .env` and
+    `fix .env`; never an agent's request, which :func:`unleak.agent.mcp_scope.agent_request` keeps to git's view)."""
     from scanner import git
     from scanner.api import ScanRequest
     from scanner.baseline import DEFAULT_BASELINE
@@ -210,6 +212,7 @@ def scan_request(
         max_file_size=cfg.max_file_size or ScanRequest.max_file_size, baseline=baseline,
         archive_depth=next((d for d in (archive_depth, cfg.max_archive_depth) if d is not None),
                            ScanRequest.archive_depth),
+        named_ignored=named_ignored and bool(paths),
     )
     return req, cfg
 

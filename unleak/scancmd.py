@@ -67,11 +67,8 @@ def run_scan(*, paths: tuple[str, ...] = (), staged: bool = False, changes: bool
 
     req, cfg = scan_request(root, tuple(modes), paths, range_=range_, diff=diff, config_path=config_path,
                             baseline_path=baseline_path, use_baseline=not no_baseline,
-                            min_confidence=min_confidence, explain=explain, archive_depth=max_archive_depth)
-    if paths:
-        from dataclasses import replace
-
-        req = replace(req, named_ignored=True)  # a file the user names is read even if git ignores it
+                            min_confidence=min_confidence, explain=explain, archive_depth=max_archive_depth,
+                            named_ignored=True)
     for warning in cfg.warnings:  # what a migrated gitleaks config could not carry over
         say(f"warning: {warning}\n")
     vcfg = verify_config(cfg)

@@ -190,6 +190,13 @@ class UserPattern:
 _USER: dict[tuple[str, str, int], UserPattern] = {}
 
 
+def restart_user_patterns() -> None:
+    """Un-stop every configured pattern: a pattern is stopped for the rest of one scan, not of the process (the
+    Action's second scan, a fleet worker's next repository)."""
+    for rx in _USER.values():
+        rx.stopped = False
+
+
 def check_user_pattern(where: str, pattern: str) -> int:
     """The number of groups of ``pattern`` compiled as :class:`UserPattern` will compile it; ConfigError naming
     ``where`` when it does not compile."""

@@ -266,6 +266,15 @@ def test_a_baseline_input_inside_the_repository_is_judged_by_its_base_version(re
     assert res.returncode == 1 and "hidden by this change to `ci/known.json`" in summary.read_text()
 
 
+def test_a_config_input_inside_the_repository_is_judged_by_its_base_version(repo: GitRepo, canary: str,
+                                                                            tmp_path: Path) -> None:
+    # the workflow names ci/unleak.toml; the pull request creates it, excluding its own token's file
+    pr_ = _pr_that_hides(repo, canary, {"ci/unleak.toml": 'exclude = ["app/**"]\n'})
+    res, summary, _ = run(pr_, tmp_path, "pull_request", pr_payload(pr_), config="ci/unleak.toml")
+    assert res.outputs["findings"] == "0" and res.outputs["hidden-by-config"] == "1"
+    assert res.returncode == 1 and "hidden by this change to `ci/unleak.toml`" in summary.read_text()
+
+
 @pytest.mark.parametrize("before", ["new-branch", "force-pushed-away"])
 def test_push_new_branch_scans_since_default_branch(pr: PR, tmp_path: Path, before: str) -> None:
     zero_or_gone = "0" * 40 if before == "new-branch" else "1234567890abcdef1234567890abcdef12345678"

@@ -159,3 +159,22 @@ def test_loading_a_config_without_patterns_does_not_import_regex(tmp_path: Path)
             "print('regex' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_pattern_stopped_in_one_scan_runs_again_in_the_next(tmp_path: Path) -> None:
+    # One process, two scans (the Action's second scan, a fleet worker's next repository): the stop lasts one scan.
+    from scanner.api import scan
+    from tests.conftest import make_repo
+    from unleak.config import scan_request
+
+    rule = _unleak_rule(r"x=(?P<secret>(?:[a-z]|[a-z0-9])+)$")  # backtracks on letters that end in "!"
+    value = "q7rk2mz9vw4hx8tn3bpd"
+    bait, clean = make_repo(tmp_path / "bait"), make_repo(tmp_path / "clean")
+    bait.write(".unleak.toml", rule)
+    bait.write("bait.txt", "x=" + "a" * 40 + "!\n")
+    clean.write(".unleak.toml", rule)
+    clean.write("conf.txt", f"x={value}\n")
+    first = scan(scan_request(bait.path, ("files",), ())[0])
+    assert first.stopped == ["rule slow"]
+    second = scan(scan_request(clean.path, ("files",), ())[0])
+    assert second.stopped == [] and [f.rule_id for f in second.findings] == ["slow"]

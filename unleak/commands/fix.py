@@ -177,11 +177,7 @@ def fix_command(paths: tuple[str, ...], do_apply: bool, as_json: bool, verify_cm
     from scanner.finding import Confidence
 
     req, cfg = scan_request(root, ("files",), paths, config_path=config_path, use_baseline=not no_baseline,
-                             min_confidence="low")
-    if paths:  # a file named here is fixed even if git ignores it (`unleak fix .env`), as `unleak scan` reads it
-        from dataclasses import replace
-
-        req = replace(req, named_ignored=True)
+                             min_confidence="low", named_ignored=True)
     section = cfg.sections.get("fix", {})
     top = project_root(root)
     ref_file = env_file or str(section.get("reference-file", REFERENCE_FILE))
